@@ -1,0 +1,27 @@
+#!/usr/bin/env node
+// Installs the Debian tools the test suite drives (dig from bind9-dnsutils) when they are missing.
+// Runs before `npm test`; needs root and apt-get, as on the project's Debian machines.
+import { execFileSync, spawnSync } from 'node:child_process'
+
+const wanted = [
+  { bin: 'dig', pkg: 'bind9-dnsutils' },
+]
+const has = (bin) => spawnSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }).status === 0
+const missing = wanted.filter((w) => !has(w.bin))
+if (missing.length > 0) {
+  const pkgs = [...new Set(missing.map((m) => m.pkg))]
+  console.log(`ensure-tools: installing ${pkgs.join(' ')} (needed by the tests)`)
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }
+  try {
+    execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env })
+    execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...pkgs], { stdio: 'inherit', env })
+  } catch (err) {
+    console.error(`ensure-tools: could not install ${pkgs.join(' ')}: ${err.message}. Install them by hand (apt-get install ${pkgs.join(' ')}) and run the tests again.`)
+    process.exit(1)
+  }
+  const still = missing.filter((w) => !has(w.bin))
+  if (still.length > 0) {
+    console.error(`ensure-tools: still missing after install: ${still.map((s) => s.bin).join(', ')}`)
+    process.exit(1)
+  }
+}

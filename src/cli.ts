@@ -1,0 +1,149 @@
+#!/usr/bin/env node
+/**
+ * The composition root: the only module that wires the others together.
+ *   meridian serve   answer DNS for the zones under --zones
+ *   meridian check   validate the zone files, print every error, exit non-zero on any
+ */
+import { Command, InvalidArgumentError, Option } from 'commander'
+import { buildZoneSet, readZoneSources } from './config/load.js'
+import { DnsHandler } from './dns/handler.js'
+import { DnsListener, formatAddress, parseListen, type ListenAddress } from './dns/server.js'
+import { DEFAULT_EDNS_UDP_SIZE } from './dns/encode.js'
+import { ConfigError, formatIssue, MeridianError } from './errors.js'
+import { createLogger } from './log.js'
+import { FileConfigStore } from './store/file-store.js'
+import { SerialBook } from './store/serials.js'
+
+const intOption = (min: number, max: number) => (v: string) => {
+  const n = Number(v)
+  if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`must be an integer ${min}..${max}`)
+  return n
+}
+const listenOption = (v: string, prev: ListenAddress[] | undefined): ListenAddress[] => {
+  try {
+    return [...(prev ?? []), parseListen(v)]
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message)
+  }
+}
+
+interface ServeOptions {
+  zones: string
+  geodb: string
+  listen?: ListenAddress[]
+  admin: ListenAddress
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
+  ednsUdpSize: number
+  tcpIdleTimeout: number
+  tcpMaxConnections: number
+  queryLog: boolean
+  watch: boolean
+}
+
+async function serve(opts: ServeOptions): Promise<void> {
+  const log = createLogger(opts.logLevel)
+  const store = new FileConfigStore(opts.zones, log.child({ mod: 'config' }))
+  try {
+    await store.reload('start-up')
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      for (const i of err.issues) process.stderr.write(formatIssue(i) + '\n')
+      log.fatal({ zones: opts.zones }, 'cannot start: the zone files have errors (listed above)')
+      process.exit(1)
+    }
+    throw err
+  }
+  const handler = new DnsHandler(() => store.current(), log.child({ mod: 'dns' }), { ednsUdpSize: opts.ednsUdpSize, queryLog: opts.queryLog })
+  const listeners = (opts.listen ?? [parseListen('127.0.0.1:5300')]).map(
+    (at) => new DnsListener(at, handler, { idleTimeoutMs: opts.tcpIdleTimeout, maxConnections: opts.tcpMaxConnections }, log.child({ mod: 'dns' })),
+  )
+  const bound = []
+  try {
+    for (const l of listeners) bound.push(...(await l.start()))
+  } catch (err) {
+    log.fatal({ err: (err as Error).message }, 'cannot start: a listen address cannot be bound')
+    process.exit(1)
+  }
+  if (opts.watch) store.watch()
+  process.on('SIGHUP', () => {
+    store.reload('SIGHUP').catch(() => undefined)
+  })
+  let stopping = false
+  const stop = (signal: string) => {
+    if (stopping) return
+    stopping = true
+    log.info({ signal }, 'shutting down: closing sockets')
+    store.close()
+    Promise.all(listeners.map((l) => l.close())).then(
+      () => {
+        log.info('stopped')
+        process.exit(0)
+      },
+      () => process.exit(1),
+    )
+  }
+  process.on('SIGTERM', () => stop('SIGTERM'))
+  process.on('SIGINT', () => stop('SIGINT'))
+  const set = store.current()
+  log.info(
+    {
+      listen: bound.map((b) => `${b.transport}://${formatAddress(b.address, b.port)}`),
+      zones: [...set.zones.keys()],
+      zonesDir: opts.zones,
+      ednsUdpSize: opts.ednsUdpSize,
+      pid: process.pid,
+    },
+    `meridian serving ${set.zones.size} zone(s) on ${[...new Set(bound.map((b) => formatAddress(b.address, b.port)))].join(', ')}`,
+  )
+}
+
+async function check(opts: { zones: string }): Promise<number> {
+  try {
+    const set = buildZoneSet(await readZoneSources(opts.zones), (o, h) => new SerialBook(undefined).serialFor(o, h), 1)
+    for (const z of set.zones.values()) {
+      process.stdout.write(`${z.file}: zone ${z.origin} OK (${z.nodes.size} names)\n`)
+    }
+    if (set.zones.size === 0) process.stdout.write(`${opts.zones}: no zone files (*.yaml)\n`)
+    return 0
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      for (const i of err.issues) process.stderr.write(formatIssue(i) + '\n')
+      process.stderr.write(`${err.issues.length} error(s); nothing would be served from these files\n`)
+      return 1
+    }
+    throw err
+  }
+}
+
+export function program(): Command {
+  const cmd = new Command('meridian').description('Meridian: authoritative DNS global server load balancer').showHelpAfterError()
+  cmd
+    .command('serve')
+    .description('answer DNS queries for the zones in --zones')
+    .option('--zones <dir>', 'directory of zone files (*.yaml)', 'zones')
+    .option('--geodb <path>', 'GeoIP database (used by GSLB services)', 'geodb')
+    .option('--listen <addr:port>', 'DNS address, UDP and TCP; repeat for more (e.g. 0.0.0.0:53 and [::]:53 in production)', listenOption)
+    .addOption(new Option('--admin <addr:port>', 'admin API address').default(parseListen('127.0.0.1:8053'), '127.0.0.1:8053').argParser((v) => listenOption(v, [])[0]!))
+    .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'))
+    .option('--edns-udp-size <bytes>', 'EDNS UDP payload size to advertise and answer within', intOption(512, 4096), DEFAULT_EDNS_UDP_SIZE)
+    .option('--tcp-idle-timeout <ms>', 'close idle TCP connections after this long', intOption(100, 600000), 10000)
+    .option('--tcp-max-connections <n>', 'concurrent TCP connections per listen address', intOption(1, 100000), 1024)
+    .option('--query-log', 'log every query at debug level', false)
+    .option('--no-watch', 'do not watch --zones for changes (SIGHUP still reloads)')
+    .action(async (o: ServeOptions) => serve(o))
+  cmd
+    .command('check')
+    .description('validate the zone files; print every error as file:line:col and exit non-zero on any')
+    .option('--zones <dir>', 'directory of zone files (*.yaml)', 'zones')
+    .action(async (o: { zones: string }) => {
+      process.exitCode = await check(o)
+    })
+  return cmd
+}
+
+program()
+  .parseAsync(process.argv)
+  .catch((err: unknown) => {
+    process.stderr.write(`meridian: ${err instanceof MeridianError ? `${err.code}: ` : ''}${(err as Error).message}\n`)
+    process.exit(2)
+  })

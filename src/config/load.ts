@@ -1,0 +1,283 @@
+/**
+ * Zone files -> ZoneSet. Parses YAML keeping positions, validates against the schema, checks the
+ * zone's consistency, and builds the frozen lookup structures the DNS layer reads. Every problem of
+ * every file is collected (like `named-checkconf`), each with file, line, column, key path and reason.
+ */
+import { createHash } from 'node:crypto'
+import { readFile, readdir } from 'node:fs/promises'
+import { isIPv4, isIPv6 } from 'node:net'
+import path from 'node:path'
+import YAML, { isMap, isPair, isScalar, LineCounter, type Document, type Node as YamlNode } from 'yaml'
+import { ConfigError, type ConfigIssue, type ErrorCode } from '../errors.js'
+import { ancestorsWithin, canonical, isInZone, nameProblem, resolveName } from '../model/name.js'
+import {
+  RRTYPE,
+  type CaaData,
+  type MxData,
+  type RR,
+  type RecordSet,
+  type SrvData,
+  type Zone,
+  type ZoneDefinition,
+  type ZoneNode,
+  type ZoneSet,
+} from '../model/types.js'
+import { validateZoneDocument } from './validate.js'
+
+export const ZONE_FILE_RE = /^[^.].*\.ya?ml$/
+
+/** The SOA serial to publish for a zone whose content hash is `hash` (see store/serials.ts). */
+export type SerialSource = (origin: string, hash: string) => number
+
+/** A zone file read from disk, before it is built. */
+export interface ZoneSource {
+  file: string
+  text: string
+}
+
+class IssueList {
+  readonly issues: ConfigIssue[] = []
+  constructor(
+    private readonly file: string,
+    private readonly doc: Document | undefined,
+    private readonly lc: LineCounter,
+  ) {}
+
+  add(code: ErrorCode, keyPath: (string | number)[], message: string, key?: string): void {
+    const { line, col } = this.position(keyPath, key)
+    this.issues.push({ code, file: this.file, line, col, path: [...keyPath, ...(key === undefined ? [] : [key])].join('.'), message })
+  }
+
+  /** Line and column of the node at keyPath (or of `key` inside it), else of its nearest ancestor. */
+  private position(keyPath: (string | number)[], key?: string): { line: number; col: number } {
+    if (!this.doc) return { line: 1, col: 1 }
+    let offset: number | undefined
+    for (let n = keyPath.length; n >= 0 && offset === undefined; n--) {
+      const node = this.doc.getIn(keyPath.slice(0, n), true) as YamlNode | undefined
+      if (node && n === keyPath.length && key !== undefined && isMap(node)) {
+        const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === key)
+        if (pair && isScalar(pair.key) && pair.key.range) offset = pair.key.range[0]
+      }
+      if (offset === undefined && node && (node as { range?: [number, number, number] }).range) {
+        offset = (node as { range: [number, number, number] }).range[0]
+      }
+    }
+    const pos = this.lc.linePos(offset ?? 0)
+    return { line: pos.line, col: pos.col }
+  }
+}
+
+const asList = <T>(v: T | T[] | undefined): T[] => (v === undefined ? [] : Array.isArray(v) ? v : [v])
+
+/** Splits a TXT value into RFC 1035 character-strings of at most 255 bytes each. */
+export function txtStrings(v: string | string[]): string[] {
+  if (Array.isArray(v)) return v
+  const bytes = Buffer.from(v, 'utf8')
+  if (bytes.length <= 255) return [v]
+  const out: string[] = []
+  for (let i = 0; i < bytes.length; i += 255) out.push(bytes.subarray(i, i + 255).toString('latin1'))
+  return out
+}
+
+/**
+ * dns2 writes each character's code as one octet, so non-ASCII text must be handed over as
+ * latin1-decoded bytes; pure ASCII passes unchanged.
+ */
+function octets(s: string): string {
+  // eslint-disable-next-line no-control-regex
+  return /^[\x00-\x7f]*$/.test(s) ? s : Buffer.from(s, 'utf8').toString('latin1')
+}
+
+function freezeNode(rrsets: Map<number, RR[]>): ZoneNode {
+  for (const list of rrsets.values()) Object.freeze(list)
+  return Object.freeze({ rrsets })
+}
+
+/** Parses and builds one zone file. Returns the zone, or the issues that stop it. */
+export function buildZone(src: ZoneSource, serialOf: SerialSource): { zone?: Zone; issues: ConfigIssue[] } {
+  const lc = new LineCounter()
+  const doc = YAML.parseDocument(src.text, { lineCounter: lc, uniqueKeys: true, prettyErrors: false })
+  const issues = new IssueList(src.file, doc, lc)
+  if (doc.errors.length > 0) {
+    for (const e of doc.errors) {
+      const pos = e.linePos?.[0] ?? { line: 1, col: 1 }
+      issues.issues.push({ code: 'E_ZONE_YAML', file: src.file, line: pos.line, col: pos.col, path: '', message: e.message.split('\n')[0] ?? e.message })
+    }
+    return { issues: issues.issues }
+  }
+  const raw: unknown = doc.toJS()
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    issues.add('E_ZONE_SCHEMA', [], 'a zone file must be a mapping with origin, soa, ns and records')
+    return { issues: issues.issues }
+  }
+  for (const p of validateZoneDocument(raw)) issues.add('E_ZONE_SCHEMA', p.path, p.message, p.key)
+  if (issues.issues.length > 0) return { issues: issues.issues }
+
+  const def = raw as ZoneDefinition
+  const origin = canonical(def.origin)
+  const originProblem = nameProblem(origin)
+  if (originProblem) issues.add('E_ZONE_SEMANTIC', ['origin'], originProblem)
+
+  const nodes = new Map<string, Map<number, RR[]>>()
+  const where = new Map<string, (string | number)[]>() // owner name -> key path, for messages
+  const put = (rr: RR) => {
+    let node = nodes.get(rr.name)
+    if (!node) nodes.set(rr.name, (node = new Map()))
+    const list = node.get(rr.type)
+    if (list) list.push(rr)
+    else node.set(rr.type, [rr])
+  }
+  const checkName = (name: string, keyPath: (string | number)[], what: string): string | undefined => {
+    const problem = nameProblem(name)
+    if (problem) {
+      issues.add('E_ZONE_SEMANTIC', keyPath, `${what}: ${problem}`)
+      return undefined
+    }
+    return name
+  }
+
+  // Apex: SOA and NS.
+  const soaTtl = def.soa.ttl ?? def.ttl
+  const soaFields = {
+    primary: octets(checkName(resolveName(def.soa.mname, origin), ['soa', 'mname'], 'mname') ?? ''),
+    admin: octets(checkName(resolveName(def.soa.rname, origin), ['soa', 'rname'], 'rname') ?? ''),
+    refresh: def.soa.refresh,
+    retry: def.soa.retry,
+    expiration: def.soa.expire,
+    minimum: def.soa.minimum,
+  }
+  def.ns.forEach((n, i) => {
+    const ns = checkName(resolveName(n, origin), ['ns', i], 'name server')
+    if (ns) put({ name: origin, type: RRTYPE.NS, class: 1, ttl: def.ttl, ns })
+  })
+
+  // Static records.
+  for (const [owner, set] of Object.entries(def.records) as [string, RecordSet][]) {
+    const base = ['records', owner]
+    const name = resolveName(owner, origin)
+    if (!checkName(name, base, 'owner name')) continue
+    if (!isInZone(name, origin)) {
+      issues.add('E_ZONE_SEMANTIC', base, `owner name ${name} is outside the zone ${origin}`)
+      continue
+    }
+    where.set(name, base)
+    const ttl = set.ttl ?? def.ttl
+    const rr = { name, class: 1 as const, ttl }
+    for (const a of asList(set.A)) put({ ...rr, type: RRTYPE.A, address: a })
+    for (const a of asList(set.AAAA)) put({ ...rr, type: RRTYPE.AAAA, address: a })
+    if (set.CNAME !== undefined) {
+      const target = checkName(resolveName(set.CNAME, origin), [...base, 'CNAME'], 'CNAME target')
+      if (target !== undefined) put({ ...rr, type: RRTYPE.CNAME, domain: target })
+      if (name === origin) issues.add('E_ZONE_SEMANTIC', [...base, 'CNAME'], 'a CNAME cannot stand at the zone apex, which holds the SOA and NS records (RFC 1034 §3.6.2)')
+      const others = Object.keys(set).filter((k) => k !== 'CNAME' && k !== 'ttl')
+      if (others.length > 0) issues.add('E_ZONE_SEMANTIC', [...base, 'CNAME'], `a CNAME cannot share its name with other data (${others.join(', ')}) (RFC 1034 §3.6.2)`)
+    }
+    if (set.TXT !== undefined) {
+      for (const t of typeof set.TXT === 'string' ? [set.TXT] : set.TXT) put({ ...rr, type: RRTYPE.TXT, data: txtStrings(t).map(octets) })
+    }
+    asList<MxData>(set.MX).forEach((m, i) => {
+      const exchange = checkName(resolveName(m.exchange, origin), [...base, 'MX', ...(Array.isArray(set.MX) ? [i] : []), 'exchange'], 'MX exchange')
+      if (exchange !== undefined) put({ ...rr, type: RRTYPE.MX, priority: m.preference, exchange })
+    })
+    asList<SrvData>(set.SRV).forEach((s, i) => {
+      const target = checkName(resolveName(s.target, origin), [...base, 'SRV', ...(Array.isArray(set.SRV) ? [i] : []), 'target'], 'SRV target')
+      if (target !== undefined) put({ ...rr, type: RRTYPE.SRV, priority: s.priority, weight: s.weight, port: s.port, target })
+    })
+    for (const c of asList<CaaData>(set.CAA)) put({ ...rr, type: RRTYPE.CAA, flags: c.flags ?? 0, tag: c.tag, value: octets(c.value) })
+  }
+
+  // Every in-zone name server needs an address to be reachable (glue for the parent, RFC 1034 §4.2.2).
+  def.ns.forEach((n, i) => {
+    const ns = resolveName(n, origin)
+    if (!isInZone(ns, origin)) return
+    const node = nodes.get(ns)
+    if (!node || (!node.has(RRTYPE.A) && !node.has(RRTYPE.AAAA))) {
+      issues.add('E_ZONE_SEMANTIC', ['ns', i], `name server ${ns} is inside the zone but has no A or AAAA record under records: (glue is required)`)
+    }
+  })
+  // Duplicate addresses in one RRset are a typo, and RFC 2181 §5 forbids duplicate RRs.
+  for (const [name, node] of nodes) {
+    for (const [type, list] of node) {
+      const keys = list.map((r) => JSON.stringify({ ...r, ttl: 0, address: r.address && (isIPv4(r.address) || isIPv6(r.address)) ? canonicalAddress(r.address) : r.address }))
+      const dup = keys.find((k, i) => keys.indexOf(k) !== i)
+      if (dup) issues.add('E_ZONE_SEMANTIC', where.get(name) ?? [], `duplicate record in the ${typeName(type)} set of ${name}`)
+    }
+  }
+  if (issues.issues.length > 0) return { issues: issues.issues }
+
+  // Empty non-terminals: every name between an owner and the apex exists (RFC 8020 / 4592 §2.2.2).
+  for (const name of [...nodes.keys()]) {
+    for (const anc of ancestorsWithin(name, origin)) if (!nodes.has(anc)) nodes.set(anc, new Map())
+  }
+  const contentHash = createHash('sha256')
+    .update(JSON.stringify({ ...def, soa: { ...def.soa, serial: undefined } }))
+    .digest('hex')
+  const serial = def.soa.serial === 'auto' ? serialOf(origin, contentHash) : def.soa.serial
+  const soa: RR = Object.freeze({ name: origin, type: RRTYPE.SOA, class: 1, ttl: soaTtl, serial, ...soaFields })
+  const apex = nodes.get(origin) ?? new Map<number, RR[]>()
+  apex.set(RRTYPE.SOA, [soa])
+  nodes.set(origin, apex)
+
+  const frozen = new Map<string, ZoneNode>()
+  for (const [name, rrsets] of nodes) frozen.set(name, freezeNode(rrsets))
+  const zone: Zone = Object.freeze({
+    origin,
+    file: src.file,
+    ttl: def.ttl,
+    soa,
+    negativeSoa: Object.freeze({ ...soa, ttl: Math.min(soaTtl, def.soa.minimum) }),
+    nodes: frozen,
+    contentHash,
+    definition: def,
+  })
+  return { zone, issues: [] }
+}
+
+function canonicalAddress(a: string): string {
+  if (isIPv4(a)) return a
+  // Expand to 8 groups for comparison.
+  const [head = '', tail = ''] = a.split('::')
+  const h = head ? head.split(':') : []
+  const t = tail ? tail.split(':') : []
+  const groups = a.includes('::') ? [...h, ...Array(8 - h.length - t.length).fill('0'), ...t] : h
+  return groups.map((g) => parseInt(g, 16).toString(16)).join(':')
+}
+
+function typeName(t: number): string {
+  return Object.entries(RRTYPE).find(([, v]) => v === t)?.[0] ?? String(t)
+}
+
+/** Builds a whole set from sources; rejects the set if any file has a problem. */
+export function buildZoneSet(sources: ZoneSource[], serialOf: SerialSource, generation: number): ZoneSet {
+  const issues: ConfigIssue[] = []
+  const zones = new Map<string, Zone>()
+  for (const src of sources) {
+    const r = buildZone(src, serialOf)
+    issues.push(...r.issues)
+    if (!r.zone) continue
+    const prior = zones.get(r.zone.origin)
+    if (prior) {
+      issues.push({ code: 'E_ZONE_DUPLICATE', file: src.file, line: 1, col: 1, path: 'origin', message: `zone ${r.zone.origin} is already defined in ${prior.file}` })
+      continue
+    }
+    zones.set(r.zone.origin, r.zone)
+  }
+  if (issues.length > 0) throw new ConfigError(issues)
+  return Object.freeze({ zones, generation })
+}
+
+/** Reads every zone file (`*.yaml`, `*.yml`, not hidden) of a directory, sorted by name. */
+export async function readZoneSources(dir: string): Promise<ZoneSource[]> {
+  let names: string[]
+  try {
+    names = (await readdir(dir)).filter((n) => ZONE_FILE_RE.test(n)).sort()
+  } catch (err) {
+    throw new ConfigError([{ code: 'E_ZONE_IO', file: dir, line: 0, col: 0, path: '', message: `cannot read the zones directory: ${(err as Error).message}` }])
+  }
+  const out: ZoneSource[] = []
+  for (const n of names) {
+    const file = path.join(dir, n)
+    out.push({ file, text: await readFile(file, 'utf8') })
+  }
+  return out
+}

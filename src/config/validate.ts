@@ -1,0 +1,92 @@
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
+import * as ajvFormats from 'ajv-formats'
+import { zoneSchema } from './schema.js'
+
+// ajv-formats ships CommonJS with a default export; under NodeNext it arrives wrapped once or twice.
+type AddFormats = (ajv: Ajv, formats: string[]) => Ajv
+const addFormats: AddFormats = ((m: unknown): AddFormats => {
+  while (typeof m !== 'function') m = (m as { default: unknown }).default
+  return m as AddFormats
+})(ajvFormats)
+
+export interface SchemaProblem {
+  /** Key path as segments (`['records', 'www', 'A', 0]`). */
+  path: (string | number)[]
+  /** For an unknown key: the key itself, so the position can point at it. */
+  key?: string
+  message: string
+}
+
+let compiled: ValidateFunction | undefined
+
+function validator(): ValidateFunction {
+  if (!compiled) {
+    const ajv = new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: true })
+    ajv.addKeyword({ keyword: 'x-message' })
+    addFormats(ajv, ['ipv4', 'ipv6'])
+    compiled = ajv.compile(zoneSchema)
+  }
+  return compiled
+}
+
+function pathOf(instancePath: string): (string | number)[] {
+  if (!instancePath) return []
+  return instancePath
+    .slice(1)
+    .split('/')
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .map((s) => (/^\d+$/.test(s) ? Number(s) : s))
+}
+
+function describe(e: ErrorObject): { message: string; key?: string } {
+  const custom = (e.parentSchema as Record<string, unknown> | undefined)?.['x-message']
+  switch (e.keyword) {
+    case 'additionalProperties': {
+      const key = String((e.params as { additionalProperty: string }).additionalProperty)
+      const allowed = Object.keys(((e.parentSchema as { properties?: object })?.properties) ?? {})
+      return { key, message: `unknown key "${key}"${allowed.length ? ` (allowed: ${allowed.join(', ')})` : ''}` }
+    }
+    case 'required':
+      return { message: `missing required key "${(e.params as { missingProperty: string }).missingProperty}"` }
+    default:
+      if (typeof custom === 'string') return { message: `${custom}, got ${JSON.stringify(e.data)}` }
+      return { message: `${e.message ?? 'is invalid'}, got ${JSON.stringify(e.data)}` }
+  }
+}
+
+/**
+ * Validates (and fills defaults into) a parsed zone document. Returns every problem, with the
+ * noise of anyOf branches folded into the anyOf's own message.
+ */
+export function validateZoneDocument(doc: unknown): SchemaProblem[] {
+  const validate = validator()
+  if (validate(doc)) return []
+  const errors = validate.errors ?? []
+  // A failed anyOf reports every branch. Keep the branch that has the data's JSON type (a list for
+  // a list, an object for an object) so that the message points inside it; when no branch has that
+  // type, keep only the anyOf's own message.
+  const dropped = new Set<ErrorObject>()
+  for (const a of errors) {
+    if (a.keyword !== 'anyOf') continue
+    const base = a.schemaPath + '/'
+    const branches = a.schema as { type?: string }[]
+    const kind = Array.isArray(a.data) ? 'array' : a.data === null ? 'null' : typeof a.data === 'number' ? (Number.isInteger(a.data) ? 'integer' : 'number') : typeof a.data
+    const keep = branches.findIndex((b) => b.type === kind || (b.type === 'number' && kind === 'integer'))
+    const inner = errors.filter((e) => e !== a && e.schemaPath.startsWith(base))
+    const kept = inner.filter((e) => keep >= 0 && e.schemaPath.startsWith(`${base}${keep}/`))
+    for (const e of inner) if (!kept.includes(e)) dropped.add(e)
+    if (kept.length > 0) dropped.add(a)
+  }
+  const out: SchemaProblem[] = []
+  const seen = new Set<string>()
+  for (const e of errors) {
+    if (dropped.has(e)) continue
+    const { message, key } = describe(e)
+    const path = pathOf(e.instancePath)
+    const id = path.join('.') + '|' + message
+    if (seen.has(id)) continue
+    seen.add(id)
+    out.push(key === undefined ? { path, message } : { path, key, message })
+  }
+  return out
+}

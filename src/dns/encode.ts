@@ -1,0 +1,89 @@
+/**
+ * Outcome -> wire message, with dns2's Packet as the encoder. Adds the OPT record (our payload
+ * size, the DO bit copied, the extended rcode, the ECS option echoed with its scope), and fits the
+ * message into the client's limit: first by dropping additional addresses, then with TC=1 and only
+ * the question and OPT left (RFC 1035 §4.2.1, RFC 2181 §9, RFC 6891 §7).
+ */
+import dns2 from 'dns2'
+import type { RR } from '../model/types.js'
+import type { Outcome } from './responder.js'
+import { OPT_TYPE, type Edns, type Query } from './wire.js'
+
+const { Packet } = dns2
+
+/** The UDP payload size Meridian advertises and answers within (DNS Flag Day 2020). */
+export const DEFAULT_EDNS_UDP_SIZE = 1232
+export const MAX_TCP_MESSAGE = 65535
+
+interface Head {
+  id: number
+  rd: boolean
+  cd: boolean
+}
+
+function optRecord(edns: Edns, rcode: number, serverUdpSize: number, ecsScope: number): object {
+  const rdata = edns.ecs
+    ? [{ ednsCode: 8, family: edns.ecs.family, sourcePrefixLength: edns.ecs.sourcePrefix, scopePrefixLength: Math.min(ecsScope, edns.ecs.sourcePrefix), ip: edns.ecs.address }]
+    : []
+  return {
+    name: '',
+    type: OPT_TYPE,
+    class: serverUdpSize,
+    // Extended rcode (high 8 bits), version 0, DO copied from the query (RFC 3225 §3).
+    ttl: (((rcode >> 4) & 0xff) << 24) | (edns.dnssecOk ? 0x8000 : 0),
+    rdata,
+  }
+}
+
+function build(head: Head, q: Query | null, out: Outcome, edns: Edns | null, serverUdpSize: number, answer: readonly RR[], authority: readonly RR[], additional: readonly RR[], tc: boolean): Buffer {
+  const p = new Packet()
+  p.header = new Packet.Header({ id: head.id, qr: 1, opcode: 0, aa: out.aa ? 1 : 0, tc: tc ? 1 : 0, rd: head.rd ? 1 : 0, ra: 0, cd: head.cd ? 1 : 0, rcode: out.rcode & 0x0f } as never)
+  const splice = q !== null && q.oddName
+  if (q && !splice) p.questions = [{ name: q.qname, type: q.qtype, class: q.qclass }] as never
+  p.answers = answer as never
+  p.authorities = authority as never
+  p.additionals = (edns ? [...additional, optRecord(edns, out.rcode, serverUdpSize, out.ecsScope)] : additional) as never
+  if (!splice) return p.toBuffer()
+  // A label holding '.' cannot pass through dns2's text names: encode without compression and
+  // splice the question's own octets in after the header.
+  const writer = new Packet.Writer() as InstanceType<typeof Packet.Writer> & { names: unknown }
+  writer.names = {}
+  const body = (p.toBuffer as unknown as (w: unknown) => Buffer)(writer)
+  const msg = Buffer.concat([body.subarray(0, 12), q.questionWire, body.subarray(12)])
+  msg.writeUInt16BE(1, 4)
+  return msg
+}
+
+/**
+ * Encodes the response to `q` (null when the question could not be read) within `maxSize` octets.
+ */
+export function encodeResponse(head: Head, q: Query | null, out: Outcome, edns: Edns | null, maxSize: number, serverUdpSize = DEFAULT_EDNS_UDP_SIZE): Buffer {
+  const full = build(head, q, out, edns, serverUdpSize, out.answer, out.authority, out.additional, false)
+  if (full.length <= maxSize) return full
+  if (out.additional.length > 0) {
+    const lean = build(head, q, out, edns, serverUdpSize, out.answer, out.authority, [], false)
+    if (lean.length <= maxSize) return lean
+  }
+  return build(head, q, out, edns, serverUdpSize, [], [], [], true)
+}
+
+/** NOTIMP for an opcode we do not implement: only QR set, the opcode kept, no sections (RFC 8906 §3.1.4). */
+export function encodeNotImp(id: number, opcode: number): Buffer {
+  const msg = Buffer.alloc(12)
+  msg.writeUInt16BE(id, 0)
+  msg[2] = 0x80 | ((opcode & 0x0f) << 3)
+  msg[3] = 4
+  return msg
+}
+
+/** SERVFAIL with the question, for the case where encoding an answer failed (a bug, logged). */
+export function encodeServFail(head: Head, q: Query | null): Buffer {
+  const question = q ? q.questionWire : Buffer.alloc(0)
+  const msg = Buffer.alloc(12 + question.length)
+  msg.writeUInt16BE(head.id, 0)
+  msg[2] = 0x80 | (head.rd ? 1 : 0)
+  msg[3] = 2 | (head.cd ? 0x10 : 0)
+  msg.writeUInt16BE(q ? 1 : 0, 4)
+  question.copy(msg, 12)
+  return msg
+}

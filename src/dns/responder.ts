@@ -1,0 +1,103 @@
+/**
+ * The transport-neutral core: a parsed query and a zone set in, an outcome out. UDP and TCP both
+ * call `respond()`; rcodes are decided here and nowhere else.
+ *
+ *   outcome    rcode     AA  answer                authority     when
+ *   Answer     NOERROR   1   the RRset (+ CNAMEs)  -             the name has the type
+ *   NoData     NOERROR   1   CNAMEs followed       negative SOA  the name exists without the type (empty non-terminals too)
+ *   NxDomain   NXDOMAIN  1   CNAMEs followed       negative SOA  the (last) name does not exist
+ *   Refused    REFUSED   0   -                     -             not in a served zone, not class IN, zone transfer
+ *   FormErr    FORMERR   0   -                     -             malformed query, or a meta type asked as data
+ *   NotImp     NOTIMP    0   -                     -             opcode other than QUERY, MAILA/MAILB
+ */
+import { RRTYPE, type RR, type Zone, type ZoneSet } from '../model/types.js'
+import type { Query } from './wire.js'
+import { findZone } from './zone-index.js'
+
+export const RCODE = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5, BADVERS: 16 } as const
+
+export type OutcomeKind = 'answer' | 'nodata' | 'nxdomain' | 'refused' | 'formerr' | 'notimp' | 'badvers'
+
+export interface Outcome {
+  kind: OutcomeKind
+  rcode: number
+  aa: boolean
+  answer: RR[]
+  authority: RR[]
+  additional: RR[]
+  /** ECS scope prefix to return: how much of the client address the answer depended on. */
+  ecsScope: number
+  zone: Zone | undefined
+}
+
+const EMPTY: RR[] = []
+
+function outcome(kind: OutcomeKind, rcode: number, zone: Zone | undefined, answer = EMPTY, authority = EMPTY, additional = EMPTY): Outcome {
+  return { kind, rcode, aa: zone !== undefined, answer, authority, additional, ecsScope: 0, zone }
+}
+
+export const refused = (): Outcome => outcome('refused', RCODE.REFUSED, undefined)
+export const formerr = (): Outcome => outcome('formerr', RCODE.FORMERR, undefined)
+
+/** RRsets answered for ANY (RFC 8482 §4.1: one RRset, never the whole node), in this order of preference. */
+const ANY_ORDER = [RRTYPE.A, RRTYPE.AAAA, RRTYPE.MX, RRTYPE.TXT, RRTYPE.SRV, RRTYPE.CAA, RRTYPE.SOA, RRTYPE.NS]
+const MAX_CNAME_CHAIN = 16
+
+/** Addresses of in-zone targets (NS, MX, SRV) for the additional section. */
+function additionalFor(zone: Zone, rrs: readonly RR[]): RR[] {
+  const out: RR[] = []
+  const seen = new Set<string>()
+  for (const rr of rrs) {
+    const target = rr.type === RRTYPE.NS ? rr.ns : rr.type === RRTYPE.MX ? rr.exchange : rr.type === RRTYPE.SRV ? rr.target : undefined
+    if (target === undefined || seen.has(target)) continue
+    seen.add(target)
+    const node = zone.nodes.get(target)
+    if (!node) continue
+    for (const t of [RRTYPE.A, RRTYPE.AAAA]) {
+      const set = node.rrsets.get(t)
+      if (set) out.push(...set)
+    }
+  }
+  return out
+}
+
+export function respond(set: ZoneSet, q: Query): Outcome {
+  if (q.edns && q.edns.version > 0) return outcome('badvers', RCODE.BADVERS, undefined)
+  const zone = findZone(set, q.qkey)
+  if (!zone) return refused()
+  if (q.qclass !== 1 && q.qclass !== 255) return refused()
+  const qtype = q.qtype
+  if (qtype === RRTYPE.AXFR || qtype === RRTYPE.IXFR) return refused()
+  if (qtype === RRTYPE.OPT || qtype === 249 || qtype === 250) return formerr()
+  if (qtype === 253 || qtype === 254) return outcome('notimp', RCODE.NOTIMP, undefined)
+
+  const answer: RR[] = []
+  const visited = new Set<string>()
+  let name = q.qkey
+  for (let hop = 0; hop <= MAX_CNAME_CHAIN; hop++) {
+    visited.add(name)
+    const node = zone.nodes.get(name)
+    if (!node) return outcome('nxdomain', RCODE.NXDOMAIN, zone, answer, [zone.negativeSoa])
+    const cname = node.rrsets.get(RRTYPE.CNAME)
+    if (cname && qtype !== RRTYPE.CNAME) {
+      answer.push(...cname)
+      const target = cname[0]!.domain!
+      // Chase inside this zone only; a resolver follows the rest. A loop ends the chase.
+      if (visited.has(target) || !(target === zone.origin || target.endsWith('.' + zone.origin))) {
+        return outcome('answer', RCODE.NOERROR, zone, answer)
+      }
+      name = target
+      continue
+    }
+    let rrs: readonly RR[] | undefined
+    if (qtype === RRTYPE.ANY) {
+      for (const t of ANY_ORDER) if ((rrs = node.rrsets.get(t))) break
+    } else {
+      rrs = node.rrsets.get(qtype)
+    }
+    if (!rrs) return outcome('nodata', RCODE.NOERROR, zone, answer, [zone.negativeSoa])
+    answer.push(...rrs)
+    return outcome('answer', RCODE.NOERROR, zone, answer, EMPTY, additionalFor(zone, rrs))
+  }
+  return outcome('answer', RCODE.NOERROR, zone, answer)
+}

@@ -1,0 +1,164 @@
+/**
+ * DNS sockets, built on dns2's UDPServer (a dgram socket) and TCPServer (a net.Server), with their
+ * message handling replaced by Meridian's transport-neutral DnsHandler. UDP and TCP of one listen
+ * address share its port. TCP follows RFC 7766: pipelined queries, an idle timeout, a connection cap,
+ * and reading paused while a slow reader's replies are queued.
+ */
+import type { RemoteInfo } from 'node:dgram'
+import { isIP, type Socket } from 'node:net'
+import dns2 from 'dns2'
+import { MeridianError } from '../errors.js'
+import type { Logger } from '../log.js'
+import type { DnsHandler } from './handler.js'
+
+export interface ListenAddress {
+  host: string
+  port: number
+}
+
+/** Parses `ADDR:PORT`, with IPv6 in brackets: `127.0.0.1:5300`, `[::]:53`. */
+export function parseListen(spec: string): ListenAddress {
+  const m = /^\[([^\]]+)\]:(\d+)$/.exec(spec) ?? /^([^:[\]]+):(\d+)$/.exec(spec)
+  const port = m ? Number(m[2]) : NaN
+  if (!m || !isIP(m[1]!) || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new MeridianError('E_CLI_USAGE', `listen address "${spec}" must be IPv4:PORT or [IPv6]:PORT, e.g. 127.0.0.1:5300 or [::1]:5300`)
+  }
+  return { host: m[1]!, port }
+}
+
+export const formatAddress = (host: string, port: number): string => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`)
+
+export interface TcpOptions {
+  /** Close a connection with no query for this long (RFC 7766 §6.2.3). */
+  idleTimeoutMs: number
+  /** Refuse connections beyond this many at once (per listen address). */
+  maxConnections: number
+}
+
+class UdpListener extends dns2.UDPServer {
+  constructor(
+    family: 4 | 6,
+    private readonly handler: DnsHandler,
+  ) {
+    // dns2 passes `type` through to dgram.Socket, which also takes an options object.
+    super({ type: { type: family === 6 ? 'udp6' : 'udp4', ipv6Only: family === 6 } as never })
+  }
+
+  override handle(data: Buffer, rinfo: RemoteInfo): void {
+    const reply = this.handler.handle(data, 'udp', rinfo.address)
+    if (reply) this.send(reply, rinfo.port, rinfo.address)
+  }
+}
+
+class TcpListener extends dns2.TCPServer {
+  readonly sockets = new Set<Socket>()
+
+  constructor(
+    private readonly handler: DnsHandler,
+    private readonly opts: TcpOptions,
+  ) {
+    super()
+    this.maxConnections = opts.maxConnections
+  }
+
+  /** Replaces dns2's per-connection handler (bound in its constructor). */
+  handle(sock: Socket): void {
+    this.sockets.add(sock)
+    sock.setNoDelay(true)
+    sock.setTimeout(this.opts.idleTimeoutMs, () => sock.destroy())
+    let pending: Buffer = Buffer.alloc(0)
+    const peer = sock.remoteAddress ?? ''
+    sock.on('data', (chunk: Buffer) => {
+      pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk])
+      let off = 0
+      while (pending.length - off >= 2) {
+        const len = pending.readUInt16BE(off)
+        if (pending.length - off - 2 < len) break
+        const reply = this.handler.handle(pending.subarray(off + 2, off + 2 + len), 'tcp', peer)
+        off += 2 + len
+        if (reply && !sock.destroyed) {
+          const frame = Buffer.allocUnsafe(2 + reply.length)
+          frame.writeUInt16BE(reply.length, 0)
+          reply.copy(frame, 2)
+          // Stop reading while the client does not read its answers (RFC 7766 §6.2.1).
+          if (!sock.write(frame)) {
+            sock.pause()
+            sock.once('drain', () => sock.resume())
+          }
+        }
+      }
+      pending = off === pending.length ? Buffer.alloc(0) : pending.subarray(off)
+    })
+    sock.on('end', () => sock.end())
+    sock.on('error', () => sock.destroy())
+    sock.on('close', () => this.sockets.delete(sock))
+  }
+}
+
+export interface BoundAddress {
+  transport: 'udp' | 'tcp'
+  address: string
+  port: number
+}
+
+/** UDP and TCP on one address and port. */
+export class DnsListener {
+  private udp: UdpListener | undefined
+  private tcp: TcpListener | undefined
+
+  constructor(
+    readonly at: ListenAddress,
+    private readonly handler: DnsHandler,
+    private readonly tcpOptions: TcpOptions,
+    private readonly log: Logger,
+  ) {}
+
+  async start(): Promise<BoundAddress[]> {
+    const family = isIP(this.at.host) === 6 ? 6 : 4
+    // With port 0 the OS picks the UDP port; TCP then takes the same number, retrying if taken.
+    for (let attempt = 0; ; attempt++) {
+      const udp = new UdpListener(family, this.handler)
+      udp.on('error', (err) => this.log.error({ err: err.message, at: formatAddress(this.at.host, this.at.port) }, 'UDP socket error'))
+      await bind(udp, (done) => udp.bind(this.at.port, this.at.host, done))
+      const port = udp.address().port
+      const tcp = new TcpListener(this.handler, this.tcpOptions)
+      try {
+        await bind(tcp, (done) => tcp.listen({ host: this.at.host, port, ipv6Only: family === 6, backlog: 511 }, done))
+      } catch (err) {
+        udp.close()
+        const code = ((err as Error).cause as NodeJS.ErrnoException | undefined)?.code
+        if (this.at.port === 0 && code === 'EADDRINUSE' && attempt < 20) continue
+        throw err
+      }
+      tcp.on('error', (err) => this.log.error({ err: err.message }, 'TCP server error'))
+      this.udp = udp
+      this.tcp = tcp
+      return [
+        { transport: 'udp', address: this.at.host, port },
+        { transport: 'tcp', address: this.at.host, port },
+      ]
+    }
+  }
+
+  async close(): Promise<void> {
+    const udp = this.udp
+    const tcp = this.tcp
+    if (udp) await new Promise<void>((resolve) => udp.close(() => resolve()))
+    if (tcp) {
+      const closed = new Promise<void>((resolve) => tcp.close(() => resolve()))
+      for (const s of tcp.sockets) s.destroy()
+      await closed
+    }
+  }
+}
+
+function bind(target: NodeJS.EventEmitter, start: (done: () => void) => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error) => reject(new MeridianError('E_LISTEN', `cannot listen: ${err.message}`, 500, { cause: err }))
+    target.once('error', onError)
+    start(() => {
+      target.removeListener('error', onError)
+      resolve()
+    })
+  })
+}

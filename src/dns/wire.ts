@@ -1,0 +1,230 @@
+/**
+ * Strict reader of incoming DNS queries, straight from the buffer: header, the one question, and
+ * the OPT record with its Client Subnet option. It decides what a message deserves before any
+ * answer is looked up: a query, FORMERR (the header is readable but the rest is not right), NOTIMP
+ * (an opcode other than QUERY), or a silent drop (no readable header, or a response).
+ * dns2's Packet.parse skips records it cannot read, which hides malformed messages; this does not.
+ */
+import { asciiLower } from '../model/name.js'
+
+export const OPT_TYPE = 41
+export const ECS_OPTION = 8
+
+export interface ClientSubnet {
+  family: 1 | 2
+  sourcePrefix: number
+  scopePrefix: number
+  /** The address with every bit past the source prefix zero, as text (`198.51.100.0`, `2001:db8::`). */
+  address: string
+  /** The address bytes (4 or 16), bits past the prefix zero. */
+  bytes: Buffer
+}
+
+export interface Edns {
+  /** Requestor's UDP payload size, raised to 512 when smaller (RFC 6891 §6.2.5). */
+  udpSize: number
+  version: number
+  dnssecOk: boolean
+  ecs: ClientSubnet | null
+}
+
+export interface Query {
+  id: number
+  /** Header flag bits of the query (byte 2 and 3 of the header). */
+  rd: boolean
+  cd: boolean
+  /** Question name as sent, case kept, one latin1 char per octet. */
+  qname: string
+  /** Question name for matching: ASCII lowercased; a label holding '.' or '\' is escaped. */
+  qkey: string
+  /** True when a label holds a '.', which the text form cannot carry to dns2's encoder. */
+  oddName: boolean
+  /** The question section's bytes, as sent (name, type, class). */
+  questionWire: Buffer
+  qtype: number
+  qclass: number
+  edns: Edns | null
+}
+
+export type ParseResult =
+  | { kind: 'query'; query: Query }
+  | { kind: 'formerr'; id: number; rd: boolean; cd: boolean; question: Query | null; edns: Edns | null; reason: string }
+  | { kind: 'notimp'; id: number; opcode: number }
+  | { kind: 'drop'; reason: string }
+
+class Malformed extends Error {}
+
+function fail(reason: string): never {
+  throw new Malformed(reason)
+}
+
+/** Skips a (possibly compressed) name; returns the offset just past it in the message. */
+function skipName(buf: Buffer, off: number): number {
+  let octets = 1
+  for (;;) {
+    if (off >= buf.length) fail('name runs past the end of the message')
+    const len = buf[off]!
+    if (len === 0) return off + 1
+    if ((len & 0xc0) === 0xc0) {
+      if (off + 1 >= buf.length) fail('compression pointer runs past the end of the message')
+      return off + 2
+    }
+    if (len & 0xc0) fail(`invalid label type 0x${len.toString(16)}`)
+    octets += len + 1
+    if (octets > 255) fail('name longer than 255 octets')
+    off += len + 1
+  }
+}
+
+function readEcs(buf: Buffer, off: number, len: number): ClientSubnet {
+  if (len < 4) fail('ECS option shorter than 4 octets')
+  const family = buf.readUInt16BE(off)
+  const sourcePrefix = buf[off + 2]!
+  const scopePrefix = buf[off + 3]!
+  const max = family === 1 ? 32 : family === 2 ? 128 : fail(`ECS family ${family} is not IPv4 (1) or IPv6 (2)`)
+  if (sourcePrefix > max) fail(`ECS source prefix /${sourcePrefix} is longer than the family allows (/${max})`)
+  if (scopePrefix > max) fail(`ECS scope prefix /${scopePrefix} is longer than the family allows (/${max})`)
+  const need = Math.ceil(sourcePrefix / 8)
+  if (len - 4 !== need) fail(`ECS address has ${len - 4} octets; a /${sourcePrefix} needs exactly ${need}`)
+  const bytes = Buffer.alloc(max / 8)
+  buf.copy(bytes, 0, off + 4, off + 4 + need)
+  if (need > 0 && sourcePrefix % 8 !== 0) {
+    const mask = (0xff << (8 - (sourcePrefix % 8))) & 0xff
+    if ((bytes[need - 1]! & ~mask & 0xff) !== 0) fail(`ECS address has bits set past its /${sourcePrefix} prefix`)
+  }
+  return { family: family as 1 | 2, sourcePrefix, scopePrefix, address: addressText(bytes), bytes }
+}
+
+export function addressText(bytes: Buffer): string {
+  if (bytes.length === 4) return `${bytes[0]}.${bytes[1]}.${bytes[2]}.${bytes[3]}`
+  const groups: string[] = []
+  for (let i = 0; i < 16; i += 2) groups.push(bytes.readUInt16BE(i).toString(16))
+  // RFC 5952: compress the longest run (>= 2) of zero groups.
+  let best = -1
+  let bestLen = 1
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== '0') {
+      i++
+      continue
+    }
+    let j = i
+    while (j < 8 && groups[j] === '0') j++
+    if (j - i > bestLen) {
+      best = i
+      bestLen = j - i
+    }
+    i = j
+  }
+  if (best < 0) return groups.join(':')
+  return `${groups.slice(0, best).join(':')}::${groups.slice(best + bestLen).join(':')}`
+}
+
+function readOpt(buf: Buffer, off: number, rdlen: number, udpSize: number, ttl: number): Edns {
+  let ecs: ClientSubnet | null = null
+  const end = off + rdlen
+  while (off < end) {
+    if (off + 4 > end) fail('EDNS option header runs past the OPT record')
+    const code = buf.readUInt16BE(off)
+    const len = buf.readUInt16BE(off + 2)
+    off += 4
+    if (off + len > end) fail('EDNS option runs past the OPT record')
+    if (code === ECS_OPTION) {
+      if (ecs) fail('more than one ECS option')
+      ecs = readEcs(buf, off, len)
+    }
+    // Other options (cookies, padding, keepalive...) are ignored, as RFC 6891 §6.1.2 requires.
+    off += len
+  }
+  return { udpSize: Math.max(512, udpSize), version: (ttl >>> 16) & 0xff, dnssecOk: (ttl & 0x8000) !== 0, ecs }
+}
+
+/** Reads the question name: labels only (no pointer can be valid in the first name of a message). */
+function readQname(buf: Buffer, off: number): { end: number; qname: string; qkey: string; odd: boolean } {
+  let qname = ''
+  let qkey = ''
+  let odd = false
+  let octets = 1
+  for (;;) {
+    if (off >= buf.length) fail('question name runs past the end of the message')
+    const len = buf[off]!
+    if (len === 0) return { end: off + 1, qname, qkey, odd }
+    if (len & 0xc0) fail('question name uses compression or a reserved label type')
+    octets += len + 1
+    if (octets > 255) fail('question name longer than 255 octets')
+    if (off + 1 + len > buf.length) fail('question label runs past the end of the message')
+    const label = buf.toString('latin1', off + 1, off + 1 + len)
+    if (qname) {
+      qname += '.'
+      qkey += '.'
+    }
+    qname += label
+    if (label.includes('.') || label.includes('\\')) {
+      odd = true
+      qkey += asciiLower(label).replace(/[\\.]/g, '\\$&')
+    } else {
+      qkey += asciiLower(label)
+    }
+    off += 1 + len
+  }
+}
+
+/** Classifies and reads one incoming message. Never throws. */
+export function parseQuery(buf: Buffer): ParseResult {
+  if (buf.length < 12) return { kind: 'drop', reason: 'shorter than a DNS header' }
+  const id = buf.readUInt16BE(0)
+  const f1 = buf[2]!
+  const f2 = buf[3]!
+  if (f1 & 0x80) return { kind: 'drop', reason: 'QR set: a response, not a query' }
+  const opcode = (f1 >> 3) & 0x0f
+  if (opcode !== 0) return { kind: 'notimp', id, opcode }
+  const rd = (f1 & 0x01) !== 0
+  const cd = (f2 & 0x10) !== 0
+  const qdcount = buf.readUInt16BE(4)
+  const ancount = buf.readUInt16BE(6)
+  const nscount = buf.readUInt16BE(8)
+  const arcount = buf.readUInt16BE(10)
+  let question: Query | null = null
+  let edns: Edns | null = null
+  try {
+    if (qdcount !== 1) fail(`QDCOUNT is ${qdcount}; a query carries exactly one question`)
+    const q = readQname(buf, 12)
+    if (q.end + 4 > buf.length) fail('question type and class run past the end of the message')
+    question = {
+      id,
+      rd,
+      cd,
+      qname: q.qname,
+      qkey: q.qkey,
+      oddName: q.odd,
+      questionWire: buf.subarray(12, q.end + 4),
+      qtype: buf.readUInt16BE(q.end),
+      qclass: buf.readUInt16BE(q.end + 2),
+      edns: null,
+    }
+    let off = q.end + 4
+    for (let i = 0; i < ancount + nscount + arcount; i++) {
+      const nameStart = off
+      off = skipName(buf, off)
+      if (off + 10 > buf.length) fail('resource record header runs past the end of the message')
+      const type = buf.readUInt16BE(off)
+      const klass = buf.readUInt16BE(off + 2)
+      const ttl = buf.readUInt32BE(off + 4)
+      const rdlen = buf.readUInt16BE(off + 8)
+      off += 10
+      if (off + rdlen > buf.length) fail('record data runs past the end of the message')
+      if (type === OPT_TYPE) {
+        if (i < ancount + nscount) fail('OPT record outside the additional section')
+        if (edns) fail('more than one OPT record')
+        if (buf[nameStart] !== 0) fail('OPT record owner is not the root')
+        edns = readOpt(buf, off, rdlen, klass, ttl)
+      }
+      off += rdlen
+    }
+    if (off !== buf.length) fail(`${buf.length - off} octets of trailing data after the last record`)
+    question.edns = edns
+    return { kind: 'query', query: question }
+  } catch (err) {
+    if (!(err instanceof Malformed)) throw err
+    return { kind: 'formerr', id, rd, cd, question, edns, reason: err.message }
+  }
+}

@@ -1,0 +1,52 @@
+/**
+ * Every error Meridian raises on purpose carries a stable code from this table.
+ * The table is mirrored in docs/errors.md; test/unit/errors.test.ts keeps the two in step.
+ */
+export const ERROR_CODES = {
+  E_ZONE_YAML: 'a zone file is not valid YAML',
+  E_ZONE_SCHEMA: 'a zone file does not match the zone schema',
+  E_ZONE_SEMANTIC: 'a zone file is well-formed but inconsistent (CNAME beside other data, missing glue, name outside the zone)',
+  E_ZONE_DUPLICATE: 'two zone files declare the same origin',
+  E_ZONE_IO: 'a zone file or the zones directory cannot be read',
+  E_STATE_IO: 'a state file beside the zones cannot be read or written',
+  E_CLI_USAGE: 'a command-line option is invalid',
+  E_LISTEN: 'a listen address cannot be bound',
+} as const
+
+export type ErrorCode = keyof typeof ERROR_CODES
+
+export class MeridianError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly status = 500,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options)
+    this.name = 'MeridianError'
+  }
+}
+
+/** One problem found in a zone file, positioned for a person: `file:line:col: path: reason`. */
+export interface ConfigIssue {
+  code: ErrorCode
+  file: string
+  line: number
+  col: number
+  /** Key path inside the file, dotted (`records.www.A.0`); empty for the whole document. */
+  path: string
+  message: string
+}
+
+export function formatIssue(i: ConfigIssue): string {
+  const where = `${i.file}:${i.line}:${i.col}`
+  return i.path ? `${where}: ${i.path}: ${i.message}` : `${where}: ${i.message}`
+}
+
+/** Raised when a set of zone files is rejected; carries every issue found, not just the first. */
+export class ConfigError extends MeridianError {
+  constructor(readonly issues: ConfigIssue[]) {
+    super(issues[0]?.code ?? 'E_ZONE_SCHEMA', `${issues.length} error(s) in zone files:\n` + issues.map(formatIssue).join('\n'), 400)
+    this.name = 'ConfigError'
+  }
+}

@@ -1,0 +1,119 @@
+/**
+ * The data model shared by every subsystem. Everything here is built once per load, frozen and
+ * swapped in whole: the query path only ever reads it.
+ */
+
+/** DNS RR type codes Meridian serves (RFC 1035, 3596, 2782, 8659). */
+export const RRTYPE = {
+  A: 1,
+  NS: 2,
+  CNAME: 5,
+  SOA: 6,
+  MX: 15,
+  TXT: 16,
+  AAAA: 28,
+  SRV: 33,
+  OPT: 41,
+  IXFR: 251,
+  AXFR: 252,
+  ANY: 255,
+  CAA: 257,
+} as const
+
+export const RRTYPE_NAME: Record<number, string> = Object.fromEntries(Object.entries(RRTYPE).map(([k, v]) => [v, k]))
+
+/** Types a zone file may hold under `records:`. */
+export const STATIC_TYPES = ['A', 'AAAA', 'CNAME', 'TXT', 'MX', 'SRV', 'CAA'] as const
+export type StaticType = (typeof STATIC_TYPES)[number]
+
+/**
+ * One resource record, already in the shape dns2's encoder takes (`Packet.Resource` fields), so the
+ * answer builder hands it over without copying. `name` is canonical (lowercase, no trailing dot).
+ */
+export interface RR {
+  readonly name: string
+  readonly type: number
+  readonly class: 1
+  readonly ttl: number
+  // rdata, by type (dns2 field names)
+  readonly address?: string // A, AAAA
+  readonly domain?: string // CNAME
+  readonly ns?: string // NS
+  readonly data?: readonly string[] // TXT character-strings
+  readonly exchange?: string // MX
+  readonly priority?: number // MX, SRV
+  readonly weight?: number // SRV
+  readonly port?: number // SRV
+  readonly target?: string // SRV
+  readonly flags?: number // CAA
+  readonly tag?: string // CAA
+  readonly value?: string // CAA
+  readonly primary?: string // SOA
+  readonly admin?: string
+  readonly serial?: number
+  readonly refresh?: number
+  readonly retry?: number
+  readonly expiration?: number
+  readonly minimum?: number
+}
+
+/** A name in a zone. An empty non-terminal is a node with no RRsets. */
+export interface ZoneNode {
+  readonly rrsets: ReadonlyMap<number, readonly RR[]>
+}
+
+export interface Zone {
+  /** Canonical origin, e.g. `gslb.example.test`. */
+  readonly origin: string
+  /** The file it was loaded from, relative to the zones directory. */
+  readonly file: string
+  readonly ttl: number
+  readonly soa: RR
+  /** The SOA as put in the authority section of negative answers: TTL = min(SOA TTL, SOA minimum), RFC 2308 §5. */
+  readonly negativeSoa: RR
+  /** Every name of the zone, empty non-terminals included. */
+  readonly nodes: ReadonlyMap<string, ZoneNode>
+  /** SHA-256 of the zone's content without its serial: what `serial: auto` watches. */
+  readonly contentHash: string
+  /** The zone as written, with defaults applied: what `GET /v1/zones/{zone}` will return. */
+  readonly definition: ZoneDefinition
+}
+
+/** An immutable set of zones, swapped in whole. */
+export interface ZoneSet {
+  readonly zones: ReadonlyMap<string, Zone>
+  /** Bumped on every swap; caches keyed on it never outlive a change. */
+  readonly generation: number
+}
+
+/** A zone file after schema validation and defaults (see config/schema.ts). */
+export interface ZoneDefinition {
+  origin: string
+  ttl: number
+  soa: {
+    mname: string
+    rname: string
+    serial: number | 'auto'
+    refresh: number
+    retry: number
+    expire: number
+    minimum: number
+    ttl?: number
+  }
+  ns: string[]
+  records: Record<string, RecordSet>
+}
+
+export type RecordSet = {
+  ttl?: number
+  A?: string | string[]
+  AAAA?: string | string[]
+  CNAME?: string
+  TXT?: string | (string | string[])[]
+  MX?: MxData | MxData[]
+  SRV?: SrvData | SrvData[]
+  CAA?: CaaData | CaaData[]
+}
+export interface MxData { preference: number; exchange: string }
+export interface SrvData { priority: number; weight: number; port: number; target: string }
+export interface CaaData { flags?: number; tag: string; value: string }

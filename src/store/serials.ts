@@ -1,0 +1,56 @@
+/**
+ * `serial: auto`: the SOA serial rises whenever a zone's content changes, across restarts too.
+ * The last (hash, serial) of each zone is kept in `<zones>/.meridian/serials.json`, written atomically.
+ * A new serial is max(previous + 1, now in Unix seconds), so it also rises when the state file is lost.
+ */
+import { mkdir, readFile } from 'node:fs/promises'
+import path from 'node:path'
+import { writeFileAtomic } from './atomic.js'
+
+interface Entry {
+  hash: string
+  serial: number
+}
+
+export class SerialBook {
+  private entries = new Map<string, Entry>()
+  private dirty = false
+
+  constructor(
+    private readonly file: string | undefined,
+    private readonly now: () => number = () => Math.floor(Date.now() / 1000),
+  ) {}
+
+  static forZonesDir(dir: string): SerialBook {
+    return new SerialBook(path.join(dir, '.meridian', 'serials.json'))
+  }
+
+  async load(): Promise<void> {
+    if (!this.file) return
+    try {
+      const parsed = JSON.parse(await readFile(this.file, 'utf8')) as Record<string, Entry>
+      for (const [k, v] of Object.entries(parsed)) {
+        if (v && typeof v.hash === 'string' && Number.isInteger(v.serial)) this.entries.set(k, v)
+      }
+    } catch {
+      // Missing or unreadable: serials restart from the clock, which still rises.
+    }
+  }
+
+  /** The serial for this content; a new, higher one if the content changed. */
+  serialFor(origin: string, hash: string): number {
+    const prev = this.entries.get(origin)
+    if (prev && prev.hash === hash) return prev.serial
+    const serial = Math.min(Math.max((prev?.serial ?? 0) + 1, this.now()), 0xffffffff)
+    this.entries.set(origin, { hash, serial })
+    this.dirty = true
+    return serial
+  }
+
+  async save(): Promise<void> {
+    if (!this.file || !this.dirty) return
+    await mkdir(path.dirname(this.file), { recursive: true })
+    await writeFileAtomic(this.file, JSON.stringify(Object.fromEntries(this.entries), null, 2) + '\n')
+    this.dirty = false
+  }
+}

@@ -1,0 +1,124 @@
+/**
+ * Starts a real Meridian process (`node dist/src/cli.js serve`) on OS-chosen ports and reads the
+ * bound addresses from its start-up log line. Every test that needs a server uses this.
+ */
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
+import { cp, mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..')
+export const CLI = path.join(ROOT, 'dist', 'src', 'cli.js')
+export const DEMO_ZONES = path.join(ROOT, 'zones')
+
+export interface LogLine {
+  level: number
+  msg: string
+  [k: string]: unknown
+}
+
+export interface RunningServer {
+  proc: ChildProcessWithoutNullStreams
+  /** Port of the first listen address (UDP and TCP share it). */
+  port: number
+  /** Every bound address as `udp://127.0.0.1:PORT`... */
+  listen: string[]
+  zonesDir: string
+  /** Every JSON log line so far. */
+  logs: LogLine[]
+  /** Resolves with the first log line (already seen or still to come) that matches. */
+  waitForLog(match: (l: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>
+  /** Stops the process (SIGTERM) and waits for it to exit; returns its exit code. */
+  stop(): Promise<number | null>
+  stderr(): string
+}
+
+export interface StartOptions {
+  /** A directory of zone files; copied to a fresh temporary directory (default: the demo zones). */
+  zones?: string
+  /** Use this directory as is (no copy). */
+  zonesDirInPlace?: string
+  listen?: string[]
+  args?: string[]
+}
+
+/** A fresh temporary directory, removed by the returned cleanup. */
+export async function tempDir(prefix = 'meridian-test-'): Promise<{ dir: string; cleanup: () => Promise<void> }> {
+  const dir = await mkdtemp(path.join(tmpdir(), prefix))
+  return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) }
+}
+
+export async function startServer(opts: StartOptions = {}): Promise<RunningServer> {
+  let zonesDir = opts.zonesDirInPlace
+  let cleanup: (() => Promise<void>) | undefined
+  if (!zonesDir) {
+    const t = await tempDir()
+    await cp(opts.zones ?? DEMO_ZONES, t.dir, { recursive: true, filter: (src) => !path.basename(src).startsWith('.meridian') })
+    zonesDir = t.dir
+    cleanup = t.cleanup
+  }
+  const listen = opts.listen ?? ['127.0.0.1:0']
+  const args = [CLI, 'serve', '--zones', zonesDir, ...listen.flatMap((l) => ['--listen', l]), ...(opts.args ?? [])]
+  const proc = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'] })
+  const logs: LogLine[] = []
+  const waiters: { match: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = []
+  let stderr = ''
+  proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+  createInterface({ input: proc.stdout }).on('line', (line) => {
+    let parsed: LogLine
+    try {
+      parsed = JSON.parse(line) as LogLine
+    } catch {
+      return
+    }
+    logs.push(parsed)
+    for (const w of [...waiters]) {
+      if (w.match(parsed)) {
+        waiters.splice(waiters.indexOf(w), 1)
+        w.resolve(parsed)
+      }
+    }
+  })
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)))
+  const waitForLog = (match: (l: LogLine) => boolean, timeoutMs = 10000): Promise<LogLine> => {
+    const seen = logs.find(match)
+    if (seen) return Promise.resolve(seen)
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no matching log line within ${timeoutMs} ms; stderr: ${stderr}; logs: ${JSON.stringify(logs.slice(-5))}`)), timeoutMs)
+      const w = {
+        match,
+        resolve: (l: LogLine) => {
+          clearTimeout(timer)
+          resolve(l)
+        },
+      }
+      waiters.push(w)
+      exited.then((code) => {
+        if (waiters.includes(w)) {
+          clearTimeout(timer)
+          reject(new Error(`server exited (${code}) before the expected log line; stderr: ${stderr}`))
+        }
+      })
+    })
+  }
+  const started = await waitForLog((l) => Array.isArray(l.listen) && typeof l.msg === 'string' && l.msg.startsWith('meridian serving'))
+  const listenAddrs = started.listen as string[]
+  const port = Number(/:(\d+)$/.exec(listenAddrs[0]!)![1])
+  return {
+    proc,
+    port,
+    listen: listenAddrs,
+    zonesDir,
+    logs,
+    waitForLog,
+    stderr: () => stderr,
+    async stop() {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM')
+      const code = await exited
+      await cleanup?.()
+      return code
+    },
+  }
+}
