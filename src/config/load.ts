@@ -95,11 +95,35 @@ function freezeNode(rrsets: Map<number, RR[]>): ZoneNode {
 
 /** Parses and builds one zone file. Returns the zone, or the issues that stop it. */
 export function buildZone(src: ZoneSource, serialOf: SerialSource): { zone?: Zone; issues: ConfigIssue[] } {
+  const r = buildZoneUnsorted(src, serialOf)
+  r.issues.sort((a, b) => a.line - b.line || a.col - b.col)
+  return r
+}
+
+function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource): { zone?: Zone; issues: ConfigIssue[] } {
   const lc = new LineCounter()
   const doc = YAML.parseDocument(src.text, { lineCounter: lc, uniqueKeys: true, prettyErrors: false })
   const issues = new IssueList(src.file, doc, lc)
   if (doc.errors.length > 0) {
+    // A duplicate key is reported by the parser at its mapping; point at the second key instead.
+    if (doc.errors.some((e) => e.code === 'DUPLICATE_KEY')) {
+      YAML.visit(doc, {
+        Map(_key, map) {
+          const seen = new Set<string>()
+          for (const pair of map.items) {
+            if (!isScalar(pair.key)) continue
+            const k = String(pair.key.value)
+            if (seen.has(k) && pair.key.range) {
+              const pos = lc.linePos(pair.key.range[0])
+              issues.issues.push({ code: 'E_ZONE_YAML', file: src.file, line: pos.line, col: pos.col, path: '', message: `key "${k}" appears twice in the same mapping` })
+            }
+            seen.add(k)
+          }
+        },
+      })
+    }
     for (const e of doc.errors) {
+      if (e.code === 'DUPLICATE_KEY') continue
       const pos = e.linePos?.[0] ?? { line: 1, col: 1 }
       issues.issues.push({ code: 'E_ZONE_YAML', file: src.file, line: pos.line, col: pos.col, path: '', message: e.message.split('\n')[0] ?? e.message })
     }

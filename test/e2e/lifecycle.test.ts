@@ -1,0 +1,112 @@
+/**
+ * The process as an operator meets it: `meridian check`, start-up, hot reload (file watch and
+ * SIGHUP), the last good set serving through a bad edit, serial: auto, and a clean SIGTERM.
+ */
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import { readFile, writeFile, rename } from 'node:fs/promises'
+import path from 'node:path'
+import { describe, test } from 'node:test'
+import { CLI, DEMO_ZONES, startServer, tempDir, type LogLine } from '../helpers/server.js'
+import { dig } from '../helpers/dig.js'
+
+function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI, ...args], (err, stdout, stderr) => {
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr })
+    })
+  })
+}
+
+describe('meridian check', () => {
+  test('the shipped demo zone passes', async () => {
+    const r = await run(['check', '--zones', DEMO_ZONES])
+    assert.equal(r.code, 0, r.stderr)
+    assert.match(r.stdout, /gslb\.example\.test\.yaml: zone gslb\.example\.test OK/)
+  })
+
+  test('a broken file lists every error as file:line:col and exits non-zero', async (t) => {
+    const { dir, cleanup } = await tempDir()
+    t.after(cleanup)
+    const bad = path.join(dir, 'bad.yaml')
+    await writeFile(bad, 'origin: bad.test\nsoa: { mname: ns1, rname: h }\nns: [ns1]\nrecords:\n  ns1: { A: 192.0.2.999 }\n  www: { AAAA: 10.0.0.1, TTL: 5 }\n')
+    const r = await run(['check', '--zones', dir])
+    assert.equal(r.code, 1)
+    const lines = r.stderr.trim().split('\n')
+    assert.ok(lines.includes(`${bad}:5:13: records.ns1.A: must be an IPv4 address such as 192.0.2.1, got "192.0.2.999"`), r.stderr)
+    assert.ok(lines.includes(`${bad}:6:16: records.www.AAAA: must be an IPv6 address such as 2001:db8::1, got "10.0.0.1"`), r.stderr)
+    assert.ok(lines.some((l) => l.startsWith(`${bad}:6:26: records.www.TTL: unknown key "TTL"`)), r.stderr)
+    assert.match(lines.at(-1)!, /^3 error\(s\)/)
+  })
+})
+
+describe('serving and reloading', () => {
+  test('start-up logs one line saying what is served where, then answers', async (t) => {
+    const server = await startServer({ listen: ['127.0.0.1:0', '[::1]:0'] })
+    t.after(() => server.stop())
+    const line = server.logs.find((l) => String(l.msg).startsWith('meridian serving'))!
+    assert.deepEqual(line.zones, ['gslb.example.test'])
+    assert.equal((line.listen as string[]).length, 4, 'UDP and TCP on each of two addresses')
+    const v6port = Number(/\[::1\]:(\d+)$/.exec((line.listen as string[]).find((l) => l.includes('[::1]'))!)![1])
+    const r = await dig('::1', v6port, 'gslb.example.test', 'SOA')
+    assert.equal(r.status, 'NOERROR')
+    assert.ok(r.flags.includes('aa'))
+  })
+
+  test('a changed zone file is picked up, a bad edit keeps the last good set serving, and the auto serial rises', async (t) => {
+    const server = await startServer()
+    t.after(() => server.stop())
+    const file = path.join(server.zonesDir, 'gslb.example.test.yaml')
+    const soa = async () => Number((await dig('127.0.0.1', server.port, 'gslb.example.test', 'SOA', '+norec')).answer[0]!.data.split(' ')[2])
+    const serial1 = await soa()
+    assert.ok(serial1 > 1_700_000_000, 'auto serial starts from the clock')
+
+    const loaded = (gen: number) => (l: LogLine) => l.msg === 'zones loaded' && Number(l.generation) >= gen
+    const original = await readFile(file, 'utf8')
+    await writeFile(file + '.tmp', original.replace('  mail:\n', '  added:\n    A: 192.0.2.77\n  mail:\n'))
+    await rename(file + '.tmp', file)
+    await server.waitForLog(loaded(2))
+    const added = await dig('127.0.0.1', server.port, 'added.gslb.example.test', 'A')
+    assert.equal(added.answer[0]?.data, '192.0.2.77')
+    const serial2 = await soa()
+    assert.ok(serial2 > serial1, `serial rose: ${serial1} -> ${serial2}`)
+
+    await writeFile(file, original.replace('A: 127.0.0.1', 'A: 127.0.0.300'))
+    const rejected = await server.waitForLog((l) => l.msg === 'zone reload rejected; the last good set keeps serving')
+    assert.ok((rejected.errors as string[]).some((e) => e.includes('gslb.example.test.yaml:20:8: records.ns1.A: must be an IPv4 address')), JSON.stringify(rejected.errors))
+    const still = await dig('127.0.0.1', server.port, 'added.gslb.example.test', 'A')
+    assert.equal(still.answer[0]?.data, '192.0.2.77', 'the last good set keeps serving')
+    assert.equal(await soa(), serial2)
+  })
+
+  test('SIGHUP reloads the whole set', async (t) => {
+    const server = await startServer({ args: ['--no-watch'] })
+    t.after(() => server.stop())
+    const file = path.join(server.zonesDir, 'gslb.example.test.yaml')
+    await writeFile(file, (await readFile(file, 'utf8')).replace('  mail:\n', '  hup:\n    TXT: reloaded\n  mail:\n'))
+    const before = await dig('127.0.0.1', server.port, 'hup.gslb.example.test', 'TXT')
+    assert.equal(before.status, 'NXDOMAIN', 'with --no-watch the file change alone does nothing')
+    server.proc.kill('SIGHUP')
+    await server.waitForLog((l) => l.msg === 'zones loaded' && l.reason === 'SIGHUP')
+    const after = await dig('127.0.0.1', server.port, 'hup.gslb.example.test', 'TXT')
+    assert.equal(after.answer[0]?.data, '"reloaded"')
+  })
+
+  test('SIGTERM closes the sockets and exits 0', async () => {
+    const server = await startServer()
+    const code = await server.stop()
+    assert.equal(code, 0)
+    assert.ok(server.logs.some((l) => l.msg === 'stopped'))
+    const r = await dig('127.0.0.1', server.port, 'gslb.example.test', 'SOA', '+tcp')
+    assert.equal(r.status, 'NONE', 'nothing answers once stopped')
+  })
+
+  test('a server whose zone files are broken at start-up refuses to start and says why', async (t) => {
+    const { dir, cleanup } = await tempDir()
+    t.after(cleanup)
+    await writeFile(path.join(dir, 'x.yaml'), 'origin: x.test\n')
+    const r = await run(['serve', '--zones', dir, '--listen', '127.0.0.1:0'])
+    assert.equal(r.code, 1)
+    assert.match(r.stderr, /x\.yaml:1:1: missing required key "soa"/)
+  })
+})

@@ -1,0 +1,99 @@
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+import { buildZone, buildZoneSet, txtStrings } from '../../src/config/load.js'
+import { ConfigError, formatIssue } from '../../src/errors.js'
+import { RRTYPE } from '../../src/model/types.js'
+
+const serial = () => 7
+const ZONE = `origin: Example.Test.
+ttl: 300
+soa: { mname: ns1, rname: hostmaster, minimum: 30 }
+ns: [ns1, ns2.elsewhere.test.]
+records:
+  ns1: { A: 192.0.2.53, AAAA: "2001:db8::53" }
+  www: { A: [192.0.2.1, 192.0.2.2], ttl: 60 }
+  a.b.c: { TXT: hello }
+  alias: { CNAME: www }
+`
+
+function issuesOf(text: string, file = 'zones/t.yaml'): string[] {
+  return buildZone({ file, text }, serial).issues.map(formatIssue)
+}
+
+describe('zone files', () => {
+  test('a valid zone builds with defaults applied and names made canonical', () => {
+    const { zone, issues } = buildZone({ file: 'z.yaml', text: ZONE }, serial)
+    assert.deepEqual(issues, [])
+    assert.ok(zone)
+    assert.equal(zone.origin, 'example.test')
+    assert.equal(zone.soa.serial, 7)
+    assert.equal(zone.soa.refresh, 3600, 'refresh defaults to 3600')
+    assert.equal(zone.soa.primary, 'ns1.example.test')
+    assert.equal(zone.negativeSoa.ttl, 30, 'negative TTL is min(SOA TTL 300, minimum 30)')
+    const www = zone.nodes.get('www.example.test')!.rrsets.get(RRTYPE.A)!
+    assert.deepEqual(www.map((r) => [r.address, r.ttl]), [['192.0.2.1', 60], ['192.0.2.2', 60]])
+    assert.deepEqual([...zone.nodes.get('example.test')!.rrsets.get(RRTYPE.NS)!].map((r) => r.ns), ['ns1.example.test', 'ns2.elsewhere.test'])
+  })
+
+  test('every name between an owner and the apex exists as an empty non-terminal', () => {
+    const { zone } = buildZone({ file: 'z.yaml', text: ZONE }, serial)
+    assert.equal(zone!.nodes.get('b.c.example.test')!.rrsets.size, 0)
+    assert.equal(zone!.nodes.get('c.example.test')!.rrsets.size, 0)
+    assert.equal(zone!.nodes.get('x.example.test'), undefined)
+  })
+
+  test('a YAML syntax error names the file, line and column', () => {
+    const [first] = issuesOf('origin: a.test\nsoa: { mname: ns1\nns: [ns1]\n')
+    assert.match(first!, /^zones\/t\.yaml:\d+:\d+: /)
+  })
+
+  // Each case: the zone text, and the error expected (file:line:col: path: reason).
+  const cases: [string, string, RegExp][] = [
+    ['a bad IPv4 address', ZONE.replace('192.0.2.2', '192.0.2.300'), /^zones\/t\.yaml:7:25: records\.www\.A\.1: must be an IPv4 address such as 192\.0\.2\.1, got "192\.0\.2\.300"$/],
+    ['an unknown key', ZONE.replace('ttl: 300', 'ttl: 300\nweight: heavy'), /^zones\/t\.yaml:3:1: weight: unknown key "weight" \(allowed: origin, ttl, soa, ns, records\)$/],
+    ['a missing SOA', ZONE.replace(/^soa:.*\n/m, ''), /^zones\/t\.yaml:1:1: missing required key "soa"$/],
+    ['a TTL that is not a number', ZONE.replace('ttl: 60', 'ttl: soon'), /records\.www\.ttl: must be an integer number of seconds, 0\.\.2147483647, got "soon"$/],
+    ['a bad serial', ZONE.replace('minimum: 30', 'minimum: 30, serial: today'), /soa\.serial: must be an integer 0\.\.4294967295 or "auto", got "today"$/],
+    ['an unknown record type', ZONE.replace('TXT: hello', 'PTR: x'), /records\.a\.b\.c\.PTR: unknown key "PTR"/],
+    ['an MX without exchange', ZONE.replace('TXT: hello', 'MX: [{ preference: 10 }]'), /records\.a\.b\.c\.MX\.0: missing required key "exchange"$/],
+    ['a CNAME beside other data', ZONE.replace('CNAME: www', 'CNAME: www, TXT: x'), /records\.alias\.CNAME: a CNAME cannot share its name with other data \(TXT\)/],
+    ['a CNAME at the apex', ZONE.replace('alias: {', '"@": {'), /records\.@\.CNAME: a CNAME cannot stand at the zone apex/],
+    ['an in-zone NS without glue', ZONE.replace('ns1: { A: 192.0.2.53, AAAA: "2001:db8::53" }', 'ns9: { A: 192.0.2.53 }'), /ns\.0: name server ns1\.example\.test is inside the zone but has no A or AAAA record/],
+    ['an owner outside the zone', ZONE.replace('alias:', 'other.test.:'), /records\.other\.test\.: owner name other\.test is outside the zone example\.test/],
+    ['a label too long', ZONE.replace('alias:', `${'x'.repeat(64)}:`), /label "x{64}" is 64 characters long; at most 63 are allowed/],
+    ['a duplicate record', ZONE.replace('192.0.2.2', '192.0.2.1'), /records\.www: duplicate record in the A set of www\.example\.test/],
+    ['a duplicate key', ZONE.replace('ttl: 300', 'ttl: 300\nttl: 30'), /^zones\/t\.yaml:3:1: key "ttl" appears twice in the same mapping$/],
+  ]
+  for (const [what, text, expected] of cases) {
+    test(`${what} is rejected with file, line, path and reason`, () => {
+      const issues = issuesOf(text)
+      assert.ok(issues.some((i) => expected.test(i)), `expected ${expected}, got:\n${issues.join('\n')}`)
+    })
+  }
+
+  test('every problem of a file is reported, not only the first', () => {
+    const text = ZONE.replace('192.0.2.2', 'nope').replace('ttl: 60', 'ttl: -1').replace('TXT: hello', 'TXT: 5')
+    assert.equal(issuesOf(text).length, 3)
+  })
+
+  test('a set with two files for one origin is rejected as a whole', () => {
+    assert.throws(
+      () => buildZoneSet([{ file: 'a.yaml', text: ZONE }, { file: 'b.yaml', text: ZONE }], serial, 1),
+      (err: unknown) => err instanceof ConfigError && /b\.yaml:1:1: origin: zone example\.test is already defined in a\.yaml/.test(err.message),
+    )
+  })
+
+  test('the content hash ignores the serial but sees any other change', () => {
+    const a = buildZone({ file: 'z', text: ZONE }, serial).zone!
+    const b = buildZone({ file: 'z', text: ZONE.replace('minimum: 30', 'minimum: 30, serial: 5') }, serial).zone!
+    const c = buildZone({ file: 'z', text: ZONE.replace('192.0.2.2', '192.0.2.3') }, serial).zone!
+    assert.equal(a.contentHash, b.contentHash)
+    assert.notEqual(a.contentHash, c.contentHash)
+  })
+
+  test('a long TXT string is split into 255-octet character-strings', () => {
+    const parts = txtStrings('x'.repeat(600))
+    assert.deepEqual(parts.map((p) => p.length), [255, 255, 90])
+    assert.deepEqual(txtStrings(['a', 'b']), ['a', 'b'])
+  })
+})
