@@ -1,0 +1,80 @@
+/**
+ * GSLB model: regions (each a conventional L7 pool behind one or more VIPs), services (a name
+ * answered from a set of regions by a policy), client locations and the health the selector reads.
+ */
+
+export interface GeoPoint {
+  lat: number
+  lon: number
+}
+
+export type HealthState = 'up' | 'down' | 'unknown'
+
+/** What the selector knows of one VIP's health check. */
+export interface VipHealth {
+  state: HealthState
+  /** EWMA of the check's response time, when measured. */
+  ewmaMs?: number
+}
+
+export interface Vip {
+  address: string
+  family: 4 | 6
+  /** Key of the health check that decides this VIP (identical checks share one key), or null if unchecked. */
+  checkKey: string | null
+}
+
+export interface Region {
+  name: string
+  location: GeoPoint
+  vips: readonly Vip[]
+  /** 0..1000; 0 = standby, used only when no weighted region is usable. */
+  weight: number
+  drained: boolean
+  /** Healthy VIPs needed for the region to count as up. */
+  minHealthy: number
+}
+
+export const POLICIES = ['geo-latency', 'geo', 'weighted', 'failover'] as const
+export type Policy = (typeof POLICIES)[number]
+export const FALLBACKS = ['as-if-healthy', 'all', 'static', 'none'] as const
+export type Fallback = (typeof FALLBACKS)[number]
+
+export interface Service {
+  /** Canonical owner name, e.g. `www.gslb.example.test`. */
+  name: string
+  /** Region names in configured order (the failover order). */
+  regions: readonly string[]
+  policy: Policy
+  /** How many addresses to answer. */
+  answers: number
+  ttl: number
+  fallback: Fallback
+  /** Addresses for `fallback: static`. */
+  fallbackAddresses: readonly string[]
+  /** With `fallback: all`, also answer drained regions. */
+  fallbackIncludesDrained: boolean
+  /** geo-latency: regions within this many ms of the best share the answers. */
+  toleranceMs: number
+  /** Fill up to `answers` from the next best regions when the chosen ones have fewer addresses. */
+  fill: boolean
+  /** How a check with no result yet counts: as up (default: a restart does not black-hole traffic) or down. */
+  unknownAs: 'up' | 'down'
+}
+
+/** Where the client is, as far as GeoIP can tell, and which network it stands for. */
+export interface ClientLocation {
+  point: GeoPoint | null
+  country: string | null
+  continent: string | null
+  /** How the location was found. */
+  source: 'ecs' | 'resolver' | 'default' | 'none'
+  /** The address looked up (ECS address or resolver source). */
+  address: string
+  family: 4 | 6
+  /** Prefix of the GeoIP network that decided the location (0..32 or 0..128). */
+  geoPrefix: number
+  /** The client network used for affinity: the /24 or /56 of the address. */
+  bucket: string
+  bucketPrefix: number
+}

@@ -1,0 +1,218 @@
+/**
+ * The record selector: pure, no I/O, no clock or randomness of its own (`rand` is an argument).
+ * (service, query family, client location, regions, health) -> addresses + TTL + ECS scope + trace.
+ *
+ * A region is usable for a query of family F when:
+ *   drained  VIPs of F  healthy VIPs (all families) >= minHealthy  healthy VIPs of F  -> usable
+ *   yes      -          -                                          -                     no  (drained: never, bar `fallback: all` with fallbackIncludesDrained)
+ *   no       none       -                                          -                     no  (nothing to answer for F)
+ *   no       some       no                                         -                     no  (down)
+ *   no       some       yes                                        0                     no  (down for F)
+ *   no       some       yes                                        >= 1                  yes
+ * A VIP counts as healthy when its check is up, or unknown and the service says unknown is up, or
+ * it has no check. Regions of weight 0 are standby: used only when no weighted region is usable.
+ *
+ * Policies rank the usable regions; the first is answered (and the next ones with `fill`):
+ *   failover     configured order                           scope 0 (same for every client)
+ *   weighted     rendezvous hash of the client network      scope = affinity bucket (/24, /56)
+ *   geo          distance, nearest first                    scope = GeoIP network prefix
+ *   geo-latency  fibre RTT model + measured check latency;  scope = GeoIP prefix, or the bucket when
+ *                regions within toleranceMs of the best       several regions shared by hash
+ *                share by rendezvous hash
+ * With no client location, geo and geo-latency have no geographic preference and share by weight.
+ * When no region is usable the service's fallback applies: as-if-healthy (the same selection with
+ * every non-drained region taken as up), all (every non-drained VIP), static (configured addresses),
+ * none (NODATA).
+ */
+import type { ClientLocation, Region, Service, Vip, VipHealth } from '../model/gslb.js'
+import { fibreRttMs, greatCircleKm } from './distance.js'
+import { rendezvousScore } from './hash.js'
+
+export interface SelectContext {
+  regions: ReadonlyMap<string, Region>
+  health: (checkKey: string) => VipHealth | undefined
+  rand: () => number
+}
+
+export type CandidateStatus = 'usable' | 'standby' | 'drained' | 'down' | 'no-address-of-family' | 'unknown-region'
+
+export interface Candidate {
+  region: string
+  status: CandidateStatus
+  weight: number
+  healthyVips: number
+  vipsOfFamily: number
+  distanceKm: number | null
+  measuredMs: number | null
+  estimateMs: number | null
+  score: number | null
+  chosen: boolean
+  why: string
+}
+
+export interface Selection {
+  addresses: string[]
+  ttl: number
+  /** ECS scope prefix: how much of the client address this answer depended on. */
+  scope: number
+  /** Regions answered, in order. */
+  regions: string[]
+  /** The fallback used, or null when healthy regions answered. */
+  fallback: Service['fallback'] | null
+  candidates: Candidate[]
+  /** One line saying how the choice was made. */
+  reason: string
+}
+
+interface Evaluated {
+  c: Candidate
+  region: Region
+  vips: Vip[] // healthy VIPs of the family
+}
+
+function isHealthy(v: Vip, service: Service, ctx: SelectContext, asIfHealthy: boolean): { ok: boolean; ms: number | undefined } {
+  if (asIfHealthy || v.checkKey === null) return { ok: true, ms: undefined }
+  const h = ctx.health(v.checkKey)
+  const state = h?.state ?? 'unknown'
+  return { ok: state === 'up' || (state === 'unknown' && service.unknownAs === 'up'), ms: h?.ewmaMs }
+}
+
+function evaluate(service: Service, family: 4 | 6, client: ClientLocation, ctx: SelectContext, asIfHealthy: boolean): Evaluated[] {
+  const out: Evaluated[] = []
+  for (const name of service.regions) {
+    const region = ctx.regions.get(name)
+    const c: Candidate = { region: name, status: 'down', weight: region?.weight ?? 0, healthyVips: 0, vipsOfFamily: 0, distanceKm: null, measuredMs: null, estimateMs: null, score: null, chosen: false, why: '' }
+    if (!region) {
+      c.status = 'unknown-region'
+      c.why = 'not defined in the zone'
+      out.push({ c, region: { name, location: { lat: 0, lon: 0 }, vips: [], weight: 0, drained: true, minHealthy: 1 }, vips: [] })
+      continue
+    }
+    let healthy = 0
+    const vips: Vip[] = []
+    let msSum = 0
+    let msCount = 0
+    for (const v of region.vips) {
+      const h = isHealthy(v, service, ctx, asIfHealthy)
+      if (!h.ok) continue
+      healthy++
+      if (h.ms !== undefined) {
+        msSum += h.ms
+        msCount++
+      }
+      if (v.family === family) vips.push(v)
+    }
+    c.healthyVips = healthy
+    c.vipsOfFamily = region.vips.filter((v) => v.family === family).length
+    c.measuredMs = msCount > 0 ? msSum / msCount : null
+    if (client.point) c.distanceKm = greatCircleKm(client.point, region.location)
+    if (region.drained) {
+      c.status = 'drained'
+      c.why = 'drained by the operator'
+    } else if (c.vipsOfFamily === 0) {
+      c.status = 'no-address-of-family'
+      c.why = `no IPv${family} VIP`
+    } else if (healthy < region.minHealthy || vips.length === 0) {
+      c.status = 'down'
+      c.why = `${healthy} healthy VIP(s), needs ${region.minHealthy}${vips.length === 0 ? ` and one of IPv${family}` : ''}`
+    } else {
+      c.status = region.weight > 0 ? 'usable' : 'standby'
+      c.why = region.weight > 0 ? 'healthy' : 'healthy standby (weight 0)'
+    }
+    out.push({ c, region, vips })
+  }
+  return out
+}
+
+/** Ranks the pool by the service's policy; returns the order and how the choice depends on the client. */
+function rank(service: Service, pool: Evaluated[], client: ClientLocation): { order: Evaluated[]; scope: number; reason: string } {
+  const byHash = (list: Evaluated[]) => {
+    for (const e of list) e.c.score = rendezvousScore(client.bucket, e.region.name, Math.max(e.region.weight, 1))
+    return [...list].sort((a, b) => b.c.score! - a.c.score!)
+  }
+  const noGeo = client.point === null
+  switch (service.policy) {
+    case 'failover':
+      return { order: pool, scope: 0, reason: 'failover: first usable region in configured order' }
+    case 'weighted':
+      return { order: byHash(pool), scope: client.bucketPrefix, reason: `weighted: rendezvous hash of client network ${client.bucket}` }
+    case 'geo':
+      if (noGeo) return { order: byHash(pool), scope: client.bucketPrefix, reason: 'geo: client location unknown, shared by weight' }
+      return {
+        order: [...pool].sort((a, b) => a.c.distanceKm! - b.c.distanceKm! || a.region.name.localeCompare(b.region.name)),
+        scope: client.geoPrefix,
+        reason: 'geo: nearest usable region',
+      }
+    case 'geo-latency': {
+      for (const e of pool) e.c.estimateMs = (e.c.distanceKm === null ? 0 : fibreRttMs(e.c.distanceKm)) + (e.c.measuredMs ?? 0)
+      const best = Math.min(...pool.map((e) => e.c.estimateMs!))
+      const near = pool.filter((e) => e.c.estimateMs! <= best + service.toleranceMs)
+      const far = pool.filter((e) => !near.includes(e)).sort((a, b) => a.c.estimateMs! - b.c.estimateMs!)
+      if (near.length === 1) {
+        return { order: [...near, ...far], scope: noGeo ? client.bucketPrefix : client.geoPrefix, reason: `geo-latency: ${near[0]!.region.name} has the lowest latency estimate (${best.toFixed(1)} ms)` }
+      }
+      return {
+        order: [...byHash(near), ...far],
+        scope: Math.max(noGeo ? 0 : client.geoPrefix, client.bucketPrefix),
+        reason: `geo-latency: ${near.length} regions within ${service.toleranceMs} ms of the best (${best.toFixed(1)} ms) share by weight`,
+      }
+    }
+  }
+}
+
+function rotate<T>(list: readonly T[], rand: () => number): T[] {
+  if (list.length < 2) return [...list]
+  const k = Math.floor(rand() * list.length) % list.length
+  return [...list.slice(k), ...list.slice(0, k)]
+}
+
+function pick(service: Service, family: 4 | 6, client: ClientLocation, ctx: SelectContext, asIfHealthy: boolean): { sel: Omit<Selection, 'fallback' | 'ttl'>; empty: boolean } {
+  const evaluated = evaluate(service, family, client, ctx, asIfHealthy)
+  const usable = evaluated.filter((e) => e.c.status === 'usable')
+  const pool = usable.length > 0 ? usable : evaluated.filter((e) => e.c.status === 'standby')
+  for (const e of evaluated) if (e.c.status === 'usable' && usable.length === 0) e.c.why += ' (standby in use)'
+  if (pool.length === 0) return { sel: { addresses: [], scope: 0, regions: [], candidates: evaluated.map((e) => e.c), reason: 'no usable region' }, empty: true }
+  const { order, scope, reason } = rank(service, pool, client)
+  const addresses: string[] = []
+  const regions: string[] = []
+  for (const e of order) {
+    if (addresses.length >= service.answers || (regions.length > 0 && !service.fill)) break
+    const take = rotate(e.vips, ctx.rand).slice(0, service.answers - addresses.length)
+    addresses.push(...take.map((v) => v.address))
+    regions.push(e.region.name)
+    e.c.chosen = true
+  }
+  for (const e of evaluated) if (!e.c.chosen && (e.c.status === 'usable' || e.c.status === 'standby')) e.c.why += regions.length ? ', not chosen' : ''
+  return { sel: { addresses, scope, regions, candidates: evaluated.map((e) => e.c), reason }, empty: false }
+}
+
+export function select(service: Service, family: 4 | 6, client: ClientLocation, ctx: SelectContext): Selection {
+  const first = pick(service, family, client, ctx, false)
+  if (!first.empty) return { ...first.sel, ttl: service.ttl, fallback: null }
+  const base = { ttl: service.ttl, fallback: service.fallback, candidates: first.sel.candidates }
+  switch (service.fallback) {
+    case 'as-if-healthy': {
+      const again = pick(service, family, client, ctx, true)
+      return { ...again.sel, ...base, candidates: first.sel.candidates, reason: `no region is healthy; fallback as-if-healthy: ${again.sel.reason}` }
+    }
+    case 'all': {
+      const addresses: string[] = []
+      const regions: string[] = []
+      for (const name of service.regions) {
+        const r = ctx.regions.get(name)
+        if (!r || (r.drained && !service.fallbackIncludesDrained)) continue
+        const vips = r.vips.filter((v) => v.family === family)
+        if (vips.length === 0) continue
+        addresses.push(...vips.map((v) => v.address))
+        regions.push(name)
+      }
+      return { ...base, addresses: rotate(addresses, ctx.rand), regions, scope: 0, reason: 'no region is healthy; fallback all: every VIP' }
+    }
+    case 'static': {
+      const addresses = service.fallbackAddresses.filter((a) => a.includes(':') === (family === 6))
+      return { ...base, addresses: rotate(addresses, ctx.rand), regions: [], scope: 0, reason: 'no region is healthy; fallback static addresses' }
+    }
+    case 'none':
+      return { ...base, addresses: [], regions: [], scope: 0, reason: 'no region is healthy; fallback none: NODATA' }
+  }
+}

@@ -1,0 +1,201 @@
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+import type { ClientLocation, GeoPoint, Region, Service, VipHealth } from '../../src/model/gslb.js'
+import { fibreRttMs, greatCircleKm } from '../../src/select/distance.js'
+import { select, type SelectContext } from '../../src/select/select.js'
+
+const DUBLIN = { lat: 53.35, lon: -6.26 }
+const VIRGINIA = { lat: 38.9, lon: -77.4 }
+const TOKYO = { lat: 35.68, lon: 139.69 }
+const LONDON = { lat: 51.5, lon: -0.12 }
+const NEW_YORK = { lat: 40.7, lon: -74 }
+const OSAKA = { lat: 34.7, lon: 135.5 }
+
+function region(name: string, location: GeoPoint, vips: string[], extra: Partial<Region> = {}): Region {
+  return { name, location, vips: vips.map((a) => ({ address: a, family: a.includes(':') ? 6 : 4, checkKey: `http://${a}/healthz` })), weight: 100, drained: false, minHealthy: 1, ...extra }
+}
+const REGIONS = [
+  region('us-east', VIRGINIA, ['127.0.1.1', '127.0.1.2', '2001:db8:1::1']),
+  region('eu-west', DUBLIN, ['127.0.2.1', '2001:db8:2::1']),
+  region('ap-northeast', TOKYO, ['127.0.3.1']),
+]
+function service(extra: Partial<Service> = {}): Service {
+  return { name: 'www.z.test', regions: REGIONS.map((r) => r.name), policy: 'geo-latency', answers: 2, ttl: 30, fallback: 'as-if-healthy', fallbackAddresses: [], fallbackIncludesDrained: false, toleranceMs: 20, fill: false, unknownAs: 'up', ...extra }
+}
+function client(point: GeoPoint | null, bucket = '81.2.69.0', extra: Partial<ClientLocation> = {}): ClientLocation {
+  return { point, country: null, continent: null, source: 'ecs', address: bucket, family: 4, geoPrefix: 20, bucket, bucketPrefix: 24, ...extra }
+}
+/** A seeded PRNG (mulberry32), so every run draws the same numbers. */
+function seeded(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+function ctx(regions: Region[] = REGIONS, health: Record<string, VipHealth> = {}, rand = seeded(1)): SelectContext {
+  return { regions: new Map(regions.map((r) => [r.name, r])), health: (k) => health[k] ?? { state: 'up' }, rand }
+}
+const down = (...addresses: string[]) => Object.fromEntries(addresses.map((a) => [`http://${a}/healthz`, { state: 'down' as const }]))
+const networks = (n: number) => Array.from({ length: n }, (_, i) => `10.${(i >> 8) & 255}.${i & 255}.0`)
+
+describe('distance model', () => {
+  test('great-circle distances and the fibre RTT model', () => {
+    assert.ok(Math.abs(greatCircleKm(LONDON, TOKYO) - 9560) < 96)
+    assert.ok(Math.abs(greatCircleKm(LONDON, NEW_YORK) - 5570) < 56)
+    assert.equal(fibreRttMs(0), 5)
+    assert.equal(fibreRttMs(1000), 20)
+  })
+})
+
+describe('geo-latency (default)', () => {
+  test('each client gets its nearest region, with the GeoIP prefix as scope', () => {
+    for (const [where, expected] of [[LONDON, 'eu-west'], [NEW_YORK, 'us-east'], [OSAKA, 'ap-northeast']] as const) {
+      const s = select(service(), 4, client(where), ctx())
+      assert.deepEqual(s.regions, [expected])
+      assert.equal(s.scope, 20)
+      assert.equal(s.ttl, 30)
+      assert.equal(s.fallback, null)
+    }
+  })
+  test('regions within the tolerance share by weight, and the scope is the affinity bucket', () => {
+    const near = [region('a', LONDON, ['192.0.2.1']), region('b', { lat: 51.6, lon: -0.2 }, ['192.0.2.2'])]
+    const counts: Record<string, number> = { a: 0, b: 0 }
+    for (const n of networks(2000)) {
+      const s = select(service({ regions: ['a', 'b'] }), 4, client(LONDON, n), ctx(near))
+      counts[s.regions[0]!]!++
+      assert.equal(s.scope, 24)
+    }
+    assert.ok(Math.abs(counts.a! / 2000 - 0.5) < 0.05, JSON.stringify(counts))
+  })
+  test('measured check latency moves the choice: a slow nearest region loses to a faster one', () => {
+    const health = { 'http://127.0.2.1/healthz': { state: 'up' as const, ewmaMs: 200 }, 'http://2001:db8:2::1/healthz': { state: 'up' as const, ewmaMs: 200 } }
+    const s = select(service(), 4, client(LONDON), ctx(REGIONS, health))
+    assert.deepEqual(s.regions, ['us-east'])
+  })
+  test('with no client location every region shares by weight', () => {
+    const seen = new Set<string>()
+    for (const n of networks(300)) seen.add(select(service(), 4, client(null, n), ctx()).regions[0]!)
+    assert.deepEqual([...seen].sort(), ['ap-northeast', 'eu-west', 'us-east'])
+  })
+  test('fill takes the next best regions up to the answer count', () => {
+    const s = select(service({ fill: true, answers: 3 }), 4, client(LONDON), ctx())
+    assert.equal(s.addresses[0], '127.0.2.1')
+    assert.deepEqual(s.regions, ['eu-west', 'us-east'])
+    assert.deepEqual([...s.addresses.slice(1)].sort(), ['127.0.1.1', '127.0.1.2'])
+  })
+})
+
+describe('health, drain and standby', () => {
+  test('a region whose VIPs are down is skipped; the next nearest answers', () => {
+    const s = select(service(), 4, client(LONDON), ctx(REGIONS, down('127.0.2.1', '2001:db8:2::1')))
+    assert.deepEqual(s.regions, ['us-east'])
+    assert.equal(s.candidates.find((c) => c.region === 'eu-west')!.status, 'down')
+  })
+  test('a region is up while one VIP is up, unless it needs more', () => {
+    assert.deepEqual(select(service(), 4, client(NEW_YORK), ctx(REGIONS, down('127.0.1.1'))).addresses, ['127.0.1.2'])
+    const strict = REGIONS.map((r) => (r.name === 'us-east' ? { ...r, minHealthy: 3 } : r))
+    assert.deepEqual(select(service(), 4, client(NEW_YORK), ctx(strict, down('127.0.1.1'))).regions, ['eu-west'])
+  })
+  test('a drained region is never answered, even when it is the nearest and healthy', () => {
+    const drained = REGIONS.map((r) => (r.name === 'eu-west' ? { ...r, drained: true } : r))
+    for (const n of networks(200)) assert.notEqual(select(service(), 4, client(LONDON, n), ctx(drained)).regions[0], 'eu-west')
+  })
+  test('a weight-0 region is used only when no weighted region is usable', () => {
+    const standby = REGIONS.map((r) => (r.name === 'eu-west' ? { ...r, weight: 0 } : r))
+    assert.deepEqual(select(service(), 4, client(LONDON), ctx(standby)).regions, ['us-east'])
+    const others = down('127.0.1.1', '127.0.1.2', '2001:db8:1::1', '127.0.3.1')
+    assert.deepEqual(select(service(), 4, client(LONDON), ctx(standby, others)).regions, ['eu-west'])
+  })
+  test('unknown health counts as up by default and as down when the service says so', () => {
+    const unknown = { 'http://127.0.2.1/healthz': { state: 'unknown' as const } }
+    assert.deepEqual(select(service(), 4, client(LONDON), ctx(REGIONS, unknown)).regions, ['eu-west'])
+    assert.deepEqual(select(service({ unknownAs: 'down' }), 4, client(LONDON), ctx(REGIONS, unknown)).regions, ['us-east'])
+  })
+  test('AAAA answers come only from regions with IPv6 VIPs', () => {
+    const s = select(service(), 6, client(OSAKA), ctx())
+    assert.notEqual(s.regions[0], 'ap-northeast')
+    assert.ok(s.addresses.every((a) => a.includes(':')))
+    assert.equal(s.candidates.find((c) => c.region === 'ap-northeast')!.status, 'no-address-of-family')
+  })
+})
+
+describe('fallback when no region is healthy', () => {
+  const allDown = down('127.0.1.1', '127.0.1.2', '2001:db8:1::1', '127.0.2.1', '2001:db8:2::1', '127.0.3.1')
+  test('as-if-healthy: a UK client still gets eu-west', () => {
+    const s = select(service(), 4, client(LONDON), ctx(REGIONS, allDown))
+    assert.deepEqual(s.regions, ['eu-west'])
+    assert.equal(s.fallback, 'as-if-healthy')
+  })
+  test('all: every non-drained VIP', () => {
+    const drained = REGIONS.map((r) => (r.name === 'ap-northeast' ? { ...r, drained: true } : r))
+    const s = select(service({ fallback: 'all' }), 4, client(LONDON), ctx(drained, allDown))
+    assert.deepEqual([...s.addresses].sort(), ['127.0.1.1', '127.0.1.2', '127.0.2.1'])
+    const withDrained = select(service({ fallback: 'all', fallbackIncludesDrained: true }), 4, client(LONDON), ctx(drained, allDown))
+    assert.equal(withDrained.addresses.length, 4)
+  })
+  test('static: the configured addresses of the family', () => {
+    const svc = service({ fallback: 'static', fallbackAddresses: ['192.0.2.99', '2001:db8::99'] })
+    assert.deepEqual(select(svc, 4, client(LONDON), ctx(REGIONS, allDown)).addresses, ['192.0.2.99'])
+    assert.deepEqual(select(svc, 6, client(LONDON), ctx(REGIONS, allDown)).addresses, ['2001:db8::99'])
+  })
+  test('none: no address (NODATA)', () => {
+    const s = select(service({ fallback: 'none' }), 4, client(LONDON), ctx(REGIONS, allDown))
+    assert.deepEqual(s.addresses, [])
+    assert.equal(s.fallback, 'none')
+  })
+})
+
+describe('weighted, affinity, failover and rotation', () => {
+  const W = [region('a', LONDON, ['192.0.2.1'], { weight: 500 }), region('b', TOKYO, ['192.0.2.2'], { weight: 300 }), region('c', VIRGINIA, ['192.0.2.3'], { weight: 200 })]
+  const wsvc = service({ policy: 'weighted', regions: ['a', 'b', 'c'] })
+  test('over 10,000 client networks the shares are within 3 points of the weights', () => {
+    const counts: Record<string, number> = { a: 0, b: 0, c: 0 }
+    for (const n of networks(10000)) counts[select(wsvc, 4, client(LONDON, n), ctx(W)).regions[0]!]!++
+    assert.ok(Math.abs(counts.a! / 100 - 50) <= 3, JSON.stringify(counts))
+    assert.ok(Math.abs(counts.b! / 100 - 30) <= 3, JSON.stringify(counts))
+    assert.ok(Math.abs(counts.c! / 100 - 20) <= 3, JSON.stringify(counts))
+  })
+  test('a client network keeps its region while nothing changes, and the scope is its bucket', () => {
+    for (const n of networks(100)) {
+      const a = select(wsvc, 4, client(LONDON, n), ctx(W, {}, seeded(1)))
+      const b = select(wsvc, 4, client(LONDON, n), ctx(W, {}, seeded(99)))
+      assert.deepEqual(a.regions, b.regions)
+      assert.equal(a.scope, 24)
+    }
+  })
+  test('when one of three equal regions fails, only its own networks move (its share + 2 points at most)', () => {
+    const E = W.map((r) => ({ ...r, weight: 100 }))
+    const before = new Map(networks(10000).map((n) => [n, select(wsvc, 4, client(LONDON, n), ctx(E)).regions[0]]))
+    let moved = 0
+    let owned = 0
+    for (const [n, was] of before) {
+      const now = select(wsvc, 4, client(LONDON, n), ctx(E, down('192.0.2.2'))).regions[0]
+      if (was === 'b') owned++
+      if (now !== was) moved++
+    }
+    assert.equal(moved, owned, 'exactly the failed region\'s networks moved')
+    assert.ok(moved / 100 <= 100 / 3 + 2, `${moved / 100}% moved`)
+  })
+  test('failover: the first healthy region in configured order wins, whoever asks, scope 0', () => {
+    const f = service({ policy: 'failover', regions: ['ap-northeast', 'us-east', 'eu-west'] })
+    assert.deepEqual(select(f, 4, client(LONDON), ctx()).regions, ['ap-northeast'])
+    const s = select(f, 4, client(LONDON), ctx(REGIONS, down('127.0.3.1')))
+    assert.deepEqual(s.regions, ['us-east'])
+    assert.equal(s.scope, 0)
+  })
+  test('geo: nearest first by distance', () => {
+    assert.deepEqual(select(service({ policy: 'geo' }), 4, client(OSAKA), ctx()).regions, ['ap-northeast'])
+  })
+  test('record order rotates across queries so clients spread over a region\'s VIPs', () => {
+    const rand = seeded(7)
+    const first: Record<string, number> = {}
+    for (let i = 0; i < 1000; i++) {
+      const s = select(service(), 4, client(NEW_YORK), ctx(REGIONS, {}, rand))
+      assert.equal(s.addresses.length, 2)
+      first[s.addresses[0]!] = (first[s.addresses[0]!] ?? 0) + 1
+    }
+    assert.ok(first['127.0.1.1']! > 400 && first['127.0.1.2']! > 400, JSON.stringify(first))
+  })
+})
