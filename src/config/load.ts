@@ -22,12 +22,22 @@ import {
   type ZoneNode,
   type ZoneSet,
 } from '../model/types.js'
+import { checkKey, type CheckSpec } from '../health/spec.js'
+import type { GeoPoint, Region, Service, Vip } from '../model/gslb.js'
+import type { CheckDef, CheckSpecData, LocationDef, RegionDef, ServiceDef } from '../model/types.js'
 import { validateZoneDocument } from './validate.js'
 
 export const ZONE_FILE_RE = /^[^.].*\.ya?ml$/
 
 /** The SOA serial to publish for a zone whose content hash is `hash` (see store/serials.ts). */
 export type SerialSource = (origin: string, hash: string) => number
+
+/** Resolves an ISO country code to its centroid (geo/countries), for `location: { country: GB }`. */
+export type CountryPoint = (code: string) => GeoPoint | undefined
+
+export interface BuildOptions {
+  countryPoint?: CountryPoint
+}
 
 /** A zone file read from disk, before it is built. */
 export interface ZoneSource {
@@ -69,23 +79,17 @@ class IssueList {
 
 const asList = <T>(v: T | T[] | undefined): T[] => (v === undefined ? [] : Array.isArray(v) ? v : [v])
 
-/** Splits a TXT value into RFC 1035 character-strings of at most 255 bytes each. */
-export function txtStrings(v: string | string[]): string[] {
-  if (Array.isArray(v)) return v
-  const bytes = Buffer.from(v, 'utf8')
-  if (bytes.length <= 255) return [v]
-  const out: string[] = []
-  for (let i = 0; i < bytes.length; i += 255) out.push(bytes.subarray(i, i + 255).toString('latin1'))
-  return out
-}
-
 /**
- * dns2 writes each character's code as one octet, so non-ASCII text must be handed over as
- * latin1-decoded bytes; pure ASCII passes unchanged.
+ * A TXT value as RFC 1035 character-strings: the UTF-8 octets of a string, split every 255 octets;
+ * a list is taken as the character-strings of one record. Buffers go to dns2's encoder as they are.
  */
-function octets(s: string): string {
-  // eslint-disable-next-line no-control-regex
-  return /^[\x00-\x7f]*$/.test(s) ? s : Buffer.from(s, 'utf8').toString('latin1')
+export function txtStrings(v: string | string[]): Buffer[] {
+  if (Array.isArray(v)) return v.map((s) => Buffer.from(s, 'utf8'))
+  const bytes = Buffer.from(v, 'utf8')
+  if (bytes.length <= 255) return [bytes]
+  const out: Buffer[] = []
+  for (let i = 0; i < bytes.length; i += 255) out.push(bytes.subarray(i, i + 255))
+  return out
 }
 
 function freezeNode(rrsets: Map<number, RR[]>): ZoneNode {
@@ -94,13 +98,13 @@ function freezeNode(rrsets: Map<number, RR[]>): ZoneNode {
 }
 
 /** Parses and builds one zone file. Returns the zone, or the issues that stop it. */
-export function buildZone(src: ZoneSource, serialOf: SerialSource): { zone?: Zone; issues: ConfigIssue[] } {
-  const r = buildZoneUnsorted(src, serialOf)
+export function buildZone(src: ZoneSource, serialOf: SerialSource, options: BuildOptions = {}): { zone?: Zone; issues: ConfigIssue[]; checks?: Map<string, CheckSpecData> } {
+  const r = buildZoneUnsorted(src, serialOf, options)
   r.issues.sort((a, b) => a.line - b.line || a.col - b.col)
   return r
 }
 
-function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource): { zone?: Zone; issues: ConfigIssue[] } {
+function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: BuildOptions): { zone?: Zone; issues: ConfigIssue[]; checks?: Map<string, CheckSpecData> } {
   const lc = new LineCounter()
   const doc = YAML.parseDocument(src.text, { lineCounter: lc, uniqueKeys: true, prettyErrors: false })
   const issues = new IssueList(src.file, doc, lc)
@@ -163,8 +167,8 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource): { zone?: Zo
   // Apex: SOA and NS.
   const soaTtl = def.soa.ttl ?? def.ttl
   const soaFields = {
-    primary: octets(checkName(resolveName(def.soa.mname, origin), ['soa', 'mname'], 'mname') ?? ''),
-    admin: octets(checkName(resolveName(def.soa.rname, origin), ['soa', 'rname'], 'rname') ?? ''),
+    primary: checkName(resolveName(def.soa.mname, origin), ['soa', 'mname'], 'mname') ?? '',
+    admin: checkName(resolveName(def.soa.rname, origin), ['soa', 'rname'], 'rname') ?? '',
     refresh: def.soa.refresh,
     retry: def.soa.retry,
     expiration: def.soa.expire,
@@ -197,7 +201,7 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource): { zone?: Zo
       if (others.length > 0) issues.add('E_ZONE_SEMANTIC', [...base, 'CNAME'], `a CNAME cannot share its name with other data (${others.join(', ')}) (RFC 1034 §3.6.2)`)
     }
     if (set.TXT !== undefined) {
-      for (const t of typeof set.TXT === 'string' ? [set.TXT] : set.TXT) put({ ...rr, type: RRTYPE.TXT, data: txtStrings(t).map(octets) })
+      for (const t of typeof set.TXT === 'string' ? [set.TXT] : set.TXT) put({ ...rr, type: RRTYPE.TXT, data: txtStrings(t) })
     }
     asList<MxData>(set.MX).forEach((m, i) => {
       const exchange = checkName(resolveName(m.exchange, origin), [...base, 'MX', ...(Array.isArray(set.MX) ? [i] : []), 'exchange'], 'MX exchange')
@@ -207,8 +211,80 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource): { zone?: Zo
       const target = checkName(resolveName(s.target, origin), [...base, 'SRV', ...(Array.isArray(set.SRV) ? [i] : []), 'target'], 'SRV target')
       if (target !== undefined) put({ ...rr, type: RRTYPE.SRV, priority: s.priority, weight: s.weight, port: s.port, target })
     })
-    for (const c of asList<CaaData>(set.CAA)) put({ ...rr, type: RRTYPE.CAA, flags: c.flags ?? 0, tag: c.tag, value: octets(c.value) })
+    for (const c of asList<CaaData>(set.CAA)) put({ ...rr, type: RRTYPE.CAA, flags: c.flags ?? 0, tag: c.tag, value: c.value })
   }
+
+  // GSLB: regions and services.
+  const locate = (loc: LocationDef, keyPath: (string | number)[]): GeoPoint | null => {
+    if ('lat' in loc) return { lat: loc.lat, lon: loc.lon }
+    const p = options.countryPoint?.(loc.country.toUpperCase())
+    if (!p) issues.add('E_ZONE_SEMANTIC', [...keyPath, 'country'], `unknown country code "${loc.country}"`)
+    return p ?? null
+  }
+  const checks = new Map<string, CheckSpecData>()
+  const regions = new Map<string, Region>()
+  for (const [name, r] of Object.entries(def.regions) as [string, RegionDef][]) {
+    const base = ['regions', name]
+    const location = locate(r.location, [...base, 'location'])
+    const seen = new Set<string>()
+    const vips: Vip[] = r.vips.map((address, i) => {
+      const canon = canonicalAddress(address)
+      if (seen.has(canon)) issues.add('E_ZONE_SEMANTIC', [...base, 'vips', i], `VIP ${address} is listed twice`)
+      seen.add(canon)
+      let key: string | null = null
+      if (r.check) {
+        const spec = checkSpecFor(r.check, address, [...base, 'check'], issues)
+        if (spec) {
+          try {
+            key = checkKey(spec as CheckSpec)
+            checks.set(key, spec)
+          } catch (err) {
+            issues.add('E_ZONE_SCHEMA', [...base, 'check'], (err as Error).message.replace(/^invalid health check: /, ''))
+          }
+        }
+      }
+      return { address, family: isIPv6(address) ? 6 : 4, checkKey: key }
+    })
+    if (r.minHealthy > vips.length) issues.add('E_ZONE_SEMANTIC', [...base, 'minHealthy'], `needs ${r.minHealthy} healthy VIPs but the region has only ${vips.length}`)
+    if (location) regions.set(name, Object.freeze({ name, location, vips: Object.freeze(vips), weight: r.weight, drained: r.drained, minHealthy: r.minHealthy }))
+  }
+  const services = new Map<string, Service>()
+  for (const [owner, svc] of Object.entries(def.services) as [string, ServiceDef][]) {
+    const base = ['services', owner]
+    const name = resolveName(owner, origin)
+    if (!checkName(name, base, 'service name')) continue
+    if (!isInZone(name, origin) || name === origin) {
+      issues.add('E_ZONE_SEMANTIC', base, name === origin ? 'a service cannot stand at the zone apex, which holds the SOA and NS records' : `service name ${name} is outside the zone ${origin}`)
+      continue
+    }
+    if (nodes.has(name)) issues.add('E_ZONE_SEMANTIC', base, `${name} is both a static record set (under records:) and a service; a name is one or the other`)
+    const names = svc.regions === 'all' ? Object.keys(def.regions) : svc.regions
+    if (names.length === 0) issues.add('E_ZONE_SEMANTIC', [...base, 'regions'], 'the zone defines no regions for this service to answer from')
+    if (svc.regions !== 'all') {
+      svc.regions.forEach((n, i) => {
+        if (!(n in def.regions)) issues.add('E_ZONE_SEMANTIC', [...base, 'regions', i], `unknown region "${n}" (regions of this zone: ${Object.keys(def.regions).join(', ') || 'none'})`)
+        else if (svc.regions.indexOf(n) !== i) issues.add('E_ZONE_SEMANTIC', [...base, 'regions', i], `region "${n}" is listed twice`)
+      })
+    }
+    if (svc.fallback === 'static' && svc.fallbackAddresses.length === 0) issues.add('E_ZONE_SEMANTIC', [...base, 'fallbackAddresses'], 'fallback: static needs at least one address here')
+    services.set(
+      name,
+      Object.freeze({
+        name,
+        regions: Object.freeze([...names]),
+        policy: svc.policy,
+        answers: svc.answers,
+        ttl: svc.ttl,
+        fallback: svc.fallback,
+        fallbackAddresses: Object.freeze([...svc.fallbackAddresses]),
+        fallbackIncludesDrained: svc.fallbackIncludesDrained,
+        toleranceMs: svc.toleranceMs,
+        fill: svc.fill,
+        unknownAs: svc.unknown,
+      }),
+    )
+  }
+  const defaultLocation = def.defaultLocation ? locate(def.defaultLocation, ['defaultLocation']) : null
 
   // Every in-zone name server needs an address to be reachable (glue for the parent, RFC 1034 §4.2.2).
   def.ns.forEach((n, i) => {
@@ -229,6 +305,8 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource): { zone?: Zo
   }
   if (issues.issues.length > 0) return { issues: issues.issues }
 
+  // Service names are names of the zone (their answers come from the selector).
+  for (const name of services.keys()) nodes.set(name, new Map())
   // Empty non-terminals: every name between an owner and the apex exists (RFC 8020 / 4592 §2.2.2).
   for (const name of [...nodes.keys()]) {
     for (const anc of ancestorsWithin(name, origin)) if (!nodes.has(anc)) nodes.set(anc, new Map())
@@ -253,8 +331,56 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource): { zone?: Zo
     nodes: frozen,
     contentHash,
     definition: def,
+    regions,
+    services,
+    defaultLocation,
   })
-  return { zone, issues: [] }
+  return { zone, issues: [], checks }
+}
+
+/** The poller's spec for one VIP's check: `{vip}` (or `target`) expanded, seconds made ms. */
+function checkSpecFor(c: CheckDef, vip: string, keyPath: (string | number)[], issues: IssueList): CheckSpecData | undefined {
+  if (c.timeout >= c.interval) {
+    issues.add('E_ZONE_SEMANTIC', [...keyPath, 'timeout'], `timeout (${c.timeout} s) must be below the interval (${c.interval} s)`)
+    return undefined
+  }
+  if (c.type === 'tcp' && c.port === undefined) {
+    issues.add('E_ZONE_SEMANTIC', keyPath, 'a tcp check needs a port')
+    return undefined
+  }
+  if (c.type === 'tcp' && c.url !== undefined) {
+    issues.add('E_ZONE_SEMANTIC', [...keyPath, 'url'], 'a tcp check takes port (and target), not url')
+    return undefined
+  }
+  const target = c.target ?? vip
+  const spec: CheckSpecData = {
+    kind: c.type,
+    address: target,
+    port: c.port ?? (c.type === 'https' ? 443 : 80),
+    intervalMs: Math.round(c.interval * 1000),
+    timeoutMs: Math.round(c.timeout * 1000),
+    rise: c.rise,
+    fall: c.fall,
+  }
+  if (c.type === 'tcp') return spec
+  if (c.url !== undefined) {
+    if (!c.url.startsWith(`${c.type}://`)) {
+      issues.add('E_ZONE_SEMANTIC', [...keyPath, 'url'], `the url must start with ${c.type}:// to match type: ${c.type}`)
+      return undefined
+    }
+    spec.url = c.url.replaceAll('{vip}', isIPv6(target) ? `[${target}]` : target)
+  } else {
+    spec.url = `${c.type}://${isIPv6(target) ? `[${target}]` : target}:${spec.port}${c.path}`
+  }
+  spec.method = c.method
+  spec.expect = c.expect
+  if (c.host !== undefined) spec.host = c.host
+  if (c.body !== undefined) spec.body = c.body
+  if (c.type === 'https') {
+    spec.verify = c.tlsVerify
+    if (c.tlsServername !== undefined) spec.servername = c.tlsServername
+  }
+  return spec
 }
 
 function canonicalAddress(a: string): string {
@@ -272,11 +398,12 @@ function typeName(t: number): string {
 }
 
 /** Builds a whole set from sources; rejects the set if any file has a problem. */
-export function buildZoneSet(sources: ZoneSource[], serialOf: SerialSource, generation: number): ZoneSet {
+export function buildZoneSet(sources: ZoneSource[], serialOf: SerialSource, generation: number, options: BuildOptions = {}): ZoneSet {
   const issues: ConfigIssue[] = []
   const zones = new Map<string, Zone>()
+  const checks = new Map<string, CheckSpecData>()
   for (const src of sources) {
-    const r = buildZone(src, serialOf)
+    const r = buildZone(src, serialOf, options)
     issues.push(...r.issues)
     if (!r.zone) continue
     const prior = zones.get(r.zone.origin)
@@ -285,9 +412,10 @@ export function buildZoneSet(sources: ZoneSource[], serialOf: SerialSource, gene
       continue
     }
     zones.set(r.zone.origin, r.zone)
+    for (const [k, v] of r.checks ?? []) checks.set(k, v)
   }
   if (issues.length > 0) throw new ConfigError(issues)
-  return Object.freeze({ zones, generation })
+  return Object.freeze({ zones, generation, checks })
 }
 
 /** Reads every zone file (`*.yaml`, `*.yml`, not hidden) of a directory, sorted by name. */

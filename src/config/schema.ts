@@ -63,6 +63,78 @@ export const recordSetSchema = {
   },
 }
 
+const location = {
+  anyOf: [
+    {
+      type: 'object',
+      additionalProperties: false,
+      required: ['lat', 'lon'],
+      properties: { lat: { type: 'number', minimum: -90, maximum: 90 }, lon: { type: 'number', minimum: -180, maximum: 180 } },
+    },
+    { type: 'object', additionalProperties: false, required: ['country'], properties: { country: { type: 'string', pattern: '^[A-Za-z]{2}$' } } },
+  ],
+  'x-message': 'must be { lat, lon } (degrees) or { country: XX } (ISO 3166 code)',
+}
+
+const seconds = (def: number, min: number, max: number) => ({ type: 'number', exclusiveMinimum: min, maximum: max, default: def, 'x-message': `must be a number of seconds above ${min} and at most ${max}` })
+
+export const checkSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    type: { enum: ['http', 'https', 'tcp'], default: 'http', 'x-message': 'must be http, https or tcp' },
+    url: { type: 'string', pattern: '^https?://', description: 'URL template; {vip} is replaced by each VIP (in brackets for IPv6). Default: TYPE://{vip}:PORT/PATH.' },
+    port: { type: 'integer', minimum: 1, maximum: 65535, description: 'Port of the check (default 80 for http, 443 for https; required for tcp).' },
+    path: { type: 'string', pattern: '^/', default: '/healthz' },
+    target: { type: 'string', minLength: 1, description: 'Check this address or host instead of each VIP (a status page behind the pool).' },
+    host: { type: 'string', minLength: 1, description: 'Host header.' },
+    method: { enum: ['GET', 'HEAD'], default: 'GET' },
+    expect: { type: 'array', minItems: 1, items: { type: 'integer', minimum: 100, maximum: 599 }, default: [200] },
+    body: { type: 'string', minLength: 1, description: 'A substring the response body must contain.' },
+    tlsServername: { type: 'string', minLength: 1 },
+    tlsVerify: { type: 'boolean', default: true },
+    interval: seconds(5, 0.01, 3600),
+    timeout: seconds(2, 0.005, 3600),
+    rise: { type: 'integer', minimum: 1, maximum: 100, default: 2 },
+    fall: { type: 'integer', minimum: 1, maximum: 100, default: 3 },
+  },
+}
+
+export const regionSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['location', 'vips'],
+  properties: {
+    location,
+    vips: { type: 'array', minItems: 1, items: { anyOf: [ipv4, ipv6], 'x-message': 'must be an IPv4 or IPv6 address' }, 'x-message': 'must be a non-empty list of VIP addresses' },
+    weight: { type: 'integer', minimum: 0, maximum: 1000, default: 100, 'x-message': 'must be an integer 0..1000 (0 = standby)' },
+    drained: { type: 'boolean', default: false },
+    minHealthy: { type: 'integer', minimum: 1, maximum: 1000, default: 1 },
+    check: checkSchema,
+  },
+}
+
+export const serviceSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    regions: {
+      anyOf: [{ const: 'all' }, { type: 'array', minItems: 1, items: { type: 'string' } }],
+      default: 'all',
+      'x-message': 'must be "all" or a non-empty list of region names',
+    },
+    policy: { enum: ['geo-latency', 'geo', 'weighted', 'failover'], default: 'geo-latency', 'x-message': 'must be geo-latency, geo, weighted or failover' },
+    answers: { type: 'integer', minimum: 1, maximum: 16, default: 2 },
+    ttl: { type: 'integer', minimum: 1, maximum: 300, default: 30, 'x-message': 'must be an integer number of seconds, 1..300' },
+    fallback: { enum: ['as-if-healthy', 'all', 'static', 'none'], default: 'as-if-healthy', 'x-message': 'must be as-if-healthy, all, static or none' },
+    fallbackAddresses: { type: 'array', items: { anyOf: [ipv4, ipv6], 'x-message': 'must be an IPv4 or IPv6 address' }, default: [] },
+    fallbackIncludesDrained: { type: 'boolean', default: false },
+    toleranceMs: { type: 'number', minimum: 0, maximum: 10000, default: 20 },
+    fill: { type: 'boolean', default: false },
+    unknown: { enum: ['up', 'down'], default: 'up', 'x-message': 'must be up or down: how a VIP whose check has no result yet counts' },
+  },
+}
+
 export const zoneSchema = {
   $id: 'https://meridian.invalid/schemas/zone.json',
   title: 'Meridian zone',
@@ -97,5 +169,8 @@ export const zoneSchema = {
       default: {},
       additionalProperties: recordSetSchema,
     },
+    defaultLocation: { ...location, description: 'Where clients with a private or unknown address are taken to be; without it they get no geographic preference.' },
+    regions: { type: 'object', default: {}, propertyNames: { pattern: '^[a-z0-9][a-z0-9-]{0,62}$' }, additionalProperties: regionSchema },
+    services: { type: 'object', default: {}, additionalProperties: serviceSchema },
   },
 } as const

@@ -46,6 +46,8 @@ function describe(e: ErrorObject): { message: string; key?: string } {
       const allowed = Object.keys(((e.parentSchema as { properties?: object })?.properties) ?? {})
       return { key, message: `unknown key "${key}"${allowed.length ? ` (allowed: ${allowed.join(', ')})` : ''}` }
     }
+    case 'propertyNames':
+      return { message: `name "${String((e.params as { propertyName: string }).propertyName)}" may hold only lowercase letters, digits and '-', starting with a letter or digit` }
     case 'required':
       return { message: `missing required key "${(e.params as { missingProperty: string }).missingProperty}"` }
     default:
@@ -71,8 +73,20 @@ export function validateZoneDocument(doc: unknown): SchemaProblem[] {
     const base = a.schemaPath + '/'
     const branches = a.schema as { type?: string }[]
     const kind = Array.isArray(a.data) ? 'array' : a.data === null ? 'null' : typeof a.data === 'number' ? (Number.isInteger(a.data) ? 'integer' : 'number') : typeof a.data
-    const keep = branches.findIndex((b) => b.type === kind || (b.type === 'number' && kind === 'integer'))
     const inner = errors.filter((e) => e !== a && e.schemaPath.startsWith(base))
+    // Among branches of the data's type, the one with the fewest errors is the one meant.
+    let keep = -1
+    let fewest = Infinity
+    branches.forEach((b, i) => {
+      if (!(b.type === kind || (b.type === 'number' && kind === 'integer'))) return
+      const n = inner.filter((e) => e.schemaPath.startsWith(`${base}${i}/`)).length
+      if (n < fewest) {
+        fewest = n
+        keep = i
+      } else if (n === fewest) {
+        keep = -1 // a tie: no branch is clearly meant, the anyOf's own message says it best
+      }
+    })
     const kept = inner.filter((e) => keep >= 0 && e.schemaPath.startsWith(`${base}${keep}/`))
     for (const e of inner) if (!kept.includes(e)) dropped.add(e)
     if (kept.length > 0) dropped.add(a)

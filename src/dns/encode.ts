@@ -67,12 +67,22 @@ export function encodeResponse(head: Head, q: Query | null, out: Outcome, edns: 
   return build(head, q, out, edns, serverUdpSize, [], [], [], true)
 }
 
-/** NOTIMP for an opcode we do not implement: only QR set, the opcode kept, no sections (RFC 8906 §3.1.4). */
-export function encodeNotImp(id: number, opcode: number): Buffer {
-  const msg = Buffer.alloc(12)
+/**
+ * NOTIMP for an opcode we do not implement: only QR set, the opcode kept, no sections (RFC 8906
+ * §3.1.4), but an OPT when the request had one (RFC 6891 §6.1.1).
+ */
+export function encodeNotImp(id: number, opcode: number, edns: Edns | null, serverUdpSize = DEFAULT_EDNS_UDP_SIZE): Buffer {
+  const msg = Buffer.alloc(edns ? 23 : 12)
   msg.writeUInt16BE(id, 0)
   msg[2] = 0x80 | ((opcode & 0x0f) << 3)
   msg[3] = 4
+  if (edns) {
+    msg.writeUInt16BE(1, 10)
+    // root owner (0), TYPE OPT, CLASS = payload size, TTL = ext-rcode 0, version 0, DO copied, RDLEN 0
+    msg.writeUInt16BE(OPT_TYPE, 13)
+    msg.writeUInt16BE(serverUdpSize, 15)
+    msg.writeUInt32BE(edns.dnssecOk ? 0x8000 : 0, 17)
+  }
   return msg
 }
 

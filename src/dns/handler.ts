@@ -47,7 +47,7 @@ export class DnsHandler {
         return null
       case 'notimp':
         this.count(4)
-        return encodeNotImp(parsed.id, parsed.opcode)
+        return encodeNotImp(parsed.id, parsed.opcode, parsed.edns, this.options.ednsUdpSize)
       case 'formerr':
         out = formerr()
         if (this.options.queryLog) this.log.debug({ peer, transport, reason: parsed.reason }, 'FORMERR')

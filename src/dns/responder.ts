@@ -79,7 +79,12 @@ export function respond(set: ZoneSet, q: Query): Outcome {
     const node = zone.nodes.get(name)
     if (!node) return outcome('nxdomain', RCODE.NXDOMAIN, zone, answer, [zone.negativeSoa])
     const cname = node.rrsets.get(RRTYPE.CNAME)
-    if (cname && qtype !== RRTYPE.CNAME) {
+    if (cname && (qtype === RRTYPE.ANY || qtype === RRTYPE.CNAME)) {
+      // ANY matches the CNAME itself (RFC 1034 §4.3.2 step 3a): no chase.
+      answer.push(...cname)
+      return outcome('answer', RCODE.NOERROR, zone, answer)
+    }
+    if (cname) {
       answer.push(...cname)
       const target = cname[0]!.domain!
       // Chase inside this zone only; a resolver follows the rest. A loop ends the chase.

@@ -49,7 +49,7 @@ export interface Query {
 export type ParseResult =
   | { kind: 'query'; query: Query }
   | { kind: 'formerr'; id: number; rd: boolean; cd: boolean; question: Query | null; edns: Edns | null; reason: string }
-  | { kind: 'notimp'; id: number; opcode: number }
+  | { kind: 'notimp'; id: number; opcode: number; edns: Edns | null }
   | { kind: 'drop'; reason: string }
 
 class Malformed extends Error {}
@@ -168,6 +168,30 @@ function readQname(buf: Buffer, off: number): { end: number; qname: string; qkey
   }
 }
 
+/**
+ * The OPT of a message with another opcode (NOTIFY, UPDATE share the record format), so that the
+ * NOTIMP reply can carry an OPT as RFC 6891 §6.1.1 asks; null when absent or unreadable.
+ */
+function findOpt(buf: Buffer): Edns | null {
+  try {
+    let off = 12
+    for (let i = buf.readUInt16BE(4); i > 0; i--) off = skipName(buf, off) + 4
+    const records = buf.readUInt16BE(6) + buf.readUInt16BE(8) + buf.readUInt16BE(10)
+    for (let i = 0; i < records; i++) {
+      const nameStart = off
+      off = skipName(buf, off)
+      if (off + 10 > buf.length) return null
+      const rdlen = buf.readUInt16BE(off + 8)
+      if (off + 10 + rdlen > buf.length) return null
+      if (buf.readUInt16BE(off) === OPT_TYPE && buf[nameStart] === 0) return readOpt(buf, off + 10, rdlen, buf.readUInt16BE(off + 2), buf.readUInt32BE(off + 4))
+      off += 10 + rdlen
+    }
+  } catch {
+    // unreadable: answer without OPT
+  }
+  return null
+}
+
 /** Classifies and reads one incoming message. Never throws. */
 export function parseQuery(buf: Buffer): ParseResult {
   if (buf.length < 12) return { kind: 'drop', reason: 'shorter than a DNS header' }
@@ -176,7 +200,7 @@ export function parseQuery(buf: Buffer): ParseResult {
   const f2 = buf[3]!
   if (f1 & 0x80) return { kind: 'drop', reason: 'QR set: a response, not a query' }
   const opcode = (f1 >> 3) & 0x0f
-  if (opcode !== 0) return { kind: 'notimp', id, opcode }
+  if (opcode !== 0) return { kind: 'notimp', id, opcode, edns: findOpt(buf) }
   const rd = (f1 & 0x01) !== 0
   const cd = (f2 & 0x10) !== 0
   const qdcount = buf.readUInt16BE(4)

@@ -3,6 +3,8 @@
  * swapped in whole: the query path only ever reads it.
  */
 
+import type { GeoPoint, Region, Service } from './gslb.js'
+
 /** DNS RR type codes Meridian serves (RFC 1035, 3596, 2782, 8659). */
 export const RRTYPE = {
   A: 1,
@@ -39,7 +41,7 @@ export interface RR {
   readonly address?: string // A, AAAA
   readonly domain?: string // CNAME
   readonly ns?: string // NS
-  readonly data?: readonly string[] // TXT character-strings
+  readonly data?: readonly Buffer[] // TXT character-strings (octets)
   readonly exchange?: string // MX
   readonly priority?: number // MX, SRV
   readonly weight?: number // SRV
@@ -77,6 +79,11 @@ export interface Zone {
   readonly contentHash: string
   /** The zone as written, with defaults applied: what `GET /v1/zones/{zone}` will return. */
   readonly definition: ZoneDefinition
+  readonly regions: ReadonlyMap<string, Region>
+  /** GSLB services by canonical owner name. */
+  readonly services: ReadonlyMap<string, Service>
+  /** Where clients with a private or unknown address are taken to be, if configured. */
+  readonly defaultLocation: GeoPoint | null
 }
 
 /** An immutable set of zones, swapped in whole. */
@@ -84,6 +91,26 @@ export interface ZoneSet {
   readonly zones: ReadonlyMap<string, Zone>
   /** Bumped on every swap; caches keyed on it never outlive a change. */
   readonly generation: number
+  /** Every health check the set needs, by key (identical checks share one key). */
+  readonly checks: ReadonlyMap<string, CheckSpecData>
+}
+
+/** A health check as the poller takes it (health/spec.ts `CheckSpec`), kept as plain data here. */
+export interface CheckSpecData {
+  kind: 'http' | 'https' | 'tcp'
+  address: string
+  port: number
+  url?: string
+  host?: string
+  method?: 'GET' | 'HEAD'
+  expect?: number[]
+  body?: string
+  servername?: string
+  verify?: boolean
+  intervalMs?: number
+  timeoutMs?: number
+  rise?: number
+  fall?: number
 }
 
 /** A zone file after schema validation and defaults (see config/schema.ts). */
@@ -102,6 +129,51 @@ export interface ZoneDefinition {
   }
   ns: string[]
   records: Record<string, RecordSet>
+  defaultLocation?: LocationDef
+  regions: Record<string, RegionDef>
+  services: Record<string, ServiceDef>
+}
+
+export type LocationDef = { lat: number; lon: number } | { country: string }
+
+export interface CheckDef {
+  type: 'http' | 'https' | 'tcp'
+  url?: string
+  port?: number
+  path: string
+  target?: string
+  host?: string
+  method: 'GET' | 'HEAD'
+  expect: number[]
+  body?: string
+  tlsServername?: string
+  tlsVerify: boolean
+  interval: number
+  timeout: number
+  rise: number
+  fall: number
+}
+
+export interface RegionDef {
+  location: LocationDef
+  vips: string[]
+  weight: number
+  drained: boolean
+  minHealthy: number
+  check?: CheckDef
+}
+
+export interface ServiceDef {
+  regions: 'all' | string[]
+  policy: 'geo-latency' | 'geo' | 'weighted' | 'failover'
+  answers: number
+  ttl: number
+  fallback: 'as-if-healthy' | 'all' | 'static' | 'none'
+  fallbackAddresses: string[]
+  fallbackIncludesDrained: boolean
+  toleranceMs: number
+  fill: boolean
+  unknown: 'up' | 'down'
 }
 
 export type RecordSet = {

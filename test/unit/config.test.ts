@@ -50,7 +50,7 @@ describe('zone files', () => {
   // Each case: the zone text, and the error expected (file:line:col: path: reason).
   const cases: [string, string, RegExp][] = [
     ['a bad IPv4 address', ZONE.replace('192.0.2.2', '192.0.2.300'), /^zones\/t\.yaml:7:25: records\.www\.A\.1: must be an IPv4 address such as 192\.0\.2\.1, got "192\.0\.2\.300"$/],
-    ['an unknown key', ZONE.replace('ttl: 300', 'ttl: 300\nweight: heavy'), /^zones\/t\.yaml:3:1: weight: unknown key "weight" \(allowed: origin, ttl, soa, ns, records\)$/],
+    ['an unknown key', ZONE.replace('ttl: 300', 'ttl: 300\nweight: heavy'), /^zones\/t\.yaml:3:1: weight: unknown key "weight" \(allowed: origin, ttl, soa, ns, records, defaultLocation, regions, services\)$/],
     ['a missing SOA', ZONE.replace(/^soa:.*\n/m, ''), /^zones\/t\.yaml:1:1: missing required key "soa"$/],
     ['a TTL that is not a number', ZONE.replace('ttl: 60', 'ttl: soon'), /records\.www\.ttl: must be an integer number of seconds, 0\.\.2147483647, got "soon"$/],
     ['a bad serial', ZONE.replace('minimum: 30', 'minimum: 30, serial: today'), /soa\.serial: must be an integer 0\.\.4294967295 or "auto", got "today"$/],
@@ -94,6 +94,66 @@ describe('zone files', () => {
   test('a long TXT string is split into 255-octet character-strings', () => {
     const parts = txtStrings('x'.repeat(600))
     assert.deepEqual(parts.map((p) => p.length), [255, 255, 90])
-    assert.deepEqual(txtStrings(['a', 'b']), ['a', 'b'])
+    assert.deepEqual(txtStrings(['a', 'b']).map(String), ['a', 'b'])
+    assert.deepEqual(txtStrings('é'.repeat(200)).map((b) => b.length), [255, 145], 'split by octets, not characters')
   })
+})
+
+describe('regions and services in zone files', () => {
+  const GSLB = `${ZONE}regions:
+  eu-west:
+    location: { country: IE }
+    vips: [127.0.2.1, "2001:db8:2::1"]
+    check: { url: "http://{vip}:8080/healthz", interval: 1, timeout: 0.5 }
+  us-east:
+    location: { lat: 38.9, lon: -77.4 }
+    vips: [127.0.1.1]
+    weight: 0
+    check: { type: tcp, port: 8080 }
+services:
+  app:
+    regions: [eu-west, us-east]
+    policy: failover
+`
+  const countryPoint = (c: string) => (c === 'IE' ? { lat: 53, lon: -8 } : undefined)
+  const build = (text: string) => buildZone({ file: 'zones/t.yaml', text }, serial, { countryPoint })
+
+  test('regions and services build with defaults, and identical checks share one key', () => {
+    const r = build(GSLB)
+    assert.deepEqual(r.issues.map(formatIssue), [])
+    const eu = r.zone!.regions.get('eu-west')!
+    assert.deepEqual(eu.location, { lat: 53, lon: -8 })
+    assert.equal(eu.weight, 100)
+    assert.deepEqual(eu.vips.map((v) => [v.address, v.family]), [['127.0.2.1', 4], ['2001:db8:2::1', 6]])
+    assert.match(eu.vips[1]!.checkKey!, /^http:\/\/\[2001:db8:2::1\]:8080\/healthz#/)
+    const app = r.zone!.services.get('app.example.test')!
+    assert.equal(app.policy, 'failover')
+    assert.equal(app.ttl, 30)
+    assert.equal(app.answers, 2)
+    assert.equal(app.fallback, 'as-if-healthy')
+    assert.equal(r.checks!.size, 3)
+    assert.equal(r.zone!.nodes.get('app.example.test')!.rrsets.size, 0, 'a service name is a name of the zone')
+  })
+
+  const cases: [string, string, RegExp][] = [
+    ['a timeout longer than its interval', GSLB.replace('interval: 1, timeout: 0.5', 'interval: 1, timeout: 2'), /regions\.eu-west\.check\.timeout: timeout \(2 s\) must be below the interval \(1 s\)$/],
+    ['an unknown region in a service', GSLB.replace('[eu-west, us-east]', '[eu-west, mars]'), /services\.app\.regions\.1: unknown region "mars" \(regions of this zone: eu-west, us-east\)$/],
+    ['a VIP that is not an address', GSLB.replace('vips: [127.0.1.1]', 'vips: [lb.example.com]'), /regions\.us-east\.vips\.0: must be an IPv4 or IPv6 address, got "lb\.example\.com"$/],
+    ['a weight out of range', GSLB.replace('weight: 0', 'weight: 1001'), /regions\.us-east\.weight: must be an integer 0\.\.1000 \(0 = standby\), got 1001$/],
+    ['a region with no VIP', GSLB.replace('vips: [127.0.1.1]', 'vips: []'), /regions\.us-east\.vips: must be a non-empty list of VIP addresses, got \[\]$/],
+    ['an unknown country', GSLB.replace('country: IE', 'country: XX'), /regions\.eu-west\.location\.country: unknown country code "XX"$/],
+    ['a bad location', GSLB.replace('country: IE', 'country: IRL'), /regions\.eu-west\.location\.country: must match pattern/],
+    ['a TTL above 300', GSLB.replace('policy: failover', 'policy: failover\n    ttl: 600'), /services\.app\.ttl: must be an integer number of seconds, 1\.\.300, got 600$/],
+    ['an unknown policy', GSLB.replace('policy: failover', 'policy: random'), /services\.app\.policy: must be geo-latency, geo, weighted or failover, got "random"$/],
+    ['a tcp check without port', GSLB.replace('{ type: tcp, port: 8080 }', '{ type: tcp }'), /regions\.us-east\.check: a tcp check needs a port$/],
+    ['a service on a name with records', GSLB.replace('  app:\n', '  www:\n'), /services\.www: www\.example\.test is both a static record set/],
+    ['static fallback without addresses', GSLB.replace('policy: failover', 'policy: failover\n    fallback: static'), /services\.app\.fallbackAddresses: fallback: static needs at least one address here$/],
+    ['a region name with capitals', GSLB.replace('  eu-west:\n    location', '  EU:\n    location'), /regions: name "EU" may hold only lowercase letters/],
+  ]
+  for (const [what, text, expected] of cases) {
+    test(`${what} is a clear error`, () => {
+      const issues = build(text).issues.map(formatIssue)
+      assert.ok(issues.some((i) => expected.test(i)), `expected ${expected}, got:\n${issues.join('\n')}`)
+    })
+  }
 })
