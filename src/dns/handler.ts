@@ -5,7 +5,7 @@
 import type { Logger } from '../log.js'
 import type { ZoneSet } from '../model/types.js'
 import { DEFAULT_EDNS_UDP_SIZE, encodeNotImp, encodeResponse, encodeServFail, MAX_TCP_MESSAGE } from './encode.js'
-import { formerr, respond, type Outcome } from './responder.js'
+import { formerr, respond, type GslbContext, type Outcome } from './responder.js'
 import { parseQuery } from './wire.js'
 
 export type Transport = 'udp' | 'tcp'
@@ -31,6 +31,7 @@ export class DnsHandler {
     private zones: () => ZoneSet,
     private readonly log: Logger,
     options: Partial<HandlerOptions> = {},
+    private readonly gslb?: GslbContext,
   ) {
     this.options = { ednsUdpSize: options.ednsUdpSize ?? DEFAULT_EDNS_UDP_SIZE, queryLog: options.queryLog ?? false }
   }
@@ -56,7 +57,7 @@ export class DnsHandler {
       case 'query': {
         const q = parsed.query
         try {
-          out = respond(this.zones(), q)
+          out = respond(this.zones(), q, peer, this.gslb)
         } catch (err) {
           this.log.error({ err, qname: q.qname, qtype: q.qtype }, 'responder failed')
           this.count(2)

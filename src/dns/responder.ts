@@ -10,7 +10,10 @@
  *   FormErr    FORMERR   0   -                     -             malformed query, or a meta type asked as data
  *   NotImp     NOTIMP    0   -                     -             opcode other than QUERY, MAILA/MAILB
  */
+import type { VipHealth } from '../model/gslb.js'
 import { RRTYPE, type RR, type Zone, type ZoneSet } from '../model/types.js'
+import { select, type Selection } from '../select/select.js'
+import { locateClient, type GeoLookup } from './client.js'
 import type { Query } from './wire.js'
 import { findZone } from './zone-index.js'
 
@@ -28,12 +31,23 @@ export interface Outcome {
   /** ECS scope prefix to return: how much of the client address the answer depended on. */
   ecsScope: number
   zone: Zone | undefined
+  /** The selector's decision, when a GSLB service answered. */
+  selection: Selection | undefined
 }
+
+/** What GSLB answers need beyond the zone set: GeoIP, the health view, and randomness for rotation. */
+export interface GslbContext {
+  geo: GeoLookup | undefined
+  health: (checkKey: string) => VipHealth | undefined
+  rand: () => number
+}
+
+const NO_GSLB: GslbContext = { geo: undefined, health: () => undefined, rand: Math.random }
 
 const EMPTY: RR[] = []
 
 function outcome(kind: OutcomeKind, rcode: number, zone: Zone | undefined, answer = EMPTY, authority = EMPTY, additional = EMPTY): Outcome {
-  return { kind, rcode, aa: zone !== undefined, answer, authority, additional, ecsScope: 0, zone }
+  return { kind, rcode, aa: zone !== undefined, answer, authority, additional, ecsScope: 0, zone, selection: undefined }
 }
 
 export const refused = (): Outcome => outcome('refused', RCODE.REFUSED, undefined)
@@ -61,7 +75,23 @@ function additionalFor(zone: Zone, rrs: readonly RR[]): RR[] {
   return out
 }
 
-export function respond(set: ZoneSet, q: Query): Outcome {
+/** A GSLB service's answer: the selector's addresses as A or AAAA records, or NODATA. */
+function serviceAnswer(zone: Zone, name: string, q: Query, peer: string, gslb: GslbContext, answer: RR[]): Outcome {
+  const service = zone.services.get(name)!
+  const qtype = q.qtype === RRTYPE.ANY ? RRTYPE.A : q.qtype
+  if (qtype !== RRTYPE.A && qtype !== RRTYPE.AAAA) return outcome('nodata', RCODE.NOERROR, zone, answer, [zone.negativeSoa])
+  const client = locateClient(q, peer, gslb.geo, zone.defaultLocation)
+  const selection = select(service, qtype === RRTYPE.A ? 4 : 6, client, { regions: zone.regions, health: gslb.health, rand: gslb.rand })
+  const out =
+    selection.addresses.length === 0
+      ? outcome('nodata', RCODE.NOERROR, zone, answer, [zone.negativeSoa])
+      : outcome('answer', RCODE.NOERROR, zone, [...answer, ...selection.addresses.map((address): RR => ({ name, type: qtype, class: 1, ttl: selection.ttl, address }))])
+  out.ecsScope = selection.scope
+  out.selection = selection
+  return out
+}
+
+export function respond(set: ZoneSet, q: Query, peer = '', gslb: GslbContext = NO_GSLB): Outcome {
   if (q.edns && q.edns.version > 0) return outcome('badvers', RCODE.BADVERS, undefined)
   const zone = findZone(set, q.qkey)
   if (!zone) return refused()
@@ -94,6 +124,7 @@ export function respond(set: ZoneSet, q: Query): Outcome {
       name = target
       continue
     }
+    if (zone.services.has(name)) return serviceAnswer(zone, name, q, peer, gslb, answer)
     let rrs: readonly RR[] | undefined
     if (qtype === RRTYPE.ANY) {
       for (const t of ANY_ORDER) if ((rrs = node.rrsets.get(t))) break

@@ -1,5 +1,15 @@
 import type { Zone, ZoneSet } from '../model/types.js'
 
+/** Index just past the first label of `name`, skipping dots escaped as `\.` (labels that hold a dot). */
+function firstLabelEnd(name: string): number {
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i)
+    if (c === 92 /* \ */) i++
+    else if (c === 46 /* . */) return i
+  }
+  return -1
+}
+
 /** The zone that holds `qkey`: the longest origin that is a suffix of it, or undefined. */
 export function findZone(set: ZoneSet, qkey: string): Zone | undefined {
   let name = qkey
@@ -7,7 +17,7 @@ export function findZone(set: ZoneSet, qkey: string): Zone | undefined {
     const z = set.zones.get(name)
     if (z) return z
     if (name === '') return undefined
-    const dot = name.indexOf('.')
+    const dot = firstLabelEnd(name)
     name = dot < 0 ? '' : name.slice(dot + 1)
   }
 }
