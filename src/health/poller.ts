@@ -1,0 +1,288 @@
+/**
+ * The poller: one schedule per check key, results fed through the pure state machine, an
+ * immutable HealthView for readers, listeners told when a target changes state, and the states
+ * saved to (and restored from) a file so that a restart does not forget what it knew.
+ */
+import { readFile } from 'node:fs/promises'
+import { MeridianError } from '../errors.js'
+import type { Logger } from '../log.js'
+import { writeFileAtomic } from '../store/atomic.js'
+import { createCheck as defaultCreateCheck, errorText, HttpAgents, type Check } from './check.js'
+import { checkKey, resolveSpec, type CheckSpec, type ResolvedSpec } from './spec.js'
+import { initialHealth, next, parseSaved, toSaved, type CheckResult, type HealthState, type SavedHealth, type TargetHealth } from './state.js'
+
+/**
+ * What readers see: a snapshot that never changes once handed out. `generation` goes up whenever
+ * some target changes state or targets are added or removed, so caches keyed on it stay correct.
+ * Latency numbers inside may be fresher than the generation (they move every round).
+ */
+export interface HealthView {
+  readonly generation: number
+  readonly targets: ReadonlyMap<string, TargetHealth>
+}
+
+export interface StateChange {
+  readonly key: string
+  readonly from: HealthState
+  readonly to: HealthState
+  readonly at: number
+  readonly reason: string
+}
+
+export type ChangeListener = (view: HealthView, changes: readonly StateChange[]) => void
+
+/** A timer seam, so tests can drive the schedule by hand. */
+export interface Timers {
+  set(fn: () => void, ms: number): unknown
+  clear(handle: unknown): void
+}
+
+export interface PollerOptions {
+  /** The root (or any) logger; the poller logs through `log.child({ mod: 'health' })`. */
+  log: Logger
+  /** Wall clock for timestamps (since, transitions), epoch ms. Default Date.now. */
+  now?: () => number
+  /** Uniform [0, 1) for the start-up jitter. Default Math.random. */
+  rand?: () => number
+  timers?: Timers
+  /** Builds the check for a spec; tests put fakes here. */
+  createCheck?: (spec: ResolvedSpec, agents: HttpAgents) => Check
+}
+
+const STATE_FILE_VERSION = 1
+
+interface SavedFile {
+  version: number
+  savedAt: number
+  targets: Record<string, SavedHealth>
+}
+
+interface Entry {
+  readonly key: string
+  readonly spec: ResolvedSpec
+  readonly check: Check
+  health: TargetHealth
+  timer: unknown
+  inflight: AbortController | null
+  stopped: boolean
+}
+
+const realTimers: Timers = {
+  set: (fn, ms) => setTimeout(fn, ms),
+  clear: (h) => clearTimeout(h as NodeJS.Timeout),
+}
+
+export class HealthPoller {
+  private readonly log: Logger
+  private readonly now: () => number
+  private readonly rand: () => number
+  private readonly timers: Timers
+  private readonly makeCheck: (spec: ResolvedSpec, agents: HttpAgents) => Check
+  private readonly agents = new HttpAgents()
+  private readonly entries = new Map<string, Entry>()
+  private readonly listeners = new Set<ChangeListener>()
+  private saved = new Map<string, SavedHealth>()
+  private generation = 0
+  private snapshot: HealthView | null = null
+  private closed = false
+
+  constructor(opts: PollerOptions) {
+    this.log = opts.log.child({ mod: 'health' })
+    this.now = opts.now ?? Date.now
+    this.rand = opts.rand ?? Math.random
+    this.timers = opts.timers ?? realTimers
+    this.makeCheck = opts.createCheck ?? defaultCreateCheck
+  }
+
+  /** Number of schedules running (one per distinct key). */
+  get size(): number {
+    return this.entries.size
+  }
+
+  /**
+   * Makes the set of checks exactly `specs`: new keys start at once (first round at a random
+   * point inside their first interval, so many targets do not fire together), removed keys stop
+   * at once (timer cleared, a round in flight aborted and its result dropped), unchanged keys keep
+   * their schedule and state. Identical specs collapse to one key. Returns the keys, in order.
+   * Throws RangeError on an invalid spec, before changing anything.
+   */
+  setTargets(specs: readonly CheckSpec[]): string[] {
+    if (this.closed) throw new Error('HealthPoller.setTargets after close()')
+    const wanted = new Map<string, ResolvedSpec>()
+    const keys = specs.map((s) => {
+      const r = resolveSpec(s)
+      const k = checkKey(r)
+      wanted.set(k, r)
+      return k
+    })
+    let membership = false
+    for (const [key, e] of this.entries) {
+      if (wanted.has(key)) continue
+      this.stopEntry(e)
+      this.entries.delete(key)
+      membership = true
+      this.log.debug({ key }, 'health check removed')
+    }
+    for (const [key, spec] of wanted) {
+      if (this.entries.has(key)) continue
+      const e: Entry = {
+        key,
+        spec,
+        check: this.makeCheck(spec, this.agents),
+        health: initialHealth(spec, this.now(), this.saved.get(key)),
+        timer: null,
+        inflight: null,
+        stopped: false,
+      }
+      this.entries.set(key, e)
+      membership = true
+      this.log.debug({ key, state: e.health.state, restored: e.health.restored }, 'health check added')
+      this.schedule(e, Math.floor(this.rand() * spec.intervalMs))
+    }
+    if (membership) this.bump()
+    return keys
+  }
+
+  /** The current snapshot (the same object until something changes). */
+  view(): HealthView {
+    if (!this.snapshot) {
+      const targets = new Map<string, TargetHealth>()
+      for (const [k, e] of this.entries) targets.set(k, e.health)
+      this.snapshot = Object.freeze({ generation: this.generation, targets: targets as ReadonlyMap<string, TargetHealth> })
+    }
+    return this.snapshot
+  }
+
+  /** Called after one or more targets change state (never for a result that changes nothing). Returns an unsubscribe function. */
+  onChange(listener: ChangeListener): () => void {
+    this.listeners.add(listener)
+    return () => this.listeners.delete(listener)
+  }
+
+  /** Writes every target's state to `file` atomically (temp file, fsync, rename). */
+  async saveState(file: string): Promise<void> {
+    const data: SavedFile = { version: STATE_FILE_VERSION, savedAt: this.now(), targets: {} }
+    for (const [k, e] of this.entries) data.targets[k] = toSaved(e.health)
+    try {
+      await writeFileAtomic(file, JSON.stringify(data, null, 2) + '\n')
+    } catch (err) {
+      throw new MeridianError('E_STATE_IO', `cannot write health state ${file}: ${errorText(err)}`, 500, { cause: err })
+    }
+  }
+
+  /**
+   * Reads states saved by saveState. Targets added afterwards (or present but not yet checked)
+   * start in their saved state instead of `unknown`, and keep it until `rise`/`fall` fresh results
+   * say otherwise. A missing file is not an error (returns 0); an unreadable or malformed one is
+   * (E_STATE_IO). Returns the number of states read.
+   */
+  async loadState(file: string): Promise<number> {
+    let text: string
+    try {
+      text = await readFile(file, 'utf8')
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0
+      throw new MeridianError('E_STATE_IO', `cannot read health state ${file}: ${errorText(err)}`, 500, { cause: err })
+    }
+    let parsed: unknown
+    try {
+      parsed = JSON.parse(text)
+    } catch (err) {
+      throw new MeridianError('E_STATE_IO', `health state ${file} is not JSON: ${errorText(err)}`, 500, { cause: err })
+    }
+    const f = parsed as Partial<SavedFile> | null
+    if (!f || f.version !== STATE_FILE_VERSION || !f.targets || typeof f.targets !== 'object') {
+      throw new MeridianError('E_STATE_IO', `health state ${file} is not a version ${STATE_FILE_VERSION} state file`, 500)
+    }
+    const saved = new Map<string, SavedHealth>()
+    for (const [k, v] of Object.entries(f.targets)) {
+      const s = parseSaved(v)
+      if (s) saved.set(k, s)
+      else this.log.warn({ key: k, file }, 'ignoring a malformed saved health state')
+    }
+    this.saved = saved
+    let applied = false
+    for (const e of this.entries.values()) {
+      const s = saved.get(e.key)
+      if (s && e.health.checks === 0 && !e.health.restored) {
+        e.health = initialHealth(e.spec, this.now(), s)
+        applied = true
+      }
+    }
+    if (applied) this.bump()
+    this.log.info({ file, targets: saved.size }, 'health state loaded')
+    return saved.size
+  }
+
+  /** Stops every schedule, aborts rounds in flight and closes the HTTP agents. */
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    for (const e of this.entries.values()) this.stopEntry(e)
+    this.listeners.clear()
+    await this.agents.close()
+  }
+
+  private stopEntry(e: Entry): void {
+    e.stopped = true
+    if (e.timer !== null) this.timers.clear(e.timer)
+    e.timer = null
+    e.inflight?.abort()
+    e.inflight = null
+  }
+
+  private schedule(e: Entry, delayMs: number): void {
+    e.timer = this.timers.set(() => {
+      e.timer = null
+      void this.round(e)
+    }, delayMs)
+  }
+
+  /** One round; the next is scheduled only when this one is over, so rounds of a key never overlap. */
+  private async round(e: Entry): Promise<void> {
+    if (e.stopped) return
+    const ac = new AbortController()
+    e.inflight = ac
+    const started = performance.now()
+    let result: CheckResult
+    try {
+      result = await e.check.run(ac.signal)
+    } catch (err) {
+      result = { ok: false, latencyMs: performance.now() - started, error: errorText(err) }
+    }
+    if (e.stopped) return
+    e.inflight = null
+    this.apply(e, result)
+    // Keep the cadence: the next round starts one interval after this one started.
+    this.schedule(e, Math.max(0, e.spec.intervalMs - (performance.now() - started)))
+  }
+
+  private apply(e: Entry, result: CheckResult): void {
+    const before = e.health
+    const after = next(before, result, this.now())
+    e.health = after
+    if (after.state === before.state) {
+      this.snapshot = null
+      return
+    }
+    const t = after.transitions[after.transitions.length - 1]!
+    const change: StateChange = Object.freeze({ key: e.key, from: t.from, to: t.to, at: t.at, reason: t.reason })
+    const fields = { key: e.key, from: change.from, to: change.to, reason: change.reason, latencyMs: Math.round(result.latencyMs * 10) / 10 }
+    if (change.to === 'down') this.log.warn(fields, `health: ${e.key} is down`)
+    else this.log.info(fields, `health: ${e.key} is ${change.to}`)
+    this.bump()
+    const view = this.view()
+    for (const l of this.listeners) {
+      try {
+        l(view, [change])
+      } catch (err) {
+        this.log.error({ err: errorText(err) }, 'a health change listener threw')
+      }
+    }
+  }
+
+  private bump(): void {
+    this.generation++
+    this.snapshot = null
+  }
+}

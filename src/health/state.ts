@@ -1,0 +1,197 @@
+/**
+ * The health state of one target as a pure state machine: `next(health, result, now)` returns the
+ * new (frozen) record and never reads a clock, so every case is a row in a table test.
+ *
+ * Truth table (S = consecutive successes after this result, F = consecutive failures):
+ *
+ *   from     result   condition     to        note
+ *   unknown  ok       S >= rise     up        a new target must prove itself `rise` times...
+ *   unknown  fail     F >= fall     down      ...and is condemned only after `fall` failures (same
+ *                                             thresholds as in the steady states, so a single
+ *                                             blip at start-up decides nothing)
+ *   unknown  any      otherwise     unknown
+ *   up       fail     F >= fall     down
+ *   up       any      otherwise     up        a success resets F to 0
+ *   down     ok       S >= rise     up
+ *   down     any      otherwise     down      a failure resets S to 0
+ *
+ * A success resets the failure count and a failure the success count, so only consecutive
+ * results count. A record restored from a saved file starts in its saved state with both counts
+ * at 0: it keeps that state until `rise` or `fall` fresh results say otherwise.
+ *
+ * Response time: `lastLatencyMs` is the duration of the last round, whatever its outcome (a
+ * timeout shows how long it took to give up). `ewmaMs` is an exponentially weighted moving
+ * average over successful rounds only (failures would skew it toward the timeout):
+ *   ewma = alpha * sample + (1 - alpha) * ewma, alpha = 0.3, seeded by the first success;
+ * about 90% of its weight lies on the last 6 samples.
+ */
+
+export type HealthState = 'unknown' | 'up' | 'down'
+
+/** The outcome of one round of a check. */
+export interface CheckResult {
+  ok: boolean
+  /** Time the round took, measured with a monotonic clock. */
+  latencyMs: number
+  /** Why it failed, for a person: `timeout after 2000 ms`, `ECONNREFUSED`, `status 503, expected 200`. */
+  error?: string
+  /** HTTP status, when a response came back. */
+  status?: number
+}
+
+export interface Transition {
+  readonly from: HealthState
+  readonly to: HealthState
+  /** Epoch ms (the caller's clock). */
+  readonly at: number
+  readonly reason: string
+}
+
+export interface TargetHealth {
+  readonly state: HealthState
+  /** When the state last changed (or when the record was created). Epoch ms. */
+  readonly since: number
+  readonly rise: number
+  readonly fall: number
+  readonly successes: number
+  readonly failures: number
+  /** Rounds counted since the record was created or restored. */
+  readonly checks: number
+  readonly lastCheckAt: number | null
+  readonly lastOk: boolean | null
+  readonly lastStatus: number | null
+  readonly lastLatencyMs: number | null
+  readonly ewmaMs: number | null
+  /** The last failure's text; kept after recovery so a person can see what went wrong last. */
+  readonly lastError: string | null
+  readonly lastErrorAt: number | null
+  /** The most recent transitions, oldest first, at most MAX_TRANSITIONS. */
+  readonly transitions: readonly Transition[]
+  /** True when this record came from a saved file and no fresh result has changed its state yet. */
+  readonly restored: boolean
+}
+
+export const EWMA_ALPHA = 0.3
+export const MAX_TRANSITIONS = 20
+
+/** What is saved to disk for one target. */
+export interface SavedHealth {
+  state: HealthState
+  since: number
+  lastLatencyMs: number | null
+  ewmaMs: number | null
+  lastError: string | null
+  lastErrorAt: number | null
+  transitions: Transition[]
+}
+
+/** A fresh record: `unknown`, or the saved state when one is given. */
+export function initialHealth(opts: { rise: number; fall: number }, now: number, saved?: SavedHealth): TargetHealth {
+  return Object.freeze({
+    state: saved?.state ?? 'unknown',
+    since: saved?.since ?? now,
+    rise: opts.rise,
+    fall: opts.fall,
+    successes: 0,
+    failures: 0,
+    checks: 0,
+    lastCheckAt: null,
+    lastOk: null,
+    lastStatus: null,
+    lastLatencyMs: saved?.lastLatencyMs ?? null,
+    ewmaMs: saved?.ewmaMs ?? null,
+    lastError: saved?.lastError ?? null,
+    lastErrorAt: saved?.lastErrorAt ?? null,
+    transitions: Object.freeze((saved?.transitions ?? []).slice(-MAX_TRANSITIONS).map((t) => Object.freeze({ ...t }))),
+    restored: saved !== undefined,
+  })
+}
+
+function round1(x: number): number {
+  return Math.round(x * 10) / 10
+}
+
+function describe(r: CheckResult): string {
+  if (r.ok) return r.status !== undefined ? `status ${r.status} in ${round1(r.latencyMs)} ms` : `connected in ${round1(r.latencyMs)} ms`
+  return r.error ?? (r.status !== undefined ? `status ${r.status}` : 'failed')
+}
+
+/** The record after one more result. Pure: same inputs, same output. */
+export function next(h: TargetHealth, r: CheckResult, now: number): TargetHealth {
+  const successes = r.ok ? h.successes + 1 : 0
+  const failures = r.ok ? 0 : h.failures + 1
+  let to: HealthState = h.state
+  if (r.ok && h.state !== 'up' && successes >= h.rise) to = 'up'
+  else if (!r.ok && h.state !== 'down' && failures >= h.fall) to = 'down'
+
+  const changed = to !== h.state
+  let transitions = h.transitions
+  if (changed) {
+    const n = r.ok ? successes : failures
+    const reason = `${n} consecutive ${r.ok ? (n === 1 ? 'success' : 'successes') : n === 1 ? 'failure' : 'failures'}, last: ${describe(r)}`
+    transitions = Object.freeze([...h.transitions, Object.freeze({ from: h.state, to, at: now, reason })].slice(-MAX_TRANSITIONS))
+  }
+  const ewmaMs = r.ok ? (h.ewmaMs === null ? r.latencyMs : EWMA_ALPHA * r.latencyMs + (1 - EWMA_ALPHA) * h.ewmaMs) : h.ewmaMs
+  return Object.freeze({
+    state: to,
+    since: changed ? now : h.since,
+    rise: h.rise,
+    fall: h.fall,
+    successes,
+    failures,
+    checks: h.checks + 1,
+    lastCheckAt: now,
+    lastOk: r.ok,
+    lastStatus: r.status ?? null,
+    lastLatencyMs: r.latencyMs,
+    ewmaMs,
+    lastError: r.ok ? h.lastError : describe(r),
+    lastErrorAt: r.ok ? h.lastErrorAt : now,
+    transitions,
+    restored: h.restored && !changed,
+  })
+}
+
+/** The part of a record worth keeping across a restart. */
+export function toSaved(h: TargetHealth): SavedHealth {
+  return {
+    state: h.state,
+    since: h.since,
+    lastLatencyMs: h.lastLatencyMs,
+    ewmaMs: h.ewmaMs,
+    lastError: h.lastError,
+    lastErrorAt: h.lastErrorAt,
+    transitions: h.transitions.map((t) => ({ ...t })),
+  }
+}
+
+const STATES: readonly string[] = ['unknown', 'up', 'down']
+const numOrNull = (v: unknown): v is number | null => v === null || (typeof v === 'number' && Number.isFinite(v))
+const strOrNull = (v: unknown): v is string | null => v === null || typeof v === 'string'
+
+/** Checks a value read from a state file; returns it typed, or null when it does not have the shape. */
+export function parseSaved(v: unknown): SavedHealth | null {
+  if (!v || typeof v !== 'object') return null
+  const o = v as Record<string, unknown>
+  if (typeof o.state !== 'string' || !STATES.includes(o.state)) return null
+  if (typeof o.since !== 'number' || !Number.isFinite(o.since)) return null
+  if (!numOrNull(o.lastLatencyMs) || !numOrNull(o.ewmaMs) || !strOrNull(o.lastError) || !numOrNull(o.lastErrorAt)) return null
+  if (!Array.isArray(o.transitions)) return null
+  const transitions: Transition[] = []
+  for (const t of o.transitions as unknown[]) {
+    if (!t || typeof t !== 'object') return null
+    const x = t as Record<string, unknown>
+    if (typeof x.from !== 'string' || !STATES.includes(x.from) || typeof x.to !== 'string' || !STATES.includes(x.to)) return null
+    if (typeof x.at !== 'number' || typeof x.reason !== 'string') return null
+    transitions.push({ from: x.from as HealthState, to: x.to as HealthState, at: x.at, reason: x.reason })
+  }
+  return {
+    state: o.state as HealthState,
+    since: o.since,
+    lastLatencyMs: o.lastLatencyMs,
+    ewmaMs: o.ewmaMs,
+    lastError: o.lastError,
+    lastErrorAt: o.lastErrorAt,
+    transitions,
+  }
+}

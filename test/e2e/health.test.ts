@@ -1,0 +1,273 @@
+/**
+ * The health poller against real simulated pools on loopback: rise/fall timing, a timeout that
+ * really aborts, HTTPS verification, TCP, one schedule per key, removal, saved state.
+ * Short intervals (100 ms, timeout 80 ms) keep the whole file to a few seconds.
+ */
+import { test, type TestContext } from 'node:test'
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import https from 'node:https'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { Writable } from 'node:stream'
+import { promisify } from 'node:util'
+import { createLogger } from '../../src/log.js'
+import { HealthPoller, HttpAgents, createCheck, resolveSpec, type CheckSpec, type HealthState, type TargetHealth } from '../../src/health/index.js'
+import { startPool, waitFor, type SimPool } from '../../src/sim/index.js'
+
+const INTERVAL = 100
+const TIMEOUT = 80
+const RISE = 2
+const FALL = 3
+/** Slack for timers, connects and the event loop on a busy machine. */
+const MARGIN = 150
+
+function httpSpec(pool: SimPool, extra: Partial<CheckSpec> = {}): CheckSpec {
+  return { kind: 'http', address: pool.vip, port: pool.port, intervalMs: INTERVAL, timeoutMs: TIMEOUT, rise: RISE, fall: FALL, ...extra }
+}
+
+async function pool(t: TestContext, vip: string, extra: { latencyMs?: number } = {}): Promise<SimPool> {
+  const p = await startPool({ region: `r-${vip}`, vip, ...extra })
+  t.after(() => p.close())
+  return p
+}
+
+function poller(t: TestContext, logs?: string[]): HealthPoller {
+  const sink = new Writable({
+    write(chunk: Buffer, _e, cb) {
+      logs?.push(...chunk.toString().split('\n').filter(Boolean))
+      cb()
+    },
+  })
+  const p = new HealthPoller({ log: createLogger(logs ? 'info' : 'silent', sink) })
+  t.after(() => p.close())
+  return p
+}
+
+/** Resolves when `key` reaches `state` (awaiting the poller's change event), with the time it took. */
+function untilState(p: HealthPoller, key: string, state: HealthState, timeoutMs = 3000): Promise<{ ms: number; h: TargetHealth }> {
+  const t0 = performance.now()
+  const now = p.view().targets.get(key)
+  if (now?.state === state) return Promise.resolve({ ms: 0, h: now })
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      off()
+      reject(new Error(`${key} did not become ${state} in ${timeoutMs} ms: ${JSON.stringify(p.view().targets.get(key))}`))
+    }, timeoutMs)
+    const off = p.onChange((view) => {
+      const h = view.targets.get(key)
+      if (h?.state !== state) return
+      clearTimeout(timer)
+      off()
+      resolve({ ms: performance.now() - t0, h })
+    })
+  })
+}
+
+test('a healthy pool goes unknown -> up after rise checks, over one reused keep-alive connection', async (t) => {
+  const p = await pool(t, '127.0.6.1')
+  const hp = poller(t)
+  const [key] = hp.setTargets([httpSpec(p)])
+  assert.equal(hp.view().targets.get(key!)!.state, 'unknown')
+  const { ms, h } = await untilState(hp, key!, 'up')
+  t.diagnostic(`unknown -> up in ${ms.toFixed(0)} ms (jitter < ${INTERVAL} ms + ${RISE - 1} x ${INTERVAL} ms)`)
+  assert.equal(h.checks, RISE)
+  assert.ok(ms < INTERVAL + (RISE - 1) * INTERVAL + MARGIN, `${ms} ms`)
+  assert.equal(h.lastError, null)
+  assert.equal(h.lastStatus, 200)
+  assert.ok(h.ewmaMs !== null && h.ewmaMs > 0)
+  assert.deepEqual(
+    h.transitions.map((x) => [x.from, x.to]),
+    [['unknown', 'up']],
+  )
+  await waitFor(() => hp.view().targets.get(key!)!.checks >= 6, { what: '6 rounds' })
+  assert.equal(p.stats.connections, 1, 'every round reused the same connection')
+  assert.ok(p.stats.healthz >= 6)
+})
+
+test('stopping the pool takes it down after fall failures; restarting brings it back after rise successes', async (t) => {
+  const p = await pool(t, '127.0.6.2')
+  const logs: string[] = []
+  const hp = poller(t, logs)
+  const [key] = hp.setTargets([httpSpec(p)])
+  await untilState(hp, key!, 'up')
+
+  await p.stop()
+  const down = await untilState(hp, key!, 'down')
+  t.diagnostic(`down ${down.ms.toFixed(0)} ms after stop (fall x interval = ${FALL * INTERVAL} ms)`)
+  assert.ok(down.ms <= FALL * INTERVAL + MARGIN, `${down.ms} ms`)
+  assert.ok(down.ms >= (FALL - 1) * INTERVAL - 20, `not before fall rounds: ${down.ms} ms`)
+  assert.match(down.h.lastError!, /ECONNREFUSED/)
+  assert.match(down.h.transitions.at(-1)!.reason, /^3 consecutive failures, last: .*ECONNREFUSED/)
+
+  await p.start()
+  const up = await untilState(hp, key!, 'up')
+  t.diagnostic(`up ${up.ms.toFixed(0)} ms after restart (rise x interval = ${RISE * INTERVAL} ms)`)
+  assert.ok(up.ms <= RISE * INTERVAL + MARGIN, `${up.ms} ms`)
+  assert.deepEqual(
+    up.h.transitions.map((x) => `${x.from}>${x.to}`),
+    ['unknown>up', 'up>down', 'down>up'],
+  )
+  const changes = logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.mod === 'health' && l.to !== undefined)
+  assert.deepEqual(
+    changes.map((l) => `${l.from}>${l.to}`),
+    ['unknown>up', 'up>down', 'down>up'],
+    'each change logged once, with its reason',
+  )
+  assert.ok(changes.every((l) => typeof l.reason === 'string' && l.reason.length > 0))
+})
+
+test('a pool slower than the timeout is marked down with a timeout error; the round ends at the timeout, not the latency', async (t) => {
+  const p = await pool(t, '127.0.6.3', { latencyMs: 1000 })
+  const hp = poller(t)
+  const [key] = hp.setTargets([httpSpec(p)])
+  const t0 = performance.now()
+  const { h } = await untilState(hp, key!, 'down')
+  const total = performance.now() - t0
+  t.diagnostic(`latency 1000 ms, timeout ${TIMEOUT} ms: down after ${total.toFixed(0)} ms; last round took ${h.lastLatencyMs!.toFixed(1)} ms`)
+  assert.equal(h.lastError, `timeout after ${TIMEOUT} ms`)
+  assert.ok(h.lastLatencyMs! >= TIMEOUT - 1 && h.lastLatencyMs! < TIMEOUT + 100, `round took ${h.lastLatencyMs} ms`)
+  assert.ok(total < 1000, 'three timeouts before a single slow response could have come back')
+  // The pool saw its clients go away: the requests were aborted on the wire, not left to run.
+  await waitFor(() => p.stats.clientAborts >= FALL, { what: 'the pool to see the aborted requests', timeoutMs: 1000 })
+
+  // One round on its own, timed from outside.
+  const agents = new HttpAgents()
+  t.after(() => agents.close())
+  const check = createCheck(resolveSpec(httpSpec(p)), agents)
+  const s0 = performance.now()
+  const r = await check.run(new AbortController().signal)
+  const took = performance.now() - s0
+  t.diagnostic(`a single round against a 1000 ms pool returned after ${took.toFixed(1)} ms`)
+  assert.deepEqual({ ok: r.ok, error: r.error }, { ok: false, error: `timeout after ${TIMEOUT} ms` })
+  assert.ok(took < TIMEOUT + 100, `${took} ms`)
+
+  p.setLatency(0)
+  await untilState(hp, key!, 'up')
+})
+
+test('expect codes and a body substring decide success', async (t) => {
+  const p = await pool(t, '127.0.6.4')
+  const hp = poller(t)
+  const [wrongCode, wrongBody, good] = hp.setTargets([
+    httpSpec(p, { path: '/missing', expect: [204], fall: 1 }),
+    httpSpec(p, { path: '/x', body: 'no such text', fall: 1 }),
+    httpSpec(p, { path: '/x', body: `"region":"${p.region}"`, rise: 1 }),
+  ])
+  const [a, b, c] = await Promise.all([untilState(hp, wrongCode!, 'down'), untilState(hp, wrongBody!, 'down'), untilState(hp, good!, 'up')])
+  assert.equal(a.h.lastError, 'status 200, expected 204')
+  assert.equal(b.h.lastError, 'body does not contain "no such text"')
+  assert.equal(c.h.lastError, null)
+})
+
+test('HTTPS: a self-signed certificate passes with verify off and fails with verify on; SNI and Host are sent', async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'meridian-tls-'))
+  t.after(() => rm(dir, { recursive: true, force: true }))
+  const key = path.join(dir, 'key.pem')
+  const cert = path.join(dir, 'cert.pem')
+  await promisify(execFile)('openssl', [
+    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+    '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=health.meridian.test',
+    '-addext', 'subjectAltName=DNS:health.meridian.test',
+  ])
+  const seen: { servername: string | false | null; host: string | undefined }[] = []
+  const server = https.createServer({ key: await readFile(key), cert: await readFile(cert) }, (req, res) => {
+    seen.push({ servername: (req.socket as import('node:tls').TLSSocket).servername, host: req.headers.host })
+    res.end('ok')
+  })
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  t.after(() => new Promise<void>((r) => { server.close(() => r()); server.closeAllConnections() }))
+  const port = (server.address() as AddressInfo).port
+
+  const hp = poller(t)
+  const base: CheckSpec = { kind: 'https', address: '127.0.0.1', port, path: '/', servername: 'health.meridian.test', host: 'www.meridian.test', intervalMs: INTERVAL, timeoutMs: TIMEOUT, rise: 1, fall: 1 }
+  const [insecure, strict] = hp.setTargets([{ ...base, verify: false }, { ...base, verify: true }])
+  const [up, down] = await Promise.all([untilState(hp, insecure!, 'up'), untilState(hp, strict!, 'down')])
+  assert.equal(up.h.lastStatus, 200)
+  assert.match(down.h.lastError!, /self[- ]signed/i)
+  t.diagnostic(`verify on: ${down.h.lastError}`)
+  assert.deepEqual(seen[0], { servername: 'health.meridian.test', host: 'www.meridian.test' })
+})
+
+test('TCP: a listening VIP is up, a refused one goes down', async (t) => {
+  const p = await pool(t, '127.0.6.5')
+  const hp = poller(t)
+  const [key] = hp.setTargets([{ kind: 'tcp', address: p.vip, port: p.port, intervalMs: INTERVAL, timeoutMs: TIMEOUT, rise: RISE, fall: FALL }])
+  await untilState(hp, key!, 'up')
+  await p.stop()
+  const down = await untilState(hp, key!, 'down')
+  t.diagnostic(`tcp: down ${down.ms.toFixed(0)} ms after stop`)
+  assert.match(down.h.lastError!, /ECONNREFUSED/)
+  assert.ok(down.ms <= FALL * INTERVAL + MARGIN, `${down.ms} ms`)
+})
+
+/** Waits for the round after the current one to have been applied: the next one is then about an interval away. */
+async function betweenRounds(hp: HealthPoller, key: string): Promise<number> {
+  const n = hp.view().targets.get(key)!.checks
+  return waitFor(
+    () => {
+      const c = hp.view().targets.get(key)!.checks
+      return c > n ? c : null
+    },
+    { everyMs: 1, what: 'a round to end' },
+  )
+}
+
+test('two identical specs run as one schedule; a removed target is not polled again', async (t) => {
+  const p = await pool(t, '127.0.6.6')
+  const hp = poller(t)
+  const a = httpSpec(p, { path: '/probe' })
+  const b: CheckSpec = { fall: FALL, path: '/probe', method: 'GET', expect: [200], port: p.port, address: p.vip, kind: 'http', timeoutMs: TIMEOUT, rise: RISE, intervalMs: INTERVAL }
+  const keys = hp.setTargets([a, b])
+  assert.equal(keys[0], keys[1])
+  assert.equal(hp.size, 1)
+  await waitFor(() => hp.view().targets.get(keys[0]!)!.checks >= 5, { what: '5 rounds' })
+  const checks = await betweenRounds(hp, keys[0]!)
+  assert.equal(p.hits('/probe'), checks, 'one request per round, not two')
+
+  hp.setTargets([])
+  assert.equal(hp.size, 0)
+  assert.equal(hp.view().targets.size, 0)
+  const hits = p.hits('/probe')
+  // Proving an absence needs a wait: four intervals in which a live schedule would have polled 4 times.
+  await new Promise((r) => setTimeout(r, 4 * INTERVAL))
+  assert.equal(p.hits('/probe'), hits)
+})
+
+test('removing a target aborts its round in flight at once', async (t) => {
+  const p = await pool(t, '127.0.6.7', { latencyMs: 50 })
+  const hp = poller(t)
+  const [key] = hp.setTargets([httpSpec(p)])
+  // A round is in flight when the pool has seen more requests than the poller has results.
+  await waitFor(() => p.stats.requests > hp.view().targets.get(key!)!.checks, { everyMs: 1, what: 'a round in flight' })
+  const requests = p.stats.requests
+  hp.setTargets([])
+  await waitFor(() => p.stats.clientAborts === 1, { what: 'the pool to see the client go', timeoutMs: 1000 })
+  await new Promise((r) => setTimeout(r, 3 * INTERVAL))
+  assert.equal(p.stats.requests, requests, 'no request after removal')
+})
+
+test('saved state reloads: after a restart the target starts in its last known state until fresh results arrive', async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'meridian-health-'))
+  t.after(() => rm(dir, { recursive: true, force: true }))
+  const file = path.join(dir, 'health.json')
+  const p = await pool(t, '127.0.6.8')
+
+  const before = new HealthPoller({ log: createLogger('silent') })
+  const [key] = before.setTargets([httpSpec(p)])
+  const { h: was } = await untilState(before, key!, 'up')
+  await before.saveState(file)
+  await before.close()
+
+  await p.stop()
+  const after = poller(t)
+  assert.equal(await after.loadState(file), 1)
+  after.setTargets([httpSpec(p)])
+  const h = after.view().targets.get(key!)!
+  assert.deepEqual({ state: h.state, since: h.since, restored: h.restored }, { state: 'up', since: was.since, restored: true })
+  const down = await untilState(after, key!, 'down')
+  assert.equal(down.h.checks, FALL, 'it took fall fresh failures to override the saved state')
+  assert.equal(down.h.restored, false)
+})
