@@ -9,6 +9,7 @@ export const ERROR_CODES = {
   E_ZONE_DUPLICATE: 'two zone files declare the same origin',
   E_ZONE_IO: 'a zone file or the zones directory cannot be read',
   E_STATE_IO: 'a state file beside the zones cannot be read or written',
+  E_GEODB: 'the GeoIP database is missing, unreadable or not a MaxMind DB with country data',
   E_CLI_USAGE: 'a command-line option is invalid',
   E_LISTEN: 'a listen address cannot be bound',
 } as const

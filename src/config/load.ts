@@ -37,6 +37,8 @@ export type CountryPoint = (code: string) => GeoPoint | undefined
 
 export interface BuildOptions {
   countryPoint?: CountryPoint
+  /** Resolves an IATA-style metro code (`DUB`, `IAD`, `NRT`) to coordinates (geodb/places.json). */
+  cityPoint?: CountryPoint
 }
 
 /** A zone file read from disk, before it is built. */
@@ -217,9 +219,10 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
   // GSLB: regions and services.
   const locate = (loc: LocationDef, keyPath: (string | number)[]): GeoPoint | null => {
     if ('lat' in loc) return { lat: loc.lat, lon: loc.lon }
-    const p = options.countryPoint?.(loc.country.toUpperCase())
-    if (!p) issues.add('E_ZONE_SEMANTIC', [...keyPath, 'country'], `unknown country code "${loc.country}"`)
-    return p ?? null
+    const [kind, code, find] = 'country' in loc ? (['country', loc.country, options.countryPoint] as const) : (['city', loc.city, options.cityPoint] as const)
+    const p = find?.(code.toUpperCase())
+    if (!p) issues.add('E_ZONE_SEMANTIC', [...keyPath, kind], `unknown ${kind} code "${code}"`)
+    return p ? { lat: p.lat, lon: p.lon } : null
   }
   const checks = new Map<string, CheckSpecData>()
   const regions = new Map<string, Region>()

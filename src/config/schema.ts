@@ -72,8 +72,9 @@ const location = {
       properties: { lat: { type: 'number', minimum: -90, maximum: 90 }, lon: { type: 'number', minimum: -180, maximum: 180 } },
     },
     { type: 'object', additionalProperties: false, required: ['country'], properties: { country: { type: 'string', pattern: '^[A-Za-z]{2}$' } } },
+    { type: 'object', additionalProperties: false, required: ['city'], properties: { city: { type: 'string', pattern: '^[A-Za-z]{3}$' } } },
   ],
-  'x-message': 'must be { lat, lon } (degrees) or { country: XX } (ISO 3166 code)',
+  'x-message': 'must be { lat, lon } (degrees), { country: XX } (ISO 3166 code) or { city: XXX } (IATA metro code)',
 }
 
 const seconds = (def: number, min: number, max: number) => ({ type: 'number', exclusiveMinimum: min, maximum: max, default: def, 'x-message': `must be a number of seconds above ${min} and at most ${max}` })

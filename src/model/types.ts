@@ -134,7 +134,7 @@ export interface ZoneDefinition {
   services: Record<string, ServiceDef>
 }
 
-export type LocationDef = { lat: number; lon: number } | { country: string }
+export type LocationDef = { lat: number; lon: number } | { country: string } | { city: string }
 
 export interface CheckDef {
   type: 'http' | 'https' | 'tcp'

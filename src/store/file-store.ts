@@ -6,7 +6,7 @@
 import { watch, type FSWatcher } from 'node:fs'
 import { ConfigError } from '../errors.js'
 import type { Logger } from '../log.js'
-import { buildZoneSet, readZoneSources, ZONE_FILE_RE } from '../config/load.js'
+import { buildZoneSet, readZoneSources, ZONE_FILE_RE, type BuildOptions } from '../config/load.js'
 import type { ZoneSet } from '../model/types.js'
 import { SerialBook } from './serials.js'
 
@@ -32,6 +32,7 @@ export class FileConfigStore implements ConfigStore {
     readonly dir: string,
     private readonly log: Logger,
     private readonly serials: SerialBook = SerialBook.forZonesDir(dir),
+    private readonly build: BuildOptions = {},
   ) {}
 
   current(): ZoneSet {
@@ -55,7 +56,7 @@ export class FileConfigStore implements ConfigStore {
     try {
       const sources = await readZoneSources(this.dir)
       if (this.generation === 0) await this.serials.load()
-      const set = buildZoneSet(sources, (o, h) => this.serials.serialFor(o, h), this.generation + 1)
+      const set = buildZoneSet(sources, (o, h) => this.serials.serialFor(o, h), this.generation + 1, this.build)
       await this.serials.save().catch((err: Error) => this.log.warn({ err: err.message }, 'cannot save SOA serials; they will be recomputed'))
       this.generation = set.generation
       this.set = set
