@@ -162,7 +162,7 @@ async function startDemoPools(set: ZoneSet, log: Logger): Promise<() => Promise<
     for (const region of zone.regions.values()) {
       const vip = region.vips.find((v) => v.family === 4 && v.address.startsWith('127.'))
       if (!vip) continue
-      pools.push(await startPool({ region: region.name, vip: vip.address, port: 8080, backends: 2 }))
+      pools.push(await startPool({ region: region.name, vip: vip.address, port: 8080, backends: 2, control: true }))
     }
   }
   log.info({ pools: pools.map((p) => `${p.region} http://${p.vip}:${p.port}/`) }, `demo: ${pools.length} simulated L7 pool(s) started`)

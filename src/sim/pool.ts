@@ -20,6 +20,12 @@ export interface PoolSpec {
   healthIntervalMs?: number
   /** Delay added to every response of the proxy (its own /healthz included), default 0. */
   latencyMs?: number
+  /**
+   * Answer `POST /_sim/fail` (stop every backend: /healthz turns 503), `POST /_sim/recover` (start them
+   * again) and `POST /_sim/latency?ms=N`, so a person can take the demo's regions down with curl.
+   * Default false.
+   */
+  control?: boolean
 }
 
 /** What the proxy's own /healthz answers. */
@@ -77,6 +83,7 @@ export class SimPool extends EventEmitter {
   port: number
   readonly backends: readonly SimBackend[]
   readonly healthIntervalMs: number
+  readonly control: boolean
   readonly stats: PoolStats = { connections: 0, requests: 0, healthz: 0, clientAborts: 0, badGateway: 0 }
   private latencyMs: number
   private server: http.Server | null = null
@@ -96,6 +103,7 @@ export class SimPool extends EventEmitter {
     this.vip = spec.vip ?? '127.0.0.1'
     this.port = spec.port ?? 0
     this.healthIntervalMs = spec.healthIntervalMs ?? 200
+    this.control = spec.control ?? false
     this.latencyMs = spec.latencyMs ?? 0
     this.backends = Array.from({ length: n }, (_, i) => new SimBackend(spec.region, i))
     this.healthy = this.backends.map(() => false)
@@ -260,10 +268,30 @@ export class SimPool extends EventEmitter {
       if (res.destroyed) return
       const path = (req.url ?? '/').split('?')[0]
       if (path === '/healthz') this.answerHealthz(req, res)
+      else if (this.control && path?.startsWith('/_sim/')) this.answerControl(req, res, path)
       else this.proxy(req, res)
     }
     if (this.latencyMs > 0) timer = setTimeout(go, this.latencyMs)
     else go()
+  }
+
+  private answerControl(req: http.IncomingMessage, res: http.ServerResponse, path: string): void {
+    const reply = (status: number, body: object) => {
+      res.writeHead(status, { 'content-type': 'application/json' })
+      res.end(JSON.stringify({ region: this.region, ...body }) + '\n')
+    }
+    if (req.method !== 'POST') return reply(405, { error: 'use POST' })
+    const all = this.backends.map((_, i) => i)
+    const done = (action: string) => () => reply(200, { action, latencyMs: this.latencyMs })
+    const failed = (err: Error) => reply(500, { error: err.message })
+    if (path === '/_sim/fail') void Promise.all(all.map((i) => this.stopBackend(i))).then(done('fail'), failed)
+    else if (path === '/_sim/recover') void Promise.all(all.map((i) => this.startBackend(i))).then(done('recover'), failed)
+    else if (path === '/_sim/latency') {
+      const ms = Number(new URL(req.url ?? '', 'http://x').searchParams.get('ms'))
+      if (!Number.isInteger(ms) || ms < 0 || ms > 60000) return reply(400, { error: 'ms must be an integer 0..60000' })
+      this.setLatency(ms)
+      done('latency')()
+    } else reply(404, { error: 'unknown control; POST /_sim/fail, /_sim/recover or /_sim/latency?ms=N' })
   }
 
   private answerHealthz(req: http.IncomingMessage, res: http.ServerResponse): void {

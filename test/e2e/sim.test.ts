@@ -139,3 +139,21 @@ test('startPools starts several regions on their own VIPs', async (t) => {
     ],
   )
 })
+
+test('with control on, POST /_sim/fail takes the pool down, /_sim/recover brings it back, /_sim/latency delays it', async (t) => {
+  const pool = await startPool({ region: 'ctl', vip: '127.0.0.1', healthIntervalMs: 50, control: true })
+  t.after(() => pool.close())
+  assert.equal((await get(`${pool.url}/_sim/fail`)).status, 405, 'GET is refused')
+  assert.equal((await get(`${pool.url}/_sim/fail`, { method: 'POST' })).status, 200)
+  await waitFor(async () => (await healthz(pool)).status === 503, { timeoutMs: 3000 })
+  assert.equal((await get(`${pool.url}/_sim/recover`, { method: 'POST' })).status, 200)
+  await waitFor(async () => (await healthz(pool)).status === 200, { timeoutMs: 3000 })
+  assert.equal((await get(`${pool.url}/_sim/latency?ms=x`, { method: 'POST' })).status, 400)
+  assert.equal((await get(`${pool.url}/_sim/latency?ms=80`, { method: 'POST' })).status, 200)
+  assert.ok((await get(`${pool.url}/healthz`)).ms >= 75)
+  const off = await startPool({ region: 'plain', vip: '127.0.0.1' })
+  t.after(() => off.close())
+  const proxied = await get(`${off.url}/_sim/fail`, { method: 'POST' })
+  assert.equal((JSON.parse(proxied.body) as BackendReply).region, 'plain', 'without control the path goes to a backend')
+  assert.equal((await healthz(off)).status, 200)
+})
