@@ -5,8 +5,10 @@ import { execFileSync, spawnSync } from 'node:child_process'
 
 const wanted = [
   { bin: 'dig', pkg: 'bind9-dnsutils' },
+  // a real recursive resolver for the delegation test; started by the test itself, never as a service
+  { bin: 'unbound', pkg: 'unbound' },
 ]
-const has = (bin) => spawnSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }).status === 0
+const has = (bin) => spawnSync('sh', ['-c', `command -v ${bin} || test -x /usr/sbin/${bin}`], { stdio: 'ignore' }).status === 0
 const missing = wanted.filter((w) => !has(w.bin))
 if (missing.length > 0) {
   const pkgs = [...new Set(missing.map((m) => m.pkg))]
