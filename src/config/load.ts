@@ -22,9 +22,9 @@ import {
   type ZoneNode,
   type ZoneSet,
 } from '../model/types.js'
-import { checkKey, type CheckSpec } from '../health/spec.js'
-import type { GeoPoint, Region, Service, Vip } from '../model/gslb.js'
-import type { CheckDef, CheckSpecData, LocationDef, RegionDef, ServiceDef } from '../model/types.js'
+import { checkKey } from '../health/spec.js'
+import type { CheckSpec, GeoPoint, Region, Service, Vip } from '../model/gslb.js'
+import type { CheckDef, LocationDef, RegionDef, ServiceDef } from '../model/types.js'
 import { validateZoneDocument } from './validate.js'
 
 export const ZONE_FILE_RE = /^[^.].*\.ya?ml$/
@@ -100,13 +100,13 @@ function freezeNode(rrsets: Map<number, RR[]>): ZoneNode {
 }
 
 /** Parses and builds one zone file. Returns the zone, or the issues that stop it. */
-export function buildZone(src: ZoneSource, serialOf: SerialSource, options: BuildOptions = {}): { zone?: Zone; issues: ConfigIssue[]; checks?: Map<string, CheckSpecData> } {
+export function buildZone(src: ZoneSource, serialOf: SerialSource, options: BuildOptions = {}): { zone?: Zone; issues: ConfigIssue[]; checks?: Map<string, CheckSpec> } {
   const r = buildZoneUnsorted(src, serialOf, options)
   r.issues.sort((a, b) => a.line - b.line || a.col - b.col)
   return r
 }
 
-function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: BuildOptions): { zone?: Zone; issues: ConfigIssue[]; checks?: Map<string, CheckSpecData> } {
+function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: BuildOptions): { zone?: Zone; issues: ConfigIssue[]; checks?: Map<string, CheckSpec> } {
   const lc = new LineCounter()
   const doc = YAML.parseDocument(src.text, { lineCounter: lc, uniqueKeys: true, prettyErrors: false })
   const issues = new IssueList(src.file, doc, lc)
@@ -224,7 +224,7 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
     if (!p) issues.add('E_ZONE_SEMANTIC', [...keyPath, kind], `unknown ${kind} code "${code}"`)
     return p ? { lat: p.lat, lon: p.lon } : null
   }
-  const checks = new Map<string, CheckSpecData>()
+  const checks = new Map<string, CheckSpec>()
   const regions = new Map<string, Region>()
   for (const [name, r] of Object.entries(def.regions) as [string, RegionDef][]) {
     const base = ['regions', name]
@@ -239,7 +239,7 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
         const spec = checkSpecFor(r.check, address, [...base, 'check'], issues)
         if (spec) {
           try {
-            key = checkKey(spec as CheckSpec)
+            key = checkKey(spec)
             checks.set(key, spec)
           } catch (err) {
             issues.add('E_ZONE_SCHEMA', [...base, 'check'], (err as Error).message.replace(/^invalid health check: /, ''))
@@ -342,7 +342,7 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
 }
 
 /** The poller's spec for one VIP's check: `{vip}` (or `target`) expanded, seconds made ms. */
-function checkSpecFor(c: CheckDef, vip: string, keyPath: (string | number)[], issues: IssueList): CheckSpecData | undefined {
+function checkSpecFor(c: CheckDef, vip: string, keyPath: (string | number)[], issues: IssueList): CheckSpec | undefined {
   if (c.timeout >= c.interval) {
     issues.add('E_ZONE_SEMANTIC', [...keyPath, 'timeout'], `timeout (${c.timeout} s) must be below the interval (${c.interval} s)`)
     return undefined
@@ -356,7 +356,7 @@ function checkSpecFor(c: CheckDef, vip: string, keyPath: (string | number)[], is
     return undefined
   }
   const target = c.target ?? vip
-  const spec: CheckSpecData = {
+  const spec: CheckSpec = {
     kind: c.type,
     address: target,
     port: c.port ?? (c.type === 'https' ? 443 : 80),
@@ -404,7 +404,7 @@ function typeName(t: number): string {
 export function buildZoneSet(sources: ZoneSource[], serialOf: SerialSource, generation: number, options: BuildOptions = {}): ZoneSet {
   const issues: ConfigIssue[] = []
   const zones = new Map<string, Zone>()
-  const checks = new Map<string, CheckSpecData>()
+  const checks = new Map<string, CheckSpec>()
   for (const src of sources) {
     const r = buildZone(src, serialOf, options)
     issues.push(...r.issues)

@@ -4,39 +4,9 @@
 import { createHash } from 'node:crypto'
 import { isIP } from 'node:net'
 
-export type CheckKind = 'http' | 'https' | 'tcp'
+import type { CheckKind, CheckSpec } from '../model/gslb.js'
 
-/** A check as the caller writes it; everything but kind/address/port has a default. */
-export interface CheckSpec {
-  kind: CheckKind
-  /** Where to connect: the VIP by default (the caller fills it in), or another address or host name. */
-  address: string
-  port: number
-  /** HTTP(S) path, default `/healthz`. Ignored when `url` is set. */
-  path?: string
-  /** Full HTTP(S) URL, with `{vip}` already expanded by the caller; overrides address, port and path. */
-  url?: string
-  /** Host header to send (e.g. the service name), default the URL's authority. */
-  host?: string
-  /** GET (default) or HEAD. */
-  method?: 'GET' | 'HEAD'
-  /** Status codes that count as success, default [200]. */
-  expect?: number[]
-  /** A substring the body must contain (GET only). */
-  body?: string
-  /** TLS server name (SNI) to send; default the Host header's name, or none for an IP. */
-  servername?: string
-  /** Verify the server certificate (default true). */
-  verify?: boolean
-  /** Time between the starts of two rounds, default 5000 ms. */
-  intervalMs?: number
-  /** A round that has not finished after this is aborted and counts as a failure; default 2000 ms, < intervalMs. */
-  timeoutMs?: number
-  /** Consecutive successes to go up, default 2. */
-  rise?: number
-  /** Consecutive failures to go down, default 3. */
-  fall?: number
-}
+export type { CheckKind, CheckSpec }
 
 /** A spec with every default applied and the fields that do not apply to its kind removed. */
 export interface ResolvedSpec {

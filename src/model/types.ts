@@ -3,7 +3,7 @@
  * swapped in whole: the query path only ever reads it.
  */
 
-import type { GeoPoint, Region, Service } from './gslb.js'
+import type { CheckSpec, GeoPoint, Region, Service } from './gslb.js'
 
 /** DNS RR type codes Meridian serves (RFC 1035, 3596, 2782, 8659). */
 export const RRTYPE = {
@@ -92,26 +92,9 @@ export interface ZoneSet {
   /** Bumped on every swap; caches keyed on it never outlive a change. */
   readonly generation: number
   /** Every health check the set needs, by key (identical checks share one key). */
-  readonly checks: ReadonlyMap<string, CheckSpecData>
+  readonly checks: ReadonlyMap<string, CheckSpec>
 }
 
-/** A health check as the poller takes it (health/spec.ts `CheckSpec`), kept as plain data here. */
-export interface CheckSpecData {
-  kind: 'http' | 'https' | 'tcp'
-  address: string
-  port: number
-  url?: string
-  host?: string
-  method?: 'GET' | 'HEAD'
-  expect?: number[]
-  body?: string
-  servername?: string
-  verify?: boolean
-  intervalMs?: number
-  timeoutMs?: number
-  rise?: number
-  fall?: number
-}
 
 /** A zone file after schema validation and defaults (see config/schema.ts). */
 export interface ZoneDefinition {
