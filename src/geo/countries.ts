@@ -9,7 +9,7 @@ import { CONTINENT_CODES, type ContinentCode, type CountryInfo, type GeoPoint, t
 /** The geodb/ directory of this installation (dist/src/geo/ -> ../../../geodb). */
 export const GEODB_DIR = fileURLToPath(new URL('../../../geodb/', import.meta.url))
 
-export const EARTH_RADIUS_KM = 6371
+export { EARTH_RADIUS_KM, greatCircleKm } from '../model/gslb.js'
 
 let countries: ReadonlyMap<string, CountryInfo> | undefined
 let places: ReadonlyMap<string, PlaceInfo> | undefined
@@ -83,12 +83,3 @@ export function allPlaces(): ReadonlyMap<string, PlaceInfo> {
   return places
 }
 
-const RAD = Math.PI / 180
-
-/** Great-circle distance in km (haversine, spherical earth of radius 6371 km). */
-export function greatCircleKm(a: GeoPoint, b: GeoPoint): number {
-  const dLat = (b.lat - a.lat) * RAD
-  const dLon = (b.lon - a.lon) * RAD
-  const h = Math.sin(dLat / 2) ** 2 + Math.cos(a.lat * RAD) * Math.cos(b.lat * RAD) * Math.sin(dLon / 2) ** 2
-  return 2 * EARTH_RADIUS_KM * Math.asin(Math.sqrt(Math.min(1, Math.max(0, h))))
-}

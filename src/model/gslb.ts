@@ -8,6 +8,17 @@ export interface GeoPoint {
   lon: number
 }
 
+export const EARTH_RADIUS_KM = 6371
+
+/** Great-circle distance (haversine), in km. */
+export function greatCircleKm(a: GeoPoint, b: GeoPoint): number {
+  const rad = Math.PI / 180
+  const dLat = (b.lat - a.lat) * rad
+  const dLon = (b.lon - a.lon) * rad
+  const h = Math.sin(dLat / 2) ** 2 + Math.cos(a.lat * rad) * Math.cos(b.lat * rad) * Math.sin(dLon / 2) ** 2
+  return 2 * EARTH_RADIUS_KM * Math.asin(Math.min(1, Math.sqrt(h)))
+}
+
 export type HealthState = 'up' | 'down' | 'unknown'
 
 export type CheckKind = 'http' | 'https' | 'tcp'
