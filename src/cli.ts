@@ -62,6 +62,30 @@ interface ServeOptions {
   tcpMaxConnections: number
   queryLog: boolean
   watch: boolean
+  healthWait: number
+}
+
+/**
+ * `--health-wait`: before the DNS sockets open, wait until every check has a state (up or down,
+ * measured or restored from the saved view), or the timeout passes; unknown ones then count as the
+ * services say (`unknown: up` by default).
+ */
+function waitForHealth(poller: HealthPoller, timeoutMs: number, log: Logger): Promise<void> {
+  const unknown = () => [...poller.view().targets.values()].filter((t) => t.state === 'unknown').length
+  if (timeoutMs <= 0 || unknown() === 0) return Promise.resolve()
+  const started = Date.now()
+  return new Promise((resolve) => {
+    const done = (why: string) => {
+      clearTimeout(timer)
+      off()
+      log.info({ waitedMs: Date.now() - started, unknown: unknown() }, why)
+      resolve()
+    }
+    const timer = setTimeout(() => done('health wait timed out; unknown checks count as their services say'), timeoutMs)
+    const off = poller.onChange(() => {
+      if (unknown() === 0) done('every health check has a state')
+    })
+  })
 }
 
 async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logger) => Promise<() => Promise<void>>): Promise<void> {
@@ -103,6 +127,7 @@ async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logg
     return t ? { state: t.state, ewmaMs: t.ewmaMs ?? undefined } : undefined
   }
   const stopExtras = beforeListen ? await beforeListen(store.current(), log) : async () => undefined
+  await waitForHealth(poller, opts.healthWait * 1000, log)
   const handler = new DnsHandler(() => store.current(), log.child({ mod: 'dns' }), { ednsUdpSize: opts.ednsUdpSize, queryLog: opts.queryLog }, {
     geo: (address, prefix) => geo.locate(address, prefix),
     health,
@@ -203,6 +228,7 @@ export function program(): Command {
       .option('--tcp-max-connections <n>', 'concurrent TCP connections per listen address', intOption(1, 100000), 1024)
       .option('--query-log', 'log every query at debug level', false)
       .option('--no-watch', 'do not watch --zones for changes (SIGHUP still reloads)')
+      .option('--health-wait <seconds>', 'before answering, wait up to this long for every health check to have a state', intOption(0, 600), 0)
   serveOptions(cmd.command('serve').description('answer DNS queries for the zones in --zones')).action(async (o: ServeOptions) => serve(o))
   serveOptions(cmd.command('demo').description('serve, and start a simulated L7 pool on port 8080 of every loopback VIP')).action(async (o: ServeOptions) => serve(o, startDemoPools))
   cmd
