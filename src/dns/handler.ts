@@ -3,6 +3,7 @@
  * parse, respond, encode within the transport's size limit. Returns null to drop.
  */
 import type { Logger } from '../log.js'
+import type { Metrics } from '../metrics/index.js'
 import type { ZoneSet } from '../model/types.js'
 import { DEFAULT_EDNS_UDP_SIZE, encodeNotImp, encodeResponse, encodeServFail, MAX_TCP_MESSAGE } from './encode.js'
 import { formerr, respond, type GslbContext, type Outcome } from './responder.js'
@@ -17,14 +18,7 @@ export interface HandlerOptions {
   queryLog: boolean
 }
 
-export interface QueryStats {
-  queries: number
-  dropped: number
-  byRcode: Map<number, number>
-}
-
 export class DnsHandler {
-  readonly stats: QueryStats = { queries: 0, dropped: 0, byRcode: new Map() }
   private readonly options: HandlerOptions
 
   constructor(
@@ -32,22 +26,22 @@ export class DnsHandler {
     private readonly log: Logger,
     options: Partial<HandlerOptions> = {},
     private readonly gslb?: GslbContext,
+    private readonly metrics?: Metrics,
   ) {
     this.options = { ednsUdpSize: options.ednsUdpSize ?? DEFAULT_EDNS_UDP_SIZE, queryLog: options.queryLog ?? false }
   }
 
   handle(msg: Buffer, transport: Transport, peer: string): Buffer | null {
-    this.stats.queries++
     const parsed = parseQuery(msg)
     let out: Outcome
     let reply: Buffer
     switch (parsed.kind) {
       case 'drop':
-        this.stats.dropped++
+        this.metrics?.drop()
         if (this.options.queryLog) this.log.debug({ peer, transport, reason: parsed.reason }, 'dropped')
         return null
       case 'notimp':
-        this.count(4)
+        this.metrics?.query('', 0, 4)
         return encodeNotImp(parsed.id, parsed.opcode, parsed.edns, this.options.ednsUdpSize)
       case 'formerr':
         out = formerr()
@@ -60,7 +54,7 @@ export class DnsHandler {
           out = respond(this.zones(), q, peer, this.gslb)
         } catch (err) {
           this.log.error({ err, qname: q.qname, qtype: q.qtype }, 'responder failed')
-          this.count(2)
+          this.metrics?.query('', q.qtype, 2)
           return encodeServFail(q, q)
         }
         reply = this.encode(q, q, out, q.edns, transport)
@@ -68,7 +62,12 @@ export class DnsHandler {
         break
       }
     }
-    this.count(out.rcode)
+    if (this.metrics) {
+      const zone = out.zone?.origin ?? ''
+      this.metrics.query(zone, parsed.kind === 'query' ? parsed.query.qtype : 0, out.rcode)
+      const sel = out.selection
+      if (sel && sel.regions.length > 0) this.metrics.answer(zone, out.answer[out.answer.length - 1]!.name, sel.regions[0]!)
+    }
     return reply
   }
 
@@ -81,9 +80,5 @@ export class DnsHandler {
       this.log.error({ err, qname: q?.qname }, 'encoding a response failed')
       return encodeServFail(head, q)
     }
-  }
-
-  private count(rcode: number): void {
-    this.stats.byRcode.set(rcode, (this.stats.byRcode.get(rcode) ?? 0) + 1)
   }
 }

@@ -47,6 +47,8 @@ export interface PollerOptions {
   timers?: Timers
   /** Builds the check for a spec; tests put fakes here. */
   createCheck?: (spec: ResolvedSpec, agents: HttpAgents) => Check
+  /** Told of every round's result (metrics count them); must not throw. */
+  onResult?: (key: string, result: CheckResult) => void
 }
 
 const STATE_FILE_VERSION = 1
@@ -92,7 +94,10 @@ export class HealthPoller {
     this.rand = opts.rand ?? Math.random
     this.timers = opts.timers ?? realTimers
     this.makeCheck = opts.createCheck ?? defaultCreateCheck
+    this.onResult = opts.onResult
   }
+
+  private readonly onResult: ((key: string, result: CheckResult) => void) | undefined
 
   /** Number of schedules running (one per distinct key). */
   get size(): number {
@@ -252,6 +257,7 @@ export class HealthPoller {
     }
     if (e.stopped) return
     e.inflight = null
+    this.onResult?.(e.key, result)
     this.apply(e, result)
     // Keep the cadence: the next round starts one interval after this one started.
     this.schedule(e, Math.max(0, e.spec.intervalMs - (performance.now() - started)))

@@ -1,0 +1,125 @@
+/**
+ * metrics/: the Prometheus registry and every metric Meridian exports (a leaf: anyone may import it).
+ * Names follow `meridian_<subsystem>_<name>_<unit>`; counters end in `_total` (test/unit/metrics.test.ts).
+ *
+ *   meridian_dns_queries_total{zone,qtype,rcode}          every answered query (zone "" when none matched)
+ *   meridian_dns_dropped_total                            messages dropped unanswered
+ *   meridian_dns_answers_total{zone,service,region}       GSLB answers, by the region answered first
+ *   meridian_health_checks_total{target,result}           health check rounds, result ok | fail
+ *   meridian_health_check_duration_seconds{target}        check round time (histogram)
+ *   meridian_health_state_changes_total{target,state}     transitions, by the state entered
+ *   meridian_region_up{zone,region}                       1 while the region has its healthy VIPs
+ *   meridian_region_drained{zone,region}                  1 while drained by the operator
+ *   meridian_config_reloads_total{result}                 zone set loads, result ok | error
+ * Label children are cached so the query path does one Map lookup and one add.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+
+const RCODES: Record<number, string> = { 0: 'NOERROR', 1: 'FORMERR', 2: 'SERVFAIL', 3: 'NXDOMAIN', 4: 'NOTIMP', 5: 'REFUSED', 16: 'BADVERS' }
+const QTYPES: Record<number, string> = { 1: 'A', 2: 'NS', 5: 'CNAME', 6: 'SOA', 15: 'MX', 16: 'TXT', 28: 'AAAA', 33: 'SRV', 41: 'OPT', 251: 'IXFR', 252: 'AXFR', 255: 'ANY', 257: 'CAA' }
+
+export interface RegionSample {
+  zone: string
+  region: string
+  up: boolean
+  drained: boolean
+}
+
+type Inc = { inc(n?: number): void }
+
+export class Metrics {
+  readonly registry = new Registry()
+  private readonly queries: Counter<'zone' | 'qtype' | 'rcode'>
+  private readonly queryChildren = new Map<string, Inc>()
+  private readonly dropped: Counter
+  private readonly answers: Counter<'zone' | 'service' | 'region'>
+  private readonly answerChildren = new Map<string, Inc>()
+  private readonly checks: Counter<'target' | 'result'>
+  private readonly checkSeconds: Histogram<'target'>
+  private readonly changes: Counter<'target' | 'state'>
+  private readonly reloads: Counter<'result'>
+  private regionSource: () => Iterable<RegionSample> = () => []
+
+  constructor(options: { processMetrics?: boolean } = {}) {
+    const registers = [this.registry]
+    if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'meridian_process_' })
+    this.queries = new Counter({ name: 'meridian_dns_queries_total', help: 'DNS queries answered, by zone, query type and rcode', labelNames: ['zone', 'qtype', 'rcode'], registers })
+    this.dropped = new Counter({ name: 'meridian_dns_dropped_total', help: 'DNS messages dropped unanswered (no readable header, or a response)', registers })
+    this.answers = new Counter({ name: 'meridian_dns_answers_total', help: 'GSLB answers, by the region answered first', labelNames: ['zone', 'service', 'region'], registers })
+    this.checks = new Counter({ name: 'meridian_health_checks_total', help: 'Health check rounds, by target and result', labelNames: ['target', 'result'], registers })
+    this.checkSeconds = new Histogram({ name: 'meridian_health_check_duration_seconds', help: 'Health check round time', labelNames: ['target'], buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers })
+    this.changes = new Counter({ name: 'meridian_health_state_changes_total', help: 'Health state transitions, by target and the state entered', labelNames: ['target', 'state'], registers })
+    this.reloads = new Counter({ name: 'meridian_config_reloads_total', help: 'Zone set loads, by result', labelNames: ['result'], registers })
+    const source = () => this.regionSource()
+    new Gauge({
+      name: 'meridian_region_up',
+      help: '1 while the region has its healthy VIPs, else 0',
+      labelNames: ['zone', 'region'],
+      registers,
+      collect() {
+        this.reset()
+        for (const r of source()) this.set({ zone: r.zone, region: r.region }, r.up ? 1 : 0)
+      },
+    })
+    new Gauge({
+      name: 'meridian_region_drained',
+      help: '1 while the region is drained by the operator, else 0',
+      labelNames: ['zone', 'region'],
+      registers,
+      collect() {
+        this.reset()
+        for (const r of source()) this.set({ zone: r.zone, region: r.region }, r.drained ? 1 : 0)
+      },
+    })
+  }
+
+  query(zone: string, qtype: number, rcode: number): void {
+    const key = `${zone}|${qtype}|${rcode}`
+    let c = this.queryChildren.get(key)
+    if (!c) {
+      c = this.queries.labels(zone, QTYPES[qtype] ?? 'other', RCODES[rcode] ?? String(rcode))
+      this.queryChildren.set(key, c)
+    }
+    c.inc()
+  }
+
+  drop(): void {
+    this.dropped.inc()
+  }
+
+  answer(zone: string, service: string, region: string): void {
+    const key = `${zone}|${service}|${region}`
+    let c = this.answerChildren.get(key)
+    if (!c) {
+      c = this.answers.labels(zone, service, region)
+      this.answerChildren.set(key, c)
+    }
+    c.inc()
+  }
+
+  checkResult(target: string, ok: boolean, latencyMs: number): void {
+    this.checks.labels(target, ok ? 'ok' : 'fail').inc()
+    this.checkSeconds.labels(target).observe(latencyMs / 1000)
+  }
+
+  stateChange(target: string, state: string): void {
+    this.changes.labels(target, state).inc()
+  }
+
+  reload(ok: boolean): void {
+    this.reloads.labels(ok ? 'ok' : 'error').inc()
+  }
+
+  /** Where the region gauges read from at scrape time. */
+  regions(source: () => Iterable<RegionSample>): void {
+    this.regionSource = source
+  }
+
+  get contentType(): string {
+    return this.registry.contentType
+  }
+
+  render(): Promise<string> {
+    return this.registry.metrics()
+  }
+}

@@ -1,0 +1,72 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { pino } from 'pino'
+import { buildZoneSet } from '../../src/config/load.js'
+import { DnsHandler } from '../../src/dns/handler.js'
+import { Metrics } from '../../src/metrics/index.js'
+
+const set = buildZoneSet(
+  [
+    {
+      file: 'm.yaml',
+      text: `origin: m.test
+soa: { mname: ns1, rname: h }
+ns: [ns1]
+records: { ns1: { A: 192.0.2.53 } }
+regions:
+  one: { location: { lat: 0, lon: 0 }, vips: [192.0.2.1] }
+services:
+  www: {}
+`,
+    },
+  ],
+  () => 1,
+  1,
+)
+
+function query(name: string, type: number): Buffer {
+  const labels = name.split('.').map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l)]))
+  return Buffer.concat([Buffer.from([0, 7, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0]), ...labels, Buffer.from([0, 0, type, 0, 1])])
+}
+
+test('every metric is named meridian_<subsystem>_<name>_<unit>, counters ending in _total', async () => {
+  const m = new Metrics({ processMetrics: false })
+  for (const metric of await m.registry.getMetricsAsJSON()) {
+    assert.match(metric.name, /^meridian_(dns|health|region|config)_[a-z_]+$/, metric.name)
+    if (String(metric.type) === 'counter') assert.match(metric.name, /_total$/, metric.name)
+    if (String(metric.type) === 'histogram') assert.match(metric.name, /_seconds$/, metric.name)
+  }
+})
+
+test('queries are counted by zone, type and rcode, GSLB answers by region, drops apart', async () => {
+  const m = new Metrics({ processMetrics: false })
+  const h = new DnsHandler(() => set, pino({ level: 'silent' }), {}, undefined, m)
+  h.handle(query('www.m.test', 1), 'udp', '192.0.2.9')
+  h.handle(query('www.m.test', 1), 'udp', '192.0.2.9')
+  h.handle(query('nope.m.test', 1), 'udp', '192.0.2.9')
+  h.handle(query('example.com', 28), 'udp', '192.0.2.9')
+  h.handle(Buffer.from([1, 2, 3]), 'udp', '192.0.2.9')
+  const text = await m.render()
+  assert.match(text, /meridian_dns_queries_total\{zone="m\.test",qtype="A",rcode="NOERROR"\} 2/)
+  assert.match(text, /meridian_dns_queries_total\{zone="m\.test",qtype="A",rcode="NXDOMAIN"\} 1/)
+  assert.match(text, /meridian_dns_queries_total\{zone="",qtype="AAAA",rcode="REFUSED"\} 1/)
+  assert.match(text, /meridian_dns_answers_total\{zone="m\.test",service="www\.m\.test",region="one"\} 2/)
+  assert.match(text, /meridian_dns_dropped_total 1/)
+})
+
+test('health results, state changes, reloads and region gauges are exported', async () => {
+  const m = new Metrics({ processMetrics: false })
+  m.checkResult('http://a/healthz#1', true, 12)
+  m.checkResult('http://a/healthz#1', false, 2000)
+  m.stateChange('http://a/healthz#1', 'down')
+  m.reload(true)
+  m.reload(false)
+  m.regions(() => [{ zone: 'm.test', region: 'one', up: false, drained: true }])
+  const text = await m.render()
+  assert.match(text, /meridian_health_checks_total\{target="http:\/\/a\/healthz#1",result="ok"\} 1/)
+  assert.match(text, /meridian_health_check_duration_seconds_count\{target="http:\/\/a\/healthz#1"\} 2/)
+  assert.match(text, /meridian_health_state_changes_total\{target="http:\/\/a\/healthz#1",state="down"\} 1/)
+  assert.match(text, /meridian_config_reloads_total\{result="error"\} 1/)
+  assert.match(text, /meridian_region_up\{zone="m\.test",region="one"\} 0/)
+  assert.match(text, /meridian_region_drained\{zone="m\.test",region="one"\} 1/)
+})
