@@ -1,20 +1,31 @@
 #!/usr/bin/env node
 /**
  * The composition root: the only module that wires the others together.
- *   meridian serve   answer DNS for the zones under --zones
- *   meridian check   validate the zone files, print every error, exit non-zero on any
+ *   meridian serve     answer DNS for the zones under --zones, and the admin API on --admin
+ *   meridian check     validate the zone files, print every error, exit non-zero on any
+ *   meridian explain   the selector's decision trace for one question (offline, or from a running server)
  */
-import { statSync } from 'node:fs'
+import { readFileSync, statSync } from 'node:fs'
 import { mkdir } from 'node:fs/promises'
 import path from 'node:path'
 import { Command, InvalidArgumentError, Option } from 'commander'
+import { buildAdminApp, type Readiness } from './admin/app.js'
+import { isLoopback, loadAdminToken } from './admin/auth.js'
+import { ApiError } from './admin/errors.js'
+import { explain, formatTrace, parseExplainRequest, type ExplainTrace, type Resolver } from './admin/explain.js'
 import { buildZoneSet, readZoneSources, type BuildOptions } from './config/load.js'
+import { locateClient, maskAddress, type GeoLookup } from './dns/client.js'
 import { DnsHandler } from './dns/handler.js'
+import { respond } from './dns/responder.js'
+import type { Query } from './dns/wire.js'
+import { findZone } from './dns/zone-index.js'
 import { DnsListener, formatAddress, parseListen, type ListenAddress } from './dns/server.js'
 import { DEFAULT_EDNS_UDP_SIZE } from './dns/encode.js'
 import { ConfigError, formatIssue, MeridianError } from './errors.js'
 import { countryLocation, DEFAULT_GEODB_FILE, GeoDb, placeLocation } from './geo/index.js'
 import { HealthPoller } from './health/poller.js'
+import { Metrics } from './metrics/index.js'
+import { healthReport } from './admin/health.js'
 import { createLogger, type Logger } from './log.js'
 import type { VipHealth } from './model/gslb.js'
 import type { ZoneSet } from './model/types.js'
@@ -27,6 +38,8 @@ const PLACES: BuildOptions = {
   countryPoint: (code) => countryLocation(code),
   cityPoint: (code) => placeLocation(code),
 }
+
+const VERSION: string = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version
 
 /** `--geodb` names a database file, or a directory holding the default one. */
 function geodbFile(p: string): string {
@@ -56,6 +69,9 @@ interface ServeOptions {
   geodb: string
   listen?: ListenAddress[]
   admin: ListenAddress
+  /** --admin was given (not the default): failing to bind it is fatal. */
+  adminExplicit: boolean
+  adminTokenFile?: string
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
   ednsUdpSize: number
   tcpIdleTimeout: number
@@ -88,8 +104,45 @@ function waitForHealth(poller: HealthPoller, timeoutMs: number, log: Logger): Pr
   })
 }
 
+/**
+ * Answers one question the way the DNS server does (the same responder, client locator, GeoIP and
+ * health), for the explain trace. Record rotation is fixed (rand 0): the trace shows the unrotated order.
+ */
+function makeResolver(zones: () => ZoneSet, geo: GeoLookup | undefined, health: (key: string) => VipHealth | undefined): Resolver {
+  return (q) => {
+    const ecs = q.ecs
+      ? { family: q.ecs.family === 4 ? (1 as const) : (2 as const), sourcePrefix: q.ecs.prefix, scopePrefix: 0, address: maskAddress(q.ecs.address, q.ecs.family, q.ecs.prefix), bytes: Buffer.alloc(0) }
+      : null
+    const query: Query = { id: 0, rd: false, cd: false, qname: q.name, qkey: q.name, oddName: false, questionWire: Buffer.alloc(0), qtype: q.qtype, qclass: 1, edns: ecs ? { udpSize: 1232, version: 0, dnssecOk: false, ecs } : null }
+    const set = zones()
+    const out = respond(set, query, q.client, { geo, health, rand: () => 0 })
+    const zone = out.zone ?? findZone(set, q.name)
+    return { rcode: out.rcode, zone: out.zone, answer: out.answer, ecsScope: out.ecsScope, selection: out.selection, client: zone ? locateClient(query, q.client, geo, zone.defaultLocation) : null }
+  }
+}
+
+/** The admin token, or exit 1 when it is unreadable, or missing for a non-loopback --admin. */
+async function adminToken(opts: { admin: ListenAddress; adminTokenFile?: string }, log: Logger): Promise<string | undefined> {
+  let token: string | undefined
+  try {
+    token = await loadAdminToken(opts.adminTokenFile)
+  } catch (err) {
+    process.stderr.write(`meridian: ${err instanceof MeridianError ? `${err.code}: ` : ''}${(err as Error).message}\n`)
+    log.fatal({ err: (err as Error).message }, 'cannot start: the admin token cannot be read')
+    process.exit(1)
+  }
+  if (token === undefined && !isLoopback(opts.admin.host)) {
+    const msg = `the admin API address ${formatAddress(opts.admin.host, opts.admin.port)} is not a loopback address, and no token is configured: set MERIDIAN_ADMIN_TOKEN or pass --admin-token-file (or listen on 127.0.0.1)`
+    process.stderr.write(`meridian: E_ADMIN_TOKEN: ${msg}\n`)
+    log.fatal({ admin: formatAddress(opts.admin.host, opts.admin.port) }, `cannot start: ${msg}`)
+    process.exit(1)
+  }
+  return token
+}
+
 async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logger) => Promise<() => Promise<void>>): Promise<void> {
   const log = createLogger(opts.logLevel)
+  const token = await adminToken(opts, log)
   let geo: GeoDb
   try {
     geo = await GeoDb.open(geodbFile(opts.geodb))
@@ -99,7 +152,14 @@ async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logg
   }
   const store = new FileConfigStore(opts.zones, log.child({ mod: 'config' }), undefined, PLACES)
   // Health: one poller for every check of the set, its last view kept beside the zones.
-  const poller = new HealthPoller({ log })
+  const metrics = new Metrics()
+  const poller = new HealthPoller({ log, onResult: (key, r) => metrics.checkResult(key, r.ok, r.latencyMs) })
+  poller.onChange((_view, changes) => {
+    for (const c of changes) metrics.stateChange(c.key, c.to)
+  })
+  store.onChange(() => metrics.reload(true))
+  store.onReloadFailure(() => metrics.reload(false))
+  metrics.regions(() => healthReport(store.current(), poller.view()).regions.map((r) => ({ zone: r.zone, region: r.region, up: r.state === 'up', drained: r.drained })))
   const healthFile = path.join(opts.zones, '.meridian', 'health.json')
   await poller.loadState(healthFile).catch((err: Error) => log.warn({ err: err.message }, 'saved health state ignored; checks start from unknown'))
   let saving: NodeJS.Timeout | undefined
@@ -127,12 +187,49 @@ async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logg
     return t ? { state: t.state, ewmaMs: t.ewmaMs ?? undefined } : undefined
   }
   const stopExtras = beforeListen ? await beforeListen(store.current(), log) : async () => undefined
+  const geoLookup: GeoLookup = (address, prefix) => geo.locate(address, prefix)
+
+  // The admin API opens before the DNS sockets (so /readyz can say why it is not ready yet).
+  let dnsBound = false
+  const ready = (): Readiness => {
+    const reasons: string[] = []
+    if (store.current().zones.size === 0) reasons.push(`no zones loaded from ${opts.zones}`)
+    if (!dnsBound) reasons.push('DNS sockets not bound yet')
+    return { ready: reasons.length === 0, reasons }
+  }
+  const admin = buildAdminApp({
+    store,
+    health: () => poller.view(),
+    resolve: makeResolver(() => store.current(), geoLookup, health),
+    token,
+    readsNeedToken: !isLoopback(opts.admin.host),
+    logger: log,
+    metrics: () => metrics.render(),
+    ready,
+    version: VERSION,
+  })
+  try {
+    await admin.listen({ host: opts.admin.host, port: opts.admin.port })
+    const a = admin.server.address()
+    const url = a && typeof a === 'object' ? `http://${formatAddress(a.address, a.port)}` : String(a)
+    log.info({ url, auth: token ? 'bearer token' : 'none: read-only', readsNeedToken: !isLoopback(opts.admin.host) }, 'admin API listening')
+  } catch (err) {
+    const at = formatAddress(opts.admin.host, opts.admin.port)
+    if (opts.adminExplicit) {
+      log.fatal({ admin: at, err: (err as Error).message }, 'cannot start: the admin API address cannot be bound')
+      process.exit(1)
+    }
+    // The default address is best effort (another Meridian may hold it): DNS comes first. An
+    // address given with --admin is required (above).
+    log.warn({ admin: at, err: (err as Error).message }, 'admin API not started: its default address cannot be bound; DNS is served without it (pass --admin ADDR:PORT to require it)')
+  }
+
   await waitForHealth(poller, opts.healthWait * 1000, log)
   const handler = new DnsHandler(() => store.current(), log.child({ mod: 'dns' }), { ednsUdpSize: opts.ednsUdpSize, queryLog: opts.queryLog }, {
-    geo: (address, prefix) => geo.locate(address, prefix),
+    geo: geoLookup,
     health,
     rand: Math.random,
-  })
+  }, metrics)
   const listeners = (opts.listen ?? [parseListen('127.0.0.1:5300')]).map(
     (at) => new DnsListener(at, handler, { idleTimeoutMs: opts.tcpIdleTimeout, maxConnections: opts.tcpMaxConnections }, log.child({ mod: 'dns' })),
   )
@@ -143,6 +240,7 @@ async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logg
     log.fatal({ err: (err as Error).message }, 'cannot start: a listen address cannot be bound')
     process.exit(1)
   }
+  dnsBound = true
   if (opts.watch) store.watch()
   process.on('SIGHUP', () => {
     store.reload('SIGHUP').catch(() => undefined)
@@ -154,7 +252,7 @@ async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logg
     log.info({ signal }, 'shutting down: closing sockets')
     store.close()
     clearTimeout(saving)
-    Promise.all([...listeners.map((l) => l.close()), saveHealth().then(() => poller.close()), stopExtras()]).then(
+    Promise.all([...listeners.map((l) => l.close()), admin.close(), saveHealth().then(() => poller.close()), stopExtras()]).then(
       () => {
         log.info('stopped')
         process.exit(0)
@@ -214,6 +312,78 @@ async function check(opts: { zones: string }): Promise<number> {
   }
 }
 
+interface ExplainOptions {
+  client: string
+  ecs?: string
+  zones: string
+  geodb: string
+  admin?: string
+  adminTokenFile?: string
+  json: boolean
+}
+
+/**
+ * `meridian explain NAME [TYPE] --client IP [--ecs CIDR]`: offline, loads the zones and the GeoIP
+ * database itself (no health results: unknown counts as each service's `unknown:` says); with
+ * `--admin URL`, asks a running server (its live health view). Exit 0, 1 (cannot load or ask), 2 (usage).
+ */
+async function explainCommand(name: string, type: string | undefined, o: ExplainOptions): Promise<number> {
+  const fail = (code: number, msg: string) => {
+    process.stderr.write(`meridian explain: ${msg}\n`)
+    return code
+  }
+  let trace: ExplainTrace
+  if (o.admin) {
+    const base = /^https?:\/\//.test(o.admin) ? o.admin.replace(/\/+$/, '') : `http://${o.admin}`
+    let token: string | undefined
+    try {
+      token = await loadAdminToken(o.adminTokenFile)
+    } catch (err) {
+      return fail(1, (err as Error).message)
+    }
+    const qs = new URLSearchParams({ name, type: type ?? 'A', client: o.client, ...(o.ecs ? { ecs: o.ecs } : {}) })
+    let res: Response
+    try {
+      res = await fetch(`${base}/v1/explain?${qs}`, { headers: token ? { authorization: `Bearer ${token}` } : {} })
+    } catch (err) {
+      return fail(1, `cannot reach the admin API at ${base}: ${((err as Error).cause as Error | undefined)?.message ?? (err as Error).message}`)
+    }
+    const body = (await res.json().catch(() => null)) as (ExplainTrace & { error?: string; message?: string }) | null
+    if (!res.ok || !body) return fail(res.status === 400 ? 2 : 1, `${res.status}: ${body?.error ?? ''} ${body?.message ?? res.statusText}`)
+    trace = body
+  } else {
+    let question
+    try {
+      question = parseExplainRequest({ name, type, client: o.client, ecs: o.ecs })
+    } catch (err) {
+      return fail(2, err instanceof ApiError ? err.message : (err as Error).message)
+    }
+    let set: ZoneSet
+    try {
+      set = buildZoneSet(await readZoneSources(o.zones), (og, h) => new SerialBook(undefined).serialFor(og, h), 1, PLACES)
+    } catch (err) {
+      if (err instanceof ConfigError) {
+        for (const i of err.issues) process.stderr.write(formatIssue(i) + '\n')
+        return fail(1, `the zone files in ${o.zones} have errors (listed above)`)
+      }
+      throw err
+    }
+    let geo: GeoDb
+    try {
+      geo = await GeoDb.open(geodbFile(o.geodb))
+    } catch (err) {
+      return fail(1, `cannot open the GeoIP database ${o.geodb}: ${(err as Error).message}`)
+    }
+    try {
+      trace = explain(question, makeResolver(() => set, (a, p) => geo.locate(a, p), () => undefined), () => undefined)
+    } finally {
+      geo.close()
+    }
+  }
+  process.stdout.write(o.json ? JSON.stringify(trace, null, 2) + '\n' : formatTrace(trace) + (o.admin ? '' : 'health:   not known offline (unknown counts as each service says); --admin URL asks the running server\n'))
+  return 0
+}
+
 export function program(): Command {
   const cmd = new Command('meridian').description('Meridian: authoritative DNS global server load balancer').showHelpAfterError()
   const serveOptions = (c: Command) =>
@@ -221,7 +391,8 @@ export function program(): Command {
       .option('--zones <dir>', 'directory of zone files (*.yaml)', 'zones')
       .option('--geodb <path>', `GeoIP database: an .mmdb file, or a directory holding ${DEFAULT_GEODB_FILE}`, 'geodb')
       .option('--listen <addr:port>', 'DNS address, UDP and TCP; repeat for more (e.g. 0.0.0.0:53 and [::]:53 in production)', listenOption)
-      .addOption(new Option('--admin <addr:port>', 'admin API address').default(parseListen('127.0.0.1:8053'), '127.0.0.1:8053').argParser((v) => listenOption(v, [])[0]!))
+      .addOption(new Option('--admin <addr:port>', 'admin API address (a non-loopback one needs a token)').default(parseListen('127.0.0.1:8053'), '127.0.0.1:8053').argParser((v) => listenOption(v, [])[0]!))
+      .option('--admin-token-file <file>', 'file holding the admin API bearer token (else MERIDIAN_ADMIN_TOKEN)')
       .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'))
       .option('--edns-udp-size <bytes>', 'EDNS UDP payload size to advertise and answer within', intOption(512, 4096), DEFAULT_EDNS_UDP_SIZE)
       .option('--tcp-idle-timeout <ms>', 'close idle TCP connections after this long', intOption(100, 600000), 10000)
@@ -229,14 +400,32 @@ export function program(): Command {
       .option('--query-log', 'log every query at debug level', false)
       .option('--no-watch', 'do not watch --zones for changes (SIGHUP still reloads)')
       .option('--health-wait <seconds>', 'before answering, wait up to this long for every health check to have a state', intOption(0, 600), 0)
-  serveOptions(cmd.command('serve').description('answer DNS queries for the zones in --zones')).action(async (o: ServeOptions) => serve(o))
-  serveOptions(cmd.command('demo').description('serve, and start a simulated L7 pool on port 8080 of every loopback VIP')).action(async (o: ServeOptions) => serve(o, startDemoPools))
+  const explicit = (c: Command) => c.getOptionValueSource('admin') !== 'default'
+  serveOptions(cmd.command('serve').description('answer DNS queries for the zones in --zones')).action(async (o: ServeOptions, c: Command) => serve({ ...o, adminExplicit: explicit(c) }))
+  serveOptions(cmd.command('demo').description('serve, and start a simulated L7 pool on port 8080 of every loopback VIP')).action(async (o: ServeOptions, c: Command) =>
+    serve({ ...o, adminExplicit: explicit(c) }, startDemoPools),
+  )
   cmd
     .command('check')
     .description('validate the zone files; print every error as file:line:col and exit non-zero on any')
     .option('--zones <dir>', 'directory of zone files (*.yaml)', 'zones')
     .action(async (o: { zones: string }) => {
       process.exitCode = await check(o)
+    })
+  cmd
+    .command('explain')
+    .description("print the selector's decision trace for NAME asked by --client: client location, every region and why it was kept or dropped, the answer")
+    .argument('<name>', 'the name asked, e.g. www.gslb.example.com')
+    .argument('[type]', 'A, AAAA, ANY, TXT... (default A)')
+    .requiredOption('--client <ip>', 'the address the query comes from (a resolver, or the client itself)')
+    .option('--ecs <cidr>', 'EDNS Client Subnet sent with the query, e.g. 81.2.69.0/24')
+    .option('--zones <dir>', 'directory of zone files (*.yaml), when not asking a server', 'zones')
+    .option('--geodb <path>', `GeoIP database, when not asking a server`, 'geodb')
+    .option('--admin <url>', 'ask the running server at this admin API address (http://127.0.0.1:8053) for its live view')
+    .option('--admin-token-file <file>', 'file holding the admin API token (else MERIDIAN_ADMIN_TOKEN); needed for a non-loopback --admin')
+    .option('--json', 'print the trace as JSON (as GET /v1/explain returns it)', false)
+    .action(async (name: string, type: string | undefined, o: ExplainOptions) => {
+      process.exitCode = await explainCommand(name, type, o)
     })
   return cmd
 }

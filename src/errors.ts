@@ -12,6 +12,16 @@ export const ERROR_CODES = {
   E_GEODB: 'the GeoIP database is missing, unreadable or not a MaxMind DB with country data',
   E_CLI_USAGE: 'a command-line option is invalid',
   E_LISTEN: 'a listen address cannot be bound',
+  E_ZONE_WRITE: 'a zone file cannot be written (admin API edit)',
+  E_ADMIN_TOKEN: 'the admin API token is missing or unreadable where one is required',
+  E_API_AUTH: 'an admin API request lacks the bearer token, or carries a wrong one',
+  E_API_BODY: 'an admin API request body or parameter is malformed (not JSON, not an object, a bad query parameter)',
+  E_API_NOT_FOUND: 'an admin API request names a zone, region, service or path that does not exist',
+  E_API_CONFLICT: 'an admin API change conflicts with the configuration (exists already, still referenced)',
+  E_API_PRECONDITION: 'an admin API change carried an If-Match that is not the zone\'s current ETag',
+  E_API_TOO_LARGE: 'an admin API request body is larger than the limit',
+  E_API_MEDIA_TYPE: 'an admin API request body is not JSON',
+  E_API_INTERNAL: 'the admin API failed unexpectedly (the details are in the server log)',
 } as const
 
 export type ErrorCode = keyof typeof ERROR_CODES

@@ -2,13 +2,22 @@
  * The file-backed config store: `zones/*.yaml` loaded as one set, reloaded when a file changes
  * (fs.watch, debounced) or on SIGHUP (wired in cli.ts). A set with any error is rejected as a whole
  * and the last good set keeps serving. An etcd-backed store will implement the same interface.
+ *
+ * Edits (the admin API) take the same path, on the same queue as reloads: the whole set is rebuilt
+ * from the files on disk with the edited file's new text, validated, and only then is the file
+ * written (atomically) and the set swapped in. A reload that finds the files as the current set
+ * was built from (the watcher seeing the store's own write) changes nothing.
  */
 import { watch, type FSWatcher } from 'node:fs'
-import { ConfigError } from '../errors.js'
+import { chmod, stat } from 'node:fs/promises'
+import type { Document } from 'yaml'
+import { ConfigError, MeridianError } from '../errors.js'
 import type { Logger } from '../log.js'
-import { buildZoneSet, readZoneSources, ZONE_FILE_RE, type BuildOptions } from '../config/load.js'
-import type { ZoneSet } from '../model/types.js'
+import { buildZoneSet, readZoneSources, ZONE_FILE_RE, type BuildOptions, type ZoneSource } from '../config/load.js'
+import type { Zone, ZoneSet } from '../model/types.js'
+import { writeFileAtomic } from './atomic.js'
 import { SerialBook } from './serials.js'
+import { etagOf, ifMatchSatisfied, parseZoneText, renderEdited } from './zone-editor.js'
 
 export interface ConfigStore {
   /** The current set (after a successful `load`). */
@@ -20,8 +29,52 @@ export interface ConfigStore {
   close(): void
 }
 
-export class FileConfigStore implements ConfigStore {
+/**
+ * Changes one zone file's YAML document in place (zone-editor.ts helpers). `def` is the file's
+ * current content as plain JS. Throw a MeridianError to refuse the edit (nothing is written).
+ */
+export type ZoneMutation = (doc: Document, def: Record<string, unknown>) => void
+
+export interface EditOptions {
+  /** The request's If-Match: the edit is refused (412) unless it matches the file's current ETag. */
+  ifMatch?: string
+  /** Why, for the log line (`admin: PATCH /v1/zones/.../regions/eu-west`). */
+  reason?: string
+}
+
+export interface EditResult {
+  /** The set now serving (the same one when the edit changed nothing). */
+  set: ZoneSet
+  zone: Zone
+  /** ETag of the zone's file after the edit. */
+  etag: string
+  changed: boolean
+}
+
+/** A store whose zones can be edited one file at a time. */
+export interface EditableConfigStore extends ConfigStore {
+  edit(origin: string, mutate: ZoneMutation, opts?: EditOptions): Promise<EditResult>
+  /** ETag of the zone's file as the current set was built from it. */
+  etag(origin: string): string | undefined
+}
+
+/** A refused precondition carries the current ETag, so the caller can hand it back. */
+export class PreconditionError extends MeridianError {
+  constructor(
+    message: string,
+    readonly etag: string,
+  ) {
+    super('E_API_PRECONDITION', message, 412)
+    this.name = 'PreconditionError'
+  }
+}
+
+const sameSources = (a: readonly ZoneSource[], b: readonly ZoneSource[]): boolean => a.length === b.length && a.every((s, i) => s.file === b[i]!.file && s.text === b[i]!.text)
+
+export class FileConfigStore implements EditableConfigStore {
   private set: ZoneSet | undefined
+  /** The files the current set was built from. */
+  private sources: ZoneSource[] = []
   private generation = 0
   private listeners: ((set: ZoneSet) => void)[] = []
   private watcher: FSWatcher | undefined
@@ -40,6 +93,13 @@ export class FileConfigStore implements ConfigStore {
     return this.set
   }
 
+  /** Called with the error of each rejected reload (the current set stays). */
+  onReloadFailure(listener: (err: unknown) => void): void {
+    this.failureListeners.push(listener)
+  }
+
+  private failureListeners: ((err: unknown) => void)[] = []
+
   onChange(listener: (set: ZoneSet) => void): void {
     this.listeners.push(listener)
   }
@@ -51,23 +111,94 @@ export class FileConfigStore implements ConfigStore {
     return next
   }
 
+  /** ETag of the zone's file as the current set was built from it. */
+  etag(origin: string): string | undefined {
+    const zone = this.set?.zones.get(origin)
+    const src = zone && this.sources.find((s) => s.file === zone.file)
+    return src ? etagOf(src.text) : undefined
+  }
+
+  /**
+   * Edits one zone's file: serialised with reloads and other edits; the whole set is rebuilt from
+   * the files on disk with this file's new text and validated as a reload is (any issue: ConfigError,
+   * nothing written); then the file is written atomically (temp, fsync, rename, directory fsync), the
+   * set swapped in and the listeners called, and only then does the promise resolve.
+   */
+  edit(origin: string, mutate: ZoneMutation, opts: EditOptions = {}): Promise<EditResult> {
+    const next = this.chain.then(() => this.doEdit(origin, mutate, opts))
+    this.chain = next.catch(() => undefined)
+    return next
+  }
+
+  private async doEdit(origin: string, mutate: ZoneMutation, opts: EditOptions): Promise<EditResult> {
+    const started = process.hrtime.bigint()
+    const current = this.current()
+    const zone = current.zones.get(origin)
+    if (!zone) throw new MeridianError('E_API_NOT_FOUND', `no zone ${origin} is served (zones: ${[...current.zones.keys()].join(', ') || 'none'})`, 404)
+    const sources = await readZoneSources(this.dir)
+    const src = sources.find((s) => s.file === zone.file)
+    if (!src) throw new MeridianError('E_API_CONFLICT', `the file of zone ${origin} (${zone.file}) is no longer in ${this.dir}; reload first`, 409)
+    const before = etagOf(src.text)
+    if (opts.ifMatch !== undefined && !ifMatchSatisfied(opts.ifMatch, before)) {
+      throw new PreconditionError(`If-Match ${opts.ifMatch} is not the current ETag of zone ${origin} (${before}): it changed since it was read`, before)
+    }
+    const doc = parseZoneText(src.text)
+    if (doc.errors.length > 0) throw new MeridianError('E_API_CONFLICT', `${src.file} is not valid YAML on disk (${doc.errors[0]!.message.split('\n')[0]}); fix it by hand, then POST /v1/reload`, 409)
+    mutate(doc, (doc.toJS() ?? {}) as Record<string, unknown>)
+    const text = renderEdited(src.text, doc)
+    if (text === src.text) return { set: current, zone, etag: before, changed: false }
+    const next = sources.map((s) => (s === src ? { file: s.file, text } : s))
+    // Validate first with a throwaway serial, so a rejected edit leaves the serial book untouched.
+    buildZoneSet(next, () => 0, 0, this.build)
+    const set = buildZoneSet(next, (o, h) => this.serials.serialFor(o, h), this.generation + 1, this.build)
+    try {
+      const { mode } = await stat(src.file)
+      await writeFileAtomic(src.file, text)
+      // The new file is created 0644: give it back the permissions the operator chose.
+      if ((mode & 0o7777) !== 0o644) await chmod(src.file, mode & 0o7777)
+    } catch (err) {
+      throw new MeridianError('E_ZONE_WRITE', `cannot write ${src.file}: ${(err as Error).message}; nothing was changed`, 500, { cause: err })
+    }
+    await this.serials.save().catch((err: Error) => this.log.warn({ err: err.message }, 'cannot save SOA serials; they will be recomputed'))
+    this.swap(set, next, opts.reason ?? 'edit', started)
+    return { set, zone: set.zones.get(origin)!, etag: etagOf(text), changed: true }
+  }
+
+  private swap(set: ZoneSet, sources: ZoneSource[], reason: string, started: bigint): void {
+    this.generation = set.generation
+    this.set = set
+    this.sources = sources
+    const ms = Number(process.hrtime.bigint() - started) / 1e6
+    this.log.info(
+      { reason, generation: set.generation, zones: [...set.zones.values()].map((z) => ({ origin: z.origin, serial: z.soa.serial, names: z.nodes.size })), ms: Math.round(ms * 10) / 10 },
+      sources.length === 0 ? `no zone files in ${this.dir}: every query will be refused` : 'zones loaded',
+    )
+    for (const l of this.listeners) {
+      try {
+        l(set)
+      } catch (err) {
+        this.log.error({ err: (err as Error).message }, 'a zone set listener threw')
+      }
+    }
+  }
+
   private async doReload(reason: string): Promise<ZoneSet> {
     const started = process.hrtime.bigint()
     try {
       const sources = await readZoneSources(this.dir)
+      if (this.set && sameSources(sources, this.sources)) {
+        // The files are what the current set was built from (e.g. the watcher seeing an edit's own write).
+        const level = reason.startsWith('file changed') ? 'debug' : 'info'
+        this.log[level]({ reason, generation: this.set.generation }, 'zone files unchanged; nothing to reload')
+        return this.set
+      }
       if (this.generation === 0) await this.serials.load()
       const set = buildZoneSet(sources, (o, h) => this.serials.serialFor(o, h), this.generation + 1, this.build)
       await this.serials.save().catch((err: Error) => this.log.warn({ err: err.message }, 'cannot save SOA serials; they will be recomputed'))
-      this.generation = set.generation
-      this.set = set
-      const ms = Number(process.hrtime.bigint() - started) / 1e6
-      this.log.info(
-        { reason, generation: set.generation, zones: [...set.zones.values()].map((z) => ({ origin: z.origin, serial: z.soa.serial, names: z.nodes.size })), ms: Math.round(ms * 10) / 10 },
-        sources.length === 0 ? `no zone files in ${this.dir}: every query will be refused` : 'zones loaded',
-      )
-      for (const l of this.listeners) l(set)
+      this.swap(set, sources, reason, started)
       return set
     } catch (err) {
+      for (const l of this.failureListeners) l(err)
       if (err instanceof ConfigError) {
         this.log.error({ reason, errors: err.issues.map((i) => `${i.file}:${i.line}:${i.col}: ${i.path ? i.path + ': ' : ''}${i.message}`), kept: this.set?.generation ?? null }, 'zone reload rejected; the last good set keeps serving')
       }

@@ -1,0 +1,363 @@
+/**
+ * # admin/: the admin REST API (fastify)
+ *
+ * Owns the HTTP routes operators use to manage regions and services live, read health, explain a
+ * DNS answer and reload the zones. Every change goes through the config store's edit path
+ * (store/file-store.ts): validated with the zone schema, the whole zone set rebuilt and validated,
+ * the zone's YAML written atomically with its comments kept, the set swapped in (DNS answers change
+ * at once), and only then answered. Imports no dns/ code: the explain route gets a Resolver built
+ * in cli.ts.
+ *
+ * Routes (docs/api.md; OpenAPI at /openapi.json):
+ *   GET  /v1/zones                       GET /v1/zones/{zone}
+ *   GET|POST /v1/zones/{zone}/regions    GET|PUT|PATCH|DELETE /v1/zones/{zone}/regions/{region}
+ *   POST /v1/zones/{zone}/regions/{region}/drain | /undrain
+ *   GET|POST /v1/zones/{zone}/services   GET|PUT|PATCH|DELETE /v1/zones/{zone}/services/{service}
+ *   GET /v1/health   GET /v1/explain?name=&type=&client=&ecs=   POST /v1/reload
+ *   GET /metrics     GET /healthz     GET /readyz     GET /openapi.json
+ *
+ * Auth: `Authorization: Bearer TOKEN` for every write, and for reads too when `readsNeedToken`
+ * (a non-loopback admin address); /healthz and /readyz are open. Errors: JSON
+ * `{ error: CODE, message, details: [{ path, message }] }` (admin/errors.ts), never a stack trace.
+ * Every response about one zone carries its ETag; a write with a stale If-Match gets 412.
+ *
+ * Example:
+ *   const app = buildAdminApp({ store, health: () => poller.view(), resolve, token, readsNeedToken: false,
+ *                               logger, metrics: () => register.metrics(), ready: () => ({ ready: true, reasons: [] }) })
+ *   await app.listen({ host: '127.0.0.1', port: 8053 })
+ *
+ * Metrics: none of its own (GET /metrics serves the injected registry).
+ */
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import type { Document } from 'yaml'
+import type { Logger } from '../log.js'
+import type { VipHealth } from '../model/gslb.js'
+import { canonical, isInZone, resolveName } from '../model/name.js'
+import type { Zone } from '../model/types.js'
+import { PreconditionError, type EditableConfigStore, type EditResult } from '../store/file-store.js'
+import { deleteAt, keysAt, mergePatch, mergePatchAt, setAt, valueAt } from '../store/zone-editor.js'
+import { bearerMatches } from './auth.js'
+import { ApiError, badRequest, conflict, notFound, toErrorBody } from './errors.js'
+import { explain, parseExplainRequest, type Resolver } from './explain.js'
+import { healthReport, type HealthSnapshot } from './health.js'
+import { openApiDocument } from './openapi.js'
+import { assertEntry, isPlainObject, objectBody, takeName, type Section } from './validate.js'
+
+export interface Readiness {
+  ready: boolean
+  /** What is still missing, for a person. */
+  reasons: string[]
+}
+
+export interface AdminDeps {
+  store: EditableConfigStore
+  /** The health poller's current view. */
+  health: () => HealthSnapshot
+  /** Answers a question the way the DNS server does (explain). */
+  resolve: Resolver
+  /** The bearer token; without one every write is refused. */
+  token: string | undefined
+  /** Reads need the token too (the API listens on a non-loopback address). */
+  readsNeedToken: boolean
+  /** The root logger; requests are logged through `logger.child({ mod: 'admin' })`, the Authorization header redacted. */
+  logger: Logger
+  /** Prometheus text exposition of the metrics registry. */
+  metrics: () => Promise<string>
+  ready: () => Readiness
+  /** Largest accepted request body, bytes (default 64 KiB). */
+  bodyLimit?: number
+  version?: string
+}
+
+export const DEFAULT_BODY_LIMIT = 64 * 1024
+const METRICS_TYPE = 'text/plain; version=0.0.4; charset=utf-8'
+const OPEN_ROUTES = new Set(['/healthz', '/readyz'])
+/** Keys a PATCH replaces whole instead of merging (RFC 7396 would merge `{ country }` into `{ lat, lon }`). */
+const WHOLE: Record<Section, string[]> = { regions: ['location'], services: [] }
+
+type Params = { zone: string; region?: string; service?: string }
+type Req = FastifyRequest<{ Params: Params; Querystring: Record<string, string | string[] | undefined> }>
+
+/** The name a URL gives a service: a full name inside the zone, or a name relative to the origin. */
+function serviceTarget(param: string, origin: string): string {
+  const c = canonical(param)
+  return param.trim().endsWith('.') || isInZone(c, origin) ? c : resolveName(param, origin)
+}
+
+/** The key a new service is stored under: relative to the origin when inside it (`api`, `@`), as zone files write them. */
+function serviceKeyFor(name: string, origin: string): string {
+  const target = serviceTarget(name, origin)
+  if (target === origin) return '@'
+  if (target.endsWith(`.${origin}`)) return target.slice(0, -(origin.length + 1))
+  return `${target}.`
+}
+
+const regionJson = (zone: Zone, name: string) => ({ name, ...zone.definition.regions[name] })
+const serviceJson = (zone: Zone, key: string) => ({ name: key, fqdn: resolveName(key, zone.origin), ...zone.definition.services[key] })
+
+export function buildAdminApp(deps: AdminDeps): FastifyInstance {
+  const log = deps.logger.child({ mod: 'admin' }, { redact: { paths: ['req.headers.authorization', 'headers.authorization', 'authorization'], censor: '[redacted]' } })
+  const app = Fastify({
+    loggerInstance: log as FastifyBaseLogger,
+    bodyLimit: deps.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    forceCloseConnections: true,
+    return503OnClosing: true,
+    routerOptions: { ignoreTrailingSlash: true },
+  })
+  const { store } = deps
+  /** The file a request edits, so that its rebuild issues are reported without file positions. */
+  const editedFile = new WeakMap<FastifyRequest, string>()
+
+  // Only JSON bodies (merge-patch too); anything else is a 415 before a handler runs.
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser(['application/json', 'application/merge-patch+json'], { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'))
+
+  app.addHook('onRequest', async (req, reply) => {
+    if (OPEN_ROUTES.has(req.routeOptions.url ?? '')) return
+    const write = req.method !== 'GET' && req.method !== 'HEAD' && req.method !== 'OPTIONS'
+    if (!write && !deps.readsNeedToken) return
+    reply.header('www-authenticate', 'Bearer realm="meridian"')
+    if (deps.token === undefined) {
+      throw new ApiError('E_API_AUTH', 401, 'no admin token is configured, so the API is read-only: start Meridian with MERIDIAN_ADMIN_TOKEN or --admin-token-file to allow changes')
+    }
+    if (!bearerMatches(req.headers.authorization, deps.token)) {
+      throw new ApiError('E_API_AUTH', 401, req.headers.authorization === undefined ? `${write ? 'a change' : 'this API (not on a loopback address)'} needs Authorization: Bearer TOKEN` : 'wrong bearer token')
+    }
+    reply.removeHeader('www-authenticate')
+  })
+
+  app.setErrorHandler((err, req, reply) => {
+    const { status, body, unexpected } = toErrorBody(err, editedFile.get(req))
+    if (unexpected) req.log.error({ err }, 'admin request failed')
+    if (err instanceof PreconditionError) reply.header('etag', err.etag)
+    void reply.code(status).type('application/json; charset=utf-8').send(body)
+  })
+  app.setNotFoundHandler((req, reply) => {
+    void reply.code(404).send({ error: 'E_API_NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]} (see GET /openapi.json)`, details: [] })
+  })
+
+  /** The zone a URL names (404 if none); its ETag goes on the response, whatever happens next. */
+  const zoneFor = (req: Req, reply: FastifyReply): Zone => {
+    const origin = canonical(req.params.zone)
+    const set = store.current()
+    const zone = set.zones.get(origin)
+    if (!zone) throw notFound(`no zone ${origin} is served here (zones: ${[...set.zones.keys()].join(', ') || 'none'})`)
+    const etag = store.etag(origin)
+    if (etag) void reply.header('etag', etag)
+    editedFile.set(req, zone.file)
+    return zone
+  }
+
+  /** GET with If-None-Match equal to the current ETag: 304, no body. */
+  const notModified = (req: FastifyRequest, reply: FastifyReply): boolean => {
+    const inm = req.headers['if-none-match']
+    const etag = reply.getHeader('etag')
+    if (typeof inm !== 'string' || typeof etag !== 'string') return false
+    if (!inm.split(',').some((t) => t.trim().replace(/^W\//, '') === etag || t.trim() === '*')) return false
+    void reply.code(304).send()
+    return true
+  }
+
+  const edit = async (req: Req, reply: FastifyReply, zone: Zone, mutate: (doc: Document) => void): Promise<EditResult> => {
+    const ifMatch = req.headers['if-match']
+    const res = await store.edit(zone.origin, mutate, { ifMatch: typeof ifMatch === 'string' ? ifMatch : undefined, reason: `admin: ${req.method} ${req.url}` })
+    void reply.header('etag', res.etag)
+    return res
+  }
+
+  const vipHealth = (key: string): VipHealth | undefined => {
+    const t = deps.health().targets.get(key)
+    return t ? { state: t.state, ewmaMs: t.ewmaMs ?? undefined } : undefined
+  }
+
+  // ---- zones ------------------------------------------------------------------------------------
+
+  app.get('/v1/zones', async () => {
+    const set = store.current()
+    return [...set.zones.values()].map((z) => ({
+      origin: z.origin,
+      file: z.file,
+      serial: z.soa.serial,
+      etag: store.etag(z.origin) ?? null,
+      regions: Object.keys(z.definition.regions),
+      services: Object.keys(z.definition.services).map((k) => resolveName(k, z.origin)),
+      names: z.nodes.size,
+    }))
+  })
+
+  app.get('/v1/zones/:zone', async (req: Req, reply) => {
+    const zone = zoneFor(req, reply)
+    if (notModified(req, reply)) return reply
+    return zone.definition
+  })
+
+  // ---- regions and services -----------------------------------------------------------------------
+
+  const regionExists = (doc: Document, name: string) => keysAt(doc, ['regions']).includes(name)
+  const serviceKeyIn = (doc: Document, origin: string, param: string) => {
+    const target = serviceTarget(param, origin)
+    return keysAt(doc, ['services']).find((k) => resolveName(k, origin) === target)
+  }
+  const serviceKeyOf = (zone: Zone, param: string) => {
+    const target = serviceTarget(param, zone.origin)
+    return Object.keys(zone.definition.services).find((k) => resolveName(k, zone.origin) === target)
+  }
+  const missing = (kind: 'region' | 'service', name: string, zone: Zone) => notFound(`no ${kind} ${name} in zone ${zone.origin}`)
+
+  /** The key of the entry a URL names, in the document being edited (404 if absent). */
+  const keyIn = (section: Section, doc: Document, zone: Zone, param: string): string => {
+    const key = section === 'regions' ? (regionExists(doc, param) ? param : undefined) : serviceKeyIn(doc, zone.origin, param)
+    if (key === undefined) throw missing(section === 'regions' ? 'region' : 'service', param, zone)
+    return key
+  }
+
+  for (const section of ['regions', 'services'] as const) {
+    const kind = section === 'regions' ? 'region' : 'service'
+    const param = (req: Req) => (section === 'regions' ? req.params.region! : req.params.service!)
+    const one = (zone: Zone, key: string) => (section === 'regions' ? regionJson(zone, key) : serviceJson(zone, key))
+    const keyOf = (zone: Zone, p: string) => (section === 'regions' ? (p in zone.definition.regions ? p : undefined) : serviceKeyOf(zone, p))
+    const base = `/v1/zones/:zone/${section}`
+    const item = `${base}/:${kind}`
+
+    app.get(base, async (req: Req, reply) => {
+      const zone = zoneFor(req, reply)
+      if (notModified(req, reply)) return reply
+      return Object.keys(zone.definition[section]).map((k) => one(zone, k))
+    })
+
+    app.get(item, async (req: Req, reply) => {
+      const zone = zoneFor(req, reply)
+      const key = keyOf(zone, param(req))
+      if (key === undefined) throw missing(kind, param(req), zone)
+      if (notModified(req, reply)) return reply
+      return one(zone, key)
+    })
+
+    app.post(base, async (req: Req, reply) => {
+      const zone = zoneFor(req, reply)
+      const { name, rest } = takeName(objectBody(req.body), { required: true })
+      const key = section === 'regions' ? name : serviceKeyFor(name, zone.origin)
+      assertEntry(section, key, rest)
+      const res = await edit(req, reply, zone, (doc) => {
+        if (section === 'regions' ? regionExists(doc, key) : serviceKeyIn(doc, zone.origin, key) !== undefined) {
+          throw conflict(`${kind} ${name} exists already in zone ${zone.origin}; change it with PUT or PATCH`)
+        }
+        if (section === 'services') {
+          const target = resolveName(key, zone.origin)
+          const record = keysAt(doc, ['records']).find((k) => resolveName(k, zone.origin) === target)
+          if (record !== undefined) throw conflict(`${target} holds static records (records.${record}); a name is either a record set or a service`)
+        }
+        setAt(doc, [section, key], rest)
+      })
+      return reply.code(201).header('location', `/v1/zones/${zone.origin}/${section}/${encodeURIComponent(key)}`).send(one(res.zone, key))
+    })
+
+    app.put(item, async (req: Req, reply) => {
+      const zone = zoneFor(req, reply)
+      const p = param(req)
+      const { rest } = takeName(objectBody(req.body), { expected: p })
+      const res = await edit(req, reply, zone, (doc) => {
+        const key = keyIn(section, doc, zone, p)
+        assertEntry(section, key, rest)
+        setAt(doc, [section, key], rest)
+      })
+      return one(res.zone, keyOf(res.zone, p)!)
+    })
+
+    app.patch(item, async (req: Req, reply) => {
+      const zone = zoneFor(req, reply)
+      const p = param(req)
+      const { rest } = takeName(objectBody(req.body), { expected: p })
+      // A location is one of three shapes: a patch replaces it whole rather than merging two of them.
+      const whole = Object.fromEntries(Object.entries(rest).filter(([k, v]) => WHOLE[section].includes(k) && v !== null))
+      const patch = Object.fromEntries(Object.entries(rest).filter(([k]) => !(k in whole)))
+      const res = await edit(req, reply, zone, (doc) => {
+        const key = keyIn(section, doc, zone, p)
+        const current = valueAt(doc, [section, key])
+        assertEntry(section, key, { ...(mergePatch(isPlainObject(current) ? current : {}, patch) as object), ...whole })
+        mergePatchAt(doc, [section, key], patch)
+        for (const [k, v] of Object.entries(whole)) setAt(doc, [section, key, k], v)
+      })
+      return one(res.zone, keyOf(res.zone, p)!)
+    })
+
+    app.delete(item, async (req: Req, reply) => {
+      const zone = zoneFor(req, reply)
+      const p = param(req)
+      const d = req.query.detach
+      if (d !== undefined && !(d === 'true' || d === 'false' || d === '1' || d === '0' || d === '')) throw badRequest(`must be true or false, got ${JSON.stringify(d)}`, 'detach')
+      if (d !== undefined && section === 'services') throw badRequest('applies to regions only', 'detach')
+      const detach = d === 'true' || d === '1' || d === ''
+      await edit(req, reply, zone, (doc) => {
+        const key = keyIn(section, doc, zone, p)
+        if (section === 'regions') {
+          const users = keysAt(doc, ['services']).filter((s) => {
+            const list = valueAt(doc, ['services', s, 'regions'])
+            return Array.isArray(list) && list.includes(key)
+          })
+          if (users.length > 0 && !detach) {
+            throw conflict(
+              `region ${key} is still named by service(s) ${users.join(', ')}; remove it from them first, or DELETE with ?detach=true`,
+              users.map((s) => ({ path: `services.${s}.regions`, message: `names region ${key}` })),
+            )
+          }
+          for (const s of users) {
+            const list = valueAt(doc, ['services', s, 'regions']) as unknown[]
+            if (list.length === 1) throw conflict(`service ${s} answers only from region ${key}; delete the service or give it another region first`, [{ path: `services.${s}.regions`, message: `names only region ${key}` }])
+            deleteAt(doc, ['services', s, 'regions', list.indexOf(key)])
+          }
+        }
+        deleteAt(doc, [section, key])
+      })
+      return reply.code(204).send()
+    })
+  }
+
+  for (const action of ['drain', 'undrain'] as const) {
+    app.post(`/v1/zones/:zone/regions/:region/${action}`, async (req: Req, reply) => {
+      const zone = zoneFor(req, reply)
+      const name = req.params.region!
+      const res = await edit(req, reply, zone, (doc) => {
+        if (!regionExists(doc, name)) throw missing('region', name, zone)
+        if (action === 'drain') setAt(doc, ['regions', name, 'drained'], true)
+        else if (valueAt(doc, ['regions', name, 'drained']) !== undefined) setAt(doc, ['regions', name, 'drained'], false)
+      })
+      return regionJson(res.zone, name)
+    })
+  }
+
+  // ---- health, explain, reload ---------------------------------------------------------------------
+
+  app.get('/v1/health', async () => healthReport(store.current(), deps.health()))
+
+  app.get('/v1/explain', async (req: Req) => {
+    const q = req.query
+    const str = (v: string | string[] | undefined) => (Array.isArray(v) ? undefined : v)
+    for (const k of ['name', 'type', 'client', 'ecs']) if (Array.isArray(q[k])) throw badRequest('is given more than once', k)
+    const question = parseExplainRequest({ name: str(q.name) as string, type: str(q.type), client: str(q.client) as string, ecs: str(q.ecs) })
+    return explain(question, deps.resolve, vipHealth)
+  })
+
+  app.post('/v1/reload', async () => {
+    const before = store.current().generation
+    const set = await store.reload('admin API')
+    return {
+      generation: set.generation,
+      changed: set.generation !== before,
+      zones: [...set.zones.values()].map((z) => ({ origin: z.origin, serial: z.soa.serial, etag: store.etag(z.origin) ?? null })),
+    }
+  })
+
+  // ---- operations -----------------------------------------------------------------------------------
+
+  app.get('/metrics', async (_req, reply) => reply.type(METRICS_TYPE).send(await deps.metrics()))
+  app.get('/healthz', async () => ({ status: 'ok' }))
+  app.get('/readyz', async (_req, reply) => {
+    const r = deps.ready()
+    return reply.code(r.ready ? 200 : 503).send(r)
+  })
+  const openapi = openApiDocument(deps.version ?? '0.0.0')
+  app.get('/openapi.json', async () => openapi)
+
+  return app
+}

@@ -1,0 +1,95 @@
+/**
+ * The admin API's error body, `{ error: CODE, message, details: [{ path, message }] }`, and the
+ * mapping from every error a route can meet (ours, the store's, fastify's) to a status and that body.
+ * No stack trace ever reaches a response; unexpected errors are logged once, here, and answered 500.
+ */
+import { ConfigError, MeridianError, type ConfigIssue, type ErrorCode } from '../errors.js'
+
+export interface ErrorDetail {
+  /** Key path inside the body or the zone (`check.timeout`, `regions.eu-west.vips.0`); empty for the whole body. */
+  path: string
+  message: string
+  /** For a problem found in another zone file than the one edited (or by a reload): where it is. */
+  file?: string
+  line?: number
+  col?: number
+}
+
+export interface ErrorBody {
+  error: ErrorCode
+  message: string
+  details: ErrorDetail[]
+}
+
+/** An error with an HTTP status and details, thrown by routes. */
+export class ApiError extends MeridianError {
+  constructor(
+    code: ErrorCode,
+    status: number,
+    message: string,
+    readonly details: ErrorDetail[] = [],
+  ) {
+    super(code, message, status)
+    this.name = 'ApiError'
+  }
+}
+
+/** `path: message; path: message` — the one-line summary of some details. */
+export function summarise(details: readonly ErrorDetail[]): string {
+  return details.map((d) => (d.path ? `${d.path}: ${d.message}` : d.message)).join('; ')
+}
+
+export const invalid = (details: ErrorDetail[], code: ErrorCode = 'E_ZONE_SCHEMA'): ApiError => new ApiError(code, 400, summarise(details), details)
+export const badRequest = (message: string, path = ''): ApiError => new ApiError('E_API_BODY', 400, path ? `${path}: ${message}` : message, [{ path, message }])
+export const notFound = (message: string): ApiError => new ApiError('E_API_NOT_FOUND', 404, message)
+export const conflict = (message: string, details: ErrorDetail[] = []): ApiError => new ApiError('E_API_CONFLICT', 409, message, details)
+
+/** Details of a rejected set: the key path of each issue; its file and position when it is not the file being edited. */
+export function issueDetails(issues: readonly ConfigIssue[], editedFile?: string): ErrorDetail[] {
+  const seen = new Set<string>()
+  const out: ErrorDetail[] = []
+  for (const i of issues) {
+    const d: ErrorDetail = i.file === editedFile ? { path: i.path, message: i.message } : { path: i.path, message: i.message, file: i.file, line: i.line, col: i.col }
+    // One issue per check per VIP would repeat itself: say it once.
+    const id = `${d.file ?? ''}|${d.path}|${d.message}`
+    if (seen.has(id)) continue
+    seen.add(id)
+    out.push(d)
+  }
+  return out
+}
+
+const FASTIFY: Record<string, { status: number; code: ErrorCode; message: string }> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: { status: 413, code: 'E_API_TOO_LARGE', message: 'the request body is larger than the limit' },
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: { status: 415, code: 'E_API_MEDIA_TYPE', message: 'the body must be JSON (Content-Type: application/json or application/merge-patch+json)' },
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: { status: 400, code: 'E_API_BODY', message: 'Content-Length does not match the body' },
+  FST_ERR_CTP_EMPTY_JSON_BODY: { status: 400, code: 'E_API_BODY', message: 'Content-Type is application/json but the body is empty' },
+  FST_ERR_CTP_INVALID_JSON_BODY: { status: 400, code: 'E_API_BODY', message: 'the body is not valid JSON' },
+}
+
+/** Status and body for any error; `unexpected` is true when it should be logged as a fault. */
+export function toErrorBody(err: unknown, editedFile?: string): { status: number; body: ErrorBody; unexpected: boolean } {
+  if (err instanceof ApiError) return { status: err.status, body: { error: err.code, message: err.message, details: err.details }, unexpected: false }
+  if (err instanceof ConfigError && err.code === 'E_ZONE_IO') {
+    // The zones directory cannot be read: not the request's fault.
+    return { status: 500, body: { error: err.code, message: err.issues.map((i) => i.message).join('; '), details: [] }, unexpected: true }
+  }
+  if (err instanceof ConfigError) {
+    const details = issueDetails(err.issues, editedFile)
+    return { status: 400, body: { error: err.code, message: summarise(details), details }, unexpected: false }
+  }
+  if (err instanceof MeridianError) {
+    return { status: err.status, body: { error: err.code, message: err.message, details: [] }, unexpected: err.status >= 500 }
+  }
+  const e = err as { code?: string; statusCode?: number; message?: string }
+  const known = e.code ? FASTIFY[e.code] : undefined
+  if (known) {
+    const message = e.code === 'FST_ERR_CTP_INVALID_JSON_BODY' && e.message ? `the body is not valid JSON: ${e.message.replace(/^Body is not valid JSON but content-type is set to 'application\/json'\s*/i, '').trim() || 'syntax error'}` : known.message
+    return { status: known.status, body: { error: known.code, message, details: [] }, unexpected: false }
+  }
+  if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+    // Another client error fastify found (a bad URL encoding, a poisoned __proto__ key...): its message names no internals.
+    return { status: e.statusCode, body: { error: 'E_API_BODY', message: e.message ?? 'bad request', details: [] }, unexpected: false }
+  }
+  return { status: 500, body: { error: 'E_API_INTERNAL', message: 'internal error; see the server log', details: [] }, unexpected: true }
+}

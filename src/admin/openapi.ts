@@ -1,0 +1,178 @@
+/**
+ * GET /openapi.json: the admin API as OpenAPI 3.1, its body schemas generated from the zone schema
+ * (config/schema.ts regionSchema and serviceSchema, the `x-message` keys stripped), so the document,
+ * the zone files and the API's validation cannot disagree.
+ */
+import { regionSchema, serviceSchema } from '../config/schema.js'
+
+type Json = null | boolean | number | string | Json[] | { [k: string]: Json }
+
+/** A deep copy without the `x-message` keys (Meridian's messages, not JSON Schema). */
+export function stripExtensions(schema: unknown): Json {
+  if (Array.isArray(schema)) return schema.map(stripExtensions)
+  if (schema === null || typeof schema !== 'object') return schema as Json
+  const out: Record<string, Json> = {}
+  for (const [k, v] of Object.entries(schema)) if (k !== 'x-message') out[k] = stripExtensions(v)
+  return out
+}
+
+type ObjectSchema = { type: 'object'; properties: Record<string, Json>; required?: string[]; additionalProperties: false; description?: string }
+
+const withoutDefaults = (s: Json): Json => {
+  if (Array.isArray(s)) return s.map(withoutDefaults)
+  if (s === null || typeof s !== 'object') return s
+  const out: Record<string, Json> = {}
+  for (const [k, v] of Object.entries(s)) if (k !== 'default') out[k] = k === 'properties' || typeof v === 'object' ? withoutDefaults(v) : v
+  return out
+}
+
+/** The schemas of request and response bodies. */
+export function bodySchemas(): Record<string, Json> {
+  const region = stripExtensions(regionSchema) as unknown as ObjectSchema
+  const service = stripExtensions(serviceSchema) as unknown as ObjectSchema
+  const regionName = { type: 'string', pattern: '^[a-z0-9][a-z0-9-]{0,62}$', description: 'Region name: lowercase letters, digits and -.' }
+  const serviceName = { type: 'string', minLength: 1, description: 'Owner name as in the zone file: relative to the origin (www), @, or absolute with a final dot.' }
+  /** A merge patch (RFC 7396): every key optional, null removes an optional key (back to its default). */
+  const patch = (s: ObjectSchema): Json => ({
+    type: 'object',
+    additionalProperties: false,
+    properties: Object.fromEntries(
+      Object.entries(s.properties).map(([k, v]) => [k, (s.required ?? []).includes(k) ? withoutDefaults(v) : { anyOf: [withoutDefaults(v), { type: 'null' }] }]),
+    ),
+  })
+  return {
+    Region: { ...region, description: 'A region as in a zone file (docs/zones.md). Responses carry its name and every default filled in.' } as unknown as Json,
+    RegionCreate: { ...region, required: ['name', ...(region.required ?? [])], properties: { name: regionName, ...region.properties } } as unknown as Json,
+    RegionReplace: { ...region, properties: { name: { ...regionName, description: 'Optional; when given, the name in the URL.' }, ...region.properties } } as unknown as Json,
+    RegionPatch: patch(region),
+    Service: { ...service, description: 'A GSLB service as in a zone file (docs/zones.md).' } as unknown as Json,
+    ServiceCreate: { ...service, required: ['name'], properties: { name: serviceName, ...service.properties } } as unknown as Json,
+    ServiceReplace: { ...service, properties: { name: { ...serviceName, description: 'Optional; when given, the name in the URL.' }, ...service.properties } } as unknown as Json,
+    ServicePatch: patch(service),
+    Error: {
+      type: 'object',
+      required: ['error', 'message', 'details'],
+      properties: {
+        error: { type: 'string', description: 'A stable code from docs/errors.md (E_ZONE_SCHEMA, E_API_NOT_FOUND...).' },
+        message: { type: 'string' },
+        details: {
+          type: 'array',
+          items: {
+            type: 'object',
+            required: ['path', 'message'],
+            properties: { path: { type: 'string', description: 'Key path of the problem (check.timeout); empty for the whole body.' }, message: { type: 'string' }, file: { type: 'string' }, line: { type: 'integer' }, col: { type: 'integer' } },
+          },
+        },
+      },
+    },
+  }
+}
+
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` })
+const json = (schema: Json, description: string) => ({ description, content: { 'application/json': { schema } } })
+const err = (description: string) => json(ref('Error'), description)
+const any = { type: 'object' }
+const etagHeader = { ETag: { description: "The zone's ETag: a hash of its file's text. Send it back as If-Match.", schema: { type: 'string' } } }
+const withEtag = (r: Record<string, unknown>) => ({ ...r, headers: etagHeader })
+
+const zoneParam = { name: 'zone', in: 'path', required: true, schema: { type: 'string' }, description: 'Zone origin, e.g. gslb.example.com' }
+const regionParam = { name: 'region', in: 'path', required: true, schema: { type: 'string' } }
+const serviceParam = { name: 'service', in: 'path', required: true, schema: { type: 'string' }, description: 'Owner name as in the file (www) or the full name (www.gslb.example.com).' }
+const ifMatch = { name: 'If-Match', in: 'header', required: false, schema: { type: 'string' }, description: "Refuse the change (412) unless this is the zone's current ETag." }
+const detach = { name: 'detach', in: 'query', required: false, schema: { type: 'boolean' }, description: 'Also remove the region from the services that name it (else 409 while one does).' }
+
+const writeErrors = {
+  '400': err('The body is wrong (which field and why in details), or the zone set it would make is inconsistent.'),
+  '401': err('Missing or wrong bearer token.'),
+  '404': err('Unknown zone, region or service.'),
+  '409': err('Conflict: exists already, still referenced.'),
+  '412': err('If-Match is not the current ETag.'),
+  '413': err('Body larger than 64 KiB.'),
+  '415': err('Body not JSON.'),
+}
+const readErrors = { '401': err('Missing or wrong bearer token (non-loopback admin address).'), '404': err('Unknown zone, region or service.') }
+const body = (schema: string, types = ['application/json']) => ({ required: true, content: Object.fromEntries(types.map((t) => [t, { schema: ref(schema) }])) })
+
+export function openApiDocument(version: string): Record<string, unknown> {
+  const entity = (kind: 'region' | 'service') => {
+    const Kind = kind === 'region' ? 'Region' : 'Service'
+    const param = kind === 'region' ? regionParam : serviceParam
+    const plural = `${kind}s`
+    return {
+      [`/v1/zones/{zone}/${plural}`]: {
+        parameters: [zoneParam],
+        get: { operationId: `list${Kind}s`, summary: `List the ${plural} of a zone.`, responses: { '200': withEtag(json({ type: 'array', items: ref(Kind) }, `The ${plural}.`)), ...readErrors } },
+        post: {
+          operationId: `create${Kind}`,
+          summary: `Create a ${kind} (the body names it); written to the zone file, then answered.`,
+          parameters: [ifMatch],
+          requestBody: body(`${Kind}Create`),
+          responses: { '201': withEtag(json(ref(Kind), `The new ${kind}.`)), ...writeErrors },
+        },
+      },
+      [`/v1/zones/{zone}/${plural}/{${kind}}`]: {
+        parameters: [zoneParam, param],
+        get: { operationId: `get${Kind}`, summary: `One ${kind}.`, responses: { '200': withEtag(json(ref(Kind), `The ${kind}.`)), ...readErrors } },
+        put: { operationId: `replace${Kind}`, summary: `Replace a ${kind}'s definition.`, parameters: [ifMatch], requestBody: body(`${Kind}Replace`), responses: { '200': withEtag(json(ref(Kind), `The ${kind}.`)), ...writeErrors } },
+        patch: {
+          operationId: `patch${Kind}`,
+          summary: `Change some keys of a ${kind} (JSON merge patch, RFC 7396: null removes a key).`,
+          parameters: [ifMatch],
+          requestBody: body(`${Kind}Patch`, ['application/json', 'application/merge-patch+json']),
+          responses: { '200': withEtag(json(ref(Kind), `The ${kind}.`)), ...writeErrors },
+        },
+        delete: {
+          operationId: `delete${Kind}`,
+          summary: `Delete a ${kind}.`,
+          parameters: kind === 'region' ? [ifMatch, detach] : [ifMatch],
+          responses: { '204': { description: 'Deleted.', headers: etagHeader }, ...writeErrors },
+        },
+      },
+    }
+  }
+  const action = (what: 'drain' | 'undrain') => ({
+    parameters: [zoneParam, regionParam],
+    post: {
+      operationId: `${what}Region`,
+      summary: what === 'drain' ? 'Drain a region: it gets no answers (drained: true in the file).' : 'Undrain a region (drained: false).',
+      parameters: [ifMatch],
+      responses: { '200': withEtag(json(ref('Region'), 'The region.')), ...writeErrors },
+    },
+  })
+  return {
+    openapi: '3.1.0',
+    info: { title: 'Meridian admin API', version, description: 'Manage the regions and services of the zones Meridian serves. Every change is validated with the zone schema, written to the zone file atomically, and answered by DNS at once. See docs/api.md.' },
+    components: {
+      schemas: bodySchemas(),
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'MERIDIAN_ADMIN_TOKEN or --admin-token-file. Required for writes; for reads too on a non-loopback address.' } },
+    },
+    security: [{ bearer: [] }],
+    paths: {
+      '/v1/zones': { get: { operationId: 'listZones', summary: 'Every zone served, with its serial and ETag.', responses: { '200': json({ type: 'array', items: any }, 'The zones.'), '401': readErrors['401'] } } },
+      '/v1/zones/{zone}': { parameters: [zoneParam], get: { operationId: 'getZone', summary: "A zone's full definition (as in its file, defaults filled in).", responses: { '200': withEtag(json(any, 'The zone definition.')), ...readErrors } } },
+      ...entity('region'),
+      '/v1/zones/{zone}/regions/{region}/drain': action('drain'),
+      '/v1/zones/{zone}/regions/{region}/undrain': action('undrain'),
+      ...entity('service'),
+      '/v1/health': { get: { operationId: 'health', summary: 'Every check target and region: state, since, response times, last error, transitions.', responses: { '200': json(any, 'The health view.'), '401': readErrors['401'] } } },
+      '/v1/explain': {
+        get: {
+          operationId: 'explain',
+          summary: "The selector's decision trace for one question.",
+          parameters: [
+            { name: 'name', in: 'query', required: true, schema: { type: 'string' } },
+            { name: 'type', in: 'query', required: false, schema: { type: 'string', default: 'A' } },
+            { name: 'client', in: 'query', required: true, schema: { type: 'string' }, description: 'The address the query comes from.' },
+            { name: 'ecs', in: 'query', required: false, schema: { type: 'string' }, description: 'EDNS Client Subnet, ADDR/PREFIX.' },
+          ],
+          responses: { '200': json(any, 'The trace.'), '400': err('A bad parameter.'), '401': readErrors['401'] },
+        },
+      },
+      '/v1/reload': { post: { operationId: 'reload', summary: 'Re-read the zone files (as the file watcher does).', responses: { '200': json(any, 'The set now serving.'), '400': err('The files have errors; the last good set keeps serving.'), '401': writeErrors['401'] } } },
+      '/metrics': { get: { operationId: 'metrics', summary: 'Prometheus metrics.', responses: { '200': { description: 'Prometheus text format 0.0.4.', content: { 'text/plain': { schema: { type: 'string' } } } } } } },
+      '/healthz': { get: { operationId: 'healthz', summary: 'The process is alive.', security: [], responses: { '200': json(any, 'Alive.') } } },
+      '/readyz': { get: { operationId: 'readyz', summary: 'Zones loaded and DNS sockets bound.', security: [], responses: { '200': json(any, 'Ready.'), '503': json(any, 'Not ready, and why.') } } },
+      '/openapi.json': { get: { operationId: 'openapi', summary: 'This document.', responses: { '200': json(any, 'OpenAPI 3.1.') } } },
+    },
+  }
+}

@@ -1,0 +1,59 @@
+/**
+ * Request bodies are checked by the zone schema itself (config/validate.ts, Ajv with the messages of
+ * zone files): a region or service body is placed in a minimal zone document and validated there,
+ * and each problem's key path is made relative to the body. One schema, one set of messages.
+ */
+import { validateZoneDocument } from '../config/validate.js'
+import { badRequest, invalid, type ErrorDetail } from './errors.js'
+
+export type Section = 'regions' | 'services'
+
+/** A zone document that is valid but for the entry under test. */
+const frame = () => ({ origin: 'validate.invalid', soa: { mname: 'ns', rname: 'hostmaster' }, ns: ['ns'] })
+
+/** Every problem of `value` as the definition of `section.name`, with paths relative to the body. */
+export function entryProblems(section: Section, name: string, value: unknown): ErrorDetail[] {
+  const doc = { ...frame(), [section]: { [name]: structuredClone(value) } }
+  const problems = validateZoneDocument(doc)
+  // A bad region name fails both its pattern and the propertyNames rule: keep the latter's message.
+  const named = problems.some((p) => (p.path[0] !== section || p.path[1] !== name) && p.message.startsWith('name "'))
+  return problems.flatMap((p) => {
+    if (p.path[0] !== section || p.path[1] !== name) return named && !p.message.startsWith('name "') ? [] : [{ path: 'name', message: p.message }]
+    const path = [...p.path.slice(2), ...(p.key === undefined ? [] : [p.key])]
+    const missing = /^missing required key "(.+)"$/.exec(p.message)
+    if (missing) path.push(missing[1]!)
+    return [{ path: path.join('.'), message: p.message }]
+  })
+}
+
+/** Throws a 400 (E_ZONE_SCHEMA) naming every problem of the entry. */
+export function assertEntry(section: Section, name: string, value: unknown): void {
+  const problems = entryProblems(section, name, value)
+  if (problems.length > 0) throw invalid(problems)
+}
+
+export const isPlainObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v)
+
+/** The body as an object, or a 400 saying what it is instead. */
+export function objectBody(body: unknown): Record<string, unknown> {
+  if (body === undefined) throw badRequest('a JSON object body is required (Content-Type: application/json)')
+  if (!isPlainObject(body)) throw badRequest(`the body must be a JSON object, got ${Array.isArray(body) ? 'an array' : JSON.stringify(body)}`)
+  return body
+}
+
+/**
+ * Splits `name` off a body. `required`: it must be there (create); otherwise, when present it must
+ * equal `expected` (the name in the URL: a GET answer can be sent back as it is, but not renamed).
+ */
+export function takeName(body: Record<string, unknown>, opts: { required: true } | { expected: string }): { name: string; rest: Record<string, unknown> } {
+  const { name, ...rest } = body
+  if ('required' in opts) {
+    if (name === undefined) throw invalid([{ path: 'name', message: 'missing required key "name"' }], 'E_ZONE_SCHEMA')
+    if (typeof name !== 'string' || name.length === 0) throw invalid([{ path: 'name', message: `must be a non-empty string, got ${JSON.stringify(name)}` }], 'E_ZONE_SCHEMA')
+    return { name, rest }
+  }
+  if (name !== undefined && name !== opts.expected) {
+    throw badRequest(`is ${JSON.stringify(name)} but the URL names ${JSON.stringify(opts.expected)}; renaming is not supported (create the new one, then delete the old)`, 'name')
+  }
+  return { name: opts.expected, rest }
+}

@@ -1,0 +1,308 @@
+/**
+ * Editing a zone file in place: the admin API's changes are made to the file's YAML Document (the
+ * `yaml` package keeps comments and key order), then rendered back so that every line the change
+ * did not touch keeps its exact text (comment alignment, flow-collection spacing, quoting).
+ *
+ *   const doc = parseZoneText(text)
+ *   setAt(doc, ['regions', 'eu-west', 'weight'], 200)       // a scalar keeps its comment
+ *   mergePatchAt(doc, ['regions', 'eu-west'], { check: { interval: 3 }, drained: null })   // RFC 7396
+ *   deleteAt(doc, ['services', 'www'])
+ *   const next = renderEdited(text, doc)                     // only the changed lines differ
+ *
+ * The ETag of a zone is a hash of its file's text: `etagOf(text)` (strong, quoted).
+ * FileConfigStore.edit (file-store.ts) runs an edit as a reload would: whole set rebuilt, then the
+ * file written atomically, then the set swapped in.
+ */
+import { createHash } from 'node:crypto'
+import { isDeepStrictEqual } from 'node:util'
+import YAML, { isCollection, isMap, isScalar, isSeq, type Document, type Node as YamlNode, type Scalar, type YAMLMap, type YAMLSeq } from 'yaml'
+
+export type KeyPath = readonly (string | number)[]
+
+/** Strong ETag of a zone file's text: `"` + the first 32 hex digits of its SHA-256 + `"`. */
+export function etagOf(text: string): string {
+  return `"${createHash('sha256').update(text).digest('hex').slice(0, 32)}"`
+}
+
+/**
+ * RFC 9110 §13.1.1: `*` matches any current representation; otherwise one of the listed ETags must
+ * equal `etag` by strong comparison (a weak `W/"..."` ETag never matches).
+ */
+export function ifMatchSatisfied(header: string, etag: string): boolean {
+  const h = header.trim()
+  if (h === '*') return true
+  return h
+    .split(',')
+    .map((t) => t.trim())
+    .some((t) => t === etag)
+}
+
+/** Parses a zone file's text as the loader does, keeping comments. Check `doc.errors` before editing. */
+export function parseZoneText(text: string): Document {
+  return YAML.parseDocument(text, { uniqueKeys: true, prettyErrors: false })
+}
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v)
+const isScalarValue = (v: unknown): boolean => v === null || (typeof v !== 'object' && typeof v !== 'function')
+
+/** A new node for `value`; small collections of scalars are written in flow style (`[a, b]`, `{ lat: 1, lon: 2 }`), as zone files usually are. */
+function createStyled(doc: Document, value: unknown): YamlNode {
+  const node = doc.createNode(value) as YamlNode
+  YAML.visit(node, {
+    Map(_k, m) {
+      if (m.items.every((p) => isScalar(p.value)) && JSON.stringify(m.toJSON()).length <= 80) m.flow = true
+    },
+    Seq(_k, s) {
+      if (s.items.every((i) => isScalar(i)) && JSON.stringify(s.toJSON()).length <= 80) s.flow = true
+    },
+  })
+  return node
+}
+
+/**
+ * Makes `node` hold `value`, changing it in place where it can so that comments, key order and
+ * styles stay: a scalar keeps its node; a mapping loses the keys `value` lacks, keeps the order of
+ * the others, and gets new keys at its end; a sequence is updated item by item. Returns the node to
+ * store (the same one, or a new one when the kind of value changed).
+ */
+function assignNode(doc: Document, node: YamlNode, value: unknown): YamlNode {
+  if (isScalar(node) && isScalarValue(value)) {
+    if (typeof node.value !== typeof value) node.type = undefined // let the stringifier choose quoting for the new type
+    node.value = value
+    return node
+  }
+  if (isMap(node) && isPlainObject(value)) {
+    const map = node as YAMLMap<unknown, unknown>
+    for (const pair of [...map.items]) {
+      const k = isScalar(pair.key) ? String(pair.key.value) : String(pair.key)
+      if (!(k in value)) map.delete(pair.key)
+    }
+    for (const [k, v] of Object.entries(value)) {
+      const child = map.get(k, true) as YamlNode | undefined
+      if (child === undefined) map.set(k, createStyled(doc, v))
+      else {
+        const next = assignNode(doc, child, v)
+        if (next !== child) map.set(k, next)
+      }
+    }
+    return node
+  }
+  if (isSeq(node) && Array.isArray(value)) {
+    const seq = node as YAMLSeq<unknown>
+    if (value.every(isScalarValue)) {
+      // A list of scalars (VIPs, region names): items that stay keep their node (comment, quoting).
+      const unused = seq.items.filter((i): i is Scalar => isScalar(i))
+      seq.items = value.map((v) => {
+        const at = unused.findIndex((i) => i.value === v)
+        return at >= 0 ? unused.splice(at, 1)[0]! : createStyled(doc, v)
+      })
+      return node
+    }
+    value.forEach((v, i) => {
+      const child = seq.items[i] as YamlNode | undefined
+      seq.items[i] = child !== undefined && (isScalar(child) || isCollection(child)) ? assignNode(doc, child, v) : createStyled(doc, v)
+    })
+    seq.items.length = value.length
+    return node
+  }
+  const created = createStyled(doc, value)
+  if (isCollection(node) && isCollection(created) && isSeq(node) === isSeq(created)) created.flow = node.flow
+  return created
+}
+
+/** Sets the value at `path` (creating the keys on the way), changing the existing nodes in place. */
+export function setAt(doc: Document, path: KeyPath, value: unknown): void {
+  const existing = doc.getIn(path, true) as YamlNode | undefined
+  if (existing !== undefined && existing !== null && (isScalar(existing) || isCollection(existing))) {
+    const next = assignNode(doc, existing, value)
+    if (next !== existing) doc.setIn(path, next)
+    return
+  }
+  // A new key: an empty `{}` parent becomes a block mapping, so the new entry gets its own lines.
+  const parent = doc.getIn(path.slice(0, -1), true) as YamlNode | undefined
+  if (parent && isCollection(parent) && parent.items.length === 0) parent.flow = false
+  doc.setIn(path, createStyled(doc, value))
+}
+
+/** Deletes the key or item at `path`; returns whether it was there. */
+export function deleteAt(doc: Document, path: KeyPath): boolean {
+  if (!doc.hasIn(path)) return false
+  return doc.deleteIn(path)
+}
+
+/** RFC 7396 JSON merge patch of plain values: `null` deletes a key, objects merge, anything else replaces. */
+export function mergePatch(target: unknown, patch: unknown): unknown {
+  if (!isPlainObject(patch)) return patch
+  const out: Record<string, unknown> = isPlainObject(target) ? { ...target } : {}
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === null) delete out[k]
+    else out[k] = mergePatch(out[k], v)
+  }
+  return out
+}
+
+/** Applies an RFC 7396 merge patch to the mapping at `path` in place (see mergePatch). */
+export function mergePatchAt(doc: Document, path: KeyPath, patch: Record<string, unknown>): void {
+  for (const [k, v] of Object.entries(patch)) {
+    const p = [...path, k]
+    const child = doc.getIn(p, true) as YamlNode | undefined
+    if (v === null) deleteAt(doc, p)
+    else if (isPlainObject(v) && child !== undefined && isMap(child)) mergePatchAt(doc, p, v)
+    else setAt(doc, p, mergePatch(undefined, v))
+  }
+}
+
+/** The value at `path` as plain JS (undefined when absent). */
+export function valueAt(doc: Document, path: KeyPath): unknown {
+  const node = doc.getIn(path, true) as YamlNode | undefined
+  if (node === undefined || node === null) return undefined
+  return isScalar(node) || isCollection(node) ? node.toJS(doc) : node
+}
+
+/** The keys of the mapping at `path`, in file order (empty when absent or not a mapping). */
+export function keysAt(doc: Document, path: KeyPath): string[] {
+  const node = doc.getIn(path, true) as YamlNode | undefined
+  if (!node || !isMap(node)) return []
+  return node.items.map((p) => (isScalar(p.key) ? String(p.key.value) : String(p.key)))
+}
+
+/** A line as compared between the original and the rendered text: runs of blanks and flow padding do not count. */
+function normalise(line: string): string {
+  return line
+    .replace(/\s+$/, '')
+    .replace(/([[{])\s+/g, '$1')
+    .replace(/\s+([\]}])/g, '$1')
+    .replace(/(\S)\s+/g, '$1 ')
+}
+
+/** For each line of `b`, the index of the line of `a` it is matched to (a longest common subsequence), or -1. */
+function matchLines(a: string[], b: string[]): number[] {
+  const out = new Array<number>(b.length).fill(-1)
+  let head = 0
+  while (head < a.length && head < b.length && a[head] === b[head]) {
+    out[head] = head
+    head++
+  }
+  let tail = 0
+  while (tail < a.length - head && tail < b.length - head && a[a.length - 1 - tail] === b[b.length - 1 - tail]) {
+    out[b.length - 1 - tail] = a.length - 1 - tail
+    tail++
+  }
+  const n = a.length - head - tail
+  const m = b.length - head - tail
+  if (n === 0 || m === 0 || n * m > 4_000_000) return out
+  // dp[i][j] = LCS length of a[head+i..] and b[head+j..], in one flat array.
+  const w = m + 1
+  const dp = new Uint32Array((n + 1) * w)
+  for (let i = n - 1; i >= 0; i--) {
+    for (let j = m - 1; j >= 0; j--) {
+      dp[i * w + j] = a[head + i] === b[head + j] ? dp[(i + 1) * w + j + 1]! + 1 : Math.max(dp[(i + 1) * w + j]!, dp[i * w + j + 1]!)
+    }
+  }
+  let i = 0
+  let j = 0
+  while (i < n && j < m) {
+    if (a[head + i] === b[head + j]) {
+      out[head + j] = head + i
+      i++
+      j++
+    } else if (dp[(i + 1) * w + j]! >= dp[i * w + j + 1]!) i++
+    else j++
+  }
+  return out
+}
+
+/**
+ * The text of an edited document. The `yaml` stringifier keeps comments and key order but
+ * normalises spacing (one space before a `#`, its own flow padding); so every rendered line that
+ * matches a line of the original (ignoring such spacing) is replaced by that original line. The
+ * result is checked: it must parse to exactly the edited document's value, else the plain
+ * rendering is returned.
+ */
+export function renderEdited(original: string, doc: Document): string {
+  // The file's own flow style: `{ a: 1 }` or `{a: 1}`, `[ a ]` or `[a]` (the yaml default, padded, when it has none).
+  const count = (re: RegExp) => original.match(re)?.length ?? 0
+  const mapsPadded = count(/\{ \S/g) >= count(/\{[^\s}]/g)
+  const seqsPadded = count(/\[ \S/g) >= count(/\[[^\s\]]/g)
+  const rendered = doc.toString({ lineWidth: 0, flowCollectionPadding: mapsPadded })
+  const a = original.split('\n')
+  const b = rendered.split('\n')
+  const match = matchLines(a.map(normalise), b.map(normalise))
+  const merged = b
+    .map((line, i) => {
+      if (match[i]! >= 0) return a[match[i]!]!
+      return realignComment(seqsPadded === mapsPadded ? line : padSeqs(line, seqsPadded), a, match, i)
+    })
+    .join('\n')
+  if (merged === rendered) return rendered
+  const check = YAML.parseDocument(merged, { uniqueKeys: true })
+  if (check.errors.length === 0 && isDeepStrictEqual(check.toJS(), doc.toJS())) return merged
+  return rendered
+}
+
+/** Index of the `#` that starts a line's comment (outside quoted scalars), or -1. */
+function commentStart(line: string): number {
+  let quote: string | null = null
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i]!
+    if (quote) {
+      if (c === '\\' && quote === '"') i++
+      else if (c === quote) quote = null
+    } else if ((c === '"' || c === "'") && (i === 0 || /[\s[{,:]/.test(line[i - 1]!))) quote = c
+    else if (c === '#' && (i === 0 || /\s/.test(line[i - 1]!))) return i
+  }
+  return -1
+}
+
+/**
+ * A changed line whose comment the stringifier moved (`weight: 250 # equal share`): when the
+ * original, between the same unchanged neighbours, has a line with the same key and comment, the
+ * comment goes back to its column (`weight: 250                  # equal share`), or, when the
+ * line has grown past it, keeps its distance from the code.
+ */
+function realignComment(line: string, a: string[], match: number[], i: number): string {
+  const at = commentStart(line)
+  if (at <= 0 || line.slice(0, at).trim() === '') return line
+  let lo = -1
+  for (let k = i - 1; k >= 0; k--) if (match[k]! >= 0) { lo = match[k]!; break }
+  let hi = a.length
+  for (let k = i + 1; k < match.length; k++) if (match[k]! >= 0) { hi = match[k]!; break }
+  const code = line.slice(0, at).trimEnd()
+  const comment = line.slice(at)
+  const key = /^\s*(?:- )?[^:]*:/.exec(code)?.[0]
+  for (let j = lo + 1; j < hi; j++) {
+    const o = a[j]!
+    const oat = commentStart(o)
+    if (oat <= 0 || o.slice(oat) !== comment || (key !== undefined && !o.startsWith(key))) continue
+    const gap = oat - o.slice(0, oat).trimEnd().length
+    return code.length + gap <= oat ? code.padEnd(oat) + comment : code + ' '.repeat(gap) + comment
+  }
+  return line
+}
+
+/** `[ a, b ]` <-> `[a, b]` outside quoted scalars and comments, for a file whose lists are written the other way than its mappings. */
+function padSeqs(line: string, padded: boolean): string {
+  let out = ''
+  let quote: string | null = null
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i]!
+    if (quote) {
+      out += c
+      if (c === '\\' && quote === '"') out += line[++i] ?? ''
+      else if (c === quote) quote = null
+      continue
+    }
+    if ((c === '"' || c === "'") && (i === 0 || /[\s[{,:]/.test(line[i - 1]!))) quote = c
+    else if (c === '#' && (i === 0 || /\s/.test(line[i - 1]!))) return out + line.slice(i)
+    else if (c === '[' && line[i + 1] !== ']') {
+      out += padded ? '[ ' : '['
+      while (line[i + 1] === ' ') i++
+      continue
+    } else if (c === ']' && out.length > 0 && !out.endsWith('[')) {
+      out = out.replace(/ +$/, '') + (padded ? ' ]' : ']')
+      continue
+    }
+    out += c
+  }
+  return out
+}

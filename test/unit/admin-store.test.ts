@@ -1,0 +1,251 @@
+/**
+ * The persistence under the admin API: zone-editor.ts (YAML edits that keep comments, key order
+ * and the exact text of untouched lines; ETags; merge patches) and FileConfigStore.edit (validated
+ * as a whole set before anything is written; serialised with reloads; the watcher seeing the
+ * store's own write changes nothing).
+ */
+import assert from 'node:assert/strict'
+import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { Writable } from 'node:stream'
+import { describe, test, type TestContext } from 'node:test'
+import YAML from 'yaml'
+import { ConfigError, MeridianError } from '../../src/errors.js'
+import { createLogger } from '../../src/log.js'
+import type { ZoneSet } from '../../src/model/types.js'
+import { FileConfigStore, PreconditionError } from '../../src/store/file-store.js'
+import { SerialBook } from '../../src/store/serials.js'
+import { deleteAt, etagOf, ifMatchSatisfied, mergePatch, mergePatchAt, parseZoneText, renderEdited, setAt } from '../../src/store/zone-editor.js'
+import { DEMO_ZONES, ROOT } from '../helpers/server.js'
+
+const DEMO = path.join(DEMO_ZONES, 'gslb.example.test.yaml')
+
+/** Lines of `b` that are not lines of `a`, and lines of `a` that are not in `b` (a multiset difference). */
+function lineDiff(a: string, b: string): { added: string[]; removed: string[] } {
+  const count = (text: string) => {
+    const m = new Map<string, number>()
+    for (const l of text.split('\n')) m.set(l, (m.get(l) ?? 0) + 1)
+    return m
+  }
+  const ca = count(a)
+  const cb = count(b)
+  const minus = (x: Map<string, number>, y: Map<string, number>) => [...x].flatMap(([l, n]) => Array<string>(Math.max(0, n - (y.get(l) ?? 0))).fill(l))
+  return { added: minus(cb, ca), removed: minus(ca, cb) }
+}
+
+const edited = (text: string, fn: (doc: ReturnType<typeof parseZoneText>) => void): string => {
+  const doc = parseZoneText(text)
+  fn(doc)
+  const out = renderEdited(text, doc)
+  assert.deepEqual(YAML.parse(out), doc.toJS(), 'the text says what the document says')
+  return out
+}
+
+describe('zone-editor: edits that keep the file as written', () => {
+  test('changing one value changes one line; every other line keeps its exact text (comment columns, flow spacing, quoting)', async () => {
+    const text = await readFile(DEMO, 'utf8')
+    const out = edited(text, (d) => setAt(d, ['soa', 'minimum'], 30))
+    assert.deepEqual(lineDiff(text, out), {
+      added: ['  minimum: 30                 # negative answers are cached at most this long'],
+      removed: ['  minimum: 60                 # negative answers are cached at most this long'],
+    })
+  })
+
+  test('a new key goes at the end of its mapping, in the style of the file', async () => {
+    const text = await readFile(DEMO, 'utf8')
+    const out = edited(text, (d) => {
+      setAt(d, ['regions', 'eu-west', 'drained'], true)
+      setAt(d, ['regions', 'sa-east'], { location: { lat: -23.55, lon: -46.63 }, vips: ['127.0.4.1', '2001:db8:4::1'], weight: 50 })
+    })
+    assert.deepEqual(lineDiff(text, out).removed, [])
+    assert.ok(out.includes('    check: { url: "http://127.0.2.1:8080/healthz", interval: 2, timeout: 1, rise: 2, fall: 2 }\n    drained: true\n  ap-northeast:'), out)
+    assert.ok(out.includes('\n  sa-east:\n    location: { lat: -23.55, lon: -46.63 }\n    vips: [127.0.4.1, "2001:db8:4::1"]\n    weight: 50\n\nservices:') || out.includes('\n  sa-east:\n    location: { lat: -23.55, lon: -46.63 }\n    vips: [127.0.4.1, 2001:db8:4::1]\n    weight: 50\n\nservices:'), out)
+  })
+
+  test('replacing a mapping keeps the comments and order of the keys that stay; a list keeps the items that stay', async () => {
+    const text = await readFile(DEMO, 'utf8')
+    const out = edited(text, (d) => setAt(d, ['regions', 'us-east'], { location: { lat: 39, lon: -77.45 }, vips: ['2001:db8:1::1', '127.0.1.9'] }))
+    assert.deepEqual(lineDiff(text, out), {
+      added: ['    location: { lat: 39, lon: -77.45 }         # near Ashburn, Virginia', '    vips: ["2001:db8:1::1", 127.0.1.9]'],
+      removed: ['    location: { lat: 38.95, lon: -77.45 }      # near Ashburn, Virginia', '    vips: [127.0.1.1, "2001:db8:1::1"]', '    check: { url: "http://127.0.1.1:8080/healthz", interval: 2, timeout: 1, rise: 2, fall: 2 }'],
+    })
+  })
+
+  test('deleting a region or a service removes its lines only', async () => {
+    const text = await readFile(DEMO, 'utf8')
+    const out = edited(text, (d) => deleteAt(d, ['regions', 'ap-northeast']))
+    assert.deepEqual(lineDiff(text, out), {
+      added: [],
+      removed: ['  ap-northeast:', '    location: { lat: 35.68, lon: 139.69 }      # Tokyo', '    vips: [127.0.3.1, "2001:db8:3::1"]', '    check: { url: "http://127.0.3.1:8080/healthz", interval: 2, timeout: 1, rise: 2, fall: 2 }'],
+    })
+  })
+
+  test('a merge patch: null removes, objects merge, lists and scalars replace', () => {
+    assert.deepEqual(mergePatch({ a: 1, b: { c: 2, d: 3 }, e: [1] }, { a: null, b: { c: 5, d: null, f: 6 }, e: [2, 3] }), { b: { c: 5, f: 6 }, e: [2, 3] })
+    assert.deepEqual(mergePatch(undefined, { x: { y: null, z: 1 } }), { x: { z: 1 } })
+    const text = 'r:\n  check: { interval: 2, timeout: 1 }   # keep\n  weight: 5\n'
+    const out = edited(text, (d) => mergePatchAt(d, ['r'], { check: { timeout: null, rise: 3 }, weight: null }))
+    assert.equal(out, 'r:\n  check: { interval: 2, rise: 3 }      # keep\n', 'the comment stays in its column')
+  })
+
+  test('files with block comments on keys, block scalars and other styles still parse to what was meant', async () => {
+    for (const f of ['rfc/rfc.test.yaml', 'delegation/gslb.example.test.yaml', 'big/big.test.yaml']) {
+      const text = await readFile(path.join(ROOT, 'test', 'fixtures', f), 'utf8')
+      edited(text, (d) => setAt(d, ['ttl'], 123))
+      edited(text, (d) => setAt(d, ['records', 'added-by-test'], { A: ['192.0.2.99'], TXT: 'a  "quoted"  # not a comment' }))
+    }
+  })
+
+  test('ETags and If-Match', () => {
+    const e = etagOf('origin: a.test\n')
+    assert.match(e, /^"[0-9a-f]{32}"$/)
+    assert.notEqual(e, etagOf('origin: b.test\n'))
+    assert.equal(ifMatchSatisfied(e, e), true)
+    assert.equal(ifMatchSatisfied(`"x", ${e}`, e), true)
+    assert.equal(ifMatchSatisfied('*', e), true)
+    assert.equal(ifMatchSatisfied(`W/${e}`, e), false)
+    assert.equal(ifMatchSatisfied('"x"', e), false)
+  })
+})
+
+// ---------------------------------------------------------------------------------------------
+
+const ZONE = `# the store's test zone
+origin: store.test
+soa: { mname: ns1, rname: hostmaster }
+ns: [ns1]
+records:
+  ns1: { A: 192.0.2.53 }
+regions:
+  a: { location: { lat: 50, lon: 0 }, vips: [192.0.2.1], check: { url: "http://{vip}/", interval: 2, timeout: 1 } }   # region a
+  b: { location: { lat: 40, lon: -70 }, vips: [192.0.2.2] }
+services:
+  www: { regions: [a, b] }
+`
+
+async function setup(t: TestContext, opts: { watch?: boolean } = {}) {
+  const dir = await mkdtemp(path.join(tmpdir(), 'meridian-store-'))
+  const file = path.join(dir, 'store.test.yaml')
+  await writeFile(file, ZONE)
+  type Line = { level: number; msg: string; [k: string]: unknown }
+  const lines: Line[] = []
+  const waiters: { match: (l: Line) => boolean; resolve: () => void }[] = []
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const l of chunk.toString().split('\n').filter(Boolean)) {
+        const parsed = JSON.parse(l) as Line
+        lines.push(parsed)
+        for (const w of [...waiters]) {
+          if (!w.match(parsed)) continue
+          waiters.splice(waiters.indexOf(w), 1)
+          w.resolve()
+        }
+      }
+      cb()
+    },
+  })
+  const store = new FileConfigStore(dir, createLogger('debug', sink), new SerialBook(path.join(dir, '.meridian', 'serials.json')))
+  const sets: ZoneSet[] = []
+  store.onChange((s) => sets.push(s))
+  await store.reload('start-up')
+  if (opts.watch) store.watch(20)
+  t.after(async () => {
+    store.close()
+    await rm(dir, { recursive: true, force: true })
+  })
+  const waitLog = (match: (l: Line) => boolean) =>
+    lines.some(match) ? Promise.resolve() : new Promise<void>((resolve) => waiters.push({ match, resolve }))
+  const serialOf = () => store.current().zones.get('store.test')!.soa.serial!
+  return { dir, file, store, lines, sets, waitLog, serialOf, serials: () => readFile(path.join(dir, '.meridian', 'serials.json'), 'utf8') }
+}
+
+describe('FileConfigStore.edit', () => {
+  test('a valid edit: the whole set rebuilt, the file written, the set swapped in (generation + 1, listeners told), then it resolves', async (t) => {
+    const s = await setup(t)
+    const serial = s.serialOf()
+    const res = await s.store.edit('store.test', (doc) => setAt(doc, ['regions', 'b', 'weight'], 7), { reason: 'test' })
+    assert.equal(res.changed, true)
+    assert.equal(res.set.generation, 2)
+    assert.equal(s.sets.length, 2, 'listeners called once more')
+    assert.equal(s.sets[1], res.set)
+    assert.equal(s.store.current(), res.set)
+    assert.equal(res.zone.regions.get('b')!.weight, 7)
+    assert.ok(s.serialOf() > serial, 'serial: auto rises')
+    const text = await readFile(s.file, 'utf8')
+    assert.equal(text, ZONE.replace('vips: [192.0.2.2] }', 'vips: [192.0.2.2], weight: 7 }'))
+    assert.equal(res.etag, etagOf(text))
+    assert.equal(s.store.etag('store.test'), res.etag)
+    assert.ok(s.lines.some((l) => l.msg === 'zones loaded' && l.reason === 'test'))
+  })
+
+  test('a rejected edit (any issue of the new set) writes nothing, keeps the set, and leaves the serial book alone', async (t) => {
+    const s = await setup(t)
+    const serials = await s.serials()
+    const { mtimeMs } = await stat(s.file)
+    await assert.rejects(
+      s.store.edit('store.test', (doc) => setAt(doc, ['regions', 'a', 'check', 'timeout'], 9)),
+      (err: unknown) => err instanceof ConfigError && err.issues.some((i) => i.path === 'regions.a.check.timeout' && i.message === 'timeout (9 s) must be below the interval (2 s)'),
+    )
+    await assert.rejects(
+      s.store.edit('store.test', () => {
+        throw new MeridianError('E_API_CONFLICT', 'refused by the mutation', 409)
+      }),
+      { code: 'E_API_CONFLICT' },
+    )
+    await assert.rejects(s.store.edit('store.test', (doc) => setAt(doc, ['regions', 'b', 'weight'], 1), { ifMatch: '"stale"' }), PreconditionError)
+    await assert.rejects(s.store.edit('nope.test', () => undefined), { code: 'E_API_NOT_FOUND', status: 404 })
+    assert.equal(await readFile(s.file, 'utf8'), ZONE)
+    assert.equal((await stat(s.file)).mtimeMs, mtimeMs)
+    assert.equal(await s.serials(), serials, 'serials.json untouched')
+    assert.equal(s.store.current().generation, 1)
+    assert.equal(s.sets.length, 1)
+  })
+
+  test("the rewritten file keeps the original file's permissions", async (t) => {
+    const s = await setup(t)
+    await chmod(s.file, 0o640)
+    await s.store.edit('store.test', (doc) => setAt(doc, ['regions', 'b', 'weight'], 3))
+    assert.equal((await stat(s.file)).mode & 0o777, 0o640)
+  })
+
+  test('an edit that changes nothing writes nothing and swaps nothing', async (t) => {
+    const s = await setup(t)
+    const { mtimeMs } = await stat(s.file)
+    const res = await s.store.edit('store.test', (doc) => setAt(doc, ['regions', 'b', 'vips'], ['192.0.2.2']))
+    assert.equal(res.changed, false)
+    assert.equal(res.etag, etagOf(ZONE))
+    assert.equal((await stat(s.file)).mtimeMs, mtimeMs)
+    assert.equal(s.store.current().generation, 1)
+  })
+
+  test("the watcher sees the store's own write and changes nothing: no second swap, no serial bump, no error", async (t) => {
+    const s = await setup(t, { watch: true })
+    await s.store.edit('store.test', (doc) => setAt(doc, ['regions', 'b', 'weight'], 9))
+    const serial = s.serialOf()
+    await s.waitLog((l) => l.msg === 'zone files unchanged; nothing to reload')
+    assert.equal(s.store.current().generation, 2)
+    assert.equal(s.serialOf(), serial)
+    assert.equal(s.sets.length, 2)
+    assert.deepEqual(s.lines.filter((l) => l.level >= 40), [], 'no warning or error logged')
+    // A change by hand after that is still picked up.
+    await writeFile(s.file, (await readFile(s.file, 'utf8')).replace('weight: 9', 'weight: 11'))
+    await s.waitLog((l) => l.msg === 'zones loaded' && String(l.reason).startsWith('file changed'))
+    assert.equal(s.store.current().zones.get('store.test')!.regions.get('b')!.weight, 11)
+  })
+
+  test('edits and reloads are serialised: each edit starts from the file the one before it wrote', async (t) => {
+    const s = await setup(t)
+    const results = await Promise.all([
+      ...Array.from({ length: 10 }, (_, i) => s.store.edit('store.test', (doc) => setAt(doc, ['regions', 'b', 'weight'], i))),
+      s.store.reload('SIGHUP'),
+      ...Array.from({ length: 10 }, (_, i) => s.store.edit('store.test', (doc) => setAt(doc, ['regions', 'a', 'weight'], 100 + i))),
+    ])
+    const gens = results.map((r) => ('set' in r ? r.set.generation : r.generation))
+    assert.deepEqual(gens, [...Array.from({ length: 10 }, (_, i) => 2 + i), 11, ...Array.from({ length: 10 }, (_, i) => 12 + i)], 'in order; the reload in between found nothing new')
+    const def = YAML.parse(await readFile(s.file, 'utf8')) as { regions: Record<string, { weight: number }> }
+    assert.deepEqual([def.regions.a!.weight, def.regions.b!.weight], [109, 9])
+    assert.ok((await readFile(s.file, 'utf8')).includes("# the store's test zone"))
+    assert.ok((await readFile(s.file, 'utf8')).includes('   # region a'))
+  })
+})
