@@ -1,0 +1,111 @@
+#!/usr/bin/env node
+/**
+ * Results of `npm run bench`: the JSON files under bench/results/ and the generated part of
+ * docs/benchmarks.md (between `<!-- bench:begin -->` and `<!-- bench:end -->`; the rest of that file
+ * is written by hand and left alone).
+ *
+ *   node bench/report.mjs        regenerate the table in docs/benchmarks.md from bench/results/*.json
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+export const RESULTS_DIR = path.join(ROOT, 'bench', 'results')
+export const DOCS_FILE = path.join(ROOT, 'docs', 'benchmarks.md')
+const BEGIN = '<!-- bench:begin -->'
+const END = '<!-- bench:end -->'
+
+/** Writes bench/results/<ISO timestamp>.json and bench/results/latest.json; returns the first path. */
+export function saveResults(result, dir = RESULTS_DIR) {
+  mkdirSync(dir, { recursive: true })
+  const json = JSON.stringify(result, null, 2) + '\n'
+  // ':' is not portable in file names: 2026-11-25T00-49-35.123Z.json
+  const file = path.join(dir, `${result.timestamp.replace(/:/g, '-')}.json`)
+  writeFileSync(file, json)
+  writeFileSync(path.join(dir, 'latest.json'), json)
+  return file
+}
+
+/** Every saved run, oldest first (latest.json excluded: it repeats the newest). */
+export function loadResults(dir = RESULTS_DIR) {
+  if (!existsSync(dir)) return []
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.json') && f !== 'latest.json')
+    .sort()
+    .map((f) => {
+      try {
+        return JSON.parse(readFileSync(path.join(dir, f), 'utf8'))
+      } catch {
+        return null
+      }
+    })
+    .filter((r) => r && r.version === 1)
+}
+
+const int = (n) => (n === null || n === undefined ? 'n/a' : Math.round(n).toLocaleString('en-US'))
+const ms = (n) => (n === null || n === undefined ? 'n/a' : `${n < 10 ? n.toFixed(3) : n.toFixed(1)} ms`)
+const pct = (n) => (n === null || n === undefined ? 'n/a' : `${(n * 100).toFixed(1)}%`)
+const cpuShare = (x) => (x && x.serverCpuSeconds !== null && x.serverCpuSeconds !== undefined ? `${Math.round((100 * x.serverCpuSeconds) / x.runSeconds)}%` : 'n/a')
+const cache = (c) => (c && c.hitRatio !== null && c.hitRatio !== undefined ? pct(c.hitRatio) : 'n/a')
+
+/** The generated Markdown: the latest run in full, then one line per saved run. */
+export function renderTable(results) {
+  if (results.length === 0) return '_No saved runs yet: run `npm run bench`._'
+  const r = results[results.length - 1]
+  const m = r.meridian
+  const lines = [
+    `### Latest run: ${r.timestamp} (commit ${r.git.commit}${r.git.dirty ? ', with uncommitted changes' : ''})`,
+    '',
+    `${r.machine.cpuModel}, ${r.machine.cpus} CPUs, Linux ${r.machine.kernel}, Node ${r.machine.node}, dnsperf ${r.machine.dnsperf}. ` +
+      `${r.setup.workers} worker(s); Meridian on CPU ${r.setup.serverCpus}, dnsperf on CPU ${r.setup.clientCpus}` +
+      (r.setup.sharedCpus ? ' (shared with the server)' : '') +
+      `; ${r.seconds} s per measured run after ${r.warmupSeconds} s of warm-up; dnsperf -c ${r.setup.dnsperf.clients} -q ${r.setup.dnsperf.outstanding}.`,
+    '',
+    '| figure | value |',
+    '|---|---|',
+    `| Meridian, max queries/s | ${int(m.max.qps)} |`,
+    `| raw \`dgram\` reference, max queries/s | ${int(r.reference.max.qps)} |`,
+    `| Meridian / reference | ${pct(r.ratio)} |`,
+    `| lost queries, max run | ${int(m.max.lost)} of ${int(m.max.sent)} |`,
+    `| offered load for latency (50% of max) | ${int(m.half.offeredQps)} queries/s |`,
+    `| average latency at 50% | ${ms(m.half.avgMs)} |`,
+    `| p99 latency at 50% | ${ms(m.half.p99Ms)} |`,
+    `| lost queries at 50% | ${int(m.half.lost)} of ${int(m.half.sent)} |`,
+    `| reference at 50% of its own max: avg / p99 (the method's floor) | ${r.reference.half ? `${ms(r.reference.half.avgMs)} / ${ms(r.reference.half.p99Ms)}` : 'n/a'} |`,
+    `| server process CPU during the max run: Meridian / reference | ${cpuShare(m.max)} / ${cpuShare(r.reference.max)} |`,
+    `| Meridian RSS at the end of the max run | ${m.rss.mb.toFixed(1)} MB (peak ${m.rss.peakMb.toFixed(1)} MB) |`,
+    `| answer-cache hit ratio | ${m.cache.hitRatio === null ? m.cache.note : pct(m.cache.hitRatio)} |`,
+    '',
+    ...(r.warnings && r.warnings.length > 0 ? ['Warnings of this run:', '', ...r.warnings.map((w) => `- ${w}`), ''] : []),
+    '### Every saved run',
+    '',
+    '| date (UTC) | commit | workers | s | Meridian q/s | reference q/s | ratio | avg @50% | p99 @50% | lost max / 50% | RSS MB | cache hits |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|',
+  ]
+  for (const x of results) {
+    lines.push(
+      `| ${x.timestamp.slice(0, 16).replace('T', ' ')}${x.warnings && x.warnings.length > 0 ? ' !' : ''} | ${x.git.commit}${x.git.dirty ? '+' : ''} | ${x.setup.workers} | ${x.seconds} | ` +
+        `${int(x.meridian.max.qps)} | ${int(x.reference.max.qps)} | ${pct(x.ratio)} | ${ms(x.meridian.half.avgMs)} | ${ms(x.meridian.half.p99Ms)} | ` +
+        `${int(x.meridian.max.lost)} / ${int(x.meridian.half.lost)} | ${x.meridian.rss.mb.toFixed(1)} | ${cache(x.meridian.cache)} |`,
+    )
+  }
+  lines.push('', '`+` after a commit: the working tree had uncommitted changes. `!` after the date: the run printed warnings (see its JSON).')
+  return lines.join('\n')
+}
+
+/** Rewrites the generated part of docs/benchmarks.md (between the markers) from the saved runs. */
+export function renderDocs(dir = RESULTS_DIR, docs = DOCS_FILE) {
+  const table = renderTable(loadResults(dir))
+  const text = existsSync(docs) ? readFileSync(docs, 'utf8') : `# Benchmarks\n\n${BEGIN}\n${END}\n`
+  const b = text.indexOf(BEGIN)
+  const e = text.indexOf(END)
+  if (b < 0 || e < b) throw new Error(`${docs}: the markers ${BEGIN} and ${END} are missing; add them where the table goes`)
+  const out = `${text.slice(0, b + BEGIN.length)}\n<!-- generated by bench/run.mjs from bench/results/*.json; do not edit by hand -->\n\n${table}\n\n${text.slice(e)}`
+  writeFileSync(docs, out)
+  return docs
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  console.log(`wrote ${renderDocs()}`)
+}

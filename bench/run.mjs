@@ -1,0 +1,813 @@
+#!/usr/bin/env node
+/**
+ * `npm run bench`: Meridian under dnsperf, next to a raw `dgram` reference server, in one invocation.
+ * Method and figures: bench/README.md and docs/benchmarks.md. Needs `npm run build` first (it runs
+ * dist/src/cli.js and the simulated pools of dist/src/sim), Linux, taskset, and dnsperf (installed
+ * from Debian with apt-get when missing). Every address it uses is on loopback.
+ *
+ *   node bench/run.mjs [--seconds 20] [--quick] [--workers 1] [options]     (--help lists them)
+ */
+import { spawn, spawnSync } from 'node:child_process'
+import { createSocket } from 'node:dgram'
+import { closeSync, createReadStream, createWriteStream, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import http from 'node:http'
+import net from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+import { renderDocs, saveResults } from './report.mjs'
+import { buildQuery, buildTraffic, clientNetworks, DEFAULT_GEODB } from './traffic.mjs'
+import { ORIGIN, REGIONS, SERVICES, zoneYaml } from './zone.mjs'
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+const CLI = path.join(ROOT, 'dist', 'src', 'cli.js')
+const HOST = '127.0.0.1'
+
+// ---------------------------------------------------------------------------------------------
+// Options
+
+const HELP = `usage: node bench/run.mjs [options]      (npm run bench -- [options])
+
+  --seconds N        length of each measured dnsperf run (default 20)
+  --quick            5 s runs and 1 s warm-ups, for trying the harness; results are not saved
+                     unless --save is given
+  --workers N        Meridian DNS workers; passed as --workers N when the server has that option
+                     (it is refused for N > 1 while the server lacks it). Meridian is pinned to
+                     CPUs 0..N-1, dnsperf to the others, or shares every CPU when none is left
+  --warmup N         seconds of unmeasured load before each measured max run (default 3; --quick 1)
+  --clients N        dnsperf -c: UDP sockets (default 8)
+  --outstanding N    dnsperf -q: queries in flight (default 128)
+  --timeout N        dnsperf -t: seconds before a query counts as lost (default 2)
+  --queries N        messages in the dnsperf input file, replayed in a loop (default 200000)
+  --networks N       distinct client /24s in the ECS options (default 10000)
+  --seed N           seed of the traffic generator (default 1)
+  --geodb PATH       GeoIP database for Meridian and the generator (default geodb/geo-whois-asn-country.mmdb)
+  --save / --no-save write bench/results/*.json and docs/benchmarks.md (default: save, except --quick)
+  --keep             keep the temporary directory (zone, traffic, logs) and print its path
+  --help`
+
+function parseArgs(argv) {
+  const o = {
+    seconds: 20,
+    quick: false,
+    workers: 1,
+    warmup: undefined,
+    clients: 8,
+    outstanding: 128,
+    timeout: 2,
+    queries: 200000,
+    networks: 10000,
+    seed: 1,
+    geodb: DEFAULT_GEODB,
+    save: undefined,
+    keep: false,
+  }
+  const ints = { '--seconds': 'seconds', '--workers': 'workers', '--warmup': 'warmup', '--clients': 'clients', '--outstanding': 'outstanding', '--timeout': 'timeout', '--queries': 'queries', '--networks': 'networks', '--seed': 'seed' }
+  let secondsGiven = false
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]
+    if (a === '--help' || a === '-h') {
+      console.log(HELP)
+      process.exit(0)
+    } else if (a === '--quick') o.quick = true
+    else if (a === '--save') o.save = true
+    else if (a === '--no-save') o.save = false
+    else if (a === '--keep') o.keep = true
+    else if (a === '--geodb') o.geodb = path.resolve(argv[++i] ?? '')
+    else if (ints[a]) {
+      const v = Number(argv[++i])
+      const min = a === '--warmup' ? 0 : 1
+      if (!Number.isInteger(v) || v < min) fail(`${a} needs an integer >= ${min}`)
+      o[ints[a]] = v
+      if (a === '--seconds') secondsGiven = true
+    } else fail(`unknown option ${a}\n\n${HELP}`)
+  }
+  if (o.quick && !secondsGiven) o.seconds = 5
+  o.warmup ??= o.quick ? 1 : 3
+  o.save ??= !o.quick
+  return o
+}
+
+function fail(msg) {
+  console.error(`bench: ${msg}`)
+  process.exit(2)
+}
+
+const log = (msg) => console.log(`bench: ${msg}`)
+/** Warnings are printed and kept in the results, so a disturbed run says so in the table too. */
+const warnings = []
+const warn = (msg) => {
+  warnings.push(msg)
+  log(`warning: ${msg}`)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Child processes: every one is tracked and stopped on the way out, whatever happens.
+
+const children = new Set()
+
+function track(child, name) {
+  const entry = { child, name, exited: false }
+  children.add(entry)
+  child.once('exit', () => {
+    entry.exited = true
+    children.delete(entry)
+  })
+  return entry
+}
+
+/** SIGTERM, then SIGKILL after `graceMs`; resolves once the process is gone. */
+function stop(entry, graceMs = 5000) {
+  if (!entry || entry.exited) return Promise.resolve()
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      try {
+        entry.child.kill('SIGKILL')
+      } catch {
+        // gone already
+      }
+    }, graceMs)
+    entry.child.once('exit', () => {
+      clearTimeout(timer)
+      resolve()
+    })
+    try {
+      entry.child.kill('SIGTERM')
+    } catch {
+      clearTimeout(timer)
+      resolve()
+    }
+  })
+}
+
+const stopAll = () => Promise.all([...children].map((e) => stop(e)))
+
+/** The run's temporary directory, removed on the way out unless --keep. */
+let tmpDir = null
+let keepTmp = false
+const removeTmp = () => {
+  if (tmpDir && !keepTmp) rmSync(tmpDir, { recursive: true, force: true })
+}
+
+process.on('exit', () => {
+  // Last resort (an exception escaped, or process.exit was called): nothing we started survives us.
+  for (const e of children) {
+    try {
+      e.child.kill('SIGKILL')
+    } catch {
+      // gone already
+    }
+  }
+})
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(sig, () => {
+    console.error(`bench: ${sig}: stopping everything it started`)
+    stopAll().finally(() => {
+      removeTmp()
+      process.exit(130)
+    })
+  })
+}
+
+const has = (bin) => spawnSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }).status === 0
+
+/** setpriv --pdeathsig makes the kernel send SIGTERM to a child if this process dies without cleaning up (even SIGKILL). */
+let PDEATHSIG = null
+
+/** The command prefix that pins a child to `cpus` (and ties its life to ours when setpriv can). */
+function pinned(cpus, argv) {
+  const pin = cpus === null ? [] : ['taskset', '-c', cpus]
+  const all = [...(PDEATHSIG ?? []), ...pin, ...argv]
+  return { cmd: all[0], args: all.slice(1) }
+}
+
+function spawnPinned(name, cpus, argv, options = {}) {
+  const { cmd, args } = pinned(cpus, argv)
+  const child = spawn(cmd, args, { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'], ...options })
+  return track(child, name)
+}
+
+/** Resolves with the first stdout line `match` accepts (its return value), or rejects on exit or timeout. */
+function waitForLine(entry, match, timeoutMs, what, sink) {
+  return new Promise((resolve, reject) => {
+    const tail = []
+    const rl = createInterface({ input: entry.child.stdout })
+    const errRl = createInterface({ input: entry.child.stderr })
+    let done = false
+    const finish = (err, value) => {
+      if (done) return
+      done = true
+      clearTimeout(timer)
+      if (err) reject(err)
+      else resolve(value)
+    }
+    const onLine = (line) => {
+      sink?.write(line + '\n')
+      tail.push(line)
+      if (tail.length > 30) tail.shift()
+      if (done) return
+      try {
+        const v = match(line)
+        if (v !== undefined && v !== null) finish(null, v)
+      } catch (err) {
+        finish(err)
+      }
+    }
+    rl.on('line', onLine)
+    errRl.on('line', (line) => {
+      sink?.write(line + '\n')
+      tail.push(line)
+      if (tail.length > 30) tail.shift()
+    })
+    const timer = setTimeout(() => finish(new Error(`${what}: not ready within ${timeoutMs / 1000} s; its last output:\n${tail.join('\n')}`)), timeoutMs)
+    entry.child.once('exit', (code, signal) => finish(new Error(`${what} exited (${signal ?? `code ${code}`}) before it was ready; its last output:\n${tail.join('\n')}`)))
+  })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tools and machine
+
+function ensureTools() {
+  if (process.platform !== 'linux') fail('the bench needs Linux (taskset, /proc, loopback VIPs 127.90.x.1)')
+  if (!has('dnsperf')) {
+    log('installing dnsperf (apt-get install dnsperf)')
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }
+    const up = spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env })
+    const inst = up.status === 0 ? spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'dnsperf'], { stdio: 'inherit', env }) : up
+    if (inst.status !== 0 || !has('dnsperf')) fail('could not install dnsperf; install it by hand (apt-get install dnsperf) and run the bench again')
+  }
+  if (!has('taskset')) fail('taskset is missing (Debian: apt-get install util-linux); the bench pins the server and dnsperf to cores with it')
+  if (has('setpriv') && /--pdeathsig/.test(spawnSync('setpriv', ['--help'], { encoding: 'utf8' }).stdout ?? '')) PDEATHSIG = ['setpriv', '--pdeathsig', 'TERM', '--']
+  if (!existsSync(CLI)) fail(`${path.relative(ROOT, CLI)} is missing: run \`npm run build\` first (npm run bench does)`)
+}
+
+function dnsperfVersion() {
+  const out = spawnSync('dnsperf', ['-H'], { encoding: 'utf8' })
+  const m = /Version\s+(\S+)/.exec(`${out.stdout}${out.stderr}`)
+  return m ? m[1] : 'unknown'
+}
+
+function gitInfo() {
+  const rev = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' })
+  const st = spawnSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: ROOT, encoding: 'utf8' })
+  return { commit: rev.status === 0 ? rev.stdout.trim() : 'unknown', dirty: st.status === 0 ? st.stdout.trim() !== '' : false }
+}
+
+/** Meridian's CPUs and dnsperf's, for N workers on this machine. */
+function cpuPlan(workers, ncpu) {
+  if (ncpu < 2) return { server: null, client: null, shared: true }
+  const n = Math.min(workers, ncpu)
+  const range = (a, b) => (a === b ? `${a}` : `${a}-${b}`)
+  if (n < ncpu) return { server: range(0, n - 1), client: range(n, ncpu - 1), shared: false, clientCount: ncpu - n }
+  return { server: range(0, ncpu - 1), client: range(0, ncpu - 1), shared: true, clientCount: ncpu }
+}
+
+/** Does the built server take `--workers`? (It will; until then a single worker is the only kind.) */
+function serverHasWorkers() {
+  const out = spawnSync(process.execPath, [CLI, 'serve', '--help'], { cwd: ROOT, encoding: 'utf8' })
+  return /--workers\b/.test(`${out.stdout}${out.stderr}`)
+}
+
+function freeTcpPort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer()
+    srv.once('error', reject)
+    srv.listen(0, HOST, () => {
+      const { port } = srv.address()
+      srv.close(() => resolve(port))
+    })
+  })
+}
+
+// ---------------------------------------------------------------------------------------------
+// /proc: RSS of a process and its descendants (the server's future workers included)
+
+function descendants(pid) {
+  const parent = new Map()
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8')
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
+      parent.set(Number(d), ppid)
+    } catch {
+      // exited meanwhile
+    }
+  }
+  const out = [pid]
+  for (let i = 0; i < out.length; i++) for (const [p, pp] of parent) if (pp === out[i] && !out.includes(p)) out.push(p)
+  return out
+}
+
+function statusKb(pid, field) {
+  try {
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+    return m ? Number(m[1]) : 0
+  } catch {
+    return 0
+  }
+}
+
+/** VmRSS and VmHWM (peak) summed over the process tree, in MB, plus the node processes counted. */
+function rssOf(pid) {
+  // Meridian is exec'd by setpriv/taskset, so `pid` is the node process itself.
+  const pids = descendants(pid)
+  const kb = (f) => pids.reduce((s, p) => s + statusKb(p, f), 0)
+  return { mb: kb('VmRSS') / 1024, peakMb: kb('VmHWM') / 1024, processes: pids.length }
+}
+
+/** Per-CPU jiffies from /proc/stat: busy (everything but idle and iowait) and total. */
+function cpuTimes() {
+  const out = new Map()
+  for (const line of readFileSync('/proc/stat', 'utf8').split('\n')) {
+    const m = /^cpu(\d+)\s+(.*)$/.exec(line)
+    if (!m) continue
+    const v = m[2].split(/\s+/).map(Number)
+    const total = v.slice(0, 8).reduce((s, x) => s + x, 0)
+    out.set(Number(m[1]), { busy: total - v[3] - v[4], total })
+  }
+  return out
+}
+
+/** Busy share of each CPU between two cpuTimes() samples: { "0": 0.99, "1": 0.97 }. */
+function cpuBusy(a, b) {
+  const out = {}
+  for (const [cpu, x] of b) {
+    const y = a.get(cpu)
+    if (y && x.total > y.total) out[cpu] = Math.round((1000 * (x.busy - y.busy)) / (x.total - y.total)) / 1000
+  }
+  return out
+}
+
+/** CPU seconds (user + system) used by a process and its descendants (the server's future workers). */
+function processCpuSeconds(pid) {
+  let total = null
+  for (const p of descendants(pid)) {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8')
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      total = (total ?? 0) + (Number(f[11]) + Number(f[12])) / 100 // utime, stime in USER_HZ (100 on Linux)
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return total
+}
+
+// ---------------------------------------------------------------------------------------------
+// DNS: one query over UDP, and a reader for what the sanity checks look at
+
+function udpQuery(port, msg, timeoutMs = 2000) {
+  return new Promise((resolve, reject) => {
+    const sock = createSocket('udp4')
+    const timer = setTimeout(() => {
+      sock.close()
+      reject(new Error(`no answer from ${HOST}:${port} within ${timeoutMs} ms`))
+    }, timeoutMs)
+    sock.once('message', (m) => {
+      clearTimeout(timer)
+      sock.close()
+      resolve(m)
+    })
+    sock.send(msg, port, HOST)
+  })
+}
+
+function skipName(buf, off) {
+  for (;;) {
+    const len = buf[off]
+    if (len === undefined) throw new Error('name runs past the end')
+    if (len === 0) return off + 1
+    if ((len & 0xc0) === 0xc0) return off + 2
+    off += 1 + len
+  }
+}
+
+/** rcode, the A/AAAA answers, and the ECS scope of the reply's OPT (null without ECS). */
+function readReply(buf) {
+  const rcode = buf[3] & 0x0f
+  const qd = buf.readUInt16BE(4)
+  const an = buf.readUInt16BE(6)
+  const ns = buf.readUInt16BE(8)
+  const ar = buf.readUInt16BE(10)
+  let off = 12
+  for (let i = 0; i < qd; i++) off = skipName(buf, off) + 4
+  const answers = []
+  let ecsScope = null
+  for (let i = 0; i < an + ns + ar; i++) {
+    off = skipName(buf, off)
+    const type = buf.readUInt16BE(off)
+    const rdlen = buf.readUInt16BE(off + 8)
+    const rdata = buf.subarray(off + 10, off + 10 + rdlen)
+    if (i < an && type === 1) answers.push([...rdata].join('.'))
+    if (i < an && type === 28) answers.push(rdata.toString('hex').replace(/(.{4})(?!$)/g, '$1:'))
+    if (type === 41) {
+      for (let o = 0; o + 4 <= rdata.length; ) {
+        const code = rdata.readUInt16BE(o)
+        const len = rdata.readUInt16BE(o + 2)
+        if (code === 8 && len >= 4) ecsScope = rdata[o + 7]
+        o += 4 + len
+      }
+    }
+    off += 10 + rdlen
+  }
+  return { rcode, answers, ecsScope }
+}
+
+// ---------------------------------------------------------------------------------------------
+// dnsperf
+
+function parseDnsperf(text) {
+  const num = (re) => {
+    const m = re.exec(text)
+    return m ? Number(m[1]) : null
+  }
+  const rcodes = {}
+  const rc = /Response codes:\s+(.*)/.exec(text)
+  if (rc) for (const m of rc[1].matchAll(/([A-Z]+) (\d+)/g)) rcodes[m[1]] = Number(m[2])
+  const lat = /Average Latency \(s\):\s+([\d.]+) \(min ([\d.]+), max ([\d.]+)\)/.exec(text)
+  const r = {
+    sent: num(/Queries sent:\s+(\d+)/),
+    completed: num(/Queries completed:\s+(\d+)/),
+    lost: num(/Queries lost:\s+(\d+)/),
+    runSeconds: num(/Run time \(s\):\s+([\d.]+)/),
+    qps: num(/Queries per second:\s+([\d.]+)/),
+    avgMs: lat ? Number(lat[1]) * 1000 : null,
+    minMs: lat ? Number(lat[2]) * 1000 : null,
+    maxMs: lat ? Number(lat[3]) * 1000 : null,
+    rcodes,
+  }
+  if (r.qps === null || r.sent === null) throw new Error(`cannot read dnsperf's statistics:\n${text.slice(-2000)}`)
+  return r
+}
+
+/**
+ * One dnsperf run against 127.0.0.1:port, pinned to `cpus`. `qps` limits the offered load (-Q);
+ * `verboseFile` makes dnsperf print one line per answered query (-v) with its latency into that file.
+ */
+async function dnsperf({ port, file, seconds, cpus, threads, o, qps, verboseFile }) {
+  const argv = ['dnsperf', '-s', HOST, '-p', String(port), '-B', '-d', file, '-l', String(seconds), '-c', String(o.clients), '-q', String(o.outstanding), '-t', String(o.timeout), '-T', String(threads)]
+  if (qps) argv.push('-Q', String(qps))
+  if (verboseFile) argv.push('-v')
+  const { cmd, args } = pinned(cpus, argv)
+  const outFd = verboseFile ? openSync(verboseFile, 'w') : 'pipe'
+  const child = spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', outFd, 'pipe'] })
+  track(child, 'dnsperf')
+  let text = ''
+  child.stdout?.on('data', (d) => (text += d))
+  let errText = ''
+  child.stderr.on('data', (d) => (errText += d))
+  const code = await new Promise((resolve) => child.once('exit', (c, s) => resolve(s ?? c)))
+  if (verboseFile) {
+    closeSync(outFd)
+    text = readFileSync(verboseFile, 'utf8').slice(-4000) // the statistics are at the end
+  }
+  if (code !== 0) throw new Error(`dnsperf failed (${code}): ${errText}${text.slice(-1500)}`)
+  return { ...parseDnsperf(text), command: argv.join(' ') }
+}
+
+/** Exact latency percentiles from dnsperf -v's per-query lines (`> NOERROR binary input 0.000142`, seconds, µs resolution). */
+async function latencies(file) {
+  const values = []
+  const rl = createInterface({ input: createReadStream(file) })
+  for await (const line of rl) {
+    if (line.charCodeAt(0) !== 62 /* > */) continue
+    const v = Number(line.slice(line.lastIndexOf(' ') + 1))
+    if (Number.isFinite(v)) values.push(v * 1000)
+  }
+  const a = Float64Array.from(values).sort()
+  const us = (v) => (v === null ? null : Math.round(v * 1000) / 1000) // dnsperf's resolution: 1 µs
+  const rank = (p) => (a.length === 0 ? null : us(a[Math.max(0, Math.ceil(p * a.length) - 1)]))
+  const sum = a.reduce((s, v) => s + v, 0)
+  return { samples: a.length, avgMs: a.length ? us(sum / a.length) : null, p50Ms: rank(0.5), p90Ms: rank(0.9), p99Ms: rank(0.99), p999Ms: rank(0.999), maxMs: a.length ? us(a[a.length - 1]) : null }
+}
+
+// ---------------------------------------------------------------------------------------------
+// OPTIONAL: the answer-cache hit ratio, once the server has an answer cache and serves /metrics on
+// its admin address (a later issue). Today there is neither, and this returns null ("n/a").
+
+function scrapeMetrics(admin) {
+  return new Promise((resolve) => {
+    const req = http.get({ host: HOST, port: admin, path: '/metrics', timeout: 2000 }, (res) => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (d) => (body += d))
+      res.on('end', () => resolve(res.statusCode === 200 ? body : null))
+    })
+    req.on('timeout', () => req.destroy())
+    req.on('error', () => resolve(null))
+  })
+}
+
+/** Sums a counter over its label sets; null when the metric is absent. */
+function counter(text, name) {
+  let sum = null
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name) || (line[name.length] !== ' ' && line[name.length] !== '{')) continue
+    const v = Number(line.slice(line.lastIndexOf(' ') + 1))
+    if (Number.isFinite(v)) sum = (sum ?? 0) + v
+  }
+  return sum
+}
+
+async function cacheCounters(admin) {
+  const text = await scrapeMetrics(admin)
+  if (text === null) return null
+  const hits = counter(text, 'meridian_dns_cache_hits_total')
+  if (hits === null) return null
+  return { hits, misses: counter(text, 'meridian_dns_cache_misses_total'), queries: counter(text, 'meridian_dns_queries_total') }
+}
+
+function cacheRatio(before, after) {
+  const NONE = { hitRatio: null, note: 'n/a (no answer cache yet)' }
+  if (!before || !after) return NONE
+  const hits = after.hits - before.hits
+  const denom = after.misses !== null && before.misses !== null ? hits + (after.misses - before.misses) : after.queries !== null && before.queries !== null ? after.queries - before.queries : null
+  if (!denom) return { hitRatio: null, note: 'n/a (the cache counters did not move)' }
+  return { hitRatio: hits / denom, note: 'meridian_dns_cache_hits_total over the max run', hits, lookups: denom }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The run
+
+async function startPools(tmp, cpus) {
+  const entry = spawnPinned('pools', cpus, [process.execPath, path.join(ROOT, 'bench', 'pools.mjs'), ...REGIONS.map((r) => `${r.name}=${r.vip}`)])
+  const line = await waitForLine(entry, (l) => (l.startsWith('{"pools"') ? JSON.parse(l) : undefined), 20000, 'the simulated pools', createWriteStream(path.join(tmp, 'pools.log')))
+  return { entry, ports: Object.fromEntries(line.pools.map((p) => [p.region, p.port])) }
+}
+
+async function startMeridian({ tmp, zonesDir, geodb, workers, workersFlag, cpus, admin }) {
+  const argv = [process.execPath, CLI, 'serve', '--zones', zonesDir, '--listen', `${HOST}:0`, '--geodb', geodb, '--admin', `${HOST}:${admin}`, '--no-watch', '--health-wait', '20', '--log-level', 'info']
+  if (workersFlag) argv.push('--workers', String(workers))
+  const entry = spawnPinned('meridian', cpus, argv, { stdio: ['ignore', 'pipe', 'pipe'] })
+  let healthUp = 0
+  const ready = await waitForLine(
+    entry,
+    (line) => {
+      if (!line.startsWith('{')) return undefined
+      let j
+      try {
+        j = JSON.parse(line)
+      } catch {
+        return undefined
+      }
+      if (typeof j.msg === 'string' && /^health: .* is up$/.test(j.msg)) healthUp++
+      if (typeof j.msg === 'string' && j.msg.startsWith('meridian serving')) {
+        const udp = (j.listen ?? []).find((l) => l.startsWith('udp://'))
+        const m = udp && /:(\d+)$/.exec(udp)
+        if (!m) throw new Error(`meridian's start-up line names no UDP address: ${line}`)
+        return { port: Number(m[1]), pid: j.pid }
+      }
+      return undefined
+    },
+    60000,
+    'meridian',
+    createWriteStream(path.join(tmp, 'meridian.log')),
+  )
+  // keep draining its output (into the log) so a chatty server never blocks on a full pipe
+  return { entry, port: ready.port, pid: entry.child.pid, logPid: ready.pid, healthUp }
+}
+
+async function startReference(tmp, cpus, answerFile) {
+  const entry = spawnPinned('reference', cpus, [process.execPath, path.join(ROOT, 'bench', 'reference-server.mjs'), '--listen', `${HOST}:0`, '--answer', answerFile])
+  const port = await waitForLine(entry, (l) => {
+    const m = /^reference serving udp:\/\/[\d.]+:(\d+)/.exec(l)
+    return m ? Number(m[1]) : undefined
+  }, 20000, 'the reference server', createWriteStream(path.join(tmp, 'reference.log')))
+  return { entry, port }
+}
+
+/** Checks the server answers the mix as meant before anything is measured; returns a real GSLB answer for the reference. */
+async function sanityCheck(port, networks, sample) {
+  const a = await udpQuery(port, sample.a)
+  const ra = readReply(a)
+  if (ra.rcode !== 0 || ra.answers.length === 0 || !ra.answers.every((x) => x.startsWith('127.90.'))) throw new Error(`a GSLB A query was answered rcode ${ra.rcode} with [${ra.answers}]; expected VIPs in 127.90.0.0/16`)
+  const r6 = readReply(await udpQuery(port, sample.aaaa))
+  if (r6.rcode !== 0 || r6.answers.length === 0) throw new Error(`a GSLB AAAA query was answered rcode ${r6.rcode} with [${r6.answers}]`)
+  const rnx = readReply(await udpQuery(port, sample.nxdomain))
+  if (rnx.rcode !== 3) throw new Error(`a query for a missing name was answered rcode ${rnx.rcode}, not NXDOMAIN`)
+  // Do the ECS networks geolocate? A geo-latency service answers with the GeoIP network's prefix as
+  // the ECS scope when a location decided, and scope 0 when the network had no location.
+  const probe = networks.slice(0, 200)
+  let located = 0
+  const regions = new Set()
+  for (let i = 0; i < probe.length; i++) {
+    const r = readReply(await udpQuery(port, buildQuery(i, `${SERVICES[0]}.${ORIGIN}`, 1, probe[i])))
+    if (r.ecsScope !== null && r.ecsScope > 0) located++
+    if (r.answers[0]) regions.add(r.answers[0].split('.').slice(0, 3).join('.'))
+  }
+  return { answer: a, located: located / probe.length, regionsAnswered: regions.size, probes: probe.length }
+}
+
+async function main() {
+  const o = parseArgs(process.argv.slice(2))
+  ensureTools()
+  const ncpu = os.cpus().length
+  const plan = cpuPlan(o.workers, ncpu)
+  // the reference is one Node process: always one core, dnsperf on the next (as for one worker)
+  const refPlan = cpuPlan(1, ncpu)
+  const workersFlag = serverHasWorkers()
+  if (o.workers > 1 && !workersFlag) fail(`--workers ${o.workers}: this build of meridian has no --workers option yet; run with --workers 1`)
+  if (ncpu < 2) warn('one CPU only: the server and dnsperf share it, so the figures understate both')
+  if (plan.shared && ncpu >= 2) log(`note: ${o.workers} worker(s) on ${ncpu} CPUs leaves none for dnsperf: it shares CPUs ${plan.client} with the server`)
+  // Keep this harness (idle during the runs, but it parses and polls) off the server's cores.
+  if (plan.client !== null && !plan.shared) spawnSync('taskset', ['-a', '-p', '-c', plan.client, String(process.pid)], { stdio: 'ignore' })
+
+  // Is anything else busy? Other work on these CPUs makes every figure below lower and noisier.
+  const idle0 = cpuTimes()
+  await new Promise((r) => setTimeout(r, 1000))
+  const background = cpuBusy(idle0, cpuTimes())
+  const busyCpus = Object.entries(background).filter(([, v]) => v > 0.05)
+  if (busyCpus.length > 0) warn(`the machine is not idle before the run (${busyCpus.map(([c, v]) => `cpu${c} ${(v * 100).toFixed(0)}% busy`).join(', ')}): the figures will be lower and noisier than on a quiet machine`)
+
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'meridian-bench-'))
+  tmpDir = tmp
+  keepTmp = o.keep
+  const zonesDir = path.join(tmp, 'zones')
+  let ok = false
+  try {
+    // 1. traffic
+    const t0 = Date.now()
+    const nets = clientNetworks({ count: o.networks, seed: o.seed, geodb: o.geodb })
+    const traffic = buildTraffic({ origin: ORIGIN, services: SERVICES, networks: nets.networks, count: o.queries, seed: o.seed })
+    const trafficFile = path.join(tmp, 'queries.bin')
+    writeFileSync(trafficFile, traffic.data)
+    log(
+      `traffic: ${o.queries.toLocaleString('en-US')} queries (A ${traffic.counts.a}, AAAA ${traffic.counts.aaaa}, NXDOMAIN ${traffic.counts.nxdomain}) ` +
+        `with ECS from ${nets.networks.length.toLocaleString('en-US')} /24s in ${nets.countries} countries (${nets.top.map(([c, n]) => `${c} ${n}`).join(', ')}...), built in ${Date.now() - t0} ms`,
+    )
+
+    // 2. pools and zone
+    const pools = await startPools(tmp, plan.client)
+    mkdirSync(zonesDir)
+    writeFileSync(path.join(zonesDir, `${ORIGIN}.yaml`), zoneYaml(pools.ports))
+    log(`zone ${ORIGIN}: ${SERVICES.length} services over ${REGIONS.length} regions, each a live simulated pool (${REGIONS.map((r) => `${r.name} ${r.vip}:${pools.ports[r.name]}`).join(', ')}), checked every 1 s`)
+
+    // 3. Meridian
+    const admin = await freeTcpPort()
+    const mer = await startMeridian({ tmp, zonesDir, geodb: o.geodb, workers: o.workers, workersFlag, cpus: plan.server, admin })
+    log(`meridian: udp://${HOST}:${mer.port}, pid ${mer.pid}, CPU ${plan.server ?? 'any'}${workersFlag ? `, --workers ${o.workers}` : ''}; ${mer.healthUp} of ${REGIONS.length} regions up at start`)
+    if (mer.logPid !== mer.pid) warn(`the server logs pid ${mer.logPid} but the bench started pid ${mer.pid}; RSS is read from the tree under ${mer.pid}`)
+    if (mer.healthUp < REGIONS.length) warn(`only ${mer.healthUp} of ${REGIONS.length} health checks were up when it started answering`)
+    const sanity = await sanityCheck(mer.port, nets.networks, traffic.sample)
+    log(`sanity: A, AAAA and NXDOMAIN answered as expected; ${(sanity.located * 100).toFixed(0)}% of ${sanity.probes} ECS networks geolocated (answered from ${sanity.regionsAnswered} regions)`)
+    if (sanity.located < 0.9) warn('fewer than 90% of the client networks geolocate with this --geodb: the GSLB answers are not mostly geographic')
+    const answerFile = path.join(tmp, 'answer.bin')
+    writeFileSync(answerFile, sanity.answer)
+
+    const threads = plan.clientCount ?? 1
+    if (o.warmup > 0) {
+      log(`meridian: ${o.warmup} s warm-up`)
+      await dnsperf({ port: mer.port, file: trafficFile, seconds: o.warmup, cpus: plan.client, threads, o })
+    }
+    const cacheBefore = await cacheCounters(admin)
+    log(`meridian: max throughput, ${o.seconds} s`)
+    let peak = { mb: 0, peakMb: 0 }
+    const poll = setInterval(() => {
+      const r = rssOf(mer.pid)
+      if (r.mb > peak.mb) peak = r
+    }, 500)
+    let max
+    const cpu0 = cpuTimes()
+    const proc0 = processCpuSeconds(mer.pid)
+    try {
+      max = await dnsperf({ port: mer.port, file: trafficFile, seconds: o.seconds, cpus: plan.client, threads, o })
+    } finally {
+      clearInterval(poll)
+    }
+    max.cpuBusy = cpuBusy(cpu0, cpuTimes())
+    const proc1 = processCpuSeconds(mer.pid)
+    max.serverCpuSeconds = proc0 !== null && proc1 !== null ? Math.round((proc1 - proc0) * 100) / 100 : null
+    interference('meridian', max, plan.server)
+    const rss = rssOf(mer.pid)
+    const cache = cacheRatio(cacheBefore, await cacheCounters(admin))
+    log(`meridian: ${Math.round(max.qps)} q/s, ${max.lost} lost; RSS ${rss.mb.toFixed(1)} MB`)
+
+    const offered = Math.max(1, Math.round(max.qps / 2))
+    log(`meridian: latency at 50% of max (${offered} q/s offered), ${o.seconds} s`)
+    const vfile = path.join(tmp, 'latency-50.txt')
+    const half = await dnsperf({ port: mer.port, file: trafficFile, seconds: o.seconds, cpus: plan.client, threads, o, qps: offered, verboseFile: vfile })
+    const lat = await latencies(vfile)
+    await stop(mer.entry)
+    await stop(pools.entry)
+
+    // 4. the reference, same dnsperf settings, one core
+    const ref = await startReference(tmp, refPlan.server, answerFile)
+    log(`reference: raw dgram server replaying a ${sanity.answer.length}-octet Meridian answer on udp://${HOST}:${ref.port}, CPU ${refPlan.server ?? 'any'}`)
+    if (o.warmup > 0) await dnsperf({ port: ref.port, file: trafficFile, seconds: o.warmup, cpus: refPlan.client, threads: refPlan.clientCount ?? 1, o })
+    log(`reference: max throughput, ${o.seconds} s`)
+    const rcpu0 = cpuTimes()
+    const rproc0 = processCpuSeconds(ref.entry.child.pid)
+    const refMax = await dnsperf({ port: ref.port, file: trafficFile, seconds: o.seconds, cpus: refPlan.client, threads: refPlan.clientCount ?? 1, o })
+    refMax.cpuBusy = cpuBusy(rcpu0, cpuTimes())
+    const rproc1 = processCpuSeconds(ref.entry.child.pid)
+    refMax.serverCpuSeconds = rproc0 !== null && rproc1 !== null ? Math.round((rproc1 - rproc0) * 100) / 100 : null
+    interference('reference', refMax, refPlan.server)
+    // The same latency run against the reference: the floor of what this method can measure
+    // (dnsperf's pacing and -v output, loopback, Node's dgram) at half of the reference's own maximum.
+    const refOffered = Math.max(1, Math.round(refMax.qps / 2))
+    log(`reference: latency at 50% of its max (${refOffered} q/s offered), ${o.seconds} s`)
+    const rvfile = path.join(tmp, 'reference-latency-50.txt')
+    const refHalf = await dnsperf({ port: ref.port, file: trafficFile, seconds: o.seconds, cpus: refPlan.client, threads: refPlan.clientCount ?? 1, o, qps: refOffered, verboseFile: rvfile })
+    const refLat = await latencies(rvfile)
+    await stop(ref.entry)
+
+    const result = {
+      version: 1,
+      timestamp: new Date().toISOString(),
+      quick: o.quick,
+      seconds: o.seconds,
+      warmupSeconds: o.warmup,
+      machine: { cpuModel: os.cpus()[0]?.model ?? 'unknown', cpus: ncpu, kernel: os.release(), node: process.versions.node, dnsperf: dnsperfVersion(), memoryGb: Math.round(os.totalmem() / 2 ** 30) },
+      git: gitInfo(),
+      setup: {
+        workers: o.workers,
+        workersFlagPassed: workersFlag,
+        serverCpus: plan.server ?? 'any',
+        clientCpus: plan.client ?? 'any',
+        sharedCpus: plan.shared,
+        referenceCpus: refPlan.server ?? 'any',
+        backgroundCpuBusy: background,
+        geodb: path.relative(ROOT, o.geodb),
+        zone: { origin: ORIGIN, services: SERVICES.length, regions: REGIONS.length, checkIntervalSeconds: 1, healthUpAtStart: mer.healthUp },
+        traffic: { queries: o.queries, networks: nets.networks.length, countries: nets.countries, seed: o.seed, mix: traffic.counts, ecsLocated: sanity.located },
+        dnsperf: { clients: o.clients, outstanding: o.outstanding, timeoutSeconds: o.timeout, threads },
+      },
+      meridian: {
+        max,
+        half: { offeredQps: offered, qps: half.qps, sent: half.sent, completed: half.completed, lost: half.lost, rcodes: half.rcodes, ...lat, command: half.command },
+        rss: { mb: rss.mb, peakMb: Math.max(rss.peakMb, peak.peakMb ?? 0), processes: rss.processes, when: 'end of the max run' },
+        cache,
+      },
+      reference: {
+        max: refMax,
+        half: { offeredQps: refOffered, qps: refHalf.qps, sent: refHalf.sent, completed: refHalf.completed, lost: refHalf.lost, ...refLat, command: refHalf.command },
+        answerOctets: sanity.answer.length,
+      },
+      ratio: max.qps / refMax.qps,
+      warnings,
+    }
+    printSummary(result)
+    if (o.save) {
+      const file = saveResults(result)
+      renderDocs()
+      log(`wrote ${path.relative(ROOT, file)}, bench/results/latest.json and docs/benchmarks.md`)
+    } else {
+      log('not saved (--quick without --save, or --no-save)')
+    }
+    ok = true
+  } finally {
+    await stopAll()
+    if (!ok) keepTmp = true
+    if (keepTmp) log(`${ok ? 'kept' : 'left for a look'}: ${tmp} (zone, traffic, logs)`)
+    removeTmp()
+  }
+}
+
+/**
+ * When the server has one CPU to itself, that CPU's busy time beyond the server's own CPU time is
+ * someone else's work (other processes, or kernel work on their behalf): flag it.
+ */
+function interference(name, run, cpus) {
+  if (cpus === null || !/^\d+$/.test(cpus) || run.serverCpuSeconds === null) return
+  const busy = run.cpuBusy[cpus]
+  const own = run.serverCpuSeconds / run.runSeconds
+  run.otherCpuOnServerCore = Math.max(0, Math.round((busy - own) * 1000) / 1000)
+  if (busy - own > 0.05) warn(`during the ${name} max run CPU ${cpus} was ${(busy * 100).toFixed(0)}% busy but the server used only ${(own * 100).toFixed(0)}% of it: other work shared its core`)
+}
+
+function printSummary(r) {
+  const m = r.meridian
+  const n = (x) => Math.round(x).toLocaleString('en-US')
+  const f = (x) => (x === null ? 'n/a' : `${x.toFixed(3)} ms`)
+  const share = (x) => (x.serverCpuSeconds === null ? 'n/a' : `${((100 * x.serverCpuSeconds) / x.runSeconds).toFixed(0)}%`)
+  const busy = (x) => Object.entries(x.cpuBusy).map(([c, v]) => `cpu${c} ${(v * 100).toFixed(0)}%`).join(' ')
+  const rows = [
+    ['', 'Meridian', 'raw dgram reference'],
+    ['max queries/s', n(m.max.qps), n(r.reference.max.qps)],
+    ['lost (max run)', `${n(m.max.lost)} of ${n(m.max.sent)}`, `${n(r.reference.max.lost)} of ${n(r.reference.max.sent)}`],
+    ['dnsperf avg latency (max run)', f(m.max.avgMs), f(r.reference.max.avgMs)],
+    ['server CPU s / run s (max run)', share(m.max), share(r.reference.max)],
+    ['CPU busy (max run)', busy(m.max), busy(r.reference.max)],
+  ]
+  const w0 = Math.max(...rows.map((x) => x[0].length)) + 2
+  const w1 = Math.max(...rows.map((x) => x[1].length)) + 3
+  console.log('')
+  console.log(`Meridian bench, ${r.seconds} s runs, ${r.setup.workers} worker(s): server on CPU ${r.setup.serverCpus}, dnsperf on CPU ${r.setup.clientCpus} (-c ${r.setup.dnsperf.clients} -q ${r.setup.dnsperf.outstanding})`)
+  for (const row of rows) console.log(`  ${row[0].padEnd(w0)}${row[1].padEnd(w1)}${row[2]}`)
+  console.log(`  ${'Meridian / reference'.padEnd(w0)}${(r.ratio * 100).toFixed(1)}%`)
+  console.log(`  ${'at 50% load'.padEnd(w0)}${n(m.half.offeredQps)} q/s offered, ${n(m.half.qps)} answered: avg ${f(m.half.avgMs)}, p50 ${f(m.half.p50Ms)}, p99 ${f(m.half.p99Ms)}, max ${f(m.half.maxMs)} (${n(m.half.samples)} samples); lost ${n(m.half.lost)}`)
+  const rh = r.reference.half
+  console.log(`  ${'reference at 50% load'.padEnd(w0)}${n(rh.offeredQps)} q/s offered: avg ${f(rh.avgMs)}, p99 ${f(rh.p99Ms)} (the method's floor)`)
+  console.log(`  ${'Meridian RSS'.padEnd(w0)}${m.rss.mb.toFixed(1)} MB at the end of the max run (peak ${m.rss.peakMb.toFixed(1)} MB)`)
+  console.log(`  ${'answer-cache hit ratio'.padEnd(w0)}${m.cache.hitRatio === null ? m.cache.note : `${(m.cache.hitRatio * 100).toFixed(1)}%`}`)
+  console.log(`  ${'rcodes (max run)'.padEnd(w0)}${Object.entries(m.max.rcodes).map(([k, v]) => `${k} ${n(v)}`).join(', ')}`)
+  console.log('')
+}
+
+main().catch(async (err) => {
+  console.error(`bench: failed: ${err.stack ?? err.message}`)
+  await stopAll()
+  process.exit(1)
+})
