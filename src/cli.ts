@@ -14,7 +14,8 @@ import { isLoopback, loadAdminToken } from './admin/auth.js'
 import { ApiError } from './admin/errors.js'
 import { explain, formatTrace, parseExplainRequest, type ExplainTrace, type Resolver } from './admin/explain.js'
 import { buildZoneSet, readZoneSources, type BuildOptions } from './config/load.js'
-import { locateClient, maskAddress, type GeoLookup } from './dns/client.js'
+import { locateClient, type GeoLookup } from './dns/client.js'
+import { maskAddress } from './model/address.js'
 import { DnsHandler } from './dns/handler.js'
 import { respond } from './dns/responder.js'
 import type { Query } from './dns/wire.js'
@@ -111,7 +112,7 @@ function waitForHealth(poller: HealthPoller, timeoutMs: number, log: Logger): Pr
 function makeResolver(zones: () => ZoneSet, geo: GeoLookup | undefined, health: (key: string) => VipHealth | undefined): Resolver {
   return (q) => {
     const ecs = q.ecs
-      ? { family: q.ecs.family === 4 ? (1 as const) : (2 as const), sourcePrefix: q.ecs.prefix, scopePrefix: 0, address: maskAddress(q.ecs.address, q.ecs.family, q.ecs.prefix), bytes: Buffer.alloc(0) }
+      ? { family: q.ecs.family === 4 ? (1 as const) : (2 as const), sourcePrefix: q.ecs.prefix, scopePrefix: 0, address: maskAddress(q.ecs.address, q.ecs.prefix), bytes: Buffer.alloc(0) }
       : null
     const query: Query = { id: 0, rd: false, cd: false, qname: q.name, qkey: q.name, oddName: false, questionWire: Buffer.alloc(0), qtype: q.qtype, qclass: 1, edns: ecs ? { udpSize: 1232, version: 0, dnssecOk: false, ecs } : null }
     const set = zones()

@@ -9,6 +9,7 @@ import { isIPv4, isIPv6 } from 'node:net'
 import path from 'node:path'
 import YAML, { isMap, isPair, isScalar, LineCounter, type Document, type Node as YamlNode } from 'yaml'
 import { ConfigError, type ConfigIssue, type ErrorCode } from '../errors.js'
+import { canonicalAddress } from '../model/address.js'
 import { ancestorsWithin, canonical, isInZone, nameProblem, resolveName } from '../model/name.js'
 import {
   RRTYPE,
@@ -386,15 +387,6 @@ function checkSpecFor(c: CheckDef, vip: string, keyPath: (string | number)[], is
   return spec
 }
 
-function canonicalAddress(a: string): string {
-  if (isIPv4(a)) return a
-  // Expand to 8 groups for comparison.
-  const [head = '', tail = ''] = a.split('::')
-  const h = head ? head.split(':') : []
-  const t = tail ? tail.split(':') : []
-  const groups = a.includes('::') ? [...h, ...Array(8 - h.length - t.length).fill('0'), ...t] : h
-  return groups.map((g) => parseInt(g, 16).toString(16)).join(':')
-}
 
 function typeName(t: number): string {
   return Object.entries(RRTYPE).find(([, v]) => v === t)?.[0] ?? String(t)

@@ -5,6 +5,7 @@
  * longer than the ECS source prefix.
  */
 import { isIPv4 } from 'node:net'
+import { maskAddress } from '../model/address.js'
 import type { ClientLocation, GeoPoint } from '../model/gslb.js'
 import type { Query } from './wire.js'
 
@@ -21,45 +22,6 @@ export interface GeoAnswer {
 export type GeoLookup = (address: string, prefix?: number) => GeoAnswer
 
 export const BUCKET_PREFIX = { 4: 24, 6: 56 } as const
-
-/** The text of `address` with every bit past `prefix` cleared. */
-export function maskAddress(address: string, family: 4 | 6, prefix: number): string {
-  if (family === 4) {
-    const parts = address.split('.').map(Number)
-    const out = parts.map((p, i) => {
-      const keep = Math.max(0, Math.min(8, prefix - i * 8))
-      return p & ((0xff << (8 - keep)) & 0xff)
-    })
-    return out.join('.')
-  }
-  const bytes = ipv6Bytes(address)
-  for (let i = 0; i < 16; i++) {
-    const keep = Math.max(0, Math.min(8, prefix - i * 8))
-    bytes[i] = bytes[i]! & ((0xff << (8 - keep)) & 0xff)
-  }
-  const groups: string[] = []
-  for (let i = 0; i < 16; i += 2) groups.push(((bytes[i]! << 8) | bytes[i + 1]!).toString(16))
-  return groups.join(':')
-}
-
-function ipv6Bytes(address: string): number[] {
-  let a = address
-  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(a)
-  if (v4) {
-    const [p0, p1, p2, p3] = v4[1]!.split('.').map(Number)
-    a = a.slice(0, -v4[1]!.length) + `${((p0! << 8) | p1!).toString(16)}:${((p2! << 8) | p3!).toString(16)}`
-  }
-  const [head = '', tail = ''] = a.split('::')
-  const h = head ? head.split(':') : []
-  const t = a.includes('::') ? (tail ? tail.split(':') : []) : []
-  const groups = a.includes('::') ? [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t] : h
-  const out: number[] = []
-  for (const g of groups) {
-    const n = parseInt(g, 16) || 0
-    out.push(n >> 8, n & 0xff)
-  }
-  return out
-}
 
 /** Locates the client of `q` (sent from `peer`), applying the zone's default location if needed. */
 export function locateClient(q: Query, peer: string, geo: GeoLookup | undefined, defaultLocation: GeoPoint | null): ClientLocation {
@@ -78,7 +40,7 @@ export function locateClient(q: Query, peer: string, geo: GeoLookup | undefined,
     limit = family === 4 ? 32 : 128
   }
   const bucketPrefix = Math.min(BUCKET_PREFIX[family], limit)
-  const bucket = `${maskAddress(address, family, bucketPrefix)}/${bucketPrefix}`
+  const bucket = `${maskAddress(address, bucketPrefix)}/${bucketPrefix}`
   const found = ecs && ecs.sourcePrefix === 0 ? undefined : geo?.(address, ecs ? ecs.sourcePrefix : undefined)
   const base = { address, family, bucket, bucketPrefix, geoPrefix: Math.min(found?.networkPrefix ?? limit, limit) }
   if (found && found.source !== 'none' && found.lat !== undefined && found.lon !== undefined) {

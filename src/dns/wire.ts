@@ -5,6 +5,7 @@
  * (an opcode other than QUERY), or a silent drop (no readable header, or a response).
  * dns2's Packet.parse skips records it cannot read, which hides malformed messages; this does not.
  */
+import { addressText } from '../model/address.js'
 import { asciiLower } from '../model/name.js'
 
 export const OPT_TYPE = 41
@@ -93,30 +94,6 @@ function readEcs(buf: Buffer, off: number, len: number): ClientSubnet {
     if ((bytes[need - 1]! & ~mask & 0xff) !== 0) fail(`ECS address has bits set past its /${sourcePrefix} prefix`)
   }
   return { family: family as 1 | 2, sourcePrefix, scopePrefix, address: addressText(bytes), bytes }
-}
-
-export function addressText(bytes: Buffer): string {
-  if (bytes.length === 4) return `${bytes[0]}.${bytes[1]}.${bytes[2]}.${bytes[3]}`
-  const groups: string[] = []
-  for (let i = 0; i < 16; i += 2) groups.push(bytes.readUInt16BE(i).toString(16))
-  // RFC 5952: compress the longest run (>= 2) of zero groups.
-  let best = -1
-  let bestLen = 1
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== '0') {
-      i++
-      continue
-    }
-    let j = i
-    while (j < 8 && groups[j] === '0') j++
-    if (j - i > bestLen) {
-      best = i
-      bestLen = j - i
-    }
-    i = j
-  }
-  if (best < 0) return groups.join(':')
-  return `${groups.slice(0, best).join(':')}::${groups.slice(best + bestLen).join(':')}`
 }
 
 function readOpt(buf: Buffer, off: number, rdlen: number, udpSize: number, ttl: number): Edns {

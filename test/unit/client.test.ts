@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { locateClient, maskAddress, type GeoAnswer } from '../../src/dns/client.js'
+import { locateClient, type GeoAnswer } from '../../src/dns/client.js'
+import { maskAddress } from '../../src/model/address.js'
 import { parseQuery, type Query } from '../../src/dns/wire.js'
 
 function query(ecs?: { family: 1 | 2; prefix: number; bytes: number[] }): Query {
@@ -17,10 +18,10 @@ const gb: GeoAnswer = { country: 'GB', continent: 'EU', lat: 51.5, lon: -0.1, so
 const none: GeoAnswer = { country: undefined, continent: undefined, lat: undefined, lon: undefined, source: 'none', networkPrefix: 8 }
 
 test('addresses are masked to a prefix in both families', () => {
-  assert.equal(maskAddress('81.2.69.142', 4, 24), '81.2.69.0')
-  assert.equal(maskAddress('81.2.69.142', 4, 20), '81.2.64.0')
-  assert.equal(maskAddress('2001:db8:abcd:12ff::1', 6, 56), '2001:db8:abcd:1200:0:0:0:0')
-  assert.equal(maskAddress('::ffff:1.2.3.4', 6, 128), '0:0:0:0:0:ffff:102:304')
+  assert.equal(maskAddress('81.2.69.142', 24), '81.2.69.0')
+  assert.equal(maskAddress('81.2.69.142', 20), '81.2.64.0')
+  assert.equal(maskAddress('2001:db8:abcd:12ff::1', 56), '2001:db8:abcd:1200:0:0:0:0')
+  assert.equal(maskAddress('::ffff:1.2.3.4', 128), '0:0:0:0:0:ffff:102:304')
 })
 
 test('the ECS address locates the client, with its /24 as the affinity bucket and the GeoIP prefix capped by the source', () => {
