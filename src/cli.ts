@@ -295,9 +295,14 @@ async function startDemoPools(set: ZoneSet, log: Logger): Promise<() => Promise<
   }
 }
 
+/** The zone set of a directory, for the offline commands (check, explain): serials from a throwaway book. */
+async function readZoneSet(dir: string): Promise<ZoneSet> {
+  return buildZoneSet(await readZoneSources(dir), new SerialBook(undefined).plan().serialOf, 1, PLACES)
+}
+
 async function check(opts: { zones: string }): Promise<number> {
   try {
-    const set = buildZoneSet(await readZoneSources(opts.zones), (o, h) => new SerialBook(undefined).serialFor(o, h), 1, PLACES)
+    const set = await readZoneSet(opts.zones)
     for (const z of set.zones.values()) {
       process.stdout.write(`${z.file}: zone ${z.origin} OK (${z.nodes.size} names)\n`)
     }
@@ -361,7 +366,7 @@ async function explainCommand(name: string, type: string | undefined, o: Explain
     }
     let set: ZoneSet
     try {
-      set = buildZoneSet(await readZoneSources(o.zones), (og, h) => new SerialBook(undefined).serialFor(og, h), 1, PLACES)
+      set = await readZoneSet(o.zones)
     } catch (err) {
       if (err instanceof ConfigError) {
         for (const i of err.issues) process.stderr.write(formatIssue(i) + '\n')

@@ -106,7 +106,12 @@ export class FileConfigStore implements EditableConfigStore {
 
   /** Serialised: a reload waits for the one before it, so sets are swapped in order. */
   reload(reason: string): Promise<ZoneSet> {
-    const next = this.chain.then(() => this.doReload(reason))
+    return this.serialise(() => this.doReload(reason))
+  }
+
+  /** Runs `fn` after every reload and edit queued before it; a failure does not stop the queue. */
+  private serialise<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.chain.then(fn)
     this.chain = next.catch(() => undefined)
     return next
   }
@@ -125,9 +130,7 @@ export class FileConfigStore implements EditableConfigStore {
    * set swapped in and the listeners called, and only then does the promise resolve.
    */
   edit(origin: string, mutate: ZoneMutation, opts: EditOptions = {}): Promise<EditResult> {
-    const next = this.chain.then(() => this.doEdit(origin, mutate, opts))
-    this.chain = next.catch(() => undefined)
-    return next
+    return this.serialise(() => this.doEdit(origin, mutate, opts))
   }
 
   private async doEdit(origin: string, mutate: ZoneMutation, opts: EditOptions): Promise<EditResult> {
@@ -148,9 +151,9 @@ export class FileConfigStore implements EditableConfigStore {
     const text = renderEdited(src.text, doc)
     if (text === src.text) return { set: current, zone, etag: before, changed: false }
     const next = sources.map((s) => (s === src ? { file: s.file, text } : s))
-    // Validate first with a throwaway serial, so a rejected edit leaves the serial book untouched.
-    buildZoneSet(next, () => 0, 0, this.build)
-    const set = buildZoneSet(next, (o, h) => this.serials.serialFor(o, h), this.generation + 1, this.build)
+    // Serials are committed only once the file is written: a rejected edit leaves the book untouched.
+    const serials = this.serials.plan()
+    const set = buildZoneSet(next, serials.serialOf, this.generation + 1, this.build)
     try {
       const { mode } = await stat(src.file)
       await writeFileAtomic(src.file, text)
@@ -159,9 +162,14 @@ export class FileConfigStore implements EditableConfigStore {
     } catch (err) {
       throw new MeridianError('E_ZONE_WRITE', `cannot write ${src.file}: ${(err as Error).message}; nothing was changed`, 500, { cause: err })
     }
-    await this.serials.save().catch((err: Error) => this.log.warn({ err: err.message }, 'cannot save SOA serials; they will be recomputed'))
+    serials.commit()
+    await this.saveSerials()
     this.swap(set, next, opts.reason ?? 'edit', started)
     return { set, zone: set.zones.get(origin)!, etag: etagOf(text), changed: true }
+  }
+
+  private saveSerials(): Promise<void> {
+    return this.serials.save().catch((err: Error) => this.log.warn({ err: err.message }, 'cannot save SOA serials; they will be recomputed'))
   }
 
   private swap(set: ZoneSet, sources: ZoneSource[], reason: string, started: bigint): void {
@@ -193,8 +201,10 @@ export class FileConfigStore implements EditableConfigStore {
         return this.set
       }
       if (this.generation === 0) await this.serials.load()
-      const set = buildZoneSet(sources, (o, h) => this.serials.serialFor(o, h), this.generation + 1, this.build)
-      await this.serials.save().catch((err: Error) => this.log.warn({ err: err.message }, 'cannot save SOA serials; they will be recomputed'))
+      const serials = this.serials.plan()
+      const set = buildZoneSet(sources, serials.serialOf, this.generation + 1, this.build)
+      serials.commit()
+      await this.saveSerials()
       this.swap(set, sources, reason, started)
       return set
     } catch (err) {

@@ -37,13 +37,32 @@ export class SerialBook {
     }
   }
 
-  /** The serial for this content; a new, higher one if the content changed. */
+  /**
+   * Serials for one build of the zone set, kept aside until `commit()`: a set that is rejected (or
+   * an edit that fails to write) leaves the book as it was.
+   */
+  plan(): { serialOf: (origin: string, hash: string) => number; commit(): void } {
+    const pending = new Map<string, Entry>()
+    return {
+      serialOf: (origin, hash) => {
+        const prev = pending.get(origin) ?? this.entries.get(origin)
+        if (prev && prev.hash === hash) return prev.serial
+        const serial = Math.min(Math.max((prev?.serial ?? 0) + 1, this.now()), 0xffffffff)
+        pending.set(origin, { hash, serial })
+        return serial
+      },
+      commit: () => {
+        for (const [origin, e] of pending) this.entries.set(origin, e)
+        if (pending.size > 0) this.dirty = true
+      },
+    }
+  }
+
+  /** The serial for this content (a new, higher one if the content changed), committed at once. */
   serialFor(origin: string, hash: string): number {
-    const prev = this.entries.get(origin)
-    if (prev && prev.hash === hash) return prev.serial
-    const serial = Math.min(Math.max((prev?.serial ?? 0) + 1, this.now()), 0xffffffff)
-    this.entries.set(origin, { hash, serial })
-    this.dirty = true
+    const plan = this.plan()
+    const serial = plan.serialOf(origin, hash)
+    plan.commit()
     return serial
   }
 

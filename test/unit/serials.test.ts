@@ -23,3 +23,17 @@ test('an auto serial stays while the content stays and rises when it changes, ac
   assert.equal(again.serialFor('z.test', 'h2'), 1001)
   assert.equal(again.serialFor('z.test', 'h3'), 1002)
 })
+
+test('a planned serial is kept aside until commit, so a rejected set changes nothing', () => {
+  const book = new SerialBook(undefined, () => 1000)
+  assert.equal(book.serialFor('z.test', 'h1'), 1000)
+  const rejected = book.plan()
+  assert.equal(rejected.serialOf('z.test', 'h2'), 1001)
+  assert.equal(rejected.serialOf('z.test', 'h2'), 1001, 'stable within one plan')
+  // not committed: the book still holds h1
+  assert.equal(book.serialFor('z.test', 'h1'), 1000)
+  const accepted = book.plan()
+  assert.equal(accepted.serialOf('z.test', 'h3'), 1001)
+  accepted.commit()
+  assert.equal(book.serialFor('z.test', 'h3'), 1001)
+})
