@@ -117,8 +117,10 @@ function makeResolver(zones: () => ZoneSet, geo: GeoLookup | undefined, health: 
     const query: Query = { id: 0, rd: false, cd: false, qname: q.name, qkey: q.name, oddName: false, questionWire: Buffer.alloc(0), qtype: q.qtype, qclass: 1, edns: ecs ? { udpSize: 1232, version: 0, dnssecOk: false, ecs } : null }
     const set = zones()
     const out = respond(set, query, q.client, { geo, health, rand: () => 0 })
+    // A service answer says where it took the client to be; for other names, locate it for the trace.
     const zone = out.zone ?? findZone(set, q.name)
-    return { rcode: out.rcode, zone: out.zone, answer: out.answer, ecsScope: out.ecsScope, selection: out.selection, client: zone ? locateClient(query, q.client, geo, zone.defaultLocation) : null }
+    const client = out.client ?? (zone ? locateClient(query, q.client, geo, zone.defaultLocation) : null)
+    return { rcode: out.rcode, zone: out.zone, answer: out.answer, ecsScope: out.ecsScope, selection: out.selection, client }
   }
 }
 
@@ -183,10 +185,8 @@ async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logg
     }
     throw err
   }
-  const health = (key: string): VipHealth | undefined => {
-    const t = poller.view().targets.get(key)
-    return t ? { state: t.state, ewmaMs: t.ewmaMs ?? undefined } : undefined
-  }
+  // The poller's TargetHealth is a VipHealth: handed over as it is, nothing allocated per query.
+  const health = (key: string): VipHealth | undefined => poller.view().targets.get(key)
   const stopExtras = beforeListen ? await beforeListen(store.current(), log) : async () => undefined
   const geoLookup: GeoLookup = (address, prefix) => geo.locate(address, prefix)
 

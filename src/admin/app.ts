@@ -165,10 +165,7 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
     return res
   }
 
-  const vipHealth = (key: string): VipHealth | undefined => {
-    const t = deps.health().targets.get(key)
-    return t ? { state: t.state, ewmaMs: t.ewmaMs ?? undefined } : undefined
-  }
+  const vipHealth = (key: string): VipHealth | undefined => deps.health().targets.get(key)
 
   // ---- zones ------------------------------------------------------------------------------------
 

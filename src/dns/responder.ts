@@ -10,7 +10,7 @@
  *   FormErr    FORMERR   0   -                     -             malformed query, or a meta type asked as data
  *   NotImp     NOTIMP    0   -                     -             opcode other than QUERY, MAILA/MAILB
  */
-import type { VipHealth } from '../model/gslb.js'
+import type { ClientLocation, VipHealth } from '../model/gslb.js'
 import { RRTYPE, type RR, type Zone, type ZoneSet } from '../model/types.js'
 import { select, type Selection } from '../select/select.js'
 import { locateClient, type GeoLookup } from './client.js'
@@ -33,6 +33,8 @@ export interface Outcome {
   zone: Zone | undefined
   /** The selector's decision, when a GSLB service answered. */
   selection: Selection | undefined
+  /** Where the client was taken to be, when a GSLB service answered. */
+  client: ClientLocation | undefined
 }
 
 /** What GSLB answers need beyond the zone set: GeoIP, the health view, and randomness for rotation. */
@@ -47,7 +49,7 @@ const NO_GSLB: GslbContext = { geo: undefined, health: () => undefined, rand: Ma
 const EMPTY: RR[] = []
 
 function outcome(kind: OutcomeKind, rcode: number, zone: Zone | undefined, answer = EMPTY, authority = EMPTY, additional = EMPTY): Outcome {
-  return { kind, rcode, aa: zone !== undefined, answer, authority, additional, ecsScope: 0, zone, selection: undefined }
+  return { kind, rcode, aa: zone !== undefined, answer, authority, additional, ecsScope: 0, zone, selection: undefined, client: undefined }
 }
 
 export const refused = (): Outcome => outcome('refused', RCODE.REFUSED, undefined)
@@ -88,6 +90,7 @@ function serviceAnswer(zone: Zone, name: string, q: Query, peer: string, gslb: G
       : outcome('answer', RCODE.NOERROR, zone, [...answer, ...selection.addresses.map((address): RR => ({ name, type: qtype, class: 1, ttl: selection.ttl, address }))])
   out.ecsScope = selection.scope
   out.selection = selection
+  out.client = client
   return out
 }
 

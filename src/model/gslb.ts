@@ -56,11 +56,11 @@ export interface CheckSpec {
 }
 
 
-/** What the selector knows of one VIP's health check. */
+/** What the selector knows of one VIP's health check (the poller's TargetHealth has this shape). */
 export interface VipHealth {
-  state: HealthState
+  readonly state: HealthState
   /** EWMA of the check's response time, when measured. */
-  ewmaMs?: number
+  readonly ewmaMs?: number | null
 }
 
 export interface Vip {

@@ -70,13 +70,6 @@ interface Evaluated {
   vips: Vip[] // healthy VIPs of the family
 }
 
-function isHealthy(v: Vip, service: Service, ctx: SelectContext, asIfHealthy: boolean): { ok: boolean; ms: number | undefined } {
-  if (asIfHealthy || v.checkKey === null) return { ok: true, ms: undefined }
-  const h = ctx.health(v.checkKey)
-  const state = h?.state ?? 'unknown'
-  return { ok: state === 'up' || (state === 'unknown' && service.unknownAs === 'up'), ms: h?.ewmaMs }
-}
-
 function evaluate(service: Service, family: 4 | 6, client: ClientLocation, ctx: SelectContext, asIfHealthy: boolean): Evaluated[] {
   const out: Evaluated[] = []
   for (const name of service.regions) {
@@ -93,11 +86,13 @@ function evaluate(service: Service, family: 4 | 6, client: ClientLocation, ctx: 
     let msSum = 0
     let msCount = 0
     for (const v of region.vips) {
-      const h = isHealthy(v, service, ctx, asIfHealthy)
-      if (!h.ok) continue
+      // Healthy: checked up, or unknown where the service counts unknown as up, or not checked at all.
+      const h = asIfHealthy || v.checkKey === null ? undefined : ctx.health(v.checkKey)
+      const state = asIfHealthy || v.checkKey === null ? 'up' : (h?.state ?? 'unknown')
+      if (state === 'down' || (state === 'unknown' && service.unknownAs === 'down')) continue
       healthy++
-      if (h.ms !== undefined) {
-        msSum += h.ms
+      if (h?.ewmaMs != null) {
+        msSum += h.ewmaMs
         msCount++
       }
       if (v.family === family) vips.push(v)
