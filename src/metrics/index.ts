@@ -27,6 +27,13 @@ export interface RegionSample {
 
 type Inc = { inc(n?: number): void }
 
+/** The labelled child for `key`, made once: the query path then costs one Map lookup. */
+function cached(children: Map<string, Inc>, key: string, make: () => Inc): Inc {
+  let c = children.get(key)
+  if (!c) children.set(key, (c = make()))
+  return c
+}
+
 export class Metrics {
   readonly registry = new Registry()
   private readonly queries: Counter<'zone' | 'qtype' | 'rcode'>
@@ -50,37 +57,25 @@ export class Metrics {
     this.checkSeconds = new Histogram({ name: 'meridian_health_check_duration_seconds', help: 'Health check round time', labelNames: ['target'], buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers })
     this.changes = new Counter({ name: 'meridian_health_state_changes_total', help: 'Health state transitions, by target and the state entered', labelNames: ['target', 'state'], registers })
     this.reloads = new Counter({ name: 'meridian_config_reloads_total', help: 'Zone set loads, by result', labelNames: ['result'], registers })
-    const source = () => this.regionSource()
-    new Gauge({
-      name: 'meridian_region_up',
-      help: '1 while the region has its healthy VIPs, else 0',
-      labelNames: ['zone', 'region'],
-      registers,
-      collect() {
-        this.reset()
-        for (const r of source()) this.set({ zone: r.zone, region: r.region }, r.up ? 1 : 0)
-      },
-    })
-    new Gauge({
-      name: 'meridian_region_drained',
-      help: '1 while the region is drained by the operator, else 0',
-      labelNames: ['zone', 'region'],
-      registers,
-      collect() {
-        this.reset()
-        for (const r of source()) this.set({ zone: r.zone, region: r.region }, r.drained ? 1 : 0)
-      },
-    })
+    // Region gauges are read from the zone set and health view at scrape time.
+    const regionGauge = (name: string, help: string, value: (r: RegionSample) => boolean) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['zone', 'region'],
+        registers,
+        collect: () => {
+          const g = this.registry.getSingleMetric(name) as Gauge<'zone' | 'region'>
+          g.reset()
+          for (const r of this.regionSource()) g.set({ zone: r.zone, region: r.region }, value(r) ? 1 : 0)
+        },
+      })
+    regionGauge('meridian_region_up', '1 while the region has its healthy VIPs, else 0', (r) => r.up)
+    regionGauge('meridian_region_drained', '1 while the region is drained by the operator, else 0', (r) => r.drained)
   }
 
   query(zone: string, qtype: number, rcode: number): void {
-    const key = `${zone}|${qtype}|${rcode}`
-    let c = this.queryChildren.get(key)
-    if (!c) {
-      c = this.queries.labels(zone, QTYPES[qtype] ?? 'other', RCODES[rcode] ?? String(rcode))
-      this.queryChildren.set(key, c)
-    }
-    c.inc()
+    cached(this.queryChildren, `${zone}|${qtype}|${rcode}`, () => this.queries.labels(zone, QTYPES[qtype] ?? 'other', RCODES[rcode] ?? String(rcode))).inc()
   }
 
   drop(): void {
@@ -88,13 +83,7 @@ export class Metrics {
   }
 
   answer(zone: string, service: string, region: string): void {
-    const key = `${zone}|${service}|${region}`
-    let c = this.answerChildren.get(key)
-    if (!c) {
-      c = this.answers.labels(zone, service, region)
-      this.answerChildren.set(key, c)
-    }
-    c.inc()
+    cached(this.answerChildren, `${zone}|${service}|${region}`, () => this.answers.labels(zone, service, region)).inc()
   }
 
   checkResult(target: string, ok: boolean, latencyMs: number): void {

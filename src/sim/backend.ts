@@ -48,14 +48,7 @@ export class SimBackend {
     if (this.server) return
     const server = http.createServer((req, res) => this.handle(req, res))
     server.keepAliveTimeout = 30_000
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject)
-      server.listen(this.port, this.host, () => {
-        server.off('error', reject)
-        resolve()
-      })
-    })
-    this.port = (server.address() as AddressInfo).port
+    this.port = await listen(server, this.port, this.host)
     this.server = server
   }
 
@@ -97,4 +90,15 @@ export class SimBackend {
       res.end(req.method === 'HEAD' ? undefined : body)
     })
   }
+}
+
+/** Listens on host:port (0 = OS-chosen) and resolves with the port, or rejects on a listen error. */
+export function listen(server: http.Server, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, host, () => {
+      server.off('error', reject)
+      resolve((server.address() as AddressInfo).port)
+    })
+  })
 }

@@ -4,8 +4,8 @@
  */
 import { EventEmitter } from 'node:events'
 import http from 'node:http'
-import type { AddressInfo, Socket } from 'node:net'
-import { SimBackend } from './backend.js'
+import type { Socket } from 'node:net'
+import { listen, SimBackend } from './backend.js'
 
 export interface PoolSpec {
   /** Region name, e.g. `eu-west`; backends are named `eu-west-b1`, `eu-west-b2`... */
@@ -150,14 +150,7 @@ export class SimPool extends EventEmitter {
     server.on('connection', (_s: Socket) => {
       this.stats.connections++
     })
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject)
-      server.listen(this.port, this.vip, () => {
-        server.off('error', reject)
-        resolve()
-      })
-    })
-    this.port = (server.address() as AddressInfo).port
+    this.port = await listen(server, this.port, this.vip)
     this.server = server
     this.schedule()
   }
