@@ -16,12 +16,13 @@ import { explain, formatTrace, parseExplainRequest, type ExplainTrace, type Reso
 import { buildZoneSet, readZoneSources, type BuildOptions } from './config/load.js'
 import { locateClient, type GeoLookup } from './dns/client.js'
 import { maskAddress } from './model/address.js'
-import { DnsHandler } from './dns/handler.js'
+import { DnsHandler, type HandlerOptions } from './dns/handler.js'
 import { respond } from './dns/responder.js'
 import type { Query } from './dns/wire.js'
 import { findZone } from './dns/zone-index.js'
 import { DnsListener, formatAddress, parseListen, type ListenAddress } from './dns/server.js'
 import { DEFAULT_EDNS_UDP_SIZE } from './dns/encode.js'
+import { DnsWorkers, parseWorkers } from './cluster/primary.js'
 import { ConfigError, formatIssue, MeridianError } from './errors.js'
 import { countryLocation, DEFAULT_GEODB_FILE, GeoDb, placeLocation } from './geo/index.js'
 import { HealthPoller } from './health/poller.js'
@@ -80,6 +81,8 @@ interface ServeOptions {
   queryLog: boolean
   watch: boolean
   healthWait: number
+  /** DNS worker processes; 1 answers in this process (no cluster). */
+  workers: number
 }
 
 /**
@@ -190,6 +193,14 @@ async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logg
   const stopExtras = beforeListen ? await beforeListen(store.current(), log) : async () => undefined
   const geoLookup: GeoLookup = (address, prefix) => geo.locate(address, prefix)
 
+  const handlerOptions: Partial<HandlerOptions> = { ednsUdpSize: opts.ednsUdpSize, queryLog: opts.queryLog }
+  const tcpOptions = { idleTimeoutMs: opts.tcpIdleTimeout, maxConnections: opts.tcpMaxConnections }
+  // --workers N >= 2: N processes answer DNS (src/cluster/); this one keeps the store, the poller and the admin API.
+  const workers =
+    opts.workers > 1
+      ? new DnsWorkers({ count: opts.workers, listen: opts.listen ?? [parseListen('127.0.0.1:5300')], tcp: tcpOptions, handler: handlerOptions, geodb: geo.info.path, logLevel: opts.logLevel, log, store, poller, metrics })
+      : undefined
+
   // The admin API opens before the DNS sockets (so /readyz can say why it is not ready yet).
   let dnsBound = false
   const ready = (): Readiness => {
@@ -199,13 +210,13 @@ async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logg
     return { ready: reasons.length === 0, reasons }
   }
   const admin = buildAdminApp({
-    store,
+    store: workers ? workers.syncedStore(store) : store,
     health: () => poller.view(),
     resolve: makeResolver(() => store.current(), geoLookup, health),
     token,
     readsNeedToken: !isLoopback(opts.admin.host),
     logger: log,
-    metrics: () => metrics.render(),
+    metrics: () => (workers ? workers.renderMetrics() : metrics.render()),
     ready,
     version: VERSION,
   })
@@ -226,17 +237,16 @@ async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logg
   }
 
   await waitForHealth(poller, opts.healthWait * 1000, log)
-  const handler = new DnsHandler(() => store.current(), log.child({ mod: 'dns' }), { ednsUdpSize: opts.ednsUdpSize, queryLog: opts.queryLog }, {
+  const handler = new DnsHandler(() => store.current(), log.child({ mod: 'dns' }), handlerOptions, {
     geo: geoLookup,
     health,
     rand: Math.random,
   }, metrics)
-  const listeners = (opts.listen ?? [parseListen('127.0.0.1:5300')]).map(
-    (at) => new DnsListener(at, handler, { idleTimeoutMs: opts.tcpIdleTimeout, maxConnections: opts.tcpMaxConnections }, log.child({ mod: 'dns' })),
-  )
+  const listeners = (workers ? [] : (opts.listen ?? [parseListen('127.0.0.1:5300')])).map((at) => new DnsListener(at, handler, tcpOptions, log.child({ mod: 'dns' })))
   const bound = []
   try {
     for (const l of listeners) bound.push(...(await l.start()))
+    if (workers) bound.push(...(await workers.start()))
   } catch (err) {
     log.fatal({ err: (err as Error).message }, 'cannot start: a listen address cannot be bound')
     process.exit(1)
@@ -253,7 +263,7 @@ async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logg
     log.info({ signal }, 'shutting down: closing sockets')
     store.close()
     clearTimeout(saving)
-    Promise.all([...listeners.map((l) => l.close()), admin.close(), saveHealth().then(() => poller.close()), stopExtras()]).then(
+    Promise.all([...listeners.map((l) => l.close()), workers?.stop(), admin.close(), saveHealth().then(() => poller.close()), stopExtras()]).then(
       () => {
         log.info('stopped')
         process.exit(0)
@@ -271,6 +281,7 @@ async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logg
       zonesDir: opts.zones,
       ednsUdpSize: opts.ednsUdpSize,
       pid: process.pid,
+      workers: opts.workers,
     },
     `meridian serving ${set.zones.size} zone(s) on ${[...new Set(bound.map((b) => formatAddress(b.address, b.port)))].join(', ')}`,
   )
@@ -406,6 +417,7 @@ export function program(): Command {
       .option('--query-log', 'log every query at debug level', false)
       .option('--no-watch', 'do not watch --zones for changes (SIGHUP still reloads)')
       .option('--health-wait <seconds>', 'before answering, wait up to this long for every health check to have a state', intOption(0, 600), 0)
+      .addOption(new Option('--workers <n>', 'DNS worker processes sharing the sockets: 1..256, or auto (one per CPU); 1 answers in this process').default(parseWorkers('auto'), 'auto').argParser(parseWorkers))
   const explicit = (c: Command) => c.getOptionValueSource('admin') !== 'default'
   serveOptions(cmd.command('serve').description('answer DNS queries for the zones in --zones')).action(async (o: ServeOptions, c: Command) => serve({ ...o, adminExplicit: explicit(c) }))
   serveOptions(cmd.command('demo').description('serve, and start a simulated L7 pool on port 8080 of every loopback VIP')).action(async (o: ServeOptions, c: Command) =>

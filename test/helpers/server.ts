@@ -62,7 +62,9 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   const listen = opts.listen ?? ['127.0.0.1:0']
   // The admin API on an OS-chosen port too, unless the test picks one: no test binds a fixed port.
   const admin = opts.args?.includes('--admin') ? [] : ['--admin', '127.0.0.1:0']
-  const args = [CLI, 'serve', '--zones', zonesDir, ...listen.flatMap((l) => ['--listen', l]), ...admin, ...(opts.args ?? [])]
+  // One process unless the test asks for workers (`--workers` defaults to one per CPU).
+  const workers = opts.args?.includes('--workers') ? [] : ['--workers', '1']
+  const args = [CLI, 'serve', '--zones', zonesDir, ...listen.flatMap((l) => ['--listen', l]), ...admin, ...workers, ...(opts.args ?? [])]
   const proc = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'] })
   const logs: LogLine[] = []
   const waiters: { match: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = []

@@ -1,0 +1,374 @@
+/**
+ * `meridian serve --workers N` (N >= 2): this process is the control process. It keeps the config
+ * store, the health poller, the admin API and the health state file (cli.ts builds them as for one
+ * process) and runs N DNS workers with node:cluster (src/cluster/worker.ts). The workers share the
+ * UDP and TCP sockets of every --listen address (cluster's shared handles: the kernel hands each
+ * datagram to whichever worker reads first; TCP connections are accepted here and passed round
+ * robin). What crosses the IPC channel: the zone set (on start and on every store change, acknowledged
+ * so an admin API change is answered only once every worker has it), the health view (on start and
+ * on every change of the poller), and the workers' metrics (when /metrics is scraped). A worker that
+ * dies is replaced, with a backoff when it keeps dying; the others keep answering meanwhile.
+ */
+import cluster, { type Worker } from 'node:cluster'
+import { availableParallelism } from 'node:os'
+import { fileURLToPath } from 'node:url'
+import { InvalidArgumentError } from 'commander'
+import type { HandlerOptions } from '../dns/handler.js'
+import { formatAddress, type BoundAddress, type ListenAddress, type TcpOptions } from '../dns/server.js'
+import { MeridianError } from '../errors.js'
+import type { HealthView } from '../health/poller.js'
+import type { Logger } from '../log.js'
+import type { Metrics } from '../metrics/index.js'
+import type { ZoneSet } from '../model/types.js'
+import type { EditableConfigStore } from '../store/file-store.js'
+import { foldRetired, mergeMetrics, type MetricsJson } from './metrics.js'
+import { cloneProblem, type FromWorker, type ToWorker } from './protocol.js'
+
+/** `--workers`: an integer 1..256, or `auto` (one per CPU the process may use). */
+export function parseWorkers(v: string): number {
+  if (v === 'auto') return availableParallelism()
+  const n = Number(v)
+  if (!Number.isInteger(n) || n < 1 || n > 256) throw new InvalidArgumentError('must be an integer 1..256, or auto (one per CPU)')
+  return n
+}
+
+export interface DnsWorkersOptions {
+  count: number
+  listen: ListenAddress[]
+  tcp: TcpOptions
+  handler: Partial<HandlerOptions>
+  /** The GeoIP database file; each worker opens it itself. */
+  geodb: string
+  logLevel: string
+  log: Logger
+  store: Pick<EditableConfigStore, 'current' | 'onChange'>
+  poller: { view(): HealthView; onChange(listener: () => void): () => void }
+  /** The control process's own metrics (health, reloads, regions, process). */
+  metrics: Metrics
+  /** How long an admin API change waits for every worker to have the new zone set (default 1000 ms). */
+  syncTimeoutMs?: number
+  /** How long a /metrics scrape waits for a worker (default 1000 ms); then its last figures are used. */
+  scrapeTimeoutMs?: number
+}
+
+/** Restart delays: 100 ms after a first death, doubling per death within the last minute, at most 30 s. */
+export function restartDelay(deathsInLastMinute: number): number {
+  return Math.min(30000, 100 * 2 ** Math.max(0, deathsInLastMinute - 1))
+}
+
+type Phase = 'forked' | 'starting' | 'ready'
+
+interface Slot {
+  readonly index: number
+  worker: Worker | null
+  phase: Phase
+  pid: number
+  /** The last zone set sequence number this worker has. */
+  acked: number
+  lastMetrics: MetricsJson | null
+  deaths: number[]
+  restart: NodeJS.Timeout | undefined
+  /** Settles the start of this slot's current worker (initial start only). */
+  started?: { resolve: (b: BoundAddress[]) => void; reject: (e: Error) => void }
+}
+
+/** How often the health view's generation is compared with the one last sent to the workers. */
+const HEALTH_POLL_MS = 250
+
+const WORKER_ENTRY = fileURLToPath(new URL('./worker.js', import.meta.url))
+
+const key = (b: BoundAddress[]) =>
+  b
+    .map((x) => `${x.transport}://${formatAddress(x.address, x.port)}`)
+    .sort()
+    .join(' ')
+
+export class DnsWorkers {
+  private readonly log: Logger
+  private readonly slots: Slot[]
+  private seq = 0
+  /** The generation of the health view last sent. */
+  private healthSent = -1
+  private bound: BoundAddress[] | null = null
+  private stopping = false
+  private safetyNet: NodeJS.Timeout | undefined
+  private syncWaiters: { seq: number; resolve: () => void }[] = []
+  private scrapeId = 0
+  private readonly scrapes = new Map<number, { pending: Set<Slot>; done: () => void }>()
+  private retired: MetricsJson = []
+
+  constructor(private readonly o: DnsWorkersOptions) {
+    this.log = o.log.child({ mod: 'workers' })
+    this.slots = Array.from({ length: o.count }, (_, index) => ({ index, worker: null, phase: 'forked' as Phase, pid: 0, acked: 0, lastMetrics: null, deaths: [], restart: undefined }))
+  }
+
+  /**
+   * Forks the workers and resolves with the addresses they answer on once every one of them has
+   * bound: the first alone (so that port 0 is chosen once: node:cluster then hands the same sockets
+   * to the others), then the rest. Rejects when a worker cannot start.
+   */
+  async start(): Promise<BoundAddress[]> {
+    const problem = cloneProblem(this.o.store.current())
+    if (problem) throw new Error(`the zone set cannot be sent to DNS workers: ${problem}`)
+    // TCP: the workers accept on the shared listening socket themselves (not round robin through this
+    // process), so DNS over TCP does not go through the control process's event loop, and a worker
+    // killed with a connection just handed to it cannot leave that connection hanging here.
+    cluster.schedulingPolicy = cluster.SCHED_NONE
+    cluster.setupPrimary({ exec: WORKER_ENTRY, args: [], serialization: 'advanced' })
+    cluster.on('exit', (w, code, signal) => this.exited(w, code, signal))
+    this.o.store.onChange((set) => {
+      this.sendZones(set)
+      // New checks were just added to (or removed from) the poller, which bumps its generation quietly.
+      this.sendHealth(false)
+    })
+    this.o.poller.onChange(() => this.sendHealth(true))
+    // The poller tells its listeners of state changes only; its generation also moves quietly (a
+    // latency estimate that moved significantly, targets added or restored): polled here.
+    this.safetyNet = setInterval(() => this.sendHealth(false), HEALTH_POLL_MS)
+    this.safetyNet.unref()
+    let first: BoundAddress[]
+    try {
+      first = await this.fork(this.slots[0]!, true)
+      this.bound = first
+      const rest = await Promise.all(this.slots.slice(1).map((s) => this.fork(s, true)))
+      for (const [i, b] of rest.entries()) {
+        if (key(b) !== key(first)) throw new MeridianError('E_LISTEN', `DNS worker ${i + 2} bound ${key(b)}, not ${key(first)} as the first did`)
+      }
+    } catch (err) {
+      await this.stop(1000)
+      throw err
+    }
+    this.log.info({ workers: this.slots.map((s) => ({ id: s.worker?.id, pid: s.pid })) }, `${this.slots.length} DNS workers answering`)
+    return first
+  }
+
+  /** Resolves once every answering worker has the current zone set (or after the sync timeout). */
+  synced(): Promise<void> {
+    const seq = this.seq
+    if (this.slots.every((s) => s.phase !== 'ready' || s.acked >= seq)) return Promise.resolve()
+    return new Promise((resolve) => {
+      const timeoutMs = this.o.syncTimeoutMs ?? 1000
+      const timer = setTimeout(() => {
+        this.syncWaiters = this.syncWaiters.filter((w) => w !== waiter)
+        const behind = this.slots.filter((s) => s.phase === 'ready' && s.acked < seq).map((s) => s.worker?.id)
+        this.log.warn({ seq, behind, timeoutMs }, 'DNS workers did not confirm the new zone set in time')
+        resolve()
+      }, timeoutMs)
+      const waiter = {
+        seq,
+        resolve: () => {
+          clearTimeout(timer)
+          resolve()
+        },
+      }
+      this.syncWaiters.push(waiter)
+    })
+  }
+
+  /**
+   * The store, for the admin API: its edits and reloads resolve only once every worker answers from
+   * the new set, so a 2xx still means "DNS already answers this way", as with one process.
+   */
+  syncedStore<T extends EditableConfigStore>(store: T): T {
+    return new Proxy(store, {
+      get: (target, prop, receiver) => {
+        const v = Reflect.get(target, prop, receiver) as unknown
+        if ((prop === 'edit' || prop === 'reload') && typeof v === 'function') {
+          return async (...args: unknown[]) => {
+            const r = (await (v as (...a: unknown[]) => Promise<unknown>).apply(target, args)) as unknown
+            await this.synced()
+            return r
+          }
+        }
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v
+      },
+    })
+  }
+
+  /** Prometheus text: this process's registry and every worker's, summed (see cluster/metrics.ts). */
+  async renderMetrics(): Promise<string> {
+    const id = ++this.scrapeId
+    const asked = new Set(this.slots.filter((s) => s.phase === 'ready' && s.worker?.isConnected()))
+    const own = this.o.metrics.registry.getMetricsAsJSON()
+    if (asked.size > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, this.o.scrapeTimeoutMs ?? 1000)
+        function done() {
+          clearTimeout(timer)
+          resolve()
+        }
+        this.scrapes.set(id, { pending: new Set(asked), done })
+        for (const s of asked) this.send(s, { type: 'metrics', id })
+      })
+      this.scrapes.delete(id)
+    }
+    const workers = this.slots.map((s) => s.lastMetrics).filter((m): m is MetricsJson => m !== null)
+    return mergeMetrics((await own) as unknown as MetricsJson, [...workers, this.retired])
+  }
+
+  /** Stops every worker (asks, then SIGKILL after `graceMs`); no restarts from here on. */
+  async stop(graceMs = 5000): Promise<void> {
+    this.stopping = true
+    clearInterval(this.safetyNet)
+    for (const s of this.slots) clearTimeout(s.restart)
+    const live = this.slots.filter((s) => s.worker && !s.worker.isDead())
+    await Promise.all(
+      live.map(
+        (s) =>
+          new Promise<void>((resolve) => {
+            const w = s.worker!
+            const kill = setTimeout(() => w.process.kill('SIGKILL'), graceMs)
+            w.once('exit', () => {
+              clearTimeout(kill)
+              resolve()
+            })
+            if (w.isConnected()) this.send(s, { type: 'stop' })
+            else w.process.kill('SIGTERM')
+          }),
+      ),
+    )
+  }
+
+  private fork(slot: Slot, initial: boolean): Promise<BoundAddress[]> {
+    const w = cluster.fork()
+    slot.worker = w
+    slot.phase = 'forked'
+    slot.pid = w.process.pid ?? 0
+    slot.acked = 0
+    slot.lastMetrics = null
+    w.on('error', (err: Error) => this.log.debug({ worker: w.id, err: err.message }, 'IPC error'))
+    w.on('message', (msg: FromWorker) => this.message(slot, w, msg))
+    return new Promise((resolve, reject) => {
+      if (initial) slot.started = { resolve, reject }
+      else {
+        slot.started = {
+          resolve,
+          reject: (e) => {
+            // A replacement that cannot start is handled like any death (exit event, backoff).
+            this.log.error({ worker: w.id, err: e.message }, 'a replacement DNS worker cannot start')
+            resolve([])
+          },
+        }
+      }
+    })
+  }
+
+  private message(slot: Slot, w: Worker, msg: FromWorker): void {
+    if (slot.worker !== w) return
+    switch (msg.type) {
+      case 'hello': {
+        slot.phase = 'starting'
+        const o = this.o
+        this.send(slot, { type: 'init', listen: o.listen, tcp: o.tcp, handler: o.handler, geodb: o.geodb, logLevel: o.logLevel, zones: o.store.current(), seq: this.seq, health: this.health() })
+        slot.acked = this.seq
+        break
+      }
+      case 'ready': {
+        slot.phase = 'ready'
+        slot.pid = msg.pid
+        if (this.bound && key(msg.bound) !== key(this.bound)) {
+          this.log.error({ worker: w.id, bound: key(msg.bound), expected: key(this.bound) }, 'a replacement DNS worker bound other sockets than the first workers (with port 0 in --listen, every worker had died)')
+        }
+        this.settleSync()
+        slot.started?.resolve(msg.bound)
+        slot.started = undefined
+        break
+      }
+      case 'fatal':
+        slot.started?.reject(new MeridianError('E_LISTEN', `DNS worker ${w.id} cannot start: ${msg.message}`))
+        slot.started = undefined
+        break
+      case 'zones-ack':
+        slot.acked = Math.max(slot.acked, msg.seq)
+        this.settleSync()
+        break
+      case 'metrics': {
+        const scrape = this.scrapes.get(msg.id)
+        slot.lastMetrics = msg.metrics as MetricsJson
+        if (scrape) {
+          scrape.pending.delete(slot)
+          if (scrape.pending.size === 0) scrape.done()
+        }
+        break
+      }
+    }
+  }
+
+  private exited(w: Worker, code: number | null, signal: string | null): void {
+    const slot = this.slots.find((s) => s.worker === w)
+    if (!slot) return
+    const lastMetrics = slot.lastMetrics
+    slot.worker = null
+    slot.phase = 'forked'
+    for (const scrape of this.scrapes.values()) {
+      scrape.pending.delete(slot)
+      if (scrape.pending.size === 0) scrape.done()
+    }
+    this.settleSync()
+    if (lastMetrics) {
+      slot.lastMetrics = null
+      foldRetired(this.retired, lastMetrics).then(
+        (r) => (this.retired = r),
+        (err: Error) => this.log.error({ err: err.message }, 'cannot keep the counters of a dead worker'),
+      )
+    }
+    if (slot.started) {
+      slot.started.reject(new MeridianError('E_LISTEN', `DNS worker ${w.id} exited (${signal ?? `code ${code}`}) before it was ready`))
+      slot.started = undefined
+      if (!this.bound) return // the initial start failed: the caller exits
+    }
+    if (this.stopping) return
+    const now = Date.now()
+    slot.deaths = [...slot.deaths.filter((t) => now - t < 60000), now]
+    const delay = restartDelay(slot.deaths.length)
+    this.log.error({ worker: w.id, pid: w.process.pid, code, signal, restartInMs: delay, deathsInLastMinute: slot.deaths.length }, `DNS worker ${w.id} died (${signal ?? `code ${code}`}); replacing it in ${delay} ms`)
+    slot.restart = setTimeout(() => {
+      slot.restart = undefined
+      if (!this.stopping) void this.fork(slot, false)
+    }, delay)
+  }
+
+  /** The poller's view as plain data: its targets map may be a class of its own, which IPC would not carry. */
+  private health(): HealthView {
+    const view = this.o.poller.view()
+    this.healthSent = view.generation
+    return { generation: view.generation, targets: new Map(view.targets) }
+  }
+
+  /** Sends the poller's view to every started worker: always (`force`), or when its generation moved. */
+  private sendHealth(force: boolean): void {
+    if (!force && this.o.poller.view().generation === this.healthSent) return
+    const health = this.health()
+    for (const s of this.slots) if (s.phase !== 'forked') this.send(s, { type: 'health', health })
+  }
+
+  private sendZones(set: ZoneSet): void {
+    const problem = cloneProblem(set)
+    if (problem) {
+      this.log.error({ problem }, 'the new zone set cannot be sent to the DNS workers; they keep answering from the previous one')
+      return
+    }
+    const seq = ++this.seq
+    for (const s of this.slots) if (s.phase !== 'forked') this.send(s, { type: 'zones', seq, zones: set })
+  }
+
+  private settleSync(): void {
+    const min = Math.min(...this.slots.filter((s) => s.phase === 'ready').map((s) => s.acked))
+    const keep = []
+    for (const w of this.syncWaiters) {
+      if (min >= w.seq) w.resolve()
+      else keep.push(w)
+    }
+    this.syncWaiters = keep
+  }
+
+  private send(slot: Slot, msg: ToWorker): void {
+    const w = slot.worker
+    if (!w || !w.isConnected()) return
+    try {
+      w.send(msg)
+    } catch (err) {
+      this.log.error({ worker: w.id, type: msg.type, err: (err as Error).message }, 'cannot send to a DNS worker')
+    }
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * What crosses the IPC channel between the control process (primary) and its DNS workers. The
+ * channel uses Node's `advanced` serialization (the structured clone algorithm), so Maps, Sets,
+ * Buffers and plain objects arrive as they were sent; class instances would arrive as plain objects
+ * (their prototype lost) and functions cannot be sent at all. `cloneProblem` checks a value first.
+ */
+import type { HandlerOptions } from '../dns/handler.js'
+import type { BoundAddress, ListenAddress, TcpOptions } from '../dns/server.js'
+import type { ZoneSet } from '../model/types.js'
+import type { HealthView } from '../health/poller.js'
+
+/** Everything a worker needs to answer DNS, sent once when it starts. */
+export interface WorkerInit {
+  type: 'init'
+  listen: ListenAddress[]
+  tcp: TcpOptions
+  handler: Partial<HandlerOptions>
+  /** The GeoIP database file the primary opened; each worker opens it itself. */
+  geodb: string
+  logLevel: string
+  zones: ZoneSet
+  /** Sequence number of `zones`, acknowledged with a `zones-ack`. */
+  seq: number
+  health: HealthView
+}
+
+export type ToWorker =
+  | WorkerInit
+  | { type: 'zones'; seq: number; zones: ZoneSet }
+  | { type: 'health'; health: HealthView }
+  | { type: 'metrics'; id: number }
+  | { type: 'stop' }
+
+/** prom-client's `registry.getMetricsAsJSON()` output, as it crosses the channel. */
+export type MetricsJson = unknown[]
+
+export type FromWorker =
+  | { type: 'hello' }
+  | { type: 'ready'; pid: number; bound: BoundAddress[] }
+  | { type: 'fatal'; message: string }
+  | { type: 'zones-ack'; seq: number }
+  | { type: 'metrics'; id: number; metrics: MetricsJson }
+
+/**
+ * Where `value` holds something the structured clone would not carry faithfully (a function, a
+ * symbol, a class instance other than Map, Set, Array, Date, RegExp or a typed array/Buffer), as
+ * a property path like `zones.get("x").regions.get("eu").location`; null when it is all plain data.
+ */
+export function cloneProblem(value: unknown, path = '', seen = new Set<object>()): string | null {
+  const t = typeof value
+  if (value === null || t === 'string' || t === 'number' || t === 'boolean' || t === 'undefined' || t === 'bigint') return null
+  if (t === 'function' || t === 'symbol') return `${path || '(root)'} is a ${t}`
+  const o = value as object
+  if (seen.has(o)) return null
+  seen.add(o)
+  if (ArrayBuffer.isView(o) || o instanceof Date || o instanceof RegExp) return null
+  if (o instanceof Map) {
+    for (const [k, v] of o) {
+      const p = cloneProblem(k, `${path}.keys()`, seen) ?? cloneProblem(v, `${path}.get(${JSON.stringify(k)})`, seen)
+      if (p) return p
+    }
+    return null
+  }
+  if (o instanceof Set) {
+    for (const v of o) {
+      const p = cloneProblem(v, `${path}.values()`, seen)
+      if (p) return p
+    }
+    return null
+  }
+  const proto = Object.getPrototypeOf(o) as unknown
+  if (!Array.isArray(o) && proto !== Object.prototype && proto !== null) {
+    const name = (o as { constructor?: { name?: string } }).constructor?.name ?? 'unknown'
+    return `${path || '(root)'} is an instance of ${name} (it would arrive as a plain object)`
+  }
+  for (const k of Object.keys(o)) {
+    const p = cloneProblem((o as Record<string, unknown>)[k], Array.isArray(o) ? `${path}[${k}]` : `${path}.${k}`, seen)
+    if (p) return p
+  }
+  return null
+}

@@ -1,0 +1,112 @@
+/**
+ * A DNS worker (`meridian serve --workers N`, N >= 2): the entry module node:cluster forks. It owns
+ * no state of its own: the control process sends the zone set and the health view (on start and on
+ * every change), and the worker answers from the last ones received with its own DnsHandler and
+ * GeoIP reader, on sockets node:cluster shares between all workers. It exits when told to stop, on
+ * SIGTERM, and when the IPC channel to the control process closes (the control process is gone).
+ */
+import cluster from 'node:cluster'
+import { DnsHandler } from '../dns/handler.js'
+import { DnsListener, formatAddress, type BoundAddress } from '../dns/server.js'
+import { GeoDb } from '../geo/index.js'
+import type { HealthView } from '../health/poller.js'
+import { createLogger, type Logger } from '../log.js'
+import { Metrics } from '../metrics/index.js'
+import type { VipHealth } from '../model/gslb.js'
+import type { ZoneSet } from '../model/types.js'
+import type { FromWorker, ToWorker, WorkerInit } from './protocol.js'
+
+function send(msg: FromWorker): void {
+  if (process.connected) process.send!(msg)
+}
+
+function main(): void {
+  const id = cluster.worker?.id ?? 0
+  let log: Logger = createLogger('info').child({ worker: id })
+  // The last zone set and health view received: what every answer is computed from.
+  let zones: ZoneSet | undefined
+  let view: HealthView | undefined
+  let metrics: Metrics | undefined
+  const listeners: DnsListener[] = []
+
+  async function start(init: WorkerInit): Promise<BoundAddress[]> {
+    const geo = await GeoDb.open(init.geodb)
+    // DNS counters only: the control process reports the process metrics and everything else.
+    const m = new Metrics({ processMetrics: false })
+    // Not typed as GslbContext on purpose: fields it gains (generation) are passed as they come.
+    const gslb = {
+      geo: (address: string, prefix?: number) => geo.locate(address, prefix),
+      health: (key: string): VipHealth | undefined => view!.targets.get(key),
+      rand: Math.random,
+      generation: () => view!.generation,
+    }
+    const handler = new DnsHandler(() => zones!, log.child({ mod: 'dns' }), init.handler, gslb, m)
+    metrics = m
+    for (const at of init.listen) listeners.push(new DnsListener(at, handler, init.tcp, log.child({ mod: 'dns' })))
+    const bound: BoundAddress[] = []
+    for (const l of listeners) bound.push(...(await l.start()))
+    return bound
+  }
+
+  let stopping = false
+  const stop = (why: string, code = 0) => {
+    if (stopping) return
+    stopping = true
+    setTimeout(() => process.exit(code), 3000).unref()
+    Promise.all(listeners.map((l) => l.close().catch(() => undefined)))
+      .then(async () => log.info({ why, pid: process.pid, queries: await answered() }, 'dns worker stopped'))
+      .finally(() => process.exit(code))
+  }
+  /** Queries this worker answered (every label set of meridian_dns_queries_total). */
+  const answered = async () => {
+    const q = (await metrics?.registry.getSingleMetric('meridian_dns_queries_total')?.get())?.values ?? []
+    return q.reduce((sum, v) => sum + v.value, 0)
+  }
+  // The control process orders the shutdown; a Ctrl-C reaching the whole process group is its business.
+  process.on('SIGINT', () => undefined)
+  process.on('SIGTERM', () => stop('SIGTERM'))
+  // The control process is gone (even killed with SIGKILL): do not linger.
+  process.on('disconnect', () => stop('the control process disconnected'))
+  process.on('message', (msg: ToWorker) => {
+    switch (msg.type) {
+      case 'init':
+        log = createLogger(msg.logLevel as Parameters<typeof createLogger>[0]).child({ worker: id })
+        zones = msg.zones
+        view = msg.health
+        start(msg).then(
+          (bound) => {
+            log.info({ pid: process.pid, listen: bound.map((b) => `${b.transport}://${formatAddress(b.address, b.port)}`) }, 'dns worker ready')
+            send({ type: 'ready', pid: process.pid, bound })
+          },
+          (err: Error) => {
+            log.fatal({ err: err.message, pid: process.pid }, 'dns worker cannot start')
+            send({ type: 'fatal', message: err.message })
+            stop('cannot start', 1)
+          },
+        )
+        break
+      case 'zones':
+        zones = msg.zones
+        send({ type: 'zones-ack', seq: msg.seq })
+        break
+      case 'health':
+        view = msg.health
+        break
+      case 'metrics':
+        if (!metrics) send({ type: 'metrics', id: msg.id, metrics: [] })
+        else
+          metrics.registry.getMetricsAsJSON().then(
+            (json) => send({ type: 'metrics', id: msg.id, metrics: json }),
+            (err: Error) => log.error({ err: err.message }, 'cannot collect the metrics'),
+          )
+        break
+      case 'stop':
+        stop('asked by the control process')
+        break
+    }
+  })
+  // Only now is the listener in place: ask for the init message.
+  send({ type: 'hello' })
+}
+
+if (cluster.isWorker) main()

@@ -1,0 +1,287 @@
+/**
+ * `meridian serve --workers 2` end to end: two DNS worker processes behind one control process,
+ * beside a one-process server (`--workers 1`) on the same zone files. The workers must answer every
+ * record type of the docs example (and GSLB answers) exactly as one process does, over UDP and TCP;
+ * see an admin API drain as soon as its 2xx arrives; add up to one /metrics; survive a worker killed
+ * with SIGKILL while queries keep coming (and replace it); stop on SIGTERM with exit 0; and not
+ * outlive a control process killed with SIGKILL.
+ *
+ * The tests of the main describe share the servers and run in order (the kills come last).
+ */
+import assert from 'node:assert/strict'
+import { readFile, writeFile } from 'node:fs/promises'
+import path from 'node:path'
+import { after, before, describe, test } from 'node:test'
+import { dig, type DigResult } from '../helpers/dig.js'
+import { addressesOf, ask, askMany, ecsQuery, subnet } from '../helpers/gslb.js'
+import { ROOT, startServer, tempDir, type LogLine, type RunningServer } from '../helpers/server.js'
+import { buildQuery, parseReply, tcpExchange, TYPE, udpExchange } from '../helpers/wire.js'
+
+const GEODB = path.join(ROOT, 'geodb', 'test', 'meridian-test.mmdb')
+const TOKEN = 'e2e-workers-token-7c1d'
+const ORIGIN = 'workers-e2e.test'
+/** Client networks of the test GeoIP database. */
+const LONDON = '192.0.2.0/26'
+const TOKYO = '198.51.100.128/27'
+const VIP = { 'eu-west': '127.78.1.1', 'us-east': '127.78.2.1', 'ap-northeast': '127.78.3.1' } as const
+
+const GSLB_ZONE = `origin: ${ORIGIN}
+soa: { mname: ns1, rname: hostmaster.${ORIGIN}., serial: 2026010101 }
+ns: [ns1]
+records:
+  ns1: { A: 127.0.0.1 }
+regions:
+  eu-west: { location: { lat: 53.35, lon: -6.26 }, vips: [${VIP['eu-west']}, "2001:db8:78:1::1"] }
+  us-east: { location: { lat: 38.95, lon: -77.45 }, vips: [${VIP['us-east']}, "2001:db8:78:2::1"] }
+  ap-northeast: { location: { lat: 35.68, lon: 139.69 }, vips: [${VIP['ap-northeast']}, "2001:db8:78:3::1"] }
+services:
+  www: { regions: all, policy: geo, answers: 1 }
+  pair: { regions: [eu-west, us-east], policy: geo-latency, answers: 2 }
+`
+
+/** What a dig answer says, with the message ID left out and every section in a stable order. */
+function normal(r: DigResult) {
+  const rrs = (s: DigResult['answer']) => s.map((x) => `${x.name} ${x.ttl} ${x.class} ${x.type} ${x.data}`).sort()
+  return { status: r.status, flags: [...r.flags].sort(), answer: rrs(r.answer), authority: rrs(r.authority), additional: rrs(r.additional), edns: r.edns, clientSubnet: r.clientSubnet }
+}
+
+/** Every dns worker of `server` that logged it was ready, by pid. */
+const readyWorkers = (server: RunningServer) => server.logs.filter((l) => l.msg === 'dns worker ready').map((l) => Number(l.pid))
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+async function metricsOf(url: string): Promise<string> {
+  const res = await fetch(`${url}/metrics`)
+  assert.equal(res.status, 200)
+  return res.text()
+}
+
+/** The sum of a counter over its label sets in Prometheus text. */
+function total(text: string, name: string): number {
+  let sum = 0
+  for (const line of text.split('\n')) if (line.startsWith(`${name}{`) || line.startsWith(`${name} `)) sum += Number(line.slice(line.lastIndexOf(' ') + 1))
+  return sum
+}
+
+/**
+ * Asks continuously (one UDP query, resent after 1 s without an answer, at most 3 times, and one TCP
+ * query on a fresh connection, retried once) until stopped; counts what it asked and what needed a retry.
+ */
+function keepAsking(port: number) {
+  let stopped = false
+  const stats = { udp: 0, udpRetries: 0, tcp: 0, tcpRetries: 0, failures: [] as string[] }
+  const udpQuery = ecsQuery(`www.${ORIGIN}`, TYPE.A, subnet(LONDON))
+  const tcpQuery = buildQuery({ id: 7, name: `www.${ORIGIN}`, type: TYPE.A, rd: false })
+  const loop = (async () => {
+    while (!stopped) {
+      let reply: Buffer | null = null
+      for (let attempt = 0; attempt < 3 && !reply; attempt++) {
+        if (attempt > 0) stats.udpRetries++
+        reply = await udpExchange(port, udpQuery, 1000)
+      }
+      if (!reply) stats.failures.push('udp: no answer after 3 tries')
+      else if (addressesOf(parseReply(reply)).join() !== VIP['eu-west']) stats.failures.push(`udp answer ${addressesOf(parseReply(reply)).join()}`)
+      else stats.udp++
+      try {
+        let reply: Buffer
+        try {
+          reply = await tcpExchange(port, tcpQuery, 2000)
+        } catch {
+          stats.tcpRetries++
+          reply = await tcpExchange(port, tcpQuery, 2000)
+        }
+        if (parseReply(reply).rcode !== 0) stats.failures.push('tcp rcode')
+        stats.tcp++
+      } catch (err) {
+        stats.failures.push(`tcp: ${(err as Error).message}`)
+      }
+    }
+  })()
+  return {
+    stats,
+    async stop() {
+      stopped = true
+      await loop
+      return stats
+    },
+  }
+}
+
+describe('DNS workers (--workers 2)', () => {
+  let single: RunningServer
+  let multi: RunningServer
+  let adminUrl: string
+  let dir: Awaited<ReturnType<typeof tempDir>>
+
+  before(async () => {
+    dir = await tempDir('meridian-workers-e2e-')
+    const md = await readFile(path.join(ROOT, 'docs', 'zones.md'), 'utf8')
+    const yaml = /```yaml\n([\s\S]*?)```/.exec(md.slice(md.indexOf('## Complete example')))?.[1]
+    assert.ok(yaml, 'docs/zones.md has a yaml block under "Complete example"')
+    // A fixed serial, so that two servers started a second apart agree on it.
+    await writeFile(path.join(dir.dir, 'shop.example.com.yaml'), yaml.replace('serial: auto', 'serial: 2026010101'))
+    await writeFile(path.join(dir.dir, `${ORIGIN}.yaml`), GSLB_ZONE)
+    const tokenFile = path.join(dir.dir, '.admin-token')
+    await writeFile(tokenFile, TOKEN + '\n')
+    ;[single, multi] = await Promise.all([
+      startServer({ zones: dir.dir, args: ['--geodb', GEODB] }),
+      startServer({ zones: dir.dir, args: ['--geodb', GEODB, '--workers', '2', '--admin-token-file', tokenFile] }),
+    ])
+    adminUrl = String((await multi.waitForLog((l) => l.msg === 'admin API listening')).url)
+  })
+
+  after(async () => {
+    await single?.stop()
+    await multi?.stop()
+    await dir?.cleanup()
+  })
+
+  test('the control process logs its start-up line once both workers are ready, on the port they share', () => {
+    const started = multi.logs.findIndex((l) => typeof l.msg === 'string' && l.msg.startsWith('meridian serving'))
+    const ready = multi.logs.filter((l, i) => l.msg === 'dns worker ready' && i < started)
+    assert.equal(ready.length, 2, 'two workers ready before the start-up line')
+    assert.deepEqual(new Set(ready.map((l) => l.worker)), new Set([1, 2]))
+    for (const l of ready) assert.deepEqual(l.listen, multi.listen)
+    assert.equal(multi.logs[started]!.workers, 2)
+    assert.deepEqual(multi.listen, [`udp://127.0.0.1:${multi.port}`, `tcp://127.0.0.1:${multi.port}`])
+  })
+
+  const QUESTIONS: string[][] = [
+    ['shop.example.com', 'SOA'],
+    ['shop.example.com', 'NS'],
+    ['shop.example.com', 'MX'],
+    ['shop.example.com', 'TXT'],
+    ['shop.example.com', 'CAA'],
+    ['shop.example.com', 'ANY'],
+    ['shop.example.com', 'DNSKEY'],
+    ['ns1.shop.example.com', 'A'],
+    ['ns1.shop.example.com', 'AAAA'],
+    ['static.shop.example.com', 'A'],
+    ['static.shop.example.com', 'AAAA'],
+    ['docs.shop.example.com', 'A'],
+    ['docs.shop.example.com', 'CNAME'],
+    ['_https._tcp.shop.example.com', 'SRV'],
+    ['_dmarc.shop.example.com', 'TXT'],
+    ['_tcp.shop.example.com', 'A'],
+    ['nope.shop.example.com', 'A'],
+    ['example.org', 'A'],
+    [`www.${ORIGIN}`, 'A', `+subnet=${LONDON}`],
+    [`www.${ORIGIN}`, 'A', `+subnet=${TOKYO}`],
+    [`www.${ORIGIN}`, 'AAAA', `+subnet=${TOKYO}`],
+    [`www.${ORIGIN}`, 'A'],
+    [`pair.${ORIGIN}`, 'A', `+subnet=${LONDON}`],
+    [`pair.${ORIGIN}`, 'TXT'],
+    [ORIGIN, 'SOA', '+noedns'],
+  ]
+  for (const transport of ['udp', 'tcp']) {
+    test(`every record type of the docs example, and GSLB answers, are answered as by one process (${transport})`, async () => {
+      const extra = transport === 'tcp' ? ['+tcp'] : []
+      for (const q of QUESTIONS) {
+        const [a, b] = await Promise.all([dig('127.0.0.1', single.port, '+norec', ...extra, ...q), dig('127.0.0.1', multi.port, '+norec', ...extra, ...q)])
+        assert.ok(a.status !== 'NONE', `one process answers ${q.join(' ')}`)
+        assert.deepEqual(normal(b), normal(a), `${q.join(' ')} over ${transport}`)
+        // (over UDP, a truncated answer ends on TCP: the same for both)
+        assert.equal(b.transport, a.transport, `${q.join(' ')}: the same transport`)
+        if (transport === 'tcp') assert.equal(b.transport, 'TCP')
+      }
+    })
+  }
+
+  test('an admin API drain is answered by both workers from its 2xx on; undrain likewise', async (t) => {
+    const london = { name: `www.${ORIGIN}`, type: TYPE.A, client: subnet(LONDON) }
+    const regions = async () => new Set((await askMany(multi.port, Array.from({ length: 50 }, () => london), 8)).map((r) => addressesOf(r).join()))
+    assert.deepEqual(await regions(), new Set([VIP['eu-west']]))
+    const call = (action: string) => fetch(`${adminUrl}/v1/zones/${ORIGIN}/regions/eu-west/${action}`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } })
+    const drained = await call('drain')
+    const t0 = performance.now()
+    assert.equal(drained.status, 200, await drained.text())
+    // Every worker confirmed the new zone set before the 2xx: the very next 50 queries all see it.
+    assert.deepEqual(await regions(), new Set([VIP['us-east']]))
+    const r = await dig('127.0.0.1', multi.port, '+norec', `www.${ORIGIN}`, 'A', `+subnet=${LONDON}`)
+    assert.deepEqual(r.answer.map((a) => a.data), [VIP['us-east']])
+    t.diagnostic(`drain seen by dig ${(performance.now() - t0).toFixed(0)} ms after the 2xx`)
+    assert.ok(performance.now() - t0 < 1000)
+    const undrained = await call('undrain')
+    assert.equal(undrained.status, 200, await undrained.text())
+    assert.deepEqual(await regions(), new Set([VIP['eu-west']]))
+  })
+
+  test('/metrics sums the DNS query counters of both workers, and has the control process metrics once', async (t) => {
+    const before = total(await metricsOf(adminUrl), 'meridian_dns_queries_total')
+    const K = 400
+    // No resends within the run (resendMs 10 s): every query is answered exactly once.
+    const replies = await askMany(multi.port, Array.from({ length: K }, (_, i) => ({ name: i % 2 ? `www.${ORIGIN}` : `nx${i}.${ORIGIN}`, type: TYPE.A, client: subnet(TOKYO) })), 32, 10000)
+    assert.equal(replies.length, K)
+    const text = await metricsOf(adminUrl)
+    assert.equal(total(text, 'meridian_dns_queries_total') - before, K)
+    assert.ok(total(text, 'meridian_config_reloads_total') >= 1, 'the control process counts reloads')
+    assert.equal(text.split('\n').filter((l) => l.startsWith('meridian_process_process_start_time_seconds ')).length, 1)
+    for (const help of text.split('\n').filter((l) => l.startsWith('# HELP '))) assert.equal(text.split(`${help}\n`).length, 2, `once: ${help}`)
+    t.diagnostic(`${K} queries; meridian_dns_queries_total rose by ${K}`)
+  })
+
+  test('a worker killed with SIGKILL is replaced; queries are answered throughout; counters do not go down', async (t) => {
+    const original = readyWorkers(multi)
+    assert.equal(original.length, 2)
+    const countsBefore = total(await metricsOf(adminUrl), 'meridian_dns_queries_total')
+    const asking = keepAsking(multi.port)
+    const t0 = performance.now()
+    const replaced = async (victim: number, known: number[]): Promise<LogLine> => {
+      const died = multi.waitForLog((l) => l.pid === victim && l.signal === 'SIGKILL' && /died/.test(l.msg))
+      const fresh = multi.waitForLog((l) => l.msg === 'dns worker ready' && !known.includes(Number(l.pid)))
+      process.kill(victim, 'SIGKILL')
+      const death = await died
+      assert.equal(death.level, 50, 'a death is logged as an error')
+      return fresh
+    }
+    // Kill the first; once its replacement is up, kill the second: only the replacement is left to answer.
+    const first = await replaced(original[0]!, original)
+    const second = await replaced(original[1]!, [...original, Number(first.pid)])
+    // A few more rounds with both replacements up.
+    const upTo = asking.stats.udp + 20
+    while (asking.stats.udp < upTo && asking.stats.failures.length === 0) await ask(multi.port, `www.${ORIGIN}`, TYPE.A, subnet(LONDON))
+    const stats = await asking.stop()
+    t.diagnostic(`during the kills (${(performance.now() - t0).toFixed(0)} ms): ${stats.udp} UDP and ${stats.tcp} TCP queries answered (${stats.udpRetries} UDP resent, ${stats.tcpRetries} TCP retried); replacements pid ${first.pid} and ${second.pid}`)
+    assert.deepEqual(stats.failures, [])
+    assert.ok(stats.udp > 20 && stats.tcp > 0)
+    for (const pid of original) assert.equal(alive(pid), false)
+    assert.deepEqual(second.listen, multi.listen, 'the replacement answers on the same sockets')
+    const countsAfter = total(await metricsOf(adminUrl), 'meridian_dns_queries_total')
+    assert.ok(countsAfter >= countsBefore, `the summed counter did not go down (${countsBefore} -> ${countsAfter})`)
+    // And the replacements got the zone set and answer like one process.
+    const [a, b] = await Promise.all([dig('127.0.0.1', single.port, '+norec', 'shop.example.com', 'MX'), dig('127.0.0.1', multi.port, '+norec', 'shop.example.com', 'MX')])
+    assert.deepEqual(normal(b), normal(a))
+  })
+
+  test('SIGTERM stops the workers and exits 0; nothing answers afterwards', async () => {
+    const pids = readyWorkers(multi)
+    const code = await multi.stop()
+    assert.equal(code, 0, multi.stderr())
+    for (const pid of pids) assert.equal(alive(pid), false, `worker ${pid} is gone`)
+    const stopped = multi.logs.filter((l) => l.msg === 'dns worker stopped')
+    assert.equal(stopped.length, 2, 'both live workers said they stopped')
+    const r = await dig('127.0.0.1', multi.port, '+norec', 'shop.example.com', 'SOA')
+    assert.equal(r.status, 'NONE')
+  })
+})
+
+describe('a control process killed with SIGKILL', () => {
+  test('takes its workers with it', async () => {
+    const server = await startServer({ args: ['--geodb', GEODB, '--workers', '2'] })
+    const pids = readyWorkers(server)
+    assert.equal(pids.length, 2)
+    server.proc.kill('SIGKILL')
+    await server.stop()
+    // Not our children: nothing to wait on but their disappearance.
+    const deadline = performance.now() + 5000
+    while (pids.some(alive) && performance.now() < deadline) await new Promise((r) => setTimeout(r, 25))
+    assert.deepEqual(pids.filter(alive), [], 'no worker outlives the control process')
+  })
+})

@@ -1,0 +1,99 @@
+/**
+ * What the DNS workers get over IPC (src/cluster/): the zone set survives Node's `advanced`
+ * serialization whole (Maps, Buffers, nested plain objects), anything that would not is named
+ * before it is sent, the restart backoff, and the /metrics merge of the control process and its workers.
+ */
+import assert from 'node:assert/strict'
+import { readFile } from 'node:fs/promises'
+import path from 'node:path'
+import { describe, test } from 'node:test'
+import { deserialize, serialize } from 'node:v8'
+import { Counter, Registry } from 'prom-client'
+import { foldRetired, mergeMetrics, type MetricsJson } from '../../src/cluster/metrics.js'
+import { restartDelay } from '../../src/cluster/primary.js'
+import { cloneProblem } from '../../src/cluster/protocol.js'
+import { buildZoneSet } from '../../src/config/load.js'
+import { countryLocation, placeLocation } from '../../src/geo/index.js'
+import { Metrics } from '../../src/metrics/index.js'
+import { SerialBook } from '../../src/store/serials.js'
+import { ROOT } from '../helpers/server.js'
+
+async function docsExample(): Promise<string> {
+  const md = await readFile(path.join(ROOT, 'docs', 'zones.md'), 'utf8')
+  const yaml = /```yaml\n([\s\S]*?)```/.exec(md.slice(md.indexOf('## Complete example')))?.[1]
+  assert.ok(yaml, 'docs/zones.md has a yaml block under "Complete example"')
+  return yaml
+}
+
+async function zoneSet() {
+  const demo = await readFile(path.join(ROOT, 'zones', 'gslb.example.test.yaml'), 'utf8')
+  const sources = [
+    { file: 'shop.example.com.yaml', text: await docsExample() },
+    { file: 'gslb.example.test.yaml', text: demo },
+  ]
+  return buildZoneSet(sources, new SerialBook(undefined).plan().serialOf, 7, { countryPoint: countryLocation, cityPoint: placeLocation })
+}
+
+describe('the zone set over IPC', () => {
+  test('the docs example and the demo zone are plain data and come back equal from the structured clone', async () => {
+    const set = await zoneSet()
+    assert.equal(cloneProblem(set), null)
+    const back = deserialize(serialize(set)) as typeof set
+    assert.deepStrictEqual(back, set)
+    // TXT character-strings stay Buffers (not plain Uint8Arrays): the encoder writes them as they are.
+    const txt = back.zones.get('shop.example.com')!.nodes.get('shop.example.com')!.rrsets.get(16)!
+    assert.ok(txt.length === 2 && txt.every((rr) => rr.data!.every((b) => Buffer.isBuffer(b))))
+    assert.ok(back.zones.get('gslb.example.test')!.services.size > 0 && back.checks.size > 0)
+  })
+
+  test('what the structured clone would change or refuse is named with its path', () => {
+    class Thing {
+      x = 1
+    }
+    assert.equal(cloneProblem({ a: [1, { b: new Map([['k', { c: Buffer.from('x') }]]) }] }), null)
+    assert.match(cloneProblem({ a: [1, { b: new Map([['k', { c: new Thing() }]]) }] })!, /^\.a\[1\]\.b\.get\("k"\)\.c is an instance of Thing/)
+    assert.match(cloneProblem({ zones: new Map([['z', { f: () => 1 }]]) })!, /^\.zones\.get\("z"\)\.f is a function$/)
+    assert.match(cloneProblem({ s: new Set([Symbol('x')]) })!, /is a symbol/)
+  })
+})
+
+describe('worker restarts', () => {
+  test('back off from 100 ms, doubling per death within a minute, at most 30 s', () => {
+    assert.deepEqual([1, 2, 3, 4, 9, 10, 20].map(restartDelay), [100, 200, 400, 800, 25600, 30000, 30000])
+  })
+})
+
+describe('/metrics of a control process and its workers', () => {
+  const scrape = (text: string, line: string) => text.split('\n').filter((l) => l.startsWith(line))
+  test('DNS counters are summed over the workers; the control process metrics appear once, as they are', async () => {
+    const primary = new Metrics()
+    primary.reload(true)
+    const w1 = new Metrics({ processMetrics: false })
+    const w2 = new Metrics({ processMetrics: false })
+    for (let i = 0; i < 3; i++) w1.query('a.test', 1, 0)
+    for (let i = 0; i < 4; i++) w2.query('a.test', 1, 0)
+    w2.query('a.test', 28, 3)
+    w1.drop()
+    const json = async (m: Metrics) => (await m.registry.getMetricsAsJSON()) as unknown as MetricsJson
+    const text = await mergeMetrics(await json(primary), [await json(w1), await json(w2)])
+    assert.deepEqual(scrape(text, 'meridian_dns_queries_total{'), ['meridian_dns_queries_total{zone="a.test",qtype="A",rcode="NOERROR"} 7', 'meridian_dns_queries_total{zone="a.test",qtype="AAAA",rcode="NXDOMAIN"} 1'])
+    assert.deepEqual(scrape(text, 'meridian_dns_dropped_total '), ['meridian_dns_dropped_total 1'])
+    assert.deepEqual(scrape(text, 'meridian_config_reloads_total{'), ['meridian_config_reloads_total{result="ok"} 1'])
+    // prom-client would omit the start time of a cluster; there is one control process: it stays.
+    assert.equal(scrape(text, 'meridian_process_process_start_time_seconds ').length, 1)
+    for (const l of text.split('\n').filter((x) => x.startsWith('# HELP '))) assert.equal(text.split(l + '\n').length, 2, `once: ${l}`)
+  })
+
+  test('a dead worker leaves its counters, not its gauges', async () => {
+    const r = new Registry()
+    new Counter({ name: 'c_total', help: 'c', registers: [r] }).inc(5)
+    const g = new (await import('prom-client')).Gauge({ name: 'g', help: 'g', registers: [r] })
+    g.set(9)
+    const j = (await r.getMetricsAsJSON()) as unknown as MetricsJson
+    const retired = await foldRetired(await foldRetired([], j), j)
+    assert.deepEqual(
+      retired.map((m) => [m.name, (m.values as { value: number }[]).map((v) => v.value)]),
+      [['c_total', [10]]],
+    )
+  })
+})
