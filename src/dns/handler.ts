@@ -5,9 +5,10 @@
 import type { Logger } from '../log.js'
 import type { Metrics } from '../metrics/index.js'
 import type { ZoneSet } from '../model/types.js'
+import { AnswerCache, DEFAULT_ANSWER_CACHE, type AnswerCacheOptions } from './answer-cache.js'
 import { DEFAULT_EDNS_UDP_SIZE, encodeNotImp, encodeResponse, encodeServFail, MAX_TCP_MESSAGE } from './encode.js'
 import { formerr, respond, type GslbContext, type Outcome } from './responder.js'
-import { parseQuery } from './wire.js'
+import { parseQuery, type Query } from './wire.js'
 
 export type Transport = 'udp' | 'tcp'
 
@@ -16,10 +17,14 @@ export interface HandlerOptions {
   ednsUdpSize: number
   /** Log every query at debug level (off by default: the hot path logs nothing). */
   queryLog: boolean
+  /** The answer cache's bounds; maxEntries 0 turns it off. */
+  answerCache: AnswerCacheOptions
 }
 
 export class DnsHandler {
   private readonly options: HandlerOptions
+  /** Encoded answers by name, type and client key (answer-cache.ts); undefined when turned off. */
+  readonly cache: AnswerCache | undefined
 
   constructor(
     private zones: () => ZoneSet,
@@ -28,10 +33,22 @@ export class DnsHandler {
     private readonly gslb?: GslbContext,
     private readonly metrics?: Metrics,
   ) {
-    this.options = { ednsUdpSize: options.ednsUdpSize ?? DEFAULT_EDNS_UDP_SIZE, queryLog: options.queryLog ?? false }
+    this.options = { ednsUdpSize: options.ednsUdpSize ?? DEFAULT_EDNS_UDP_SIZE, queryLog: options.queryLog ?? false, answerCache: options.answerCache ?? DEFAULT_ANSWER_CACHE }
+    if (this.options.answerCache.maxEntries > 0) {
+      this.cache = new AnswerCache(zones, gslb?.generation ?? (() => 0), gslb?.geo, gslb?.rand ?? Math.random, metrics, this.options.ednsUdpSize, this.options.answerCache)
+      metrics?.cache(() => ({ entries: this.cache!.size, bytes: this.cache!.bytes }))
+    }
   }
 
   handle(msg: Buffer, transport: Transport, peer: string): Buffer | null {
+    const cache = this.cache
+    if (cache) {
+      const hit = cache.lookup(msg, peer)
+      if (hit) {
+        if (this.options.queryLog) this.log.debug({ peer, transport, cached: true, size: hit.length }, 'query')
+        return hit
+      }
+    }
     const parsed = parseQuery(msg)
     let out: Outcome
     let reply: Buffer
@@ -57,7 +74,7 @@ export class DnsHandler {
           this.metrics?.query('', q.qtype, 2)
           return encodeServFail(q, q)
         }
-        reply = this.encode(q, q, out, q.edns, transport)
+        reply = (cache && this.cached(cache, q, out, peer, transport)) || this.encode(q, q, out, q.edns, transport)
         if (this.options.queryLog) this.log.debug({ peer, transport, qname: q.qname, qtype: q.qtype, rcode: out.rcode, answers: out.answer.length }, 'query')
         break
       }
@@ -66,16 +83,29 @@ export class DnsHandler {
       const zone = out.zone?.origin ?? ''
       this.metrics.query(zone, parsed.kind === 'query' ? parsed.query.qtype : 0, out.rcode)
       const sel = out.selection
-      if (sel && sel.regions.length > 0) this.metrics.answer(zone, out.answer[out.answer.length - 1]!.name, sel.regions[0]!)
+      if (sel && sel.regions.length > 0 && out.service) this.metrics.answer(zone, out.service, sel.regions[0]!)
     }
     return reply
   }
 
-  private encode(head: { id: number; rd: boolean; cd: boolean }, q: Parameters<typeof encodeResponse>[1], out: Outcome, edns: Parameters<typeof encodeResponse>[3], transport: Transport): Buffer {
-    const size = this.options.ednsUdpSize
-    const max = transport === 'tcp' ? MAX_TCP_MESSAGE : edns ? Math.min(edns.udpSize, size) : 512
+  /** The reply from the cache: a new entry (cacheable answers), or an NXDOMAIN assembled from its SOA template. */
+  private cached(cache: AnswerCache, q: Query, out: Outcome, peer: string, transport: Transport): Buffer | null {
     try {
-      return encodeResponse(head, q, out, edns, max, size)
+      if (out.kind === 'nxdomain') return out.zone ? cache.negative(q, out, out.zone, this.maxSize(q.edns, transport)) : null
+      return cache.insert(q, out, peer)
+    } catch (err) {
+      this.log.error({ err, qname: q.qname, qtype: q.qtype }, 'caching an answer failed')
+      return null
+    }
+  }
+
+  private maxSize(edns: { udpSize: number } | null, transport: Transport): number {
+    return transport === 'tcp' ? MAX_TCP_MESSAGE : edns ? Math.min(edns.udpSize, this.options.ednsUdpSize) : 512
+  }
+
+  private encode(head: { id: number; rd: boolean; cd: boolean }, q: Parameters<typeof encodeResponse>[1], out: Outcome, edns: Parameters<typeof encodeResponse>[3], transport: Transport): Buffer {
+    try {
+      return encodeResponse(head, q, out, edns, this.maxSize(edns, transport), this.options.ednsUdpSize)
     } catch (err) {
       this.log.error({ err, qname: q?.qname }, 'encoding a response failed')
       return encodeServFail(head, q)

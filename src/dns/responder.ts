@@ -35,6 +35,8 @@ export interface Outcome {
   selection: Selection | undefined
   /** Where the client was taken to be, when a GSLB service answered. */
   client: ClientLocation | undefined
+  /** The GSLB service that answered (its owner name). */
+  service?: string
 }
 
 /** What GSLB answers need beyond the zone set: GeoIP, the health view, and randomness for rotation. */
@@ -42,6 +44,8 @@ export interface GslbContext {
   geo: GeoLookup | undefined
   health: (checkKey: string) => VipHealth | undefined
   rand: () => number
+  /** The health view's generation: it moves whenever an answer may change with health (answer cache key). */
+  generation?: () => number
 }
 
 const NO_GSLB: GslbContext = { geo: undefined, health: () => undefined, rand: Math.random }
@@ -90,6 +94,7 @@ function serviceAnswer(zone: Zone, name: string, q: Query, peer: string, gslb: G
       : outcome('answer', RCODE.NOERROR, zone, [...answer, ...selection.addresses.map((address): RR => ({ name, type: qtype, class: 1, ttl: selection.ttl, address }))])
   out.ecsScope = selection.scope
   out.selection = selection
+  out.service = name
   out.client = client
   return out
 }

@@ -60,7 +60,7 @@ function fail(reason: string): never {
 }
 
 /** Skips a (possibly compressed) name; returns the offset just past it in the message. */
-function skipName(buf: Buffer, off: number): number {
+export function skipName(buf: Buffer, off: number): number {
   let octets = 1
   for (;;) {
     if (off >= buf.length) fail('name runs past the end of the message')

@@ -11,6 +11,10 @@
  *   meridian_region_up{zone,region}                       1 while the region has its healthy VIPs
  *   meridian_region_drained{zone,region}                  1 while drained by the operator
  *   meridian_config_reloads_total{result}                 zone set loads, result ok | error
+ *   meridian_dns_cache_hits_total                         queries answered from the answer cache
+ *   meridian_dns_cache_misses_total                       hot-path queries the cache did not hold
+ *   meridian_dns_cache_entries                            entries in the answer cache (answers and markers)
+ *   meridian_dns_cache_bytes                              octets the answer cache accounts for
  * Label children are cached so the query path does one Map lookup and one add.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
@@ -26,6 +30,18 @@ export interface RegionSample {
 }
 
 type Inc = { inc(n?: number): void }
+
+/**
+ * A count the query path adds to with `n++` (no call, no label hashing); folded into its Prometheus
+ * counter child when /metrics is read.
+ */
+export interface Tally {
+  n: number
+}
+
+interface Folded extends Tally {
+  readonly into: Inc
+}
 
 /** The labelled child for `key`, made once: the query path then costs one Map lookup. */
 function cached(children: Map<string, Inc>, key: string, make: () => Inc): Inc {
@@ -45,18 +61,33 @@ export class Metrics {
   private readonly checkSeconds: Histogram<'target'>
   private readonly changes: Counter<'target' | 'state'>
   private readonly reloads: Counter<'result'>
+  private readonly hits: Counter
+  private readonly misses: Counter
+  /** Tallies by label key, and the list folded at scrape time. */
+  private readonly tallies = new Map<string, Folded>()
+  private readonly foldList: Folded[] = []
+  readonly hitTally: Tally
+  readonly missTally: Tally
+  private cacheSource: () => { entries: number; bytes: number } = () => ({ entries: 0, bytes: 0 })
   private regionSource: () => Iterable<RegionSample> = () => []
 
   constructor(options: { processMetrics?: boolean } = {}) {
     const registers = [this.registry]
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'meridian_process_' })
-    this.queries = new Counter({ name: 'meridian_dns_queries_total', help: 'DNS queries answered, by zone, query type and rcode', labelNames: ['zone', 'qtype', 'rcode'], registers })
+    this.queries = new Counter({ name: 'meridian_dns_queries_total', help: 'DNS queries answered, by zone, query type and rcode', labelNames: ['zone', 'qtype', 'rcode'], registers, collect: () => this.fold() })
     this.dropped = new Counter({ name: 'meridian_dns_dropped_total', help: 'DNS messages dropped unanswered (no readable header, or a response)', registers })
-    this.answers = new Counter({ name: 'meridian_dns_answers_total', help: 'GSLB answers, by the region answered first', labelNames: ['zone', 'service', 'region'], registers })
+    this.answers = new Counter({ name: 'meridian_dns_answers_total', help: 'GSLB answers, by the region answered first', labelNames: ['zone', 'service', 'region'], registers, collect: () => this.fold() })
     this.checks = new Counter({ name: 'meridian_health_checks_total', help: 'Health check rounds, by target and result', labelNames: ['target', 'result'], registers })
     this.checkSeconds = new Histogram({ name: 'meridian_health_check_duration_seconds', help: 'Health check round time', labelNames: ['target'], buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers })
     this.changes = new Counter({ name: 'meridian_health_state_changes_total', help: 'Health state transitions, by target and the state entered', labelNames: ['target', 'state'], registers })
     this.reloads = new Counter({ name: 'meridian_config_reloads_total', help: 'Zone set loads, by result', labelNames: ['result'], registers })
+    const fold = () => this.fold()
+    this.hits = new Counter({ name: 'meridian_dns_cache_hits_total', help: 'Queries answered from the answer cache', registers, collect: fold })
+    this.misses = new Counter({ name: 'meridian_dns_cache_misses_total', help: 'Hot-path queries whose answer the cache did not hold', registers, collect: fold })
+    this.hitTally = this.tally('hits', () => this.hits)
+    this.missTally = this.tally('misses', () => this.misses)
+    new Gauge({ name: 'meridian_dns_cache_entries', help: 'Entries in the answer cache (answers and markers)', registers, collect: () => this.setGauge('meridian_dns_cache_entries', this.cacheSource().entries) })
+    new Gauge({ name: 'meridian_dns_cache_bytes', help: 'Octets the answer cache accounts for (buffers plus a fixed overhead per entry)', registers, collect: () => this.setGauge('meridian_dns_cache_bytes', this.cacheSource().bytes) })
     // Region gauges are read from the zone set and health view at scrape time.
     const regionGauge = (name: string, help: string, value: (r: RegionSample) => boolean) =>
       new Gauge({
@@ -75,7 +106,53 @@ export class Metrics {
   }
 
   query(zone: string, qtype: number, rcode: number): void {
-    cached(this.queryChildren, `${zone}|${qtype}|${rcode}`, () => this.queries.labels(zone, QTYPES[qtype] ?? 'other', RCODES[rcode] ?? String(rcode))).inc()
+    this.queryCounter(zone, qtype, rcode).inc()
+  }
+
+  /** A tally of queries of one (zone, qtype, rcode): cached answers keep it and add to it directly. */
+  queryTally(zone: string, qtype: number, rcode: number): Tally {
+    return this.tally(`q|${zone}|${qtype}|${rcode}`, () => this.queryCounter(zone, qtype, rcode))
+  }
+
+  answerTally(zone: string, service: string, region: string): Tally {
+    return this.tally(`a|${zone}|${service}|${region}`, () => this.answerCounter(zone, service, region))
+  }
+
+  private queryCounter(zone: string, qtype: number, rcode: number): Inc {
+    return cached(this.queryChildren, `${zone}|${qtype}|${rcode}`, () => this.queries.labels(zone, QTYPES[qtype] ?? 'other', RCODES[rcode] ?? String(rcode)))
+  }
+
+  private answerCounter(zone: string, service: string, region: string): Inc {
+    return cached(this.answerChildren, `${zone}|${service}|${region}`, () => this.answers.labels(zone, service, region))
+  }
+
+  private tally(key: string, into: () => Inc): Tally {
+    let t = this.tallies.get(key)
+    if (!t) {
+      t = { n: 0, into: into() }
+      this.tallies.set(key, t)
+      this.foldList.push(t)
+    }
+    return t
+  }
+
+  /** Adds every tally into its counter (at scrape time; cheap when nothing moved). */
+  fold(): void {
+    for (const t of this.foldList) {
+      if (t.n > 0) {
+        t.into.inc(t.n)
+        t.n = 0
+      }
+    }
+  }
+
+  /** Where the cache gauges read from at scrape time. */
+  cache(source: () => { entries: number; bytes: number }): void {
+    this.cacheSource = source
+  }
+
+  private setGauge(name: string, value: number): void {
+    ;(this.registry.getSingleMetric(name) as Gauge).set(value)
   }
 
   drop(): void {
@@ -83,7 +160,7 @@ export class Metrics {
   }
 
   answer(zone: string, service: string, region: string): void {
-    cached(this.answerChildren, `${zone}|${service}|${region}`, () => this.answers.labels(zone, service, region)).inc()
+    this.answerCounter(zone, service, region).inc()
   }
 
   checkResult(target: string, ok: boolean, latencyMs: number): void {

@@ -62,6 +62,39 @@ export interface Selection {
   candidates: Candidate[]
   /** One line saying how the choice was made. */
   reason: string
+  /**
+   * What about the client the choice depended on: nothing, its location (the GeoIP point), its
+   * affinity bucket (/24, /56), or both. The ECS scope follows from it (`scopeOf`), and the answer
+   * cache keys the answer by exactly this.
+   */
+  dependsOn: Dependence
+  /**
+   * How the addresses were drawn, so an answer can be re-drawn without selecting again: from each
+   * group in order, `take` consecutive addresses of `pool` starting at a random one (wrapping).
+   */
+  groups: AnswerGroup[]
+}
+
+export type Dependence = 'none' | 'location' | 'bucket' | 'both'
+
+export interface AnswerGroup {
+  /** Every address the group draws from, in configured order. */
+  pool: string[]
+  take: number
+}
+
+/** The ECS scope prefix of an answer that depended on `dep` of `client` (capped by the locator at the source prefix). */
+export function scopeOf(dep: Dependence, client: Pick<ClientLocation, 'geoPrefix' | 'bucketPrefix' | 'point'>): number {
+  switch (dep) {
+    case 'none':
+      return 0
+    case 'location':
+      return client.geoPrefix
+    case 'bucket':
+      return client.bucketPrefix
+    case 'both':
+      return Math.max(client.point ? client.geoPrefix : 0, client.bucketPrefix)
+  }
 }
 
 interface Evaluated {
@@ -120,7 +153,7 @@ function evaluate(service: Service, family: 4 | 6, client: ClientLocation, ctx: 
 }
 
 /** Ranks the pool by the service's policy; returns the order and how the choice depends on the client. */
-function rank(service: Service, pool: Evaluated[], client: ClientLocation): { order: Evaluated[]; scope: number; reason: string } {
+function rank(service: Service, pool: Evaluated[], client: ClientLocation): { order: Evaluated[]; dependsOn: Dependence; reason: string } {
   const byHash = (list: Evaluated[]) => {
     for (const e of list) e.c.score = rendezvousScore(client.bucket, e.region.name, Math.max(e.region.weight, 1))
     return [...list].sort((a, b) => b.c.score! - a.c.score!)
@@ -128,14 +161,14 @@ function rank(service: Service, pool: Evaluated[], client: ClientLocation): { or
   const noGeo = client.point === null
   switch (service.policy) {
     case 'failover':
-      return { order: pool, scope: 0, reason: 'failover: first usable region in configured order' }
+      return { order: pool, dependsOn: 'none', reason: 'failover: first usable region in configured order' }
     case 'weighted':
-      return { order: byHash(pool), scope: client.bucketPrefix, reason: `weighted: rendezvous hash of client network ${client.bucket}` }
+      return { order: byHash(pool), dependsOn: 'bucket', reason: `weighted: rendezvous hash of client network ${client.bucket}` }
     case 'geo':
-      if (noGeo) return { order: byHash(pool), scope: client.bucketPrefix, reason: 'geo: client location unknown, shared by weight' }
+      if (noGeo) return { order: byHash(pool), dependsOn: 'bucket', reason: 'geo: client location unknown, shared by weight' }
       return {
         order: [...pool].sort((a, b) => a.c.distanceKm! - b.c.distanceKm! || a.region.name.localeCompare(b.region.name)),
-        scope: client.geoPrefix,
+        dependsOn: 'location',
         reason: 'geo: nearest usable region',
       }
     case 'geo-latency': {
@@ -144,21 +177,28 @@ function rank(service: Service, pool: Evaluated[], client: ClientLocation): { or
       const near = pool.filter((e) => e.c.estimateMs! <= best + service.toleranceMs)
       const far = pool.filter((e) => !near.includes(e)).sort((a, b) => a.c.estimateMs! - b.c.estimateMs!)
       if (near.length === 1) {
-        return { order: [...near, ...far], scope: noGeo ? client.bucketPrefix : client.geoPrefix, reason: `geo-latency: ${near[0]!.region.name} has the lowest latency estimate (${best.toFixed(1)} ms)` }
+        return { order: [...near, ...far], dependsOn: noGeo ? 'bucket' : 'location', reason: `geo-latency: ${near[0]!.region.name} has the lowest latency estimate (${best.toFixed(1)} ms)` }
       }
       return {
         order: [...byHash(near), ...far],
-        scope: Math.max(noGeo ? 0 : client.geoPrefix, client.bucketPrefix),
+        dependsOn: noGeo ? 'bucket' : 'both',
         reason: `geo-latency: ${near.length} regions within ${service.toleranceMs} ms of the best (${best.toFixed(1)} ms) share by weight`,
       }
     }
   }
 }
 
-function rotate<T>(list: readonly T[], rand: () => number): T[] {
-  if (list.length < 2) return [...list]
-  const k = Math.floor(rand() * list.length) % list.length
-  return [...list.slice(k), ...list.slice(0, k)]
+/** Where drawing from a pool of `n` starts: a uniformly random index (the whole pool rotates). */
+export const drawStart = (n: number, rand: () => number): number => (n < 2 ? 0 : Math.floor(rand() * n) % n)
+
+/** The addresses of `groups`, drawn: `take` consecutive ones from each pool, from a random start. */
+function draw(groups: readonly AnswerGroup[], rand: () => number): string[] {
+  const out: string[] = []
+  for (const g of groups) {
+    const k = drawStart(g.pool.length, rand)
+    for (let i = 0; i < g.take; i++) out.push(g.pool[(k + i) % g.pool.length]!)
+  }
+  return out
 }
 
 function pick(service: Service, family: 4 | 6, client: ClientLocation, ctx: SelectContext, asIfHealthy: boolean): { sel: Omit<Selection, 'fallback' | 'ttl'>; empty: boolean } {
@@ -166,19 +206,22 @@ function pick(service: Service, family: 4 | 6, client: ClientLocation, ctx: Sele
   const usable = evaluated.filter((e) => e.c.status === 'usable')
   const pool = usable.length > 0 ? usable : evaluated.filter((e) => e.c.status === 'standby')
   for (const e of evaluated) if (e.c.status === 'usable' && usable.length === 0) e.c.why += ' (standby in use)'
-  if (pool.length === 0) return { sel: { addresses: [], scope: 0, regions: [], candidates: evaluated.map((e) => e.c), reason: 'no usable region' }, empty: true }
-  const { order, scope, reason } = rank(service, pool, client)
-  const addresses: string[] = []
+  if (pool.length === 0) return { sel: { addresses: [], scope: 0, dependsOn: 'none', groups: [], regions: [], candidates: evaluated.map((e) => e.c), reason: 'no usable region' }, empty: true }
+  const { order, dependsOn, reason } = rank(service, pool, client)
+  const groups: AnswerGroup[] = []
   const regions: string[] = []
+  let taken = 0
   for (const e of order) {
-    if (addresses.length >= service.answers || (regions.length > 0 && !service.fill)) break
-    const take = rotate(e.vips, ctx.rand).slice(0, service.answers - addresses.length)
-    addresses.push(...take.map((v) => v.address))
+    if (taken >= service.answers || (regions.length > 0 && !service.fill)) break
+    const take = Math.min(e.vips.length, service.answers - taken)
+    groups.push({ pool: e.vips.map((v) => v.address), take })
+    taken += take
     regions.push(e.region.name)
     e.c.chosen = true
   }
   for (const e of evaluated) if (!e.c.chosen && (e.c.status === 'usable' || e.c.status === 'standby')) e.c.why += regions.length ? ', not chosen' : ''
-  return { sel: { addresses, scope, regions, candidates: evaluated.map((e) => e.c), reason }, empty: false }
+  const sel = { addresses: draw(groups, ctx.rand), scope: scopeOf(dependsOn, client), dependsOn, groups, regions, candidates: evaluated.map((e) => e.c), reason }
+  return { sel, empty: false }
 }
 
 export function select(service: Service, family: 4 | 6, client: ClientLocation, ctx: SelectContext): Selection {
@@ -201,13 +244,15 @@ export function select(service: Service, family: 4 | 6, client: ClientLocation, 
         addresses.push(...vips.map((v) => v.address))
         regions.push(name)
       }
-      return { ...base, addresses: rotate(addresses, ctx.rand), regions, scope: 0, reason: 'no region is healthy; fallback all: every VIP' }
+      const groups = [{ pool: addresses, take: addresses.length }]
+      return { ...base, addresses: draw(groups, ctx.rand), groups, regions, scope: 0, dependsOn: 'none', reason: 'no region is healthy; fallback all: every VIP' }
     }
     case 'static': {
       const addresses = service.fallbackAddresses.filter((a) => a.includes(':') === (family === 6))
-      return { ...base, addresses: rotate(addresses, ctx.rand), regions: [], scope: 0, reason: 'no region is healthy; fallback static addresses' }
+      const groups = [{ pool: addresses, take: addresses.length }]
+      return { ...base, addresses: draw(groups, ctx.rand), groups, regions: [], scope: 0, dependsOn: 'none', reason: 'no region is healthy; fallback static addresses' }
     }
     case 'none':
-      return { ...base, addresses: [], regions: [], scope: 0, reason: 'no region is healthy; fallback none: NODATA' }
+      return { ...base, addresses: [], groups: [], regions: [], scope: 0, dependsOn: 'none', reason: 'no region is healthy; fallback none: NODATA' }
   }
 }

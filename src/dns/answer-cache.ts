@@ -1,0 +1,531 @@
+/**
+ * The answer cache and the zero-parse hot path (issue 5).
+ *
+ * The common query (a name, type and client whose answer was built before, under the same zone set
+ * and health generation) is answered without dns2 Packet objects: `lookup()` reads the header, the
+ * question and the OPT/ECS option straight from the buffer, finds the encoded answer, copies it,
+ * patches the ID, the RD/CD bits, the question's octets (its case), draws the GSLB records from
+ * their pools (rotation), appends the ECS option with this client's scope, and returns it.
+ * Anything it is not sure of returns null, and the full path (parseQuery, respond, dns2) decides.
+ *
+ * Keys. An answer is cached under exactly what it depended on (the selector says so in
+ * `Selection.dependsOn`), so one entry serves every client that would get the same answer:
+ *
+ *   base = lowercased question name + qtype + EDNS flags (none | EDNS | EDNS+DO)
+ *   static records, failover, fallbacks    base                      one entry for everyone
+ *   weighted                               base + bucket             the client's /24 or /56
+ *   geo, geo-latency                       base + location           the GeoIP point (a country, a city)
+ *     ... when the choice also hashed      base + location + bucket  (regions tied; no location known)
+ * The base entry of a client-dependent service is a marker saying which key comes next; a location
+ * entry may be a marker saying "split by bucket". The client's location and bucket come from a
+ * second small cache keyed by the ECS network (family, source prefix, address) or the resolver
+ * address, so a hit does no GeoIP lookup.
+ *
+ * Validity. Every entry records the zone set object and the health generation it was built under;
+ * anything else is a miss (no stale answer after a change). The health generation moves on state
+ * changes and significant latency moves (health/poller.ts), and entries also expire after
+ * `maxAgeMs` as a bound on what small latency drift can leave behind.
+ *
+ * Only answers that fit 512 octets with the largest ECS option are cached, so a cached answer is
+ * never truncated for any client, over UDP or TCP. NXDOMAIN is not cached (random names would only
+ * evict useful entries); `negative()` assembles it from a per-zone SOA template instead, which also
+ * avoids dns2's encoder.
+ */
+import dns2 from 'dns2'
+import { LRUCache } from 'lru-cache'
+import { addressText } from '../model/address.js'
+import type { Zone, ZoneSet } from '../model/types.js'
+import { RRTYPE, type RR } from '../model/types.js'
+import type { Tally } from '../metrics/index.js'
+import { drawStart, scopeOf, type Dependence } from '../select/select.js'
+import { locateClient, type GeoLookup } from './client.js'
+import { encodeResponse } from './encode.js'
+import type { Outcome } from './responder.js'
+import { ECS_OPTION, OPT_TYPE, skipName, type Query } from './wire.js'
+
+const { Packet } = dns2
+
+/** The largest ECS option: code, length, family, prefixes, 16 address octets. */
+const MAX_ECS_OPTION = 4 + 4 + 16
+const CACHEABLE_SIZE = 512
+
+export interface AnswerCacheOptions {
+  /** Most entries (answers and markers). 0 turns the cache off. */
+  maxEntries: number
+  /** Most octets of cached answers (plus a fixed overhead per entry). */
+  maxBytes: number
+  /** An entry is rebuilt after this long even if nothing changed. */
+  maxAgeMs: number
+}
+
+export const DEFAULT_ANSWER_CACHE: AnswerCacheOptions = { maxEntries: 100_000, maxBytes: 64 * 1024 * 1024, maxAgeMs: 10_000 }
+
+/** Bytes counted per entry beyond its buffers: key, object, LRU slots (measured: docs/benchmarks.md). */
+const ENTRY_OVERHEAD = 240
+
+/** Where counts of cached answers go (the Metrics class provides these): plain `n++` tallies. */
+export interface CacheMetrics {
+  queryTally(zone: string, qtype: number, rcode: number): Tally
+  answerTally(zone: string, service: string, region: string): Tally
+  readonly hitTally: Tally
+  readonly missTally: Tally
+}
+
+const NO_TALLY: Tally = { n: 0 }
+
+interface Entry {
+  readonly marker: false
+  readonly set: ZoneSet
+  readonly hgen: number
+  /** Header (counts final), question, and the answer records before the drawn ones (CNAMEs). */
+  readonly head: Buffer
+  /** Every record the answer draws from, each `blockSize` octets (owner compressed, fixed size). */
+  readonly blocks: Buffer
+  readonly blockSize: number
+  /** Per group: first block, pool size, how many to take. */
+  readonly groups: Int32Array
+  /** Authority, additional, and the OPT record without options (its RDLENGTH last) when EDNS. */
+  readonly tail: Buffer
+  readonly length: number
+  readonly dep: Dependence
+  /** The zone has a default location (it stands in for unlocated clients). */
+  readonly zoneDefault: boolean
+  readonly rcode: number
+  readonly queries: Tally
+  readonly answers: Tally
+}
+
+interface Marker {
+  readonly marker: true
+  readonly set: ZoneSet
+  readonly hgen: number
+  readonly next: 'bucket' | 'location'
+}
+
+/** Where a client is, as far as cached answers care. */
+interface ClientKey {
+  readonly located: boolean
+  /** The GeoIP point as text, or "none". */
+  readonly loc: string
+  readonly bucket: string
+  readonly geoPrefix: number
+  readonly bucketPrefix: number
+}
+
+const BUCKET = '\u0001'
+const LOCATION = '\u0002'
+
+export class AnswerCache {
+  private readonly lru: LRUCache<string, Entry | Marker>
+  /** Client keys by ECS network or resolver address (a plain Map, emptied when full: cheap to refill). */
+  private readonly clients = new Map<string, ClientKey>()
+  private readonly maxClients: number
+  /** Markers by base key: few (one per name, type and EDNS flags), so a plain Map. */
+  private readonly markers = new Map<string, Marker>()
+  /** Entries by base key and content (the records drawn from, the rcode, the region, the dependence). */
+  private readonly built: LRUCache<string, Entry>
+  private readonly soaTemplates = new WeakMap<RR, Buffer>()
+  private readonly scratch = Buffer.alloc(300)
+  private readonly hits: Tally
+  private readonly misses: Tally
+
+  // What the last parse found (lookup() and insert() run back to back, synchronously).
+  private parsed = false
+  private base = ''
+  private qEnd = 0
+  private ecsOff = -1
+  private ecsLen = 0
+  private clientKey = ''
+  private lastMsg: Buffer | null = null
+
+  constructor(
+    private readonly zones: () => ZoneSet,
+    private readonly healthGeneration: () => number,
+    private readonly geo: GeoLookup | undefined,
+    private readonly rand: () => number,
+    private readonly metrics: CacheMetrics | undefined,
+    private readonly serverUdpSize: number,
+    options: AnswerCacheOptions = DEFAULT_ANSWER_CACHE,
+  ) {
+    this.hits = metrics?.hitTally ?? { n: 0 }
+    this.misses = metrics?.missTally ?? { n: 0 }
+    this.lru = new LRUCache<string, Entry | Marker>({
+      max: options.maxEntries,
+      maxSize: options.maxBytes,
+      sizeCalculation: (e, key) => ENTRY_OVERHEAD + key.length + (e.marker ? 0 : e.head.length + e.blocks.length + e.tail.length),
+    })
+    this.maxClients = Math.max(1000, Math.min(options.maxEntries, 100_000))
+    this.built = new LRUCache<string, Entry>({ max: Math.max(1000, Math.min(options.maxEntries, 20_000)), ttl: options.maxAgeMs, updateAgeOnGet: false })
+  }
+
+  get size(): number {
+    return this.lru.size
+  }
+
+  get bytes(): number {
+    return this.lru.calculatedSize
+  }
+
+  /** The cached reply to `msg`, or null (not cached, or not a message this path reads). */
+  lookup(msg: Buffer, peer: string): Buffer | null {
+    if (!this.parse(msg, peer)) return null
+    const set = this.zones()
+    const hgen = this.healthGeneration()
+    let e = this.valid(this.markers.get(this.base), set, hgen) ?? this.valid(this.lru.get(this.base), set, hgen)
+    let client: ClientKey | undefined
+    if (e?.marker) {
+      client = this.client(peer)
+      if (e.next === 'bucket') {
+        e = this.valid(this.lru.get(this.base + BUCKET + client.bucket), set, hgen)
+      } else {
+        e = this.valid(this.lru.get(this.base + LOCATION + client.loc), set, hgen)
+        if (e?.marker) e = this.valid(this.lru.get(this.base + LOCATION + client.loc + BUCKET + client.bucket), set, hgen)
+      }
+    }
+    if (!e || e.marker) {
+      this.misses.n++
+      return null
+    }
+    this.hits.n++
+    e.queries.n++
+    e.answers.n++
+    return this.assemble(e, msg, client, peer)
+  }
+
+  private valid(e: Entry | Marker | undefined, set: ZoneSet, hgen: number): Entry | Marker | undefined {
+    return e !== undefined && e.set === set && e.hgen === hgen ? e : undefined
+  }
+
+  /**
+   * Caches the answer `out` to `q`, which the last lookup() parsed and missed; returns the reply
+   * drawn from the new entry, or null when the answer is not cacheable (the caller encodes it).
+   */
+  insert(q: Query, out: Outcome, peer: string): Buffer | null {
+    if (!this.parsed || (out.kind !== 'answer' && out.kind !== 'nodata') || !out.zone || q.oddName) return null
+    const set = this.zones()
+    const hgen = this.healthGeneration()
+    // Clients that get the same records share one entry: build it (dns2) once per content.
+    const content = this.base + contentKey(out)
+    let entry = this.valid(this.built.get(content), set, hgen) as Entry | undefined
+    if (!entry) {
+      const made = this.build(q, out, set, hgen)
+      if (!made) return null
+      this.built.set(content, (entry = made))
+    }
+    const sel = out.selection
+    const policy = sel && out.service ? out.zone.services.get(out.service)?.policy : undefined
+    let client: ClientKey | undefined
+    if (!sel || policy === 'failover' || policy === undefined) {
+      this.markers.delete(this.base)
+      this.lru.set(this.base, entry)
+    } else {
+      client = this.client(peer)
+      if (policy === 'weighted') {
+        this.mark(this.base, { marker: true, set, hgen, next: 'bucket' })
+        this.lru.set(this.base + BUCKET + client.bucket, entry)
+      } else {
+        this.mark(this.base, { marker: true, set, hgen, next: 'location' })
+        if (entry.dep === 'bucket' || entry.dep === 'both') {
+          this.lru.set(this.base + LOCATION + client.loc, { marker: true, set, hgen, next: 'bucket' })
+          this.lru.set(this.base + LOCATION + client.loc + BUCKET + client.bucket, entry)
+        } else {
+          this.lru.set(this.base + LOCATION + client.loc, entry)
+        }
+      }
+    }
+    return this.assemble(entry, this.lastMsg!, client, peer)
+  }
+
+  private mark(key: string, m: Marker): void {
+    if (this.markers.size >= 10_000) this.markers.clear()
+    this.markers.set(key, m)
+  }
+
+  /** Builds an entry from the full path's outcome, with dns2 as the encoder. */
+  private build(q: Query, out: Outcome, set: ZoneSet, hgen: number): Entry | null {
+    const sel = out.selection
+    const drawn = sel && out.kind === 'answer' ? sel.addresses.length : 0
+    const fixed = out.answer.slice(0, out.answer.length - drawn)
+    const last = drawn > 0 ? out.answer[out.answer.length - 1]! : undefined
+    const pool: RR[] = []
+    const groups: number[] = []
+    if (sel && last) {
+      for (const g of sel.groups) {
+        groups.push(pool.length, g.pool.length, g.take)
+        for (const address of g.pool) pool.push({ name: last.name, type: last.type, class: 1, ttl: last.ttl, address })
+      }
+    }
+    const edns = q.edns ? { ...q.edns, ecs: null } : null
+    const full = encodeResponse({ id: 0, rd: false, cd: false }, q, { ...out, answer: [...fixed, ...pool], ecsScope: 0 }, edns, 65535, this.serverUdpSize)
+    // Find the drawn records in dns2's message: after the header, the question and the fixed answers.
+    let off = 12 + q.questionWire.length
+    for (let i = 0; i < fixed.length; i++) off = skipRecord(full, off)
+    const headEnd = off
+    const blockSize = last ? 12 + (last.type === RRTYPE.AAAA ? 16 : 4) : 0
+    for (let i = 0; i < pool.length; i++) {
+      // Each drawn record must be a compressed owner (2 octets) and fixed-size data.
+      if ((full[off]! & 0xc0) !== 0xc0 || skipRecord(full, off) !== off + blockSize) return null
+      off += blockSize
+    }
+    const head = Buffer.from(full.subarray(0, headEnd))
+    head.writeUInt16BE(fixed.length + drawn, 6)
+    const blocks = Buffer.from(full.subarray(headEnd, off))
+    const tail = Buffer.from(full.subarray(off))
+    const length = head.length + drawn * blockSize + tail.length
+    if (length + (q.edns ? MAX_ECS_OPTION : 0) > CACHEABLE_SIZE) return null
+    const zone = out.zone!
+    const regions = sel?.regions ?? []
+    return {
+      marker: false,
+      set,
+      hgen,
+      head,
+      blocks,
+      blockSize,
+      groups: Int32Array.from(groups),
+      tail,
+      length,
+      dep: sel?.dependsOn ?? 'none',
+      zoneDefault: zone.defaultLocation !== null,
+      rcode: out.rcode,
+      queries: this.metrics?.queryTally(zone.origin, q.qtype, out.rcode) ?? NO_TALLY,
+      answers: (regions.length > 0 && out.service && this.metrics?.answerTally(zone.origin, out.service, regions[0]!)) || NO_TALLY,
+    }
+  }
+
+  /** The reply to `msg` from entry `e`: copy, patch, draw, append ECS. */
+  private assemble(e: Entry, msg: Buffer, client: ClientKey | undefined, peer: string): Buffer {
+    const ecsExtra = this.ecsOff >= 0 ? 4 + this.ecsLen : 0
+    const out = Buffer.allocUnsafe(e.length + ecsExtra)
+    // Small copies by hand: Buffer#copy's argument checks cost more than the bytes here.
+    out.set(e.head, 0)
+    out[0] = msg[0]!
+    out[1] = msg[1]!
+    out[2] = (e.head[2]! & 0xfe) | (msg[2]! & 0x01)
+    out[3] = (e.head[3]! & 0xef) | (msg[3]! & 0x10)
+    for (let i = 12; i < this.qEnd; i++) out[i] = msg[i]!
+    let off = e.head.length
+    const g = e.groups
+    const bs = e.blockSize
+    const blocks = e.blocks
+    for (let i = 0; i < g.length; i += 3) {
+      const start = g[i]!
+      const n = g[i + 1]!
+      const take = g[i + 2]!
+      const k = drawStart(n, this.rand)
+      for (let j = 0; j < take; j++) {
+        const b = (start + ((k + j) % n)) * bs
+        for (let x = 0; x < bs; x++) out[off + x] = blocks[b + x]!
+        off += bs
+      }
+    }
+    out.set(e.tail, off)
+    off += e.tail.length
+    if (ecsExtra > 0) {
+      out.writeUInt16BE(ecsExtra, off - 2)
+      out.writeUInt16BE(ECS_OPTION, off)
+      out.writeUInt16BE(this.ecsLen, off + 2)
+      for (let i = 0; i < this.ecsLen; i++) out[off + 4 + i] = msg[this.ecsOff + i]!
+      let scope = 0
+      if (e.dep !== 'none') {
+        const c = client ?? this.client(peer)
+        scope = scopeOf(e.dep, { geoPrefix: c.geoPrefix, bucketPrefix: c.bucketPrefix, point: c.located || e.zoneDefault ? { lat: 0, lon: 0 } : null })
+      }
+      out[off + 7] = scope
+    }
+    return out
+  }
+
+  /**
+   * Reads `msg` for the hot path: a plain query, class IN, one question of ASCII labels without
+   * '.' or '\', no records but at most one OPT (version 0, options well formed, at most one ECS
+   * and that one valid), nothing after. Sets the base key and the client key; false otherwise.
+   */
+  private parse(msg: Buffer, peer: string): boolean {
+    this.parsed = false
+    this.lastMsg = msg
+    const len = msg.length
+    if (len < 17 || (msg[2]! & 0xf8) !== 0 || msg[4] !== 0 || msg[5] !== 1 || msg[6] !== 0 || msg[7] !== 0 || msg[8] !== 0 || msg[9] !== 0 || msg[10] !== 0) return false
+    const arcount = msg[11]!
+    if (arcount > 1) return false
+    const key = this.scratch
+    let off = 12
+    let k = 0
+    for (;;) {
+      const l = msg[off]!
+      if (l === 0) break
+      if (l > 63 || off + 1 + l >= len || k + l + 1 > 254) return false
+      key[k++] = l
+      for (let i = off + 1; i <= off + l; i++) {
+        let c = msg[i]!
+        if (c >= 0x80 || c === 0x2e || c === 0x5c) return false
+        if (c >= 0x41 && c <= 0x5a) c |= 0x20
+        key[k++] = c
+      }
+      off += 1 + l
+    }
+    off += 1
+    if (off + 4 > len || msg[off + 2] !== 0 || msg[off + 3] !== 1) return false
+    key[k++] = msg[off]!
+    key[k++] = msg[off + 1]!
+    off += 4
+    this.qEnd = off
+    this.ecsOff = -1
+    let flags = 0
+    if (arcount === 1) {
+      // OPT: root owner, TYPE 41, CLASS payload size, TTL ext-rcode|version|DO, RDLENGTH, options.
+      if (off + 11 > len || msg[off] !== 0 || msg.readUInt16BE(off + 1) !== OPT_TYPE || msg[off + 6] !== 0) return false
+      flags = msg[off + 7]! & 0x80 ? 2 : 1
+      const rdlen = msg.readUInt16BE(off + 9)
+      off += 11
+      const end = off + rdlen
+      if (end !== len) return false
+      while (off < end) {
+        if (off + 4 > end) return false
+        const code = msg.readUInt16BE(off)
+        const olen = msg.readUInt16BE(off + 2)
+        off += 4
+        if (off + olen > end) return false
+        if (code === ECS_OPTION) {
+          if (this.ecsOff >= 0 || !validEcs(msg, off, olen)) return false
+          this.ecsOff = off
+          this.ecsLen = olen
+        }
+        off += olen
+      }
+    } else if (off !== len) {
+      return false
+    }
+    key[k++] = flags
+    this.base = key.toString('latin1', 0, k)
+    if (this.ecsOff >= 0) {
+      // family (2), source prefix, then the address octets: the client network as sent.
+      // family, source and scope prefixes, address: the client network as sent (never an address text).
+      this.clientKey = msg.toString('latin1', this.ecsOff, this.ecsOff + this.ecsLen)
+    } else {
+      this.clientKey = peer
+    }
+    this.parsed = true
+    return true
+  }
+
+  /** The client's location and bucket, from the ECS network or the resolver address (cached). */
+  private client(peer: string): ClientKey {
+    const cached = this.clients.get(this.clientKey)
+    if (cached) return cached
+    let q: Pick<Query, 'edns'> = { edns: null }
+    if (this.ecsOff >= 0) {
+      const m = this.lastMsg!
+      const family = m.readUInt16BE(this.ecsOff)
+      const bytes = Buffer.alloc(family === 1 ? 4 : 16)
+      m.copy(bytes, 0, this.ecsOff + 4, this.ecsOff + this.ecsLen)
+      const sourcePrefix = m[this.ecsOff + 2]!
+      q = { edns: { udpSize: 512, version: 0, dnssecOk: false, ecs: { family: family as 1 | 2, sourcePrefix, scopePrefix: 0, address: addressText(bytes), bytes } } }
+    }
+    const c = locateClient(q as Query, peer, this.geo, null)
+    const key: ClientKey = {
+      located: c.point !== null,
+      loc: c.point ? `${c.point.lat},${c.point.lon}` : 'none',
+      bucket: c.bucket,
+      geoPrefix: c.geoPrefix,
+      bucketPrefix: c.bucketPrefix,
+    }
+    if (this.clients.size >= this.maxClients) this.clients.clear()
+    this.clients.set(this.clientKey, key)
+    return key
+  }
+
+  /**
+   * NXDOMAIN without CNAMEs, assembled from the query's own question and the zone's SOA encoded
+   * once (uncompressed, so it can follow any question); null when it does not apply or fit.
+   */
+  negative(q: Query, out: Outcome, zone: Zone, maxSize: number): Buffer | null {
+    if (out.kind !== 'nxdomain' || out.answer.length > 0 || out.additional.length > 0 || out.authority.length !== 1 || q.oddName) return null
+    const soa = this.soaTemplate(zone.negativeSoa)
+    const ecs = q.edns?.ecs ?? null
+    const ecsData = ecs ? 4 + Math.ceil(ecs.sourcePrefix / 8) : 0
+    const opt = q.edns ? 11 + (ecs ? 4 + ecsData : 0) : 0
+    const length = 12 + q.questionWire.length + soa.length + opt
+    if (length > maxSize) return null
+    const msg = Buffer.allocUnsafe(length)
+    msg.writeUInt16BE(q.id, 0)
+    msg[2] = 0x84 | (q.rd ? 1 : 0)
+    msg[3] = (q.cd ? 0x10 : 0) | (out.rcode & 0x0f)
+    msg.writeUInt16BE(1, 4)
+    msg.writeUInt16BE(0, 6)
+    msg.writeUInt16BE(1, 8)
+    msg.writeUInt16BE(q.edns ? 1 : 0, 10)
+    let off = 12 + q.questionWire.copy(msg, 12)
+    off += soa.copy(msg, off)
+    if (q.edns) {
+      msg[off] = 0
+      msg.writeUInt16BE(OPT_TYPE, off + 1)
+      msg.writeUInt16BE(this.serverUdpSize, off + 3)
+      msg.writeUInt32BE(q.edns.dnssecOk ? 0x8000 : 0, off + 5)
+      msg.writeUInt16BE(ecs ? 4 + ecsData : 0, off + 9)
+      off += 11
+      if (ecs) {
+        msg.writeUInt16BE(ECS_OPTION, off)
+        msg.writeUInt16BE(ecsData, off + 2)
+        msg.writeUInt16BE(ecs.family, off + 4)
+        msg[off + 6] = ecs.sourcePrefix
+        msg[off + 7] = 0
+        ecs.bytes.copy(msg, off + 8, 0, ecsData - 4)
+      }
+    }
+    return msg
+  }
+
+  private soaTemplate(soa: RR): Buffer {
+    let t = this.soaTemplates.get(soa)
+    if (!t) {
+      // dns2 encodes the record; a writer whose `names` is not a Map turns compression off.
+      const p = new Packet()
+      p.header = new Packet.Header({ id: 0, qr: 1 } as never)
+      p.authorities = [soa] as never
+      const writer = new Packet.Writer() as InstanceType<typeof Packet.Writer> & { names: unknown }
+      writer.names = {}
+      t = Buffer.from((p.toBuffer as unknown as (w: unknown) => Buffer)(writer).subarray(12))
+      this.soaTemplates.set(soa, t)
+    }
+    return t
+  }
+
+  clear(): void {
+    this.lru.clear()
+    this.clients.clear()
+    this.markers.clear()
+    this.built.clear()
+  }
+}
+
+/** What an answer's bytes depend on besides the base key: rcode, records (and how drawn), region, dependence. */
+function contentKey(out: Outcome): string {
+  const sel = out.selection
+  let k = `|${out.kind}|${out.answer.length}|${out.service ?? ''}`
+  if (!sel) return k
+  k += `|${sel.dependsOn}|${sel.regions[0] ?? ''}|${out.answer.length > 0 ? out.answer[out.answer.length - 1]!.ttl : ''}`
+  for (const g of sel.groups) k += `|${g.take}:${g.pool.join(',')}`
+  return k
+}
+
+/** Offset just past the resource record at `off`. */
+function skipRecord(buf: Buffer, off: number): number {
+  const end = skipName(buf, off)
+  return end + 10 + buf.readUInt16BE(end + 8)
+}
+
+/** The ECS option data at `off` is what wire.ts readEcs accepts (else the full path says FORMERR). */
+function validEcs(msg: Buffer, off: number, len: number): boolean {
+  if (len < 4) return false
+  const family = msg.readUInt16BE(off)
+  const source = msg[off + 2]!
+  const scope = msg[off + 3]!
+  const max = family === 1 ? 32 : family === 2 ? 128 : -1
+  if (max < 0 || source > max || scope > max || len - 4 !== (source + 7) >> 3) return false
+  if (source % 8 !== 0 && source > 0) {
+    const mask = (0xff << (8 - (source % 8))) & 0xff
+    if ((msg[off + 4 + ((source + 7) >> 3) - 1]! & ~mask & 0xff) !== 0) return false
+  }
+  return true
+}

@@ -1,0 +1,227 @@
+/**
+ * The answer cache must be invisible: for every query, a handler with the cache answers exactly what
+ * a handler without it answers (same octets; NXDOMAIN, assembled from a template, the same records),
+ * on the first query and on every hit, and never a stale answer after the zone set or the health
+ * generation changes. Both handlers share a fixed `rand`, so rotation draws the same records.
+ */
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+import { buildZoneSet } from '../../src/config/load.js'
+import type { GeoAnswer, GeoLookup } from '../../src/dns/client.js'
+import { DnsHandler } from '../../src/dns/handler.js'
+import { countryLocation } from '../../src/geo/index.js'
+import { createLogger } from '../../src/log.js'
+import { Metrics } from '../../src/metrics/index.js'
+import type { VipHealth } from '../../src/model/gslb.js'
+import type { ZoneSet } from '../../src/model/types.js'
+import { buildQuery, ecsOption, parseReply, TYPE, type QuerySpec, type Reply } from '../helpers/wire.js'
+
+const ZONE = `origin: c.test
+soa: { mname: ns1, rname: h, minimum: 10 }
+ns: [ns1]
+records:
+  ns1: { A: 192.0.2.53 }
+  "@": { MX: { preference: 5, exchange: mx }, TXT: apex }
+  mx: { A: 192.0.2.25, AAAA: "2001:db8::25" }
+  static: { A: [192.0.2.1, 192.0.2.2], TXT: hello }
+  alias: { CNAME: geo }
+regions:
+  eu: { location: { country: GB }, vips: [198.51.100.1, 198.51.100.2, 198.51.100.3, "2001:db8:e::1"], check: { url: "http://{vip}:80/" } }
+  us: { location: { country: US }, vips: [203.0.113.1, 203.0.113.2, "2001:db8:a::1", "2001:db8:a::2"], check: { url: "http://{vip}:80/" } }
+  jp: { location: { country: JP }, vips: [192.0.2.101], weight: 300 }
+services:
+  geo: { policy: geo, answers: 2 }
+  near: { policy: geo-latency, toleranceMs: 10000, answers: 1 }
+  lat: { policy: geo-latency, answers: 2, fill: true }
+  wtd: { policy: weighted, answers: 1 }
+  fo: { policy: failover, regions: [eu, us], fallback: static, fallbackAddresses: [192.0.2.200] }
+  none: { policy: geo, regions: [eu], fallback: none }
+`
+
+const build = (text: string, generation: number): ZoneSet =>
+  buildZoneSet([{ file: 'c.yaml', text }], () => 7, generation, { countryPoint: (c) => countryLocation(c) })
+
+/** A pure stand-in for the GeoIP database: the first octet decides the country, /8 networks. */
+const COUNTRY: Record<number, string> = { 81: 'GB', 8: 'US', 1: 'JP', 100: 'BR' }
+const geo: GeoLookup = (address) => {
+  const cc = address.includes(':') ? (address.startsWith('2a') ? 'DE' : undefined) : COUNTRY[Number(address.split('.')[0])]
+  const p = cc ? countryLocation(cc) : undefined
+  return { country: cc, continent: undefined, lat: p?.lat, lon: p?.lon, source: cc ? 'country' : 'none', networkPrefix: address.includes(':') ? 32 : 8 } satisfies GeoAnswer
+}
+
+interface World {
+  set: ZoneSet
+  generation: number
+  health: Map<string, VipHealth>
+}
+
+function handlers(world: World): { cached: DnsHandler; plain: DnsHandler; metrics: Metrics } {
+  const gslb = { geo, health: (k: string) => world.health.get(k), rand: () => 0.37, generation: () => world.generation }
+  const log = createLogger('silent')
+  const metrics = new Metrics({ processMetrics: false })
+  const cached = new DnsHandler(() => world.set, log, {}, gslb, metrics)
+  const plain = new DnsHandler(() => world.set, log, { answerCache: { maxEntries: 0, maxBytes: 0, maxAgeMs: 0 } }, gslb)
+  assert.ok(cached.cache, 'the cache is on by default')
+  assert.equal(plain.cache, undefined)
+  return { cached, plain, metrics }
+}
+
+function ecs(address: string, prefix: number) {
+  const v6 = address.includes(':')
+  const full = v6 ? Buffer.from(expand(address), 'hex') : Buffer.from(address.split('.').map(Number))
+  const n = Math.ceil(prefix / 8)
+  const cut = Buffer.from(full.subarray(0, n))
+  if (prefix % 8 && n > 0) cut[n - 1] = cut[n - 1]! & (0xff << (8 - (prefix % 8))) & 0xff
+  return ecsOption(v6 ? 2 : 1, prefix, 0, cut)
+}
+
+function expand(v6: string): string {
+  const [head = '', tail = ''] = v6.split('::')
+  const h = head ? head.split(':') : []
+  const t = tail ? tail.split(':') : []
+  return [...h, ...Array(8 - h.length - t.length).fill('0'), ...t].map((x) => x.padStart(4, '0')).join('')
+}
+
+type Flavour = { name: string; opt?: QuerySpec['opt']; peer: string; rd?: boolean; cd?: boolean }
+
+const CLIENTS: Flavour[] = [
+  { name: 'no EDNS, resolver in GB', peer: '81.1.2.3' },
+  { name: 'EDNS, no ECS, resolver in US', opt: { udpSize: 1232 }, peer: '8.8.4.4', rd: true },
+  { name: 'EDNS DO', opt: { udpSize: 4096, dnssecOk: true }, peer: '81.9.9.9', cd: true },
+  { name: 'ECS 81.2.69.0/24', opt: { udpSize: 1232, options: [ecs('81.2.69.0', 24)] }, peer: '127.0.0.1' },
+  { name: 'ECS 81.2.70.0/24 (same country, other bucket)', opt: { udpSize: 1232, options: [ecs('81.2.70.0', 24)] }, peer: '127.0.0.1' },
+  { name: 'ECS 8.8.8.0/24', opt: { udpSize: 1232, options: [ecs('8.8.8.0', 24)] }, peer: '127.0.0.1' },
+  { name: 'ECS 1.0.16.0/20', opt: { udpSize: 1232, options: [ecs('1.0.16.0', 20)] }, peer: '127.0.0.1' },
+  { name: 'ECS 81.0.0.0/6 (shorter than the GeoIP network)', opt: { udpSize: 1232, options: [ecs('80.0.0.0', 6)] }, peer: '127.0.0.1' },
+  { name: 'ECS /0', opt: { udpSize: 1232, options: [ecs('0.0.0.0', 0)] }, peer: '127.0.0.1' },
+  { name: 'ECS unknown network 100.64.1.0/24', opt: { udpSize: 1232, options: [ecs('100.64.1.0', 24)] }, peer: '127.0.0.1' },
+  { name: 'ECS unlocated 10.1.2.0/24', opt: { udpSize: 1232, options: [ecs('10.1.2.0', 24)] }, peer: '127.0.0.1' },
+  { name: 'ECS IPv6 2a00:1450:4009::/48', opt: { udpSize: 1232, options: [ecs('2a00:1450:4009::', 48)] }, peer: '::1' },
+  { name: 'ECS IPv6 2001:db8:1:2::/56', opt: { udpSize: 1232, options: [ecs('2001:db8:1:200::', 56)] }, peer: '::1' },
+  { name: 'ECS and a cookie option', opt: { udpSize: 1232, options: [{ code: 10, data: Buffer.alloc(8, 7) }, ecs('8.8.8.0', 24)] }, peer: '127.0.0.1' },
+]
+
+const NAMES: [string, number][] = [
+  ['geo.c.test', TYPE.A],
+  ['GeO.C.tEsT', TYPE.A],
+  ['geo.c.test', TYPE.AAAA],
+  ['near.c.test', TYPE.A],
+  ['lat.c.test', TYPE.A],
+  ['lat.c.test', TYPE.AAAA],
+  ['wtd.c.test', TYPE.A],
+  ['fo.c.test', TYPE.A],
+  ['none.c.test', TYPE.AAAA],
+  ['alias.c.test', TYPE.A],
+  ['geo.c.test', TYPE.MX],
+  ['static.c.test', TYPE.A],
+  ['STATIC.c.test', TYPE.TXT],
+  ['c.test', TYPE.MX],
+  ['c.test', TYPE.NS],
+  ['c.test', TYPE.SOA],
+  ['mx.c.test', TYPE.ANY],
+  ['nothere.c.test', TYPE.A],
+  ['nothere.C.TEST', TYPE.AAAA],
+  ['elsewhere.test', TYPE.A],
+]
+
+/** A reply as comparable data (record data as hex), for NXDOMAIN whose compression differs. */
+function shape(r: Reply): unknown {
+  const rr = (list: Reply['answers']) => list.map((x) => ({ name: x.name.toLowerCase(), type: x.type, ttl: x.ttl }))
+  return { ...r, length: 0, questions: r.questions.map((q) => ({ ...q, nameWire: undefined })), answers: rr(r.answers), authority: rr(r.authority), additional: rr(r.additional) }
+}
+
+function same(h: ReturnType<typeof handlers>, label: string): void {
+  for (const [name, type] of NAMES) {
+    for (const c of CLIENTS) {
+      for (let round = 0; round < 3; round++) {
+        const msg = buildQuery({ id: (round * 7919 + name.length) & 0xffff, name, type, rd: c.rd, cd: c.cd, opt: c.opt })
+        const a = h.cached.handle(msg, 'udp', c.peer)
+        const b = h.plain.handle(msg, 'udp', c.peer)
+        assert.ok(a && b, `${label}: ${name}/${type} ${c.name}: both answer`)
+        const what = `${label}: ${name} type ${type}, ${c.name}, round ${round}`
+        if (parseReply(b).rcode === 3) assert.deepEqual(shape(parseReply(a)), shape(parseReply(b)), what)
+        else assert.equal(a.toString('hex'), b.toString('hex'), what)
+      }
+    }
+  }
+}
+
+async function counter(metrics: Metrics, name: string): Promise<number> {
+  const text = await metrics.render()
+  return Number(new RegExp(`^${name} (\\d+)`, 'm').exec(text)?.[1] ?? NaN)
+}
+
+describe('answer cache', () => {
+  test('cached answers are the uncached answers, octet for octet, for every policy, client and flag', async () => {
+    const world: World = { set: build(ZONE, 1), generation: 1, health: new Map() }
+    const h = handlers(world)
+    same(h, 'cold and warm')
+    const hits = await counter(h.metrics, 'meridian_dns_cache_hits_total')
+    const misses = await counter(h.metrics, 'meridian_dns_cache_misses_total')
+    // 3 rounds of every query: rounds 2 and 3 hit for every cacheable one, and different clients share entries.
+    assert.ok(hits > (NAMES.length - 3) * CLIENTS.length, `hits ${hits}, misses ${misses}`)
+    assert.ok(h.cached.cache!.size > 0)
+    const text = await h.metrics.render()
+    // Queries answered from the cache are counted like the others.
+    const sum = [...text.matchAll(/^meridian_dns_queries_total\{[^}]*\} (\d+)/gm)].reduce((s, m) => s + Number(m[1]), 0)
+    assert.equal(sum, NAMES.length * CLIENTS.length * 3)
+  })
+
+  test('a health change is seen at once: no stale answer after the generation moves', () => {
+    const world: World = { set: build(ZONE, 1), generation: 1, health: new Map() }
+    const h = handlers(world)
+    same(h, 'all up')
+    // eu goes down: every check of its VIPs.
+    for (const key of world.set.checks.keys()) if (/198\.51\.100|2001:db8:e::1/.test(key)) world.health.set(key, { state: 'down', ewmaMs: null } as unknown as VipHealth)
+    world.generation++
+    same(h, 'eu down')
+    const gb = buildQuery({ name: 'geo.c.test', type: TYPE.A, opt: { udpSize: 1232, options: [ecs('81.2.69.0', 24)] } })
+    const addrs = parseReply(h.cached.handle(gb, 'udp', '127.0.0.1')!).answers.map((r) => [...r.rdata].join('.'))
+    assert.ok(addrs.length > 0 && addrs.every((a) => !a.startsWith('198.51.100.')), `GB no longer gets eu: ${addrs}`)
+    world.health.clear()
+    world.generation++
+    same(h, 'eu back')
+  })
+
+  test('a new zone set is seen at once: no stale answer after a reload', () => {
+    const world: World = { set: build(ZONE, 1), generation: 1, health: new Map() }
+    const h = handlers(world)
+    same(h, 'before')
+    world.set = build(ZONE.replace('static: { A: [192.0.2.1, 192.0.2.2], TXT: hello }', 'static: { A: 192.0.2.9, TXT: changed }').replace('wtd: { policy: weighted, answers: 1 }', 'wtd: { policy: failover, answers: 1 }'), 2)
+    same(h, 'after')
+    const r = parseReply(h.cached.handle(buildQuery({ name: 'static.c.test', type: TYPE.A }), 'udp', '127.0.0.1')!)
+    assert.deepEqual(r.answers.map((x) => [...x.rdata].join('.')), ['192.0.2.9'])
+  })
+
+  test('rotation still spreads a region over its VIPs on cache hits', () => {
+    const world: World = { set: build(ZONE, 1), generation: 1, health: new Map() }
+    let i = 0
+    const seq = [0.1, 0.5, 0.9]
+    const h = new DnsHandler(() => world.set, createLogger('silent'), {}, { geo, health: () => undefined, rand: () => seq[i++ % 3]!, generation: () => 1 })
+    const firsts = new Set<string>()
+    for (let n = 0; n < 12; n++) {
+      const r = parseReply(h.handle(buildQuery({ name: 'geo.c.test', type: TYPE.A, opt: { udpSize: 1232, options: [ecs('81.2.69.0', 24)] } }), 'udp', '127.0.0.1')!)
+      assert.equal(r.answers.length, 2)
+      firsts.add([...r.answers[0]!.rdata].join('.'))
+    }
+    assert.deepEqual([...firsts].sort(), ['198.51.100.1', '198.51.100.2', '198.51.100.3'])
+    assert.ok(h.cache!.size > 0)
+  })
+
+  test('messages the hot path does not read go the full way: FORMERR, BADVERS, class CH, TC', () => {
+    const world: World = { set: build(ZONE, 1), generation: 1, health: new Map() }
+    const h = handlers(world)
+    const cases = [
+      buildQuery({ name: 'geo.c.test', opt: { udpSize: 1232, version: 1 } }),
+      buildQuery({ name: 'geo.c.test', opt: { udpSize: 1232, options: [ecsOption(1, 24, 0, [81, 2, 69, 1])] } }),
+      buildQuery({ name: 'geo.c.test', opt: { udpSize: 1232, options: [ecsOption(1, 33, 0, [81, 2, 69, 1, 0])] } }),
+      buildQuery({ name: 'geo.c.test', opt: { udpSize: 1232, options: [ecs('81.2.69.0', 24), ecs('81.2.69.0', 24)] } }),
+      buildQuery({ name: 'geo.c.test', class: 3 }),
+      buildQuery({ name: 'geo.c.test', trailing: Buffer.from([1, 2]) }),
+      buildQuery({ name: 'geo.c.test', opt: [{ udpSize: 1232 }, { udpSize: 1232 }] }),
+    ]
+    for (let round = 0; round < 2; round++) {
+      for (const msg of cases) assert.equal(h.cached.handle(msg, 'udp', '127.0.0.1')?.toString('hex'), h.plain.handle(msg, 'udp', '127.0.0.1')?.toString('hex'))
+    }
+  })
+})
