@@ -17,6 +17,7 @@ import { buildZoneSet, readZoneSources, type BuildOptions } from './config/load.
 import { locateClient, type GeoLookup } from './dns/client.js'
 import { maskAddress } from './model/address.js'
 import { DnsHandler, type HandlerOptions } from './dns/handler.js'
+import { DEFAULT_ANSWER_CACHE } from './dns/answer-cache.js'
 import { respond } from './dns/responder.js'
 import type { Query } from './dns/wire.js'
 import { findZone } from './dns/zone-index.js'
@@ -83,6 +84,8 @@ interface ServeOptions {
   healthWait: number
   /** DNS worker processes; 1 answers in this process (no cluster). */
   workers: number
+  /** Most answers the answer cache keeps (per DNS process); 0 turns it off. */
+  answerCache: number
 }
 
 /**
@@ -193,7 +196,11 @@ async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logg
   const stopExtras = beforeListen ? await beforeListen(store.current(), log) : async () => undefined
   const geoLookup: GeoLookup = (address, prefix) => geo.locate(address, prefix)
 
-  const handlerOptions: Partial<HandlerOptions> = { ednsUdpSize: opts.ednsUdpSize, queryLog: opts.queryLog }
+  const handlerOptions: Partial<HandlerOptions> = {
+    ednsUdpSize: opts.ednsUdpSize,
+    queryLog: opts.queryLog,
+    answerCache: { ...DEFAULT_ANSWER_CACHE, maxEntries: opts.answerCache },
+  }
   const tcpOptions = { idleTimeoutMs: opts.tcpIdleTimeout, maxConnections: opts.tcpMaxConnections }
   // --workers N >= 2: N processes answer DNS (src/cluster/); this one keeps the store, the poller and the admin API.
   const workers =
@@ -416,6 +423,7 @@ export function program(): Command {
       .option('--tcp-idle-timeout <ms>', 'close idle TCP connections after this long', intOption(100, 600000), 10000)
       .option('--tcp-max-connections <n>', 'concurrent TCP connections per listen address', intOption(1, 100000), 1024)
       .option('--query-log', 'log every query at debug level', false)
+      .option('--answer-cache <entries>', 'encoded answers kept per DNS process (0 turns the cache off)', intOption(0, 10_000_000), DEFAULT_ANSWER_CACHE.maxEntries)
       .option('--no-watch', 'do not watch --zones for changes (SIGHUP still reloads)')
       .option('--health-wait <seconds>', 'before answering, wait up to this long for every health check to have a state', intOption(0, 600), 0)
       .addOption(new Option('--workers <n>', 'DNS worker processes sharing the sockets: 1..256, or auto (one per CPU); 1 answers in this process').default(parseWorkers('auto'), 'auto').argParser(parseWorkers))

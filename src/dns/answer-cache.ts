@@ -118,7 +118,7 @@ const LOCATION = '\u0002'
 export class AnswerCache {
   private readonly lru: LRUCache<string, Entry | Marker>
   /** Client keys by ECS network or resolver address (a plain Map, emptied when full: cheap to refill). */
-  private readonly clients = new Map<string, ClientKey>()
+  private readonly clients = new Map<string | number, ClientKey>()
   private readonly maxClients: number
   /** Markers by base key: few (one per name, type and EDNS flags), so a plain Map. */
   private readonly markers = new Map<string, Marker>()
@@ -135,7 +135,8 @@ export class AnswerCache {
   private qEnd = 0
   private ecsOff = -1
   private ecsLen = 0
-  private clientKey = ''
+  /** The client network: a small integer for IPv4 ECS up to /24 (no string made), else text. */
+  private clientKey: string | number = ''
   private lastMsg: Buffer | null = null
 
   constructor(
@@ -400,8 +401,17 @@ export class AnswerCache {
     this.base = key.toString('latin1', 0, k)
     if (this.ecsOff >= 0) {
       // family (2), source prefix, then the address octets: the client network as sent.
-      // family, source and scope prefixes, address: the client network as sent (never an address text).
-      this.clientKey = msg.toString('latin1', this.ecsOff, this.ecsOff + this.ecsLen)
+      const o = this.ecsOff
+      const source = msg[o + 2]!
+      if (msg[o + 1] === 1 && source <= 24) {
+        // IPv4 up to /24: source prefix (5 bits) and the first three octets, a small integer.
+        // The option carries only the prefix's octets (validEcs): absent ones are 0.
+        const n = this.ecsLen - 4
+        this.clientKey = (source << 24) | ((n > 0 ? msg[o + 4]! : 0) << 16) | ((n > 1 ? msg[o + 5]! : 0) << 8) | (n > 2 ? msg[o + 6]! : 0)
+      } else {
+        // family, source and scope prefixes, address: the client network as sent (never an address text).
+        this.clientKey = msg.toString('latin1', o, o + this.ecsLen)
+      }
     } else {
       this.clientKey = peer
     }
