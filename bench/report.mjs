@@ -40,7 +40,7 @@ export function loadResults(dir = RESULTS_DIR) {
         return null
       }
     })
-    .filter((r) => r && r.version === 1)
+    .filter((r) => r && r.version === 1 && r.meridian)
 }
 
 const int = (n) => (n === null || n === undefined ? 'n/a' : Math.round(n).toLocaleString('en-US'))
@@ -48,6 +48,26 @@ const ms = (n) => (n === null || n === undefined ? 'n/a' : `${n < 10 ? n.toFixed
 const pct = (n) => (n === null || n === undefined ? 'n/a' : `${(n * 100).toFixed(1)}%`)
 const cpuShare = (x) => (x && x.serverCpuSeconds !== null && x.serverCpuSeconds !== undefined ? `${Math.round((100 * x.serverCpuSeconds) / x.runSeconds)}%` : 'n/a')
 const cache = (c) => (c && c.hitRatio !== null && c.hitRatio !== undefined ? pct(c.hitRatio) : 'n/a')
+
+/** Rows of the latest-run table about workers: the pinning, CPU and queries per worker, the 1-worker run beside it. */
+function workerRows(r) {
+  const m = r.meridian
+  const rows = []
+  if (r.setup.workers > 1 && r.setup.pinning) rows.push(`| pinning | ${r.setup.pinning} |`)
+  if (r.setup.workers > 1 && m.max.processes) rows.push(`| CPU per server process during the max run | ${m.max.processes.map((p) => `${p.role} ${Math.round((100 * p.cpuSeconds) / m.max.runSeconds)}%`).join(', ')} |`)
+  if (m.queriesPerWorker && m.queriesPerWorker.length > 0) {
+    const all = m.queriesPerWorker.reduce((s, w) => s + w.queries, 0)
+    rows.push(`| queries answered per worker (whole run) | ${m.queriesPerWorker.map((w) => `worker ${w.worker}: ${pct(w.queries / all)}`).join(', ')} |`)
+  }
+  if (r.baseline) {
+    const b = r.baseline
+    rows.push(`| 1 worker, same invocation: max queries/s | ${int(b.max.qps)} |`)
+    if (b.max.serverCpuUsPerQuery && m.max.serverCpuUsPerQuery) rows.push(`| server CPU per query, max run: ${r.setup.workers} workers / 1 worker | ${m.max.serverCpuUsPerQuery} µs / ${b.max.serverCpuUsPerQuery} µs |`)
+    rows.push(`| ${r.setup.workers} workers / 1 worker | ${pct(r.scaling)} |`)
+    rows.push(`| 1 worker: average / p99 latency at 50% of its max | ${ms(b.half.avgMs)} / ${ms(b.half.p99Ms)} |`)
+  }
+  return rows
+}
 
 /** The generated Markdown: the latest run in full, then one line per saved run. */
 export function renderTable(results) {
@@ -60,6 +80,7 @@ export function renderTable(results) {
     `${r.machine.cpuModel}, ${r.machine.cpus} CPUs, Linux ${r.machine.kernel}, Node ${r.machine.node}, dnsperf ${r.machine.dnsperf}. ` +
       `${r.setup.workers} worker(s); Meridian on CPU ${r.setup.serverCpus}, dnsperf on CPU ${r.setup.clientCpus}` +
       (r.setup.sharedCpus ? ' (shared with the server)' : '') +
+      (r.baseline ? `; then, in the same invocation, 1 worker with Meridian on CPU ${r.baseline.serverCpus} and dnsperf on CPU ${r.baseline.clientCpus}` : '') +
       `; ${r.seconds} s per measured run after ${r.warmupSeconds} s of warm-up; dnsperf -c ${r.setup.dnsperf.clients} -q ${r.setup.dnsperf.outstanding}.`,
     '',
     '| figure | value |',
@@ -76,17 +97,18 @@ export function renderTable(results) {
     `| server process CPU during the max run: Meridian / reference | ${cpuShare(m.max)} / ${cpuShare(r.reference.max)} |`,
     `| Meridian RSS at the end of the max run | ${m.rss.mb.toFixed(1)} MB (peak ${m.rss.peakMb.toFixed(1)} MB) |`,
     `| answer-cache hit ratio | ${m.cache.hitRatio === null ? m.cache.note : pct(m.cache.hitRatio)} |`,
+    ...workerRows(r),
     '',
     ...(r.warnings && r.warnings.length > 0 ? ['Warnings of this run:', '', ...r.warnings.map((w) => `- ${w}`), ''] : []),
     '### Every saved run',
     '',
-    '| date (UTC) | commit | workers | s | Meridian q/s | reference q/s | ratio | avg @50% | p99 @50% | lost max / 50% | RSS MB | cache hits |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|',
+    '| date (UTC) | commit | workers | s | Meridian q/s | 1 worker q/s (same run) | reference q/s | ratio | avg @50% | p99 @50% | lost max / 50% | RSS MB | cache hits |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   ]
   for (const x of results) {
     lines.push(
       `| ${x.timestamp.slice(0, 16).replace('T', ' ')}${x.warnings && x.warnings.length > 0 ? ' !' : ''} | ${x.git.commit}${x.git.dirty ? '+' : ''} | ${x.setup.workers} | ${x.seconds} | ` +
-        `${int(x.meridian.max.qps)} | ${int(x.reference.max.qps)} | ${pct(x.ratio)} | ${ms(x.meridian.half.avgMs)} | ${ms(x.meridian.half.p99Ms)} | ` +
+        `${int(x.meridian.max.qps)} | ${x.baseline ? `${int(x.baseline.max.qps)} (x${x.scaling.toFixed(2)})` : ''} | ${int(x.reference.max.qps)} | ${pct(x.ratio)} | ${ms(x.meridian.half.avgMs)} | ${ms(x.meridian.half.p99Ms)} | ` +
         `${int(x.meridian.max.lost)} / ${int(x.meridian.half.lost)} | ${x.meridian.rss.mb.toFixed(1)} | ${cache(x.meridian.cache)} |`,
     )
   }

@@ -32,9 +32,12 @@ const HELP = `usage: node bench/run.mjs [options]      (npm run bench -- [option
   --seconds N        length of each measured dnsperf run (default 20)
   --quick            5 s runs and 1 s warm-ups, for trying the harness; results are not saved
                      unless --save is given
-  --workers N        Meridian DNS workers; passed as --workers N when the server has that option
-                     (it is refused for N > 1 while the server lacks it). Meridian is pinned to
-                     CPUs 0..N-1, dnsperf to the others, or shares every CPU when none is left
+  --workers N        Meridian DNS workers (serve --workers N; default 1). Meridian (its control
+                     process and workers) is pinned to CPUs 0..N-1 and dnsperf to the others; when
+                     N takes every CPU, dnsperf shares the last one with the server (2 CPUs,
+                     --workers 2: Meridian on 0-1, dnsperf on 1)
+  --compare-workers  with --workers N > 1: measure 1 worker first, then N, in the same invocation
+                     (same traffic, pools and reference); the results hold both and the ratio
   --warmup N         seconds of unmeasured load before each measured max run (default 3; --quick 1)
   --clients N        dnsperf -c: UDP sockets (default 8)
   --outstanding N    dnsperf -q: queries in flight (default 128)
@@ -62,6 +65,7 @@ function parseArgs(argv) {
     geodb: DEFAULT_GEODB,
     save: undefined,
     keep: false,
+    compareWorkers: false,
   }
   const ints = { '--seconds': 'seconds', '--workers': 'workers', '--warmup': 'warmup', '--clients': 'clients', '--outstanding': 'outstanding', '--timeout': 'timeout', '--queries': 'queries', '--networks': 'networks', '--seed': 'seed' }
   let secondsGiven = false
@@ -74,6 +78,7 @@ function parseArgs(argv) {
     else if (a === '--save') o.save = true
     else if (a === '--no-save') o.save = false
     else if (a === '--keep') o.keep = true
+    else if (a === '--compare-workers') o.compareWorkers = true
     else if (a === '--geodb') o.geodb = path.resolve(argv[++i] ?? '')
     else if (ints[a]) {
       const v = Number(argv[++i])
@@ -84,6 +89,7 @@ function parseArgs(argv) {
     } else fail(`unknown option ${a}\n\n${HELP}`)
   }
   if (o.quick && !secondsGiven) o.seconds = 5
+  if (o.compareWorkers && o.workers < 2) fail('--compare-workers needs --workers N with N > 1 (it measures 1 worker, then N)')
   o.warmup ??= o.quick ? 1 : 3
   o.save ??= !o.quick
   return o
@@ -260,7 +266,15 @@ function cpuPlan(workers, ncpu) {
   const n = Math.min(workers, ncpu)
   const range = (a, b) => (a === b ? `${a}` : `${a}-${b}`)
   if (n < ncpu) return { server: range(0, n - 1), client: range(n, ncpu - 1), shared: false, clientCount: ncpu - n }
-  return { server: range(0, ncpu - 1), client: range(0, ncpu - 1), shared: true, clientCount: ncpu }
+  // No CPU left for dnsperf: it runs (one thread) on the last CPU, beside the server's processes.
+  return { server: range(0, ncpu - 1), client: `${ncpu - 1}`, shared: true, clientCount: 1 }
+}
+
+/** How a plan pins things, in words (printed, and kept in the results). */
+function describePlan(plan, workers) {
+  const server = workers > 1 ? `Meridian (control process + ${workers} DNS workers)` : 'Meridian (one process)'
+  if (plan.server === null) return `${server} and dnsperf unpinned (one CPU)`
+  return `${server} on CPU ${plan.server} (taskset -c ${plan.server}), dnsperf (${plan.clientCount ?? 1} thread(s)) on CPU ${plan.client} (taskset -c ${plan.client})` + (plan.shared ? `: dnsperf shares CPU ${plan.client} with the server` : '')
 }
 
 /** Does the built server take `--workers`? (It will; until then a single worker is the only kind.) */
@@ -340,7 +354,22 @@ function cpuBusy(a, b) {
   return out
 }
 
-/** CPU seconds (user + system) used by a process and its descendants (the server's future workers). */
+/** CPU seconds (user + system) of each process of the tree under `pid`: Map pid -> seconds. */
+function treeCpuSeconds(pid) {
+  const out = new Map()
+  for (const p of descendants(pid)) {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8')
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      out.set(p, (Number(f[11]) + Number(f[12])) / 100)
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return out
+}
+
+/** CPU seconds (user + system) used by a process and its descendants (the server's workers). */
 function processCpuSeconds(pid) {
   let total = null
   for (const p of descendants(pid)) {
@@ -537,10 +566,22 @@ async function startPools(tmp, cpus) {
   return { entry, ports: Object.fromEntries(line.pools.map((p) => [p.region, p.port])) }
 }
 
-async function startMeridian({ tmp, zonesDir, geodb, workers, workersFlag, cpus, admin }) {
+async function startMeridian({ tmp, zonesDir, geodb, workers, workersFlag, cpus, admin, logName = 'meridian.log' }) {
   const argv = [process.execPath, CLI, 'serve', '--zones', zonesDir, '--listen', `${HOST}:0`, '--geodb', geodb, '--admin', `${HOST}:${admin}`, '--no-watch', '--health-wait', '20', '--log-level', 'info']
   if (workersFlag) argv.push('--workers', String(workers))
   const entry = spawnPinned('meridian', cpus, argv, { stdio: ['ignore', 'pipe', 'pipe'] })
+  // What each DNS worker says when it stops (its pid and the queries it answered), and when the output ends.
+  const workerStops = []
+  createInterface({ input: entry.child.stdout }).on('line', (line) => {
+    if (!line.includes('"dns worker stopped"')) return
+    try {
+      const j = JSON.parse(line)
+      workerStops.push({ worker: j.worker, pid: j.pid, queries: j.queries })
+    } catch {
+      // not JSON
+    }
+  })
+  const outputClosed = new Promise((resolve) => entry.child.stdout.once('close', resolve))
   let healthUp = 0
   const ready = await waitForLine(
     entry,
@@ -563,10 +604,10 @@ async function startMeridian({ tmp, zonesDir, geodb, workers, workersFlag, cpus,
     },
     60000,
     'meridian',
-    createWriteStream(path.join(tmp, 'meridian.log')),
+    createWriteStream(path.join(tmp, logName)),
   )
   // keep draining its output (into the log) so a chatty server never blocks on a full pipe
-  return { entry, port: ready.port, pid: entry.child.pid, logPid: ready.pid, healthUp }
+  return { entry, port: ready.port, pid: entry.child.pid, logPid: ready.pid, healthUp, workerStops, outputClosed }
 }
 
 async function startReference(tmp, cpus, answerFile) {
@@ -600,6 +641,87 @@ async function sanityCheck(port, networks, sample) {
   return { answer: a, located: located / probe.length, regionsAnswered: regions.size, probes: probe.length }
 }
 
+/**
+ * Meridian with `workers` DNS workers pinned as `plan` says: start, sanity checks, warm-up, max
+ * throughput (CPU per process of its tree, RSS, cache counters), latency at 50% of that max, stop
+ * (the workers then log the queries each answered).
+ */
+async function measureMeridian({ o, tmp, zonesDir, workersFlag, trafficFile, nets, traffic }, workers, plan) {
+  const tag = workers === 1 ? '' : `-${workers}w`
+  const name = `meridian (${workers} worker${workers === 1 ? '' : 's'})`
+  const admin = await freeTcpPort()
+  // Every run starts cold: no health state or serials saved by an earlier run of this invocation.
+  rmSync(path.join(zonesDir, '.meridian'), { recursive: true, force: true })
+  log(`${name}: ${describePlan(plan, workers)}`)
+  const mer = await startMeridian({ tmp, zonesDir, geodb: o.geodb, workers, workersFlag, cpus: plan.server, admin, logName: `meridian${tag}.log` })
+  log(`${name}: udp://${HOST}:${mer.port}, pid ${mer.pid}, CPU ${plan.server ?? 'any'}${workersFlag ? `, --workers ${workers}` : ''}; ${mer.healthUp} of ${REGIONS.length} regions up at start`)
+  if (mer.logPid !== mer.pid) warn(`the server logs pid ${mer.logPid} but the bench started pid ${mer.pid}; RSS is read from the tree under ${mer.pid}`)
+  if (mer.healthUp < REGIONS.length) warn(`only ${mer.healthUp} of ${REGIONS.length} health checks were up when it started answering`)
+  const sanity = await sanityCheck(mer.port, nets.networks, traffic.sample)
+  log(`sanity: A, AAAA and NXDOMAIN answered as expected; ${(sanity.located * 100).toFixed(0)}% of ${sanity.probes} ECS networks geolocated (answered from ${sanity.regionsAnswered} regions)`)
+  if (sanity.located < 0.9) warn('fewer than 90% of the client networks geolocate with this --geodb: the GSLB answers are not mostly geographic')
+
+  const threads = plan.clientCount ?? 1
+  if (o.warmup > 0) {
+    log(`${name}: ${o.warmup} s warm-up`)
+    await dnsperf({ port: mer.port, file: trafficFile, seconds: o.warmup, cpus: plan.client, threads, o })
+  }
+  const cacheBefore = await cacheCounters(admin)
+  log(`${name}: max throughput, ${o.seconds} s`)
+  let peak = { mb: 0, peakMb: 0 }
+  const poll = setInterval(() => {
+    const r = rssOf(mer.pid)
+    if (r.mb > peak.mb) peak = r
+  }, 500)
+  let max
+  const cpu0 = cpuTimes()
+  const tree0 = treeCpuSeconds(mer.pid)
+  try {
+    max = await dnsperf({ port: mer.port, file: trafficFile, seconds: o.seconds, cpus: plan.client, threads, o })
+  } finally {
+    clearInterval(poll)
+  }
+  max.cpuBusy = cpuBusy(cpu0, cpuTimes())
+  const tree1 = treeCpuSeconds(mer.pid)
+  const round = (x) => Math.round(x * 100) / 100
+  // Each process of the server during the run: the control process and every worker.
+  max.processes = [...tree1].map(([pid, s]) => ({ pid, role: pid === mer.pid ? (workers > 1 ? 'control' : 'server') : 'worker', cpuSeconds: round(s - (tree0.get(pid) ?? 0)) }))
+  max.serverCpuSeconds = tree0.size > 0 && tree1.size > 0 ? round(max.processes.reduce((sum, p) => sum + p.cpuSeconds, 0)) : null
+  // Server CPU per answered query: compares runs whose throughput the load generator capped.
+  max.serverCpuUsPerQuery = max.serverCpuSeconds !== null && max.completed ? Math.round((max.serverCpuSeconds / max.completed) * 1e7) / 10 : null
+  interference('meridian', max, plan.server)
+  const rss = rssOf(mer.pid)
+  const cache = cacheRatio(cacheBefore, await cacheCounters(admin))
+  const perProcess = max.processes.map((p) => `${p.role} ${p.pid} ${((100 * p.cpuSeconds) / max.runSeconds).toFixed(0)}%`).join(', ')
+  log(`${name}: ${Math.round(max.qps)} q/s, ${max.lost} lost; RSS ${rss.mb.toFixed(1)} MB; CPU per process: ${perProcess}`)
+
+  const offered = Math.max(1, Math.round(max.qps / 2))
+  log(`${name}: latency at 50% of max (${offered} q/s offered), ${o.seconds} s`)
+  const vfile = path.join(tmp, `latency-50${tag}.txt`)
+  const half = await dnsperf({ port: mer.port, file: trafficFile, seconds: o.seconds, cpus: plan.client, threads, o, qps: offered, verboseFile: vfile })
+  const lat = await latencies(vfile)
+  await stop(mer.entry)
+  await Promise.race([mer.outputClosed, new Promise((r) => setTimeout(r, 2000))])
+  // Queries per worker over its whole life (sanity checks, warm-up, both runs), as each logged it when stopping.
+  const perWorker = mer.workerStops.sort((a, b) => a.worker - b.worker)
+  if (workers > 1) {
+    const all = perWorker.reduce((sum, w) => sum + (w.queries ?? 0), 0)
+    log(`${name}: queries answered per worker: ${perWorker.map((w) => `worker ${w.worker} ${w.queries.toLocaleString('en-US')} (${((100 * w.queries) / all).toFixed(1)}%)`).join(', ')}`)
+  }
+  return { mer, sanity, max, half, lat, offered, rss, peak, cache, threads, plan, workers, perWorker }
+}
+
+/** The figures of one Meridian run, as the results JSON keeps them. */
+function meridianFigures(r) {
+  return {
+    max: r.max,
+    half: { offeredQps: r.offered, qps: r.half.qps, sent: r.half.sent, completed: r.half.completed, lost: r.half.lost, rcodes: r.half.rcodes, ...r.lat, command: r.half.command },
+    rss: { mb: r.rss.mb, peakMb: Math.max(r.rss.peakMb, r.peak.peakMb ?? 0), processes: r.rss.processes, when: 'end of the max run' },
+    cache: r.cache,
+    ...(r.workers > 1 ? { queriesPerWorker: r.perWorker } : {}),
+  }
+}
+
 async function main() {
   const o = parseArgs(process.argv.slice(2))
   ensureTools()
@@ -610,9 +732,10 @@ async function main() {
   const workersFlag = serverHasWorkers()
   if (o.workers > 1 && !workersFlag) fail(`--workers ${o.workers}: this build of meridian has no --workers option yet; run with --workers 1`)
   if (ncpu < 2) warn('one CPU only: the server and dnsperf share it, so the figures understate both')
-  if (plan.shared && ncpu >= 2) log(`note: ${o.workers} worker(s) on ${ncpu} CPUs leaves none for dnsperf: it shares CPUs ${plan.client} with the server`)
-  // Keep this harness (idle during the runs, but it parses and polls) off the server's cores.
-  if (plan.client !== null && !plan.shared) spawnSync('taskset', ['-a', '-p', '-c', plan.client, String(process.pid)], { stdio: 'ignore' })
+  if (plan.shared && ncpu >= 2) log(`note: ${o.workers} worker(s) on ${ncpu} CPUs leaves none for dnsperf: it shares CPU ${plan.client} with the server`)
+  log(`pinning: ${describePlan(plan, o.workers)}${o.compareWorkers ? `; first ${describePlan(cpuPlan(1, ncpu), 1)}` : ''}; the reference on CPU ${refPlan.server ?? 'any'}`)
+  // Keep this harness (idle during the runs, but it parses and polls) with dnsperf, off the server's other cores.
+  if (plan.client !== null) spawnSync('taskset', ['-a', '-p', '-c', plan.client, String(process.pid)], { stdio: 'ignore' })
 
   // Is anything else busy? Other work on these CPUs makes every figure below lower and noisier.
   const idle0 = cpuTimes()
@@ -644,52 +767,13 @@ async function main() {
     writeFileSync(path.join(zonesDir, `${ORIGIN}.yaml`), zoneYaml(pools.ports))
     log(`zone ${ORIGIN}: ${SERVICES.length} services over ${REGIONS.length} regions, each a live simulated pool (${REGIONS.map((r) => `${r.name} ${r.vip}:${pools.ports[r.name]}`).join(', ')}), checked every 1 s`)
 
-    // 3. Meridian
-    const admin = await freeTcpPort()
-    const mer = await startMeridian({ tmp, zonesDir, geodb: o.geodb, workers: o.workers, workersFlag, cpus: plan.server, admin })
-    log(`meridian: udp://${HOST}:${mer.port}, pid ${mer.pid}, CPU ${plan.server ?? 'any'}${workersFlag ? `, --workers ${o.workers}` : ''}; ${mer.healthUp} of ${REGIONS.length} regions up at start`)
-    if (mer.logPid !== mer.pid) warn(`the server logs pid ${mer.logPid} but the bench started pid ${mer.pid}; RSS is read from the tree under ${mer.pid}`)
-    if (mer.healthUp < REGIONS.length) warn(`only ${mer.healthUp} of ${REGIONS.length} health checks were up when it started answering`)
-    const sanity = await sanityCheck(mer.port, nets.networks, traffic.sample)
-    log(`sanity: A, AAAA and NXDOMAIN answered as expected; ${(sanity.located * 100).toFixed(0)}% of ${sanity.probes} ECS networks geolocated (answered from ${sanity.regionsAnswered} regions)`)
-    if (sanity.located < 0.9) warn('fewer than 90% of the client networks geolocate with this --geodb: the GSLB answers are not mostly geographic')
+    // 3. Meridian: with --compare-workers, 1 worker first, then N
+    const ctx = { o, tmp, zonesDir, workersFlag, trafficFile, nets, traffic }
+    const baseline = o.compareWorkers ? await measureMeridian(ctx, 1, cpuPlan(1, ncpu)) : null
+    const run = await measureMeridian(ctx, o.workers, plan)
+    const { mer, sanity, max, threads } = run
     const answerFile = path.join(tmp, 'answer.bin')
     writeFileSync(answerFile, sanity.answer)
-
-    const threads = plan.clientCount ?? 1
-    if (o.warmup > 0) {
-      log(`meridian: ${o.warmup} s warm-up`)
-      await dnsperf({ port: mer.port, file: trafficFile, seconds: o.warmup, cpus: plan.client, threads, o })
-    }
-    const cacheBefore = await cacheCounters(admin)
-    log(`meridian: max throughput, ${o.seconds} s`)
-    let peak = { mb: 0, peakMb: 0 }
-    const poll = setInterval(() => {
-      const r = rssOf(mer.pid)
-      if (r.mb > peak.mb) peak = r
-    }, 500)
-    let max
-    const cpu0 = cpuTimes()
-    const proc0 = processCpuSeconds(mer.pid)
-    try {
-      max = await dnsperf({ port: mer.port, file: trafficFile, seconds: o.seconds, cpus: plan.client, threads, o })
-    } finally {
-      clearInterval(poll)
-    }
-    max.cpuBusy = cpuBusy(cpu0, cpuTimes())
-    const proc1 = processCpuSeconds(mer.pid)
-    max.serverCpuSeconds = proc0 !== null && proc1 !== null ? Math.round((proc1 - proc0) * 100) / 100 : null
-    interference('meridian', max, plan.server)
-    const rss = rssOf(mer.pid)
-    const cache = cacheRatio(cacheBefore, await cacheCounters(admin))
-    log(`meridian: ${Math.round(max.qps)} q/s, ${max.lost} lost; RSS ${rss.mb.toFixed(1)} MB`)
-
-    const offered = Math.max(1, Math.round(max.qps / 2))
-    log(`meridian: latency at 50% of max (${offered} q/s offered), ${o.seconds} s`)
-    const vfile = path.join(tmp, 'latency-50.txt')
-    const half = await dnsperf({ port: mer.port, file: trafficFile, seconds: o.seconds, cpus: plan.client, threads, o, qps: offered, verboseFile: vfile })
-    const lat = await latencies(vfile)
-    await stop(mer.entry)
     await stop(pools.entry)
 
     // 4. the reference, same dnsperf settings, one core
@@ -727,6 +811,8 @@ async function main() {
         serverCpus: plan.server ?? 'any',
         clientCpus: plan.client ?? 'any',
         sharedCpus: plan.shared,
+        pinning: describePlan(plan, o.workers),
+        udpSharing: o.workers > 1 ? 'node:cluster shared UDP handle: every worker reads the same socket (no SO_REUSEPORT in Node 20); TCP: SCHED_NONE, the workers accept on the shared listening socket' : null,
         referenceCpus: refPlan.server ?? 'any',
         backgroundCpuBusy: background,
         geodb: path.relative(ROOT, o.geodb),
@@ -734,12 +820,13 @@ async function main() {
         traffic: { queries: o.queries, networks: nets.networks.length, countries: nets.countries, seed: o.seed, mix: traffic.counts, ecsLocated: sanity.located },
         dnsperf: { clients: o.clients, outstanding: o.outstanding, timeoutSeconds: o.timeout, threads },
       },
-      meridian: {
-        max,
-        half: { offeredQps: offered, qps: half.qps, sent: half.sent, completed: half.completed, lost: half.lost, rcodes: half.rcodes, ...lat, command: half.command },
-        rss: { mb: rss.mb, peakMb: Math.max(rss.peakMb, peak.peakMb ?? 0), processes: rss.processes, when: 'end of the max run' },
-        cache,
-      },
+      meridian: meridianFigures(run),
+      ...(baseline
+        ? {
+            baseline: { workers: 1, serverCpus: baseline.plan.server ?? 'any', clientCpus: baseline.plan.client ?? 'any', pinning: describePlan(baseline.plan, 1), ...meridianFigures(baseline) },
+            scaling: max.qps / baseline.max.qps,
+          }
+        : {}),
       reference: {
         max: refMax,
         half: { offeredQps: refOffered, qps: refHalf.qps, sent: refHalf.sent, completed: refHalf.completed, lost: refHalf.lost, ...refLat, command: refHalf.command },
@@ -789,14 +876,26 @@ function printSummary(r) {
     ['lost (max run)', `${n(m.max.lost)} of ${n(m.max.sent)}`, `${n(r.reference.max.lost)} of ${n(r.reference.max.sent)}`],
     ['dnsperf avg latency (max run)', f(m.max.avgMs), f(r.reference.max.avgMs)],
     ['server CPU s / run s (max run)', share(m.max), share(r.reference.max)],
+    ['server CPU µs per query (max run)', m.max.serverCpuUsPerQuery === undefined || m.max.serverCpuUsPerQuery === null ? 'n/a' : `${m.max.serverCpuUsPerQuery} µs`, ''],
     ['CPU busy (max run)', busy(m.max), busy(r.reference.max)],
   ]
   const w0 = Math.max(...rows.map((x) => x[0].length)) + 2
   const w1 = Math.max(...rows.map((x) => x[1].length)) + 3
   console.log('')
   console.log(`Meridian bench, ${r.seconds} s runs, ${r.setup.workers} worker(s): server on CPU ${r.setup.serverCpus}, dnsperf on CPU ${r.setup.clientCpus} (-c ${r.setup.dnsperf.clients} -q ${r.setup.dnsperf.outstanding})`)
+  console.log(`  pinning: ${r.setup.pinning}`)
   for (const row of rows) console.log(`  ${row[0].padEnd(w0)}${row[1].padEnd(w1)}${row[2]}`)
   console.log(`  ${'Meridian / reference'.padEnd(w0)}${(r.ratio * 100).toFixed(1)}%`)
+  if (m.max.processes && r.setup.workers > 1) console.log(`  ${'CPU per process (max run)'.padEnd(w0)}${m.max.processes.map((p) => `${p.role} ${((100 * p.cpuSeconds) / m.max.runSeconds).toFixed(0)}%`).join(', ')}`)
+  if (m.queriesPerWorker) {
+    const all = m.queriesPerWorker.reduce((s, w) => s + w.queries, 0)
+    console.log(`  ${'queries per worker'.padEnd(w0)}${m.queriesPerWorker.map((w) => `worker ${w.worker} ${((100 * w.queries) / all).toFixed(1)}%`).join(', ')} (of ${n(all)}, whole run)`)
+  }
+  if (r.baseline) {
+    const b = r.baseline
+    console.log(`  ${'1 worker, same invocation'.padEnd(w0)}${n(b.max.qps)} q/s max, ${b.max.serverCpuUsPerQuery ?? 'n/a'} µs server CPU per query (${b.pinning}); at 50%: avg ${f(b.half.avgMs)}, p99 ${f(b.half.p99Ms)}`)
+    console.log(`  ${`${r.setup.workers} workers / 1 worker`.padEnd(w0)}${(r.scaling * 100).toFixed(0)}%`)
+  }
   console.log(`  ${'at 50% load'.padEnd(w0)}${n(m.half.offeredQps)} q/s offered, ${n(m.half.qps)} answered: avg ${f(m.half.avgMs)}, p50 ${f(m.half.p50Ms)}, p99 ${f(m.half.p99Ms)}, max ${f(m.half.maxMs)} (${n(m.half.samples)} samples); lost ${n(m.half.lost)}`)
   const rh = r.reference.half
   console.log(`  ${'reference at 50% load'.padEnd(w0)}${n(rh.offeredQps)} q/s offered: avg ${f(rh.avgMs)}, p99 ${f(rh.p99Ms)} (the method's floor)`)

@@ -62,8 +62,10 @@ function main(): void {
     const q = (await metrics?.registry.getSingleMetric('meridian_dns_queries_total')?.get())?.values ?? []
     return q.reduce((sum, v) => sum + v.value, 0)
   }
-  // The control process orders the shutdown; a Ctrl-C reaching the whole process group is its business.
+  // The control process orders the shutdown and reloads: a Ctrl-C or hangup reaching the whole
+  // process group is its business (SIGHUP would otherwise end a worker).
   process.on('SIGINT', () => undefined)
+  process.on('SIGHUP', () => undefined)
   process.on('SIGTERM', () => stop('SIGTERM'))
   // The control process is gone (even killed with SIGKILL): do not linger.
   process.on('disconnect', () => stop('the control process disconnected'))
