@@ -244,13 +244,14 @@ async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logg
   }
 
   await waitForHealth(poller, opts.healthWait * 1000, log)
-  const handler = new DnsHandler(() => store.current(), log.child({ mod: 'dns' }), handlerOptions, {
+  // With workers this process answers no DNS: no handler (nor answer cache) here.
+  const handler = workers ? undefined : new DnsHandler(() => store.current(), log.child({ mod: 'dns' }), handlerOptions, {
     geo: geoLookup,
     health,
     rand: Math.random,
     generation: () => poller.view().generation,
   }, metrics)
-  const listeners = (workers ? [] : (opts.listen ?? [parseListen('127.0.0.1:5300')])).map((at) => new DnsListener(at, handler, tcpOptions, log.child({ mod: 'dns' })))
+  const listeners = handler ? (opts.listen ?? [parseListen('127.0.0.1:5300')]).map((at) => new DnsListener(at, handler, tcpOptions, log.child({ mod: 'dns' }))) : []
   const bound = []
   try {
     for (const l of listeners) bound.push(...(await l.start()))
