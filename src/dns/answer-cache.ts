@@ -268,10 +268,14 @@ export class AnswerCache {
       if ((full[off]! & 0xc0) !== 0xc0 || skipRecord(full, off) !== off + blockSize) return null
       off += blockSize
     }
-    const head = Buffer.from(full.subarray(0, headEnd))
+    // One unpooled allocation per entry: a slice of Node's shared 8 KiB pool would keep the whole
+    // slab alive for as long as the entry lives.
+    const own = Buffer.allocUnsafeSlow(full.length)
+    full.copy(own)
+    const head = own.subarray(0, headEnd)
     head.writeUInt16BE(fixed.length + drawn, 6)
-    const blocks = Buffer.from(full.subarray(headEnd, off))
-    const tail = Buffer.from(full.subarray(off))
+    const blocks = own.subarray(headEnd, off)
+    const tail = own.subarray(off)
     const length = head.length + drawn * blockSize + tail.length
     if (length + (q.edns ? MAX_ECS_OPTION : 0) > CACHEABLE_SIZE) return null
     const zone = out.zone!
