@@ -214,6 +214,7 @@ async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logg
     const reasons: string[] = []
     if (store.current().zones.size === 0) reasons.push(`no zones loaded from ${opts.zones}`)
     if (!dnsBound) reasons.push('DNS sockets not bound yet')
+    else if (workers && workers.answering === 0) reasons.push('no DNS worker is answering (every one died; being replaced)')
     return { ready: reasons.length === 0, reasons }
   }
   const admin = buildAdminApp({

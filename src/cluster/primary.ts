@@ -142,6 +142,11 @@ export class DnsWorkers {
     return first
   }
 
+  /** How many workers are answering now (bound, not dead). */
+  get answering(): number {
+    return this.slots.filter((s) => s.phase === 'ready').length
+  }
+
   /** Resolves once every answering worker has the current zone set (or after the sync timeout). */
   synced(): Promise<void> {
     const seq = this.seq
@@ -171,8 +176,8 @@ export class DnsWorkers {
    */
   syncedStore<T extends EditableConfigStore>(store: T): T {
     return new Proxy(store, {
-      get: (target, prop, receiver) => {
-        const v = Reflect.get(target, prop, receiver) as unknown
+      get: (target, prop) => {
+        const v = Reflect.get(target, prop) as unknown
         if ((prop === 'edit' || prop === 'reload') && typeof v === 'function') {
           return async (...args: unknown[]) => {
             const r = (await (v as (...a: unknown[]) => Promise<unknown>).apply(target, args)) as unknown

@@ -253,6 +253,8 @@ describe('DNS workers (--workers 2)', () => {
     assert.ok(stats.udp > 20 && stats.tcp > 0)
     for (const pid of original) assert.equal(alive(pid), false)
     assert.deepEqual(second.listen, multi.listen, 'the replacement answers on the same sockets')
+    const ready = await fetch(`${adminUrl}/readyz`)
+    assert.deepEqual([ready.status, await ready.json()], [200, { ready: true, reasons: [] }])
     const countsAfter = total(await metricsOf(adminUrl), 'meridian_dns_queries_total')
     assert.ok(countsAfter >= countsBefore, `the summed counter did not go down (${countsBefore} -> ${countsAfter})`)
     // And the replacements got the zone set and answer like one process.
