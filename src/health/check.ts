@@ -56,10 +56,32 @@ function elapsed(t0: number): number {
   return performance.now() - t0
 }
 
-/** Combines the caller's signal with this round's timeout. */
-function roundSignal(outer: AbortSignal, timeoutMs: number): { signal: AbortSignal; timedOut: () => boolean } {
-  const timeout = AbortSignal.timeout(timeoutMs)
-  return { signal: AbortSignal.any([outer, timeout]), timedOut: () => timeout.aborted && !outer.aborted }
+/**
+ * Combines the caller's signal with this round's timeout. `done()` must be called when the round
+ * ends: it clears the timer and the listener on `outer`. (Not AbortSignal.timeout + AbortSignal.any:
+ * their timer cannot be cleared, so every round that ended in time still fired a TimeoutError
+ * DOMException and an abort event `timeoutMs` later, garbage that adds up at thousands of rounds
+ * a second.)
+ */
+function roundSignal(outer: AbortSignal, timeoutMs: number): { signal: AbortSignal; timedOut: () => boolean; done: () => void } {
+  const ac = new AbortController()
+  let fired = false
+  const onOuter = (): void => ac.abort(outer.reason)
+  const timer = setTimeout(() => {
+    fired = true
+    ac.abort(new DOMException(`timeout after ${timeoutMs} ms`, 'TimeoutError'))
+  }, timeoutMs)
+  timer.unref()
+  if (outer.aborted) onOuter()
+  else outer.addEventListener('abort', onOuter, { once: true })
+  return {
+    signal: ac.signal,
+    timedOut: () => fired && !outer.aborted,
+    done: () => {
+      clearTimeout(timer)
+      outer.removeEventListener('abort', onOuter)
+    },
+  }
 }
 
 export class HttpCheck implements Check {
@@ -73,7 +95,7 @@ export class HttpCheck implements Check {
   async run(outer: AbortSignal): Promise<CheckResult> {
     const s = this.spec
     const t0 = performance.now()
-    const { signal, timedOut } = roundSignal(outer, s.timeoutMs)
+    const { signal, timedOut, done } = roundSignal(outer, s.timeoutMs)
     try {
       const headers: Record<string, string> = { 'user-agent': 'meridian-health/1' }
       if (s.host !== undefined) headers.host = s.host
@@ -109,6 +131,8 @@ export class HttpCheck implements Check {
       const code = (err as NodeJS.ErrnoException).code
       if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return { ok: false, latencyMs, error: `timeout after ${s.timeoutMs} ms` }
       return { ok: false, latencyMs, error: errorText(err) }
+    } finally {
+      done()
     }
   }
 }
@@ -119,11 +143,12 @@ export class TcpCheck implements Check {
   run(outer: AbortSignal): Promise<CheckResult> {
     const s = this.spec
     const t0 = performance.now()
-    const { signal, timedOut } = roundSignal(outer, s.timeoutMs)
+    const { signal, timedOut, done: settled } = roundSignal(outer, s.timeoutMs)
     return new Promise((resolve) => {
       const socket = net.connect({ host: s.address, port: s.port })
       const done = (r: CheckResult): void => {
         signal.removeEventListener('abort', onAbort)
+        settled()
         socket.destroy()
         resolve(r)
       }

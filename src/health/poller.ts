@@ -2,6 +2,15 @@
  * The poller: one schedule per check key, results fed through the pure state machine, an
  * immutable HealthView for readers, listeners told when a target changes state, and the states
  * saved to (and restored from) a file so that a restart does not forget what it knew.
+ *
+ * Cadence: each key's rounds are due at fixed points, `intervalMs` apart from its first (jittered)
+ * start; a round ends (result or timeout) before the next is set, and the next is set for the next
+ * due point, not for one interval after the result, so a timer that fires late delays one round
+ * only and does not push every later round back. A round that ends after its next due point (only
+ * if the event loop stalled) is followed by the next at once, never by a burst of catch-ups.
+ *
+ * Cost per result is O(1) (no pass over every target): the view is rebuilt lazily, on the next
+ * view() call, from the previous one plus the targets that changed (see TargetMap).
  */
 import { readFile } from 'node:fs/promises'
 import { MeridianError } from '../errors.js'
@@ -9,12 +18,20 @@ import type { Logger } from '../log.js'
 import { writeFileAtomic } from '../store/atomic.js'
 import { createCheck as defaultCreateCheck, errorText, HttpAgents, type Check } from './check.js'
 import { checkKey, resolveSpec, type CheckSpec, type ResolvedSpec } from './spec.js'
-import { initialHealth, next, parseSaved, toSaved, type CheckResult, type HealthState, type SavedHealth, type TargetHealth } from './state.js'
+import { ewmaMovedSignificantly, initialHealth, next, parseSaved, toSaved, type CheckResult, type HealthState, type SavedHealth, type TargetHealth } from './state.js'
 
 /**
  * What readers see: a snapshot that never changes once handed out. `generation` goes up whenever
- * some target changes state or targets are added or removed, so caches keyed on it stay correct.
- * Latency numbers inside may be fresher than the generation (they move every round).
+ * (a) some target changes state, (b) targets are added or removed, or saved states are loaded into
+ * targets, or (c) some target's `ewmaMs` moves away from the value it had when the current
+ * generation was published by more than max(2 ms, 25% of that value) (`ewmaMovedSignificantly` in
+ * state.ts; a first value where there was none counts). A result that does none of these leaves
+ * the generation as it is, so caches keyed on it stay correct for state and membership, and within
+ * one generation no target's `ewmaMs` is more than max(2 ms, 25%) away from its value at the start
+ * of that generation. The other per-round numbers (`lastLatencyMs`, `lastCheckAt`, `checks`, the
+ * counters, and `ewmaMs` within that band) may be fresher than the generation: view() returns a new
+ * snapshot after every result, with the same generation when the result was not significant.
+ * Listeners (onChange) are told of state changes only; a cache should compare `generation`.
  */
 export interface HealthView {
   readonly generation: number
@@ -42,6 +59,8 @@ export interface PollerOptions {
   log: Logger
   /** Wall clock for timestamps (since, transitions), epoch ms. Default Date.now. */
   now?: () => number
+  /** Monotonic clock for the schedule (due points, round durations), ms. Default performance.now. */
+  monotonic?: () => number
   /** Uniform [0, 1) for the start-up jitter. Default Math.random. */
   rand?: () => number
   timers?: Timers
@@ -67,6 +86,70 @@ interface Entry {
   timer: unknown
   inflight: AbortController | null
   stopped: boolean
+  /** When the next round is due, on the monotonic clock (`monotonic`, default performance.now()). */
+  due: number
+  /** The generation `publishedEwma` belongs to; -1 before the first result. */
+  publishedGen: number
+  /** `health.ewmaMs` as it was when generation `publishedGen` was published. */
+  publishedEwma: number | null
+}
+
+/**
+ * The immutable map a HealthView hands out, built so that a new view after one result costs
+ * O(changes) rather than O(targets): a shared base map plus a small overlay of the records that
+ * changed since the base was built. Neither map is written once a TargetMap holds it. When the
+ * overlay would grow past about 2 x sqrt(size) entries it is folded into a new base (one O(n)
+ * copy every ~sqrt(n) rebuilds). Keys and their order are the base's: membership changes build a
+ * new base (TargetMap.of).
+ */
+class TargetMap implements ReadonlyMap<string, TargetHealth> {
+  private constructor(
+    private readonly base: ReadonlyMap<string, TargetHealth>,
+    private readonly overlay: ReadonlyMap<string, TargetHealth>,
+  ) {}
+
+  static of(entries: Iterable<readonly [string, TargetHealth]>): TargetMap {
+    return new TargetMap(new Map(entries), new Map())
+  }
+
+  /** This map with `changes` (keys already present) applied. */
+  with(changes: Iterable<readonly [string, TargetHealth]>, count: number): TargetMap {
+    const limit = Math.max(16, 2 * Math.ceil(Math.sqrt(this.base.size)))
+    if (this.overlay.size + count > limit) {
+      const base = new Map(this.base)
+      for (const [k, v] of this.overlay) base.set(k, v)
+      for (const [k, v] of changes) base.set(k, v)
+      return new TargetMap(base, new Map())
+    }
+    const overlay = new Map(this.overlay)
+    for (const [k, v] of changes) overlay.set(k, v)
+    return new TargetMap(this.base, overlay)
+  }
+
+  get size(): number {
+    return this.base.size
+  }
+  get(key: string): TargetHealth | undefined {
+    return this.overlay.get(key) ?? this.base.get(key)
+  }
+  has(key: string): boolean {
+    return this.base.has(key)
+  }
+  *entries(): MapIterator<[string, TargetHealth]> {
+    for (const [k, v] of this.base) yield [k, this.overlay.get(k) ?? v]
+  }
+  keys(): MapIterator<string> {
+    return this.base.keys()
+  }
+  *values(): MapIterator<TargetHealth> {
+    for (const [k, v] of this.base) yield this.overlay.get(k) ?? v
+  }
+  [Symbol.iterator](): MapIterator<[string, TargetHealth]> {
+    return this.entries()
+  }
+  forEach(fn: (value: TargetHealth, key: string, map: ReadonlyMap<string, TargetHealth>) => void, thisArg?: unknown): void {
+    for (const [k, v] of this.entries()) fn.call(thisArg, v, k, this)
+  }
 }
 
 const realTimers: Timers = {
@@ -77,6 +160,7 @@ const realTimers: Timers = {
 export class HealthPoller {
   private readonly log: Logger
   private readonly now: () => number
+  private readonly mono: () => number
   private readonly rand: () => number
   private readonly timers: Timers
   private readonly makeCheck: (spec: ResolvedSpec, agents: HttpAgents) => Check
@@ -85,12 +169,17 @@ export class HealthPoller {
   private readonly listeners = new Set<ChangeListener>()
   private saved = new Map<string, SavedHealth>()
   private generation = 0
-  private snapshot: HealthView | null = null
+  private snapshot: { readonly generation: number; readonly targets: TargetMap } | null = null
+  /** Targets whose record changed since the snapshot was built. */
+  private readonly dirty = new Set<Entry>()
+  /** Membership changed (or records were replaced wholesale): the next view starts a new base. */
+  private rebuild = true
   private closed = false
 
   constructor(opts: PollerOptions) {
     this.log = opts.log.child({ mod: 'health' })
     this.now = opts.now ?? Date.now
+    this.mono = opts.monotonic ?? (() => performance.now())
     this.rand = opts.rand ?? Math.random
     this.timers = opts.timers ?? realTimers
     this.makeCheck = opts.createCheck ?? defaultCreateCheck
@@ -138,24 +227,42 @@ export class HealthPoller {
         timer: null,
         inflight: null,
         stopped: false,
+        due: 0,
+        publishedGen: -1,
+        publishedEwma: null,
       }
       this.entries.set(key, e)
       membership = true
       this.log.debug({ key, state: e.health.state, restored: e.health.restored }, 'health check added')
-      this.schedule(e, Math.floor(this.rand() * spec.intervalMs))
+      const delay = Math.floor(this.rand() * spec.intervalMs)
+      e.due = this.mono() + delay
+      this.schedule(e, delay)
     }
-    if (membership) this.bump()
+    if (membership) {
+      this.rebuild = true
+      this.bump()
+    }
     return keys
   }
 
   /** The current snapshot (the same object until something changes). */
   view(): HealthView {
-    if (!this.snapshot) {
-      const targets = new Map<string, TargetHealth>()
-      for (const [k, e] of this.entries) targets.set(k, e.health)
-      this.snapshot = Object.freeze({ generation: this.generation, targets: targets as ReadonlyMap<string, TargetHealth> })
+    const s = this.snapshot
+    if (s && !this.rebuild && this.dirty.size === 0 && s.generation === this.generation) return s
+    let targets: TargetMap
+    if (!s || this.rebuild) {
+      targets = TargetMap.of(this.healthOf(this.entries.values()))
+    } else {
+      targets = this.dirty.size === 0 ? s.targets : s.targets.with(this.healthOf(this.dirty), this.dirty.size)
     }
+    this.dirty.clear()
+    this.rebuild = false
+    this.snapshot = Object.freeze({ generation: this.generation, targets })
     return this.snapshot
+  }
+
+  private *healthOf(entries: Iterable<Entry>): Generator<[string, TargetHealth], undefined> {
+    for (const e of entries) yield [e.key, e.health]
   }
 
   /** Called after one or more targets change state (never for a result that changes nothing). Returns an unsubscribe function. */
@@ -214,7 +321,10 @@ export class HealthPoller {
         applied = true
       }
     }
-    if (applied) this.bump()
+    if (applied) {
+      this.rebuild = true
+      this.bump()
+    }
     this.log.info({ file, targets: saved.size }, 'health state loaded')
     return saved.size
   }
@@ -243,32 +353,49 @@ export class HealthPoller {
     }, delayMs)
   }
 
-  /** One round; the next is scheduled only when this one is over, so rounds of a key never overlap. */
+  /**
+   * One round; the next is scheduled only when this one is over, so rounds of a key never overlap,
+   * and for the next due point (one interval after this round was due), so lateness does not add up.
+   */
   private async round(e: Entry): Promise<void> {
     if (e.stopped) return
     const ac = new AbortController()
     e.inflight = ac
-    const started = performance.now()
+    const started = this.mono()
     let result: CheckResult
     try {
       result = await e.check.run(ac.signal)
     } catch (err) {
-      result = { ok: false, latencyMs: performance.now() - started, error: errorText(err) }
+      result = { ok: false, latencyMs: this.mono() - started, error: errorText(err) }
     }
     if (e.stopped) return
     e.inflight = null
     this.onResult?.(e.key, result)
     this.apply(e, result)
-    // Keep the cadence: the next round starts one interval after this one started.
-    this.schedule(e, Math.max(0, e.spec.intervalMs - (performance.now() - started)))
+    const now = this.mono()
+    e.due = Math.max(e.due + e.spec.intervalMs, now)
+    this.schedule(e, Math.round(e.due - now))
   }
 
   private apply(e: Entry, result: CheckResult): void {
     const before = e.health
     const after = next(before, result, this.now())
     e.health = after
+    this.dirty.add(e)
+    // The EWMA this target had when the current generation was published: unchanged since then
+    // if this is its first result in this generation, so `before` holds it (O(1), no pass over
+    // every target at each bump).
+    if (e.publishedGen !== this.generation) {
+      e.publishedGen = this.generation
+      e.publishedEwma = before.ewmaMs
+    }
     if (after.state === before.state) {
-      this.snapshot = null
+      if (ewmaMovedSignificantly(e.publishedEwma, after.ewmaMs)) {
+        this.log.debug({ key: e.key, publishedMs: e.publishedEwma, ewmaMs: after.ewmaMs, generation: this.generation + 1 }, 'health: EWMA moved significantly')
+        this.bump()
+        e.publishedGen = this.generation
+        e.publishedEwma = after.ewmaMs
+      }
       return
     }
     const t = after.transitions[after.transitions.length - 1]!
@@ -277,6 +404,8 @@ export class HealthPoller {
     if (change.to === 'down') this.log.warn(fields, `health: ${e.key} is down`)
     else this.log.info(fields, `health: ${e.key} is ${change.to}`)
     this.bump()
+    e.publishedGen = this.generation
+    e.publishedEwma = after.ewmaMs
     const view = this.view()
     for (const l of this.listeners) {
       try {
@@ -289,6 +418,5 @@ export class HealthPoller {
 
   private bump(): void {
     this.generation++
-    this.snapshot = null
   }
 }

@@ -24,6 +24,12 @@
  * average over successful rounds only (failures would skew it toward the timeout):
  *   ewma = alpha * sample + (1 - alpha) * ewma, alpha = 0.3, seeded by the first success;
  * about 90% of its weight lies on the last 6 samples.
+ *
+ * Significance: `ewmaMovedSignificantly(published, current)` says whether an EWMA has moved far
+ * enough from a value already handed to readers for them to need the new one:
+ *   |current - published| > max(EWMA_SIGNIFICANT_MS, EWMA_SIGNIFICANT_RATIO * published),
+ * i.e. more than 2 ms and more than 25% of the published value; gaining a value where there was
+ * none counts as significant, staying without one does not. The poller bumps its generation on it.
  */
 
 export type HealthState = 'unknown' | 'up' | 'down'
@@ -72,6 +78,10 @@ export interface TargetHealth {
 }
 
 export const EWMA_ALPHA = 0.3
+/** An EWMA move counts once it exceeds both this many milliseconds... */
+export const EWMA_SIGNIFICANT_MS = 2
+/** ...and this fraction of the published value. */
+export const EWMA_SIGNIFICANT_RATIO = 0.25
 export const MAX_TRANSITIONS = 20
 
 /** What is saved to disk for one target. */
@@ -150,6 +160,16 @@ export function next(h: TargetHealth, r: CheckResult, now: number): TargetHealth
     transitions,
     restored: h.restored && !changed,
   })
+}
+
+/**
+ * True when `current` is far enough from `published` (the EWMA readers last saw) to matter:
+ * |current - published| > max(2 ms, 25% of published); null to a number is significant, a number
+ * to null (which `next` never produces) too, null to null is not.
+ */
+export function ewmaMovedSignificantly(published: number | null, current: number | null): boolean {
+  if (published === null || current === null) return published !== current
+  return Math.abs(current - published) > Math.max(EWMA_SIGNIFICANT_MS, EWMA_SIGNIFICANT_RATIO * published)
 }
 
 /** The part of a record worth keeping across a restart. */

@@ -1,0 +1,258 @@
+/**
+ * The poller's generation rule for EWMA moves, its due-point cadence and its incrementally built
+ * snapshots, with the clocks, the timers and the checks in the test's hands: no sockets, no waiting.
+ */
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { createLogger } from '../../src/log.js'
+import { HealthPoller, type Check, type CheckResult, type CheckSpec, type ResolvedSpec, type Timers } from '../../src/health/index.js'
+import { ewmaMovedSignificantly } from '../../src/health/state.js'
+
+class ManualTimers implements Timers {
+  readonly pending = new Map<number, { fn: () => void; ms: number }>()
+  private id = 0
+  set(fn: () => void, ms: number): number {
+    this.pending.set(++this.id, { fn, ms })
+    return this.id
+  }
+  clear(h: unknown): void {
+    this.pending.delete(h as number)
+  }
+  delays(): number[] {
+    return [...this.pending.values()].map((t) => t.ms)
+  }
+  /** Fires every timer pending now (the rounds they start are left to the test). */
+  fire(): void {
+    const due = [...this.pending.values()]
+    this.pending.clear()
+    for (const t of due) t.fn()
+  }
+}
+
+const settle = (): Promise<void> => new Promise((r) => setImmediate(r))
+
+/** A check whose rounds the test ends by hand. */
+class FakeCheck implements Check {
+  calls = 0
+  private ends: ((r: CheckResult) => void)[] = []
+  constructor(readonly spec: ResolvedSpec) {}
+  run(): Promise<CheckResult> {
+    this.calls++
+    return new Promise((resolve) => this.ends.push(resolve))
+  }
+  finish(r: CheckResult): void {
+    this.ends.shift()!(r)
+  }
+}
+
+const ok = (latencyMs: number): CheckResult => ({ ok: true, latencyMs, status: 200 })
+const FAIL: CheckResult = { ok: false, latencyMs: 1, error: 'ECONNREFUSED' }
+const spec = (port: number, extra: Partial<CheckSpec> = {}): CheckSpec => ({ kind: 'http', address: '127.0.1.1', port, intervalMs: 1000, timeoutMs: 500, ...extra })
+
+function setup() {
+  const timers = new ManualTimers()
+  const checks = new Map<number, FakeCheck>()
+  const clock = { mono: 0 }
+  const poller = new HealthPoller({
+    log: createLogger('silent'),
+    now: () => 1_000_000 + clock.mono,
+    monotonic: () => clock.mono,
+    rand: () => 0,
+    timers,
+    createCheck: (s) => {
+      const c = new FakeCheck(s)
+      checks.set(s.port, c)
+      return c
+    },
+  })
+  /** One round of every target: the timers fire, each check ends with the result given for its port, in that order. */
+  const rounds = async (results: Record<number, CheckResult>): Promise<void> => {
+    assert.ok(timers.pending.size > 0, 'rounds are scheduled')
+    timers.fire()
+    await settle()
+    for (const [port, r] of Object.entries(results)) checks.get(Number(port))!.finish(r)
+    await settle()
+  }
+  /** One round of the only target, on `port`. */
+  const round = (port: number, r: CheckResult): Promise<void> => rounds({ [port]: r })
+  return { poller, timers, checks, clock, round, rounds }
+}
+
+test('ewmaMovedSignificantly: more than max(2 ms, 25% of the published value)', () => {
+  const rows: [number | null, number | null, boolean][] = [
+    [null, null, false],
+    [null, 10, true],
+    [10, null, true],
+    [10, 12.5, false], // 25% of 10 is 2.5: exactly on the line is not beyond it
+    [10, 12.51, true],
+    [10, 7.5, false],
+    [10, 7.49, true],
+    [2, 3.9, false], // 95% but under 2 ms
+    [2, 4.01, true],
+    [100, 124, false], // 24 ms but under 25%
+    [100, 126, true],
+    [0, 2, false],
+    [0, 2.01, true],
+  ]
+  for (const [published, current, want] of rows) assert.equal(ewmaMovedSignificantly(published, current), want, `${published} -> ${current}`)
+})
+
+test('an insignificant EWMA move keeps the generation, however many rounds it takes', async () => {
+  const { poller, round } = setup()
+  const [key] = poller.setTargets([spec(80)])
+  await round(80, ok(10)) // first value (significant), still unknown
+  await round(80, ok(10)) // unknown > up
+  const g = poller.view().generation
+  assert.equal(poller.view().targets.get(key!)!.state, 'up')
+  // 12 ms samples pull the EWMA from 10 toward 12 (10.6, 11.02, ...), never beyond 12.5.
+  for (let i = 0; i < 10; i++) await round(80, ok(12))
+  const h = poller.view().targets.get(key!)!
+  assert.ok(h.ewmaMs! > 11.9 && h.ewmaMs! < 12.5, `ewma ${h.ewmaMs}`)
+  assert.equal(poller.view().generation, g, 'no bump inside the band')
+  assert.equal(h.checks, 12, 'the view still carries the fresh per-round numbers')
+  // Under 2 ms is insignificant even where it is more than 25%.
+  const small = setup()
+  const [k2] = small.poller.setTargets([spec(81, { rise: 1 })])
+  await small.round(81, ok(2)) // up, first value 2
+  const g2 = small.poller.view().generation
+  for (let i = 0; i < 8; i++) await small.round(81, ok(3.9))
+  assert.ok(small.poller.view().targets.get(k2!)!.ewmaMs! > 3.5)
+  assert.equal(small.poller.view().generation, g2)
+  await poller.close()
+  await small.poller.close()
+})
+
+test('a significant EWMA move bumps the generation once, and the new value becomes the reference', async () => {
+  const { poller, round } = setup()
+  const changes: number[] = []
+  poller.onChange((v) => changes.push(v.generation))
+  const [key] = poller.setTargets([spec(80)])
+  await round(80, ok(10))
+  await round(80, ok(10))
+  const g = poller.view().generation
+  const v0 = poller.view()
+  await round(80, ok(30)) // ewma 0.3 x 30 + 0.7 x 10 = 16: 6 ms > max(2, 2.5)
+  const v1 = poller.view()
+  assert.equal(v1.generation, g + 1, 'bumped once')
+  assert.notEqual(v1, v0, 'a new snapshot is published')
+  assert.ok(Math.abs(v1.targets.get(key!)!.ewmaMs! - 16) < 1e-9)
+  assert.equal(v0.targets.get(key!)!.ewmaMs, 10, 'the old snapshot is untouched')
+  await round(80, ok(18)) // 16.6: 0.6 ms from the new reference (16), not 6.6 from the old one
+  await round(80, ok(18)) // 17.02
+  assert.equal(poller.view().generation, g + 1, 'measured from the value published with the bump')
+  assert.deepEqual(changes, [g], 'listeners hear of state changes only (unknown > up)')
+  // A slow creep bumps once it has gone far enough in all, not step by step.
+  for (let i = 0; i < 30; i++) await round(80, ok(24))
+  assert.equal(poller.view().generation, g + 2, 'one bump when the creep left the band around 16')
+  await poller.close()
+})
+
+test('the reference is the value at the current generation, whichever target bumped it', async () => {
+  const { poller, rounds } = setup()
+  const [a] = poller.setTargets([spec(80, { rise: 1, fall: 1 }), spec(81, { rise: 1, fall: 1 })])
+  await rounds({ 80: ok(10), 81: ok(50) }) // both up
+  const g = poller.view().generation
+  // 80: published at 10; 13 ms samples creep it to about 12.3, inside the band (12.5).
+  for (let i = 0; i < 4; i++) await rounds({ 80: ok(13), 81: ok(50) })
+  const creep = poller.view().targets.get(a!)!.ewmaMs!
+  assert.ok(creep > 12.2 && creep < 12.5, `ewma ${creep}`)
+  assert.equal(poller.view().generation, g)
+  // 81 goes down: a new generation, published with 80 at that value.
+  await rounds({ 80: ok(creep), 81: FAIL })
+  assert.equal(poller.view().generation, g + 1)
+  // 80 moves past 12.5: more than 2.5 from 10, but within 0.6 ms of its value at generation g + 1.
+  await rounds({ 80: ok(14), 81: FAIL })
+  assert.ok(poller.view().targets.get(a!)!.ewmaMs! > 12.5)
+  assert.equal(poller.view().generation, g + 1)
+  await poller.close()
+})
+
+test('a state change still bumps the generation, once even when the EWMA moves with it', async () => {
+  const { poller, round } = setup()
+  const seen: string[] = []
+  poller.onChange((_v, cs) => seen.push(...cs.map((c) => `${c.from}>${c.to}`)))
+  const [key] = poller.setTargets([spec(80, { rise: 1, fall: 2 })])
+  await round(80, ok(10)) // unknown > up, with a first value: one bump for both
+  const g = poller.view().generation
+  assert.deepEqual(seen, ['unknown>up'])
+  await round(80, FAIL)
+  assert.equal(poller.view().generation, g, 'one failure changes nothing (fall 2); failures leave the EWMA alone')
+  await round(80, FAIL) // up > down, EWMA unchanged
+  assert.equal(poller.view().generation, g + 1)
+  await round(80, ok(40)) // down > up, EWMA 10 -> 19: still one bump
+  assert.equal(poller.view().generation, g + 2)
+  assert.deepEqual(seen, ['unknown>up', 'up>down', 'down>up'])
+  assert.equal(poller.view().targets.get(key!)!.state, 'up')
+  await poller.close()
+})
+
+test('rounds are due one interval apart: a late timer delays one round, not the ones after it', async () => {
+  const { poller, timers, checks, clock } = setup()
+  poller.setTargets([spec(80, { intervalMs: 1000, timeoutMs: 500 })])
+  const c = checks.get(80)!
+  assert.deepEqual(timers.delays(), [0], 'rand 0: the first round is due at once')
+  const roundAt = async (fireAt: number, endAt: number): Promise<void> => {
+    clock.mono = fireAt
+    timers.fire()
+    await settle()
+    clock.mono = endAt
+    c.finish(ok(5))
+    await settle()
+  }
+  await roundAt(30, 35) // the timer fired 30 ms late
+  assert.deepEqual(timers.delays(), [965], 'the next is due at 1000, not at 30 + 1000')
+  await roundAt(1000, 1002)
+  assert.deepEqual(timers.delays(), [998])
+  await roundAt(2400, 2410) // 400 ms late (a stall), the round ends before the next due point
+  assert.deepEqual(timers.delays(), [590], 'still due at 3000')
+  await roundAt(3000, 4200) // a round that ends after its next due point (4000): the next at once...
+  assert.deepEqual(timers.delays(), [0])
+  await roundAt(4200, 4201) // ...and the one after it one interval later, no burst of catch-ups
+  assert.deepEqual(timers.delays(), [999])
+  assert.equal(c.calls, 5)
+  await poller.close()
+})
+
+test('snapshots built incrementally read like full copies and never change once handed out', async () => {
+  const { poller, timers, checks, clock } = setup()
+  const n = 300
+  const keys = poller.setTargets(Array.from({ length: n }, (_, i) => spec(1000 + i, { rise: 1, fall: 1 })))
+  const views = [poller.view()]
+  const expected: Map<string, number>[] = [new Map(keys.map((k) => [k, 0]))]
+  const current = new Map(keys.map((k) => [k, 0]))
+  clock.mono = 1
+  timers.fire()
+  await settle()
+  // End rounds one by one, in a scrambled order, taking a view after each: past the overlay limit
+  // (2 x sqrt(300) = 36) several times.
+  for (let i = 0; i < n; i++) {
+    const port = 1000 + ((i * 7) % n)
+    checks.get(port)!.finish(i % 5 === 0 ? FAIL : ok(5))
+    await settle()
+    const k = keys[port - 1000]!
+    current.set(k, current.get(k)! + 1)
+    views.push(poller.view())
+    expected.push(new Map(current))
+  }
+  views.forEach((v, i) => {
+    const want = expected[i]!
+    assert.equal(v.targets.size, n)
+    assert.deepEqual([...v.targets.keys()], keys, 'keys in insertion order')
+    for (const [k, h] of v.targets) assert.equal(h.checks, want.get(k), `view ${i}, ${k}`)
+    for (const k of keys) assert.equal(v.targets.get(k)!.checks, want.get(k))
+    assert.equal([...v.targets.values()].length, n)
+    let count = 0
+    v.targets.forEach((h, k, m) => {
+      assert.equal(m.get(k), h)
+      count++
+    })
+    assert.equal(count, n)
+  })
+  assert.equal(poller.view(), views[views.length - 1], 'the same object while nothing changed')
+  assert.equal(poller.view().targets.has('nope'), false)
+  // Membership changes still show at once.
+  poller.setTargets([spec(1000, { rise: 1, fall: 1 })])
+  assert.deepEqual([...poller.view().targets.keys()], [keys[0]])
+  assert.equal(views[1]!.targets.size, n)
+  await poller.close()
+})
