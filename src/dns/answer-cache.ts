@@ -23,8 +23,8 @@
  *
  * Validity. Every entry records the zone set object and the health generation it was built under;
  * anything else is a miss (no stale answer after a change). The health generation moves on state
- * changes and significant latency moves (health/poller.ts), and entries also expire after
- * `maxAgeMs` as a bound on what small latency drift can leave behind.
+ * changes and on latency moves of more than max(2 ms, 25%) (health/poller.ts); smaller moves keep
+ * the entries, which is the point: they are well inside a geo-latency service's `toleranceMs`.
  *
  * Only answers that fit 512 octets with the largest ECS option are cached, so a cached answer is
  * never truncated for any client, over UDP or TCP. NXDOMAIN is not cached (random names would only
@@ -54,11 +54,9 @@ export interface AnswerCacheOptions {
   maxEntries: number
   /** Most octets of cached answers (plus a fixed overhead per entry). */
   maxBytes: number
-  /** An entry is rebuilt after this long even if nothing changed. */
-  maxAgeMs: number
 }
 
-export const DEFAULT_ANSWER_CACHE: AnswerCacheOptions = { maxEntries: 100_000, maxBytes: 64 * 1024 * 1024, maxAgeMs: 10_000 }
+export const DEFAULT_ANSWER_CACHE: AnswerCacheOptions = { maxEntries: 100_000, maxBytes: 64 * 1024 * 1024 }
 
 /** Bytes counted per entry beyond its buffers: key, object, LRU slots (measured: docs/benchmarks.md). */
 const ENTRY_OVERHEAD = 240
@@ -156,7 +154,7 @@ export class AnswerCache {
       sizeCalculation: (e, key) => ENTRY_OVERHEAD + key.length + (e.marker ? 0 : e.head.length + e.blocks.length + e.tail.length),
     })
     this.maxClients = Math.max(1000, Math.min(options.maxEntries, 100_000))
-    this.built = new LRUCache<string, Entry>({ max: Math.max(1000, Math.min(options.maxEntries, 20_000)), ttl: options.maxAgeMs, updateAgeOnGet: false })
+    this.built = new LRUCache<string, Entry>({ max: Math.max(1000, Math.min(options.maxEntries, 20_000)) })
   }
 
   get size(): number {

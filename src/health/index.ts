@@ -18,11 +18,13 @@
  *   const poller = new HealthPoller({ log })
  *   await poller.loadState('zones/.meridian-health.json')
  *   const [eu] = poller.setTargets([{ kind: 'http', address: '127.0.1.1', port: 8080, host: 'www.example.test' }])
- *   poller.onChange((view) => answerCache.invalidate(view.generation))
+ *   poller.onChange((view, changes) => log.info({ changes }))   // told of state changes only
+ *   poller.view().generation   // moves on state changes, target changes and significant EWMA moves:
+ *                              // the DNS answer cache compares it on every lookup
  *   poller.view().targets.get(eu)  // { state: 'up', since, lastLatencyMs, ewmaMs, lastError, transitions, ... }
  *   await poller.saveState('zones/.meridian-health.json'); await poller.close()
  *
- * Logs: `health: <key> is up|down` (info/warn) with from, to, reason. Metrics: none yet.
+ * Logs: `health: <key> is up|down` (info/warn) with from, to, reason. Metrics: through onResult (cli.ts).
  */
 export { checkKey, resolveSpec, CHECK_DEFAULTS, type CheckKind, type CheckSpec, type ResolvedSpec } from './spec.js'
 export { createCheck, errorText, HttpAgents, HttpCheck, TcpCheck, type Check } from './check.js'

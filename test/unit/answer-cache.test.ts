@@ -60,7 +60,7 @@ function handlers(world: World): { cached: DnsHandler; plain: DnsHandler; metric
   const log = createLogger('silent')
   const metrics = new Metrics({ processMetrics: false })
   const cached = new DnsHandler(() => world.set, log, {}, gslb, metrics)
-  const plain = new DnsHandler(() => world.set, log, { answerCache: { maxEntries: 0, maxBytes: 0, maxAgeMs: 0 } }, gslb)
+  const plain = new DnsHandler(() => world.set, log, { answerCache: { maxEntries: 0, maxBytes: 0 } }, gslb)
   assert.ok(cached.cache, 'the cache is on by default')
   assert.equal(plain.cache, undefined)
   return { cached, plain, metrics }
