@@ -337,7 +337,7 @@ export class DnsWorkers {
   private health(): HealthView {
     const view = this.o.poller.view()
     this.healthSent = view.generation
-    return { generation: view.generation, targets: new Map(view.targets) }
+    return { generation: view.generation, stateGeneration: view.stateGeneration, targets: new Map(view.targets) }
   }
 
   /** Sends the poller's view to every started worker: always (`force`), or when its generation moved. */

@@ -39,6 +39,7 @@ function main(): void {
       health: (key: string): VipHealth | undefined => view!.targets.get(key),
       rand: Math.random,
       generation: () => view!.generation,
+      stateGeneration: () => view!.stateGeneration ?? view!.generation,
     }
     const handler = new DnsHandler(() => zones!, log.child({ mod: 'dns' }), init.handler, gslb, m)
     metrics = m

@@ -75,6 +75,9 @@ interface Entry {
   readonly marker: false
   readonly set: ZoneSet
   readonly hgen: number
+  readonly sgen: number
+  /** Built by a geo-latency service: measured latency took part, so any health generation move ends it. */
+  readonly latency: boolean
   /** Header (counts final), question, and the answer records before the drawn ones (CNAMEs). */
   readonly head: Buffer
   /** Every record the answer draws from, each `blockSize` octets (owner compressed, fixed size). */
@@ -97,6 +100,8 @@ interface Marker {
   readonly marker: true
   readonly set: ZoneSet
   readonly hgen: number
+  readonly sgen: number
+  readonly latency: false
   readonly next: 'bucket' | 'location'
 }
 
@@ -140,6 +145,7 @@ export class AnswerCache {
   constructor(
     private readonly zones: () => ZoneSet,
     private readonly healthGeneration: () => number,
+    private readonly stateGeneration: () => number,
     private readonly geo: GeoLookup | undefined,
     private readonly rand: () => number,
     private readonly metrics: CacheMetrics | undefined,
@@ -170,15 +176,16 @@ export class AnswerCache {
     if (!this.parse(msg, peer)) return null
     const set = this.zones()
     const hgen = this.healthGeneration()
-    let e = this.valid(this.markers.get(this.base), set, hgen) ?? this.valid(this.lru.get(this.base), set, hgen)
+    const sgen = this.stateGeneration()
+    let e = this.valid(this.markers.get(this.base), set, hgen, sgen) ?? this.valid(this.lru.get(this.base), set, hgen, sgen)
     let client: ClientKey | undefined
     if (e?.marker) {
       client = this.client(peer)
       if (e.next === 'bucket') {
-        e = this.valid(this.lru.get(this.base + BUCKET + client.bucket), set, hgen)
+        e = this.valid(this.lru.get(this.base + BUCKET + client.bucket), set, hgen, sgen)
       } else {
-        e = this.valid(this.lru.get(this.base + LOCATION + client.loc), set, hgen)
-        if (e?.marker) e = this.valid(this.lru.get(this.base + LOCATION + client.loc + BUCKET + client.bucket), set, hgen)
+        e = this.valid(this.lru.get(this.base + LOCATION + client.loc), set, hgen, sgen)
+        if (e?.marker) e = this.valid(this.lru.get(this.base + LOCATION + client.loc + BUCKET + client.bucket), set, hgen, sgen)
       }
     }
     if (!e || e.marker) {
@@ -191,8 +198,8 @@ export class AnswerCache {
     return this.assemble(e, msg, client, peer)
   }
 
-  private valid(e: Entry | Marker | undefined, set: ZoneSet, hgen: number): Entry | Marker | undefined {
-    return e !== undefined && e.set === set && e.hgen === hgen ? e : undefined
+  private valid(e: Entry | Marker | undefined, set: ZoneSet, hgen: number, sgen: number): Entry | Marker | undefined {
+    return e !== undefined && e.set === set && e.sgen === sgen && (!e.latency || e.hgen === hgen) ? e : undefined
   }
 
   /**
@@ -203,16 +210,17 @@ export class AnswerCache {
     if (!this.parsed || (out.kind !== 'answer' && out.kind !== 'nodata') || !out.zone || q.oddName) return null
     const set = this.zones()
     const hgen = this.healthGeneration()
+    const sgen = this.stateGeneration()
+    const sel = out.selection
+    const policy = sel && out.service ? out.zone.services.get(out.service)?.policy : undefined
     // Clients that get the same records share one entry: build it (dns2) once per content.
     const content = this.base + contentKey(out)
-    let entry = this.valid(this.built.get(content), set, hgen) as Entry | undefined
+    let entry = this.valid(this.built.get(content), set, hgen, sgen) as Entry | undefined
     if (!entry) {
-      const made = this.build(q, out, set, hgen)
+      const made = this.build(q, out, set, hgen, sgen, policy === 'geo-latency')
       if (!made) return null
       this.built.set(content, (entry = made))
     }
-    const sel = out.selection
-    const policy = sel && out.service ? out.zone.services.get(out.service)?.policy : undefined
     let client: ClientKey | undefined
     if (!sel || policy === 'failover' || policy === undefined) {
       this.markers.delete(this.base)
@@ -220,12 +228,12 @@ export class AnswerCache {
     } else {
       client = this.client(peer)
       if (policy === 'weighted') {
-        this.mark(this.base, { marker: true, set, hgen, next: 'bucket' })
+        this.mark(this.base, { marker: true, set, hgen, sgen, latency: false, next: 'bucket' })
         this.lru.set(this.base + BUCKET + client.bucket, entry)
       } else {
-        this.mark(this.base, { marker: true, set, hgen, next: 'location' })
+        this.mark(this.base, { marker: true, set, hgen, sgen, latency: false, next: 'location' })
         if (entry.dep === 'bucket' || entry.dep === 'both') {
-          this.lru.set(this.base + LOCATION + client.loc, { marker: true, set, hgen, next: 'bucket' })
+          this.lru.set(this.base + LOCATION + client.loc, { marker: true, set, hgen, sgen, latency: false, next: 'bucket' })
           this.lru.set(this.base + LOCATION + client.loc + BUCKET + client.bucket, entry)
         } else {
           this.lru.set(this.base + LOCATION + client.loc, entry)
@@ -241,7 +249,7 @@ export class AnswerCache {
   }
 
   /** Builds an entry from the full path's outcome, with dns2 as the encoder. */
-  private build(q: Query, out: Outcome, set: ZoneSet, hgen: number): Entry | null {
+  private build(q: Query, out: Outcome, set: ZoneSet, hgen: number, sgen: number, latency: boolean): Entry | null {
     const sel = out.selection
     const drawn = sel && out.kind === 'answer' ? sel.addresses.length : 0
     const fixed = out.answer.slice(0, out.answer.length - drawn)
@@ -282,6 +290,8 @@ export class AnswerCache {
       marker: false,
       set,
       hgen,
+      sgen,
+      latency,
       head,
       blocks,
       blockSize,

@@ -35,7 +35,8 @@ export class DnsHandler {
   ) {
     this.options = { ednsUdpSize: options.ednsUdpSize ?? DEFAULT_EDNS_UDP_SIZE, queryLog: options.queryLog ?? false, answerCache: options.answerCache ?? DEFAULT_ANSWER_CACHE }
     if (this.options.answerCache.maxEntries > 0) {
-      this.cache = new AnswerCache(zones, gslb?.generation ?? (() => 0), gslb?.geo, gslb?.rand ?? Math.random, metrics, this.options.ednsUdpSize, this.options.answerCache)
+      const generation = gslb?.generation ?? (() => 0)
+      this.cache = new AnswerCache(zones, generation, gslb?.stateGeneration ?? generation, gslb?.geo, gslb?.rand ?? Math.random, metrics, this.options.ednsUdpSize, this.options.answerCache)
       metrics?.cache(() => ({ entries: this.cache!.size, bytes: this.cache!.bytes }))
     }
   }

@@ -46,6 +46,8 @@ export interface GslbContext {
   rand: () => number
   /** The health view's generation: it moves whenever an answer may change with health (answer cache key). */
   generation?: () => number
+  /** Like `generation`, but still on latency moves: answers that ignore latency key on this one. */
+  stateGeneration?: () => number
 }
 
 const NO_GSLB: GslbContext = { geo: undefined, health: () => undefined, rand: Math.random }

@@ -35,6 +35,11 @@ import { ewmaMovedSignificantly, initialHealth, next, parseSaved, toSaved, type 
  */
 export interface HealthView {
   readonly generation: number
+  /**
+   * Moves with `generation` on state and membership changes, but not on latency moves: answers
+   * that do not use measured latency (every policy but geo-latency) stay valid across those.
+   */
+  readonly stateGeneration?: number
   readonly targets: ReadonlyMap<string, TargetHealth>
 }
 
@@ -169,7 +174,8 @@ export class HealthPoller {
   private readonly listeners = new Set<ChangeListener>()
   private saved = new Map<string, SavedHealth>()
   private generation = 0
-  private snapshot: { readonly generation: number; readonly targets: TargetMap } | null = null
+  private stateGeneration = 0
+  private snapshot: { readonly generation: number; readonly stateGeneration: number; readonly targets: TargetMap } | null = null
   /** Targets whose record changed since the snapshot was built. */
   private readonly dirty = new Set<Entry>()
   /** Membership changed (or records were replaced wholesale): the next view starts a new base. */
@@ -257,7 +263,7 @@ export class HealthPoller {
     }
     this.dirty.clear()
     this.rebuild = false
-    this.snapshot = Object.freeze({ generation: this.generation, targets })
+    this.snapshot = Object.freeze({ generation: this.generation, stateGeneration: this.stateGeneration, targets })
     return this.snapshot
   }
 
@@ -392,7 +398,7 @@ export class HealthPoller {
     if (after.state === before.state) {
       if (ewmaMovedSignificantly(e.publishedEwma, after.ewmaMs)) {
         this.log.debug({ key: e.key, publishedMs: e.publishedEwma, ewmaMs: after.ewmaMs, generation: this.generation + 1 }, 'health: EWMA moved significantly')
-        this.bump()
+        this.bump(true)
         e.publishedGen = this.generation
         e.publishedEwma = after.ewmaMs
       }
@@ -416,7 +422,9 @@ export class HealthPoller {
     }
   }
 
-  private bump(): void {
+  /** A new generation; `latencyOnly` when only a latency moved (the state generation stays). */
+  private bump(latencyOnly = false): void {
     this.generation++
+    if (!latencyOnly) this.stateGeneration++
   }
 }

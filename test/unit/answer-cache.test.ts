@@ -183,6 +183,24 @@ describe('answer cache', () => {
     same(h, 'eu back')
   })
 
+  test('a latency-only move rebuilds geo-latency answers and keeps the others', async () => {
+    let generation = 1
+    const set = build(ZONE, 1)
+    const metrics = new Metrics({ processMetrics: false })
+    const h = new DnsHandler(() => set, createLogger('silent'), {}, { geo, health: () => undefined, rand: () => 0.37, generation: () => generation, stateGeneration: () => 1 }, metrics)
+    const ask = (name: string) => h.handle(buildQuery({ name, type: TYPE.A, opt: { udpSize: 1232, options: [ecs('81.2.69.0', 24)] } }), 'udp', '127.0.0.1')
+    for (const name of ['wtd.c.test', 'lat.c.test']) ask(name)
+    const hits = () => counter(metrics, 'meridian_dns_cache_hits_total')
+    const before = await hits()
+    generation++ // the poller saw a latency move, no state change
+    ask('wtd.c.test')
+    assert.equal(await hits(), before + 1, 'the weighted answer is still cached')
+    ask('lat.c.test')
+    assert.equal(await hits(), before + 1, 'the geo-latency answer was rebuilt')
+    ask('lat.c.test')
+    assert.equal(await hits(), before + 2, 'and cached again')
+  })
+
   test('a new zone set is seen at once: no stale answer after a reload', () => {
     const world: World = { set: build(ZONE, 1), generation: 1, health: new Map() }
     const h = handlers(world)
