@@ -43,7 +43,7 @@ if (only) {
 }
 const geo = await GeoDb.open(DEFAULT_GEODB)
 const metrics = new Metrics({ processMetrics: false })
-const h = new DnsHandler(() => set, createLogger('error'), process.env.CACHE ? { answerCache: { maxEntries: Number(process.env.CACHE), maxBytes: 256 * 1048576 } } : {}, { geo: (a, p) => geo.locate(a, p), health: () => undefined, rand: Math.random, generation: () => 0 }, metrics)
+const h = new DnsHandler(() => set, createLogger('error'), process.env.CACHE ? { answerCache: { maxEntries: Number(process.env.CACHE), maxBytes: 256 * 1048576 } } : {}, { geo: (a, p) => geo.locate(a, p), health: () => undefined, rand: Math.random, generations: () => ({ generation: 0, stateGeneration: 0 }) }, metrics)
 let n = 0
 const t0 = performance.now()
 const end = t0 + seconds * 1000

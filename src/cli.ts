@@ -250,8 +250,7 @@ async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logg
     geo: geoLookup,
     health,
     rand: Math.random,
-    generation: () => poller.view().generation,
-    stateGeneration: () => poller.view().stateGeneration ?? poller.view().generation,
+    generations: () => poller.view(),
   }, metrics)
   const listeners = handler ? (opts.listen ?? [parseListen('127.0.0.1:5300')]).map((at) => new DnsListener(at, handler, tcpOptions, log.child({ mod: 'dns' }))) : []
   const bound = []

@@ -7,6 +7,7 @@
  */
 import cluster from 'node:cluster'
 import { DnsHandler } from '../dns/handler.js'
+import type { GslbContext } from '../dns/responder.js'
 import { DnsListener, formatAddress, type BoundAddress } from '../dns/server.js'
 import { GeoDb } from '../geo/index.js'
 import type { HealthView } from '../health/poller.js'
@@ -33,13 +34,11 @@ function main(): void {
     const geo = await GeoDb.open(init.geodb)
     // DNS counters only: the control process reports the process metrics and everything else.
     const m = new Metrics({ processMetrics: false })
-    // Not typed as GslbContext on purpose: fields it gains (generation) are passed as they come.
-    const gslb = {
+    const gslb: GslbContext = {
       geo: (address: string, prefix?: number) => geo.locate(address, prefix),
       health: (key: string): VipHealth | undefined => view!.targets.get(key),
       rand: Math.random,
-      generation: () => view!.generation,
-      stateGeneration: () => view!.stateGeneration ?? view!.generation,
+      generations: () => view!,
     }
     const handler = new DnsHandler(() => zones!, log.child({ mod: 'dns' }), init.handler, gslb, m)
     metrics = m

@@ -36,6 +36,7 @@ import { LRUCache } from 'lru-cache'
 import { addressText } from '../model/address.js'
 import type { Zone, ZoneSet } from '../model/types.js'
 import { RRTYPE, type RR } from '../model/types.js'
+import type { HealthGenerations } from '../health/poller.js'
 import type { Tally } from '../metrics/index.js'
 import { drawStart, scopeOf, type Dependence } from '../select/select.js'
 import { locateClient, type GeoLookup } from './client.js'
@@ -91,7 +92,6 @@ interface Entry {
   readonly dep: Dependence
   /** The zone has a default location (it stands in for unlocated clients). */
   readonly zoneDefault: boolean
-  readonly rcode: number
   readonly queries: Tally
   readonly answers: Tally
 }
@@ -99,7 +99,6 @@ interface Entry {
 interface Marker {
   readonly marker: true
   readonly set: ZoneSet
-  readonly hgen: number
   readonly sgen: number
   readonly latency: false
   readonly next: 'bucket' | 'location'
@@ -144,8 +143,7 @@ export class AnswerCache {
 
   constructor(
     private readonly zones: () => ZoneSet,
-    private readonly healthGeneration: () => number,
-    private readonly stateGeneration: () => number,
+    private readonly health: () => HealthGenerations,
     private readonly geo: GeoLookup | undefined,
     private readonly rand: () => number,
     private readonly metrics: CacheMetrics | undefined,
@@ -175,8 +173,7 @@ export class AnswerCache {
   lookup(msg: Buffer, peer: string): Buffer | null {
     if (!this.parse(msg, peer)) return null
     const set = this.zones()
-    const hgen = this.healthGeneration()
-    const sgen = this.stateGeneration()
+    const { generation: hgen, stateGeneration: sgen } = this.health()
     let e = this.valid(this.markers.get(this.base), set, hgen, sgen) ?? this.valid(this.lru.get(this.base), set, hgen, sgen)
     let client: ClientKey | undefined
     if (e?.marker) {
@@ -209,8 +206,7 @@ export class AnswerCache {
   insert(q: Query, out: Outcome, peer: string): Buffer | null {
     if (!this.parsed || (out.kind !== 'answer' && out.kind !== 'nodata') || !out.zone || q.oddName) return null
     const set = this.zones()
-    const hgen = this.healthGeneration()
-    const sgen = this.stateGeneration()
+    const { generation: hgen, stateGeneration: sgen } = this.health()
     const sel = out.selection
     const policy = sel && out.service ? out.zone.services.get(out.service)?.policy : undefined
     // Clients that get the same records share one entry: build it (dns2) once per content.
@@ -228,12 +224,12 @@ export class AnswerCache {
     } else {
       client = this.client(peer)
       if (policy === 'weighted') {
-        this.mark(this.base, { marker: true, set, hgen, sgen, latency: false, next: 'bucket' })
+        this.mark(this.base, { marker: true, set, sgen, latency: false, next: 'bucket' })
         this.lru.set(this.base + BUCKET + client.bucket, entry)
       } else {
-        this.mark(this.base, { marker: true, set, hgen, sgen, latency: false, next: 'location' })
+        this.mark(this.base, { marker: true, set, sgen, latency: false, next: 'location' })
         if (entry.dep === 'bucket' || entry.dep === 'both') {
-          this.lru.set(this.base + LOCATION + client.loc, { marker: true, set, hgen, sgen, latency: false, next: 'bucket' })
+          this.lru.set(this.base + LOCATION + client.loc, { marker: true, set, sgen, latency: false, next: 'bucket' })
           this.lru.set(this.base + LOCATION + client.loc + BUCKET + client.bucket, entry)
         } else {
           this.lru.set(this.base + LOCATION + client.loc, entry)
@@ -300,7 +296,6 @@ export class AnswerCache {
       length,
       dep: sel?.dependsOn ?? 'none',
       zoneDefault: zone.defaultLocation !== null,
-      rcode: out.rcode,
       queries: this.metrics?.queryTally(zone.origin, q.qtype, out.rcode) ?? NO_TALLY,
       answers: (regions.length > 0 && out.service && this.metrics?.answerTally(zone.origin, out.service, regions[0]!)) || NO_TALLY,
     }
@@ -513,12 +508,6 @@ export class AnswerCache {
     return t
   }
 
-  clear(): void {
-    this.lru.clear()
-    this.clients.clear()
-    this.markers.clear()
-    this.built.clear()
-  }
 }
 
 /** What an answer's bytes depend on besides the base key: rcode, records (and how drawn), region, dependence. */

@@ -12,6 +12,8 @@ import { parseQuery, type Query } from './wire.js'
 
 export type Transport = 'udp' | 'tcp'
 
+const NO_HEALTH = { generation: 0, stateGeneration: 0 }
+
 export interface HandlerOptions {
   /** UDP payload size advertised in OPT and the cap on UDP answers to EDNS clients. */
   ednsUdpSize: number
@@ -35,8 +37,7 @@ export class DnsHandler {
   ) {
     this.options = { ednsUdpSize: options.ednsUdpSize ?? DEFAULT_EDNS_UDP_SIZE, queryLog: options.queryLog ?? false, answerCache: options.answerCache ?? DEFAULT_ANSWER_CACHE }
     if (this.options.answerCache.maxEntries > 0) {
-      const generation = gslb?.generation ?? (() => 0)
-      this.cache = new AnswerCache(zones, generation, gslb?.stateGeneration ?? generation, gslb?.geo, gslb?.rand ?? Math.random, metrics, this.options.ednsUdpSize, this.options.answerCache)
+      this.cache = new AnswerCache(zones, gslb?.generations ?? (() => NO_HEALTH), gslb?.geo, gslb?.rand ?? Math.random, metrics, this.options.ednsUdpSize, this.options.answerCache)
       metrics?.cache(() => ({ entries: this.cache!.size, bytes: this.cache!.bytes }))
     }
   }

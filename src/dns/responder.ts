@@ -10,6 +10,7 @@
  *   FormErr    FORMERR   0   -                     -             malformed query, or a meta type asked as data
  *   NotImp     NOTIMP    0   -                     -             opcode other than QUERY, MAILA/MAILB
  */
+import type { HealthGenerations } from '../health/poller.js'
 import type { ClientLocation, VipHealth } from '../model/gslb.js'
 import { RRTYPE, type RR, type Zone, type ZoneSet } from '../model/types.js'
 import { select, type Selection } from '../select/select.js'
@@ -44,10 +45,8 @@ export interface GslbContext {
   geo: GeoLookup | undefined
   health: (checkKey: string) => VipHealth | undefined
   rand: () => number
-  /** The health view's generation: it moves whenever an answer may change with health (answer cache key). */
-  generation?: () => number
-  /** Like `generation`, but still on latency moves: answers that ignore latency key on this one. */
-  stateGeneration?: () => number
+  /** The health view's generations, read once per query by the answer cache (health/poller.ts). */
+  generations?: () => HealthGenerations
 }
 
 const NO_GSLB: GslbContext = { geo: undefined, health: () => undefined, rand: Math.random }

@@ -33,13 +33,16 @@ import { ewmaMovedSignificantly, initialHealth, next, parseSaved, toSaved, type 
  * snapshot after every result, with the same generation when the result was not significant.
  * Listeners (onChange) are told of state changes only; a cache should compare `generation`.
  */
-export interface HealthView {
+export interface HealthGenerations {
   readonly generation: number
   /**
    * Moves with `generation` on state and membership changes, but not on latency moves: answers
    * that do not use measured latency (every policy but geo-latency) stay valid across those.
    */
-  readonly stateGeneration?: number
+  readonly stateGeneration: number
+}
+
+export interface HealthView extends HealthGenerations {
   readonly targets: ReadonlyMap<string, TargetHealth>
 }
 

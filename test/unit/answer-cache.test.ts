@@ -56,7 +56,7 @@ interface World {
 }
 
 function handlers(world: World): { cached: DnsHandler; plain: DnsHandler; metrics: Metrics } {
-  const gslb = { geo, health: (k: string) => world.health.get(k), rand: () => 0.37, generation: () => world.generation }
+  const gslb = { geo, health: (k: string) => world.health.get(k), rand: () => 0.37, generations: () => ({ generation: world.generation, stateGeneration: world.generation }) }
   const log = createLogger('silent')
   const metrics = new Metrics({ processMetrics: false })
   const cached = new DnsHandler(() => world.set, log, {}, gslb, metrics)
@@ -187,7 +187,7 @@ describe('answer cache', () => {
     let generation = 1
     const set = build(ZONE, 1)
     const metrics = new Metrics({ processMetrics: false })
-    const h = new DnsHandler(() => set, createLogger('silent'), {}, { geo, health: () => undefined, rand: () => 0.37, generation: () => generation, stateGeneration: () => 1 }, metrics)
+    const h = new DnsHandler(() => set, createLogger('silent'), {}, { geo, health: () => undefined, rand: () => 0.37, generations: () => ({ generation, stateGeneration: 1 }) }, metrics)
     const ask = (name: string) => h.handle(buildQuery({ name, type: TYPE.A, opt: { udpSize: 1232, options: [ecs('81.2.69.0', 24)] } }), 'udp', '127.0.0.1')
     for (const name of ['wtd.c.test', 'lat.c.test']) ask(name)
     const hits = () => counter(metrics, 'meridian_dns_cache_hits_total')
@@ -215,7 +215,7 @@ describe('answer cache', () => {
     const world: World = { set: build(ZONE, 1), generation: 1, health: new Map() }
     let i = 0
     const seq = [0.1, 0.5, 0.9]
-    const h = new DnsHandler(() => world.set, createLogger('silent'), {}, { geo, health: () => undefined, rand: () => seq[i++ % 3]!, generation: () => 1 })
+    const h = new DnsHandler(() => world.set, createLogger('silent'), {}, { geo, health: () => undefined, rand: () => seq[i++ % 3]!, generations: () => ({ generation: 1, stateGeneration: 1 }) })
     const firsts = new Set<string>()
     for (let n = 0; n < 12; n++) {
       const r = parseReply(h.handle(buildQuery({ name: 'geo.c.test', type: TYPE.A, opt: { udpSize: 1232, options: [ecs('81.2.69.0', 24)] } }), 'udp', '127.0.0.1')!)
