@@ -33,16 +33,15 @@
  */
 import dns2 from 'dns2'
 import { LRUCache } from 'lru-cache'
-import { addressText } from '../model/address.js'
-import type { Zone, ZoneSet } from '../model/types.js'
+import type { ZoneSet } from '../model/types.js'
 import { RRTYPE, type RR } from '../model/types.js'
 import type { HealthGenerations } from '../health/poller.js'
 import type { Tally } from '../metrics/index.js'
 import { drawStart, scopeOf, type Dependence } from '../select/select.js'
 import { locateClient, type GeoLookup } from './client.js'
-import { encodeResponse } from './encode.js'
+import { encodeResponse, encodeUncompressed, writeOpt } from './encode.js'
 import type { Outcome } from './responder.js'
-import { ECS_OPTION, OPT_TYPE, skipName, type Query } from './wire.js'
+import { ECS_OPTION, ecsProblem, OPT_TYPE, readEcs, skipName, type Query } from './wire.js'
 
 const { Packet } = dns2
 
@@ -337,7 +336,7 @@ export class AnswerCache {
       let scope = 0
       if (e.dep !== 'none') {
         const c = client ?? this.client(peer)
-        scope = scopeOf(e.dep, { geoPrefix: c.geoPrefix, bucketPrefix: c.bucketPrefix, point: c.located || e.zoneDefault ? { lat: 0, lon: 0 } : null })
+        scope = scopeOf(e.dep, c.geoPrefix, c.bucketPrefix, c.located || e.zoneDefault)
       }
       out[off + 7] = scope
     }
@@ -395,7 +394,7 @@ export class AnswerCache {
         off += 4
         if (off + olen > end) return false
         if (code === ECS_OPTION) {
-          if (this.ecsOff >= 0 || !validEcs(msg, off, olen)) return false
+          if (this.ecsOff >= 0 || ecsProblem(msg, off, olen) !== null) return false
           this.ecsOff = off
           this.ecsLen = olen
         }
@@ -430,16 +429,9 @@ export class AnswerCache {
   private client(peer: string): ClientKey {
     const cached = this.clients.get(this.clientKey)
     if (cached) return cached
-    let q: Pick<Query, 'edns'> = { edns: null }
-    if (this.ecsOff >= 0) {
-      const m = this.lastMsg!
-      const family = m.readUInt16BE(this.ecsOff)
-      const bytes = Buffer.alloc(family === 1 ? 4 : 16)
-      m.copy(bytes, 0, this.ecsOff + 4, this.ecsOff + this.ecsLen)
-      const sourcePrefix = m[this.ecsOff + 2]!
-      q = { edns: { udpSize: 512, version: 0, dnssecOk: false, ecs: { family: family as 1 | 2, sourcePrefix, scopePrefix: 0, address: addressText(bytes), bytes } } }
-    }
-    const c = locateClient(q as Query, peer, this.geo, null)
+    // The option was found valid by parse(): readEcs does not throw here.
+    const ecs = this.ecsOff >= 0 ? readEcs(this.lastMsg!, this.ecsOff, this.ecsLen) : null
+    const c = locateClient({ edns: ecs ? { udpSize: 512, version: 0, dnssecOk: false, ecs } : null }, peer, this.geo, null)
     const key: ClientKey = {
       located: c.point !== null,
       loc: c.point ? `${c.point.lat},${c.point.lon}` : 'none',
@@ -456,9 +448,9 @@ export class AnswerCache {
    * NXDOMAIN without CNAMEs, assembled from the query's own question and the zone's SOA encoded
    * once (uncompressed, so it can follow any question); null when it does not apply or fit.
    */
-  negative(q: Query, out: Outcome, zone: Zone, maxSize: number): Buffer | null {
-    if (out.kind !== 'nxdomain' || out.answer.length > 0 || out.additional.length > 0 || out.authority.length !== 1 || q.oddName) return null
-    const soa = this.soaTemplate(zone.negativeSoa)
+  negative(q: Query, out: Outcome, maxSize: number): Buffer | null {
+    if (out.kind !== 'nxdomain' || !out.zone || out.answer.length > 0 || out.additional.length > 0 || out.authority.length !== 1 || q.oddName) return null
+    const soa = this.soaTemplate(out.zone.negativeSoa)
     const ecs = q.edns?.ecs ?? null
     const ecsData = ecs ? 4 + Math.ceil(ecs.sourcePrefix / 8) : 0
     const opt = q.edns ? 11 + (ecs ? 4 + ecsData : 0) : 0
@@ -475,12 +467,7 @@ export class AnswerCache {
     let off = 12 + q.questionWire.copy(msg, 12)
     off += soa.copy(msg, off)
     if (q.edns) {
-      msg[off] = 0
-      msg.writeUInt16BE(OPT_TYPE, off + 1)
-      msg.writeUInt16BE(this.serverUdpSize, off + 3)
-      msg.writeUInt32BE(q.edns.dnssecOk ? 0x8000 : 0, off + 5)
-      msg.writeUInt16BE(ecs ? 4 + ecsData : 0, off + 9)
-      off += 11
+      off = writeOpt(msg, off, this.serverUdpSize, q.edns.dnssecOk, ecs ? 4 + ecsData : 0)
       if (ecs) {
         msg.writeUInt16BE(ECS_OPTION, off)
         msg.writeUInt16BE(ecsData, off + 2)
@@ -496,13 +483,10 @@ export class AnswerCache {
   private soaTemplate(soa: RR): Buffer {
     let t = this.soaTemplates.get(soa)
     if (!t) {
-      // dns2 encodes the record; a writer whose `names` is not a Map turns compression off.
       const p = new Packet()
       p.header = new Packet.Header({ id: 0, qr: 1 } as never)
       p.authorities = [soa] as never
-      const writer = new Packet.Writer() as InstanceType<typeof Packet.Writer> & { names: unknown }
-      writer.names = {}
-      t = Buffer.from((p.toBuffer as unknown as (w: unknown) => Buffer)(writer).subarray(12))
+      t = Buffer.from(encodeUncompressed(p).subarray(12))
       this.soaTemplates.set(soa, t)
     }
     return t
@@ -524,19 +508,4 @@ function contentKey(out: Outcome): string {
 function skipRecord(buf: Buffer, off: number): number {
   const end = skipName(buf, off)
   return end + 10 + buf.readUInt16BE(end + 8)
-}
-
-/** The ECS option data at `off` is what wire.ts readEcs accepts (else the full path says FORMERR). */
-function validEcs(msg: Buffer, off: number, len: number): boolean {
-  if (len < 4) return false
-  const family = msg.readUInt16BE(off)
-  const source = msg[off + 2]!
-  const scope = msg[off + 3]!
-  const max = family === 1 ? 32 : family === 2 ? 128 : -1
-  if (max < 0 || source > max || scope > max || len - 4 !== (source + 7) >> 3) return false
-  if (source % 8 !== 0 && source > 0) {
-    const mask = (0xff << (8 - (source % 8))) & 0xff
-    if ((msg[off + 4 + ((source + 7) >> 3) - 1]! & ~mask & 0xff) !== 0) return false
-  }
-  return true
 }

@@ -24,7 +24,7 @@ export type GeoLookup = (address: string, prefix?: number) => GeoAnswer
 export const BUCKET_PREFIX = { 4: 24, 6: 56 } as const
 
 /** Locates the client of `q` (sent from `peer`), applying the zone's default location if needed. */
-export function locateClient(q: Query, peer: string, geo: GeoLookup | undefined, defaultLocation: GeoPoint | null): ClientLocation {
+export function locateClient(q: Pick<Query, 'edns'>, peer: string, geo: GeoLookup | undefined, defaultLocation: GeoPoint | null): ClientLocation {
   const ecs = q.edns?.ecs ?? null
   let address: string
   let family: 4 | 6

@@ -46,12 +46,33 @@ function build(head: Head, q: Query | null, out: Outcome, edns: Edns | null, ser
   if (!splice) return p.toBuffer()
   // A label holding '.' cannot pass through dns2's text names: encode without compression and
   // splice the question's own octets in after the header.
-  const writer = new Packet.Writer() as InstanceType<typeof Packet.Writer> & { names: unknown }
-  writer.names = {}
-  const body = (p.toBuffer as unknown as (w: unknown) => Buffer)(writer)
+  const body = encodeUncompressed(p)
   const msg = Buffer.concat([body.subarray(0, 12), q.questionWire, body.subarray(12)])
   msg.writeUInt16BE(1, 4)
   return msg
+}
+
+/**
+ * `p` encoded by dns2 without name compression (a writer whose `names` is not a Map turns it off),
+ * so that any part after the header stays valid wherever it is placed.
+ */
+export function encodeUncompressed(p: InstanceType<typeof Packet>): Buffer {
+  const writer = new Packet.Writer() as InstanceType<typeof Packet.Writer> & { names: unknown }
+  writer.names = {}
+  return (p.toBuffer as unknown as (w: unknown) => Buffer)(writer)
+}
+
+/**
+ * The fixed part of an OPT record at `off` (11 octets: root owner, TYPE, CLASS = our payload size,
+ * TTL = extended rcode 0, version 0, DO copied), its RDLENGTH `rdlen`; returns the offset after it.
+ */
+export function writeOpt(msg: Buffer, off: number, serverUdpSize: number, dnssecOk: boolean, rdlen: number): number {
+  msg[off] = 0
+  msg.writeUInt16BE(OPT_TYPE, off + 1)
+  msg.writeUInt16BE(serverUdpSize, off + 3)
+  msg.writeUInt32BE(dnssecOk ? 0x8000 : 0, off + 5)
+  msg.writeUInt16BE(rdlen, off + 9)
+  return off + 11
 }
 
 /**
@@ -78,10 +99,7 @@ export function encodeNotImp(id: number, opcode: number, edns: Edns | null, serv
   msg[3] = 4
   if (edns) {
     msg.writeUInt16BE(1, 10)
-    // root owner (0), TYPE OPT, CLASS = payload size, TTL = ext-rcode 0, version 0, DO copied, RDLEN 0
-    msg.writeUInt16BE(OPT_TYPE, 13)
-    msg.writeUInt16BE(serverUdpSize, 15)
-    msg.writeUInt32BE(edns.dnssecOk ? 0x8000 : 0, 17)
+    writeOpt(msg, 12, serverUdpSize, edns.dnssecOk, 0)
   }
   return msg
 }

@@ -93,7 +93,7 @@ export class DnsHandler {
   /** The reply from the cache: a new entry (cacheable answers), or an NXDOMAIN assembled from its SOA template. */
   private cached(cache: AnswerCache, q: Query, out: Outcome, peer: string, transport: Transport): Buffer | null {
     try {
-      if (out.kind === 'nxdomain') return out.zone ? cache.negative(q, out, out.zone, this.maxSize(q.edns, transport)) : null
+      if (out.kind === 'nxdomain') return cache.negative(q, out, this.maxSize(q.edns, transport))
       return cache.insert(q, out, peer)
     } catch (err) {
       this.log.error({ err, qname: q.qname, qtype: q.qtype }, 'caching an answer failed')

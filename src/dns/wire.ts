@@ -77,23 +77,38 @@ export function skipName(buf: Buffer, off: number): number {
   }
 }
 
-function readEcs(buf: Buffer, off: number, len: number): ClientSubnet {
-  if (len < 4) fail('ECS option shorter than 4 octets')
+/**
+ * What is wrong with the ECS option data at `off` (`len` octets), or null when it is valid: family 1
+ * or 2, prefixes within the family, exactly the source prefix's octets, no bits past the prefix.
+ * The strict reader and the answer cache's hot path both ask this.
+ */
+export function ecsProblem(buf: Buffer, off: number, len: number): string | null {
+  if (len < 4) return 'ECS option shorter than 4 octets'
   const family = buf.readUInt16BE(off)
   const sourcePrefix = buf[off + 2]!
   const scopePrefix = buf[off + 3]!
-  const max = family === 1 ? 32 : family === 2 ? 128 : fail(`ECS family ${family} is not IPv4 (1) or IPv6 (2)`)
-  if (sourcePrefix > max) fail(`ECS source prefix /${sourcePrefix} is longer than the family allows (/${max})`)
-  if (scopePrefix > max) fail(`ECS scope prefix /${scopePrefix} is longer than the family allows (/${max})`)
+  const max = family === 1 ? 32 : family === 2 ? 128 : 0
+  if (max === 0) return `ECS family ${family} is not IPv4 (1) or IPv6 (2)`
+  if (sourcePrefix > max) return `ECS source prefix /${sourcePrefix} is longer than the family allows (/${max})`
+  if (scopePrefix > max) return `ECS scope prefix /${scopePrefix} is longer than the family allows (/${max})`
   const need = Math.ceil(sourcePrefix / 8)
-  if (len - 4 !== need) fail(`ECS address has ${len - 4} octets; a /${sourcePrefix} needs exactly ${need}`)
-  const bytes = Buffer.alloc(max / 8)
-  buf.copy(bytes, 0, off + 4, off + 4 + need)
+  if (len - 4 !== need) return `ECS address has ${len - 4} octets; a /${sourcePrefix} needs exactly ${need}`
   if (need > 0 && sourcePrefix % 8 !== 0) {
     const mask = (0xff << (8 - (sourcePrefix % 8))) & 0xff
-    if ((bytes[need - 1]! & ~mask & 0xff) !== 0) fail(`ECS address has bits set past its /${sourcePrefix} prefix`)
+    if ((buf[off + 4 + need - 1]! & ~mask & 0xff) !== 0) return `ECS address has bits set past its /${sourcePrefix} prefix`
   }
-  return { family: family as 1 | 2, sourcePrefix, scopePrefix, address: addressText(bytes), bytes }
+  return null
+}
+
+/** The ECS option data at `off` (`len` octets); throws Malformed unless `ecsProblem` finds it valid. */
+export function readEcs(buf: Buffer, off: number, len: number): ClientSubnet {
+  const problem = ecsProblem(buf, off, len)
+  if (problem) fail(problem)
+  const family = buf.readUInt16BE(off) as 1 | 2
+  const sourcePrefix = buf[off + 2]!
+  const bytes = Buffer.alloc(family === 1 ? 4 : 16)
+  buf.copy(bytes, 0, off + 4, off + len)
+  return { family, sourcePrefix, scopePrefix: buf[off + 3]!, address: addressText(bytes), bytes }
 }
 
 function readOpt(buf: Buffer, off: number, rdlen: number, udpSize: number, ttl: number): Edns {

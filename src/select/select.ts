@@ -83,17 +83,21 @@ export interface AnswerGroup {
   take: number
 }
 
-/** The ECS scope prefix of an answer that depended on `dep` of `client` (capped by the locator at the source prefix). */
-export function scopeOf(dep: Dependence, client: Pick<ClientLocation, 'geoPrefix' | 'bucketPrefix' | 'point'>): number {
+/**
+ * The ECS scope prefix of an answer that depended on `dep` of a client whose GeoIP network and
+ * affinity bucket have these prefixes (both capped by the locator at the source prefix); `located`:
+ * the client has a point (its own, or the zone's default), so its GeoIP network counted.
+ */
+export function scopeOf(dep: Dependence, geoPrefix: number, bucketPrefix: number, located: boolean): number {
   switch (dep) {
     case 'none':
       return 0
     case 'location':
-      return client.geoPrefix
+      return geoPrefix
     case 'bucket':
-      return client.bucketPrefix
+      return bucketPrefix
     case 'both':
-      return Math.max(client.point ? client.geoPrefix : 0, client.bucketPrefix)
+      return Math.max(located ? geoPrefix : 0, bucketPrefix)
   }
 }
 
@@ -220,7 +224,7 @@ function pick(service: Service, family: 4 | 6, client: ClientLocation, ctx: Sele
     e.c.chosen = true
   }
   for (const e of evaluated) if (!e.c.chosen && (e.c.status === 'usable' || e.c.status === 'standby')) e.c.why += regions.length ? ', not chosen' : ''
-  const sel = { addresses: draw(groups, ctx.rand), scope: scopeOf(dependsOn, client), dependsOn, groups, regions, candidates: evaluated.map((e) => e.c), reason }
+  const sel = { addresses: draw(groups, ctx.rand), scope: scopeOf(dependsOn, client.geoPrefix, client.bucketPrefix, client.point !== null), dependsOn, groups, regions, candidates: evaluated.map((e) => e.c), reason }
   return { sel, empty: false }
 }
 
