@@ -15,7 +15,8 @@
  *   meridian_dns_cache_misses_total                       hot-path queries the cache did not hold
  *   meridian_dns_cache_entries                            entries in the answer cache (answers and markers)
  *   meridian_dns_cache_bytes                              octets the answer cache accounts for
- * Label children are cached so the query path does one Map lookup and one add.
+ * Query-path counts are tallies (`n++`, one Map lookup on the full path, none on a cache hit) folded
+ * into their labelled counter children when /metrics is read.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 
@@ -43,20 +44,11 @@ interface Folded extends Tally {
   readonly into: Inc
 }
 
-/** The labelled child for `key`, made once: the query path then costs one Map lookup. */
-function cached(children: Map<string, Inc>, key: string, make: () => Inc): Inc {
-  let c = children.get(key)
-  if (!c) children.set(key, (c = make()))
-  return c
-}
-
 export class Metrics {
   readonly registry = new Registry()
   private readonly queries: Counter<'zone' | 'qtype' | 'rcode'>
-  private readonly queryChildren = new Map<string, Inc>()
   private readonly dropped: Counter
   private readonly answers: Counter<'zone' | 'service' | 'region'>
-  private readonly answerChildren = new Map<string, Inc>()
   private readonly checks: Counter<'target' | 'result'>
   private readonly checkSeconds: Histogram<'target'>
   private readonly changes: Counter<'target' | 'state'>
@@ -86,8 +78,9 @@ export class Metrics {
     this.misses = new Counter({ name: 'meridian_dns_cache_misses_total', help: 'Hot-path queries whose answer the cache did not hold', registers, collect: fold })
     this.hitTally = this.tally('hits', () => this.hits)
     this.missTally = this.tally('misses', () => this.misses)
-    new Gauge({ name: 'meridian_dns_cache_entries', help: 'Entries in the answer cache (answers and markers)', registers, collect: () => this.setGauge('meridian_dns_cache_entries', this.cacheSource().entries) })
-    new Gauge({ name: 'meridian_dns_cache_bytes', help: 'Octets the answer cache accounts for (buffers plus a fixed overhead per entry)', registers, collect: () => this.setGauge('meridian_dns_cache_bytes', this.cacheSource().bytes) })
+    const source = () => this.cacheSource()
+    new Gauge({ name: 'meridian_dns_cache_entries', help: 'Entries in the answer cache (answers and markers)', registers, collect() { this.set(source().entries) } })
+    new Gauge({ name: 'meridian_dns_cache_bytes', help: 'Octets the answer cache accounts for (buffers plus a fixed overhead per entry)', registers, collect() { this.set(source().bytes) } })
     // Region gauges are read from the zone set and health view at scrape time.
     const regionGauge = (name: string, help: string, value: (r: RegionSample) => boolean) =>
       new Gauge({
@@ -106,24 +99,20 @@ export class Metrics {
   }
 
   query(zone: string, qtype: number, rcode: number): void {
-    this.queryCounter(zone, qtype, rcode).inc()
+    this.queryTally(zone, qtype, rcode).n++
   }
 
-  /** A tally of queries of one (zone, qtype, rcode): cached answers keep it and add to it directly. */
+  /** The tally of queries of one (zone, qtype, rcode): cached answers keep it and add to it directly. */
   queryTally(zone: string, qtype: number, rcode: number): Tally {
-    return this.tally(`q|${zone}|${qtype}|${rcode}`, () => this.queryCounter(zone, qtype, rcode))
+    return this.tally(`q|${zone}|${qtype}|${rcode}`, () => this.queries.labels(zone, QTYPES[qtype] ?? 'other', RCODES[rcode] ?? String(rcode)))
+  }
+
+  answer(zone: string, service: string, region: string): void {
+    this.answerTally(zone, service, region).n++
   }
 
   answerTally(zone: string, service: string, region: string): Tally {
-    return this.tally(`a|${zone}|${service}|${region}`, () => this.answerCounter(zone, service, region))
-  }
-
-  private queryCounter(zone: string, qtype: number, rcode: number): Inc {
-    return cached(this.queryChildren, `${zone}|${qtype}|${rcode}`, () => this.queries.labels(zone, QTYPES[qtype] ?? 'other', RCODES[rcode] ?? String(rcode)))
-  }
-
-  private answerCounter(zone: string, service: string, region: string): Inc {
-    return cached(this.answerChildren, `${zone}|${service}|${region}`, () => this.answers.labels(zone, service, region))
+    return this.tally(`a|${zone}|${service}|${region}`, () => this.answers.labels(zone, service, region))
   }
 
   private tally(key: string, into: () => Inc): Tally {
@@ -151,16 +140,8 @@ export class Metrics {
     this.cacheSource = source
   }
 
-  private setGauge(name: string, value: number): void {
-    ;(this.registry.getSingleMetric(name) as Gauge).set(value)
-  }
-
   drop(): void {
     this.dropped.inc()
-  }
-
-  answer(zone: string, service: string, region: string): void {
-    this.answerCounter(zone, service, region).inc()
   }
 
   checkResult(target: string, ok: boolean, latencyMs: number): void {
