@@ -10,31 +10,9 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { createLogger } from '../../src/log.js'
 import { MeridianError } from '../../src/errors.js'
-import { HealthPoller, checkKey, type Check, type CheckResult, type CheckSpec, type ResolvedSpec, type StateChange, type Timers } from '../../src/health/index.js'
+import { HealthPoller, checkKey, type Check, type CheckResult, type CheckSpec, type ResolvedSpec, type StateChange } from '../../src/health/index.js'
+import { ManualTimers, settle } from '../helpers/timers.js'
 
-class ManualTimers implements Timers {
-  readonly pending = new Map<number, { fn: () => void; ms: number }>()
-  private id = 0
-  set(fn: () => void, ms: number): number {
-    this.pending.set(++this.id, { fn, ms })
-    return this.id
-  }
-  clear(h: unknown): void {
-    this.pending.delete(h as number)
-  }
-  delays(): number[] {
-    return [...this.pending.values()].map((t) => t.ms)
-  }
-  /** Fires every timer pending now, then lets the rounds they start settle. */
-  async tick(): Promise<void> {
-    const due = [...this.pending.values()]
-    this.pending.clear()
-    for (const t of due) t.fn()
-    await settle()
-  }
-}
-
-const settle = (): Promise<void> => new Promise((r) => setImmediate(r))
 
 /** A check whose rounds the test ends by hand (or at once, from a script). */
 class FakeCheck implements Check {

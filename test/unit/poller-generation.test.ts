@@ -5,31 +5,10 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createLogger } from '../../src/log.js'
-import { HealthPoller, type Check, type CheckResult, type CheckSpec, type ResolvedSpec, type Timers } from '../../src/health/index.js'
+import { HealthPoller, type Check, type CheckResult, type CheckSpec, type ResolvedSpec } from '../../src/health/index.js'
+import { ManualTimers, settle } from '../helpers/timers.js'
 import { ewmaMovedSignificantly } from '../../src/health/state.js'
 
-class ManualTimers implements Timers {
-  readonly pending = new Map<number, { fn: () => void; ms: number }>()
-  private id = 0
-  set(fn: () => void, ms: number): number {
-    this.pending.set(++this.id, { fn, ms })
-    return this.id
-  }
-  clear(h: unknown): void {
-    this.pending.delete(h as number)
-  }
-  delays(): number[] {
-    return [...this.pending.values()].map((t) => t.ms)
-  }
-  /** Fires every timer pending now (the rounds they start are left to the test). */
-  fire(): void {
-    const due = [...this.pending.values()]
-    this.pending.clear()
-    for (const t of due) t.fn()
-  }
-}
-
-const settle = (): Promise<void> => new Promise((r) => setImmediate(r))
 
 /** A check whose rounds the test ends by hand. */
 class FakeCheck implements Check {
