@@ -3,8 +3,8 @@
  * store, the health poller, the admin API and the health state file (cli.ts builds them as for one
  * process) and runs N DNS workers with node:cluster (src/cluster/worker.ts). The workers share the
  * UDP and TCP sockets of every --listen address (cluster's shared handles: the kernel hands each
- * datagram to whichever worker reads first; TCP connections are accepted here and passed round
- * robin). What crosses the IPC channel: the zone set (on start and on every store change, acknowledged
+ * datagram to whichever worker reads first; TCP connections too are accepted by the workers
+ * themselves, SCHED_NONE, see start()). What crosses the IPC channel: the zone set (on start and on every store change, acknowledged
  * so an admin API change is answered only once every worker has it), the health view (on start and
  * on every change of the poller), and the workers' metrics (when /metrics is scraped). A worker that
  * dies is replaced, with a backoff when it keeps dying; the others keep answering meanwhile.

@@ -21,10 +21,11 @@
  * second small cache keyed by the ECS network (family, source prefix, address) or the resolver
  * address, so a hit does no GeoIP lookup.
  *
- * Validity. Every entry records the zone set object and the health generation it was built under;
- * anything else is a miss (no stale answer after a change). The health generation moves on state
- * changes and on latency moves of more than max(2 ms, 25%) (health/poller.ts); smaller moves keep
- * the entries, which is the point: they are well inside a geo-latency service's `toleranceMs`.
+ * Validity. Every entry records the zone set object and the health generations it was built under;
+ * anything else is a miss (no stale answer after a change). `stateGeneration` moves on state and
+ * membership changes and ends every entry; `generation` also moves on latency moves of more than
+ * max(2 ms, 25%) (health/poller.ts) and ends only geo-latency entries, the policy that reads latency.
+ * Smaller moves keep the entries: they are well inside a geo-latency service's `toleranceMs`.
  *
  * Only answers that fit 512 octets with the largest ECS option are cached, so a cached answer is
  * never truncated for any client, over UDP or TCP. NXDOMAIN is not cached (random names would only
