@@ -35,13 +35,20 @@ export interface TcpOptions {
   maxConnections: number
 }
 
+/** dgram's lookup for addresses that are already IP literals (rinfo.address): no DNS, no deferral. */
+function literalLookup(address: string, family: number, callback: (err: null, address: string, family: number) => void): void {
+  callback(null, address, family)
+}
+
 class UdpListener extends dns2.UDPServer {
   constructor(
     family: 4 | 6,
     private readonly handler: DnsHandler,
   ) {
-    // dns2 passes `type` through to dgram.Socket, which also takes an options object.
-    super({ type: { type: family === 6 ? 'udp6' : 'udp4', ipv6Only: family === 6 } as never })
+    // dns2 passes `type` through to dgram.Socket, which also takes an options object. Replies only
+    // ever go to the address a query came from (an IP literal), so the lookup answers at once:
+    // dgram's default (dns.lookup) defers every send by a process.nextTick for nothing.
+    super({ type: { type: family === 6 ? 'udp6' : 'udp4', ipv6Only: family === 6, lookup: literalLookup } as never })
   }
 
   override handle(data: Buffer, rinfo: RemoteInfo): void {
