@@ -16,10 +16,16 @@
  *   weighted                               base + bucket             the client's /24 or /56
  *   geo, geo-latency                       base + location           the GeoIP point (a country, a city)
  *     ... when the choice also hashed      base + location + bucket  (regions tied; no location known)
- * The base entry of a client-dependent service is a marker saying which key comes next; a location
- * entry may be a marker saying "split by bucket". The client's location and bucket come from a
- * second small cache keyed by the ECS network (family, source prefix, address) or the resolver
- * address, so a hit does no GeoIP lookup.
+ * A client-dependent base carries a marker saying which key comes next; a location entry may be a
+ * marker saying "split by bucket". The client's location and bucket come from a second small cache
+ * keyed by the ECS network (family, source prefix, address) or the resolver address, so a hit does
+ * no GeoIP lookup.
+ *
+ * No string is made or hashed per query: parse() hashes the base's octets as it reads them and finds
+ * the base in a table (octets compared); every base, location and bucket has a numeric id, and the
+ * LRU key is the number `base id * 2^22 + part` (part: 0, a location id, or a bucket id). Ids are
+ * never reused while an entry could hold them: the tables are emptied when full, which only orphans
+ * entries (the LRU ages them out), and when an id space runs out everything is emptied at once.
  *
  * Validity. Every entry records the zone set object and the health generations it was built under;
  * anything else is a miss (no stale answer after a change). `stateGeneration` moves on state and
@@ -104,27 +110,49 @@ interface Marker {
   readonly next: 'bucket' | 'location'
 }
 
+/** A base key (name, type, EDNS flags) seen in an answer: its octets, id and marker. */
+interface Base {
+  readonly octets: Buffer
+  /** LRU keys of this base are `id * PART_SPACE + part`. */
+  readonly id: number
+  marker: Marker | undefined
+  /** The next base with the same hash. */
+  next: Base | undefined
+}
+
 /** Where a client is, as far as cached answers care. */
 interface ClientKey {
   readonly located: boolean
-  /** The GeoIP point as text, or "none". */
-  readonly loc: string
-  readonly bucket: string
+  /** Key parts: the location (1 + location id), the bucket, and this location and bucket together. */
+  readonly locPart: number
+  readonly bucketPart: number
+  readonly bothPart: number
   readonly geoPrefix: number
   readonly bucketPrefix: number
 }
 
-const BUCKET = '\u0001'
-const LOCATION = '\u0002'
+/** Key parts below 2^21 are locations (1 + id), from 2^21 buckets and location+bucket pairs (shared ids). */
+const ID_SPACE = 2 ** 21
+const PART_SPACE = 2 * ID_SPACE
+/** Base ids stay below this, so `id * PART_SPACE + part` is an exact integer (< 2^53). */
+const MAX_BASE_ID = 2 ** 31
+const MAX_BASES = 50_000
 
 export class AnswerCache {
-  private readonly lru: LRUCache<string, Entry | Marker>
+  private readonly lru: LRUCache<number, Entry | Marker>
   /** Client keys by ECS network or resolver address (a plain Map, emptied when full: cheap to refill). */
   private readonly clients = new Map<string | number, ClientKey>()
   private readonly maxClients: number
-  /** Markers by base key: few (one per name, type and EDNS flags), so a plain Map. */
-  private readonly markers = new Map<string, Marker>()
-  /** Entries by base key and content (the records drawn from, the rcode, the region, the dependence). */
+  /** Bases by the hash of their octets (chained on collision); emptied when full. */
+  private readonly bases = new Map<number, Base>()
+  private baseCount = 0
+  private nextBaseId = 0
+  /** Location ids by GeoIP point, bucket ids by bucket; pairs draw from the bucket ids. */
+  private readonly locIds = new Map<string, number>()
+  private readonly bucketIds = new Map<string, number>()
+  private nextLocId = 0
+  private nextBucketId = 0
+  /** Entries by base id and content (the records drawn from, the rcode, the region, the dependence). */
   private readonly built: LRUCache<string, Entry>
   private readonly soaTemplates = new WeakMap<RR, Buffer>()
   private readonly scratch = Buffer.alloc(300)
@@ -133,7 +161,10 @@ export class AnswerCache {
 
   // What the last parse found (lookup() and insert() run back to back, synchronously).
   private parsed = false
-  private base = ''
+  /** The base the last parse found, or null; its hash and octets (in `scratch`) for insert(). */
+  private base: Base | null = null
+  private hash = 0
+  private keyLength = 0
   private qEnd = 0
   private ecsOff = -1
   private ecsLen = 0
@@ -152,10 +183,10 @@ export class AnswerCache {
   ) {
     this.hits = metrics?.hitTally ?? { n: 0 }
     this.misses = metrics?.missTally ?? { n: 0 }
-    this.lru = new LRUCache<string, Entry | Marker>({
+    this.lru = new LRUCache<number, Entry | Marker>({
       max: options.maxEntries,
       maxSize: options.maxBytes,
-      sizeCalculation: (e, key) => ENTRY_OVERHEAD + key.length + (e.marker ? 0 : e.head.length + e.blocks.length + e.tail.length),
+      sizeCalculation: (e) => ENTRY_OVERHEAD + (e.marker ? 0 : e.head.length + e.blocks.length + e.tail.length),
     })
     this.maxClients = Math.max(1000, Math.min(options.maxEntries, 100_000))
     this.built = new LRUCache<string, Entry>({ max: Math.max(1000, Math.min(options.maxEntries, 20_000)) })
@@ -172,17 +203,22 @@ export class AnswerCache {
   /** The cached reply to `msg`, or null (not cached, or not a message this path reads). */
   lookup(msg: Buffer, peer: string): Buffer | null {
     if (!this.parse(msg, peer)) return null
-    const set = this.zones()
-    const { generation: hgen, stateGeneration: sgen } = this.health()
-    let e = this.valid(this.markers.get(this.base), set, hgen, sgen) ?? this.valid(this.lru.get(this.base), set, hgen, sgen)
+    const b = this.base
+    let e: Entry | Marker | undefined
     let client: ClientKey | undefined
-    if (e?.marker) {
-      client = this.client(peer)
-      if (e.next === 'bucket') {
-        e = this.valid(this.lru.get(this.base + BUCKET + client.bucket), set, hgen, sgen)
-      } else {
-        e = this.valid(this.lru.get(this.base + LOCATION + client.loc), set, hgen, sgen)
-        if (e?.marker) e = this.valid(this.lru.get(this.base + LOCATION + client.loc + BUCKET + client.bucket), set, hgen, sgen)
+    if (b !== null) {
+      const set = this.zones()
+      const { generation: hgen, stateGeneration: sgen } = this.health()
+      const key = b.id * PART_SPACE
+      e = this.valid(b.marker, set, hgen, sgen) ?? this.valid(this.lru.get(key), set, hgen, sgen)
+      if (e?.marker) {
+        client = this.client(peer)
+        if (e.next === 'bucket') {
+          e = this.valid(this.lru.get(key + client.bucketPart), set, hgen, sgen)
+        } else {
+          e = this.valid(this.lru.get(key + client.locPart), set, hgen, sgen)
+          if (e?.marker) e = this.valid(this.lru.get(key + client.bothPart), set, hgen, sgen)
+        }
       }
     }
     if (!e || e.marker) {
@@ -209,8 +245,9 @@ export class AnswerCache {
     const { generation: hgen, stateGeneration: sgen } = this.health()
     const sel = out.selection
     const policy = sel && out.service ? out.zone.services.get(out.service)?.policy : undefined
+    const b = this.base ?? this.addBase()
     // Clients that get the same records share one entry: build it (dns2) once per content.
-    const content = this.base + contentKey(out)
+    const content = b.id + contentKey(out)
     let entry = this.valid(this.built.get(content), set, hgen, sgen) as Entry | undefined
     if (!entry) {
       const made = this.build(q, out, set, hgen, sgen, policy === 'geo-latency')
@@ -218,30 +255,57 @@ export class AnswerCache {
       this.built.set(content, (entry = made))
     }
     let client: ClientKey | undefined
+    const key = b.id * PART_SPACE
     if (!sel || policy === 'failover' || policy === undefined) {
-      this.markers.delete(this.base)
-      this.lru.set(this.base, entry)
+      b.marker = undefined
+      this.lru.set(key, entry)
     } else {
       client = this.client(peer)
       if (policy === 'weighted') {
-        this.mark(this.base, { marker: true, set, sgen, latency: false, next: 'bucket' })
-        this.lru.set(this.base + BUCKET + client.bucket, entry)
+        b.marker = { marker: true, set, sgen, latency: false, next: 'bucket' }
+        this.lru.set(key + client.bucketPart, entry)
       } else {
-        this.mark(this.base, { marker: true, set, sgen, latency: false, next: 'location' })
+        b.marker = { marker: true, set, sgen, latency: false, next: 'location' }
         if (entry.dep === 'bucket' || entry.dep === 'both') {
-          this.lru.set(this.base + LOCATION + client.loc, { marker: true, set, sgen, latency: false, next: 'bucket' })
-          this.lru.set(this.base + LOCATION + client.loc + BUCKET + client.bucket, entry)
+          this.lru.set(key + client.locPart, { marker: true, set, sgen, latency: false, next: 'bucket' })
+          this.lru.set(key + client.bothPart, entry)
         } else {
-          this.lru.set(this.base + LOCATION + client.loc, entry)
+          this.lru.set(key + client.locPart, entry)
         }
       }
     }
     return this.assemble(entry, this.lastMsg!, client, peer)
   }
 
-  private mark(key: string, m: Marker): void {
-    if (this.markers.size >= 10_000) this.markers.clear()
-    this.markers.set(key, m)
+  /** Adds the base the last parse read (its octets are still in `scratch`). */
+  private addBase(): Base {
+    if (this.baseCount >= MAX_BASES) {
+      this.bases.clear()
+      this.baseCount = 0
+    }
+    if (this.nextBaseId >= MAX_BASE_ID) {
+      this.flush()
+      this.nextBaseId = 0
+    }
+    const b: Base = { octets: Buffer.from(this.scratch.subarray(0, this.keyLength)), id: this.nextBaseId++, marker: undefined, next: this.bases.get(this.hash) }
+    this.bases.set(this.hash, b)
+    this.baseCount++
+    this.base = b
+    return b
+  }
+
+  /**
+   * Empties everything keyed by location and bucket ids, so they can start again (an id space ran
+   * out: rare). Base ids go on: a base held by the caller may still key an insert.
+   */
+  private flush(): void {
+    this.lru.clear()
+    this.built.clear()
+    this.bases.clear()
+    this.clients.clear()
+    this.locIds.clear()
+    this.bucketIds.clear()
+    this.baseCount = this.nextLocId = this.nextBucketId = 0
   }
 
   /** Builds an entry from the full path's outcome, with dns2 as the encoder. */
@@ -359,16 +423,20 @@ export class AnswerCache {
     const key = this.scratch
     let off = 12
     let k = 0
+    // FNV-1a over the key's octets, as they are copied.
+    let h = 0x811c9dc5
     for (;;) {
       const l = msg[off]!
       if (l === 0) break
       if (l > 63 || off + 1 + l >= len || k + l + 1 > 254) return false
       key[k++] = l
+      h = Math.imul(h ^ l, 0x01000193)
       for (let i = off + 1; i <= off + l; i++) {
         let c = msg[i]!
         if (c >= 0x80 || c === 0x2e || c === 0x5c) return false
         if (c >= 0x41 && c <= 0x5a) c |= 0x20
         key[k++] = c
+        h = Math.imul(h ^ c, 0x01000193)
       }
       off += 1 + l
     }
@@ -405,7 +473,14 @@ export class AnswerCache {
       return false
     }
     key[k++] = flags
-    this.base = key.toString('latin1', 0, k)
+    h = Math.imul(h ^ ((msg[this.qEnd - 4]! << 16) | (msg[this.qEnd - 3]! << 8) | flags), 0x01000193)
+    // A small integer (a V8 Smi) makes the cheapest Map key.
+    h &= 0x3fffffff
+    this.hash = h
+    this.keyLength = k
+    let b = this.bases.get(h)
+    while (b !== undefined && !sameOctets(b.octets, key, k)) b = b.next
+    this.base = b ?? null
     if (this.ecsOff >= 0) {
       // family (2), source prefix, then the address octets: the client network as sent.
       const o = this.ecsOff
@@ -433,10 +508,19 @@ export class AnswerCache {
     // The option was found valid by parse(): readEcs does not throw here.
     const ecs = this.ecsOff >= 0 ? readEcs(this.lastMsg!, this.ecsOff, this.ecsLen) : null
     const c = locateClient({ edns: ecs ? { udpSize: 512, version: 0, dnssecOk: false, ecs } : null }, peer, this.geo, null)
+    if (this.nextLocId >= ID_SPACE - 1 || this.nextBucketId >= ID_SPACE - 2) this.flush()
+    const loc = c.point ? `${c.point.lat},${c.point.lon}` : 'none'
+    let locId = this.locIds.get(loc)
+    if (locId === undefined) this.locIds.set(loc, (locId = this.nextLocId++))
+    if (this.bucketIds.size >= this.maxClients) this.bucketIds.clear()
+    let bucketId = this.bucketIds.get(c.bucket)
+    if (bucketId === undefined) this.bucketIds.set(c.bucket, (bucketId = this.nextBucketId++))
     const key: ClientKey = {
       located: c.point !== null,
-      loc: c.point ? `${c.point.lat},${c.point.lon}` : 'none',
-      bucket: c.bucket,
+      locPart: 1 + locId,
+      bucketPart: ID_SPACE + bucketId,
+      // Unique to this record (so to its location and bucket): a record made again gets a new one.
+      bothPart: ID_SPACE + this.nextBucketId++,
       geoPrefix: c.geoPrefix,
       bucketPrefix: c.bucketPrefix,
     }
@@ -503,6 +587,12 @@ function contentKey(out: Outcome): string {
   k += `|${sel.dependsOn}|${sel.regions[0] ?? ''}|${out.answer.length > 0 ? out.answer[out.answer.length - 1]!.ttl : ''}`
   for (const g of sel.groups) k += `|${g.take}:${g.pool.join(',')}`
   return k
+}
+
+function sameOctets(a: Buffer, b: Buffer, n: number): boolean {
+  if (a.length !== n) return false
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return false
+  return true
 }
 
 /** Offset just past the resource record at `off`. */
