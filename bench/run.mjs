@@ -47,6 +47,8 @@ const HELP = `usage: node bench/run.mjs [options]      (npm run bench -- [option
   --seed N           seed of the traffic generator (default 1)
   --geodb PATH       GeoIP database for Meridian and the generator (default geodb/geo-whois-asn-country.mmdb)
   --save / --no-save write bench/results/*.json and docs/benchmarks.md (default: save, except --quick)
+  --node-arg ARG     pass ARG to Meridian's node (repeatable), e.g. --node-arg --cpu-prof
+                     --node-arg --cpu-prof-dir=/tmp/prof (a profile of the server under load)
   --keep             keep the temporary directory (zone, traffic, logs) and print its path
   --help`
 
@@ -66,6 +68,7 @@ function parseArgs(argv) {
     save: undefined,
     keep: false,
     compareWorkers: false,
+    nodeArgs: [],
   }
   const ints = { '--seconds': 'seconds', '--workers': 'workers', '--warmup': 'warmup', '--clients': 'clients', '--outstanding': 'outstanding', '--timeout': 'timeout', '--queries': 'queries', '--networks': 'networks', '--seed': 'seed' }
   let secondsGiven = false
@@ -80,6 +83,7 @@ function parseArgs(argv) {
     else if (a === '--keep') o.keep = true
     else if (a === '--compare-workers') o.compareWorkers = true
     else if (a === '--geodb') o.geodb = path.resolve(argv[++i] ?? '')
+    else if (a === '--node-arg') o.nodeArgs.push(argv[++i] ?? fail('--node-arg needs a value'))
     else if (ints[a]) {
       const v = Number(argv[++i])
       const min = a === '--warmup' ? 0 : 1
@@ -566,8 +570,8 @@ async function startPools(tmp, cpus) {
   return { entry, ports: Object.fromEntries(line.pools.map((p) => [p.region, p.port])) }
 }
 
-async function startMeridian({ tmp, zonesDir, geodb, workers, workersFlag, cpus, admin, logName = 'meridian.log' }) {
-  const argv = [process.execPath, CLI, 'serve', '--zones', zonesDir, '--listen', `${HOST}:0`, '--geodb', geodb, '--admin', `${HOST}:${admin}`, '--no-watch', '--health-wait', '20', '--log-level', 'info']
+async function startMeridian({ tmp, zonesDir, geodb, workers, workersFlag, cpus, admin, nodeArgs = [], logName = 'meridian.log' }) {
+  const argv = [process.execPath, ...nodeArgs, CLI, 'serve', '--zones', zonesDir, '--listen', `${HOST}:0`, '--geodb', geodb, '--admin', `${HOST}:${admin}`, '--no-watch', '--health-wait', '20', '--log-level', 'info']
   if (workersFlag) argv.push('--workers', String(workers))
   const entry = spawnPinned('meridian', cpus, argv, { stdio: ['ignore', 'pipe', 'pipe'] })
   // What each DNS worker says when it stops (its pid and the queries it answered), and when the output ends.
@@ -653,7 +657,7 @@ async function measureMeridian({ o, tmp, zonesDir, workersFlag, trafficFile, net
   // Every run starts cold: no health state or serials saved by an earlier run of this invocation.
   rmSync(path.join(zonesDir, '.meridian'), { recursive: true, force: true })
   log(`${name}: ${describePlan(plan, workers)}`)
-  const mer = await startMeridian({ tmp, zonesDir, geodb: o.geodb, workers, workersFlag, cpus: plan.server, admin, logName: `meridian${tag}.log` })
+  const mer = await startMeridian({ tmp, zonesDir, geodb: o.geodb, workers, workersFlag, cpus: plan.server, admin, nodeArgs: o.nodeArgs, logName: `meridian${tag}.log` })
   log(`${name}: udp://${HOST}:${mer.port}, pid ${mer.pid}, CPU ${plan.server ?? 'any'}${workersFlag ? `, --workers ${workers}` : ''}; ${mer.healthUp} of ${REGIONS.length} regions up at start`)
   if (mer.logPid !== mer.pid) warn(`the server logs pid ${mer.logPid} but the bench started pid ${mer.pid}; RSS is read from the tree under ${mer.pid}`)
   if (mer.healthUp < REGIONS.length) warn(`only ${mer.healthUp} of ${REGIONS.length} health checks were up when it started answering`)
