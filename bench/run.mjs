@@ -276,9 +276,21 @@ function cpuPlan(workers, ncpu) {
 
 /** How a plan pins things, in words (printed, and kept in the results). */
 function describePlan(plan, workers) {
-  const server = workers > 1 ? `Meridian (control process + ${workers} DNS workers)` : 'Meridian (one process)'
+  const server = workers > 1 ? `Meridian (control process + ${workers} DNS workers)` : 'Meridian (one process, with the DNS workers\' V8 flags)'
   if (plan.server === null) return `${server} and dnsperf unpinned (one CPU)`
   return `${server} on CPU ${plan.server} (taskset -c ${plan.server}), dnsperf (${plan.clientCount ?? 1} thread(s)) on CPU ${plan.client} (taskset -c ${plan.client})` + (plan.shared ? `: dnsperf shares CPU ${plan.client} with the server` : '')
+}
+
+/**
+ * Node arguments of the server: with one worker (one process, which answers DNS itself), the V8
+ * flags a DNS worker gets by default (src/cluster/primary.ts DNS_V8_FLAGS), so "one worker" is
+ * measured as a worker runs; with N workers the control process adds them to its workers itself.
+ * A `--node-arg` setting the same flag replaces it.
+ */
+async function serverNodeArgs(workers, extra) {
+  if (workers > 1) return extra
+  const { workerExecArgv } = await import(path.join(ROOT, 'dist', 'src', 'cluster', 'primary.js'))
+  return [...workerExecArgv(extra, process.env.NODE_OPTIONS)]
 }
 
 /** Does the built server take `--workers`? (It will; until then a single worker is the only kind.) */
@@ -657,7 +669,7 @@ async function measureMeridian({ o, tmp, zonesDir, workersFlag, trafficFile, net
   // Every run starts cold: no health state or serials saved by an earlier run of this invocation.
   rmSync(path.join(zonesDir, '.meridian'), { recursive: true, force: true })
   log(`${name}: ${describePlan(plan, workers)}`)
-  const mer = await startMeridian({ tmp, zonesDir, geodb: o.geodb, workers, workersFlag, cpus: plan.server, admin, nodeArgs: o.nodeArgs, logName: `meridian${tag}.log` })
+  const mer = await startMeridian({ tmp, zonesDir, geodb: o.geodb, workers, workersFlag, cpus: plan.server, admin, nodeArgs: await serverNodeArgs(workers, o.nodeArgs), logName: `meridian${tag}.log` })
   log(`${name}: udp://${HOST}:${mer.port}, pid ${mer.pid}, CPU ${plan.server ?? 'any'}${workersFlag ? `, --workers ${workers}` : ''}; ${mer.healthUp} of ${REGIONS.length} regions up at start`)
   if (mer.logPid !== mer.pid) warn(`the server logs pid ${mer.logPid} but the bench started pid ${mer.pid}; RSS is read from the tree under ${mer.pid}`)
   if (mer.healthUp < REGIONS.length) warn(`only ${mer.healthUp} of ${REGIONS.length} health checks were up when it started answering`)

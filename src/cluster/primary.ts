@@ -24,6 +24,22 @@ import type { EditableConfigStore } from '../store/file-store.js'
 import { foldRetired, mergeMetrics, type MetricsJson } from './metrics.js'
 import { cloneProblem, type FromWorker, type ToWorker } from './protocol.js'
 
+/**
+ * V8 flags a DNS worker runs with unless the operator set them (in node's own arguments or
+ * NODE_OPTIONS). A 4 MiB semi-space (Node's default is 16 MiB): a DNS worker's garbage is almost
+ * all per-query (datagrams, replies, send requests) and dies young; a smaller young generation
+ * stays in the CPU caches and is scavenged in well under a millisecond instead of about 2 ms.
+ * Measured with `npm run bench` (docs/benchmarks.md "V8's young generation"): throughput up,
+ * the p99 at half load down from about 2 ms to 1.3 ms, and a smaller RSS.
+ */
+export const DNS_V8_FLAGS: readonly string[] = ['--max-semi-space-size=4']
+
+/** The worker's execArgv: the parent's, plus each DNS_V8_FLAGS flag the operator did not set. */
+export function workerExecArgv(parent: readonly string[], nodeOptions: string | undefined): string[] {
+  const given = [...parent, ...(nodeOptions ?? '').split(/\s+/)].map((a) => a.replace(/^--?/, '').split('=')[0]!.replace(/_/g, '-'))
+  return [...parent, ...DNS_V8_FLAGS.filter((f) => !given.includes(f.replace(/^--/, '').split('=')[0]!))]
+}
+
 /** `--workers`: an integer 1..256, or `auto` (one per CPU the process may use). */
 export function parseWorkers(v: string): number {
   if (v === 'auto') return availableParallelism()
@@ -114,7 +130,7 @@ export class DnsWorkers {
     // process), so DNS over TCP does not go through the control process's event loop, and a worker
     // killed with a connection just handed to it cannot leave that connection hanging here.
     cluster.schedulingPolicy = cluster.SCHED_NONE
-    cluster.setupPrimary({ exec: WORKER_ENTRY, args: [], serialization: 'advanced' })
+    cluster.setupPrimary({ exec: WORKER_ENTRY, args: [], execArgv: workerExecArgv(process.execArgv, process.env.NODE_OPTIONS), serialization: 'advanced' })
     cluster.on('exit', (w, code, signal) => this.exited(w, code, signal))
     this.o.store.onChange((set) => {
       this.sendZones(set)

@@ -12,6 +12,7 @@ import assert from 'node:assert/strict'
 import { readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
+import { DNS_V8_FLAGS } from '../../src/cluster/primary.js'
 import { dig, type DigResult } from '../helpers/dig.js'
 import { addressesOf, ask, askMany, ecsQuery, subnet } from '../helpers/gslb.js'
 import { ROOT, startServer, tempDir, type LogLine, type RunningServer } from '../helpers/server.js'
@@ -151,6 +152,13 @@ describe('DNS workers (--workers 2)', () => {
     for (const l of ready) assert.deepEqual(l.listen, multi.listen)
     assert.equal(multi.logs[started]!.workers, 2)
     assert.deepEqual(multi.listen, [`udp://127.0.0.1:${multi.port}`, `tcp://127.0.0.1:${multi.port}`])
+  })
+
+  test('each worker runs with the DNS V8 flags (a 4 MiB young generation)', async () => {
+    for (const pid of readyWorkers(multi)) {
+      const argv = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0')
+      for (const flag of DNS_V8_FLAGS) assert.ok(argv.includes(flag), `worker ${pid} runs with ${flag}: ${argv.join(' ')}`)
+    }
   })
 
   const QUESTIONS: string[][] = [

@@ -10,7 +10,7 @@ import { describe, test } from 'node:test'
 import { deserialize, serialize } from 'node:v8'
 import { Counter, Registry } from 'prom-client'
 import { foldRetired, mergeMetrics, type MetricsJson } from '../../src/cluster/metrics.js'
-import { restartDelay } from '../../src/cluster/primary.js'
+import { DNS_V8_FLAGS, restartDelay, workerExecArgv } from '../../src/cluster/primary.js'
 import { cloneProblem } from '../../src/cluster/protocol.js'
 import { buildZoneSet } from '../../src/config/load.js'
 import { countryLocation, placeLocation } from '../../src/geo/index.js'
@@ -95,5 +95,17 @@ describe('/metrics of a control process and its workers', () => {
       retired.map((m) => [m.name, (m.values as { value: number }[]).map((v) => v.value)]),
       [['c_total', [10]]],
     )
+  })
+})
+
+describe('workerExecArgv', () => {
+  test('adds the DNS V8 flags to the parent\'s node arguments', () => {
+    assert.deepEqual(workerExecArgv([], undefined), [...DNS_V8_FLAGS])
+    assert.deepEqual(workerExecArgv(['--enable-source-maps'], ''), ['--enable-source-maps', ...DNS_V8_FLAGS])
+  })
+  test('keeps a semi-space size the operator set, in node\'s arguments or NODE_OPTIONS, in either spelling', () => {
+    assert.deepEqual(workerExecArgv(['--max-semi-space-size=16'], undefined), ['--max-semi-space-size=16'])
+    assert.deepEqual(workerExecArgv(['--max_semi_space_size', '8'], undefined), ['--max_semi_space_size', '8'])
+    assert.deepEqual(workerExecArgv([], '--trace-gc --max-semi-space-size=2'), [])
   })
 })
