@@ -4,7 +4,7 @@
 // regions each, sends 100,000 distinct queries over UDP (1,000 services x 100 client /24s by ECS,
 // each its own affinity bucket, so each its own cache key), then sends them all again to show they
 // are held (hit ratio), and reads RSS (/proc) and the cache's own accounting (/metrics) at each step.
-// Writes bench/results/memory-<time>.json. Options: --services N, --networks N, --no-save.
+// Writes bench/results/memory-<time>.json. Options: --services N, --networks N, --settle S, --node-arg ARG, --no-save.
 import { spawn } from 'node:child_process'
 import dgram from 'node:dgram'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -16,6 +16,8 @@ import { fileURLToPath } from 'node:url'
 import { buildQuery } from './traffic.mjs'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+/** `--node-arg ARG` (repeatable): more node arguments for the server. */
+const NODE_ARGS = process.argv.flatMap((a, i) => (process.argv[i - 1] === '--node-arg' ? [a] : []))
 const arg = (name, dflt) => {
   const i = process.argv.indexOf(name)
   return i >= 0 ? Number(process.argv[i + 1]) : dflt
@@ -94,7 +96,10 @@ async function main() {
   const tmp = mkdtempSync(path.join(tmpdir(), 'meridian-mem-'))
   writeFileSync(path.join(tmp, 'mem.test.yaml'), zone())
   const args = [path.join(ROOT, 'dist', 'src', 'cli.js'), 'serve', '--zones', tmp, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--workers', '1', '--no-watch']
-  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] })
+  // One process with the V8 flags a DNS worker gets by default (as `npm run bench` runs one worker).
+  const { workerExecArgv } = await import(path.join(ROOT, 'dist', 'src', 'cluster', 'primary.js'))
+  const nodeArgs = workerExecArgv(NODE_ARGS, process.env.NODE_OPTIONS)
+  const child = spawn(process.execPath, [...nodeArgs, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] })
   const stop = () => child.kill('SIGTERM')
   process.on('exit', stop)
   let port
@@ -124,6 +129,8 @@ async function main() {
   const fillSeconds = (performance.now() - t0) / 1000
   const filled = { rss: rssMb(child.pid), entries: await metric(admin, 'meridian_dns_cache_entries'), bytes: await metric(admin, 'meridian_dns_cache_bytes') }
   const heapUsedMb = (await metric(admin, 'meridian_process_nodejs_heap_size_used_bytes')) / 1048576
+  const heapTotalMb = (await metric(admin, 'meridian_process_nodejs_heap_size_total_bytes')) / 1048576
+  const externalMb = (await metric(admin, 'meridian_process_nodejs_external_memory_bytes')) / 1048576
   const hits0 = await metric(admin, 'meridian_dns_cache_hits_total')
   await exchange(port, messages)
   const hits = (await metric(admin, 'meridian_dns_cache_hits_total')) - hits0
@@ -150,7 +157,10 @@ async function main() {
     rssSettledMb: +settled.toFixed(1),
     settleSeconds: SETTLE,
     heapUsedFilledMb: +heapUsedMb.toFixed(1),
+    heapTotalFilledMb: +heapTotalMb.toFixed(1),
+    externalFilledMb: +externalMb.toFixed(1),
     nodeOptions: process.env.NODE_OPTIONS ?? '',
+    nodeArgs,
     cacheEntries: filled.entries,
     cacheBytesAccounted: filled.bytes,
     bytesPerEntryRss: Math.round(((filled.rss - idle) * 1024 * 1024) / filled.entries),
@@ -158,10 +168,10 @@ async function main() {
     replayHitRatio: +(hits / messages.length).toFixed(4),
     fillSeconds: +fillSeconds.toFixed(1),
   }
-  console.log(`Meridian memory: ${SERVICES} services x ${REGIONS.length} regions, ${messages.length} distinct queries (one process${r.nodeOptions ? `, NODE_OPTIONS=${r.nodeOptions}` : ''})`)
+  console.log(`Meridian memory: ${SERVICES} services x ${REGIONS.length} regions, ${messages.length} distinct queries (one process, node ${r.nodeArgs.join(' ')}${r.nodeOptions ? `, NODE_OPTIONS=${r.nodeOptions}` : ''})`)
   console.log(`  RSS idle (zone loaded)         ${r.rssIdleMb} MB`)
   console.log(`  RSS with the cache filled      ${r.rssFilledMb} MB  (${r.cacheEntries} entries; the cache accounts ${(r.cacheBytesAccounted / 1048576).toFixed(1)} MB)`)
-  console.log(`  V8 heap used when filled       ${r.heapUsedFilledMb} MB (live data and garbage not yet collected)`)
+  console.log(`  V8 heap used when filled       ${r.heapUsedFilledMb} MB of ${r.heapTotalFilledMb} MB committed (live data and garbage not yet collected); external ${r.externalFilledMb} MB`)
   console.log(`  RSS after replaying them all   ${r.rssEndMb} MB  (replay hit ratio ${(r.replayHitRatio * 100).toFixed(1)}%)`)
   console.log(`  RSS after ${SETTLE} s idle           ${r.rssSettledMb} MB  (the lowest sample; entries still cached: ${end.entries})`)
   console.log(`  per entry                      ${r.bytesPerEntryRss} B of RSS, ${r.bytesPerEntryAccounted} B accounted`)
