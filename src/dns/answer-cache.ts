@@ -137,6 +137,8 @@ const PART_SPACE = 2 * ID_SPACE
 /** Base ids stay below this, so `id * PART_SPACE + part` is an exact integer (< 2^53). */
 const MAX_BASE_ID = 2 ** 31
 const MAX_BASES = 50_000
+/** Options for lru-cache's get, shared: its default (`= {}`) would be a new object per call (get writes `status` into it). */
+const GET: LRUCache.GetOptions<number, Entry | Marker, unknown> = {}
 
 export class AnswerCache {
   private readonly lru: LRUCache<number, Entry | Marker>
@@ -210,14 +212,14 @@ export class AnswerCache {
       const set = this.zones()
       const { generation: hgen, stateGeneration: sgen } = this.health()
       const key = b.id * PART_SPACE
-      e = this.valid(b.marker, set, hgen, sgen) ?? this.valid(this.lru.get(key), set, hgen, sgen)
+      e = this.valid(b.marker, set, hgen, sgen) ?? this.valid(this.lru.get(key, GET), set, hgen, sgen)
       if (e?.marker) {
         client = this.client(peer)
         if (e.next === 'bucket') {
-          e = this.valid(this.lru.get(key + client.bucketPart), set, hgen, sgen)
+          e = this.valid(this.lru.get(key + client.bucketPart, GET), set, hgen, sgen)
         } else {
-          e = this.valid(this.lru.get(key + client.locPart), set, hgen, sgen)
-          if (e?.marker) e = this.valid(this.lru.get(key + client.bothPart), set, hgen, sgen)
+          e = this.valid(this.lru.get(key + client.locPart, GET), set, hgen, sgen)
+          if (e?.marker) e = this.valid(this.lru.get(key + client.bothPart, GET), set, hgen, sgen)
         }
       }
     }
