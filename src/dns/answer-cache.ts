@@ -142,8 +142,12 @@ const GET: LRUCache.GetOptions<number, Entry | Marker, unknown> = {}
 
 export class AnswerCache {
   private readonly lru: LRUCache<number, Entry | Marker>
-  /** Client keys by ECS network or resolver address (a plain Map, emptied when full: cheap to refill). */
-  private readonly clients = new Map<string | number, ClientKey>()
+  /**
+   * Client keys by ECS network or resolver address (plain Maps, emptied when full: cheap to refill):
+   * IPv4 networks up to /24 by a small integer, the rest by text (two maps keep each monomorphic).
+   */
+  private readonly clients = new Map<number, ClientKey>()
+  private readonly clientsByText = new Map<string, ClientKey>()
   private readonly maxClients: number
   /** Bases by the hash of their octets (chained on collision); emptied when full. */
   private readonly bases = new Map<number, Base>()
@@ -170,8 +174,9 @@ export class AnswerCache {
   private qEnd = 0
   private ecsOff = -1
   private ecsLen = 0
-  /** The client network: a small integer for IPv4 ECS up to /24 (no string made), else text. */
-  private clientKey: string | number = ''
+  /** The client network: a small integer for IPv4 ECS up to /24 (no string made, -1 otherwise), else text. */
+  private clientNum = -1
+  private clientText = ''
   private lastMsg: Buffer | null = null
 
   constructor(
@@ -305,6 +310,7 @@ export class AnswerCache {
     this.built.clear()
     this.bases.clear()
     this.clients.clear()
+    this.clientsByText.clear()
     this.locIds.clear()
     this.bucketIds.clear()
     this.baseCount = this.nextLocId = this.nextBucketId = 0
@@ -491,13 +497,15 @@ export class AnswerCache {
         // IPv4 up to /24: source prefix (5 bits) and the first three octets, a small integer.
         // The option carries only the prefix's octets (validEcs): absent ones are 0.
         const n = this.ecsLen - 4
-        this.clientKey = (source << 24) | ((n > 0 ? msg[o + 4]! : 0) << 16) | ((n > 1 ? msg[o + 5]! : 0) << 8) | (n > 2 ? msg[o + 6]! : 0)
+        this.clientNum = (source << 24) | ((n > 0 ? msg[o + 4]! : 0) << 16) | ((n > 1 ? msg[o + 5]! : 0) << 8) | (n > 2 ? msg[o + 6]! : 0)
       } else {
         // family, source and scope prefixes, address: the client network as sent (never an address text).
-        this.clientKey = msg.toString('latin1', o, o + this.ecsLen)
+        this.clientNum = -1
+        this.clientText = msg.toString('latin1', o, o + this.ecsLen)
       }
     } else {
-      this.clientKey = peer
+      this.clientNum = -1
+      this.clientText = peer
     }
     this.parsed = true
     return true
@@ -505,7 +513,7 @@ export class AnswerCache {
 
   /** The client's location and bucket, from the ECS network or the resolver address (cached). */
   private client(peer: string): ClientKey {
-    const cached = this.clients.get(this.clientKey)
+    const cached = this.clientNum >= 0 ? this.clients.get(this.clientNum) : this.clientsByText.get(this.clientText)
     if (cached) return cached
     // The option was found valid by parse(): readEcs does not throw here.
     const ecs = this.ecsOff >= 0 ? readEcs(this.lastMsg!, this.ecsOff, this.ecsLen) : null
@@ -526,8 +534,13 @@ export class AnswerCache {
       geoPrefix: c.geoPrefix,
       bucketPrefix: c.bucketPrefix,
     }
-    if (this.clients.size >= this.maxClients) this.clients.clear()
-    this.clients.set(this.clientKey, key)
+    if (this.clientNum >= 0) {
+      if (this.clients.size >= this.maxClients) this.clients.clear()
+      this.clients.set(this.clientNum, key)
+    } else {
+      if (this.clientsByText.size >= this.maxClients) this.clientsByText.clear()
+      this.clientsByText.set(this.clientText, key)
+    }
     return key
   }
 
