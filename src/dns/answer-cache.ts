@@ -23,9 +23,10 @@
  *
  * No string is made or hashed per query: parse() hashes the base's octets as it reads them and finds
  * the base in a table (octets compared); every base, location and bucket has a numeric id, and the
- * LRU key is the number `base id * 2^22 + part` (part: 0, a location id, or a bucket id). Ids are
- * never reused while an entry could hold them: the tables are emptied when full, which only orphans
- * entries (the LRU ages them out), and when an id space runs out everything is emptied at once.
+ * LRU key is the number `base id * 2^22 + part` (part: 0, a location id, a bucket id, or a
+ * location-and-bucket id). Ids are never reused while an entry could hold them: the tables are
+ * emptied when full, which only orphans entries (the LRU ages them out), and when an id space runs
+ * out everything is emptied at once.
  *
  * Validity. Every entry records the zone set object and the health generations it was built under;
  * anything else is a miss (no stale answer after a change). `stateGeneration` moves on state and
@@ -43,6 +44,7 @@ import { LRUCache } from 'lru-cache'
 import type { ZoneSet } from '../model/types.js'
 import { RRTYPE, type RR } from '../model/types.js'
 import type { HealthGenerations } from '../health/poller.js'
+import type { ClientLocation } from '../model/gslb.js'
 import type { Tally } from '../metrics/index.js'
 import { drawStart, scopeOf, type Dependence } from '../select/select.js'
 import { locateClient, type GeoLookup } from './client.js'
@@ -267,7 +269,7 @@ export class AnswerCache {
       b.marker = undefined
       this.lru.set(key, entry)
     } else {
-      client = this.client(peer)
+      client = this.client(peer, out.client)
       if (policy === 'weighted') {
         b.marker = { marker: true, set, sgen, latency: false, next: 'bucket' }
         this.lru.set(key + client.bucketPart, entry)
@@ -511,22 +513,25 @@ export class AnswerCache {
     return true
   }
 
-  /** The client's location and bucket, from the ECS network or the resolver address (cached). */
-  private client(peer: string): ClientKey {
+  /**
+   * The client's location and bucket, from the ECS network or the resolver address (cached). `known`:
+   * where the responder located this query's client (a miss), so it is not looked up twice.
+   */
+  private client(peer: string, known?: ClientLocation): ClientKey {
     const cached = this.clientNum >= 0 ? this.clients.get(this.clientNum) : this.clientsByText.get(this.clientText)
     if (cached) return cached
-    // The option was found valid by parse(): readEcs does not throw here.
-    const ecs = this.ecsOff >= 0 ? readEcs(this.lastMsg!, this.ecsOff, this.ecsLen) : null
-    const c = locateClient({ edns: ecs ? { udpSize: 512, version: 0, dnssecOk: false, ecs } : null }, peer, this.geo, null)
+    const c = known ?? this.locate(peer)
+    // Located by GeoIP; a zone's default location stands in for the others (Entry.zoneDefault).
+    const located = c.source === 'ecs' || c.source === 'resolver'
     if (this.nextLocId >= ID_SPACE - 1 || this.nextBucketId >= ID_SPACE - 2) this.flush()
-    const loc = c.point ? `${c.point.lat},${c.point.lon}` : 'none'
+    const loc = located ? `${c.point!.lat},${c.point!.lon}` : 'none'
     let locId = this.locIds.get(loc)
     if (locId === undefined) this.locIds.set(loc, (locId = this.nextLocId++))
     if (this.bucketIds.size >= this.maxClients) this.bucketIds.clear()
     let bucketId = this.bucketIds.get(c.bucket)
     if (bucketId === undefined) this.bucketIds.set(c.bucket, (bucketId = this.nextBucketId++))
     const key: ClientKey = {
-      located: c.point !== null,
+      located,
       locPart: 1 + locId,
       bucketPart: ID_SPACE + bucketId,
       // Unique to this record (so to its location and bucket): a record made again gets a new one.
@@ -542,6 +547,13 @@ export class AnswerCache {
       this.clientsByText.set(this.clientText, key)
     }
     return key
+  }
+
+  /** Where the client of the last parsed message is, without any zone's default location. */
+  private locate(peer: string): ClientLocation {
+    // The option was found valid by parse(): readEcs does not throw here.
+    const ecs = this.ecsOff >= 0 ? readEcs(this.lastMsg!, this.ecsOff, this.ecsLen) : null
+    return locateClient({ edns: ecs ? { udpSize: 512, version: 0, dnssecOk: false, ecs } : null }, peer, this.geo, null)
   }
 
   /**
