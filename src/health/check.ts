@@ -9,7 +9,7 @@
 import net from 'node:net'
 import { Agent, request } from 'undici'
 import type { CheckResult } from './state.js'
-import type { ResolvedSpec } from './spec.js'
+import { CHECK_DEFAULTS, type ResolvedSpec } from './spec.js'
 
 export interface Check {
   readonly spec: ResolvedSpec
@@ -100,8 +100,8 @@ export class HttpCheck implements Check {
       const headers: Record<string, string> = { 'user-agent': 'meridian-health/1' }
       if (s.host !== undefined) headers.host = s.host
       const res = await request(s.url!, {
-        dispatcher: this.agents.get(s.verify ?? true),
-        method: s.method ?? 'GET',
+        dispatcher: this.agents.get(s.verify ?? CHECK_DEFAULTS.verify),
+        method: s.method ?? CHECK_DEFAULTS.method,
         headers,
         signal,
         headersTimeout: s.timeoutMs,
@@ -121,7 +121,8 @@ export class HttpCheck implements Check {
       }
       const latencyMs = elapsed(t0)
       const status = res.statusCode
-      if (!(s.expect ?? [200]).includes(status)) return { ok: false, latencyMs, status, error: `status ${status}, expected ${(s.expect ?? [200]).join(' or ')}` }
+      const expect: readonly number[] = s.expect ?? CHECK_DEFAULTS.expect
+      if (!expect.includes(status)) return { ok: false, latencyMs, status, error: `status ${status}, expected ${expect.join(' or ')}` }
       if (s.body !== undefined && !text.includes(s.body)) return { ok: false, latencyMs, status, error: `body does not contain ${JSON.stringify(s.body)}` }
       return { ok: true, latencyMs, status }
     } catch (err) {

@@ -17,7 +17,7 @@ import { MeridianError } from '../errors.js'
 import type { Logger } from '../log.js'
 import { writeFileAtomic } from '../store/atomic.js'
 import { createCheck as defaultCreateCheck, errorText, HttpAgents, type Check } from './check.js'
-import { checkKey, resolveSpec, type CheckSpec, type ResolvedSpec } from './spec.js'
+import { resolvedKey, resolveSpec, type CheckSpec, type ResolvedSpec } from './spec.js'
 import { ewmaMovedSignificantly, initialHealth, next, parseSaved, toSaved, type CheckResult, type HealthState, type SavedHealth, type TargetHealth } from './state.js'
 
 /**
@@ -172,17 +172,20 @@ export class HealthPoller {
   private readonly rand: () => number
   private readonly timers: Timers
   private readonly makeCheck: (spec: ResolvedSpec, agents: HttpAgents) => Check
+  private readonly onResult: ((key: string, result: CheckResult) => void) | undefined
   private readonly agents = new HttpAgents()
   private readonly entries = new Map<string, Entry>()
   private readonly listeners = new Set<ChangeListener>()
   private saved = new Map<string, SavedHealth>()
   private generation = 0
   private stateGeneration = 0
+  /**
+   * The last view handed out; null when membership changed (or records were replaced wholesale),
+   * so the next view starts a new base. Every bump() comes with that or with a `dirty` entry.
+   */
   private snapshot: { readonly generation: number; readonly stateGeneration: number; readonly targets: TargetMap } | null = null
   /** Targets whose record changed since the snapshot was built. */
   private readonly dirty = new Set<Entry>()
-  /** Membership changed (or records were replaced wholesale): the next view starts a new base. */
-  private rebuild = true
   private closed = false
 
   constructor(opts: PollerOptions) {
@@ -194,8 +197,6 @@ export class HealthPoller {
     this.makeCheck = opts.createCheck ?? defaultCreateCheck
     this.onResult = opts.onResult
   }
-
-  private readonly onResult: ((key: string, result: CheckResult) => void) | undefined
 
   /** Number of schedules running (one per distinct key). */
   get size(): number {
@@ -214,7 +215,7 @@ export class HealthPoller {
     const wanted = new Map<string, ResolvedSpec>()
     const keys = specs.map((s) => {
       const r = resolveSpec(s)
-      const k = checkKey(r)
+      const k = resolvedKey(r)
       wanted.set(k, r)
       return k
     })
@@ -248,7 +249,7 @@ export class HealthPoller {
       this.schedule(e, delay)
     }
     if (membership) {
-      this.rebuild = true
+      this.snapshot = null
       this.bump()
     }
     return keys
@@ -257,15 +258,9 @@ export class HealthPoller {
   /** The current snapshot (the same object until something changes). */
   view(): HealthView {
     const s = this.snapshot
-    if (s && !this.rebuild && this.dirty.size === 0 && s.generation === this.generation) return s
-    let targets: TargetMap
-    if (!s || this.rebuild) {
-      targets = TargetMap.of(this.healthOf(this.entries.values()))
-    } else {
-      targets = this.dirty.size === 0 ? s.targets : s.targets.with(this.healthOf(this.dirty), this.dirty.size)
-    }
+    if (s && this.dirty.size === 0) return s
+    const targets = s ? s.targets.with(this.healthOf(this.dirty), this.dirty.size) : TargetMap.of(this.healthOf(this.entries.values()))
     this.dirty.clear()
-    this.rebuild = false
     this.snapshot = Object.freeze({ generation: this.generation, stateGeneration: this.stateGeneration, targets })
     return this.snapshot
   }
@@ -331,7 +326,7 @@ export class HealthPoller {
       }
     }
     if (applied) {
-      this.rebuild = true
+      this.snapshot = null
       this.bump()
     }
     this.log.info({ file, targets: saved.size }, 'health state loaded')
@@ -398,23 +393,22 @@ export class HealthPoller {
       e.publishedGen = this.generation
       e.publishedEwma = before.ewmaMs
     }
-    if (after.state === before.state) {
-      if (ewmaMovedSignificantly(e.publishedEwma, after.ewmaMs)) {
-        this.log.debug({ key: e.key, publishedMs: e.publishedEwma, ewmaMs: after.ewmaMs, generation: this.generation + 1 }, 'health: EWMA moved significantly')
-        this.bump(true)
-        e.publishedGen = this.generation
-        e.publishedEwma = after.ewmaMs
-      }
-      return
-    }
+    const changed = after.state !== before.state
+    if (!changed && !ewmaMovedSignificantly(e.publishedEwma, after.ewmaMs)) return
+    if (!changed) this.log.debug({ key: e.key, publishedMs: e.publishedEwma, ewmaMs: after.ewmaMs, generation: this.generation + 1 }, 'health: EWMA moved significantly')
+    this.bump(!changed)
+    e.publishedGen = this.generation
+    e.publishedEwma = after.ewmaMs
+    if (changed) this.announce(e, after, result)
+  }
+
+  /** Logs a state change and tells the listeners. */
+  private announce(e: Entry, after: TargetHealth, result: CheckResult): void {
     const t = after.transitions[after.transitions.length - 1]!
-    const change: StateChange = Object.freeze({ key: e.key, from: t.from, to: t.to, at: t.at, reason: t.reason })
+    const change: StateChange = Object.freeze({ key: e.key, ...t })
     const fields = { key: e.key, from: change.from, to: change.to, reason: change.reason, latencyMs: Math.round(result.latencyMs * 10) / 10 }
     if (change.to === 'down') this.log.warn(fields, `health: ${e.key} is down`)
     else this.log.info(fields, `health: ${e.key} is ${change.to}`)
-    this.bump()
-    e.publishedGen = this.generation
-    e.publishedEwma = after.ewmaMs
     const view = this.view()
     for (const l of this.listeners) {
       try {
@@ -425,7 +419,10 @@ export class HealthPoller {
     }
   }
 
-  /** A new generation; `latencyOnly` when only a latency moved (the state generation stays). */
+  /**
+   * A new generation; `latencyOnly` when only a latency moved (the state generation stays). The
+   * caller has reset `snapshot` or added to `dirty`, so view() builds a snapshot with it.
+   */
   private bump(latencyOnly = false): void {
     this.generation++
     if (!latencyOnly) this.stateGeneration++

@@ -52,6 +52,12 @@ function hostPort(address: string, port: number): string {
   return isIP(address) === 6 ? `[${address}]:${port}` : `${address}:${port}`
 }
 
+/** A spec without a URL must give where to connect. */
+function addressAndPort(spec: CheckSpec): void {
+  if (!spec.address) bad('address is required')
+  if (!Number.isInteger(spec.port) || spec.port < 1 || spec.port > 65535) bad(`port must be 1..65535, got ${String(spec.port)}`)
+}
+
 /** Applies defaults, checks ranges, and drops what does not apply to the kind. */
 export function resolveSpec(spec: CheckSpec): ResolvedSpec {
   const { kind } = spec
@@ -64,8 +70,7 @@ export function resolveSpec(spec: CheckSpec): ResolvedSpec {
   const timing = { intervalMs, timeoutMs, rise, fall }
 
   if (kind === 'tcp') {
-    if (!spec.address) bad('address is required')
-    if (!Number.isInteger(spec.port) || spec.port < 1 || spec.port > 65535) bad(`port must be 1..65535, got ${String(spec.port)}`)
+    addressAndPort(spec)
     return Object.freeze({ kind, address: spec.address, port: spec.port, ...timing })
   }
 
@@ -79,8 +84,7 @@ export function resolveSpec(spec: CheckSpec): ResolvedSpec {
     if (url.protocol !== `${kind}:`) bad(`url ${spec.url} does not match kind ${kind}`)
     if (url.username || url.password) bad('url must not carry credentials')
   } else {
-    if (!spec.address) bad('address is required')
-    if (!Number.isInteger(spec.port) || spec.port < 1 || spec.port > 65535) bad(`port must be 1..65535, got ${String(spec.port)}`)
+    addressAndPort(spec)
     const path = spec.path ?? CHECK_DEFAULTS.path
     if (!path.startsWith('/')) bad(`path must start with /, got ${path}`)
     url = new URL(`${kind}://${hostPort(spec.address, spec.port)}${path}`)
@@ -127,7 +131,11 @@ function canonical(v: unknown): string {
  * `http://127.0.1.1:8080/healthz#3f2a9c1d`, `tcp://127.0.1.1:443#77b0e2aa`.
  */
 export function checkKey(spec: CheckSpec | ResolvedSpec): string {
-  const r = resolveSpec(spec as CheckSpec)
+  return resolvedKey(resolveSpec(spec as CheckSpec))
+}
+
+/** checkKey of a spec resolveSpec already returned (without resolving it again). */
+export function resolvedKey(r: ResolvedSpec): string {
   const hash = createHash('sha256').update(canonical(r)).digest('hex').slice(0, 8)
   const where = r.url ?? `tcp://${hostPort(r.address, r.port)}`
   return `${where}#${hash}`

@@ -32,7 +32,9 @@
  * none counts as significant, staying without one does not. The poller bumps its generation on it.
  */
 
-export type HealthState = 'unknown' | 'up' | 'down'
+import type { HealthState } from '../model/gslb.js'
+
+export type { HealthState }
 
 /** The outcome of one round of a check. */
 export interface CheckResult {
@@ -79,9 +81,9 @@ export interface TargetHealth {
 
 export const EWMA_ALPHA = 0.3
 /** An EWMA move counts once it exceeds both this many milliseconds... */
-export const EWMA_SIGNIFICANT_MS = 2
+const EWMA_SIGNIFICANT_MS = 2
 /** ...and this fraction of the published value. */
-export const EWMA_SIGNIFICANT_RATIO = 0.25
+const EWMA_SIGNIFICANT_RATIO = 0.25
 export const MAX_TRANSITIONS = 20
 
 /** What is saved to disk for one target. */
