@@ -53,11 +53,8 @@ export class Metrics {
   private readonly checkSeconds: Histogram<'target'>
   private readonly changes: Counter<'target' | 'state'>
   private readonly reloads: Counter<'result'>
-  private readonly hits: Counter
-  private readonly misses: Counter
-  /** Tallies by label key, and the list folded at scrape time. */
+  /** Tallies by label key, folded at scrape time. */
   private readonly tallies = new Map<string, Folded>()
-  private readonly foldList: Folded[] = []
   readonly hitTally: Tally
   readonly missTally: Tally
   private cacheSource: () => { entries: number; bytes: number } = () => ({ entries: 0, bytes: 0 })
@@ -65,33 +62,33 @@ export class Metrics {
 
   constructor(options: { processMetrics?: boolean } = {}) {
     const registers = [this.registry]
+    const fold = () => this.fold()
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'meridian_process_' })
-    this.queries = new Counter({ name: 'meridian_dns_queries_total', help: 'DNS queries answered, by zone, query type and rcode', labelNames: ['zone', 'qtype', 'rcode'], registers, collect: () => this.fold() })
+    this.queries = new Counter({ name: 'meridian_dns_queries_total', help: 'DNS queries answered, by zone, query type and rcode', labelNames: ['zone', 'qtype', 'rcode'], registers, collect: fold })
     this.dropped = new Counter({ name: 'meridian_dns_dropped_total', help: 'DNS messages dropped unanswered (no readable header, or a response)', registers })
-    this.answers = new Counter({ name: 'meridian_dns_answers_total', help: 'GSLB answers, by the region answered first', labelNames: ['zone', 'service', 'region'], registers, collect: () => this.fold() })
+    this.answers = new Counter({ name: 'meridian_dns_answers_total', help: 'GSLB answers, by the region answered first', labelNames: ['zone', 'service', 'region'], registers, collect: fold })
     this.checks = new Counter({ name: 'meridian_health_checks_total', help: 'Health check rounds, by target and result', labelNames: ['target', 'result'], registers })
     this.checkSeconds = new Histogram({ name: 'meridian_health_check_duration_seconds', help: 'Health check round time', labelNames: ['target'], buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers })
     this.changes = new Counter({ name: 'meridian_health_state_changes_total', help: 'Health state transitions, by target and the state entered', labelNames: ['target', 'state'], registers })
     this.reloads = new Counter({ name: 'meridian_config_reloads_total', help: 'Zone set loads, by result', labelNames: ['result'], registers })
-    const fold = () => this.fold()
-    this.hits = new Counter({ name: 'meridian_dns_cache_hits_total', help: 'Queries answered from the answer cache', registers, collect: fold })
-    this.misses = new Counter({ name: 'meridian_dns_cache_misses_total', help: 'Hot-path queries whose answer the cache did not hold', registers, collect: fold })
-    this.hitTally = this.tally('hits', () => this.hits)
-    this.missTally = this.tally('misses', () => this.misses)
+    const hits = new Counter({ name: 'meridian_dns_cache_hits_total', help: 'Queries answered from the answer cache', registers, collect: fold })
+    const misses = new Counter({ name: 'meridian_dns_cache_misses_total', help: 'Hot-path queries whose answer the cache did not hold', registers, collect: fold })
+    this.hitTally = this.tally('hits', () => hits)
+    this.missTally = this.tally('misses', () => misses)
     const source = () => this.cacheSource()
     new Gauge({ name: 'meridian_dns_cache_entries', help: 'Entries in the answer cache (answers and markers)', registers, collect() { this.set(source().entries) } })
     new Gauge({ name: 'meridian_dns_cache_bytes', help: 'Octets the answer cache accounts for (buffers plus a fixed overhead per entry)', registers, collect() { this.set(source().bytes) } })
     // Region gauges are read from the zone set and health view at scrape time.
+    const regions = () => this.regionSource()
     const regionGauge = (name: string, help: string, value: (r: RegionSample) => boolean) =>
       new Gauge({
         name,
         help,
         labelNames: ['zone', 'region'],
         registers,
-        collect: () => {
-          const g = this.registry.getSingleMetric(name) as Gauge<'zone' | 'region'>
-          g.reset()
-          for (const r of this.regionSource()) g.set({ zone: r.zone, region: r.region }, value(r) ? 1 : 0)
+        collect() {
+          this.reset()
+          for (const r of regions()) this.set({ zone: r.zone, region: r.region }, value(r) ? 1 : 0)
         },
       })
     regionGauge('meridian_region_up', '1 while the region has its healthy VIPs, else 0', (r) => r.up)
@@ -120,14 +117,13 @@ export class Metrics {
     if (!t) {
       t = { n: 0, into: into() }
       this.tallies.set(key, t)
-      this.foldList.push(t)
     }
     return t
   }
 
   /** Adds every tally into its counter (at scrape time; cheap when nothing moved). */
-  fold(): void {
-    for (const t of this.foldList) {
+  private fold(): void {
+    for (const t of this.tallies.values()) {
       if (t.n > 0) {
         t.into.inc(t.n)
         t.n = 0
@@ -160,10 +156,6 @@ export class Metrics {
   /** Where the region gauges read from at scrape time. */
   regions(source: () => Iterable<RegionSample>): void {
     this.regionSource = source
-  }
-
-  get contentType(): string {
-    return this.registry.contentType
   }
 
   render(): Promise<string> {
