@@ -7,7 +7,7 @@
  */
 import { AggregatorRegistry } from 'prom-client'
 
-/** One registry's `getMetricsAsJSON()` (prom-client types `type` as an enum; it is the type's name). */
+/** One metric of a registry's `getMetricsAsJSON()` (prom-client types `type` as an enum; it is the type's name). */
 interface MetricJson {
   name: string
   help: string
@@ -15,14 +15,15 @@ interface MetricJson {
   aggregator?: string
   values: unknown[]
 }
-type Json = MetricJson[]
+/** A registry's `getMetricsAsJSON()`, as it crosses the IPC channel. */
+export type MetricsJson = MetricJson[]
 
 /**
  * Sums `workers` (and `retired`) into `primary`. A metric only the control process has (its process
  * metrics) is reported as it is, whatever aggregator prom-client gives it for a cluster ('omit' for
  * the start time, 'average' for event loop lag): there is one of it.
  */
-export async function mergeMetrics(primary: Json, workers: Json[]): Promise<string> {
+export async function mergeMetrics(primary: MetricsJson, workers: MetricsJson[]): Promise<string> {
   const fromWorkers = new Set<string>()
   for (const w of workers) for (const m of w) fromWorkers.add(m.name)
   const own = primary.map((m) => (fromWorkers.has(m.name) ? m : { ...m, aggregator: 'first' }))
@@ -30,9 +31,7 @@ export async function mergeMetrics(primary: Json, workers: Json[]): Promise<stri
 }
 
 /** The counters and histograms of `a` and `b` summed: what a dead worker leaves to the total. */
-export async function foldRetired(a: Json, b: Json): Promise<Json> {
-  const lasting = (j: Json) => j.filter((m) => m.type === 'counter' || m.type === 'histogram')
-  return (await AggregatorRegistry.aggregate([lasting(a), lasting(b)]).getMetricsAsJSON()) as unknown as Json
+export async function foldRetired(a: MetricsJson, b: MetricsJson): Promise<MetricsJson> {
+  const lasting = (j: MetricsJson) => j.filter((m) => m.type === 'counter' || m.type === 'histogram')
+  return (await AggregatorRegistry.aggregate([lasting(a), lasting(b)]).getMetricsAsJSON()) as unknown as MetricsJson
 }
-
-export type { Json as MetricsJson }

@@ -29,8 +29,8 @@ import { cloneProblem, type FromWorker, type ToWorker } from './protocol.js'
  * NODE_OPTIONS). A 4 MiB semi-space (Node's default is 16 MiB): a DNS worker's garbage is almost
  * all per-query (datagrams, replies, send requests) and dies young; a smaller young generation
  * stays in the CPU caches and is scavenged in well under a millisecond instead of about 2 ms.
- * Measured with `npm run bench` (docs/benchmarks.md "V8's young generation"): throughput up,
- * the p99 at half load down from about 2 ms to 1.3 ms, and a smaller RSS.
+ * Measured with `npm run bench` (docs/benchmarks.md "What the figures say now"): throughput up,
+ * the p99 at half load with one worker down from 2.0-2.2 ms to 1.07-1.71 ms.
  */
 export const DNS_V8_FLAGS: readonly string[] = ['--max-semi-space-size=4']
 
@@ -93,6 +93,20 @@ const HEALTH_POLL_MS = 250
 
 const WORKER_ENTRY = fileURLToPath(new URL('./worker.js', import.meta.url))
 
+/** The poller's view as plain data: its targets map may be a class of its own, which IPC would not carry. */
+const plainHealth = (view: HealthView): HealthView => ({ generation: view.generation, stateGeneration: view.stateGeneration, targets: new Map(view.targets) })
+
+interface Scrape {
+  pending: Set<Slot>
+  done: () => void
+}
+
+/** `slot` answered `scrape` (or died): the scrape is done once no worker is pending. */
+function answered(scrape: Scrape, slot: Slot): void {
+  scrape.pending.delete(slot)
+  if (scrape.pending.size === 0) scrape.done()
+}
+
 const key = (b: BoundAddress[]) =>
   b
     .map((x) => `${x.transport}://${formatAddress(x.address, x.port)}`)
@@ -103,14 +117,14 @@ export class DnsWorkers {
   private readonly log: Logger
   private readonly slots: Slot[]
   private seq = 0
-  /** The generation of the health view last sent. */
+  /** The generation of the health view last sent to every started worker. */
   private healthSent = -1
   private bound: BoundAddress[] | null = null
   private stopping = false
   private safetyNet: NodeJS.Timeout | undefined
   private syncWaiters: { seq: number; resolve: () => void }[] = []
   private scrapeId = 0
-  private readonly scrapes = new Map<number, { pending: Set<Slot>; done: () => void }>()
+  private readonly scrapes = new Map<number, Scrape>()
   private retired: MetricsJson = []
 
   constructor(private readonly o: DnsWorkersOptions) {
@@ -135,12 +149,12 @@ export class DnsWorkers {
     this.o.store.onChange((set) => {
       this.sendZones(set)
       // New checks were just added to (or removed from) the poller, which bumps its generation quietly.
-      this.sendHealth(false)
+      this.sendHealth()
     })
-    this.o.poller.onChange(() => this.sendHealth(true))
+    this.o.poller.onChange(() => this.sendHealth())
     // The poller tells its listeners of state changes only; its generation also moves quietly (a
     // latency estimate that moved significantly, targets added or restored): polled here.
-    this.safetyNet = setInterval(() => this.sendHealth(false), HEALTH_POLL_MS)
+    this.safetyNet = setInterval(() => this.sendHealth(), HEALTH_POLL_MS)
     this.safetyNet.unref()
     let first: BoundAddress[]
     try {
@@ -224,7 +238,7 @@ export class DnsWorkers {
       this.scrapes.delete(id)
     }
     const workers = this.slots.map((s) => s.lastMetrics).filter((m): m is MetricsJson => m !== null)
-    return mergeMetrics((await own) as unknown as MetricsJson, [...workers, this.retired])
+    return mergeMetrics(await own, [...workers, this.retired])
   }
 
   /** Stops every worker (asks, then SIGKILL after `graceMs`); no restarts from here on. */
@@ -280,7 +294,7 @@ export class DnsWorkers {
       case 'hello': {
         slot.phase = 'starting'
         const o = this.o
-        this.send(slot, { type: 'init', listen: o.listen, tcp: o.tcp, handler: o.handler, geodb: o.geodb, logLevel: o.logLevel, zones: o.store.current(), seq: this.seq, health: this.health() })
+        this.send(slot, { type: 'init', listen: o.listen, tcp: o.tcp, handler: o.handler, geodb: o.geodb, logLevel: o.logLevel, zones: o.store.current(), seq: this.seq, health: plainHealth(o.poller.view()) })
         slot.acked = this.seq
         break
       }
@@ -304,12 +318,9 @@ export class DnsWorkers {
         this.settleSync()
         break
       case 'metrics': {
+        slot.lastMetrics = msg.metrics
         const scrape = this.scrapes.get(msg.id)
-        slot.lastMetrics = msg.metrics as MetricsJson
-        if (scrape) {
-          scrape.pending.delete(slot)
-          if (scrape.pending.size === 0) scrape.done()
-        }
+        if (scrape) answered(scrape, slot)
         break
       }
     }
@@ -321,10 +332,7 @@ export class DnsWorkers {
     const lastMetrics = slot.lastMetrics
     slot.worker = null
     slot.phase = 'forked'
-    for (const scrape of this.scrapes.values()) {
-      scrape.pending.delete(slot)
-      if (scrape.pending.size === 0) scrape.done()
-    }
+    for (const scrape of this.scrapes.values()) answered(scrape, slot)
     this.settleSync()
     if (lastMetrics) {
       slot.lastMetrics = null
@@ -349,17 +357,12 @@ export class DnsWorkers {
     }, delay)
   }
 
-  /** The poller's view as plain data: its targets map may be a class of its own, which IPC would not carry. */
-  private health(): HealthView {
+  /** Sends the poller's view to every started worker when its generation moved since the last time. */
+  private sendHealth(): void {
     const view = this.o.poller.view()
+    if (view.generation === this.healthSent) return
     this.healthSent = view.generation
-    return { generation: view.generation, stateGeneration: view.stateGeneration, targets: new Map(view.targets) }
-  }
-
-  /** Sends the poller's view to every started worker: always (`force`), or when its generation moved. */
-  private sendHealth(force: boolean): void {
-    if (!force && this.o.poller.view().generation === this.healthSent) return
-    const health = this.health()
+    const health = plainHealth(view)
     for (const s of this.slots) if (s.phase !== 'forked') this.send(s, { type: 'health', health })
   }
 

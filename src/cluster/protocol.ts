@@ -8,6 +8,7 @@ import type { HandlerOptions } from '../dns/handler.js'
 import type { BoundAddress, ListenAddress, TcpOptions } from '../dns/server.js'
 import type { ZoneSet } from '../model/types.js'
 import type { HealthView } from '../health/poller.js'
+import type { MetricsJson } from './metrics.js'
 
 /** Everything a worker needs to answer DNS, sent once when it starts. */
 export interface WorkerInit {
@@ -30,9 +31,6 @@ export type ToWorker =
   | { type: 'health'; health: HealthView }
   | { type: 'metrics'; id: number }
   | { type: 'stop' }
-
-/** prom-client's `registry.getMetricsAsJSON()` output, as it crosses the channel. */
-export type MetricsJson = unknown[]
 
 export type FromWorker =
   | { type: 'hello' }
