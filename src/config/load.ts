@@ -13,6 +13,7 @@ import { canonicalAddress } from '../model/address.js'
 import { ancestorsWithin, canonical, isInZone, nameProblem, resolveName } from '../model/name.js'
 import {
   RRTYPE,
+  RRTYPE_NAME,
   type CaaData,
   type MxData,
   type RR,
@@ -304,7 +305,7 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
     for (const [type, list] of node) {
       const keys = list.map((r) => JSON.stringify({ ...r, ttl: 0, address: r.address && (isIPv4(r.address) || isIPv6(r.address)) ? canonicalAddress(r.address) : r.address }))
       const dup = keys.find((k, i) => keys.indexOf(k) !== i)
-      if (dup) issues.add('E_ZONE_SEMANTIC', where.get(name) ?? [], `duplicate record in the ${typeName(type)} set of ${name}`)
+      if (dup) issues.add('E_ZONE_SEMANTIC', where.get(name) ?? [], `duplicate record in the ${RRTYPE_NAME[type] ?? String(type)} set of ${name}`)
     }
   }
   if (issues.issues.length > 0) return { issues: issues.issues }
@@ -367,14 +368,15 @@ function checkSpecFor(c: CheckDef, vip: string, keyPath: (string | number)[], is
     fall: c.fall,
   }
   if (c.type === 'tcp') return spec
+  const host = isIPv6(target) ? `[${target}]` : target
   if (c.url !== undefined) {
     if (!c.url.startsWith(`${c.type}://`)) {
       issues.add('E_ZONE_SEMANTIC', [...keyPath, 'url'], `the url must start with ${c.type}:// to match type: ${c.type}`)
       return undefined
     }
-    spec.url = c.url.replaceAll('{vip}', isIPv6(target) ? `[${target}]` : target)
+    spec.url = c.url.replaceAll('{vip}', host)
   } else {
-    spec.url = `${c.type}://${isIPv6(target) ? `[${target}]` : target}:${spec.port}${c.path}`
+    spec.url = `${c.type}://${host}:${spec.port}${c.path}`
   }
   spec.method = c.method
   spec.expect = c.expect
@@ -385,11 +387,6 @@ function checkSpecFor(c: CheckDef, vip: string, keyPath: (string | number)[], is
     if (c.tlsServername !== undefined) spec.servername = c.tlsServername
   }
   return spec
-}
-
-
-function typeName(t: number): string {
-  return Object.entries(RRTYPE).find(([, v]) => v === t)?.[0] ?? String(t)
 }
 
 /** Builds a whole set from sources; rejects the set if any file has a problem. */

@@ -1,8 +1,10 @@
 /**
  * The zone schema: one JSON Schema (draft-07) that is the single source of truth for zone files,
- * for their defaults, for the admin API's bodies (a later issue) and for docs/zones.md.
+ * for their defaults, for the admin API's bodies and for docs/zones.md.
  * `x-message` on a node replaces Ajv's generic message with one an operator can act on.
  */
+import { FALLBACKS, POLICIES } from '../model/gslb.js'
+
 const u32 = { type: 'integer', minimum: 0, maximum: 4294967295 }
 const ttl = { type: 'integer', minimum: 0, maximum: 2147483647, 'x-message': 'must be an integer number of seconds, 0..2147483647' }
 const hostname = { type: 'string', minLength: 1, maxLength: 254, 'x-message': 'must be a domain name' }
@@ -101,6 +103,9 @@ export const checkSchema = {
   },
 }
 
+/** A region's name: the zone schema's `regions` keys, the admin API's `name` of a new region. */
+export const REGION_NAME_PATTERN = '^[a-z0-9][a-z0-9-]{0,62}$'
+
 export const regionSchema = {
   type: 'object',
   additionalProperties: false,
@@ -124,10 +129,10 @@ export const serviceSchema = {
       default: 'all',
       'x-message': 'must be "all" or a non-empty list of region names',
     },
-    policy: { enum: ['geo-latency', 'geo', 'weighted', 'failover'], default: 'geo-latency', 'x-message': 'must be geo-latency, geo, weighted or failover' },
+    policy: { enum: POLICIES, default: 'geo-latency', 'x-message': 'must be geo-latency, geo, weighted or failover' },
     answers: { type: 'integer', minimum: 1, maximum: 16, default: 2 },
     ttl: { type: 'integer', minimum: 1, maximum: 300, default: 30, 'x-message': 'must be an integer number of seconds, 1..300' },
-    fallback: { enum: ['as-if-healthy', 'all', 'static', 'none'], default: 'as-if-healthy', 'x-message': 'must be as-if-healthy, all, static or none' },
+    fallback: { enum: FALLBACKS, default: 'as-if-healthy', 'x-message': 'must be as-if-healthy, all, static or none' },
     fallbackAddresses: { type: 'array', items: { anyOf: [ipv4, ipv6], 'x-message': 'must be an IPv4 or IPv6 address' }, default: [] },
     fallbackIncludesDrained: { type: 'boolean', default: false },
     toleranceMs: { type: 'number', minimum: 0, maximum: 10000, default: 20 },
@@ -171,7 +176,7 @@ export const zoneSchema = {
       additionalProperties: recordSetSchema,
     },
     defaultLocation: { ...location, description: 'Where clients with a private or unknown address are taken to be; without it they get no geographic preference.' },
-    regions: { type: 'object', default: {}, propertyNames: { pattern: '^[a-z0-9][a-z0-9-]{0,62}$' }, additionalProperties: regionSchema },
+    regions: { type: 'object', default: {}, propertyNames: { pattern: REGION_NAME_PATTERN }, additionalProperties: regionSchema },
     services: { type: 'object', default: {}, additionalProperties: serviceSchema },
   },
 } as const

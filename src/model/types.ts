@@ -3,7 +3,7 @@
  * swapped in whole: the query path only ever reads it.
  */
 
-import type { CheckSpec, GeoPoint, Region, Service } from './gslb.js'
+import type { CheckSpec, Fallback, GeoPoint, Policy, Region, Service } from './gslb.js'
 
 /** DNS RR type codes Meridian serves (RFC 1035, 3596, 2782, 8659). */
 export const RRTYPE = {
@@ -148,10 +148,10 @@ export interface RegionDef {
 
 export interface ServiceDef {
   regions: 'all' | string[]
-  policy: 'geo-latency' | 'geo' | 'weighted' | 'failover'
+  policy: Policy
   answers: number
   ttl: number
-  fallback: 'as-if-healthy' | 'all' | 'static' | 'none'
+  fallback: Fallback
   fallbackAddresses: string[]
   fallbackIncludesDrained: boolean
   toleranceMs: number
