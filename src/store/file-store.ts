@@ -11,7 +11,7 @@
 import { watch, type FSWatcher } from 'node:fs'
 import { chmod, stat } from 'node:fs/promises'
 import type { Document } from 'yaml'
-import { ConfigError, MeridianError } from '../errors.js'
+import { ConfigError, formatIssue, MeridianError } from '../errors.js'
 import type { Logger } from '../log.js'
 import { buildZoneSet, readZoneSources, ZONE_FILE_RE, type BuildOptions, type ZoneSource } from '../config/load.js'
 import type { Zone, ZoneSet } from '../model/types.js'
@@ -30,10 +30,10 @@ export interface ConfigStore {
 }
 
 /**
- * Changes one zone file's YAML document in place (zone-editor.ts helpers). `def` is the file's
- * current content as plain JS. Throw a MeridianError to refuse the edit (nothing is written).
+ * Changes one zone file's YAML document in place (zone-editor.ts helpers). Throw a MeridianError
+ * to refuse the edit (nothing is written).
  */
-export type ZoneMutation = (doc: Document, def: Record<string, unknown>) => void
+export type ZoneMutation = (doc: Document) => void
 
 export interface EditOptions {
   /** The request's If-Match: the edit is refused (412) unless it matches the file's current ETag. */
@@ -75,8 +75,8 @@ export class FileConfigStore implements EditableConfigStore {
   private set: ZoneSet | undefined
   /** The files the current set was built from. */
   private sources: ZoneSource[] = []
-  private generation = 0
   private listeners: ((set: ZoneSet) => void)[] = []
+  private failureListeners: ((err: unknown) => void)[] = []
   private watcher: FSWatcher | undefined
   private debounce: NodeJS.Timeout | undefined
   private chain: Promise<unknown> = Promise.resolve()
@@ -97,8 +97,6 @@ export class FileConfigStore implements EditableConfigStore {
   onReloadFailure(listener: (err: unknown) => void): void {
     this.failureListeners.push(listener)
   }
-
-  private failureListeners: ((err: unknown) => void)[] = []
 
   onChange(listener: (set: ZoneSet) => void): void {
     this.listeners.push(listener)
@@ -147,13 +145,13 @@ export class FileConfigStore implements EditableConfigStore {
     }
     const doc = parseZoneText(src.text)
     if (doc.errors.length > 0) throw new MeridianError('E_API_CONFLICT', `${src.file} is not valid YAML on disk (${doc.errors[0]!.message.split('\n')[0]}); fix it by hand, then POST /v1/reload`, 409)
-    mutate(doc, (doc.toJS() ?? {}) as Record<string, unknown>)
+    mutate(doc)
     const text = renderEdited(src.text, doc)
     if (text === src.text) return { set: current, zone, etag: before, changed: false }
     const next = sources.map((s) => (s === src ? { file: s.file, text } : s))
     // Serials are committed only once the file is written: a rejected edit leaves the book untouched.
     const serials = this.serials.plan()
-    const set = buildZoneSet(next, serials.serialOf, this.generation + 1, this.build)
+    const set = buildZoneSet(next, serials.serialOf, current.generation + 1, this.build)
     try {
       const { mode } = await stat(src.file)
       await writeFileAtomic(src.file, text)
@@ -173,7 +171,6 @@ export class FileConfigStore implements EditableConfigStore {
   }
 
   private swap(set: ZoneSet, sources: ZoneSource[], reason: string, started: bigint): void {
-    this.generation = set.generation
     this.set = set
     this.sources = sources
     const ms = Number(process.hrtime.bigint() - started) / 1e6
@@ -200,9 +197,9 @@ export class FileConfigStore implements EditableConfigStore {
         this.log[level]({ reason, generation: this.set.generation }, 'zone files unchanged; nothing to reload')
         return this.set
       }
-      if (this.generation === 0) await this.serials.load()
+      if (!this.set) await this.serials.load()
       const serials = this.serials.plan()
-      const set = buildZoneSet(sources, serials.serialOf, this.generation + 1, this.build)
+      const set = buildZoneSet(sources, serials.serialOf, (this.set?.generation ?? 0) + 1, this.build)
       serials.commit()
       await this.saveSerials()
       this.swap(set, sources, reason, started)
@@ -210,7 +207,7 @@ export class FileConfigStore implements EditableConfigStore {
     } catch (err) {
       for (const l of this.failureListeners) l(err)
       if (err instanceof ConfigError) {
-        this.log.error({ reason, errors: err.issues.map((i) => `${i.file}:${i.line}:${i.col}: ${i.path ? i.path + ': ' : ''}${i.message}`), kept: this.set?.generation ?? null }, 'zone reload rejected; the last good set keeps serving')
+        this.log.error({ reason, errors: err.issues.map(formatIssue), kept: this.set?.generation ?? null }, 'zone reload rejected; the last good set keeps serving')
       }
       throw err
     }

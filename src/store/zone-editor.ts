@@ -42,7 +42,7 @@ export function parseZoneText(text: string): Document {
   return YAML.parseDocument(text, { uniqueKeys: true, prettyErrors: false })
 }
 
-const isPlainObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v)
+export const isPlainObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v)
 const isScalarValue = (v: unknown): boolean => v === null || (typeof v !== 'object' && typeof v !== 'function')
 
 /** A new node for `value`; small collections of scalars are written in flow style (`[a, b]`, `{ lat: 1, lon: 2 }`), as zone files usually are. */
