@@ -35,13 +35,13 @@ import type { VipHealth } from '../model/gslb.js'
 import { canonical, isInZone, resolveName } from '../model/name.js'
 import type { Zone } from '../model/types.js'
 import { PreconditionError, type EditableConfigStore, type EditResult } from '../store/file-store.js'
-import { deleteAt, keysAt, mergePatch, mergePatchAt, setAt, valueAt } from '../store/zone-editor.js'
+import { deleteAt, isPlainObject, keysAt, mergePatch, mergePatchAt, setAt, valueAt } from '../store/zone-editor.js'
 import { bearerMatches } from './auth.js'
 import { ApiError, badRequest, conflict, notFound, toErrorBody } from './errors.js'
 import { explain, parseExplainRequest, type Resolver } from './explain.js'
 import { healthReport, type HealthSnapshot } from './health.js'
 import { openApiDocument } from './openapi.js'
-import { assertEntry, isPlainObject, objectBody, takeName, type Section } from './validate.js'
+import { assertEntry, objectBody, takeName, type Section } from './validate.js'
 
 export interface Readiness {
   ready: boolean
@@ -83,6 +83,13 @@ function serviceTarget(param: string, origin: string): string {
   const c = canonical(param)
   return param.trim().endsWith('.') || isInZone(c, origin) ? c : resolveName(param, origin)
 }
+
+/** The key of `keys` (owner names as a zone file writes them) that names `target` (canonical). */
+const ownerKey = (keys: readonly string[], origin: string, target: string): string | undefined => keys.find((k) => resolveName(k, origin) === target)
+
+/** The key among `keys` (a zone's regions or services) of the entry a URL names. */
+const entryKey = (section: Section, keys: readonly string[], origin: string, param: string): string | undefined =>
+  section === 'regions' ? (keys.includes(param) ? param : undefined) : ownerKey(keys, origin, serviceTarget(param, origin))
 
 /** The key a new service is stored under: relative to the origin when inside it (`api`, `@`), as zone files write them. */
 function serviceKeyFor(name: string, origin: string): string {
@@ -132,8 +139,8 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
     if (err instanceof PreconditionError) reply.header('etag', err.etag)
     void reply.code(status).type('application/json; charset=utf-8').send(body)
   })
-  app.setNotFoundHandler((req, reply) => {
-    void reply.code(404).send({ error: 'E_API_NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]} (see GET /openapi.json)`, details: [] })
+  app.setNotFoundHandler(async (req) => {
+    throw notFound(`no route ${req.method} ${req.url.split('?')[0]} (see GET /openapi.json)`)
   })
 
   /** The zone a URL names (404 if none); its ETag goes on the response, whatever happens next. */
@@ -190,29 +197,22 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
 
   // ---- regions and services -----------------------------------------------------------------------
 
-  const regionExists = (doc: Document, name: string) => keysAt(doc, ['regions']).includes(name)
-  const serviceKeyIn = (doc: Document, origin: string, param: string) => {
-    const target = serviceTarget(param, origin)
-    return keysAt(doc, ['services']).find((k) => resolveName(k, origin) === target)
-  }
-  const serviceKeyOf = (zone: Zone, param: string) => {
-    const target = serviceTarget(param, zone.origin)
-    return Object.keys(zone.definition.services).find((k) => resolveName(k, zone.origin) === target)
-  }
   const missing = (kind: 'region' | 'service', name: string, zone: Zone) => notFound(`no ${kind} ${name} in zone ${zone.origin}`)
-
-  /** The key of the entry a URL names, in the document being edited (404 if absent). */
-  const keyIn = (section: Section, doc: Document, zone: Zone, param: string): string => {
-    const key = section === 'regions' ? (regionExists(doc, param) ? param : undefined) : serviceKeyIn(doc, zone.origin, param)
-    if (key === undefined) throw missing(section === 'regions' ? 'region' : 'service', param, zone)
-    return key
-  }
 
   for (const section of ['regions', 'services'] as const) {
     const kind = section === 'regions' ? 'region' : 'service'
     const param = (req: Req) => (section === 'regions' ? req.params.region! : req.params.service!)
     const one = (zone: Zone, key: string) => (section === 'regions' ? regionJson(zone, key) : serviceJson(zone, key))
-    const keyOf = (zone: Zone, p: string) => (section === 'regions' ? (p in zone.definition.regions ? p : undefined) : serviceKeyOf(zone, p))
+    /** The key of the entry `p` names in the zone as served. */
+    const keyOf = (zone: Zone, p: string) => entryKey(section, Object.keys(zone.definition[section]), zone.origin, p)
+    /** The key of the entry `p` names in the document being edited. */
+    const keyInDoc = (doc: Document, zone: Zone, p: string) => entryKey(section, keysAt(doc, [section]), zone.origin, p)
+    /** As keyInDoc, 404 if absent. */
+    const keyIn = (doc: Document, zone: Zone, p: string): string => {
+      const key = keyInDoc(doc, zone, p)
+      if (key === undefined) throw missing(kind, p, zone)
+      return key
+    }
     const base = `/v1/zones/:zone/${section}`
     const item = `${base}/:${kind}`
 
@@ -236,12 +236,12 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
       const key = section === 'regions' ? name : serviceKeyFor(name, zone.origin)
       assertEntry(section, key, rest)
       const res = await edit(req, reply, zone, (doc) => {
-        if (section === 'regions' ? regionExists(doc, key) : serviceKeyIn(doc, zone.origin, key) !== undefined) {
+        if (keyInDoc(doc, zone, key) !== undefined) {
           throw conflict(`${kind} ${name} exists already in zone ${zone.origin}; change it with PUT or PATCH`)
         }
         if (section === 'services') {
           const target = resolveName(key, zone.origin)
-          const record = keysAt(doc, ['records']).find((k) => resolveName(k, zone.origin) === target)
+          const record = ownerKey(keysAt(doc, ['records']), zone.origin, target)
           if (record !== undefined) throw conflict(`${target} holds static records (records.${record}); a name is either a record set or a service`)
         }
         setAt(doc, [section, key], rest)
@@ -254,7 +254,7 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
       const p = param(req)
       const { rest } = takeName(objectBody(req.body), { expected: p })
       const res = await edit(req, reply, zone, (doc) => {
-        const key = keyIn(section, doc, zone, p)
+        const key = keyIn(doc, zone, p)
         assertEntry(section, key, rest)
         setAt(doc, [section, key], rest)
       })
@@ -269,7 +269,7 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
       const whole = Object.fromEntries(Object.entries(rest).filter(([k, v]) => WHOLE[section].includes(k) && v !== null))
       const patch = Object.fromEntries(Object.entries(rest).filter(([k]) => !(k in whole)))
       const res = await edit(req, reply, zone, (doc) => {
-        const key = keyIn(section, doc, zone, p)
+        const key = keyIn(doc, zone, p)
         const current = valueAt(doc, [section, key])
         assertEntry(section, key, { ...(mergePatch(isPlainObject(current) ? current : {}, patch) as object), ...whole })
         mergePatchAt(doc, [section, key], patch)
@@ -286,7 +286,7 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
       if (d !== undefined && section === 'services') throw badRequest('applies to regions only', 'detach')
       const detach = d === 'true' || d === '1' || d === ''
       await edit(req, reply, zone, (doc) => {
-        const key = keyIn(section, doc, zone, p)
+        const key = keyIn(doc, zone, p)
         if (section === 'regions') {
           const users = keysAt(doc, ['services']).filter((s) => {
             const list = valueAt(doc, ['services', s, 'regions'])
@@ -315,7 +315,7 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
       const zone = zoneFor(req, reply)
       const name = req.params.region!
       const res = await edit(req, reply, zone, (doc) => {
-        if (!regionExists(doc, name)) throw missing('region', name, zone)
+        if (!keysAt(doc, ['regions']).includes(name)) throw missing('region', name, zone)
         if (action === 'drain') setAt(doc, ['regions', name, 'drained'], true)
         else if (valueAt(doc, ['regions', name, 'drained']) !== undefined) setAt(doc, ['regions', name, 'drained'], false)
       })

@@ -3,34 +3,30 @@
  * (config/schema.ts regionSchema and serviceSchema, the `x-message` keys stripped), so the document,
  * the zone files and the API's validation cannot disagree.
  */
-import { regionSchema, serviceSchema } from '../config/schema.js'
+import { REGION_NAME_PATTERN, regionSchema, serviceSchema } from '../config/schema.js'
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json }
 
-/** A deep copy without the `x-message` keys (Meridian's messages, not JSON Schema). */
-export function stripExtensions(schema: unknown): Json {
-  if (Array.isArray(schema)) return schema.map(stripExtensions)
+/** A deep copy of `schema` without the keyword `key` at any depth. */
+function without(schema: unknown, key: string): Json {
+  if (Array.isArray(schema)) return schema.map((s) => without(s, key))
   if (schema === null || typeof schema !== 'object') return schema as Json
   const out: Record<string, Json> = {}
-  for (const [k, v] of Object.entries(schema)) if (k !== 'x-message') out[k] = stripExtensions(v)
+  for (const [k, v] of Object.entries(schema)) if (k !== key) out[k] = without(v, key)
   return out
 }
+
+/** A zone schema node as JSON Schema: without the `x-message` keys (Meridian's messages). */
+const stripExtensions = (schema: unknown): Json => without(schema, 'x-message')
+const withoutDefaults = (s: Json): Json => without(s, 'default')
 
 type ObjectSchema = { type: 'object'; properties: Record<string, Json>; required?: string[]; additionalProperties: false; description?: string }
-
-const withoutDefaults = (s: Json): Json => {
-  if (Array.isArray(s)) return s.map(withoutDefaults)
-  if (s === null || typeof s !== 'object') return s
-  const out: Record<string, Json> = {}
-  for (const [k, v] of Object.entries(s)) if (k !== 'default') out[k] = k === 'properties' || typeof v === 'object' ? withoutDefaults(v) : v
-  return out
-}
 
 /** The schemas of request and response bodies. */
 export function bodySchemas(): Record<string, Json> {
   const region = stripExtensions(regionSchema) as unknown as ObjectSchema
   const service = stripExtensions(serviceSchema) as unknown as ObjectSchema
-  const regionName = { type: 'string', pattern: '^[a-z0-9][a-z0-9-]{0,62}$', description: 'Region name: lowercase letters, digits and -.' }
+  const regionName = { type: 'string', pattern: REGION_NAME_PATTERN, description: 'Region name: lowercase letters, digits and -.' }
   const serviceName = { type: 'string', minLength: 1, description: 'Owner name as in the zone file: relative to the origin (www), @, or absolute with a final dot.' }
   /** A merge patch (RFC 7396): every key optional, null removes an optional key (back to its default). */
   const patch = (s: ObjectSchema): Json => ({

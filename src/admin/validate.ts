@@ -4,6 +4,7 @@
  * and each problem's key path is made relative to the body. One schema, one set of messages.
  */
 import { validateZoneDocument } from '../config/validate.js'
+import { isPlainObject } from '../store/zone-editor.js'
 import { badRequest, invalid, type ErrorDetail } from './errors.js'
 
 export type Section = 'regions' | 'services'
@@ -32,8 +33,6 @@ export function assertEntry(section: Section, name: string, value: unknown): voi
   if (problems.length > 0) throw invalid(problems)
 }
 
-export const isPlainObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v)
-
 /** The body as an object, or a 400 saying what it is instead. */
 export function objectBody(body: unknown): Record<string, unknown> {
   if (body === undefined) throw badRequest('a JSON object body is required (Content-Type: application/json)')
@@ -48,8 +47,8 @@ export function objectBody(body: unknown): Record<string, unknown> {
 export function takeName(body: Record<string, unknown>, opts: { required: true } | { expected: string }): { name: string; rest: Record<string, unknown> } {
   const { name, ...rest } = body
   if ('required' in opts) {
-    if (name === undefined) throw invalid([{ path: 'name', message: 'missing required key "name"' }], 'E_ZONE_SCHEMA')
-    if (typeof name !== 'string' || name.length === 0) throw invalid([{ path: 'name', message: `must be a non-empty string, got ${JSON.stringify(name)}` }], 'E_ZONE_SCHEMA')
+    if (name === undefined) throw invalid([{ path: 'name', message: 'missing required key "name"' }])
+    if (typeof name !== 'string' || name.length === 0) throw invalid([{ path: 'name', message: `must be a non-empty string, got ${JSON.stringify(name)}` }])
     return { name, rest }
   }
   if (name !== undefined && name !== opts.expected) {
