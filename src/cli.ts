@@ -5,13 +5,12 @@
  *   meridian check     validate the zone files, print every error, exit non-zero on any
  *   meridian explain   the selector's decision trace for one question (offline, or from a running server)
  */
-import { readFileSync, statSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { mkdir } from 'node:fs/promises'
 import path from 'node:path'
 import { Command, InvalidArgumentError, Option } from 'commander'
 import { buildAdminApp, type Readiness } from './admin/app.js'
 import { isLoopback, loadAdminToken } from './admin/auth.js'
-import { ApiError } from './admin/errors.js'
 import { explain, formatTrace, parseExplainRequest, type ExplainTrace, type Resolver } from './admin/explain.js'
 import { buildZoneSet, readZoneSources, type BuildOptions } from './config/load.js'
 import { locateClient, type GeoLookup } from './dns/client.js'
@@ -44,14 +43,12 @@ const PLACES: BuildOptions = {
 
 const VERSION: string = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version
 
-/** `--geodb` names a database file, or a directory holding the default one. */
-function geodbFile(p: string): string {
-  try {
-    if (statSync(p).isDirectory()) return path.join(p, DEFAULT_GEODB_FILE)
-  } catch {
-    // not there: GeoDb.open reports it
-  }
-  return p
+/** `meridian: CODE: message`, as every fatal error is printed. */
+const errorLine = (err: unknown): string => `meridian: ${err instanceof MeridianError ? `${err.code}: ` : ''}${(err as Error).message}\n`
+
+/** Every issue of a rejected set, one `file:line:col: path: message` line each, on stderr. */
+function printIssues(err: ConfigError): void {
+  for (const i of err.issues) process.stderr.write(formatIssue(i) + '\n')
 }
 
 const intOption = (min: number, max: number) => (v: string) => {
@@ -136,7 +133,7 @@ async function adminToken(opts: { admin: ListenAddress; adminTokenFile?: string 
   try {
     token = await loadAdminToken(opts.adminTokenFile)
   } catch (err) {
-    process.stderr.write(`meridian: ${err instanceof MeridianError ? `${err.code}: ` : ''}${(err as Error).message}\n`)
+    process.stderr.write(errorLine(err))
     log.fatal({ err: (err as Error).message }, 'cannot start: the admin token cannot be read')
     process.exit(1)
   }
@@ -151,10 +148,11 @@ async function adminToken(opts: { admin: ListenAddress; adminTokenFile?: string 
 
 async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logger) => Promise<() => Promise<void>>): Promise<void> {
   const log = createLogger(opts.logLevel)
+  const listen = opts.listen ?? [parseListen('127.0.0.1:5300')]
   const token = await adminToken(opts, log)
   let geo: GeoDb
   try {
-    geo = await GeoDb.open(geodbFile(opts.geodb))
+    geo = await GeoDb.open(opts.geodb)
   } catch (err) {
     log.fatal({ geodb: opts.geodb, err: (err as Error).message }, 'cannot start: the GeoIP database cannot be opened')
     process.exit(1)
@@ -185,7 +183,7 @@ async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logg
     await store.reload('start-up')
   } catch (err) {
     if (err instanceof ConfigError) {
-      for (const i of err.issues) process.stderr.write(formatIssue(i) + '\n')
+      printIssues(err)
       log.fatal({ zones: opts.zones }, 'cannot start: the zone files have errors (listed above)')
       process.exit(1)
     }
@@ -205,7 +203,7 @@ async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logg
   // --workers N >= 2: N processes answer DNS (src/cluster/); this one keeps the store, the poller and the admin API.
   const workers =
     opts.workers > 1
-      ? new DnsWorkers({ count: opts.workers, listen: opts.listen ?? [parseListen('127.0.0.1:5300')], tcp: tcpOptions, handler: handlerOptions, geodb: geo.info.path, logLevel: opts.logLevel, log, store, poller, metrics })
+      ? new DnsWorkers({ count: opts.workers, listen, tcp: tcpOptions, handler: handlerOptions, geodb: geo.info.path, logLevel: opts.logLevel, log, store, poller, metrics })
       : undefined
 
   // The admin API opens before the DNS sockets (so /readyz can say why it is not ready yet).
@@ -252,7 +250,7 @@ async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logg
     rand: Math.random,
     generations: () => poller.view(),
   }, metrics)
-  const listeners = handler ? (opts.listen ?? [parseListen('127.0.0.1:5300')]).map((at) => new DnsListener(at, handler, tcpOptions, log.child({ mod: 'dns' }))) : []
+  const listeners = handler ? listen.map((at) => new DnsListener(at, handler, tcpOptions, log.child({ mod: 'dns' }))) : []
   const bound = []
   try {
     for (const l of listeners) bound.push(...(await l.start()))
@@ -327,11 +325,11 @@ async function check(opts: { zones: string }): Promise<number> {
     for (const z of set.zones.values()) {
       process.stdout.write(`${z.file}: zone ${z.origin} OK (${z.nodes.size} names)\n`)
     }
-    if (set.zones.size === 0) process.stdout.write(`${opts.zones}: no zone files (*.yaml)\n`)
+    if (set.zones.size === 0) process.stdout.write(`${opts.zones}: no zone files (*.yaml, *.yml)\n`)
     return 0
   } catch (err) {
     if (err instanceof ConfigError) {
-      for (const i of err.issues) process.stderr.write(formatIssue(i) + '\n')
+      printIssues(err)
       process.stderr.write(`${err.issues.length} error(s); nothing would be served from these files\n`)
       return 1
     }
@@ -383,21 +381,21 @@ async function explainCommand(name: string, type: string | undefined, o: Explain
     try {
       question = parseExplainRequest({ name, type, client: o.client, ecs: o.ecs })
     } catch (err) {
-      return fail(2, err instanceof ApiError ? err.message : (err as Error).message)
+      return fail(2, (err as Error).message)
     }
     let set: ZoneSet
     try {
       set = await readZoneSet(o.zones)
     } catch (err) {
       if (err instanceof ConfigError) {
-        for (const i of err.issues) process.stderr.write(formatIssue(i) + '\n')
+        printIssues(err)
         return fail(1, `the zone files in ${o.zones} have errors (listed above)`)
       }
       throw err
     }
     let geo: GeoDb
     try {
-      geo = await GeoDb.open(geodbFile(o.geodb))
+      geo = await GeoDb.open(o.geodb)
     } catch (err) {
       return fail(1, `cannot open the GeoIP database ${o.geodb}: ${(err as Error).message}`)
     }
@@ -462,6 +460,6 @@ export function program(): Command {
 program()
   .parseAsync(process.argv)
   .catch((err: unknown) => {
-    process.stderr.write(`meridian: ${err instanceof MeridianError ? `${err.code}: ` : ''}${(err as Error).message}\n`)
+    process.stderr.write(errorLine(err))
     process.exit(2)
   })

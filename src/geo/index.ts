@@ -26,9 +26,9 @@
  *   db.locate('192.0.2.77', 24)       // ECS 192.0.2.0/24: looks up 192.0.2.0
  *   greatCircleKm(placeLocation('LHR')!, placeLocation('NRT')!)   // ~9,590 km
  *
- * Errors: `GeoDb.open` throws an Error naming the path when the file is missing or not an MMDB
- * (to become MeridianError E_GEODB once that code exists in errors.ts). `locate` throws TypeError for
- * a string that is not an IP address, RangeError for a prefix out of range, Error once closed.
+ * Errors: `GeoDb.open` throws MeridianError E_GEODB naming the path when the file is missing or not
+ * an MMDB with country data. `locate` throws TypeError for a string that is not an IP address,
+ * RangeError for a prefix out of range, Error once closed.
  *
  * Metrics: none yet; the DNS layer counts lookups by source if it wants them.
  */
