@@ -20,7 +20,7 @@ import { dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { deepStrictEqual, strictEqual } from 'node:assert/strict'
 import { Reader } from 'maxmind'
-import { parseNetwork, writeMmdb } from './mmdb-writer.mjs'
+import { formatBytes, parseNetwork, writeMmdb } from './mmdb-writer.mjs'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
 
@@ -103,10 +103,7 @@ function addressAt(net, offsetFromStart, fromEnd = false) {
     b[i] = ((v % 256) + 256) % 256
     carry = fromEnd ? (v < 0 ? 1 : 0) : v > 255 ? 1 : 0
   }
-  if (family === 4) return [...b.slice(12)].join('.')
-  const groups = []
-  for (let i = 0; i < 16; i += 2) groups.push(((b[i] << 8) | b[i + 1]).toString(16))
-  return groups.join(':')
+  return formatBytes(family === 4 ? b.slice(12) : b)
 }
 
 /** Reads `buffer` back with the maxmind package and checks every network of `networks` resolves as written. */

@@ -99,15 +99,20 @@ export function ipv6Bytes(addr) {
 
 const bitAt = (bytes, i) => (bytes[i >> 3] >> (7 - (i & 7))) & 1
 
+/** 4 bytes as a dotted quad, 16 as eight hex groups (uncompressed). */
+export function formatBytes(bytes) {
+  if (bytes.length === 4) return [...bytes].join('.')
+  const groups = []
+  for (let i = 0; i < 16; i += 2) groups.push(((bytes[i] << 8) | bytes[i + 1]).toString(16))
+  return groups.join(':')
+}
+
 function formatNetwork(bytes, prefix, family) {
   const masked = Uint8Array.from(bytes, (b, i) => {
     const keep = Math.max(0, Math.min(8, prefix - i * 8))
     return b & (0xff << (8 - keep))
   })
-  if (family === 4) return `${[...masked.slice(12)].join('.')}/${prefix - 96}`
-  const groups = []
-  for (let i = 0; i < 16; i += 2) groups.push(((masked[i] << 8) | masked[i + 1]).toString(16))
-  return `${groups.join(':')}/${prefix}`
+  return family === 4 ? `${formatBytes(masked.slice(12))}/${prefix - 96}` : `${formatBytes(masked)}/${prefix}`
 }
 
 // ---------------------------------------------------------------------------------------------- data

@@ -21,6 +21,7 @@ import { createRequire } from 'node:module'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Reader } from 'maxmind'
+import { formatBytes } from './mmdb-writer.mjs'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
 const require = createRequire(join(root, 'package.json'))
@@ -63,18 +64,11 @@ export function distinctRecords(buffer) {
       path[byte] = right ? path[byte] | mask : path[byte] & ~mask
       const v = read(node, right)
       if (v < nodeCount) walk(v, depth + 1)
-      else if (v > nodeCount && !seenData.has(v)) seenData.set(v, formatAddress(path))
+      else if (v > nodeCount && !seenData.has(v)) seenData.set(v, formatBytes(path))
     }
   }
   walk(0, 0)
   return [...seenData.values()].map((address) => ({ address, record: reader.get(address) }))
-}
-
-function formatAddress(bytes) {
-  if (bytes.length === 4) return [...bytes].join('.')
-  const g = []
-  for (let i = 0; i < 16; i += 2) g.push(((bytes[i] << 8) | bytes[i + 1]).toString(16))
-  return g.join(':')
 }
 
 /** Addresses whose country has been stable for years; a change here deserves a look before committing. */
