@@ -57,9 +57,7 @@ export class SimBackend {
     const server = this.server
     if (!server) return
     this.server = null
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()))
-    server.closeAllConnections()
-    await closed
+    await closeServer(server)
   }
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
@@ -101,4 +99,11 @@ export function listen(server: http.Server, port: number, host: string): Promise
       resolve((server.address() as AddressInfo).port)
     })
   })
+}
+
+/** Closes the listening socket and cuts every open connection; resolves once the server is closed. */
+export async function closeServer(server: http.Server): Promise<void> {
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+  server.closeAllConnections()
+  await closed
 }

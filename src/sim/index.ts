@@ -8,6 +8,7 @@
  * the unhealthy ones, answers 502 when none is left, and answers its own `/healthz` with
  * 200 `{ region, healthy, backends }` while at least one backend is healthy, else 503.
  * Requests and responses are streamed through; `X-Forwarded-For`, `-Proto` and `-Host` are set.
+ * Also here for the tests and the bench: `waitFor` (poll a condition) and `prng` (a seeded PRNG).
  *
  * Config (PoolSpec): region, vip (default 127.0.0.1), port (default 0 = OS-chosen, kept across
  * stop/start), backends (default 2), healthIntervalMs (default 200), latencyMs (default 0).
@@ -29,3 +30,4 @@
 export { SimBackend, type BackendReply } from './backend.js'
 export { SimPool, startPool, startPools, type PoolSpec, type PoolHealthReply, type PoolStats } from './pool.js'
 export { waitFor } from './wait.js'
+export { prng } from './prng.js'

@@ -5,7 +5,7 @@
 import { EventEmitter } from 'node:events'
 import http from 'node:http'
 import type { Socket } from 'node:net'
-import { listen, SimBackend } from './backend.js'
+import { closeServer, listen, SimBackend } from './backend.js'
 
 export interface PoolSpec {
   /** Region name, e.g. `eu-west`; backends are named `eu-west-b1`, `eu-west-b2`... */
@@ -161,11 +161,7 @@ export class SimPool extends EventEmitter {
     this.timer = null
     const server = this.server
     this.server = null
-    if (server) {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()))
-      server.closeAllConnections()
-      await closed
-    }
+    if (server) await closeServer(server)
     await this.probing
     await Promise.all(this.backends.map((b) => b.stop()))
     this.healthy = this.backends.map(() => false)
