@@ -8,7 +8,6 @@
  * a deleted service, then the restart that must find all of them).
  */
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
 import { readdir, readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
@@ -16,10 +15,9 @@ import YAML from 'yaml'
 import type { SimPool } from '../../src/sim/index.js'
 import { dig } from '../helpers/dig.js'
 import { askMany, checkFor, pollAnswer, startPools, subnet, writeZone, addressesOf } from '../helpers/gslb.js'
-import { CLI, ROOT, startServer, tempDir, type RunningServer } from '../helpers/server.js'
+import { adminUrl, DEMO_ZONES, runCli, startServer, tempDir, TEST_GEODB, type RunningServer } from '../helpers/server.js'
 import { TYPE } from '../helpers/wire.js'
 
-const GEODB = path.join(ROOT, 'geodb', 'test', 'meridian-test.mmdb')
 const TOKEN = 'e2e-admin-token-5f2a9c'
 const ORIGIN = 'admin-e2e.test'
 const fqdn = (l: string) => `${l}.${ORIGIN}`
@@ -81,14 +79,7 @@ function apiOf(url: string): Api {
 }
 
 async function adminOf(server: RunningServer): Promise<Api> {
-  const line = await server.waitForLog((l) => l.msg === 'admin API listening')
-  return apiOf(String(line.url))
-}
-
-function run(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { env }, (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }))
-  })
+  return apiOf(await adminUrl(server))
 }
 
 const q = (server: RunningServer, name: string, ...args: string[]) => dig('127.0.0.1', server.port, '+norec', name, ...args)
@@ -119,7 +110,7 @@ describe('admin API against a running server', () => {
     tokenFile = path.join(dir.dir, '.admin-token')
     await writeFile(tokenFile, TOKEN + '\n')
     await writeZone(dir.dir, `${ORIGIN}.yaml`, zoneYaml(pools))
-    server = await startServer({ zonesDirInPlace: dir.dir, args: ['--geodb', GEODB, '--admin', '127.0.0.1:0', '--admin-token-file', tokenFile] })
+    server = await startServer({ zonesDirInPlace: dir.dir, args: ['--geodb', TEST_GEODB, '--admin', '127.0.0.1:0', '--admin-token-file', tokenFile] })
     api = await adminOf(server)
     // Both checked regions up before the tests start.
     await pollAnswer(server.port, { name: fqdn('www'), type: TYPE.A, client: subnet(LONDON) }, (r) => addressesOf(r).join() === VIP['eu-west'], { timeoutMs: 5000, what: 'eu-west up' })
@@ -159,7 +150,7 @@ describe('admin API against a running server', () => {
     const out = await digUntil(server, fqdn('www'), LONDON, (r) => r.join() === 'us-east', drained.at, 'drain')
     t.diagnostic(`drain: dig answers us-east ${out.ms.toFixed(0)} ms after the 2xx (dig number ${out.digs})`)
     assert.ok(out.ms < 1000, `${out.ms} ms`)
-    const explain = await run(['explain', fqdn('www'), '--client', '10.0.0.1', '--ecs', LONDON, '--admin', api.url])
+    const explain = await runCli(['explain', fqdn('www'), '--client', '10.0.0.1', '--ecs', LONDON, '--admin', api.url])
     assert.equal(explain.code, 0, explain.stderr)
     assert.match(explain.stdout, /\n {2}- eu-west +drained .*drained by the operator\n/, explain.stdout)
     assert.match(explain.stdout, /\n {2}\* us-east +usable/, explain.stdout)
@@ -229,7 +220,7 @@ describe('admin API against a running server', () => {
     assert.equal(await server.stop(), 0)
     const text = await readFile(path.join(dir.dir, `${ORIGIN}.yaml`), 'utf8')
     for (const c of COMMENTS) assert.ok(text.includes(c), `comment ${c} kept:\n${text}`)
-    const check = await run(['check', '--zones', dir.dir])
+    const check = await runCli(['check', '--zones', dir.dir])
     assert.equal(check.code, 0, check.stderr)
     const def = YAML.parse(text) as { regions: Record<string, { weight?: number; drained?: boolean }>; services: Record<string, unknown> }
     assert.equal(def.regions['w-a']!.weight, 100)
@@ -237,7 +228,7 @@ describe('admin API against a running server', () => {
     assert.ok(def.regions['ap-northeast'])
     assert.equal(def.services.gone, undefined)
 
-    server = await startServer({ zonesDirInPlace: dir.dir, args: ['--geodb', GEODB, '--admin', '127.0.0.1:0', '--admin-token-file', tokenFile] })
+    server = await startServer({ zonesDirInPlace: dir.dir, args: ['--geodb', TEST_GEODB, '--admin', '127.0.0.1:0', '--admin-token-file', tokenFile] })
     api = await adminOf(server)
     const regions = (await api.call('GET', `/v1/zones/${ORIGIN}/regions`, undefined, null)).body as { name: string; weight: number; drained: boolean }[]
     assert.deepEqual(
@@ -273,7 +264,7 @@ services:
   www: { regions: [iad, dub], policy: geo-latency, unknown: down }
 `,
     )
-    const r = await run(['explain', 'www.x.test', 'A', '--client', '10.1.2.3', '--ecs', '198.51.100.0/26', '--zones', d.dir, '--geodb', GEODB])
+    const r = await runCli(['explain', 'www.x.test', 'A', '--client', '10.1.2.3', '--ecs', '198.51.100.0/26', '--zones', d.dir, '--geodb', TEST_GEODB])
     assert.equal(r.code, 0, r.stderr)
     assert.match(r.stdout, /^www\.x\.test A from 10\.1\.2\.3 with ECS 198\.51\.100\.0\/26\n/)
     assert.match(r.stdout, /client: {3}198\.51\.100\.0 at 39\.04, -77\.49; GeoIP lookup of the ECS subnet 198\.51\.100\.0\/26: US \(NA\)/)
@@ -281,9 +272,9 @@ services:
     assert.match(r.stdout, /\n {2}\* dub +usable/)
     assert.match(r.stdout, /\n {2}www\.x\.test\. 30 IN A 192\.0\.2\.1\n/)
     assert.match(r.stdout, /\nECS scope: \/26\n/)
-    const json = await run(['explain', 'www.x.test', '--client', '10.1.2.3', '--zones', d.dir, '--geodb', GEODB, '--json'])
+    const json = await runCli(['explain', 'www.x.test', '--client', '10.1.2.3', '--zones', d.dir, '--geodb', TEST_GEODB, '--json'])
     assert.equal((JSON.parse(json.stdout) as { rcode: string }).rcode, 'NOERROR')
-    const bad = await run(['explain', 'www.x.test', '--client', 'nobody', '--zones', d.dir, '--geodb', GEODB])
+    const bad = await runCli(['explain', 'www.x.test', '--client', 'nobody', '--zones', d.dir, '--geodb', TEST_GEODB])
     assert.equal(bad.code, 2)
     assert.match(bad.stderr, /client: must be the IPv4 or IPv6 address the query comes from, got "nobody"/)
   })
@@ -291,7 +282,7 @@ services:
   test('a non-loopback --admin without a token: Meridian refuses to start, exit 1, and says why', async () => {
     const env = { ...process.env }
     delete env.MERIDIAN_ADMIN_TOKEN
-    const r = await run(['serve', '--zones', path.join(ROOT, 'zones'), '--listen', '127.0.0.1:0', '--admin', '0.0.0.0:0'], env)
+    const r = await runCli(['serve', '--zones', DEMO_ZONES, '--listen', '127.0.0.1:0', '--admin', '0.0.0.0:0'], env)
     assert.equal(r.code, 1)
     assert.match(r.stderr, /^meridian: E_ADMIN_TOKEN: the admin API address 0\.0\.0\.0:0 is not a loopback address, and no token is configured: set MERIDIAN_ADMIN_TOKEN or pass --admin-token-file/)
   })
@@ -305,8 +296,7 @@ services:
       delete process.env.MERIDIAN_ADMIN_TOKEN
     }
     t.after(() => s!.stop())
-    const line = await s.waitForLog((l) => l.msg === 'admin API listening')
-    const port = Number(/:(\d+)$/.exec(String(line.url))![1])
+    const port = Number(/:(\d+)$/.exec(await adminUrl(s))![1])
     const a = apiOf(`http://127.0.0.1:${port}`)
     assert.equal((await a.call('GET', '/v1/zones', undefined, null)).status, 401)
     assert.equal((await a.call('GET', '/v1/zones')).status, 200)
@@ -376,7 +366,7 @@ services:
       )
       await server.stop()
       assert.ok(killed, 'the server was killed before the burst ended')
-      const check = await run(['check', '--zones', d.dir])
+      const check = await runCli(['check', '--zones', d.dir])
       assert.equal(check.code, 0, `meridian check after SIGKILL: ${check.stderr}`)
       const text = await readFile(file, 'utf8')
       assert.ok(text.includes('# kill test: this comment must survive'))

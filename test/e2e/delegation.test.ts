@@ -23,15 +23,16 @@
  * Needs root (port 53) and unbound (`apt-get install unbound`; scripts/ensure-tools.mjs).
  */
 import assert from 'node:assert/strict'
-import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import dgram from 'node:dgram'
 import { readFile, writeFile } from 'node:fs/promises'
 import net from 'node:net'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import { promisify } from 'node:util'
 import { dig, type DigResult } from '../helpers/dig.js'
-import { CLI, ROOT, startServer, tempDir, type LogLine, type RunningServer } from '../helpers/server.js'
+import { docsYaml } from '../helpers/docs.js'
+import { ROOT, runCli, startServer, tempDir, TEST_GEODB, type LogLine, type RunningServer } from '../helpers/server.js'
+import { encodeName, TYPE } from '../helpers/wire.js'
 
 const PARENT_ZONE = 'example.test'
 const CHILD_ZONE = 'gslb.example.test'
@@ -39,7 +40,6 @@ const CHILD_NS = `ns1.${CHILD_ZONE}`
 const FIXTURE = path.join(ROOT, 'test', 'fixtures', 'delegation', 'gslb.example.test.yaml')
 /** The address written in the fixture, replaced by this run's address of Meridian. */
 const FIXTURE_ADDRESS = '127.0.0.53'
-const GEODB = path.join(ROOT, 'geodb', 'test', 'meridian-test.mmdb')
 const VIPS = {
   'us-east': ['203.0.113.10', '203.0.113.11'],
   'eu-west': ['203.0.113.20', '203.0.113.21'],
@@ -51,8 +51,6 @@ const randomLoopback = () => `127.${100 + Math.floor(Math.random() * 100)}.${Mat
 // ---------------------------------------------------------------------------------------------
 // The parent: a minimal authoritative server for example.test that delegates gslb.example.test.
 // ---------------------------------------------------------------------------------------------
-
-const TYPE = { A: 1, NS: 2, SOA: 6, OPT: 41 } as const
 
 interface ParentQuery {
   qname: string
@@ -66,11 +64,6 @@ interface Parent {
   port: number
   queries: ParentQuery[]
   close(): Promise<void>
-}
-
-function encodeName(name: string): Buffer {
-  const labels = name.replace(/\.$/, '').split('.').filter(Boolean)
-  return Buffer.concat([...labels.map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l, 'ascii')])), Buffer.from([0])])
 }
 
 function record(name: string, type: number, ttl: number, rdata: Buffer): Buffer {
@@ -211,7 +204,7 @@ async function startChild(zonesDir: string): Promise<{ server: RunningServer; ad
       const server = await startServer({
         zonesDirInPlace: zonesDir,
         listen: [`${address}:53`],
-        args: ['--geodb', GEODB, '--no-watch', '--query-log', '--log-level', 'debug'],
+        args: ['--geodb', TEST_GEODB, '--no-watch', '--query-log', '--log-level', 'debug'],
       })
       return { server, address }
     } catch (err) {
@@ -420,13 +413,12 @@ describe('a resolver follows the delegation of gslb.example.test to Meridian', {
 })
 
 test('the zone file in docs/delegation.md passes meridian check', async () => {
-  const md = await readFile(path.join(ROOT, 'docs', 'delegation.md'), 'utf8')
-  const yaml = /```yaml\n([\s\S]*?)```/.exec(md)?.[1]
-  assert.ok(yaml, 'docs/delegation.md has a yaml block')
+  const yaml = await docsYaml('delegation.md')
   const t = await tempDir()
   try {
     await writeFile(path.join(t.dir, 'gslb.example.com.yaml'), yaml)
-    const { stdout } = await promisify(execFile)(process.execPath, [CLI, 'check', '--zones', t.dir])
+    const { code, stdout, stderr } = await runCli(['check', '--zones', t.dir])
+    assert.equal(code, 0, stderr)
     assert.match(stdout, /zone gslb\.example\.com OK/)
   } finally {
     await t.cleanup()

@@ -1,19 +1,17 @@
 /** The complete example of docs/zones.md, served for real and queried with dig: the docs cannot rot. */
 import assert from 'node:assert/strict'
-import { readFile, writeFile } from 'node:fs/promises'
+import { writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { describe, test, before, after } from 'node:test'
 import { dig } from '../helpers/dig.js'
-import { ROOT, startServer, tempDir, type RunningServer } from '../helpers/server.js'
+import { docsYaml } from '../helpers/docs.js'
+import { startServer, tempDir, type RunningServer } from '../helpers/server.js'
 
 describe('the complete example in docs/zones.md', () => {
   let server: RunningServer
   let cleanup: () => Promise<void>
   before(async () => {
-    const md = await readFile(path.join(ROOT, 'docs', 'zones.md'), 'utf8')
-    const section = md.slice(md.indexOf('## Complete example'))
-    const yaml = /```yaml\n([\s\S]*?)```/.exec(section)?.[1]
-    assert.ok(yaml, 'docs/zones.md has a yaml block under "Complete example"')
+    const yaml = await docsYaml('zones.md', 'Complete example')
     const t = await tempDir()
     cleanup = t.cleanup
     await writeFile(path.join(t.dir, 'shop.example.com.yaml'), yaml)

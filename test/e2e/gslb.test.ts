@@ -9,14 +9,13 @@
  */
 import { after, before, test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
-import path from 'node:path'
 import { waitFor, type SimPool } from '../../src/sim/index.js'
 import { dig, type DigResult } from '../helpers/dig.js'
-import { ROOT, startServer, tempDir, type RunningServer } from '../helpers/server.js'
+import { startServer, tempDir, TEST_GEODB, type RunningServer } from '../helpers/server.js'
 import { RCODE, TYPE, type Reply } from '../helpers/wire.js'
-import { addressesOf, ask, askMany, canonical, checkFor, pollAnswer, savedHealth, startPools, subnet, writeZone } from '../helpers/gslb.js'
+import { addressesOf, ask, askMany, canonical, checkFor, pollAnswer, savedHealth, savedStateOf, startPools, subnet, writeZone } from '../helpers/gslb.js'
 
-const GEODB_ARGS = ['--geodb', path.join(ROOT, 'geodb', 'test', 'meridian-test.mmdb')]
+const GEODB_ARGS = ['--geodb', TEST_GEODB]
 const ORIGIN = 'gslb-e2e.test'
 const fqdn = (label: string) => `${label}.${ORIGIN}`
 
@@ -116,7 +115,7 @@ async function allChecksUp(timeoutMs = 5000): Promise<void> {
     async () => {
       const targets = await savedHealth(server.zonesDir)
       if (!targets) return false
-      const states = MAIN.map((r) => Object.entries(targets).find(([k]) => k.startsWith(pools.get(r)!.url + '/'))?.[1].state)
+      const states = MAIN.map((r) => savedStateOf(targets, pools.get(r)!))
       return states.every((s) => s === 'up')
     },
     { timeoutMs, everyMs: 25, what: 'every region check up in .meridian/health.json' },
@@ -593,9 +592,8 @@ services:
   srv = undefined
   const saved = await savedHealth(dir.dir)
   assert.ok(saved, '.meridian/health.json written')
-  const stateOf = (pool: SimPool) => Object.entries(saved).find(([k]) => k.startsWith(pool.url + '/'))?.[1].state
-  assert.equal(stateOf(rp.get('r-a')!), 'down', `saved: ${JSON.stringify(saved)}`)
-  assert.equal(stateOf(rp.get('r-b')!), 'up', `saved: ${JSON.stringify(saved)}`)
+  assert.equal(savedStateOf(saved, rp.get('r-a')!), 'down', `saved: ${JSON.stringify(saved)}`)
+  assert.equal(savedStateOf(saved, rp.get('r-b')!), 'up', `saved: ${JSON.stringify(saved)}`)
 
   const t1 = performance.now()
   srv = await startServer({ zonesDirInPlace: dir.dir, args: GEODB_ARGS })

@@ -3,24 +3,15 @@
  * SIGHUP), the last good set serving through a bad edit, serial: auto, and a clean SIGTERM.
  */
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
 import { readFile, writeFile, rename } from 'node:fs/promises'
 import path from 'node:path'
 import { describe, test } from 'node:test'
-import { CLI, DEMO_ZONES, startServer, tempDir, type LogLine } from '../helpers/server.js'
+import { DEMO_ZONES, runCli, startServer, tempDir, type LogLine } from '../helpers/server.js'
 import { dig } from '../helpers/dig.js'
-
-function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], (err, stdout, stderr) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr })
-    })
-  })
-}
 
 describe('meridian check', () => {
   test('the shipped demo zone passes', async () => {
-    const r = await run(['check', '--zones', DEMO_ZONES])
+    const r = await runCli(['check', '--zones', DEMO_ZONES])
     assert.equal(r.code, 0, r.stderr)
     assert.match(r.stdout, /gslb\.example\.test\.yaml: zone gslb\.example\.test OK/)
   })
@@ -30,7 +21,7 @@ describe('meridian check', () => {
     t.after(cleanup)
     const bad = path.join(dir, 'bad.yaml')
     await writeFile(bad, 'origin: bad.test\nsoa: { mname: ns1, rname: h }\nns: [ns1]\nrecords:\n  ns1: { A: 192.0.2.999 }\n  www: { AAAA: 10.0.0.1, TTL: 5 }\n')
-    const r = await run(['check', '--zones', dir])
+    const r = await runCli(['check', '--zones', dir])
     assert.equal(r.code, 1)
     const lines = r.stderr.trim().split('\n')
     assert.ok(lines.includes(`${bad}:5:13: records.ns1.A: must be an IPv4 address such as 192.0.2.1, got "192.0.2.999"`), r.stderr)
@@ -105,7 +96,7 @@ describe('serving and reloading', () => {
     const { dir, cleanup } = await tempDir()
     t.after(cleanup)
     await writeFile(path.join(dir, 'x.yaml'), 'origin: x.test\n')
-    const r = await run(['serve', '--zones', dir, '--listen', '127.0.0.1:0'])
+    const r = await runCli(['serve', '--zones', dir, '--listen', '127.0.0.1:0'])
     assert.equal(r.code, 1)
     assert.match(r.stderr, /x\.yaml:1:1: missing required key "soa"/)
   })

@@ -10,6 +10,7 @@ import assert from 'node:assert/strict'
 import { cp, readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
+import { prng } from '../../src/sim/index.js'
 import { DEMO_ZONES, ROOT, startServer, tempDir, type RunningServer } from '../helpers/server.js'
 import {
   buildQuery,
@@ -18,7 +19,6 @@ import {
   encodeName,
   frame,
   parseReply,
-  prng,
   questionWire,
   RCODE,
   soaData,

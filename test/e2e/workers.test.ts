@@ -14,11 +14,11 @@ import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { DNS_V8_FLAGS } from '../../src/cluster/primary.js'
 import { dig, type DigResult } from '../helpers/dig.js'
+import { docsYaml } from '../helpers/docs.js'
 import { addressesOf, ask, askMany, ecsQuery, subnet } from '../helpers/gslb.js'
-import { ROOT, startServer, tempDir, type LogLine, type RunningServer } from '../helpers/server.js'
+import { adminUrl, startServer, tempDir, TEST_GEODB, type LogLine, type RunningServer } from '../helpers/server.js'
 import { buildQuery, parseReply, tcpExchange, TYPE, udpExchange } from '../helpers/wire.js'
 
-const GEODB = path.join(ROOT, 'geodb', 'test', 'meridian-test.mmdb')
 const TOKEN = 'e2e-workers-token-7c1d'
 const ORIGIN = 'workers-e2e.test'
 /** Client networks of the test GeoIP database. */
@@ -118,24 +118,22 @@ function keepAsking(port: number) {
 describe('DNS workers (--workers 2)', () => {
   let single: RunningServer
   let multi: RunningServer
-  let adminUrl: string
+  let admin: string
   let dir: Awaited<ReturnType<typeof tempDir>>
 
   before(async () => {
     dir = await tempDir('meridian-workers-e2e-')
-    const md = await readFile(path.join(ROOT, 'docs', 'zones.md'), 'utf8')
-    const yaml = /```yaml\n([\s\S]*?)```/.exec(md.slice(md.indexOf('## Complete example')))?.[1]
-    assert.ok(yaml, 'docs/zones.md has a yaml block under "Complete example"')
+    const yaml = await docsYaml('zones.md', 'Complete example')
     // A fixed serial, so that two servers started a second apart agree on it.
     await writeFile(path.join(dir.dir, 'shop.example.com.yaml'), yaml.replace('serial: auto', 'serial: 2026010101'))
     await writeFile(path.join(dir.dir, `${ORIGIN}.yaml`), GSLB_ZONE)
     const tokenFile = path.join(dir.dir, '.admin-token')
     await writeFile(tokenFile, TOKEN + '\n')
     ;[single, multi] = await Promise.all([
-      startServer({ zones: dir.dir, args: ['--geodb', GEODB] }),
-      startServer({ zones: dir.dir, args: ['--geodb', GEODB, '--workers', '2', '--admin-token-file', tokenFile] }),
+      startServer({ zones: dir.dir, args: ['--geodb', TEST_GEODB] }),
+      startServer({ zones: dir.dir, args: ['--geodb', TEST_GEODB, '--workers', '2', '--admin-token-file', tokenFile] }),
     ])
-    adminUrl = String((await multi.waitForLog((l) => l.msg === 'admin API listening')).url)
+    admin = await adminUrl(multi)
   })
 
   after(async () => {
@@ -206,7 +204,7 @@ describe('DNS workers (--workers 2)', () => {
     const london = { name: `www.${ORIGIN}`, type: TYPE.A, client: subnet(LONDON) }
     const regions = async () => new Set((await askMany(multi.port, Array.from({ length: 50 }, () => london), 8)).map((r) => addressesOf(r).join()))
     assert.deepEqual(await regions(), new Set([VIP['eu-west']]))
-    const call = (action: string) => fetch(`${adminUrl}/v1/zones/${ORIGIN}/regions/eu-west/${action}`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } })
+    const call = (action: string) => fetch(`${admin}/v1/zones/${ORIGIN}/regions/eu-west/${action}`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } })
     const drained = await call('drain')
     const t0 = performance.now()
     assert.equal(drained.status, 200, await drained.text())
@@ -222,12 +220,12 @@ describe('DNS workers (--workers 2)', () => {
   })
 
   test('/metrics sums the DNS query counters of both workers, and has the control process metrics once', async (t) => {
-    const before = total(await metricsOf(adminUrl), 'meridian_dns_queries_total')
+    const before = total(await metricsOf(admin), 'meridian_dns_queries_total')
     const K = 400
     // No resends within the run (resendMs 10 s): every query is answered exactly once.
     const replies = await askMany(multi.port, Array.from({ length: K }, (_, i) => ({ name: i % 2 ? `www.${ORIGIN}` : `nx${i}.${ORIGIN}`, type: TYPE.A, client: subnet(TOKYO) })), 32, 10000)
     assert.equal(replies.length, K)
-    const text = await metricsOf(adminUrl)
+    const text = await metricsOf(admin)
     assert.equal(total(text, 'meridian_dns_queries_total') - before, K)
     assert.ok(total(text, 'meridian_config_reloads_total') >= 1, 'the control process counts reloads')
     assert.equal(text.split('\n').filter((l) => l.startsWith('meridian_process_process_start_time_seconds ')).length, 1)
@@ -238,7 +236,7 @@ describe('DNS workers (--workers 2)', () => {
   test('a worker killed with SIGKILL is replaced; queries are answered throughout; counters do not go down', async (t) => {
     const original = readyWorkers(multi)
     assert.equal(original.length, 2)
-    const countsBefore = total(await metricsOf(adminUrl), 'meridian_dns_queries_total')
+    const countsBefore = total(await metricsOf(admin), 'meridian_dns_queries_total')
     const asking = keepAsking(multi.port)
     const t0 = performance.now()
     const replaced = async (victim: number, known: number[]): Promise<LogLine> => {
@@ -261,9 +259,9 @@ describe('DNS workers (--workers 2)', () => {
     assert.ok(stats.udp > 20 && stats.tcp > 0)
     for (const pid of original) assert.equal(alive(pid), false)
     assert.deepEqual(second.listen, multi.listen, 'the replacement answers on the same sockets')
-    const ready = await fetch(`${adminUrl}/readyz`)
+    const ready = await fetch(`${admin}/readyz`)
     assert.deepEqual([ready.status, await ready.json()], [200, { ready: true, reasons: [] }])
-    const countsAfter = total(await metricsOf(adminUrl), 'meridian_dns_queries_total')
+    const countsAfter = total(await metricsOf(admin), 'meridian_dns_queries_total')
     assert.ok(countsAfter >= countsBefore, `the summed counter did not go down (${countsBefore} -> ${countsAfter})`)
     // And the replacements got the zone set and answer like one process.
     const [a, b] = await Promise.all([dig('127.0.0.1', single.port, '+norec', 'shop.example.com', 'MX'), dig('127.0.0.1', multi.port, '+norec', 'shop.example.com', 'MX')])
@@ -284,7 +282,7 @@ describe('DNS workers (--workers 2)', () => {
 
 describe('a control process killed with SIGKILL', () => {
   test('takes its workers with it', async () => {
-    const server = await startServer({ args: ['--geodb', GEODB, '--workers', '2'] })
+    const server = await startServer({ args: ['--geodb', TEST_GEODB, '--workers', '2'] })
     const pids = readyWorkers(server)
     assert.equal(pids.length, 2)
     server.proc.kill('SIGKILL')

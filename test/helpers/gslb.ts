@@ -223,3 +223,8 @@ export async function savedHealth(zonesDir: string): Promise<Record<string, Save
     return null
   }
 }
+
+/** The saved state of the check whose URL is on `pool` (`<pool.url>/...`), if there is one. */
+export function savedStateOf(targets: Record<string, SavedTarget>, pool: SimPool): SavedTarget['state'] | undefined {
+  return Object.entries(targets).find(([k]) => k.startsWith(pool.url + '/'))?.[1].state
+}

@@ -1,8 +1,9 @@
 /**
  * Starts a real Meridian process (`node dist/src/cli.js serve`) on OS-chosen ports and reads the
- * bound addresses from its start-up log line. Every test that needs a server uses this.
+ * bound addresses from its start-up log line. Every test that needs a server uses this; `runCli`
+ * runs any other command (`check`, `explain`, a `serve` expected to refuse) to its end.
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
+import { execFile, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
 import { cp, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -12,6 +13,8 @@ import { fileURLToPath } from 'node:url'
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..')
 export const CLI = path.join(ROOT, 'dist', 'src', 'cli.js')
 export const DEMO_ZONES = path.join(ROOT, 'zones')
+/** The tiny deterministic GeoIP database of documentation networks (geodb/test/networks.csv). */
+export const TEST_GEODB = path.join(ROOT, 'geodb', 'test', 'meridian-test.mmdb')
 
 export interface LogLine {
   level: number
@@ -125,4 +128,16 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
       return code
     },
   }
+}
+
+/** The admin API's base URL (`http://127.0.0.1:PORT`), from the server's `admin API listening` log line. */
+export async function adminUrl(server: RunningServer): Promise<string> {
+  return String((await server.waitForLog((l) => l.msg === 'admin API listening')).url)
+}
+
+/** `node dist/src/cli.js ARGS...` to its end: exit code (1 when it has none), stdout and stderr. */
+export function runCli(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI, ...args], { env }, (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }))
+  })
 }

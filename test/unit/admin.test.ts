@@ -29,7 +29,7 @@ import type { ZoneSet } from '../../src/model/types.js'
 import { FileConfigStore } from '../../src/store/file-store.js'
 import { SerialBook } from '../../src/store/serials.js'
 import { etagOf } from '../../src/store/zone-editor.js'
-import { ROOT } from '../helpers/server.js'
+import { ROOT, TEST_GEODB } from '../helpers/server.js'
 
 const TOKEN = 'test-token-0123456789'
 const AUTH = { authorization: `Bearer ${TOKEN}` }
@@ -108,7 +108,7 @@ function resolverFor(set: () => ZoneSet, geo: GeoDb, health: (key: string) => Vi
 
 let geo: GeoDb | undefined
 async function testGeo(): Promise<GeoDb> {
-  geo ??= await GeoDb.open(path.join(ROOT, 'geodb', 'test', 'meridian-test.mmdb'))
+  geo ??= await GeoDb.open(TEST_GEODB)
   return geo
 }
 

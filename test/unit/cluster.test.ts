@@ -16,14 +16,10 @@ import { buildZoneSet } from '../../src/config/load.js'
 import { countryLocation, placeLocation } from '../../src/geo/index.js'
 import { Metrics } from '../../src/metrics/index.js'
 import { SerialBook } from '../../src/store/serials.js'
+import { docsYaml } from '../helpers/docs.js'
 import { ROOT } from '../helpers/server.js'
 
-async function docsExample(): Promise<string> {
-  const md = await readFile(path.join(ROOT, 'docs', 'zones.md'), 'utf8')
-  const yaml = /```yaml\n([\s\S]*?)```/.exec(md.slice(md.indexOf('## Complete example')))?.[1]
-  assert.ok(yaml, 'docs/zones.md has a yaml block under "Complete example"')
-  return yaml
-}
+const docsExample = () => docsYaml('zones.md', 'Complete example')
 
 async function zoneSet() {
   const demo = await readFile(path.join(ROOT, 'zones', 'gslb.example.test.yaml'), 'utf8')

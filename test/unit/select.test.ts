@@ -3,6 +3,7 @@ import { describe, test } from 'node:test'
 import type { ClientLocation, GeoPoint, Region, Service, VipHealth } from '../../src/model/gslb.js'
 import { fibreRttMs, greatCircleKm } from '../../src/select/distance.js'
 import { select, type SelectContext } from '../../src/select/select.js'
+import { prng } from '../../src/sim/prng.js'
 
 const DUBLIN = { lat: 53.35, lon: -6.26 }
 const VIRGINIA = { lat: 38.9, lon: -77.4 }
@@ -25,16 +26,7 @@ function service(extra: Partial<Service> = {}): Service {
 function client(point: GeoPoint | null, bucket = '81.2.69.0', extra: Partial<ClientLocation> = {}): ClientLocation {
   return { point, country: null, continent: null, source: 'ecs', address: bucket, family: 4, geoPrefix: 20, bucket, bucketPrefix: 24, ...extra }
 }
-/** A seeded PRNG (mulberry32), so every run draws the same numbers. */
-function seeded(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-function ctx(regions: Region[] = REGIONS, health: Record<string, VipHealth> = {}, rand = seeded(1)): SelectContext {
+function ctx(regions: Region[] = REGIONS, health: Record<string, VipHealth> = {}, rand = prng(1)): SelectContext {
   return { regions: new Map(regions.map((r) => [r.name, r])), health: (k) => health[k] ?? { state: 'up' }, rand }
 }
 const down = (...addresses: string[]) => Object.fromEntries(addresses.map((a) => [`http://${a}/healthz`, { state: 'down' as const }]))
@@ -159,8 +151,8 @@ describe('weighted, affinity, failover and rotation', () => {
   })
   test('a client network keeps its region while nothing changes, and the scope is its bucket', () => {
     for (const n of networks(100)) {
-      const a = select(wsvc, 4, client(LONDON, n), ctx(W, {}, seeded(1)))
-      const b = select(wsvc, 4, client(LONDON, n), ctx(W, {}, seeded(99)))
+      const a = select(wsvc, 4, client(LONDON, n), ctx(W, {}, prng(1)))
+      const b = select(wsvc, 4, client(LONDON, n), ctx(W, {}, prng(99)))
       assert.deepEqual(a.regions, b.regions)
       assert.equal(a.scope, 24)
     }
@@ -189,7 +181,7 @@ describe('weighted, affinity, failover and rotation', () => {
     assert.deepEqual(select(service({ policy: 'geo' }), 4, client(OSAKA), ctx()).regions, ['ap-northeast'])
   })
   test('record order rotates across queries so clients spread over a region\'s VIPs', () => {
-    const rand = seeded(7)
+    const rand = prng(7)
     const first: Record<string, number> = {}
     for (let i = 0; i < 1000; i++) {
       const s = select(service(), 4, client(NEW_YORK), ctx(REGIONS, {}, rand))
