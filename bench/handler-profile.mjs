@@ -1,46 +1,39 @@
 // In-process profile of DnsHandler.handle on the bench traffic (no sockets): where a query's time
 // goes, hits and misses alike. `node bench/handler-profile.mjs [--seconds N]`, after npm run build;
 // add `node --cpu-prof --cpu-prof-dir DIR` to get a profile. Health is taken as all up.
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { performance } from 'node:perf_hooks'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
+import { option, ROOT } from './common.mjs'
 import { ORIGIN, REGIONS, SERVICES, zoneYaml } from './zone.mjs'
 import { buildTraffic, clientNetworks, DEFAULT_GEODB } from './traffic.mjs'
 
-const seconds = Number(process.argv[process.argv.indexOf('--seconds') + 1] || 5)
-const dist = path.resolve(import.meta.dirname, '..', 'dist', 'src')
+const seconds = Number(option('--seconds', 5))
+const only = option('--only', '')
+const dist = path.join(ROOT, 'dist', 'src')
 const { DnsHandler } = await import(path.join(dist, 'dns', 'handler.js'))
-const { GeoDb } = await import(path.join(dist, 'geo', 'index.js'))
+const { countryLocation, GeoDb, placeLocation } = await import(path.join(dist, 'geo', 'index.js'))
 const { Metrics } = await import(path.join(dist, 'metrics', 'index.js'))
 const { createLogger } = await import(path.join(dist, 'log.js'))
 
 const dir = mkdtempSync(path.join(tmpdir(), 'meridian-prof-'))
 writeFileSync(path.join(dir, `${ORIGIN}.yaml`), zoneYaml(Object.fromEntries(REGIONS.map((r) => [r.name, 80]))))
 const { FileConfigStore } = await import(path.join(dist, 'store', 'file-store.js'))
-const { countryLocation, placeLocation } = await import(path.join(dist, 'geo', 'index.js'))
 const store = new FileConfigStore(dir, createLogger('error'), undefined, { countryPoint: countryLocation, cityPoint: placeLocation })
 await store.reload('profile')
 const set = store.current()
+rmSync(dir, { recursive: true, force: true })
 const { networks } = clientNetworks({ count: 10000 })
 const { data } = buildTraffic({ origin: ORIGIN, services: SERVICES, networks, count: 200000 })
-const msgs = []
+const all = []
 for (let off = 0; off < data.length; ) {
   const len = data.readUInt16BE(off)
-  msgs.push(data.subarray(off + 2, off + 2 + len))
+  all.push(data.subarray(off + 2, off + 2 + len))
   off += 2 + len
 }
-const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : ''
-if (only) {
-  const want = { a: 1, aaaa: 28, nx: 1 }[only]
-  const keep = msgs.filter((m) => {
-    const isNx = m.includes('nx-')
-    const qtypeAt = m.indexOf(0, 12) + 1
-    return m.readUInt16BE(qtypeAt) === want && isNx === (only === 'nx')
-  })
-  msgs.length = 0
-  for (const m of keep) msgs.push(m)
-}
+const want = { a: 1, aaaa: 28, nx: 1 }[only]
+const msgs = only ? all.filter((m) => m.readUInt16BE(m.indexOf(0, 12) + 1) === want && m.includes('nx-') === (only === 'nx')) : all
 const geo = await GeoDb.open(DEFAULT_GEODB)
 const metrics = new Metrics({ processMetrics: false })
 const h = new DnsHandler(() => set, createLogger('error'), process.env.CACHE ? { answerCache: { maxEntries: Number(process.env.CACHE), maxBytes: 256 * 1048576 } } : {}, { geo: (a, p) => geo.locate(a, p), health: () => undefined, rand: Math.random, generations: () => ({ generation: 0, stateGeneration: 0 }) }, metrics)

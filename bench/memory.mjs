@@ -7,37 +7,27 @@
 // Writes bench/results/memory-<time>.json. Options: --services N, --networks N, --settle S, --node-arg ARG, --no-save.
 import { spawn } from 'node:child_process'
 import dgram from 'node:dgram'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { createInterface } from 'node:readline'
-import { fileURLToPath } from 'node:url'
+import { option, ROOT } from './common.mjs'
+import { saveResult } from './report.mjs'
 import { buildQuery } from './traffic.mjs'
+import { REGIONS } from './zone.mjs'
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 /** `--node-arg ARG` (repeatable): more node arguments for the server. */
 const NODE_ARGS = process.argv.flatMap((a, i) => (process.argv[i - 1] === '--node-arg' ? [a] : []))
-const arg = (name, dflt) => {
-  const i = process.argv.indexOf(name)
-  return i >= 0 ? Number(process.argv[i + 1]) : dflt
-}
-const SERVICES = arg('--services', 1000)
-const NETWORKS = arg('--networks', 100)
+const SERVICES = Number(option('--services', 1000))
+const NETWORKS = Number(option('--networks', 100))
 const save = !process.argv.includes('--no-save')
-const SETTLE = arg('--settle', 15)
+const SETTLE = Number(option('--settle', 15))
 
-const REGIONS = [
-  ['us-east', 39.0, -77.5],
-  ['eu-west', 53.3, -6.3],
-  ['ap-northeast', 35.7, 139.7],
-  ['sa-east', -23.5, -46.6],
-  ['ap-southeast', 1.35, 103.8],
-]
-
+/** The bench's 5 regions (bench/zone.mjs), on VIPs of their own. */
 function zone() {
   const lines = ['origin: mem.test', 'soa: { mname: ns1, rname: h }', 'ns: [ns1]', 'records:', '  ns1: { A: 127.0.0.1 }', 'regions:']
-  REGIONS.forEach(([name, lat, lon], i) => lines.push(`  ${name}: { location: { lat: ${lat}, lon: ${lon} }, vips: [127.91.${i + 1}.1, 127.91.${i + 1}.2, "2001:db8:91:${i + 1}::1"] }`))
+  REGIONS.forEach(({ name, lat, lon }, i) => lines.push(`  ${name}: { location: { lat: ${lat}, lon: ${lon} }, vips: [127.91.${i + 1}.1, 127.91.${i + 1}.2, "2001:db8:91:${i + 1}::1"] }`))
   lines.push('services:')
   for (let s = 0; s < SERVICES; s++) lines.push(`  svc${s}: { policy: weighted, answers: 2 }`)
   return lines.join('\n') + '\n'
@@ -175,12 +165,7 @@ async function main() {
   console.log(`  RSS after replaying them all   ${r.rssEndMb} MB  (replay hit ratio ${(r.replayHitRatio * 100).toFixed(1)}%)`)
   console.log(`  RSS after ${SETTLE} s idle           ${r.rssSettledMb} MB  (the lowest sample; entries still cached: ${end.entries})`)
   console.log(`  per entry                      ${r.bytesPerEntryRss} B of RSS, ${r.bytesPerEntryAccounted} B accounted`)
-  if (save) {
-    mkdirSync(path.join(ROOT, 'bench', 'results'), { recursive: true })
-    const file = path.join(ROOT, 'bench', 'results', `memory-${r.at.replace(/:/g, '-')}.json`)
-    writeFileSync(file, JSON.stringify(r, null, 2) + '\n')
-    console.log(`  saved ${path.relative(ROOT, file)}`)
-  }
+  if (save) console.log(`  saved ${path.relative(ROOT, saveResult('memory-', r.at, r))}`)
 }
 
 main().catch((err) => {

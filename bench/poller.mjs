@@ -18,16 +18,17 @@
  *   node bench/poller.mjs [--targets 5000] [--interval 5] [--seconds 20] [--servers 4] [--reader-hz 1000] [--no-pin] [--no-save]
  */
 import { spawn, spawnSync } from 'node:child_process'
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import http from 'node:http'
 import os from 'node:os'
 import path from 'node:path'
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
 import process from 'node:process'
 import { fileURLToPath } from 'node:url'
+import { gitInfo, has, ROOT } from './common.mjs'
+import { saveResult } from './report.mjs'
 
 const SELF = fileURLToPath(import.meta.url)
-const ROOT = path.resolve(path.dirname(SELF), '..')
 const HOST = '127.0.0.1'
 const PINNED_ENV = 'MERIDIAN_POLLER_BENCH_PINNED'
 const LAG_RESOLUTION_MS = 10
@@ -75,8 +76,6 @@ function fail(msg) {
   process.exit(2)
 }
 
-const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0
-
 // ---------------------------------------------------------------------------------------------
 // The servers (child process): `node bench/poller.mjs --serve N` prints nothing, sends its ports.
 
@@ -118,12 +117,6 @@ function cpuBusyMs(cpu) {
   } catch {
     return null
   }
-}
-
-function git() {
-  const rev = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' })
-  const st = spawnSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: ROOT, encoding: 'utf8' })
-  return { commit: rev.status === 0 ? rev.stdout.trim() : 'unknown', dirty: st.status === 0 ? st.stdout.trim() !== '' : false }
 }
 
 function startServers(count, keepaliveS, pinCpu) {
@@ -237,7 +230,7 @@ async function main(o) {
   const out = {
     kind: 'poller-bench',
     timestamp: new Date().toISOString(),
-    git: git(),
+    git: gitInfo(),
     machine: { cpuModel: os.cpus()[0]?.model ?? 'unknown', cpus: ncpu, kernel: os.release(), node: process.versions.node },
     options: { targets: o.targets, intervalMs, timeoutMs, seconds: o.seconds, servers: o.servers, serverKeepAliveS: o.keepalive, readerHz: o.readerHz, pinned: pinned ? 'poller CPU 0, servers CPU 1' : 'no' },
     setupMs: round2(setupMs),
@@ -303,13 +296,7 @@ async function main(o) {
   for (const w of out.warnings) console.log(`  WARNING: ${w}`)
   console.log(`  ${out.pass ? 'PASS' : 'FAIL'}: max drift ${out.gaps.maxDriftPct}% ${out.pass ? '<' : '>='} 10%`)
 
-  if (o.save) {
-    const dir = path.join(ROOT, 'bench', 'results')
-    mkdirSync(dir, { recursive: true })
-    const file = path.join(dir, `poller-${out.timestamp.replace(/:/g, '-')}.json`)
-    writeFileSync(file, JSON.stringify(out, null, 2) + '\n')
-    console.log(`  saved ${path.relative(ROOT, file)}`)
-  }
+  if (o.save) console.log(`  saved ${path.relative(ROOT, saveResult('poller-', out.timestamp, out))}`)
   return out.pass ? 0 : 1
 }
 

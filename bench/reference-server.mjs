@@ -16,11 +16,7 @@
  */
 import { createSocket } from 'node:dgram'
 import { readFileSync } from 'node:fs'
-
-function arg(name, fallback) {
-  const i = process.argv.indexOf(name)
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback
-}
+import { option } from './common.mjs'
 
 /** An answer shaped like Meridian's to `www0.bench.test A` with ECS 8.8.8.0/24 (scope 24). */
 function builtInAnswer() {
@@ -33,13 +29,13 @@ function builtInAnswer() {
   return Buffer.concat([header, question, rr([127, 90, 1, 1]), rr([127, 90, 1, 2]), opt])
 }
 
-const listen = arg('--listen', '127.0.0.1:0')
+const listen = option('--listen', '127.0.0.1:0')
 const m = /^([\d.]+):(\d+)$/.exec(listen)
 if (!m || !m[1].startsWith('127.')) {
   console.error(`reference-server: --listen must be a loopback IPv4 ADDR:PORT, got ${listen}`)
   process.exit(2)
 }
-const file = arg('--answer', undefined)
+const file = option('--answer')
 const answer = file ? readFileSync(file) : builtInAnswer()
 if (answer.length < 12) {
   console.error('reference-server: the answer is shorter than a DNS header')

@@ -9,21 +9,26 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { ROOT } from './common.mjs'
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 export const RESULTS_DIR = path.join(ROOT, 'bench', 'results')
 export const DOCS_FILE = path.join(ROOT, 'docs', 'benchmarks.md')
 const BEGIN = '<!-- bench:begin -->'
 const END = '<!-- bench:end -->'
 
-/** Writes bench/results/<ISO timestamp>.json and bench/results/latest.json; returns the first path. */
-export function saveResults(result, dir = RESULTS_DIR) {
+/** Writes `data` as bench/results/<prefix><ISO timestamp>.json; returns the path. */
+export function saveResult(prefix, timestamp, data, dir = RESULTS_DIR) {
   mkdirSync(dir, { recursive: true })
-  const json = JSON.stringify(result, null, 2) + '\n'
   // ':' is not portable in file names: 2026-11-25T00-49-35.123Z.json
-  const file = path.join(dir, `${result.timestamp.replace(/:/g, '-')}.json`)
-  writeFileSync(file, json)
-  writeFileSync(path.join(dir, 'latest.json'), json)
+  const file = path.join(dir, `${prefix}${timestamp.replace(/:/g, '-')}.json`)
+  writeFileSync(file, JSON.stringify(data, null, 2) + '\n')
+  return file
+}
+
+/** Writes a `npm run bench` result as bench/results/<ISO timestamp>.json and bench/results/latest.json; returns the first path. */
+export function saveResults(result, dir = RESULTS_DIR) {
+  const file = saveResult('', result.timestamp, result, dir)
+  writeFileSync(path.join(dir, 'latest.json'), JSON.stringify(result, null, 2) + '\n')
   return file
 }
 

@@ -11,16 +11,14 @@ import { spawn, spawnSync } from 'node:child_process'
 import { createSocket } from 'node:dgram'
 import { closeSync, createReadStream, createWriteStream, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
-import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { createInterface } from 'node:readline'
-import { fileURLToPath } from 'node:url'
+import { gitInfo, has, ROOT } from './common.mjs'
 import { renderDocs, saveResults } from './report.mjs'
 import { buildQuery, buildTraffic, clientNetworks, DEFAULT_GEODB } from './traffic.mjs'
 import { ORIGIN, REGIONS, SERVICES, zoneYaml } from './zone.mjs'
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const CLI = path.join(ROOT, 'dist', 'src', 'cli.js')
 const HOST = '127.0.0.1'
 
@@ -180,8 +178,6 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   })
 }
 
-const has = (bin) => spawnSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }).status === 0
-
 /** setpriv --pdeathsig makes the kernel send SIGTERM to a child if this process dies without cleaning up (even SIGKILL). */
 let PDEATHSIG = null
 
@@ -258,12 +254,6 @@ function dnsperfVersion() {
   return m ? m[1] : 'unknown'
 }
 
-function gitInfo() {
-  const rev = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' })
-  const st = spawnSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: ROOT, encoding: 'utf8' })
-  return { commit: rev.status === 0 ? rev.stdout.trim() : 'unknown', dirty: st.status === 0 ? st.stdout.trim() !== '' : false }
-}
-
 /** Meridian's CPUs and dnsperf's, for N workers on this machine. */
 function cpuPlan(workers, ncpu) {
   if (ncpu < 2) return { server: null, client: null, shared: true }
@@ -291,23 +281,6 @@ async function serverNodeArgs(workers, extra) {
   if (workers > 1) return extra
   const { workerExecArgv } = await import(path.join(ROOT, 'dist', 'src', 'cluster', 'primary.js'))
   return [...workerExecArgv(extra, process.env.NODE_OPTIONS)]
-}
-
-/** Does the built server take `--workers`? (It will; until then a single worker is the only kind.) */
-function serverHasWorkers() {
-  const out = spawnSync(process.execPath, [CLI, 'serve', '--help'], { cwd: ROOT, encoding: 'utf8' })
-  return /--workers\b/.test(`${out.stdout}${out.stderr}`)
-}
-
-function freeTcpPort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer()
-    srv.once('error', reject)
-    srv.listen(0, HOST, () => {
-      const { port } = srv.address()
-      srv.close(() => resolve(port))
-    })
-  })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -377,7 +350,7 @@ function treeCpuSeconds(pid) {
     try {
       const stat = readFileSync(`/proc/${p}/stat`, 'utf8')
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-      out.set(p, (Number(f[11]) + Number(f[12])) / 100)
+      out.set(p, (Number(f[11]) + Number(f[12])) / 100) // utime, stime in USER_HZ (100 on Linux)
     } catch {
       // exited meanwhile
     }
@@ -385,19 +358,10 @@ function treeCpuSeconds(pid) {
   return out
 }
 
-/** CPU seconds (user + system) used by a process and its descendants (the server's workers). */
+/** CPU seconds (user + system) used by a process and its descendants (the server's workers); null when none could be read. */
 function processCpuSeconds(pid) {
-  let total = null
-  for (const p of descendants(pid)) {
-    try {
-      const stat = readFileSync(`/proc/${p}/stat`, 'utf8')
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-      total = (total ?? 0) + (Number(f[11]) + Number(f[12])) / 100 // utime, stime in USER_HZ (100 on Linux)
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return total
+  const tree = treeCpuSeconds(pid)
+  return tree.size === 0 ? null : [...tree.values()].reduce((sum, s) => sum + s, 0)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -529,12 +493,13 @@ async function latencies(file) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// OPTIONAL: the answer-cache hit ratio, once the server has an answer cache and serves /metrics on
-// its admin address (a later issue). Today there is neither, and this returns null ("n/a").
+// The answer-cache hit ratio over the max run, from the server's /metrics on its admin address
+// ("n/a" when /metrics has no answer-cache counters).
 
 function scrapeMetrics(admin) {
   return new Promise((resolve) => {
-    const req = http.get({ host: HOST, port: admin, path: '/metrics', timeout: 2000 }, (res) => {
+    if (!admin) return resolve(null)
+    const req = http.get(`${admin}/metrics`, { timeout: 2000 }, (res) => {
       let body = ''
       res.setEncoding('utf8')
       res.on('data', (d) => (body += d))
@@ -565,7 +530,7 @@ async function cacheCounters(admin) {
 }
 
 function cacheRatio(before, after) {
-  const NONE = { hitRatio: null, note: 'n/a (no answer cache yet)' }
+  const NONE = { hitRatio: null, note: 'n/a (no answer-cache counters on /metrics)' }
   if (!before || !after) return NONE
   const hits = after.hits - before.hits
   const denom = after.misses !== null && before.misses !== null ? hits + (after.misses - before.misses) : after.queries !== null && before.queries !== null ? after.queries - before.queries : null
@@ -582,9 +547,8 @@ async function startPools(tmp, cpus) {
   return { entry, ports: Object.fromEntries(line.pools.map((p) => [p.region, p.port])) }
 }
 
-async function startMeridian({ tmp, zonesDir, geodb, workers, workersFlag, cpus, admin, nodeArgs = [], logName = 'meridian.log' }) {
-  const argv = [process.execPath, ...nodeArgs, CLI, 'serve', '--zones', zonesDir, '--listen', `${HOST}:0`, '--geodb', geodb, '--admin', `${HOST}:${admin}`, '--no-watch', '--health-wait', '20', '--log-level', 'info']
-  if (workersFlag) argv.push('--workers', String(workers))
+async function startMeridian({ tmp, zonesDir, geodb, workers, cpus, nodeArgs = [], logName = 'meridian.log' }) {
+  const argv = [process.execPath, ...nodeArgs, CLI, 'serve', '--zones', zonesDir, '--listen', `${HOST}:0`, '--geodb', geodb, '--admin', `${HOST}:0`, '--no-watch', '--health-wait', '20', '--log-level', 'info', '--workers', String(workers)]
   const entry = spawnPinned('meridian', cpus, argv, { stdio: ['ignore', 'pipe', 'pipe'] })
   // What each DNS worker says when it stops (its pid and the queries it answered), and when the output ends.
   const workerStops = []
@@ -599,6 +563,7 @@ async function startMeridian({ tmp, zonesDir, geodb, workers, workersFlag, cpus,
   })
   const outputClosed = new Promise((resolve) => entry.child.stdout.once('close', resolve))
   let healthUp = 0
+  let admin = null
   const ready = await waitForLine(
     entry,
     (line) => {
@@ -610,6 +575,7 @@ async function startMeridian({ tmp, zonesDir, geodb, workers, workersFlag, cpus,
         return undefined
       }
       if (typeof j.msg === 'string' && /^health: .* is up$/.test(j.msg)) healthUp++
+      if (j.msg === 'admin API listening') admin = j.url
       if (typeof j.msg === 'string' && j.msg.startsWith('meridian serving')) {
         const udp = (j.listen ?? []).find((l) => l.startsWith('udp://'))
         const m = udp && /:(\d+)$/.exec(udp)
@@ -623,7 +589,7 @@ async function startMeridian({ tmp, zonesDir, geodb, workers, workersFlag, cpus,
     createWriteStream(path.join(tmp, logName)),
   )
   // keep draining its output (into the log) so a chatty server never blocks on a full pipe
-  return { entry, port: ready.port, pid: entry.child.pid, logPid: ready.pid, healthUp, workerStops, outputClosed }
+  return { entry, port: ready.port, pid: entry.child.pid, logPid: ready.pid, healthUp, admin, workerStops, outputClosed }
 }
 
 async function startReference(tmp, cpus, answerFile) {
@@ -662,15 +628,14 @@ async function sanityCheck(port, networks, sample) {
  * throughput (CPU per process of its tree, RSS, cache counters), latency at 50% of that max, stop
  * (the workers then log the queries each answered).
  */
-async function measureMeridian({ o, tmp, zonesDir, workersFlag, trafficFile, nets, traffic }, workers, plan) {
+async function measureMeridian({ o, tmp, zonesDir, trafficFile, nets, traffic }, workers, plan) {
   const tag = workers === 1 ? '' : `-${workers}w`
   const name = `meridian (${workers} worker${workers === 1 ? '' : 's'})`
-  const admin = await freeTcpPort()
   // Every run starts cold: no health state or serials saved by an earlier run of this invocation.
   rmSync(path.join(zonesDir, '.meridian'), { recursive: true, force: true })
   log(`${name}: ${describePlan(plan, workers)}`)
-  const mer = await startMeridian({ tmp, zonesDir, geodb: o.geodb, workers, workersFlag, cpus: plan.server, admin, nodeArgs: await serverNodeArgs(workers, o.nodeArgs), logName: `meridian${tag}.log` })
-  log(`${name}: udp://${HOST}:${mer.port}, pid ${mer.pid}, CPU ${plan.server ?? 'any'}${workersFlag ? `, --workers ${workers}` : ''}; ${mer.healthUp} of ${REGIONS.length} regions up at start`)
+  const mer = await startMeridian({ tmp, zonesDir, geodb: o.geodb, workers, cpus: plan.server, nodeArgs: await serverNodeArgs(workers, o.nodeArgs), logName: `meridian${tag}.log` })
+  log(`${name}: udp://${HOST}:${mer.port}, pid ${mer.pid}, CPU ${plan.server ?? 'any'}, --workers ${workers}; ${mer.healthUp} of ${REGIONS.length} regions up at start`)
   if (mer.logPid !== mer.pid) warn(`the server logs pid ${mer.logPid} but the bench started pid ${mer.pid}; RSS is read from the tree under ${mer.pid}`)
   if (mer.healthUp < REGIONS.length) warn(`only ${mer.healthUp} of ${REGIONS.length} health checks were up when it started answering`)
   const sanity = await sanityCheck(mer.port, nets.networks, traffic.sample)
@@ -682,7 +647,7 @@ async function measureMeridian({ o, tmp, zonesDir, workersFlag, trafficFile, net
     log(`${name}: ${o.warmup} s warm-up`)
     await dnsperf({ port: mer.port, file: trafficFile, seconds: o.warmup, cpus: plan.client, threads, o })
   }
-  const cacheBefore = await cacheCounters(admin)
+  const cacheBefore = await cacheCounters(mer.admin)
   log(`${name}: max throughput, ${o.seconds} s`)
   let peak = { mb: 0, peakMb: 0 }
   const poll = setInterval(() => {
@@ -707,7 +672,7 @@ async function measureMeridian({ o, tmp, zonesDir, workersFlag, trafficFile, net
   max.serverCpuUsPerQuery = max.serverCpuSeconds !== null && max.completed ? Math.round((max.serverCpuSeconds / max.completed) * 1e7) / 10 : null
   interference('meridian', max, plan.server)
   const rss = rssOf(mer.pid)
-  const cache = cacheRatio(cacheBefore, await cacheCounters(admin))
+  const cache = cacheRatio(cacheBefore, await cacheCounters(mer.admin))
   const perProcess = max.processes.map((p) => `${p.role} ${p.pid} ${((100 * p.cpuSeconds) / max.runSeconds).toFixed(0)}%`).join(', ')
   log(`${name}: ${Math.round(max.qps)} q/s, ${max.lost} lost; RSS ${rss.mb.toFixed(1)} MB; CPU per process: ${perProcess}`)
 
@@ -745,8 +710,6 @@ async function main() {
   const plan = cpuPlan(o.workers, ncpu)
   // the reference is one Node process: always one core, dnsperf on the next (as for one worker)
   const refPlan = cpuPlan(1, ncpu)
-  const workersFlag = serverHasWorkers()
-  if (o.workers > 1 && !workersFlag) fail(`--workers ${o.workers}: this build of meridian has no --workers option yet; run with --workers 1`)
   if (ncpu < 2) warn('one CPU only: the server and dnsperf share it, so the figures understate both')
   if (plan.shared && ncpu >= 2) log(`note: ${o.workers} worker(s) on ${ncpu} CPUs leaves none for dnsperf: it shares CPU ${plan.client} with the server`)
   log(`pinning: ${describePlan(plan, o.workers)}${o.compareWorkers ? `; first ${describePlan(cpuPlan(1, ncpu), 1)}` : ''}; the reference on CPU ${refPlan.server ?? 'any'}`)
@@ -784,7 +747,7 @@ async function main() {
     log(`zone ${ORIGIN}: ${SERVICES.length} services over ${REGIONS.length} regions, each a live simulated pool (${REGIONS.map((r) => `${r.name} ${r.vip}:${pools.ports[r.name]}`).join(', ')}), checked every 1 s`)
 
     // 3. Meridian: with --compare-workers, 1 worker first, then N
-    const ctx = { o, tmp, zonesDir, workersFlag, trafficFile, nets, traffic }
+    const ctx = { o, tmp, zonesDir, trafficFile, nets, traffic }
     const baseline = o.compareWorkers ? await measureMeridian(ctx, 1, cpuPlan(1, ncpu)) : null
     const run = await measureMeridian(ctx, o.workers, plan)
     const { mer, sanity, max, threads } = run
@@ -823,7 +786,6 @@ async function main() {
       git: gitInfo(),
       setup: {
         workers: o.workers,
-        workersFlagPassed: workersFlag,
         serverCpus: plan.server ?? 'any',
         clientCpus: plan.client ?? 'any',
         sharedCpus: plan.shared,

@@ -20,7 +20,7 @@
  * Meridian never geolocates them). With the default database (geodb/geo-whois-asn-country.mmdb) they
  * fall where the address space is allocated: mostly US, CN, then Europe, JP, KR, BR and so on.
  *
- * CLI (for looking at a file without running the bench):
+ * CLI (for looking at a file without running the bench; after `npm run build`, for the PRNG of dist/src/sim):
  *   node bench/traffic.mjs --out FILE [--origin bench.test] [--services 20] [--count 200000]
  *                          [--networks 10000] [--seed 1] [--geodb geodb/geo-whois-asn-country.mmdb]
  */
@@ -28,21 +28,10 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import maxmind from 'maxmind'
+import { prng } from '../dist/src/sim/index.js'
+import { option, ROOT } from './common.mjs'
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 export const DEFAULT_GEODB = path.join(ROOT, 'geodb', 'geo-whois-asn-country.mmdb')
-
-/** mulberry32: a small seeded PRNG. */
-export function prng(seed) {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 /** IPv4 blocks that never carry a location (src/geo/address.ts SPECIAL_BLOCKS and DOCUMENTATION_BLOCKS). */
 const SKIP = [
@@ -167,19 +156,15 @@ export function buildTraffic({ origin, services, networks, count = 200000, seed 
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const arg = (n, d) => {
-    const i = process.argv.indexOf(n)
-    return i >= 0 ? process.argv[i + 1] : d
-  }
-  const out = arg('--out')
+  const out = option('--out')
   if (!out) {
     console.error('usage: node bench/traffic.mjs --out FILE [--origin bench.test] [--services 20] [--count 200000] [--networks 10000] [--seed 1] [--geodb FILE]')
     process.exit(2)
   }
-  const seed = Number(arg('--seed', '1'))
-  const nets = clientNetworks({ count: Number(arg('--networks', '10000')), seed, geodb: arg('--geodb', DEFAULT_GEODB) })
-  const services = Array.from({ length: Number(arg('--services', '20')) }, (_, i) => `svc${String(i).padStart(2, '0')}`)
-  const t = buildTraffic({ origin: arg('--origin', 'bench.test'), services, networks: nets.networks, count: Number(arg('--count', '200000')), seed })
+  const seed = Number(option('--seed', '1'))
+  const nets = clientNetworks({ count: Number(option('--networks', '10000')), seed, geodb: option('--geodb', DEFAULT_GEODB) })
+  const services = Array.from({ length: Number(option('--services', '20')) }, (_, i) => `svc${String(i).padStart(2, '0')}`)
+  const t = buildTraffic({ origin: option('--origin', 'bench.test'), services, networks: nets.networks, count: Number(option('--count', '200000')), seed })
   writeFileSync(out, t.data)
   console.log(`${out}: ${t.data.length} octets; ${JSON.stringify(t.counts)}; ${nets.networks.length} /24s in ${nets.countries} countries (top: ${nets.top.map(([c, n]) => `${c} ${n}`).join(', ')})`)
 }
