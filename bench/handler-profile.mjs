@@ -1,6 +1,8 @@
 // In-process profile of DnsHandler.handle on the bench traffic (no sockets): where a query's time
 // goes, hits and misses alike. `node bench/handler-profile.mjs [--seconds N]`, after npm run build;
 // add `node --cpu-prof --cpu-prof-dir DIR` to get a profile. Health is taken as all up.
+// --only a|aaaa|nx: one kind of query. --bump N: move the health generation every N queries (as a
+// latency move does), so geo-latency answers miss and are rebuilt: the miss path under a live poller.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { performance } from 'node:perf_hooks'
 import { tmpdir } from 'node:os'
@@ -11,6 +13,7 @@ import { buildTraffic, clientNetworks, DEFAULT_GEODB } from './traffic.mjs'
 
 const seconds = Number(option('--seconds', 5))
 const only = option('--only', '')
+const bump = Number(option('--bump', 0))
 const dist = path.join(ROOT, 'dist', 'src')
 const { DnsHandler } = await import(path.join(dist, 'dns', 'handler.js'))
 const { countryLocation, GeoDb, placeLocation } = await import(path.join(dist, 'geo', 'index.js'))
@@ -36,12 +39,16 @@ const want = { a: 1, aaaa: 28, nx: 1 }[only]
 const msgs = only ? all.filter((m) => m.readUInt16BE(m.indexOf(0, 12) + 1) === want && m.includes('nx-') === (only === 'nx')) : all
 const geo = await GeoDb.open(DEFAULT_GEODB)
 const metrics = new Metrics({ processMetrics: false })
-const h = new DnsHandler(() => set, createLogger('error'), process.env.CACHE ? { answerCache: { maxEntries: Number(process.env.CACHE), maxBytes: 256 * 1048576 } } : {}, { geo: (a, p) => geo.locate(a, p), health: () => undefined, rand: Math.random, generations: () => ({ generation: 0, stateGeneration: 0 }) }, metrics)
+const h = new DnsHandler(() => set, createLogger('error'), process.env.CACHE ? { answerCache: { maxEntries: Number(process.env.CACHE), maxBytes: 256 * 1048576 } } : {}, { geo: (a, p) => geo.locate(a, p), health: () => undefined, rand: Math.random, generations: () => gens }, metrics)
+const gens = { generation: 0, stateGeneration: 0 }
 let n = 0
 const t0 = performance.now()
 const end = t0 + seconds * 1000
 while (performance.now() < end) {
-  for (let i = 0; i < 10000; i++) h.handle(msgs[n++ % msgs.length], 'udp', '127.0.0.1')
+  for (let i = 0; i < 10000; i++) {
+    h.handle(msgs[n++ % msgs.length], 'udp', '127.0.0.1')
+    if (bump > 0 && n % bump === 0) gens.generation++
+  }
 }
 const ms = performance.now() - t0
 const text = await metrics.render()

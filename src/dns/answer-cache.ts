@@ -47,7 +47,7 @@ import type { HealthGenerations } from '../health/poller.js'
 import type { ClientLocation } from '../model/gslb.js'
 import type { Tally } from '../metrics/index.js'
 import { drawStart, scopeOf, type Dependence } from '../select/select.js'
-import { locateClient, type GeoLookup } from './client.js'
+import { locateRaw, type GeoLookup } from './client.js'
 import { encodeResponse, encodeUncompressed, writeOpt } from './encode.js'
 import type { Outcome } from './responder.js'
 import { ECS_OPTION, ecsProblem, OPT_TYPE, readEcs, skipName, type Query } from './wire.js'
@@ -122,16 +122,17 @@ interface Base {
   next: Base | undefined
 }
 
-/** Where a client is, as far as cached answers care. */
-interface ClientKey {
-  readonly located: boolean
-  /** Key parts: the location (1 + location id), the bucket, and this location and bucket together. */
-  readonly locPart: number
-  readonly bucketPart: number
-  readonly bothPart: number
-  readonly geoPrefix: number
-  readonly bucketPrefix: number
-}
+/**
+ * Client records: where a client is, as far as cached answers care, REC ints each in one Int32Array
+ * (a hit reads one record and one table slot, not a Map entry and an object): the key parts of its
+ * location (1 + location id), its bucket, and this location and bucket together, then its GeoIP
+ * and bucket prefixes and whether GeoIP located it, packed.
+ */
+const REC = 4
+const R_LOC = 0
+const R_BUCKET = 1
+const R_BOTH = 2
+const R_PREFIXES = 3
 
 /** Key parts below 2^21 are locations (1 + id), from 2^21 buckets and location+bucket pairs (shared ids). */
 const ID_SPACE = 2 ** 21
@@ -145,11 +146,17 @@ const GET: LRUCache.GetOptions<number, Entry | Marker, unknown> = {}
 export class AnswerCache {
   private readonly lru: LRUCache<number, Entry | Marker>
   /**
-   * Client keys by ECS network or resolver address (plain Maps, emptied when full: cheap to refill):
-   * IPv4 networks up to /24 by a small integer, the rest by text (two maps keep each monomorphic).
+   * Client records by ECS network or resolver address, emptied when full (cheap to refill): IPv4
+   * networks up to /24 by their small integer in an open-addressing table (`slots`: number + 1,
+   * record; 0 is empty), the rest by text in a Map. `recLoc` keeps each record's location (no zone
+   * default applied) for the full path, so a miss does no second GeoIP lookup.
    */
-  private readonly clients = new Map<number, ClientKey>()
-  private readonly clientsByText = new Map<string, ClientKey>()
+  private readonly rec: Int32Array
+  private readonly recLoc: ClientLocation[] = []
+  private recCount = 0
+  private readonly slots: Int32Array
+  private readonly slotShift: number
+  private readonly byText = new Map<string, number>()
   private readonly maxClients: number
   /** Bases by the hash of their octets (chained on collision); emptied when full. */
   private readonly bases = new Map<number, Base>()
@@ -180,6 +187,14 @@ export class AnswerCache {
   private clientNum = -1
   private clientText = ''
   private lastMsg: Buffer | null = null
+  private lastPeer = ''
+
+  /**
+   * Where the client of the message the last lookup() parsed is, no zone default applied, or
+   * undefined when that message was not one the hot path reads. The full path's responder calls it
+   * (only for GSLB answers), so a miss locates its client once, from the client records.
+   */
+  readonly locateLast = (): ClientLocation | undefined => (this.parsed ? this.recLoc[this.client(this.lastPeer)] : undefined)
 
   constructor(
     private readonly zones: () => ZoneSet,
@@ -198,6 +213,11 @@ export class AnswerCache {
       sizeCalculation: (e) => ENTRY_OVERHEAD + (e.marker ? 0 : e.head.length + e.blocks.length + e.tail.length),
     })
     this.maxClients = Math.max(1000, Math.min(options.maxEntries, 100_000))
+    this.rec = new Int32Array(this.maxClients * REC)
+    // A power of two at least twice the records: probes stay short.
+    const bits = Math.ceil(Math.log2(this.maxClients * 2))
+    this.slots = new Int32Array(2 << bits)
+    this.slotShift = 32 - bits
     this.built = new LRUCache<string, Entry>({ max: Math.max(1000, Math.min(options.maxEntries, 20_000)) })
   }
 
@@ -214,19 +234,20 @@ export class AnswerCache {
     if (!this.parse(msg, peer)) return null
     const b = this.base
     let e: Entry | Marker | undefined
-    let client: ClientKey | undefined
+    let client = -1
     if (b !== null) {
       const set = this.zones()
       const { generation: hgen, stateGeneration: sgen } = this.health()
       const key = b.id * PART_SPACE
       e = this.valid(b.marker, set, hgen, sgen) ?? this.valid(this.lru.get(key, GET), set, hgen, sgen)
       if (e?.marker) {
-        client = this.client(peer)
+        client = this.client(peer) * REC
+        const rec = this.rec
         if (e.next === 'bucket') {
-          e = this.valid(this.lru.get(key + client.bucketPart, GET), set, hgen, sgen)
+          e = this.valid(this.lru.get(key + rec[client + R_BUCKET]!, GET), set, hgen, sgen)
         } else {
-          e = this.valid(this.lru.get(key + client.locPart, GET), set, hgen, sgen)
-          if (e?.marker) e = this.valid(this.lru.get(key + client.bothPart, GET), set, hgen, sgen)
+          e = this.valid(this.lru.get(key + rec[client + R_LOC]!, GET), set, hgen, sgen)
+          if (e?.marker) e = this.valid(this.lru.get(key + rec[client + R_BOTH]!, GET), set, hgen, sgen)
         }
       }
     }
@@ -237,7 +258,7 @@ export class AnswerCache {
     this.hits.n++
     e.queries.n++
     e.answers.n++
-    return this.assemble(e, msg, client, peer)
+    return this.assemble(e, msg, client)
   }
 
   private valid(e: Entry | Marker | undefined, set: ZoneSet, hgen: number, sgen: number): Entry | Marker | undefined {
@@ -257,33 +278,38 @@ export class AnswerCache {
     const b = this.base ?? this.addBase()
     // Clients that get the same records share one entry: build it (dns2) once per content.
     const content = b.id + contentKey(out)
-    let entry = this.valid(this.built.get(content), set, hgen, sgen) as Entry | undefined
-    if (!entry) {
+    let entry = this.built.get(content)
+    if (entry === undefined || entry.set !== set) {
       const made = this.build(q, out, set, hgen, sgen, policy === 'geo-latency')
       if (!made) return null
       this.built.set(content, (entry = made))
+    } else if (entry.hgen !== hgen || entry.sgen !== sgen) {
+      // The same octets under a new health generation (the bytes depend on the zone set and the
+      // content only): a new validity record over the same buffers, no dns2 encoding.
+      this.built.set(content, (entry = { ...entry, hgen, sgen }))
     }
-    let client: ClientKey | undefined
+    let client = -1
     const key = b.id * PART_SPACE
     if (!sel || policy === 'failover' || policy === undefined) {
       b.marker = undefined
       this.lru.set(key, entry)
     } else {
-      client = this.client(peer, out.client)
+      client = this.client(peer) * REC
+      const rec = this.rec
       if (policy === 'weighted') {
         b.marker = { marker: true, set, sgen, latency: false, next: 'bucket' }
-        this.lru.set(key + client.bucketPart, entry)
+        this.lru.set(key + rec[client + R_BUCKET]!, entry)
       } else {
         b.marker = { marker: true, set, sgen, latency: false, next: 'location' }
         if (entry.dep === 'bucket' || entry.dep === 'both') {
-          this.lru.set(key + client.locPart, { marker: true, set, sgen, latency: false, next: 'bucket' })
-          this.lru.set(key + client.bothPart, entry)
+          this.lru.set(key + rec[client + R_LOC]!, { marker: true, set, sgen, latency: false, next: 'bucket' })
+          this.lru.set(key + rec[client + R_BOTH]!, entry)
         } else {
-          this.lru.set(key + client.locPart, entry)
+          this.lru.set(key + rec[client + R_LOC]!, entry)
         }
       }
     }
-    return this.assemble(entry, this.lastMsg!, client, peer)
+    return this.assemble(entry, this.lastMsg!, client)
   }
 
   /** Adds the base the last parse read (its octets are still in `scratch`). */
@@ -311,8 +337,7 @@ export class AnswerCache {
     this.lru.clear()
     this.built.clear()
     this.bases.clear()
-    this.clients.clear()
-    this.clientsByText.clear()
+    this.clearClients()
     this.locIds.clear()
     this.bucketIds.clear()
     this.baseCount = this.nextLocId = this.nextBucketId = 0
@@ -375,8 +400,8 @@ export class AnswerCache {
     }
   }
 
-  /** The reply to `msg` from entry `e`: copy, patch, draw, append ECS. */
-  private assemble(e: Entry, msg: Buffer, client: ClientKey | undefined, peer: string): Buffer {
+  /** The reply to `msg` from entry `e`: copy, patch, draw, append ECS. `client`: its record's offset in `rec`, or -1 if not looked up. */
+  private assemble(e: Entry, msg: Buffer, client: number): Buffer {
     const ecsExtra = this.ecsOff >= 0 ? 4 + this.ecsLen : 0
     const out = Buffer.allocUnsafe(e.length + ecsExtra)
     // Small copies by hand: Buffer#copy's argument checks cost more than the bytes here.
@@ -410,8 +435,9 @@ export class AnswerCache {
       for (let i = 0; i < this.ecsLen; i++) out[off + 4 + i] = msg[this.ecsOff + i]!
       let scope = 0
       if (e.dep !== 'none') {
-        const c = client ?? this.client(peer)
-        scope = scopeOf(e.dep, c.geoPrefix, c.bucketPrefix, c.located || e.zoneDefault)
+        const c = client >= 0 ? client : this.client(this.lastPeer) * REC
+        const p = this.rec[c + R_PREFIXES]!
+        scope = scopeOf(e.dep, p & 0xff, (p >> 8) & 0xff, p >> 16 === 1 || e.zoneDefault)
       }
       out[off + 7] = scope
     }
@@ -426,6 +452,7 @@ export class AnswerCache {
   private parse(msg: Buffer, peer: string): boolean {
     this.parsed = false
     this.lastMsg = msg
+    this.lastPeer = peer
     const len = msg.length
     if (len < 17 || (msg[2]! & 0xf8) !== 0 || msg[4] !== 0 || msg[5] !== 1 || msg[6] !== 0 || msg[7] !== 0 || msg[8] !== 0 || msg[9] !== 0 || msg[10] !== 0) return false
     const arcount = msg[11]!
@@ -513,47 +540,66 @@ export class AnswerCache {
     return true
   }
 
-  /**
-   * The client's location and bucket, from the ECS network or the resolver address (cached). `known`:
-   * where the responder located this query's client (a miss), so it is not looked up twice.
-   */
-  private client(peer: string, known?: ClientLocation): ClientKey {
-    const cached = this.clientNum >= 0 ? this.clients.get(this.clientNum) : this.clientsByText.get(this.clientText)
-    if (cached) return cached
-    const c = known ?? this.locate(peer)
+  /** The record of the last parsed message's client (its location and bucket), made on first sight. */
+  private client(peer: string): number {
+    const num = this.clientNum
+    if (num < 0) return this.byText.get(this.clientText) ?? this.addClient(this.locate(peer))
+    const slots = this.slots
+    const k = num + 1
+    const mask = slots.length - 1
+    for (let i = (Math.imul(k, 0x9e3779b1) >>> this.slotShift) << 1; ; i = (i + 2) & mask) {
+      const s = slots[i]!
+      if (s === k) return slots[i + 1]!
+      if (s === 0) return this.addClient(this.locate(peer))
+    }
+  }
+
+  /** Adds a record for the last parsed message's client, located at `c`; returns it. */
+  private addClient(c: ClientLocation): number {
     // Located by GeoIP; a zone's default location stands in for the others (Entry.zoneDefault).
     const located = c.source === 'ecs' || c.source === 'resolver'
     if (this.nextLocId >= ID_SPACE - 1 || this.nextBucketId >= ID_SPACE - 2) this.flush()
+    if (this.recCount >= this.maxClients) this.clearClients()
     const loc = located ? `${c.point!.lat},${c.point!.lon}` : 'none'
     let locId = this.locIds.get(loc)
     if (locId === undefined) this.locIds.set(loc, (locId = this.nextLocId++))
     if (this.bucketIds.size >= this.maxClients) this.bucketIds.clear()
     let bucketId = this.bucketIds.get(c.bucket)
     if (bucketId === undefined) this.bucketIds.set(c.bucket, (bucketId = this.nextBucketId++))
-    const key: ClientKey = {
-      located,
-      locPart: 1 + locId,
-      bucketPart: ID_SPACE + bucketId,
-      // Unique to this record (so to its location and bucket): a record made again gets a new one.
-      bothPart: ID_SPACE + this.nextBucketId++,
-      geoPrefix: c.geoPrefix,
-      bucketPrefix: c.bucketPrefix,
-    }
-    if (this.clientNum >= 0) {
-      if (this.clients.size >= this.maxClients) this.clients.clear()
-      this.clients.set(this.clientNum, key)
+    const r = this.recCount++
+    const o = r * REC
+    this.rec[o + R_LOC] = 1 + locId
+    this.rec[o + R_BUCKET] = ID_SPACE + bucketId
+    // Unique to this record (so to its location and bucket): a record made again gets a new one.
+    this.rec[o + R_BOTH] = ID_SPACE + this.nextBucketId++
+    this.rec[o + R_PREFIXES] = c.geoPrefix | (c.bucketPrefix << 8) | (located ? 1 << 16 : 0)
+    this.recLoc[r] = c
+    const num = this.clientNum
+    if (num < 0) {
+      this.byText.set(this.clientText, r)
     } else {
-      if (this.clientsByText.size >= this.maxClients) this.clientsByText.clear()
-      this.clientsByText.set(this.clientText, key)
+      const slots = this.slots
+      const mask = slots.length - 1
+      let i = (Math.imul(num + 1, 0x9e3779b1) >>> this.slotShift) << 1
+      while (slots[i] !== 0) i = (i + 2) & mask
+      slots[i] = num + 1
+      slots[i + 1] = r
     }
-    return key
+    return r
+  }
+
+  private clearClients(): void {
+    this.slots.fill(0)
+    this.byText.clear()
+    this.recLoc.length = 0
+    this.recCount = 0
   }
 
   /** Where the client of the last parsed message is, without any zone's default location. */
   private locate(peer: string): ClientLocation {
     // The option was found valid by parse(): readEcs does not throw here.
     const ecs = this.ecsOff >= 0 ? readEcs(this.lastMsg!, this.ecsOff, this.ecsLen) : null
-    return locateClient({ edns: ecs ? { udpSize: 512, version: 0, dnssecOk: false, ecs } : null }, peer, this.geo, null)
+    return locateRaw({ edns: ecs ? { udpSize: 512, version: 0, dnssecOk: false, ecs } : null }, peer, this.geo)
   }
 
   /**

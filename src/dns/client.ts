@@ -25,6 +25,17 @@ export const BUCKET_PREFIX = { 4: 24, 6: 56 } as const
 
 /** Locates the client of `q` (sent from `peer`), applying the zone's default location if needed. */
 export function locateClient(q: Pick<Query, 'edns'>, peer: string, geo: GeoLookup | undefined, defaultLocation: GeoPoint | null): ClientLocation {
+  return withDefault(locateRaw(q, peer, geo), defaultLocation)
+}
+
+/** `client`, or where the zone's default location puts it when GeoIP did not place it. */
+export function withDefault(client: ClientLocation, defaultLocation: GeoPoint | null): ClientLocation {
+  if (client.source !== 'none' || !defaultLocation) return client
+  return { ...client, point: defaultLocation, country: null, continent: null, source: 'default' }
+}
+
+/** Where GeoIP puts the client of `q` (source `none` and no point when it does not). */
+export function locateRaw(q: Pick<Query, 'edns'>, peer: string, geo: GeoLookup | undefined): ClientLocation {
   const ecs = q.edns?.ecs ?? null
   let address: string
   let family: 4 | 6
@@ -46,6 +57,5 @@ export function locateClient(q: Pick<Query, 'edns'>, peer: string, geo: GeoLooku
   if (found && found.source !== 'none' && found.lat !== undefined && found.lon !== undefined) {
     return { ...base, point: { lat: found.lat, lon: found.lon }, country: found.country ?? null, continent: found.continent ?? null, source: ecs ? 'ecs' : 'resolver' }
   }
-  if (defaultLocation) return { ...base, point: defaultLocation, country: null, continent: null, source: 'default' }
   return { ...base, point: null, country: found?.country ?? null, continent: found?.continent ?? null, source: 'none' }
 }

@@ -70,7 +70,7 @@ export class DnsHandler {
       case 'query': {
         const q = parsed.query
         try {
-          out = respond(this.zones(), q, peer, this.gslb)
+          out = respond(this.zones(), q, peer, this.gslb, cache?.locateLast)
         } catch (err) {
           this.log.error({ err, qname: q.qname, qtype: q.qtype }, 'responder failed')
           this.metrics?.query('', q.qtype, 2)

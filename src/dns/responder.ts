@@ -14,7 +14,7 @@ import type { HealthGenerations } from '../health/poller.js'
 import type { ClientLocation, VipHealth } from '../model/gslb.js'
 import { RRTYPE, type RR, type Zone, type ZoneSet } from '../model/types.js'
 import { select, type Selection } from '../select/select.js'
-import { locateClient, type GeoLookup } from './client.js'
+import { locateRaw, withDefault, type GeoLookup } from './client.js'
 import type { Query } from './wire.js'
 import { findZone } from './zone-index.js'
 
@@ -82,12 +82,18 @@ function additionalFor(zone: Zone, rrs: readonly RR[]): RR[] {
   return out
 }
 
+/**
+ * Where the client of the query being answered is, no zone default applied, if already known (the
+ * answer cache keeps it per client network), else undefined.
+ */
+export type KnownClient = () => ClientLocation | undefined
+
 /** A GSLB service's answer: the selector's addresses as A or AAAA records, or NODATA. */
-function serviceAnswer(zone: Zone, name: string, q: Query, peer: string, gslb: GslbContext, answer: RR[]): Outcome {
+function serviceAnswer(zone: Zone, name: string, q: Query, peer: string, gslb: GslbContext, answer: RR[], known: KnownClient | undefined): Outcome {
   const service = zone.services.get(name)!
   const qtype = q.qtype === RRTYPE.ANY ? RRTYPE.A : q.qtype
   if (qtype !== RRTYPE.A && qtype !== RRTYPE.AAAA) return outcome('nodata', RCODE.NOERROR, zone, answer, [zone.negativeSoa])
-  const client = locateClient(q, peer, gslb.geo, zone.defaultLocation)
+  const client = withDefault(known?.() ?? locateRaw(q, peer, gslb.geo), zone.defaultLocation)
   const selection = select(service, qtype === RRTYPE.A ? 4 : 6, client, { regions: zone.regions, health: gslb.health, rand: gslb.rand })
   const out =
     selection.addresses.length === 0
@@ -100,7 +106,7 @@ function serviceAnswer(zone: Zone, name: string, q: Query, peer: string, gslb: G
   return out
 }
 
-export function respond(set: ZoneSet, q: Query, peer = '', gslb: GslbContext = NO_GSLB): Outcome {
+export function respond(set: ZoneSet, q: Query, peer = '', gslb: GslbContext = NO_GSLB, known?: KnownClient): Outcome {
   if (q.edns && q.edns.version > 0) return outcome('badvers', RCODE.BADVERS, undefined)
   const zone = findZone(set, q.qkey)
   if (!zone) return refused()
@@ -133,7 +139,7 @@ export function respond(set: ZoneSet, q: Query, peer = '', gslb: GslbContext = N
       name = target
       continue
     }
-    if (zone.services.has(name)) return serviceAnswer(zone, name, q, peer, gslb, answer)
+    if (zone.services.has(name)) return serviceAnswer(zone, name, q, peer, gslb, answer, known)
     let rrs: readonly RR[] | undefined
     if (qtype === RRTYPE.ANY) {
       for (const t of ANY_ORDER) if ((rrs = node.rrsets.get(t))) break

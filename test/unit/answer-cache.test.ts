@@ -201,6 +201,44 @@ describe('answer cache', () => {
     assert.equal(await hits(), before + 2, 'and cached again')
   })
 
+  test('a miss locates its client once: GeoIP is asked once per client network, however many misses follow', () => {
+    let lookups = 0
+    let generation = 1
+    const set = build(ZONE, 1)
+    const counting: GeoLookup = (address, prefix) => {
+      lookups++
+      return geo(address, prefix)
+    }
+    const h = new DnsHandler(() => set, createLogger('silent'), {}, { geo: counting, health: () => undefined, rand: () => 0.37, generations: () => ({ generation, stateGeneration: 1 }) })
+    const ask = (name: string, net: string) => parseReply(h.handle(buildQuery({ name, type: TYPE.A, opt: { udpSize: 1232, options: [ecs(net, 24)] } }), 'udp', '127.0.0.1')!)
+    assert.equal(ask('geo.c.test', '81.2.69.0').answers.length, 2)
+    assert.equal(lookups, 1, 'the first miss locates the client')
+    for (const name of ['lat.c.test', 'near.c.test', 'wtd.c.test', 'geo.c.test']) ask(name, '81.2.69.0')
+    generation++ // a latency move: the geo-latency answers miss again
+    for (const name of ['lat.c.test', 'near.c.test']) assert.ok(ask(name, '81.2.69.0').answers.length > 0)
+    assert.equal(lookups, 1, 'later misses for the same network reuse where it is')
+    ask('geo.c.test', '8.8.8.0')
+    assert.equal(lookups, 2, 'another network is located')
+  })
+
+  test('more client networks than the client records hold: the records start again, answers unchanged', () => {
+    const world: World = { set: build(ZONE, 1), generation: 1, health: new Map() }
+    const gslb = { geo, health: () => undefined, rand: () => 0.37, generations: () => ({ generation: 1, stateGeneration: 1 }) }
+    // 1,000 entries: the smallest cache, so 1,000 client records; 2,500 networks go round them twice.
+    const cached = new DnsHandler(() => world.set, createLogger('silent'), { answerCache: { maxEntries: 1000, maxBytes: 1 << 20 } }, gslb)
+    const plain = new DnsHandler(() => world.set, createLogger('silent'), { answerCache: { maxEntries: 0, maxBytes: 0 } }, gslb)
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < 2500; i++) {
+        const net = `${[81, 8, 1, 100][i % 4]}.${(i >> 8) & 255}.${i & 255}.0`
+        for (const name of ['wtd.c.test', 'lat.c.test']) {
+          const msg = buildQuery({ id: i, name, type: TYPE.A, opt: { udpSize: 1232, options: [ecs(net, 24)] } })
+          assert.equal(cached.handle(msg, 'udp', '127.0.0.1')!.toString('hex'), plain.handle(msg, 'udp', '127.0.0.1')!.toString('hex'), `${name} from ${net}/24, round ${round}`)
+        }
+      }
+    }
+    assert.ok(cached.cache!.size <= 1000)
+  })
+
   test('a new zone set is seen at once: no stale answer after a reload', () => {
     const world: World = { set: build(ZONE, 1), generation: 1, health: new Map() }
     const h = handlers(world)
