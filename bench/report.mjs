@@ -92,7 +92,8 @@ export function renderTable(results) {
     '|---|---|',
     `| Meridian, max queries/s | ${int(m.max.qps)} |`,
     `| raw \`dgram\` reference, max queries/s | ${int(r.reference.max.qps)} |`,
-    `| Meridian / reference | ${pct(r.ratio)} |`,
+    `| Meridian / reference | ${pct(r.ratio)}${r.rounds && r.rounds.length > 1 ? ` (median of ${r.rounds.length} alternating rounds: ${r.rounds.map((x) => pct(x.ratio)).join(', ')}; the max figures are the median round's)` : ''} |`,
+    ...(r.rounds && r.rounds.length > 1 ? [`| server CPU per query, each round: Meridian / reference | ${r.rounds.map((x) => `${x.meridianCpuUsPerQuery ?? 'n/a'} / ${x.referenceCpuUsPerQuery ?? 'n/a'} µs`).join('; ')} |`] : []),
     `| lost queries, max run | ${int(m.max.lost)} of ${int(m.max.sent)} |`,
     `| offered load for latency (50% of max) | ${int(m.half.offeredQps)} queries/s |`,
     `| average latency at 50% | ${ms(m.half.avgMs)} |`,
@@ -113,11 +114,11 @@ export function renderTable(results) {
   for (const x of results) {
     lines.push(
       `| ${x.timestamp.slice(0, 16).replace('T', ' ')}${x.warnings && x.warnings.length > 0 ? ' !' : ''} | ${x.git.commit}${x.git.dirty ? '+' : ''} | ${x.setup.workers} | ${x.seconds} | ` +
-        `${int(x.meridian.max.qps)} | ${x.baseline ? `${int(x.baseline.max.qps)} (x${x.scaling.toFixed(2)})` : ''} | ${int(x.reference.max.qps)} | ${pct(x.ratio)} | ${ms(x.meridian.half.avgMs)} | ${ms(x.meridian.half.p99Ms)} | ` +
+        `${int(x.meridian.max.qps)} | ${x.baseline ? `${int(x.baseline.max.qps)} (x${x.scaling.toFixed(2)})` : ''} | ${int(x.reference.max.qps)} | ${pct(x.ratio)}${x.rounds && x.rounds.length > 1 ? ` (${x.rounds.length})` : ''} | ${ms(x.meridian.half.avgMs)} | ${ms(x.meridian.half.p99Ms)} | ` +
         `${int(x.meridian.max.lost)} / ${int(x.meridian.half.lost)} | ${x.meridian.rss.mb.toFixed(1)} | ${cache(x.meridian.cache)} |`,
     )
   }
-  lines.push('', '`+` after a commit: the working tree had uncommitted changes. `!` after the date: the run printed warnings (see its JSON).')
+  lines.push('', '`+` after a commit: the working tree had uncommitted changes. `!` after the date: the run printed warnings (see its JSON). `(3)` after a ratio: the median of 3 alternating rounds; runs without it measured one round.')
   return lines.join('\n')
 }
 

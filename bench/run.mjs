@@ -36,7 +36,9 @@ const HELP = `usage: node bench/run.mjs [options]      (npm run bench -- [option
                      --workers 2: Meridian on 0-1, dnsperf on 1)
   --compare-workers  with --workers N > 1: measure 1 worker first, then N, in the same invocation
                      (same traffic, pools and reference); the results hold both and the ratio
-  --warmup N         seconds of unmeasured load before each measured max run (default 3; --quick 1)
+  --rounds N         max-throughput runs of each server, alternating (Meridian, reference, reference,
+                     Meridian, ...); the ratio is the median of the rounds' ratios (default 3; --quick 1)
+  --warmup N         seconds of unmeasured load before each server's first max run (default 3; --quick 1)
   --clients N        dnsperf -c: UDP sockets (default 8)
   --outstanding N    dnsperf -q: queries in flight (default 128)
   --timeout N        dnsperf -t: seconds before a query counts as lost (default 2)
@@ -56,6 +58,7 @@ function parseArgs(argv) {
     quick: false,
     workers: 1,
     warmup: undefined,
+    rounds: undefined,
     clients: 8,
     outstanding: 128,
     timeout: 2,
@@ -68,7 +71,7 @@ function parseArgs(argv) {
     compareWorkers: false,
     nodeArgs: [],
   }
-  const ints = { '--seconds': 'seconds', '--workers': 'workers', '--warmup': 'warmup', '--clients': 'clients', '--outstanding': 'outstanding', '--timeout': 'timeout', '--queries': 'queries', '--networks': 'networks', '--seed': 'seed' }
+  const ints = { '--seconds': 'seconds', '--workers': 'workers', '--warmup': 'warmup', '--rounds': 'rounds', '--clients': 'clients', '--outstanding': 'outstanding', '--timeout': 'timeout', '--queries': 'queries', '--networks': 'networks', '--seed': 'seed' }
   let secondsGiven = false
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
@@ -93,6 +96,7 @@ function parseArgs(argv) {
   if (o.quick && !secondsGiven) o.seconds = 5
   if (o.compareWorkers && o.workers < 2) fail('--compare-workers needs --workers N with N > 1 (it measures 1 worker, then N)')
   o.warmup ??= o.quick ? 1 : 3
+  o.rounds ??= o.quick ? 1 : 3
   o.save ??= !o.quick
   return o
 }
@@ -623,12 +627,8 @@ async function sanityCheck(port, networks, sample) {
   return { answer: a, located: located / probe.length, regionsAnswered: regions.size, probes: probe.length }
 }
 
-/**
- * Meridian with `workers` DNS workers pinned as `plan` says: start, sanity checks, warm-up, max
- * throughput (CPU per process of its tree, RSS, cache counters), latency at 50% of that max, stop
- * (the workers then log the queries each answered).
- */
-async function measureMeridian({ o, tmp, zonesDir, trafficFile, nets, traffic }, workers, plan) {
+/** Meridian with `workers` DNS workers pinned as `plan` says, started, sanity-checked and warmed up. */
+async function startMeasured({ o, tmp, zonesDir, trafficFile, nets, traffic }, workers, plan) {
   const tag = workers === 1 ? '' : `-${workers}w`
   const name = `meridian (${workers} worker${workers === 1 ? '' : 's'})`
   // Every run starts cold: no health state or serials saved by an earlier run of this invocation.
@@ -641,12 +641,17 @@ async function measureMeridian({ o, tmp, zonesDir, trafficFile, nets, traffic },
   const sanity = await sanityCheck(mer.port, nets.networks, traffic.sample)
   log(`sanity: A, AAAA and NXDOMAIN answered as expected; ${(sanity.located * 100).toFixed(0)}% of ${sanity.probes} ECS networks geolocated (answered from ${sanity.regionsAnswered} regions)`)
   if (sanity.located < 0.9) warn('fewer than 90% of the client networks geolocate with this --geodb: the GSLB answers are not mostly geographic')
-
   const threads = plan.clientCount ?? 1
   if (o.warmup > 0) {
     log(`${name}: ${o.warmup} s warm-up`)
     await dnsperf({ port: mer.port, file: trafficFile, seconds: o.warmup, cpus: plan.client, threads, o })
   }
+  return { name, tag, mer, sanity, plan, threads, workers }
+}
+
+/** One max-throughput run of a started Meridian: dnsperf figures, CPU per process of its tree, RSS, cache counters. */
+async function meridianMax({ o, trafficFile }, m) {
+  const { mer, plan, threads, workers, name } = m
   const cacheBefore = await cacheCounters(mer.admin)
   log(`${name}: max throughput, ${o.seconds} s`)
   let peak = { mb: 0, peakMb: 0 }
@@ -674,22 +679,50 @@ async function measureMeridian({ o, tmp, zonesDir, trafficFile, nets, traffic },
   const rss = rssOf(mer.pid)
   const cache = cacheRatio(cacheBefore, await cacheCounters(mer.admin))
   const perProcess = max.processes.map((p) => `${p.role} ${p.pid} ${((100 * p.cpuSeconds) / max.runSeconds).toFixed(0)}%`).join(', ')
-  log(`${name}: ${Math.round(max.qps)} q/s, ${max.lost} lost; RSS ${rss.mb.toFixed(1)} MB; CPU per process: ${perProcess}`)
+  log(`${name}: ${Math.round(max.qps)} q/s, ${max.lost} lost; ${max.serverCpuUsPerQuery ?? 'n/a'} µs server CPU per query; RSS ${rss.mb.toFixed(1)} MB; CPU per process: ${perProcess}`)
+  return { max, rss, peak, cache }
+}
 
-  const offered = Math.max(1, Math.round(max.qps / 2))
+/** Latency at 50% of `maxQps`, then stop (the workers then log the queries each answered). */
+async function meridianHalfAndStop({ o, tmp, trafficFile }, m, maxQps) {
+  const { mer, plan, threads, workers, name, tag } = m
+  const offered = Math.max(1, Math.round(maxQps / 2))
   log(`${name}: latency at 50% of max (${offered} q/s offered), ${o.seconds} s`)
   const vfile = path.join(tmp, `latency-50${tag}.txt`)
   const half = await dnsperf({ port: mer.port, file: trafficFile, seconds: o.seconds, cpus: plan.client, threads, o, qps: offered, verboseFile: vfile })
   const lat = await latencies(vfile)
   await stop(mer.entry)
   await Promise.race([mer.outputClosed, new Promise((r) => setTimeout(r, 2000))])
-  // Queries per worker over its whole life (sanity checks, warm-up, both runs), as each logged it when stopping.
+  // Queries per worker over its whole life (sanity checks, warm-up, every run), as each logged it when stopping.
   const perWorker = mer.workerStops.sort((a, b) => a.worker - b.worker)
   if (workers > 1) {
     const all = perWorker.reduce((sum, w) => sum + (w.queries ?? 0), 0)
     log(`${name}: queries answered per worker: ${perWorker.map((w) => `worker ${w.worker} ${w.queries.toLocaleString('en-US')} (${((100 * w.queries) / all).toFixed(1)}%)`).join(', ')}`)
   }
-  return { mer, sanity, max, half, lat, offered, rss, peak, cache, threads, plan, workers, perWorker }
+  return { half, lat, offered, perWorker }
+}
+
+/** Meridian start to stop, one max run (the 1-worker baseline of --compare-workers). */
+async function measureMeridian(ctx, workers, plan) {
+  const m = await startMeasured(ctx, workers, plan)
+  const max = await meridianMax(ctx, m)
+  const after = await meridianHalfAndStop(ctx, m, max.max.qps)
+  return { ...m, ...max, ...after }
+}
+
+/** The reference's max run: dnsperf figures and its CPU seconds. */
+async function referenceMax({ o, trafficFile }, ref, plan) {
+  log(`reference: max throughput, ${o.seconds} s`)
+  const rcpu0 = cpuTimes()
+  const rproc0 = processCpuSeconds(ref.entry.child.pid)
+  const refMax = await dnsperf({ port: ref.port, file: trafficFile, seconds: o.seconds, cpus: plan.client, threads: plan.clientCount ?? 1, o })
+  refMax.cpuBusy = cpuBusy(rcpu0, cpuTimes())
+  const rproc1 = processCpuSeconds(ref.entry.child.pid)
+  refMax.serverCpuSeconds = rproc0 !== null && rproc1 !== null ? Math.round((rproc1 - rproc0) * 100) / 100 : null
+  refMax.serverCpuUsPerQuery = refMax.serverCpuSeconds !== null && refMax.completed ? Math.round((refMax.serverCpuSeconds / refMax.completed) * 1e7) / 10 : null
+  interference('reference', refMax, plan.server)
+  log(`reference: ${Math.round(refMax.qps)} q/s, ${refMax.lost} lost; ${refMax.serverCpuUsPerQuery ?? 'n/a'} µs server CPU per query`)
+  return refMax
 }
 
 /** The figures of one Meridian run, as the results JSON keeps them. */
@@ -746,27 +779,42 @@ async function main() {
     writeFileSync(path.join(zonesDir, `${ORIGIN}.yaml`), zoneYaml(pools.ports))
     log(`zone ${ORIGIN}: ${SERVICES.length} services over ${REGIONS.length} regions, each a live simulated pool (${REGIONS.map((r) => `${r.name} ${r.vip}:${pools.ports[r.name]}`).join(', ')}), checked every 1 s`)
 
-    // 3. Meridian: with --compare-workers, 1 worker first, then N
+    // 3. Meridian: with --compare-workers, 1 worker first (start to stop), then N
     const ctx = { o, tmp, zonesDir, trafficFile, nets, traffic }
     const baseline = o.compareWorkers ? await measureMeridian(ctx, 1, cpuPlan(1, ncpu)) : null
-    const run = await measureMeridian(ctx, o.workers, plan)
-    const { mer, sanity, max, threads } = run
+    const m = await startMeasured(ctx, o.workers, plan)
+    const { mer, sanity, threads } = m
     const answerFile = path.join(tmp, 'answer.bin')
     writeFileSync(answerFile, sanity.answer)
-    await stop(pools.entry)
 
-    // 4. the reference, same dnsperf settings, one core
+    // 4. the reference beside it (same dnsperf settings, one core), then rounds of max runs in
+    // alternating order (M R, R M, M R, ...): drift of the machine over the invocation hits both.
     const ref = await startReference(tmp, refPlan.server, answerFile)
     log(`reference: raw dgram server replaying a ${sanity.answer.length}-octet Meridian answer on udp://${HOST}:${ref.port}, CPU ${refPlan.server ?? 'any'}`)
     if (o.warmup > 0) await dnsperf({ port: ref.port, file: trafficFile, seconds: o.warmup, cpus: refPlan.client, threads: refPlan.clientCount ?? 1, o })
-    log(`reference: max throughput, ${o.seconds} s`)
-    const rcpu0 = cpuTimes()
-    const rproc0 = processCpuSeconds(ref.entry.child.pid)
-    const refMax = await dnsperf({ port: ref.port, file: trafficFile, seconds: o.seconds, cpus: refPlan.client, threads: refPlan.clientCount ?? 1, o })
-    refMax.cpuBusy = cpuBusy(rcpu0, cpuTimes())
-    const rproc1 = processCpuSeconds(ref.entry.child.pid)
-    refMax.serverCpuSeconds = rproc0 !== null && rproc1 !== null ? Math.round((rproc1 - rproc0) * 100) / 100 : null
-    interference('reference', refMax, refPlan.server)
+    const rounds = []
+    for (let i = 0; i < o.rounds; i++) {
+      log(`round ${i + 1} of ${o.rounds}`)
+      let mr
+      let rr
+      if (i % 2 === 0) {
+        mr = await meridianMax(ctx, m)
+        rr = await referenceMax(ctx, ref, refPlan)
+      } else {
+        rr = await referenceMax(ctx, ref, refPlan)
+        mr = await meridianMax(ctx, m)
+      }
+      rounds.push({ meridian: mr, reference: rr, ratio: mr.max.qps / rr.qps, order: i % 2 === 0 ? 'meridian first' : 'reference first' })
+      log(`round ${i + 1}: Meridian / reference = ${((100 * mr.max.qps) / rr.qps).toFixed(1)}%`)
+    }
+    // The median round (the lower middle one of an even count) gives the figures reported as "max".
+    const byRatio = [...rounds].sort((a, b) => a.ratio - b.ratio)
+    const mid = byRatio[Math.floor((byRatio.length - 1) / 2)]
+    const ratio = byRatio.length % 2 === 1 ? mid.ratio : (byRatio[byRatio.length / 2 - 1].ratio + byRatio[byRatio.length / 2].ratio) / 2
+    const run = { ...m, ...mid.meridian, ...(await meridianHalfAndStop(ctx, m, mid.meridian.max.qps)), workers: o.workers, plan }
+    const { max } = run
+    const refMax = mid.reference
+    await stop(pools.entry)
     // The same latency run against the reference: the floor of what this method can measure
     // (dnsperf's pacing and -v output, loopback, Node's dgram) at half of the reference's own maximum.
     const refOffered = Math.max(1, Math.round(refMax.qps / 2))
@@ -782,6 +830,7 @@ async function main() {
       quick: o.quick,
       seconds: o.seconds,
       warmupSeconds: o.warmup,
+      roundsRun: o.rounds,
       machine: { cpuModel: os.cpus()[0]?.model ?? 'unknown', cpus: ncpu, kernel: os.release(), node: process.versions.node, dnsperf: dnsperfVersion(), memoryGb: Math.round(os.totalmem() / 2 ** 30) },
       git: gitInfo(),
       setup: {
@@ -810,7 +859,16 @@ async function main() {
         half: { offeredQps: refOffered, qps: refHalf.qps, sent: refHalf.sent, completed: refHalf.completed, lost: refHalf.lost, ...refLat, command: refHalf.command },
         answerOctets: sanity.answer.length,
       },
-      ratio: max.qps / refMax.qps,
+      ratio,
+      rounds: rounds.map((r) => ({
+        order: r.order,
+        meridianQps: Math.round(r.meridian.max.qps),
+        referenceQps: Math.round(r.reference.qps),
+        ratio: r.ratio,
+        meridianCpuUsPerQuery: r.meridian.max.serverCpuUsPerQuery,
+        referenceCpuUsPerQuery: r.reference.serverCpuUsPerQuery,
+        cacheHitRatio: r.meridian.cache.hitRatio,
+      })),
       warnings,
     }
     printSummary(result)
@@ -863,7 +921,8 @@ function printSummary(r) {
   console.log(`Meridian bench, ${r.seconds} s runs, ${r.setup.workers} worker(s): server on CPU ${r.setup.serverCpus}, dnsperf on CPU ${r.setup.clientCpus} (-c ${r.setup.dnsperf.clients} -q ${r.setup.dnsperf.outstanding})`)
   console.log(`  pinning: ${r.setup.pinning}`)
   for (const row of rows) console.log(`  ${row[0].padEnd(w0)}${row[1].padEnd(w1)}${row[2]}`)
-  console.log(`  ${'Meridian / reference'.padEnd(w0)}${(r.ratio * 100).toFixed(1)}%`)
+  const each = r.rounds.map((x) => `${(x.ratio * 100).toFixed(1)}%`).join(', ')
+  console.log(`  ${'Meridian / reference'.padEnd(w0)}${(r.ratio * 100).toFixed(1)}%${r.rounds.length > 1 ? ` (median of ${r.rounds.length} rounds: ${each}; the columns above are the median round)` : ''}`)
   if (m.max.processes && r.setup.workers > 1) console.log(`  ${'CPU per process (max run)'.padEnd(w0)}${m.max.processes.map((p) => `${p.role} ${((100 * p.cpuSeconds) / m.max.runSeconds).toFixed(0)}%`).join(', ')}`)
   if (m.queriesPerWorker) {
     const all = m.queriesPerWorker.reduce((s, w) => s + w.queries, 0)
