@@ -627,6 +627,9 @@ async function sanityCheck(port, networks, sample) {
   return { answer: a, located: located / probe.length, regionsAnswered: regions.size, probes: probe.length }
 }
 
+/** Meridian instances started so far: each logs to its own file (meridian-1.log, ...). */
+let instances = 0
+
 /** Meridian with `workers` DNS workers pinned as `plan` says, started, sanity-checked and warmed up. */
 async function startMeasured({ o, tmp, zonesDir, trafficFile, nets, traffic }, workers, plan) {
   const tag = workers === 1 ? '' : `-${workers}w`
@@ -634,7 +637,7 @@ async function startMeasured({ o, tmp, zonesDir, trafficFile, nets, traffic }, w
   // Every run starts cold: no health state or serials saved by an earlier run of this invocation.
   rmSync(path.join(zonesDir, '.meridian'), { recursive: true, force: true })
   log(`${name}: ${describePlan(plan, workers)}`)
-  const mer = await startMeridian({ tmp, zonesDir, geodb: o.geodb, workers, cpus: plan.server, nodeArgs: await serverNodeArgs(workers, o.nodeArgs), logName: `meridian${tag}.log` })
+  const mer = await startMeridian({ tmp, zonesDir, geodb: o.geodb, workers, cpus: plan.server, nodeArgs: await serverNodeArgs(workers, o.nodeArgs), logName: `meridian${tag}-${++instances}.log` })
   log(`${name}: udp://${HOST}:${mer.port}, pid ${mer.pid}, CPU ${plan.server ?? 'any'}, --workers ${workers}; ${mer.healthUp} of ${REGIONS.length} regions up at start`)
   if (mer.logPid !== mer.pid) warn(`the server logs pid ${mer.logPid} but the bench started pid ${mer.pid}; RSS is read from the tree under ${mer.pid}`)
   if (mer.healthUp < REGIONS.length) warn(`only ${mer.healthUp} of ${REGIONS.length} health checks were up when it started answering`)
@@ -691,15 +694,19 @@ async function meridianHalfAndStop({ o, tmp, trafficFile }, m, maxQps) {
   const vfile = path.join(tmp, `latency-50${tag}.txt`)
   const half = await dnsperf({ port: mer.port, file: trafficFile, seconds: o.seconds, cpus: plan.client, threads, o, qps: offered, verboseFile: vfile })
   const lat = await latencies(vfile)
-  await stop(mer.entry)
-  await Promise.race([mer.outputClosed, new Promise((r) => setTimeout(r, 2000))])
-  // Queries per worker over its whole life (sanity checks, warm-up, every run), as each logged it when stopping.
+  await stopMeridian(m)
+  // Queries per worker over its whole life (sanity checks, warm-up, the run), as each logged it when stopping.
   const perWorker = mer.workerStops.sort((a, b) => a.worker - b.worker)
   if (workers > 1) {
     const all = perWorker.reduce((sum, w) => sum + (w.queries ?? 0), 0)
     log(`${name}: queries answered per worker: ${perWorker.map((w) => `worker ${w.worker} ${w.queries.toLocaleString('en-US')} (${((100 * w.queries) / all).toFixed(1)}%)`).join(', ')}`)
   }
   return { half, lat, offered, perWorker }
+}
+
+async function stopMeridian({ mer }) {
+  await stop(mer.entry)
+  await Promise.race([mer.outputClosed, new Promise((r) => setTimeout(r, 2000))])
 }
 
 /** Meridian start to stop, one max run (the 1-worker baseline of --compare-workers). */
@@ -782,36 +789,39 @@ async function main() {
     // 3. Meridian: with --compare-workers, 1 worker first (start to stop), then N
     const ctx = { o, tmp, zonesDir, trafficFile, nets, traffic }
     const baseline = o.compareWorkers ? await measureMeridian(ctx, 1, cpuPlan(1, ncpu)) : null
-    const m = await startMeasured(ctx, o.workers, plan)
+    let m = await startMeasured(ctx, o.workers, plan)
     const { mer, sanity, threads } = m
     const answerFile = path.join(tmp, 'answer.bin')
     writeFileSync(answerFile, sanity.answer)
 
-    // 4. the reference beside it (same dnsperf settings, one core), then rounds of max runs in
-    // alternating order (M R, R M, M R, ...): drift of the machine over the invocation hits both.
+    // 4. the reference (same dnsperf settings, one core), then rounds of max runs in alternating
+    // order (M R, R M, M R, ...), so that drift of the machine over the invocation hits both. Only
+    // the server measured runs on its CPU: each Meridian is stopped after its max run and the next
+    // round starts a new one (cold, so sanity checks and warm-up again); the reference is idle
+    // (a blocked socket read) while Meridian runs.
     const ref = await startReference(tmp, refPlan.server, answerFile)
     log(`reference: raw dgram server replaying a ${sanity.answer.length}-octet Meridian answer on udp://${HOST}:${ref.port}, CPU ${refPlan.server ?? 'any'}`)
     if (o.warmup > 0) await dnsperf({ port: ref.port, file: trafficFile, seconds: o.warmup, cpus: refPlan.client, threads: refPlan.clientCount ?? 1, o })
     const rounds = []
     for (let i = 0; i < o.rounds; i++) {
       log(`round ${i + 1} of ${o.rounds}`)
-      let mr
-      let rr
-      if (i % 2 === 0) {
-        mr = await meridianMax(ctx, m)
-        rr = await referenceMax(ctx, ref, refPlan)
-      } else {
-        rr = await referenceMax(ctx, ref, refPlan)
-        mr = await meridianMax(ctx, m)
-      }
-      rounds.push({ meridian: mr, reference: rr, ratio: mr.max.qps / rr.qps, order: i % 2 === 0 ? 'meridian first' : 'reference first' })
+      const meridianFirst = i % 2 === 0
+      const rr0 = meridianFirst ? null : await referenceMax(ctx, ref, refPlan)
+      m ??= await startMeasured(ctx, o.workers, plan)
+      const mr = await meridianMax(ctx, m)
+      await stopMeridian(m)
+      m = null
+      const rr = rr0 ?? (await referenceMax(ctx, ref, refPlan))
+      rounds.push({ meridian: mr, reference: rr, ratio: mr.max.qps / rr.qps, order: meridianFirst ? 'meridian first' : 'reference first' })
       log(`round ${i + 1}: Meridian / reference = ${((100 * mr.max.qps) / rr.qps).toFixed(1)}%`)
     }
     // The median round (the lower middle one of an even count) gives the figures reported as "max".
     const byRatio = [...rounds].sort((a, b) => a.ratio - b.ratio)
     const mid = byRatio[Math.floor((byRatio.length - 1) / 2)]
     const ratio = byRatio.length % 2 === 1 ? mid.ratio : (byRatio[byRatio.length / 2 - 1].ratio + byRatio[byRatio.length / 2].ratio) / 2
-    const run = { ...m, ...mid.meridian, ...(await meridianHalfAndStop(ctx, m, mid.meridian.max.qps)), workers: o.workers, plan }
+    // Latency at 50% of the median round's max, on one more Meridian (warmed up like the others).
+    const last = await startMeasured(ctx, o.workers, plan)
+    const run = { ...last, ...mid.meridian, ...(await meridianHalfAndStop(ctx, last, mid.meridian.max.qps)), workers: o.workers, plan }
     const { max } = run
     const refMax = mid.reference
     await stop(pools.entry)
@@ -844,6 +854,7 @@ async function main() {
         backgroundCpuBusy: background,
         geodb: path.relative(ROOT, o.geodb),
         zone: { origin: ORIGIN, services: SERVICES.length, regions: REGIONS.length, checkIntervalSeconds: 1, healthUpAtStart: mer.healthUp },
+        meridianInstances: `one per round (started cold, sanity-checked, warmed up, one max run, stopped) and one for the latency run; the reference runs throughout, idle while Meridian is measured`,
         traffic: { queries: o.queries, networks: nets.networks.length, countries: nets.countries, seed: o.seed, mix: traffic.counts, ecsLocated: sanity.located },
         dnsperf: { clients: o.clients, outstanding: o.outstanding, timeoutSeconds: o.timeout, threads },
       },
