@@ -4,10 +4,12 @@
 // regions each, sends 100,000 distinct queries over UDP (1,000 services x 100 client /24s by ECS,
 // each its own affinity bucket, so each its own cache key), then sends them all again to show they
 // are held (hit ratio), and reads RSS (/proc) and the cache's own accounting (/metrics) at each step.
-// Writes bench/results/memory-<time>.json. Options: --services N, --networks N, --settle S, --node-arg ARG, --no-save.
+// Writes bench/results/memory-<time>.json. Options: --services N, --networks N, --settle S, --node-arg ARG, --no-save,
+// --workers N: `serve --workers N` (control process + N DNS workers, each with its own cache); the
+// queries are sent again until every worker's cache holds them all, and RSS is reported per process.
 import { spawn } from 'node:child_process'
 import dgram from 'node:dgram'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { performance } from 'node:perf_hooks'
@@ -23,6 +25,8 @@ const SERVICES = Number(option('--services', 1000))
 const NETWORKS = Number(option('--networks', 100))
 const save = !process.argv.includes('--no-save')
 const SETTLE = Number(option('--settle', 15))
+const WORKERS = Number(option('--workers', 1))
+if (!Number.isInteger(WORKERS) || WORKERS < 1) throw new Error('--workers needs an integer >= 1')
 
 /** The bench's 5 regions (bench/zone.mjs), on VIPs of their own. */
 function zone() {
@@ -33,7 +37,28 @@ function zone() {
   return lines.join('\n') + '\n'
 }
 
-const rssMb = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024
+const rssOne = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024
+
+/** The DNS workers of `pid` (its child processes). */
+function childrenOf(pid) {
+  const out = []
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8')
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(d))
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return out
+}
+
+/** RSS of the server: its one process, or with workers the control process and each worker. */
+function rssMb(pid) {
+  const workers = childrenOf(pid).map(rssOne)
+  return { total: rssOne(pid) + workers.reduce((a, b) => a + b, 0), control: rssOne(pid), workers, max: Math.max(rssOne(pid), ...workers) }
+}
 
 async function metric(admin, name) {
   const text = await (await globalThis.fetch(`${admin}/metrics`)).text()
@@ -85,10 +110,11 @@ function exchange(port, messages, window = 64) {
 async function main() {
   const tmp = mkdtempSync(path.join(tmpdir(), 'meridian-mem-'))
   writeFileSync(path.join(tmp, 'mem.test.yaml'), zone())
-  const args = [path.join(ROOT, 'dist', 'src', 'cli.js'), 'serve', '--zones', tmp, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--workers', '1', '--no-watch']
-  // One process with the V8 flags a DNS worker gets by default (as `npm run bench` runs one worker).
+  const args = [path.join(ROOT, 'dist', 'src', 'cli.js'), 'serve', '--zones', tmp, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--workers', String(WORKERS), '--no-watch']
+  // One process with the V8 flags a DNS worker gets by default (as `npm run bench` runs one worker);
+  // with workers, the control process gives its workers those flags itself.
   const { workerExecArgv } = await import(path.join(ROOT, 'dist', 'src', 'cluster', 'primary.js'))
-  const nodeArgs = workerExecArgv(NODE_ARGS, process.env.NODE_OPTIONS)
+  const nodeArgs = WORKERS === 1 ? workerExecArgv(NODE_ARGS, process.env.NODE_OPTIONS) : NODE_ARGS
   const child = spawn(process.execPath, [...nodeArgs, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] })
   const stop = () => child.kill('SIGTERM')
   process.on('exit', stop)
@@ -116,6 +142,8 @@ async function main() {
   const idle = rssMb(child.pid)
   const t0 = performance.now()
   await exchange(port, messages)
+  // Workers share the socket, so one pass spreads the queries over them: send again until each holds them all.
+  for (let pass = 1; pass < 12 && (await metric(admin, 'meridian_dns_cache_entries')) < 0.995 * WORKERS * messages.length; pass++) await exchange(port, messages)
   const fillSeconds = (performance.now() - t0) / 1000
   const filled = { rss: rssMb(child.pid), entries: await metric(admin, 'meridian_dns_cache_entries'), bytes: await metric(admin, 'meridian_dns_cache_bytes') }
   const heapUsedMb = (await metric(admin, 'meridian_process_nodejs_heap_size_used_bytes')) / 1048576
@@ -131,7 +159,7 @@ async function main() {
     await new Promise((resolve) => setTimeout(resolve, 1000))
     samples.push(rssMb(child.pid))
   }
-  const settled = samples.length ? Math.min(...samples) : end.rss
+  const settled = samples.length ? samples.reduce((a, b) => (b.total < a.total ? b : a)) : end.rss
   const exited = new Promise((resolve) => child.once('exit', resolve))
   stop()
   await exited
@@ -141,10 +169,21 @@ async function main() {
     services: SERVICES,
     regionsPerService: REGIONS.length,
     queries: messages.length,
-    rssIdleMb: +idle.toFixed(1),
-    rssFilledMb: +filled.rss.toFixed(1),
-    rssEndMb: +end.rss.toFixed(1),
-    rssSettledMb: +settled.toFixed(1),
+    workers: WORKERS,
+    rssIdleMb: +idle.total.toFixed(1),
+    rssFilledMb: +filled.rss.total.toFixed(1),
+    rssEndMb: +end.rss.total.toFixed(1),
+    rssSettledMb: +settled.total.toFixed(1),
+    ...(WORKERS > 1
+      ? {
+          perProcessMb: {
+            idle: { control: +idle.control.toFixed(1), workers: idle.workers.map((x) => +x.toFixed(1)) },
+            filled: { control: +filled.rss.control.toFixed(1), workers: filled.rss.workers.map((x) => +x.toFixed(1)) },
+            end: { control: +end.rss.control.toFixed(1), workers: end.rss.workers.map((x) => +x.toFixed(1)) },
+            settled: { control: +settled.control.toFixed(1), workers: settled.workers.map((x) => +x.toFixed(1)) },
+          },
+        }
+      : {}),
     settleSeconds: SETTLE,
     heapUsedFilledMb: +heapUsedMb.toFixed(1),
     heapTotalFilledMb: +heapTotalMb.toFixed(1),
@@ -153,17 +192,19 @@ async function main() {
     nodeArgs,
     cacheEntries: filled.entries,
     cacheBytesAccounted: filled.bytes,
-    bytesPerEntryRss: Math.round(((filled.rss - idle) * 1024 * 1024) / filled.entries),
+    bytesPerEntryRss: Math.round(((filled.rss.total - idle.total) * 1024 * 1024) / filled.entries),
     bytesPerEntryAccounted: Math.round(filled.bytes / filled.entries),
     replayHitRatio: +(hits / messages.length).toFixed(4),
     fillSeconds: +fillSeconds.toFixed(1),
   }
-  console.log(`Meridian memory: ${SERVICES} services x ${REGIONS.length} regions, ${messages.length} distinct queries (one process, node ${r.nodeArgs.join(' ')}${r.nodeOptions ? `, NODE_OPTIONS=${r.nodeOptions}` : ''})`)
-  console.log(`  RSS idle (zone loaded)         ${r.rssIdleMb} MB`)
-  console.log(`  RSS with the cache filled      ${r.rssFilledMb} MB  (${r.cacheEntries} entries; the cache accounts ${(r.cacheBytesAccounted / 1048576).toFixed(1)} MB)`)
-  console.log(`  V8 heap used when filled       ${r.heapUsedFilledMb} MB of ${r.heapTotalFilledMb} MB committed (live data and garbage not yet collected); external ${r.externalFilledMb} MB`)
-  console.log(`  RSS after replaying them all   ${r.rssEndMb} MB  (replay hit ratio ${(r.replayHitRatio * 100).toFixed(1)}%)`)
-  console.log(`  RSS after ${SETTLE} s idle           ${r.rssSettledMb} MB  (the lowest sample; entries still cached: ${end.entries})`)
+  const who = WORKERS === 1 ? 'one process' : `control process + ${WORKERS} DNS workers, each caching all ${messages.length} answers`
+  console.log(`Meridian memory: ${SERVICES} services x ${REGIONS.length} regions, ${messages.length} distinct queries (${who}, node ${r.nodeArgs.join(' ')}${r.nodeOptions ? `, NODE_OPTIONS=${r.nodeOptions}` : ''})`)
+  const each = (x) => (WORKERS > 1 ? `  [control ${x.control.toFixed(1)} MB, workers ${x.workers.map((w) => w.toFixed(1)).join(' / ')} MB]` : '')
+  console.log(`  RSS idle (zone loaded)         ${r.rssIdleMb} MB${each(idle)}`)
+  console.log(`  RSS with the cache filled      ${r.rssFilledMb} MB  (${r.cacheEntries} entries; the cache accounts ${(r.cacheBytesAccounted / 1048576).toFixed(1)} MB)${each(filled.rss)}`)
+  console.log(`  V8 heap used when filled       ${r.heapUsedFilledMb} MB of ${r.heapTotalFilledMb} MB committed (live data and garbage not yet collected); external ${r.externalFilledMb} MB${WORKERS > 1 ? ' (control process: workers report DNS counters only)' : ''}`)
+  console.log(`  RSS after replaying them all   ${r.rssEndMb} MB  (replay hit ratio ${(r.replayHitRatio * 100).toFixed(1)}%)${each(end.rss)}`)
+  console.log(`  RSS after ${SETTLE} s idle           ${r.rssSettledMb} MB  (the lowest sample; entries still cached: ${end.entries})${each(settled)}`)
   console.log(`  per entry                      ${r.bytesPerEntryRss} B of RSS, ${r.bytesPerEntryAccounted} B accounted`)
   if (save) console.log(`  saved ${path.relative(ROOT, saveResult('memory-', r.at, r))}`)
 }

@@ -17,9 +17,9 @@
  *   geo, geo-latency                       base + location           the GeoIP point (a country, a city)
  *     ... when the choice also hashed      base + location + bucket  (regions tied; no location known)
  * A client-dependent base carries a marker saying which key comes next; a location entry may be a
- * marker saying "split by bucket". The client's location and bucket come from a second small cache
- * keyed by the ECS network (family, source prefix, address) or the resolver address, so a hit does
- * no GeoIP lookup.
+ * marker saying "split by bucket". The client's location and bucket come from client records keyed
+ * by the ECS network (family, source prefix, address) or the resolver address, so a hit does no
+ * GeoIP lookup, and a miss hands the record's location to the responder (`locateLast`).
  *
  * No string is made or hashed per query: parse() hashes the base's octets as it reads them and finds
  * the base in a table (octets compared); every base, location and bucket has a numeric id, and the
