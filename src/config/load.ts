@@ -9,7 +9,7 @@ import { isIPv4, isIPv6 } from 'node:net'
 import path from 'node:path'
 import YAML, { isMap, isPair, isScalar, LineCounter, type Document, type Node as YamlNode } from 'yaml'
 import { ConfigError, type ConfigIssue, type ErrorCode } from '../errors.js'
-import { canonicalAddress } from '../model/address.js'
+import { canonicalAddress, urlHost } from '../model/address.js'
 import { ancestorsWithin, canonical, isInZone, nameProblem, resolveName } from '../model/name.js'
 import {
   RRTYPE,
@@ -368,7 +368,7 @@ function checkSpecFor(c: CheckDef, vip: string, keyPath: (string | number)[], is
     fall: c.fall,
   }
   if (c.type === 'tcp') return spec
-  const host = isIPv6(target) ? `[${target}]` : target
+  const host = urlHost(target)
   if (c.url !== undefined) {
     if (!c.url.startsWith(`${c.type}://`)) {
       issues.add('E_ZONE_SEMANTIC', [...keyPath, 'url'], `the url must start with ${c.type}:// to match type: ${c.type}`)

@@ -9,6 +9,7 @@ import { isIP, type Socket } from 'node:net'
 import dns2 from 'dns2'
 import { MeridianError } from '../errors.js'
 import type { Logger } from '../log.js'
+import { formatAddress } from '../model/address.js'
 import type { DnsHandler } from './handler.js'
 
 export interface ListenAddress {
@@ -26,7 +27,6 @@ export function parseListen(spec: string): ListenAddress {
   return { host: m[1]!, port }
 }
 
-export const formatAddress = (host: string, port: number): string => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`)
 
 export interface TcpOptions {
   /** Close a connection with no query for this long (RFC 7766 §6.2.3). */

@@ -2,8 +2,8 @@
  * What to check and how often: the check spec, its defaults, its validation, and its stable key.
  */
 import { createHash } from 'node:crypto'
-import { isIP } from 'node:net'
 
+import { formatAddress } from '../model/address.js'
 import type { CheckKind, CheckSpec } from '../model/gslb.js'
 
 export type { CheckKind, CheckSpec }
@@ -48,10 +48,6 @@ function positiveInt(name: string, v: number): number {
   return v
 }
 
-function hostPort(address: string, port: number): string {
-  return isIP(address) === 6 ? `[${address}]:${port}` : `${address}:${port}`
-}
-
 /** A spec without a URL must give where to connect. */
 function addressAndPort(spec: CheckSpec): void {
   if (!spec.address) bad('address is required')
@@ -87,7 +83,7 @@ export function resolveSpec(spec: CheckSpec): ResolvedSpec {
     addressAndPort(spec)
     const path = spec.path ?? CHECK_DEFAULTS.path
     if (!path.startsWith('/')) bad(`path must start with /, got ${path}`)
-    url = new URL(`${kind}://${hostPort(spec.address, spec.port)}${path}`)
+    url = new URL(`${kind}://${formatAddress(spec.address, spec.port)}${path}`)
   }
   url.hash = ''
   const method = spec.method ?? CHECK_DEFAULTS.method
@@ -137,6 +133,6 @@ export function checkKey(spec: CheckSpec | ResolvedSpec): string {
 /** checkKey of a spec resolveSpec already returned (without resolving it again). */
 export function resolvedKey(r: ResolvedSpec): string {
   const hash = createHash('sha256').update(canonical(r)).digest('hex').slice(0, 8)
-  const where = r.url ?? `tcp://${hostPort(r.address, r.port)}`
+  const where = r.url ?? `tcp://${formatAddress(r.address, r.port)}`
   return `${where}#${hash}`
 }

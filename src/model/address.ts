@@ -101,5 +101,11 @@ export function maskAddress(address: string, prefix: number): string {
   return formatBytes(maskBytes(p.bytes, prefix))
 }
 
+/** An IP address as a URL host: IPv6 in brackets (`[2001:db8::1]`), IPv4 as it is. */
+export const urlHost = (address: string): string => (address.includes(':') ? `[${address}]` : address)
+
+/** `ADDR:PORT`, IPv6 in brackets: `127.0.0.1:5300`, `[::1]:5300`. */
+export const formatAddress = (address: string, port: number): string => `${urlHost(address)}:${port}`
+
 /** One text per address, whatever its spelling (`2001:DB8::1` = `2001:db8:0::1`), for comparisons. */
 export const canonicalAddress = (address: string): string => maskAddress(address, 128)
