@@ -194,7 +194,7 @@ export class AnswerCache {
    * undefined when that message was not one the hot path reads. The full path's responder calls it
    * (only for GSLB answers), so a miss locates its client once, from the client records.
    */
-  readonly locateLast = (): ClientLocation | undefined => (this.parsed ? this.recLoc[this.client(this.lastPeer)] : undefined)
+  readonly locateLast = (): ClientLocation | undefined => (this.parsed ? this.recLoc[this.client()] : undefined)
 
   constructor(
     private readonly zones: () => ZoneSet,
@@ -241,7 +241,7 @@ export class AnswerCache {
       const key = b.id * PART_SPACE
       e = this.valid(b.marker, set, hgen, sgen) ?? this.valid(this.lru.get(key, GET), set, hgen, sgen)
       if (e?.marker) {
-        client = this.client(peer) * REC
+        client = this.client() * REC
         const rec = this.rec
         if (e.next === 'bucket') {
           e = this.valid(this.lru.get(key + rec[client + R_BUCKET]!, GET), set, hgen, sgen)
@@ -269,7 +269,7 @@ export class AnswerCache {
    * Caches the answer `out` to `q`, which the last lookup() parsed and missed; returns the reply
    * drawn from the new entry, or null when the answer is not cacheable (the caller encodes it).
    */
-  insert(q: Query, out: Outcome, peer: string): Buffer | null {
+  insert(q: Query, out: Outcome): Buffer | null {
     if (!this.parsed || (out.kind !== 'answer' && out.kind !== 'nodata') || !out.zone || q.oddName) return null
     const set = this.zones()
     const { generation: hgen, stateGeneration: sgen } = this.health()
@@ -294,7 +294,7 @@ export class AnswerCache {
       b.marker = undefined
       this.lru.set(key, entry)
     } else {
-      client = this.client(peer) * REC
+      client = this.client() * REC
       const rec = this.rec
       if (policy === 'weighted') {
         b.marker = { marker: true, set, sgen, latency: false, next: 'bucket' }
@@ -435,7 +435,7 @@ export class AnswerCache {
       for (let i = 0; i < this.ecsLen; i++) out[off + 4 + i] = msg[this.ecsOff + i]!
       let scope = 0
       if (e.dep !== 'none') {
-        const c = client >= 0 ? client : this.client(this.lastPeer) * REC
+        const c = client >= 0 ? client : this.client() * REC
         const p = this.rec[c + R_PREFIXES]!
         scope = scopeOf(e.dep, p & 0xff, (p >> 8) & 0xff, p >> 16 === 1 || e.zoneDefault)
       }
@@ -541,17 +541,22 @@ export class AnswerCache {
   }
 
   /** The record of the last parsed message's client (its location and bucket), made on first sight. */
-  private client(peer: string): number {
+  private client(): number {
     const num = this.clientNum
-    if (num < 0) return this.byText.get(this.clientText) ?? this.addClient(this.locate(peer))
+    if (num < 0) return this.byText.get(this.clientText) ?? this.addClient(this.locate())
     const slots = this.slots
     const k = num + 1
     const mask = slots.length - 1
-    for (let i = (Math.imul(k, 0x9e3779b1) >>> this.slotShift) << 1; ; i = (i + 2) & mask) {
+    for (let i = this.firstSlot(k); ; i = (i + 2) & mask) {
       const s = slots[i]!
       if (s === k) return slots[i + 1]!
-      if (s === 0) return this.addClient(this.locate(peer))
+      if (s === 0) return this.addClient(this.locate())
     }
+  }
+
+  /** Where the probe for table key `k` (a client number + 1) starts in `slots`. */
+  private firstSlot(k: number): number {
+    return (Math.imul(k, 0x9e3779b1) >>> this.slotShift) << 1
   }
 
   /** Adds a record for the last parsed message's client, located at `c`; returns it. */
@@ -580,7 +585,7 @@ export class AnswerCache {
     } else {
       const slots = this.slots
       const mask = slots.length - 1
-      let i = (Math.imul(num + 1, 0x9e3779b1) >>> this.slotShift) << 1
+      let i = this.firstSlot(num + 1)
       while (slots[i] !== 0) i = (i + 2) & mask
       slots[i] = num + 1
       slots[i + 1] = r
@@ -596,10 +601,10 @@ export class AnswerCache {
   }
 
   /** Where the client of the last parsed message is, without any zone's default location. */
-  private locate(peer: string): ClientLocation {
+  private locate(): ClientLocation {
     // The option was found valid by parse(): readEcs does not throw here.
     const ecs = this.ecsOff >= 0 ? readEcs(this.lastMsg!, this.ecsOff, this.ecsLen) : null
-    return locateRaw({ edns: ecs ? { udpSize: 512, version: 0, dnssecOk: false, ecs } : null }, peer, this.geo)
+    return locateRaw({ edns: ecs ? { udpSize: 512, version: 0, dnssecOk: false, ecs } : null }, this.lastPeer, this.geo)
   }
 
   /**

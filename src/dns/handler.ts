@@ -76,7 +76,7 @@ export class DnsHandler {
           this.metrics?.query('', q.qtype, 2)
           return encodeServFail(q, q)
         }
-        reply = (cache && this.cached(cache, q, out, peer, transport)) || this.encode(q, q, out, q.edns, transport)
+        reply = (cache && this.cached(cache, q, out, transport)) || this.encode(q, q, out, q.edns, transport)
         if (this.options.queryLog) this.log.debug({ peer, transport, qname: q.qname, qtype: q.qtype, rcode: out.rcode, answers: out.answer.length }, 'query')
         break
       }
@@ -91,10 +91,10 @@ export class DnsHandler {
   }
 
   /** The reply from the cache: a new entry (cacheable answers), or an NXDOMAIN assembled from its SOA template. */
-  private cached(cache: AnswerCache, q: Query, out: Outcome, peer: string, transport: Transport): Buffer | null {
+  private cached(cache: AnswerCache, q: Query, out: Outcome, transport: Transport): Buffer | null {
     try {
       if (out.kind === 'nxdomain') return cache.negative(q, out, this.maxSize(q.edns, transport))
-      return cache.insert(q, out, peer)
+      return cache.insert(q, out)
     } catch (err) {
       this.log.error({ err, qname: q.qname, qtype: q.qtype }, 'caching an answer failed')
       return null
