@@ -35,7 +35,7 @@ export class ApiError extends MeridianError {
 }
 
 /** `path: message; path: message` — the one-line summary of some details. */
-export function summarise(details: readonly ErrorDetail[]): string {
+function summarise(details: readonly ErrorDetail[]): string {
   return details.map((d) => (d.path ? `${d.path}: ${d.message}` : d.message)).join('; ')
 }
 

@@ -125,7 +125,7 @@ export function parseExplainRequest(req: Partial<ExplainRequest>): ExplainQuesti
 const round = (x: number | null, digits = 1): number | null => (x === null ? null : Math.round(x * 10 ** digits) / 10 ** digits)
 
 /** Record data in master-file text. */
-export function rdataText(rr: RR): string {
+function rdataText(rr: RR): string {
   switch (rr.type) {
     case RRTYPE.A:
     case RRTYPE.AAAA:

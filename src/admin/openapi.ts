@@ -23,7 +23,7 @@ const withoutDefaults = (s: Json): Json => without(s, 'default')
 type ObjectSchema = { type: 'object'; properties: Record<string, Json>; required?: string[]; additionalProperties: false; description?: string }
 
 /** The schemas of request and response bodies. */
-export function bodySchemas(): Record<string, Json> {
+function bodySchemas(): Record<string, Json> {
   const region = stripExtensions(regionSchema) as unknown as ObjectSchema
   const service = stripExtensions(serviceSchema) as unknown as ObjectSchema
   const regionName = { type: 'string', pattern: REGION_NAME_PATTERN, description: 'Region name: lowercase letters, digits and -.' }

@@ -13,7 +13,7 @@ export type Section = 'regions' | 'services'
 const frame = () => ({ origin: 'validate.invalid', soa: { mname: 'ns', rname: 'hostmaster' }, ns: ['ns'] })
 
 /** Every problem of `value` as the definition of `section.name`, with paths relative to the body. */
-export function entryProblems(section: Section, name: string, value: unknown): ErrorDetail[] {
+function entryProblems(section: Section, name: string, value: unknown): ErrorDetail[] {
   const doc = { ...frame(), [section]: { [name]: structuredClone(value) } }
   const problems = validateZoneDocument(doc)
   // A bad region name fails both its pattern and the propertyNames rule: keep the latter's message.

@@ -26,7 +26,6 @@ export const RRTYPE_NAME: Record<number, string> = Object.fromEntries(Object.ent
 
 /** Types a zone file may hold under `records:`. */
 export const STATIC_TYPES = ['A', 'AAAA', 'CNAME', 'TXT', 'MX', 'SRV', 'CAA'] as const
-export type StaticType = (typeof STATIC_TYPES)[number]
 
 /**
  * One resource record, already in the shape dns2's encoder takes (`Packet.Resource` fields), so the
