@@ -1,8 +1,9 @@
 /**
  * What the bench scripts share: the repository root, reading a command-line option, whether a
- * tool is installed, and the git state a result was measured at.
+ * tool is installed, a process and its descendants, and the git state a result was measured at.
  */
 import { spawnSync } from 'node:child_process'
+import { readdirSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -16,6 +17,24 @@ export function option(name, fallback, argv = process.argv) {
 
 /** Is `cmd` on the PATH? */
 export const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0
+
+/** `pid` and every process below it (children first, then theirs), read from /proc. */
+export function descendants(pid) {
+  const parent = new Map()
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8')
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
+      parent.set(Number(d), ppid)
+    } catch {
+      // exited meanwhile
+    }
+  }
+  const out = [pid]
+  for (let i = 0; i < out.length; i++) for (const [p, pp] of parent) if (pp === out[i] && !out.includes(p)) out.push(p)
+  return out
+}
 
 /** The commit checked out (short) and whether tracked files differ from it. */
 export function gitInfo() {

@@ -9,12 +9,12 @@
 // queries are sent again until every worker's cache holds them all, and RSS is reported per process.
 import { spawn } from 'node:child_process'
 import dgram from 'node:dgram'
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { createInterface } from 'node:readline'
-import { option, ROOT } from './common.mjs'
+import { descendants, option, ROOT } from './common.mjs'
 import { saveResult } from './report.mjs'
 import { buildQuery } from './traffic.mjs'
 import { REGIONS } from './zone.mjs'
@@ -39,25 +39,10 @@ function zone() {
 
 const rssOne = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024
 
-/** The DNS workers of `pid` (its child processes). */
-function childrenOf(pid) {
-  const out = []
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8')
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(d))
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return out
-}
-
 /** RSS of the server: its one process, or with workers the control process and each worker. */
 function rssMb(pid) {
-  const workers = childrenOf(pid).map(rssOne)
-  return { total: rssOne(pid) + workers.reduce((a, b) => a + b, 0), control: rssOne(pid), workers, max: Math.max(rssOne(pid), ...workers) }
+  const [control, ...workers] = descendants(pid).map(rssOne)
+  return { total: control + workers.reduce((a, b) => a + b, 0), control, workers }
 }
 
 async function metric(admin, name) {

@@ -9,12 +9,12 @@
  */
 import { spawn, spawnSync } from 'node:child_process'
 import { createSocket } from 'node:dgram'
-import { closeSync, createReadStream, createWriteStream, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { closeSync, createReadStream, createWriteStream, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
 import os from 'node:os'
 import path from 'node:path'
 import { createInterface } from 'node:readline'
-import { gitInfo, has, ROOT } from './common.mjs'
+import { descendants, gitInfo, has, ROOT } from './common.mjs'
 import { renderDocs, saveResults } from './report.mjs'
 import { buildQuery, buildTraffic, clientNetworks, DEFAULT_GEODB } from './traffic.mjs'
 import { ORIGIN, REGIONS, SERVICES, zoneYaml } from './zone.mjs'
@@ -290,23 +290,6 @@ async function serverNodeArgs(workers, extra) {
 // ---------------------------------------------------------------------------------------------
 // /proc: RSS of a process and its descendants (the server's future workers included)
 
-function descendants(pid) {
-  const parent = new Map()
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8')
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
-      parent.set(Number(d), ppid)
-    } catch {
-      // exited meanwhile
-    }
-  }
-  const out = [pid]
-  for (let i = 0; i < out.length; i++) for (const [p, pp] of parent) if (pp === out[i] && !out.includes(p)) out.push(p)
-  return out
-}
-
 function statusKb(pid, field) {
   try {
     const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
@@ -361,6 +344,9 @@ function treeCpuSeconds(pid) {
   }
   return out
 }
+
+/** Server CPU µs per answered query of a max run (0.1 µs), or null without the CPU time. */
+const usPerQuery = (run) => (run.serverCpuSeconds !== null && run.completed ? Math.round((run.serverCpuSeconds / run.completed) * 1e7) / 10 : null)
 
 /** CPU seconds (user + system) used by a process and its descendants (the server's workers); null when none could be read. */
 function processCpuSeconds(pid) {
@@ -677,7 +663,7 @@ async function meridianMax({ o, trafficFile }, m) {
   max.processes = [...tree1].map(([pid, s]) => ({ pid, role: pid === mer.pid ? (workers > 1 ? 'control' : 'server') : 'worker', cpuSeconds: round(s - (tree0.get(pid) ?? 0)) }))
   max.serverCpuSeconds = tree0.size > 0 && tree1.size > 0 ? round(max.processes.reduce((sum, p) => sum + p.cpuSeconds, 0)) : null
   // Server CPU per answered query: compares runs whose throughput the load generator capped.
-  max.serverCpuUsPerQuery = max.serverCpuSeconds !== null && max.completed ? Math.round((max.serverCpuSeconds / max.completed) * 1e7) / 10 : null
+  max.serverCpuUsPerQuery = usPerQuery(max)
   interference('meridian', max, plan.server)
   const rss = rssOf(mer.pid)
   const cache = cacheRatio(cacheBefore, await cacheCounters(mer.admin))
@@ -726,7 +712,7 @@ async function referenceMax({ o, trafficFile }, ref, plan) {
   refMax.cpuBusy = cpuBusy(rcpu0, cpuTimes())
   const rproc1 = processCpuSeconds(ref.entry.child.pid)
   refMax.serverCpuSeconds = rproc0 !== null && rproc1 !== null ? Math.round((rproc1 - rproc0) * 100) / 100 : null
-  refMax.serverCpuUsPerQuery = refMax.serverCpuSeconds !== null && refMax.completed ? Math.round((refMax.serverCpuSeconds / refMax.completed) * 1e7) / 10 : null
+  refMax.serverCpuUsPerQuery = usPerQuery(refMax)
   interference('reference', refMax, plan.server)
   log(`reference: ${Math.round(refMax.qps)} q/s, ${refMax.lost} lost; ${refMax.serverCpuUsPerQuery ?? 'n/a'} µs server CPU per query`)
   return refMax
@@ -821,7 +807,7 @@ async function main() {
     const ratio = byRatio.length % 2 === 1 ? mid.ratio : (byRatio[byRatio.length / 2 - 1].ratio + byRatio[byRatio.length / 2].ratio) / 2
     // Latency at 50% of the median round's max, on one more Meridian (warmed up like the others).
     const last = await startMeasured(ctx, o.workers, plan)
-    const run = { ...last, ...mid.meridian, ...(await meridianHalfAndStop(ctx, last, mid.meridian.max.qps)), workers: o.workers, plan }
+    const run = { ...last, ...mid.meridian, ...(await meridianHalfAndStop(ctx, last, mid.meridian.max.qps)) }
     const { max } = run
     const refMax = mid.reference
     await stop(pools.entry)
