@@ -122,7 +122,9 @@ function evaluate(service: Service, family: 4 | 6, client: ClientLocation, ctx: 
     const vips: Vip[] = []
     let msSum = 0
     let msCount = 0
+    let ofFamily = 0
     for (const v of region.vips) {
+      if (v.family === family) ofFamily++
       // Healthy: checked up, or unknown where the service counts unknown as up, or not checked at all.
       const h = asIfHealthy || v.checkKey === null ? undefined : ctx.health(v.checkKey)
       const state = asIfHealthy || v.checkKey === null ? 'up' : (h?.state ?? 'unknown')
@@ -135,7 +137,7 @@ function evaluate(service: Service, family: 4 | 6, client: ClientLocation, ctx: 
       if (v.family === family) vips.push(v)
     }
     c.healthyVips = healthy
-    c.vipsOfFamily = region.vips.filter((v) => v.family === family).length
+    c.vipsOfFamily = ofFamily
     c.measuredMs = msCount > 0 ? msSum / msCount : null
     if (client.point) c.distanceKm = greatCircleKm(client.point, region.location)
     if (region.drained) {
@@ -209,7 +211,6 @@ function pick(service: Service, family: 4 | 6, client: ClientLocation, ctx: Sele
   const evaluated = evaluate(service, family, client, ctx, asIfHealthy)
   const usable = evaluated.filter((e) => e.c.status === 'usable')
   const pool = usable.length > 0 ? usable : evaluated.filter((e) => e.c.status === 'standby')
-  for (const e of evaluated) if (e.c.status === 'usable' && usable.length === 0) e.c.why += ' (standby in use)'
   if (pool.length === 0) return { sel: { addresses: [], scope: 0, dependsOn: 'none', groups: [], regions: [], candidates: evaluated.map((e) => e.c), reason: 'no usable region' }, empty: true }
   const { order, dependsOn, reason } = rank(service, pool, client)
   const groups: AnswerGroup[] = []
