@@ -39,6 +39,10 @@ const HELP = `usage: node bench/run.mjs [options]      (npm run bench -- [option
   --rounds N         max-throughput runs of each server, alternating (Meridian, reference, reference,
                      Meridian, ...); the ratio is the median of the rounds' ratios (default 3; --quick 1)
   --warmup N         seconds of unmeasured load before each server's first max run (default 3; --quick 1)
+  --generator G      the load generator of the warm-ups and max runs: dnsperf (default) or blast
+                     (bench/blast.c, compiled with cc: batched sendmmsg/recvmmsg, ~3 µs of CPU per
+                     query against dnsperf's ~8, for --workers runs where the generator shares a
+                     core with the server); the latency runs always use dnsperf (-Q pacing, -v)
   --clients N        dnsperf -c: UDP sockets (default 8)
   --outstanding N    dnsperf -q: queries in flight (default 128)
   --timeout N        dnsperf -t: seconds before a query counts as lost (default 2)
@@ -70,6 +74,7 @@ function parseArgs(argv) {
     keep: false,
     compareWorkers: false,
     nodeArgs: [],
+    generator: 'dnsperf',
   }
   const ints = { '--seconds': 'seconds', '--workers': 'workers', '--warmup': 'warmup', '--rounds': 'rounds', '--clients': 'clients', '--outstanding': 'outstanding', '--timeout': 'timeout', '--queries': 'queries', '--networks': 'networks', '--seed': 'seed' }
   let secondsGiven = false
@@ -85,6 +90,10 @@ function parseArgs(argv) {
     else if (a === '--compare-workers') o.compareWorkers = true
     else if (a === '--geodb') o.geodb = path.resolve(argv[++i] ?? '')
     else if (a === '--node-arg') o.nodeArgs.push(argv[++i] ?? fail('--node-arg needs a value'))
+    else if (a === '--generator') {
+      o.generator = argv[++i] ?? ''
+      if (o.generator !== 'dnsperf' && o.generator !== 'blast') fail('--generator is dnsperf or blast')
+    }
     else if (ints[a]) {
       const v = Number(argv[++i])
       const min = a === '--warmup' ? 0 : 1
@@ -240,16 +249,19 @@ function waitForLine(entry, match, timeoutMs, what, sink) {
 
 function ensureTools() {
   if (process.platform !== 'linux') fail('the bench needs Linux (taskset, /proc, loopback VIPs 127.90.x.1)')
-  if (!has('dnsperf')) {
-    log('installing dnsperf (apt-get install dnsperf)')
-    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }
-    const up = spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env })
-    const inst = up.status === 0 ? spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'dnsperf'], { stdio: 'inherit', env }) : up
-    if (inst.status !== 0 || !has('dnsperf')) fail('could not install dnsperf; install it by hand (apt-get install dnsperf) and run the bench again')
-  }
+  if (!has('dnsperf')) aptInstall('dnsperf', 'the load generator')
   if (!has('taskset')) fail('taskset is missing (Debian: apt-get install util-linux); the bench pins the server and dnsperf to cores with it')
   if (has('setpriv') && /--pdeathsig/.test(spawnSync('setpriv', ['--help'], { encoding: 'utf8' }).stdout ?? '')) PDEATHSIG = ['setpriv', '--pdeathsig', 'TERM', '--']
   if (!existsSync(CLI)) fail(`${path.relative(ROOT, CLI)} is missing: run \`npm run build\` first (npm run bench does)`)
+}
+
+/** Installs a Debian package for a command of the same name (`cc` for gcc), or stops the bench. */
+function aptInstall(pkg, what) {
+  log(`installing ${pkg}, ${what} (apt-get install ${pkg})`)
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }
+  const up = spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env })
+  const inst = up.status === 0 ? spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', pkg], { stdio: 'inherit', env }) : up
+  if (inst.status !== 0) fail(`could not install ${pkg}; install it by hand (apt-get install ${pkg}) and run the bench again`)
 }
 
 function dnsperfVersion() {
@@ -466,6 +478,45 @@ async function dnsperf({ port, file, seconds, cpus, threads, o, qps, verboseFile
   return { ...parseDnsperf(text), command: argv.join(' ') }
 }
 
+/** Compiles bench/blast.c into `dir` (installing gcc from Debian when no C compiler is there); returns the binary's path. */
+function buildBlast(dir) {
+  if (!has('cc')) aptInstall('gcc', 'a C compiler for bench/blast.c')
+  const bin = path.join(dir, 'blast')
+  const r = spawnSync('cc', ['-O2', '-Wall', '-o', bin, path.join(ROOT, 'bench', 'blast.c')], { encoding: 'utf8' })
+  if (r.status !== 0) fail(`cannot compile bench/blast.c:\n${r.stderr}`)
+  return bin
+}
+
+/**
+ * One closed-loop max run of blast (bench/blast.c) against 127.0.0.1:port, pinned to `cpus`, in
+ * dnsperf's result shape plus what blast adds: replies that did not match their query
+ * (`mismatched`) and blast's own CPU. `idOnly`: match replies by ID alone (the reference replays one
+ * answer whatever the question).
+ */
+async function blast({ port, file, seconds, cpus, o, idOnly = false }) {
+  const argv = [o.blastBin, '-s', HOST, '-p', String(port), '-f', file, '-l', String(seconds), '-c', '4', '-q', '48', '-b', '64', '-w', '200', '-t', String(o.timeout * 1000)]
+  if (idOnly) argv.push('-a')
+  const { cmd, args } = pinned(cpus, argv)
+  const child = spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+  track(child, 'blast')
+  let text = ''
+  let errText = ''
+  child.stdout.on('data', (d) => (text += d))
+  child.stderr.on('data', (d) => (errText += d))
+  const code = await new Promise((resolve) => child.once('exit', (c, s) => resolve(s ?? c)))
+  if (code !== 0) throw new Error(`blast failed (${code}): ${errText}${text}`)
+  const r = JSON.parse(text)
+  if (r.mismatched > 0 && !idOnly) warn(`blast: ${r.mismatched} replies did not match a query in flight (ID and question)`)
+  const { NOERROR, SERVFAIL, NXDOMAIN, REFUSED, other } = r.rcodes
+  const rcodes = Object.fromEntries(Object.entries({ NOERROR, SERVFAIL, NXDOMAIN, REFUSED, other }).filter(([, n]) => n > 0))
+  return { sent: r.sent, completed: r.completed, lost: r.lost, mismatched: r.mismatched, runSeconds: r.runSeconds, qps: r.qps, avgMs: null, minMs: null, maxMs: null, p50Ms: r.p50Us / 1000, p99Ms: r.p99Us / 1000, rcodes, generatorCpuUsPerQuery: r.generatorCpuUsPerQuery, command: argv.join(' ') }
+}
+
+/** A warm-up or max run with the chosen generator (--generator); paced latency runs call dnsperf(). */
+function maxLoad(args) {
+  return args.o.generator === 'blast' ? blast(args) : dnsperf(args)
+}
+
 /** Exact latency percentiles from dnsperf -v's per-query lines (`> NOERROR binary input 0.000142`, seconds, µs resolution). */
 async function latencies(file) {
   const values = []
@@ -633,7 +684,7 @@ async function startMeasured({ o, tmp, zonesDir, trafficFile, nets, traffic }, w
   const threads = plan.clientCount ?? 1
   if (o.warmup > 0) {
     log(`${name}: ${o.warmup} s warm-up`)
-    await dnsperf({ port: mer.port, file: trafficFile, seconds: o.warmup, cpus: plan.client, threads, o })
+    await maxLoad({ port: mer.port, file: trafficFile, seconds: o.warmup, cpus: plan.client, threads, o })
   }
   return { name, tag, mer, sanity, plan, threads, workers }
 }
@@ -652,7 +703,7 @@ async function meridianMax({ o, trafficFile }, m) {
   const cpu0 = cpuTimes()
   const tree0 = treeCpuSeconds(mer.pid)
   try {
-    max = await dnsperf({ port: mer.port, file: trafficFile, seconds: o.seconds, cpus: plan.client, threads, o })
+    max = await maxLoad({ port: mer.port, file: trafficFile, seconds: o.seconds, cpus: plan.client, threads, o })
   } finally {
     clearInterval(poll)
   }
@@ -708,7 +759,7 @@ async function referenceMax({ o, trafficFile }, ref, plan) {
   log(`reference: max throughput, ${o.seconds} s`)
   const rcpu0 = cpuTimes()
   const rproc0 = processCpuSeconds(ref.entry.child.pid)
-  const refMax = await dnsperf({ port: ref.port, file: trafficFile, seconds: o.seconds, cpus: plan.client, threads: plan.clientCount ?? 1, o })
+  const refMax = await maxLoad({ port: ref.port, file: trafficFile, seconds: o.seconds, cpus: plan.client, threads: plan.clientCount ?? 1, o, idOnly: true })
   refMax.cpuBusy = cpuBusy(rcpu0, cpuTimes())
   const rproc1 = processCpuSeconds(ref.entry.child.pid)
   refMax.serverCpuSeconds = rproc0 !== null && rproc1 !== null ? Math.round((rproc1 - rproc0) * 100) / 100 : null
@@ -753,6 +804,7 @@ async function main() {
   tmpDir = tmp
   keepTmp = o.keep
   const zonesDir = path.join(tmp, 'zones')
+  if (o.generator === 'blast') o.blastBin = buildBlast(tmp)
   let ok = false
   try {
     // 1. traffic
@@ -787,7 +839,7 @@ async function main() {
     // (a blocked socket read) while Meridian runs.
     const ref = await startReference(tmp, refPlan.server, answerFile)
     log(`reference: raw dgram server replaying a ${sanity.answer.length}-octet Meridian answer on udp://${HOST}:${ref.port}, CPU ${refPlan.server ?? 'any'}`)
-    if (o.warmup > 0) await dnsperf({ port: ref.port, file: trafficFile, seconds: o.warmup, cpus: refPlan.client, threads: refPlan.clientCount ?? 1, o })
+    if (o.warmup > 0) await maxLoad({ port: ref.port, file: trafficFile, seconds: o.warmup, cpus: refPlan.client, threads: refPlan.clientCount ?? 1, o, idOnly: true })
     const rounds = []
     for (let i = 0; i < o.rounds; i++) {
       log(`round ${i + 1} of ${o.rounds}`)
@@ -842,6 +894,7 @@ async function main() {
         zone: { origin: ORIGIN, services: SERVICES.length, regions: REGIONS.length, checkIntervalSeconds: 1, healthUpAtStart: mer.healthUp },
         meridianInstances: `one per round (started cold, sanity-checked, warmed up, one max run, stopped) and one for the latency run; the reference runs throughout, idle while Meridian is measured`,
         traffic: { queries: o.queries, networks: nets.networks.length, countries: nets.countries, seed: o.seed, mix: traffic.counts, ecsLocated: sanity.located },
+        generator: o.generator,
         dnsperf: { clients: o.clients, outstanding: o.outstanding, timeoutSeconds: o.timeout, threads },
       },
       meridian: meridianFigures(run),
