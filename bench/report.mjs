@@ -68,7 +68,8 @@ function workerRows(r) {
     const b = r.baseline
     rows.push(`| 1 worker, same invocation: max queries/s | ${int(b.max.qps)} |`)
     if (b.max.serverCpuUsPerQuery && m.max.serverCpuUsPerQuery) rows.push(`| server CPU per query, max run: ${r.setup.workers} workers / 1 worker | ${m.max.serverCpuUsPerQuery} µs / ${b.max.serverCpuUsPerQuery} µs |`)
-    rows.push(`| ${r.setup.workers} workers / 1 worker | ${pct(r.scaling)} |`)
+    rows.push(`| ${r.setup.workers} workers / 1 worker (measured, the load generator sharing a core) | ${pct(r.scaling)} |`)
+    if (r.scalingPerCpu) rows.push(`| queries per server CPU second, ${r.setup.workers} workers / 1 worker; projected on ${r.setup.workers} cores of their own | ${pct(r.scalingPerCpu.efficiency)}; x${r.scalingPerCpu.projected.toFixed(2)} |`)
     rows.push(`| 1 worker: average / p99 latency at 50% of its max | ${ms(b.half.avgMs)} / ${ms(b.half.p99Ms)} |`)
   }
   return rows
@@ -83,10 +84,12 @@ export function renderTable(results) {
     `### Latest run: ${r.timestamp} (commit ${r.git.commit}${r.git.dirty ? ', with uncommitted changes' : ''})`,
     '',
     `${r.machine.cpuModel}, ${r.machine.cpus} CPUs, Linux ${r.machine.kernel}, Node ${r.machine.node}, dnsperf ${r.machine.dnsperf}. ` +
-      `${r.setup.workers} worker(s); Meridian on CPU ${r.setup.serverCpus}, dnsperf on CPU ${r.setup.clientCpus}` +
+      `${r.setup.workers} worker(s); Meridian on CPU ${r.setup.serverCpus}, the load generator on CPU ${r.setup.clientCpus}` +
       (r.setup.sharedCpus ? ' (shared with the server)' : '') +
-      (r.baseline ? `; then, in the same invocation, 1 worker with Meridian on CPU ${r.baseline.serverCpus} and dnsperf on CPU ${r.baseline.clientCpus}` : '') +
-      `; ${r.seconds} s per measured run after ${r.warmupSeconds} s of warm-up; dnsperf -c ${r.setup.dnsperf.clients} -q ${r.setup.dnsperf.outstanding}.`,
+      (r.baseline ? `; then, in the same invocation, 1 worker with Meridian on CPU ${r.baseline.serverCpus} and the load generator on CPU ${r.baseline.clientCpus}` : '') +
+      `; ${r.seconds} s per measured run after ${r.warmupSeconds} s of warm-up; ` +
+      (r.setup.generator === 'blast' ? 'max runs and warm-ups by blast (bench/blast.c), latency runs by dnsperf' : 'every run by dnsperf') +
+      ` (dnsperf -c ${r.setup.dnsperf.clients} -q ${r.setup.dnsperf.outstanding}).`,
     '',
     '| figure | value |',
     '|---|---|',
@@ -108,12 +111,12 @@ export function renderTable(results) {
     ...(r.warnings && r.warnings.length > 0 ? ['Warnings of this run:', '', ...r.warnings.map((w) => `- ${w}`), ''] : []),
     '### Every saved run',
     '',
-    '| date (UTC) | commit | workers | s | Meridian q/s | 1 worker q/s (same run) | reference q/s | ratio | avg @50% | p99 @50% | lost max / 50% | RSS MB | cache hits |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+    '| date (UTC) | commit | workers | generator | s | Meridian q/s | 1 worker q/s (same run) | reference q/s | ratio | avg @50% | p99 @50% | lost max / 50% | RSS MB | cache hits |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   ]
   for (const x of results) {
     lines.push(
-      `| ${x.timestamp.slice(0, 16).replace('T', ' ')}${x.warnings && x.warnings.length > 0 ? ' !' : ''} | ${x.git.commit}${x.git.dirty ? '+' : ''} | ${x.setup.workers} | ${x.seconds} | ` +
+      `| ${x.timestamp.slice(0, 16).replace('T', ' ')}${x.warnings && x.warnings.length > 0 ? ' !' : ''} | ${x.git.commit}${x.git.dirty ? '+' : ''} | ${x.setup.workers} | ${x.setup.generator ?? 'dnsperf'} | ${x.seconds} | ` +
         `${int(x.meridian.max.qps)} | ${x.baseline ? `${int(x.baseline.max.qps)} (x${x.scaling.toFixed(2)})` : ''} | ${int(x.reference.max.qps)} | ${pct(x.ratio)}${x.rounds && x.rounds.length > 1 ? ` (${x.rounds.length})` : ''} | ${ms(x.meridian.half.avgMs)} | ${ms(x.meridian.half.p99Ms)} | ` +
         `${int(x.meridian.max.lost)} / ${int(x.meridian.half.lost)} | ${x.meridian.rss.mb.toFixed(1)} | ${cache(x.meridian.cache)} |`,
     )

@@ -193,6 +193,8 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
 
 /** setpriv --pdeathsig makes the kernel send SIGTERM to a child if this process dies without cleaning up (even SIGKILL). */
 let PDEATHSIG = null
+/** The load generator of the max runs (--generator): its name goes into the pinning text. */
+let GENERATOR = 'dnsperf'
 
 /** The command prefix that pins a child to `cpus` (and ties its life to ours when setpriv can). */
 function pinned(cpus, argv) {
@@ -282,9 +284,10 @@ function cpuPlan(workers, ncpu) {
 
 /** How a plan pins things, in words (printed, and kept in the results). */
 function describePlan(plan, workers) {
+  const gen = GENERATOR === 'blast' ? 'blast (max runs) and dnsperf (latency runs)' : 'dnsperf'
   const server = workers > 1 ? `Meridian (control process + ${workers} DNS workers)` : 'Meridian (one process, with the DNS workers\' V8 flags)'
-  if (plan.server === null) return `${server} and dnsperf unpinned (one CPU)`
-  return `${server} on CPU ${plan.server} (taskset -c ${plan.server}), dnsperf (${plan.clientCount ?? 1} thread(s)) on CPU ${plan.client} (taskset -c ${plan.client})` + (plan.shared ? `: dnsperf shares CPU ${plan.client} with the server` : '')
+  if (plan.server === null) return `${server} and ${gen} unpinned (one CPU)`
+  return `${server} on CPU ${plan.server} (taskset -c ${plan.server}), ${gen} (${plan.clientCount ?? 1} thread(s)) on CPU ${plan.client} (taskset -c ${plan.client})` + (plan.shared ? `: the load generator shares CPU ${plan.client} with the server` : '')
 }
 
 /**
@@ -782,13 +785,14 @@ function meridianFigures(r) {
 
 async function main() {
   const o = parseArgs(process.argv.slice(2))
+  GENERATOR = o.generator
   ensureTools()
   const ncpu = os.cpus().length
   const plan = cpuPlan(o.workers, ncpu)
   // the reference is one Node process: always one core, dnsperf on the next (as for one worker)
   const refPlan = cpuPlan(1, ncpu)
   if (ncpu < 2) warn('one CPU only: the server and dnsperf share it, so the figures understate both')
-  if (plan.shared && ncpu >= 2) log(`note: ${o.workers} worker(s) on ${ncpu} CPUs leaves none for dnsperf: it shares CPU ${plan.client} with the server`)
+  if (plan.shared && ncpu >= 2) log(`note: ${o.workers} worker(s) on ${ncpu} CPUs leaves none for the load generator: it shares CPU ${plan.client} with the server`)
   log(`pinning: ${describePlan(plan, o.workers)}${o.compareWorkers ? `; first ${describePlan(cpuPlan(1, ncpu), 1)}` : ''}; the reference on CPU ${refPlan.server ?? 'any'}`)
   // Keep this harness (idle during the runs, but it parses and polls) with dnsperf, off the server's other cores.
   if (plan.client !== null) spawnSync('taskset', ['-a', '-p', '-c', plan.client, String(process.pid)], { stdio: 'ignore' })
@@ -902,6 +906,7 @@ async function main() {
         ? {
             baseline: { workers: 1, serverCpus: baseline.plan.server ?? 'any', clientCpus: baseline.plan.client ?? 'any', pinning: describePlan(baseline.plan, 1), ...meridianFigures(baseline) },
             scaling: max.qps / baseline.max.qps,
+            scalingPerCpu: perCpuScaling(max, baseline.max, o.workers),
           }
         : {}),
       reference: {
@@ -950,6 +955,18 @@ function interference(name, run, cpus) {
   if (busy - own > 0.05) warn(`during the ${name} max run CPU ${cpus} was ${(busy * 100).toFixed(0)}% busy but the server used only ${(own * 100).toFixed(0)}% of it: other work shared its core`)
 }
 
+/**
+ * Scaling by server CPU, for machines where the load generator must share the workers' cores: how
+ * many queries each second of server CPU answered with N workers, against one worker
+ * (`efficiency`), and what N workers would answer on N cores of their own at that efficiency
+ * (`projected`, as a multiple of one worker). Counts every server process, the control process too.
+ */
+function perCpuScaling(n, one, workers) {
+  if (!n.serverCpuSeconds || !one.serverCpuSeconds) return null
+  const efficiency = n.completed / n.serverCpuSeconds / (one.completed / one.serverCpuSeconds)
+  return { efficiency: Math.round(efficiency * 1000) / 1000, projected: Math.round(workers * efficiency * 100) / 100 }
+}
+
 function printSummary(r) {
   const m = r.meridian
   const n = (x) => Math.round(x).toLocaleString('en-US')
@@ -960,7 +977,9 @@ function printSummary(r) {
     ['', 'Meridian', 'raw dgram reference'],
     ['max queries/s', n(m.max.qps), n(r.reference.max.qps)],
     ['lost (max run)', `${n(m.max.lost)} of ${n(m.max.sent)}`, `${n(r.reference.max.lost)} of ${n(r.reference.max.sent)}`],
-    ['dnsperf avg latency (max run)', f(m.max.avgMs), f(r.reference.max.avgMs)],
+    r.setup.generator === 'blast'
+      ? ['blast p50 / p99 latency (max run)', `${f(m.max.p50Ms)} / ${f(m.max.p99Ms)}`, `${f(r.reference.max.p50Ms)} / ${f(r.reference.max.p99Ms)}`]
+      : ['dnsperf avg latency (max run)', f(m.max.avgMs), f(r.reference.max.avgMs)],
     ['server CPU s / run s (max run)', share(m.max), share(r.reference.max)],
     ['server CPU µs per query (max run)', m.max.serverCpuUsPerQuery === undefined || m.max.serverCpuUsPerQuery === null ? 'n/a' : `${m.max.serverCpuUsPerQuery} µs`, ''],
     ['CPU busy (max run)', busy(m.max), busy(r.reference.max)],
@@ -968,7 +987,7 @@ function printSummary(r) {
   const w0 = Math.max(...rows.map((x) => x[0].length)) + 2
   const w1 = Math.max(...rows.map((x) => x[1].length)) + 3
   console.log('')
-  console.log(`Meridian bench, ${r.seconds} s runs, ${r.setup.workers} worker(s): server on CPU ${r.setup.serverCpus}, dnsperf on CPU ${r.setup.clientCpus} (-c ${r.setup.dnsperf.clients} -q ${r.setup.dnsperf.outstanding})`)
+  console.log(`Meridian bench, ${r.seconds} s runs, ${r.setup.workers} worker(s): server on CPU ${r.setup.serverCpus}, ${r.setup.generator === 'blast' ? 'blast (max runs; dnsperf for latency)' : 'dnsperf'} on CPU ${r.setup.clientCpus} (dnsperf -c ${r.setup.dnsperf.clients} -q ${r.setup.dnsperf.outstanding})`)
   console.log(`  pinning: ${r.setup.pinning}`)
   for (const row of rows) console.log(`  ${row[0].padEnd(w0)}${row[1].padEnd(w1)}${row[2]}`)
   const each = r.rounds.map((x) => `${(x.ratio * 100).toFixed(1)}%`).join(', ')
@@ -981,7 +1000,9 @@ function printSummary(r) {
   if (r.baseline) {
     const b = r.baseline
     console.log(`  ${'1 worker, same invocation'.padEnd(w0)}${n(b.max.qps)} q/s max, ${b.max.serverCpuUsPerQuery ?? 'n/a'} µs server CPU per query (${b.pinning}); at 50%: avg ${f(b.half.avgMs)}, p99 ${f(b.half.p99Ms)}`)
-    console.log(`  ${`${r.setup.workers} workers / 1 worker`.padEnd(w0)}${(r.scaling * 100).toFixed(0)}%`)
+    console.log(`  ${`${r.setup.workers} workers / 1 worker`.padEnd(w0)}${(r.scaling * 100).toFixed(0)}% (measured: the load generator shares CPU ${r.setup.clientCpus} with the workers)`)
+    const c = r.scalingPerCpu
+    if (c) console.log(`  ${'per server CPU second'.padEnd(w0)}${(c.efficiency * 100).toFixed(0)}% of one worker's queries, so ${r.setup.workers} workers on ${r.setup.workers} cores of their own: x${c.projected.toFixed(2)} (projected)`)
   }
   console.log(`  ${'at 50% load'.padEnd(w0)}${n(m.half.offeredQps)} q/s offered, ${n(m.half.qps)} answered: avg ${f(m.half.avgMs)}, p50 ${f(m.half.p50Ms)}, p99 ${f(m.half.p99Ms)}, max ${f(m.half.maxMs)} (${n(m.half.samples)} samples); lost ${n(m.half.lost)}`)
   const rh = r.reference.half
