@@ -12,13 +12,13 @@ export const OPT_TYPE = 41
 export const ECS_OPTION = 8
 
 export interface ClientSubnet {
-  family: 1 | 2
-  sourcePrefix: number
-  scopePrefix: number
+  readonly family: 1 | 2
+  readonly sourcePrefix: number
+  readonly scopePrefix: number
   /** The address with every bit past the source prefix zero, as text (`198.51.100.0`, `2001:db8::`). */
-  address: string
+  readonly address: string
   /** The address bytes (4 or 16), bits past the prefix zero. */
-  bytes: Buffer
+  readonly bytes: Buffer
 }
 
 export interface Edns {
@@ -100,15 +100,29 @@ export function ecsProblem(buf: Buffer, off: number, len: number): string | null
   return null
 }
 
+/** A read ECS option; its address text is made when first asked for (a NXDOMAIN echoes the bytes only). */
+class ReadSubnet implements ClientSubnet {
+  private text: string | undefined
+  constructor(
+    readonly family: 1 | 2,
+    readonly sourcePrefix: number,
+    readonly scopePrefix: number,
+    readonly bytes: Buffer,
+  ) {}
+
+  get address(): string {
+    return (this.text ??= addressText(this.bytes))
+  }
+}
+
 /** The ECS option data at `off` (`len` octets); throws Malformed unless `ecsProblem` finds it valid. */
 export function readEcs(buf: Buffer, off: number, len: number): ClientSubnet {
   const problem = ecsProblem(buf, off, len)
   if (problem) fail(problem)
   const family = buf.readUInt16BE(off) as 1 | 2
-  const sourcePrefix = buf[off + 2]!
   const bytes = Buffer.alloc(family === 1 ? 4 : 16)
   buf.copy(bytes, 0, off + 4, off + len)
-  return { family, sourcePrefix, scopePrefix: buf[off + 3]!, address: addressText(bytes), bytes }
+  return new ReadSubnet(family, buf[off + 2]!, buf[off + 3]!, bytes)
 }
 
 function readOpt(buf: Buffer, off: number, rdlen: number, udpSize: number, ttl: number): Edns {
@@ -130,8 +144,47 @@ function readOpt(buf: Buffer, off: number, rdlen: number, udpSize: number, ttl: 
   return { udpSize: Math.max(512, udpSize), version: (ttl >>> 16) & 0xff, dnssecOk: (ttl & 0x8000) !== 0, ecs }
 }
 
-/** Reads the question name: labels only (no pointer can be valid in the first name of a message). */
+/** The text of a question name being read: at most 253 octets with the dots. */
+const nameText = Buffer.allocUnsafe(256)
+
+/**
+ * Reads the question name: labels only (no pointer can be valid in the first name of a message).
+ * The name is gathered into `nameText` and made a string once (twice when it holds capitals: its
+ * lowercased key); a label holding '.' or '\' sends the whole name to `readOddQname`.
+ */
 function readQname(buf: Buffer, off: number): { end: number; qname: string; qkey: string; odd: boolean } {
+  const start = off
+  let octets = 1
+  let n = 0
+  let upper = false
+  for (;;) {
+    if (off >= buf.length) fail('question name runs past the end of the message')
+    const len = buf[off]!
+    if (len === 0) break
+    if (len & 0xc0) fail('question name uses compression or a reserved label type')
+    octets += len + 1
+    if (octets > 255) fail('question name longer than 255 octets')
+    if (off + 1 + len > buf.length) fail('question label runs past the end of the message')
+    if (n > 0) nameText[n++] = 0x2e
+    for (let i = off + 1; i <= off + len; i++) {
+      const c = buf[i]!
+      if (c === 0x2e || c === 0x5c) return readOddQname(buf, start)
+      if (c >= 0x41 && c <= 0x5a) upper = true
+      nameText[n++] = c
+    }
+    off += 1 + len
+  }
+  const qname = nameText.toString('latin1', 0, n)
+  if (!upper) return { end: off + 1, qname, qkey: qname, odd: false }
+  for (let i = 0; i < n; i++) {
+    const c = nameText[i]!
+    if (c >= 0x41 && c <= 0x5a) nameText[i] = c | 0x20
+  }
+  return { end: off + 1, qname, qkey: nameText.toString('latin1', 0, n), odd: false }
+}
+
+/** readQname for a name with a label holding '.' or '\': label by label, those escaped in the key. */
+function readOddQname(buf: Buffer, off: number): { end: number; qname: string; qkey: string; odd: boolean } {
   let qname = ''
   let qkey = ''
   let odd = false
