@@ -103,6 +103,9 @@ export function renderTable(results) {
     `| p99 latency at 50% | ${ms(m.half.p99Ms)} |`,
     `| lost queries at 50% | ${int(m.half.lost)} of ${int(m.half.sent)} |`,
     `| reference at 50% of its own max: avg / p99 (the method's floor) | ${r.reference.half ? `${ms(r.reference.half.avgMs)} / ${ms(r.reference.half.p99Ms)}` : 'n/a'} |`,
+    ...(r.rounds && r.rounds.length > 1 && r.rounds[0].meridianP99Ms !== undefined
+      ? [`| p99 at 50% load, each round: Meridian / reference (the figures above are the median rounds) | ${r.rounds.map((x) => `${ms(x.meridianP99Ms)} / ${ms(x.referenceP99Ms)}`).join('; ')} |`]
+      : []),
     `| server process CPU during the max run: Meridian / reference | ${cpuShare(m.max)} / ${cpuShare(r.reference.max)} |`,
     `| Meridian RSS at the end of the max run | ${m.rss.mb.toFixed(1)} MB (peak ${m.rss.peakMb.toFixed(1)} MB) |`,
     `| answer-cache hit ratio | ${m.cache.hitRatio === null ? m.cache.note : pct(m.cache.hitRatio)} |`,

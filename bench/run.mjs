@@ -773,6 +773,15 @@ async function referenceMax({ o, trafficFile }, ref, plan) {
 }
 
 /** The figures of one Meridian run, as the results JSON keeps them. */
+/** The reference's latency at 50% of `maxQps` (dnsperf -Q, -v): the floor of what the method can measure. */
+async function referenceHalf({ o, tmp, trafficFile }, ref, plan, maxQps, round) {
+  const offered = Math.max(1, Math.round(maxQps / 2))
+  log(`reference: latency at 50% of its max (${offered} q/s offered), ${o.seconds} s`)
+  const vfile = path.join(tmp, `reference-latency-50-${round + 1}.txt`)
+  const half = await dnsperf({ port: ref.port, file: trafficFile, seconds: o.seconds, cpus: plan.client, threads: plan.clientCount ?? 1, o, qps: offered, verboseFile: vfile })
+  return { offeredQps: offered, qps: half.qps, sent: half.sent, completed: half.completed, lost: half.lost, ...(await latencies(vfile)), command: half.command }
+}
+
 function meridianFigures(r) {
   return {
     max: r.max,
@@ -836,45 +845,47 @@ async function main() {
     const answerFile = path.join(tmp, 'answer.bin')
     writeFileSync(answerFile, sanity.answer)
 
-    // 4. the reference (same dnsperf settings, one core), then rounds of max runs in alternating
-    // order (M R, R M, M R, ...), so that drift of the machine over the invocation hits both. Only
-    // the server measured runs on its CPU: each Meridian is stopped after its max run and the next
-    // round starts a new one (cold, so sanity checks and warm-up again); the reference is idle
+    // 4. the reference (same load settings, one core), then rounds in alternating order (M R, R M,
+    // M R, ...), so that drift of the machine over the invocation hits both. Only the server
+    // measured runs on its CPU: each Meridian is stopped after its max and latency runs and the
+    // next round starts a new one (cold, so sanity checks and warm-up again); the reference is idle
     // (a blocked socket read) while Meridian runs.
     const ref = await startReference(tmp, refPlan.server, answerFile)
     log(`reference: raw dgram server replaying a ${sanity.answer.length}-octet Meridian answer on udp://${HOST}:${ref.port}, CPU ${refPlan.server ?? 'any'}`)
     if (o.warmup > 0) await maxLoad({ port: ref.port, file: trafficFile, seconds: o.warmup, cpus: refPlan.client, threads: refPlan.clientCount ?? 1, o, idOnly: true })
     const rounds = []
+    // One round: each server's max run, then its latency at 50% of that max (dnsperf -Q, -v).
+    const referenceRound = async (i) => {
+      const max = await referenceMax(ctx, ref, refPlan)
+      return { max, half: await referenceHalf(ctx, ref, refPlan, max.qps, i) }
+    }
     for (let i = 0; i < o.rounds; i++) {
       log(`round ${i + 1} of ${o.rounds}`)
       const meridianFirst = i % 2 === 0
-      const rr0 = meridianFirst ? null : await referenceMax(ctx, ref, refPlan)
+      const rr0 = meridianFirst ? null : await referenceRound(i)
       m ??= await startMeasured(ctx, o.workers, plan)
       const mr = await meridianMax(ctx, m)
-      await stopMeridian(m)
+      const run = { ...m, ...mr, ...(await meridianHalfAndStop(ctx, m, mr.max.qps)) }
       m = null
-      const rr = rr0 ?? (await referenceMax(ctx, ref, refPlan))
-      rounds.push({ meridian: mr, reference: rr, ratio: mr.max.qps / rr.qps, order: meridianFirst ? 'meridian first' : 'reference first' })
-      log(`round ${i + 1}: Meridian / reference = ${((100 * mr.max.qps) / rr.qps).toFixed(1)}%`)
+      const rr = rr0 ?? (await referenceRound(i))
+      rounds.push({ meridian: run, reference: rr.max, referenceHalf: rr.half, ratio: mr.max.qps / rr.max.qps, order: meridianFirst ? 'meridian first' : 'reference first' })
+      log(`round ${i + 1}: Meridian / reference = ${((100 * mr.max.qps) / rr.max.qps).toFixed(1)}%; p99 at 50% load: Meridian ${run.lat.p99Ms} ms, reference ${rr.half.p99Ms} ms`)
     }
-    // The median round (the lower middle one of an even count) gives the figures reported as "max".
+    await stop(pools.entry)
+    await stop(ref.entry)
+    // The median round (the lower middle one of an even count) by ratio gives the max figures, the
+    // median round by Meridian's p99 the latency figures, and the median of the reference's p99s the
+    // method's floor: one noisy round moves none of them.
+    const median = (list, key) => [...list].sort((a, b) => key(a) - key(b))[Math.floor((list.length - 1) / 2)]
     const byRatio = [...rounds].sort((a, b) => a.ratio - b.ratio)
     const mid = byRatio[Math.floor((byRatio.length - 1) / 2)]
     const ratio = byRatio.length % 2 === 1 ? mid.ratio : (byRatio[byRatio.length / 2 - 1].ratio + byRatio[byRatio.length / 2].ratio) / 2
-    // Latency at 50% of the median round's max, on one more Meridian (warmed up like the others).
-    const last = await startMeasured(ctx, o.workers, plan)
-    const run = { ...last, ...mid.meridian, ...(await meridianHalfAndStop(ctx, last, mid.meridian.max.qps)) }
+    const latRound = median(rounds, (r) => r.meridian.lat.p99Ms)
+    const refLatRound = median(rounds, (r) => r.referenceHalf.p99Ms)
+    const run = { ...mid.meridian, half: latRound.meridian.half, lat: latRound.meridian.lat, offered: latRound.meridian.offered }
     const { max } = run
     const refMax = mid.reference
-    await stop(pools.entry)
-    // The same latency run against the reference: the floor of what this method can measure
-    // (dnsperf's pacing and -v output, loopback, Node's dgram) at half of the reference's own maximum.
-    const refOffered = Math.max(1, Math.round(refMax.qps / 2))
-    log(`reference: latency at 50% of its max (${refOffered} q/s offered), ${o.seconds} s`)
-    const rvfile = path.join(tmp, 'reference-latency-50.txt')
-    const refHalf = await dnsperf({ port: ref.port, file: trafficFile, seconds: o.seconds, cpus: refPlan.client, threads: refPlan.clientCount ?? 1, o, qps: refOffered, verboseFile: rvfile })
-    const refLat = await latencies(rvfile)
-    await stop(ref.entry)
+    const refHalf = refLatRound.referenceHalf
 
     const result = {
       version: 1,
@@ -896,7 +907,7 @@ async function main() {
         backgroundCpuBusy: background,
         geodb: path.relative(ROOT, o.geodb),
         zone: { origin: ORIGIN, services: SERVICES.length, regions: REGIONS.length, checkIntervalSeconds: 1, healthUpAtStart: mer.healthUp },
-        meridianInstances: `one per round (started cold, sanity-checked, warmed up, one max run, stopped) and one for the latency run; the reference runs throughout, idle while Meridian is measured`,
+        meridianInstances: `one per round (started cold, sanity-checked, warmed up, one max run, one latency run at 50% of that max, stopped); the reference runs throughout, idle while Meridian is measured`,
         traffic: { queries: o.queries, networks: nets.networks.length, countries: nets.countries, seed: o.seed, mix: traffic.counts, ecsLocated: sanity.located },
         generator: o.generator,
         dnsperf: { clients: o.clients, outstanding: o.outstanding, timeoutSeconds: o.timeout, threads },
@@ -911,7 +922,7 @@ async function main() {
         : {}),
       reference: {
         max: refMax,
-        half: { offeredQps: refOffered, qps: refHalf.qps, sent: refHalf.sent, completed: refHalf.completed, lost: refHalf.lost, ...refLat, command: refHalf.command },
+        half: refHalf,
         answerOctets: sanity.answer.length,
       },
       ratio,
@@ -923,6 +934,8 @@ async function main() {
         meridianCpuUsPerQuery: r.meridian.max.serverCpuUsPerQuery,
         referenceCpuUsPerQuery: r.reference.serverCpuUsPerQuery,
         cacheHitRatio: r.meridian.cache.hitRatio,
+        meridianP99Ms: r.meridian.lat.p99Ms,
+        referenceP99Ms: r.referenceHalf.p99Ms,
       })),
       warnings,
     }
@@ -1007,6 +1020,10 @@ function printSummary(r) {
   console.log(`  ${'at 50% load'.padEnd(w0)}${n(m.half.offeredQps)} q/s offered, ${n(m.half.qps)} answered: avg ${f(m.half.avgMs)}, p50 ${f(m.half.p50Ms)}, p99 ${f(m.half.p99Ms)}, max ${f(m.half.maxMs)} (${n(m.half.samples)} samples); lost ${n(m.half.lost)}`)
   const rh = r.reference.half
   console.log(`  ${'reference at 50% load'.padEnd(w0)}${n(rh.offeredQps)} q/s offered: avg ${f(rh.avgMs)}, p99 ${f(rh.p99Ms)} (the method's floor)`)
+  if (r.rounds.length > 1) {
+    const p99s = (key) => r.rounds.map((x) => f(x[key])).join(', ')
+    console.log(`  ${'p99 at 50% load, each round'.padEnd(w0)}Meridian ${p99s('meridianP99Ms')}; reference ${p99s('referenceP99Ms')} (the lines above are the median rounds)`)
+  }
   console.log(`  ${'Meridian RSS'.padEnd(w0)}${m.rss.mb.toFixed(1)} MB at the end of the max run (peak ${m.rss.peakMb.toFixed(1)} MB)`)
   console.log(`  ${'answer-cache hit ratio'.padEnd(w0)}${m.cache.hitRatio === null ? m.cache.note : `${(m.cache.hitRatio * 100).toFixed(1)}%`}`)
   console.log(`  ${'rcodes (max run)'.padEnd(w0)}${Object.entries(m.max.rcodes).map(([k, v]) => `${k} ${n(v)}`).join(', ')}`)
