@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import type { ClientLocation, GeoPoint, Region, Service, VipHealth } from '../../src/model/gslb.js'
 import { fibreRttMs, greatCircleKm } from '../../src/select/distance.js'
+import { hash53, rendezvousScore } from '../../src/select/hash.js'
 import { select, type SelectContext } from '../../src/select/select.js'
 import { prng } from '../../src/sim/prng.js'
 
@@ -31,6 +32,22 @@ function ctx(regions: Region[] = REGIONS, health: Record<string, VipHealth> = {}
 }
 const down = (...addresses: string[]) => Object.fromEntries(addresses.map((a) => [`http://${a}/healthz`, { state: 'down' as const }]))
 const networks = (n: number) => Array.from({ length: n }, (_, i) => `10.${(i >> 8) & 255}.${i & 255}.0`)
+
+describe('rendezvous hash', () => {
+  // Pinned values: a client network keeps its region across Meridian versions only while these stay.
+  const pinned: [string, string, number, number][] = [
+    ['198.51.100.0/24', 'eu-west', 7480000783054592, 16.147151958816604],
+    ['2001:db8:1::/56', 'us-east', 3940381577841988, 3.6286813485799816],
+    ['none', 'ap-northeast', 1949797720591172, 1.9604017911568277],
+  ]
+  for (const [bucket, region, hash, score] of pinned) {
+    test(`${bucket} x ${region} hashes and scores as it always has`, () => {
+      assert.equal(hash53(bucket, region), hash)
+      assert.equal(hash53(`${bucket}|${region}`), hash, 'the pair hashes as the joined string')
+      assert.equal(rendezvousScore(bucket, region, 3), score)
+    })
+  }
+})
 
 describe('distance model', () => {
   test('great-circle distances and the fibre RTT model', () => {
