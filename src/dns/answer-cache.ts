@@ -170,6 +170,8 @@ export class AnswerCache {
   /** Entries by base id and content (the records drawn from, the rcode, the region, the dependence). */
   private readonly built: LRUCache<string, Entry>
   private readonly soaTemplates = new WeakMap<RR, Buffer>()
+  /** The two markers of the current zone set and state generation (marker()). */
+  private markers: { bucket: Marker; location: Marker } | undefined
   private readonly scratch = Buffer.alloc(300)
   private readonly hits: Tally
   private readonly misses: Tally
@@ -297,12 +299,12 @@ export class AnswerCache {
       client = this.client() * REC
       const rec = this.rec
       if (policy === 'weighted') {
-        b.marker = { marker: true, set, sgen, latency: false, next: 'bucket' }
+        b.marker = this.marker(set, sgen, 'bucket')
         this.lru.set(key + rec[client + R_BUCKET]!, entry)
       } else {
-        b.marker = { marker: true, set, sgen, latency: false, next: 'location' }
+        b.marker = this.marker(set, sgen, 'location')
         if (entry.dep === 'bucket' || entry.dep === 'both') {
-          this.lru.set(key + rec[client + R_LOC]!, { marker: true, set, sgen, latency: false, next: 'bucket' })
+          this.lru.set(key + rec[client + R_LOC]!, this.marker(set, sgen, 'bucket'))
           this.lru.set(key + rec[client + R_BOTH]!, entry)
         } else {
           this.lru.set(key + rec[client + R_LOC]!, entry)
@@ -310,6 +312,15 @@ export class AnswerCache {
       }
     }
     return this.assemble(entry, this.lastMsg!, client)
+  }
+
+  /** The marker saying `next` under this zone set and state generation: one object per kind, shared (markers never change). */
+  private marker(set: ZoneSet, sgen: number, next: Marker['next']): Marker {
+    let m = this.markers
+    if (m === undefined || m.bucket.set !== set || m.bucket.sgen !== sgen) {
+      m = this.markers = { bucket: { marker: true, set, sgen, latency: false, next: 'bucket' }, location: { marker: true, set, sgen, latency: false, next: 'location' } }
+    }
+    return m[next]
   }
 
   /** Adds the base the last parse read (its octets are still in `scratch`). */
