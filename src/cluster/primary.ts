@@ -27,13 +27,14 @@ import { cloneProblem, type FromWorker, type ToWorker } from './protocol.js'
 
 /**
  * V8 flags a DNS worker runs with unless the operator set them (in node's own arguments or
- * NODE_OPTIONS). A 4 MiB semi-space (Node's default is 16 MiB): a DNS worker's garbage is almost
- * all per-query (datagrams, replies, send requests) and dies young; a smaller young generation
- * stays in the CPU caches and is scavenged in well under a millisecond instead of about 2 ms.
- * Measured with `npm run bench` (docs/benchmarks.md "What the figures say now"): throughput up,
- * the p99 at half load with one worker down from 2.0-2.2 ms to 1.07-1.71 ms.
+ * NODE_OPTIONS). A 1 MiB semi-space, V8's smallest (Node's default lets it grow to 16 MiB): a DNS
+ * worker's garbage is almost all per-query (datagrams, replies, send requests) and dies young, and
+ * a scavenge's pause grows with the young generation (the array buffers it sweeps: one per
+ * datagram). Measured with `npm run bench` (docs/benchmarks.md "What the figures say now"): 16 MiB,
+ * ~2 ms scavenges, p99 at half load 2.0-2.2 ms; 4 MiB, 0.4-0.8 ms every ~38 ms, p99 1.30-1.60 ms;
+ * 1 MiB, ~0.2 ms every ~11 ms, p99 0.89-1.09 ms, throughput the same within the noise.
  */
-export const DNS_V8_FLAGS: readonly string[] = ['--max-semi-space-size=4']
+export const DNS_V8_FLAGS: readonly string[] = ['--max-semi-space-size=1']
 
 /** The worker's execArgv: the parent's, plus each DNS_V8_FLAGS flag the operator did not set. */
 export function workerExecArgv(parent: readonly string[], nodeOptions: string | undefined): string[] {
