@@ -464,21 +464,30 @@ async function dnsperf({ port, file, seconds, cpus, threads, o, qps, verboseFile
   const argv = ['dnsperf', '-s', HOST, '-p', String(port), '-B', '-d', file, '-l', String(seconds), '-c', String(o.clients), '-q', String(o.outstanding), '-t', String(o.timeout), '-T', String(threads)]
   if (qps) argv.push('-Q', String(qps))
   if (verboseFile) argv.push('-v')
-  const { cmd, args } = pinned(cpus, argv)
   const outFd = verboseFile ? openSync(verboseFile, 'w') : 'pipe'
-  const child = spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', outFd, 'pipe'] })
-  track(child, 'dnsperf')
-  let text = ''
-  child.stdout?.on('data', (d) => (text += d))
-  let errText = ''
-  child.stderr.on('data', (d) => (errText += d))
-  const code = await new Promise((resolve) => child.once('exit', (c, s) => resolve(s ?? c)))
+  let text = await runPinned('dnsperf', cpus, argv, outFd)
   if (verboseFile) {
     closeSync(outFd)
     text = readFileSync(verboseFile, 'utf8').slice(-4000) // the statistics are at the end
   }
-  if (code !== 0) throw new Error(`dnsperf failed (${code}): ${errText}${text.slice(-1500)}`)
   return { ...parseDnsperf(text), command: argv.join(' ') }
+}
+
+/**
+ * Runs a load generator pinned to `cpus` to its end; returns its stdout (empty when `stdout` is a
+ * file descriptor). A non-zero exit throws with what it printed.
+ */
+async function runPinned(name, cpus, argv, stdout = 'pipe') {
+  const { cmd, args } = pinned(cpus, argv)
+  const child = spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', stdout, 'pipe'] })
+  track(child, name)
+  let text = ''
+  let errText = ''
+  child.stdout?.on('data', (d) => (text += d))
+  child.stderr.on('data', (d) => (errText += d))
+  const code = await new Promise((resolve) => child.once('exit', (c, sig) => resolve(sig ?? c)))
+  if (code !== 0) throw new Error(`${name} failed (${code}): ${errText}${text.slice(-1500)}`)
+  return text
 }
 
 /** Compiles bench/blast.c into `dir` (installing gcc from Debian when no C compiler is there); returns the binary's path. */
@@ -499,19 +508,9 @@ function buildBlast(dir) {
 async function blast({ port, file, seconds, cpus, o, idOnly = false }) {
   const argv = [o.blastBin, '-s', HOST, '-p', String(port), '-f', file, '-l', String(seconds), '-c', '4', '-q', '48', '-b', '64', '-w', '200', '-t', String(o.timeout * 1000)]
   if (idOnly) argv.push('-a')
-  const { cmd, args } = pinned(cpus, argv)
-  const child = spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
-  track(child, 'blast')
-  let text = ''
-  let errText = ''
-  child.stdout.on('data', (d) => (text += d))
-  child.stderr.on('data', (d) => (errText += d))
-  const code = await new Promise((resolve) => child.once('exit', (c, s) => resolve(s ?? c)))
-  if (code !== 0) throw new Error(`blast failed (${code}): ${errText}${text}`)
-  const r = JSON.parse(text)
+  const r = JSON.parse(await runPinned('blast', cpus, argv))
   if (r.mismatched > 0 && !idOnly) warn(`blast: ${r.mismatched} replies did not match a query in flight (ID and question)`)
-  const { NOERROR, SERVFAIL, NXDOMAIN, REFUSED, other } = r.rcodes
-  const rcodes = Object.fromEntries(Object.entries({ NOERROR, SERVFAIL, NXDOMAIN, REFUSED, other }).filter(([, n]) => n > 0))
+  const rcodes = Object.fromEntries(Object.entries(r.rcodes).filter(([, n]) => n > 0))
   return { sent: r.sent, completed: r.completed, lost: r.lost, mismatched: r.mismatched, runSeconds: r.runSeconds, qps: r.qps, avgMs: null, minMs: null, maxMs: null, p50Ms: r.p50Us / 1000, p99Ms: r.p99Us / 1000, rcodes, generatorCpuUsPerQuery: r.generatorCpuUsPerQuery, command: argv.join(' ') }
 }
 
@@ -727,13 +726,9 @@ async function meridianMax({ o, trafficFile }, m) {
 }
 
 /** Latency at 50% of `maxQps`, then stop (the workers then log the queries each answered). */
-async function meridianHalfAndStop({ o, tmp, trafficFile }, m, maxQps) {
+async function meridianHalfAndStop(ctx, m, maxQps, round = 0) {
   const { mer, plan, threads, workers, name, tag } = m
-  const offered = Math.max(1, Math.round(maxQps / 2))
-  log(`${name}: latency at 50% of max (${offered} q/s offered), ${o.seconds} s`)
-  const vfile = path.join(tmp, `latency-50${tag}.txt`)
-  const half = await dnsperf({ port: mer.port, file: trafficFile, seconds: o.seconds, cpus: plan.client, threads, o, qps: offered, verboseFile: vfile })
-  const lat = await latencies(vfile)
+  const half = await halfLoad(ctx, name, mer.port, plan.client, threads, maxQps, `latency-50${tag}-${round + 1}.txt`)
   await stopMeridian(m)
   // Queries per worker over its whole life (sanity checks, warm-up, the run), as each logged it when stopping.
   const perWorker = mer.workerStops.sort((a, b) => a.worker - b.worker)
@@ -741,7 +736,7 @@ async function meridianHalfAndStop({ o, tmp, trafficFile }, m, maxQps) {
     const all = perWorker.reduce((sum, w) => sum + (w.queries ?? 0), 0)
     log(`${name}: queries answered per worker: ${perWorker.map((w) => `worker ${w.worker} ${w.queries.toLocaleString('en-US')} (${((100 * w.queries) / all).toFixed(1)}%)`).join(', ')}`)
   }
-  return { half, lat, offered, perWorker }
+  return { half, perWorker }
 }
 
 async function stopMeridian({ mer }) {
@@ -774,18 +769,22 @@ async function referenceMax({ o, trafficFile }, ref, plan) {
 
 /** The figures of one Meridian run, as the results JSON keeps them. */
 /** The reference's latency at 50% of `maxQps` (dnsperf -Q, -v): the floor of what the method can measure. */
-async function referenceHalf({ o, tmp, trafficFile }, ref, plan, maxQps, round) {
+/**
+ * A server's latency at 50% of `maxQps` (dnsperf -Q, -v into `fileName` under the run's directory):
+ * the offered load, dnsperf's counts, and the exact percentiles of every answered query.
+ */
+async function halfLoad({ o, tmp, trafficFile }, name, port, cpus, threads, maxQps, fileName) {
   const offered = Math.max(1, Math.round(maxQps / 2))
-  log(`reference: latency at 50% of its max (${offered} q/s offered), ${o.seconds} s`)
-  const vfile = path.join(tmp, `reference-latency-50-${round + 1}.txt`)
-  const half = await dnsperf({ port: ref.port, file: trafficFile, seconds: o.seconds, cpus: plan.client, threads: plan.clientCount ?? 1, o, qps: offered, verboseFile: vfile })
-  return { offeredQps: offered, qps: half.qps, sent: half.sent, completed: half.completed, lost: half.lost, ...(await latencies(vfile)), command: half.command }
+  log(`${name}: latency at 50% of its max (${offered} q/s offered), ${o.seconds} s`)
+  const vfile = path.join(tmp, fileName)
+  const half = await dnsperf({ port, file: trafficFile, seconds: o.seconds, cpus, threads, o, qps: offered, verboseFile: vfile })
+  return { offeredQps: offered, qps: half.qps, sent: half.sent, completed: half.completed, lost: half.lost, rcodes: half.rcodes, ...(await latencies(vfile)), command: half.command }
 }
 
 function meridianFigures(r) {
   return {
     max: r.max,
-    half: { offeredQps: r.offered, qps: r.half.qps, sent: r.half.sent, completed: r.half.completed, lost: r.half.lost, rcodes: r.half.rcodes, ...r.lat, command: r.half.command },
+    half: r.half,
     rss: { mb: r.rss.mb, peakMb: Math.max(r.rss.peakMb, r.peak.peakMb ?? 0), processes: r.rss.processes, when: 'end of the max run' },
     cache: r.cache,
     ...(r.workers > 1 ? { queriesPerWorker: r.perWorker } : {}),
@@ -857,7 +856,7 @@ async function main() {
     // One round: each server's max run, then its latency at 50% of that max (dnsperf -Q, -v).
     const referenceRound = async (i) => {
       const max = await referenceMax(ctx, ref, refPlan)
-      return { max, half: await referenceHalf(ctx, ref, refPlan, max.qps, i) }
+      return { max, half: await halfLoad(ctx, 'reference', ref.port, refPlan.client, refPlan.clientCount ?? 1, max.qps, `reference-latency-50-${i + 1}.txt`) }
     }
     for (let i = 0; i < o.rounds; i++) {
       log(`round ${i + 1} of ${o.rounds}`)
@@ -865,11 +864,11 @@ async function main() {
       const rr0 = meridianFirst ? null : await referenceRound(i)
       m ??= await startMeasured(ctx, o.workers, plan)
       const mr = await meridianMax(ctx, m)
-      const run = { ...m, ...mr, ...(await meridianHalfAndStop(ctx, m, mr.max.qps)) }
+      const run = { ...m, ...mr, ...(await meridianHalfAndStop(ctx, m, mr.max.qps, i)) }
       m = null
       const rr = rr0 ?? (await referenceRound(i))
       rounds.push({ meridian: run, reference: rr.max, referenceHalf: rr.half, ratio: mr.max.qps / rr.max.qps, order: meridianFirst ? 'meridian first' : 'reference first' })
-      log(`round ${i + 1}: Meridian / reference = ${((100 * mr.max.qps) / rr.max.qps).toFixed(1)}%; p99 at 50% load: Meridian ${run.lat.p99Ms} ms, reference ${rr.half.p99Ms} ms`)
+      log(`round ${i + 1}: Meridian / reference = ${((100 * mr.max.qps) / rr.max.qps).toFixed(1)}%; p99 at 50% load: Meridian ${run.half.p99Ms} ms, reference ${rr.half.p99Ms} ms`)
     }
     await stop(pools.entry)
     await stop(ref.entry)
@@ -880,9 +879,9 @@ async function main() {
     const byRatio = [...rounds].sort((a, b) => a.ratio - b.ratio)
     const mid = byRatio[Math.floor((byRatio.length - 1) / 2)]
     const ratio = byRatio.length % 2 === 1 ? mid.ratio : (byRatio[byRatio.length / 2 - 1].ratio + byRatio[byRatio.length / 2].ratio) / 2
-    const latRound = median(rounds, (r) => r.meridian.lat.p99Ms)
+    const latRound = median(rounds, (r) => r.meridian.half.p99Ms)
     const refLatRound = median(rounds, (r) => r.referenceHalf.p99Ms)
-    const run = { ...mid.meridian, half: latRound.meridian.half, lat: latRound.meridian.lat, offered: latRound.meridian.offered }
+    const run = { ...mid.meridian, half: latRound.meridian.half }
     const { max } = run
     const refMax = mid.reference
     const refHalf = refLatRound.referenceHalf
@@ -934,7 +933,7 @@ async function main() {
         meridianCpuUsPerQuery: r.meridian.max.serverCpuUsPerQuery,
         referenceCpuUsPerQuery: r.reference.serverCpuUsPerQuery,
         cacheHitRatio: r.meridian.cache.hitRatio,
-        meridianP99Ms: r.meridian.lat.p99Ms,
+        meridianP99Ms: r.meridian.half.p99Ms,
         referenceP99Ms: r.referenceHalf.p99Ms,
       })),
       warnings,
