@@ -535,7 +535,7 @@ export class AnswerCache {
       const source = msg[o + 2]!
       if (msg[o + 1] === 1 && source <= 24) {
         // IPv4 up to /24: source prefix (5 bits) and the first three octets, a small integer.
-        // The option carries only the prefix's octets (validEcs): absent ones are 0.
+        // The option carries only the prefix's octets (ecsProblem checked): absent ones are 0.
         const n = this.ecsLen - 4
         this.clientNum = (source << 24) | ((n > 0 ? msg[o + 4]! : 0) << 16) | ((n > 1 ? msg[o + 5]! : 0) << 8) | (n > 2 ? msg[o + 6]! : 0)
       } else {
@@ -614,8 +614,7 @@ export class AnswerCache {
   /** Where the client of the last parsed message is, without any zone's default location. */
   private locate(): ClientLocation {
     // The option was found valid by parse(): readEcs does not throw here.
-    const ecs = this.ecsOff >= 0 ? readEcs(this.lastMsg!, this.ecsOff, this.ecsLen) : null
-    return locateRaw({ edns: ecs ? { udpSize: 512, version: 0, dnssecOk: false, ecs } : null }, this.lastPeer, this.geo)
+    return locateRaw(this.ecsOff >= 0 ? readEcs(this.lastMsg!, this.ecsOff, this.ecsLen) : null, this.lastPeer, this.geo)
   }
 
   /**

@@ -7,7 +7,7 @@
 import { isIPv4 } from 'node:net'
 import { maskAddress } from '../model/address.js'
 import type { ClientLocation, GeoPoint } from '../model/gslb.js'
-import type { Query } from './wire.js'
+import type { ClientSubnet, Query } from './wire.js'
 
 /** What a GeoIP lookup returns (geo/ GeoDb.locate has this shape). */
 export interface GeoAnswer {
@@ -25,7 +25,7 @@ export const BUCKET_PREFIX = { 4: 24, 6: 56 } as const
 
 /** Locates the client of `q` (sent from `peer`), applying the zone's default location if needed. */
 export function locateClient(q: Pick<Query, 'edns'>, peer: string, geo: GeoLookup | undefined, defaultLocation: GeoPoint | null): ClientLocation {
-  return withDefault(locateRaw(q, peer, geo), defaultLocation)
+  return withDefault(locateRaw(q.edns?.ecs ?? null, peer, geo), defaultLocation)
 }
 
 /** `client`, or where the zone's default location puts it when GeoIP did not place it. */
@@ -34,9 +34,8 @@ export function withDefault(client: ClientLocation, defaultLocation: GeoPoint | 
   return { ...client, point: defaultLocation, country: null, continent: null, source: 'default' }
 }
 
-/** Where GeoIP puts the client of `q` (source `none` and no point when it does not). */
-export function locateRaw(q: Pick<Query, 'edns'>, peer: string, geo: GeoLookup | undefined): ClientLocation {
-  const ecs = q.edns?.ecs ?? null
+/** Where GeoIP puts the client with this ECS option, or else at `peer` (source `none` and no point when GeoIP does not). */
+export function locateRaw(ecs: ClientSubnet | null, peer: string, geo: GeoLookup | undefined): ClientLocation {
   let address: string
   let family: 4 | 6
   let limit: number

@@ -93,7 +93,7 @@ function serviceAnswer(zone: Zone, name: string, q: Query, peer: string, gslb: G
   const service = zone.services.get(name)!
   const qtype = q.qtype === RRTYPE.ANY ? RRTYPE.A : q.qtype
   if (qtype !== RRTYPE.A && qtype !== RRTYPE.AAAA) return outcome('nodata', RCODE.NOERROR, zone, answer, [zone.negativeSoa])
-  const client = withDefault(known?.() ?? locateRaw(q, peer, gslb.geo), zone.defaultLocation)
+  const client = withDefault(known?.() ?? locateRaw(q.edns?.ecs ?? null, peer, gslb.geo), zone.defaultLocation)
   const selection = select(service, qtype === RRTYPE.A ? 4 : 6, client, { regions: zone.regions, health: gslb.health, rand: gslb.rand })
   const out =
     selection.addresses.length === 0

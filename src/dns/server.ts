@@ -27,7 +27,6 @@ export function parseListen(spec: string): ListenAddress {
   return { host: m[1]!, port }
 }
 
-
 export interface TcpOptions {
   /** Close a connection with no query for this long (RFC 7766 §6.2.3). */
   idleTimeoutMs: number

@@ -150,13 +150,14 @@ const nameText = Buffer.allocUnsafe(256)
 /**
  * Reads the question name: labels only (no pointer can be valid in the first name of a message).
  * The name is gathered into `nameText` and made a string once (twice when it holds capitals: its
- * lowercased key); a label holding '.' or '\' sends the whole name to `readOddQname`.
+ * lowercased key); a name with a label holding '.' or '\' gets its key from `escapedKey`.
  */
 function readQname(buf: Buffer, off: number): { end: number; qname: string; qkey: string; odd: boolean } {
   const start = off
   let octets = 1
   let n = 0
   let upper = false
+  let odd = false
   for (;;) {
     if (off >= buf.length) fail('question name runs past the end of the message')
     const len = buf[off]!
@@ -168,49 +169,30 @@ function readQname(buf: Buffer, off: number): { end: number; qname: string; qkey
     if (n > 0) nameText[n++] = 0x2e
     for (let i = off + 1; i <= off + len; i++) {
       const c = buf[i]!
-      if (c === 0x2e || c === 0x5c) return readOddQname(buf, start)
-      if (c >= 0x41 && c <= 0x5a) upper = true
+      if (c === 0x2e || c === 0x5c) odd = true
+      else if (c >= 0x41 && c <= 0x5a) upper = true
       nameText[n++] = c
     }
     off += 1 + len
   }
   const qname = nameText.toString('latin1', 0, n)
-  if (!upper) return { end: off + 1, qname, qkey: qname, odd: false }
+  if (odd) return { end: off + 1, qname, qkey: escapedKey(buf, start), odd }
+  if (!upper) return { end: off + 1, qname, qkey: qname, odd }
   for (let i = 0; i < n; i++) {
     const c = nameText[i]!
     if (c >= 0x41 && c <= 0x5a) nameText[i] = c | 0x20
   }
-  return { end: off + 1, qname, qkey: nameText.toString('latin1', 0, n), odd: false }
+  return { end: off + 1, qname, qkey: nameText.toString('latin1', 0, n), odd }
 }
 
-/** readQname for a name with a label holding '.' or '\': label by label, those escaped in the key. */
-function readOddQname(buf: Buffer, off: number): { end: number; qname: string; qkey: string; odd: boolean } {
-  let qname = ''
-  let qkey = ''
-  let odd = false
-  let octets = 1
-  for (;;) {
-    if (off >= buf.length) fail('question name runs past the end of the message')
-    const len = buf[off]!
-    if (len === 0) return { end: off + 1, qname, qkey, odd }
-    if (len & 0xc0) fail('question name uses compression or a reserved label type')
-    octets += len + 1
-    if (octets > 255) fail('question name longer than 255 octets')
-    if (off + 1 + len > buf.length) fail('question label runs past the end of the message')
-    const label = buf.toString('latin1', off + 1, off + 1 + len)
-    if (qname) {
-      qname += '.'
-      qkey += '.'
-    }
-    qname += label
-    if (label.includes('.') || label.includes('\\')) {
-      odd = true
-      qkey += asciiLower(label).replace(/[\\.]/g, '\\$&')
-    } else {
-      qkey += asciiLower(label)
-    }
-    off += 1 + len
+/** The key of a name readQname has checked, one of whose labels holds '.' or '\': labels lowercased, those two escaped. */
+function escapedKey(buf: Buffer, off: number): string {
+  let key = ''
+  for (let len = buf[off]!; len !== 0; off += 1 + len, len = buf[off]!) {
+    if (key) key += '.'
+    key += asciiLower(buf.toString('latin1', off + 1, off + 1 + len)).replace(/[\\.]/g, '\\$&')
   }
+  return key
 }
 
 /**
