@@ -193,8 +193,6 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
 
 /** setpriv --pdeathsig makes the kernel send SIGTERM to a child if this process dies without cleaning up (even SIGKILL). */
 let PDEATHSIG = null
-/** The load generator of the max runs (--generator): its name goes into the pinning text. */
-let GENERATOR = 'dnsperf'
 
 /** The command prefix that pins a child to `cpus` (and ties its life to ours when setpriv can). */
 function pinned(cpus, argv) {
@@ -283,8 +281,8 @@ function cpuPlan(workers, ncpu) {
 }
 
 /** How a plan pins things, in words (printed, and kept in the results). */
-function describePlan(plan, workers) {
-  const gen = GENERATOR === 'blast' ? 'blast (max runs) and dnsperf (latency runs)' : 'dnsperf'
+function describePlan(plan, workers, generator) {
+  const gen = generator === 'blast' ? 'blast (max runs) and dnsperf (latency runs)' : 'dnsperf'
   const server = workers > 1 ? `Meridian (control process + ${workers} DNS workers)` : 'Meridian (one process, with the DNS workers\' V8 flags)'
   if (plan.server === null) return `${server} and ${gen} unpinned (one CPU)`
   return `${server} on CPU ${plan.server} (taskset -c ${plan.server}), ${gen} (${plan.clientCount ?? 1} thread(s)) on CPU ${plan.client} (taskset -c ${plan.client})` + (plan.shared ? `: the load generator shares CPU ${plan.client} with the server` : '')
@@ -675,7 +673,7 @@ async function startMeasured({ o, tmp, zonesDir, trafficFile, nets, traffic }, w
   const name = `meridian (${workers} worker${workers === 1 ? '' : 's'})`
   // Every run starts cold: no health state or serials saved by an earlier run of this invocation.
   rmSync(path.join(zonesDir, '.meridian'), { recursive: true, force: true })
-  log(`${name}: ${describePlan(plan, workers)}`)
+  log(`${name}: ${describePlan(plan, workers, o.generator)}`)
   const mer = await startMeridian({ tmp, zonesDir, geodb: o.geodb, workers, cpus: plan.server, nodeArgs: await serverNodeArgs(workers, o.nodeArgs), logName: `meridian${tag}-${++instances}.log` })
   log(`${name}: udp://${HOST}:${mer.port}, pid ${mer.pid}, CPU ${plan.server ?? 'any'}, --workers ${workers}; ${mer.healthUp} of ${REGIONS.length} regions up at start`)
   if (mer.logPid !== mer.pid) warn(`the server logs pid ${mer.logPid} but the bench started pid ${mer.pid}; RSS is read from the tree under ${mer.pid}`)
@@ -793,7 +791,6 @@ function meridianFigures(r) {
 
 async function main() {
   const o = parseArgs(process.argv.slice(2))
-  GENERATOR = o.generator
   ensureTools()
   const ncpu = os.cpus().length
   const plan = cpuPlan(o.workers, ncpu)
@@ -801,7 +798,7 @@ async function main() {
   const refPlan = cpuPlan(1, ncpu)
   if (ncpu < 2) warn('one CPU only: the server and dnsperf share it, so the figures understate both')
   if (plan.shared && ncpu >= 2) log(`note: ${o.workers} worker(s) on ${ncpu} CPUs leaves none for the load generator: it shares CPU ${plan.client} with the server`)
-  log(`pinning: ${describePlan(plan, o.workers)}${o.compareWorkers ? `; first ${describePlan(cpuPlan(1, ncpu), 1)}` : ''}; the reference on CPU ${refPlan.server ?? 'any'}`)
+  log(`pinning: ${describePlan(plan, o.workers, o.generator)}${o.compareWorkers ? `; first ${describePlan(cpuPlan(1, ncpu), 1, o.generator)}` : ''}; the reference on CPU ${refPlan.server ?? 'any'}`)
   // Keep this harness (idle during the runs, but it parses and polls) with dnsperf, off the server's other cores.
   if (plan.client !== null) spawnSync('taskset', ['-a', '-p', '-c', plan.client, String(process.pid)], { stdio: 'ignore' })
 
@@ -900,7 +897,7 @@ async function main() {
         serverCpus: plan.server ?? 'any',
         clientCpus: plan.client ?? 'any',
         sharedCpus: plan.shared,
-        pinning: describePlan(plan, o.workers),
+        pinning: describePlan(plan, o.workers, o.generator),
         udpSharing: o.workers > 1 ? 'node:cluster shared UDP handle: every worker reads the same socket (no SO_REUSEPORT in Node 20); TCP: SCHED_NONE, the workers accept on the shared listening socket' : null,
         referenceCpus: refPlan.server ?? 'any',
         backgroundCpuBusy: background,
@@ -914,7 +911,7 @@ async function main() {
       meridian: meridianFigures(run),
       ...(baseline
         ? {
-            baseline: { workers: 1, serverCpus: baseline.plan.server ?? 'any', clientCpus: baseline.plan.client ?? 'any', pinning: describePlan(baseline.plan, 1), ...meridianFigures(baseline) },
+            baseline: { workers: 1, serverCpus: baseline.plan.server ?? 'any', clientCpus: baseline.plan.client ?? 'any', pinning: describePlan(baseline.plan, 1, o.generator), ...meridianFigures(baseline) },
             scaling: max.qps / baseline.max.qps,
             scalingPerCpu: perCpuScaling(max, baseline.max, o.workers),
           }
