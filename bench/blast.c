@@ -18,7 +18,8 @@
  *   blast -s 127.0.0.1 -p PORT -f FILE [-l SECONDS] [-c SOCKETS] [-q OUTSTANDING] [-b BATCH] [-t TIMEOUT_MS] [-w NAP_US] [-a]
  *
  * Prints one JSON object on stdout: sent, completed, lost, mismatched, in flight at the end,
- * seconds, qps, rcodes, latency p50/p99/max (us), and the CPU seconds blast itself used.
+ * seconds, qps (replies within the run time over it), rcodes, latency p50/p99 (us), and the CPU
+ * blast itself used (seconds, and µs per completed query).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
