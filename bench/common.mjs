@@ -42,3 +42,14 @@ export function gitInfo() {
   const st = spawnSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: ROOT, encoding: 'utf8' })
   return { commit: rev.status === 0 ? rev.stdout.trim() : 'unknown', dirty: st.status === 0 ? st.stdout.trim() !== '' : false }
 }
+
+/**
+ * Node arguments of the server, as the `meridian` executable runs it: the V8 flags of its #! line
+ * (src/cluster/primary.ts DNS_V8_FLAGS; test/unit/cluster.test.ts keeps the two the same) plus
+ * `extra` (`--node-arg`), where a flag of `extra` replaces the same one. With workers, the control
+ * process runs with them and hands them to its workers.
+ */
+export async function serverNodeArgs(extra) {
+  const { workerExecArgv } = await import(path.join(ROOT, 'dist', 'src', 'cluster', 'primary.js'))
+  return workerExecArgv(extra, process.env.NODE_OPTIONS)
+}

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { createInterface } from 'node:readline'
-import { descendants, option, ROOT } from './common.mjs'
+import { descendants, option, ROOT, serverNodeArgs } from './common.mjs'
 import { saveResult } from './report.mjs'
 import { buildQuery } from './traffic.mjs'
 import { REGIONS } from './zone.mjs'
@@ -96,10 +96,8 @@ async function main() {
   const tmp = mkdtempSync(path.join(tmpdir(), 'meridian-mem-'))
   writeFileSync(path.join(tmp, 'mem.test.yaml'), zone())
   const args = [path.join(ROOT, 'dist', 'src', 'cli.js'), 'serve', '--zones', tmp, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--workers', String(WORKERS), '--no-watch']
-  // One process with the V8 flags a DNS worker gets by default (as `npm run bench` runs one worker);
-  // with workers, the control process gives its workers those flags itself.
-  const { workerExecArgv } = await import(path.join(ROOT, 'dist', 'src', 'cluster', 'primary.js'))
-  const nodeArgs = WORKERS === 1 ? workerExecArgv(NODE_ARGS, process.env.NODE_OPTIONS) : NODE_ARGS
+  // The node flags of the meridian executable (its #! line), as an operator runs it.
+  const nodeArgs = await serverNodeArgs(NODE_ARGS)
   const child = spawn(process.execPath, [...nodeArgs, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] })
   const stop = () => child.kill('SIGTERM')
   process.on('exit', stop)

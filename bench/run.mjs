@@ -14,7 +14,7 @@ import http from 'node:http'
 import os from 'node:os'
 import path from 'node:path'
 import { createInterface } from 'node:readline'
-import { descendants, gitInfo, has, ROOT } from './common.mjs'
+import { descendants, gitInfo, has, ROOT, serverNodeArgs } from './common.mjs'
 import { renderDocs, saveResults } from './report.mjs'
 import { buildQuery, buildTraffic, clientNetworks, DEFAULT_GEODB } from './traffic.mjs'
 import { ORIGIN, REGIONS, SERVICES, zoneYaml } from './zone.mjs'
@@ -283,21 +283,9 @@ function cpuPlan(workers, ncpu) {
 /** How a plan pins things, in words (printed, and kept in the results). */
 function describePlan(plan, workers, generator) {
   const gen = generator === 'blast' ? 'blast (max runs) and dnsperf (latency runs)' : 'dnsperf'
-  const server = workers > 1 ? `Meridian (control process + ${workers} DNS workers)` : 'Meridian (one process, with the DNS workers\' V8 flags)'
+  const server = workers > 1 ? `Meridian (control process + ${workers} DNS workers)` : 'Meridian (one process)'
   if (plan.server === null) return `${server} and ${gen} unpinned (one CPU)`
   return `${server} on CPU ${plan.server} (taskset -c ${plan.server}), ${gen} (${plan.clientCount ?? 1} thread(s)) on CPU ${plan.client} (taskset -c ${plan.client})` + (plan.shared ? `: the load generator shares CPU ${plan.client} with the server` : '')
-}
-
-/**
- * Node arguments of the server: with one worker (one process, which answers DNS itself), the V8
- * flags a DNS worker gets by default (src/cluster/primary.ts DNS_V8_FLAGS), so "one worker" is
- * measured as a worker runs; with N workers the control process adds them to its workers itself.
- * A `--node-arg` setting the same flag replaces it.
- */
-async function serverNodeArgs(workers, extra) {
-  if (workers > 1) return extra
-  const { workerExecArgv } = await import(path.join(ROOT, 'dist', 'src', 'cluster', 'primary.js'))
-  return [...workerExecArgv(extra, process.env.NODE_OPTIONS)]
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -674,7 +662,7 @@ async function startMeasured({ o, tmp, zonesDir, trafficFile, nets, traffic }, w
   // Every run starts cold: no health state or serials saved by an earlier run of this invocation.
   rmSync(path.join(zonesDir, '.meridian'), { recursive: true, force: true })
   log(`${name}: ${describePlan(plan, workers, o.generator)}`)
-  const mer = await startMeridian({ tmp, zonesDir, geodb: o.geodb, workers, cpus: plan.server, nodeArgs: await serverNodeArgs(workers, o.nodeArgs), logName: `meridian${tag}-${++instances}.log` })
+  const mer = await startMeridian({ tmp, zonesDir, geodb: o.geodb, workers, cpus: plan.server, nodeArgs: await serverNodeArgs(o.nodeArgs), logName: `meridian${tag}-${++instances}.log` })
   log(`${name}: udp://${HOST}:${mer.port}, pid ${mer.pid}, CPU ${plan.server ?? 'any'}, --workers ${workers}; ${mer.healthUp} of ${REGIONS.length} regions up at start`)
   if (mer.logPid !== mer.pid) warn(`the server logs pid ${mer.logPid} but the bench started pid ${mer.pid}; RSS is read from the tree under ${mer.pid}`)
   if (mer.healthUp < REGIONS.length) warn(`only ${mer.healthUp} of ${REGIONS.length} health checks were up when it started answering`)

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=1 --heap-growing-percent=50
 /**
  * The composition root: the only module that wires the others together.
  *   meridian serve     answer DNS for the zones under --zones, and the admin API on --admin
@@ -22,7 +22,7 @@ import type { Query } from './dns/wire.js'
 import { findZone } from './dns/zone-index.js'
 import { DnsListener, parseListen, type ListenAddress } from './dns/server.js'
 import { DEFAULT_EDNS_UDP_SIZE } from './dns/encode.js'
-import { DnsWorkers, parseWorkers } from './cluster/primary.js'
+import { DNS_V8_FLAGS, DnsWorkers, parseWorkers, unsetDnsV8Flags } from './cluster/primary.js'
 import { ConfigError, formatIssue, MeridianError } from './errors.js'
 import { countryLocation, DEFAULT_GEODB_FILE, GeoDb, placeLocation } from './geo/index.js'
 import { HealthPoller } from './health/poller.js'
@@ -281,6 +281,15 @@ async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logg
   }
   process.on('SIGTERM', () => stop('SIGTERM'))
   process.on('SIGINT', () => stop('SIGINT'))
+  // The one-process server answers DNS itself: without the DNS V8 flags (the `meridian`
+  // executable's #! line sets them) it holds more memory and its p99 is longer. Said once, with the fix.
+  const unset = workers ? [] : unsetDnsV8Flags(process.execArgv, process.env.NODE_OPTIONS)
+  if (unset.length > 0) {
+    log.warn(
+      { unset, run: `node ${[...process.execArgv, ...unset].join(' ')} ${process.argv.slice(1).join(' ')}` },
+      `answering DNS in one process without node's ${unset.join(' ')}: V8 then holds more memory with a full answer cache and pauses longer for GC (docs/benchmarks.md); run the meridian executable (its #! line sets ${DNS_V8_FLAGS.join(' ')}) or give node these flags`,
+    )
+  }
   const set = store.current()
   log.info(
     {
@@ -290,6 +299,7 @@ async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logg
       ednsUdpSize: opts.ednsUdpSize,
       pid: process.pid,
       workers: opts.workers,
+      nodeArgs: process.execArgv,
     },
     `meridian serving ${set.zones.size} zone(s) on ${[...new Set(bound.map((b) => formatAddress(b.address, b.port)))].join(', ')}`,
   )

@@ -26,20 +26,43 @@ import { foldRetired, mergeMetrics, type MetricsJson } from './metrics.js'
 import { cloneProblem, type FromWorker, type ToWorker } from './protocol.js'
 
 /**
- * V8 flags a DNS worker runs with unless the operator set them (in node's own arguments or
- * NODE_OPTIONS). A 1 MiB semi-space, V8's smallest (Node's default lets it grow to 16 MiB): a DNS
- * worker's garbage is almost all per-query (datagrams, replies, send requests) and dies young, and
- * a scavenge's pause grows with the young generation (the array buffers it sweeps: one per
- * datagram). Measured with `npm run bench` (docs/benchmarks.md "What the figures say now"): 16 MiB,
- * ~2 ms scavenges, p99 at half load 2.0-2.2 ms; 4 MiB, 0.4-0.8 ms every ~38 ms, p99 1.30-1.60 ms;
- * 1 MiB, ~0.2 ms every ~11 ms, p99 0.89-1.09 ms, throughput the same within the noise.
+ * V8 flags a process that answers DNS runs with unless the operator set them (in node's own
+ * arguments or NODE_OPTIONS): every DNS worker gets them from the control process, and the
+ * `meridian` executable's `#!` line (src/cli.ts) gives them to the process itself, so the
+ * one-process server (`--workers 1`) runs with them too; test/unit/cluster.test.ts checks that the
+ * two lists are the same.
+ *
+ * - `--max-semi-space-size=1`: a 1 MiB semi-space, V8's smallest (Node's default lets it grow to
+ *   16 MiB). A DNS process's garbage is almost all per-query (datagrams, replies, send requests)
+ *   and dies young, and a scavenge's pause grows with the young generation (the array buffers it
+ *   sweeps: one per datagram). Measured with `npm run bench` (docs/benchmarks.md): 16 MiB, ~2 ms
+ *   scavenges, p99 at half load 2.0-2.2 ms; 4 MiB, 0.4-0.8 ms every ~38 ms, p99 1.30-1.60 ms;
+ *   1 MiB, ~0.2 ms every ~11 ms, p99 0.89-1.09 ms, throughput the same within the noise. It also
+ *   keeps the young generation's own pages small: one process holding 100,000 answers, 202-208 MB
+ *   RSS with Node's default against 152-164 MB.
+ * - `--heap-growing-percent=50`: after a full collection the old generation may grow by half of
+ *   what survived before the next one (V8 otherwise picks up to 4x on a machine with this much
+ *   memory, since V8 scales the largest factor with the heap limit: HeapController::kMaxSize). While the
+ *   cache fills, 100,000 misses allocate, and V8 let the heap grow to 96 MB committed around
+ *   35-45 MB of live data. With it: 124-129 MB filled and 128-136 MB after a replay (npm run
+ *   bench:memory), under the 150 MB of the performance issue; the in-process hot path cost the
+ *   same per query with and without it (bench/handler-profile.mjs, interleaved runs). Unlike
+ *   `--max-old-space-size` it sets no limit, so no configuration size can make it crash a process.
  */
-export const DNS_V8_FLAGS: readonly string[] = ['--max-semi-space-size=1']
+export const DNS_V8_FLAGS: readonly string[] = ['--max-semi-space-size=1', '--heap-growing-percent=50']
+
+/** The name of a node or V8 flag as written in `arg` (`--max_semi_space_size=1` -> `max-semi-space-size`). */
+const flagName = (arg: string): string => arg.replace(/^--?/, '').split('=')[0]!.replace(/_/g, '-')
+
+/** The DNS_V8_FLAGS that neither node's own arguments (`execArgv`) nor NODE_OPTIONS set, to any value. */
+export function unsetDnsV8Flags(execArgv: readonly string[], nodeOptions: string | undefined): string[] {
+  const given = new Set([...execArgv, ...(nodeOptions ?? '').split(/\s+/)].map(flagName))
+  return DNS_V8_FLAGS.filter((f) => !given.has(flagName(f)))
+}
 
 /** The worker's execArgv: the parent's, plus each DNS_V8_FLAGS flag the operator did not set. */
 export function workerExecArgv(parent: readonly string[], nodeOptions: string | undefined): string[] {
-  const given = [...parent, ...(nodeOptions ?? '').split(/\s+/)].map((a) => a.replace(/^--?/, '').split('=')[0]!.replace(/_/g, '-'))
-  return [...parent, ...DNS_V8_FLAGS.filter((f) => !given.includes(f.replace(/^--/, '').split('=')[0]!))]
+  return [...parent, ...unsetDnsV8Flags(parent, nodeOptions)]
 }
 
 /** `--workers`: an integer 1..256, or `auto` (one per CPU the process may use). */

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict'
 import { readFile, writeFile, rename } from 'node:fs/promises'
 import path from 'node:path'
 import { describe, test } from 'node:test'
+import { DNS_V8_FLAGS } from '../../src/cluster/primary.js'
 import { DEMO_ZONES, runCli, startServer, tempDir, type LogLine } from '../helpers/server.js'
 import { dig } from '../helpers/dig.js'
 
@@ -42,6 +43,30 @@ describe('serving and reloading', () => {
     const r = await dig('::1', v6port, 'gslb.example.test', 'SOA')
     assert.equal(r.status, 'NOERROR')
     assert.ok(r.flags.includes('aa'))
+  })
+
+  test('the meridian executable runs node with the DNS V8 flags, and says so in its start-up line', async (t) => {
+    const server = await startServer()
+    t.after(() => server.stop())
+    const line = server.logs.find((l) => String(l.msg).startsWith('meridian serving'))!
+    assert.deepEqual(line.nodeArgs, [...DNS_V8_FLAGS])
+    const argv = (await readFile(`/proc/${server.proc.pid}/cmdline`, 'utf8')).split('\0')
+    for (const flag of DNS_V8_FLAGS) assert.ok(argv.includes(flag), `the server runs with ${flag}: ${argv.join(' ')}`)
+    assert.deepEqual(server.logs.filter((l) => l.level >= 40), [], 'no warning')
+  })
+
+  test('one process under a plain node warns once, naming the flags it lacks and the command that has them', async (t) => {
+    const server = await startServer({ nodeArgs: ['--max-semi-space-size=2'] })
+    t.after(() => server.stop())
+    const warnings = server.logs.filter((l) => l.level === 40)
+    assert.equal(warnings.length, 1, JSON.stringify(warnings))
+    const w = warnings[0]!
+    // The operator's own semi-space size stands; only the growth flag is missing.
+    assert.deepEqual(w.unset, ['--heap-growing-percent=50'])
+    assert.match(String(w.run), /^node --max-semi-space-size=2 --heap-growing-percent=50 \S+cli\.js serve /)
+    assert.match(w.msg, /meridian executable/)
+    const line = server.logs.find((l) => String(l.msg).startsWith('meridian serving'))!
+    assert.deepEqual(line.nodeArgs, ['--max-semi-space-size=2'])
   })
 
   test('a changed zone file is picked up, a bad edit keeps the last good set serving, and the auto serial rises', async (t) => {

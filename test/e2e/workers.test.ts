@@ -152,7 +152,7 @@ describe('DNS workers (--workers 2)', () => {
     assert.deepEqual(multi.listen, [`udp://127.0.0.1:${multi.port}`, `tcp://127.0.0.1:${multi.port}`])
   })
 
-  test('each worker runs with the DNS V8 flags (a 4 MiB young generation)', async () => {
+  test('each worker runs with the DNS V8 flags (a 1 MiB young generation, a bounded old-generation growth)', async () => {
     for (const pid of readyWorkers(multi)) {
       const argv = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0')
       for (const flag of DNS_V8_FLAGS) assert.ok(argv.includes(flag), `worker ${pid} runs with ${flag}: ${argv.join(' ')}`)

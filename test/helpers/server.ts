@@ -1,5 +1,6 @@
 /**
- * Starts a real Meridian process (`node dist/src/cli.js serve`) on OS-chosen ports and reads the
+ * Starts a real Meridian process (`dist/src/cli.js serve`, the executable, as an operator runs it:
+ * its #! line gives node the DNS V8 flags) on OS-chosen ports and reads the
  * bound addresses from its start-up log line. Every test that needs a server uses this; `runCli`
  * runs any other command (`check`, `explain`, a `serve` expected to refuse) to its end.
  */
@@ -45,6 +46,8 @@ export interface StartOptions {
   zonesDirInPlace?: string
   listen?: string[]
   args?: string[]
+  /** Run `node NODE_ARGS... dist/src/cli.js` (this node, these arguments) instead of the executable. */
+  nodeArgs?: string[]
 }
 
 /** A fresh temporary directory, removed by the returned cleanup. */
@@ -67,8 +70,8 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   const admin = opts.args?.includes('--admin') ? [] : ['--admin', '127.0.0.1:0']
   // One process unless the test asks for workers (`--workers` defaults to one per CPU).
   const workers = opts.args?.includes('--workers') ? [] : ['--workers', '1']
-  const args = [CLI, 'serve', '--zones', zonesDir, ...listen.flatMap((l) => ['--listen', l]), ...admin, ...workers, ...(opts.args ?? [])]
-  const proc = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'] })
+  const args = ['serve', '--zones', zonesDir, ...listen.flatMap((l) => ['--listen', l]), ...admin, ...workers, ...(opts.args ?? [])]
+  const proc = opts.nodeArgs ? spawn(process.execPath, [...opts.nodeArgs, CLI, ...args], { stdio: ['pipe', 'pipe', 'pipe'] }) : spawn(CLI, args, { stdio: ['pipe', 'pipe', 'pipe'] })
   const logs: LogLine[] = []
   const waiters: { match: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = []
   let stderr = ''

@@ -10,7 +10,7 @@ import { describe, test } from 'node:test'
 import { deserialize, serialize } from 'node:v8'
 import { Counter, Registry } from 'prom-client'
 import { foldRetired, mergeMetrics, type MetricsJson } from '../../src/cluster/metrics.js'
-import { DNS_V8_FLAGS, restartDelay, workerExecArgv } from '../../src/cluster/primary.js'
+import { DNS_V8_FLAGS, restartDelay, unsetDnsV8Flags, workerExecArgv } from '../../src/cluster/primary.js'
 import { cloneProblem } from '../../src/cluster/protocol.js'
 import { buildZoneSet } from '../../src/config/load.js'
 import { countryLocation, placeLocation } from '../../src/geo/index.js'
@@ -99,9 +99,19 @@ describe('workerExecArgv', () => {
     assert.deepEqual(workerExecArgv([], undefined), [...DNS_V8_FLAGS])
     assert.deepEqual(workerExecArgv(['--enable-source-maps'], ''), ['--enable-source-maps', ...DNS_V8_FLAGS])
   })
-  test('keeps a semi-space size the operator set, in node\'s arguments or NODE_OPTIONS, in either spelling', () => {
-    assert.deepEqual(workerExecArgv(['--max-semi-space-size=16'], undefined), ['--max-semi-space-size=16'])
-    assert.deepEqual(workerExecArgv(['--max_semi_space_size', '8'], undefined), ['--max_semi_space_size', '8'])
-    assert.deepEqual(workerExecArgv([], '--trace-gc --max-semi-space-size=2'), [])
+  test('keeps a flag the operator set, in node\'s arguments or NODE_OPTIONS, in either spelling, and adds the others', () => {
+    assert.deepEqual(workerExecArgv(['--max-semi-space-size=16'], undefined), ['--max-semi-space-size=16', '--heap-growing-percent=50'])
+    assert.deepEqual(workerExecArgv(['--max_semi_space_size', '8'], undefined), ['--max_semi_space_size', '8', '--heap-growing-percent=50'])
+    assert.deepEqual(workerExecArgv(['--heap_growing_percent=25'], '--trace-gc --max-semi-space-size=2'), ['--heap_growing_percent=25'])
+    assert.deepEqual(unsetDnsV8Flags([], '--max-semi-space-size=2'), ['--heap-growing-percent=50'])
+    assert.deepEqual(unsetDnsV8Flags([...DNS_V8_FLAGS], undefined), [])
+  })
+  test('the meridian executable\'s #! line gives node exactly these flags, and npm start runs the executable', async () => {
+    const first = (await readFile(path.join(ROOT, 'src', 'cli.ts'), 'utf8')).split('\n')[0]!
+    assert.equal(first, `#!/usr/bin/env -S node ${DNS_V8_FLAGS.join(' ')}`)
+    const pkg = JSON.parse(await readFile(path.join(ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string>; scripts: Record<string, string> }
+    assert.equal(pkg.bin.meridian, 'dist/src/cli.js')
+    assert.match(pkg.scripts.start!, /^\.\/dist\/src\/cli\.js demo/)
+    assert.match(pkg.scripts.build!, /chmod \+x dist\/src\/cli\.js/)
   })
 })
