@@ -83,7 +83,7 @@ export function renderTable(results) {
   const lines = [
     `### Latest run: ${r.timestamp} (commit ${r.git.commit}${r.git.dirty ? ', with uncommitted changes' : ''})`,
     '',
-    `${r.machine.cpuModel}, ${r.machine.cpus} CPUs, Linux ${r.machine.kernel}, Node ${r.machine.node}, dnsperf ${r.machine.dnsperf}. ` +
+    `${r.machine.cpuModel}, ${r.machine.cpus} CPUs, Linux ${r.machine.kernel}${r.machine.meltdown ? ` (meltdown: ${r.machine.meltdown})` : ''}, Node ${r.machine.node}, dnsperf ${r.machine.dnsperf}. ` +
       `${r.setup.workers} worker(s); Meridian on CPU ${r.setup.serverCpus}, the load generator on CPU ${r.setup.clientCpus}` +
       (r.setup.sharedCpus ? ' (shared with the server)' : '') +
       (r.baseline ? `; then, in the same invocation, 1 worker with Meridian on CPU ${r.baseline.serverCpus} and the load generator on CPU ${r.baseline.clientCpus}` : '') +

@@ -288,6 +288,19 @@ function describePlan(plan, workers, generator) {
   return `${server} on CPU ${plan.server} (taskset -c ${plan.server}), ${gen} (${plan.clientCount ?? 1} thread(s)) on CPU ${plan.client} (taskset -c ${plan.client})` + (plan.shared ? `: the load generator shares CPU ${plan.client} with the server` : '')
 }
 
+/**
+ * The kernel's Meltdown mitigation (`Mitigation: PTI` or `Not affected`): with page-table isolation
+ * every system call flushes the TLB (without PCID), which costs a server that touches more memory per
+ * datagram more than the reference; runs on kernels that differ here are not comparable.
+ */
+function meltdownMitigation() {
+  try {
+    return readFileSync('/sys/devices/system/cpu/vulnerabilities/meltdown', 'utf8').trim()
+  } catch {
+    return 'unknown'
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // /proc: RSS of a process and its descendants (the server's future workers included)
 
@@ -878,7 +891,7 @@ async function main() {
       seconds: o.seconds,
       warmupSeconds: o.warmup,
       roundsRun: o.rounds,
-      machine: { cpuModel: os.cpus()[0]?.model ?? 'unknown', cpus: ncpu, kernel: os.release(), node: process.versions.node, dnsperf: dnsperfVersion(), memoryGb: Math.round(os.totalmem() / 2 ** 30) },
+      machine: { cpuModel: os.cpus()[0]?.model ?? 'unknown', cpus: ncpu, kernel: os.release(), meltdown: meltdownMitigation(), node: process.versions.node, dnsperf: dnsperfVersion(), memoryGb: Math.round(os.totalmem() / 2 ** 30) },
       git: gitInfo(),
       setup: {
         workers: o.workers,
