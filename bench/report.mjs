@@ -68,7 +68,8 @@ function workerRows(r) {
     const b = r.baseline
     rows.push(`| 1 worker, same invocation: max queries/s | ${int(b.max.qps)} |`)
     if (b.max.serverCpuUsPerQuery && m.max.serverCpuUsPerQuery) rows.push(`| server CPU per query, max run: ${r.setup.workers} workers / 1 worker | ${m.max.serverCpuUsPerQuery} µs / ${b.max.serverCpuUsPerQuery} µs |`)
-    rows.push(`| ${r.setup.workers} workers / 1 worker (measured, the load generator sharing a core) | ${pct(r.scaling)} |`)
+    const perRound = r.rounds?.some((x) => x.scaling !== undefined)
+    rows.push(`| ${r.setup.workers} workers / 1 worker (measured, the load generator sharing a core) | ${pct(r.scaling)}${perRound ? ` (median of the rounds: ${r.rounds.map((x) => `x${x.scaling.toFixed(2)}`).join(', ')}; 1 worker measured in every round)` : ' (1 worker measured once)'} |`)
     if (r.scalingPerCpu) rows.push(`| queries per server CPU second, ${r.setup.workers} workers / 1 worker; projected on ${r.setup.workers} cores of their own | ${pct(r.scalingPerCpu.efficiency)}; x${r.scalingPerCpu.projected.toFixed(2)} |`)
     rows.push(`| 1 worker: average / p99 latency at 50% of its max | ${ms(b.half.avgMs)} / ${ms(b.half.p99Ms)} |`)
   }

@@ -834,9 +834,8 @@ async function main() {
     writeFileSync(path.join(zonesDir, `${ORIGIN}.yaml`), zoneYaml(pools.ports))
     log(`zone ${ORIGIN}: ${SERVICES.length} services over ${REGIONS.length} regions, each a live simulated pool (${REGIONS.map((r) => `${r.name} ${r.vip}:${pools.ports[r.name]}`).join(', ')}), checked every 1 s`)
 
-    // 3. Meridian: with --compare-workers, 1 worker first (start to stop), then N
+    // 3. Meridian (with --compare-workers, N workers; a 1-worker Meridian is measured in every round below)
     const ctx = { o, tmp, zonesDir, trafficFile, nets, traffic }
-    const baseline = o.compareWorkers ? await measureMeridian(ctx, 1, cpuPlan(1, ncpu)) : null
     let m = await startMeasured(ctx, o.workers, plan)
     const { mer, sanity, threads } = m
     const answerFile = path.join(tmp, 'answer.bin')
@@ -851,6 +850,8 @@ async function main() {
     log(`reference: raw dgram server replaying a ${sanity.answer.length}-octet Meridian answer on udp://${HOST}:${ref.port}, CPU ${refPlan.server ?? 'any'}`)
     if (o.warmup > 0) await maxLoad({ port: ref.port, file: trafficFile, seconds: o.warmup, cpus: refPlan.client, threads: refPlan.clientCount ?? 1, o, idOnly: true })
     const rounds = []
+    // The median element of `list` by `key` (the lower middle one of an even count).
+    const median = (list, key) => [...list].sort((a, b) => key(a) - key(b))[Math.floor((list.length - 1) / 2)]
     // One round: each server's max run, then its latency at 50% of that max (dnsperf -Q, -v).
     const referenceRound = async (i) => {
       const max = await referenceMax(ctx, ref, refPlan)
@@ -864,23 +865,31 @@ async function main() {
       const mr = await meridianMax(ctx, m)
       const run = { ...m, ...mr, ...(await meridianHalfAndStop(ctx, m, mr.max.qps, i)) }
       m = null
+      // --compare-workers: one worker, right after the N, so that the machine's drift hits both alike
+      // (on a shared VM a single baseline run can land in a slow minute and make the ratio anything).
+      const one = o.compareWorkers ? await measureMeridian(ctx, 1, cpuPlan(1, ncpu)) : null
       const rr = rr0 ?? (await referenceRound(i))
-      rounds.push({ meridian: run, reference: rr.max, referenceHalf: rr.half, ratio: mr.max.qps / rr.max.qps, order: meridianFirst ? 'meridian first' : 'reference first' })
-      log(`round ${i + 1}: Meridian / reference = ${((100 * mr.max.qps) / rr.max.qps).toFixed(1)}%; p99 at 50% load: Meridian ${run.half.p99Ms} ms, reference ${rr.half.p99Ms} ms`)
+      const scaling = one ? mr.max.qps / one.max.qps : null
+      rounds.push({ meridian: run, one, scaling, perCpu: one ? perCpuScaling(mr.max, one.max, o.workers) : null, reference: rr.max, referenceHalf: rr.half, ratio: mr.max.qps / rr.max.qps, order: meridianFirst ? 'meridian first' : 'reference first' })
+      log(
+        `round ${i + 1}: Meridian / reference = ${((100 * mr.max.qps) / rr.max.qps).toFixed(1)}%; p99 at 50% load: Meridian ${run.half.p99Ms} ms, reference ${rr.half.p99Ms} ms` +
+          (one ? `; ${o.workers} workers / 1 worker = x${scaling.toFixed(2)}` : ''),
+      )
     }
+    // --compare-workers: the round with the median N/1 ratio gives the baseline figures.
+    const scaleRound = o.compareWorkers ? median(rounds, (r) => r.scaling) : null
+    const baseline = scaleRound?.one ?? null
     await stop(pools.entry)
     await stop(ref.entry)
     // The median round (the lower middle one of an even count) by ratio gives the max figures, the
     // median round by Meridian's p99 the latency figures, and the median of the reference's p99s the
     // method's floor: one noisy round moves none of them.
-    const median = (list, key) => [...list].sort((a, b) => key(a) - key(b))[Math.floor((list.length - 1) / 2)]
     const byRatio = [...rounds].sort((a, b) => a.ratio - b.ratio)
     const mid = byRatio[Math.floor((byRatio.length - 1) / 2)]
     const ratio = byRatio.length % 2 === 1 ? mid.ratio : (byRatio[byRatio.length / 2 - 1].ratio + byRatio[byRatio.length / 2].ratio) / 2
     const latRound = median(rounds, (r) => r.meridian.half.p99Ms)
     const refLatRound = median(rounds, (r) => r.referenceHalf.p99Ms)
     const run = { ...mid.meridian, half: latRound.meridian.half }
-    const { max } = run
     const refMax = mid.reference
     const refHalf = refLatRound.referenceHalf
 
@@ -913,8 +922,9 @@ async function main() {
       ...(baseline
         ? {
             baseline: { workers: 1, serverCpus: baseline.plan.server ?? 'any', clientCpus: baseline.plan.client ?? 'any', pinning: describePlan(baseline.plan, 1, o.generator), ...meridianFigures(baseline) },
-            scaling: max.qps / baseline.max.qps,
-            scalingPerCpu: perCpuScaling(max, baseline.max, o.workers),
+            // The median round's (by N/1), with the N-worker run of that same round.
+            scaling: scaleRound.scaling,
+            scalingPerCpu: scaleRound.perCpu,
           }
         : {}),
       reference: {
@@ -933,6 +943,7 @@ async function main() {
         cacheHitRatio: r.meridian.cache.hitRatio,
         meridianP99Ms: r.meridian.half.p99Ms,
         referenceP99Ms: r.referenceHalf.p99Ms,
+        ...(r.one ? { oneWorkerQps: Math.round(r.one.max.qps), oneWorkerCpuUsPerQuery: r.one.max.serverCpuUsPerQuery, scaling: r.scaling, scalingPerCpu: r.perCpu } : {}),
       })),
       warnings,
     }
@@ -1009,10 +1020,11 @@ function printSummary(r) {
   }
   if (r.baseline) {
     const b = r.baseline
-    console.log(`  ${'1 worker, same invocation'.padEnd(w0)}${n(b.max.qps)} q/s max, ${b.max.serverCpuUsPerQuery ?? 'n/a'} µs server CPU per query (${b.pinning}); at 50%: avg ${f(b.half.avgMs)}, p99 ${f(b.half.p99Ms)}`)
-    console.log(`  ${`${r.setup.workers} workers / 1 worker`.padEnd(w0)}${(r.scaling * 100).toFixed(0)}% (measured: the load generator shares CPU ${r.setup.clientCpus} with the workers)`)
+    console.log(`  ${'1 worker, same round'.padEnd(w0)}${n(b.max.qps)} q/s max, ${b.max.serverCpuUsPerQuery ?? 'n/a'} µs server CPU per query (${b.pinning}); at 50%: avg ${f(b.half.avgMs)}, p99 ${f(b.half.p99Ms)}`)
+    const each = r.rounds.length > 1 ? ` (median of ${r.rounds.length} rounds: ${r.rounds.map((x) => `x${x.scaling.toFixed(2)}`).join(', ')})` : ''
+    console.log(`  ${`${r.setup.workers} workers / 1 worker`.padEnd(w0)}${(r.scaling * 100).toFixed(0)}%${each} (measured: the load generator shares CPU ${r.setup.clientCpus} with the workers)`)
     const c = r.scalingPerCpu
-    if (c) console.log(`  ${'per server CPU second'.padEnd(w0)}${(c.efficiency * 100).toFixed(0)}% of one worker's queries, so ${r.setup.workers} workers on ${r.setup.workers} cores of their own: x${c.projected.toFixed(2)} (projected)`)
+    if (c) console.log(`  ${'per server CPU second'.padEnd(w0)}${(c.efficiency * 100).toFixed(0)}% of one worker's queries, so ${r.setup.workers} workers on ${r.setup.workers} cores of their own: x${c.projected.toFixed(2)} (projected, from the median round; each round: ${r.rounds.map((x) => (x.scalingPerCpu ? `${(x.scalingPerCpu.efficiency * 100).toFixed(0)}%` : "n/a")).join(", ")})`)
   }
   console.log(`  ${'at 50% load'.padEnd(w0)}${n(m.half.offeredQps)} q/s offered, ${n(m.half.qps)} answered: avg ${f(m.half.avgMs)}, p50 ${f(m.half.p50Ms)}, p99 ${f(m.half.p99Ms)}, max ${f(m.half.maxMs)} (${n(m.half.samples)} samples); lost ${n(m.half.lost)}`)
   const rh = r.reference.half
