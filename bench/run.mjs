@@ -34,8 +34,9 @@ const HELP = `usage: node bench/run.mjs [options]      (npm run bench -- [option
                      process and workers) is pinned to CPUs 0..N-1 and dnsperf to the others; when
                      N takes every CPU, dnsperf shares the last one with the server (2 CPUs,
                      --workers 2: Meridian on 0-1, dnsperf on 1)
-  --compare-workers  with --workers N > 1: measure 1 worker first, then N, in the same invocation
-                     (same traffic, pools and reference); the results hold both and the ratio
+  --compare-workers  with --workers N > 1: measure N workers and then 1 worker in every round
+                     (same traffic, pools and reference); the results hold both and the median
+                     round's N/1 ratio
   --rounds N         max-throughput runs of each server, alternating (Meridian, reference, reference,
                      Meridian, ...); the ratio is the median of the rounds' ratios (default 3; --quick 1)
   --warmup N         seconds of unmeasured load before each server's first max run (default 3; --quick 1)
