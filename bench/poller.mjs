@@ -25,7 +25,7 @@ import path from 'node:path'
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
 import process from 'node:process'
 import { fileURLToPath } from 'node:url'
-import { gitInfo, has, ROOT } from './common.mjs'
+import { gitInfo, has, ROOT, serverNodeArgs } from './common.mjs'
 import { saveResult } from './report.mjs'
 
 const SELF = fileURLToPath(import.meta.url)
@@ -308,8 +308,9 @@ if (argv[0] === '--serve') {
 } else {
   const o = parseArgs(argv)
   if (o.pin && process.env[PINNED_ENV] !== '1' && process.platform === 'linux' && os.cpus().length >= 2 && has('taskset')) {
-    // Re-run this script on CPU 0 only; the servers it starts go to CPU 1.
-    const r = spawnSync('taskset', ['-c', '0', process.execPath, SELF, ...argv], { stdio: 'inherit', env: { ...process.env, [PINNED_ENV]: '1' } })
+    // Re-run this script on CPU 0 only; the servers it starts go to CPU 1. With the node flags the
+    // meridian executable runs with (its #! line), as the control process that runs the poller has them.
+    const r = spawnSync('taskset', ['-c', '0', process.execPath, ...(await serverNodeArgs(process.execArgv)), SELF, ...argv], { stdio: 'inherit', env: { ...process.env, [PINNED_ENV]: '1' } })
     process.exit(r.status ?? 1)
   }
   if (o.pin && process.env[PINNED_ENV] !== '1') console.error('bench/poller.mjs: not pinned (needs Linux, taskset and 2+ CPUs); figures include whatever else runs')
