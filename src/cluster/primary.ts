@@ -41,13 +41,14 @@ import { cloneProblem, type FromWorker, type ToWorker } from './protocol.js'
  *   keeps the young generation's own pages small: one process holding 100,000 answers, 202-208 MB
  *   RSS with Node's default against 152-164 MB.
  * - `--heap-growing-percent=50`: after a full collection the old generation may grow by half of
- *   what survived before the next one (V8 otherwise picks up to 4x on a machine with this much
- *   memory, since V8 scales the largest factor with the heap limit: HeapController::kMaxSize). While the
- *   cache fills, 100,000 misses allocate, and V8 let the heap grow to 96 MB committed around
- *   35-45 MB of live data. With it: 124-129 MB filled and 128-136 MB after a replay (npm run
- *   bench:memory), under the 150 MB of the performance issue; the in-process hot path cost the
- *   same per query with and without it (bench/handler-profile.mjs, interleaved runs). Unlike
- *   `--max-old-space-size` it sets no limit, so no configuration size can make it crash a process.
+ *   what survived before the next one. Otherwise V8 picks a factor of up to 4 on a machine with
+ *   this much memory (it scales the largest factor with the heap limit, HeapController::kMaxSize),
+ *   and while the cache fills, 100,000 misses allocate: one process grew to 96 MB of committed heap
+ *   around ~35 MB of live JS objects. With it: 125-130 MB filled and 134-138 MB after a replay
+ *   (npm run bench:memory), under the 150 MB of the performance issue; the in-process hot path
+ *   cost the same per query with and without it (bench/handler-profile.mjs, interleaved runs).
+ *   Unlike `--max-old-space-size` it sets no limit, so no configuration size can make it crash a
+ *   process.
  */
 export const DNS_V8_FLAGS: readonly string[] = ['--max-semi-space-size=1', '--heap-growing-percent=50']
 
