@@ -913,6 +913,8 @@ async function main() {
       quick: o.quick,
       seconds: o.seconds,
       warmupSeconds: o.warmup,
+      // Each Meridian's warm-up went on until the query file had gone through once per worker.
+      warmupUntilPass: !o.quick && o.warmup > 0,
       roundsRun: o.rounds,
       machine: { cpuModel: os.cpus()[0]?.model ?? 'unknown', cpus: ncpu, kernel: os.release(), meltdown: meltdownMitigation(), node: process.versions.node, dnsperf: dnsperfVersion(), memoryGb: Math.round(os.totalmem() / 2 ** 30) },
       git: gitInfo(),
