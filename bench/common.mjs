@@ -1,9 +1,11 @@
 /**
  * What the bench scripts share: the repository root, reading a command-line option, whether a
- * tool is installed, a process and its descendants, and the git state a result was measured at.
+ * tool is installed, a process and its descendants, the git state and the machine a result was
+ * measured at, and the server's node arguments.
  */
 import { spawnSync } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -41,6 +43,22 @@ export function gitInfo() {
   const rev = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' })
   const st = spawnSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: ROOT, encoding: 'utf8' })
   return { commit: rev.status === 0 ? rev.stdout.trim() : 'unknown', dirty: st.status === 0 ? st.stdout.trim() !== '' : false }
+}
+
+/**
+ * The machine a result was measured on. `meltdown` is the kernel's Meltdown mitigation
+ * (`Mitigation: PTI` or `Not affected`): with page-table isolation every system call flushes the
+ * TLB (without PCID), which costs a server that touches more memory per datagram more than the
+ * reference; runs on kernels that differ here are not comparable (docs/benchmarks.md, session 6).
+ */
+export function machineInfo() {
+  let meltdown = 'unknown'
+  try {
+    meltdown = readFileSync('/sys/devices/system/cpu/vulnerabilities/meltdown', 'utf8').trim()
+  } catch {
+    // not Linux, or no such file
+  }
+  return { cpuModel: os.cpus()[0]?.model ?? 'unknown', cpus: os.cpus().length, kernel: os.release(), meltdown, node: process.versions.node }
 }
 
 /**

@@ -25,7 +25,7 @@ import path from 'node:path'
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
 import process from 'node:process'
 import { fileURLToPath } from 'node:url'
-import { gitInfo, has, ROOT, serverNodeArgs } from './common.mjs'
+import { gitInfo, has, machineInfo, ROOT, serverNodeArgs } from './common.mjs'
 import { saveResult } from './report.mjs'
 
 const SELF = fileURLToPath(import.meta.url)
@@ -231,7 +231,7 @@ async function main(o) {
     kind: 'poller-bench',
     timestamp: new Date().toISOString(),
     git: gitInfo(),
-    machine: { cpuModel: os.cpus()[0]?.model ?? 'unknown', cpus: ncpu, kernel: os.release(), node: process.versions.node },
+    machine: machineInfo(),
     options: { targets: o.targets, intervalMs, timeoutMs, seconds: o.seconds, servers: o.servers, serverKeepAliveS: o.keepalive, readerHz: o.readerHz, pinned: pinned ? 'poller CPU 0, servers CPU 1' : 'no' },
     setupMs: round2(setupMs),
     checks: { started: [...starts.values()].reduce((n, t) => n + t.length, 0), ok: results.ok, failed: results.failed, errors: Object.fromEntries(results.errors), latencyMs: { p50: round2(quantile(lat, 0.5)), p99: round2(quantile(lat, 0.99)), max: round2(lat[lat.length - 1] ?? NaN) } },

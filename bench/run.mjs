@@ -14,7 +14,7 @@ import http from 'node:http'
 import os from 'node:os'
 import path from 'node:path'
 import { createInterface } from 'node:readline'
-import { descendants, gitInfo, has, ROOT, serverNodeArgs } from './common.mjs'
+import { descendants, gitInfo, has, machineInfo, ROOT, serverNodeArgs } from './common.mjs'
 import { renderDocs, saveResults } from './report.mjs'
 import { buildQuery, buildTraffic, clientNetworks, DEFAULT_GEODB } from './traffic.mjs'
 import { ORIGIN, REGIONS, SERVICES, zoneYaml } from './zone.mjs'
@@ -289,19 +289,6 @@ function describePlan(plan, workers, generator) {
   const server = workers > 1 ? `Meridian (control process + ${workers} DNS workers)` : 'Meridian (one process)'
   if (plan.server === null) return `${server} and ${gen} unpinned (one CPU)`
   return `${server} on CPU ${plan.server} (taskset -c ${plan.server}), ${gen} (${plan.clientCount ?? 1} thread(s)) on CPU ${plan.client} (taskset -c ${plan.client})` + (plan.shared ? `: the load generator shares CPU ${plan.client} with the server` : '')
-}
-
-/**
- * The kernel's Meltdown mitigation (`Mitigation: PTI` or `Not affected`): with page-table isolation
- * every system call flushes the TLB (without PCID), which costs a server that touches more memory per
- * datagram more than the reference; runs on kernels that differ here are not comparable.
- */
-function meltdownMitigation() {
-  try {
-    return readFileSync('/sys/devices/system/cpu/vulnerabilities/meltdown', 'utf8').trim()
-  } catch {
-    return 'unknown'
-  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -916,7 +903,7 @@ async function main() {
       // Each Meridian's warm-up went on until the query file had gone through once per worker.
       warmupUntilPass: !o.quick && o.warmup > 0,
       roundsRun: o.rounds,
-      machine: { cpuModel: os.cpus()[0]?.model ?? 'unknown', cpus: ncpu, kernel: os.release(), meltdown: meltdownMitigation(), node: process.versions.node, dnsperf: dnsperfVersion(), memoryGb: Math.round(os.totalmem() / 2 ** 30) },
+      machine: { ...machineInfo(), dnsperf: dnsperfVersion(), memoryGb: Math.round(os.totalmem() / 2 ** 30) },
       git: gitInfo(),
       setup: {
         workers: o.workers,
