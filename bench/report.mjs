@@ -54,6 +54,9 @@ const pct = (n) => (n === null || n === undefined ? 'n/a' : `${(n * 100).toFixed
 const cpuShare = (x) => (x && x.serverCpuSeconds !== null && x.serverCpuSeconds !== undefined ? `${Math.round((100 * x.serverCpuSeconds) / x.runSeconds)}%` : 'n/a')
 const cache = (c) => (c && c.hitRatio !== null && c.hitRatio !== undefined ? pct(c.hitRatio) : 'n/a')
 
+/** Whether `r` measured a 1-worker run in every round (`baselineRound` says which one is `baseline`). */
+const baselinePerRound = (r) => r.baselineRound !== undefined
+
 /** Rows of the latest-run table about workers: the pinning, CPU and queries per worker, the 1-worker run beside it. */
 function workerRows(r) {
   const m = r.meridian
@@ -66,10 +69,13 @@ function workerRows(r) {
   }
   if (r.baseline) {
     const b = r.baseline
-    rows.push(`| 1 worker, same invocation: max queries/s | ${int(b.max.qps)} |`)
-    if (b.max.serverCpuUsPerQuery && m.max.serverCpuUsPerQuery) rows.push(`| server CPU per query, max run: ${r.setup.workers} workers / 1 worker | ${m.max.serverCpuUsPerQuery} µs / ${b.max.serverCpuUsPerQuery} µs |`)
-    const perRound = r.rounds?.some((x) => x.scaling !== undefined)
-    rows.push(`| ${r.setup.workers} workers / 1 worker (measured, the load generator sharing a core) | ${pct(r.scaling)}${perRound ? ` (median of the rounds: ${r.rounds.map((x) => `x${x.scaling.toFixed(2)}`).join(', ')}; 1 worker measured in every round)` : ' (1 worker measured once)'} |`)
+    // Since session 6 a 1-worker run in every round, the baseline from the median round by N/1 (and
+    // the N-worker figures beside it from that round too); before, one 1-worker run per invocation.
+    const same = baselinePerRound(r) ? r.rounds[r.baselineRound] : null
+    const nCpuUs = same ? same.meridianCpuUsPerQuery : m.max.serverCpuUsPerQuery
+    rows.push(`| 1 worker, ${same ? 'the median round by N/1' : 'same invocation'}: max queries/s | ${int(b.max.qps)} |`)
+    if (b.max.serverCpuUsPerQuery && nCpuUs) rows.push(`| server CPU per query, max run: ${r.setup.workers} workers / 1 worker | ${nCpuUs} µs / ${b.max.serverCpuUsPerQuery} µs |`)
+    rows.push(`| ${r.setup.workers} workers / 1 worker (measured, the load generator sharing a core) | ${pct(r.scaling)}${same ? ` (median of the rounds: ${r.rounds.map((x) => `x${x.scaling.toFixed(2)}`).join(', ')}; 1 worker measured in every round)` : ' (1 worker measured once)'} |`)
     if (r.scalingPerCpu) rows.push(`| queries per server CPU second, ${r.setup.workers} workers / 1 worker; projected on ${r.setup.workers} cores of their own | ${pct(r.scalingPerCpu.efficiency)}; x${r.scalingPerCpu.projected.toFixed(2)} |`)
     rows.push(`| 1 worker: average / p99 latency at 50% of its max | ${ms(b.half.avgMs)} / ${ms(b.half.p99Ms)} |`)
   }
@@ -87,7 +93,7 @@ export function renderTable(results) {
     `${r.machine.cpuModel}, ${r.machine.cpus} CPUs, Linux ${r.machine.kernel}${r.machine.meltdown ? ` (meltdown: ${r.machine.meltdown})` : ''}, Node ${r.machine.node}, dnsperf ${r.machine.dnsperf}. ` +
       `${r.setup.workers} worker(s); Meridian on CPU ${r.setup.serverCpus}, the load generator on CPU ${r.setup.clientCpus}` +
       (r.setup.sharedCpus ? ' (shared with the server)' : '') +
-      (r.baseline ? `; ${r.rounds?.some((x) => x.scaling !== undefined) ? 'in every round, after the N workers' : 'then, in the same invocation'}, 1 worker with Meridian on CPU ${r.baseline.serverCpus} and the load generator on CPU ${r.baseline.clientCpus}` : '') +
+      (r.baseline ? `; ${baselinePerRound(r) ? 'in every round, after the N workers' : 'then, in the same invocation'}, 1 worker with Meridian on CPU ${r.baseline.serverCpus} and the load generator on CPU ${r.baseline.clientCpus}` : '') +
       `; ${r.seconds} s per measured run after ${r.warmupSeconds} s of warm-up${r.warmupUntilPass ? ' (for Meridian, then until the query file had gone through once per worker)' : ''}; ` +
       (r.setup.generator === 'blast' ? 'max runs and warm-ups by blast (bench/blast.c), latency runs by dnsperf' : 'every run by dnsperf') +
       ` (dnsperf -c ${r.setup.dnsperf.clients} -q ${r.setup.dnsperf.outstanding}).`,

@@ -871,7 +871,7 @@ async function main() {
       const one = o.compareWorkers ? await measureMeridian(ctx, 1, cpuPlan(1, ncpu)) : null
       const rr = rr0 ?? (await referenceRound(i))
       const scaling = one ? mr.max.qps / one.max.qps : null
-      rounds.push({ meridian: run, one, scaling, perCpu: one ? perCpuScaling(mr.max, one.max, o.workers) : null, reference: rr.max, referenceHalf: rr.half, ratio: mr.max.qps / rr.max.qps, order: meridianFirst ? 'meridian first' : 'reference first' })
+      rounds.push({ meridian: run, one, scaling, scalingPerCpu: one ? perCpuScaling(mr.max, one.max, o.workers) : null, reference: rr.max, referenceHalf: rr.half, ratio: mr.max.qps / rr.max.qps, order: meridianFirst ? 'meridian first' : 'reference first' })
       log(
         `round ${i + 1}: Meridian / reference = ${((100 * mr.max.qps) / rr.max.qps).toFixed(1)}%; p99 at 50% load: Meridian ${run.half.p99Ms} ms, reference ${rr.half.p99Ms} ms` +
           (one ? `; ${o.workers} workers / 1 worker = x${scaling.toFixed(2)}` : ''),
@@ -926,8 +926,9 @@ async function main() {
         ? {
             baseline: { workers: 1, serverCpus: baseline.plan.server ?? 'any', clientCpus: baseline.plan.client ?? 'any', pinning: describePlan(baseline.plan, 1, o.generator), ...meridianFigures(baseline) },
             // The median round's (by N/1), with the N-worker run of that same round.
+            baselineRound: rounds.indexOf(scaleRound),
             scaling: scaleRound.scaling,
-            scalingPerCpu: scaleRound.perCpu,
+            scalingPerCpu: scaleRound.scalingPerCpu,
           }
         : {}),
       reference: {
@@ -946,7 +947,7 @@ async function main() {
         cacheHitRatio: r.meridian.cache.hitRatio,
         meridianP99Ms: r.meridian.half.p99Ms,
         referenceP99Ms: r.referenceHalf.p99Ms,
-        ...(r.one ? { oneWorkerQps: Math.round(r.one.max.qps), oneWorkerCpuUsPerQuery: r.one.max.serverCpuUsPerQuery, scaling: r.scaling, scalingPerCpu: r.perCpu } : {}),
+        ...(r.one ? { oneWorkerQps: Math.round(r.one.max.qps), oneWorkerCpuUsPerQuery: r.one.max.serverCpuUsPerQuery, scaling: r.scaling, scalingPerCpu: r.scalingPerCpu } : {}),
       })),
       warnings,
     }
