@@ -68,6 +68,7 @@ if (syscall) {
 if (process.argv.includes('--warm')) for (let w = 0; w < 2; w++) for (const m of msgs) h.handle(m, 'udp', '127.0.0.1')
 // The cache's own parts (private in TypeScript, plain methods here).
 const cache = h.cache
+if (part && !cache) throw new Error('--part times the answer cache, which CACHE=0 turns off')
 const run = part === 'parse' ? (m) => cache.parse(m, '127.0.0.1') : part === 'lookup' ? (m) => cache.lookup(m, '127.0.0.1') : (m) => h.handle(m, 'udp', '127.0.0.1')
 let n = 0
 const t0 = performance.now()
