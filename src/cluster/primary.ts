@@ -29,8 +29,9 @@ import { cloneProblem, type FromWorker, type ToWorker } from './protocol.js'
  * V8 flags a process that answers DNS runs with unless the operator set them (in node's own
  * arguments or NODE_OPTIONS): every DNS worker gets them from the control process, and the
  * `meridian` executable's `#!` line (src/cli.ts) gives them to the process itself, so the
- * one-process server (`--workers 1`) runs with them too; test/unit/cluster.test.ts checks that the
- * two lists are the same.
+ * one-process server (`--workers 1`) and the control process run with them too (the control
+ * process answers no DNS; for it they trade ~4 points of a core at 5,000 checks for ~30 MB,
+ * docs/benchmarks.md); test/unit/cluster.test.ts checks that the two lists are the same.
  *
  * - `--max-semi-space-size=1`: a 1 MiB semi-space, V8's smallest (Node's default lets it grow to
  *   16 MiB). A DNS process's garbage is almost all per-query (datagrams, replies, send requests)
