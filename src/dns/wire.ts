@@ -84,7 +84,7 @@ export function skipName(buf: Buffer, off: number): number {
  */
 export function ecsProblem(buf: Buffer, off: number, len: number): string | null {
   if (len < 4) return 'ECS option shorter than 4 octets'
-  const family = buf.readUInt16BE(off)
+  const family = (buf[off]! << 8) | buf[off + 1]!
   const sourcePrefix = buf[off + 2]!
   const scopePrefix = buf[off + 3]!
   const max = family === 1 ? 32 : family === 2 ? 128 : 0
