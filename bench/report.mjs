@@ -94,6 +94,7 @@ export function renderTable(results) {
       `${r.setup.workers} worker(s); Meridian on CPU ${r.setup.serverCpus}, the load generator on CPU ${r.setup.clientCpus}` +
       (r.setup.sharedCpus ? ' (shared with the server)' : '') +
       (r.baseline ? `; ${baselinePerRound(r) ? 'in every round, after the N workers' : 'then, in the same invocation'}, 1 worker with Meridian on CPU ${r.baseline.serverCpus} and the load generator on CPU ${r.baseline.clientCpus}` : '') +
+      (r.setup.serverNodeArgs ? `; Meridian's node ran with ${r.setup.serverNodeArgs.join(' ') || 'no flags'}` : '') +
       `; ${r.seconds} s per measured run after ${r.warmupSeconds} s of warm-up${r.warmupUntilPass ? ' (for Meridian, then until the query file had gone through once per worker)' : ''}; ` +
       (r.setup.generator === 'blast' ? 'max runs and warm-ups by blast (bench/blast.c), latency runs by dnsperf' : 'every run by dnsperf') +
       ` (dnsperf -c ${r.setup.dnsperf.clients} -q ${r.setup.dnsperf.outstanding}).`,

@@ -912,6 +912,8 @@ async function main() {
         sharedCpus: plan.shared,
         pinning: describePlan(plan, o.workers, o.generator),
         udpSharing: o.workers > 1 ? 'node:cluster shared UDP handle: every worker reads the same socket (no SO_REUSEPORT in Node 20); TCP: SCHED_NONE, the workers accept on the shared listening socket' : null,
+        // The node arguments Meridian ran with: the executable's #! flags, replaced by any --node-arg of the same name.
+        serverNodeArgs: await serverNodeArgs(o.nodeArgs),
         referenceCpus: refPlan.server ?? 'any',
         backgroundCpuBusy: background,
         geodb: path.relative(ROOT, o.geodb),
