@@ -248,7 +248,7 @@ async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logg
     geo: geoLookup,
     health,
     rand: Math.random,
-    generations: () => poller.view(),
+    generations: () => poller.generations(),
   }, metrics)
   const listeners = handler ? listen.map((at) => new DnsListener(at, handler, tcpOptions, log.child({ mod: 'dns' }))) : []
   const bound = []

@@ -179,6 +179,8 @@ export class HealthPoller {
   private saved = new Map<string, SavedHealth>()
   private generation = 0
   private stateGeneration = 0
+  /** The two generations as one object, replaced on every bump(): what generations() hands out. */
+  private gens: HealthGenerations = Object.freeze({ generation: 0, stateGeneration: 0 })
   /**
    * The last view handed out; null when membership changed (or records were replaced wholesale),
    * so the next view starts a new base. Every bump() comes with that or with a `dirty` entry.
@@ -253,6 +255,15 @@ export class HealthPoller {
       this.bump()
     }
     return keys
+  }
+
+  /**
+   * The generations of the current view (always equal to view()'s), without building it: the answer
+   * cache reads them on every query, and this touches one small object where view() reads the
+   * snapshot and the dirty set (measurably more with a flushed TLB, docs/benchmarks.md).
+   */
+  generations(): HealthGenerations {
+    return this.gens
   }
 
   /** The current snapshot (the same object until something changes). */
@@ -426,5 +437,6 @@ export class HealthPoller {
   private bump(latencyOnly = false): void {
     this.generation++
     if (!latencyOnly) this.stateGeneration++
+    this.gens = Object.freeze({ generation: this.generation, stateGeneration: this.stateGeneration })
   }
 }

@@ -165,6 +165,34 @@ test('a state change still bumps the generation, once even when the EWMA moves w
   await poller.close()
 })
 
+test('generations() is the view\'s generations after every kind of change, read before the view is built', async () => {
+  const { poller, round } = setup()
+  const seen: string[] = []
+  /** generations() first (no view built since the change), then the view it must agree with. */
+  const agree = (what: string) => {
+    const g = poller.generations()
+    const v = poller.view()
+    assert.deepEqual({ ...g }, { generation: v.generation, stateGeneration: v.stateGeneration }, what)
+    seen.push(`${g.generation}/${g.stateGeneration}`)
+  }
+  agree('no targets')
+  poller.setTargets([spec(80, { rise: 1, fall: 1 })])
+  agree('a target added')
+  await round(80, ok(10))
+  agree('unknown > up')
+  await round(80, ok(40)) // ewma 10 -> 19
+  agree('a significant latency move')
+  await round(80, ok(20)) // 19 -> 19.3, inside max(2 ms, 25%)
+  agree('an insignificant one')
+  await round(80, FAIL)
+  agree('up > down')
+  poller.setTargets([])
+  agree('the target removed')
+  // Every step that bumped is seen, the latency move without the state generation.
+  assert.deepEqual(seen, ['0/0', '1/1', '2/2', '3/2', '3/2', '4/3', '5/4'])
+  await poller.close()
+})
+
 test('rounds are due one interval apart: a late timer delays one round, not the ones after it', async () => {
   const { poller, timers, checks, clock } = setup()
   poller.setTargets([spec(80, { intervalMs: 1000, timeoutMs: 500 })])
