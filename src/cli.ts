@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=2 --heap-growing-percent=50
+#!/usr/bin/env -S node --max-semi-space-size=1 --heap-growing-percent=50
 /**
  * The composition root: the only module that wires the others together.
  *   meridian serve     answer DNS for the zones under --zones, and the admin API on --admin

@@ -33,15 +33,14 @@ import { cloneProblem, type FromWorker, type ToWorker } from './protocol.js'
  * process answers no DNS; for it they trade ~4 points of a core at 5,000 checks for ~30 MB,
  * docs/benchmarks.md); test/unit/cluster.test.ts checks that the two lists are the same.
  *
- * - `--max-semi-space-size=2`: a 2 MiB semi-space (Node's default lets it grow to 16 MiB). A DNS
- *   process's garbage is almost all per-query (datagrams, replies, send requests) and dies young,
- *   and a scavenge's pause grows with the young generation (the array buffers it sweeps: one per
- *   datagram). Measured with `npm run bench` (docs/benchmarks.md): 16 MiB, ~2 ms scavenges, p99 at
- *   half load 2.0-2.2 ms, ~200 MB for one process holding 100,000 answers; 4 MiB, 0.4-0.8 ms every
- *   ~38 ms, p99 1.30-1.60 ms (session 5). Session 7, under load (--trace-gc-nvp, 10 s max runs):
- *   1 MiB, 0.48 ms every ~14 ms, 0.52 µs of scavenging per query; 2 MiB, 0.60 ms every ~26 ms,
- *   0.33 µs; 4 MiB, 0.23 µs but 143-145 MB for the 100,000 answers. 2 MiB: 131-132 MB for them,
- *   and 87.9% of the reference against 83.6% (3-round medians, one invocation each).
+ * - `--max-semi-space-size=1`: a 1 MiB semi-space, V8's smallest (Node's default lets it grow to
+ *   16 MiB). A DNS process's garbage is almost all per-query (datagrams, replies, send requests)
+ *   and dies young, and a scavenge's pause grows with the young generation (the array buffers it
+ *   sweeps: one per datagram). Measured with `npm run bench` (docs/benchmarks.md): 16 MiB, ~2 ms
+ *   scavenges, p99 at half load 2.0-2.2 ms; 4 MiB, 0.4-0.8 ms every ~38 ms, p99 1.30-1.60 ms;
+ *   1 MiB, ~0.2 ms every ~11 ms, p99 0.89-1.09 ms, throughput the same within the noise. It also
+ *   keeps the young generation's own pages small: one process holding 100,000 answers, 202-208 MB
+ *   RSS with Node's default against 152-164 MB.
  * - `--heap-growing-percent=50`: after a full collection the old generation may grow by half of
  *   what survived before the next one. Otherwise V8 picks a factor of up to 4 on a machine with
  *   this much memory (it scales the largest factor with the heap limit, HeapController::kMaxSize),
@@ -52,7 +51,7 @@ import { cloneProblem, type FromWorker, type ToWorker } from './protocol.js'
  *   Unlike `--max-old-space-size` it sets no limit, so no configuration size can make it crash a
  *   process.
  */
-export const DNS_V8_FLAGS: readonly string[] = ['--max-semi-space-size=2', '--heap-growing-percent=50']
+export const DNS_V8_FLAGS: readonly string[] = ['--max-semi-space-size=1', '--heap-growing-percent=50']
 
 /** The name of a node or V8 flag as written in `arg` (`--max_semi_space_size=1` -> `max-semi-space-size`). */
 const flagName = (arg: string): string => arg.replace(/^--?/, '').split('=')[0]!.replace(/_/g, '-')

@@ -56,17 +56,17 @@ describe('serving and reloading', () => {
   })
 
   test('one process under a plain node warns once, naming the flags it lacks and the command that has them', async (t) => {
-    const server = await startServer({ nodeArgs: ['--max-semi-space-size=4'] })
+    const server = await startServer({ nodeArgs: ['--max-semi-space-size=2'] })
     t.after(() => server.stop())
     const warnings = server.logs.filter((l) => l.level === 40)
     assert.equal(warnings.length, 1, JSON.stringify(warnings))
     const w = warnings[0]!
     // The operator's own semi-space size stands; only the growth flag is missing.
     assert.deepEqual(w.unset, ['--heap-growing-percent=50'])
-    assert.match(String(w.run), /^node --max-semi-space-size=4 --heap-growing-percent=50 \S+cli\.js serve /)
+    assert.match(String(w.run), /^node --max-semi-space-size=2 --heap-growing-percent=50 \S+cli\.js serve /)
     assert.match(w.msg, /meridian executable/)
     const line = server.logs.find((l) => String(l.msg).startsWith('meridian serving'))!
-    assert.deepEqual(line.nodeArgs, ['--max-semi-space-size=4'])
+    assert.deepEqual(line.nodeArgs, ['--max-semi-space-size=2'])
   })
 
   test('a changed zone file is picked up, a bad edit keeps the last good set serving, and the auto serial rises', async (t) => {
