@@ -40,7 +40,11 @@ import { cloneProblem, type FromWorker, type ToWorker } from './protocol.js'
  *   scavenges, p99 at half load 2.0-2.2 ms; 4 MiB, 0.4-0.8 ms every ~38 ms, p99 1.30-1.60 ms;
  *   1 MiB, ~0.2 ms every ~11 ms, p99 0.89-1.09 ms, throughput the same within the noise. It also
  *   keeps the young generation's own pages small: one process holding 100,000 answers, 202-208 MB
- *   RSS with Node's default against 152-164 MB.
+ *   RSS with Node's default against 152-164 MB. Session 7 tried 2 MiB: half the scavenges (0.60 ms
+ *   every ~26 ms against 0.48 ms every ~14 ms under full load; 0.33 against 0.52 µs of GC per
+ *   query) and 128-132 MB, but no throughput gain the bench could show (3-round medians 80.6-87.9%
+ *   against 83.6%) and median p99s at half load higher in all 3 invocations (2.01, 1.74, 3.07 ms
+ *   against 1.71): kept at 1 MiB, for the p99 target it met on a kernel without PTI.
  * - `--heap-growing-percent=50`: after a full collection the old generation may grow by half of
  *   what survived before the next one. Otherwise V8 picks a factor of up to 4 on a machine with
  *   this much memory (it scales the largest factor with the heap limit, HeapController::kMaxSize),
