@@ -63,6 +63,11 @@ export interface AnswerCacheOptions {
   maxEntries: number
   /** Most octets of cached answers (plus a fixed overhead per entry). */
   maxBytes: number
+  /**
+   * For tests: smaller id spaces than the defaults (locations and buckets 2^21, bases 2^31), so that
+   * running out of one, which empties the cache, can be made to happen. Larger values are capped.
+   */
+  idSpaces?: { parts: number; bases: number }
 }
 
 export const DEFAULT_ANSWER_CACHE: AnswerCacheOptions = { maxEntries: 100_000, maxBytes: 64 * 1024 * 1024 }
@@ -115,7 +120,7 @@ interface Marker {
 /** A base key (name, type, EDNS flags) seen in an answer: its octets, id and marker. */
 interface Base {
   readonly octets: Buffer
-  /** LRU keys of this base are `id * PART_SPACE + part`. */
+  /** LRU keys of this base are `id * partSpace + part`. */
   readonly id: number
   marker: Marker | undefined
   /** The next base with the same hash. */
@@ -136,8 +141,7 @@ const R_PREFIXES = 3
 
 /** Key parts below 2^21 are locations (1 + id), from 2^21 buckets and location+bucket pairs (shared ids). */
 const ID_SPACE = 2 ** 21
-const PART_SPACE = 2 * ID_SPACE
-/** Base ids stay below this, so `id * PART_SPACE + part` is an exact integer (< 2^53). */
+/** Base ids stay below this, so `id * 2 * ID_SPACE + part` is an exact integer (< 2^53). */
 const MAX_BASE_ID = 2 ** 31
 const MAX_BASES = 50_000
 /** Options for lru-cache's get, shared: its default (`= {}`) would be a new object per call (get writes `status` into it). */
@@ -175,6 +179,12 @@ export class AnswerCache {
   private readonly scratch = Buffer.alloc(300)
   private readonly hits: Tally
   private readonly misses: Tally
+  /** Key parts below `idSpace` are locations, from it buckets; LRU keys are `base id * partSpace + part`. */
+  private readonly idSpace: number
+  private readonly partSpace: number
+  private readonly maxBaseId: number
+  /** Times the cache was emptied because an id space ran out. */
+  flushes = 0
 
   // What the last parse found (lookup() and insert() run back to back, synchronously).
   private parsed = false
@@ -207,6 +217,9 @@ export class AnswerCache {
     private readonly serverUdpSize: number,
     options: AnswerCacheOptions = DEFAULT_ANSWER_CACHE,
   ) {
+    this.idSpace = Math.max(4, Math.min(ID_SPACE, options.idSpaces?.parts ?? ID_SPACE))
+    this.partSpace = 2 * this.idSpace
+    this.maxBaseId = Math.max(1, Math.min(MAX_BASE_ID, options.idSpaces?.bases ?? MAX_BASE_ID))
     this.hits = metrics?.hitTally ?? { n: 0 }
     this.misses = metrics?.missTally ?? { n: 0 }
     this.lru = new LRUCache<number, Entry | Marker>({
@@ -240,7 +253,7 @@ export class AnswerCache {
     if (b !== null) {
       const set = this.zones()
       const { generation: hgen, stateGeneration: sgen } = this.health()
-      const key = b.id * PART_SPACE
+      const key = b.id * this.partSpace
       e = this.valid(b.marker, set, hgen, sgen) ?? this.valid(this.lru.get(key, GET), set, hgen, sgen)
       if (e?.marker) {
         client = this.client() * REC
@@ -291,7 +304,7 @@ export class AnswerCache {
       this.built.set(content, (entry = { ...entry, hgen, sgen }))
     }
     let client = -1
-    const key = b.id * PART_SPACE
+    const key = b.id * this.partSpace
     if (!sel || policy === 'failover' || policy === undefined) {
       b.marker = undefined
       this.lru.set(key, entry)
@@ -329,7 +342,7 @@ export class AnswerCache {
       this.bases.clear()
       this.baseCount = 0
     }
-    if (this.nextBaseId >= MAX_BASE_ID) {
+    if (this.nextBaseId >= this.maxBaseId) {
       this.flush()
       this.nextBaseId = 0
     }
@@ -345,6 +358,7 @@ export class AnswerCache {
    * out: rare). Base ids go on: a base held by the caller may still key an insert.
    */
   private flush(): void {
+    this.flushes++
     this.lru.clear()
     this.built.clear()
     this.bases.clear()
@@ -579,7 +593,7 @@ export class AnswerCache {
   private addClient(c: ClientLocation): number {
     // Located by GeoIP; a zone's default location stands in for the others (Entry.zoneDefault).
     const located = c.source === 'ecs' || c.source === 'resolver'
-    if (this.nextLocId >= ID_SPACE - 1 || this.nextBucketId >= ID_SPACE - 2) this.flush()
+    if (this.nextLocId >= this.idSpace - 1 || this.nextBucketId >= this.idSpace - 2) this.flush()
     if (this.recCount >= this.maxClients) this.clearClients()
     const loc = located ? `${c.point!.lat},${c.point!.lon}` : 'none'
     let locId = this.locIds.get(loc)
@@ -590,9 +604,9 @@ export class AnswerCache {
     const r = this.recCount++
     const o = r * REC
     this.rec[o + R_LOC] = 1 + locId
-    this.rec[o + R_BUCKET] = ID_SPACE + bucketId
+    this.rec[o + R_BUCKET] = this.idSpace + bucketId
     // Unique to this record (so to its location and bucket): a record made again gets a new one.
-    this.rec[o + R_BOTH] = ID_SPACE + this.nextBucketId++
+    this.rec[o + R_BOTH] = this.idSpace + this.nextBucketId++
     this.rec[o + R_PREFIXES] = c.geoPrefix | (c.bucketPrefix << 8) | (located ? 1 << 16 : 0)
     this.recLoc[r] = c
     const num = this.clientNum

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { buildZoneSet } from '../../src/config/load.js'
 import type { GeoAnswer, GeoLookup } from '../../src/dns/client.js'
+import { DEFAULT_ANSWER_CACHE } from '../../src/dns/answer-cache.js'
 import { DnsHandler } from '../../src/dns/handler.js'
 import { countryLocation } from '../../src/geo/index.js'
 import { createLogger } from '../../src/log.js'
@@ -237,6 +238,30 @@ describe('answer cache', () => {
       }
     }
     assert.ok(cached.cache!.size <= 1000)
+  })
+
+  test('when an id space runs out the cache empties itself and answers stay the uncached ones', async () => {
+    // Tiny id spaces (8 location/bucket ids, 6 base ids) so that both run out many times over.
+    for (const idSpaces of [{ parts: 8, bases: 1 << 30 }, { parts: 1 << 20, bases: 6 }]) {
+      const world: World = { set: build(ZONE, 1), generation: 1, health: new Map() }
+      const gslb = { geo, health: () => undefined, rand: () => 0.37, generations: () => ({ generation: 1, stateGeneration: 1 }) }
+      const metrics = new Metrics({ processMetrics: false })
+      const cached = new DnsHandler(() => world.set, createLogger('silent'), { answerCache: { ...DEFAULT_ANSWER_CACHE, idSpaces } }, gslb, metrics)
+      const plain = new DnsHandler(() => world.set, createLogger('silent'), { answerCache: { maxEntries: 0, maxBytes: 0 } }, gslb)
+      for (let round = 0; round < 3; round++) {
+        for (let i = 0; i < 60; i++) {
+          const net = `${[81, 8, 1, 100][i % 4]}.${i}.${round}.0`
+          for (const [name, type] of NAMES.slice(0, 10)) {
+            const msg = buildQuery({ id: i, name, type, opt: { udpSize: 1232, options: [ecs(net, 24)] } })
+            const a = cached.handle(msg, 'udp', '127.0.0.1')!
+            assert.equal(a.toString('hex'), plain.handle(msg, 'udp', '127.0.0.1')!.toString('hex'), `${name}/${type} from ${net}/24 (id spaces ${JSON.stringify(idSpaces)})`)
+          }
+        }
+      }
+      assert.ok(cached.cache!.flushes >= 5, `emptied ${cached.cache!.flushes} times (id spaces ${JSON.stringify(idSpaces)})`)
+      const hits = await counter(metrics, 'meridian_dns_cache_hits_total')
+      assert.ok(hits >= 100, `between the flushes the cache still answers: ${hits} hits of 1,800 queries`)
+    }
   })
 
   test('a new zone set is seen at once: no stale answer after a reload', () => {
