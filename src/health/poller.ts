@@ -177,9 +177,7 @@ export class HealthPoller {
   private readonly entries = new Map<string, Entry>()
   private readonly listeners = new Set<ChangeListener>()
   private saved = new Map<string, SavedHealth>()
-  private generation = 0
-  private stateGeneration = 0
-  /** The two generations as one object, replaced on every bump(): what generations() hands out. */
+  /** The generation and state generation, one object replaced on every bump(): what generations() hands out. */
   private gens: HealthGenerations = Object.freeze({ generation: 0, stateGeneration: 0 })
   /**
    * The last view handed out; null when membership changed (or records were replaced wholesale),
@@ -272,7 +270,7 @@ export class HealthPoller {
     if (s && this.dirty.size === 0) return s
     const targets = s ? s.targets.with(this.healthOf(this.dirty), this.dirty.size) : TargetMap.of(this.healthOf(this.entries.values()))
     this.dirty.clear()
-    this.snapshot = Object.freeze({ generation: this.generation, stateGeneration: this.stateGeneration, targets })
+    this.snapshot = Object.freeze({ ...this.gens, targets })
     return this.snapshot
   }
 
@@ -400,15 +398,15 @@ export class HealthPoller {
     // The EWMA this target had when the current generation was published: unchanged since then
     // if this is its first result in this generation, so `before` holds it (O(1), no pass over
     // every target at each bump).
-    if (e.publishedGen !== this.generation) {
-      e.publishedGen = this.generation
+    if (e.publishedGen !== this.gens.generation) {
+      e.publishedGen = this.gens.generation
       e.publishedEwma = before.ewmaMs
     }
     const changed = after.state !== before.state
     if (!changed && !ewmaMovedSignificantly(e.publishedEwma, after.ewmaMs)) return
-    if (!changed) this.log.debug({ key: e.key, publishedMs: e.publishedEwma, ewmaMs: after.ewmaMs, generation: this.generation + 1 }, 'health: EWMA moved significantly')
+    if (!changed) this.log.debug({ key: e.key, publishedMs: e.publishedEwma, ewmaMs: after.ewmaMs, generation: this.gens.generation + 1 }, 'health: EWMA moved significantly')
     this.bump(!changed)
-    e.publishedGen = this.generation
+    e.publishedGen = this.gens.generation
     e.publishedEwma = after.ewmaMs
     if (changed) this.announce(e, after, result)
   }
@@ -435,8 +433,7 @@ export class HealthPoller {
    * caller has reset `snapshot` or added to `dirty`, so view() builds a snapshot with it.
    */
   private bump(latencyOnly = false): void {
-    this.generation++
-    if (!latencyOnly) this.stateGeneration++
-    this.gens = Object.freeze({ generation: this.generation, stateGeneration: this.stateGeneration })
+    const { generation, stateGeneration } = this.gens
+    this.gens = Object.freeze({ generation: generation + 1, stateGeneration: latencyOnly ? stateGeneration : stateGeneration + 1 })
   }
 }
