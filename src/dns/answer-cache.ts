@@ -183,8 +183,7 @@ export class AnswerCache {
   private readonly idSpace: number
   private readonly partSpace: number
   private readonly maxBaseId: number
-  /** Times the cache was emptied because an id space ran out. */
-  flushes = 0
+  private flushCount = 0
 
   // What the last parse found (lookup() and insert() run back to back, synchronously).
   private parsed = false
@@ -242,6 +241,11 @@ export class AnswerCache {
 
   get bytes(): number {
     return this.lru.calculatedSize
+  }
+
+  /** Times the cache was emptied because an id space ran out. */
+  get flushes(): number {
+    return this.flushCount
   }
 
   /** The cached reply to `msg`, or null (not cached, or not a message this path reads). */
@@ -358,7 +362,7 @@ export class AnswerCache {
    * out: rare). Base ids go on: a base held by the caller may still key an insert.
    */
   private flush(): void {
-    this.flushes++
+    this.flushCount++
     this.lru.clear()
     this.built.clear()
     this.bases.clear()

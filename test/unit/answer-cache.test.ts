@@ -8,7 +8,7 @@ import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { buildZoneSet } from '../../src/config/load.js'
 import type { GeoAnswer, GeoLookup } from '../../src/dns/client.js'
-import { DEFAULT_ANSWER_CACHE } from '../../src/dns/answer-cache.js'
+import { DEFAULT_ANSWER_CACHE, type AnswerCacheOptions } from '../../src/dns/answer-cache.js'
 import { DnsHandler } from '../../src/dns/handler.js'
 import { countryLocation } from '../../src/geo/index.js'
 import { createLogger } from '../../src/log.js'
@@ -56,11 +56,12 @@ interface World {
   health: Map<string, VipHealth>
 }
 
-function handlers(world: World): { cached: DnsHandler; plain: DnsHandler; metrics: Metrics } {
+/** A handler with the answer cache (default bounds unless given) and one without, over the same world. */
+function handlers(world: World, answerCache?: AnswerCacheOptions): { cached: DnsHandler; plain: DnsHandler; metrics: Metrics } {
   const gslb = { geo, health: (k: string) => world.health.get(k), rand: () => 0.37, generations: () => ({ generation: world.generation, stateGeneration: world.generation }) }
   const log = createLogger('silent')
   const metrics = new Metrics({ processMetrics: false })
-  const cached = new DnsHandler(() => world.set, log, {}, gslb, metrics)
+  const cached = new DnsHandler(() => world.set, log, answerCache ? { answerCache } : {}, gslb, metrics)
   const plain = new DnsHandler(() => world.set, log, { answerCache: { maxEntries: 0, maxBytes: 0 } }, gslb)
   assert.ok(cached.cache, 'the cache is on by default')
   assert.equal(plain.cache, undefined)
@@ -224,10 +225,8 @@ describe('answer cache', () => {
 
   test('more client networks than the client records hold: the records start again, answers unchanged', () => {
     const world: World = { set: build(ZONE, 1), generation: 1, health: new Map() }
-    const gslb = { geo, health: () => undefined, rand: () => 0.37, generations: () => ({ generation: 1, stateGeneration: 1 }) }
     // 1,000 entries: the smallest cache, so 1,000 client records; 2,500 networks go round them twice.
-    const cached = new DnsHandler(() => world.set, createLogger('silent'), { answerCache: { maxEntries: 1000, maxBytes: 1 << 20 } }, gslb)
-    const plain = new DnsHandler(() => world.set, createLogger('silent'), { answerCache: { maxEntries: 0, maxBytes: 0 } }, gslb)
+    const { cached, plain } = handlers(world, { maxEntries: 1000, maxBytes: 1 << 20 })
     for (let round = 0; round < 2; round++) {
       for (let i = 0; i < 2500; i++) {
         const net = `${[81, 8, 1, 100][i % 4]}.${(i >> 8) & 255}.${i & 255}.0`
@@ -244,10 +243,7 @@ describe('answer cache', () => {
     // Tiny id spaces (8 location/bucket ids, 6 base ids) so that both run out many times over.
     for (const idSpaces of [{ parts: 8, bases: 1 << 30 }, { parts: 1 << 20, bases: 6 }]) {
       const world: World = { set: build(ZONE, 1), generation: 1, health: new Map() }
-      const gslb = { geo, health: () => undefined, rand: () => 0.37, generations: () => ({ generation: 1, stateGeneration: 1 }) }
-      const metrics = new Metrics({ processMetrics: false })
-      const cached = new DnsHandler(() => world.set, createLogger('silent'), { answerCache: { ...DEFAULT_ANSWER_CACHE, idSpaces } }, gslb, metrics)
-      const plain = new DnsHandler(() => world.set, createLogger('silent'), { answerCache: { maxEntries: 0, maxBytes: 0 } }, gslb)
+      const { cached, plain, metrics } = handlers(world, { ...DEFAULT_ANSWER_CACHE, idSpaces })
       for (let round = 0; round < 3; round++) {
         for (let i = 0; i < 60; i++) {
           const net = `${[81, 8, 1, 100][i % 4]}.${i}.${round}.0`
