@@ -659,13 +659,13 @@ async function sanityCheck(port, networks, sample) {
 let instances = 0
 
 /** Meridian with `workers` DNS workers pinned as `plan` says, started, sanity-checked and warmed up. */
-async function startMeasured({ o, tmp, zonesDir, trafficFile, nets, traffic }, workers, plan) {
+async function startMeasured({ o, tmp, zonesDir, trafficFile, nets, traffic, nodeArgs }, workers, plan) {
   const tag = workers === 1 ? '' : `-${workers}w`
   const name = `meridian (${workers} worker${workers === 1 ? '' : 's'})`
   // Every run starts cold: no health state or serials saved by an earlier run of this invocation.
   rmSync(path.join(zonesDir, '.meridian'), { recursive: true, force: true })
   log(`${name}: ${describePlan(plan, workers, o.generator)}`)
-  const mer = await startMeridian({ tmp, zonesDir, geodb: o.geodb, workers, cpus: plan.server, nodeArgs: await serverNodeArgs(o.nodeArgs), logName: `meridian${tag}-${++instances}.log` })
+  const mer = await startMeridian({ tmp, zonesDir, geodb: o.geodb, workers, cpus: plan.server, nodeArgs, logName: `meridian${tag}-${++instances}.log` })
   log(`${name}: udp://${HOST}:${mer.port}, pid ${mer.pid}, CPU ${plan.server ?? 'any'}, --workers ${workers}; ${mer.healthUp} of ${REGIONS.length} regions up at start`)
   if (mer.logPid !== mer.pid) warn(`the server logs pid ${mer.logPid} but the bench started pid ${mer.pid}; RSS is read from the tree under ${mer.pid}`)
   if (mer.healthUp < REGIONS.length) warn(`only ${mer.healthUp} of ${REGIONS.length} health checks were up when it started answering`)
@@ -836,7 +836,8 @@ async function main() {
     log(`zone ${ORIGIN}: ${SERVICES.length} services over ${REGIONS.length} regions, each a live simulated pool (${REGIONS.map((r) => `${r.name} ${r.vip}:${pools.ports[r.name]}`).join(', ')}), checked every 1 s`)
 
     // 3. Meridian (with --compare-workers, N workers; a 1-worker Meridian is measured in every round below)
-    const ctx = { o, tmp, zonesDir, trafficFile, nets, traffic }
+    // The node arguments of every Meridian: the executable's #! flags, replaced by any --node-arg of the same name.
+    const ctx = { o, tmp, zonesDir, trafficFile, nets, traffic, nodeArgs: await serverNodeArgs(o.nodeArgs) }
     let m = await startMeasured(ctx, o.workers, plan)
     const { mer, sanity, threads } = m
     const answerFile = path.join(tmp, 'answer.bin')
@@ -912,8 +913,7 @@ async function main() {
         sharedCpus: plan.shared,
         pinning: describePlan(plan, o.workers, o.generator),
         udpSharing: o.workers > 1 ? 'node:cluster shared UDP handle: every worker reads the same socket (no SO_REUSEPORT in Node 20); TCP: SCHED_NONE, the workers accept on the shared listening socket' : null,
-        // The node arguments Meridian ran with: the executable's #! flags, replaced by any --node-arg of the same name.
-        serverNodeArgs: await serverNodeArgs(o.nodeArgs),
+        serverNodeArgs: ctx.nodeArgs,
         referenceCpus: refPlan.server ?? 'any',
         backgroundCpuBusy: background,
         geodb: path.relative(ROOT, o.geodb),
@@ -1030,7 +1030,7 @@ function printSummary(r) {
     const each = r.rounds.length > 1 ? ` (median of ${r.rounds.length} rounds: ${r.rounds.map((x) => `x${x.scaling.toFixed(2)}`).join(', ')})` : ''
     console.log(`  ${`${r.setup.workers} workers / 1 worker`.padEnd(w0)}${(r.scaling * 100).toFixed(0)}%${each} (measured: the load generator shares CPU ${r.setup.clientCpus} with the workers)`)
     const c = r.scalingPerCpu
-    if (c) console.log(`  ${'per server CPU second'.padEnd(w0)}${(c.efficiency * 100).toFixed(0)}% of one worker's queries, so ${r.setup.workers} workers on ${r.setup.workers} cores of their own: x${c.projected.toFixed(2)} (projected, from the median round; each round: ${r.rounds.map((x) => (x.scalingPerCpu ? `${(x.scalingPerCpu.efficiency * 100).toFixed(0)}%` : "n/a")).join(", ")})`)
+    if (c) console.log(`  ${'per server CPU second'.padEnd(w0)}${(c.efficiency * 100).toFixed(0)}% of one worker's queries, so ${r.setup.workers} workers on ${r.setup.workers} cores of their own: x${c.projected.toFixed(2)} (projected, from the median round; each round: ${r.rounds.map((x) => (x.scalingPerCpu ? `${(x.scalingPerCpu.efficiency * 100).toFixed(0)}%` : 'n/a')).join(', ')})`)
   }
   console.log(`  ${'at 50% load'.padEnd(w0)}${n(m.half.offeredQps)} q/s offered, ${n(m.half.qps)} answered: avg ${f(m.half.avgMs)}, p50 ${f(m.half.p50Ms)}, p99 ${f(m.half.p99Ms)}, max ${f(m.half.maxMs)} (${n(m.half.samples)} samples); lost ${n(m.half.lost)}`)
   const rh = r.reference.half
