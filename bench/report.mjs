@@ -128,11 +128,11 @@ export function renderTable(results) {
   for (const x of results) {
     lines.push(
       `| ${x.timestamp.slice(0, 16).replace('T', ' ')}${x.warnings && x.warnings.length > 0 ? ' !' : ''} | ${x.git.commit}${x.git.dirty ? '+' : ''} | ${x.setup.workers} | ${x.setup.generator ?? 'dnsperf'} | ${x.seconds} | ` +
-        `${int(x.meridian.max.qps)} | ${x.baseline ? `${int(x.baseline.max.qps)} (x${x.scaling.toFixed(2)})` : ''} | ${int(x.reference.max.qps)} | ${pct(x.ratio)}${x.rounds && x.rounds.length > 1 ? ` (${x.rounds.length})` : ''} | ${ms(x.meridian.half.avgMs)} | ${ms(x.meridian.half.p99Ms)} | ` +
+        `${int(x.meridian.max.qps)} | ${x.baseline ? `${int(x.baseline.max.qps)} (x${x.scaling.toFixed(2)})` : ''} | ${int(x.reference.max.qps)} | ${pct(x.ratio)}${x.rounds && x.rounds.length > 1 ? ` (${x.rounds.length})` : ''}${x.setup.referenceLookup ? '' : ' *'} | ${ms(x.meridian.half.avgMs)} | ${ms(x.meridian.half.p99Ms)} | ` +
         `${int(x.meridian.max.lost)} / ${int(x.meridian.half.lost)} | ${x.meridian.rss.mb.toFixed(1)} | ${cache(x.meridian.cache)} |`,
     )
   }
-  lines.push('', '`+` after a commit: the working tree had uncommitted changes. `!` after the date: the run printed warnings (see its JSON). `(3)` after a ratio: the median of 3 alternating rounds; runs without it measured one round.')
+  lines.push('', '`+` after a commit: the working tree had uncommitted changes. `!` after the date: the run printed warnings (see its JSON). `(3)` after a ratio: the median of 3 alternating rounds; runs without it measured one round. `*` after a ratio: the reference of that run paid a dns.lookup (a process.nextTick) on every send, which Meridian does not; such a reference answers ~9% fewer queries/s than the current one, so those ratios read ~9% high (every run before 2026-12-04; docs/benchmarks.md, session 8).')
   return lines.join('\n')
 }
 

@@ -915,6 +915,9 @@ async function main() {
         udpSharing: o.workers > 1 ? 'node:cluster shared UDP handle: every worker reads the same socket (no SO_REUSEPORT in Node 20); TCP: SCHED_NONE, the workers accept on the shared listening socket' : null,
         serverNodeArgs: ctx.nodeArgs,
         referenceCpus: refPlan.server ?? 'any',
+        // Since 2026-12-04 the reference sends as Meridian does, without a dns.lookup per send; runs
+        // without this field measured a reference that paid one (docs/benchmarks.md, session 8).
+        referenceLookup: 'literal',
         backgroundCpuBusy: background,
         geodb: path.relative(ROOT, o.geodb),
         zone: { origin: ORIGIN, services: SERVICES.length, regions: REGIONS.length, checkIntervalSeconds: 1, healthUpAtStart: mer.healthUp },
