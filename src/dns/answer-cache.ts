@@ -41,7 +41,7 @@
  */
 import dns2 from 'dns2'
 import { LRUCache } from 'lru-cache'
-import type { ZoneSet } from '../model/types.js'
+import type { Zone, ZoneSet } from '../model/types.js'
 import { RRTYPE, type RR } from '../model/types.js'
 import type { HealthGenerations } from '../health/poller.js'
 import type { ClientLocation } from '../model/gslb.js'
@@ -81,6 +81,7 @@ export interface CacheMetrics {
   answerTally(zone: string, service: string, region: string): Tally
   readonly hitTally: Tally
   readonly missTally: Tally
+  readonly negativeTally: Tally
 }
 
 const NO_TALLY: Tally = { n: 0 }
@@ -126,6 +127,30 @@ interface Base {
   /** The next base with the same hash. */
   next: Base | undefined
 }
+
+/**
+ * Which names a zone set has, by their octets, so that a NXDOMAIN is answered on the hot path
+ * (`nxdomain()`): every zone's origin, and every node name (empty non-terminals and services
+ * included: `Zone.nodes`) as lowercase labels without the root label, all in one buffer. Names
+ * the hot path never reads (a label holding '.', '\\' or a non-ASCII octet) are left out: no query
+ * it parses can name them. Built once per zone set, on its first NXDOMAIN candidate.
+ */
+interface NameIndex {
+  readonly set: ZoneSet
+  /** The zones, longest origin first, with their origin's octets and their NXDOMAIN tallies by qtype. */
+  readonly zones: { readonly zone: Zone; readonly origin: Buffer; readonly tallies: Map<number, Tally> }[]
+  readonly octets: Buffer
+  /** Per name: where its octets start and end in `octets`, its zone (an index in `zones`), the next name with the same hash (or -1). */
+  readonly start: Int32Array
+  readonly end: Int32Array
+  readonly zoneOf: Int32Array
+  readonly next: Int32Array
+  /** The first name by the hash of its octets. */
+  readonly byHash: Map<number, number>
+}
+
+/** Query types the full path refuses or rejects whatever the name (responder.ts): never a hot-path NXDOMAIN. */
+const NOT_NX_TYPES = new Set([41, 249, 250, 251, 252, 253, 254])
 
 /**
  * Client records: where a client is, as far as cached answers care, REC ints each in one Int32Array
@@ -179,6 +204,8 @@ export class AnswerCache {
   private readonly scratch = Buffer.alloc(300)
   private readonly hits: Tally
   private readonly misses: Tally
+  private readonly negatives: Tally
+  private names: NameIndex | undefined
   /** Key parts below `idSpace` are locations, from it buckets; LRU keys are `base id * partSpace + part`. */
   private readonly idSpace: number
   private readonly partSpace: number
@@ -221,6 +248,7 @@ export class AnswerCache {
     this.maxBaseId = Math.max(1, Math.min(MAX_BASE_ID, options.idSpaces?.bases ?? MAX_BASE_ID))
     this.hits = metrics?.hitTally ?? { n: 0 }
     this.misses = metrics?.missTally ?? { n: 0 }
+    this.negatives = metrics?.negativeTally ?? { n: 0 }
     this.lru = new LRUCache<number, Entry | Marker>({
       max: options.maxEntries,
       maxSize: options.maxBytes,
@@ -271,6 +299,12 @@ export class AnswerCache {
       }
     }
     if (!e || e.marker) {
+      // A name never answered before may be one the zone does not have: NXDOMAIN from here.
+      const nx = b === null ? this.nxdomain(msg) : null
+      if (nx !== null) {
+        this.negatives.n++
+        return nx
+      }
       this.misses.n++
       return null
     }
@@ -641,6 +675,76 @@ export class AnswerCache {
   }
 
   /**
+   * The NXDOMAIN for the message the last parse() read, when its name is in a served zone and is
+   * no name of it (no node, so no CNAME to follow either), and its type is one the full path answers
+   * (responder.ts): the same octets as the full path's `negative()`. Null otherwise (the full path
+   * decides), and when it would not fit 512 octets.
+   */
+  private nxdomain(msg: Buffer): Buffer | null {
+    const key = this.scratch
+    const nameEnd = this.keyLength - 3
+    const qtype = (key[nameEnd]! << 8) | key[nameEnd + 1]!
+    if (NOT_NX_TYPES.has(qtype)) return null
+    const set = this.zones()
+    let idx = this.names
+    if (idx === undefined || idx.set !== set) idx = this.names = buildNameIndex(set)
+    // The zone: the longest origin that ends the name at a label boundary (findZone's rule).
+    let z = -1
+    for (let i = 0; z < 0; i += 1 + key[i]!) {
+      const n = nameEnd - i
+      for (let j = 0; j < idx.zones.length; j++) {
+        const o = idx.zones[j]!.origin
+        if (o.length === n && sameAt(o, 0, key, i, n)) {
+          z = j
+          break
+        }
+      }
+      if (i >= nameEnd) break
+    }
+    if (z < 0) return null
+    for (let n = idx.byHash.get(fnv(key, 0, nameEnd)) ?? -1; n >= 0; n = idx.next[n]!) {
+      if (idx.zoneOf[n] === z && idx.end[n]! - idx.start[n]! === nameEnd && sameAt(idx.octets, idx.start[n]!, key, 0, nameEnd)) return null
+    }
+    const zone = idx.zones[z]!
+    const soa = this.soaTemplate(zone.zone.negativeSoa)
+    const flags = key[this.keyLength - 1]!
+    const ecs = this.ecsOff >= 0 ? 4 + this.ecsLen : 0
+    const length = this.qEnd + soa.length + (flags > 0 ? 11 + ecs : 0)
+    if (length > CACHEABLE_SIZE) return null
+    const out = Buffer.allocUnsafe(length)
+    out[0] = msg[0]!
+    out[1] = msg[1]!
+    out[2] = 0x84 | (msg[2]! & 0x01)
+    out[3] = (msg[3]! & 0x10) | 3
+    out[4] = 0
+    out[5] = 1
+    out[6] = out[7] = out[8] = 0
+    out[9] = 1
+    out[10] = 0
+    out[11] = flags > 0 ? 1 : 0
+    for (let i = 12; i < this.qEnd; i++) out[i] = msg[i]!
+    let off = this.qEnd
+    out.set(soa, off)
+    off += soa.length
+    if (flags > 0) {
+      off = writeOpt(out, off, this.serverUdpSize, flags === 2, ecs)
+      if (ecs > 0) {
+        // The client's option as sent (parse() checked it), scope 0: the name exists for no one.
+        out[off] = ECS_OPTION >> 8
+        out[off + 1] = ECS_OPTION & 0xff
+        out[off + 2] = 0
+        out[off + 3] = this.ecsLen
+        for (let i = 0; i < this.ecsLen; i++) out[off + 4 + i] = msg[this.ecsOff + i]!
+        out[off + 7] = 0
+      }
+    }
+    let t = zone.tallies.get(qtype)
+    if (t === undefined) zone.tallies.set(qtype, (t = this.metrics?.queryTally(zone.zone.origin, qtype, 3) ?? { n: 0 }))
+    t.n++
+    return out
+  }
+
+  /**
    * NXDOMAIN without CNAMEs, assembled from the query's own question and the zone's SOA encoded
    * once (uncompressed, so it can follow any question); null when it does not apply or fit.
    */
@@ -698,6 +802,66 @@ function contentKey(out: Outcome): string {
   k += `|${sel.dependsOn}|${sel.regions[0] ?? ''}|${out.answer.length > 0 ? out.answer[out.answer.length - 1]!.ttl : ''}`
   for (const g of sel.groups) k += `|${g.take}:${g.pool.join(',')}`
   return k
+}
+
+/** FNV-1a over `buf[start, end)`, as a small integer (a V8 Smi). */
+function fnv(buf: Uint8Array, start: number, end: number): number {
+  let h = 0x811c9dc5
+  for (let i = start; i < end; i++) h = Math.imul(h ^ buf[i]!, 0x01000193)
+  return h & 0x3fffffff
+}
+
+/** Whether `a` from `aOff` and `b` from `bOff` hold the same `n` octets. */
+function sameAt(a: Uint8Array, aOff: number, b: Uint8Array, bOff: number, n: number): boolean {
+  for (let i = 0; i < n; i++) if (a[aOff + i] !== b[bOff + i]) return false
+  return true
+}
+
+/** A name (`Zone.nodes`' form: lowercase, dots between labels) as the hot path's labels, or null if the hot path never reads it. */
+function nameOctets(name: string): Buffer | null {
+  if (name === '') return Buffer.alloc(0)
+  const labels = name.split('.')
+  const out = Buffer.allocUnsafe(name.length + 1)
+  let k = 0
+  for (const l of labels) {
+    if (l.length === 0 || l.length > 63) return null
+    out[k++] = l.length
+    for (let i = 0; i < l.length; i++) {
+      const c = l.charCodeAt(i)
+      if (c >= 0x80 || c === 0x5c || (c >= 0x41 && c <= 0x5a)) return null
+      out[k++] = c
+    }
+  }
+  return out.subarray(0, k)
+}
+
+function buildNameIndex(set: ZoneSet): NameIndex {
+  const zones = [...set.zones.values()].map((zone) => ({ zone, origin: nameOctets(zone.origin), tallies: new Map<number, Tally>() }))
+  const usable = zones.filter((z): z is typeof z & { origin: Buffer } => z.origin !== null).sort((a, b) => b.origin.length - a.origin.length)
+  const parts: Buffer[] = []
+  const start: number[] = []
+  const zoneOf: number[] = []
+  let size = 0
+  usable.forEach((z, j) => {
+    for (const name of z.zone.nodes.keys()) {
+      const o = nameOctets(name)
+      if (o === null) continue
+      start.push(size)
+      zoneOf.push(j)
+      parts.push(o)
+      size += o.length
+    }
+  })
+  const octets = Buffer.concat(parts, size)
+  const end = start.map((s, i) => s + parts[i]!.length)
+  const next = new Int32Array(start.length).fill(-1)
+  const byHash = new Map<number, number>()
+  for (let i = 0; i < start.length; i++) {
+    const h = fnv(octets, start[i]!, end[i]!)
+    next[i] = byHash.get(h) ?? -1
+    byHash.set(h, i)
+  }
+  return { set, zones: usable, octets, start: Int32Array.from(start), end: Int32Array.from(end), zoneOf: Int32Array.from(zoneOf), next, byHash }
 }
 
 function sameOctets(a: Buffer, b: Buffer, n: number): boolean {

@@ -13,6 +13,7 @@
  *   meridian_config_reloads_total{result}                 zone set loads, result ok | error
  *   meridian_dns_cache_hits_total                         queries answered from the answer cache
  *   meridian_dns_cache_misses_total                       hot-path queries the cache did not hold
+ *   meridian_dns_cache_nxdomain_total                     NXDOMAIN answered on the hot path (zone name index, SOA template)
  *   meridian_dns_cache_entries                            entries in the answer cache (answers and markers)
  *   meridian_dns_cache_bytes                              octets the answer cache accounts for
  * Query-path counts are tallies (`n++`, one Map lookup on the full path, none on a cache hit) folded
@@ -57,6 +58,7 @@ export class Metrics {
   private readonly tallies = new Map<string, Folded>()
   readonly hitTally: Tally
   readonly missTally: Tally
+  readonly negativeTally: Tally
   private cacheSource: () => { entries: number; bytes: number } = () => ({ entries: 0, bytes: 0 })
   private regionSource: () => Iterable<RegionSample> = () => []
 
@@ -75,6 +77,8 @@ export class Metrics {
     const misses = new Counter({ name: 'meridian_dns_cache_misses_total', help: 'Hot-path queries whose answer the cache did not hold', registers, collect: fold })
     this.hitTally = this.tally('hits', () => hits)
     this.missTally = this.tally('misses', () => misses)
+    const negatives = new Counter({ name: 'meridian_dns_cache_nxdomain_total', help: 'NXDOMAIN answered on the hot path, from the zone set\'s name index and the SOA template (neither a hit nor a miss)', registers, collect: fold })
+    this.negativeTally = this.tally('nxdomain', () => negatives)
     const source = () => this.cacheSource()
     new Gauge({ name: 'meridian_dns_cache_entries', help: 'Entries in the answer cache (answers and markers)', registers, collect() { this.set(source().entries) } })
     new Gauge({ name: 'meridian_dns_cache_bytes', help: 'Octets the answer cache accounts for (buffers plus a fixed overhead per entry)', registers, collect() { this.set(source().bytes) } })

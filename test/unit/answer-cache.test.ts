@@ -10,6 +10,8 @@ import { buildZoneSet } from '../../src/config/load.js'
 import type { GeoAnswer, GeoLookup } from '../../src/dns/client.js'
 import { DEFAULT_ANSWER_CACHE, type AnswerCacheOptions } from '../../src/dns/answer-cache.js'
 import { DnsHandler } from '../../src/dns/handler.js'
+import { respond } from '../../src/dns/responder.js'
+import { parseQuery } from '../../src/dns/wire.js'
 import { countryLocation } from '../../src/geo/index.js'
 import { createLogger } from '../../src/log.js'
 import { Metrics } from '../../src/metrics/index.js'
@@ -283,6 +285,75 @@ describe('answer cache', () => {
     }
     assert.deepEqual([...firsts].sort(), ['198.51.100.1', '198.51.100.2', '198.51.100.3'])
     assert.ok(h.cache!.size > 0)
+  })
+
+  test('NXDOMAIN on the hot path: the octets of the full path, only for names no zone has, in the longest zone', async () => {
+    // A second zone below the first, and empty non-terminals (b.deep, deep) that must stay NODATA.
+    const SUB = `origin: sub.c.test
+soa: { mname: ns1.c.test., rname: h, minimum: 20 }
+ns: [ns1.c.test.]
+records:
+  www: { A: 192.0.2.7 }
+`
+    const twoZones = (generation: number) =>
+      buildZoneSet(
+        [
+          { file: 'c.yaml', text: ZONE.replace('  alias: { CNAME: geo }', '  alias: { CNAME: geo }\n  a.b.deep: { A: 192.0.2.8 }') },
+          { file: 'sub.yaml', text: SUB },
+        ],
+        () => 7,
+        generation,
+        { countryPoint: (c) => countryLocation(c) },
+      )
+    const world: World = { set: twoZones(1), generation: 1, health: new Map() }
+    const h = handlers(world)
+    const cache = h.cached.cache!
+    const nx = ['nothere.c.test', 'NoThErE.C.TeSt', 'x.y.z.nothere.c.test', 'c.b.deep.c.test', 'x.static.c.test', 'sub2.c.test', 'nothere.sub.c.test', 'x.www.sub.c.test']
+    const there = ['deep.c.test', 'b.deep.c.test', 'a.b.deep.c.test', 'static.c.test', 'c.test', 'sub.c.test', 'www.SUB.c.test', 'geo.c.test']
+    const types = [TYPE.A, TYPE.AAAA, TYPE.MX, TYPE.TXT, TYPE.ANY, 257, 99]
+    let expected = 0
+    for (let round = 0; round < 2; round++) {
+      for (const name of nx) {
+        for (const type of types) {
+          for (const c of CLIENTS) {
+            const msg = buildQuery({ id: (round * 31 + type) & 0xffff, name, type, rd: c.rd, cd: c.cd, opt: c.opt })
+            const a = h.cached.handle(msg, 'udp', c.peer)!
+            const b = h.plain.handle(msg, 'udp', c.peer)!
+            const what = `${name} type ${type}, ${c.name}`
+            assert.equal(parseReply(a).rcode, 3, what)
+            assert.deepEqual(shape(parseReply(a)), shape(parseReply(b)), what)
+            // The octets the full path's cached NXDOMAIN (the cache's negative()) gives.
+            const parsed = parseQuery(msg)
+            assert.ok(parsed.kind === 'query')
+            const full = cache.negative(parsed.query, respond(world.set, parsed.query, c.peer), 512)!
+            assert.equal(a.toString('hex'), full.toString('hex'), what)
+            const zone = parseReply(a).authority[0]!
+            assert.equal(zone.name.toLowerCase(), name.toLowerCase().includes('sub.c.test') ? 'sub.c.test' : 'c.test', `${what}: the SOA of the longest zone`)
+            expected++
+          }
+        }
+      }
+    }
+    assert.equal(await counter(h.metrics, 'meridian_dns_cache_nxdomain_total'), expected, 'every NXDOMAIN above came from the hot path')
+    // Names the zones have, types the full path refuses, names outside every zone: never NXDOMAIN.
+    for (const name of there) {
+      for (const type of types) {
+        const msg = buildQuery({ name, type, opt: { udpSize: 1232 } })
+        assert.notEqual(parseReply(h.cached.handle(msg, 'udp', '127.0.0.1')!).rcode, 3, `${name} type ${type}`)
+        assert.equal(h.cached.handle(msg, 'udp', '127.0.0.1')!.toString('hex'), h.plain.handle(msg, 'udp', '127.0.0.1')!.toString('hex'))
+      }
+    }
+    for (const [name, type] of [['nothere.c.test', 252], ['nothere.c.test', 251], ['nothere.elsewhere.test', TYPE.A], ['test', TYPE.A]] as const) {
+      const msg = buildQuery({ name, type })
+      assert.notEqual(parseReply(h.cached.handle(msg, 'udp', '127.0.0.1')!).rcode, 3, `${name} type ${type}`)
+      assert.equal(h.cached.handle(msg, 'udp', '127.0.0.1')!.toString('hex'), h.plain.handle(msg, 'udp', '127.0.0.1')!.toString('hex'))
+    }
+    assert.equal(await counter(h.metrics, 'meridian_dns_cache_nxdomain_total'), expected, 'and nothing else was')
+    // A name added by a reload exists at once.
+    world.set = buildZoneSet([{ file: 'c.yaml', text: ZONE.replace('  alias: { CNAME: geo }', '  alias: { CNAME: geo }\n  nothere: { A: 192.0.2.9 }') }], () => 7, 2, { countryPoint: (c) => countryLocation(c) })
+    const r = parseReply(h.cached.handle(buildQuery({ name: 'nothere.c.test', type: TYPE.A }), 'udp', '127.0.0.1')!)
+    assert.equal(r.rcode, 0)
+    assert.deepEqual(r.answers.map((x) => [...x.rdata].join('.')), ['192.0.2.9'])
   })
 
   test('messages the hot path does not read go the full way: FORMERR, BADVERS, class CH, TC', () => {
