@@ -22,8 +22,13 @@
  * Response time: `lastLatencyMs` is the duration of the last round, whatever its outcome (a
  * timeout shows how long it took to give up). `ewmaMs` is an exponentially weighted moving
  * average over successful rounds only (failures would skew it toward the timeout):
- *   ewma = alpha * sample + (1 - alpha) * ewma, alpha = 0.3, seeded by the first success;
- * about 90% of its weight lies on the last 6 samples.
+ *   ewma = alpha * sample + (1 - alpha) * ewma, alpha = 0.3, while the target is up;
+ * about 90% of its weight lies on the last 6 samples. While it is not up, the successes that count
+ * toward its rise set it instead: the first success of a rise to its latency, the next ones to the
+ * lowest latency so far. The first round to a target usually pays for connecting (TCP, TLS) and for
+ * cold code, which later rounds do not: seeded by it, a 1 ms region started at ~15 ms here and
+ * took 5-10 rounds to come down, steering geo-latency answers away from it and moving the health
+ * generation on nearly every round. A rise after an outage starts afresh (the path may have changed).
  *
  * Significance: `ewmaMovedSignificantly(published, current)` says whether an EWMA has moved far
  * enough from a value already handed to readers for them to need the new one:
@@ -143,7 +148,11 @@ export function next(h: TargetHealth, r: CheckResult, now: number): TargetHealth
     const reason = `${n} consecutive ${r.ok ? (n === 1 ? 'success' : 'successes') : n === 1 ? 'failure' : 'failures'}, last: ${describe(r)}`
     transitions = Object.freeze([...h.transitions, Object.freeze({ from: h.state, to, at: now, reason })].slice(-MAX_TRANSITIONS))
   }
-  const ewmaMs = r.ok ? (h.ewmaMs === null ? r.latencyMs : EWMA_ALPHA * r.latencyMs + (1 - EWMA_ALPHA) * h.ewmaMs) : h.ewmaMs
+  let ewmaMs = h.ewmaMs
+  if (r.ok) {
+    if (h.state !== 'up') ewmaMs = successes === 1 || ewmaMs === null ? r.latencyMs : Math.min(ewmaMs, r.latencyMs)
+    else ewmaMs = ewmaMs === null ? r.latencyMs : EWMA_ALPHA * r.latencyMs + (1 - EWMA_ALPHA) * ewmaMs
+  }
   return Object.freeze({
     state: to,
     since: changed ? now : h.since,

@@ -409,7 +409,7 @@ describe('reads', () => {
       lastOk: true,
       lastStatus: 200,
       lastLatencyMs: 14,
-      ewmaMs: 12.6,
+      ewmaMs: 12, // the lowest of the rise (12 ms, 14 ms)
       lastError: null,
       lastErrorAt: null,
       checks: 2,

@@ -93,12 +93,19 @@ test('the last error is kept after recovery, with its time; lastLatencyMs is the
   assert.equal(next(h, { ok: false, latencyMs: 3, status: 503, error: 'status 503, expected 200' }, 30).lastStatus, 503)
 })
 
+const ok = (latencyMs: number): CheckResult => ({ ok: true, latencyMs })
+// rise 2, fall 3: the second consecutive success brings the target up.
 const ewmaCases: { name: string; results: CheckResult[]; ewma: number | null }[] = [
   { name: 'no success yet: no average', results: [FAIL], ewma: null },
-  { name: 'the first success seeds it', results: [{ ok: true, latencyMs: 10 }], ewma: 10 },
-  { name: 'then alpha 0.3 toward each sample', results: [{ ok: true, latencyMs: 10 }, { ok: true, latencyMs: 20 }], ewma: 13 },
-  { name: 'failures do not move it', results: [{ ok: true, latencyMs: 10 }, { ok: false, latencyMs: 500 }, { ok: true, latencyMs: 20 }], ewma: 13 },
-  { name: 'three samples', results: [{ ok: true, latencyMs: 100 }, { ok: true, latencyMs: 0 }, { ok: true, latencyMs: 0 }], ewma: 49 },
+  { name: 'the first success seeds it', results: [ok(10)], ewma: 10 },
+  { name: 'a rise takes its lowest latency (the first round pays for connecting)', results: [ok(15), ok(1)], ewma: 1 },
+  { name: 'a rise never takes a higher one', results: [ok(10), ok(20)], ewma: 10 },
+  { name: 'once up, alpha 0.3 toward each sample', results: [ok(10), ok(10), ok(20)], ewma: 13 },
+  { name: 'failures do not move it', results: [ok(10), ok(10), { ok: false, latencyMs: 500 }, ok(20)], ewma: 13 },
+  { name: 'three samples once up', results: [ok(100), ok(100), ok(0), ok(0)], ewma: 49 },
+  // up (2 ok), down (3 failures), then a new rise: it starts afresh from its own successes.
+  { name: 'a rise after an outage starts afresh', results: [ok(5), ok(5), FAIL, FAIL, FAIL, ok(40), ok(30)], ewma: 30 },
+  { name: 'a failure in a rise restarts it: its next success seeds again', results: [ok(5), FAIL, ok(8)], ewma: 8 },
 ]
 
 for (const c of ewmaCases) {
