@@ -36,8 +36,9 @@
  *
  * Only answers that fit 512 octets with the largest ECS option are cached, so a cached answer is
  * never truncated for any client, over UDP or TCP. NXDOMAIN is not cached (random names would only
- * evict useful entries); `negative()` assembles it from a per-zone SOA template instead, which also
- * avoids dns2's encoder.
+ * evict useful entries) but assembled from a per-zone SOA template (`nxReply()`, no dns2 encoder):
+ * on the hot path by `nxdomain()`, for a name the zone set's name index does not hold, and for the
+ * full path's answers by `negative()`.
  */
 import dns2 from 'dns2'
 import { LRUCache } from 'lru-cache'
@@ -81,7 +82,7 @@ export interface CacheMetrics {
   answerTally(zone: string, service: string, region: string): Tally
   readonly hitTally: Tally
   readonly missTally: Tally
-  readonly negativeTally: Tally
+  readonly nxdomainTally: Tally
 }
 
 const NO_TALLY: Tally = { n: 0 }
@@ -140,9 +141,8 @@ interface NameIndex {
   /** The zones, longest origin first, with their origin's octets and their NXDOMAIN tallies by qtype. */
   readonly zones: { readonly zone: Zone; readonly origin: Buffer; readonly tallies: Map<number, Tally> }[]
   readonly octets: Buffer
-  /** Per name: where its octets start and end in `octets`, its zone (an index in `zones`), the next name with the same hash (or -1). */
-  readonly start: Int32Array
-  readonly end: Int32Array
+  /** Name n's octets are `octets[offsets[n], offsets[n + 1])`; its zone is `zones[zoneOf[n]]`; `next[n]` is the next name with the same hash (or -1). */
+  readonly offsets: Int32Array
   readonly zoneOf: Int32Array
   readonly next: Int32Array
   /** The first name by the hash of its octets. */
@@ -204,7 +204,7 @@ export class AnswerCache {
   private readonly scratch = Buffer.alloc(300)
   private readonly hits: Tally
   private readonly misses: Tally
-  private readonly negatives: Tally
+  private readonly nxdomains: Tally
   private names: NameIndex | undefined
   /** Key parts below `idSpace` are locations, from it buckets; LRU keys are `base id * partSpace + part`. */
   private readonly idSpace: number
@@ -217,6 +217,8 @@ export class AnswerCache {
   /** The base the last parse found, or null; its hash and octets (in `scratch`) for insert(). */
   private base: Base | null = null
   private hash = 0
+  /** The hash (`fnv()`) of the name's octets alone, for the name index (nxdomain()). */
+  private nameHash = 0
   private keyLength = 0
   private qEnd = 0
   private ecsOff = -1
@@ -248,7 +250,7 @@ export class AnswerCache {
     this.maxBaseId = Math.max(1, Math.min(MAX_BASE_ID, options.idSpaces?.bases ?? MAX_BASE_ID))
     this.hits = metrics?.hitTally ?? { n: 0 }
     this.misses = metrics?.missTally ?? { n: 0 }
-    this.negatives = metrics?.negativeTally ?? { n: 0 }
+    this.nxdomains = metrics?.nxdomainTally ?? { n: 0 }
     this.lru = new LRUCache<number, Entry | Marker>({
       max: options.maxEntries,
       maxSize: options.maxBytes,
@@ -280,31 +282,29 @@ export class AnswerCache {
   lookup(msg: Buffer, peer: string): Buffer | null {
     if (!this.parse(msg, peer)) return null
     const b = this.base
-    let e: Entry | Marker | undefined
+    if (b === null) {
+      // A name never answered before may be one the zone does not have: NXDOMAIN from here.
+      const nx = this.nxdomain(msg)
+      if (nx !== null) this.nxdomains.n++
+      else this.misses.n++
+      return nx
+    }
+    const set = this.zones()
+    const { generation: hgen, stateGeneration: sgen } = this.health()
+    const key = b.id * this.partSpace
+    let e = this.valid(b.marker, set, hgen, sgen) ?? this.valid(this.lru.get(key, GET), set, hgen, sgen)
     let client = -1
-    if (b !== null) {
-      const set = this.zones()
-      const { generation: hgen, stateGeneration: sgen } = this.health()
-      const key = b.id * this.partSpace
-      e = this.valid(b.marker, set, hgen, sgen) ?? this.valid(this.lru.get(key, GET), set, hgen, sgen)
-      if (e?.marker) {
-        client = this.client() * REC
-        const rec = this.rec
-        if (e.next === 'bucket') {
-          e = this.valid(this.lru.get(key + rec[client + R_BUCKET]!, GET), set, hgen, sgen)
-        } else {
-          e = this.valid(this.lru.get(key + rec[client + R_LOC]!, GET), set, hgen, sgen)
-          if (e?.marker) e = this.valid(this.lru.get(key + rec[client + R_BOTH]!, GET), set, hgen, sgen)
-        }
+    if (e?.marker) {
+      client = this.client() * REC
+      const rec = this.rec
+      if (e.next === 'bucket') {
+        e = this.valid(this.lru.get(key + rec[client + R_BUCKET]!, GET), set, hgen, sgen)
+      } else {
+        e = this.valid(this.lru.get(key + rec[client + R_LOC]!, GET), set, hgen, sgen)
+        if (e?.marker) e = this.valid(this.lru.get(key + rec[client + R_BOTH]!, GET), set, hgen, sgen)
       }
     }
     if (!e || e.marker) {
-      // A name never answered before may be one the zone does not have: NXDOMAIN from here.
-      const nx = b === null ? this.nxdomain(msg) : null
-      if (nx !== null) {
-        this.negatives.n++
-        return nx
-      }
       this.misses.n++
       return null
     }
@@ -547,6 +547,7 @@ export class AnswerCache {
     }
     off += 1
     if (off + 4 > len || msg[off + 2] !== 0 || msg[off + 3] !== 1) return false
+    this.nameHash = h & 0x3fffffff
     key[k++] = msg[off]!
     key[k++] = msg[off + 1]!
     off += 4
@@ -690,53 +691,30 @@ export class AnswerCache {
     if (idx === undefined || idx.set !== set) idx = this.names = buildNameIndex(set)
     // The zone: the longest origin that ends the name at a label boundary (findZone's rule).
     let z = -1
-    for (let i = 0; z < 0; i += 1 + key[i]!) {
-      const n = nameEnd - i
+    for (let i = 0; i <= nameEnd && z < 0; i += 1 + key[i]!) {
       for (let j = 0; j < idx.zones.length; j++) {
         const o = idx.zones[j]!.origin
-        if (o.length === n && sameAt(o, 0, key, i, n)) {
+        if (o.length === nameEnd - i && sameAt(o, 0, key, i, o.length)) {
           z = j
           break
         }
       }
-      if (i >= nameEnd) break
     }
     if (z < 0) return null
-    for (let n = idx.byHash.get(fnv(key, 0, nameEnd)) ?? -1; n >= 0; n = idx.next[n]!) {
-      if (idx.zoneOf[n] === z && idx.end[n]! - idx.start[n]! === nameEnd && sameAt(idx.octets, idx.start[n]!, key, 0, nameEnd)) return null
+    const at = idx.offsets
+    for (let n = idx.byHash.get(this.nameHash) ?? -1; n >= 0; n = idx.next[n]!) {
+      if (idx.zoneOf[n] === z && at[n + 1]! - at[n]! === nameEnd && sameAt(idx.octets, at[n]!, key, 0, nameEnd)) return null
     }
     const zone = idx.zones[z]!
-    const soa = this.soaTemplate(zone.zone.negativeSoa)
     const flags = key[this.keyLength - 1]!
-    const ecs = this.ecsOff >= 0 ? 4 + this.ecsLen : 0
-    const length = this.qEnd + soa.length + (flags > 0 ? 11 + ecs : 0)
-    if (length > CACHEABLE_SIZE) return null
-    const out = Buffer.allocUnsafe(length)
-    out[0] = msg[0]!
-    out[1] = msg[1]!
-    out[2] = 0x84 | (msg[2]! & 0x01)
-    out[3] = (msg[3]! & 0x10) | 3
-    out[4] = 0
-    out[5] = 1
-    out[6] = out[7] = out[8] = 0
-    out[9] = 1
-    out[10] = 0
-    out[11] = flags > 0 ? 1 : 0
-    for (let i = 12; i < this.qEnd; i++) out[i] = msg[i]!
-    let off = this.qEnd
-    out.set(soa, off)
-    off += soa.length
-    if (flags > 0) {
-      off = writeOpt(out, off, this.serverUdpSize, flags === 2, ecs)
-      if (ecs > 0) {
-        // The client's option as sent (parse() checked it), scope 0: the name exists for no one.
-        out[off] = ECS_OPTION >> 8
-        out[off + 1] = ECS_OPTION & 0xff
-        out[off + 2] = 0
-        out[off + 3] = this.ecsLen
-        for (let i = 0; i < this.ecsLen; i++) out[off + 4 + i] = msg[this.ecsOff + i]!
-        out[off + 7] = 0
-      }
+    const ecs = this.ecsOff >= 0 ? this.ecsLen : 0
+    const out = this.nxReply((msg[0]! << 8) | msg[1]!, (msg[2]! & 0x01) !== 0, (msg[3]! & 0x10) !== 0, msg, 12, this.qEnd, zone.zone.negativeSoa, flags, ecs, CACHEABLE_SIZE)
+    if (out === null) return null
+    if (ecs > 0) {
+      // The client's option data as sent (parse() checked it), scope 0: the name exists for no one.
+      const o = out.length - ecs
+      for (let i = 0; i < ecs; i++) out[o + i] = msg[this.ecsOff + i]!
+      out[o + 3] = 0
     }
     let t = zone.tallies.get(qtype)
     if (t === undefined) zone.tallies.set(qtype, (t = this.metrics?.queryTally(zone.zone.origin, qtype, 3) ?? { n: 0 }))
@@ -750,34 +728,56 @@ export class AnswerCache {
    */
   negative(q: Query, out: Outcome, maxSize: number): Buffer | null {
     if (out.kind !== 'nxdomain' || !out.zone || out.answer.length > 0 || out.additional.length > 0 || out.authority.length !== 1 || q.oddName) return null
-    const soa = this.soaTemplate(out.zone.negativeSoa)
     const ecs = q.edns?.ecs ?? null
     const ecsData = ecs ? 4 + Math.ceil(ecs.sourcePrefix / 8) : 0
-    const opt = q.edns ? 11 + (ecs ? 4 + ecsData : 0) : 0
-    const length = 12 + q.questionWire.length + soa.length + opt
-    if (length > maxSize) return null
-    const msg = Buffer.allocUnsafe(length)
-    msg.writeUInt16BE(q.id, 0)
-    msg[2] = 0x84 | (q.rd ? 1 : 0)
-    msg[3] = (q.cd ? 0x10 : 0) | (out.rcode & 0x0f)
-    msg.writeUInt16BE(1, 4)
-    msg.writeUInt16BE(0, 6)
-    msg.writeUInt16BE(1, 8)
-    msg.writeUInt16BE(q.edns ? 1 : 0, 10)
-    let off = 12 + q.questionWire.copy(msg, 12)
-    off += soa.copy(msg, off)
-    if (q.edns) {
-      off = writeOpt(msg, off, this.serverUdpSize, q.edns.dnssecOk, ecs ? 4 + ecsData : 0)
-      if (ecs) {
-        msg.writeUInt16BE(ECS_OPTION, off)
-        msg.writeUInt16BE(ecsData, off + 2)
-        msg.writeUInt16BE(ecs.family, off + 4)
-        msg[off + 6] = ecs.sourcePrefix
-        msg[off + 7] = 0
-        ecs.bytes.copy(msg, off + 8, 0, ecsData - 4)
-      }
+    const edns = q.edns ? (q.edns.dnssecOk ? 2 : 1) : 0
+    const msg = this.nxReply(q.id, q.rd, q.cd, q.questionWire, 0, q.questionWire.length, out.zone.negativeSoa, edns, ecsData, maxSize)
+    if (msg !== null && ecs) {
+      const o = msg.length - ecsData
+      msg.writeUInt16BE(ecs.family, o)
+      msg[o + 2] = ecs.sourcePrefix
+      msg[o + 3] = 0
+      ecs.bytes.copy(msg, o + 4, 0, ecsData - 4)
     }
     return msg
+  }
+
+  /**
+   * A NXDOMAIN (AA, rcode 3, RD and CD as asked) for the question `question[qStart, qEnd)`, the
+   * zone's SOA (`negativeSoa`, encoded once) in the authority section, and for an EDNS query
+   * (`edns` 1, or 2 with DO) an OPT whose ECS option has `ecsData` octets of data, left for the
+   * caller to write at the end of the message; null when longer than `maxSize`. Both negative()
+   * and the hot path's nxdomain() write through here, so their octets cannot drift apart.
+   */
+  private nxReply(id: number, rd: boolean, cd: boolean, question: Uint8Array, qStart: number, qEnd: number, negativeSoa: RR, edns: number, ecsData: number, maxSize: number): Buffer | null {
+    const soa = this.soaTemplate(negativeSoa)
+    const length = 12 + qEnd - qStart + soa.length + (edns > 0 ? 11 + (ecsData > 0 ? 4 + ecsData : 0) : 0)
+    if (length > maxSize) return null
+    const out = Buffer.allocUnsafe(length)
+    out[0] = id >> 8
+    out[1] = id & 0xff
+    out[2] = 0x84 | (rd ? 1 : 0)
+    out[3] = (cd ? 0x10 : 0) | 3
+    out[4] = 0
+    out[5] = 1
+    out[6] = out[7] = out[8] = 0
+    out[9] = 1
+    out[10] = 0
+    out[11] = edns > 0 ? 1 : 0
+    let off = 12
+    for (let i = qStart; i < qEnd; i++) out[off++] = question[i]!
+    out.set(soa, off)
+    off += soa.length
+    if (edns > 0) {
+      off = writeOpt(out, off, this.serverUdpSize, edns === 2, ecsData > 0 ? 4 + ecsData : 0)
+      if (ecsData > 0) {
+        out[off] = ECS_OPTION >> 8
+        out[off + 1] = ECS_OPTION & 0xff
+        out[off + 2] = 0
+        out[off + 3] = ecsData
+      }
+    }
+    return out
   }
 
   private soaTemplate(soa: RR): Buffer {
@@ -804,7 +804,7 @@ function contentKey(out: Outcome): string {
   return k
 }
 
-/** FNV-1a over `buf[start, end)`, as a small integer (a V8 Smi). */
+/** FNV-1a over `buf[start, end)`, as a small integer (a V8 Smi): what parse() computes for a name as it reads it (`nameHash`). */
 function fnv(buf: Uint8Array, start: number, end: number): number {
   let h = 0x811c9dc5
   for (let i = start; i < end; i++) h = Math.imul(h ^ buf[i]!, 0x01000193)
@@ -839,29 +839,26 @@ function buildNameIndex(set: ZoneSet): NameIndex {
   const zones = [...set.zones.values()].map((zone) => ({ zone, origin: nameOctets(zone.origin), tallies: new Map<number, Tally>() }))
   const usable = zones.filter((z): z is typeof z & { origin: Buffer } => z.origin !== null).sort((a, b) => b.origin.length - a.origin.length)
   const parts: Buffer[] = []
-  const start: number[] = []
+  const offsets = [0]
   const zoneOf: number[] = []
-  let size = 0
   usable.forEach((z, j) => {
     for (const name of z.zone.nodes.keys()) {
       const o = nameOctets(name)
       if (o === null) continue
-      start.push(size)
-      zoneOf.push(j)
       parts.push(o)
-      size += o.length
+      offsets.push(offsets.at(-1)! + o.length)
+      zoneOf.push(j)
     }
   })
-  const octets = Buffer.concat(parts, size)
-  const end = start.map((s, i) => s + parts[i]!.length)
-  const next = new Int32Array(start.length).fill(-1)
+  const octets = Buffer.concat(parts)
+  const next = new Int32Array(parts.length).fill(-1)
   const byHash = new Map<number, number>()
-  for (let i = 0; i < start.length; i++) {
-    const h = fnv(octets, start[i]!, end[i]!)
-    next[i] = byHash.get(h) ?? -1
-    byHash.set(h, i)
+  for (let n = 0; n < parts.length; n++) {
+    const h = fnv(octets, offsets[n]!, offsets[n + 1]!)
+    next[n] = byHash.get(h) ?? -1
+    byHash.set(h, n)
   }
-  return { set, zones: usable, octets, start: Int32Array.from(start), end: Int32Array.from(end), zoneOf: Int32Array.from(zoneOf), next, byHash }
+  return { set, zones: usable, octets, offsets: Int32Array.from(offsets), zoneOf: Int32Array.from(zoneOf), next, byHash }
 }
 
 function sameOctets(a: Buffer, b: Buffer, n: number): boolean {

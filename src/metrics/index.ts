@@ -58,7 +58,7 @@ export class Metrics {
   private readonly tallies = new Map<string, Folded>()
   readonly hitTally: Tally
   readonly missTally: Tally
-  readonly negativeTally: Tally
+  readonly nxdomainTally: Tally
   private cacheSource: () => { entries: number; bytes: number } = () => ({ entries: 0, bytes: 0 })
   private regionSource: () => Iterable<RegionSample> = () => []
 
@@ -77,8 +77,8 @@ export class Metrics {
     const misses = new Counter({ name: 'meridian_dns_cache_misses_total', help: 'Hot-path queries whose answer the cache did not hold', registers, collect: fold })
     this.hitTally = this.tally('hits', () => hits)
     this.missTally = this.tally('misses', () => misses)
-    const negatives = new Counter({ name: 'meridian_dns_cache_nxdomain_total', help: 'NXDOMAIN answered on the hot path, from the zone set\'s name index and the SOA template (neither a hit nor a miss)', registers, collect: fold })
-    this.negativeTally = this.tally('nxdomain', () => negatives)
+    const nxdomains = new Counter({ name: 'meridian_dns_cache_nxdomain_total', help: 'NXDOMAIN answered on the hot path, from the zone set\'s name index and the SOA template (neither a hit nor a miss)', registers, collect: fold })
+    this.nxdomainTally = this.tally('nxdomain', () => nxdomains)
     const source = () => this.cacheSource()
     new Gauge({ name: 'meridian_dns_cache_entries', help: 'Entries in the answer cache (answers and markers)', registers, collect() { this.set(source().entries) } })
     new Gauge({ name: 'meridian_dns_cache_bytes', help: 'Octets the answer cache accounts for (buffers plus a fixed overhead per entry)', registers, collect() { this.set(source().bytes) } })
