@@ -41,8 +41,9 @@ services:
   none: { policy: geo, regions: [eu], fallback: none }
 `
 
-const build = (text: string, generation: number): ZoneSet =>
-  buildZoneSet([{ file: 'c.yaml', text }], () => 7, generation, { countryPoint: (c) => countryLocation(c) })
+/** The zone set of c.yaml holding `text`, plus any other zone files. */
+const build = (text: string, generation: number, others: { file: string; text: string }[] = []): ZoneSet =>
+  buildZoneSet([{ file: 'c.yaml', text }, ...others], () => 7, generation, { countryPoint: (c) => countryLocation(c) })
 
 /** A pure stand-in for the GeoIP database: the first octet decides the country, /8 networks. */
 const COUNTRY: Record<number, string> = { 81: 'GB', 8: 'US', 1: 'JP', 100: 'BR' }
@@ -295,17 +296,8 @@ ns: [ns1.c.test.]
 records:
   www: { A: 192.0.2.7 }
 `
-    const twoZones = (generation: number) =>
-      buildZoneSet(
-        [
-          { file: 'c.yaml', text: ZONE.replace('  alias: { CNAME: geo }', '  alias: { CNAME: geo }\n  a.b.deep: { A: 192.0.2.8 }') },
-          { file: 'sub.yaml', text: SUB },
-        ],
-        () => 7,
-        generation,
-        { countryPoint: (c) => countryLocation(c) },
-      )
-    const world: World = { set: twoZones(1), generation: 1, health: new Map() }
+    const withDeep = ZONE.replace('  alias: { CNAME: geo }', '  alias: { CNAME: geo }\n  a.b.deep: { A: 192.0.2.8 }')
+    const world: World = { set: build(withDeep, 1, [{ file: 'sub.yaml', text: SUB }]), generation: 1, health: new Map() }
     const h = handlers(world)
     const cache = h.cached.cache!
     const nx = ['nothere.c.test', 'NoThErE.C.TeSt', 'x.y.z.nothere.c.test', 'c.b.deep.c.test', 'x.static.c.test', 'sub2.c.test', 'nothere.sub.c.test', 'x.www.sub.c.test']
@@ -339,6 +331,7 @@ records:
     for (const name of there) {
       for (const type of types) {
         const msg = buildQuery({ name, type, opt: { udpSize: 1232 } })
+        // The first answer takes the full path (and is cached), the second is a hit where it can be.
         assert.notEqual(parseReply(h.cached.handle(msg, 'udp', '127.0.0.1')!).rcode, 3, `${name} type ${type}`)
         assert.equal(h.cached.handle(msg, 'udp', '127.0.0.1')!.toString('hex'), h.plain.handle(msg, 'udp', '127.0.0.1')!.toString('hex'))
       }
@@ -350,7 +343,7 @@ records:
     }
     assert.equal(await counter(h.metrics, 'meridian_dns_cache_nxdomain_total'), expected, 'and nothing else was')
     // A name added by a reload exists at once.
-    world.set = buildZoneSet([{ file: 'c.yaml', text: ZONE.replace('  alias: { CNAME: geo }', '  alias: { CNAME: geo }\n  nothere: { A: 192.0.2.9 }') }], () => 7, 2, { countryPoint: (c) => countryLocation(c) })
+    world.set = build(ZONE.replace('  alias: { CNAME: geo }', '  alias: { CNAME: geo }\n  nothere: { A: 192.0.2.9 }'), 2)
     const r = parseReply(h.cached.handle(buildQuery({ name: 'nothere.c.test', type: TYPE.A }), 'udp', '127.0.0.1')!)
     assert.equal(r.rcode, 0)
     assert.deepEqual(r.answers.map((x) => [...x.rdata].join('.')), ['192.0.2.9'])
