@@ -6,6 +6,7 @@
 import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
+import http from 'node:http'
 import https from 'node:https'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import type { AddressInfo } from 'node:net'
@@ -160,6 +161,42 @@ test('expect codes and a body substring decide success', async (t) => {
   assert.equal(a.h.lastError, 'status 200, expected 204')
   assert.equal(b.h.lastError, 'body does not contain "no such text"')
   assert.equal(c.h.lastError, null)
+})
+
+test('an endless body: a check reads the first 64 KiB, judges it and hangs up, without waiting for the timeout', async (t) => {
+  // A real HTTP server whose 200 answer never ends: "status: ok" first, then filler forever.
+  let hungUp = 0
+  const server = http.createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/plain' })
+    res.write('status: ok\n')
+    const filler = Buffer.alloc(16 * 1024, 'x')
+    const pump = (): void => {
+      while (!res.destroyed && res.write(filler));
+    }
+    res.on('drain', pump)
+    res.on('close', () => hungUp++)
+    pump()
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.6.9', resolve))
+  t.after(() => new Promise<void>((resolve) => server.close(() => resolve())))
+  t.after(() => server.closeAllConnections())
+  const { port } = server.address() as AddressInfo
+  const agents = new HttpAgents()
+  t.after(() => agents.close())
+  const spec = (extra: Partial<CheckSpec>) => resolveSpec({ kind: 'http', address: '127.0.6.9', port, intervalMs: 10_000, timeoutMs: 5000, ...extra })
+  const cases = [
+    { extra: {}, want: { ok: true, status: 200, error: undefined } },
+    { extra: { body: 'status: ok' }, want: { ok: true, status: 200, error: undefined } },
+    { extra: { body: 'status: down' }, want: { ok: false, status: 200, error: 'body does not contain "status: down"' } },
+  ]
+  for (const [i, c] of cases.entries()) {
+    const r = await createCheck(spec(c.extra), agents).run(new AbortController().signal)
+    t.diagnostic(`${JSON.stringify(c.extra)}: ${JSON.stringify(r)}`)
+    assert.deepEqual({ ok: r.ok, status: r.status, error: r.error }, c.want)
+    assert.ok(r.latencyMs < 2500, `the round ended at the body limit, not at the 5000 ms timeout (${r.latencyMs} ms)`)
+    // The connection is given up: the server sees its client go.
+    await waitFor(() => hungUp === i + 1, { what: 'the server to see the check hang up', timeoutMs: 2000 })
+  }
 })
 
 test('HTTPS: a self-signed certificate passes with verify off and fails with verify on; SNI and Host are sent', async (t) => {
