@@ -16,7 +16,7 @@ import { buildZoneSet, readZoneSources, type BuildOptions } from './config/load.
 import { locateClient, type GeoLookup } from './dns/client.js'
 import { formatAddress, maskAddress } from './model/address.js'
 import { DnsHandler, type HandlerOptions } from './dns/handler.js'
-import { DEFAULT_ANSWER_CACHE } from './dns/answer-cache.js'
+import { DEFAULT_ANSWER_CACHE, LATENCY_GRACE_MS } from './dns/answer-cache.js'
 import { respond } from './dns/responder.js'
 import type { Query } from './dns/wire.js'
 import { findZone } from './dns/zone-index.js'
@@ -83,6 +83,8 @@ interface ServeOptions {
   workers: number
   /** Most answers the answer cache keeps (per DNS process); 0 turns it off. */
   answerCache: number
+  /** How long a geo-latency answer may outlive the latency move that superseded it (ms; 0: none). */
+  latencyGrace: number
 }
 
 /**
@@ -197,7 +199,7 @@ async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logg
   const handlerOptions: Partial<HandlerOptions> = {
     ednsUdpSize: opts.ednsUdpSize,
     queryLog: opts.queryLog,
-    answerCache: { ...DEFAULT_ANSWER_CACHE, maxEntries: opts.answerCache },
+    answerCache: { ...DEFAULT_ANSWER_CACHE, maxEntries: opts.answerCache, latencyGraceMs: opts.latencyGrace },
   }
   const tcpOptions = { idleTimeoutMs: opts.tcpIdleTimeout, maxConnections: opts.tcpMaxConnections }
   // --workers N >= 2: N processes answer DNS (src/cluster/); this one keeps the store, the poller and the admin API.
@@ -431,9 +433,10 @@ export function program(): Command {
       .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'))
       .option('--edns-udp-size <bytes>', 'EDNS UDP payload size to advertise and answer within', intOption(512, 4096), DEFAULT_EDNS_UDP_SIZE)
       .option('--tcp-idle-timeout <ms>', 'close idle TCP connections after this long', intOption(100, 600000), 10000)
-      .option('--tcp-max-connections <n>', 'concurrent TCP connections per listen address', intOption(1, 100000), 1024)
+      .option('--tcp-max-connections <n>', 'concurrent TCP connections per listen address, counted by each DNS worker', intOption(1, 100000), 1024)
       .option('--query-log', 'log every query at debug level', false)
       .option('--answer-cache <entries>', 'encoded answers kept per DNS process (0 turns the cache off)', intOption(0, 10_000_000), DEFAULT_ANSWER_CACHE.maxEntries)
+      .option('--latency-grace <ms>', 'after a latency move, geo-latency answers may be served this much longer (each its own share of it, so rebuilds spread out); 0 rebuilds at once. Health state changes always apply at once', intOption(0, 60_000), LATENCY_GRACE_MS)
       .option('--no-watch', 'do not watch --zones for changes (SIGHUP still reloads)')
       .option('--health-wait <seconds>', 'before answering, wait up to this long for every health check to have a state', intOption(0, 600), 0)
       .addOption(new Option('--workers <n>', 'DNS worker processes sharing the sockets: 1..256, or auto (one per CPU); 1 answers in this process').default(parseWorkers('auto'), 'auto').argParser(parseWorkers))

@@ -31,8 +31,10 @@
  * Validity. Every entry records the zone set object and the health generations it was built under;
  * anything else is a miss (no stale answer after a change). `stateGeneration` moves on state and
  * membership changes and ends every entry; `generation` also moves on latency moves of more than
- * max(2 ms, 25%) (health/poller.ts) and ends only geo-latency entries, the policy that reads latency.
- * Smaller moves keep the entries: they are well inside a geo-latency service's `toleranceMs`.
+ * max(2 ms, 25%) (health/poller.ts) and ends only geo-latency entries, the policy that reads latency,
+ * each after its own share of the latency grace (`latencyGraceMs`, inGrace()), so the rebuilds of one
+ * move spread out instead of all missing at once. Smaller moves keep the entries: they are well
+ * inside a geo-latency service's `toleranceMs`.
  *
  * Only answers that fit 512 octets with the largest ECS option are cached, so a cached answer is
  * never truncated for any client, over UDP or TCP. NXDOMAIN is not cached (random names would only
@@ -58,6 +60,8 @@ const { Packet } = dns2
 /** The largest ECS option: code, length, family, prefixes, 16 address octets. */
 const MAX_ECS_OPTION = 4 + 4 + 16
 const CACHEABLE_SIZE = 512
+/** The fractional part of the golden ratio: k * GOLDEN mod 1 spreads evenly over [0, 1). */
+const GOLDEN = 0.6180339887498949
 
 export interface AnswerCacheOptions {
   /** Most entries (answers and markers). 0 turns the cache off. */
@@ -69,9 +73,25 @@ export interface AnswerCacheOptions {
    * running out of one, which empties the cache, can be made to happen. Larger values are capped.
    */
   idSpaces?: { parts: number; bases: number }
+  /**
+   * How long a geo-latency answer may still be served after a latency move superseded the health
+   * generation it was built under (milliseconds; 0: rebuilt at its next query, as state changes
+   * always are). Each entry draws its own deadline inside the grace, so the rebuilds spread out
+   * instead of all coming due at once. Default LATENCY_GRACE_MS.
+   */
+  latencyGraceMs?: number
 }
 
-export const DEFAULT_ANSWER_CACHE: AnswerCacheOptions = { maxEntries: 100_000, maxBytes: 64 * 1024 * 1024 }
+/**
+ * The default latency grace (`--latency-grace`). A latency move ends every geo-latency entry; on a
+ * busy server the misses that follow all come at once (one full path each, ~10x a hit): measured,
+ * one move under half load left 1,700-2,900 answers over 1 ms in the next 50-80 ms
+ * (docs/benchmarks.md, session 9). The EWMA behind a move takes several check intervals to get
+ * there, so answers following it up to two seconds later change nothing a client could see.
+ */
+export const LATENCY_GRACE_MS = 2000
+
+export const DEFAULT_ANSWER_CACHE: AnswerCacheOptions = { maxEntries: 100_000, maxBytes: 64 * 1024 * 1024, latencyGraceMs: LATENCY_GRACE_MS }
 
 /** Bytes counted per entry beyond its buffers: key, object, LRU slots (measured: docs/benchmarks.md). */
 const ENTRY_OVERHEAD = 240
@@ -83,6 +103,8 @@ export interface CacheMetrics {
   readonly hitTally: Tally
   readonly missTally: Tally
   readonly nxdomainTally: Tally
+  /** Hits answered within the latency grace (counted in the hits too). */
+  readonly graceTally?: Tally
 }
 
 const NO_TALLY: Tally = { n: 0 }
@@ -92,8 +114,13 @@ interface Entry {
   readonly set: ZoneSet
   readonly hgen: number
   readonly sgen: number
-  /** Built by a geo-latency service: measured latency took part, so any health generation move ends it. */
+  /**
+   * Built by a geo-latency service: measured latency took part, so a health generation move ends
+   * it (after its `grace` when only the generation moved, at once when the state generation did).
+   */
   readonly latency: boolean
+  /** This entry's share of the latency grace (ms): a random point in [0, latencyGraceMs). */
+  readonly grace: number
   /** Header (counts final), question, and the answer records before the drawn ones (CNAMEs). */
   readonly head: Buffer
   /** Every record the answer draws from, each `blockSize` octets (owner compressed, fixed size). */
@@ -116,6 +143,7 @@ interface Marker {
   readonly set: ZoneSet
   readonly sgen: number
   readonly latency: false
+  readonly grace: 0
   readonly next: 'bucket' | 'location'
 }
 
@@ -205,7 +233,14 @@ export class AnswerCache {
   private readonly hits: Tally
   private readonly misses: Tally
   private readonly nxdomains: Tally
+  private readonly graceHits: Tally
   private names: NameIndex | undefined
+  /** The latency grace in ms (0: none). */
+  private readonly graceMs: number
+  /** The health generation lookups last saw, and when each earlier one was superseded (ms, `now()`), for the grace. */
+  private seenHgen = -1
+  private graceSeq = 1
+  private readonly superseded = new Map<number, number>()
   /** Key parts below `idSpace` are locations, from it buckets; LRU keys are `base id * partSpace + part`. */
   private readonly idSpace: number
   private readonly partSpace: number
@@ -244,13 +279,16 @@ export class AnswerCache {
     private readonly metrics: CacheMetrics | undefined,
     private readonly serverUdpSize: number,
     options: AnswerCacheOptions = DEFAULT_ANSWER_CACHE,
+    private readonly now: () => number = () => performance.now(),
   ) {
+    this.graceMs = Math.max(0, options.latencyGraceMs ?? LATENCY_GRACE_MS)
     this.idSpace = Math.max(4, Math.min(ID_SPACE, options.idSpaces?.parts ?? ID_SPACE))
     this.partSpace = 2 * this.idSpace
     this.maxBaseId = Math.max(1, Math.min(MAX_BASE_ID, options.idSpaces?.bases ?? MAX_BASE_ID))
     this.hits = metrics?.hitTally ?? { n: 0 }
     this.misses = metrics?.missTally ?? { n: 0 }
     this.nxdomains = metrics?.nxdomainTally ?? { n: 0 }
+    this.graceHits = metrics?.graceTally ?? { n: 0 }
     this.lru = new LRUCache<number, Entry | Marker>({
       max: options.maxEntries,
       maxSize: options.maxBytes,
@@ -291,6 +329,7 @@ export class AnswerCache {
     }
     const set = this.zones()
     const { generation: hgen, stateGeneration: sgen } = this.health()
+    if (hgen !== this.seenHgen) this.generationMoved(hgen)
     const key = b.id * this.partSpace
     let e = this.valid(b.marker, set, hgen, sgen) ?? this.valid(this.lru.get(key, GET), set, hgen, sgen)
     let client = -1
@@ -315,7 +354,34 @@ export class AnswerCache {
   }
 
   private valid(e: Entry | Marker | undefined, set: ZoneSet, hgen: number, sgen: number): Entry | Marker | undefined {
-    return e !== undefined && e.set === set && e.sgen === sgen && (!e.latency || e.hgen === hgen) ? e : undefined
+    return e !== undefined && e.set === set && e.sgen === sgen && (!e.latency || e.hgen === hgen || this.inGrace(e)) ? e : undefined
+  }
+
+  /**
+   * A geo-latency entry whose health generation a latency move superseded (its state generation is
+   * still current): true while its own deadline inside the grace has not passed. Not on the hot
+   * path of a current entry: only after a move.
+   */
+  private inGrace(e: Entry): boolean {
+    const since = this.superseded.get(e.hgen)
+    if (since === undefined || this.now() - since >= e.grace) return false
+    this.graceHits.n++
+    return true
+  }
+
+  /** A lookup saw a new health generation: the one before it is superseded from now on. */
+  private generationMoved(hgen: number): void {
+    const now = this.now()
+    if (this.graceMs > 0 && this.seenHgen >= 0) {
+      this.superseded.set(this.seenHgen, now)
+      // Generations superseded longer ago than the grace hold no entry that may still be served:
+      // dropped oldest first (the map is in the order they were superseded).
+      for (const [g, at] of this.superseded) {
+        if (now - at < this.graceMs) break
+        this.superseded.delete(g)
+      }
+    }
+    this.seenHgen = hgen
   }
 
   /**
@@ -326,6 +392,9 @@ export class AnswerCache {
     if (!this.parsed || (out.kind !== 'answer' && out.kind !== 'nodata') || !out.zone || q.oddName) return null
     const set = this.zones()
     const { generation: hgen, stateGeneration: sgen } = this.health()
+    // The first lookup of a new name returns before it reads the generations: note this one here,
+    // or the grace could not tell when the entry built now was superseded.
+    if (hgen !== this.seenHgen) this.generationMoved(hgen)
     const sel = out.selection
     const policy = sel && out.service ? out.zone.services.get(out.service)?.policy : undefined
     const b = this.base ?? this.addBase()
@@ -369,7 +438,7 @@ export class AnswerCache {
   private marker(set: ZoneSet, sgen: number, next: Marker['next']): Marker {
     let m = this.markers
     if (m === undefined || m.bucket.set !== set || m.bucket.sgen !== sgen) {
-      m = this.markers = { bucket: { marker: true, set, sgen, latency: false, next: 'bucket' }, location: { marker: true, set, sgen, latency: false, next: 'location' } }
+      m = this.markers = { bucket: { marker: true, set, sgen, latency: false, grace: 0, next: 'bucket' }, location: { marker: true, set, sgen, latency: false, grace: 0, next: 'location' } }
     }
     return m[next]
   }
@@ -450,6 +519,9 @@ export class AnswerCache {
       hgen,
       sgen,
       latency,
+      // Spread over the grace by the golden-ratio sequence: even, and no draw from `rand` (whose
+      // sequence the answers' rotation uses).
+      grace: latency ? ((this.graceSeq++ * GOLDEN) % 1) * this.graceMs : 0,
       head,
       blocks,
       blockSize,

@@ -47,6 +47,8 @@ export interface GslbContext {
   rand: () => number
   /** The health view's generations, read once per query by the answer cache (health/poller.ts). */
   generations?: () => HealthGenerations
+  /** A monotonic clock in ms (default performance.now): the answer cache's latency grace reads it after a latency move. */
+  now?: () => number
 }
 
 const NO_GSLB: GslbContext = { geo: undefined, health: () => undefined, rand: Math.random }

@@ -59,6 +59,7 @@ export class Metrics {
   readonly hitTally: Tally
   readonly missTally: Tally
   readonly nxdomainTally: Tally
+  readonly graceTally: Tally
   private cacheSource: () => { entries: number; bytes: number } = () => ({ entries: 0, bytes: 0 })
   private regionSource: () => Iterable<RegionSample> = () => []
 
@@ -79,6 +80,8 @@ export class Metrics {
     this.missTally = this.tally('misses', () => misses)
     const nxdomains = new Counter({ name: 'meridian_dns_cache_nxdomain_total', help: 'NXDOMAIN answered on the hot path, from the zone set\'s name index and the SOA template (neither a hit nor a miss)', registers, collect: fold })
     this.nxdomainTally = this.tally('nxdomain', () => nxdomains)
+    const grace = new Counter({ name: 'meridian_dns_cache_latency_grace_total', help: 'Cache hits served within the latency grace: a geo-latency answer built before the last latency move (--latency-grace); counted in the hits too', registers, collect: fold })
+    this.graceTally = this.tally('grace', () => grace)
     const source = () => this.cacheSource()
     new Gauge({ name: 'meridian_dns_cache_entries', help: 'Entries in the answer cache (answers and markers)', registers, collect() { this.set(source().entries) } })
     new Gauge({ name: 'meridian_dns_cache_bytes', help: 'Octets the answer cache accounts for (buffers plus a fixed overhead per entry)', registers, collect() { this.set(source().bytes) } })

@@ -188,22 +188,88 @@ describe('answer cache', () => {
     same(h, 'eu back')
   })
 
-  test('a latency-only move rebuilds geo-latency answers and keeps the others', async () => {
-    let generation = 1
+  /** A handler whose health generations and clock the test moves, with cache counters to read. */
+  function latencyWorld(latencyGraceMs?: number) {
+    const w = { generation: 1, stateGeneration: 1, now: 0 }
     const set = build(ZONE, 1)
     const metrics = new Metrics({ processMetrics: false })
-    const h = new DnsHandler(() => set, createLogger('silent'), {}, { geo, health: () => undefined, rand: () => 0.37, generations: () => ({ generation, stateGeneration: 1 }) }, metrics)
-    const ask = (name: string) => h.handle(buildQuery({ name, type: TYPE.A, opt: { udpSize: 1232, options: [ecs('81.2.69.0', 24)] } }), 'udp', '127.0.0.1')
-    for (const name of ['wtd.c.test', 'lat.c.test']) ask(name)
+    const answerCache = { ...DEFAULT_ANSWER_CACHE, ...(latencyGraceMs === undefined ? {} : { latencyGraceMs }) }
+    const gslb = { geo, health: () => undefined, rand: () => 0.37, generations: () => ({ generation: w.generation, stateGeneration: w.stateGeneration }), now: () => w.now }
+    const h = new DnsHandler(() => set, createLogger('silent'), { answerCache }, gslb, metrics)
+    const ask = (name: string, net = '81.2.69.0') => h.handle(buildQuery({ name, type: TYPE.A, opt: { udpSize: 1232, options: [ecs(net, 24)] } }), 'udp', '127.0.0.1')
     const hits = () => counter(metrics, 'meridian_dns_cache_hits_total')
+    const graced = () => counter(metrics, 'meridian_dns_cache_latency_grace_total')
+    return { w, ask, hits, graced }
+  }
+
+  test('with no latency grace, a latency-only move rebuilds geo-latency answers at once and keeps the others', async () => {
+    const { w, ask, hits } = latencyWorld(0)
+    for (const name of ['wtd.c.test', 'lat.c.test']) ask(name)
     const before = await hits()
-    generation++ // the poller saw a latency move, no state change
+    w.generation++ // the poller saw a latency move, no state change
     ask('wtd.c.test')
     assert.equal(await hits(), before + 1, 'the weighted answer is still cached')
     ask('lat.c.test')
     assert.equal(await hits(), before + 1, 'the geo-latency answer was rebuilt')
     ask('lat.c.test')
     assert.equal(await hits(), before + 2, 'and cached again')
+  })
+
+  test('within the latency grace a geo-latency answer outlives a latency move, each entry until its own deadline; a state change ends it at once', async () => {
+    const GRACE = 2000
+    const { w, ask, hits, graced } = latencyWorld(GRACE)
+    // Geo-latency answers for many client networks (countries): entries with different deadlines.
+    const nets = ['81.2.69.0', '8.8.8.0', '1.0.16.0', '100.1.2.0']
+    const all = () => nets.map((n) => ask('lat.c.test', n)!.toString('hex'))
+    const first = all()
+    w.now = 1000
+    w.generation++ // a latency move at t = 1000 ms
+    // Step through the grace: each network's answer is served until its entry's deadline, then
+    // rebuilt (a miss) once, then served from the rebuilt entry.
+    const rebuilt: number[] = []
+    let served = 0
+    for (let t = 1000; t <= 1000 + GRACE; t += 50) {
+      w.now = t
+      for (const n of nets) {
+        const before = await hits()
+        ask('lat.c.test', n)
+        if ((await hits()) > before) served++
+        else rebuilt.push(t)
+      }
+    }
+    assert.equal(rebuilt.length, nets.length, `each network rebuilt once: at ${rebuilt}`)
+    assert.ok(rebuilt.every((t) => t < 1000 + GRACE), `every rebuild inside the grace: ${rebuilt}`)
+    assert.ok(new Set(rebuilt).size > 1, `the rebuilds are spread out, not at one instant: ${rebuilt}`)
+    const g = await graced()
+    assert.ok(g > 0 && g < served, `answers served in the grace are counted (${g} of ${served} hits)`)
+    // What was served in the grace is what was cached before the move (octets after the ID).
+    assert.deepEqual(all().map((x) => x.slice(4)), first.map((x) => x.slice(4)))
+
+    // A state change (a VIP up or down) ends every entry at once, grace or not.
+    const h1 = await hits()
+    w.now += 10
+    w.generation++ // the latency move that comes with it
+    w.stateGeneration++
+    for (const n of nets) ask('lat.c.test', n)
+    assert.equal(await hits(), h1, 'no answer from before a state change')
+  })
+
+  test('latency grace: an answer built before two moves still ends at its deadline after the first', async () => {
+    const GRACE = 1000
+    const { w, ask, hits } = latencyWorld(GRACE)
+    // The name's first query: built by the full path (the lookup found no base and read no generation).
+    ask('lat.c.test')
+    w.generation++ // move 1, seen by the next query at t = 100
+    // Moves every 100 ms: the entry's deadline counts from the first move, not the last.
+    let rebuiltAt = -1
+    for (let t = 100; t <= 2 * GRACE && rebuiltAt < 0; t += 100) {
+      w.now = t
+      w.generation++
+      const h = await hits()
+      ask('lat.c.test')
+      if ((await hits()) === h) rebuiltAt = t
+    }
+    assert.ok(rebuiltAt > 100 && rebuiltAt <= 100 + GRACE, `rebuilt at ${rebuiltAt} ms: served in the grace at first, rebuilt within it`)
   })
 
   test('a miss locates its client once: GeoIP is asked once per client network, however many misses follow', () => {
