@@ -85,7 +85,7 @@ export interface AnswerCacheOptions {
 /**
  * The default latency grace (`--latency-grace`). A latency move ends every geo-latency entry; on a
  * busy server the misses that follow all come at once (one full path each, ~10x a hit): measured,
- * one move under half load left 1,700-2,900 answers over 1 ms in the next 50-80 ms
+ * one move at the start of a half-load run left 1,763 answers over 1 ms (up to 7 ms) in the next 50 ms
  * (docs/benchmarks.md, session 9). The EWMA behind a move takes several check intervals to get
  * there, so answers following it up to two seconds later change nothing a client could see.
  */
