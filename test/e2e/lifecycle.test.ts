@@ -117,6 +117,22 @@ describe('serving and reloading', () => {
     assert.equal(r.status, 'NONE', 'nothing answers once stopped')
   })
 
+  test('a bad option value refuses to start, naming the option and what it takes', async () => {
+    const cases: [string[], RegExp][] = [
+      [['--latency-grace', '-5'], /option '--latency-grace <ms>' argument '-5' is invalid\. must be an integer 0\.\.60000/],
+      [['--latency-grace', '2s'], /option '--latency-grace <ms>' argument '2s' is invalid/],
+      [['--answer-cache', 'lots'], /option '--answer-cache <entries>' argument 'lots' is invalid/],
+      [['--workers', '0'], /option '--workers <n>' argument '0' is invalid\. must be an integer 1\.\.256, or auto/],
+      [['--edns-udp-size', '100'], /option '--edns-udp-size <bytes>' argument '100' is invalid\. must be an integer 512\.\.4096/],
+    ]
+    const results = await Promise.all(cases.map(([args]) => runCli(['serve', '--zones', DEMO_ZONES, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', ...args])))
+    results.forEach((r, i) => {
+      assert.notEqual(r.code, 0, `${cases[i]![0].join(' ')} exits non-zero`)
+      assert.match(r.stderr, cases[i]![1])
+      assert.doesNotMatch(r.stdout, /meridian serving/, 'nothing was served')
+    })
+  })
+
   test('a server whose zone files are broken at start-up refuses to start and says why', async (t) => {
     const { dir, cleanup } = await tempDir()
     t.after(cleanup)
