@@ -119,7 +119,7 @@ interface Entry {
    * it (after its `grace` when only the generation moved, at once when the state generation did).
    */
   readonly latency: boolean
-  /** This entry's share of the latency grace (ms): a random point in [0, latencyGraceMs). */
+  /** This entry's share of the latency grace (ms): a point of [0, latencyGraceMs) from the golden-ratio sequence (build()). */
   readonly grace: number
   /** Header (counts final), question, and the answer records before the drawn ones (CNAMEs). */
   readonly head: Buffer
@@ -239,6 +239,7 @@ export class AnswerCache {
   private readonly graceMs: number
   /** The health generation lookups last saw, and when each earlier one was superseded (ms, `now()`), for the grace. */
   private seenHgen = -1
+  /** The golden-ratio sequence's next index (from 1: the first entry does not get a share of 0). */
   private graceSeq = 1
   private readonly superseded = new Map<number, number>()
   /** Key parts below `idSpace` are locations, from it buckets; LRU keys are `base id * partSpace + part`. */
