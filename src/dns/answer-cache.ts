@@ -104,7 +104,7 @@ export interface CacheMetrics {
   readonly missTally: Tally
   readonly nxdomainTally: Tally
   /** Hits answered within the latency grace (counted in the hits too). */
-  readonly graceTally?: Tally
+  readonly graceTally: Tally
 }
 
 const NO_TALLY: Tally = { n: 0 }
@@ -143,7 +143,6 @@ interface Marker {
   readonly set: ZoneSet
   readonly sgen: number
   readonly latency: false
-  readonly grace: 0
   readonly next: 'bucket' | 'location'
 }
 
@@ -329,8 +328,7 @@ export class AnswerCache {
       return nx
     }
     const set = this.zones()
-    const { generation: hgen, stateGeneration: sgen } = this.health()
-    if (hgen !== this.seenHgen) this.generationMoved(hgen)
+    const { generation: hgen, stateGeneration: sgen } = this.generations()
     const key = b.id * this.partSpace
     let e = this.valid(b.marker, set, hgen, sgen) ?? this.valid(this.lru.get(key, GET), set, hgen, sgen)
     let client = -1
@@ -370,7 +368,18 @@ export class AnswerCache {
     return true
   }
 
-  /** A lookup saw a new health generation: the one before it is superseded from now on. */
+  /**
+   * The health generations, noting when the last one seen is superseded (for the grace). Read by
+   * lookup() and by insert(): the first lookup of a new name returns before it reads them, and the
+   * entry insert() builds must have its generation noted too.
+   */
+  private generations(): HealthGenerations {
+    const g = this.health()
+    if (g.generation !== this.seenHgen) this.generationMoved(g.generation)
+    return g
+  }
+
+  /** A new health generation: the one seen before it is superseded from now on. */
   private generationMoved(hgen: number): void {
     const now = this.now()
     if (this.graceMs > 0 && this.seenHgen >= 0) {
@@ -392,10 +401,7 @@ export class AnswerCache {
   insert(q: Query, out: Outcome): Buffer | null {
     if (!this.parsed || (out.kind !== 'answer' && out.kind !== 'nodata') || !out.zone || q.oddName) return null
     const set = this.zones()
-    const { generation: hgen, stateGeneration: sgen } = this.health()
-    // The first lookup of a new name returns before it reads the generations: note this one here,
-    // or the grace could not tell when the entry built now was superseded.
-    if (hgen !== this.seenHgen) this.generationMoved(hgen)
+    const { generation: hgen, stateGeneration: sgen } = this.generations()
     const sel = out.selection
     const policy = sel && out.service ? out.zone.services.get(out.service)?.policy : undefined
     const b = this.base ?? this.addBase()
@@ -439,7 +445,7 @@ export class AnswerCache {
   private marker(set: ZoneSet, sgen: number, next: Marker['next']): Marker {
     let m = this.markers
     if (m === undefined || m.bucket.set !== set || m.bucket.sgen !== sgen) {
-      m = this.markers = { bucket: { marker: true, set, sgen, latency: false, grace: 0, next: 'bucket' }, location: { marker: true, set, sgen, latency: false, grace: 0, next: 'location' } }
+      m = this.markers = { bucket: { marker: true, set, sgen, latency: false, next: 'bucket' }, location: { marker: true, set, sgen, latency: false, next: 'location' } }
     }
     return m[next]
   }
