@@ -57,31 +57,30 @@ function elapsed(t0: number): number {
 }
 
 /**
- * Combines the caller's signal with a round's timeout. `done()` must be called when the round
- * ends: it clears the timer and the listener on `outer`. (Not AbortSignal.timeout + AbortSignal.any:
- * their timer cannot be cleared, so every round that ended in time still fired a TimeoutError
+ * A round's deadline: calls `end(error)` once, when `timeoutMs` passes (`timeout after N ms`) or
+ * `outer` aborts (`cancelled`), unless the clear function it returns was called first (call it when
+ * the round ends otherwise; calling it again is harmless). `outer` must not be aborted yet. One
+ * timer and one listener, no AbortController: not AbortSignal.timeout + AbortSignal.any either,
+ * whose timer cannot be cleared, so every round that ended in time still fired a TimeoutError
  * DOMException and an abort event `timeoutMs` later, garbage that adds up at thousands of rounds
- * a second.)
+ * a second.
  */
-function roundSignal(outer: AbortSignal, timeoutMs: number): { signal: AbortSignal; timedOut: () => boolean; done: () => void } {
-  const ac = new AbortController()
-  let fired = false
-  const onOuter = (): void => ac.abort(outer.reason)
+function roundDeadline(outer: AbortSignal, timeoutMs: number, end: (error: string) => void): () => void {
+  const clear = (): void => {
+    clearTimeout(timer)
+    outer.removeEventListener('abort', onOuter)
+  }
+  const onOuter = (): void => {
+    clear()
+    end('cancelled')
+  }
   const timer = setTimeout(() => {
-    fired = true
-    ac.abort(new DOMException(`timeout after ${timeoutMs} ms`, 'TimeoutError'))
+    clear()
+    end(`timeout after ${timeoutMs} ms`)
   }, timeoutMs)
   timer.unref()
-  if (outer.aborted) onOuter()
-  else outer.addEventListener('abort', onOuter, { once: true })
-  return {
-    signal: ac.signal,
-    timedOut: () => fired && !outer.aborted,
-    done: () => {
-      clearTimeout(timer)
-      outer.removeEventListener('abort', onOuter)
-    },
-  }
+  outer.addEventListener('abort', onOuter, { once: true })
+  return clear
 }
 
 const USER_AGENT = 'meridian-health/1'
@@ -130,14 +129,11 @@ export class HttpCheck implements Check {
 class HttpRound implements Dispatcher.DispatchHandler {
   private readonly t0 = performance.now()
   private controller: Dispatcher.DispatchController | null = null
-  private timer: NodeJS.Timeout | null = null
+  private clearDeadline: () => void = () => undefined
   private status = 0
   private text = ''
   private bytes = 0
-  /** Why the round ended early (timeout, cancelled): the request is aborted with it. */
-  private abortReason: Error | null = null
   private settled = false
-  private readonly onOuter = (): void => this.stop(new Error('cancelled'), 'cancelled')
 
   constructor(
     private readonly spec: ResolvedSpec,
@@ -147,9 +143,7 @@ class HttpRound implements Dispatcher.DispatchHandler {
 
   start(dispatcher: Dispatcher, opts: Dispatcher.DispatchOptions): void {
     if (this.outer.aborted) return this.finish({ ok: false, latencyMs: elapsed(this.t0), error: 'cancelled' })
-    this.outer.addEventListener('abort', this.onOuter, { once: true })
-    this.timer = setTimeout(() => this.stop(new Error('timeout'), `timeout after ${this.spec.timeoutMs} ms`), this.spec.timeoutMs)
-    this.timer.unref()
+    this.clearDeadline = roundDeadline(this.outer, this.spec.timeoutMs, (error) => this.stop(error))
     try {
       dispatcher.dispatch(opts, this)
     } catch (err) {
@@ -159,8 +153,8 @@ class HttpRound implements Dispatcher.DispatchHandler {
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.controller = controller
-    // The round already ended (timeout while connecting): this request is not wanted any more.
-    if (this.abortReason) controller.abort(this.abortReason)
+    // The round already ended (timeout or cancelled while connecting): the request is not wanted.
+    if (this.settled) controller.abort(new Error('round over'))
   }
 
   onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number): void {
@@ -174,8 +168,7 @@ class HttpRound implements Dispatcher.DispatchHandler {
     // Enough read to judge (a body match is looked for in the first BODY_LIMIT bytes): stop here.
     if (this.bytes >= BODY_LIMIT) {
       this.complete()
-      this.abortReason = new Error('body limit')
-      controller.abort(this.abortReason)
+      controller.abort(new Error('body limit'))
     }
   }
 
@@ -203,18 +196,16 @@ class HttpRound implements Dispatcher.DispatchHandler {
   }
 
   /** Ends the round early (`error` is its result) and aborts the request if it started. */
-  private stop(reason: Error, error: string): void {
+  private stop(error: string): void {
     if (this.settled) return
     this.finish({ ok: false, latencyMs: elapsed(this.t0), error })
-    this.abortReason = reason
-    this.controller?.abort(reason)
+    this.controller?.abort(new Error(error))
   }
 
   private finish(r: CheckResult): void {
     if (this.settled) return
     this.settled = true
-    if (this.timer) clearTimeout(this.timer)
-    this.outer.removeEventListener('abort', this.onOuter)
+    this.clearDeadline()
     this.resolve(r)
   }
 }
@@ -225,18 +216,18 @@ export class TcpCheck implements Check {
   run(outer: AbortSignal): Promise<CheckResult> {
     const s = this.spec
     const t0 = performance.now()
-    const { signal, timedOut, done: settled } = roundSignal(outer, s.timeoutMs)
+    if (outer.aborted) return Promise.resolve({ ok: false, latencyMs: 0, error: 'cancelled' })
     return new Promise((resolve) => {
       const socket = net.connect({ host: s.address, port: s.port })
+      let settled = false
       const done = (r: CheckResult): void => {
-        signal.removeEventListener('abort', onAbort)
-        settled()
+        if (settled) return
+        settled = true
+        clearDeadline()
         socket.destroy()
         resolve(r)
       }
-      const onAbort = (): void => done({ ok: false, latencyMs: elapsed(t0), error: timedOut() ? `timeout after ${s.timeoutMs} ms` : 'cancelled' })
-      if (signal.aborted) return onAbort()
-      signal.addEventListener('abort', onAbort, { once: true })
+      const clearDeadline = roundDeadline(outer, s.timeoutMs, (error) => done({ ok: false, latencyMs: elapsed(t0), error }))
       socket.once('connect', () => done({ ok: true, latencyMs: elapsed(t0) }))
       socket.once('error', (err) => done({ ok: false, latencyMs: elapsed(t0), error: errorText(err) }))
     })
