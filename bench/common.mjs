@@ -1,12 +1,13 @@
 /**
  * What the bench scripts share: the repository root, reading a command-line option, whether a
  * tool is installed, a process and its descendants, the git state and the machine a result was
- * measured at, and the server's node arguments.
+ * measured at, the server's node arguments, and reading dnsperf's per-query latencies.
  */
 import { spawnSync } from 'node:child_process'
-import { readdirSync, readFileSync } from 'node:fs'
+import { createReadStream, readdirSync, readFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
@@ -70,4 +71,24 @@ export function machineInfo() {
 export async function serverNodeArgs(extra) {
   const { workerExecArgv } = await import(path.join(ROOT, 'dist', 'src', 'cluster', 'primary.js'))
   return workerExecArgv(extra, process.env.NODE_OPTIONS)
+}
+
+/** The latencies (ms) of a dnsperf -v file's per-query lines (`> NOERROR binary input 0.000142`, seconds, µs resolution), in the order the answers came. */
+export async function dnsperfLatencies(file) {
+  const values = []
+  for await (const line of createInterface({ input: createReadStream(file) })) {
+    if (line.charCodeAt(0) !== 62 /* > */) continue
+    const v = Number(line.slice(line.lastIndexOf(' ') + 1))
+    if (Number.isFinite(v)) values.push(v * 1000)
+  }
+  return values
+}
+
+/** Exact percentiles (ms, rounded to dnsperf's 1 µs) of latencies. */
+export function latencyStats(values) {
+  const a = Float64Array.from(values).sort()
+  const us = (v) => (v === null ? null : Math.round(v * 1000) / 1000)
+  const rank = (p) => (a.length === 0 ? null : us(a[Math.max(0, Math.ceil(p * a.length) - 1)]))
+  const sum = a.reduce((s, v) => s + v, 0)
+  return { samples: a.length, avgMs: a.length ? us(sum / a.length) : null, p50Ms: rank(0.5), p90Ms: rank(0.9), p99Ms: rank(0.99), p999Ms: rank(0.999), maxMs: a.length ? us(a[a.length - 1]) : null }
 }

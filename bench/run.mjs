@@ -9,12 +9,12 @@
  */
 import { spawn, spawnSync } from 'node:child_process'
 import { createSocket } from 'node:dgram'
-import { closeSync, createReadStream, createWriteStream, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { closeSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
 import os from 'node:os'
 import path from 'node:path'
 import { createInterface } from 'node:readline'
-import { descendants, gitInfo, has, machineInfo, ROOT, serverNodeArgs } from './common.mjs'
+import { descendants, dnsperfLatencies, gitInfo, has, latencyStats, machineInfo, ROOT, serverNodeArgs } from './common.mjs'
 import { renderDocs, saveResults } from './report.mjs'
 import { buildQuery, buildTraffic, clientNetworks, DEFAULT_GEODB } from './traffic.mjs'
 import { ORIGIN, REGIONS, SERVICES, zoneYaml } from './zone.mjs'
@@ -508,22 +508,6 @@ function maxLoad(args) {
   return args.o.generator === 'blast' ? blast(args) : dnsperf(args)
 }
 
-/** Exact latency percentiles from dnsperf -v's per-query lines (`> NOERROR binary input 0.000142`, seconds, µs resolution). */
-async function latencies(file) {
-  const values = []
-  const rl = createInterface({ input: createReadStream(file) })
-  for await (const line of rl) {
-    if (line.charCodeAt(0) !== 62 /* > */) continue
-    const v = Number(line.slice(line.lastIndexOf(' ') + 1))
-    if (Number.isFinite(v)) values.push(v * 1000)
-  }
-  const a = Float64Array.from(values).sort()
-  const us = (v) => (v === null ? null : Math.round(v * 1000) / 1000) // dnsperf's resolution: 1 µs
-  const rank = (p) => (a.length === 0 ? null : us(a[Math.max(0, Math.ceil(p * a.length) - 1)]))
-  const sum = a.reduce((s, v) => s + v, 0)
-  return { samples: a.length, avgMs: a.length ? us(sum / a.length) : null, p50Ms: rank(0.5), p90Ms: rank(0.9), p99Ms: rank(0.99), p999Ms: rank(0.999), maxMs: a.length ? us(a[a.length - 1]) : null }
-}
-
 // ---------------------------------------------------------------------------------------------
 // The answer-cache hit ratio over the max run, from the server's /metrics on its admin address
 // ("n/a" when /metrics has no answer-cache counters).
@@ -778,7 +762,7 @@ async function halfLoad({ o, tmp, trafficFile }, name, port, cpus, threads, maxQ
   log(`${name}: latency at 50% of its max (${offered} q/s offered), ${o.seconds} s`)
   const vfile = path.join(tmp, fileName)
   const half = await dnsperf({ port, file: trafficFile, seconds: o.seconds, cpus, threads, o, qps: offered, verboseFile: vfile })
-  return { offeredQps: offered, qps: half.qps, sent: half.sent, completed: half.completed, lost: half.lost, rcodes: half.rcodes, ...(await latencies(vfile)), command: half.command }
+  return { offeredQps: offered, qps: half.qps, sent: half.sent, completed: half.completed, lost: half.lost, rcodes: half.rcodes, ...latencyStats(await dnsperfLatencies(vfile)), command: half.command }
 }
 
 function meridianFigures(r) {

@@ -11,7 +11,7 @@
  * a preempted vCPU) shows as an event of many slow answers; slow answers spread evenly do not
  * (docs/benchmarks.md, session 9).
  */
-import { readFileSync } from 'node:fs'
+import { dnsperfLatencies, latencyStats } from './common.mjs'
 
 const [file, rateArg, thresholdArg = '1'] = process.argv.slice(2)
 const qps = Number(rateArg)
@@ -21,10 +21,7 @@ if (!file || !(qps > 0) || !(threshold > 0)) {
   process.exit(2)
 }
 
-const latencies = []
-for (const line of readFileSync(file, 'utf8').split('\n')) {
-  if (line.startsWith('> ')) latencies.push(Number(line.slice(line.lastIndexOf(' ') + 1)) * 1000)
-}
+const latencies = await dnsperfLatencies(file)
 if (latencies.length === 0) {
   console.error(`${file}: no dnsperf -v answer lines`)
   process.exit(1)
@@ -44,10 +41,9 @@ latencies.forEach((ms, i) => {
   } else events.push({ first: i, last: i, n: 1, max: ms })
 })
 
-const sorted = Float64Array.from(latencies).sort()
-const pct = (p) => sorted[Math.max(0, Math.ceil(p * sorted.length) - 1)].toFixed(3)
+const stats = latencyStats(latencies)
 const inBig = events.filter((e) => e.n >= 50).reduce((s, e) => s + e.n, 0)
-console.log(`${file}: ${latencies.length} answers at ${qps} q/s; p50 ${pct(0.5)} ms, p99 ${pct(0.99)} ms, max ${pct(1)} ms`)
+console.log(`${file}: ${latencies.length} answers at ${qps} q/s; p50 ${stats.p50Ms} ms, p99 ${stats.p99Ms} ms, max ${stats.maxMs} ms`)
 console.log(`  ${slow} over ${threshold} ms (${((100 * slow) / latencies.length).toFixed(2)}%) in ${events.length} events; events of 50 or more hold ${slow ? ((100 * inBig) / slow).toFixed(1) : 0}% of them`)
 for (const e of [...events].sort((a, b) => b.n - a.n).slice(0, 10)) {
   console.log(`  t=${(e.first / qps).toFixed(3)} s: ${e.n} slow over ${(((e.last - e.first) / qps) * 1000).toFixed(1)} ms, worst ${e.max.toFixed(2)} ms`)
