@@ -89,8 +89,8 @@ const USER_AGENT = 'meridian-health/1'
  * An HTTP(S) check on undici's dispatch() with a handler of its own (one object per round, below),
  * not request(): request() builds a Readable body, a promise chain and an AbortSignal per round,
  * and a check runs rarely enough that its code stays cold. Measured on the bench machine, a round
- * against a simulated pool every 20-200 ms: ~0.86 ms of CPU with request(), ~0.5 ms with dispatch
- * (docs/benchmarks.md, session 9). With `--workers 1` that CPU is taken from the DNS thread.
+ * against a simulated pool every 20 ms: 0.60-0.68 ms of CPU with request(), 0.47-0.52 ms with
+ * dispatch (docs/benchmarks.md, session 9). With `--workers 1` that CPU is taken from the DNS thread.
  */
 export class HttpCheck implements Check {
   /** The dispatch options, the same every round (undici reads them, it does not keep them). */
