@@ -189,11 +189,11 @@ describe('answer cache', () => {
   })
 
   /** A handler whose health generations and clock the test moves, with cache counters to read. */
-  function latencyWorld(latencyGraceMs?: number) {
+  function latencyWorld(latencyGraceMs: number) {
     const w = { generation: 1, stateGeneration: 1, now: 0 }
     const set = build(ZONE, 1)
     const metrics = new Metrics({ processMetrics: false })
-    const answerCache = { ...DEFAULT_ANSWER_CACHE, ...(latencyGraceMs === undefined ? {} : { latencyGraceMs }) }
+    const answerCache = { ...DEFAULT_ANSWER_CACHE, latencyGraceMs }
     const gslb = { geo, health: () => undefined, rand: () => 0.37, generations: () => ({ generation: w.generation, stateGeneration: w.stateGeneration }), now: () => w.now }
     const h = new DnsHandler(() => set, createLogger('silent'), { answerCache }, gslb, metrics)
     const ask = (name: string, net = '81.2.69.0') => h.handle(buildQuery({ name, type: TYPE.A, opt: { udpSize: 1232, options: [ecs(net, 24)] } }), 'udp', '127.0.0.1')
