@@ -109,8 +109,15 @@ export interface CacheMetrics {
 
 const NO_TALLY: Tally = { n: 0 }
 
-interface Entry {
-  readonly marker: false
+/**
+ * A cached answer. Entries and markers are instances of two classes, so every entry has one hidden
+ * class and the hit path's loads stay monomorphic: as object literals and `{ ...entry }` copies
+ * (their fields generalized by the first latency moves), a server's entries took more maps than
+ * V8's inline caches hold, and every load on a hit went through the megamorphic stub cache for the
+ * rest of its life (docs/benchmarks.md, session 10).
+ */
+class Entry {
+  readonly marker = false as const
   readonly set: ZoneSet
   readonly hgen: number
   readonly sgen: number
@@ -119,7 +126,11 @@ interface Entry {
    * it (after its `grace` when only the generation moved, at once when the state generation did).
    */
   readonly latency: boolean
-  /** This entry's share of the latency grace (ms): a point of [0, latencyGraceMs) from the golden-ratio sequence (build()). */
+  /**
+   * This entry's share of the latency grace: whole ms in [0, latencyGraceMs), from the golden-ratio
+   * sequence (build()). Whole, so the field stays a small integer (a double in some entries and
+   * not in others would change their hidden class).
+   */
   readonly grace: number
   /** Header (counts final), question, and the answer records before the drawn ones (CNAMEs). */
   readonly head: Buffer
@@ -136,14 +147,41 @@ interface Entry {
   readonly zoneDefault: boolean
   readonly queries: Tally
   readonly answers: Tally
+
+  constructor(f: EntryFields) {
+    this.set = f.set
+    this.hgen = f.hgen
+    this.sgen = f.sgen
+    this.latency = f.latency
+    this.grace = f.grace
+    this.head = f.head
+    this.blocks = f.blocks
+    this.blockSize = f.blockSize
+    this.groups = f.groups
+    this.tail = f.tail
+    this.length = f.length
+    this.dep = f.dep
+    this.zoneDefault = f.zoneDefault
+    this.queries = f.queries
+    this.answers = f.answers
+  }
+
+  /** The same octets under new health generations (they depend on the zone set and the content only). */
+  at(hgen: number, sgen: number): Entry {
+    return new Entry({ ...this, hgen, sgen })
+  }
 }
 
-interface Marker {
-  readonly marker: true
-  readonly set: ZoneSet
-  readonly sgen: number
-  readonly latency: false
-  readonly next: 'bucket' | 'location'
+type EntryFields = Omit<Entry, 'marker' | 'at'>
+
+class Marker {
+  readonly marker = true as const
+  readonly latency = false as const
+  constructor(
+    readonly set: ZoneSet,
+    readonly sgen: number,
+    readonly next: 'bucket' | 'location',
+  ) {}
 }
 
 /** A base key (name, type, EDNS flags) seen in an answer: its octets, id and marker. */
@@ -415,7 +453,7 @@ export class AnswerCache {
     } else if (entry.hgen !== hgen || entry.sgen !== sgen) {
       // The same octets under a new health generation (the bytes depend on the zone set and the
       // content only): a new validity record over the same buffers, no dns2 encoding.
-      this.built.set(content, (entry = { ...entry, hgen, sgen }))
+      this.built.set(content, (entry = entry.at(hgen, sgen)))
     }
     let client = -1
     const key = b.id * this.partSpace
@@ -445,7 +483,7 @@ export class AnswerCache {
   private marker(set: ZoneSet, sgen: number, next: Marker['next']): Marker {
     let m = this.markers
     if (m === undefined || m.bucket.set !== set || m.bucket.sgen !== sgen) {
-      m = this.markers = { bucket: { marker: true, set, sgen, latency: false, next: 'bucket' }, location: { marker: true, set, sgen, latency: false, next: 'location' } }
+      m = this.markers = { bucket: new Marker(set, sgen, 'bucket'), location: new Marker(set, sgen, 'location') }
     }
     return m[next]
   }
@@ -520,15 +558,14 @@ export class AnswerCache {
     if (length + (q.edns ? MAX_ECS_OPTION : 0) > CACHEABLE_SIZE) return null
     const zone = out.zone!
     const regions = sel?.regions ?? []
-    return {
-      marker: false,
+    return new Entry({
       set,
       hgen,
       sgen,
       latency,
       // Spread over the grace by the golden-ratio sequence: even, and no draw from `rand` (whose
       // sequence the answers' rotation uses).
-      grace: latency ? ((this.graceSeq++ * GOLDEN) % 1) * this.graceMs : 0,
+      grace: latency ? Math.floor(((this.graceSeq++ * GOLDEN) % 1) * this.graceMs) : 0,
       head,
       blocks,
       blockSize,
@@ -539,7 +576,7 @@ export class AnswerCache {
       zoneDefault: zone.defaultLocation !== null,
       queries: this.metrics?.queryTally(zone.origin, q.qtype, out.rcode) ?? NO_TALLY,
       answers: (regions.length > 0 && out.service && this.metrics?.answerTally(zone.origin, out.service, regions[0]!)) || NO_TALLY,
-    }
+    })
   }
 
   /** The reply to `msg` from entry `e`: copy, patch, draw, append ECS. `client`: its record's offset in `rec`, or -1 if not looked up. */

@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
+import { setFlagsFromString } from 'node:v8'
 import { buildZoneSet } from '../../src/config/load.js'
 import type { GeoAnswer, GeoLookup } from '../../src/dns/client.js'
 import { DEFAULT_ANSWER_CACHE, type AnswerCacheOptions } from '../../src/dns/answer-cache.js'
@@ -199,7 +200,7 @@ describe('answer cache', () => {
     const ask = (name: string, net = '81.2.69.0') => h.handle(buildQuery({ name, type: TYPE.A, opt: { udpSize: 1232, options: [ecs(net, 24)] } }), 'udp', '127.0.0.1')
     const hits = () => counter(metrics, 'meridian_dns_cache_hits_total')
     const graced = () => counter(metrics, 'meridian_dns_cache_latency_grace_total')
-    return { w, ask, hits, graced }
+    return { w, ask: Object.assign(ask, { cache: () => h.cache }), hits, graced }
   }
 
   test('with no latency grace, a latency-only move rebuilds geo-latency answers at once and keeps the others', async () => {
@@ -270,6 +271,36 @@ describe('answer cache', () => {
       if ((await hits()) === h) rebuiltAt = t
     }
     assert.ok(rebuiltAt > 100 && rebuiltAt <= 100 + GRACE, `rebuilt at ${rebuiltAt} ms: served in the grace at first, rebuilt within it`)
+  })
+
+  test('every cached answer has one hidden class, built fresh or again under a new health generation', () => {
+    // V8 keeps a load monomorphic only while the objects it reads share a map; entries of many maps
+    // sent every load of a hit through the megamorphic stub cache for the server's life (session 10).
+    setFlagsFromString('--allow-natives-syntax')
+    const sameMap = new Function('a', 'b', 'return %HaveSameMap(a, b)') as (a: object, b: object) => boolean
+    const { w, ask } = latencyWorld(2000)
+    const lru = (ask as unknown as { cache: () => { lru: { values(): Iterable<{ marker: boolean }> } } }).cache().lru
+    const nets = ['81.2.69.0', '8.8.8.0', '1.0.16.0', '100.1.2.0', '10.1.2.0']
+    const names = ['lat.c.test', 'near.c.test', 'geo.c.test', 'wtd.c.test', 'fo.c.test', 'static.c.test', 'alias.c.test']
+    // Every entry and marker the cache held at some point, old ones included (an IC sees them all).
+    const seen: { marker: boolean }[] = []
+    const everything = () => {
+      names.forEach((n) => nets.forEach((net) => assert.ok(ask(n, net))))
+      seen.push(...lru.values())
+    }
+    everything()
+    w.now = 1
+    w.generation++ // a latency move: geo-latency entries come due inside the grace and are rebuilt over the same octets
+    w.now = 5000
+    everything()
+    w.generation++
+    w.stateGeneration++ // a state change: every entry rebuilt
+    everything()
+    const entries = seen.filter((e) => !e.marker)
+    const markers = seen.filter((e) => e.marker)
+    assert.ok(entries.length > 50 && markers.length > 0, `entries ${entries.length}, markers ${markers.length}`)
+    for (const e of entries) assert.ok(sameMap(e, entries[0]!), 'an entry with a hidden class of its own')
+    for (const m of markers) assert.ok(sameMap(m, markers[0]!), 'a marker with a hidden class of its own')
   })
 
   test('a miss locates its client once: GeoIP is asked once per client network, however many misses follow', () => {
