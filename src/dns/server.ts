@@ -54,6 +54,20 @@ class UdpListener extends dns2.UDPServer {
     const reply = this.handler.handle(data, 'udp', rinfo.address)
     if (reply) this.send(reply, rinfo.port, rinfo.address)
   }
+
+  /**
+   * dgram hands every datagram to `emit('message', msg, rinfo)`; this socket's only listener of it
+   * is handle() (dns2's constructor adds it), so a datagram goes there directly instead of through
+   * EventEmitter's listener lookup and a call through a bound function (~40-60 ns of a ~10 µs
+   * query, session 10 profile). Every other event is emitted as usual.
+   */
+  override emit(event: string | symbol, ...args: unknown[]): boolean {
+    if (event === 'message') {
+      this.handle(args[0] as Buffer, args[1] as RemoteInfo)
+      return true
+    }
+    return super.emit(event, ...args)
+  }
 }
 
 class TcpListener extends dns2.TCPServer {
