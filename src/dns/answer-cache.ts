@@ -583,14 +583,21 @@ export class AnswerCache {
   private assemble(e: Entry, msg: Buffer, client: number): Buffer {
     const ecsExtra = this.ecsOff >= 0 ? 4 + this.ecsLen : 0
     const out = Buffer.allocUnsafe(e.length + ecsExtra)
-    // Small copies by hand: Buffer#copy's argument checks cost more than the bytes here.
-    out.set(e.head, 0)
+    // Copies by hand, octet by octet: tens of octets, for which a call of TypedArray#set (or of
+    // Buffer#copy, with its argument checks) costs about what the octets do (session 10: 0.04 µs
+    // less per query in-process, the same in the server's profile).
+    // The ID, RD and CD come from the query, the question's octets (its case) too; the rest of the
+    // head (counts, fixed answers) from the entry.
+    const head = e.head
+    const qEnd = this.qEnd
     out[0] = msg[0]!
     out[1] = msg[1]!
-    out[2] = (e.head[2]! & 0xfe) | (msg[2]! & 0x01)
-    out[3] = (e.head[3]! & 0xef) | (msg[3]! & 0x10)
-    for (let i = 12; i < this.qEnd; i++) out[i] = msg[i]!
-    let off = e.head.length
+    out[2] = (head[2]! & 0xfe) | (msg[2]! & 0x01)
+    out[3] = (head[3]! & 0xef) | (msg[3]! & 0x10)
+    for (let i = 4; i < 12; i++) out[i] = head[i]!
+    for (let i = 12; i < qEnd; i++) out[i] = msg[i]!
+    let off = head.length
+    for (let i = qEnd; i < off; i++) out[i] = head[i]!
     const g = e.groups
     const bs = e.blockSize
     const blocks = e.blocks
@@ -605,8 +612,9 @@ export class AnswerCache {
         off += bs
       }
     }
-    out.set(e.tail, off)
-    off += e.tail.length
+    const tail = e.tail
+    for (let i = 0; i < tail.length; i++) out[off + i] = tail[i]!
+    off += tail.length
     if (ecsExtra > 0) {
       // Byte writes, not writeUInt16BE: measured cheaper cold (docs/benchmarks.md, session 7).
       // ecsExtra and ecsLen are below 256 (an ECS option's data is at most 20 octets).
