@@ -31,7 +31,7 @@ export function locateClient(q: Pick<Query, 'edns'>, peer: string, geo: GeoLooku
 /** `client`, or where the zone's default location puts it when GeoIP did not place it. */
 export function withDefault(client: ClientLocation, defaultLocation: GeoPoint | null): ClientLocation {
   if (client.source !== 'none' || !defaultLocation) return client
-  return { ...client, point: defaultLocation, country: null, continent: null, source: 'default' }
+  return location(client, defaultLocation, null, null, 'default')
 }
 
 /** Where GeoIP puts the client with this ECS option, or else at `peer` (source `none` and no point when GeoIP does not). */
@@ -54,7 +54,15 @@ export function locateRaw(ecs: ClientSubnet | null, peer: string, geo: GeoLookup
   const found = ecs && ecs.sourcePrefix === 0 ? undefined : geo?.(address, ecs ? ecs.sourcePrefix : undefined)
   const base = { address, family, bucket, bucketPrefix, geoPrefix: Math.min(found?.networkPrefix ?? limit, limit) }
   if (found && found.source !== 'none' && found.lat !== undefined && found.lon !== undefined) {
-    return { ...base, point: { lat: found.lat, lon: found.lon }, country: found.country ?? null, continent: found.continent ?? null, source: ecs ? 'ecs' : 'resolver' }
+    return location(base, { lat: found.lat, lon: found.lon }, found.country ?? null, found.continent ?? null, ecs ? 'ecs' : 'resolver')
   }
-  return { ...base, point: null, country: found?.country ?? null, continent: found?.continent ?? null, source: 'none' }
+  return location(base, null, found?.country ?? null, found?.continent ?? null, 'none')
+}
+
+/**
+ * A ClientLocation, always built here with its fields in one order: as spreads they took several
+ * hidden classes, and the selector's reads of them went megamorphic (session 10, `--log-ic`).
+ */
+function location(net: Pick<ClientLocation, 'address' | 'family' | 'bucket' | 'bucketPrefix' | 'geoPrefix'>, point: ClientLocation['point'], country: string | null, continent: string | null, source: ClientLocation['source']): ClientLocation {
+  return { point, country, continent, source, address: net.address, family: net.family, geoPrefix: net.geoPrefix, bucket: net.bucket, bucketPrefix: net.bucketPrefix }
 }

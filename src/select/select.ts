@@ -229,14 +229,24 @@ function pick(service: Service, family: 4 | 6, client: ClientLocation, ctx: Sele
   return { sel, empty: false }
 }
 
+/**
+ * A Selection, always built here with its fields in one order: as spreads of the pick's result
+ * they took several hidden classes, and every read of one on the full path (the answer cache's
+ * insert, the responder) went megamorphic (session 10, `--log-ic`).
+ */
+function selection(s: Omit<Selection, 'ttl' | 'fallback'>, ttl: number, fallback: Selection['fallback']): Selection {
+  return { addresses: s.addresses, ttl, scope: s.scope, regions: s.regions, fallback, candidates: s.candidates, reason: s.reason, dependsOn: s.dependsOn, groups: s.groups }
+}
+
 export function select(service: Service, family: 4 | 6, client: ClientLocation, ctx: SelectContext): Selection {
   const first = pick(service, family, client, ctx, false)
-  if (!first.empty) return { ...first.sel, ttl: service.ttl, fallback: null }
-  const base = { ttl: service.ttl, fallback: service.fallback, candidates: first.sel.candidates }
+  if (!first.empty) return selection(first.sel, service.ttl, null)
+  const { ttl, fallback } = service
+  const candidates = first.sel.candidates
   switch (service.fallback) {
     case 'as-if-healthy': {
       const again = pick(service, family, client, ctx, true)
-      return { ...again.sel, ...base, candidates: first.sel.candidates, reason: `no region is healthy; fallback as-if-healthy: ${again.sel.reason}` }
+      return selection({ ...again.sel, candidates, reason: `no region is healthy; fallback as-if-healthy: ${again.sel.reason}` }, ttl, fallback)
     }
     case 'all': {
       const addresses: string[] = []
@@ -250,14 +260,14 @@ export function select(service: Service, family: 4 | 6, client: ClientLocation, 
         regions.push(name)
       }
       const groups = [{ pool: addresses, take: addresses.length }]
-      return { ...base, addresses: draw(groups, ctx.rand), groups, regions, scope: 0, dependsOn: 'none', reason: 'no region is healthy; fallback all: every VIP' }
+      return selection({ addresses: draw(groups, ctx.rand), groups, regions, scope: 0, dependsOn: 'none', candidates, reason: 'no region is healthy; fallback all: every VIP' }, ttl, fallback)
     }
     case 'static': {
       const addresses = service.fallbackAddresses.filter((a) => a.includes(':') === (family === 6))
       const groups = [{ pool: addresses, take: addresses.length }]
-      return { ...base, addresses: draw(groups, ctx.rand), groups, regions: [], scope: 0, dependsOn: 'none', reason: 'no region is healthy; fallback static addresses' }
+      return selection({ addresses: draw(groups, ctx.rand), groups, regions: [], scope: 0, dependsOn: 'none', candidates, reason: 'no region is healthy; fallback static addresses' }, ttl, fallback)
     }
     case 'none':
-      return { ...base, addresses: [], groups: [], regions: [], scope: 0, dependsOn: 'none', reason: 'no region is healthy; fallback none: NODATA' }
+      return selection({ addresses: [], groups: [], regions: [], scope: 0, dependsOn: 'none', candidates, reason: 'no region is healthy; fallback none: NODATA' }, ttl, fallback)
   }
 }

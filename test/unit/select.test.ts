@@ -5,6 +5,7 @@ import { fibreRttMs, greatCircleKm } from '../../src/select/distance.js'
 import { hash53, rendezvousScore } from '../../src/select/hash.js'
 import { select, type SelectContext } from '../../src/select/select.js'
 import { prng } from '../../src/sim/prng.js'
+import { sameMapCheck } from '../helpers/v8.js'
 
 const DUBLIN = { lat: 53.35, lon: -6.26 }
 const VIRGINIA = { lat: 38.9, lon: -77.4 }
@@ -207,4 +208,18 @@ describe('weighted, affinity, failover and rotation', () => {
     }
     assert.ok(first['127.0.1.1']! > 400 && first['127.0.1.2']! > 400, JSON.stringify(first))
   })
+})
+
+test('every selection has one hidden class, by any policy and any fallback', () => {
+  // The full path (responder, answer cache) reads every selection; selections of several hidden
+  // classes made those reads megamorphic (session 10).
+  const sameMap = sameMapCheck()
+  const allDown = down(...REGIONS.flatMap((r) => r.vips.map((v) => v.address)))
+  const made = [
+    ...(['geo-latency', 'geo', 'weighted', 'failover'] as const).map((policy) => select(service({ policy }), 4, client(LONDON), ctx())),
+    select(service(), 6, client(null), ctx()),
+    ...(['as-if-healthy', 'all', 'static', 'none'] as const).map((fallback) => select(service({ fallback, fallbackAddresses: ['192.0.2.1'] }), 4, client(TOKYO), ctx(REGIONS, allDown))),
+  ]
+  assert.deepEqual(made.map((s) => s.fallback), [null, null, null, null, null, 'as-if-healthy', 'all', 'static', 'none'])
+  for (const s of made) assert.ok(sameMap(s, made[0]!), `a selection (fallback ${s.fallback}) with a hidden class of its own`)
 })
