@@ -52,11 +52,9 @@ export function locateRaw(ecs: ClientSubnet | null, peer: string, geo: GeoLookup
   const bucketPrefix = Math.min(BUCKET_PREFIX[family], limit)
   const bucket = `${maskAddress(address, bucketPrefix)}/${bucketPrefix}`
   const found = ecs && ecs.sourcePrefix === 0 ? undefined : geo?.(address, ecs ? ecs.sourcePrefix : undefined)
-  const base = { address, family, bucket, bucketPrefix, geoPrefix: Math.min(found?.networkPrefix ?? limit, limit) }
-  if (found && found.source !== 'none' && found.lat !== undefined && found.lon !== undefined) {
-    return location(base, { lat: found.lat, lon: found.lon }, found.country ?? null, found.continent ?? null, ecs ? 'ecs' : 'resolver')
-  }
-  return location(base, null, found?.country ?? null, found?.continent ?? null, 'none')
+  const net = { address, family, bucket, bucketPrefix, geoPrefix: Math.min(found?.networkPrefix ?? limit, limit) }
+  const point = found && found.source !== 'none' && found.lat !== undefined && found.lon !== undefined ? { lat: found.lat, lon: found.lon } : null
+  return location(net, point, found?.country ?? null, found?.continent ?? null, point === null ? 'none' : ecs ? 'ecs' : 'resolver')
 }
 
 /**
