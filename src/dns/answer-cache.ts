@@ -174,6 +174,7 @@ class Entry {
 
 type EntryFields = Omit<Entry, 'marker' | 'at'>
 
+/** Says which key comes next for a client-dependent base (see the header); `latency` is there so valid() reads both kinds alike. */
 class Marker {
   readonly marker = true as const
   readonly latency = false as const
