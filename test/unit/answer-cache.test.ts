@@ -322,6 +322,34 @@ describe('answer cache', () => {
     assert.equal(lookups, 2, 'another network is located')
   })
 
+  test('the client table grows with its clients: 10,000 networks each located once, then every query a hit', async () => {
+    let lookups = 0
+    const counting: GeoLookup = (address, prefix) => {
+      lookups++
+      return geo(address, prefix)
+    }
+    const set = build(ZONE, 1)
+    const metrics = new Metrics({ processMetrics: false })
+    const gslb = { geo: counting, health: () => undefined, rand: () => 0.37, generations: () => ({ generation: 1, stateGeneration: 1 }) }
+    const h = new DnsHandler(() => set, createLogger('silent'), {}, gslb, metrics)
+    const plain = new DnsHandler(() => set, createLogger('silent'), { answerCache: { maxEntries: 0, maxBytes: 0 } }, { ...gslb, geo })
+    // Far more networks than the table's first 4,096 slots take (it doubles at half full, 5 times here).
+    const N = 10_000
+    const net = (i: number) => `${[81, 8, 1, 100][i % 4]}.${(i >> 8) & 255}.${i & 255}.0`
+    const msg = (i: number) => buildQuery({ id: i, name: 'wtd.c.test', type: TYPE.A, opt: { udpSize: 1232, options: [ecs(net(i), 24)] } })
+    for (let i = 0; i < N; i++) cached(i)
+    assert.equal(lookups, N, 'every network located once')
+    const hits = await counter(metrics, 'meridian_dns_cache_hits_total')
+    for (let i = 0; i < N; i++) cached(i)
+    assert.equal(lookups, N, 'no network located again: its record survived every doubling')
+    assert.equal((await counter(metrics, 'meridian_dns_cache_hits_total')) - hits, N, 'the second pass is all hits')
+
+    function cached(i: number): void {
+      const m = msg(i)
+      assert.equal(h.handle(m, 'udp', '127.0.0.1')!.toString('hex'), plain.handle(m, 'udp', '127.0.0.1')!.toString('hex'), `wtd.c.test from ${net(i)}/24`)
+    }
+  })
+
   test('more client networks than the client records hold: the records start again, answers unchanged', () => {
     const world: World = { set: build(ZONE, 1), generation: 1, health: new Map() }
     // 1,000 entries: the smallest cache, so 1,000 client records; 2,500 networks go round them twice.
