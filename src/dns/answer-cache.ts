@@ -245,8 +245,9 @@ export class AnswerCache {
   /**
    * Client records by ECS network or resolver address, emptied when full (cheap to refill): IPv4
    * networks up to /24 by their small integer in an open-addressing table (`slots`: number + 1,
-   * record; 0 is empty; it doubles at half full, from 4,096 pairs), the rest by text in a Map. `recLoc` keeps each record's location (no zone
-   * default applied) for the full path, so a miss does no second GeoIP lookup.
+   * record; 0 is empty; it doubles at half full, from 4,096 pairs), the rest by text in a Map.
+   * `recLoc` keeps each record's location (no zone default applied) for the full path, so a miss
+   * does no second GeoIP lookup.
    */
   private readonly rec: Int32Array
   private readonly recLoc: ClientLocation[] = []
@@ -344,8 +345,9 @@ export class AnswerCache {
     this.maxClients = Math.max(1000, Math.min(options.maxEntries, 100_000))
     this.rec = new Int32Array(this.maxClients * REC)
     // A power of two at least twice the records (probes stay short), grown with them: a table
-    // sized for the most clients from the start spread 10,000 clients' slots over 2 MB, and its
-    // read missed the CPU caches and TLB on every query (session 11: ~200 ns of a ~10 µs query).
+    // sized for the most clients from the start spread 10,000 clients' slots over 2 MiB, and its
+    // probe was the hottest load of lookup() in the server's profile (45% of lookup's own samples,
+    // session 11: docs/benchmarks.md).
     this.maxSlotBits = Math.ceil(Math.log2(this.maxClients * 2))
     this.slots = this.emptySlots(MIN_SLOT_BITS)
     this.built = new LRUCache<string, Entry>({ max: Math.max(1000, Math.min(options.maxEntries, 20_000)) })
