@@ -333,7 +333,7 @@ describe('answer cache', () => {
     const gslb = { geo: counting, health: () => undefined, rand: () => 0.37, generations: () => ({ generation: 1, stateGeneration: 1 }) }
     const h = new DnsHandler(() => set, createLogger('silent'), {}, gslb, metrics)
     const plain = new DnsHandler(() => set, createLogger('silent'), { answerCache: { maxEntries: 0, maxBytes: 0 } }, { ...gslb, geo })
-    // Far more networks than the table's first 4,096 slots take (it doubles at half full, 5 times here).
+    // Far more networks than the table's first 4,096 pairs take at half full (2,048): it doubles 3 times here.
     const N = 10_000
     const net = (i: number) => `${[81, 8, 1, 100][i % 4]}.${(i >> 8) & 255}.${i & 255}.0`
     const msg = (i: number) => buildQuery({ id: i, name: 'wtd.c.test', type: TYPE.A, opt: { udpSize: 1232, options: [ecs(net(i), 24)] } })
