@@ -225,8 +225,6 @@ const NOT_NX_TYPES = new Set([41, 249, 250, 251, 252, 253, 254])
  * and bucket prefixes and whether GeoIP located it, packed.
  */
 const REC = 4
-/** log2 of the pairs the client table starts with (4,096 pairs: 32 KiB). */
-const MIN_SLOT_BITS = 12
 const R_LOC = 0
 const R_BUCKET = 1
 const R_BOTH = 2
@@ -245,21 +243,14 @@ export class AnswerCache {
   /**
    * Client records by ECS network or resolver address, emptied when full (cheap to refill): IPv4
    * networks up to /24 by their small integer in an open-addressing table (`slots`: number + 1,
-   * record; 0 is empty; it doubles at half full, from 4,096 pairs), the rest by text in a Map.
-   * `recLoc` keeps each record's location (no zone default applied) for the full path, so a miss
-   * does no second GeoIP lookup.
+   * record; 0 is empty), the rest by text in a Map. `recLoc` keeps each record's location (no zone
+   * default applied) for the full path, so a miss does no second GeoIP lookup.
    */
   private readonly rec: Int32Array
   private readonly recLoc: ClientLocation[] = []
   private recCount = 0
-  private slots: Int32Array
-  private slotShift = 0
-  /** The records `slots` takes before it doubles (half its pairs: probes stay short). */
-  private slotLimit = 0
-  /** Records in `slots`. */
-  private slotCount = 0
-  /** log2 of the most pairs `slots` grows to (twice the most records). */
-  private readonly maxSlotBits: number
+  private readonly slots: Int32Array
+  private readonly slotShift: number
   private readonly byText = new Map<string, number>()
   private readonly maxClients: number
   /** Bases by the hash of their octets (chained on collision); emptied when full. */
@@ -344,12 +335,10 @@ export class AnswerCache {
     })
     this.maxClients = Math.max(1000, Math.min(options.maxEntries, 100_000))
     this.rec = new Int32Array(this.maxClients * REC)
-    // A power of two at least twice the records (probes stay short), grown with them: a table
-    // sized for the most clients from the start spread 10,000 clients' slots over 2 MiB, and its
-    // probe was the hottest load of lookup() in the server's profile (45% of lookup's own samples,
-    // session 11: docs/benchmarks.md).
-    this.maxSlotBits = Math.ceil(Math.log2(this.maxClients * 2))
-    this.slots = this.emptySlots(MIN_SLOT_BITS)
+    // A power of two at least twice the records: probes stay short.
+    const bits = Math.ceil(Math.log2(this.maxClients * 2))
+    this.slots = new Int32Array(2 << bits)
+    this.slotShift = 32 - bits
     this.built = new LRUCache<string, Entry>({ max: Math.max(1000, Math.min(options.maxEntries, 20_000)) })
   }
 
@@ -759,29 +748,6 @@ export class AnswerCache {
     }
   }
 
-  /** A new, empty `slots` of 2^bits pairs (never more than maxSlotBits), its shift and limit set. */
-  private emptySlots(bits: number): Int32Array {
-    bits = Math.min(bits, this.maxSlotBits)
-    this.slotShift = 32 - bits
-    this.slotLimit = bits === this.maxSlotBits ? 2 ** 30 : 1 << (bits - 1)
-    return new Int32Array(2 << bits)
-  }
-
-  /** Doubles `slots`, every record's slot moved into the new table. */
-  private growSlots(): void {
-    const old = this.slots
-    const slots = (this.slots = this.emptySlots(32 - this.slotShift + 1))
-    const mask = slots.length - 1
-    for (let j = 0; j < old.length; j += 2) {
-      const k = old[j]!
-      if (k === 0) continue
-      let i = this.firstSlot(k)
-      while (slots[i] !== 0) i = (i + 2) & mask
-      slots[i] = k
-      slots[i + 1] = old[j + 1]!
-    }
-  }
-
   /** Where the probe for table key `k` (a client number + 1) starts in `slots`. */
   private firstSlot(k: number): number {
     return (Math.imul(k, 0x9e3779b1) >>> this.slotShift) << 1
@@ -811,7 +777,6 @@ export class AnswerCache {
     if (num < 0) {
       this.byText.set(this.clientText, r)
     } else {
-      if (++this.slotCount > this.slotLimit) this.growSlots()
       const slots = this.slots
       const mask = slots.length - 1
       let i = this.firstSlot(num + 1)
@@ -823,8 +788,7 @@ export class AnswerCache {
   }
 
   private clearClients(): void {
-    this.slots = this.emptySlots(MIN_SLOT_BITS)
-    this.slotCount = 0
+    this.slots.fill(0)
     this.byText.clear()
     this.recLoc.length = 0
     this.recCount = 0
