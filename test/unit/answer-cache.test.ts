@@ -60,16 +60,31 @@ interface World {
   health: Map<string, VipHealth>
 }
 
-/** A handler with the answer cache (default bounds unless given) and one without, over the same world. */
-function handlers(world: World, answerCache?: AnswerCacheOptions): { cached: DnsHandler; plain: DnsHandler; metrics: Metrics } {
+/**
+ * A handler with the answer cache (default bounds unless given) and one without, over the same
+ * world; `cachedGeo` (default `geo`) is the cached handler's GeoIP, the plain one always uses `geo`.
+ */
+function handlers(world: World, answerCache?: AnswerCacheOptions, cachedGeo: GeoLookup = geo): { cached: DnsHandler; plain: DnsHandler; metrics: Metrics } {
   const gslb = { geo, health: (k: string) => world.health.get(k), rand: () => 0.37, generations: () => ({ generation: world.generation, stateGeneration: world.generation }) }
   const log = createLogger('silent')
   const metrics = new Metrics({ processMetrics: false })
-  const cached = new DnsHandler(() => world.set, log, answerCache ? { answerCache } : {}, gslb, metrics)
+  const cached = new DnsHandler(() => world.set, log, answerCache ? { answerCache } : {}, { ...gslb, geo: cachedGeo }, metrics)
   const plain = new DnsHandler(() => world.set, log, { answerCache: { maxEntries: 0, maxBytes: 0 } }, gslb)
   assert.ok(cached.cache, 'the cache is on by default')
   assert.equal(plain.cache, undefined)
   return { cached, plain, metrics }
+}
+
+/** `geo`, counting its calls in `calls`. */
+function countingGeo(): { lookup: GeoLookup; calls: number } {
+  const counter: { lookup: GeoLookup; calls: number } = {
+    calls: 0,
+    lookup: (address, prefix) => {
+      counter.calls++
+      return geo(address, prefix)
+    },
+  }
+  return counter
 }
 
 function ecs(address: string, prefix: number) {
@@ -303,44 +318,32 @@ describe('answer cache', () => {
   })
 
   test('a miss locates its client once: GeoIP is asked once per client network, however many misses follow', () => {
-    let lookups = 0
     let generation = 1
     const set = build(ZONE, 1)
-    const counting: GeoLookup = (address, prefix) => {
-      lookups++
-      return geo(address, prefix)
-    }
-    const h = new DnsHandler(() => set, createLogger('silent'), {}, { geo: counting, health: () => undefined, rand: () => 0.37, generations: () => ({ generation, stateGeneration: 1 }) })
+    const geoIp = countingGeo()
+    const h = new DnsHandler(() => set, createLogger('silent'), {}, { geo: geoIp.lookup, health: () => undefined, rand: () => 0.37, generations: () => ({ generation, stateGeneration: 1 }) })
     const ask = (name: string, net: string) => parseReply(h.handle(buildQuery({ name, type: TYPE.A, opt: { udpSize: 1232, options: [ecs(net, 24)] } }), 'udp', '127.0.0.1')!)
     assert.equal(ask('geo.c.test', '81.2.69.0').answers.length, 2)
-    assert.equal(lookups, 1, 'the first miss locates the client')
+    assert.equal(geoIp.calls, 1, 'the first miss locates the client')
     for (const name of ['lat.c.test', 'near.c.test', 'wtd.c.test', 'geo.c.test']) ask(name, '81.2.69.0')
     generation++ // a latency move: the geo-latency answers miss again
     for (const name of ['lat.c.test', 'near.c.test']) assert.ok(ask(name, '81.2.69.0').answers.length > 0)
-    assert.equal(lookups, 1, 'later misses for the same network reuse where it is')
+    assert.equal(geoIp.calls, 1, 'later misses for the same network reuse where it is')
     ask('geo.c.test', '8.8.8.0')
-    assert.equal(lookups, 2, 'another network is located')
+    assert.equal(geoIp.calls, 2, 'another network is located')
   })
 
   test('10,000 client networks: each located once, then every query a hit', async () => {
-    let lookups = 0
-    const counting: GeoLookup = (address, prefix) => {
-      lookups++
-      return geo(address, prefix)
-    }
-    const set = build(ZONE, 1)
-    const metrics = new Metrics({ processMetrics: false })
-    const gslb = { geo: counting, health: () => undefined, rand: () => 0.37, generations: () => ({ generation: 1, stateGeneration: 1 }) }
-    const h = new DnsHandler(() => set, createLogger('silent'), {}, gslb, metrics)
-    const plain = new DnsHandler(() => set, createLogger('silent'), { answerCache: { maxEntries: 0, maxBytes: 0 } }, { ...gslb, geo })
+    const geoIp = countingGeo()
+    const { cached: h, plain, metrics } = handlers({ set: build(ZONE, 1), generation: 1, health: new Map() }, undefined, geoIp.lookup)
     const N = 10_000
     const net = (i: number) => `${[81, 8, 1, 100][i % 4]}.${(i >> 8) & 255}.${i & 255}.0`
     const msg = (i: number) => buildQuery({ id: i, name: 'wtd.c.test', type: TYPE.A, opt: { udpSize: 1232, options: [ecs(net(i), 24)] } })
     for (let i = 0; i < N; i++) cached(i)
-    assert.equal(lookups, N, 'every network located once')
+    assert.equal(geoIp.calls, N, 'every network located once')
     const hits = await counter(metrics, 'meridian_dns_cache_hits_total')
     for (let i = 0; i < N; i++) cached(i)
-    assert.equal(lookups, N, 'no network located again: every record is found')
+    assert.equal(geoIp.calls, N, 'no network located again: every record is found')
     assert.equal((await counter(metrics, 'meridian_dns_cache_hits_total')) - hits, N, 'the second pass is all hits')
 
     function cached(i: number): void {
