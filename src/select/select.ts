@@ -243,7 +243,7 @@ export function select(service: Service, family: 4 | 6, client: ClientLocation, 
   if (!first.empty) return selection(first.sel, service.ttl, null)
   const { ttl, fallback } = service
   const candidates = first.sel.candidates
-  switch (service.fallback) {
+  switch (fallback) {
     case 'as-if-healthy': {
       const again = pick(service, family, client, ctx, true)
       return selection({ ...again.sel, candidates, reason: `no region is healthy; fallback as-if-healthy: ${again.sel.reason}` }, ttl, fallback)
