@@ -85,6 +85,8 @@ interface ServeOptions {
   answerCache: number
   /** How long a geo-latency answer may outlive the latency move that superseded it (ms; 0: none). */
   latencyGrace: number
+  /** Export the per-GC pause histogram with the process metrics (off: it costs every scavenge). */
+  gcMetrics: boolean
 }
 
 /**
@@ -161,7 +163,7 @@ async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logg
   }
   const store = new FileConfigStore(opts.zones, log.child({ mod: 'config' }), undefined, PLACES)
   // Health: one poller for every check of the set, its last view kept beside the zones.
-  const metrics = new Metrics()
+  const metrics = new Metrics({ gcMetrics: opts.gcMetrics })
   const poller = new HealthPoller({ log, onResult: (key, r) => metrics.checkResult(key, r.ok, r.latencyMs) })
   poller.onChange((_view, changes) => {
     for (const c of changes) metrics.stateChange(c.key, c.to)
@@ -435,6 +437,7 @@ export function program(): Command {
       .option('--tcp-idle-timeout <ms>', 'close idle TCP connections after this long', intOption(100, 600000), 10000)
       .option('--tcp-max-connections <n>', 'concurrent TCP connections per listen address, counted by each DNS worker', intOption(1, 100000), 1024)
       .option('--query-log', 'log every query at debug level', false)
+      .option('--gc-metrics', "export meridian_process_nodejs_gc_duration_seconds, a histogram of this process's garbage-collection pauses (off by default: observing every collection slows the DNS path's)", false)
       .option('--answer-cache <entries>', 'encoded answers kept per DNS process (0 turns the cache off)', intOption(0, 10_000_000), DEFAULT_ANSWER_CACHE.maxEntries)
       .option('--latency-grace <ms>', 'after a latency move, geo-latency answers may be served this much longer (each its own share of it, so rebuilds spread out); 0 rebuilds at once. Health state changes always apply at once', intOption(0, 60_000), LATENCY_GRACE_MS)
       .option('--no-watch', 'do not watch --zones for changes (SIGHUP still reloads)')

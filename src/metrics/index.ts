@@ -18,7 +18,11 @@
  *   meridian_dns_cache_bytes                              octets the answer cache accounts for
  * Query-path counts are tallies (`n++`, one Map lookup on the full path, none on a cache hit) folded
  * into their labelled counter children when /metrics is read.
+ *
+ * Process metrics (`meridian_process_*`): prom-client's defaults, except its per-GC histogram
+ * (`nodejs_gc_duration_seconds`) unless asked for (`--gc-metrics`): see processMetrics().
  */
+import { createRequire } from 'node:module'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 
 const RCODES: Record<number, string> = { 0: 'NOERROR', 1: 'FORMERR', 2: 'SERVFAIL', 3: 'NXDOMAIN', 4: 'NOTIMP', 5: 'REFUSED', 16: 'BADVERS' }
@@ -63,10 +67,14 @@ export class Metrics {
   private cacheSource: () => { entries: number; bytes: number } = () => ({ entries: 0, bytes: 0 })
   private regionSource: () => Iterable<RegionSample> = () => []
 
-  constructor(options: { processMetrics?: boolean } = {}) {
+  /**
+   * processMetrics: prom-client's default process metrics (default true). gcMetrics: with them, its
+   * histogram of garbage-collection pauses (default false, see processMetrics()).
+   */
+  constructor(options: { processMetrics?: boolean; gcMetrics?: boolean } = {}) {
     const registers = [this.registry]
     const fold = () => this.fold()
-    if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'meridian_process_' })
+    if (options.processMetrics ?? true) processMetrics(this.registry, options.gcMetrics ?? false)
     this.queries = new Counter({ name: 'meridian_dns_queries_total', help: 'DNS queries answered, by zone, query type and rcode', labelNames: ['zone', 'qtype', 'rcode'], registers, collect: fold })
     this.dropped = new Counter({ name: 'meridian_dns_dropped_total', help: 'DNS messages dropped unanswered (no readable header, or a response)', registers })
     this.answers = new Counter({ name: 'meridian_dns_answers_total', help: 'GSLB answers, by the region answered first', labelNames: ['zone', 'service', 'region'], registers, collect: fold })
@@ -167,5 +175,27 @@ export class Metrics {
 
   render(): Promise<string> {
     return this.registry.metrics()
+  }
+}
+
+/** The options collectDefaultMetrics() gives each of its collectors. */
+const PROCESS_METRICS_CONFIG = { prefix: 'meridian_process_', eventLoopMonitoringPrecision: 10 }
+const requireCjs = createRequire(import.meta.url)
+
+/**
+ * prom-client's default process metrics, registered collector by collector (the names in
+ * `collectDefaultMetrics.metricsList`, the modules it runs) so that the GC histogram can be left out.
+ * That one observes every garbage collection through perf_hooks: each scavenge of a busy DNS process
+ * (~80 a second at full load) makes a JS callback and ~3 KB that outlive the next scavenge, so every
+ * scavenge also worked through a remembered set with a helper thread, which on one CPU the DNS thread
+ * waits for. Measured (docs/benchmarks.md, session 12): 3,184 octets promoted per scavenge with it,
+ * ~200 without; the p99 at half load lower without it in 6 of 6 interleaved pairs.
+ */
+function processMetrics(register: Registry, gc: boolean): void {
+  const config = { ...PROCESS_METRICS_CONFIG, register }
+  for (const name of collectDefaultMetrics.metricsList) {
+    if (name === 'gc' && !gc) continue
+    const collector = requireCjs(`prom-client/lib/metrics/${name}`) as (r: Registry, c: typeof config) => void
+    collector(register, config)
   }
 }

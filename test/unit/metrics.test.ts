@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict'
+import { PerformanceObserver } from 'node:perf_hooks'
 import { test } from 'node:test'
 import { pino } from 'pino'
+import { collectDefaultMetrics, Registry } from 'prom-client'
 import { buildZoneSet } from '../../src/config/load.js'
 import { DnsHandler } from '../../src/dns/handler.js'
 import { Metrics } from '../../src/metrics/index.js'
@@ -70,3 +72,39 @@ test('health results, state changes, reloads and region gauges are exported', as
   assert.match(text, /meridian_region_up\{zone="m\.test",region="one"\} 0/)
   assert.match(text, /meridian_region_drained\{zone="m\.test",region="one"\} 1/)
 })
+
+/** Resolves after the next garbage collection has been reported to perf_hooks' observers (allocating until there is one). */
+function nextCollection(): Promise<void> {
+  return new Promise((resolve) => {
+    let seen = false
+    const obs = new PerformanceObserver(() => {
+      obs.disconnect()
+      seen = true
+      setImmediate(resolve)
+    })
+    obs.observe({ entryTypes: ['gc'] })
+    const junk: object[] = []
+    const churn = () => {
+      for (let i = 0; i < 100_000; i++) junk[i & 1023] = { i }
+      if (!seen) setImmediate(churn)
+    }
+    churn()
+  })
+}
+
+test("process metrics are prom-client's defaults without the per-GC histogram, which --gc-metrics adds", async () => {
+  const names = async (r: Registry) => (await r.getMetricsAsJSON()).map((m) => m.name).sort()
+  const defaults = new Registry()
+  collectDefaultMetrics({ register: defaults, prefix: 'meridian_process_' })
+  const all = await names(defaults)
+  const gc = 'meridian_process_nodejs_gc_duration_seconds'
+  assert.ok(all.includes(gc) && all.includes('meridian_process_process_resident_memory_bytes') && all.includes('meridian_process_nodejs_eventloop_lag_p99_seconds'))
+  const dns = new Set(await names(new Metrics({ processMetrics: false }).registry))
+  const processOnly = async (m: Metrics) => (await names(m.registry)).filter((n) => !dns.has(n))
+  assert.deepEqual(await processOnly(new Metrics()), all.filter((n) => n !== gc))
+  const withGc = new Metrics({ gcMetrics: true })
+  assert.deepEqual(await processOnly(withGc), all)
+  await nextCollection()
+  assert.match(await withGc.render(), /^meridian_process_nodejs_gc_duration_seconds_count\{kind="\w+"\} [1-9]/m)
+})
+
