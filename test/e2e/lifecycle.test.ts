@@ -7,7 +7,7 @@ import { readFile, writeFile, rename } from 'node:fs/promises'
 import path from 'node:path'
 import { describe, test } from 'node:test'
 import { DNS_V8_FLAGS } from '../../src/cluster/primary.js'
-import { DEMO_ZONES, runCli, startServer, tempDir, type LogLine } from '../helpers/server.js'
+import { adminUrl, DEMO_ZONES, runCli, startServer, tempDir, type LogLine, type RunningServer } from '../helpers/server.js'
 import { dig } from '../helpers/dig.js'
 
 describe('meridian check', () => {
@@ -53,6 +53,23 @@ describe('serving and reloading', () => {
     const argv = (await readFile(`/proc/${server.proc.pid}/cmdline`, 'utf8')).split('\0')
     for (const flag of DNS_V8_FLAGS) assert.ok(argv.includes(flag), `the server runs with ${flag}: ${argv.join(' ')}`)
     assert.deepEqual(server.logs.filter((l) => l.level >= 40), [], 'no warning')
+  })
+
+  test('/metrics has the process metrics but not the GC-pause histogram; --gc-metrics adds it, and it counts collections', async (t) => {
+    const plain = await startServer({ args: ['--admin', '127.0.0.1:0'] })
+    t.after(() => plain.stop())
+    const withGc = await startServer({ args: ['--admin', '127.0.0.1:0', '--gc-metrics'] })
+    t.after(() => withGc.stop())
+    const scrape = async (s: RunningServer) => (await fetch(`${await adminUrl(s)}/metrics`)).text()
+    const text = await scrape(plain)
+    assert.match(text, /^meridian_process_process_resident_memory_bytes \d+/m)
+    assert.match(text, /^meridian_process_nodejs_eventloop_lag_p99_seconds /m)
+    assert.doesNotMatch(text, /gc_duration/)
+    // Each scrape allocates in the server: within a few of them it has collected garbage.
+    const counted = /^meridian_process_nodejs_gc_duration_seconds_count\{kind="\w+"\} [1-9]/m
+    let gcText = await scrape(withGc)
+    for (let i = 0; i < 200 && !counted.test(gcText); i++) gcText = await scrape(withGc)
+    assert.match(gcText, counted)
   })
 
   test('one process under a plain node warns once, naming the flags it lacks and the command that has them', async (t) => {
