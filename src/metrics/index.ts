@@ -183,15 +183,19 @@ const PROCESS_METRICS_CONFIG = { prefix: 'meridian_process_', eventLoopMonitorin
 const requireCjs = createRequire(import.meta.url)
 
 /**
- * prom-client's default process metrics, registered collector by collector (the names in
- * `collectDefaultMetrics.metricsList`, each the module of that name collectDefaultMetrics runs,
- * under prom-client/lib/metrics/), so that the GC histogram can be left out. Those paths are not
- * prom-client's documented API: test/unit/metrics.test.ts fails if a version moves or changes them.
- * That one observes every garbage collection through perf_hooks: each scavenge of a busy DNS process
- * (~80 a second at full load) makes a JS callback and ~3 KB that outlive the next scavenge, so every
- * scavenge also worked through a remembered set with a helper thread, which on one CPU the DNS thread
- * waits for. Measured (docs/benchmarks.md, session 12): 3,184 octets promoted per scavenge with it,
- * ~200 without; the p99 at half load lower without it in 9 of 9 interleaved pairs.
+ * prom-client's default process metrics, registered collector by collector so that the GC histogram
+ * can be left out (`gc`: with it).
+ *
+ * Why leave it out: it observes every garbage collection through perf_hooks. Each scavenge of a busy
+ * DNS process (~80 a second at full load) then makes a JS callback and ~3 KB that outlive the next
+ * scavenge, so every scavenge also worked through a remembered set with a helper thread, which on
+ * one CPU the DNS thread waits for. Measured (docs/benchmarks.md, session 12): 3,184 octets promoted
+ * per scavenge with it, ~200 without; the p99 at half load lower without it in 9 of 9 interleaved pairs.
+ *
+ * How: the names are `collectDefaultMetrics.metricsList`, each the module of that name under
+ * prom-client/lib/metrics/ that collectDefaultMetrics itself runs. Those paths are not prom-client's
+ * documented API: test/unit/metrics.test.ts compares the result with collectDefaultMetrics' own, so
+ * a version that moves or changes them fails it.
  */
 function processMetrics(register: Registry, gc: boolean): void {
   const config = { ...PROCESS_METRICS_CONFIG, register }
