@@ -11,13 +11,16 @@
 // --warm: two passes over every message before measuring (the cache filled: steady state).
 // --part parse|lookup: time only the answer cache's parse() or lookup() (parse, LRU, assemble) of
 // each message instead of the whole handler (use with --warm, so lookups hit).
+// --bases N: first answer N queries that each make a base key of their own (NODATA for svc00 with
+// query types 1000, 1001, ...: cacheable, client-independent), as a long-running server has seen
+// names and types beyond its services'; the bench traffic's bases then come after them.
 import { mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs'
 import { performance } from 'node:perf_hooks'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { option, ROOT } from './common.mjs'
 import { ORIGIN, REGIONS, SERVICES, zoneYaml } from './zone.mjs'
-import { buildTraffic, clientNetworks, DEFAULT_GEODB } from './traffic.mjs'
+import { buildQuery, buildTraffic, clientNetworks, DEFAULT_GEODB } from './traffic.mjs'
 
 const seconds = Number(option('--seconds', 5))
 const only = option('--only', '')
@@ -26,6 +29,7 @@ const syscall = process.argv.includes('--syscall')
 const devNull = syscall ? openSync('/dev/null', 'w') : -1
 const oneByte = Buffer.alloc(1)
 const part = option('--part', '')
+const priorBases = Number(option('--bases', 0))
 if (part && part !== 'parse' && part !== 'lookup') throw new Error('--part takes parse or lookup')
 const dist = path.join(ROOT, 'dist', 'src')
 const { DnsHandler } = await import(path.join(dist, 'dns', 'handler.js'))
@@ -54,6 +58,10 @@ const geo = await GeoDb.open(DEFAULT_GEODB)
 const metrics = new Metrics({ processMetrics: false })
 const gens = { generation: 0, stateGeneration: 0 }
 const h = new DnsHandler(() => set, createLogger('error'), process.env.CACHE ? { answerCache: { maxEntries: Number(process.env.CACHE), maxBytes: 256 * 1048576 } } : {}, { geo: (a, p) => geo.locate(a, p), health: () => undefined, rand: Math.random, generations: () => gens }, metrics)
+for (let i = 0; i < priorBases; i++) {
+  const reply = h.handle(buildQuery(i & 0xffff, `${SERVICES[0]}.${ORIGIN}`, 1000 + i, [8, 8, 8]), 'udp', '127.0.0.1')
+  if (!reply || (reply[3] & 0xf) !== 0 || reply.readUInt16BE(6) !== 0) throw new Error(`--bases: query type ${1000 + i} did not get NODATA`)
+}
 // The system calls alone, for as long, to subtract their cost per call.
 let callUs = 0
 if (syscall) {

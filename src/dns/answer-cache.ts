@@ -22,11 +22,15 @@
  * GeoIP lookup, and a miss hands the record's location to the responder (`locateLast`).
  *
  * No string is made or hashed per query: parse() hashes the base's octets as it reads them and finds
- * the base in a table (octets compared); every base, location and bucket has a numeric id, and the
- * LRU key is the number `base id * 2^22 + part` (part: 0, a location id, a bucket id, or a
- * location-and-bucket id). Ids are never reused while an entry could hold them: the tables are
- * emptied when full, which only orphans entries (the LRU ages them out), and when an id space runs
- * out everything is emptied at once.
+ * the base in a table (octets compared); every location and bucket has a numeric id, and the LRU
+ * key is the number `base key + part` (part: 0, a location id, a bucket id, or a location-and-bucket
+ * id, all below 2^22). Base keys come from `BaseKeys` so that LRU keys stay V8 small integers (Smis,
+ * 31 bits): a client-dependent base takes a slot of 2^22 keys of its own, a base that only ever keys
+ * part 0 (static records, NODATA, failover) one key of a slot shared with others, so names that are
+ * queried once do not use up the slots. Past the slots keys are exact doubles: answers the same, each
+ * lookup slower (a heap number per key). Keys are never reused while an entry could hold them: the
+ * base table is emptied when full, keeping the bases that hold a slot (the others' entries are
+ * orphaned, and the LRU ages them out), and when an id space runs out everything is emptied at once.
  *
  * Validity. Every entry records the zone set object and the health generations it was built under;
  * anything else is a miss (no stale answer after a change). `stateGeneration` moves on state and
@@ -72,7 +76,7 @@ export interface AnswerCacheOptions {
    * For tests: smaller id spaces than the defaults (locations and buckets 2^21, bases 2^31), so that
    * running out of one, which empties the cache, can be made to happen. Larger values are capped.
    */
-  idSpaces?: { parts: number; bases: number }
+  idSpaces?: { parts: number; bases: number; baseTable?: number }
   /**
    * How long a geo-latency answer may still be served after a latency move superseded the health
    * generation it was built under (milliseconds; 0: rebuilt at its next query, as state changes
@@ -188,11 +192,71 @@ class Marker {
 /** A base key (name, type, EDNS flags) seen in an answer: its octets, id and marker. */
 interface Base {
   readonly octets: Buffer
-  /** LRU keys of this base are `id * partSpace + part`. */
+  /** Its octets' hash (parse()): where the base table holds it. */
+  readonly hash: number
+  /** Names the base in `built`'s keys. */
   readonly id: number
+  /** LRU keys of this base are `key + part` (BaseKeys); part is always 0 unless `parts`. */
+  key: number
+  /** Whether `key` starts a slot of its own (client-dependent answers key parts above 0). */
+  parts: boolean
   marker: Marker | undefined
   /** The next base with the same hash. */
   next: Base | undefined
+}
+
+/** The Smi range: V8 keeps integers in [-2^30, 2^30) unboxed (31 bits with pointer compression). */
+const SMI_MIN = -(2 ** 30)
+const SMI_END = 2 ** 30
+
+/**
+ * LRU key prefixes for bases, in slots of `partSpace` keys that tile the Smi range: a Map keyed by
+ * heap numbers boxes every key it is given (measured in-process: a hit's lookup 0.55-0.74 against
+ * 0.49-0.59 µs, bench/handler-profile.mjs with 1,024 bases before the bench's). A client-dependent
+ * base gets a slot of its own (its keys: prefix + part). A base that only keys part 0 gets one key
+ * of a slot shared by such bases, up to `partSpace` of them per slot. When the slots run out,
+ * prefixes go on as exact doubles: above the Smi range for own slots, below it for single keys.
+ * Nothing is handed out twice until reset().
+ */
+export class BaseKeys {
+  /** How many slots fit the Smi range (512 with the default 2^22 keys per slot). */
+  readonly slots: number
+  private nextSlot = 0
+  /** The slot single keys are drawn from, and how many it has given (0: none yet). */
+  private shared = 0
+  private sharedUsed = 0
+  private overflow = 0
+  private singleOverflow = 0
+
+  constructor(private readonly partSpace: number) {
+    this.slots = Math.floor((SMI_END - SMI_MIN) / partSpace)
+  }
+
+  /** A prefix whose keys `prefix + part`, 0 <= part < partSpace, are this base's alone. */
+  ownSlot(): number {
+    if (this.nextSlot < this.slots) return SMI_MIN + this.nextSlot++ * this.partSpace
+    return SMI_END + this.overflow++ * this.partSpace
+  }
+
+  /** One key for a base that never keys a part above 0. */
+  single(): number {
+    if (this.sharedUsed === 0 || this.sharedUsed >= this.partSpace) {
+      if (this.nextSlot >= this.slots) return SMI_MIN - 1 - this.singleOverflow++
+      this.shared = SMI_MIN + this.nextSlot++ * this.partSpace
+      this.sharedUsed = 0
+    }
+    return this.shared + this.sharedUsed++
+  }
+
+  /** Whether `prefix` (from ownSlot) is in the Smi range. */
+  isSmall(prefix: number): boolean {
+    return prefix < SMI_END
+  }
+
+  /** Starts again: only when no entry holds a key handed out before (the LRU is empty). */
+  reset(): void {
+    this.nextSlot = this.shared = this.sharedUsed = this.overflow = this.singleOverflow = 0
+  }
 }
 
 /**
@@ -232,8 +296,8 @@ const R_PREFIXES = 3
 
 /** Key parts below 2^21 are locations (1 + id), from 2^21 buckets and location+bucket pairs (shared ids). */
 const ID_SPACE = 2 ** 21
-/** Base ids stay below this, so `id * 2 * ID_SPACE + part` is an exact integer (< 2^53). */
-const MAX_BASE_ID = 2 ** 31
+/** Base ids stay below this, so an overflow key (BaseKeys) `2^30 + id * 2 * ID_SPACE + part` is an exact integer (< 2^53). */
+const MAX_BASE_ID = 2 ** 30
 const MAX_BASES = 50_000
 /** Options for lru-cache's get, shared: its default (`= {}`) would be a new object per call (get writes `status` into it). */
 const GET: LRUCache.GetOptions<number, Entry | Marker, unknown> = {}
@@ -257,6 +321,10 @@ export class AnswerCache {
   private readonly bases = new Map<number, Base>()
   private baseCount = 0
   private nextBaseId = 0
+  /** LRU key prefixes for bases; the bases holding a slot of their own in the Smi range, kept when the table is emptied. */
+  private readonly baseKeys: BaseKeys
+  private readonly slotted: Base[] = []
+  private readonly maxBases: number
   /** Location ids by GeoIP point, bucket ids by bucket; pairs draw from the bucket ids. */
   private readonly locIds = new Map<string, number>()
   private readonly bucketIds = new Map<string, number>()
@@ -280,7 +348,7 @@ export class AnswerCache {
   /** The golden-ratio sequence's next index (from 1: the first entry does not get a share of 0). */
   private graceSeq = 1
   private readonly superseded = new Map<number, number>()
-  /** Key parts below `idSpace` are locations, from it buckets; LRU keys are `base id * partSpace + part`. */
+  /** Key parts below `idSpace` are locations, from it buckets; LRU keys are `base key + part`. */
   private readonly idSpace: number
   private readonly partSpace: number
   private readonly maxBaseId: number
@@ -324,6 +392,8 @@ export class AnswerCache {
     this.idSpace = Math.max(4, Math.min(ID_SPACE, options.idSpaces?.parts ?? ID_SPACE))
     this.partSpace = 2 * this.idSpace
     this.maxBaseId = Math.max(1, Math.min(MAX_BASE_ID, options.idSpaces?.bases ?? MAX_BASE_ID))
+    this.maxBases = Math.max(1, options.idSpaces?.baseTable ?? MAX_BASES)
+    this.baseKeys = new BaseKeys(this.partSpace)
     this.hits = metrics?.hitTally ?? { n: 0 }
     this.misses = metrics?.missTally ?? { n: 0 }
     this.nxdomains = metrics?.nxdomainTally ?? { n: 0 }
@@ -368,7 +438,7 @@ export class AnswerCache {
     }
     const set = this.zones()
     const { generation: hgen, stateGeneration: sgen } = this.generations()
-    const key = b.id * this.partSpace
+    const key = b.key
     let e = this.valid(b.marker, set, hgen, sgen) ?? this.valid(this.lru.get(key, GET), set, hgen, sgen)
     let client = -1
     if (e?.marker) {
@@ -443,7 +513,9 @@ export class AnswerCache {
     const { generation: hgen, stateGeneration: sgen } = this.generations()
     const sel = out.selection
     const policy = sel && out.service ? out.zone.services.get(out.service)?.policy : undefined
-    const b = this.base ?? this.addBase()
+    // Whether the answer depends on the client (keyed by location or bucket), or is everyone's.
+    const dependent = sel !== undefined && policy !== undefined && policy !== 'failover'
+    const b = this.base ?? this.addBase(dependent)
     // Clients that get the same records share one entry: build it (dns2) once per content.
     const content = b.id + contentKey(out)
     let entry = this.built.get(content)
@@ -457,12 +529,14 @@ export class AnswerCache {
       this.built.set(content, (entry = entry.at(hgen, sgen)))
     }
     let client = -1
-    const key = b.id * this.partSpace
-    if (!sel || policy === 'failover' || policy === undefined) {
+    if (!dependent) {
       b.marker = undefined
-      this.lru.set(key, entry)
+      this.lru.set(b.key, entry)
     } else {
+      // client() first: when it empties the cache (an id space ran out), b gets a new key.
       client = this.client() * REC
+      if (!b.parts) this.giveSlot(b)
+      const key = b.key
       const rec = this.rec
       if (policy === 'weighted') {
         b.marker = this.marker(set, sgen, 'bucket')
@@ -489,26 +563,45 @@ export class AnswerCache {
     return m[next]
   }
 
-  /** Adds the base the last parse read (its octets are still in `scratch`). */
-  private addBase(): Base {
-    if (this.baseCount >= MAX_BASES) {
+  /** Adds the base the last parse read (its octets are still in `scratch`), with a key for the answer's kind. */
+  private addBase(dependent: boolean): Base {
+    if (this.baseCount >= this.maxBases) {
+      // Emptied when full; the bases with slots of their own (few: one per client-dependent name,
+      // type and flags) stay, so names queried once cannot push them out of the Smi range.
       this.bases.clear()
       this.baseCount = 0
+      for (const s of this.slotted) this.adopt(s)
     }
     if (this.nextBaseId >= this.maxBaseId) {
       this.flush()
       this.nextBaseId = 0
     }
-    const b: Base = { octets: Buffer.from(this.scratch.subarray(0, this.keyLength)), id: this.nextBaseId++, marker: undefined, next: this.bases.get(this.hash) }
-    this.bases.set(this.hash, b)
-    this.baseCount++
+    const b: Base = { octets: Buffer.from(this.scratch.subarray(0, this.keyLength)), hash: this.hash, id: this.nextBaseId++, key: 0, parts: false, marker: undefined, next: undefined }
+    this.adopt(b)
+    if (dependent) this.giveSlot(b)
+    else b.key = this.baseKeys.single()
     this.base = b
     return b
   }
 
+  /** Puts `b` in the base table. */
+  private adopt(b: Base): void {
+    b.next = this.bases.get(b.hash)
+    this.bases.set(b.hash, b)
+    this.baseCount++
+  }
+
+  /** Gives `b` a slot of its own: its keys become `key + part` (entries under its single key, if it had one, are orphaned). */
+  private giveSlot(b: Base): void {
+    b.key = this.baseKeys.ownSlot()
+    b.parts = true
+    if (this.baseKeys.isSmall(b.key)) this.slotted.push(b)
+  }
+
   /**
    * Empties everything keyed by location and bucket ids, so they can start again (an id space ran
-   * out: rare). Base ids go on: a base held by the caller may still key an insert.
+   * out: rare), base keys too. The base the last parse found (an insert may be under way with it)
+   * is kept, with a new key of the same kind. Base ids go on (`built`'s keys hold them).
    */
   private flush(): void {
     this.flushCount++
@@ -519,6 +612,15 @@ export class AnswerCache {
     this.locIds.clear()
     this.bucketIds.clear()
     this.baseCount = this.nextLocId = this.nextBucketId = 0
+    this.baseKeys.reset()
+    this.slotted.length = 0
+    const held = this.base
+    if (held !== null) {
+      held.marker = undefined
+      this.adopt(held)
+      if (held.parts) this.giveSlot(held)
+      else held.key = this.baseKeys.single()
+    }
   }
 
   /** Builds an entry from the full path's outcome, with dns2 as the encoder. */

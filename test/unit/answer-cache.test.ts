@@ -8,7 +8,7 @@ import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { buildZoneSet } from '../../src/config/load.js'
 import type { GeoAnswer, GeoLookup } from '../../src/dns/client.js'
-import { DEFAULT_ANSWER_CACHE, type AnswerCacheOptions } from '../../src/dns/answer-cache.js'
+import { BaseKeys, DEFAULT_ANSWER_CACHE, type AnswerCacheOptions } from '../../src/dns/answer-cache.js'
 import { DnsHandler } from '../../src/dns/handler.js'
 import { respond } from '../../src/dns/responder.js'
 import { parseQuery } from '../../src/dns/wire.js'
@@ -165,6 +165,11 @@ function same(h: ReturnType<typeof handlers>, label: string): void {
       }
     }
   }
+}
+
+/** The cache's lru-cache (private), to read its keys. */
+function lruOf(h: DnsHandler): { keys(): IterableIterator<number> } {
+  return (h.cache as unknown as { lru: { keys(): IterableIterator<number> } }).lru
 }
 
 async function counter(metrics: Metrics, name: string): Promise<number> {
@@ -389,6 +394,57 @@ describe('answer cache', () => {
     }
   })
 
+  test('LRU keys stay small integers (V8 Smis) after a thousand names and types queried once, and when the base table fills', async () => {
+    for (const baseTable of [undefined, 64]) {
+      const world: World = { set: build(ZONE, 1), generation: 1, health: new Map() }
+      const { cached, plain, metrics } = handlers(world, { ...DEFAULT_ANSWER_CACHE, idSpaces: { parts: 2 ** 21, bases: 2 ** 30, baseTable } })
+      const ask = (name: string, type: number, net: string, label: string) => {
+        const msg = buildQuery({ id: type & 0xffff, name, type, opt: { udpSize: 1232, options: [ecs(net, 24)] } })
+        const a = cached.handle(msg, 'udp', '127.0.0.1')!
+        assert.equal(a.toString('hex'), plain.handle(msg, 'udp', '127.0.0.1')!.toString('hex'), label)
+        return a
+      }
+      // GSLB names first, then 1,000 cacheable NODATA answers of their own base each, then more GSLB.
+      for (const name of ['geo.c.test', 'wtd.c.test']) ask(name, TYPE.A, '81.2.69.0', `${name} first`)
+      for (let t = 0; t < 1000; t++) {
+        const nodata = parseReply(ask('static.c.test', 1000 + t, '8.8.8.0', `static.c.test type ${1000 + t}`))
+        assert.equal(nodata.rcode, 0)
+        assert.equal(nodata.answers.length, 0, 'NODATA: a base of its own per type')
+      }
+      for (const name of ['lat.c.test', 'near.c.test']) ask(name, TYPE.A, '8.8.8.0', `${name} after the others`)
+      const hits = await counter(metrics, 'meridian_dns_cache_hits_total')
+      for (const name of ['geo.c.test', 'wtd.c.test', 'lat.c.test', 'near.c.test']) ask(name, TYPE.A, name === 'geo.c.test' || name === 'wtd.c.test' ? '81.2.69.0' : '8.8.8.0', `${name} again`)
+      assert.equal((await counter(metrics, 'meridian_dns_cache_hits_total')) - hits, 4, `the GSLB answers are still cached (base table ${baseTable ?? 'default'})`)
+      const keys = [...lruOf(cached).keys()]
+      assert.ok(keys.length > 1000)
+      const big = keys.filter((k) => !(Number.isInteger(k) && k >= -(2 ** 30) && k < 2 ** 30))
+      assert.deepEqual(big, [], `every key in the Smi range (base table ${baseTable ?? 'default'})`)
+    }
+  })
+
+  test('more client-dependent names than the Smi slots hold: the rest key by exact doubles, answers unchanged', async () => {
+    // 300 geo services x A and AAAA: 600 client-dependent bases, 512 slots.
+    const services = Array.from({ length: 300 }, (_, i) => `  s${i}: { policy: geo, answers: 1 }`).join('\n')
+    const world: World = { set: build(ZONE.replace(/\nservices:\n/, `\nservices:\n${services}\n`), 1), generation: 1, health: new Map() }
+    const { cached, plain, metrics } = handlers(world)
+    assert.equal(new BaseKeys(2 ** 22).slots, 512)
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < 300; i++) {
+        for (const type of [TYPE.A, TYPE.AAAA]) {
+          for (const net of ['81.2.69.0', '8.8.8.0']) {
+            const msg = buildQuery({ id: i, name: `s${i}.c.test`, type, opt: { udpSize: 1232, options: [ecs(net, 24)] } })
+            assert.equal(cached.handle(msg, 'udp', '127.0.0.1')!.toString('hex'), plain.handle(msg, 'udp', '127.0.0.1')!.toString('hex'), `s${i}/${type} from ${net}/24, round ${round}`)
+          }
+        }
+      }
+    }
+    assert.equal(await counter(metrics, 'meridian_dns_cache_hits_total'), 1200, 'the second round is all hits, past the slots too')
+    const keys = [...lruOf(cached).keys()]
+    const smi = keys.filter((k) => k >= -(2 ** 30) && k < 2 ** 30)
+    assert.ok(smi.length > 0 && smi.length < keys.length, `${smi.length} of ${keys.length} keys in the Smi range`)
+    assert.ok(keys.every((k) => Number.isSafeInteger(k)), 'the others exact integers')
+  })
+
   test('a new zone set is seen at once: no stale answer after a reload', () => {
     const world: World = { set: build(ZONE, 1), generation: 1, health: new Map() }
     const h = handlers(world)
@@ -490,5 +546,43 @@ records:
     for (let round = 0; round < 2; round++) {
       for (const msg of cases) assert.equal(h.cached.handle(msg, 'udp', '127.0.0.1')?.toString('hex'), h.plain.handle(msg, 'udp', '127.0.0.1')?.toString('hex'))
     }
+  })
+})
+
+describe('BaseKeys: LRU key prefixes', () => {
+  const inSmi = (k: number) => Number.isInteger(k) && k >= -(2 ** 30) && k < 2 ** 30
+
+  test('slots tile the Smi range; single keys share slots; past them exact doubles; nothing given twice', () => {
+    const space = 2 ** 22
+    const keys = new BaseKeys(space)
+    assert.equal(keys.slots, 512)
+    const slotOf = (k: number) => Math.floor((k + 2 ** 30) / space)
+    // Single keys: consecutive within a slot, a new slot when one is full; which slots they took.
+    const singleSlots = new Set<number>()
+    let prev = NaN
+    const single = (n: number) => {
+      for (let i = 0; i < n; i++) {
+        const k = keys.single()
+        assert.ok(inSmi(k), `single key ${k} in the Smi range`)
+        if (k !== prev + 1) {
+          assert.equal((k + 2 ** 30) % space, 0, `a single key starts a slot or follows the last one: ${k} after ${prev}`)
+          assert.ok(!singleSlots.has(slotOf(k)), 'a slot is taken once')
+        }
+        singleSlots.add(slotOf(k))
+        prev = k
+      }
+    }
+    single(space + 1) // fills one slot, starts a second
+    const own = Array.from({ length: 600 }, () => keys.ownSlot())
+    single(space - 1) // fills the second
+    const past = Array.from({ length: 3 }, () => keys.single())
+    assert.deepEqual([...singleSlots], [0, 1])
+    assert.equal(own.filter(inSmi).length, 510, 'two slots went to single keys, 510 remain for own slots')
+    assert.deepEqual(own.slice(0, 510).map(slotOf), Array.from({ length: 510 }, (_, i) => i + 2), 'each own slot once, none of the single keys\' slots')
+    assert.ok(own.every((p) => p % space === 0 || inSmi(p)) && own.slice(510).every((p, i) => p === 2 ** 30 + i * space && Number.isSafeInteger(p + space - 1)), 'past the Smi range, own slots go on above it, exact')
+    assert.deepEqual(past, [-(2 ** 30) - 1, -(2 ** 30) - 2, -(2 ** 30) - 3], 'single keys past the slots: below the Smi range')
+    assert.ok(keys.isSmall(own[0]!) && !keys.isSmall(own[599]!))
+    keys.reset()
+    assert.equal(keys.ownSlot(), -(2 ** 30), 'reset: from the first slot again')
   })
 })
