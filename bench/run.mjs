@@ -870,9 +870,9 @@ async function main() {
     // The median round (the lower middle one of an even count) by ratio gives the max figures, the
     // median round by Meridian's p99 the latency figures, and the median of the reference's p99s the
     // method's floor: one noisy round moves none of them.
-    const byRatio = [...rounds].sort((a, b) => a.ratio - b.ratio)
-    const mid = byRatio[Math.floor((byRatio.length - 1) / 2)]
-    const ratio = byRatio.length % 2 === 1 ? mid.ratio : (byRatio[byRatio.length / 2 - 1].ratio + byRatio[byRatio.length / 2].ratio) / 2
+    const mid = median(rounds, (r) => r.ratio)
+    // The ratio itself is the median value: of an even count, the mean of the middle two.
+    const ratio = rounds.length % 2 === 1 ? mid.ratio : (mid.ratio + rounds.map((r) => r.ratio).sort((a, b) => a - b)[rounds.length / 2]) / 2
     const latRound = median(rounds, (r) => r.meridian.half.p99Ms)
     const refLatRound = median(rounds, (r) => r.referenceHalf.p99Ms)
     const run = { ...mid.meridian, half: latRound.meridian.half }
