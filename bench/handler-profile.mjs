@@ -14,6 +14,9 @@
 // --bases N: first answer N queries that each make a base key of their own (NODATA for svc00 with
 // query types 1000, 1001, ...: cacheable, client-independent), as a long-running server has seen
 // names and types beyond its services'; the bench traffic's bases then come after them.
+// --clients resolver: the same queries without ECS (EDNS with no option), each from a resolver
+// address in its client network (a.b.c.1), as resolvers that send no ECS ask (the bench's traffic
+// all carries ECS); each query gets a new string of its address, as from dgram.
 import { mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs'
 import { performance } from 'node:perf_hooks'
 import { tmpdir } from 'node:os'
@@ -53,7 +56,18 @@ for (let off = 0; off < data.length; ) {
   off += 2 + len
 }
 const want = { a: 1, aaaa: 28, nx: 1 }[only]
+const clients = option('--clients', 'ecs')
+if (clients !== 'ecs' && clients !== 'resolver') throw new Error('--clients takes ecs or resolver')
 const msgs = only ? all.filter((m) => m.readUInt16BE(m.indexOf(0, 12) + 1) === want && m.includes('nx-') === (only === 'nx')) : all
+// Every traffic message ends with its OPT (11 octets) holding one ECS option (11 octets: a.b.c.0/24).
+const peers = msgs.map((m) => (clients === 'ecs' ? '127.0.0.1' : `${m[m.length - 3]}.${m[m.length - 2]}.${m[m.length - 1]}.1`))
+if (clients === 'resolver') {
+  for (let i = 0; i < msgs.length; i++) {
+    const m = Buffer.from(msgs[i].subarray(0, msgs[i].length - 11))
+    m.writeUInt16BE(0, m.length - 2) // the OPT's RDLENGTH: no options
+    msgs[i] = m
+  }
+}
 const geo = await GeoDb.open(DEFAULT_GEODB)
 const metrics = new Metrics({ processMetrics: false })
 const gens = { generation: 0, stateGeneration: 0 }
@@ -73,18 +87,20 @@ if (syscall) {
   }
   callUs = ((performance.now() - c0) * 1000) / calls
 }
-if (process.argv.includes('--warm')) for (let w = 0; w < 2; w++) for (const m of msgs) h.handle(m, 'udp', '127.0.0.1')
+if (process.argv.includes('--warm')) for (let w = 0; w < 2; w++) for (let i = 0; i < msgs.length; i++) h.handle(msgs[i], 'udp', peers[i])
 // The cache's own parts (private in TypeScript, plain methods here).
 const cache = h.cache
 if (part && !cache) throw new Error('--part times the answer cache, which CACHE=0 turns off')
-const run = part === 'parse' ? (m) => cache.parse(m, '127.0.0.1') : part === 'lookup' ? (m) => cache.lookup(m, '127.0.0.1') : (m) => h.handle(m, 'udp', '127.0.0.1')
+const run = part === 'parse' ? (m, p) => cache.parse(m, p) : part === 'lookup' ? (m, p) => cache.lookup(m, p) : (m, p) => h.handle(m, 'udp', p)
 let n = 0
 const t0 = performance.now()
 const end = t0 + seconds * 1000
 while (performance.now() < end) {
   for (let i = 0; i < 10000; i++) {
     if (syscall) writeSync(devNull, oneByte)
-    run(msgs[n++ % msgs.length])
+    const k = n++ % msgs.length
+    // A new address string per query, as dgram's rinfo gives the server (its hash not yet computed).
+    run(msgs[k], clients === 'resolver' ? (' ' + peers[k]).slice(1) : peers[k])
     if (bump > 0 && n % bump === 0) gens.generation++
   }
 }

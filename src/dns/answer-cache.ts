@@ -289,6 +289,10 @@ const NOT_NX_TYPES = new Set([41, 249, 250, 251, 252, 253, 254])
  * and bucket prefixes and whether GeoIP located it, packed.
  */
 const REC = 4
+/** What identifies the client of a parsed message (AnswerCache.clientKind). */
+const CLIENT_ECS4 = 0
+const CLIENT_PEER4 = 1
+const CLIENT_TEXT = 2
 const R_LOC = 0
 const R_BUCKET = 1
 const R_BOTH = 2
@@ -306,14 +310,16 @@ export class AnswerCache {
   private readonly lru: LRUCache<number, Entry | Marker>
   /**
    * Client records by ECS network or resolver address, emptied when full (cheap to refill): IPv4
-   * networks up to /24 by their small integer in an open-addressing table (`slots`: number + 1,
-   * record; 0 is empty), the rest by text in a Map. `recLoc` keeps each record's location (no zone
-   * default applied) for the full path, so a miss does no second GeoIP lookup.
+   * ECS networks up to /24 by their small integer, and IPv4 resolver addresses (queries without
+   * ECS) by their 32 bits, each in an open-addressing table of (key, record + 1) pairs, 0 empty
+   * (`ecsSlots`, `peerSlots`); the rest by text in a Map. `recLoc` keeps each record's location (no
+   * zone default applied) for the full path, so a miss does no second GeoIP lookup.
    */
   private readonly rec: Int32Array
   private readonly recLoc: ClientLocation[] = []
   private recCount = 0
-  private readonly slots: Int32Array
+  private readonly ecsSlots: Int32Array
+  private readonly peerSlots: Int32Array
   private readonly slotShift: number
   private readonly byText = new Map<string, number>()
   private readonly maxClients: number
@@ -365,8 +371,12 @@ export class AnswerCache {
   private qEnd = 0
   private ecsOff = -1
   private ecsLen = 0
-  /** The client network: a small integer for IPv4 ECS up to /24 (no string made, -1 otherwise), else text. */
-  private clientNum = -1
+  /**
+   * The client: an IPv4 ECS network up to /24 or an IPv4 resolver address as a number (no string
+   * made or hashed), else text (other ECS networks, IPv6 resolvers). `clientKind` says which.
+   */
+  private clientKind = CLIENT_TEXT
+  private clientNum = 0
   private clientText = ''
   private lastMsg: Buffer | null = null
   private lastPeer = ''
@@ -407,7 +417,8 @@ export class AnswerCache {
     this.rec = new Int32Array(this.maxClients * REC)
     // A power of two at least twice the records: probes stay short.
     const bits = Math.ceil(Math.log2(this.maxClients * 2))
-    this.slots = new Int32Array(2 << bits)
+    this.ecsSlots = new Int32Array(2 << bits)
+    this.peerSlots = new Int32Array(2 << bits)
     this.slotShift = 32 - bits
     this.built = new LRUCache<string, Entry>({ max: Math.max(1000, Math.min(options.maxEntries, 20_000)) })
   }
@@ -822,15 +833,24 @@ export class AnswerCache {
         // IPv4 up to /24: source prefix (5 bits) and the first three octets, a small integer.
         // The option carries only the prefix's octets (ecsProblem checked): absent ones are 0.
         const n = this.ecsLen - 4
+        this.clientKind = CLIENT_ECS4
         this.clientNum = (source << 24) | ((n > 0 ? msg[o + 4]! : 0) << 16) | ((n > 1 ? msg[o + 5]! : 0) << 8) | (n > 2 ? msg[o + 6]! : 0)
       } else {
         // family, source and scope prefixes, address: the client network as sent (never an address text).
-        this.clientNum = -1
+        this.clientKind = CLIENT_TEXT
         this.clientText = msg.toString('latin1', o, o + this.ecsLen)
       }
     } else {
-      this.clientNum = -1
-      this.clientText = peer
+      // No ECS: the resolver is the client. Its address text is new per datagram (dgram's rinfo),
+      // so a Map would hash it every time: IPv4 goes by number.
+      const n = ipv4Number(peer)
+      if (n !== -1) {
+        this.clientKind = CLIENT_PEER4
+        this.clientNum = n
+      } else {
+        this.clientKind = CLIENT_TEXT
+        this.clientText = peer
+      }
     }
     this.parsed = true
     return true
@@ -838,19 +858,19 @@ export class AnswerCache {
 
   /** The record of the last parsed message's client (its location and bucket), made on first sight. */
   private client(): number {
-    const num = this.clientNum
-    if (num < 0) return this.byText.get(this.clientText) ?? this.addClient(this.locate())
-    const slots = this.slots
-    const k = num + 1
+    const kind = this.clientKind
+    if (kind === CLIENT_TEXT) return this.byText.get(this.clientText) ?? this.addClient(this.locate())
+    const slots = kind === CLIENT_ECS4 ? this.ecsSlots : this.peerSlots
+    const k = this.clientNum
     const mask = slots.length - 1
     for (let i = this.firstSlot(k); ; i = (i + 2) & mask) {
-      const s = slots[i]!
-      if (s === k) return slots[i + 1]!
-      if (s === 0) return this.addClient(this.locate())
+      const r = slots[i + 1]!
+      if (r === 0) return this.addClient(this.locate())
+      if (slots[i] === k) return r - 1
     }
   }
 
-  /** Where the probe for table key `k` (a client number + 1) starts in `slots`. */
+  /** Where the probe for client number `k` starts in a table of pairs. */
   private firstSlot(k: number): number {
     return (Math.imul(k, 0x9e3779b1) >>> this.slotShift) << 1
   }
@@ -875,22 +895,23 @@ export class AnswerCache {
     this.rec[o + R_BOTH] = this.idSpace + this.nextBucketId++
     this.rec[o + R_PREFIXES] = c.geoPrefix | (c.bucketPrefix << 8) | (located ? 1 << 16 : 0)
     this.recLoc[r] = c
-    const num = this.clientNum
-    if (num < 0) {
+    const kind = this.clientKind
+    if (kind === CLIENT_TEXT) {
       this.byText.set(this.clientText, r)
     } else {
-      const slots = this.slots
+      const slots = kind === CLIENT_ECS4 ? this.ecsSlots : this.peerSlots
       const mask = slots.length - 1
-      let i = this.firstSlot(num + 1)
-      while (slots[i] !== 0) i = (i + 2) & mask
-      slots[i] = num + 1
-      slots[i + 1] = r
+      let i = this.firstSlot(this.clientNum)
+      while (slots[i + 1] !== 0) i = (i + 2) & mask
+      slots[i] = this.clientNum
+      slots[i + 1] = r + 1
     }
     return r
   }
 
   private clearClients(): void {
-    this.slots.fill(0)
+    this.ecsSlots.fill(0)
+    this.peerSlots.fill(0)
     this.byText.clear()
     this.recLoc.length = 0
     this.recCount = 0
@@ -1032,6 +1053,32 @@ function contentKey(out: Outcome): string {
 }
 
 /** FNV-1a over `buf[start, end)`, as a small integer (a V8 Smi): what parse() computes for a name as it reads it (`nameHash`). */
+/**
+ * A dotted-quad IPv4 address as its 32 bits (a signed int32), or -1 when `text` is not one (and for
+ * 255.255.255.255, never a peer), with no string made.
+ */
+export function ipv4Number(text: string): number {
+  let n = 0
+  let part = 0
+  let digits = 0
+  let dots = 0
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (c === 0x2e) {
+      if (digits === 0 || dots === 3) return -1
+      n = (n << 8) | part
+      part = digits = 0
+      dots++
+    } else if (c >= 0x30 && c <= 0x39) {
+      part = part * 10 + c - 0x30
+      if (++digits > 3 || part > 255) return -1
+    } else {
+      return -1
+    }
+  }
+  return dots === 3 && digits > 0 ? (n << 8) | part : -1
+}
+
 function fnv(buf: Uint8Array, start: number, end: number): number {
   let h = 0x811c9dc5
   for (let i = start; i < end; i++) h = Math.imul(h ^ buf[i]!, 0x01000193)

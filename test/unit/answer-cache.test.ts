@@ -8,7 +8,7 @@ import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { buildZoneSet } from '../../src/config/load.js'
 import type { GeoAnswer, GeoLookup } from '../../src/dns/client.js'
-import { BaseKeys, DEFAULT_ANSWER_CACHE, type AnswerCacheOptions } from '../../src/dns/answer-cache.js'
+import { BaseKeys, DEFAULT_ANSWER_CACHE, ipv4Number, type AnswerCacheOptions } from '../../src/dns/answer-cache.js'
 import { DnsHandler } from '../../src/dns/handler.js'
 import { respond } from '../../src/dns/responder.js'
 import { parseQuery } from '../../src/dns/wire.js'
@@ -109,6 +109,7 @@ const CLIENTS: Flavour[] = [
   { name: 'no EDNS, resolver in GB', peer: '81.1.2.3' },
   { name: 'EDNS, no ECS, resolver in US', opt: { udpSize: 1232 }, peer: '8.8.4.4', rd: true },
   { name: 'EDNS DO', opt: { udpSize: 4096, dnssecOk: true }, peer: '81.9.9.9', cd: true },
+  { name: 'EDNS, no ECS, IPv6 resolver in DE', opt: { udpSize: 1232 }, peer: '2a00:1450::53' },
   { name: 'ECS 81.2.69.0/24', opt: { udpSize: 1232, options: [ecs('81.2.69.0', 24)] }, peer: '127.0.0.1' },
   { name: 'ECS 81.2.70.0/24 (same country, other bucket)', opt: { udpSize: 1232, options: [ecs('81.2.70.0', 24)] }, peer: '127.0.0.1' },
   { name: 'ECS 8.8.8.0/24', opt: { udpSize: 1232, options: [ecs('8.8.8.0', 24)] }, peer: '127.0.0.1' },
@@ -357,6 +358,32 @@ describe('answer cache', () => {
     }
   })
 
+  test('10,000 resolvers without ECS: each located once, then every query a hit; a resolver address whose number is an ECS network\'s is its own client', async () => {
+    const geoIp = countingGeo()
+    const { cached: h, plain, metrics } = handlers({ set: build(ZONE, 1), generation: 1, health: new Map() }, undefined, geoIp.lookup)
+    const N = 10_000
+    const peer = (i: number) => `${[81, 8, 1, 100][i % 4]}.${(i >> 8) & 255}.${i & 255}.53`
+    const msg = (i: number) => buildQuery({ id: i, name: i % 2 ? 'wtd.c.test' : 'geo.c.test', type: TYPE.A, opt: { udpSize: 1232 } })
+    const ask = (m: Buffer, from: string, what: string) => assert.equal(h.handle(m, 'udp', from)!.toString('hex'), plain.handle(m, 'udp', from)!.toString('hex'), what)
+    for (let i = 0; i < N; i++) ask(msg(i), peer(i), `from ${peer(i)}`)
+    assert.equal(geoIp.calls, N, 'every resolver located once')
+    const hits = await counter(metrics, 'meridian_dns_cache_hits_total')
+    for (let i = 0; i < N; i++) ask(msg(i), peer(i), `from ${peer(i)}, again`)
+    assert.equal(geoIp.calls, N, 'no resolver located again: every record is found')
+    assert.equal((await counter(metrics, 'meridian_dns_cache_hits_total')) - hits, N, 'the second pass is all hits')
+    // 24.81.2.3 is 0x18510203, the number of ECS 81.2.3.0/24 (source 24, octets 81.2.3): GeoIP puts
+    // one nowhere and the other in GB, and each keeps its own answer in either order.
+    const viaEcs = buildQuery({ id: 1, name: 'geo.c.test', type: TYPE.A, opt: { udpSize: 1232, options: [ecs('81.2.3.0', 24)] } })
+    const noEcs = buildQuery({ id: 1, name: 'geo.c.test', type: TYPE.A, opt: { udpSize: 1232 } })
+    assert.equal(ipv4Number('24.81.2.3'), 0x18510203)
+    for (let round = 0; round < 2; round++) {
+      ask(viaEcs, '127.0.0.1', `ECS 81.2.3.0/24, round ${round}`)
+      ask(noEcs, '24.81.2.3', `resolver 24.81.2.3, round ${round}`)
+    }
+    const records = (m: Buffer, from: string) => parseReply(h.handle(m, 'udp', from)!).answers.map((a) => a.rdata.toString('hex'))
+    assert.notDeepEqual(records(viaEcs, '127.0.0.1'), records(noEcs, '24.81.2.3'), 'the two clients get different records')
+  })
+
   test('more client networks than the client records hold: the records start again, answers unchanged', () => {
     const world: World = { set: build(ZONE, 1), generation: 1, health: new Map() }
     // 1,000 entries: the smallest cache, so 1,000 client records; 2,500 networks go round them twice.
@@ -584,5 +611,19 @@ describe('BaseKeys: LRU key prefixes', () => {
     assert.ok(keys.isSmall(own[0]!) && !keys.isSmall(own[599]!))
     keys.reset()
     assert.equal(keys.ownSlot(), -(2 ** 30), 'reset: from the first slot again')
+  })
+})
+
+describe('ipv4Number', () => {
+  test('a dotted quad as its 32 bits (signed), anything else -1', () => {
+    assert.equal(ipv4Number('0.0.0.0'), 0)
+    assert.equal(ipv4Number('1.2.3.4'), 0x01020304)
+    assert.equal(ipv4Number('127.0.0.1'), 0x7f000001)
+    assert.equal(ipv4Number('128.0.0.1'), 0x80000001 | 0)
+    assert.equal(ipv4Number('203.0.113.254'), (203 << 24) | (113 << 8) | 254)
+    assert.equal(ipv4Number('255.255.255.254'), -2)
+    for (const bad of ['', '1.2.3', '1.2.3.4.5', '1..2.3', '.1.2.3', '1.2.3.', '256.1.1.1', '1.2.3.1000', '1.2.3.4 ', 'a.b.c.d', '::1', '::ffff:1.2.3.4', '2001:db8::1', '255.255.255.255']) {
+      assert.equal(ipv4Number(bad), -1, JSON.stringify(bad))
+    }
   })
 })
