@@ -17,6 +17,8 @@
 // --clients resolver: the same queries without ECS (EDNS with no option), each from a resolver
 // address in its client network (a.b.c.1), as resolvers that send no ECS ask (the bench's traffic
 // all carries ECS); each query gets a new string of its address, as from dgram.
+// --clients ecs6: the same queries with IPv6 ECS /56 instead (as Google Public DNS sends for IPv6
+// clients), network a.b.c becoming 2a00:aabb:cc00::/56.
 import { mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs'
 import { performance } from 'node:perf_hooks'
 import { tmpdir } from 'node:os'
@@ -57,7 +59,7 @@ for (let off = 0; off < data.length; ) {
 }
 const want = { a: 1, aaaa: 28, nx: 1 }[only]
 const clients = option('--clients', 'ecs')
-if (clients !== 'ecs' && clients !== 'resolver') throw new Error('--clients takes ecs or resolver')
+if (clients !== 'ecs' && clients !== 'resolver' && clients !== 'ecs6') throw new Error('--clients takes ecs, ecs6 or resolver')
 const msgs = only ? all.filter((m) => m.readUInt16BE(m.indexOf(0, 12) + 1) === want && m.includes('nx-') === (only === 'nx')) : all
 // Every traffic message ends with its OPT (11 octets) holding one ECS option (11 octets: a.b.c.0/24).
 const peers = msgs.map((m) => (clients === 'ecs' ? '127.0.0.1' : `${m[m.length - 3]}.${m[m.length - 2]}.${m[m.length - 1]}.1`))
@@ -65,6 +67,16 @@ if (clients === 'resolver') {
   for (let i = 0; i < msgs.length; i++) {
     const m = Buffer.from(msgs[i].subarray(0, msgs[i].length - 11))
     m.writeUInt16BE(0, m.length - 2) // the OPT's RDLENGTH: no options
+    msgs[i] = m
+  }
+}
+if (clients === 'ecs6') {
+  for (let i = 0; i < msgs.length; i++) {
+    const old = msgs[i]
+    const net = old.subarray(old.length - 3)
+    const ecs6 = Buffer.from([0, 8, 0, 11, 0, 2, 56, 0, 0x2a, 0x00, net[0], net[1], net[2], 0, 0])
+    const m = Buffer.concat([old.subarray(0, old.length - 11), ecs6])
+    m.writeUInt16BE(ecs6.length, m.length - ecs6.length - 2) // the OPT's RDLENGTH
     msgs[i] = m
   }
 }

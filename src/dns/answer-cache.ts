@@ -292,7 +292,8 @@ const REC = 4
 /** What identifies the client of a parsed message (AnswerCache.clientKind). */
 const CLIENT_ECS4 = 0
 const CLIENT_PEER4 = 1
-const CLIENT_TEXT = 2
+const CLIENT_ECS6 = 2
+const CLIENT_TEXT = 3
 const R_LOC = 0
 const R_BUCKET = 1
 const R_BOTH = 2
@@ -312,14 +313,20 @@ export class AnswerCache {
    * Client records by ECS network or resolver address, emptied when full (cheap to refill): IPv4
    * ECS networks up to /24 by their small integer, and IPv4 resolver addresses (queries without
    * ECS) by their 32 bits, each in an open-addressing table of (key, record + 1) pairs, 0 empty
-   * (`ecsSlots`, `peerSlots`); the rest by text in a Map. `recLoc` keeps each record's location (no
-   * zone default applied) for the full path, so a miss does no second GeoIP lookup.
+   * (`ecsSlots`, `peerSlots`); IPv6 ECS networks up to /56 by two integers (address octets 0-3;
+   * source prefix and octets 4-6) in a table of (key, key, record + 1, unused) quads
+   * (`ecs6Slots`); the rest (longer prefixes, IPv6 resolvers) by text in a Map. `recLoc` keeps each
+   * record's location (no zone default applied) for the full path, so a miss does no second GeoIP
+   * lookup. A table's pages are touched only once a client of its kind comes (`tablesUsed`).
    */
   private readonly rec: Int32Array
   private readonly recLoc: ClientLocation[] = []
   private recCount = 0
   private readonly ecsSlots: Int32Array
   private readonly peerSlots: Int32Array
+  private readonly ecs6Slots: Int32Array
+  /** Which tables hold records (bit 1 << kind), so clearClients() fills only those. */
+  private tablesUsed = 0
   private readonly slotShift: number
   private readonly byText = new Map<string, number>()
   private readonly maxClients: number
@@ -377,6 +384,8 @@ export class AnswerCache {
    */
   private clientKind = CLIENT_TEXT
   private clientNum = 0
+  /** An IPv6 ECS network's second key integer: source prefix and address octets 4-6. */
+  private clientNum2 = 0
   private clientText = ''
   private lastMsg: Buffer | null = null
   private lastPeer = ''
@@ -419,6 +428,7 @@ export class AnswerCache {
     const bits = Math.ceil(Math.log2(this.maxClients * 2))
     this.ecsSlots = new Int32Array(2 << bits)
     this.peerSlots = new Int32Array(2 << bits)
+    this.ecs6Slots = new Int32Array(4 << bits)
     this.slotShift = 32 - bits
     this.built = new LRUCache<string, Entry>({ max: Math.max(1000, Math.min(options.maxEntries, 20_000)) })
   }
@@ -835,6 +845,12 @@ export class AnswerCache {
         const n = this.ecsLen - 4
         this.clientKind = CLIENT_ECS4
         this.clientNum = (source << 24) | ((n > 0 ? msg[o + 4]! : 0) << 16) | ((n > 1 ? msg[o + 5]! : 0) << 8) | (n > 2 ? msg[o + 6]! : 0)
+      } else if (msg[o + 1] === 2 && source <= 56) {
+        // IPv6 up to /56 (Google Public DNS sends /56): octets 0-3, then the source prefix and octets 4-6.
+        const n = this.ecsLen - 4
+        this.clientKind = CLIENT_ECS6
+        this.clientNum = ((n > 0 ? msg[o + 4]! : 0) << 24) | ((n > 1 ? msg[o + 5]! : 0) << 16) | ((n > 2 ? msg[o + 6]! : 0) << 8) | (n > 3 ? msg[o + 7]! : 0)
+        this.clientNum2 = (source << 24) | ((n > 4 ? msg[o + 8]! : 0) << 16) | ((n > 5 ? msg[o + 9]! : 0) << 8) | (n > 6 ? msg[o + 10]! : 0)
       } else {
         // family, source and scope prefixes, address: the client network as sent (never an address text).
         this.clientKind = CLIENT_TEXT
@@ -860,8 +876,18 @@ export class AnswerCache {
   private client(): number {
     const kind = this.clientKind
     if (kind === CLIENT_TEXT) return this.byText.get(this.clientText) ?? this.addClient(this.locate())
-    const slots = kind === CLIENT_ECS4 ? this.ecsSlots : this.peerSlots
     const k = this.clientNum
+    if (kind === CLIENT_ECS6) {
+      const slots = this.ecs6Slots
+      const k2 = this.clientNum2
+      const mask = slots.length - 1
+      for (let i = this.firstSlot(k ^ Math.imul(k2, 0x85ebca6b)) << 1; ; i = (i + 4) & mask) {
+        const r = slots[i + 2]!
+        if (r === 0) return this.addClient(this.locate())
+        if (slots[i] === k && slots[i + 1] === k2) return r - 1
+      }
+    }
+    const slots = kind === CLIENT_ECS4 ? this.ecsSlots : this.peerSlots
     const mask = slots.length - 1
     for (let i = this.firstSlot(k); ; i = (i + 2) & mask) {
       const r = slots[i + 1]!
@@ -896,8 +922,17 @@ export class AnswerCache {
     this.rec[o + R_PREFIXES] = c.geoPrefix | (c.bucketPrefix << 8) | (located ? 1 << 16 : 0)
     this.recLoc[r] = c
     const kind = this.clientKind
+    this.tablesUsed |= 1 << kind
     if (kind === CLIENT_TEXT) {
       this.byText.set(this.clientText, r)
+    } else if (kind === CLIENT_ECS6) {
+      const slots = this.ecs6Slots
+      const mask = slots.length - 1
+      let i = this.firstSlot(this.clientNum ^ Math.imul(this.clientNum2, 0x85ebca6b)) << 1
+      while (slots[i + 2] !== 0) i = (i + 4) & mask
+      slots[i] = this.clientNum
+      slots[i + 1] = this.clientNum2
+      slots[i + 2] = r + 1
     } else {
       const slots = kind === CLIENT_ECS4 ? this.ecsSlots : this.peerSlots
       const mask = slots.length - 1
@@ -910,8 +945,10 @@ export class AnswerCache {
   }
 
   private clearClients(): void {
-    this.ecsSlots.fill(0)
-    this.peerSlots.fill(0)
+    if (this.tablesUsed & (1 << CLIENT_ECS4)) this.ecsSlots.fill(0)
+    if (this.tablesUsed & (1 << CLIENT_PEER4)) this.peerSlots.fill(0)
+    if (this.tablesUsed & (1 << CLIENT_ECS6)) this.ecs6Slots.fill(0)
+    this.tablesUsed = 0
     this.byText.clear()
     this.recLoc.length = 0
     this.recCount = 0

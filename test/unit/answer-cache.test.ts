@@ -120,6 +120,7 @@ const CLIENTS: Flavour[] = [
   { name: 'ECS unlocated 10.1.2.0/24', opt: { udpSize: 1232, options: [ecs('10.1.2.0', 24)] }, peer: '127.0.0.1' },
   { name: 'ECS IPv6 2a00:1450:4009::/48', opt: { udpSize: 1232, options: [ecs('2a00:1450:4009::', 48)] }, peer: '::1' },
   { name: 'ECS IPv6 2001:db8:1:2::/56', opt: { udpSize: 1232, options: [ecs('2001:db8:1:200::', 56)] }, peer: '::1' },
+  { name: 'ECS IPv6 2a00:1450:4009:1::/64 (longer than /56: by text)', opt: { udpSize: 1232, options: [ecs('2a00:1450:4009:1::', 64)] }, peer: '::1' },
   { name: 'ECS and a cookie option', opt: { udpSize: 1232, options: [{ code: 10, data: Buffer.alloc(8, 7) }, ecs('8.8.8.0', 24)] }, peer: '127.0.0.1' },
 ]
 
@@ -382,6 +383,26 @@ describe('answer cache', () => {
     }
     const records = (m: Buffer, from: string) => parseReply(h.handle(m, 'udp', from)!).answers.map((a) => a.rdata.toString('hex'))
     assert.notDeepEqual(records(viaEcs, '127.0.0.1'), records(noEcs, '24.81.2.3'), 'the two clients get different records')
+  })
+
+  test('10,000 IPv6 ECS networks: each located once, then every query a hit; networks that differ in the last octet of a /56 or only in the prefix are told apart', async () => {
+    const geoIp = countingGeo()
+    const { cached: h, plain, metrics } = handlers({ set: build(ZONE, 1), generation: 1, health: new Map() }, undefined, geoIp.lookup)
+    const N = 10_000
+    const hex = (n: number) => n.toString(16).padStart(2, '0')
+    // 2a00:HH00:0:LL00::/56, HH and LL the high and low octets of i: neighbours differ in the /56's last octet.
+    const net = (i: number) => `2a00:${hex(i >> 8)}00:0:${hex(i & 0xff)}00::`
+    const msg = (i: number) => buildQuery({ id: i, name: 'wtd.c.test', type: TYPE.A, opt: { udpSize: 1232, options: [ecs(net(i), 56)] } })
+    const ask = (m: Buffer, what: string) => assert.equal(h.handle(m, 'udp', '::1')!.toString('hex'), plain.handle(m, 'udp', '::1')!.toString('hex'), what)
+    for (let i = 0; i < N; i++) ask(msg(i), `${net(i)}/56`)
+    assert.equal(geoIp.calls, N, 'every network located once')
+    const hits = await counter(metrics, 'meridian_dns_cache_hits_total')
+    for (let i = 0; i < N; i++) ask(msg(i), `${net(i)}/56, again`)
+    assert.equal(geoIp.calls, N, 'no network located again: every record is found')
+    assert.equal((await counter(metrics, 'meridian_dns_cache_hits_total')) - hits, N, 'the second pass is all hits')
+    // One address, three prefixes: three clients (each located once more).
+    for (const prefix of [40, 48, 56]) ask(buildQuery({ id: prefix, name: 'wtd.c.test', type: TYPE.A, opt: { udpSize: 1232, options: [ecs('2a01:ab:cd00::', prefix)] } }), `2a01:ab:cd00::/${prefix}`)
+    assert.equal(geoIp.calls, N + 3)
   })
 
   test('more client networks than the client records hold: the records start again, answers unchanged', () => {
