@@ -24,10 +24,11 @@
  * No string is made or hashed per query: parse() hashes the base's octets as it reads them and finds
  * the base in a table (octets compared); every location and bucket has a numeric id, and the LRU
  * key is the number `base key + part` (part: 0, a location id, a bucket id, or a location-and-bucket
- * id, all below 2^22). Base keys come from `BaseKeys` so that LRU keys stay V8 small integers (Smis,
- * 31 bits): a client-dependent base takes a slot of 2^22 keys of its own, a base that only ever keys
- * part 0 (static records, NODATA, failover) one key of a slot shared with others, so names that are
- * queried once do not use up the slots. Past the slots keys are exact doubles: answers the same, each
+ * id, all below 2^22). Base keys come from `BaseKeys` so that LRU keys stay V8 small integers (Smis:
+ * 32 bits in node's own 64-bit builds, SMI_BITS): a client-dependent base takes a slot of 2^22 keys
+ * of its own (1,024 slots), a base that only ever keys part 0 (static records, NODATA, failover) one
+ * key of a slot shared with others, so names that are queried once do not use up the slots.
+ * Past the slots keys are exact doubles: answers the same, each
  * lookup slower (a heap number per key). Keys are never reused while an entry could hold them: the
  * base table is emptied when full, keeping the bases that hold a slot (the others' entries are
  * orphaned, and the LRU ages them out), and when an id space runs out everything is emptied at once.
@@ -205,22 +206,33 @@ interface Base {
   next: Base | undefined
 }
 
-/** The Smi range: V8 keeps integers in [-2^30, 2^30) unboxed (31 bits with pointer compression). */
-const SMI_MIN = -(2 ** 30)
-const SMI_END = 2 ** 30
+/**
+ * How wide V8's small integers (Smis, kept unboxed) are in this node: 32 bits on a 64-bit build
+ * without pointer compression (node's own builds), 31 bits otherwise. Were this wrong, keys would
+ * only be slower, never wrong (a test checks it against V8).
+ */
+export const SMI_BITS = smiBits()
+
+function smiBits(): 31 | 32 {
+  const v = process.config.variables as unknown as Record<string, unknown>
+  const wide = ['x64', 'arm64', 'ppc64', 's390x', 'riscv64', 'loong64'].includes(process.arch)
+  return wide && !v.v8_enable_pointer_compression && !v.v8_enable_31bit_smis_on_64bit_arch ? 32 : 31
+}
 
 /**
  * LRU key prefixes for bases, in slots of `partSpace` keys that tile the Smi range: a Map keyed by
- * heap numbers boxes every key it is given (measured in-process: a hit's lookup 0.55-0.74 against
- * 0.49-0.59 µs, bench/handler-profile.mjs with 1,024 bases before the bench's). A client-dependent
+ * heap numbers boxes every key it is given (measured in-process, 10 interleaved runs: a hit's lookup
+ * 0.69 against 0.60 µs, bench/handler-profile.mjs --bases 1024). A client-dependent
  * base gets a slot of its own (its keys: prefix + part). A base that only keys part 0 gets one key
  * of a slot shared by such bases, up to `partSpace` of them per slot. When the slots run out,
  * prefixes go on as exact doubles: above the Smi range for own slots, below it for single keys.
  * Nothing is handed out twice until reset().
  */
 export class BaseKeys {
-  /** How many slots fit the Smi range (512 with the default 2^22 keys per slot). */
+  /** How many slots fit the Smi range (1,024 with 32-bit Smis and the default 2^22 keys per slot). */
   readonly slots: number
+  private readonly min: number
+  private readonly end: number
   private nextSlot = 0
   /** The slot single keys are drawn from, and how many it has given (0: none yet). */
   private shared = 0
@@ -228,21 +240,29 @@ export class BaseKeys {
   private overflow = 0
   private singleOverflow = 0
 
-  constructor(private readonly partSpace: number) {
-    this.slots = Math.floor((SMI_END - SMI_MIN) / partSpace)
+  constructor(
+    private readonly partSpace: number,
+    smiBits: number = SMI_BITS,
+  ) {
+    this.min = -(2 ** (smiBits - 1))
+    this.end = 2 ** (smiBits - 1)
+    this.slots = Math.floor((this.end - this.min) / partSpace)
   }
 
-  /** A prefix whose keys `prefix + part`, 0 <= part < partSpace, are this base's alone. */
+  /**
+   * A prefix whose keys `prefix + part`, 0 <= part < partSpace, are this base's alone. Prefixes in
+   * the range are made int32s (`| 0`, exact there): V8 boxes a double result even when it is whole.
+   */
   ownSlot(): number {
-    if (this.nextSlot < this.slots) return SMI_MIN + this.nextSlot++ * this.partSpace
-    return SMI_END + this.overflow++ * this.partSpace
+    if (this.nextSlot < this.slots) return (this.min + this.nextSlot++ * this.partSpace) | 0
+    return this.end + this.overflow++ * this.partSpace
   }
 
   /** One key for a base that never keys a part above 0. */
   single(): number {
     if (this.sharedUsed === 0 || this.sharedUsed >= this.partSpace) {
-      if (this.nextSlot >= this.slots) return SMI_MIN - 1 - this.singleOverflow++
-      this.shared = SMI_MIN + this.nextSlot++ * this.partSpace
+      if (this.nextSlot >= this.slots) return this.min - 1 - this.singleOverflow++
+      this.shared = (this.min + this.nextSlot++ * this.partSpace) | 0
       this.sharedUsed = 0
     }
     return this.shared + this.sharedUsed++
@@ -250,7 +270,7 @@ export class BaseKeys {
 
   /** Whether `prefix` (from ownSlot) is in the Smi range. */
   isSmall(prefix: number): boolean {
-    return prefix < SMI_END
+    return prefix < this.end
   }
 
   /** Starts again: only when no entry holds a key handed out before (the LRU is empty). */
@@ -301,7 +321,7 @@ const R_PREFIXES = 3
 
 /** Key parts below 2^21 are locations (1 + id), from 2^21 buckets and location+bucket pairs (shared ids). */
 const ID_SPACE = 2 ** 21
-/** Base ids stay below this, so an overflow key (BaseKeys) `2^30 + id * 2 * ID_SPACE + part` is an exact integer (< 2^53). */
+/** Base ids stay below this, so overflow keys (BaseKeys: at most 2^31 + count * 2 * ID_SPACE + part, one count per base) are exact integers (< 2^53). */
 const MAX_BASE_ID = 2 ** 30
 const MAX_BASES = 50_000
 /** Options for lru-cache's get, shared: its default (`= {}`) would be a new object per call (get writes `status` into it). */
@@ -1089,7 +1109,6 @@ function contentKey(out: Outcome): string {
   return k
 }
 
-/** FNV-1a over `buf[start, end)`, as a small integer (a V8 Smi): what parse() computes for a name as it reads it (`nameHash`). */
 /**
  * A dotted-quad IPv4 address as its 32 bits (a signed int32), or -1 when `text` is not one (and for
  * 255.255.255.255, never a peer), with no string made.
@@ -1116,6 +1135,7 @@ export function ipv4Number(text: string): number {
   return dots === 3 && digits > 0 ? (n << 8) | part : -1
 }
 
+/** FNV-1a over `buf[start, end)`, as a small integer (a V8 Smi): what parse() computes for a name as it reads it (`nameHash`). */
 function fnv(buf: Uint8Array, start: number, end: number): number {
   let h = 0x811c9dc5
   for (let i = start; i < end; i++) h = Math.imul(h ^ buf[i]!, 0x01000193)

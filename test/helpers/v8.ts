@@ -10,3 +10,9 @@ export function sameMapCheck(): (a: object, b: object) => boolean {
   setFlagsFromString('--allow-natives-syntax')
   return new Function('a', 'b', 'return %HaveSameMap(a, b)') as (a: object, b: object) => boolean
 }
+
+/** V8's `%IsSmi(x)`: whether a number is kept unboxed (a small integer), as a Map key is then. */
+export function isSmiCheck(): (x: number) => boolean {
+  setFlagsFromString('--allow-natives-syntax')
+  return new Function('x', 'return %IsSmi(x)') as (x: number) => boolean
+}

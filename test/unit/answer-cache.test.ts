@@ -8,7 +8,7 @@ import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { buildZoneSet } from '../../src/config/load.js'
 import type { GeoAnswer, GeoLookup } from '../../src/dns/client.js'
-import { BaseKeys, DEFAULT_ANSWER_CACHE, ipv4Number, type AnswerCacheOptions } from '../../src/dns/answer-cache.js'
+import { BaseKeys, DEFAULT_ANSWER_CACHE, ipv4Number, SMI_BITS, type AnswerCacheOptions } from '../../src/dns/answer-cache.js'
 import { DnsHandler } from '../../src/dns/handler.js'
 import { respond } from '../../src/dns/responder.js'
 import { parseQuery } from '../../src/dns/wire.js'
@@ -17,7 +17,7 @@ import { createLogger } from '../../src/log.js'
 import { Metrics } from '../../src/metrics/index.js'
 import type { VipHealth } from '../../src/model/gslb.js'
 import type { ZoneSet } from '../../src/model/types.js'
-import { sameMapCheck } from '../helpers/v8.js'
+import { isSmiCheck, sameMapCheck } from '../helpers/v8.js'
 import { buildQuery, ecsOption, parseReply, TYPE, type QuerySpec, type Reply } from '../helpers/wire.js'
 
 const ZONE = `origin: c.test
@@ -167,6 +167,16 @@ function same(h: ReturnType<typeof handlers>, label: string): void {
       }
     }
   }
+}
+
+/** Every base's LRU key prefix (the cache's private base table, chains included). */
+function baseKeysOf(h: DnsHandler): number[] {
+  type B = { key: number; next: B | undefined }
+  const out: number[] = []
+  for (let b of (h.cache as unknown as { bases: Map<number, B> }).bases.values()) {
+    for (; b; b = b.next!) out.push(b.key)
+  }
+  return out
 }
 
 /** The cache's lru-cache (private), to read its keys. */
@@ -403,23 +413,40 @@ describe('answer cache', () => {
     // One address, three prefixes: three clients (each located once more).
     for (const prefix of [40, 48, 56]) ask(buildQuery({ id: prefix, name: 'wtd.c.test', type: TYPE.A, opt: { udpSize: 1232, options: [ecs('2a01:ab:cd00::', prefix)] } }), `2a01:ab:cd00::/${prefix}`)
     assert.equal(geoIp.calls, N + 3)
+    // A /56 and the seven that differ from it in one octet each: eight clients, each found again.
+    const octets = [0x2a, 0x02, 0x13, 0x24, 0x35, 0x46, 0x57]
+    const v6 = (o: number[]) => `${hex(o[0]!)}${hex(o[1]!)}:${hex(o[2]!)}${hex(o[3]!)}:${hex(o[4]!)}${hex(o[5]!)}:${hex(o[6]!)}00::`
+    const variants = [octets, ...octets.map((_, p) => octets.map((o, q) => (q === p ? o ^ 0x08 : o)))]
+    for (let round = 0; round < 2; round++) {
+      for (const o of variants) ask(buildQuery({ id: 7, name: 'wtd.c.test', type: TYPE.A, opt: { udpSize: 1232, options: [ecs(v6(o), 56)] } }), `${v6(o)}/56, round ${round}`)
+      assert.equal(geoIp.calls, N + 3 + variants.length, `round ${round}: each of the eight located once`)
+    }
   })
 
-  test('more client networks than the client records hold: the records start again, answers unchanged', () => {
-    const world: World = { set: build(ZONE, 1), generation: 1, health: new Map() }
-    // 1,000 entries: the smallest cache, so 1,000 client records; 2,500 networks go round them twice.
-    const { cached, plain } = handlers(world, { maxEntries: 1000, maxBytes: 1 << 20 })
-    for (let round = 0; round < 2; round++) {
-      for (let i = 0; i < 2500; i++) {
-        const net = `${[81, 8, 1, 100][i % 4]}.${(i >> 8) & 255}.${i & 255}.0`
-        for (const name of ['wtd.c.test', 'lat.c.test']) {
-          const msg = buildQuery({ id: i, name, type: TYPE.A, opt: { udpSize: 1232, options: [ecs(net, 24)] } })
-          assert.equal(cached.handle(msg, 'udp', '127.0.0.1')!.toString('hex'), plain.handle(msg, 'udp', '127.0.0.1')!.toString('hex'), `${name} from ${net}/24, round ${round}`)
+  for (const kind of ['IPv4 ECS networks', 'IPv4 resolvers without ECS', 'IPv6 ECS networks'] as const) {
+    test(`more ${kind} than the client records hold: the records start again, answers unchanged`, () => {
+      const world: World = { set: build(ZONE, 1), generation: 1, health: new Map() }
+      // 1,000 entries: the smallest cache, so 1,000 client records; 2,500 clients go round them twice.
+      const { cached, plain } = handlers(world, { maxEntries: 1000, maxBytes: 1 << 20 })
+      const hex = (n: number) => n.toString(16).padStart(2, '0')
+      for (let round = 0; round < 2; round++) {
+        for (let i = 0; i < 2500; i++) {
+          const v4 = `${[81, 8, 1, 100][i % 4]}.${(i >> 8) & 255}.${i & 255}`
+          const [opt, peer, what] =
+            kind === 'IPv4 ECS networks'
+              ? [{ udpSize: 1232, options: [ecs(`${v4}.0`, 24)] }, '127.0.0.1', `${v4}.0/24`]
+              : kind === 'IPv4 resolvers without ECS'
+                ? [{ udpSize: 1232 }, `${v4}.53`, `resolver ${v4}.53`]
+                : [{ udpSize: 1232, options: [ecs(`2a00:${hex(i >> 8)}00:0:${hex(i & 0xff)}00::`, 56)] }, '::1', `2a00:${hex(i >> 8)}00:0:${hex(i & 0xff)}00::/56`]
+          for (const name of ['wtd.c.test', 'lat.c.test']) {
+            const msg = buildQuery({ id: i, name, type: TYPE.A, opt })
+            assert.equal(cached.handle(msg, 'udp', peer)!.toString('hex'), plain.handle(msg, 'udp', peer)!.toString('hex'), `${name} from ${what}, round ${round}`)
+          }
         }
       }
-    }
-    assert.ok(cached.cache!.size <= 1000)
-  })
+      assert.ok(cached.cache!.size <= 1000)
+    })
+  }
 
   test('when an id space runs out the cache empties itself and answers stay the uncached ones', async () => {
     // Tiny id spaces (8 location/bucket ids, 6 base ids) so that both run out many times over.
@@ -463,21 +490,25 @@ describe('answer cache', () => {
       const hits = await counter(metrics, 'meridian_dns_cache_hits_total')
       for (const name of ['geo.c.test', 'wtd.c.test', 'lat.c.test', 'near.c.test']) ask(name, TYPE.A, name === 'geo.c.test' || name === 'wtd.c.test' ? '81.2.69.0' : '8.8.8.0', `${name} again`)
       assert.equal((await counter(metrics, 'meridian_dns_cache_hits_total')) - hits, 4, `the GSLB answers are still cached (base table ${baseTable ?? 'default'})`)
-      const keys = [...lruOf(cached).keys()]
-      assert.ok(keys.length > 1000)
-      const big = keys.filter((k) => !(Number.isInteger(k) && k >= -(2 ** 30) && k < 2 ** 30))
-      assert.deepEqual(big, [], `every key in the Smi range (base table ${baseTable ?? 'default'})`)
+      assert.ok([...lruOf(cached).keys()].length > 1000)
+      // What lookups add parts to and pass to the LRU: each base's key, as V8 holds it.
+      const isSmi = isSmiCheck()
+      const bases = baseKeysOf(cached)
+      assert.ok(bases.length >= (baseTable ? 4 : 1000), `${bases.length} bases in the table`)
+      assert.deepEqual(bases.filter((k) => !isSmi(k)), [], `every base key a V8 Smi (base table ${baseTable ?? 'default'})`)
     }
   })
 
-  test('more client-dependent names than the Smi slots hold: the rest key by exact doubles, answers unchanged', async () => {
-    // 300 geo services x A and AAAA: 600 client-dependent bases, 512 slots.
-    const services = Array.from({ length: 300 }, (_, i) => `  s${i}: { policy: geo, answers: 1 }`).join('\n')
+  test('more client-dependent names than the Smi slots hold: every slot is used, the rest key by exact doubles, answers unchanged', async () => {
+    const slots = new BaseKeys(2 ** 22).slots
+    assert.equal(slots, 2 ** (SMI_BITS - 22))
+    // geo services x A and AAAA: 200 client-dependent bases more than the slots.
+    const count = slots / 2 + 100
+    const services = Array.from({ length: count }, (_, i) => `  s${i}: { policy: geo, answers: 1 }`).join('\n')
     const world: World = { set: build(ZONE.replace(/\nservices:\n/, `\nservices:\n${services}\n`), 1), generation: 1, health: new Map() }
     const { cached, plain, metrics } = handlers(world)
-    assert.equal(new BaseKeys(2 ** 22).slots, 512)
     for (let round = 0; round < 2; round++) {
-      for (let i = 0; i < 300; i++) {
+      for (let i = 0; i < count; i++) {
         for (const type of [TYPE.A, TYPE.AAAA]) {
           for (const net of ['81.2.69.0', '8.8.8.0']) {
             const msg = buildQuery({ id: i, name: `s${i}.c.test`, type, opt: { udpSize: 1232, options: [ecs(net, 24)] } })
@@ -486,11 +517,14 @@ describe('answer cache', () => {
         }
       }
     }
-    assert.equal(await counter(metrics, 'meridian_dns_cache_hits_total'), 1200, 'the second round is all hits, past the slots too')
-    const keys = [...lruOf(cached).keys()]
-    const smi = keys.filter((k) => k >= -(2 ** 30) && k < 2 ** 30)
-    assert.ok(smi.length > 0 && smi.length < keys.length, `${smi.length} of ${keys.length} keys in the Smi range`)
-    assert.ok(keys.every((k) => Number.isSafeInteger(k)), 'the others exact integers')
+    assert.equal(await counter(metrics, 'meridian_dns_cache_hits_total'), count * 4, 'the second round is all hits, past the slots too')
+    // (Once a base's key is a double, V8 holds every base's key field as one: read back, none is a
+    // Smi; lookups add parts to them in optimized code and get Smis again.)
+    const bases = baseKeysOf(cached)
+    assert.equal(bases.length, count * 2)
+    const small = bases.filter((k) => k >= -(2 ** (SMI_BITS - 1)) && k < 2 ** (SMI_BITS - 1))
+    assert.equal(small.length, slots, 'every slot went to a base before any key left the Smi range')
+    assert.ok(bases.every((k) => Number.isSafeInteger(k)), 'the others exact integers')
   })
 
   test('a new zone set is seen at once: no stale answer after a reload', () => {
@@ -598,41 +632,63 @@ records:
 })
 
 describe('BaseKeys: LRU key prefixes', () => {
-  const inSmi = (k: number) => Number.isInteger(k) && k >= -(2 ** 30) && k < 2 ** 30
-
-  test('slots tile the Smi range; single keys share slots; past them exact doubles; nothing given twice', () => {
-    const space = 2 ** 22
-    const keys = new BaseKeys(space)
-    assert.equal(keys.slots, 512)
-    const slotOf = (k: number) => Math.floor((k + 2 ** 30) / space)
-    // Single keys: consecutive within a slot, a new slot when one is full; which slots they took.
-    const singleSlots = new Set<number>()
-    let prev = NaN
-    const single = (n: number) => {
-      for (let i = 0; i < n; i++) {
-        const k = keys.single()
-        assert.ok(inSmi(k), `single key ${k} in the Smi range`)
-        if (k !== prev + 1) {
-          assert.equal((k + 2 ** 30) % space, 0, `a single key starts a slot or follows the last one: ${k} after ${prev}`)
-          assert.ok(!singleSlots.has(slotOf(k)), 'a slot is taken once')
-        }
-        singleSlots.add(slotOf(k))
-        prev = k
-      }
-    }
-    single(space + 1) // fills one slot, starts a second
-    const own = Array.from({ length: 600 }, () => keys.ownSlot())
-    single(space - 1) // fills the second
-    const past = Array.from({ length: 3 }, () => keys.single())
-    assert.deepEqual([...singleSlots], [0, 1])
-    assert.equal(own.filter(inSmi).length, 510, 'two slots went to single keys, 510 remain for own slots')
-    assert.deepEqual(own.slice(0, 510).map(slotOf), Array.from({ length: 510 }, (_, i) => i + 2), 'each own slot once, none of the single keys\' slots')
-    assert.ok(own.every((p) => p % space === 0 || inSmi(p)) && own.slice(510).every((p, i) => p === 2 ** 30 + i * space && Number.isSafeInteger(p + space - 1)), 'past the Smi range, own slots go on above it, exact')
-    assert.deepEqual(past, [-(2 ** 30) - 1, -(2 ** 30) - 2, -(2 ** 30) - 3], 'single keys past the slots: below the Smi range')
-    assert.ok(keys.isSmall(own[0]!) && !keys.isSmall(own[599]!))
-    keys.reset()
-    assert.equal(keys.ownSlot(), -(2 ** 30), 'reset: from the first slot again')
+  test('SMI_BITS is how wide V8 keeps integers unboxed in this node', () => {
+    const isSmi = isSmiCheck()
+    // As int32s (`| 0`): V8 keeps a double result boxed even when it is whole.
+    const end = 2 ** (SMI_BITS - 1)
+    assert.ok(isSmi((end - 1) | 0) && isSmi(-end | 0), `[-2^${SMI_BITS - 1}, 2^${SMI_BITS - 1}) are Smis`)
+    if (SMI_BITS === 31) assert.ok(!isSmi((2 ** 31 - 1) | 0), '31 bits: 2^31 - 1 is not')
   })
+
+  for (const bits of [31, 32]) {
+    test(`${bits}-bit Smis: slots tile the range; single keys share slots; past them exact doubles; nothing given twice`, () => {
+      const space = 2 ** 22
+      const min = -(2 ** (bits - 1))
+      const end = 2 ** (bits - 1)
+      const inRange = (k: number) => Number.isInteger(k) && k >= min && k < end
+      const keys = new BaseKeys(space, bits)
+      const isSmi = isSmiCheck()
+      const slots = 2 ** (bits - 22)
+      assert.equal(keys.slots, slots)
+      const slotOf = (k: number) => Math.floor((k - min) / space)
+      // Single keys: consecutive within a slot, a new slot when one is full; which slots they took.
+      const singleSlots = new Set<number>()
+      let prev = NaN
+      const single = (n: number) => {
+        for (let i = 0; i < n; i++) {
+          const k = keys.single()
+          assert.ok(inRange(k), `single key ${k} in the Smi range`)
+          if (bits <= SMI_BITS && (i & 0xffff) === 0) assert.ok(isSmi(k), `single key ${k} a Smi`)
+          if (k !== prev + 1) {
+            assert.equal((k - min) % space, 0, `a single key starts a slot or follows the last one: ${k} after ${prev}`)
+            assert.ok(!singleSlots.has(slotOf(k)), 'a slot is taken once')
+          }
+          singleSlots.add(slotOf(k))
+          prev = k
+        }
+      }
+      single(space + 1) // fills one slot, starts a second
+      const ownSmi: boolean[] = []
+      const own = Array.from({ length: slots + 90 }, () => {
+        const k = keys.ownSlot()
+        ownSmi.push(isSmi(k)) // as returned (an array of numbers holds them as doubles)
+        return k
+      })
+      single(space - 1) // fills the second
+      const past = Array.from({ length: 3 }, () => keys.single())
+      assert.deepEqual([...singleSlots], [0, 1])
+      const small = own.slice(0, slots - 2)
+      assert.ok(small.every(inRange) && !own.slice(slots - 2).some(inRange), 'two slots went to single keys, the rest to own slots')
+      assert.deepEqual(small.map(slotOf), Array.from({ length: slots - 2 }, (_, i) => i + 2), 'each own slot once, none of the single keys\' slots')
+      assert.deepEqual(own.slice(slots - 2), Array.from({ length: 92 }, (_, i) => end + i * space), 'past the Smi range, own slots go on above it')
+      assert.ok(Number.isSafeInteger(own.at(-1)! + space - 1), 'exact')
+      assert.deepEqual(past, [min - 1, min - 2, min - 3], 'single keys past the slots: below the Smi range')
+      assert.ok(keys.isSmall(own[0]!) && !keys.isSmall(own.at(-1)!))
+      if (bits <= SMI_BITS) assert.ok(ownSmi.slice(0, slots - 2).every(Boolean), 'prefixes in the range are Smis, not whole doubles')
+      keys.reset()
+      assert.equal(keys.ownSlot(), min, 'reset: from the first slot again')
+    })
+  }
 })
 
 describe('ipv4Number', () => {
