@@ -35,7 +35,10 @@
  *
  * Validity. Every entry records the zone set object and the health generations it was built under;
  * anything else is a miss (no stale answer after a change). `stateGeneration` moves on state and
- * membership changes and ends every entry; `generation` also moves on latency moves of more than
+ * membership changes; when it does, the cache compares the state of every check its zone set's
+ * GSLB services read with what it last saw (`HealthIndex`), and moves the own generation of each
+ * service that reads a check whose state changed: that ends the answers of those services only
+ * (static answers read no health and outlive it); `generation` also moves on latency moves of more than
  * max(2 ms, 25%) (health/poller.ts) and ends only geo-latency entries, the policy that reads latency,
  * each after its own share of the latency grace (`latencyGraceMs`, inGrace()), so the rebuilds of one
  * move spread out instead of all missing at once. Smaller moves keep the entries: they are well
@@ -52,7 +55,7 @@ import { LRUCache } from 'lru-cache'
 import type { Zone, ZoneSet } from '../model/types.js'
 import { RRTYPE, type RR } from '../model/types.js'
 import type { HealthGenerations } from '../health/poller.js'
-import type { ClientLocation } from '../model/gslb.js'
+import type { ClientLocation, VipHealth } from '../model/gslb.js'
 import type { Tally } from '../metrics/index.js'
 import { drawStart, scopeOf, type Dependence } from '../select/select.js'
 import { locateRaw, type GeoLookup } from './client.js'
@@ -125,7 +128,10 @@ class Entry {
   readonly marker = false as const
   readonly set: ZoneSet
   readonly hgen: number
+  /** The service's own state generation when built (HealthIndex.gens[svc]); 0 when svc is -1. */
   readonly sgen: number
+  /** The GSLB service that answered, as its index in the zone set's HealthIndex, or -1 (no health read). */
+  readonly svc: number
   /**
    * Built by a geo-latency service: measured latency took part, so a health generation move ends
    * it (after its `grace` when only the generation moved, at once when the state generation did).
@@ -157,6 +163,7 @@ class Entry {
     this.set = f.set
     this.hgen = f.hgen
     this.sgen = f.sgen
+    this.svc = f.svc
     this.latency = f.latency
     this.grace = f.grace
     this.head = f.head
@@ -179,15 +186,45 @@ class Entry {
 
 type EntryFields = Omit<Entry, 'marker' | 'at'>
 
-/** Says which key comes next for a client-dependent base (see the header); `latency` is there so valid() reads both kinds alike. */
+/**
+ * Says which key comes next for a client-dependent base (see the header); `latency` is there so
+ * valid() reads both kinds alike. A base's own marker follows the policy (the zone set) and reads no
+ * health (svc -1); a location's marker saying "split by bucket" follows the service's selection.
+ */
 class Marker {
   readonly marker = true as const
   readonly latency = false as const
   constructor(
     readonly set: ZoneSet,
+    readonly svc: number,
     readonly sgen: number,
     readonly next: 'bucket' | 'location',
   ) {}
+}
+
+/**
+ * Per zone set: the checks its GSLB services read, and which services read each, so that a state
+ * change ends only the answers of the services it touches.
+ */
+interface HealthIndex {
+  readonly set: ZoneSet
+  /** Service indexes by zone and service name. */
+  readonly services: Map<Zone, Map<string, number>>
+  /** The check keys read, each one's readers (service indexes), and its state when last compared. */
+  readonly keys: string[]
+  readonly readers: number[][]
+  readonly states: Int8Array
+  /** Per service: its own state generation, moved when a check it reads changes state. */
+  readonly gens: Int32Array
+  /** Per service: its "split by bucket" marker under the current generation. */
+  readonly markers: (Marker | undefined)[]
+  /** The stateGeneration the states were last compared at. */
+  seenSgen: number
+}
+
+/** A check's state as a small integer: none yet, unknown, up, down. */
+function stateCode(h: VipHealth | undefined): number {
+  return h === undefined ? 0 : h.state === 'up' ? 2 : h.state === 'down' ? 3 : 1
 }
 
 /** A base key (name, type, EDNS flags) seen in an answer: its octets, id and marker. */
@@ -366,7 +403,10 @@ export class AnswerCache {
   /** Entries by base id and content (the records drawn from, the rcode, the region, the dependence). */
   private readonly built: LRUCache<string, Entry>
   private readonly soaTemplates = new WeakMap<RR, Buffer>()
-  /** The two markers of the current zone set and state generation (marker()). */
+  /** The current zone set's HealthIndex (healthIndex()), and its per-service generations. */
+  private hidx: HealthIndex | undefined
+  private svcGens: Int32Array = new Int32Array(0)
+  /** The two markers of the current zone set that read no health (marker()). */
   private markers: { bucket: Marker; location: Marker } | undefined
   private readonly scratch = Buffer.alloc(300)
   private readonly hits: Tally
@@ -426,6 +466,8 @@ export class AnswerCache {
     private readonly serverUdpSize: number,
     options: AnswerCacheOptions = DEFAULT_ANSWER_CACHE,
     private readonly now: () => number = () => performance.now(),
+    /** A check's current health (the selector's input), compared when the state generation moves. */
+    private readonly vipHealth: (checkKey: string) => VipHealth | undefined = () => undefined,
   ) {
     this.graceMs = Math.max(0, options.latencyGraceMs ?? LATENCY_GRACE_MS)
     this.idSpace = Math.max(4, Math.min(ID_SPACE, options.idSpaces?.parts ?? ID_SPACE))
@@ -478,18 +520,18 @@ export class AnswerCache {
       return nx
     }
     const set = this.zones()
-    const { generation: hgen, stateGeneration: sgen } = this.generations()
+    const hgen = this.generations(set).generation
     const key = b.key
-    let e = this.valid(b.marker, set, hgen, sgen) ?? this.valid(this.lru.get(key, GET), set, hgen, sgen)
+    let e = this.valid(b.marker, set, hgen) ?? this.valid(this.lru.get(key, GET), set, hgen)
     let client = -1
     if (e?.marker) {
       client = this.client() * REC
       const rec = this.rec
       if (e.next === 'bucket') {
-        e = this.valid(this.lru.get(key + rec[client + R_BUCKET]!, GET), set, hgen, sgen)
+        e = this.valid(this.lru.get(key + rec[client + R_BUCKET]!, GET), set, hgen)
       } else {
-        e = this.valid(this.lru.get(key + rec[client + R_LOC]!, GET), set, hgen, sgen)
-        if (e?.marker) e = this.valid(this.lru.get(key + rec[client + R_BOTH]!, GET), set, hgen, sgen)
+        e = this.valid(this.lru.get(key + rec[client + R_LOC]!, GET), set, hgen)
+        if (e?.marker) e = this.valid(this.lru.get(key + rec[client + R_BOTH]!, GET), set, hgen)
       }
     }
     if (!e || e.marker) {
@@ -502,8 +544,9 @@ export class AnswerCache {
     return this.assemble(e, msg, client)
   }
 
-  private valid(e: Entry | Marker | undefined, set: ZoneSet, hgen: number, sgen: number): Entry | Marker | undefined {
-    return e !== undefined && e.set === set && e.sgen === sgen && (!e.latency || e.hgen === hgen || this.inGrace(e)) ? e : undefined
+  /** `e` if it may still be served: built under this zone set, its service's state unchanged since, and (geo-latency) its health generation or grace. */
+  private valid(e: Entry | Marker | undefined, set: ZoneSet, hgen: number): Entry | Marker | undefined {
+    return e !== undefined && e.set === set && (e.svc < 0 || e.sgen === this.svcGens[e.svc]) && (!e.latency || e.hgen === hgen || this.inGrace(e)) ? e : undefined
   }
 
   /**
@@ -519,14 +562,62 @@ export class AnswerCache {
   }
 
   /**
-   * The health generations, noting when the last one seen is superseded (for the grace). Read by
+   * The health generations, noting when the last one seen is superseded (for the grace), and with
+   * the services' own generations brought up to date for `set` (the current zone set). Read by
    * lookup() and by insert(): the first lookup of a new name returns before it reads them, and the
    * entry insert() builds must have its generation noted too.
    */
-  private generations(): HealthGenerations {
+  private generations(set: ZoneSet): HealthGenerations {
     const g = this.health()
     if (g.generation !== this.seenHgen) this.generationMoved(g.generation)
+    const idx = this.hidx
+    if (idx === undefined || idx.set !== set) this.indexHealth(set, g.stateGeneration)
+    else if (idx.seenSgen !== g.stateGeneration) this.stateMoved(idx, g.stateGeneration)
     return g
+  }
+
+  /** Builds the HealthIndex of a new zone set: its services, the checks they read, their states now. */
+  private indexHealth(set: ZoneSet, sgen: number): void {
+    const services = new Map<Zone, Map<string, number>>()
+    const keyIndex = new Map<string, number>()
+    const keys: string[] = []
+    const readers: number[][] = []
+    let n = 0
+    for (const zone of set.zones.values()) {
+      const byName = new Map<string, number>()
+      services.set(zone, byName)
+      for (const [name, service] of zone.services) {
+        const svc = n++
+        byName.set(name, svc)
+        for (const r of service.regions) {
+          for (const v of zone.regions.get(r)?.vips ?? []) {
+            if (v.checkKey === null) continue
+            let k = keyIndex.get(v.checkKey)
+            if (k === undefined) {
+              keyIndex.set(v.checkKey, (k = keys.length))
+              keys.push(v.checkKey)
+              readers.push([])
+            }
+            if (!readers[k]!.includes(svc)) readers[k]!.push(svc)
+          }
+        }
+      }
+    }
+    const states = new Int8Array(keys.length)
+    for (let k = 0; k < keys.length; k++) states[k] = stateCode(this.vipHealth(keys[k]!))
+    this.hidx = { set, services, keys, readers, states, gens: new Int32Array(n), markers: new Array<Marker | undefined>(n).fill(undefined), seenSgen: sgen }
+    this.svcGens = this.hidx.gens
+  }
+
+  /** The state generation moved: every service reading a check whose state changed moves its own. */
+  private stateMoved(idx: HealthIndex, sgen: number): void {
+    idx.seenSgen = sgen
+    for (let k = 0; k < idx.keys.length; k++) {
+      const now = stateCode(this.vipHealth(idx.keys[k]!))
+      if (now === idx.states[k]) continue
+      idx.states[k] = now
+      for (const svc of idx.readers[k]!) idx.gens[svc]!++
+    }
   }
 
   /** A new health generation: the one seen before it is superseded from now on. */
@@ -551,9 +642,12 @@ export class AnswerCache {
   insert(q: Query, out: Outcome): Buffer | null {
     if (!this.parsed || (out.kind !== 'answer' && out.kind !== 'nodata') || !out.zone || q.oddName) return null
     const set = this.zones()
-    const { generation: hgen, stateGeneration: sgen } = this.generations()
+    const hgen = this.generations(set).generation
     const sel = out.selection
     const policy = sel && out.service ? out.zone.services.get(out.service)?.policy : undefined
+    // The service whose health the answer read (a GSLB answer), and its own state generation.
+    const svc = sel && out.service ? (this.hidx!.services.get(out.zone)?.get(out.service) ?? -1) : -1
+    const sgen = svc >= 0 ? this.svcGens[svc]! : 0
     // Whether the answer depends on the client (keyed by location or bucket), or is everyone's.
     const dependent = sel !== undefined && policy !== undefined && policy !== 'failover'
     const b = this.base ?? this.addBase(dependent)
@@ -561,7 +655,7 @@ export class AnswerCache {
     const content = b.id + contentKey(out)
     let entry = this.built.get(content)
     if (entry === undefined || entry.set !== set) {
-      const made = this.build(q, out, set, hgen, sgen, policy === 'geo-latency')
+      const made = this.build(q, out, set, hgen, svc, sgen, policy === 'geo-latency')
       if (!made) return null
       this.built.set(content, (entry = made))
     } else if (entry.hgen !== hgen || entry.sgen !== sgen) {
@@ -580,12 +674,12 @@ export class AnswerCache {
       const key = b.key
       const rec = this.rec
       if (policy === 'weighted') {
-        b.marker = this.marker(set, sgen, 'bucket')
+        b.marker = this.marker(set, 'bucket')
         this.lru.set(key + rec[client + R_BUCKET]!, entry)
       } else {
-        b.marker = this.marker(set, sgen, 'location')
+        b.marker = this.marker(set, 'location')
         if (entry.dep === 'bucket' || entry.dep === 'both') {
-          this.lru.set(key + rec[client + R_LOC]!, this.marker(set, sgen, 'bucket'))
+          this.lru.set(key + rec[client + R_LOC]!, this.splitMarker(set, svc))
           this.lru.set(key + rec[client + R_BOTH]!, entry)
         } else {
           this.lru.set(key + rec[client + R_LOC]!, entry)
@@ -595,13 +689,22 @@ export class AnswerCache {
     return this.assemble(entry, this.lastMsg!, client)
   }
 
-  /** The marker saying `next` under this zone set and state generation: one object per kind, shared (markers never change). */
-  private marker(set: ZoneSet, sgen: number, next: Marker['next']): Marker {
+  /** A base's marker saying `next` under this zone set (the policy's): one object per kind, shared (markers never change). */
+  private marker(set: ZoneSet, next: Marker['next']): Marker {
     let m = this.markers
-    if (m === undefined || m.bucket.set !== set || m.bucket.sgen !== sgen) {
-      m = this.markers = { bucket: new Marker(set, sgen, 'bucket'), location: new Marker(set, sgen, 'location') }
+    if (m === undefined || m.bucket.set !== set) {
+      m = this.markers = { bucket: new Marker(set, -1, 0, 'bucket'), location: new Marker(set, -1, 0, 'location') }
     }
     return m[next]
+  }
+
+  /** A location's marker saying "split by bucket" for service `svc` (its selection tied): valid while the service's state is. */
+  private splitMarker(set: ZoneSet, svc: number): Marker {
+    const idx = this.hidx!
+    const gen = idx.gens[svc]!
+    let m = idx.markers[svc]
+    if (m === undefined || m.sgen !== gen) idx.markers[svc] = m = new Marker(set, svc, gen, 'bucket')
+    return m
   }
 
   /** Adds the base the last parse read (its octets are still in `scratch`), with a key for the answer's kind. */
@@ -665,7 +768,7 @@ export class AnswerCache {
   }
 
   /** Builds an entry from the full path's outcome, with dns2 as the encoder. */
-  private build(q: Query, out: Outcome, set: ZoneSet, hgen: number, sgen: number, latency: boolean): Entry | null {
+  private build(q: Query, out: Outcome, set: ZoneSet, hgen: number, svc: number, sgen: number, latency: boolean): Entry | null {
     const sel = out.selection
     const drawn = sel && out.kind === 'answer' ? sel.addresses.length : 0
     const fixed = out.answer.slice(0, out.answer.length - drawn)
@@ -706,6 +809,7 @@ export class AnswerCache {
       set,
       hgen,
       sgen,
+      svc,
       latency,
       // Spread over the grace by the golden-ratio sequence: even, and no draw from `rand` (whose
       // sequence the answers' rotation uses).

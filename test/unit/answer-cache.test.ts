@@ -221,18 +221,43 @@ describe('answer cache', () => {
     same(h, 'eu back')
   })
 
+  test('checks going up, down and unknown at random: every answer is the uncached one after every change', () => {
+    const world: World = { set: build(ZONE, 1), generation: 1, health: new Map() }
+    const h = handlers(world)
+    const keys = [...world.set.checks.keys()]
+    assert.ok(keys.length >= 6)
+    let seed = 7
+    const next = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32
+    same(h, 'start')
+    for (let step = 0; step < 25; step++) {
+      // One to three checks change (or, one step in five, none: the generation moves for nothing).
+      const changes = next() < 0.2 ? 0 : 1 + Math.floor(next() * 3)
+      for (let c = 0; c < changes; c++) {
+        const key = keys[Math.floor(next() * keys.length)]!
+        const r = next()
+        if (r < 0.25) world.health.delete(key)
+        else world.health.set(key, { state: r < 0.5 ? 'unknown' : r < 0.75 ? 'down' : 'up', ewmaMs: null } as unknown as VipHealth)
+      }
+      world.generation++
+      same(h, `step ${step} (${changes} changed: ${[...world.health].map(([k, v]) => `${k.split(' ')[0]} ${v.state}`).join(', ')})`)
+    }
+  })
+
+  /** The check key of eu's first VIP. */
+  const euCheck = (set: ZoneSet) => [...set.checks.keys()].find((k) => k.includes('198.51.100.1'))!
+
   /** A handler whose health generations and clock the test moves, with cache counters to read. */
   function latencyWorld(latencyGraceMs: number) {
-    const w = { generation: 1, stateGeneration: 1, now: 0 }
+    const w = { generation: 1, stateGeneration: 1, now: 0, health: new Map<string, VipHealth>() }
     const set = build(ZONE, 1)
     const metrics = new Metrics({ processMetrics: false })
     const answerCache = { ...DEFAULT_ANSWER_CACHE, latencyGraceMs }
-    const gslb = { geo, health: () => undefined, rand: () => 0.37, generations: () => ({ generation: w.generation, stateGeneration: w.stateGeneration }), now: () => w.now }
+    const gslb = { geo, health: (k: string) => w.health.get(k), rand: () => 0.37, generations: () => ({ generation: w.generation, stateGeneration: w.stateGeneration }), now: () => w.now }
     const h = new DnsHandler(() => set, createLogger('silent'), { answerCache }, gslb, metrics)
     const ask = (name: string, net = '81.2.69.0') => h.handle(buildQuery({ name, type: TYPE.A, opt: { udpSize: 1232, options: [ecs(net, 24)] } }), 'udp', '127.0.0.1')
     const hits = () => counter(metrics, 'meridian_dns_cache_hits_total')
     const graced = () => counter(metrics, 'meridian_dns_cache_latency_grace_total')
-    return { w, ask: Object.assign(ask, { cache: () => h.cache }), hits, graced }
+    return { w, set, ask: Object.assign(ask, { cache: () => h.cache }), hits, graced }
   }
 
   test('with no latency grace, a latency-only move rebuilds geo-latency answers at once and keeps the others', async () => {
@@ -250,7 +275,7 @@ describe('answer cache', () => {
 
   test('within the latency grace a geo-latency answer outlives a latency move, each entry until its own deadline; a state change ends it at once', async () => {
     const GRACE = 2000
-    const { w, ask, hits, graced } = latencyWorld(GRACE)
+    const { w, set, ask, hits, graced } = latencyWorld(GRACE)
     // Geo-latency answers for many client networks (countries): entries with different deadlines.
     const nets = ['81.2.69.0', '8.8.8.0', '1.0.16.0', '100.1.2.0']
     const all = () => nets.map((n) => ask('lat.c.test', n)!.toString('hex'))
@@ -278,13 +303,42 @@ describe('answer cache', () => {
     // What was served in the grace is what was cached before the move (octets after the ID).
     assert.deepEqual(all().map((x) => x.slice(4)), first.map((x) => x.slice(4)))
 
-    // A state change (a VIP up or down) ends every entry at once, grace or not.
+    // A state change of a VIP the service reads ends its entries at once, grace or not.
     const h1 = await hits()
     w.now += 10
-    w.generation++ // the latency move that comes with it
+    w.health.set(euCheck(set), { state: 'down', ewmaMs: null })
+    w.generation++ // the poller's bump moves both
     w.stateGeneration++
     for (const n of nets) ask('lat.c.test', n)
     assert.equal(await hits(), h1, 'no answer from before a state change')
+  })
+
+  test('a state change ends the answers of the services that read the check, not the others', async () => {
+    const { w, set, ask, hits } = latencyWorld(0)
+    // fo reads eu and us; jp is read by geo, near, lat and wtd (all regions) but not by fo, none reads only eu.
+    const names = ['fo.c.test', 'none.c.test', 'static.c.test', 'wtd.c.test', 'geo.c.test']
+    for (const name of names) ask(name)
+    const jp = [...set.checks.keys()].filter((k) => k.includes('192.0.2.101'))
+    assert.deepEqual(jp, [], 'jp has no check (its VIP is not checked)')
+    // A us VIP goes down: fo, wtd and geo read it; none (eu only) and static do not.
+    const us = [...set.checks.keys()].find((k) => k.includes('203.0.113.1'))!
+    w.health.set(us, { state: 'down', ewmaMs: null })
+    w.generation++
+    w.stateGeneration++
+    const kept: string[] = []
+    for (const name of names) {
+      const before = await hits()
+      ask(name)
+      if ((await hits()) > before) kept.push(name)
+    }
+    assert.deepEqual(kept, ['none.c.test', 'static.c.test'], 'only the answers that did not read the check are still cached')
+    // The state generation moving with no state changed (a membership change elsewhere) ends nothing.
+    for (const name of names) ask(name)
+    w.generation++
+    w.stateGeneration++
+    const before = await hits()
+    for (const name of names) ask(name)
+    assert.equal((await hits()) - before, names.length)
   })
 
   test('latency grace: an answer built before two moves still ends at its deadline after the first', async () => {
