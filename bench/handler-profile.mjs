@@ -3,8 +3,9 @@
 // add `node --cpu-prof --cpu-prof-dir DIR` to get a profile. Health is taken as all up.
 // --only a|aaaa|nx: one kind of query. --bump N: move the health generation every N queries (as a
 // latency move does), so geo-latency answers miss and are rebuilt: the miss path under a live poller.
-// --flap N: move the state generation every N queries (as a check target going up or down does):
-// every cached answer is rebuilt at its next query.
+// --flap N: every N queries one check goes down or back up (the first VIP of the region named by
+// --flap-region, default us-east), and the generations move as the poller moves them: the answers
+// of the services that read it are rebuilt at their next query.
 // --syscall: one system call (a 1-byte write to /dev/null) before every query, as a server's
 // recvmsg/sendmsg do: on a kernel with page-table isolation and no PCID each one flushes the TLB,
 // so the handler runs cold as it does under load (docs/benchmarks.md, session 6). The figure
@@ -33,6 +34,7 @@ const seconds = Number(option('--seconds', 5))
 const only = option('--only', '')
 const bump = Number(option('--bump', 0))
 const flap = Number(option('--flap', 0))
+const flapRegion = option('--flap-region', 'us-east')
 const syscall = process.argv.includes('--syscall')
 const devNull = syscall ? openSync('/dev/null', 'w') : -1
 const oneByte = Buffer.alloc(1)
@@ -86,7 +88,12 @@ if (clients === 'ecs6') {
 const geo = await GeoDb.open(DEFAULT_GEODB)
 const metrics = new Metrics({ processMetrics: false })
 let gens = { generation: 0, stateGeneration: 0 }
-const h = new DnsHandler(() => set, createLogger('error'), process.env.CACHE ? { answerCache: { maxEntries: Number(process.env.CACHE), maxBytes: 256 * 1048576 } } : {}, { geo: (a, p) => geo.locate(a, p), health: () => undefined, rand: Math.random, generations: () => gens }, metrics)
+const health = new Map()
+const flapRegionDef = REGIONS.find((r) => r.name === flapRegion)
+if (flap > 0 && !flapRegionDef) throw new Error(`--flap-region: no region ${flapRegion} in the bench zone`)
+const flapKey = flap > 0 ? [...set.checks.keys()].find((k) => k.includes(flapRegionDef.vip)) : undefined
+if (flap > 0 && !flapKey) throw new Error(`--flap: no check of ${flapRegionDef.vip} among ${[...set.checks.keys()].join(', ')}`)
+const h = new DnsHandler(() => set, createLogger('error'), process.env.CACHE ? { answerCache: { maxEntries: Number(process.env.CACHE), maxBytes: 256 * 1048576 } } : {}, { geo: (a, p) => geo.locate(a, p), health: (k) => health.get(k), rand: Math.random, generations: () => gens }, metrics)
 for (let i = 0; i < priorBases; i++) {
   const reply = h.handle(buildQuery(i & 0xffff, `${SERVICES[0]}.${ORIGIN}`, 1000 + i, [8, 8, 8]), 'udp', '127.0.0.1')
   if (!reply || (reply[3] & 0xf) !== 0 || reply.readUInt16BE(6) !== 0) throw new Error(`--bases: query type ${1000 + i} did not get NODATA`)
@@ -117,7 +124,11 @@ while (performance.now() < end) {
     // A new address string per query, as dgram's rinfo gives the server (its hash not yet computed).
     run(msgs[k], clients === 'resolver' ? (' ' + peers[k]).slice(1) : peers[k])
     if (bump > 0 && n % bump === 0) gens.generation++
-    if (flap > 0 && n % flap === 0) gens = { generation: gens.generation + 1, stateGeneration: gens.stateGeneration + 1 }
+    if (flap > 0 && n % flap === 0) {
+      if (health.has(flapKey)) health.delete(flapKey)
+      else health.set(flapKey, { state: 'down', ewmaMs: null })
+      gens = { generation: gens.generation + 1, stateGeneration: gens.stateGeneration + 1 }
+    }
   }
 }
 const ms = performance.now() - t0 - (n * callUs) / 1000
