@@ -134,7 +134,7 @@ class Entry {
   readonly svc: number
   /**
    * Built by a geo-latency service: measured latency took part, so a health generation move ends
-   * it (after its `grace` when only the generation moved, at once when the state generation did).
+   * it after its `grace` (at once when a check its service reads changed state: `sgen`).
    */
   readonly latency: boolean
   /**
@@ -406,6 +406,8 @@ export class AnswerCache {
   /** The current zone set's HealthIndex (healthIndex()), and its per-service generations. */
   private hidx: HealthIndex | undefined
   private svcGens: Int32Array = new Int32Array(0)
+  /** The last service generation given (any index): each one is given once. */
+  private svcGenSeq = 0
   /** The two markers of the current zone set that read no health (marker()). */
   private markers: { bucket: Marker; location: Marker } | undefined
   private readonly scratch = Buffer.alloc(300)
@@ -605,7 +607,9 @@ export class AnswerCache {
     }
     const states = new Int8Array(keys.length)
     for (let k = 0; k < keys.length; k++) states[k] = stateCode(this.vipHealth(keys[k]!))
-    this.hidx = { set, services, keys, readers, states, gens: new Int32Array(n), markers: new Array<Marker | undefined>(n).fill(undefined), seenSgen: sgen }
+    // Generations are drawn from one sequence for all indexes: were a zone set object current again
+    // after another, no entry built under its old index could match its new one.
+    this.hidx = { set, services, keys, readers, states, gens: new Int32Array(n).fill(++this.svcGenSeq), markers: new Array<Marker | undefined>(n).fill(undefined), seenSgen: sgen }
     this.svcGens = this.hidx.gens
   }
 
@@ -616,7 +620,7 @@ export class AnswerCache {
       const now = stateCode(this.vipHealth(idx.keys[k]!))
       if (now === idx.states[k]) continue
       idx.states[k] = now
-      for (const svc of idx.readers[k]!) idx.gens[svc]!++
+      for (const svc of idx.readers[k]!) idx.gens[svc] = ++this.svcGenSeq
     }
   }
 
@@ -646,7 +650,9 @@ export class AnswerCache {
     const sel = out.selection
     const policy = sel && out.service ? out.zone.services.get(out.service)?.policy : undefined
     // The service whose health the answer read (a GSLB answer), and its own state generation.
-    const svc = sel && out.service ? (this.hidx!.services.get(out.zone)?.get(out.service) ?? -1) : -1
+    const svc = sel && out.service ? (this.hidx!.services.get(out.zone)?.get(out.service) ?? NaN) : -1
+    // A GSLB answer whose service the index does not know could never be ended by health: not cached.
+    if (svc !== svc) return null
     const sgen = svc >= 0 ? this.svcGens[svc]! : 0
     // Whether the answer depends on the client (keyed by location or bucket), or is everyone's.
     const dependent = sel !== undefined && policy !== undefined && policy !== 'failover'

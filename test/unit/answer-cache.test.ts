@@ -243,6 +243,23 @@ describe('answer cache', () => {
     }
   })
 
+  test('a zone set object current again after another: its old answers end if a check changed meanwhile', () => {
+    const a = build(ZONE, 1)
+    const b = build(ZONE, 2)
+    const world: World = { set: a, generation: 1, health: new Map() }
+    const h = handlers(world)
+    same(h, 'set A, all up')
+    // Under B only a static name is asked: A's entries stay in the LRU (B's would replace them).
+    const asked = buildQuery({ name: 'static.c.test', type: TYPE.A })
+    world.set = b
+    h.cached.handle(asked, 'udp', '8.8.4.4')
+    for (const key of a.checks.keys()) if (/198\.51\.100|2001:db8:e::1/.test(key)) world.health.set(key, { state: 'down', ewmaMs: null } as unknown as VipHealth)
+    world.generation++
+    h.cached.handle(asked, 'udp', '8.8.4.4')
+    world.set = a
+    same(h, 'set A again, eu down')
+  })
+
   /** The check key of eu's first VIP. */
   const euCheck = (set: ZoneSet) => [...set.checks.keys()].find((k) => k.includes('198.51.100.1'))!
 
