@@ -222,9 +222,9 @@ interface HealthIndex {
   seenSgen: number
 }
 
-/** A check's state as a small integer: none yet, unknown, up, down. */
+/** A check's state as a small integer: unknown (no record yet counts as unknown, as in the selector), up, down. */
 function stateCode(h: VipHealth | undefined): number {
-  return h === undefined ? 0 : h.state === 'up' ? 2 : h.state === 'down' ? 3 : 1
+  return h?.state === 'up' ? 2 : h?.state === 'down' ? 3 : 1
 }
 
 /** A base key (name, type, EDNS flags) seen in an answer: its octets, id and marker. */

@@ -349,13 +349,17 @@ describe('answer cache', () => {
       if ((await hits()) > before) kept.push(name)
     }
     assert.deepEqual(kept, ['none.c.test', 'static.c.test'], 'only the answers that did not read the check are still cached')
-    // The state generation moving with no state changed (a membership change elsewhere) ends nothing.
+    // The state generation moving with no state changed (a membership change elsewhere) ends nothing,
+    // nor does a check with no record yet getting one that says unknown (the selector reads both alike).
     for (const name of names) ask(name)
-    w.generation++
-    w.stateGeneration++
-    const before = await hits()
-    for (const name of names) ask(name)
-    assert.equal((await hits()) - before, names.length)
+    for (const change of [() => {}, () => w.health.set([...set.checks.keys()].find((k) => k.includes('198.51.100.2'))!, { state: 'unknown', ewmaMs: null })]) {
+      change()
+      w.generation++
+      w.stateGeneration++
+      const before = await hits()
+      for (const name of names) ask(name)
+      assert.equal((await hits()) - before, names.length)
+    }
   })
 
   test('latency grace: an answer built before two moves still ends at its deadline after the first', async () => {
