@@ -3,6 +3,7 @@
 // add `node --cpu-prof --cpu-prof-dir DIR` to get a profile. Health is taken as all up.
 // --only a|aaaa|nx: one kind of query. --bump N: move the health generation every N queries (as a
 // latency move does), so geo-latency answers miss and are rebuilt: the miss path under a live poller.
+// --pair-regions: each service reads two of the five regions (see below).
 // --flap N: every N queries one check goes down or back up (the first VIP of the region named by
 // --flap-region, default us-east), and the generations move as the poller moves them: the answers
 // of the services that read it are rebuilt at their next query.
@@ -48,7 +49,13 @@ const { Metrics } = await import(path.join(dist, 'metrics', 'index.js'))
 const { createLogger } = await import(path.join(dist, 'log.js'))
 
 const dir = mkdtempSync(path.join(tmpdir(), 'meridian-prof-'))
-writeFileSync(path.join(dir, `${ORIGIN}.yaml`), zoneYaml(Object.fromEntries(REGIONS.map((r) => [r.name, 80]))))
+let yaml = zoneYaml(Object.fromEntries(REGIONS.map((r) => [r.name, 80])))
+// --pair-regions: service i reads two regions (i and i + 1 of the five) instead of (nearly) all, as
+// services over pools of their own do, so a region's check is read by 8 of the 20 services.
+if (process.argv.includes('--pair-regions')) {
+  yaml = yaml.replace(/^ {2}svc(\d\d): \{ policy: (\S+), regions: (?:all|\[[^\]]*\]),/gm, (_, n, policy) => `  svc${n}: { policy: ${policy}, regions: [${REGIONS[Number(n) % 5].name}, ${REGIONS[(Number(n) + 1) % 5].name}],`)
+}
+writeFileSync(path.join(dir, `${ORIGIN}.yaml`), yaml)
 const { FileConfigStore } = await import(path.join(dist, 'store', 'file-store.js'))
 const store = new FileConfigStore(dir, createLogger('error'), undefined, { countryPoint: countryLocation, cityPoint: placeLocation })
 await store.reload('profile')
