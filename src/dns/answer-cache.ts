@@ -2,7 +2,7 @@
  * The answer cache and the zero-parse hot path (issue 5).
  *
  * The common query (a name, type and client whose answer was built before, under the same zone set
- * and health generation) is answered without dns2 Packet objects: `lookup()` reads the header, the
+ * and its service's health generations) is answered without dns2 Packet objects: `lookup()` reads the header, the
  * question and the OPT/ECS option straight from the buffer, finds the encoded answer, copies it,
  * patches the ID, the RD/CD bits, the question's octets (its case), draws the GSLB records from
  * their pools (rotation), appends the ECS option with this client's scope, and returns it.
@@ -27,22 +27,22 @@
  * id, all below 2^22). Base keys come from `BaseKeys` so that LRU keys stay V8 small integers (Smis:
  * 32 bits in node's own 64-bit builds, SMI_BITS): a client-dependent base takes a slot of 2^22 keys
  * of its own (1,024 slots), a base that only ever keys part 0 (static records, NODATA, failover) one
- * key of a slot shared with others, so names that are queried once do not use up the slots.
- * Past the slots keys are exact doubles: answers the same, each
- * lookup slower (a heap number per key). Keys are never reused while an entry could hold them: the
- * base table is emptied when full, keeping the bases that hold a slot (the others' entries are
- * orphaned, and the LRU ages them out), and when an id space runs out everything is emptied at once.
+ * key of a slot shared with others, so names that are queried once do not use up the slots. Past
+ * the slots keys are exact doubles: answers the same, each lookup slower (a heap number per key).
+ * Keys are never reused while an entry could hold them: the base table is emptied when full,
+ * keeping the bases that hold a slot (the others' entries are orphaned, and the LRU ages them out),
+ * and when an id space runs out everything is emptied at once.
  *
  * Validity. Every entry records the zone set object and the health generations it was built under;
  * anything else is a miss (no stale answer after a change). `stateGeneration` moves on state and
  * membership changes; when it does, the cache compares the state of every check its zone set's
  * GSLB services read with what it last saw (`HealthIndex`), and moves the own generation of each
  * service that reads a check whose state changed: that ends the answers of those services only
- * (static answers read no health and outlive it); `generation` also moves on latency moves of more than
- * max(2 ms, 25%) (health/poller.ts) and ends only geo-latency entries, the policy that reads latency,
- * each after its own share of the latency grace (`latencyGraceMs`, inGrace()), so the rebuilds of one
- * move spread out instead of all missing at once. Smaller moves keep the entries: they are well
- * inside a geo-latency service's `toleranceMs`.
+ * (static answers read no health and outlive it). `generation` also moves on latency moves of more
+ * than max(2 ms, 25%) (health/poller.ts) and ends only geo-latency entries, the policy that reads
+ * latency, each after its own share of the latency grace (`latencyGraceMs`, inGrace()), so the
+ * rebuilds of one move spread out instead of all missing at once. Smaller moves keep the entries:
+ * they are well inside a geo-latency service's `toleranceMs`.
  *
  * Only answers that fit 512 octets with the largest ECS option are cached, so a cached answer is
  * never truncated for any client, over UDP or TCP. NXDOMAIN is not cached (random names would only
