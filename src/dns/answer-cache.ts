@@ -58,6 +58,7 @@ import type { HealthGenerations } from '../health/poller.js'
 import type { ClientLocation, VipHealth } from '../model/gslb.js'
 import type { Tally } from '../metrics/index.js'
 import { drawStart, scopeOf, type Dependence } from '../select/select.js'
+import { ipv4Number } from '../model/address.js'
 import { locateRaw, type GeoLookup } from './client.js'
 import { encodeResponse, encodeUncompressed, writeOpt } from './encode.js'
 import type { Outcome } from './responder.js'
@@ -1217,32 +1218,6 @@ function contentKey(out: Outcome): string {
   k += `|${sel.dependsOn}|${sel.regions[0] ?? ''}|${out.answer.length > 0 ? out.answer[out.answer.length - 1]!.ttl : ''}`
   for (const g of sel.groups) k += `|${g.take}:${g.pool.join(',')}`
   return k
-}
-
-/**
- * A dotted-quad IPv4 address as its 32 bits (a signed int32), or -1 when `text` is not one (and for
- * 255.255.255.255, never a peer), with no string made.
- */
-export function ipv4Number(text: string): number {
-  let n = 0
-  let part = 0
-  let digits = 0
-  let dots = 0
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i)
-    if (c === 0x2e) {
-      if (digits === 0 || dots === 3) return -1
-      n = (n << 8) | part
-      part = digits = 0
-      dots++
-    } else if (c >= 0x30 && c <= 0x39) {
-      part = part * 10 + c - 0x30
-      if (++digits > 3 || part > 255) return -1
-    } else {
-      return -1
-    }
-  }
-  return dots === 3 && digits > 0 ? (n << 8) | part : -1
 }
 
 /** FNV-1a over `buf[start, end)`, as a small integer (a V8 Smi): what parse() computes for a name as it reads it (`nameHash`). */

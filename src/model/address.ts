@@ -44,6 +44,33 @@ export function parseAddress(text: string): ParsedAddress | undefined {
   return { family: 6, bytes }
 }
 
+/**
+ * A dotted-quad IPv4 address as its 32 bits (a signed int32), or -1 when `text` is not one (and for
+ * 255.255.255.255, never a peer), with no string made: for the DNS hot path, where
+ * parseAddress() would allocate.
+ */
+export function ipv4Number(text: string): number {
+  let n = 0
+  let part = 0
+  let digits = 0
+  let dots = 0
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (c === 0x2e) {
+      if (digits === 0 || dots === 3) return -1
+      n = (n << 8) | part
+      part = digits = 0
+      dots++
+    } else if (c >= 0x30 && c <= 0x39) {
+      part = part * 10 + c - 0x30
+      if (++digits > 3 || part > 255) return -1
+    } else {
+      return -1
+    }
+  }
+  return dots === 3 && digits > 0 ? (n << 8) | part : -1
+}
+
 /** True for `::ffff:a.b.c.d`. */
 export function isIPv4Mapped(bytes: Uint8Array): boolean {
   if (bytes.length !== 16 || bytes[10] !== 0xff || bytes[11] !== 0xff) return false
