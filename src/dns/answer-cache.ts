@@ -352,6 +352,8 @@ const CLIENT_ECS4 = 0
 const CLIENT_PEER4 = 1
 const CLIENT_ECS6 = 2
 const CLIENT_TEXT = 3
+/** Where a slot holds its record in the table of each numeric client kind (pairs, pairs, quads). */
+const SLOT_RECORD = [1, 1, 2] as const
 const R_LOC = 0
 const R_BUCKET = 1
 const R_BOTH = 2
@@ -370,19 +372,17 @@ export class AnswerCache {
   /**
    * Client records by ECS network or resolver address, emptied when full (cheap to refill): IPv4
    * ECS networks up to /24 by their small integer, and IPv4 resolver addresses (queries without
-   * ECS) by their 32 bits, each in an open-addressing table of (key, record + 1) pairs, 0 empty
-   * (`ecsSlots`, `peerSlots`); IPv6 ECS networks up to /56 by two integers (address octets 0-3;
-   * source prefix and octets 4-6) in a table of (key, key, record + 1, unused) quads
-   * (`ecs6Slots`); the rest (longer prefixes, IPv6 resolvers) by text in a Map. `recLoc` keeps each
+   * ECS) by their 32 bits, each in an open-addressing table of (key, record + 1) pairs, 0 empty;
+   * IPv6 ECS networks up to /56 by two integers (address octets 0-3; source prefix and octets 4-6)
+   * in a table of (key, key, record + 1, unused) quads (`tables`, by client kind); the rest (longer prefixes, IPv6 resolvers) by text in a Map. `recLoc` keeps each
    * record's location (no zone default applied) for the full path, so a miss does no second GeoIP
    * lookup. A table's pages are touched only once a client of its kind comes (`tablesUsed`).
    */
   private readonly rec: Int32Array
   private readonly recLoc: ClientLocation[] = []
   private recCount = 0
-  private readonly ecsSlots: Int32Array
-  private readonly peerSlots: Int32Array
-  private readonly ecs6Slots: Int32Array
+  /** The tables by client kind: ECS4, PEER4 (pairs), ECS6 (quads). */
+  private readonly tables: readonly Int32Array[]
   /** Which tables hold records (bit 1 << kind), so clearClients() fills only those. */
   private tablesUsed = 0
   private readonly slotShift: number
@@ -446,6 +446,8 @@ export class AnswerCache {
    * made or hashed), else text (other ECS networks, IPv6 resolvers). `clientKind` says which.
    */
   private clientKind = CLIENT_TEXT
+  /** Whether the client key below is the last parsed message's (keyClient()). */
+  private keyed = false
   private clientNum = 0
   /** An IPv6 ECS network's second key integer: source prefix and address octets 4-6. */
   private clientNum2 = 0
@@ -491,9 +493,7 @@ export class AnswerCache {
     this.rec = new Int32Array(this.maxClients * REC)
     // A power of two at least twice the records: probes stay short.
     const bits = Math.ceil(Math.log2(this.maxClients * 2))
-    this.ecsSlots = new Int32Array(2 << bits)
-    this.peerSlots = new Int32Array(2 << bits)
-    this.ecs6Slots = new Int32Array(4 << bits)
+    this.tables = [new Int32Array(2 << bits), new Int32Array(2 << bits), new Int32Array(4 << bits)]
     this.slotShift = 32 - bits
     this.built = new LRUCache<string, Entry>({ max: Math.max(1000, Math.min(options.maxEntries, 20_000)) })
   }
@@ -966,6 +966,17 @@ export class AnswerCache {
     let b = this.bases.get(h)
     while (b !== undefined && !sameOctets(b.octets, key, k)) b = b.next
     this.base = b ?? null
+    // The client's key is worked out when a record is first needed (keyClient()): static answers
+    // and NXDOMAIN never need one.
+    this.keyed = false
+    this.parsed = true
+    return true
+  }
+
+  /** Works out the client key of the message parse() read (its kind, numbers or text): once, when client() first needs it. */
+  private keyClient(): void {
+    this.keyed = true
+    const msg = this.lastMsg!
     if (this.ecsOff >= 0) {
       // family (2), source prefix, then the address octets: the client network as sent.
       const o = this.ecsOff
@@ -990,44 +1001,46 @@ export class AnswerCache {
     } else {
       // No ECS: the resolver is the client. Its address text is new per datagram (dgram's rinfo),
       // so a Map would hash it every time: IPv4 goes by number.
-      const n = ipv4Number(peer)
+      const n = ipv4Number(this.lastPeer)
       if (n !== -1) {
         this.clientKind = CLIENT_PEER4
         this.clientNum = n
       } else {
         this.clientKind = CLIENT_TEXT
-        this.clientText = peer
+        this.clientText = this.lastPeer
       }
     }
-    this.parsed = true
-    return true
   }
 
   /** The record of the last parsed message's client (its location and bucket), made on first sight. */
   private client(): number {
+    if (!this.keyed) this.keyClient()
     const kind = this.clientKind
     if (kind === CLIENT_TEXT) return this.byText.get(this.clientText) ?? this.addClient(this.locate())
-    const k = this.clientNum
-    if (kind === CLIENT_ECS6) {
-      const slots = this.ecs6Slots
-      const k2 = this.clientNum2
-      const mask = slots.length - 1
-      for (let i = this.firstSlot(k ^ Math.imul(k2, 0x85ebca6b)) << 1; ; i = (i + 4) & mask) {
-        const r = slots[i + 2]!
-        if (r === 0) return this.addClient(this.locate())
-        if (slots[i] === k && slots[i + 1] === k2) return r - 1
-      }
-    }
-    const slots = kind === CLIENT_ECS4 ? this.ecsSlots : this.peerSlots
-    const mask = slots.length - 1
-    for (let i = this.firstSlot(k); ; i = (i + 2) & mask) {
-      const r = slots[i + 1]!
-      if (r === 0) return this.addClient(this.locate())
-      if (slots[i] === k) return r - 1
-    }
+    const slots = this.tables[kind]!
+    const r = slots[this.slotIn(slots, kind) + SLOT_RECORD[kind]!]!
+    return r !== 0 ? r - 1 : this.addClient(this.locate())
   }
 
-  /** Where the probe for client number `k` starts in a table of pairs. */
+  /**
+   * Where the client's key is in `slots`, the table of its (numeric) kind, or the empty slot where it
+   * goes: pairs (key, record + 1), or for IPv6 quads (key, key, record + 1, unused); 0 is empty.
+   */
+  private slotIn(slots: Int32Array, kind: number): number {
+    const k = this.clientNum
+    const mask = slots.length - 1
+    if (kind === CLIENT_ECS6) {
+      const k2 = this.clientNum2
+      let i = this.firstSlot(k ^ Math.imul(k2, 0x85ebca6b)) << 1
+      while (slots[i + 2] !== 0 && (slots[i] !== k || slots[i + 1] !== k2)) i = (i + 4) & mask
+      return i
+    }
+    let i = this.firstSlot(k)
+    while (slots[i + 1] !== 0 && slots[i] !== k) i = (i + 2) & mask
+    return i
+  }
+
+  /** Where the probe for client number `k` starts in a table of pairs (twice that in one of quads). */
   private firstSlot(k: number): number {
     return (Math.imul(k, 0x9e3779b1) >>> this.slotShift) << 1
   }
@@ -1056,29 +1069,21 @@ export class AnswerCache {
     this.tablesUsed |= 1 << kind
     if (kind === CLIENT_TEXT) {
       this.byText.set(this.clientText, r)
-    } else if (kind === CLIENT_ECS6) {
-      const slots = this.ecs6Slots
-      const mask = slots.length - 1
-      let i = this.firstSlot(this.clientNum ^ Math.imul(this.clientNum2, 0x85ebca6b)) << 1
-      while (slots[i + 2] !== 0) i = (i + 4) & mask
-      slots[i] = this.clientNum
-      slots[i + 1] = this.clientNum2
-      slots[i + 2] = r + 1
     } else {
-      const slots = kind === CLIENT_ECS4 ? this.ecsSlots : this.peerSlots
-      const mask = slots.length - 1
-      let i = this.firstSlot(this.clientNum)
-      while (slots[i + 1] !== 0) i = (i + 2) & mask
+      // Probed again: addClient() may have emptied the tables since client() looked.
+      const slots = this.tables[kind]!
+      const i = this.slotIn(slots, kind)
       slots[i] = this.clientNum
-      slots[i + 1] = r + 1
+      if (kind === CLIENT_ECS6) slots[i + 1] = this.clientNum2
+      slots[i + SLOT_RECORD[kind]!] = r + 1
     }
     return r
   }
 
   private clearClients(): void {
-    if (this.tablesUsed & (1 << CLIENT_ECS4)) this.ecsSlots.fill(0)
-    if (this.tablesUsed & (1 << CLIENT_PEER4)) this.peerSlots.fill(0)
-    if (this.tablesUsed & (1 << CLIENT_ECS6)) this.ecs6Slots.fill(0)
+    this.tables.forEach((t, kind) => {
+      if (this.tablesUsed & (1 << kind)) t.fill(0)
+    })
     this.tablesUsed = 0
     this.byText.clear()
     this.recLoc.length = 0
