@@ -55,7 +55,7 @@ import { LRUCache } from 'lru-cache'
 import type { Zone, ZoneSet } from '../model/types.js'
 import { RRTYPE, type RR } from '../model/types.js'
 import type { HealthGenerations } from '../health/poller.js'
-import type { ClientLocation, VipHealth } from '../model/gslb.js'
+import type { ClientLocation, Service, VipHealth } from '../model/gslb.js'
 import type { Tally } from '../metrics/index.js'
 import { drawStart, scopeOf, type Dependence } from '../select/select.js'
 import { ipv4Number } from '../model/address.js'
@@ -209,8 +209,8 @@ class Marker {
  */
 interface HealthIndex {
   readonly set: ZoneSet
-  /** Service indexes by zone and service name. */
-  readonly services: Map<Zone, Map<string, number>>
+  /** Service indexes (the set's services are its own objects). */
+  readonly services: Map<Service, number>
   /** The check keys read, each one's readers (service indexes), and its state when last compared. */
   readonly keys: string[]
   readonly readers: number[][]
@@ -581,17 +581,14 @@ export class AnswerCache {
 
   /** Builds the HealthIndex of a new zone set: its services, the checks they read, their states now. */
   private indexHealth(set: ZoneSet, sgen: number): void {
-    const services = new Map<Zone, Map<string, number>>()
+    const services = new Map<Service, number>()
     const keyIndex = new Map<string, number>()
     const keys: string[] = []
     const readers: number[][] = []
-    let n = 0
     for (const zone of set.zones.values()) {
-      const byName = new Map<string, number>()
-      services.set(zone, byName)
-      for (const [name, service] of zone.services) {
-        const svc = n++
-        byName.set(name, svc)
+      for (const service of zone.services.values()) {
+        const svc = services.size
+        services.set(service, svc)
         for (const r of service.regions) {
           for (const v of zone.regions.get(r)?.vips ?? []) {
             if (v.checkKey === null) continue
@@ -610,6 +607,7 @@ export class AnswerCache {
     for (let k = 0; k < keys.length; k++) states[k] = stateCode(this.vipHealth(keys[k]!))
     // Generations are drawn from one sequence for all indexes: were a zone set object current again
     // after another, no entry built under its old index could match its new one.
+    const n = services.size
     this.hidx = { set, services, keys, readers, states, gens: new Int32Array(n).fill(++this.svcGenSeq), markers: new Array<Marker | undefined>(n).fill(undefined), seenSgen: sgen }
     this.svcGens = this.hidx.gens
   }
@@ -649,11 +647,16 @@ export class AnswerCache {
     const set = this.zones()
     const hgen = this.generations(set).generation
     const sel = out.selection
-    const policy = sel && out.service ? out.zone.services.get(out.service)?.policy : undefined
-    // The service whose health the answer read (a GSLB answer), and its own state generation.
-    const svc = sel && out.service ? (this.hidx!.services.get(out.zone)?.get(out.service) ?? NaN) : -1
-    // A GSLB answer whose service the index does not know could never be ended by health: not cached.
-    if (svc !== svc) return null
+    // A GSLB answer's service (whose health it read), its index and own state generation.
+    const service = sel && out.service ? out.zone.services.get(out.service) : undefined
+    const policy = service?.policy
+    let svc = -1
+    if (sel && out.service) {
+      const i = service && this.hidx!.services.get(service)
+      // A GSLB answer the index cannot place could never be ended by health: not cached.
+      if (i === undefined) return null
+      svc = i
+    }
     const sgen = svc >= 0 ? this.svcGens[svc]! : 0
     // Whether the answer depends on the client (keyed by location or bucket), or is everyone's.
     const dependent = sel !== undefined && policy !== undefined && policy !== 'failover'
@@ -677,7 +680,7 @@ export class AnswerCache {
     } else {
       // client() first: when it empties the cache (an id space ran out), b gets a new key.
       client = this.client() * REC
-      if (!b.parts) this.giveSlot(b)
+      if (!b.parts) this.giveKey(b, true)
       const key = b.key
       const rec = this.rec
       if (policy === 'weighted') {
@@ -729,8 +732,7 @@ export class AnswerCache {
     }
     const b: Base = { octets: Buffer.from(this.scratch.subarray(0, this.keyLength)), hash: this.hash, id: this.nextBaseId++, key: 0, parts: false, marker: undefined, next: undefined }
     this.adopt(b)
-    if (dependent) this.giveSlot(b)
-    else b.key = this.baseKeys.single()
+    this.giveKey(b, dependent)
     this.base = b
     return b
   }
@@ -742,10 +744,17 @@ export class AnswerCache {
     this.baseCount++
   }
 
-  /** Gives `b` a slot of its own: its keys become `key + part` (entries under its single key, if it had one, are orphaned). */
-  private giveSlot(b: Base): void {
+  /**
+   * Gives `b` a new key: with `ownSlot`, a slot of its own (its keys `key + part`; entries under a
+   * key it had are orphaned), else one key of a shared slot.
+   */
+  private giveKey(b: Base, ownSlot: boolean): void {
+    b.parts = ownSlot
+    if (!ownSlot) {
+      b.key = this.baseKeys.single()
+      return
+    }
     b.key = this.baseKeys.ownSlot()
-    b.parts = true
     if (this.baseKeys.isSmall(b.key)) this.slotted.push(b)
   }
 
@@ -769,8 +778,7 @@ export class AnswerCache {
     if (held !== null) {
       held.marker = undefined
       this.adopt(held)
-      if (held.parts) this.giveSlot(held)
-      else held.key = this.baseKeys.single()
+      this.giveKey(held, held.parts)
     }
   }
 
