@@ -78,8 +78,9 @@ export interface AnswerCacheOptions {
   /** Most octets of cached answers (plus a fixed overhead per entry). */
   maxBytes: number
   /**
-   * For tests: smaller id spaces than the defaults (locations and buckets 2^21, bases 2^31), so that
-   * running out of one, which empties the cache, can be made to happen. Larger values are capped.
+   * For tests: smaller id spaces than the defaults (locations and buckets 2^21, bases 2^30), so that
+   * running out of one, which empties the cache, can be made to happen (larger values are capped);
+   * and `baseTable`, how many bases the base table holds before it is emptied (default 50,000).
    */
   idSpaces?: { parts: number; bases: number; baseTable?: number }
   /**
