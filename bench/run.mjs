@@ -871,8 +871,9 @@ async function main() {
     // median round by Meridian's p99 the latency figures, and the median of the reference's p99s the
     // method's floor: one noisy round moves none of them.
     const mid = median(rounds, (r) => r.ratio)
-    // The ratio itself is the median value: of an even count, the mean of the middle two.
-    const ratio = rounds.length % 2 === 1 ? mid.ratio : (mid.ratio + rounds.map((r) => r.ratio).sort((a, b) => a - b)[rounds.length / 2]) / 2
+    // The ratio itself is the median value: the middle one, or the mean of the middle two.
+    const ratios = rounds.map((r) => r.ratio).sort((a, b) => a - b)
+    const ratio = (ratios[(ratios.length - 1) >> 1] + ratios[ratios.length >> 1]) / 2
     const latRound = median(rounds, (r) => r.meridian.half.p99Ms)
     const refLatRound = median(rounds, (r) => r.referenceHalf.p99Ms)
     const run = { ...mid.meridian, half: latRound.meridian.half }
