@@ -104,6 +104,37 @@ function expand(v6: string): string {
   return [...h, ...Array(8 - h.length - t.length).fill('0'), ...t].map((x) => x.padStart(4, '0')).join('')
 }
 
+/** Two hex digits. */
+const hex = (n: number) => n.toString(16).padStart(2, '0')
+
+const CLIENT_KINDS = ['IPv4 ECS networks', 'IPv4 resolvers without ECS', 'IPv6 ECS networks'] as const
+type ClientKind = (typeof CLIENT_KINDS)[number]
+
+/**
+ * Client i (i < 65,536) of a kind: the OPT it sends, the address it asks from, and a label. IPv4
+ * clients are spread over four countries; IPv6 networks are 2a00:HH00:0:LL00::/56 (HH and LL the
+ * high and low octets of i), so neighbours differ in the /56's last octet.
+ */
+function nthClient(kind: ClientKind, i: number): { opt: QuerySpec['opt']; peer: string; what: string } {
+  const v4 = `${[81, 8, 1, 100][i % 4]}.${(i >> 8) & 255}.${i & 255}`
+  if (kind === 'IPv4 ECS networks') return { opt: { udpSize: 1232, options: [ecs(`${v4}.0`, 24)] }, peer: '127.0.0.1', what: `${v4}.0/24` }
+  if (kind === 'IPv4 resolvers without ECS') return { opt: { udpSize: 1232 }, peer: `${v4}.53`, what: `resolver ${v4}.53` }
+  const v6 = `2a00:${hex(i >> 8)}00:0:${hex(i & 0xff)}00::`
+  return { opt: { udpSize: 1232, options: [ecs(v6, 56)] }, peer: '::1', what: `${v6}/56` }
+}
+
+/** Asserts the cached handler answers `msg` from `peer` with the uncached one's octets; returns the reply. */
+function agree(h: { cached: DnsHandler; plain: DnsHandler }, msg: Buffer, peer: string, what: string): Buffer {
+  const a = h.cached.handle(msg, 'udp', peer)!
+  assert.equal(a.toString('hex'), h.plain.handle(msg, 'udp', peer)!.toString('hex'), what)
+  return a
+}
+
+/** Every check of eu's VIPs down. */
+function euDown(health: Map<string, VipHealth>, set: ZoneSet): void {
+  for (const key of set.checks.keys()) if (/198\.51\.100|2001:db8:e::1/.test(key)) health.set(key, { state: 'down', ewmaMs: null })
+}
+
 type Flavour = { name: string; opt?: QuerySpec['opt']; peer: string; rd?: boolean; cd?: boolean }
 
 const CLIENTS: Flavour[] = [
@@ -211,7 +242,7 @@ describe('answer cache', () => {
     const h = handlers(world)
     same(h, 'all up')
     // eu goes down: every check of its VIPs.
-    for (const key of world.set.checks.keys()) if (/198\.51\.100|2001:db8:e::1/.test(key)) world.health.set(key, { state: 'down', ewmaMs: null } as unknown as VipHealth)
+    euDown(world.health, world.set)
     world.generation++
     same(h, 'eu down')
     const gb = buildQuery({ name: 'geo.c.test', type: TYPE.A, opt: { udpSize: 1232, options: [ecs('81.2.69.0', 24)] } })
@@ -254,7 +285,7 @@ describe('answer cache', () => {
     const asked = buildQuery({ name: 'static.c.test', type: TYPE.A })
     world.set = b
     h.cached.handle(asked, 'udp', '8.8.4.4')
-    for (const key of a.checks.keys()) if (/198\.51\.100|2001:db8:e::1/.test(key)) world.health.set(key, { state: 'down', ewmaMs: null } as unknown as VipHealth)
+    euDown(world.health, a)
     world.generation++
     h.cached.handle(asked, 'udp', '8.8.4.4')
     world.set = a
@@ -426,101 +457,68 @@ describe('answer cache', () => {
     assert.equal(geoIp.calls, 2, 'another network is located')
   })
 
-  test('10,000 client networks: each located once, then every query a hit', async () => {
-    const geoIp = countingGeo()
-    const { cached: h, plain, metrics } = handlers({ set: build(ZONE, 1), generation: 1, health: new Map() }, undefined, geoIp.lookup)
-    const N = 10_000
-    const net = (i: number) => `${[81, 8, 1, 100][i % 4]}.${(i >> 8) & 255}.${i & 255}.0`
-    const msg = (i: number) => buildQuery({ id: i, name: 'wtd.c.test', type: TYPE.A, opt: { udpSize: 1232, options: [ecs(net(i), 24)] } })
-    for (let i = 0; i < N; i++) cached(i)
-    assert.equal(geoIp.calls, N, 'every network located once')
-    const hits = await counter(metrics, 'meridian_dns_cache_hits_total')
-    for (let i = 0; i < N; i++) cached(i)
-    assert.equal(geoIp.calls, N, 'no network located again: every record is found')
-    assert.equal((await counter(metrics, 'meridian_dns_cache_hits_total')) - hits, N, 'the second pass is all hits')
+  for (const kind of CLIENT_KINDS) {
+    test(`10,000 ${kind}: each located once, then every query a hit`, async () => {
+      const geoIp = countingGeo()
+      const h = handlers({ set: build(ZONE, 1), generation: 1, health: new Map() }, undefined, geoIp.lookup)
+      const N = 10_000
+      const ask = (i: number, again: string) => {
+        const c = nthClient(kind, i)
+        agree(h, buildQuery({ id: i, name: i % 2 ? 'wtd.c.test' : 'geo.c.test', type: TYPE.A, opt: c.opt }), c.peer, `${c.what}${again}`)
+      }
+      for (let i = 0; i < N; i++) ask(i, '')
+      assert.equal(geoIp.calls, N, 'every client located once')
+      const hits = await counter(h.metrics, 'meridian_dns_cache_hits_total')
+      for (let i = 0; i < N; i++) ask(i, ', again')
+      assert.equal(geoIp.calls, N, 'no client located again: every record is found')
+      assert.equal((await counter(h.metrics, 'meridian_dns_cache_hits_total')) - hits, N, 'the second pass is all hits')
+    })
+  }
 
-    function cached(i: number): void {
-      const m = msg(i)
-      assert.equal(h.handle(m, 'udp', '127.0.0.1')!.toString('hex'), plain.handle(m, 'udp', '127.0.0.1')!.toString('hex'), `wtd.c.test from ${net(i)}/24`)
-    }
-  })
-
-  test('10,000 resolvers without ECS: each located once, then every query a hit; a resolver address whose number is an ECS network\'s is its own client', async () => {
-    const geoIp = countingGeo()
-    const { cached: h, plain, metrics } = handlers({ set: build(ZONE, 1), generation: 1, health: new Map() }, undefined, geoIp.lookup)
-    const N = 10_000
-    const peer = (i: number) => `${[81, 8, 1, 100][i % 4]}.${(i >> 8) & 255}.${i & 255}.53`
-    const msg = (i: number) => buildQuery({ id: i, name: i % 2 ? 'wtd.c.test' : 'geo.c.test', type: TYPE.A, opt: { udpSize: 1232 } })
-    const ask = (m: Buffer, from: string, what: string) => assert.equal(h.handle(m, 'udp', from)!.toString('hex'), plain.handle(m, 'udp', from)!.toString('hex'), what)
-    for (let i = 0; i < N; i++) ask(msg(i), peer(i), `from ${peer(i)}`)
-    assert.equal(geoIp.calls, N, 'every resolver located once')
-    const hits = await counter(metrics, 'meridian_dns_cache_hits_total')
-    for (let i = 0; i < N; i++) ask(msg(i), peer(i), `from ${peer(i)}, again`)
-    assert.equal(geoIp.calls, N, 'no resolver located again: every record is found')
-    assert.equal((await counter(metrics, 'meridian_dns_cache_hits_total')) - hits, N, 'the second pass is all hits')
+  test('a resolver address whose number is an ECS network\'s is its own client', () => {
+    const h = handlers({ set: build(ZONE, 1), generation: 1, health: new Map() })
     // 24.81.2.3 is 0x18510203, the number of ECS 81.2.3.0/24 (source 24, octets 81.2.3): GeoIP puts
     // one nowhere and the other in GB, and each keeps its own answer in either order.
     const viaEcs = buildQuery({ id: 1, name: 'geo.c.test', type: TYPE.A, opt: { udpSize: 1232, options: [ecs('81.2.3.0', 24)] } })
     const noEcs = buildQuery({ id: 1, name: 'geo.c.test', type: TYPE.A, opt: { udpSize: 1232 } })
     assert.equal(ipv4Number('24.81.2.3'), 0x18510203)
     for (let round = 0; round < 2; round++) {
-      ask(viaEcs, '127.0.0.1', `ECS 81.2.3.0/24, round ${round}`)
-      ask(noEcs, '24.81.2.3', `resolver 24.81.2.3, round ${round}`)
+      agree(h, viaEcs, '127.0.0.1', `ECS 81.2.3.0/24, round ${round}`)
+      agree(h, noEcs, '24.81.2.3', `resolver 24.81.2.3, round ${round}`)
     }
-    const records = (m: Buffer, from: string) => parseReply(h.handle(m, 'udp', from)!).answers.map((a) => a.rdata.toString('hex'))
+    const records = (m: Buffer, from: string) => parseReply(h.cached.handle(m, 'udp', from)!).answers.map((a) => a.rdata.toString('hex'))
     assert.notDeepEqual(records(viaEcs, '127.0.0.1'), records(noEcs, '24.81.2.3'), 'the two clients get different records')
   })
 
-  test('10,000 IPv6 ECS networks: each located once, then every query a hit; networks that differ in the last octet of a /56 or only in the prefix are told apart', async () => {
+  test('IPv6 ECS networks that differ in one octet of a /56, or only in the prefix, are told apart', () => {
     const geoIp = countingGeo()
-    const { cached: h, plain, metrics } = handlers({ set: build(ZONE, 1), generation: 1, health: new Map() }, undefined, geoIp.lookup)
-    const N = 10_000
-    const hex = (n: number) => n.toString(16).padStart(2, '0')
-    // 2a00:HH00:0:LL00::/56, HH and LL the high and low octets of i: neighbours differ in the /56's last octet.
-    const net = (i: number) => `2a00:${hex(i >> 8)}00:0:${hex(i & 0xff)}00::`
-    const msg = (i: number) => buildQuery({ id: i, name: 'wtd.c.test', type: TYPE.A, opt: { udpSize: 1232, options: [ecs(net(i), 56)] } })
-    const ask = (m: Buffer, what: string) => assert.equal(h.handle(m, 'udp', '::1')!.toString('hex'), plain.handle(m, 'udp', '::1')!.toString('hex'), what)
-    for (let i = 0; i < N; i++) ask(msg(i), `${net(i)}/56`)
-    assert.equal(geoIp.calls, N, 'every network located once')
-    const hits = await counter(metrics, 'meridian_dns_cache_hits_total')
-    for (let i = 0; i < N; i++) ask(msg(i), `${net(i)}/56, again`)
-    assert.equal(geoIp.calls, N, 'no network located again: every record is found')
-    assert.equal((await counter(metrics, 'meridian_dns_cache_hits_total')) - hits, N, 'the second pass is all hits')
-    // One address, three prefixes: three clients (each located once more).
-    for (const prefix of [40, 48, 56]) ask(buildQuery({ id: prefix, name: 'wtd.c.test', type: TYPE.A, opt: { udpSize: 1232, options: [ecs('2a01:ab:cd00::', prefix)] } }), `2a01:ab:cd00::/${prefix}`)
-    assert.equal(geoIp.calls, N + 3)
+    const h = handlers({ set: build(ZONE, 1), generation: 1, health: new Map() }, undefined, geoIp.lookup)
+    const ask = (net: string, prefix: number, what: string) => agree(h, buildQuery({ id: prefix, name: 'wtd.c.test', type: TYPE.A, opt: { udpSize: 1232, options: [ecs(net, prefix)] } }), '::1', what)
+    // One address, three prefixes: three clients.
+    for (const prefix of [40, 48, 56]) ask('2a01:ab:cd00::', prefix, `2a01:ab:cd00::/${prefix}`)
+    assert.equal(geoIp.calls, 3)
     // A /56 and the seven that differ from it in one octet each: eight clients, each found again.
     const octets = [0x2a, 0x02, 0x13, 0x24, 0x35, 0x46, 0x57]
     const v6 = (o: number[]) => `${hex(o[0]!)}${hex(o[1]!)}:${hex(o[2]!)}${hex(o[3]!)}:${hex(o[4]!)}${hex(o[5]!)}:${hex(o[6]!)}00::`
     const variants = [octets, ...octets.map((_, p) => octets.map((o, q) => (q === p ? o ^ 0x08 : o)))]
     for (let round = 0; round < 2; round++) {
-      for (const o of variants) ask(buildQuery({ id: 7, name: 'wtd.c.test', type: TYPE.A, opt: { udpSize: 1232, options: [ecs(v6(o), 56)] } }), `${v6(o)}/56, round ${round}`)
-      assert.equal(geoIp.calls, N + 3 + variants.length, `round ${round}: each of the eight located once`)
+      for (const o of variants) ask(v6(o), 56, `${v6(o)}/56, round ${round}`)
+      assert.equal(geoIp.calls, 3 + variants.length, `round ${round}: each of the eight located once`)
     }
   })
 
-  for (const kind of ['IPv4 ECS networks', 'IPv4 resolvers without ECS', 'IPv6 ECS networks'] as const) {
+  for (const kind of CLIENT_KINDS) {
     test(`more ${kind} than the client records hold: the records start again, answers unchanged`, () => {
       const world: World = { set: build(ZONE, 1), generation: 1, health: new Map() }
       // 1,000 entries: the smallest cache, so 1,000 client records; 2,500 clients go round them twice.
-      const { cached, plain } = handlers(world, { maxEntries: 1000, maxBytes: 1 << 20 })
-      const hex = (n: number) => n.toString(16).padStart(2, '0')
+      const h = handlers(world, { maxEntries: 1000, maxBytes: 1 << 20 })
       for (let round = 0; round < 2; round++) {
         for (let i = 0; i < 2500; i++) {
-          const v4 = `${[81, 8, 1, 100][i % 4]}.${(i >> 8) & 255}.${i & 255}`
-          const [opt, peer, what] =
-            kind === 'IPv4 ECS networks'
-              ? [{ udpSize: 1232, options: [ecs(`${v4}.0`, 24)] }, '127.0.0.1', `${v4}.0/24`]
-              : kind === 'IPv4 resolvers without ECS'
-                ? [{ udpSize: 1232 }, `${v4}.53`, `resolver ${v4}.53`]
-                : [{ udpSize: 1232, options: [ecs(`2a00:${hex(i >> 8)}00:0:${hex(i & 0xff)}00::`, 56)] }, '::1', `2a00:${hex(i >> 8)}00:0:${hex(i & 0xff)}00::/56`]
-          for (const name of ['wtd.c.test', 'lat.c.test']) {
-            const msg = buildQuery({ id: i, name, type: TYPE.A, opt })
-            assert.equal(cached.handle(msg, 'udp', peer)!.toString('hex'), plain.handle(msg, 'udp', peer)!.toString('hex'), `${name} from ${what}, round ${round}`)
-          }
+          const { opt, peer, what } = nthClient(kind, i)
+          for (const name of ['wtd.c.test', 'lat.c.test']) agree(h, buildQuery({ id: i, name, type: TYPE.A, opt }), peer, `${name} from ${what}, round ${round}`)
         }
       }
-      assert.ok(cached.cache!.size <= 1000)
+      assert.ok(h.cached.cache!.size <= 1000)
     })
   }
 
