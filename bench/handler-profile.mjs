@@ -14,7 +14,9 @@
 // (measured first, for the same number of calls).
 // --warm: two passes over every message before measuring (the cache filled: steady state).
 // --part parse|lookup: time only the answer cache's parse() or lookup() (parse, LRU, assemble) of
-// each message instead of the whole handler (use with --warm, so lookups hit).
+// each message instead of the whole handler (use with --warm, so lookups hit). Since session 13
+// parse() leaves the client's key to keyClient(), which lookup() runs when it needs a record, so
+// --part parse figures from before then include work that now counts under lookup.
 // --bases N: first answer N queries that each make a base key of their own (NODATA for svc00 with
 // query types 1000, 1001, ...: cacheable, client-independent), as a long-running server has seen
 // names and types beyond its services'; the bench traffic's bases then come after them.
