@@ -23,15 +23,19 @@ import { ewmaMovedSignificantly, initialHealth, next, parseSaved, toSaved, type 
 /**
  * What readers see: a snapshot that never changes once handed out. `generation` goes up whenever
  * (a) some target changes state, (b) targets are added or removed, or saved states are loaded into
- * targets, or (c) some target's `ewmaMs` moves away from the value it had when the current
- * generation was published by more than max(2 ms, 25% of that value) (`ewmaMovedSignificantly` in
- * state.ts; a first value where there was none counts). A result that does none of these leaves
- * the generation as it is, so caches keyed on it stay correct for state and membership, and within
- * one generation no target's `ewmaMs` is more than max(2 ms, 25%) away from its value at the start
- * of that generation. The other per-round numbers (`lastLatencyMs`, `lastCheckAt`, `checks`, the
- * counters, and `ewmaMs` within that band) may be fresher than the generation: view() returns a new
- * snapshot after every result, with the same generation when the result was not significant.
- * Listeners (onChange) are told of state changes only; a cache should compare `generation`.
+ * targets, or (c) some target's `ewmaMs` moves away from its published value by more than max(2 ms,
+ * 25% of that value) (`ewmaMovedSignificantly` in state.ts; a first value where there was none
+ * counts). A target's published value is its `ewmaMs` when it last did (a), (b) or (c) itself, and
+ * its `latencyGen` is the generation that published it: another target's move does not publish it
+ * again, so a target's EWMA can never creep away by one band per other target's move. A result
+ * that does none of these leaves the generation as it is, so caches keyed on it stay correct for
+ * state and membership, and no target's `ewmaMs` is ever more than max(2 ms, 25%) away from the
+ * value published with its `latencyGen` (so within one generation, every target's is within that
+ * band of its value then). The other per-round numbers (`lastLatencyMs`, `lastCheckAt`, `checks`,
+ * the counters, and `ewmaMs` within that band) may be fresher than the generation: view() returns
+ * a new snapshot after every result, with the same generation when the result was not significant.
+ * Listeners (onChange) are told of state changes only; a cache should compare `generation`, or per
+ * target `latencyGen` and `state`.
  */
 export interface HealthGenerations {
   readonly generation: number
@@ -96,9 +100,7 @@ interface Entry {
   stopped: boolean
   /** When the next round is due, on the monotonic clock (`monotonic`, default performance.now()). */
   due: number
-  /** The generation `publishedEwma` belongs to; -1 before the first result. */
-  publishedGen: number
-  /** `health.ewmaMs` as it was when generation `publishedGen` was published. */
+  /** `health.ewmaMs` as it was when generation `health.latencyGen` published it. */
   publishedEwma: number | null
 }
 
@@ -233,14 +235,15 @@ export class HealthPoller {
         key,
         spec,
         check: this.makeCheck(spec, this.agents),
-        health: initialHealth(spec, this.now(), this.saved.get(key)),
+        // Published by the membership bump below.
+        health: initialHealth(spec, this.now(), this.saved.get(key), this.gens.generation + 1),
         timer: null,
         inflight: null,
         stopped: false,
         due: 0,
-        publishedGen: -1,
         publishedEwma: null,
       }
+      e.publishedEwma = e.health.ewmaMs
       this.entries.set(key, e)
       membership = true
       this.log.debug({ key, state: e.health.state, restored: e.health.restored }, 'health check added')
@@ -330,7 +333,8 @@ export class HealthPoller {
     for (const e of this.entries.values()) {
       const s = saved.get(e.key)
       if (s && e.health.checks === 0 && !e.health.restored) {
-        e.health = initialHealth(e.spec, this.now(), s)
+        e.health = initialHealth(e.spec, this.now(), s, this.gens.generation + 1)
+        e.publishedEwma = e.health.ewmaMs
         applied = true
       }
     }
@@ -393,22 +397,18 @@ export class HealthPoller {
   private apply(e: Entry, result: CheckResult): void {
     const before = e.health
     const after = next(before, result, this.now())
-    e.health = after
     this.dirty.add(e)
-    // The EWMA this target had when the current generation was published: unchanged since then
-    // if this is its first result in this generation, so `before` holds it (O(1), no pass over
-    // every target at each bump).
-    if (e.publishedGen !== this.gens.generation) {
-      e.publishedGen = this.gens.generation
-      e.publishedEwma = before.ewmaMs
-    }
     const changed = after.state !== before.state
-    if (!changed && !ewmaMovedSignificantly(e.publishedEwma, after.ewmaMs)) return
+    if (!changed && !ewmaMovedSignificantly(e.publishedEwma, after.ewmaMs)) {
+      e.health = after
+      return
+    }
     if (!changed) this.log.debug({ key: e.key, publishedMs: e.publishedEwma, ewmaMs: after.ewmaMs, generation: this.gens.generation + 1 }, 'health: EWMA moved significantly')
     this.bump(!changed)
-    e.publishedGen = this.gens.generation
+    // Published with this generation: the value this target's next moves are measured from.
     e.publishedEwma = after.ewmaMs
-    if (changed) this.announce(e, after, result)
+    e.health = Object.freeze({ ...after, latencyGen: this.gens.generation })
+    if (changed) this.announce(e, e.health, result)
   }
 
   /** Logs a state change and tells the listeners. */

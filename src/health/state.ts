@@ -75,6 +75,14 @@ export interface TargetHealth {
   readonly lastStatus: number | null
   readonly lastLatencyMs: number | null
   readonly ewmaMs: number | null
+  /**
+   * The health generation at which the poller last published this target's `ewmaMs` (when the
+   * record was made or loaded, when its state changed, or when its EWMA moved significantly), 0
+   * outside a poller. Until it moves, `ewmaMs` stays within max(2 ms, 25%) of the value published
+   * then, so a reader that compares it per target (the answer cache, per service) knows which
+   * targets' latencies moved. `next()` carries it over; the poller sets it.
+   */
+  readonly latencyGen: number
   /** The last failure's text; kept after recovery so a person can see what went wrong last. */
   readonly lastError: string | null
   readonly lastErrorAt: number | null
@@ -103,7 +111,7 @@ export interface SavedHealth {
 }
 
 /** A fresh record: `unknown`, or the saved state when one is given. */
-export function initialHealth(opts: { rise: number; fall: number }, now: number, saved?: SavedHealth): TargetHealth {
+export function initialHealth(opts: { rise: number; fall: number }, now: number, saved?: SavedHealth, latencyGen = 0): TargetHealth {
   return Object.freeze({
     state: saved?.state ?? 'unknown',
     since: saved?.since ?? now,
@@ -117,6 +125,7 @@ export function initialHealth(opts: { rise: number; fall: number }, now: number,
     lastStatus: null,
     lastLatencyMs: saved?.lastLatencyMs ?? null,
     ewmaMs: saved?.ewmaMs ?? null,
+    latencyGen,
     lastError: saved?.lastError ?? null,
     lastErrorAt: saved?.lastErrorAt ?? null,
     transitions: Object.freeze((saved?.transitions ?? []).slice(-MAX_TRANSITIONS).map((t) => Object.freeze({ ...t }))),
@@ -166,6 +175,7 @@ export function next(h: TargetHealth, r: CheckResult, now: number): TargetHealth
     lastStatus: r.status ?? null,
     lastLatencyMs: r.latencyMs,
     ewmaMs,
+    latencyGen: h.latencyGen,
     lastError: r.ok ? h.lastError : describe(r),
     lastErrorAt: r.ok ? h.lastErrorAt : now,
     transitions,

@@ -238,8 +238,16 @@ test('saved states come back after a restart and hold until fresh results decide
   // Loading after setTargets works too, for targets not yet checked.
   const third = setup()
   third.poller.setTargets([spec(80)])
+  const before = third.poller.view().targets.get(a!)!
   await third.poller.loadState(file)
-  assert.equal(third.poller.view().targets.get(a!)!.state, 'up')
+  const loaded = third.poller.view().targets.get(a!)!
+  assert.equal(loaded.state, 'up')
+  // The saved EWMA is a new published value: its latencyGen is the generation the load made.
+  assert.equal(before.ewmaMs, null)
+  assert.equal(typeof loaded.ewmaMs, 'number')
+  assert.equal(loaded.ewmaMs, first.poller.view().targets.get(a!)!.ewmaMs)
+  assert.ok(loaded.latencyGen > before.latencyGen)
+  assert.equal(loaded.latencyGen, third.poller.view().generation)
   await third.poller.close()
 })
 

@@ -115,6 +115,8 @@ test('a significant EWMA move bumps the generation once, and the new value becom
   assert.equal(v1.generation, g + 1, 'bumped once')
   assert.notEqual(v1, v0, 'a new snapshot is published')
   assert.ok(Math.abs(v1.targets.get(key!)!.ewmaMs! - 16) < 1e-9)
+  assert.equal(v1.targets.get(key!)!.latencyGen, g + 1, 'the move published the target')
+  assert.ok(v0.targets.get(key!)!.latencyGen < g + 1)
   assert.equal(v0.targets.get(key!)!.ewmaMs, 10, 'the old snapshot is untouched')
   await round(80, ok(18)) // 16.6: 0.6 ms from the new reference (16), not 6.6 from the old one
   await round(80, ok(18)) // 17.02
@@ -123,26 +125,41 @@ test('a significant EWMA move bumps the generation once, and the new value becom
   // A slow creep bumps once it has gone far enough in all, not step by step.
   for (let i = 0; i < 30; i++) await round(80, ok(24))
   assert.equal(poller.view().generation, g + 2, 'one bump when the creep left the band around 16')
+  assert.equal(poller.view().targets.get(key!)!.latencyGen, g + 2)
   await poller.close()
 })
 
-test('the reference is the value at the current generation, whichever target bumped it', async () => {
+test('the reference is the target\'s own published value: another target\'s bump does not move it, and latencyGen says when it was published', async () => {
   const { poller, rounds } = setup()
-  const [a] = poller.setTargets([spec(80, { rise: 1, fall: 1 }), spec(81, { rise: 1, fall: 1 })])
+  const [a, b] = poller.setTargets([spec(80, { rise: 1, fall: 1 }), spec(81, { rise: 1, fall: 1 })])
+  const gen = (k: string) => poller.view().targets.get(k)!.latencyGen
+  assert.equal(gen(a!), poller.view().generation, 'a new target is published by the membership bump')
   await rounds({ 80: ok(10), 81: ok(50) }) // both up
   const g = poller.view().generation
+  const pubA = gen(a!)
+  assert.ok(pubA <= g && gen(b!) <= g && pubA > 0)
   // 80: published at 10; 13 ms samples creep it to about 12.3, inside the band (12.5).
   for (let i = 0; i < 4; i++) await rounds({ 80: ok(13), 81: ok(50) })
   const creep = poller.view().targets.get(a!)!.ewmaMs!
   assert.ok(creep > 12.2 && creep < 12.5, `ewma ${creep}`)
   assert.equal(poller.view().generation, g)
-  // 81 goes down: a new generation, published with 80 at that value.
+  // 81 goes down: a new generation, which publishes 81's record but not 80's.
   await rounds({ 80: ok(creep), 81: FAIL })
   assert.equal(poller.view().generation, g + 1)
-  // 80 moves past 12.5: more than 2.5 from 10, but within 0.6 ms of its value at generation g + 1.
+  assert.equal(gen(b!), g + 1, "81's state change published it")
+  assert.equal(gen(a!), pubA, "80's published value is still the one of its own last move")
+  // 80 moves past 12.5: within 0.6 ms of its value at generation g + 1, but more than 2.5 from the
+  // 10 it last published: a move of its own, which publishes it (and only it).
+  const sg = poller.view().stateGeneration
   await rounds({ 80: ok(14), 81: FAIL })
   assert.ok(poller.view().targets.get(a!)!.ewmaMs! > 12.5)
-  assert.equal(poller.view().generation, g + 1)
+  assert.equal(poller.view().generation, g + 2)
+  assert.equal(poller.view().stateGeneration, sg, 'a latency move: the state generation stays')
+  assert.equal(gen(a!), g + 2)
+  assert.equal(gen(b!), g + 1)
+  // Without moves the published generations stay, round after round.
+  await rounds({ 80: ok(12.6), 81: FAIL })
+  assert.deepEqual([gen(a!), gen(b!), poller.view().generation], [g + 2, g + 1, g + 2])
   await poller.close()
 })
 
