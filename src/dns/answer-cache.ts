@@ -38,11 +38,15 @@
  * membership changes; when it does, the cache compares the state of every check its zone set's
  * GSLB services read with what it last saw (`HealthIndex`), and moves the own generation of each
  * service that reads a check whose state changed: that ends the answers of those services only
- * (static answers read no health and outlive it). `generation` also moves on latency moves of more
- * than max(2 ms, 25%) (health/poller.ts) and ends only geo-latency entries, the policy that reads
- * latency, each after its own share of the latency grace (`latencyGraceMs`, inGrace()), so the
+ * (static answers read no health and outlive it). `generation` also moves when a check's EWMA moves
+ * more than max(2 ms, 25%) from the value it last published (health/poller.ts), and that check's
+ * record then carries the new generation as its `latencyGen`: the cache compares each check's
+ * `latencyGen` with what it last saw, and moves the latency generation of each geo-latency service
+ * (the policy that reads latency) that reads a check that moved. That ends those services' entries
+ * only, each after its own share of the latency grace (`latencyGraceMs`, inGrace()), so the
  * rebuilds of one move spread out instead of all missing at once. Smaller moves keep the entries:
- * they are well inside a geo-latency service's `toleranceMs`.
+ * they are well inside a geo-latency service's `toleranceMs`, and no check's EWMA is ever further
+ * than that band from the value it published.
  *
  * Only answers that fit 512 octets with the largest ECS option are cached, so a cached answer is
  * never truncated for any client, over UDP or TCP. NXDOMAIN is not cached (random names would only
@@ -84,17 +88,18 @@ export interface AnswerCacheOptions {
    */
   idSpaces?: { parts: number; bases: number; baseTable?: number }
   /**
-   * How long a geo-latency answer may still be served after a latency move superseded the health
-   * generation it was built under (milliseconds; 0: rebuilt at its next query, as state changes
-   * always are). Each entry draws its own deadline inside the grace, so the rebuilds spread out
+   * How long a geo-latency answer may still be served after a latency move of a check its service
+   * reads superseded the service's latency generation it was built under (milliseconds; 0: rebuilt
+   * at its next query, as state changes always are). Each entry draws its own deadline inside the grace, so the rebuilds spread out
    * instead of all coming due at once. Default LATENCY_GRACE_MS.
    */
   latencyGraceMs?: number
 }
 
 /**
- * The default latency grace (`--latency-grace`). A latency move ends every geo-latency entry; on a
- * busy server the misses that follow all come at once (one full path each, ~10x a hit): measured,
+ * The default latency grace (`--latency-grace`). A latency move ends every geo-latency entry of the
+ * services that read the check that moved (in a zone where every service reads every region, all of
+ * them); on a busy server the misses that follow all come at once (one full path each, ~10x a hit): measured,
  * one move at the start of a half-load run left 1,763 answers over 1 ms (up to 7 ms) in the next 50 ms
  * (docs/benchmarks.md, session 9). The EWMA behind a move takes several check intervals to get
  * there, so answers following it up to two seconds later change nothing a client could see.
@@ -129,14 +134,15 @@ const NO_TALLY: Tally = { n: 0 }
 class Entry {
   readonly marker = false as const
   readonly set: ZoneSet
-  readonly hgen: number
+  /** The service's own latency generation when built (HealthIndex.lgens[svc]); 0 when svc is -1. */
+  readonly lgen: number
   /** The service's own state generation when built (HealthIndex.gens[svc]); 0 when svc is -1. */
   readonly sgen: number
   /** The GSLB service that answered, as its index in the zone set's HealthIndex, or -1 (no health read). */
   readonly svc: number
   /**
-   * Built by a geo-latency service: measured latency took part, so a health generation move ends
-   * it after its `grace` (at once when a check its service reads changed state: `sgen`).
+   * Built by a geo-latency service: measured latency took part, so a latency move of a check its
+   * service reads (`lgen`) ends it after its `grace` (at once when one changed state: `sgen`).
    */
   readonly latency: boolean
   /**
@@ -163,7 +169,7 @@ class Entry {
 
   constructor(f: EntryFields) {
     this.set = f.set
-    this.hgen = f.hgen
+    this.lgen = f.lgen
     this.sgen = f.sgen
     this.svc = f.svc
     this.latency = f.latency
@@ -180,9 +186,9 @@ class Entry {
     this.answers = f.answers
   }
 
-  /** The same octets under new health generations (they depend on the zone set and the content only). */
-  at(hgen: number, sgen: number): Entry {
-    return new Entry({ ...this, hgen, sgen })
+  /** The same octets under new service generations (they depend on the zone set and the content only). */
+  at(lgen: number, sgen: number): Entry {
+    return new Entry({ ...this, lgen, sgen })
   }
 }
 
@@ -212,15 +218,23 @@ interface HealthIndex {
   readonly set: ZoneSet
   /** Service indexes (the set's services are its own objects). */
   readonly services: Map<Service, number>
-  /** The check keys read, each one's readers (service indexes), and its state when last compared. */
+  /**
+   * The check keys read, each one's readers (service indexes) and geo-latency readers, its state
+   * and its `latencyGen` (-1: none) when last compared.
+   */
   readonly keys: string[]
   readonly readers: number[][]
+  readonly latencyReaders: number[][]
   readonly states: Int8Array
+  readonly lats: Float64Array
   /** Per service: its own state generation, moved when a check it reads changes state. */
   readonly gens: Int32Array
+  /** Per geo-latency service: its own latency generation, moved when a check it reads publishes a new latency. */
+  readonly lgens: Int32Array
   /** Per service: its "split by bucket" marker under the current generation. */
   readonly markers: (Marker | undefined)[]
-  /** The stateGeneration the states were last compared at. */
+  /** The health generation and state generation last compared at. */
+  seenHgen: number
   seenSgen: number
 }
 
@@ -408,6 +422,7 @@ export class AnswerCache {
   /** The current zone set's HealthIndex (healthIndex()), and its per-service generations. */
   private hidx: HealthIndex | undefined
   private svcGens: Int32Array = new Int32Array(0)
+  private svcLgens: Int32Array = new Int32Array(0)
   /** The last service generation given (any index): each one is given once. */
   private svcGenSeq = 0
   /** The two markers of the current zone set that read no health (marker()). */
@@ -420,10 +435,9 @@ export class AnswerCache {
   private names: NameIndex | undefined
   /** The latency grace in ms (0: none). */
   private readonly graceMs: number
-  /** The health generation lookups last saw, and when each earlier one was superseded (ms, `now()`), for the grace. */
-  private seenHgen = -1
   /** The golden-ratio sequence's next index (from 1: the first entry does not get a share of 0). */
   private graceSeq = 1
+  /** When each superseded service latency generation was superseded (ms, `now()`), for the grace; oldest first. */
   private readonly superseded = new Map<number, number>()
   /** Key parts below `idSpace` are locations, from it buckets; LRU keys are `base key + part`. */
   private readonly idSpace: number
@@ -524,18 +538,18 @@ export class AnswerCache {
       return nx
     }
     const set = this.zones()
-    const hgen = this.generations(set).generation
+    this.generations(set)
     const key = b.key
-    let e = this.valid(b.marker, set, hgen) ?? this.valid(this.lru.get(key, GET), set, hgen)
+    let e = this.valid(b.marker, set) ?? this.valid(this.lru.get(key, GET), set)
     let client = -1
     if (e?.marker) {
       client = this.client() * REC
       const rec = this.rec
       if (e.next === 'bucket') {
-        e = this.valid(this.lru.get(key + rec[client + R_BUCKET]!, GET), set, hgen)
+        e = this.valid(this.lru.get(key + rec[client + R_BUCKET]!, GET), set)
       } else {
-        e = this.valid(this.lru.get(key + rec[client + R_LOC]!, GET), set, hgen)
-        if (e?.marker) e = this.valid(this.lru.get(key + rec[client + R_BOTH]!, GET), set, hgen)
+        e = this.valid(this.lru.get(key + rec[client + R_LOC]!, GET), set)
+        if (e?.marker) e = this.valid(this.lru.get(key + rec[client + R_BOTH]!, GET), set)
       }
     }
     if (!e || e.marker) {
@@ -548,44 +562,42 @@ export class AnswerCache {
     return this.assemble(e, msg, client)
   }
 
-  /** `e` if it may still be served: built under this zone set, its service's state unchanged since, and (geo-latency) its health generation or grace. */
-  private valid(e: Entry | Marker | undefined, set: ZoneSet, hgen: number): Entry | Marker | undefined {
-    return e !== undefined && e.set === set && (e.svc < 0 || e.sgen === this.svcGens[e.svc]) && (!e.latency || e.hgen === hgen || this.inGrace(e)) ? e : undefined
+  /** `e` if it may still be served: built under this zone set, its service's state unchanged since, and (geo-latency) its service's latency generation or grace. */
+  private valid(e: Entry | Marker | undefined, set: ZoneSet): Entry | Marker | undefined {
+    return e !== undefined && e.set === set && (e.svc < 0 || e.sgen === this.svcGens[e.svc]) && (!e.latency || e.lgen === this.svcLgens[e.svc] || this.inGrace(e)) ? e : undefined
   }
 
   /**
-   * A geo-latency entry whose health generation a latency move superseded (its state generation is
-   * still current): true while its own deadline inside the grace has not passed. Not on the hot
-   * path of a current entry: only after a move.
+   * A geo-latency entry whose service's latency generation a latency move superseded (its state
+   * generation is still current): true while its own deadline inside the grace has not passed.
+   * Not on the hot path of a current entry: only after a move.
    */
   private inGrace(e: Entry): boolean {
-    const since = this.superseded.get(e.hgen)
+    const since = this.superseded.get(e.lgen)
     if (since === undefined || this.now() - since >= e.grace) return false
     this.graceHits.n++
     return true
   }
 
   /**
-   * The health generations, noting when the last one seen is superseded (for the grace), and with
-   * the services' own generations brought up to date for `set` (the current zone set). Read by
-   * lookup() and by insert(): the first lookup of a new name returns before it reads them, and the
-   * entry insert() builds must have its generation noted too.
+   * Brings the services' own generations up to date for `set` (the current zone set) when the
+   * health generation moved. Read by lookup() and by insert(): the first lookup of a new name
+   * returns before it reads them, and the entry insert() builds must be made under current ones.
    */
-  private generations(set: ZoneSet): HealthGenerations {
+  private generations(set: ZoneSet): void {
     const g = this.health()
-    if (g.generation !== this.seenHgen) this.generationMoved(g.generation)
     const idx = this.hidx
-    if (idx === undefined || idx.set !== set) this.indexHealth(set, g.stateGeneration)
-    else if (idx.seenSgen !== g.stateGeneration) this.stateMoved(idx, g.stateGeneration)
-    return g
+    if (idx === undefined || idx.set !== set) this.indexHealth(set, g)
+    else if (idx.seenHgen !== g.generation) this.healthMoved(idx, g)
   }
 
-  /** Builds the HealthIndex of a new zone set: its services, the checks they read, their states now. */
-  private indexHealth(set: ZoneSet, sgen: number): void {
+  /** Builds the HealthIndex of a new zone set: its services, the checks they read, their states and latency generations now. */
+  private indexHealth(set: ZoneSet, g: HealthGenerations): void {
     const services = new Map<Service, number>()
     const keyIndex = new Map<string, number>()
     const keys: string[] = []
     const readers: number[][] = []
+    const latencyReaders: number[][] = []
     for (const zone of set.zones.values()) {
       for (const service of zone.services.values()) {
         const svc = services.size
@@ -598,45 +610,68 @@ export class AnswerCache {
               keyIndex.set(v.checkKey, (k = keys.length))
               keys.push(v.checkKey)
               readers.push([])
+              latencyReaders.push([])
             }
-            if (!readers[k]!.includes(svc)) readers[k]!.push(svc)
+            if (readers[k]!.includes(svc)) continue
+            readers[k]!.push(svc)
+            if (service.policy === 'geo-latency') latencyReaders[k]!.push(svc)
           }
         }
       }
     }
     const states = new Int8Array(keys.length)
-    for (let k = 0; k < keys.length; k++) states[k] = stateCode(this.vipHealth(keys[k]!))
+    const lats = new Float64Array(keys.length)
+    for (let k = 0; k < keys.length; k++) {
+      const h = this.vipHealth(keys[k]!)
+      states[k] = stateCode(h)
+      lats[k] = h?.latencyGen ?? -1
+    }
     // Generations are drawn from one sequence for all indexes: were a zone set object current again
     // after another, no entry built under its old index could match its new one.
     const n = services.size
-    this.hidx = { set, services, keys, readers, states, gens: new Int32Array(n).fill(++this.svcGenSeq), markers: new Array<Marker | undefined>(n).fill(undefined), seenSgen: sgen }
-    this.svcGens = this.hidx.gens
+    const gens = new Int32Array(n).fill(++this.svcGenSeq)
+    const lgens = new Int32Array(n).fill(++this.svcGenSeq)
+    this.hidx = { set, services, keys, readers, latencyReaders, states, lats, gens, lgens, markers: new Array<Marker | undefined>(n).fill(undefined), seenHgen: g.generation, seenSgen: g.stateGeneration }
+    this.svcGens = gens
+    this.svcLgens = lgens
   }
 
-  /** The state generation moved: every service reading a check whose state changed moves its own. */
-  private stateMoved(idx: HealthIndex, sgen: number): void {
-    idx.seenSgen = sgen
+  /**
+   * The health generation moved: every service reading a check whose state changed moves its own
+   * state generation (when the state generation moved too), and every geo-latency service reading
+   * a check that published a new latency (`latencyGen`) moves its latency generation, the old one
+   * superseded from now (for the grace).
+   */
+  private healthMoved(idx: HealthIndex, g: HealthGenerations): void {
+    const states = idx.seenSgen !== g.stateGeneration
+    idx.seenHgen = g.generation
+    idx.seenSgen = g.stateGeneration
+    let now = -1
     for (let k = 0; k < idx.keys.length; k++) {
-      const now = stateCode(this.vipHealth(idx.keys[k]!))
-      if (now === idx.states[k]) continue
-      idx.states[k] = now
-      for (const svc of idx.readers[k]!) idx.gens[svc] = ++this.svcGenSeq
-    }
-  }
-
-  /** A new health generation: the one seen before it is superseded from now on. */
-  private generationMoved(hgen: number): void {
-    const now = this.now()
-    if (this.graceMs > 0 && this.seenHgen >= 0) {
-      this.superseded.set(this.seenHgen, now)
-      // Generations superseded longer ago than the grace hold no entry that may still be served:
-      // dropped oldest first (the map is in the order they were superseded).
-      for (const [g, at] of this.superseded) {
-        if (now - at < this.graceMs) break
-        this.superseded.delete(g)
+      const h = this.vipHealth(idx.keys[k]!)
+      if (states) {
+        const code = stateCode(h)
+        if (code !== idx.states[k]) {
+          idx.states[k] = code
+          for (const svc of idx.readers[k]!) idx.gens[svc] = ++this.svcGenSeq
+        }
+      }
+      const lat = h?.latencyGen ?? -1
+      if (lat === idx.lats[k]) continue
+      idx.lats[k] = lat
+      for (const svc of idx.latencyReaders[k]!) {
+        if (this.graceMs > 0) this.superseded.set(idx.lgens[svc]!, now < 0 ? (now = this.now()) : now)
+        idx.lgens[svc] = ++this.svcGenSeq
       }
     }
-    this.seenHgen = hgen
+    // Generations superseded longer ago than the grace hold no entry that may still be served:
+    // dropped oldest first (the map is in the order they were superseded).
+    if (now >= 0) {
+      for (const [gen, at] of this.superseded) {
+        if (now - at < this.graceMs) break
+        this.superseded.delete(gen)
+      }
+    }
   }
 
   /**
@@ -646,7 +681,7 @@ export class AnswerCache {
   insert(q: Query, out: Outcome): Buffer | null {
     if (!this.parsed || (out.kind !== 'answer' && out.kind !== 'nodata') || !out.zone || q.oddName) return null
     const set = this.zones()
-    const hgen = this.generations(set).generation
+    this.generations(set)
     const sel = out.selection
     // A GSLB answer's service (whose health it read), its index and own state generation.
     const service = sel && out.service ? out.zone.services.get(out.service) : undefined
@@ -659,6 +694,7 @@ export class AnswerCache {
       svc = i
     }
     const sgen = svc >= 0 ? this.svcGens[svc]! : 0
+    const lgen = svc >= 0 ? this.svcLgens[svc]! : 0
     // Whether the answer depends on the client (keyed by location or bucket), or is everyone's.
     const dependent = sel !== undefined && policy !== undefined && policy !== 'failover'
     const b = this.base ?? this.addBase(dependent)
@@ -666,13 +702,13 @@ export class AnswerCache {
     const content = b.id + contentKey(out)
     let entry = this.built.get(content)
     if (entry === undefined || entry.set !== set) {
-      const made = this.build(q, out, set, hgen, svc, sgen, policy === 'geo-latency')
+      const made = this.build(q, out, set, lgen, svc, sgen, policy === 'geo-latency')
       if (!made) return null
       this.built.set(content, (entry = made))
-    } else if (entry.hgen !== hgen || entry.sgen !== sgen) {
-      // The same octets under a new health generation (the bytes depend on the zone set and the
+    } else if (entry.lgen !== lgen || entry.sgen !== sgen) {
+      // The same octets under new service generations (the bytes depend on the zone set and the
       // content only): a new validity record over the same buffers, no dns2 encoding.
-      this.built.set(content, (entry = entry.at(hgen, sgen)))
+      this.built.set(content, (entry = entry.at(lgen, sgen)))
     }
     let client = -1
     if (!dependent) {
@@ -784,7 +820,7 @@ export class AnswerCache {
   }
 
   /** Builds an entry from the full path's outcome, with dns2 as the encoder. */
-  private build(q: Query, out: Outcome, set: ZoneSet, hgen: number, svc: number, sgen: number, latency: boolean): Entry | null {
+  private build(q: Query, out: Outcome, set: ZoneSet, lgen: number, svc: number, sgen: number, latency: boolean): Entry | null {
     const sel = out.selection
     const drawn = sel && out.kind === 'answer' ? sel.addresses.length : 0
     const fixed = out.answer.slice(0, out.answer.length - drawn)
@@ -823,7 +859,7 @@ export class AnswerCache {
     const regions = sel?.regions ?? []
     return new Entry({
       set,
-      hgen,
+      lgen,
       sgen,
       svc,
       latency,

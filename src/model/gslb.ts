@@ -61,6 +61,8 @@ export interface VipHealth {
   readonly state: HealthState
   /** EWMA of the check's response time, when measured. */
   readonly ewmaMs?: number | null
+  /** The health generation that last published `ewmaMs` (the poller's TargetHealth.latencyGen): a cache compares it per check. */
+  readonly latencyGen?: number
 }
 
 export interface Vip {

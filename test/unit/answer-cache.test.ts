@@ -275,6 +275,85 @@ describe('answer cache', () => {
     }
   })
 
+  /** ZONE plus geo-latency services over two regions each, so that a check is read by some of them only. */
+  const PAIRS = ZONE.replace(/\nservices:\n/, '\nservices:\n  latus: { policy: geo-latency, regions: [us, jp], answers: 1 }\n  lateu: { policy: geo-latency, regions: [eu, jp], answers: 2, fill: true }\n')
+  const PAIR_NAMES = ['lat.c.test', 'near.c.test', 'latus.c.test', 'lateu.c.test', 'wtd.c.test', 'geo.c.test', 'static.c.test']
+  const PAIR_NETS = ['81.2.69.0', '8.8.8.0', '1.0.16.0', '100.1.2.0', '10.1.2.0']
+
+  test('a latency move ends the geo-latency answers of the services that read the check that moved, not the others', async () => {
+    const world: World = { set: build(PAIRS, 1), generation: 1, health: new Map() }
+    const h = handlers(world, { ...DEFAULT_ANSWER_CACHE, latencyGraceMs: 0 })
+    const keys = [...world.set.checks.keys()]
+    const eu = keys.find((k) => k.includes('198.51.100.1'))!
+    const us = keys.find((k) => k.includes('203.0.113.1'))!
+    for (const k of keys) world.health.set(k, { state: 'up', ewmaMs: 10, latencyGen: 1 })
+    const hits = () => counter(h.metrics, 'meridian_dns_cache_hits_total')
+    const ask = (name: string) => {
+      for (const net of PAIR_NETS) agree(h, buildQuery({ name, type: TYPE.A, opt: { udpSize: 1232, options: [ecs(net, 24)] } }), '127.0.0.1', `${name} from ${net}`)
+    }
+    /** The names still answered from the cache (every network a hit) after `change`. */
+    const kept = async (change: () => void): Promise<string[]> => {
+      for (const name of PAIR_NAMES) ask(name)
+      change()
+      const out: string[] = []
+      for (const name of PAIR_NAMES) {
+        const before = await hits()
+        ask(name)
+        const n = (await hits()) - before
+        assert.ok(n === 0 || n === PAIR_NETS.length, `${name}: ${n} hits of ${PAIR_NETS.length}`)
+        if (n > 0) out.push(name)
+      }
+      return out
+    }
+    const move = (key: string, ewmaMs: number) => {
+      world.generation++
+      world.health.set(key, { state: 'up', ewmaMs, latencyGen: world.generation })
+    }
+    // eu's check moves: lat and near (every region) and lateu end; latus (us, jp) does not read it.
+    assert.deepEqual(await kept(() => move(eu, 80)), ['latus.c.test', 'wtd.c.test', 'geo.c.test', 'static.c.test'])
+    // us's: lat, near and latus; lateu keeps its answers.
+    assert.deepEqual(await kept(() => move(us, 3)), ['lateu.c.test', 'wtd.c.test', 'geo.c.test', 'static.c.test'])
+    // A generation move in which no check published a new latency (an EWMA within its band) ends nothing.
+    assert.deepEqual(
+      await kept(() => {
+        world.generation++
+        world.health.set(eu, { state: 'up', ewmaMs: 85, latencyGen: world.health.get(eu)!.latencyGen })
+      }),
+      PAIR_NAMES,
+    )
+  })
+
+  test('latency moves at random: with no grace, every answer is the uncached one after every move', () => {
+    const world: World = { set: build(PAIRS, 1), generation: 1, health: new Map() }
+    const h = handlers(world, { ...DEFAULT_ANSWER_CACHE, latencyGraceMs: 0 })
+    const keys = [...world.set.checks.keys()]
+    for (const k of keys) world.health.set(k, { state: 'up', ewmaMs: 20, latencyGen: 1 })
+    let seed = 11
+    const next = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32
+    const all = (label: string) => {
+      for (const name of PAIR_NAMES) {
+        for (const type of [TYPE.A, TYPE.AAAA]) {
+          for (const net of PAIR_NETS) agree(h, buildQuery({ id: name.length, name, type, opt: { udpSize: 1232, options: [ecs(net, 24)] } }), '127.0.0.1', `${label}: ${name}/${type} from ${net}`)
+        }
+      }
+    }
+    all('start')
+    const answers = new Set<string>()
+    for (let step = 0; step < 30; step++) {
+      // One or two checks publish a new EWMA, anywhere from 1 to 300 ms (enough to reorder regions).
+      world.generation++
+      const moves = 1 + Math.floor(next() * 2)
+      for (let m = 0; m < moves; m++) {
+        const key = keys[Math.floor(next() * keys.length)]!
+        world.health.set(key, { state: 'up', ewmaMs: 1 + Math.floor(next() * 300), latencyGen: world.generation })
+      }
+      all(`step ${step}`)
+      const r = parseReply(h.cached.handle(buildQuery({ name: 'lat.c.test', type: TYPE.A, opt: { udpSize: 1232, options: [ecs('10.1.2.0', 24)] } }), 'udp', '127.0.0.1')!)
+      answers.add(r.answers.map((a) => a.rdata.toString('hex')).join())
+    }
+    assert.ok(answers.size > 1, `the moves changed lat's answer (${answers.size} different)`)
+  })
+
   test('a zone set object current again after another: its old answers end if a check changed meanwhile', () => {
     const a = build(ZONE, 1)
     const b = build(ZONE, 2)
@@ -306,14 +385,19 @@ describe('answer cache', () => {
     const ask = (name: string, net = '81.2.69.0') => h.handle(buildQuery({ name, type: TYPE.A, opt: { udpSize: 1232, options: [ecs(net, 24)] } }), 'udp', '127.0.0.1')
     const hits = () => counter(metrics, 'meridian_dns_cache_hits_total')
     const graced = () => counter(metrics, 'meridian_dns_cache_latency_grace_total')
-    return { w, set, ask: Object.assign(ask, { cache: () => h.cache }), hits, graced }
+    /** A latency move of check `key` (eu's first VIP unless given), as the poller makes one: a new generation that publishes the check's EWMA. */
+    const move = (key = euCheck(set), ewmaMs = 5 * w.generation): void => {
+      w.generation++
+      w.health.set(key, { state: w.health.get(key)?.state ?? 'up', ewmaMs, latencyGen: w.generation })
+    }
+    return { w, set, ask: Object.assign(ask, { cache: () => h.cache }), hits, graced, move }
   }
 
   test('with no latency grace, a latency-only move rebuilds geo-latency answers at once and keeps the others', async () => {
-    const { w, ask, hits } = latencyWorld(0)
+    const { ask, hits, move } = latencyWorld(0)
     for (const name of ['wtd.c.test', 'lat.c.test']) ask(name)
     const before = await hits()
-    w.generation++ // the poller saw a latency move, no state change
+    move() // the poller saw a latency move of a check lat reads, no state change
     ask('wtd.c.test')
     assert.equal(await hits(), before + 1, 'the weighted answer is still cached')
     ask('lat.c.test')
@@ -324,13 +408,13 @@ describe('answer cache', () => {
 
   test('within the latency grace a geo-latency answer outlives a latency move, each entry until its own deadline; a state change ends it at once', async () => {
     const GRACE = 2000
-    const { w, set, ask, hits, graced } = latencyWorld(GRACE)
+    const { w, set, ask, hits, graced, move } = latencyWorld(GRACE)
     // Geo-latency answers for many client networks (countries): entries with different deadlines.
     const nets = ['81.2.69.0', '8.8.8.0', '1.0.16.0', '100.1.2.0']
     const all = () => nets.map((n) => ask('lat.c.test', n)!.toString('hex'))
     const first = all()
     w.now = 1000
-    w.generation++ // a latency move at t = 1000 ms
+    move() // a latency move at t = 1000 ms
     // Step through the grace: each network's answer is served until its entry's deadline, then
     // rebuilt (a miss) once, then served from the rebuilt entry.
     const rebuilt: number[] = []
@@ -396,15 +480,15 @@ describe('answer cache', () => {
 
   test('latency grace: an answer built before two moves still ends at its deadline after the first', async () => {
     const GRACE = 1000
-    const { w, ask, hits } = latencyWorld(GRACE)
+    const { w, ask, hits, move } = latencyWorld(GRACE)
     // The name's first query: built by the full path (the lookup found no base and read no generation).
     ask('lat.c.test')
-    w.generation++ // move 1, seen by the next query at t = 100
+    move() // move 1, seen by the next query at t = 100
     // Moves every 100 ms: the entry's deadline counts from the first move, not the last.
     let rebuiltAt = -1
     for (let t = 100; t <= 2 * GRACE && rebuiltAt < 0; t += 100) {
       w.now = t
-      w.generation++
+      move()
       const h = await hits()
       ask('lat.c.test')
       if ((await hits()) === h) rebuiltAt = t
@@ -416,7 +500,7 @@ describe('answer cache', () => {
     // V8 keeps a load monomorphic only while the objects it reads share a map; entries of many maps
     // sent every load of a hit through the megamorphic stub cache for the server's life (session 10).
     const sameMap = sameMapCheck()
-    const { w, ask } = latencyWorld(2000)
+    const { w, ask, move } = latencyWorld(2000)
     const lru = (ask as unknown as { cache: () => { lru: { values(): Iterable<{ marker: boolean }> } } }).cache().lru
     const nets = ['81.2.69.0', '8.8.8.0', '1.0.16.0', '100.1.2.0', '10.1.2.0']
     const names = ['lat.c.test', 'near.c.test', 'geo.c.test', 'wtd.c.test', 'fo.c.test', 'static.c.test', 'alias.c.test']
@@ -428,7 +512,7 @@ describe('answer cache', () => {
     }
     everything()
     w.now = 1
-    w.generation++ // a latency move: geo-latency entries come due inside the grace and are rebuilt over the same octets
+    move() // a latency move: geo-latency entries come due inside the grace and are rebuilt over the same octets
     w.now = 5000
     everything()
     w.generation++
@@ -441,17 +525,24 @@ describe('answer cache', () => {
     for (const m of markers) assert.ok(sameMap(m, markers[0]!), 'a marker with a hidden class of its own')
   })
 
-  test('a miss locates its client once: GeoIP is asked once per client network, however many misses follow', () => {
+  test('a miss locates its client once: GeoIP is asked once per client network, however many misses follow', async () => {
     let generation = 1
     const set = build(ZONE, 1)
     const geoIp = countingGeo()
-    const h = new DnsHandler(() => set, createLogger('silent'), {}, { geo: geoIp.lookup, health: () => undefined, rand: () => 0.37, generations: () => ({ generation, stateGeneration: 1 }) })
+    const health = new Map<string, VipHealth>()
+    const metrics = new Metrics({ processMetrics: false })
+    // No latency grace, so that a latency move makes the geo-latency answers miss at once.
+    const answerCache = { ...DEFAULT_ANSWER_CACHE, latencyGraceMs: 0 }
+    const h = new DnsHandler(() => set, createLogger('silent'), { answerCache }, { geo: geoIp.lookup, health: (k) => health.get(k), rand: () => 0.37, generations: () => ({ generation, stateGeneration: 1 }) }, metrics)
     const ask = (name: string, net: string) => parseReply(h.handle(buildQuery({ name, type: TYPE.A, opt: { udpSize: 1232, options: [ecs(net, 24)] } }), 'udp', '127.0.0.1')!)
     assert.equal(ask('geo.c.test', '81.2.69.0').answers.length, 2)
     assert.equal(geoIp.calls, 1, 'the first miss locates the client')
     for (const name of ['lat.c.test', 'near.c.test', 'wtd.c.test', 'geo.c.test']) ask(name, '81.2.69.0')
-    generation++ // a latency move: the geo-latency answers miss again
+    generation++ // a latency move of eu's check: the geo-latency answers miss again
+    health.set(euCheck(set), { state: 'unknown', ewmaMs: 3, latencyGen: generation })
+    const missesBefore = await counter(metrics, 'meridian_dns_cache_misses_total')
     for (const name of ['lat.c.test', 'near.c.test']) assert.ok(ask(name, '81.2.69.0').answers.length > 0)
+    assert.equal(await counter(metrics, 'meridian_dns_cache_misses_total'), missesBefore + 2, 'both missed')
     assert.equal(geoIp.calls, 1, 'later misses for the same network reuse where it is')
     ask('geo.c.test', '8.8.8.0')
     assert.equal(geoIp.calls, 2, 'another network is located')
