@@ -1,8 +1,12 @@
 // In-process profile of DnsHandler.handle on the bench traffic (no sockets): where a query's time
 // goes, hits and misses alike. `node bench/handler-profile.mjs [--seconds N]`, after npm run build;
 // add `node --cpu-prof --cpu-prof-dir DIR` to get a profile. Health is taken as all up.
-// --only a|aaaa|nx: one kind of query. --bump N: move the health generation every N queries (as a
-// latency move does), so geo-latency answers miss and are rebuilt: the miss path under a live poller.
+// --only a|aaaa|nx: one kind of query. --bump N: every N queries one check's latency moves (the first
+// VIP of the region named by --flap-region, default us-east), as the poller publishes a move: a new
+// health generation and the check's new latencyGen, so the geo-latency answers of the services that
+// read it miss (after their share of the latency grace) and are rebuilt: the miss path under a live
+// poller. (Before session 14 the cache ended every geo-latency answer on any generation move, and
+// --bump moved only the generation.)
 // --pair-regions: each service reads two of the five regions (see below).
 // --flap N: every N queries one check goes down or back up (the first VIP of the region named by
 // --flap-region, default us-east), and the generations move as the poller moves them: the answers
@@ -99,9 +103,10 @@ const metrics = new Metrics({ processMetrics: false })
 let gens = { generation: 0, stateGeneration: 0 }
 const health = new Map()
 const flapRegionDef = REGIONS.find((r) => r.name === flapRegion)
-if (flap > 0 && !flapRegionDef) throw new Error(`--flap-region: no region ${flapRegion} in the bench zone`)
-const flapKey = flap > 0 ? [...set.checks.keys()].find((k) => k.includes(flapRegionDef.vip)) : undefined
-if (flap > 0 && !flapKey) throw new Error(`--flap: no check of ${flapRegionDef.vip} among ${[...set.checks.keys()].join(', ')}`)
+const moving = flap > 0 || bump > 0
+if (moving && !flapRegionDef) throw new Error(`--flap-region: no region ${flapRegion} in the bench zone`)
+const flapKey = moving ? [...set.checks.keys()].find((k) => k.includes(flapRegionDef.vip)) : undefined
+if (moving && !flapKey) throw new Error(`--flap, --bump: no check of ${flapRegionDef.vip} among ${[...set.checks.keys()].join(', ')}`)
 const h = new DnsHandler(() => set, createLogger('error'), process.env.CACHE ? { answerCache: { maxEntries: Number(process.env.CACHE), maxBytes: 256 * 1048576 } } : {}, { geo: (a, p) => geo.locate(a, p), health: (k) => health.get(k), rand: Math.random, generations: () => gens }, metrics)
 for (let i = 0; i < priorBases; i++) {
   const reply = h.handle(buildQuery(i & 0xffff, `${SERVICES[0]}.${ORIGIN}`, 1000 + i, [8, 8, 8]), 'udp', '127.0.0.1')
@@ -132,7 +137,12 @@ while (performance.now() < end) {
     const k = n++ % msgs.length
     // A new address string per query, as dgram's rinfo gives the server (its hash not yet computed).
     run(msgs[k], clients === 'resolver' ? (' ' + peers[k]).slice(1) : peers[k])
-    if (bump > 0 && n % bump === 0) gens.generation++
+    if (bump > 0 && n % bump === 0) {
+      // A latency move of the check, its state as it was (unknown, as no record says): 5 ms <-> 50 ms.
+      gens = { generation: gens.generation + 1, stateGeneration: gens.stateGeneration }
+      const was = health.get(flapKey)
+      health.set(flapKey, { state: was?.state ?? 'unknown', ewmaMs: was?.ewmaMs === 5 ? 50 : 5, latencyGen: gens.generation })
+    }
     if (flap > 0 && n % flap === 0) {
       if (health.has(flapKey)) health.delete(flapKey)
       else health.set(flapKey, { state: 'down', ewmaMs: null })
