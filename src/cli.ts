@@ -439,7 +439,7 @@ export function program(): Command {
       .option('--query-log', 'log every query at debug level', false)
       .option('--gc-metrics', "export meridian_process_nodejs_gc_duration_seconds, a histogram of this process's garbage-collection pauses (off by default: observing every collection lengthens the DNS thread's own collections)", false)
       .option('--answer-cache <entries>', 'encoded answers kept per DNS process (0 turns the cache off)', intOption(0, 10_000_000), DEFAULT_ANSWER_CACHE.maxEntries)
-      .option('--latency-grace <ms>', 'after a latency move, geo-latency answers may be served this much longer (each its own share of it, so rebuilds spread out); 0 rebuilds at once. Health state changes always apply at once', intOption(0, 60_000), LATENCY_GRACE_MS)
+      .option('--latency-grace <ms>', 'after a latency move of a check, the geo-latency answers of the services reading it may be served this much longer (each its own share of it, so rebuilds spread out); 0 rebuilds at once. Health state changes always apply at once', intOption(0, 60_000), LATENCY_GRACE_MS)
       .option('--no-watch', 'do not watch --zones for changes (SIGHUP still reloads)')
       .option('--health-wait <seconds>', 'before answering, wait up to this long for every health check to have a state', intOption(0, 600), 0)
       .addOption(new Option('--workers <n>', 'DNS worker processes sharing the sockets: 1..256, or auto (one per CPU); 1 answers in this process').default(parseWorkers('auto'), 'auto').argParser(parseWorkers))
