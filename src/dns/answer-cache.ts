@@ -238,6 +238,15 @@ interface HealthIndex {
   seenSgen: number
 }
 
+/**
+ * What the cache compares to see a check's latency move: its record's `latencyGen`; -1 with no
+ * record (no latency to read); the health generation itself for a record without one (a health
+ * source that does not say which check moved: every generation move counts as a move of it).
+ */
+function latencyOf(h: VipHealth | undefined, g: HealthGenerations): number {
+  return h === undefined ? -1 : (h.latencyGen ?? g.generation)
+}
+
 /** A check's state as a small integer: unknown (no record yet counts as unknown, as in the selector), up, down. */
 function stateCode(h: VipHealth | undefined): number {
   return h?.state === 'up' ? 2 : h?.state === 'down' ? 3 : 1
@@ -624,13 +633,17 @@ export class AnswerCache {
     for (let k = 0; k < keys.length; k++) {
       const h = this.vipHealth(keys[k]!)
       states[k] = stateCode(h)
-      lats[k] = h?.latencyGen ?? -1
+      lats[k] = latencyOf(h, g)
     }
     // Generations are drawn from one sequence for all indexes: were a zone set object current again
-    // after another, no entry built under its old index could match its new one.
+    // after another, no entry built under its old index could match its new one. Latency
+    // generations are each service's own from the start: the grace notes when each is superseded,
+    // and one shared by two services would be noted again when the second moves, giving the
+    // first's old entries a second grace.
     const n = services.size
     const gens = new Int32Array(n).fill(++this.svcGenSeq)
-    const lgens = new Int32Array(n).fill(++this.svcGenSeq)
+    const lgens = new Int32Array(n)
+    for (let i = 0; i < n; i++) lgens[i] = ++this.svcGenSeq
     this.hidx = { set, services, keys, readers, latencyReaders, states, lats, gens, lgens, markers: new Array<Marker | undefined>(n).fill(undefined), seenHgen: g.generation, seenSgen: g.stateGeneration }
     this.svcGens = gens
     this.svcLgens = lgens
@@ -656,7 +669,7 @@ export class AnswerCache {
           for (const svc of idx.readers[k]!) idx.gens[svc] = ++this.svcGenSeq
         }
       }
-      const lat = h?.latencyGen ?? -1
+      const lat = latencyOf(h, g)
       if (lat === idx.lats[k]) continue
       idx.lats[k] = lat
       for (const svc of idx.latencyReaders[k]!) {

@@ -30,8 +30,9 @@ import { ewmaMovedSignificantly, initialHealth, next, parseSaved, toSaved, type 
  * again, so a target's EWMA can never creep away by one band per other target's move. A result
  * that does none of these leaves the generation as it is, so caches keyed on it stay correct for
  * state and membership, and no target's `ewmaMs` is ever more than max(2 ms, 25%) away from the
- * value published with its `latencyGen` (so within one generation, every target's is within that
- * band of its value then). The other per-round numbers (`lastLatencyMs`, `lastCheckAt`, `checks`,
+ * value published with its `latencyGen`: a reader that built something from a target's record
+ * and keeps it while that target's `latencyGen` stays sees the target's `ewmaMs` within two bands
+ * of the value it built with. The other per-round numbers (`lastLatencyMs`, `lastCheckAt`, `checks`,
  * the counters, and `ewmaMs` within that band) may be fresher than the generation: view() returns
  * a new snapshot after every result, with the same generation when the result was not significant.
  * Listeners (onChange) are told of state changes only; a cache should compare `generation`, or per

@@ -64,10 +64,12 @@ before(async () => {
   ])
   // b starts slow: a is the answer, for London and everyone.
   pools.get('b')!.setLatency(SLOW_MS)
-  for (const grace of ['0', '60000']) {
+  // No grace, a minute of it, and no grace in two DNS workers (the health view, latencyGen
+  // included, reaches them over IPC from the control process's poller).
+  for (const args of [['--latency-grace', '0'], ['--latency-grace', '60000'], ['--latency-grace', '0', '--workers', '2']]) {
     const { dir, cleanup } = await tempDir()
     await writeZone(dir, `${ORIGIN}.yaml`, zoneYaml())
-    const server = await startServer({ zonesDirInPlace: dir, args: ['--geodb', TEST_GEODB, '--no-watch', '--health-wait', '5', '--latency-grace', grace] })
+    const server = await startServer({ zonesDirInPlace: dir, args: ['--geodb', TEST_GEODB, '--no-watch', '--health-wait', '5', ...args] })
     servers.push({ server, admin: await adminUrl(server), cleanup })
   }
 })
@@ -80,8 +82,8 @@ after(async () => {
   await Promise.all([...pools.values()].map((p) => p.close()))
 })
 
-test('a latency move: with --latency-grace 0 the answer follows at once, with a minute of grace the cached answer stays, and /metrics counts it', async (t) => {
-  const [none, minute] = servers
+test('a latency move: with --latency-grace 0 the answer follows at once (in one process and in workers), with a minute of grace the cached answer stays, and /metrics counts it', async (t) => {
+  const [none, minute, workers] = servers
   // Both servers answer a (b is slow), and cache that answer.
   for (const s of servers) {
     await waitFor(async () => (await explained(s.admin)) === 'a', { timeoutMs: 5000, what: 'a to be the choice at first' })
@@ -99,6 +101,12 @@ test('a latency move: with --latency-grace 0 the answer follows at once, with a 
   const follow = performance.now()
   await waitFor(async () => (await answered(none!.server.port))[0] === VIP.b, { timeoutMs: 3000, what: 'no grace: the DNS answer to follow the latency' })
   t.diagnostic(`no grace: DNS answered b ${(performance.now() - follow).toFixed(0)} ms after the admin API chose it`)
+  // Two workers, each with a cache of its own: b in ten answers in a row, from whichever worker
+  // the kernel hands each query to (the latencyGen of the view they got over IPC moved them).
+  await waitFor(async () => {
+    for (let i = 0; i < 10; i++) if ((await answered(workers!.server.port))[0] !== VIP.b) return false
+    return true
+  }, { timeoutMs: 3000, what: 'no grace, two workers: the DNS answer to follow the latency' })
   // A minute of grace: the answer cached before the move is still served (its share of the grace
   // is tens of seconds), and counted as served in the grace.
   assert.deepEqual(await answered(minute!.server.port), [VIP.a], 'in the grace: the answer from before the move')

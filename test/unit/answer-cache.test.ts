@@ -375,9 +375,9 @@ describe('answer cache', () => {
   const euCheck = (set: ZoneSet) => [...set.checks.keys()].find((k) => k.includes('198.51.100.1'))!
 
   /** A handler whose health generations and clock the test moves, with cache counters to read. */
-  function latencyWorld(latencyGraceMs: number) {
+  function latencyWorld(latencyGraceMs: number, zone = ZONE) {
     const w = { generation: 1, stateGeneration: 1, now: 0, health: new Map<string, VipHealth>() }
-    const set = build(ZONE, 1)
+    const set = build(zone, 1)
     const metrics = new Metrics({ processMetrics: false })
     const answerCache = { ...DEFAULT_ANSWER_CACHE, latencyGraceMs }
     const gslb = { geo, health: (k: string) => w.health.get(k), rand: () => 0.37, generations: () => ({ generation: w.generation, stateGeneration: w.stateGeneration }), now: () => w.now }
@@ -404,6 +404,19 @@ describe('answer cache', () => {
     assert.equal(await hits(), before + 1, 'the geo-latency answer was rebuilt')
     ask('lat.c.test')
     assert.equal(await hits(), before + 2, 'and cached again')
+  })
+
+  test('a health record that does not say when its latency was published: every generation move counts as a move of it', async () => {
+    const { w, set, ask, hits } = latencyWorld(0)
+    w.health.set(euCheck(set), { state: 'up', ewmaMs: 10 })
+    ask('lat.c.test')
+    ask('lat.c.test')
+    const before = await hits()
+    w.generation++
+    ask('lat.c.test')
+    assert.equal(await hits(), before, 'rebuilt')
+    ask('lat.c.test')
+    assert.equal(await hits(), before + 1, 'and cached again')
   })
 
   test('within the latency grace a geo-latency answer outlives a latency move, each entry until its own deadline; a state change ends it at once', async () => {
@@ -496,11 +509,36 @@ describe('answer cache', () => {
     assert.ok(rebuiltAt > 100 && rebuiltAt <= 100 + GRACE, `rebuilt at ${rebuiltAt} ms: served in the grace at first, rebuilt within it`)
   })
 
+  test('latency grace: a service\'s old answers get one grace, not a second when another service first moves', async () => {
+    // latus reads us and jp, lateu eu and jp: each moves its own latency generation.
+    const GRACE = 2000
+    const { w, set, ask, hits, move } = latencyWorld(GRACE, PAIRS)
+    const us = [...set.checks.keys()].find((k) => k.includes('203.0.113.1'))!
+    const eu = euCheck(set)
+    const nets = ['81.2.69.0', '8.8.8.0', '1.0.16.0', '100.1.2.0']
+    for (const n of nets) ask('latus.c.test', n)
+    for (const n of nets) ask('lateu.c.test', n)
+    const hitsOf = async (name: string) => {
+      const before = await hits()
+      for (const n of nets) ask(name, n)
+      return (await hits()) - before
+    }
+    w.now = 1000
+    move(us) // latus's answers have their grace from t = 1000; lateu's are untouched
+    assert.equal(await hitsOf('lateu.c.test'), nets.length)
+    // A minute later, eu moves for the first time: lateu's answers get their grace from now, and
+    // latus's, long past theirs, must not get another.
+    w.now = 61_000
+    move(eu)
+    assert.equal(await hitsOf('latus.c.test'), 0, 'latus: rebuilt, not served from before the us move')
+    assert.ok((await hitsOf('lateu.c.test')) > 0, 'lateu: in its grace')
+  })
+
   test('every cached answer has one hidden class, built fresh or again under a new health generation', () => {
     // V8 keeps a load monomorphic only while the objects it reads share a map; entries of many maps
     // sent every load of a hit through the megamorphic stub cache for the server's life (session 10).
     const sameMap = sameMapCheck()
-    const { w, ask, move } = latencyWorld(2000)
+    const { w, set, ask, move } = latencyWorld(2000)
     const lru = (ask as unknown as { cache: () => { lru: { values(): Iterable<{ marker: boolean }> } } }).cache().lru
     const nets = ['81.2.69.0', '8.8.8.0', '1.0.16.0', '100.1.2.0', '10.1.2.0']
     const names = ['lat.c.test', 'near.c.test', 'geo.c.test', 'wtd.c.test', 'fo.c.test', 'static.c.test', 'alias.c.test']
@@ -515,8 +553,9 @@ describe('answer cache', () => {
     move() // a latency move: geo-latency entries come due inside the grace and are rebuilt over the same octets
     w.now = 5000
     everything()
+    euDown(w.health, set)
     w.generation++
-    w.stateGeneration++ // a state change: every entry rebuilt
+    w.stateGeneration++ // a state change: every entry of a service that reads eu rebuilt
     everything()
     const entries = seen.filter((e) => !e.marker)
     const markers = seen.filter((e) => e.marker)
