@@ -225,6 +225,8 @@ interface HealthIndex {
   readonly keys: string[]
   readonly readers: number[][]
   readonly latencyReaders: number[][]
+  /** The checks some geo-latency service reads: all a latency-only move needs to compare. */
+  readonly latencyChecks: Int32Array
   readonly states: Int8Array
   readonly lats: Float64Array
   /** Per service: its own state generation, moved when a check it reads changes state. */
@@ -644,7 +646,8 @@ export class AnswerCache {
     const gens = new Int32Array(n).fill(++this.svcGenSeq)
     const lgens = new Int32Array(n)
     for (let i = 0; i < n; i++) lgens[i] = ++this.svcGenSeq
-    this.hidx = { set, services, keys, readers, latencyReaders, states, lats, gens, lgens, markers: new Array<Marker | undefined>(n).fill(undefined), seenHgen: g.generation, seenSgen: g.stateGeneration }
+    const latencyChecks = Int32Array.from(keys.keys()).filter((k) => latencyReaders[k]!.length > 0)
+    this.hidx = { set, services, keys, readers, latencyReaders, latencyChecks, states, lats, gens, lgens, markers: new Array<Marker | undefined>(n).fill(undefined), seenHgen: g.generation, seenSgen: g.stateGeneration }
     this.svcGens = gens
     this.svcLgens = lgens
   }
@@ -660,7 +663,10 @@ export class AnswerCache {
     idx.seenHgen = g.generation
     idx.seenSgen = g.stateGeneration
     let now = -1
-    for (let k = 0; k < idx.keys.length; k++) {
+    // A latency-only move (the state generation stayed) compares the checks geo-latency services read.
+    const n = states ? idx.keys.length : idx.latencyChecks.length
+    for (let i = 0; i < n; i++) {
+      const k = states ? i : idx.latencyChecks[i]!
       const h = this.vipHealth(idx.keys[k]!)
       if (states) {
         const code = stateCode(h)
