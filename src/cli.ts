@@ -253,6 +253,7 @@ async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logg
     health,
     rand: Math.random,
     generations: () => poller.generations(),
+    movedSince: (generation, visit) => poller.movedSince(generation, visit),
   }, metrics)
   const listeners = handler ? listen.map((at) => new DnsListener(at, handler, tcpOptions, log.child({ mod: 'dns' }))) : []
   const bound = []

@@ -218,6 +218,8 @@ interface HealthIndex {
   readonly set: ZoneSet
   /** Service indexes (the set's services are its own objects). */
   readonly services: Map<Service, number>
+  /** Check indexes by key. */
+  readonly keyIndex: Map<string, number>
   /**
    * The check keys read, each one's readers (service indexes) and geo-latency readers, its state
    * and its `latencyGen` (-1: none) when last compared.
@@ -450,6 +452,8 @@ export class AnswerCache {
   private graceSeq = 1
   /** When each superseded service latency generation was superseded (ms, `now()`), for the grace; oldest first. */
   private readonly superseded = new Map<number, number>()
+  /** The clock as healthMoved() read it (once, at the first latency move it finds), or -1. */
+  private walkNow = -1
   /** Key parts below `idSpace` are locations, from it buckets; LRU keys are `base key + part`. */
   private readonly idSpace: number
   private readonly partSpace: number
@@ -497,8 +501,10 @@ export class AnswerCache {
     private readonly serverUdpSize: number,
     options: AnswerCacheOptions = DEFAULT_ANSWER_CACHE,
     private readonly now: () => number = () => performance.now(),
-    /** A check's current health (the selector's input), compared when the state generation moves. */
+    /** A check's current health (the selector's input), compared when the health generation moves. */
     private readonly vipHealth: (checkKey: string) => VipHealth | undefined = () => undefined,
+    /** The checks that moved after a generation, when the health source knows (GslbContext.movedSince); else every check is compared. */
+    private readonly movedSince?: (generation: number, visit: (checkKey: string) => void) => boolean,
   ) {
     this.graceMs = Math.max(0, options.latencyGraceMs ?? LATENCY_GRACE_MS)
     this.idSpace = Math.max(4, Math.min(ID_SPACE, options.idSpaces?.parts ?? ID_SPACE))
@@ -647,7 +653,7 @@ export class AnswerCache {
     const lgens = new Int32Array(n)
     for (let i = 0; i < n; i++) lgens[i] = ++this.svcGenSeq
     const latencyChecks = Int32Array.from(keys.keys()).filter((k) => latencyReaders[k]!.length > 0)
-    this.hidx = { set, services, keys, readers, latencyReaders, latencyChecks, states, lats, gens, lgens, markers: new Array<Marker | undefined>(n).fill(undefined), seenHgen: g.generation, seenSgen: g.stateGeneration }
+    this.hidx = { set, services, keyIndex, keys, readers, latencyReaders, latencyChecks, states, lats, gens, lgens, markers: new Array<Marker | undefined>(n).fill(undefined), seenHgen: g.generation, seenSgen: g.stateGeneration }
     this.svcGens = gens
     this.svcLgens = lgens
   }
@@ -656,40 +662,50 @@ export class AnswerCache {
    * The health generation moved: every service reading a check whose state changed moves its own
    * state generation (when the state generation moved too), and every geo-latency service reading
    * a check that published a new latency (`latencyGen`) moves its latency generation, the old one
-   * superseded from now (for the grace).
+   * superseded from now (for the grace). The checks compared are those the health source says
+   * moved (movedSince), else every check (a latency-only move: those geo-latency services read).
    */
   private healthMoved(idx: HealthIndex, g: HealthGenerations): void {
     const states = idx.seenSgen !== g.stateGeneration
+    const since = idx.seenHgen
     idx.seenHgen = g.generation
     idx.seenSgen = g.stateGeneration
-    let now = -1
-    // A latency-only move (the state generation stayed) compares the checks geo-latency services read.
-    const n = states ? idx.keys.length : idx.latencyChecks.length
-    for (let i = 0; i < n; i++) {
-      const k = states ? i : idx.latencyChecks[i]!
-      const h = this.vipHealth(idx.keys[k]!)
-      if (states) {
-        const code = stateCode(h)
-        if (code !== idx.states[k]) {
-          idx.states[k] = code
-          for (const svc of idx.readers[k]!) idx.gens[svc] = ++this.svcGenSeq
-        }
-      }
-      const lat = latencyOf(h, g)
-      if (lat === idx.lats[k]) continue
-      idx.lats[k] = lat
-      for (const svc of idx.latencyReaders[k]!) {
-        if (this.graceMs > 0) this.superseded.set(idx.lgens[svc]!, now < 0 ? (now = this.now()) : now)
-        idx.lgens[svc] = ++this.svcGenSeq
-      }
+    this.walkNow = -1
+    const listed = this.movedSince?.(since, (key) => {
+      const k = idx.keyIndex.get(key)
+      if (k !== undefined) this.compareCheck(idx, k, states, g)
+    })
+    if (!listed) {
+      const n = states ? idx.keys.length : idx.latencyChecks.length
+      for (let i = 0; i < n; i++) this.compareCheck(idx, states ? i : idx.latencyChecks[i]!, states, g)
     }
     // Generations superseded longer ago than the grace hold no entry that may still be served:
     // dropped oldest first (the map is in the order they were superseded).
+    const now = this.walkNow
     if (now >= 0) {
       for (const [gen, at] of this.superseded) {
         if (now - at < this.graceMs) break
         this.superseded.delete(gen)
       }
+    }
+  }
+
+  /** healthMoved()'s comparison of check `k`: its state (when `states`) and its latencyGen. */
+  private compareCheck(idx: HealthIndex, k: number, states: boolean, g: HealthGenerations): void {
+    const h = this.vipHealth(idx.keys[k]!)
+    if (states) {
+      const code = stateCode(h)
+      if (code !== idx.states[k]) {
+        idx.states[k] = code
+        for (const svc of idx.readers[k]!) idx.gens[svc] = ++this.svcGenSeq
+      }
+    }
+    const lat = latencyOf(h, g)
+    if (lat === idx.lats[k]) return
+    idx.lats[k] = lat
+    for (const svc of idx.latencyReaders[k]!) {
+      if (this.graceMs > 0) this.superseded.set(idx.lgens[svc]!, this.walkNow < 0 ? (this.walkNow = this.now()) : this.walkNow)
+      idx.lgens[svc] = ++this.svcGenSeq
     }
   }
 

@@ -37,7 +37,7 @@ export class DnsHandler {
   ) {
     this.options = { ednsUdpSize: options.ednsUdpSize ?? DEFAULT_EDNS_UDP_SIZE, queryLog: options.queryLog ?? false, answerCache: options.answerCache ?? DEFAULT_ANSWER_CACHE }
     if (this.options.answerCache.maxEntries > 0) {
-      this.cache = new AnswerCache(zones, gslb?.generations ?? (() => NO_HEALTH), gslb?.geo, gslb?.rand ?? Math.random, metrics, this.options.ednsUdpSize, this.options.answerCache, gslb?.now, gslb?.health)
+      this.cache = new AnswerCache(zones, gslb?.generations ?? (() => NO_HEALTH), gslb?.geo, gslb?.rand ?? Math.random, metrics, this.options.ednsUdpSize, this.options.answerCache, gslb?.now, gslb?.health, gslb?.movedSince)
       metrics?.cache(() => ({ entries: this.cache!.size, bytes: this.cache!.bytes }))
     }
   }

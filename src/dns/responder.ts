@@ -49,6 +49,11 @@ export interface GslbContext {
   generations?: () => HealthGenerations
   /** A monotonic clock in ms (default performance.now): the answer cache's latency grace reads it after a latency move. */
   now?: () => number
+  /**
+   * The checks that moved (state or latency) after a generation, when known (HealthPoller.movedSince):
+   * the answer cache then compares those checks only, not every check its services read.
+   */
+  movedSince?: (generation: number, visit: (checkKey: string) => void) => boolean
 }
 
 const NO_GSLB: GslbContext = { geo: undefined, health: () => undefined, rand: Math.random }

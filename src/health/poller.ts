@@ -84,6 +84,8 @@ export interface PollerOptions {
 }
 
 const STATE_FILE_VERSION = 1
+/** The moves movedSince() keeps (the last 2,048 to 4,096); a reader further behind compares every target (as after a membership change). */
+const MOVED_LOG = 4096
 
 interface SavedFile {
   version: number
@@ -189,6 +191,13 @@ export class HealthPoller {
   private snapshot: { readonly generation: number; readonly stateGeneration: number; readonly targets: TargetMap } | null = null
   /** Targets whose record changed since the snapshot was built. */
   private readonly dirty = new Set<Entry>()
+  /**
+   * The target that made each generation after `movedFrom` (a state change or a significant move
+   * of its own): `moved[i]` made generation `movedFrom + 1 + i`. Membership changes and loaded
+   * states touch many targets at once: they empty the log and move `movedFrom` to their generation.
+   */
+  private readonly moved: string[] = []
+  private movedFrom = 0
   private closed = false
 
   constructor(opts: PollerOptions) {
@@ -255,6 +264,7 @@ export class HealthPoller {
     if (membership) {
       this.snapshot = null
       this.bump()
+      this.forgetMoves()
     }
     return keys
   }
@@ -266,6 +276,19 @@ export class HealthPoller {
    */
   generations(): HealthGenerations {
     return this.gens
+  }
+
+  /**
+   * Calls `visit` with the key of every target that made a generation after `generation` (state
+   * changes and significant moves; a key may come more than once), and returns true; or returns
+   * false without calling it when that is not known (a membership change or a state load since,
+   * or more moves than the log keeps), so the caller must look at every target. Lets a reader that
+   * keeps per-target state (the answer cache) compare only the targets that moved.
+   */
+  movedSince(generation: number, visit: (key: string) => void): boolean {
+    if (generation < this.movedFrom || generation > this.gens.generation) return false
+    for (let i = generation - this.movedFrom; i < this.moved.length; i++) visit(this.moved[i]!)
+    return true
   }
 
   /** The current snapshot (the same object until something changes). */
@@ -342,6 +365,7 @@ export class HealthPoller {
     if (applied) {
       this.snapshot = null
       this.bump()
+      this.forgetMoves()
     }
     this.log.info({ file, targets: saved.size }, 'health state loaded')
     return saved.size
@@ -406,6 +430,12 @@ export class HealthPoller {
     }
     if (!changed) this.log.debug({ key: e.key, publishedMs: e.publishedEwma, ewmaMs: after.ewmaMs, generation: this.gens.generation + 1 }, 'health: EWMA moved significantly')
     this.bump(!changed)
+    if (this.moved.length >= MOVED_LOG) {
+      // Full: the older half goes (a reader that far behind compares every target).
+      this.moved.splice(0, MOVED_LOG / 2)
+      this.movedFrom += MOVED_LOG / 2
+    }
+    this.moved.push(e.key)
     // Published with this generation: the value this target's next moves are measured from.
     e.publishedEwma = after.ewmaMs
     e.health = Object.freeze({ ...after, latencyGen: this.gens.generation })
@@ -436,5 +466,11 @@ export class HealthPoller {
   private bump(latencyOnly = false): void {
     const { generation, stateGeneration } = this.gens
     this.gens = Object.freeze({ generation: generation + 1, stateGeneration: latencyOnly ? stateGeneration : stateGeneration + 1 })
+  }
+
+  /** Empties the moved log: what moved up to the current generation is no longer known target by target. */
+  private forgetMoves(): void {
+    this.moved.length = 0
+    this.movedFrom = this.gens.generation
   }
 }

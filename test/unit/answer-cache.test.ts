@@ -59,6 +59,19 @@ interface World {
   set: ZoneSet
   generation: number
   health: Map<string, VipHealth>
+  /** When set, the checks that moved, one per generation after `from` (as HealthPoller.movedSince lists them); handlers() passes it on. */
+  moved?: { from: number; keys: string[] }
+}
+
+/** HealthPoller.movedSince over a world's `moved` log. */
+function movedSinceOf(world: World): ((generation: number, visit: (key: string) => void) => boolean) | undefined {
+  if (!world.moved) return undefined
+  return (generation, visit) => {
+    const m = world.moved!
+    if (generation < m.from) return false
+    for (let i = generation - m.from; i < m.keys.length; i++) visit(m.keys[i]!)
+    return true
+  }
 }
 
 /**
@@ -66,7 +79,7 @@ interface World {
  * world; `cachedGeo` (default `geo`) is the cached handler's GeoIP, the plain one always uses `geo`.
  */
 function handlers(world: World, answerCache?: AnswerCacheOptions, cachedGeo: GeoLookup = geo): { cached: DnsHandler; plain: DnsHandler; metrics: Metrics } {
-  const gslb = { geo, health: (k: string) => world.health.get(k), rand: () => 0.37, generations: () => ({ generation: world.generation, stateGeneration: world.generation }) }
+  const gslb = { geo, health: (k: string) => world.health.get(k), rand: () => 0.37, generations: () => ({ generation: world.generation, stateGeneration: world.generation }), movedSince: movedSinceOf(world) }
   const log = createLogger('silent')
   const metrics = new Metrics({ processMetrics: false })
   const cached = new DnsHandler(() => world.set, log, answerCache ? { answerCache } : {}, { ...gslb, geo: cachedGeo }, metrics)
@@ -323,8 +336,9 @@ describe('answer cache', () => {
     )
   })
 
-  test('latency moves at random: with no grace, every answer is the uncached one after every move', () => {
-    const world: World = { set: build(PAIRS, 1), generation: 1, health: new Map() }
+  for (const listed of [false, true]) {
+  test(`latency and state moves at random: with no grace, every answer is the uncached one after every move (${listed ? 'the moved checks listed' : 'every check compared'})`, () => {
+    const world: World = { set: build(PAIRS, 1), generation: 1, health: new Map(), moved: listed ? { from: 1, keys: [] } : undefined }
     const h = handlers(world, { ...DEFAULT_ANSWER_CACHE, latencyGraceMs: 0 })
     const keys = [...world.set.checks.keys()]
     for (const k of keys) world.health.set(k, { state: 'up', ewmaMs: 20, latencyGen: 1 })
@@ -340,18 +354,49 @@ describe('answer cache', () => {
     all('start')
     const answers = new Set<string>()
     for (let step = 0; step < 30; step++) {
-      // One or two checks publish a new EWMA, anywhere from 1 to 300 ms (enough to reorder regions).
-      world.generation++
+      // One or two checks publish a new EWMA, anywhere from 1 to 300 ms (enough to reorder regions),
+      // one step in four going down or back up instead; each move a generation of its own, as the poller makes them.
       const moves = 1 + Math.floor(next() * 2)
       for (let m = 0; m < moves; m++) {
+        world.generation++
         const key = keys[Math.floor(next() * keys.length)]!
-        world.health.set(key, { state: 'up', ewmaMs: 1 + Math.floor(next() * 300), latencyGen: world.generation })
+        const was = world.health.get(key)!
+        const flip = next() < 0.25
+        world.health.set(key, { state: flip ? (was.state === 'up' ? 'down' : 'up') : was.state, ewmaMs: 1 + Math.floor(next() * 300), latencyGen: world.generation })
+        world.moved?.keys.push(key)
       }
       all(`step ${step}`)
       const r = parseReply(h.cached.handle(buildQuery({ name: 'lat.c.test', type: TYPE.A, opt: { udpSize: 1232, options: [ecs('10.1.2.0', 24)] } }), 'udp', '127.0.0.1')!)
       answers.add(r.answers.map((a) => a.rdata.toString('hex')).join())
     }
     assert.ok(answers.size > 1, `the moves changed lat's answer (${answers.size} different)`)
+  })
+  }
+
+  test('a health source that lists the checks that moved: a move compares those checks only; one that cannot list them, every check', () => {
+    for (const listed of [true, false]) {
+      const world: World = { set: build(PAIRS, 1), generation: 1, health: new Map(), moved: { from: 1, keys: [] } }
+      const keys = [...world.set.checks.keys()]
+      for (const k of keys) world.health.set(k, { state: 'up', ewmaMs: 20, latencyGen: 1 })
+      let reads = 0
+      const h = new DnsHandler(() => world.set, createLogger('silent'), {}, {
+        geo,
+        health: (k) => (reads++, world.health.get(k)),
+        rand: () => 0.37,
+        generations: () => ({ generation: world.generation, stateGeneration: world.generation }),
+        // Listing fails (as after a membership change) when `listed` is false.
+        movedSince: (generation, visit) => listed && movedSinceOf(world)!(generation, visit),
+      })
+      const ask = () => assert.ok(h.handle(buildQuery({ name: 'static.c.test', type: TYPE.A, opt: { udpSize: 1232 } }), 'udp', '127.0.0.1'))
+      ask()
+      ask() // cached: a hit reads no health
+      reads = 0
+      world.generation++
+      world.health.set(keys[0]!, { state: 'down', ewmaMs: 20, latencyGen: world.generation })
+      world.moved!.keys.push(keys[0]!)
+      ask()
+      assert.equal(reads, listed ? 1 : keys.length, listed ? 'the one check that moved' : 'every check')
+    }
   })
 
   test('a zone set object current again after another: its old answers end if a check changed meanwhile', () => {

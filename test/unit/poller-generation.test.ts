@@ -163,6 +163,42 @@ test('the reference is the target\'s own published value: another target\'s bump
   await poller.close()
 })
 
+test('movedSince lists the target of every move after a generation, until membership changes or the log is full', async () => {
+  const { poller, rounds } = setup()
+  const [a, b] = poller.setTargets([spec(80, { rise: 1, fall: 1 }), spec(81, { rise: 1, fall: 1 })])
+  const since = (g: number): string[] | false => {
+    const out: string[] = []
+    return poller.movedSince(g, (k) => out.push(k)) && out
+  }
+  const g0 = poller.view().generation
+  assert.deepEqual(since(g0), [], 'nothing after the current generation')
+  assert.equal(since(g0 - 1), false, 'the membership change itself is not listed target by target')
+  await rounds({ 80: ok(10), 81: ok(50) }) // both up: one generation each
+  await rounds({ 80: ok(10), 81: FAIL }) // 81 down
+  await rounds({ 80: ok(40), 81: FAIL }) // 80's latency moves (10 -> 19)
+  await rounds({ 80: ok(19), 81: FAIL }) // nothing significant
+  const v = poller.view()
+  assert.equal(v.generation, g0 + 4)
+  assert.deepEqual(since(g0), [a, b, b, a], 'both up, 81 down, 80 moved')
+  assert.deepEqual(since(g0 + 2), [b, a])
+  assert.deepEqual(since(g0 + 4), [])
+  assert.equal(since(g0 + 5), false, 'a generation not made yet')
+  // A membership change starts the log again.
+  poller.setTargets([spec(80, { rise: 1, fall: 1 }), spec(81, { rise: 1, fall: 1 }), spec(82)])
+  assert.equal(since(g0 + 4), false)
+  assert.deepEqual(since(poller.view().generation), [])
+  // More moves than the log holds (4,096): a reader from before them must compare every target.
+  const start = poller.view().generation
+  // 1 ms and 100 ms in turn: the EWMA swings by more than its band every round.
+  for (let i = 0; i < 10_000 && poller.view().generation - start <= 4100; i++) await rounds({ 80: ok(i % 2 ? 1 : 100), 81: FAIL, 82: FAIL })
+  const end = poller.view().generation
+  assert.ok(end - start > 4100, `${end - start} moves`)
+  assert.equal(since(start), false)
+  assert.deepEqual(since(end - 10), Array(10).fill(a), 'recent moves (all 80\'s: 81 and 82 stay down) are still listed')
+  assert.equal((since(end - 2048) as string[]).length, 2048, 'the last 2,048 at least')
+  await poller.close()
+})
+
 test('a state change still bumps the generation, once even when the EWMA moves with it', async () => {
   const { poller, round } = setup()
   const seen: string[] = []
