@@ -17,11 +17,11 @@ import type { HandlerOptions } from '../dns/handler.js'
 import type { BoundAddress, ListenAddress, TcpOptions } from '../dns/server.js'
 import { formatAddress } from '../model/address.js'
 import { MeridianError } from '../errors.js'
-import type { HealthView } from '../health/poller.js'
 import type { Logger } from '../log.js'
 import type { Metrics } from '../metrics/index.js'
 import type { ZoneSet } from '../model/types.js'
 import type { EditableConfigStore } from '../store/file-store.js'
+import { healthUpdate, plainHealth, type HealthSource } from './health-sync.js'
 import { foldRetired, mergeMetrics, type MetricsJson } from './metrics.js'
 import { cloneProblem, type FromWorker, type ToWorker } from './protocol.js'
 
@@ -89,7 +89,7 @@ export interface DnsWorkersOptions {
   logLevel: string
   log: Logger
   store: Pick<EditableConfigStore, 'current' | 'onChange'>
-  poller: { view(): HealthView; onChange(listener: () => void): () => void }
+  poller: HealthSource & { onChange(listener: () => void): () => void }
   /** The control process's own metrics (health, reloads, regions, process). */
   metrics: Metrics
   /** How long an admin API change waits for every worker to have the new zone set (default 1000 ms). */
@@ -121,11 +121,10 @@ interface Slot {
 
 /** How often the health view's generation is compared with the one last sent to the workers. */
 const HEALTH_POLL_MS = 250
+/** State changes within this long of each other reach the workers in one message. */
+const HEALTH_COALESCE_MS = 10
 
 const WORKER_ENTRY = fileURLToPath(new URL('./worker.js', import.meta.url))
-
-/** The poller's view as plain data: its targets map may be a class of its own, which IPC would not carry. */
-const plainHealth = (view: HealthView): HealthView => ({ generation: view.generation, stateGeneration: view.stateGeneration, targets: new Map(view.targets) })
 
 interface Scrape {
   pending: Set<Slot>
@@ -153,6 +152,8 @@ export class DnsWorkers {
   private bound: BoundAddress[] | null = null
   private stopping = false
   private safetyNet: NodeJS.Timeout | undefined
+  /** A health update due after a state change (HEALTH_COALESCE_MS). */
+  private healthDue: NodeJS.Timeout | undefined
   private syncWaiters: { seq: number; resolve: () => void }[] = []
   private scrapeId = 0
   private readonly scrapes = new Map<number, Scrape>()
@@ -182,7 +183,12 @@ export class DnsWorkers {
       // New checks were just added to (or removed from) the poller, which bumps its generation quietly.
       this.sendHealth()
     })
-    this.o.poller.onChange(() => this.sendHealth())
+    this.o.poller.onChange(() => {
+      this.healthDue ??= setTimeout(() => {
+        this.healthDue = undefined
+        this.sendHealth()
+      }, HEALTH_COALESCE_MS)
+    })
     // The poller tells its listeners of state changes only; its generation also moves quietly (a
     // latency estimate that moved significantly, targets added or restored): polled here.
     this.safetyNet = setInterval(() => this.sendHealth(), HEALTH_POLL_MS)
@@ -276,6 +282,7 @@ export class DnsWorkers {
   async stop(graceMs = 5000): Promise<void> {
     this.stopping = true
     clearInterval(this.safetyNet)
+    clearTimeout(this.healthDue)
     for (const s of this.slots) clearTimeout(s.restart)
     const live = this.slots.filter((s) => s.worker && !s.worker.isDead())
     await Promise.all(
@@ -388,13 +395,18 @@ export class DnsWorkers {
     }, delay)
   }
 
-  /** Sends the poller's view to every started worker when its generation moved since the last time. */
+  /**
+   * Brings every started worker to the poller's current view, when its generation moved since the
+   * last time: the records of the checks that moved since, or the whole view when the poller cannot
+   * list them (health-sync.ts). With no worker started, nothing is built: a worker gets the whole
+   * view when it starts.
+   */
   private sendHealth(): void {
-    const view = this.o.poller.view()
-    if (view.generation === this.healthSent) return
-    this.healthSent = view.generation
-    const health = plainHealth(view)
-    for (const s of this.slots) if (s.phase !== 'forked') this.send(s, { type: 'health', health })
+    if (!this.slots.some((s) => s.phase !== 'forked')) return
+    const msg = healthUpdate(this.o.poller, this.healthSent)
+    if (msg === null) return
+    this.healthSent = msg.type === 'health' ? msg.health.generation : msg.generation
+    for (const s of this.slots) if (s.phase !== 'forked') this.send(s, msg)
   }
 
   private sendZones(set: ZoneSet): void {

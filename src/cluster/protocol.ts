@@ -9,6 +9,7 @@ import type { BoundAddress, ListenAddress, TcpOptions } from '../dns/server.js'
 import type { ZoneSet } from '../model/types.js'
 import type { HealthView } from '../health/poller.js'
 import type { MetricsJson } from './metrics.js'
+import type { HealthDelta } from './health-sync.js'
 
 /** Everything a worker needs to answer DNS, sent once when it starts. */
 export interface WorkerInit {
@@ -29,6 +30,7 @@ export type ToWorker =
   | WorkerInit
   | { type: 'zones'; seq: number; zones: ZoneSet }
   | { type: 'health'; health: HealthView }
+  | HealthDelta
   | { type: 'metrics'; id: number }
   | { type: 'stop' }
 

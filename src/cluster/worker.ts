@@ -11,7 +11,7 @@ import type { GslbContext } from '../dns/responder.js'
 import { DnsListener, type BoundAddress } from '../dns/server.js'
 import { formatAddress } from '../model/address.js'
 import { GeoDb } from '../geo/index.js'
-import type { HealthView } from '../health/poller.js'
+import { HealthReplica } from './health-sync.js'
 import { createLogger, type Logger } from '../log.js'
 import { Metrics } from '../metrics/index.js'
 import type { VipHealth } from '../model/gslb.js'
@@ -27,7 +27,7 @@ function main(): void {
   let log: Logger = createLogger('info').child({ worker: id })
   // The last zone set and health view received: what every answer is computed from.
   let zones: ZoneSet | undefined
-  let view: HealthView | undefined
+  let health: HealthReplica | undefined
   let metrics: Metrics | undefined
   const listeners: DnsListener[] = []
 
@@ -37,9 +37,10 @@ function main(): void {
     const m = new Metrics({ processMetrics: false })
     const gslb: GslbContext = {
       geo: (address: string, prefix?: number) => geo.locate(address, prefix),
-      health: (key: string): VipHealth | undefined => view!.targets.get(key),
+      health: (key: string): VipHealth | undefined => health!.view.targets.get(key),
       rand: Math.random,
-      generations: () => view!,
+      generations: () => health!.view,
+      movedSince: (generation, visit) => health!.movedSince(generation, visit),
     }
     const handler = new DnsHandler(() => zones!, log.child({ mod: 'dns' }), init.handler, gslb, m)
     metrics = m
@@ -75,7 +76,7 @@ function main(): void {
       case 'init':
         log = createLogger(msg.logLevel as Parameters<typeof createLogger>[0]).child({ worker: id })
         zones = msg.zones
-        view = msg.health
+        health = new HealthReplica(msg.health)
         start(msg).then(
           (bound) => {
             log.info({ pid: process.pid, listen: bound.map((b) => `${b.transport}://${formatAddress(b.address, b.port)}`) }, 'dns worker ready')
@@ -93,7 +94,15 @@ function main(): void {
         send({ type: 'zones-ack', seq: msg.seq })
         break
       case 'health':
-        view = msg.health
+        health?.replace(msg.health)
+        break
+      case 'health-delta':
+        // Deltas come in order on one channel after the init's whole view: one that does not follow
+        // on means a message was lost, and this worker would answer from a view it cannot trust.
+        if (health && !health.apply(msg)) {
+          log.fatal({ from: msg.from, have: health.view.generation }, 'dns worker: a health update does not follow on from its view; exiting to be replaced')
+          stop('a health update out of order', 1)
+        }
         break
       case 'metrics':
         if (!metrics) send({ type: 'metrics', id: msg.id, metrics: [] })

@@ -4,58 +4,11 @@
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { createLogger } from '../../src/log.js'
-import { HealthPoller, type Check, type CheckResult, type CheckSpec, type ResolvedSpec } from '../../src/health/index.js'
-import { ManualTimers, settle } from '../helpers/timers.js'
 import { ewmaMovedSignificantly } from '../../src/health/state.js'
+import { FAIL, manualPoller, ok, spec } from '../helpers/poller.js'
+import { settle } from '../helpers/timers.js'
 
-
-/** A check whose rounds the test ends by hand. */
-class FakeCheck implements Check {
-  calls = 0
-  private ends: ((r: CheckResult) => void)[] = []
-  constructor(readonly spec: ResolvedSpec) {}
-  run(): Promise<CheckResult> {
-    this.calls++
-    return new Promise((resolve) => this.ends.push(resolve))
-  }
-  finish(r: CheckResult): void {
-    this.ends.shift()!(r)
-  }
-}
-
-const ok = (latencyMs: number): CheckResult => ({ ok: true, latencyMs, status: 200 })
-const FAIL: CheckResult = { ok: false, latencyMs: 1, error: 'ECONNREFUSED' }
-const spec = (port: number, extra: Partial<CheckSpec> = {}): CheckSpec => ({ kind: 'http', address: '127.0.1.1', port, intervalMs: 1000, timeoutMs: 500, ...extra })
-
-function setup() {
-  const timers = new ManualTimers()
-  const checks = new Map<number, FakeCheck>()
-  const clock = { mono: 0 }
-  const poller = new HealthPoller({
-    log: createLogger('silent'),
-    now: () => 1_000_000 + clock.mono,
-    monotonic: () => clock.mono,
-    rand: () => 0,
-    timers,
-    createCheck: (s) => {
-      const c = new FakeCheck(s)
-      checks.set(s.port, c)
-      return c
-    },
-  })
-  /** One round of every target: the timers fire, each check ends with the result given for its port, in that order. */
-  const rounds = async (results: Record<number, CheckResult>): Promise<void> => {
-    assert.ok(timers.pending.size > 0, 'rounds are scheduled')
-    timers.fire()
-    await settle()
-    for (const [port, r] of Object.entries(results)) checks.get(Number(port))!.finish(r)
-    await settle()
-  }
-  /** One round of the only target, on `port`. */
-  const round = (port: number, r: CheckResult): Promise<void> => rounds({ [port]: r })
-  return { poller, timers, checks, clock, round, rounds }
-}
+const setup = manualPoller
 
 test('ewmaMovedSignificantly: more than max(2 ms, 25% of the published value)', () => {
   const rows: [number | null, number | null, boolean][] = [

@@ -1,0 +1,65 @@
+/**
+ * Health state changes reach the DNS workers (`--workers 2`): the control process's poller sends
+ * each worker the records of the checks that moved (src/cluster/health-sync.ts), and the workers'
+ * answers follow a region going down and coming back, as a one-process server's do. Two real
+ * simulated pools under a weighted service: the client network's hash chooses between them unless
+ * one is down; the test asks from many networks so that both regions are answered.
+ */
+import { after, before, test } from 'node:test'
+import assert from 'node:assert/strict'
+import type { SimPool } from '../../src/sim/index.js'
+import { addressesOf, ask, checkFor, startPools, subnet, writeZone } from '../helpers/gslb.js'
+import { startServer, tempDir, TEST_GEODB, type RunningServer } from '../helpers/server.js'
+import { TYPE } from '../helpers/wire.js'
+import { waitFor } from '../../src/sim/index.js'
+
+const ORIGIN = 'health-workers-e2e.test'
+const NAME = `www.${ORIGIN}`
+const VIP = { a: '127.77.1.1', b: '127.77.2.1' }
+/** Client networks in 16 different /24s: weighted answers hash the /24, which spreads them over a and b. */
+const NETWORKS = Array.from({ length: 16 }, (_, i) => subnet(`81.2.${i}.0/24`))
+
+let pools: Map<string, SimPool>
+let server: RunningServer
+let cleanup: () => Promise<void>
+
+before(async () => {
+  pools = await startPools([
+    { region: 'a', vip: VIP.a },
+    { region: 'b', vip: VIP.b },
+  ])
+  const region = (name: 'a' | 'b') => `  ${name}:\n    location: { lat: 51.51, lon: -0.13 }\n    vips: [${VIP[name]}]\n    check: ${checkFor(pools.get(name)!)}`
+  const dir = await tempDir()
+  cleanup = dir.cleanup
+  await writeZone(
+    dir.dir,
+    `${ORIGIN}.yaml`,
+    `origin: ${ORIGIN}\nsoa: { mname: ns1, rname: hostmaster.${ORIGIN}., minimum: 60 }\nns: [ns1]\nrecords:\n  ns1: { A: 127.0.0.1 }\nregions:\n${region('a')}\n${region('b')}\nservices:\n  www: { regions: [a, b], policy: weighted, answers: 1, ttl: 5 }\n`,
+  )
+  server = await startServer({ zonesDirInPlace: dir.dir, args: ['--geodb', TEST_GEODB, '--no-watch', '--health-wait', '5', '--workers', '2'] })
+})
+
+after(async () => {
+  await server?.stop()
+  await cleanup?.()
+  await Promise.all([...(pools?.values() ?? [])].map((p) => p.close()))
+})
+
+/** The addresses answered to every network, each asked three times (whichever worker gets each query). */
+async function answered(): Promise<Set<string>> {
+  const seen = new Set<string>()
+  for (const n of NETWORKS) for (let i = 0; i < 3; i++) for (const a of addressesOf(await ask(server.port, NAME, TYPE.A, n))) seen.add(a)
+  return seen
+}
+
+test('two DNS workers follow a region going down and coming back, from the records the control process sends them', async () => {
+  assert.deepEqual([...(await answered())].sort(), [VIP.a, VIP.b], 'both regions answered while both are up')
+  await pools.get('a')!.stop()
+  await waitFor(async () => {
+    const s = await answered()
+    return s.size === 1 && s.has(VIP.b)
+  }, { timeoutMs: 5000, what: 'every worker to answer b alone once a is down' })
+  await pools.get('a')!.start()
+  await waitFor(async () => (await answered()).has(VIP.a), { timeoutMs: 5000, what: 'a answered again once it is back' })
+  assert.deepEqual([...(await answered())].sort(), [VIP.a, VIP.b])
+})
