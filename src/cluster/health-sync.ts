@@ -2,25 +2,30 @@
  * The health view's way from the control process's poller to the DNS workers. A view of 5,000
  * checks is a Map of 5,000 records: cloned whole for every state change it kept the control
  * process busy serializing (one view per change, 5,000 changes as the checks come up at start-up)
- * and starved its own poller. So the control process sends a whole view only when it must (to a
- * new worker, after a membership change or a state load, or when it is further behind than the
- * poller's list of moves), and otherwise the records of the checks that moved since the last view
- * it sent (HealthPoller.movedSince), which the worker writes into its copy.
+ * and starved its own poller. So the control process (HealthSender) sends a whole view only when
+ * it must (to a worker that starts, and when the poller cannot list what moved: after a
+ * membership change or a state load, or when it is further behind than the poller's list), and
+ * otherwise a delta: every record that is not the one it sent last (a record is replaced, never
+ * changed, so identity says it), which the worker writes into its copy (HealthReplica). So the
+ * workers' records are as fresh as the one-process server's at every send, per-round numbers
+ * included, and a send costs what changed since the last one.
  *
- * The worker keeps the keys each delta named, so its answer cache compares only those checks when
- * the generation moves (the `movedSince` of GslbContext), as the one-process server does with the
- * poller's own list.
+ * A delta also names the checks that moved (state or latency: HealthPoller.movedSince); the worker
+ * keeps those names, so its answer cache compares only those checks when the generation moves
+ * (the `movedSince` of GslbContext), as the one-process server does with the poller's own list.
  */
 import type { HealthView } from '../health/poller.js'
 import type { TargetHealth } from '../health/state.js'
 
-/** The records that changed after generation `from`, and the generations they bring the view to. */
+/** The records that changed after generation `from`, the checks that moved, and the generations they bring the view to. */
 export interface HealthDelta {
   type: 'health-delta'
   from: number
   generation: number
   stateGeneration: number
   records: [string, TargetHealth][]
+  /** The checks whose state or latencyGen changed after `from` (each once). */
+  moved: string[]
 }
 
 /** What the control process reads of its poller. */
@@ -32,26 +37,50 @@ export interface HealthSource {
 /** A whole view as plain data (the poller's map is a class the structured clone would not keep). */
 export const plainHealth = (view: HealthView): HealthView => ({ generation: view.generation, stateGeneration: view.stateGeneration, targets: new Map(view.targets) })
 
-/**
- * The message that brings workers holding generation `sent` (-1: none yet) to the poller's current
- * view: a delta when the poller can list what moved since, else the whole view; null when there is
- * nothing new.
- */
-export function healthUpdate(source: HealthSource, sent: number): HealthDelta | { type: 'health'; health: HealthView } | null {
-  const view = source.view()
-  if (view.generation === sent) return null
-  const keys = new Set<string>()
-  if (sent >= 0 && source.movedSince(sent, (k) => keys.add(k))) {
-    const records: [string, TargetHealth][] = []
-    for (const k of keys) {
-      const h = view.targets.get(k)
-      // A listed target that is gone would be a membership change, which the poller does not list.
-      if (h === undefined) return { type: 'health', health: plainHealth(view) }
-      records.push([k, h])
+/** The control process's side: what the workers were sent, and what to send them next. */
+export class HealthSender {
+  /** The generation every started worker has at least (-1: none sent yet). */
+  private sent = -1
+  /** The records sent with it (what the worker that was sent the least has). */
+  private records = new Map<string, TargetHealth>()
+
+  constructor(private readonly source: HealthSource) {}
+
+  /**
+   * The whole current view, for a worker that starts. When it is the only worker (`others`
+   * false: none started, or all of them died), later deltas count from it; else from what the
+   * others were sent, which is older (a delta's records are current, so it applies to both).
+   */
+  initial(others: boolean): HealthView {
+    const view = plainHealth(this.source.view())
+    if (!others) {
+      this.sent = view.generation
+      this.records = new Map(view.targets)
     }
-    return { type: 'health-delta', from: sent, generation: view.generation, stateGeneration: view.stateGeneration, records }
+    return view
   }
-  return { type: 'health', health: plainHealth(view) }
+
+  /** What brings every started worker to the poller's current view, or null when its generation has not moved. */
+  update(): HealthDelta | { type: 'health'; health: HealthView } | null {
+    const view = this.source.view()
+    if (view.generation === this.sent) return null
+    const moved = new Set<string>()
+    if (this.sent >= 0 && this.source.movedSince(this.sent, (k) => moved.add(k))) {
+      const records: [string, TargetHealth][] = []
+      for (const [k, h] of view.targets) {
+        if (this.records.get(k) === h) continue
+        records.push([k, h])
+        this.records.set(k, h)
+      }
+      const delta: HealthDelta = { type: 'health-delta', from: this.sent, generation: view.generation, stateGeneration: view.stateGeneration, records, moved: [...moved] }
+      this.sent = view.generation
+      return delta
+    }
+    const health = plainHealth(view)
+    this.sent = view.generation
+    this.records = new Map(health.targets)
+    return { type: 'health', health }
+  }
 }
 
 /** Deltas a worker remembers for movedSince (older ones: its cache compares every check). */
@@ -96,7 +125,7 @@ export class HealthReplica {
     for (const [k, h] of d.records) this.targets.set(k, h)
     this.current = { generation: d.generation, stateGeneration: d.stateGeneration, targets: this.targets }
     if (this.deltas.length >= KEPT_DELTAS) this.listedFrom = this.deltas.splice(0, KEPT_DELTAS / 2).at(-1)!.generation
-    this.deltas.push({ generation: d.generation, keys: d.records.map(([k]) => k) })
+    this.deltas.push({ generation: d.generation, keys: d.moved })
     return true
   }
 

@@ -21,7 +21,7 @@ import type { Logger } from '../log.js'
 import type { Metrics } from '../metrics/index.js'
 import type { ZoneSet } from '../model/types.js'
 import type { EditableConfigStore } from '../store/file-store.js'
-import { healthUpdate, plainHealth, type HealthSource } from './health-sync.js'
+import { HealthSender, type HealthSource } from './health-sync.js'
 import { foldRetired, mergeMetrics, type MetricsJson } from './metrics.js'
 import { cloneProblem, type FromWorker, type ToWorker } from './protocol.js'
 
@@ -147,8 +147,8 @@ export class DnsWorkers {
   private readonly log: Logger
   private readonly slots: Slot[]
   private seq = 0
-  /** The generation of the health view last sent to every started worker. */
-  private healthSent = -1
+  /** What the workers were sent of the health view, and what to send them next. */
+  private readonly health: HealthSender
   private bound: BoundAddress[] | null = null
   private stopping = false
   private safetyNet: NodeJS.Timeout | undefined
@@ -161,6 +161,7 @@ export class DnsWorkers {
 
   constructor(private readonly o: DnsWorkersOptions) {
     this.log = o.log.child({ mod: 'workers' })
+    this.health = new HealthSender(o.poller)
     this.slots = Array.from({ length: o.count }, (_, index) => ({ index, worker: null, phase: 'forked' as Phase, pid: 0, acked: 0, lastMetrics: null, deaths: [], restart: undefined }))
   }
 
@@ -184,6 +185,7 @@ export class DnsWorkers {
       this.sendHealth()
     })
     this.o.poller.onChange(() => {
+      if (this.stopping) return
       this.healthDue ??= setTimeout(() => {
         this.healthDue = undefined
         this.sendHealth()
@@ -332,7 +334,7 @@ export class DnsWorkers {
       case 'hello': {
         slot.phase = 'starting'
         const o = this.o
-        this.send(slot, { type: 'init', listen: o.listen, tcp: o.tcp, handler: o.handler, geodb: o.geodb, logLevel: o.logLevel, zones: o.store.current(), seq: this.seq, health: plainHealth(o.poller.view()) })
+        this.send(slot, { type: 'init', listen: o.listen, tcp: o.tcp, handler: o.handler, geodb: o.geodb, logLevel: o.logLevel, zones: o.store.current(), seq: this.seq, health: this.health.initial(this.slots.some((s) => s !== slot && s.phase !== 'forked')) })
         slot.acked = this.seq
         break
       }
@@ -403,10 +405,8 @@ export class DnsWorkers {
    */
   private sendHealth(): void {
     if (!this.slots.some((s) => s.phase !== 'forked')) return
-    const msg = healthUpdate(this.o.poller, this.healthSent)
-    if (msg === null) return
-    this.healthSent = msg.type === 'health' ? msg.health.generation : msg.generation
-    for (const s of this.slots) if (s.phase !== 'forked') this.send(s, msg)
+    const msg = this.health.update()
+    if (msg !== null) for (const s of this.slots) if (s.phase !== 'forked') this.send(s, msg)
   }
 
   private sendZones(set: ZoneSet): void {

@@ -61,6 +61,8 @@ interface World {
   health: Map<string, VipHealth>
   /** When set, the checks that moved, one per generation after `from` (as HealthPoller.movedSince lists them); handlers() passes it on. */
   moved?: { from: number; keys: string[] }
+  /** The state generation, when it is not `generation` (latency moves move only `generation`). */
+  stateGeneration?: number
 }
 
 /** HealthPoller.movedSince over a world's `moved` log. */
@@ -68,7 +70,7 @@ function movedSinceOf(world: World): ((generation: number, visit: (key: string) 
   if (!world.moved) return undefined
   return (generation, visit) => {
     const m = world.moved!
-    if (generation < m.from) return false
+    if (generation < m.from || generation > world.generation) return false
     for (let i = generation - m.from; i < m.keys.length; i++) visit(m.keys[i]!)
     return true
   }
@@ -79,7 +81,7 @@ function movedSinceOf(world: World): ((generation: number, visit: (key: string) 
  * world; `cachedGeo` (default `geo`) is the cached handler's GeoIP, the plain one always uses `geo`.
  */
 function handlers(world: World, answerCache?: AnswerCacheOptions, cachedGeo: GeoLookup = geo): { cached: DnsHandler; plain: DnsHandler; metrics: Metrics } {
-  const gslb = { geo, health: (k: string) => world.health.get(k), rand: () => 0.37, generations: () => ({ generation: world.generation, stateGeneration: world.generation }), movedSince: movedSinceOf(world) }
+  const gslb = { geo, health: (k: string) => world.health.get(k), rand: () => 0.37, generations: () => ({ generation: world.generation, stateGeneration: world.stateGeneration ?? world.generation }), movedSince: movedSinceOf(world) }
   const log = createLogger('silent')
   const metrics = new Metrics({ processMetrics: false })
   const cached = new DnsHandler(() => world.set, log, answerCache ? { answerCache } : {}, { ...gslb, geo: cachedGeo }, metrics)
@@ -338,7 +340,8 @@ describe('answer cache', () => {
 
   for (const listed of [false, true]) {
   test(`latency and state moves at random: with no grace, every answer is the uncached one after every move (${listed ? 'the moved checks listed' : 'every check compared'})`, () => {
-    const world: World = { set: build(PAIRS, 1), generation: 1, health: new Map(), moved: listed ? { from: 1, keys: [] } : undefined }
+    // The state generation moves with state changes only, as the poller's does.
+    const world: World = { set: build(PAIRS, 1), generation: 1, stateGeneration: 1, health: new Map(), moved: listed ? { from: 1, keys: [] } : undefined }
     const h = handlers(world, { ...DEFAULT_ANSWER_CACHE, latencyGraceMs: 0 })
     const keys = [...world.set.checks.keys()]
     for (const k of keys) world.health.set(k, { state: 'up', ewmaMs: 20, latencyGen: 1 })
@@ -363,6 +366,7 @@ describe('answer cache', () => {
         const was = world.health.get(key)!
         const flip = next() < 0.25
         world.health.set(key, { state: flip ? (was.state === 'up' ? 'down' : 'up') : was.state, ewmaMs: 1 + Math.floor(next() * 300), latencyGen: world.generation })
+        if (flip) world.stateGeneration!++
         world.moved?.keys.push(key)
       }
       all(`step ${step}`)

@@ -6,110 +6,105 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import type { CheckResult } from '../../src/health/index.js'
-import { HealthReplica, healthUpdate, type HealthDelta } from '../../src/cluster/health-sync.js'
+import { HealthReplica, HealthSender, type HealthDelta } from '../../src/cluster/health-sync.js'
 import type { HealthView } from '../../src/health/poller.js'
-import { ewmaMovedSignificantly } from '../../src/health/state.js'
 import { FAIL, manualPoller, ok, spec as pollerSpec } from '../helpers/poller.js'
 
 const spec = (port: number) => pollerSpec(port, { rise: 1, fall: 1 })
 const setup = manualPoller
 
-/**
- * A worker's copy agrees with the poller's view in what answers read: the generations, every
- * target's state and latencyGen, and its EWMA within the band of the value published with it
- * (the per-round numbers, like `checks`, are as of the target's last move).
- */
+/** A worker's copy is the poller's view: the generations and every record (the same objects, as a structured clone would copy them). */
 function same(copy: HealthView, view: HealthView): void {
   assert.deepEqual([copy.generation, copy.stateGeneration], [view.generation, view.stateGeneration])
-  assert.deepEqual([...copy.targets.keys()].sort(), [...view.targets.keys()].sort())
-  for (const [k, h] of view.targets) {
-    const c = copy.targets.get(k)!
-    assert.deepEqual([c.state, c.latencyGen], [h.state, h.latencyGen], k)
-    assert.equal(ewmaMovedSignificantly(c.ewmaMs, h.ewmaMs), false, `${k}: ${c.ewmaMs} and ${h.ewmaMs}`)
-  }
+  assert.deepEqual(new Map(copy.targets), new Map(view.targets))
 }
 
-test('healthUpdate: a whole view at first and after a membership change, the moved records in between, nothing when nothing moved', async () => {
+/** The keys a replica lists after generation `g`, or false. */
+function listed(replica: HealthReplica, g: number): string[] | false {
+  const keys: string[] = []
+  return replica.movedSince(g, (k) => keys.push(k)) && keys
+}
+
+test('HealthSender: the whole view to a worker that starts, then deltas of the records that changed and the checks that moved; nothing when the generation stayed', async () => {
   const { poller, rounds } = setup()
   const [a, b, c] = poller.setTargets([spec(80), spec(81), spec(82)])
-  const first = healthUpdate(poller, -1)
-  assert.equal(first?.type, 'health', 'nothing sent yet: the whole view')
-  const g0 = poller.view().generation
-  assert.equal(healthUpdate(poller, g0), null, 'nothing moved')
+  const sender = new HealthSender(poller)
+  const init = sender.initial(false)
+  same(init, poller.view())
+  assert.equal(sender.update(), null, 'nothing moved')
+  const g0 = init.generation
   await rounds({ 80: ok(10), 81: ok(10), 82: FAIL }) // three state changes
   await rounds({ 80: ok(40), 81: ok(10), 82: FAIL }) // 80's latency moves
-  const d = healthUpdate(poller, g0) as HealthDelta
+  const d = sender.update() as HealthDelta
   assert.equal(d.type, 'health-delta')
   assert.deepEqual({ from: d.from, generation: d.generation, stateGeneration: d.stateGeneration }, { from: g0, ...poller.generations() })
-  assert.deepEqual(d.records.map(([k]) => k), [a, b, c], 'each moved target once, with its current record')
-  assert.equal(d.records[0]![1], poller.view().targets.get(a!))
-  const g1 = poller.view().generation
-  await rounds({ 80: ok(40), 81: FAIL, 82: FAIL })
-  // 80: EWMA 19 -> 25.3, more than max(2 ms, 25%) from the 19 it published; 81 goes down.
-  assert.deepEqual((healthUpdate(poller, g1) as HealthDelta).records.map(([k]) => k), [a, b])
+  assert.deepEqual(d.moved, [a, b, c], 'each check that moved, once')
+  assert.deepEqual(new Map(d.records), new Map(poller.view().targets), 'every record changed')
+  // A round that moves nothing: the generation stays, nothing is sent (its per-round numbers go
+  // with the next move).
+  await rounds({ 80: ok(19), 81: ok(10), 82: FAIL }) // 80's EWMA stays at 19
+  assert.equal(sender.update(), null)
+  // 81 goes down: every record changed since the last send goes, and 81 alone moved.
+  await rounds({ 80: ok(19), 81: FAIL, 82: FAIL })
+  const d2 = sender.update() as HealthDelta
+  assert.deepEqual(d2.moved, [b])
+  assert.deepEqual(new Map(d2.records), new Map(poller.view().targets))
+  // Nothing changed at all since: an empty delta would not even be asked for (the generation stayed).
+  assert.equal(sender.update(), null)
   // A membership change: the poller cannot list it, so the whole view goes.
   poller.setTargets([spec(80), spec(81)])
-  assert.equal(healthUpdate(poller, g1)?.type, 'health')
+  const whole = sender.update()
+  assert.equal(whole?.type, 'health')
   await poller.close()
 })
 
-test('HealthReplica: deltas applied in order give the poller\'s view; movedSince lists their keys; a gap is refused', async () => {
+test('HealthReplica: a worker\'s copy follows the sender\'s messages, one started later too; movedSince lists the moved checks; a gap is refused', async () => {
   const { poller, rounds } = setup()
   const [a, b, c] = poller.setTargets([spec(80), spec(81), spec(82)])
-  const init = healthUpdate(poller, -1)
-  assert.ok(init?.type === 'health')
-  const replica = new HealthReplica(init.health)
-  let sent = init.health.generation
-  const listed = (g: number) => {
-    const keys: string[] = []
-    return replica.movedSince(g, (k) => keys.push(k)) && keys
-  }
-  assert.deepEqual(listed(sent), [])
+  const sender = new HealthSender(poller)
+  const first = new HealthReplica(sender.initial(false))
+  let late: HealthReplica | undefined
+  const g0 = first.view.generation
+  assert.deepEqual(listed(first, g0), [])
   const script: Record<number, CheckResult>[] = [
     { 80: ok(10), 81: ok(10), 82: FAIL },
     { 80: ok(40), 81: ok(10), 82: FAIL },
     { 80: ok(40), 81: FAIL, 82: ok(5) },
     { 80: ok(40), 81: FAIL, 82: ok(5) },
   ]
-  const gens = [sent]
-  for (const step of script) {
+  for (const [i, step] of script.entries()) {
     await rounds(step)
-    const msg = healthUpdate(poller, sent)
+    // After the first step a second worker starts: the whole view, fresher than what the first was sent.
+    if (i === 1) late = new HealthReplica(sender.initial(true))
+    const msg = sender.update()
     if (msg === null) continue
     assert.equal(msg.type, 'health-delta')
-    assert.ok(replica.apply(msg as HealthDelta))
-    sent = (msg as HealthDelta).generation
-    gens.push(sent)
-    same(replica.view, poller.view())
+    for (const r of [first, late]) if (r) assert.ok(r.apply(msg as HealthDelta))
+    same(first.view, poller.view())
+    if (late) same(late.view, poller.view())
   }
-  assert.ok(gens.length >= 4)
-  assert.deepEqual(new Set(listed(gens[0]!) as string[]), new Set([a, b, c]))
-  assert.deepEqual(listed(sent), [])
-  assert.equal(listed(sent + 1), false, 'a generation it does not have')
+  assert.deepEqual(new Set(listed(first, g0) as string[]), new Set([a, b, c]))
+  const now = first.view.generation
+  assert.deepEqual(listed(first, now), [])
+  assert.equal(listed(first, now + 1), false, 'a generation it does not have')
+  assert.equal(listed(late!, g0), false, 'from before its whole view')
   // A delta that does not follow on (from after this view) is refused and changes nothing.
-  const before = replica.view
-  assert.equal(replica.apply({ type: 'health-delta', from: sent + 5, generation: sent + 6, stateGeneration: 0, records: [] }), false)
-  assert.equal(replica.view, before)
-  // One from before it (sent to every worker; this one started later) applies: its records are current.
-  assert.ok(replica.apply({ type: 'health-delta', from: gens[0]!, generation: sent + 1, stateGeneration: replica.view.stateGeneration, records: [[a!, poller.view().targets.get(a!)!]] }))
-  assert.equal(replica.view.generation, sent + 1)
+  const before = first.view
+  assert.equal(first.apply({ type: 'health-delta', from: now + 5, generation: now + 6, stateGeneration: 0, records: [], moved: [] }), false)
+  assert.equal(first.view, before)
   // A whole view starts the list again.
-  replica.replace(poller.view())
-  assert.equal(listed(gens[0]!), false)
-  assert.deepEqual(listed(poller.view().generation), [])
+  first.replace(poller.view())
+  assert.equal(listed(first, g0), false)
+  assert.deepEqual(listed(first, poller.view().generation), [])
   await poller.close()
 })
 
 test('HealthReplica: past the deltas it keeps, the oldest half is forgotten and listing from before it fails', () => {
   const view: HealthView = { generation: 0, stateGeneration: 0, targets: new Map() }
   const replica = new HealthReplica(view)
-  for (let g = 1; g <= 300; g++) assert.ok(replica.apply({ type: 'health-delta', from: g - 1, generation: g, stateGeneration: 0, records: [[`k${g}`, {} as never]] }))
-  const listed = (g: number) => {
-    const keys: string[] = []
-    return replica.movedSince(g, (k) => keys.push(k)) && keys
-  }
-  assert.equal(listed(0), false)
-  assert.deepEqual(listed(290), ['k291', 'k292', 'k293', 'k294', 'k295', 'k296', 'k297', 'k298', 'k299', 'k300'])
-  assert.equal((listed(300 - 128) as string[]).length, 128, 'at least the last 128 deltas')
+  for (let g = 1; g <= 300; g++) assert.ok(replica.apply({ type: 'health-delta', from: g - 1, generation: g, stateGeneration: 0, records: [[`k${g}`, {} as never]], moved: [`k${g}`] }))
+  assert.equal(listed(replica, 0), false)
+  assert.deepEqual(listed(replica, 290), ['k291', 'k292', 'k293', 'k294', 'k295', 'k296', 'k297', 'k298', 'k299', 'k300'])
+  assert.equal((listed(replica, 300 - 128) as string[]).length, 128, 'at least the last 128 deltas')
   assert.equal(replica.view.targets.size, 300)
 })
