@@ -62,4 +62,10 @@ test('two DNS workers follow a region going down and coming back, from the recor
   await pools.get('a')!.start()
   await waitFor(async () => (await answered()).has(VIP.a), { timeoutMs: 5000, what: 'a answered again once it is back' })
   assert.deepEqual([...(await answered())].sort(), [VIP.a, VIP.b])
+  // Both workers answered some of these queries (the kernel hands each to one of them): each says
+  // how many when it stops, so neither could have kept a stale view unnoticed by never answering.
+  assert.equal(await server.stop(), 0)
+  const counts = server.logs.filter((l) => l.msg === 'dns worker stopped').map((l) => Number(l.queries))
+  assert.equal(counts.length, 2)
+  assert.ok(counts.every((n) => n > 0), `queries answered by each worker: ${counts.join(', ')}`)
 })
