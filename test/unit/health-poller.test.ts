@@ -239,7 +239,11 @@ test('saved states come back after a restart and hold until fresh results decide
   const third = setup()
   third.poller.setTargets([spec(80)])
   const before = third.poller.view().targets.get(a!)!
+  const genBefore = third.poller.view().generation
   await third.poller.loadState(file)
+  // Loaded records replace many at once: movedSince cannot list them, a reader compares every target.
+  assert.equal(third.poller.movedSince(genBefore, () => assert.fail('nothing listed')), false)
+  assert.equal(third.poller.movedSince(third.poller.view().generation, () => assert.fail('nothing listed')), true)
   const loaded = third.poller.view().targets.get(a!)!
   assert.equal(loaded.state, 'up')
   // The saved EWMA is a new published value: its latencyGen is the generation the load made.
