@@ -227,8 +227,6 @@ interface HealthIndex {
   readonly keys: string[]
   readonly readers: number[][]
   readonly latencyReaders: number[][]
-  /** The checks some geo-latency service reads: all a latency-only move needs to compare. */
-  readonly latencyChecks: Int32Array
   readonly states: Int8Array
   readonly lats: Float64Array
   /** Per service: its own state generation, moved when a check it reads changes state. */
@@ -452,8 +450,6 @@ export class AnswerCache {
   private graceSeq = 1
   /** When each superseded service latency generation was superseded (ms, `now()`), for the grace; oldest first. */
   private readonly superseded = new Map<number, number>()
-  /** The clock as healthMoved() read it (once, at the first latency move it finds), or -1. */
-  private walkNow = -1
   /** Key parts below `idSpace` are locations, from it buckets; LRU keys are `base key + part`. */
   private readonly idSpace: number
   private readonly partSpace: number
@@ -652,8 +648,7 @@ export class AnswerCache {
     const gens = new Int32Array(n).fill(++this.svcGenSeq)
     const lgens = new Int32Array(n)
     for (let i = 0; i < n; i++) lgens[i] = ++this.svcGenSeq
-    const latencyChecks = Int32Array.from(keys.keys()).filter((k) => latencyReaders[k]!.length > 0)
-    this.hidx = { set, services, keyIndex, keys, readers, latencyReaders, latencyChecks, states, lats, gens, lgens, markers: new Array<Marker | undefined>(n).fill(undefined), seenHgen: g.generation, seenSgen: g.stateGeneration }
+    this.hidx = { set, services, keyIndex, keys, readers, latencyReaders, states, lats, gens, lgens, markers: new Array<Marker | undefined>(n).fill(undefined), seenHgen: g.generation, seenSgen: g.stateGeneration }
     this.svcGens = gens
     this.svcLgens = lgens
   }
@@ -663,35 +658,29 @@ export class AnswerCache {
    * state generation (when the state generation moved too), and every geo-latency service reading
    * a check that published a new latency (`latencyGen`) moves its latency generation, the old one
    * superseded from now (for the grace). The checks compared are those the health source says
-   * moved (movedSince), else every check (a latency-only move: those geo-latency services read).
+   * moved (movedSince), else every check.
    */
   private healthMoved(idx: HealthIndex, g: HealthGenerations): void {
     const states = idx.seenSgen !== g.stateGeneration
     const since = idx.seenHgen
     idx.seenHgen = g.generation
     idx.seenSgen = g.stateGeneration
-    this.walkNow = -1
+    const now = this.graceMs > 0 ? this.now() : 0
     const listed = this.movedSince?.(since, (key) => {
       const k = idx.keyIndex.get(key)
-      if (k !== undefined) this.compareCheck(idx, k, states, g)
+      if (k !== undefined) this.compareCheck(idx, k, states, g, now)
     })
-    if (!listed) {
-      const n = states ? idx.keys.length : idx.latencyChecks.length
-      for (let i = 0; i < n; i++) this.compareCheck(idx, states ? i : idx.latencyChecks[i]!, states, g)
-    }
+    if (!listed) for (let k = 0; k < idx.keys.length; k++) this.compareCheck(idx, k, states, g, now)
     // Generations superseded longer ago than the grace hold no entry that may still be served:
     // dropped oldest first (the map is in the order they were superseded).
-    const now = this.walkNow
-    if (now >= 0) {
-      for (const [gen, at] of this.superseded) {
-        if (now - at < this.graceMs) break
-        this.superseded.delete(gen)
-      }
+    for (const [gen, at] of this.superseded) {
+      if (now - at < this.graceMs) break
+      this.superseded.delete(gen)
     }
   }
 
-  /** healthMoved()'s comparison of check `k`: its state (when `states`) and its latencyGen. */
-  private compareCheck(idx: HealthIndex, k: number, states: boolean, g: HealthGenerations): void {
+  /** healthMoved()'s comparison of check `k`: its state (when `states`) and its latencyGen; `now` for the grace. */
+  private compareCheck(idx: HealthIndex, k: number, states: boolean, g: HealthGenerations, now: number): void {
     const h = this.vipHealth(idx.keys[k]!)
     if (states) {
       const code = stateCode(h)
@@ -704,7 +693,7 @@ export class AnswerCache {
     if (lat === idx.lats[k]) return
     idx.lats[k] = lat
     for (const svc of idx.latencyReaders[k]!) {
-      if (this.graceMs > 0) this.superseded.set(idx.lgens[svc]!, this.walkNow < 0 ? (this.walkNow = this.now()) : this.walkNow)
+      if (this.graceMs > 0) this.superseded.set(idx.lgens[svc]!, now)
       idx.lgens[svc] = ++this.svcGenSeq
     }
   }
