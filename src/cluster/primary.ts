@@ -5,8 +5,8 @@
  * UDP and TCP sockets of every --listen address (cluster's shared handles: the kernel hands each
  * datagram to whichever worker reads first; TCP connections too are accepted by the workers
  * themselves, SCHED_NONE, see start()). What crosses the IPC channel: the zone set (on start and on every store change, acknowledged
- * so an admin API change is answered only once every worker has it), the health view (on start and
- * on every change of the poller), and the workers' metrics (when /metrics is scraped). A worker that
+ * so an admin API change is answered only once every worker has it), the health view (whole on start,
+ * then the records changed since the last update when its generation moves: health-sync.ts), and the workers' metrics (when /metrics is scraped). A worker that
  * dies is replaced, with a backoff when it keeps dying; the others keep answering meanwhile.
  */
 import cluster, { type Worker } from 'node:cluster'
@@ -399,8 +399,8 @@ export class DnsWorkers {
 
   /**
    * Brings every started worker to the poller's current view, when its generation moved since the
-   * last time: the records of the checks that moved since, or the whole view when the poller cannot
-   * list them (health-sync.ts). With no worker started, nothing is built: a worker gets the whole
+   * last time: the records changed since the last update and the names of the checks that moved, or
+   * the whole view when the poller cannot list them (HealthSender, health-sync.ts). With no worker started, nothing is built: a worker gets the whole
    * view when it starts.
    */
   private sendHealth(): void {

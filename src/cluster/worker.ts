@@ -1,7 +1,7 @@
 /**
  * A DNS worker (`meridian serve --workers N`, N >= 2): the entry module node:cluster forks. It owns
- * no state of its own: the control process sends the zone set and the health view (on start and on
- * every change), and the worker answers from the last ones received with its own DnsHandler and
+ * no state of its own: the control process sends the zone set (on start and on every change)
+ * and the health view (whole on start, then deltas: health-sync.ts), and the worker answers from the last ones received with its own DnsHandler and
  * GeoIP reader, on sockets node:cluster shares between all workers. It exits when told to stop, on
  * SIGTERM, and when the IPC channel to the control process closes (the control process is gone).
  */

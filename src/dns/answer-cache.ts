@@ -33,15 +33,16 @@
  * keeping the bases that hold a slot (the others' entries are orphaned, and the LRU ages them out),
  * and when an id space runs out everything is emptied at once.
  *
- * Validity. Every entry records the zone set object and the health generations it was built under;
- * anything else is a miss (no stale answer after a change). `stateGeneration` moves on state and
- * membership changes; when it does, the cache compares the state of every check its zone set's
- * GSLB services read with what it last saw (`HealthIndex`), and moves the own generation of each
- * service that reads a check whose state changed: that ends the answers of those services only
- * (static answers read no health and outlive it). `generation` also moves when a check's EWMA moves
- * more than max(2 ms, 25%) from the value it last published (health/poller.ts), and that check's
- * record then carries the new generation as its `latencyGen`: the cache compares each check's
- * `latencyGen` with what it last saw, and moves the latency generation of each geo-latency service
+ * Validity. Every entry records the zone set object it was built under and, for a GSLB answer, its
+ * service's own state and latency generations; anything else is a miss (no stale answer after a
+ * change). When the health generation moves, the cache compares the checks that moved (the health
+ * source's `movedSince` list; every check its zone set's GSLB services read when there is none)
+ * with what it last saw (`HealthIndex`). `stateGeneration` moves on state and membership changes:
+ * each service that reads a check whose state changed moves its own state generation, which ends
+ * the answers of those services only (static answers read no health and outlive it). `generation`
+ * also moves when a check's EWMA moves more than max(2 ms, 25%) from the value it last published
+ * (health/poller.ts), and that check's record then carries the new generation as its
+ * `latencyGen`: the cache moves the latency generation of each geo-latency service
  * (the policy that reads latency) that reads a check that moved. That ends those services' entries
  * only, each after its own share of the latency grace (`latencyGraceMs`, inGrace()), so the
  * rebuilds of one move spread out instead of all missing at once. Smaller moves keep the entries:
@@ -468,8 +469,9 @@ export class AnswerCache {
   private ecsOff = -1
   private ecsLen = 0
   /**
-   * The client: an IPv4 ECS network up to /24 or an IPv4 resolver address as a number (no string
-   * made or hashed), else text (other ECS networks, IPv6 resolvers). `clientKind` says which.
+   * The client: an IPv4 ECS network up to /24 or an IPv4 resolver address as a number, an IPv6 ECS
+   * network up to /56 as two (`clientNum2`), no string made or hashed; else text (longer IPv6
+   * prefixes, IPv6 resolvers). `clientKind` says which.
    */
   private clientKind = CLIENT_TEXT
   /** Whether the client key below is the last parsed message's (keyClient()). */
