@@ -16,6 +16,7 @@
  */
 import type { HealthView } from '../health/poller.js'
 import type { TargetHealth } from '../health/state.js'
+import { MoveLog } from '../health/moves.js'
 
 /** The records that changed after generation `from`, the checks that moved, and the generations they bring the view to. */
 export interface HealthDelta {
@@ -88,17 +89,13 @@ const KEPT_DELTAS = 256
 
 /** A worker's copy of the health view, kept up to date by whole views and deltas. */
 export class HealthReplica {
-  private current: HealthView
-  private targets: Map<string, TargetHealth>
-  /** The generation each remembered delta brought the view to, and the keys it named. */
-  private readonly deltas: { generation: number; keys: string[] }[] = []
-  /** movedSince lists moves after this generation only. */
-  private listedFrom: number
+  private current!: HealthView
+  private targets!: Map<string, TargetHealth>
+  /** The checks each delta applied named as moved. */
+  private readonly moves = new MoveLog(KEPT_DELTAS)
 
   constructor(view: HealthView) {
-    this.targets = new Map(view.targets)
-    this.current = { generation: view.generation, stateGeneration: view.stateGeneration, targets: this.targets }
-    this.listedFrom = view.generation
+    this.replace(view)
   }
 
   /** The current view: what `health` and `generations` read. */
@@ -110,8 +107,7 @@ export class HealthReplica {
   replace(view: HealthView): void {
     this.targets = new Map(view.targets)
     this.current = { generation: view.generation, stateGeneration: view.stateGeneration, targets: this.targets }
-    this.deltas.length = 0
-    this.listedFrom = view.generation
+    this.moves.reset(view.generation)
   }
 
   /**
@@ -124,15 +120,12 @@ export class HealthReplica {
     if (d.generation <= this.current.generation) return true
     for (const [k, h] of d.records) this.targets.set(k, h)
     this.current = { generation: d.generation, stateGeneration: d.stateGeneration, targets: this.targets }
-    if (this.deltas.length >= KEPT_DELTAS) this.listedFrom = this.deltas.splice(0, KEPT_DELTAS / 2).at(-1)!.generation
-    this.deltas.push({ generation: d.generation, keys: d.moved })
+    this.moves.add(d.generation, d.moved)
     return true
   }
 
   /** As HealthPoller.movedSince, from the deltas received: false when `generation` is before what they cover. */
   movedSince(generation: number, visit: (key: string) => void): boolean {
-    if (generation < this.listedFrom || generation > this.current.generation) return false
-    for (const d of this.deltas) if (d.generation > generation) for (const k of d.keys) visit(k)
-    return true
+    return this.moves.since(generation, this.current.generation, visit)
   }
 }

@@ -18,6 +18,7 @@ import type { Logger } from '../log.js'
 import { writeFileAtomic } from '../store/atomic.js'
 import { createCheck as defaultCreateCheck, errorText, HttpAgents, type Check } from './check.js'
 import { resolvedKey, resolveSpec, type CheckSpec, type ResolvedSpec } from './spec.js'
+import { MoveLog } from './moves.js'
 import { ewmaMovedSignificantly, initialHealth, next, parseSaved, toSaved, type CheckResult, type HealthState, type SavedHealth, type TargetHealth } from './state.js'
 
 /**
@@ -192,12 +193,10 @@ export class HealthPoller {
   /** Targets whose record changed since the snapshot was built. */
   private readonly dirty = new Set<Entry>()
   /**
-   * The target that made each generation after `movedFrom` (a state change or a significant move
-   * of its own): `moved[i]` made generation `movedFrom + 1 + i`. Membership changes and loaded
-   * states touch many targets at once: they empty the log and move `movedFrom` to their generation.
+   * The target that made each generation (a state change or a significant move of its own).
+   * Membership changes and loaded states touch many targets at once: they reset it.
    */
-  private readonly moved: string[] = []
-  private movedFrom = 0
+  private readonly moves = new MoveLog(MOVED_LOG)
   private closed = false
 
   constructor(opts: PollerOptions) {
@@ -264,7 +263,7 @@ export class HealthPoller {
     if (membership) {
       this.snapshot = null
       this.bump()
-      this.forgetMoves()
+      this.moves.reset(this.gens.generation)
     }
     return keys
   }
@@ -286,9 +285,7 @@ export class HealthPoller {
    * keeps per-target state (the answer cache) compare only the targets that moved.
    */
   movedSince(generation: number, visit: (key: string) => void): boolean {
-    if (generation < this.movedFrom || generation > this.gens.generation) return false
-    for (let i = generation - this.movedFrom; i < this.moved.length; i++) visit(this.moved[i]!)
-    return true
+    return this.moves.since(generation, this.gens.generation, visit)
   }
 
   /** The current snapshot (the same object until something changes). */
@@ -365,7 +362,7 @@ export class HealthPoller {
     if (applied) {
       this.snapshot = null
       this.bump()
-      this.forgetMoves()
+      this.moves.reset(this.gens.generation)
     }
     this.log.info({ file, targets: saved.size }, 'health state loaded')
     return saved.size
@@ -430,12 +427,7 @@ export class HealthPoller {
     }
     if (!changed) this.log.debug({ key: e.key, publishedMs: e.publishedEwma, ewmaMs: after.ewmaMs, generation: this.gens.generation + 1 }, 'health: EWMA moved significantly')
     this.bump(!changed)
-    if (this.moved.length >= MOVED_LOG) {
-      // Full: the older half goes (a reader that far behind compares every target).
-      this.moved.splice(0, MOVED_LOG / 2)
-      this.movedFrom += MOVED_LOG / 2
-    }
-    this.moved.push(e.key)
+    this.moves.add(this.gens.generation, [e.key])
     // Published with this generation: the value this target's next moves are measured from.
     e.publishedEwma = after.ewmaMs
     e.health = Object.freeze({ ...after, latencyGen: this.gens.generation })
@@ -466,11 +458,5 @@ export class HealthPoller {
   private bump(latencyOnly = false): void {
     const { generation, stateGeneration } = this.gens
     this.gens = Object.freeze({ generation: generation + 1, stateGeneration: latencyOnly ? stateGeneration : stateGeneration + 1 })
-  }
-
-  /** Empties the moved log: what moved up to the current generation is no longer known target by target. */
-  private forgetMoves(): void {
-    this.moved.length = 0
-    this.movedFrom = this.gens.generation
   }
 }
