@@ -14,6 +14,7 @@ import { respond } from '../../src/dns/responder.js'
 import { parseQuery } from '../../src/dns/wire.js'
 import { countryLocation } from '../../src/geo/index.js'
 import { ipv4Number } from '../../src/model/address.js'
+import { MoveLog } from '../../src/health/moves.js'
 import { createLogger } from '../../src/log.js'
 import { Metrics } from '../../src/metrics/index.js'
 import type { VipHealth } from '../../src/model/gslb.js'
@@ -59,21 +60,16 @@ interface World {
   set: ZoneSet
   generation: number
   health: Map<string, VipHealth>
-  /** When set, the checks that moved, one per generation after `from` (as HealthPoller.movedSince lists them); handlers() passes it on. */
-  moved?: { from: number; keys: string[] }
+  /** When set, the checks that moved, by generation (as HealthPoller keeps them); handlers() passes it on as movedSince. */
+  moved?: MoveLog
   /** The state generation, when it is not `generation` (latency moves move only `generation`). */
   stateGeneration?: number
 }
 
 /** HealthPoller.movedSince over a world's `moved` log. */
 function movedSinceOf(world: World): ((generation: number, visit: (key: string) => void) => boolean) | undefined {
-  if (!world.moved) return undefined
-  return (generation, visit) => {
-    const m = world.moved!
-    if (generation < m.from || generation > world.generation) return false
-    for (let i = generation - m.from; i < m.keys.length; i++) visit(m.keys[i]!)
-    return true
-  }
+  const m = world.moved
+  return m && ((generation, visit) => m.since(generation, world.generation, visit))
 }
 
 /**
@@ -341,7 +337,7 @@ describe('answer cache', () => {
   for (const listed of [false, true]) {
   test(`latency and state moves at random: with no grace, every answer is the uncached one after every move (${listed ? 'the moved checks listed' : 'every check compared'})`, () => {
     // The state generation moves with state changes only, as the poller's does.
-    const world: World = { set: build(PAIRS, 1), generation: 1, stateGeneration: 1, health: new Map(), moved: listed ? { from: 1, keys: [] } : undefined }
+    const world: World = { set: build(PAIRS, 1), generation: 1, stateGeneration: 1, health: new Map(), moved: listed ? new MoveLog(4096, 1) : undefined }
     const h = handlers(world, { ...DEFAULT_ANSWER_CACHE, latencyGraceMs: 0 })
     const keys = [...world.set.checks.keys()]
     for (const k of keys) world.health.set(k, { state: 'up', ewmaMs: 20, latencyGen: 1 })
@@ -367,7 +363,7 @@ describe('answer cache', () => {
         const flip = next() < 0.25
         world.health.set(key, { state: flip ? (was.state === 'up' ? 'down' : 'up') : was.state, ewmaMs: 1 + Math.floor(next() * 300), latencyGen: world.generation })
         if (flip) world.stateGeneration!++
-        world.moved?.keys.push(key)
+        world.moved?.add(world.generation, [key])
       }
       all(`step ${step}`)
       const r = parseReply(h.cached.handle(buildQuery({ name: 'lat.c.test', type: TYPE.A, opt: { udpSize: 1232, options: [ecs('10.1.2.0', 24)] } }), 'udp', '127.0.0.1')!)
@@ -379,7 +375,7 @@ describe('answer cache', () => {
 
   test('a health source that lists the checks that moved: a move compares those checks only; one that cannot list them, every check', () => {
     for (const listed of [true, false]) {
-      const world: World = { set: build(PAIRS, 1), generation: 1, health: new Map(), moved: { from: 1, keys: [] } }
+      const world: World = { set: build(PAIRS, 1), generation: 1, health: new Map(), moved: new MoveLog(4096, 1) }
       const keys = [...world.set.checks.keys()]
       for (const k of keys) world.health.set(k, { state: 'up', ewmaMs: 20, latencyGen: 1 })
       let reads = 0
@@ -397,7 +393,7 @@ describe('answer cache', () => {
       reads = 0
       world.generation++
       world.health.set(keys[0]!, { state: 'down', ewmaMs: 20, latencyGen: world.generation })
-      world.moved!.keys.push(keys[0]!)
+      world.moved!.add(world.generation, [keys[0]!])
       ask()
       assert.equal(reads, listed ? 1 : keys.length, listed ? 'the one check that moved' : 'every check')
     }
