@@ -132,7 +132,8 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
     }
     for (const e of doc.errors) {
       if (e.code === 'DUPLICATE_KEY') continue
-      const pos = e.linePos?.[0] ?? { line: 1, col: 1 }
+      // With prettyErrors off the parser leaves linePos unset: the position comes from its offset.
+      const pos = e.linePos?.[0] ?? lc.linePos(e.pos[0])
       issues.issues.push({ code: 'E_ZONE_YAML', file: src.file, line: pos.line, col: pos.col, path: '', message: e.message.split('\n')[0] ?? e.message })
     }
     return { issues: issues.issues }

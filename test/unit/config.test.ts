@@ -42,9 +42,14 @@ describe('zone files', () => {
     assert.equal(zone!.nodes.get('x.example.test'), undefined)
   })
 
-  test('a YAML syntax error names the file, line and column', () => {
-    const [first] = issuesOf('origin: a.test\nsoa: { mname: ns1\nns: [ns1]\n')
-    assert.match(first!, /^zones\/t\.yaml:\d+:\d+: /)
+  test('a YAML syntax error names the file, and the line and column where the parser found it', () => {
+    // An unclosed flow mapping on line 2 is found where the next key starts.
+    assert.deepEqual(issuesOf('origin: a.test\nsoa: { mname: ns1\nns: [ns1]\n'), ['zones/t.yaml:3:1: Flow map in block collection must be sufficiently indented and end with a }'])
+    // An unclosed flow sequence deep in the file is not reported at its top.
+    const text = `${ZONE}  mail: [unclosed\n  other: { A: 192.0.2.9 }\n`
+    const [first, ...rest] = issuesOf(text)
+    assert.match(first!, /^zones\/t\.yaml:11:3: Flow sequence in block collection must be sufficiently indented and end with a \]$/)
+    for (const i of rest) assert.doesNotMatch(i, /:1:1: /, 'no syntax error falls back to the top of the file')
   })
 
   // Each case: the zone text, and the error expected (file:line:col: path: reason).
