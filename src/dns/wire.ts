@@ -125,8 +125,17 @@ export function readEcs(buf: Buffer, off: number, len: number): ClientSubnet {
   return new ReadSubnet(family, buf[off + 2]!, buf[off + 3]!, bytes)
 }
 
-function readOpt(buf: Buffer, off: number, rdlen: number, udpSize: number, ttl: number): Edns {
-  let ecs: ClientSubnet | null = null
+/**
+ * The OPT record's fixed fields. Its options are read by readOptions, and only for version 0: an
+ * option's format belongs to its EDNS version, and a query of a version this server does not
+ * speak gets BADVERS whatever its options hold (RFC 6891 §6.1.3).
+ */
+function readOpt(udpSize: number, ttl: number): Edns {
+  return { udpSize: Math.max(512, udpSize), version: (ttl >>> 16) & 0xff, dnssecOk: (ttl & 0x8000) !== 0, ecs: null }
+}
+
+/** Reads the options of `edns`'s OPT record (RDATA at `off`, `rdlen` octets) into it; throws Malformed. */
+function readOptions(buf: Buffer, off: number, rdlen: number, edns: Edns): void {
   const end = off + rdlen
   while (off < end) {
     if (off + 4 > end) fail('EDNS option header runs past the OPT record')
@@ -135,13 +144,12 @@ function readOpt(buf: Buffer, off: number, rdlen: number, udpSize: number, ttl: 
     off += 4
     if (off + len > end) fail('EDNS option runs past the OPT record')
     if (code === ECS_OPTION) {
-      if (ecs) fail('more than one ECS option')
-      ecs = readEcs(buf, off, len)
+      if (edns.ecs) fail('more than one ECS option')
+      edns.ecs = readEcs(buf, off, len)
     }
     // Other options (cookies, padding, keepalive...) are ignored, as RFC 6891 §6.1.2 requires.
     off += len
   }
-  return { udpSize: Math.max(512, udpSize), version: (ttl >>> 16) & 0xff, dnssecOk: (ttl & 0x8000) !== 0, ecs }
 }
 
 /** The text of a question name being read: at most 253 octets with the dots. */
@@ -196,8 +204,9 @@ function escapedKey(buf: Buffer, off: number): string {
 }
 
 /**
- * The OPT of a message with another opcode (NOTIFY, UPDATE share the record format), so that the
- * NOTIMP reply can carry an OPT as RFC 6891 §6.1.1 asks; null when absent or unreadable.
+ * The OPT record's fixed fields in a message that cannot be read in full (another opcode: NOTIFY
+ * and UPDATE share the record format; or a malformed question or record before the OPT), so that
+ * a NOTIMP or FORMERR reply carries an OPT as RFC 6891 §6.1.1 asks; null when absent or unreadable.
  */
 function findOpt(buf: Buffer): Edns | null {
   try {
@@ -210,7 +219,7 @@ function findOpt(buf: Buffer): Edns | null {
       if (off + 10 > buf.length) return null
       const rdlen = buf.readUInt16BE(off + 8)
       if (off + 10 + rdlen > buf.length) return null
-      if (buf.readUInt16BE(off) === OPT_TYPE && buf[nameStart] === 0) return readOpt(buf, off + 10, rdlen, buf.readUInt16BE(off + 2), buf.readUInt32BE(off + 4))
+      if (buf.readUInt16BE(off) === OPT_TYPE && buf[nameStart] === 0) return readOpt(buf.readUInt16BE(off + 2), buf.readUInt32BE(off + 4))
       off += 10 + rdlen
     }
   } catch {
@@ -267,7 +276,8 @@ export function parseQuery(buf: Buffer): ParseResult {
         if (i < ancount + nscount) fail('OPT record outside the additional section')
         if (edns) fail('more than one OPT record')
         if (buf[nameStart] !== 0) fail('OPT record owner is not the root')
-        edns = readOpt(buf, off, rdlen, klass, ttl)
+        edns = readOpt(klass, ttl)
+        if (edns.version === 0) readOptions(buf, off, rdlen, edns)
       }
       off += rdlen
     }
@@ -276,6 +286,8 @@ export function parseQuery(buf: Buffer): ParseResult {
     return { kind: 'query', query: question }
   } catch (err) {
     if (!(err instanceof Malformed)) throw err
-    return { kind: 'formerr', id, rd, cd, question, edns, reason: err.message }
+    // The reply carries an OPT when the query had one, even if the FORMERR is about the OPT's own
+    // options (an OPT read before the fault) or about what comes before it (found again from the top).
+    return { kind: 'formerr', id, rd, cd, question, edns: edns ?? findOpt(buf), reason: err.message }
   }
 }

@@ -18,6 +18,7 @@ import {
   ednsOption,
   encodeName,
   frame,
+  optRecord,
   parseReply,
   questionWire,
   RCODE,
@@ -112,10 +113,19 @@ describe('malformed queries get FORMERR with the ID echoed and QR set', () => {
   const ecsQuery = (id: number, family: number, source: number, address: number[]) =>
     buildQuery({ id, name: APEX, type: TYPE.SOA, opt: { options: [ecsOption(family, source, 0, address)] } })
 
+  // Each case: what is wrong, the query. A query that carries an OPT (root owner) gets an OPT back
+  // (RFC 6891 §6.1.1), whatever the FORMERR is about; one without gets none.
   const cases: [string, (id: number) => Buffer][] = [
     ['QDCOUNT 0 (header only)', (id) => buildQuery({ id, noQuestion: true })],
     ['QDCOUNT 0 with a question present', (id) => buildQuery({ id, name: APEX, qdcount: 0 })],
     ['QDCOUNT 2 with two questions', (id) => Buffer.concat([buildQuery({ id, name: APEX, qdcount: 2 }), apexQ, typeClass])],
+    [
+      'QDCOUNT 2 with two questions and an OPT',
+      (id) => {
+        const one = buildQuery({ id, name: APEX, qdcount: 2, arcount: 1 })
+        return Buffer.concat([one, apexQ, typeClass, optRecord({ udpSize: 1232 })])
+      },
+    ],
     ['a question cut short inside the name', (id) => buildQuery({ id, name: APEX }).subarray(0, 12 + 7)],
     ['a question cut short inside type and class', (id) => buildQuery({ id, name: APEX }).subarray(0, 12 + apexQ.length + 3)],
     [
@@ -135,6 +145,14 @@ describe('malformed queries get FORMERR with the ID echoed and QR set', () => {
     ['an ECS option /24 carrying 2 address octets', (id) => ecsQuery(id, 1, 24, [198, 51])],
     ['an ECS option 2001:db8::/32 carrying 16 address octets', (id) => ecsQuery(id, 2, 32, [0x20, 0x01, 0x0d, 0xb8, ...Array<number>(12).fill(0)])],
     ['an ECS option with family 3', (id) => ecsQuery(id, 3, 0, [])],
+    [
+      'an ECS option whose length runs past the OPT record',
+      (id) => {
+        const q = ecsQuery(id, 1, 24, [198, 51, 100])
+        q.writeUInt16BE(200, q.length - 9) // the option's length: 200 octets, where 7 follow
+        return q
+      },
+    ],
   ]
   let id = 0x4100
   for (const [what, build] of cases) {
@@ -147,6 +165,9 @@ describe('malformed queries get FORMERR with the ID echoed and QR set', () => {
       assert.equal(reply.rcode, RCODE.FORMERR)
       assert.equal(reply.aa, false)
       assert.equal(reply.answers.length, 0)
+      const hadOpt = /OPT|ECS/.test(what) && !/not the root/.test(what)
+      assert.equal(reply.opt !== null, hadOpt, hadOpt ? 'an OPT, as the query had one' : 'no OPT: the query had none')
+      if (reply.opt) assert.deepEqual([reply.opt.version, reply.opt.extRcode, reply.ecs], [0, 0, null], 'a version-0 OPT, no ECS echoed')
     })
   }
 })
@@ -228,6 +249,15 @@ describe('EDNS', () => {
     assert.equal(reply.rcode, RCODE.BADVERS)
     assert.equal(reply.opt.version, 0)
     assert.equal(reply.answers.length, 0)
+  })
+
+  test('answers EDNS version 1 with BADVERS even when its options would be malformed in version 0', async () => {
+    // An option's format belongs to its EDNS version (RFC 6891 §6.1.3): BADVERS, not FORMERR.
+    const { reply } = await udp(main, soaQuery(0x440a, { opt: { version: 1, options: [ecsOption(1, 24, 0, [198, 51, 100, 1])] } }))
+    assert.equal(reply.id, 0x440a)
+    assert.equal(reply.rcode, RCODE.BADVERS)
+    assert.ok(reply.opt)
+    assert.equal(reply.opt.version, 0)
   })
 
   test('ignores an unknown EDNS option and answers normally', async () => {
