@@ -160,6 +160,8 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
     if (list) list.push(rr)
     else node.set(rr.type, [rr])
   }
+  // Names that RFC 2181 §10.3 says must not be aliases (NS, MX exchange, SRV target), checked once every CNAME is known.
+  const hostTargets: { name: string; keyPath: (string | number)[]; what: string }[] = []
   const checkName = (name: string, keyPath: (string | number)[], what: string): string | undefined => {
     const problem = nameProblem(name)
     if (problem) {
@@ -182,6 +184,7 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
   def.ns.forEach((n, i) => {
     const ns = checkName(resolveName(n, origin), ['ns', i], 'name server')
     if (ns) put({ name: origin, type: RRTYPE.NS, class: 1, ttl: def.ttl, ns })
+    if (ns) hostTargets.push({ name: ns, keyPath: ['ns', i], what: 'name server' })
   })
 
   // Static records.
@@ -209,12 +212,16 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
       for (const t of typeof set.TXT === 'string' ? [set.TXT] : set.TXT) put({ ...rr, type: RRTYPE.TXT, data: txtStrings(t) })
     }
     asList<MxData>(set.MX).forEach((m, i) => {
-      const exchange = checkName(resolveName(m.exchange, origin), [...base, 'MX', ...(Array.isArray(set.MX) ? [i] : []), 'exchange'], 'MX exchange')
+      const keyPath = [...base, 'MX', ...(Array.isArray(set.MX) ? [i] : []), 'exchange']
+      const exchange = checkName(resolveName(m.exchange, origin), keyPath, 'MX exchange')
       if (exchange !== undefined) put({ ...rr, type: RRTYPE.MX, priority: m.preference, exchange })
+      if (exchange !== undefined) hostTargets.push({ name: exchange, keyPath, what: 'MX exchange' })
     })
     asList<SrvData>(set.SRV).forEach((s, i) => {
-      const target = checkName(resolveName(s.target, origin), [...base, 'SRV', ...(Array.isArray(set.SRV) ? [i] : []), 'target'], 'SRV target')
+      const keyPath = [...base, 'SRV', ...(Array.isArray(set.SRV) ? [i] : []), 'target']
+      const target = checkName(resolveName(s.target, origin), keyPath, 'SRV target')
       if (target !== undefined) put({ ...rr, type: RRTYPE.SRV, priority: s.priority, weight: s.weight, port: s.port, target })
+      if (target !== undefined) hostTargets.push({ name: target, keyPath, what: 'SRV target' })
     })
     for (const c of asList<CaaData>(set.CAA)) put({ ...rr, type: RRTYPE.CAA, flags: c.flags ?? 0, tag: c.tag, value: c.value })
   }
@@ -297,16 +304,20 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
     const ns = resolveName(n, origin)
     if (!isInZone(ns, origin)) return
     const node = nodes.get(ns)
+    if (node?.has(RRTYPE.CNAME)) return // reported below: an alias
     if (!node || (!node.has(RRTYPE.A) && !node.has(RRTYPE.AAAA))) {
       issues.add('E_ZONE_SEMANTIC', ['ns', i], `name server ${ns} is inside the zone but has no A or AAAA record under records: (glue is required)`)
     }
   })
+  for (const t of hostTargets) {
+    if (nodes.get(t.name)?.has(RRTYPE.CNAME)) issues.add('E_ZONE_SEMANTIC', t.keyPath, `${t.what} ${t.name} is a CNAME; it must name the host itself, not an alias (RFC 2181 §10.3)`)
+  }
   // Duplicate addresses in one RRset are a typo, and RFC 2181 §5 forbids duplicate RRs.
   for (const [name, node] of nodes) {
     for (const [type, list] of node) {
       const keys = list.map((r) => JSON.stringify({ ...r, ttl: 0, address: r.address && (isIPv4(r.address) || isIPv6(r.address)) ? canonicalAddress(r.address) : r.address }))
       const dup = keys.find((k, i) => keys.indexOf(k) !== i)
-      if (dup) issues.add('E_ZONE_SEMANTIC', where.get(name) ?? [], `duplicate record in the ${RRTYPE_NAME[type] ?? String(type)} set of ${name}`)
+      if (dup) issues.add('E_ZONE_SEMANTIC', type === RRTYPE.NS && name === origin ? ['ns'] : (where.get(name) ?? []), `duplicate record in the ${RRTYPE_NAME[type] ?? String(type)} set of ${name}`)
     }
   }
   if (issues.issues.length > 0) return { issues: issues.issues }

@@ -52,7 +52,7 @@ export function ancestorsWithin(name: string, origin: string): string[] {
   return out
 }
 
-const LABEL_RE = /^(?!-)[a-z0-9_*-]{1,63}(?<!-)$|^_?[a-z0-9-]{1,63}$/
+const LABEL_RE = /^(?!-)[a-z0-9_-]{1,63}(?<!-)$|^_?[a-z0-9-]{1,63}$/
 
 /** Checks a canonical name's syntax; returns the reason it is bad, or null. */
 export function nameProblem(name: string): string | null {
@@ -61,6 +61,7 @@ export function nameProblem(name: string): string | null {
   for (const label of name.split('.')) {
     if (label.length === 0) return 'name has an empty label (two dots in a row)'
     if (label.length > 63) return `label "${label}" is ${label.length} characters long; at most 63 are allowed`
+    if (label.includes('*')) return `label "${label}": wildcards are not supported (docs/dns.md); name each owner`
     if (!LABEL_RE.test(label)) return `label "${label}" may hold only letters, digits, '-' and '_' and may not start or end with '-'`
   }
   return null

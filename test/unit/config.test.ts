@@ -68,6 +68,12 @@ describe('zone files', () => {
     ['a label too long', ZONE.replace('alias:', `${'x'.repeat(64)}:`), /label "x{64}" is 64 characters long; at most 63 are allowed/],
     ['a duplicate record', ZONE.replace('192.0.2.2', '192.0.2.1'), /records\.www: duplicate record in the A set of www\.example\.test/],
     ['a duplicate key', ZONE.replace('ttl: 300', 'ttl: 300\nttl: 30'), /^zones\/t\.yaml:3:1: key "ttl" appears twice in the same mapping$/],
+    ['a name server listed twice', ZONE.replace('ns: [ns1, ns2.elsewhere.test.]', 'ns: [ns1, ns1]'), /^zones\/t\.yaml:4:5: ns: duplicate record in the NS set of example\.test$/],
+    ['a wildcard owner', ZONE.replace('alias:', '"*":'), /^zones\/t\.yaml:9:\d+: records\.\*: owner name: label "\*": wildcards are not supported \(docs\/dns\.md\); name each owner$/],
+    ['a wildcard label inside an owner', ZONE.replace('alias:', 'a.*.b:'), /records\.a\.\*\.b: owner name: label "\*": wildcards are not supported/],
+    ['an MX exchange that is a CNAME', ZONE.replace('TXT: hello', 'MX: { preference: 10, exchange: alias }'), /^zones\/t\.yaml:8:\d+: records\.a\.b\.c\.MX\.exchange: MX exchange alias\.example\.test is a CNAME; it must name the host itself, not an alias \(RFC 2181 §10\.3\)$/],
+    ['an SRV target that is a CNAME', ZONE.replace('TXT: hello', 'SRV: [{ priority: 1, weight: 1, port: 443, target: alias }]'), /records\.a\.b\.c\.SRV\.0\.target: SRV target alias\.example\.test is a CNAME/],
+    ['a name server that is a CNAME', ZONE.replace('ns: [ns1, ns2.elsewhere.test.]', 'ns: [ns1, alias]'), /^zones\/t\.yaml:4:\d+: ns\.1: name server alias\.example\.test is a CNAME/],
   ]
   for (const [what, text, expected] of cases) {
     test(`${what} is rejected with file, line, path and reason`, () => {
