@@ -57,9 +57,12 @@ class IssueList {
     private readonly lc: LineCounter,
   ) {}
 
+  /** Adds an issue, once: a region's check is built per VIP, and its problems are the same for each. */
   add(code: ErrorCode, keyPath: (string | number)[], message: string, key?: string): void {
+    const path = [...keyPath, ...(key === undefined ? [] : [key])].join('.')
+    if (this.issues.some((i) => i.code === code && i.path === path && i.message === message)) return
     const { line, col } = this.position(keyPath, key)
-    this.issues.push({ code, file: this.file, line, col, path: [...keyPath, ...(key === undefined ? [] : [key])].join('.'), message })
+    this.issues.push({ code, file: this.file, line, col, path, message })
   }
 
   /** Line and column of the node at keyPath (or of `key` inside it), else of its nearest ancestor. */

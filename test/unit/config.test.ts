@@ -167,4 +167,9 @@ services:
       assert.ok(issues.some((i) => expected.test(i)), `expected ${expected}, got:\n${issues.join('\n')}`)
     })
   }
+
+  test('a problem of a region\'s check is reported once, not once per VIP', () => {
+    const issues = build(GSLB.replace('interval: 1, timeout: 0.5', 'interval: 1, timeout: 2')).issues.map(formatIssue)
+    assert.deepEqual(issues, ['zones/t.yaml:14:70: regions.eu-west.check.timeout: timeout (2 s) must be below the interval (1 s)'])
+  })
 })
