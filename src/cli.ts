@@ -24,7 +24,7 @@ import { DnsListener, parseListen, type ListenAddress } from './dns/server.js'
 import { DEFAULT_EDNS_UDP_SIZE } from './dns/encode.js'
 import { DNS_V8_FLAGS, DnsWorkers, parseWorkers, unsetDnsV8Flags } from './cluster/primary.js'
 import { ConfigError, formatIssue, MeridianError } from './errors.js'
-import { countryLocation, DEFAULT_GEODB_FILE, GeoDb, placeLocation } from './geo/index.js'
+import { countryLocation, DEFAULT_GEODB_FILE, GEODB_DIR, GeoDb, placeLocation } from './geo/index.js'
 import { HealthPoller } from './health/poller.js'
 import { Metrics } from './metrics/index.js'
 import { healthReport } from './admin/health.js'
@@ -429,8 +429,8 @@ export function program(): Command {
   const serveOptions = (c: Command) =>
     c
       .option('--zones <dir>', 'directory of zone files (*.yaml)', 'zones')
-      .option('--geodb <path>', `GeoIP database: an .mmdb file, or a directory holding ${DEFAULT_GEODB_FILE}`, 'geodb')
-      .option('--listen <addr:port>', 'DNS address, UDP and TCP; repeat for more (e.g. 0.0.0.0:53 and [::]:53 in production)', listenOption)
+      .addOption(new Option('--geodb <path>', `GeoIP database: an .mmdb file, or a directory holding ${DEFAULT_GEODB_FILE}`).default(GEODB_DIR, "Meridian's own geodb/"))
+      .option('--listen <addr:port>', 'DNS address, UDP and TCP; repeat for more (e.g. 0.0.0.0:53 and [::]:53 in production) (default: 127.0.0.1:5300)', listenOption)
       .addOption(new Option('--admin <addr:port>', 'admin API address (a non-loopback one needs a token)').default(parseListen('127.0.0.1:8053'), '127.0.0.1:8053').argParser((v) => listenOption(v, [])[0]!))
       .option('--admin-token-file <file>', 'file holding the admin API bearer token (else MERIDIAN_ADMIN_TOKEN)')
       .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'))
@@ -464,7 +464,7 @@ export function program(): Command {
     .requiredOption('--client <ip>', 'the address the query comes from (a resolver, or the client itself)')
     .option('--ecs <cidr>', 'EDNS Client Subnet sent with the query, e.g. 81.2.69.0/24')
     .option('--zones <dir>', 'directory of zone files (*.yaml), when not asking a server', 'zones')
-    .option('--geodb <path>', `GeoIP database, when not asking a server`, 'geodb')
+    .addOption(new Option('--geodb <path>', 'GeoIP database, when not asking a server').default(GEODB_DIR, "Meridian's own geodb/"))
     .option('--admin <url>', 'ask the running server at this admin API address (http://127.0.0.1:8053) for its live view')
     .option('--admin-token-file <file>', 'file holding the admin API token (else MERIDIAN_ADMIN_TOKEN); needed for a non-loopback --admin')
     .option('--json', 'print the trace as JSON (as GET /v1/explain returns it)', false)

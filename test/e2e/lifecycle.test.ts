@@ -45,6 +45,16 @@ describe('serving and reloading', () => {
     assert.ok(r.flags.includes('aa'))
   })
 
+  test('started from another directory, it opens the GeoIP database it ships with', async (t) => {
+    const { dir, cleanup } = await tempDir()
+    t.after(cleanup)
+    const server = await startServer({ cwd: dir })
+    t.after(() => server.stop())
+    // The README's UK network is answered from eu-west: the GeoIP database was found and read.
+    const r = await dig('127.0.0.1', server.port, 'www.gslb.example.test', 'A', '+subnet=81.2.69.0/24')
+    assert.deepEqual(r.answer.map((a) => a.data), ['127.0.2.1'])
+  })
+
   test('the meridian executable runs node with the DNS V8 flags, and says so in its start-up line', async (t) => {
     const server = await startServer()
     t.after(() => server.stop())

@@ -48,6 +48,8 @@ export interface StartOptions {
   args?: string[]
   /** Run `node NODE_ARGS... dist/src/cli.js` (this node, these arguments) instead of the executable. */
   nodeArgs?: string[]
+  /** The server's working directory (default: this process's). */
+  cwd?: string
 }
 
 /** A fresh temporary directory, removed by the returned cleanup. */
@@ -71,7 +73,9 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   // One process unless the test asks for workers (`--workers` defaults to one per CPU).
   const workers = opts.args?.includes('--workers') ? [] : ['--workers', '1']
   const args = ['serve', '--zones', zonesDir, ...listen.flatMap((l) => ['--listen', l]), ...admin, ...workers, ...(opts.args ?? [])]
-  const proc = opts.nodeArgs ? spawn(process.execPath, [...opts.nodeArgs, CLI, ...args], { stdio: ['pipe', 'pipe', 'pipe'] }) : spawn(CLI, args, { stdio: ['pipe', 'pipe', 'pipe'] })
+  const proc = opts.nodeArgs
+    ? spawn(process.execPath, [...opts.nodeArgs, CLI, ...args], { stdio: ['pipe', 'pipe', 'pipe'], cwd: opts.cwd })
+    : spawn(CLI, args, { stdio: ['pipe', 'pipe', 'pipe'], cwd: opts.cwd })
   const logs: LogLine[] = []
   const waiters: { match: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = []
   let stderr = ''
