@@ -23,7 +23,7 @@ import { findZone } from './dns/zone-index.js'
 import { DnsListener, parseListen, type ListenAddress } from './dns/server.js'
 import { DEFAULT_EDNS_UDP_SIZE } from './dns/encode.js'
 import { DNS_V8_FLAGS, DnsWorkers, parseWorkers, unsetDnsV8Flags } from './cluster/primary.js'
-import { ConfigError, formatIssue, MeridianError } from './errors.js'
+import { ConfigError, formatIssue, MeridianError, type ErrorCode } from './errors.js'
 import { countryLocation, DEFAULT_GEODB_FILE, GEODB_DIR, GeoDb, placeLocation } from './geo/index.js'
 import { HealthPoller } from './health/poller.js'
 import { Metrics } from './metrics/index.js'
@@ -131,21 +131,27 @@ function makeResolver(zones: () => ZoneSet, geo: GeoLookup | undefined, health: 
   }
 }
 
+/**
+ * Ends a start-up that cannot go on: `meridian: CODE: reason` on stderr and a fatal log line with
+ * the code (docs/errors.md), exit 1.
+ */
+function cannotStart(log: Logger, code: ErrorCode, reason: string, fields: Record<string, unknown> = {}): never {
+  process.stderr.write(`meridian: ${code}: ${reason}\n`)
+  log.fatal({ code, ...fields }, `cannot start: ${reason}`)
+  process.exit(1)
+}
+
 /** The admin token, or exit 1 when it is unreadable, or missing for a non-loopback --admin. */
 async function adminToken(opts: { admin: ListenAddress; adminTokenFile?: string }, log: Logger): Promise<string | undefined> {
   let token: string | undefined
   try {
     token = await loadAdminToken(opts.adminTokenFile)
   } catch (err) {
-    process.stderr.write(errorLine(err))
-    log.fatal({ err: (err as Error).message }, 'cannot start: the admin token cannot be read')
-    process.exit(1)
+    cannotStart(log, 'E_ADMIN_TOKEN', `the admin token cannot be read: ${(err as Error).message}`)
   }
   if (token === undefined && !isLoopback(opts.admin.host)) {
-    const msg = `the admin API address ${formatAddress(opts.admin.host, opts.admin.port)} is not a loopback address, and no token is configured: set MERIDIAN_ADMIN_TOKEN or pass --admin-token-file (or listen on 127.0.0.1)`
-    process.stderr.write(`meridian: E_ADMIN_TOKEN: ${msg}\n`)
-    log.fatal({ admin: formatAddress(opts.admin.host, opts.admin.port) }, `cannot start: ${msg}`)
-    process.exit(1)
+    const at = formatAddress(opts.admin.host, opts.admin.port)
+    cannotStart(log, 'E_ADMIN_TOKEN', `the admin API address ${at} is not a loopback address, and no token is configured: set MERIDIAN_ADMIN_TOKEN or pass --admin-token-file (or listen on 127.0.0.1)`, { admin: at })
   }
   return token
 }
@@ -158,8 +164,7 @@ async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logg
   try {
     geo = await GeoDb.open(opts.geodb)
   } catch (err) {
-    log.fatal({ geodb: opts.geodb, err: (err as Error).message }, 'cannot start: the GeoIP database cannot be opened')
-    process.exit(1)
+    cannotStart(log, 'E_GEODB', `the GeoIP database cannot be opened: ${(err as Error).message}`, { geodb: opts.geodb })
   }
   const store = new FileConfigStore(opts.zones, log.child({ mod: 'config' }), undefined, PLACES)
   // Health: one poller for every check of the set, its last view kept beside the zones.
@@ -188,8 +193,7 @@ async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logg
   } catch (err) {
     if (err instanceof ConfigError) {
       printIssues(err)
-      log.fatal({ zones: opts.zones }, 'cannot start: the zone files have errors (listed above)')
-      process.exit(1)
+      cannotStart(log, err.code, `the zone files in ${opts.zones} cannot be loaded (${err.issues.length} error(s), listed above)`, { zones: opts.zones })
     }
     throw err
   }
@@ -237,10 +241,7 @@ async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logg
     log.info({ url, auth: token ? 'bearer token' : 'none: read-only', readsNeedToken: !isLoopback(opts.admin.host) }, 'admin API listening')
   } catch (err) {
     const at = formatAddress(opts.admin.host, opts.admin.port)
-    if (opts.adminExplicit) {
-      log.fatal({ admin: at, err: (err as Error).message }, 'cannot start: the admin API address cannot be bound')
-      process.exit(1)
-    }
+    if (opts.adminExplicit) cannotStart(log, 'E_LISTEN', `the admin API address ${at} cannot be bound: ${(err as Error).message}`, { admin: at })
     // The default address is best effort (another Meridian may hold it): DNS comes first. An
     // address given with --admin is required (above).
     log.warn({ admin: at, err: (err as Error).message }, 'admin API not started: its default address cannot be bound; DNS is served without it (pass --admin ADDR:PORT to require it)')
@@ -261,8 +262,7 @@ async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logg
     for (const l of listeners) bound.push(...(await l.start()))
     if (workers) bound.push(...(await workers.start()))
   } catch (err) {
-    log.fatal({ err: (err as Error).message }, 'cannot start: a listen address cannot be bound')
-    process.exit(1)
+    cannotStart(log, 'E_LISTEN', `a DNS listen address cannot be bound: ${(err as Error).message}`)
   }
   dnsBound = true
   if (opts.watch) store.watch()
@@ -340,7 +340,11 @@ async function check(opts: { zones: string }): Promise<number> {
     for (const z of set.zones.values()) {
       process.stdout.write(`${z.file}: zone ${z.origin} OK (${z.nodes.size} names)\n`)
     }
-    if (set.zones.size === 0) process.stdout.write(`${opts.zones}: no zone files (*.yaml, *.yml)\n`)
+    if (set.zones.size === 0) {
+      // Nothing would be served: most often a mistyped directory.
+      process.stderr.write(`${opts.zones}: no zone files (*.yaml, *.yml); a server on this directory would refuse every query\n`)
+      return 1
+    }
     return 0
   } catch (err) {
     if (err instanceof ConfigError) {

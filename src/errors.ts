@@ -50,7 +50,8 @@ export interface ConfigIssue {
 }
 
 export function formatIssue(i: ConfigIssue): string {
-  const where = `${i.file}:${i.line}:${i.col}`
+  // Line 0: about the file (or directory) as a whole, not a place in it.
+  const where = i.line > 0 ? `${i.file}:${i.line}:${i.col}` : i.file
   return i.path ? `${where}: ${i.path}: ${i.message}` : `${where}: ${i.message}`
 }
 

@@ -174,10 +174,10 @@ export class FileConfigStore implements EditableConfigStore {
     this.set = set
     this.sources = sources
     const ms = Number(process.hrtime.bigint() - started) / 1e6
-    this.log.info(
-      { reason, generation: set.generation, zones: [...set.zones.values()].map((z) => ({ origin: z.origin, serial: z.soa.serial, names: z.nodes.size })), ms: Math.round(ms * 10) / 10 },
-      sources.length === 0 ? `no zone files in ${this.dir}: every query will be refused` : 'zones loaded',
-    )
+    const fields = { reason, generation: set.generation, zones: [...set.zones.values()].map((z) => ({ origin: z.origin, serial: z.soa.serial, names: z.nodes.size })), ms: Math.round(ms * 10) / 10 }
+    // An empty directory is most often a mistyped --zones: said at warn level, though files added later are picked up.
+    if (sources.length === 0) this.log.warn(fields, `no zone files (*.yaml, *.yml) in ${this.dir}: every query will be refused until some are added`)
+    else this.log.info(fields, 'zones loaded')
     for (const l of this.listeners) {
       try {
         l(set)
@@ -207,7 +207,8 @@ export class FileConfigStore implements EditableConfigStore {
     } catch (err) {
       for (const l of this.failureListeners) l(err)
       if (err instanceof ConfigError) {
-        this.log.error({ reason, errors: err.issues.map(formatIssue), kept: this.set?.generation ?? null }, 'zone reload rejected; the last good set keeps serving')
+        if (this.set) this.log.error({ code: err.code, reason, errors: err.issues.map(formatIssue), kept: this.set.generation }, 'zone reload rejected; the last good set keeps serving')
+        else this.log.error({ code: err.code, reason, errors: err.issues.map(formatIssue) }, 'zone files rejected; no set was loaded before, so none is served')
       }
       throw err
     }

@@ -30,6 +30,14 @@ describe('meridian check', () => {
     assert.ok(lines.some((l) => l.startsWith(`${bad}:6:26: records.www.TTL: unknown key "TTL"`)), r.stderr)
     assert.match(lines.at(-1)!, /^3 error\(s\)/)
   })
+
+  test('a directory with no zone files fails the check: a server on it would refuse every query', async (t) => {
+    const { dir, cleanup } = await tempDir()
+    t.after(cleanup)
+    const r = await runCli(['check', '--zones', dir])
+    assert.equal(r.code, 1)
+    assert.equal(r.stderr, `${dir}: no zone files (*.yaml, *.yml); a server on this directory would refuse every query\n`)
+  })
 })
 
 describe('serving and reloading', () => {
@@ -167,5 +175,28 @@ describe('serving and reloading', () => {
     const r = await runCli(['serve', '--zones', dir, '--listen', '127.0.0.1:0'])
     assert.equal(r.code, 1)
     assert.match(r.stderr, /x\.yaml:1:1: missing required key "soa"/)
+    assert.match(r.stderr, /^meridian: E_ZONE_SCHEMA: the zone files in \S+ cannot be loaded \(2 error\(s\), listed above\)$/m)
+    const fatal = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as LogLine).filter((l) => l.level >= 50)
+    assert.deepEqual(fatal.map((l) => [l.level, l.code, l.msg]), [
+      [50, 'E_ZONE_SCHEMA', 'zone files rejected; no set was loaded before, so none is served'],
+      [60, 'E_ZONE_SCHEMA', `cannot start: the zone files in ${dir} cannot be loaded (2 error(s), listed above)`],
+    ])
+  })
+
+  test('each start-up failure says its error code on stderr and in the log, and exits 1', async (t) => {
+    const { dir, cleanup } = await tempDir()
+    t.after(cleanup)
+    const missing = path.join(dir, 'nothing-here')
+    const base = ['serve', '--admin', '127.0.0.1:0', '--workers', '1']
+    const cases: [string[], string][] = [
+      [['--zones', missing, '--listen', '127.0.0.1:0'], `${missing}: cannot read the zones directory: ENOENT`],
+      [['--zones', DEMO_ZONES, '--listen', '127.0.0.1:0', '--geodb', path.join(dir, 'none.mmdb')], 'meridian: E_GEODB: the GeoIP database cannot be opened'],
+      [['--zones', DEMO_ZONES, '--listen', '192.0.2.1:0'], 'meridian: E_LISTEN: a DNS listen address cannot be bound'],
+    ]
+    for (const [args, expected] of cases) {
+      const r = await runCli([...base, ...args])
+      assert.equal(r.code, 1, `${args.join(' ')}: ${r.stderr}`)
+      assert.ok(r.stderr.split('\n').some((l) => l.startsWith(expected)), `${args.join(' ')}: expected a line starting ${expected}, got: ${r.stderr}`)
+    }
   })
 })
