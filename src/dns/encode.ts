@@ -104,14 +104,22 @@ export function encodeNotImp(id: number, opcode: number, edns: Edns | null, serv
   return msg
 }
 
-/** SERVFAIL with the question, for the case where encoding an answer failed (a bug, logged). */
-export function encodeServFail(head: Head, q: Query | null): Buffer {
+/**
+ * SERVFAIL with the question, for the case where answering or encoding failed (a bug, logged);
+ * an OPT when the query had one (RFC 6891 §7).
+ */
+export function encodeServFail(head: Head, q: Query | null, serverUdpSize = DEFAULT_EDNS_UDP_SIZE): Buffer {
   const question = q ? q.questionWire : Buffer.alloc(0)
-  const msg = Buffer.alloc(12 + question.length)
+  const edns = q?.edns ?? null
+  const msg = Buffer.alloc(12 + question.length + (edns ? 11 : 0))
   msg.writeUInt16BE(head.id, 0)
   msg[2] = 0x80 | (head.rd ? 1 : 0)
   msg[3] = 2 | (head.cd ? 0x10 : 0)
   msg.writeUInt16BE(q ? 1 : 0, 4)
   question.copy(msg, 12)
+  if (edns) {
+    msg.writeUInt16BE(1, 10)
+    writeOpt(msg, 12 + question.length, serverUdpSize, edns.dnssecOk, 0)
+  }
   return msg
 }

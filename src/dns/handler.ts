@@ -42,10 +42,18 @@ export class DnsHandler {
     }
   }
 
+  /** Never throws: a listener calls it from a socket's event, where a throw would end the process. */
   handle(msg: Buffer, transport: Transport, peer: string): Buffer | null {
     const cache = this.cache
     if (cache) {
-      const hit = cache.lookup(msg, peer)
+      let hit: Buffer | null
+      try {
+        hit = cache.lookup(msg, peer)
+      } catch (err) {
+        // A bug, or a peer that is not an address: logged, and the full path (which catches its own) answers.
+        this.log.error({ err, peer, transport }, 'answer cache lookup failed')
+        hit = null
+      }
       if (hit) {
         if (this.options.queryLog) this.log.debug({ peer, transport, cached: true, size: hit.length }, 'query')
         return hit
@@ -74,7 +82,7 @@ export class DnsHandler {
         } catch (err) {
           this.log.error({ err, qname: q.qname, qtype: q.qtype }, 'responder failed')
           this.metrics?.query('', q.qtype, 2)
-          return encodeServFail(q, q)
+          return encodeServFail(q, q, this.options.ednsUdpSize)
         }
         reply = (cache && this.cached(cache, q, out, transport)) || this.encode(q, q, out, q.edns, transport)
         if (this.options.queryLog) this.log.debug({ peer, transport, qname: q.qname, qtype: q.qtype, rcode: out.rcode, answers: out.answer.length }, 'query')
@@ -110,7 +118,7 @@ export class DnsHandler {
       return encodeResponse(head, q, out, edns, this.maxSize(edns, transport), this.options.ednsUdpSize)
     } catch (err) {
       this.log.error({ err, qname: q?.qname }, 'encoding a response failed')
-      return encodeServFail(head, q)
+      return encodeServFail(head, q, this.options.ednsUdpSize)
     }
   }
 }

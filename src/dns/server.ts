@@ -86,11 +86,16 @@ class TcpListener extends dns2.TCPServer {
 
   /** Replaces dns2's per-connection handler (bound in its constructor). */
   handle(sock: Socket): void {
+    // Node leaves remoteAddress undefined on a connection already closed by the time it is handed over.
+    const peer = sock.remoteAddress
+    if (peer === undefined) {
+      sock.destroy()
+      return
+    }
     this.sockets.add(sock)
     sock.setNoDelay(true)
     sock.setTimeout(this.opts.idleTimeoutMs, () => sock.destroy())
     let pending: Buffer = Buffer.alloc(0)
-    const peer = sock.remoteAddress ?? ''
     sock.on('data', (chunk: Buffer) => {
       pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk])
       let off = 0
