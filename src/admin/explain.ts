@@ -6,6 +6,7 @@
  */
 import { isIP } from 'node:net'
 import type { ClientLocation, VipHealth } from '../model/gslb.js'
+import { canonicalAddress, maskAddress } from '../model/address.js'
 import { canonical } from '../model/name.js'
 import { RRTYPE, RRTYPE_NAME, type RR, type Zone } from '../model/types.js'
 import type { Selection } from '../select/select.js'
@@ -117,6 +118,9 @@ export function parseExplainRequest(req: Partial<ExplainRequest>): ExplainQuesti
     const family = m ? isIP(m[1]!) : 0
     const prefix = m ? Number(m[2]) : NaN
     if (!m || family === 0 || prefix > (family === 4 ? 32 : 128)) throw badRequest(`must be a client subnet ADDR/PREFIX such as 81.2.69.0/24 or 2001:db8::/56, got ${JSON.stringify(req.ecs)}`, 'ecs')
+    const masked = maskAddress(m[1]!, prefix)
+    // As on the wire: an ECS address with bits set past its prefix is FORMERR there (RFC 7871 §6).
+    if (masked !== canonicalAddress(m[1]!)) throw badRequest(`has bits set past its /${prefix} prefix, which a DNS query may not send (RFC 7871 §6): did you mean ${masked}/${prefix}?`, 'ecs')
     ecs = { address: m[1]!, family: family as 4 | 6, prefix }
   }
   return { name, qtype, client: req.client, ecs }

@@ -477,12 +477,17 @@ describe('reads', () => {
       ['name=www.admin.test&client=nope', 'client'],
       ['name=www.admin.test&client=192.0.2.1&type=BOGUS', 'type'],
       ['name=www.admin.test&client=192.0.2.1&ecs=192.0.2.0/33', 'ecs'],
+      ['name=www.admin.test&client=192.0.2.1&ecs=1.2.3.4/8', 'ecs'],
+      ['name=www.admin.test&client=192.0.2.1&ecs=2001:db8::1/64', 'ecs'],
       ['name=a&name=b&client=192.0.2.1', 'name'],
     ]) {
       const bad = await call(h, 'GET', `/v1/explain?${q}`, undefined, {})
       assert.equal(bad.statusCode, 400, q)
       assert.equal((bad.json() as { error: string; details: { path: string }[] }).details[0]!.path, path, q)
     }
+    // An ECS address with bits past its prefix: FORMERR on the wire, a 400 here that says what was meant.
+    const past = (await call(h, 'GET', '/v1/explain?name=www.admin.test&client=192.0.2.1&ecs=1.2.3.4/8', undefined, {})).json() as { details: { message: string }[] }
+    assert.match(past.details[0]!.message, /has bits set past its \/8 prefix, which a DNS query may not send \(RFC 7871 §6\): did you mean 1\.0\.0\.0\/8\?$/)
     const nx = (await call(h, 'GET', '/v1/explain?name=nope.admin.test&client=192.0.2.1', undefined, {})).json() as ExplainTrace
     assert.equal(nx.rcode, 'NXDOMAIN')
     const outside = (await call(h, 'GET', '/v1/explain?name=example.com&client=192.0.2.1', undefined, {})).json() as ExplainTrace
