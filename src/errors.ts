@@ -17,6 +17,7 @@ export const ERROR_CODES = {
   E_API_AUTH: 'an admin API request lacks the bearer token, or carries a wrong one',
   E_API_BODY: 'an admin API request body or parameter is malformed (not JSON, not an object, a bad query parameter)',
   E_API_NOT_FOUND: 'an admin API request names a zone, region, service or path that does not exist',
+  E_API_METHOD: 'an admin API request uses a method its path does not take',
   E_API_CONFLICT: 'an admin API change conflicts with the configuration (exists already, still referenced)',
   E_API_PRECONDITION: 'an admin API change carried an If-Match that is not the zone\'s current ETag',
   E_API_TOO_LARGE: 'an admin API request body is larger than the limit',

@@ -139,8 +139,15 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
     if (err instanceof PreconditionError) reply.header('etag', err.etag)
     void reply.code(status).type('application/json; charset=utf-8').send(body)
   })
-  app.setNotFoundHandler(async (req) => {
-    throw notFound(`no route ${req.method} ${req.url.split('?')[0]} (see GET /openapi.json)`)
+  app.setNotFoundHandler(async (req, reply) => {
+    const path = req.url.split('?')[0]!
+    // A path that exists for other methods: 405 with Allow (RFC 9110 §15.5.6), not "no such path".
+    const allowed = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'].filter((method) => app.findRoute({ method, url: path }) !== null)
+    if (allowed.length > 0) {
+      void reply.header('allow', allowed.join(', '))
+      throw new ApiError('E_API_METHOD', 405, `${req.method} is not allowed on ${path}; it takes ${allowed.join(', ')} (see GET /openapi.json)`)
+    }
+    throw notFound(`no route ${req.method} ${path} (see GET /openapi.json)`)
   })
 
   /** The zone a URL names (404 if none); its ETag goes on the response, whatever happens next. */

@@ -199,6 +199,8 @@ describe('bad requests: a precise error body, and the zone file unchanged', () =
     ['draining an unknown region', 'POST', `${Z}/regions/mars/drain`, undefined, 404, 'E_API_NOT_FOUND', []],
     ['deleting an unknown service', 'DELETE', `${Z}/services/nope`, undefined, 404, 'E_API_NOT_FOUND', []],
     ['an unknown path', 'GET', '/v1/nothing', undefined, 404, 'E_API_NOT_FOUND', []],
+    ['a method the path does not take', 'GET', '/v1/reload', undefined, 405, 'E_API_METHOD', []],
+    ['deleting a whole zone (not supported)', 'DELETE', `${Z}`, undefined, 405, 'E_API_METHOD', []],
     ['creating a region that exists', 'POST', `${Z}/regions`, { name: 'us-east', location: { country: 'US' }, vips: ['192.0.2.2'] }, 409, 'E_API_CONFLICT', []],
     ['creating a service that exists (by its full name)', 'POST', `${Z}/services`, { name: 'www.admin.test.', regions: ['eu-west'] }, 409, 'E_API_CONFLICT', []],
     ['a service over a static record set', 'POST', `${Z}/services`, { name: 'static' }, 409, 'E_API_CONFLICT', []],
@@ -222,6 +224,16 @@ describe('bad requests: a precise error body, and the zone file unchanged', () =
       assert.equal(h.store.current().generation, before, 'the set serving is the same')
     })
   }
+
+  test('a method a path does not take: 405 with the Allow header listing the ones it does', async (t) => {
+    const h = await harness(t)
+    const reload = await call(h, 'GET', '/v1/reload', undefined)
+    assert.equal(reload.headers.allow, 'POST')
+    assert.equal((reload.json() as { message: string }).message, 'GET is not allowed on /v1/reload; it takes POST (see GET /openapi.json)')
+    const region = await call(h, 'POST', `${Z}/regions/us-east`, { weight: 1 })
+    assert.equal(region.statusCode, 405)
+    assert.equal(region.headers.allow, 'GET, HEAD, PUT, PATCH, DELETE')
+  })
 
   test('a check timeout above its interval says so once, not once per VIP', async (t) => {
     const h = await harness(t)
