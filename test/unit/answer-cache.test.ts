@@ -19,30 +19,11 @@ import { createLogger } from '../../src/log.js'
 import { Metrics } from '../../src/metrics/index.js'
 import type { VipHealth } from '../../src/model/gslb.js'
 import type { ZoneSet } from '../../src/model/types.js'
+import { CACHE_ZONE, counter, expand, SUB_ZONE } from '../helpers/answer-cache.js'
 import { isSmiCheck, sameMapCheck } from '../helpers/v8.js'
 import { buildQuery, ecsOption, parseReply, TYPE, type QuerySpec, type Reply } from '../helpers/wire.js'
 
-const ZONE = `origin: c.test
-soa: { mname: ns1, rname: h, minimum: 10 }
-ns: [ns1]
-records:
-  ns1: { A: 192.0.2.53 }
-  "@": { MX: { preference: 5, exchange: mx }, TXT: apex }
-  mx: { A: 192.0.2.25, AAAA: "2001:db8::25" }
-  static: { A: [192.0.2.1, 192.0.2.2], TXT: hello }
-  alias: { CNAME: geo }
-regions:
-  eu: { location: { country: GB }, vips: [198.51.100.1, 198.51.100.2, 198.51.100.3, "2001:db8:e::1"], check: { url: "http://{vip}:80/" } }
-  us: { location: { country: US }, vips: [203.0.113.1, 203.0.113.2, "2001:db8:a::1", "2001:db8:a::2"], check: { url: "http://{vip}:80/" } }
-  jp: { location: { country: JP }, vips: [192.0.2.101], weight: 300 }
-services:
-  geo: { policy: geo, answers: 2 }
-  near: { policy: geo-latency, toleranceMs: 10000, answers: 1 }
-  lat: { policy: geo-latency, answers: 2, fill: true }
-  wtd: { policy: weighted, answers: 1 }
-  fo: { policy: failover, regions: [eu, us], fallback: static, fallbackAddresses: [192.0.2.200] }
-  none: { policy: geo, regions: [eu], fallback: none }
-`
+const ZONE = CACHE_ZONE
 
 /** The zone set of c.yaml holding `text`, plus any other zone files. */
 const build = (text: string, generation: number, others: { file: string; text: string }[] = []): ZoneSet =>
@@ -106,13 +87,6 @@ function ecs(address: string, prefix: number) {
   const cut = Buffer.from(full.subarray(0, n))
   if (prefix % 8 && n > 0) cut[n - 1] = cut[n - 1]! & (0xff << (8 - (prefix % 8))) & 0xff
   return ecsOption(v6 ? 2 : 1, prefix, 0, cut)
-}
-
-function expand(v6: string): string {
-  const [head = '', tail = ''] = v6.split('::')
-  const h = head ? head.split(':') : []
-  const t = tail ? tail.split(':') : []
-  return [...h, ...Array(8 - h.length - t.length).fill('0'), ...t].map((x) => x.padStart(4, '0')).join('')
 }
 
 /** Two hex digits. */
@@ -225,11 +199,6 @@ function baseKeysOf(h: DnsHandler): number[] {
 /** The cache's lru-cache (private), to read its keys. */
 function lruOf(h: DnsHandler): { keys(): IterableIterator<number> } {
   return (h.cache as unknown as { lru: { keys(): IterableIterator<number> } }).lru
-}
-
-async function counter(metrics: Metrics, name: string): Promise<number> {
-  const text = await metrics.render()
-  return Number(new RegExp(`^${name} (\\d+)`, 'm').exec(text)?.[1] ?? NaN)
 }
 
 describe('answer cache', () => {
@@ -803,14 +772,8 @@ describe('answer cache', () => {
 
   test('NXDOMAIN on the hot path: the octets of the full path, only for names no zone has, in the longest zone', async () => {
     // A second zone below the first, and empty non-terminals (b.deep, deep) that must stay NODATA.
-    const SUB = `origin: sub.c.test
-soa: { mname: ns1.c.test., rname: h, minimum: 20 }
-ns: [ns1.c.test.]
-records:
-  www: { A: 192.0.2.7 }
-`
     const withDeep = ZONE.replace('  alias: { CNAME: geo }', '  alias: { CNAME: geo }\n  a.b.deep: { A: 192.0.2.8 }')
-    const world: World = { set: build(withDeep, 1, [{ file: 'sub.yaml', text: SUB }]), generation: 1, health: new Map() }
+    const world: World = { set: build(withDeep, 1, [{ file: 'sub.yaml', text: SUB_ZONE }]), generation: 1, health: new Map() }
     const h = handlers(world)
     const cache = h.cached.cache!
     const nx = ['nothere.c.test', 'NoThErE.C.TeSt', 'x.y.z.nothere.c.test', 'c.b.deep.c.test', 'x.static.c.test', 'sub2.c.test', 'nothere.sub.c.test', 'x.www.sub.c.test']

@@ -11,10 +11,8 @@
  * Planted one-line bugs in answer-cache.ts (the RD/CD/case/ECS-scope patches, the version, count
  * and class checks, the DO bit in the key, the client-key limits...) make it fail.
  *
- * Copied from answer-cache.test.ts, and worth a shared helper (test/helpers/answer-cache.ts, say)
- * rather than a copy in each: its ZONE (extended here), `build`, the `geo` stand-in (finer networks
- * here), `World`, `handlers` (here without movedSince), `counter`, `expand`, `shape` (here also
- * comparing record data). `prng`, `option`/`ecsData` and `summary` could join them.
+ * The zone and small helpers are answer-cache.test.ts's (test/helpers/answer-cache.ts); `geo` here
+ * has finer networks, so that a wrong client key changes an answer, and `shape` compares record data too.
  */
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
@@ -25,8 +23,10 @@ import { DnsHandler, type Transport } from '../../src/dns/handler.js'
 import { countryLocation } from '../../src/geo/index.js'
 import { createLogger } from '../../src/log.js'
 import { Metrics } from '../../src/metrics/index.js'
+import { prng } from '../../src/sim/index.js'
 import type { VipHealth } from '../../src/model/gslb.js'
 import type { ZoneSet } from '../../src/model/types.js'
+import { CACHE_ZONE, counter, expand, SUB_ZONE } from '../helpers/answer-cache.js'
 import { encodeName, parseReply, readName, soaData, TYPE, type Reply, type RR } from '../helpers/wire.js'
 
 // ---------------------------------------------------------------------------------------------
@@ -34,15 +34,10 @@ import { encodeName, parseReply, readName, soaData, TYPE, type Reply, type RR } 
 // loop, leave the zone or dangle, answers near and past the 512-octet line, and many additionals.
 
 const TXT = (n: number) => JSON.stringify('t'.repeat(n))
-const ZONE = `origin: c.test
-soa: { mname: ns1, rname: h, minimum: 10 }
-ns: [ns1]
-records:
-  ns1: { A: 192.0.2.53 }
-  "@": { MX: { preference: 5, exchange: mx }, TXT: apex }
-  mx: { A: 192.0.2.25, AAAA: "2001:db8::25" }
-  static: { A: [192.0.2.1, 192.0.2.2], TXT: hello }
-  alias: { CNAME: geo }
+/** CACHE_ZONE with more static records after `alias`. */
+const ZONE = CACHE_ZONE.replace(
+  '  alias: { CNAME: geo }\n',
+  `  alias: { CNAME: geo }
   a.b.deep: { A: 192.0.2.8 }
   loop1: { CNAME: loop2 }
   loop2: { CNAME: loop1 }
@@ -56,25 +51,8 @@ records:
   t600: { TXT: ${TXT(600)} }
   many: { MX: [${Array.from({ length: 8 }, (_, i) => `{ preference: ${i}, exchange: h${i} }`).join(', ')}] }
 ${Array.from({ length: 8 }, (_, i) => `  h${i}: { A: 192.0.2.${60 + i}, AAAA: "2001:db8::${60 + i}" }`).join('\n')}
-regions:
-  eu: { location: { country: GB }, vips: [198.51.100.1, 198.51.100.2, 198.51.100.3, "2001:db8:e::1"], check: { url: "http://{vip}:80/" } }
-  us: { location: { country: US }, vips: [203.0.113.1, 203.0.113.2, "2001:db8:a::1", "2001:db8:a::2"], check: { url: "http://{vip}:80/" } }
-  jp: { location: { country: JP }, vips: [192.0.2.101], weight: 300 }
-services:
-  geo: { policy: geo, answers: 2 }
-  near: { policy: geo-latency, toleranceMs: 10000, answers: 1 }
-  lat: { policy: geo-latency, answers: 2, fill: true }
-  wtd: { policy: weighted, answers: 1 }
-  fo: { policy: failover, regions: [eu, us], fallback: static, fallbackAddresses: [192.0.2.200] }
-  none: { policy: geo, regions: [eu], fallback: none }
-`
-
-const SUB = `origin: sub.c.test
-soa: { mname: ns1.c.test., rname: h, minimum: 20 }
-ns: [ns1.c.test.]
-records:
-  www: { A: 192.0.2.7 }
-`
+`)
+assert.ok(ZONE !== CACHE_ZONE)
 
 /** ZONE after a reload: a static name's records, a service's policy and answers changed, an NXDOMAIN name added. */
 const ZONE_B = ZONE.replace('static: { A: [192.0.2.1, 192.0.2.2], TXT: hello }', 'static: { A: 192.0.2.9, TXT: changed }\n  nothere: { A: 192.0.2.10 }')
@@ -103,7 +81,7 @@ const build = (generation: number, text = ZONE): ZoneSet =>
   buildZoneSet(
     [
       { file: 'c.yaml', text },
-      { file: 'sub.yaml', text: SUB },
+      { file: 'sub.yaml', text: SUB_ZONE },
       { file: 'd.yaml', text: DEF },
     ],
     () => 7,
@@ -139,18 +117,6 @@ const geo: GeoLookup = (address) => {
   return { country: cc, continent: undefined, lat: p?.lat, lon: p?.lon, source: cc ? 'country' : 'none', networkPrefix } satisfies GeoAnswer
 }
 
-/** IPv6 text as 32 hex digits (answer-cache.test.ts's `expand`, a zone index dropped). */
-function expand(v6: string): string {
-  const [head = '', tail = ''] = v6.replace(/%.*$/, '').split('::')
-  const h = head ? head.split(':') : []
-  const t = tail ? tail.split(':') : []
-  if (t.at(-1)?.includes('.')) {
-    const q = t.pop()!.split('.').map(Number)
-    t.push(((q[0]! << 8) | q[1]!).toString(16), ((q[2]! << 8) | q[3]!).toString(16))
-  }
-  return [...h, ...Array(Math.max(0, 8 - h.length - t.length)).fill('0'), ...t].map((x) => x.padStart(4, '0')).join('')
-}
-
 interface World {
   set: ZoneSet
   generation: number
@@ -168,11 +134,6 @@ function handlers(world: World, answerCache?: AnswerCacheOptions): { cached: Dns
   return { cached, plain, metrics }
 }
 
-/** A counter's value (answer-cache.test.ts's `counter`). */
-async function counter(metrics: Metrics, name: string): Promise<number> {
-  const text = await metrics.render()
-  return Number(new RegExp(`^${name} (\\d+)`, 'm').exec(text)?.[1] ?? NaN)
-}
 
 /**
  * A reply as comparable data, for NXDOMAIN whose compression differs: answer-cache.test.ts's
@@ -193,16 +154,9 @@ function shape(msg: Buffer): unknown {
 // ---------------------------------------------------------------------------------------------
 // Randomness and message building
 
-/** mulberry32: a small seeded PRNG, so every run sends the same messages. */
-function prng(seed: number) {
-  let s = seed >>> 0
-  const next = (): number => {
-    s = (s + 0x6d2b79f5) >>> 0
-    let t = s
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32
-  }
+/** Draws from the seeded mulberry32 of src/sim (every run sends the same messages), and the mutations chosen for the query being built. */
+function rng(seed: number) {
+  const next = prng(seed)
   const int = (n: number) => Math.floor(next() * n)
   const pick = <T>(list: readonly T[]): T => list[int(list.length)]!
   const chance = (p: number) => next() < p
@@ -211,7 +165,7 @@ function prng(seed: number) {
   const odd = (m: Mutation) => state.chosen.has(m)
   return { next, int, pick, chance, odd, state }
 }
-type Rng = ReturnType<typeof prng>
+type Rng = ReturnType<typeof rng>
 
 /** What a wild query may have one or two of. */
 const MUTATIONS = [
@@ -532,7 +486,7 @@ function call(h: DnsHandler, c: Case, errors: string[]): Buffer | null | undefin
  * disagreement.
  */
 async function fuzz(seed: number, count: number, answerCache?: AnswerCacheOptions, latency = false): Promise<{ findings: Finding[]; queries: number; hits: number; nxdomains: number }> {
-  const r = prng(seed)
+  const r = rng(seed)
   const sets = [build(1), build(2, ZONE_B)]
   const world: World = { set: sets[0]!, generation: 1, health: new Map() }
   const h = handlers(world, answerCache)
