@@ -158,10 +158,15 @@ export class DnsWorkers {
   private scrapeId = 0
   private readonly scrapes = new Map<number, Scrape>()
   private retired: MetricsJson = []
+  /** Dead workers' last counters not yet folded into `retired` (summed in the meantime: a total never goes down). */
+  private retiring: MetricsJson[] = []
+  /** Folds run one after another, each on the total the one before left. */
+  private folding: Promise<void> = Promise.resolve()
 
   constructor(private readonly o: DnsWorkersOptions) {
     this.log = o.log.child({ mod: 'workers' })
     this.health = new HealthSender(o.poller)
+    o.metrics.workers(() => this.answering)
     this.slots = Array.from({ length: o.count }, (_, index) => ({ index, worker: null, phase: 'forked' as Phase, pid: 0, acked: 0, lastMetrics: null, deaths: [], restart: undefined }))
   }
 
@@ -276,8 +281,10 @@ export class DnsWorkers {
       })
       this.scrapes.delete(id)
     }
+    const ownJson = await own
+    // Taken after the last await: a worker that died meanwhile is counted once, in retiring or retired.
     const workers = this.slots.map((s) => s.lastMetrics).filter((m): m is MetricsJson => m !== null)
-    return mergeMetrics(await own, [...workers, this.retired])
+    return mergeMetrics(ownJson, [...workers, this.retired, ...this.retiring])
   }
 
   /** Stops every worker (asks, then SIGKILL after `graceMs`); no restarts from here on. */
@@ -376,10 +383,16 @@ export class DnsWorkers {
     this.settleSync()
     if (lastMetrics) {
       slot.lastMetrics = null
-      foldRetired(this.retired, lastMetrics).then(
-        (r) => (this.retired = r),
-        (err: Error) => this.log.error({ err: err.message }, 'cannot keep the counters of a dead worker'),
-      )
+      this.retiring.push(lastMetrics)
+      this.folding = this.folding.then(async () => {
+        try {
+          this.retired = await foldRetired(this.retired, lastMetrics)
+          this.retiring = this.retiring.filter((m) => m !== lastMetrics)
+        } catch (err) {
+          // Kept in `retiring`, summed apart from then on.
+          this.log.error({ err: (err as Error).message }, 'cannot fold the counters of a dead worker into the total')
+        }
+      })
     }
     if (slot.started) {
       slot.started.reject(new MeridianError('E_LISTEN', `DNS worker ${w.id} exited (${signal ?? `code ${code}`}) before it was ready`))
@@ -387,6 +400,7 @@ export class DnsWorkers {
       if (!this.bound) return // the initial start failed: the caller exits
     }
     if (this.stopping) return
+    this.o.metrics.workerDeath()
     const now = Date.now()
     slot.deaths = [...slot.deaths.filter((t) => now - t < 60000), now]
     const delay = restartDelay(slot.deaths.length)

@@ -22,6 +22,9 @@ function send(msg: FromWorker): void {
   if (process.connected) process.send!(msg)
 }
 
+/** How often a worker sends its counters unasked. */
+const REPORT_MS = 2000
+
 function main(): void {
   const id = cluster.worker?.id ?? 0
   let log: Logger = createLogger('info').child({ worker: id })
@@ -59,6 +62,18 @@ function main(): void {
       .then(async () => log.info({ why, pid: process.pid, queries: await answered() }, 'dns worker stopped'))
       .finally(() => process.exit(code))
   }
+  /** Sends this worker's counters: for scrape `id`, or unasked (id 0) every REPORT_MS. */
+  const report = (id: number) => {
+    if (!metrics) send({ type: 'metrics', id, metrics: [] })
+    else
+      metrics.registry.getMetricsAsJSON().then(
+        (json) => send({ type: 'metrics', id, metrics: json }),
+        (err: Error) => log.error({ err: err.message }, 'cannot collect the metrics'),
+      )
+  }
+  // The control process keeps the last counters a worker sent when it dies: sent unasked as well,
+  // so a worker that dies between scrapes takes at most REPORT_MS of its counts with it.
+  setInterval(() => report(0), REPORT_MS).unref()
   /** Queries this worker answered (every label set of meridian_dns_queries_total). */
   const answered = async () => {
     const q = (await metrics?.registry.getSingleMetric('meridian_dns_queries_total')?.get())?.values ?? []
@@ -105,12 +120,7 @@ function main(): void {
         }
         break
       case 'metrics':
-        if (!metrics) send({ type: 'metrics', id: msg.id, metrics: [] })
-        else
-          metrics.registry.getMetricsAsJSON().then(
-            (json) => send({ type: 'metrics', id: msg.id, metrics: json }),
-            (err: Error) => log.error({ err: err.message }, 'cannot collect the metrics'),
-          )
+        report(msg.id)
         break
       case 'stop':
         stop('asked by the control process')

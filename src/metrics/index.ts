@@ -66,6 +66,7 @@ export class Metrics {
   readonly graceTally: Tally
   private cacheSource: () => { entries: number; bytes: number } = () => ({ entries: 0, bytes: 0 })
   private regionSource: () => Iterable<RegionSample> = () => []
+  private workerDeaths: Counter | undefined
 
   /**
    * processMetrics: prom-client's default process metrics (default true). gcMetrics: with them, its
@@ -171,6 +172,19 @@ export class Metrics {
   /** Where the region gauges read from at scrape time. */
   regions(source: () => Iterable<RegionSample>): void {
     this.regionSource = source
+  }
+
+  /**
+   * With DNS workers (the control process's registry): how many are answering now, read at scrape
+   * time, and a counter of their deaths. A one-process server has neither.
+   */
+  workers(answering: () => number): void {
+    new Gauge({ name: 'meridian_dns_workers_answering', help: 'DNS worker processes answering now (bound, not dead)', registers: [this.registry], collect() { this.set(answering()) } })
+    this.workerDeaths = new Counter({ name: 'meridian_dns_worker_deaths_total', help: 'DNS worker processes that died unasked (each is replaced, with a backoff when it keeps dying)', registers: [this.registry] })
+  }
+
+  workerDeath(): void {
+    this.workerDeaths?.inc()
   }
 
   render(): Promise<string> {

@@ -236,8 +236,17 @@ describe('DNS workers (--workers 2)', () => {
   test('a worker killed with SIGKILL is replaced; queries are answered throughout; counters do not go down', async (t) => {
     const original = readyWorkers(multi)
     assert.equal(original.length, 2)
-    const countsBefore = total(await metricsOf(admin), 'meridian_dns_queries_total')
+    const before = await metricsOf(admin)
+    const countsBefore = total(before, 'meridian_dns_queries_total')
+    const deathsBefore = total(before, 'meridian_dns_worker_deaths_total')
     const asking = keepAsking(multi.port)
+    // Scrapes back to back through the kills: the summed counter must never go down, also in the
+    // moment between a worker's death and its counters' fold into the retired total.
+    const scrapes: number[] = []
+    let scraping = true
+    const scraper = (async () => {
+      while (scraping) scrapes.push(total(await metricsOf(admin), 'meridian_dns_queries_total'))
+    })()
     const t0 = performance.now()
     const replaced = async (victim: number, known: number[]): Promise<LogLine> => {
       const died = multi.waitForLog((l) => l.pid === victim && l.signal === 'SIGKILL' && /died/.test(l.msg))
@@ -254,6 +263,10 @@ describe('DNS workers (--workers 2)', () => {
     const upTo = asking.stats.udp + 20
     while (asking.stats.udp < upTo && asking.stats.failures.length === 0) await ask(multi.port, `www.${ORIGIN}`, TYPE.A, subnet(LONDON))
     const stats = await asking.stop()
+    scraping = false
+    await scraper
+    for (let i = 1; i < scrapes.length; i++) assert.ok(scrapes[i]! >= scrapes[i - 1]!, `scrape ${i} of ${scrapes.length}: the summed counter went down (${scrapes[i - 1]} -> ${scrapes[i]})`)
+    t.diagnostic(`${scrapes.length} scrapes during the kills, each total at least the one before`)
     t.diagnostic(`during the kills (${(performance.now() - t0).toFixed(0)} ms): ${stats.udp} UDP and ${stats.tcp} TCP queries answered (${stats.udpRetries} UDP resent, ${stats.tcpRetries} TCP retried); replacements pid ${first.pid} and ${second.pid}`)
     assert.deepEqual(stats.failures, [])
     assert.ok(stats.udp > 20 && stats.tcp > 0)
@@ -261,8 +274,11 @@ describe('DNS workers (--workers 2)', () => {
     assert.deepEqual(second.listen, multi.listen, 'the replacement answers on the same sockets')
     const ready = await fetch(`${admin}/readyz`)
     assert.deepEqual([ready.status, await ready.json()], [200, { ready: true, reasons: [] }])
-    const countsAfter = total(await metricsOf(admin), 'meridian_dns_queries_total')
+    const after = await metricsOf(admin)
+    const countsAfter = total(after, 'meridian_dns_queries_total')
     assert.ok(countsAfter >= countsBefore, `the summed counter did not go down (${countsBefore} -> ${countsAfter})`)
+    assert.equal(total(after, 'meridian_dns_worker_deaths_total') - deathsBefore, 2, 'both deaths counted')
+    assert.equal(total(after, 'meridian_dns_workers_answering'), 2)
     // And the replacements got the zone set and answer like one process.
     const [a, b] = await Promise.all([dig('127.0.0.1', single.port, '+norec', 'shop.example.com', 'MX'), dig('127.0.0.1', multi.port, '+norec', 'shop.example.com', 'MX')])
     assert.deepEqual(normal(b), normal(a))
