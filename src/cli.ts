@@ -158,6 +158,18 @@ async function adminToken(opts: { admin: ListenAddress; adminTokenFile?: string 
 
 async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logger) => Promise<() => Promise<void>>): Promise<void> {
   const log = createLogger(opts.logLevel)
+  // Signals from the first moment: during start-up (a --health-wait can last minutes) a stop ends
+  // the process at once (nothing is served yet, and DNS workers exit when it disconnects), and a
+  // SIGHUP is kept for when the sockets are bound. Both are replaced once serving (below).
+  let stop = (signal: string): void => {
+    log.info({ signal }, 'stopped during start-up')
+    process.exit(0)
+  }
+  let reload: (() => void) | undefined = undefined
+  let reloadAsked = false
+  process.on('SIGTERM', () => stop('SIGTERM'))
+  process.on('SIGINT', () => stop('SIGINT'))
+  process.on('SIGHUP', () => (reload ? reload() : (reloadAsked = true)))
   const listen = opts.listen ?? [parseListen('127.0.0.1:5300')]
   const token = await adminToken(opts, log)
   let geo: GeoDb
@@ -266,11 +278,12 @@ async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logg
   }
   dnsBound = true
   if (opts.watch) store.watch()
-  process.on('SIGHUP', () => {
+  reload = () => {
     store.reload('SIGHUP').catch(() => undefined)
-  })
+  }
+  if (reloadAsked) reload()
   let stopping = false
-  const stop = (signal: string) => {
+  stop = (signal: string) => {
     if (stopping) return
     stopping = true
     log.info({ signal }, 'shutting down: closing sockets')
@@ -284,8 +297,6 @@ async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logg
       () => process.exit(1),
     )
   }
-  process.on('SIGTERM', () => stop('SIGTERM'))
-  process.on('SIGINT', () => stop('SIGINT'))
   // The one-process server answers DNS itself: without the DNS V8 flags (the `meridian`
   // executable's #! line sets them) it holds more memory and its p99 is longer. Said once, with the fix.
   const unset = workers ? [] : unsetDnsV8Flags(process.execArgv, process.env.NODE_OPTIONS)

@@ -19,7 +19,9 @@ import type { ZoneSet } from '../model/types.js'
 import type { FromWorker, ToWorker, WorkerInit } from './protocol.js'
 
 function send(msg: FromWorker): void {
-  if (process.connected) process.send!(msg)
+  // An error here (EPIPE: the control process just died) is not this worker's to report: its
+  // 'disconnect' handler stops it. Without the callback it would be an uncaught 'error'.
+  if (process.connected) process.send!(msg, undefined, undefined, () => undefined)
 }
 
 /** How often a worker sends its counters unasked. */

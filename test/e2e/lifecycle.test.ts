@@ -3,11 +3,13 @@
  * SIGHUP), the last good set serving through a bad edit, serial: auto, and a clean SIGTERM.
  */
 import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
 import { readFile, writeFile, rename } from 'node:fs/promises'
 import path from 'node:path'
+import { createInterface } from 'node:readline'
 import { describe, test } from 'node:test'
 import { DNS_V8_FLAGS } from '../../src/cluster/primary.js'
-import { adminUrl, DEMO_ZONES, runCli, startServer, tempDir, type LogLine, type RunningServer } from '../helpers/server.js'
+import { adminUrl, CLI, DEMO_ZONES, runCli, startServer, tempDir, type LogLine, type RunningServer } from '../helpers/server.js'
 import { dig } from '../helpers/dig.js'
 
 describe('meridian check', () => {
@@ -141,6 +143,45 @@ describe('serving and reloading', () => {
     await server.waitForLog((l) => l.msg === 'zones loaded' && l.reason === 'SIGHUP')
     const after = await dig('127.0.0.1', server.port, 'hup.gslb.example.test', 'TXT')
     assert.equal(after.answer[0]?.data, '"reloaded"')
+  })
+
+  test('signals during start-up: a SIGHUP waits for it to end, a SIGTERM ends it at once with exit 0', async (t) => {
+    // A check that cannot get a state for a long while (an unroutable VIP, a 20 s timeout) holds the
+    // start-up in --health-wait; the admin API is up by then, and says so in the log.
+    const { dir, cleanup } = await tempDir()
+    t.after(cleanup)
+    const zone = `origin: hw.test
+soa: { mname: ns1, rname: h, minimum: 10 }
+ns: [ns1]
+records:
+  ns1: { A: 192.0.2.53 }
+regions:
+  r1: { location: { country: US }, vips: [192.0.2.1], check: { url: "http://{vip}:9/", interval: 30, timeout: 20 } }
+services:
+  www: { policy: geo }
+`
+    await writeFile(path.join(dir, 'hw.yaml'), zone)
+    for (const workers of ['1', '2']) {
+      const proc = spawn(CLI, ['serve', '--zones', dir, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--workers', workers, '--health-wait', '120'], { stdio: ['ignore', 'pipe', 'pipe'] })
+      const exited = new Promise<[number | null, string | null]>((resolve) => proc.once('exit', (code, signal) => resolve([code, signal])))
+      const lines: LogLine[] = []
+      let stderr = ''
+      proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+      await new Promise<void>((resolve, reject) => {
+        createInterface({ input: proc.stdout }).on('line', (line) => {
+          const l = JSON.parse(line) as LogLine
+          lines.push(l)
+          if (l.msg === 'admin API listening') resolve()
+        })
+        void exited.then(() => reject(new Error(`exited before its admin API listened: ${stderr}`)))
+      })
+      proc.kill('SIGHUP')
+      proc.kill('SIGTERM')
+      assert.deepEqual(await exited, [0, null], `--workers ${workers}: exit 0, not killed by SIGHUP or SIGTERM; stderr: ${stderr}`)
+      assert.ok(lines.some((l) => l.msg === 'stopped during start-up' && l.signal === 'SIGTERM'), `--workers ${workers}: says it stopped during start-up`)
+      assert.ok(!lines.some((l) => String(l.msg).startsWith('meridian serving')), 'it never served')
+      assert.doesNotMatch(stderr, /Error/, 'no stack trace from a worker')
+    }
   })
 
   test('SIGTERM closes the sockets and exits 0', async () => {
