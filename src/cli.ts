@@ -34,6 +34,7 @@ import type { ZoneSet } from './model/types.js'
 import { startPool, type SimPool } from './sim/index.js'
 import { FileConfigStore } from './store/file-store.js'
 import { SerialBook } from './store/serials.js'
+import { removeStaleTemps } from './store/atomic.js'
 
 /** How zone files resolve `location: { country }` and `{ city }` (geodb/countries.json, places.json). */
 const PLACES: BuildOptions = {
@@ -179,6 +180,11 @@ async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logg
     cannotStart(log, 'E_GEODB', `the GeoIP database cannot be opened: ${(err as Error).message}`, { geodb: opts.geodb })
   }
   const store = new FileConfigStore(opts.zones, log.child({ mod: 'config' }), undefined, PLACES)
+  // Temporary files of writes a crash interrupted (the files themselves are whole: old or new).
+  for (const dir of [opts.zones, path.join(opts.zones, '.meridian')]) {
+    const removed = await removeStaleTemps(dir)
+    if (removed.length > 0) log.info({ dir, removed }, 'removed temporary files left by an interrupted write')
+  }
   // Health: one poller for every check of the set, its last view kept beside the zones.
   const metrics = new Metrics({ gcMetrics: opts.gcMetrics })
   const poller = new HealthPoller({ log, onResult: (key, r) => metrics.checkResult(key, r.ok, r.latencyMs) })

@@ -1,11 +1,20 @@
-import { open, rename, unlink } from 'node:fs/promises'
+import { open, readdir, realpath, rename, unlink } from 'node:fs/promises'
 import path from 'node:path'
+
+/** The temporary files writeFileAtomic makes: `.NAME.PID.MS.tmp`. */
+const TEMP_RE = /^\..+\.(\d+)\.\d+\.tmp$/
 
 /**
  * Writes a file so that a crash at any moment leaves either the old or the new content, never a
  * mix: write a temporary file beside it, fsync it, rename it over the target, fsync the directory.
+ * A symbolic link is written through: the file it points to gets the new content, and the link
+ * stays (zone files linked into a checkout of a configuration repository keep being that).
  */
-export async function writeFileAtomic(file: string, data: string | Buffer): Promise<void> {
+export async function writeFileAtomic(path_: string, data: string | Buffer): Promise<void> {
+  const file = await realpath(path_).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return path_ // a new file (or a dangling link: written as a file)
+    throw err
+  })
   const dir = path.dirname(file)
   const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`)
   const fh = await open(tmp, 'w', 0o644)
@@ -24,5 +33,33 @@ export async function writeFileAtomic(file: string, data: string | Buffer): Prom
     await dh.sync()
   } finally {
     await dh.close()
+  }
+}
+
+/**
+ * Removes the temporary files a writer killed mid-write left in `dir` (those of processes that no
+ * longer run); returns their names. A missing directory has none.
+ */
+export async function removeStaleTemps(dir: string): Promise<string[]> {
+  const names = await readdir(dir).catch(() => [] as string[])
+  const removed: string[] = []
+  for (const name of names) {
+    const m = TEMP_RE.exec(name)
+    if (!m || running(Number(m[1]))) continue
+    await unlink(path.join(dir, name)).then(
+      () => removed.push(name),
+      () => undefined,
+    )
+  }
+  return removed
+}
+
+function running(pid: number): boolean {
+  if (pid === process.pid) return true
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
   }
 }

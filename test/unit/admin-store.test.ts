@@ -5,7 +5,8 @@
  * store's own write changes nothing).
  */
 import assert from 'node:assert/strict'
-import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { spawn } from 'node:child_process'
+import { chmod, lstat, mkdtemp, readdir, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { Writable } from 'node:stream'
@@ -14,6 +15,7 @@ import YAML from 'yaml'
 import { ConfigError, MeridianError } from '../../src/errors.js'
 import { createLogger } from '../../src/log.js'
 import type { ZoneSet } from '../../src/model/types.js'
+import { removeStaleTemps } from '../../src/store/atomic.js'
 import { FileConfigStore, PreconditionError } from '../../src/store/file-store.js'
 import { SerialBook } from '../../src/store/serials.js'
 import { deleteAt, etagOf, ifMatchSatisfied, mergePatch, mergePatchAt, parseZoneText, renderEdited, setAt } from '../../src/store/zone-editor.js'
@@ -207,6 +209,33 @@ describe('FileConfigStore.edit', () => {
     await chmod(s.file, 0o640)
     await s.store.edit('store.test', (doc) => setAt(doc, ['regions', 'b', 'weight'], 3))
     assert.equal((await stat(s.file)).mode & 0o777, 0o640)
+  })
+
+  test('a zone file that is a symbolic link is written through: the link stays a link, the file it names gets the edit', async (t) => {
+    const s = await setup(t)
+    const elsewhere = await mkdtemp(path.join(tmpdir(), 'meridian-store-real-'))
+    t.after(() => rm(elsewhere, { recursive: true, force: true }))
+    const real = path.join(elsewhere, 'store.test.yaml')
+    await rename(s.file, real)
+    await symlink(real, s.file)
+    await s.store.edit('store.test', (doc) => setAt(doc, ['regions', 'b', 'weight'], 3))
+    assert.ok((await lstat(s.file)).isSymbolicLink(), 'still a link')
+    assert.equal(await readFile(real, 'utf8'), ZONE.replace('vips: [192.0.2.2] }', 'vips: [192.0.2.2], weight: 3 }'))
+    assert.deepEqual((await readdir(elsewhere)).sort(), ['store.test.yaml'], 'no temporary file left beside it')
+  })
+
+  test('temporary files of writers that no longer run are removed at start; those of a live writer and other files stay', async (t) => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'meridian-temps-'))
+    t.after(() => rm(dir, { recursive: true, force: true }))
+    // A pid that ran and has exited.
+    const child = spawn(process.execPath, ['-e', ''])
+    await new Promise((resolve) => child.once('exit', resolve))
+    const dead = `.z.yaml.${child.pid}.1796000000000.tmp`
+    const live = `.z.yaml.${process.pid}.1796000000001.tmp`
+    for (const name of [dead, live, 'z.yaml', 'notes.tmp', '.z.yaml.tmp']) await writeFile(path.join(dir, name), 'x')
+    assert.deepEqual(await removeStaleTemps(dir), [dead])
+    assert.deepEqual((await readdir(dir)).sort(), [live, '.z.yaml.tmp', 'notes.tmp', 'z.yaml'].sort())
+    assert.deepEqual(await removeStaleTemps(path.join(dir, 'missing')), [], 'a missing directory has none')
   })
 
   test('an edit that changes nothing writes nothing and swaps nothing', async (t) => {
