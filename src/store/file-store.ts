@@ -13,7 +13,7 @@ import { chmod, stat } from 'node:fs/promises'
 import type { Document } from 'yaml'
 import { ConfigError, formatIssue, MeridianError } from '../errors.js'
 import type { Logger } from '../log.js'
-import { buildZoneSet, readZoneSources, ZONE_FILE_RE, type BuildOptions, type ZoneSource } from '../config/load.js'
+import { buildZone, buildZoneSet, readZoneSources, ZONE_FILE_RE, type BuildOptions, type ZoneSource } from '../config/load.js'
 import type { Zone, ZoneSet } from '../model/types.js'
 import { writeFileAtomic } from './atomic.js'
 import { SerialBook } from './serials.js'
@@ -151,7 +151,19 @@ export class FileConfigStore implements EditableConfigStore {
     const next = sources.map((s) => (s === src ? { file: s.file, text } : s))
     // Serials are committed only once the file is written: a rejected edit leaves the book untouched.
     const serials = this.serials.plan()
-    const set = buildZoneSet(next, serials.serialOf, current.generation + 1, this.build)
+    let set: ZoneSet
+    try {
+      set = buildZoneSet(next, serials.serialOf, current.generation + 1, this.build)
+    } catch (err) {
+      // A problem the file had on disk before this change (edited by hand since the last good
+      // reload) is not the request's: said as such, with the file's own positions.
+      const onDisk = err instanceof ConfigError ? buildZone(src, () => 0, this.build).issues : []
+      if (onDisk.length > 0) {
+        const listed = onDisk.slice(0, 3).map(formatIssue).join('; ') + (onDisk.length > 3 ? `; and ${onDisk.length - 3} more` : '')
+        throw new MeridianError('E_API_CONFLICT', `${src.file} has errors as it is on disk, before this change (${listed}); fix the file, then POST /v1/reload`, 409)
+      }
+      throw err
+    }
     try {
       const { mode } = await stat(src.file)
       await writeFileAtomic(src.file, text)

@@ -204,6 +204,22 @@ describe('FileConfigStore.edit', () => {
     assert.equal(s.sets.length, 1)
   })
 
+  test('an edit of a zone whose file was broken by hand since the last reload: 409 naming the file\'s own problem and where it is', async (t) => {
+    const s = await setup(t)
+    const broken = ZONE.replace('ns1: { A: 192.0.2.53 }', 'ns1: { A: 192.0.2.53 }\n  www2: { A: 192.0.2.300 }')
+    await writeFile(s.file, broken)
+    await assert.rejects(s.store.edit('store.test', (doc) => setAt(doc, ['regions', 'b', 'weight'], 3)), (err: unknown) => {
+      assert.ok(err instanceof MeridianError)
+      assert.deepEqual([err.code, err.status], ['E_API_CONFLICT', 409])
+      assert.equal(err.message, `${s.file} has errors as it is on disk, before this change (${s.file}:7:14: records.www2.A: must be an IPv4 address such as 192.0.2.1, got "192.0.2.300"); fix the file, then POST /v1/reload`)
+      return true
+    })
+    assert.equal(await readFile(s.file, 'utf8'), broken, 'nothing written')
+    // A problem of the change itself is still the request's (400 with the body's key paths).
+    await writeFile(s.file, ZONE)
+    await assert.rejects(s.store.edit('store.test', (doc) => setAt(doc, ['regions', 'a', 'check', 'timeout'], 9)), ConfigError)
+  })
+
   test("the rewritten file keeps the original file's permissions", async (t) => {
     const s = await setup(t)
     await chmod(s.file, 0o640)
