@@ -1,6 +1,6 @@
 /**
  * One contract for every kind of check, `Check.run(signal)`, and its two implementations:
- * HTTP(S) on undici (keep-alive connections reused across rounds) and a plain TCP connect.
+ * HTTP(S) on undici (a connection of its own per round, closed after it) and a plain TCP connect.
  *
  * A round never throws: it resolves with `{ ok, latencyMs, error?, status? }`. It ends at the
  * latest `timeoutMs` after it started: the timeout aborts the request for real (the socket is
@@ -20,7 +20,7 @@ export interface Check {
 /**
  * The undici dispatchers a poller owns: one Agent for plain HTTP and verified TLS, and a second
  * one, made only if some check turns certificate verification off (undici takes TLS options per
- * Agent, not per request). Each keeps one pool of keep-alive connections per origin.
+ * Agent, not per request). Every round opens a connection of its own (HttpCheck: `reset`).
  */
 export class HttpAgents {
   private verified: Agent | null = null
@@ -111,6 +111,11 @@ export class HttpCheck implements Check {
       headers,
       headersTimeout: spec.timeoutMs,
       bodyTimeout: spec.timeoutMs,
+      // A new connection every round, closed after it (`Connection: close`), as HAProxy's httpchk
+      // does: a check tests the path a new client takes. Over a kept-alive connection a pool that
+      // no longer accepts connections, or now presents a certificate that does not verify, stayed
+      // up; and the latency measured the handshake in some rounds and not in others.
+      reset: true,
       // `servername` is a dispatch option undici honours (lib/core/request.js) but does not type.
       ...(spec.servername !== undefined ? ({ servername: spec.servername } as object) : {}),
     }

@@ -2,7 +2,7 @@
  * health/ — active health checks of the regions' VIPs and the HealthView the selector reads.
  *
  * Owns: the check spec and its stable key (spec.ts), one `Check` contract with HTTP(S) (undici,
- * keep-alive, a timeout that really aborts) and TCP-connect implementations (check.ts), a pure
+ * a new connection per round, a timeout that really aborts) and TCP-connect implementations (check.ts), a pure
  * rise/fall state machine with an RTT EWMA (state.ts, truth table at its top), and the poller
  * (poller.ts): one schedule per key, setTimeout chains that never overlap, a random start inside
  * the first interval, state changes logged with their reason (`log.child({ mod: 'health' })`) and

@@ -67,7 +67,7 @@ function untilState(p: HealthPoller, key: string, state: HealthState, timeoutMs 
   })
 }
 
-test('a healthy pool goes unknown -> up after rise checks, over one reused keep-alive connection', async (t) => {
+test('a healthy pool goes unknown -> up after rise checks, each round on a connection of its own', async (t) => {
   const p = await pool(t, '127.0.6.1')
   const hp = poller(t)
   const [key] = hp.setTargets([httpSpec(p)])
@@ -84,8 +84,9 @@ test('a healthy pool goes unknown -> up after rise checks, over one reused keep-
     [['unknown', 'up']],
   )
   await waitFor(() => hp.view().targets.get(key!)!.checks >= 6, { what: '6 rounds' })
-  assert.equal(p.stats.connections, 1, 'every round reused the same connection')
+  const rounds = hp.view().targets.get(key!)!.checks
   assert.ok(p.stats.healthz >= 6)
+  assert.ok(p.stats.connections >= rounds && p.stats.connections <= p.stats.healthz, `${p.stats.connections} connections for ${rounds} rounds (${p.stats.healthz} requests)`)
 })
 
 test('stopping the pool takes it down after fall failures; restarting brings it back after rise successes', async (t) => {
@@ -147,6 +148,31 @@ test('a pool slower than the timeout is marked down with a timeout error; the ro
 
   p.setLatency(0)
   await untilState(hp, key!, 'up')
+})
+
+test('every round opens a connection of its own and asks the server to close it: a check tests what a new client gets', async (t) => {
+  // A real server counting connections, and what each request said about keeping it.
+  let connections = 0
+  const connectionHeaders: (string | undefined)[] = []
+  const server = http.createServer((req, res) => {
+    connectionHeaders.push(req.headers.connection)
+    res.end('ok')
+  })
+  server.on('connection', () => connections++)
+  await new Promise<void>((resolve) => server.listen(0, '127.0.6.10', resolve))
+  t.after(() => new Promise<void>((resolve) => server.close(() => resolve())))
+  t.after(() => server.closeAllConnections())
+  const { port } = server.address() as AddressInfo
+  const agents = new HttpAgents()
+  t.after(() => agents.close())
+  const check = createCheck(resolveSpec({ kind: 'http', address: '127.0.6.10', port, intervalMs: 1000, timeoutMs: 500 }), agents)
+  for (let i = 0; i < 5; i++) assert.equal((await check.run(new AbortController().signal)).ok, true)
+  assert.equal(connections, 5, 'one connection per round')
+  assert.deepEqual(connectionHeaders, Array<string>(5).fill('close'))
+  // So a server that stops accepting new connections (its old ones still open) fails the next round.
+  server.close()
+  const r = await check.run(new AbortController().signal)
+  assert.deepEqual([r.ok, r.error?.includes('ECONNREFUSED')], [false, true], JSON.stringify(r))
 })
 
 test('expect codes and a body substring decide success', async (t) => {
