@@ -260,6 +260,9 @@ export class HealthPoller {
       e.due = this.mono() + delay
       this.schedule(e, delay)
     }
+    // Saved states are for the set the server starts with: a check added later (or again, after an
+    // edit and its revert) starts from `unknown`, not from a state of the previous run.
+    this.saved = new Map()
     if (membership) {
       this.snapshot = null
       this.bump()
@@ -320,9 +323,9 @@ export class HealthPoller {
   }
 
   /**
-   * Reads states saved by saveState. Targets added afterwards (or present but not yet checked)
-   * start in their saved state instead of `unknown`, and keep it until `rise`/`fall` fresh results
-   * say otherwise. A missing file is not an error (returns 0); an unreadable or malformed one is
+   * Reads states saved by saveState. Targets of the next setTargets (or present but not yet
+   * checked) start in their saved state instead of `unknown`, and keep it until `rise`/`fall` fresh
+   * results say otherwise; targets added by a later setTargets do not. A missing file is not an error (returns 0); an unreadable or malformed one is
    * (E_STATE_IO). Returns the number of states read.
    */
   async loadState(file: string): Promise<number> {

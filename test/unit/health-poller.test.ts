@@ -233,6 +233,13 @@ test('saved states come back after a restart and hold until fresh results decide
   assert.equal(second.poller.view().targets.get(a!)!.state, 'up', 'fall - 1 fresh failures do not override it')
   await second.timers.tick()
   assert.equal(second.poller.view().targets.get(a!)!.state, 'down')
+  // Saved states serve the set the server starts with, once: a check removed and added again (an
+  // edit and its revert) starts unknown, not from the previous run's state.
+  const [b] = second.poller.setTargets([spec(81)])
+  second.poller.setTargets([spec(80), spec(81)])
+  assert.equal(second.poller.view().targets.get(a!)!.state, 'unknown', 'not the saved up')
+  assert.equal(second.poller.view().targets.get(a!)!.restored, false)
+  assert.ok(b)
   await second.poller.close()
 
   // Loading after setTargets works too, for targets not yet checked.
