@@ -15,6 +15,7 @@
 import { readFile } from 'node:fs/promises'
 import { MeridianError } from '../errors.js'
 import type { Logger } from '../log.js'
+import { formatAddress } from '../model/address.js'
 import { writeFileAtomic } from '../store/atomic.js'
 import { createCheck as defaultCreateCheck, errorText, HttpAgents, type Check } from './check.js'
 import { resolvedKey, resolveSpec, type CheckSpec, type ResolvedSpec } from './spec.js'
@@ -231,21 +232,32 @@ export class HealthPoller {
       return k
     })
     let membership = false
+    // A check whose settings changed (interval, rise, path...) gets a new key: the one it replaces
+    // probed the same origin. Its state carries over (until rise/fall fresh results decide), so an
+    // edit of a down region's check does not put its VIPs back as `unknown` meanwhile.
+    const removed = new Map<string, Entry[]>()
+    const added = new Map<string, number>()
+    for (const [key, spec] of wanted) if (!this.entries.has(key)) added.set(probedOrigin(spec), (added.get(probedOrigin(spec)) ?? 0) + 1)
     for (const [key, e] of this.entries) {
       if (wanted.has(key)) continue
       this.stopEntry(e)
       this.entries.delete(key)
       membership = true
-      this.log.debug({ key }, 'health check removed')
+      const origin = probedOrigin(e.spec)
+      if (added.has(origin)) removed.set(origin, [...(removed.get(origin) ?? []), e])
+      else this.log.debug({ key }, 'health check removed')
     }
     for (const [key, spec] of wanted) {
       if (this.entries.has(key)) continue
+      const origin = probedOrigin(spec)
+      const replaced = added.get(origin) === 1 && removed.get(origin)?.length === 1 ? removed.get(origin)![0]! : undefined
+      if (replaced) this.log.info({ key, was: replaced.key, state: replaced.health.state }, 'health check changed; its state carries over until fresh results decide')
       const e: Entry = {
         key,
         spec,
         check: this.makeCheck(spec, this.agents),
         // Published by the membership bump below.
-        health: initialHealth(spec, this.now(), this.saved.get(key), this.gens.generation + 1),
+        health: initialHealth(spec, this.now(), replaced ? toSaved(replaced.health) : this.saved.get(key), this.gens.generation + 1),
         timer: null,
         inflight: null,
         stopped: false,
@@ -462,4 +474,9 @@ export class HealthPoller {
     const { generation, stateGeneration } = this.gens
     this.gens = Object.freeze({ generation: generation + 1, stateGeneration: latencyOnly ? stateGeneration : stateGeneration + 1 })
   }
+}
+
+/** What a check probes, whatever its settings: `http://192.0.2.1:80`, `tcp://192.0.2.1:443`. */
+function probedOrigin(spec: ResolvedSpec): string {
+  return spec.url ? new URL(spec.url).origin : `tcp://${formatAddress(spec.address, spec.port)}`
 }

@@ -207,6 +207,28 @@ test('each state change is logged once with its reason under mod=health', async 
   await poller.close()
 })
 
+test('a check whose settings change keeps the state of the one it replaces (the same origin) until fresh results decide', async () => {
+  const { poller, timers } = setup({ script: [FAIL, FAIL, FAIL, OK, OK] })
+  const [a] = poller.setTargets([spec(80)])
+  for (let i = 0; i < 3; i++) await timers.tick()
+  assert.equal(poller.view().targets.get(a!)!.state, 'down')
+  // The operator edits the check (fall 3 -> 5): a new key, the same origin. Still down, not unknown.
+  const [b] = poller.setTargets([spec(80, { fall: 5 })])
+  assert.notEqual(b, a)
+  const h = poller.view().targets.get(b!)!
+  assert.deepEqual([h.state, h.restored, h.transitions.map((x) => x.to)], ['down', true, ['down']])
+  // Fresh results decide from there: its script is FAIL x3 then OK x2 (rise 2).
+  for (let i = 0; i < 5; i++) await timers.tick()
+  assert.equal(poller.view().targets.get(b!)!.state, 'up')
+  // Another origin (another port) is a new check: unknown. So are two new checks of one origin
+  // replacing one: which one would inherit is not known.
+  const [c] = poller.setTargets([spec(81)])
+  assert.equal(poller.view().targets.get(c!)!.state, 'unknown')
+  const [d, e] = poller.setTargets([spec(81, { path: '/a' }), spec(81, { path: '/b' })])
+  assert.deepEqual([poller.view().targets.get(d!)!.state, poller.view().targets.get(e!)!.state], ['unknown', 'unknown'])
+  await poller.close()
+})
+
 test('saved states come back after a restart and hold until fresh results decide', async (t) => {
   const dir = await mkdtemp(path.join(tmpdir(), 'meridian-health-'))
   t.after(() => rm(dir, { recursive: true, force: true }))
