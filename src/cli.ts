@@ -193,7 +193,8 @@ async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logg
   })
   store.onChange(() => metrics.reload(true))
   store.onReloadFailure(() => metrics.reload(false))
-  metrics.regions(() => healthReport(store.current(), poller.view()).regions.map((r) => ({ zone: r.zone, region: r.region, up: r.state === 'up', drained: r.drained })))
+  // Up means healthy, drained or not: a planned drain is meridian_region_drained, not a region down.
+  metrics.regions(() => healthReport(store.current(), poller.view()).regions.map((r) => ({ zone: r.zone, region: r.region, up: r.healthyVips >= r.minHealthy, drained: r.drained })))
   const healthFile = path.join(opts.zones, '.meridian', 'health.json')
   await poller.loadState(healthFile).catch((err: Error) => log.warn({ err: err.message }, 'saved health state ignored; checks start from unknown'))
   let saving: NodeJS.Timeout | undefined
@@ -205,7 +206,13 @@ async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logg
     clearTimeout(saving)
     saving = setTimeout(saveHealth, 100)
   })
-  store.onChange((set) => poller.setTargets([...set.checks.values()]))
+  let checked = new Set<string>()
+  store.onChange((set) => {
+    poller.setTargets([...set.checks.values()])
+    const now = new Set(set.checks.keys())
+    metrics.forgetTargets([...checked].filter((k) => !now.has(k)))
+    checked = now
+  })
   try {
     await store.reload('start-up')
   } catch (err) {

@@ -161,6 +161,15 @@ export class Metrics {
     this.checkSeconds.labels(target).observe(latencyMs / 1000)
   }
 
+  /** Drops the series of check targets no longer checked (a removed region, the old key of an edited check). */
+  forgetTargets(targets: Iterable<string>): void {
+    for (const target of targets) {
+      for (const result of ['ok', 'fail']) this.checks.remove(target, result)
+      this.checkSeconds.remove(target)
+      for (const state of ['up', 'down', 'unknown']) this.changes.remove(target, state)
+    }
+  }
+
   stateChange(target: string, state: string): void {
     this.changes.labels(target, state).inc()
   }

@@ -154,6 +154,10 @@ describe('admin API against a running server', () => {
     assert.equal(explain.code, 0, explain.stderr)
     assert.match(explain.stdout, /\n {2}- eu-west +drained .*drained by the operator\n/, explain.stdout)
     assert.match(explain.stdout, /\n {2}\* us-east +usable/, explain.stdout)
+    // A planned drain is not a region down: /metrics keeps eu-west up and says it is drained.
+    const metrics = await (await fetch(`${api.url}/metrics`)).text()
+    assert.match(metrics, new RegExp(`^meridian_region_up\\{zone="${ORIGIN}",region="eu-west"\\} 1$`, 'm'))
+    assert.match(metrics, new RegExp(`^meridian_region_drained\\{zone="${ORIGIN}",region="eu-west"\\} 1$`, 'm'))
 
     const undrained = await api.call('POST', `/v1/zones/${ORIGIN}/regions/eu-west/undrain`)
     assert.equal(undrained.status, 200)

@@ -73,6 +73,19 @@ test('health results, state changes, reloads and region gauges are exported', as
   assert.match(text, /meridian_region_drained\{zone="m\.test",region="one"\} 1/)
 })
 
+test('the series of a check target no longer checked are dropped; the others stay', async () => {
+  const m = new Metrics({ processMetrics: false })
+  for (const target of ['http://gone/#1', 'http://kept/#2']) {
+    m.checkResult(target, true, 12)
+    m.checkResult(target, false, 2000)
+    m.stateChange(target, 'up')
+  }
+  m.forgetTargets(['http://gone/#1', 'http://never-seen/#3'])
+  const text = await m.render()
+  assert.doesNotMatch(text, /gone/)
+  assert.equal(text.split('\n').filter((l) => l.includes('target="http://kept/#2"')).length, 3 + 14, 'ok, fail, up, and the histogram (11 buckets, +Inf, sum, count)')
+})
+
 /** Resolves after the next garbage collection has been reported to perf_hooks' observers (allocating until there is one). */
 function nextCollection(): Promise<void> {
   return new Promise((resolve) => {
