@@ -32,7 +32,7 @@ export interface HealthDelta {
 /** What the control process reads of its poller. */
 export interface HealthSource {
   view(): HealthView
-  movedSince(generation: number, visit: (key: string) => void): boolean
+  movedSince(generation: number, visit: (key: string, at: number) => void): boolean
 }
 
 /** A whole view as plain data (the poller's map is a class the structured clone would not keep). */
@@ -120,12 +120,13 @@ export class HealthReplica {
     if (d.generation <= this.current.generation) return true
     for (const [k, h] of d.records) this.targets.set(k, h)
     this.current = { generation: d.generation, stateGeneration: d.stateGeneration, targets: this.targets }
-    this.moves.add(d.generation, d.moved)
+    // Stamped on arrival: this worker's clock, a few ms after the control process made the moves.
+    this.moves.add(d.generation, d.moved, performance.now())
     return true
   }
 
   /** As HealthPoller.movedSince, from the deltas received: false when `generation` is before what they cover. */
-  movedSince(generation: number, visit: (key: string) => void): boolean {
+  movedSince(generation: number, visit: (key: string, at: number) => void): boolean {
     return this.moves.since(generation, this.current.generation, visit)
   }
 }

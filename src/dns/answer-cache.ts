@@ -502,7 +502,7 @@ export class AnswerCache {
     /** A check's current health (the selector's input), compared when the health generation moves. */
     private readonly vipHealth: (checkKey: string) => VipHealth | undefined = () => undefined,
     /** The checks that moved after a generation, when the health source knows (GslbContext.movedSince); else every check is compared. */
-    private readonly movedSince?: (generation: number, visit: (checkKey: string) => void) => boolean,
+    private readonly movedSince?: (generation: number, visit: (checkKey: string, at: number) => void) => boolean,
   ) {
     this.graceMs = Math.max(0, options.latencyGraceMs ?? LATENCY_GRACE_MS)
     this.idSpace = Math.max(4, Math.min(ID_SPACE, options.idSpaces?.parts ?? ID_SPACE))
@@ -668,9 +668,12 @@ export class AnswerCache {
     idx.seenHgen = g.generation
     idx.seenSgen = g.stateGeneration
     const now = this.graceMs > 0 ? this.now() : 0
-    const listed = this.movedSince?.(since, (key) => {
+    // A listed move is superseded from when it was made (its earliest listing comes first), not
+    // from this first query after it: a name asked rarely would be served its old answer for a
+    // whole grace after a quiet spell, however long ago the move was.
+    const listed = this.movedSince?.(since, (key, at) => {
       const k = idx.keyIndex.get(key)
-      if (k !== undefined) this.compareCheck(idx, k, states, g, now)
+      if (k !== undefined) this.compareCheck(idx, k, states, g, at < now ? at : now)
     })
     if (!listed) for (let k = 0; k < idx.keys.length; k++) this.compareCheck(idx, k, states, g, now)
     // Generations superseded longer ago than the grace hold no entry that may still be served:

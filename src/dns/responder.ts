@@ -50,10 +50,11 @@ export interface GslbContext {
   /** A monotonic clock in ms (default performance.now): the answer cache's latency grace reads it after a latency move. */
   now?: () => number
   /**
-   * The checks that moved (state or latency) after a generation, when known (HealthPoller.movedSince):
-   * the answer cache then compares those checks only, not every check its services read.
+   * The checks that moved (state or latency) after a generation, when known (HealthPoller.movedSince),
+   * and when they moved (on `now`'s clock; NaN: not known): the answer cache then compares those
+   * checks only, not every check its services read, and counts a latency grace from the move.
    */
-  movedSince?: (generation: number, visit: (checkKey: string) => void) => boolean
+  movedSince?: (generation: number, visit: (checkKey: string, at: number) => void) => boolean
 }
 
 const NO_GSLB: GslbContext = { geo: undefined, health: () => undefined, rand: Math.random }

@@ -6,8 +6,8 @@
  * asking from before what is kept, or from before a reset, gets false: it must compare every target.
  */
 export class MoveLog {
-  /** In generation order. */
-  private readonly entries: { generation: number; keys: readonly string[] }[] = []
+  /** In generation order; `at`: when the move was made, on the reader's monotonic clock (NaN: not known). */
+  private readonly entries: { generation: number; keys: readonly string[]; at: number }[] = []
   /** Moves after this generation are listed (all of them, up to the current one). */
   private from: number
 
@@ -24,18 +24,18 @@ export class MoveLog {
     this.from = generation
   }
 
-  /** `keys` moved in `generation` (later than every generation added before). */
-  add(generation: number, keys: readonly string[]): void {
+  /** `keys` moved in `generation` (later than every generation added before), at time `at` (performance.now(), NaN: not known). */
+  add(generation: number, keys: readonly string[], at = NaN): void {
     if (this.entries.length >= this.max) this.from = this.entries.splice(0, this.max / 2).at(-1)!.generation
-    this.entries.push({ generation, keys })
+    this.entries.push({ generation, keys, at })
   }
 
   /**
-   * Calls `visit` with every key that moved after `generation` (a key may come more than once) and
-   * returns true; false without calling it when that is not known (`generation` before what is
+   * Calls `visit` with every key that moved after `generation` and when (a key may come more than
+   * once, earliest first) and returns true; false without calling it when that is not known (`generation` before what is
    * kept, or after `current`, the generation the reader's source is at).
    */
-  since(generation: number, current: number, visit: (key: string) => void): boolean {
+  since(generation: number, current: number, visit: (key: string, at: number) => void): boolean {
     if (generation < this.from || generation > current) return false
     // The first entry after `generation`: a binary search, as a reader asks at every move.
     let lo = 0
@@ -45,7 +45,10 @@ export class MoveLog {
       if (this.entries[mid]!.generation <= generation) lo = mid + 1
       else hi = mid
     }
-    for (let i = lo; i < this.entries.length; i++) for (const k of this.entries[i]!.keys) visit(k)
+    for (let i = lo; i < this.entries.length; i++) {
+      const e = this.entries[i]!
+      for (const k of e.keys) visit(k, e.at)
+    }
     return true
   }
 }

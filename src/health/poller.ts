@@ -299,7 +299,7 @@ export class HealthPoller {
    * or more moves than the log keeps), so the caller must look at every target. Lets a reader that
    * keeps per-target state (the answer cache) compare only the targets that moved.
    */
-  movedSince(generation: number, visit: (key: string) => void): boolean {
+  movedSince(generation: number, visit: (key: string, at: number) => void): boolean {
     return this.moves.since(generation, this.gens.generation, visit)
   }
 
@@ -442,7 +442,7 @@ export class HealthPoller {
     }
     if (!changed) this.log.debug({ key: e.key, publishedMs: e.publishedEwma, ewmaMs: after.ewmaMs, generation: this.gens.generation + 1 }, 'health: EWMA moved significantly')
     this.bump(!changed)
-    this.moves.add(this.gens.generation, [e.key])
+    this.moves.add(this.gens.generation, [e.key], this.mono())
     // Published with this generation: the value this target's next moves are measured from.
     e.publishedEwma = after.ewmaMs
     e.health = Object.freeze({ ...after, latencyGen: this.gens.generation })

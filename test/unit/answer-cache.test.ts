@@ -48,7 +48,7 @@ interface World {
 }
 
 /** HealthPoller.movedSince over a world's `moved` log. */
-function movedSinceOf(world: World): ((generation: number, visit: (key: string) => void) => boolean) | undefined {
+function movedSinceOf(world: World): ((generation: number, visit: (key: string, at: number) => void) => boolean) | undefined {
   const m = world.moved
   return m && ((generation, visit) => m.since(generation, world.generation, visit))
 }
@@ -389,12 +389,15 @@ describe('answer cache', () => {
   const euCheck = (set: ZoneSet) => [...set.checks.keys()].find((k) => k.includes('198.51.100.1'))!
 
   /** A handler whose health generations and clock the test moves, with cache counters to read. */
-  function latencyWorld(latencyGraceMs: number, zone = ZONE) {
+  /** With `listed`, the health source lists the moves and when they were made (w.now at move()), as the poller does. */
+  function latencyWorld(latencyGraceMs: number, zone = ZONE, listed = false) {
     const w = { generation: 1, stateGeneration: 1, now: 0, health: new Map<string, VipHealth>() }
     const set = build(zone, 1)
     const metrics = new Metrics({ processMetrics: false })
     const answerCache = { ...DEFAULT_ANSWER_CACHE, latencyGraceMs }
-    const gslb = { geo, health: (k: string) => w.health.get(k), rand: () => 0.37, generations: () => ({ generation: w.generation, stateGeneration: w.stateGeneration }), now: () => w.now }
+    const moves = new MoveLog(1024)
+    const movedSince = listed ? (generation: number, visit: (key: string, at: number) => void) => moves.since(generation, w.generation, visit) : undefined
+    const gslb = { geo, health: (k: string) => w.health.get(k), rand: () => 0.37, generations: () => ({ generation: w.generation, stateGeneration: w.stateGeneration }), now: () => w.now, movedSince }
     const h = new DnsHandler(() => set, createLogger('silent'), { answerCache }, gslb, metrics)
     const ask = (name: string, net = '81.2.69.0') => h.handle(buildQuery({ name, type: TYPE.A, opt: { udpSize: 1232, options: [ecs(net, 24)] } }), 'udp', '127.0.0.1')
     const hits = () => counter(metrics, 'meridian_dns_cache_hits_total')
@@ -403,6 +406,7 @@ describe('answer cache', () => {
     const move = (key = euCheck(set), ewmaMs = 5 * w.generation): void => {
       w.generation++
       w.health.set(key, { state: w.health.get(key)?.state ?? 'up', ewmaMs, latencyGen: w.generation })
+      moves.add(w.generation, [key], w.now)
     }
     return { w, set, ask: Object.assign(ask, { cache: () => h.cache }), hits, graced, move }
   }
@@ -471,6 +475,26 @@ describe('answer cache', () => {
     w.stateGeneration++
     for (const n of nets) ask('lat.c.test', n)
     assert.equal(await hits(), h1, 'no answer from before a state change')
+  })
+
+  test('the grace counts from when a listed move was made, not from the first query after it: a name asked after a quiet spell gets the new answer', async () => {
+    const GRACE = 2000
+    const { w, ask, hits, move } = latencyWorld(GRACE, ZONE, true)
+    ask('lat.c.test')
+    const before = await hits()
+    w.now = 1000
+    move() // the poller's move at t = 1000 ms; nobody asks for a while
+    w.now = 1000 + GRACE + 1
+    ask('lat.c.test')
+    assert.equal(await hits(), before, 'rebuilt: the grace of that move was over before this first query')
+    ask('lat.c.test')
+    assert.equal(await hits(), before + 1, 'and cached again')
+    // A query inside the grace of a move may still be served the answer from before it.
+    const h = await hits()
+    move()
+    w.now += 1
+    ask('lat.c.test')
+    assert.equal(await hits(), h + 1, 'served within the grace')
   })
 
   test('a state change ends the answers of the services that read the check, not the others', async () => {
