@@ -146,6 +146,16 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
     issues.add('E_ZONE_SCHEMA', [], 'a zone file must be a mapping with origin, soa, ns and records')
     return { issues: issues.issues }
   }
+  // The check keys each region gives itself, before the schema fills in defaults (a tcp check's
+  // `path` then is a default, not the operator's mistake).
+  const givenCheckKeys = new Map<string, string[]>()
+  const regionsRaw = (raw as { regions?: unknown }).regions
+  if (regionsRaw && typeof regionsRaw === 'object') {
+    for (const [name, r] of Object.entries(regionsRaw as Record<string, unknown>)) {
+      const check = r && typeof r === 'object' ? (r as { check?: unknown }).check : undefined
+      if (check && typeof check === 'object' && !Array.isArray(check)) givenCheckKeys.set(name, Object.keys(check))
+    }
+  }
   for (const p of validateZoneDocument(raw)) issues.add('E_ZONE_SCHEMA', p.path, p.message, p.key)
   if (issues.issues.length > 0) return { issues: issues.issues }
 
@@ -249,7 +259,7 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
       seen.add(canon)
       let key: string | null = null
       if (r.check) {
-        const spec = checkSpecFor(r.check, address, [...base, 'check'], issues)
+        const spec = checkSpecFor(r.check, address, [...base, 'check'], issues, givenCheckKeys.get(name) ?? [])
         if (spec) {
           try {
             key = checkKey(spec)
@@ -359,17 +369,22 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
 }
 
 /** The poller's spec for one VIP's check: `{vip}` (or `target`) expanded, seconds made ms. */
-function checkSpecFor(c: CheckDef, vip: string, keyPath: (string | number)[], issues: IssueList): CheckSpec | undefined {
+/** Keys that mean nothing to a check of each type: given, they are a mistake, not to be ignored. */
+const HTTP_ONLY = ['url', 'path', 'host', 'method', 'expect', 'body', 'tlsServername', 'tlsVerify']
+const HTTPS_ONLY = ['tlsServername', 'tlsVerify']
+
+function checkSpecFor(c: CheckDef, vip: string, keyPath: (string | number)[], issues: IssueList, given: readonly string[]): CheckSpec | undefined {
+  const stray = given.filter((k) => (c.type === 'tcp' ? HTTP_ONLY : c.type === 'http' ? HTTPS_ONLY : []).includes(k))
+  if (stray.length > 0) {
+    for (const k of stray) issues.add('E_ZONE_SEMANTIC', [...keyPath, k], c.type === 'tcp' ? `a tcp check takes port (and target), not ${k}` : `${k} applies to https checks only (this one is http)`)
+    return undefined
+  }
   if (c.timeout >= c.interval) {
     issues.add('E_ZONE_SEMANTIC', [...keyPath, 'timeout'], `timeout (${c.timeout} s) must be below the interval (${c.interval} s)`)
     return undefined
   }
   if (c.type === 'tcp' && c.port === undefined) {
     issues.add('E_ZONE_SEMANTIC', keyPath, 'a tcp check needs a port')
-    return undefined
-  }
-  if (c.type === 'tcp' && c.url !== undefined) {
-    issues.add('E_ZONE_SEMANTIC', [...keyPath, 'url'], 'a tcp check takes port (and target), not url')
     return undefined
   }
   const target = c.target ?? vip

@@ -147,6 +147,8 @@ services:
   })
 
   const cases: [string, string, RegExp][] = [
+    ['a tcp check given a path (it would be ignored)', GSLB.replace('check: { type: tcp, port: 8080 }', 'check: { type: tcp, port: 8080, path: /status }'), /regions\.us-east\.check\.path: a tcp check takes port \(and target\), not path$/],
+    ['an http check given a TLS server name', GSLB.replace('interval: 1, timeout: 0.5 }', 'interval: 1, timeout: 0.5, tlsServername: svc.test }'), /regions\.eu-west\.check\.tlsServername: tlsServername applies to https checks only \(this one is http\)$/],
     ['a timeout longer than its interval', GSLB.replace('interval: 1, timeout: 0.5', 'interval: 1, timeout: 2'), /regions\.eu-west\.check\.timeout: timeout \(2 s\) must be below the interval \(1 s\)$/],
     ['an unknown region in a service', GSLB.replace('[eu-west, us-east]', '[eu-west, mars]'), /services\.app\.regions\.1: unknown region "mars" \(regions of this zone: eu-west, us-east\)$/],
     ['a VIP that is not an address', GSLB.replace('vips: [127.0.1.1]', 'vips: [lb.example.com]'), /regions\.us-east\.vips\.0: must be an IPv4 or IPv6 address, got "lb\.example\.com"$/],
@@ -167,6 +169,11 @@ services:
       assert.ok(issues.some((i) => expected.test(i)), `expected ${expected}, got:\n${issues.join('\n')}`)
     })
   }
+
+  test('an https check takes a TLS server name; a tcp check with only its own keys is fine', () => {
+    const text = GSLB.replace('check: { url: "http://{vip}:8080/healthz", interval: 1, timeout: 0.5 }', 'check: { type: https, tlsServername: svc.test, tlsVerify: false, interval: 1, timeout: 0.5 }')
+    assert.deepEqual(build(text).issues.map(formatIssue), [])
+  })
 
   test('a problem of a region\'s check is reported once, not once per VIP', () => {
     const issues = build(GSLB.replace('interval: 1, timeout: 0.5', 'interval: 1, timeout: 2')).issues.map(formatIssue)
