@@ -30,8 +30,10 @@ export async function mergeMetrics(primary: MetricsJson, workers: MetricsJson[])
   return AggregatorRegistry.aggregate([own, ...workers]).metrics()
 }
 
+/** The series of a registry that outlive its process in a total: counters and histograms (not gauges). */
+export const lasting = (j: MetricsJson): MetricsJson => j.filter((m) => m.type === 'counter' || m.type === 'histogram')
+
 /** The counters and histograms of `a` and `b` summed: what a dead worker leaves to the total. */
 export async function foldRetired(a: MetricsJson, b: MetricsJson): Promise<MetricsJson> {
-  const lasting = (j: MetricsJson) => j.filter((m) => m.type === 'counter' || m.type === 'histogram')
   return (await AggregatorRegistry.aggregate([lasting(a), lasting(b)]).getMetricsAsJSON()) as unknown as MetricsJson
 }

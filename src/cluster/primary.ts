@@ -22,7 +22,7 @@ import type { Metrics } from '../metrics/index.js'
 import type { ZoneSet } from '../model/types.js'
 import type { EditableConfigStore } from '../store/file-store.js'
 import { HealthSender, type HealthSource } from './health-sync.js'
-import { foldRetired, mergeMetrics, type MetricsJson } from './metrics.js'
+import { foldRetired, lasting, mergeMetrics, type MetricsJson } from './metrics.js'
 import { cloneProblem, type FromWorker, type ToWorker } from './protocol.js'
 
 /**
@@ -383,11 +383,13 @@ export class DnsWorkers {
     this.settleSync()
     if (lastMetrics) {
       slot.lastMetrics = null
-      this.retiring.push(lastMetrics)
+      // Its counters only: its gauges (cache entries, bytes) died with it.
+      const kept = lasting(lastMetrics)
+      this.retiring.push(kept)
       this.folding = this.folding.then(async () => {
         try {
-          this.retired = await foldRetired(this.retired, lastMetrics)
-          this.retiring = this.retiring.filter((m) => m !== lastMetrics)
+          this.retired = await foldRetired(this.retired, kept)
+          this.retiring = this.retiring.filter((m) => m !== kept)
         } catch (err) {
           // Kept in `retiring`, summed apart from then on.
           this.log.error({ err: (err as Error).message }, 'cannot fold the counters of a dead worker into the total')

@@ -93,33 +93,33 @@ export function encodeResponse(head: Head, q: Query | null, out: Outcome, edns: 
  * §3.1.4), but an OPT when the request had one (RFC 6891 §6.1.1).
  */
 export function encodeNotImp(id: number, opcode: number, edns: Edns | null, serverUdpSize = DEFAULT_EDNS_UDP_SIZE): Buffer {
-  const msg = Buffer.alloc(edns ? 23 : 12)
+  const msg = Buffer.alloc(12 + (edns ? 11 : 0))
   msg.writeUInt16BE(id, 0)
   msg[2] = 0x80 | ((opcode & 0x0f) << 3)
   msg[3] = 4
-  if (edns) {
-    msg.writeUInt16BE(1, 10)
-    writeOpt(msg, 12, serverUdpSize, edns.dnssecOk, 0)
-  }
+  appendOpt(msg, 12, edns, serverUdpSize)
   return msg
+}
+
+/** The OPT of a sectionless reply at `off` (its last 11 octets) and ARCOUNT 1, when the query had one. */
+function appendOpt(msg: Buffer, off: number, edns: Edns | null, serverUdpSize: number): void {
+  if (!edns) return
+  msg.writeUInt16BE(1, 10)
+  writeOpt(msg, off, serverUdpSize, edns.dnssecOk, 0)
 }
 
 /**
  * SERVFAIL with the question, for the case where answering or encoding failed (a bug, logged);
  * an OPT when the query had one (RFC 6891 §7).
  */
-export function encodeServFail(head: Head, q: Query | null, serverUdpSize = DEFAULT_EDNS_UDP_SIZE): Buffer {
+export function encodeServFail(head: Head, q: Query | null, edns: Edns | null, serverUdpSize = DEFAULT_EDNS_UDP_SIZE): Buffer {
   const question = q ? q.questionWire : Buffer.alloc(0)
-  const edns = q?.edns ?? null
   const msg = Buffer.alloc(12 + question.length + (edns ? 11 : 0))
   msg.writeUInt16BE(head.id, 0)
   msg[2] = 0x80 | (head.rd ? 1 : 0)
   msg[3] = 2 | (head.cd ? 0x10 : 0)
   msg.writeUInt16BE(q ? 1 : 0, 4)
   question.copy(msg, 12)
-  if (edns) {
-    msg.writeUInt16BE(1, 10)
-    writeOpt(msg, 12 + question.length, serverUdpSize, edns.dnssecOk, 0)
-  }
+  appendOpt(msg, 12 + question.length, edns, serverUdpSize)
   return msg
 }

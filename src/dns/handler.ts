@@ -82,7 +82,7 @@ export class DnsHandler {
         } catch (err) {
           this.log.error({ err, qname: q.qname, qtype: q.qtype }, 'responder failed')
           this.metrics?.query('', q.qtype, 2)
-          return encodeServFail(q, q, this.options.ednsUdpSize)
+          return encodeServFail(q, q, q.edns, this.options.ednsUdpSize)
         }
         reply = (cache && this.cached(cache, q, out, transport)) || this.encode(q, q, out, q.edns, transport)
         if (this.options.queryLog) this.log.debug({ peer, transport, qname: q.qname, qtype: q.qtype, rcode: out.rcode, answers: out.answer.length }, 'query')
@@ -118,7 +118,7 @@ export class DnsHandler {
       return encodeResponse(head, q, out, edns, this.maxSize(edns, transport), this.options.ednsUdpSize)
     } catch (err) {
       this.log.error({ err, qname: q?.qname }, 'encoding a response failed')
-      return encodeServFail(head, q, this.options.ednsUdpSize)
+      return encodeServFail(head, q, edns, this.options.ednsUdpSize)
     }
   }
 }

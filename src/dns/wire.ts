@@ -288,6 +288,7 @@ export function parseQuery(buf: Buffer): ParseResult {
     if (!(err instanceof Malformed)) throw err
     // The reply carries an OPT when the query had one, even if the FORMERR is about the OPT's own
     // options (an OPT read before the fault) or about what comes before it (found again from the top).
-    return { kind: 'formerr', id, rd, cd, question, edns: edns ?? findOpt(buf), reason: err.message }
+    // No ECS echoed in a FORMERR (an ECS read before the fault, of a message that is not right).
+    return { kind: 'formerr', id, rd, cd, question, edns: edns ? { ...edns, ecs: null } : findOpt(buf), reason: err.message }
   }
 }

@@ -38,7 +38,8 @@ export async function writeFileAtomic(path_: string, data: string | Buffer): Pro
 
 /**
  * Removes the temporary files a writer killed mid-write left in `dir` (those of processes that no
- * longer run); returns their names. A missing directory has none.
+ * longer run, and this process's own: called at start-up, before it writes any; in a container
+ * every start may get the same pid); returns their names. A missing directory has none.
  */
 export async function removeStaleTemps(dir: string): Promise<string[]> {
   const names = await readdir(dir).catch(() => [] as string[])
@@ -54,8 +55,9 @@ export async function removeStaleTemps(dir: string): Promise<string[]> {
   return removed
 }
 
+/** Whether another process with this pid runs (our own pid: no, see removeStaleTemps). */
 function running(pid: number): boolean {
-  if (pid === process.pid) return true
+  if (pid === process.pid) return false
   try {
     process.kill(pid, 0)
     return true

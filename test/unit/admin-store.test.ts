@@ -240,16 +240,17 @@ describe('FileConfigStore.edit', () => {
     assert.deepEqual((await readdir(elsewhere)).sort(), ['store.test.yaml'], 'no temporary file left beside it')
   })
 
-  test('temporary files of writers that no longer run are removed at start; those of a live writer and other files stay', async (t) => {
+  test('temporary files of writers that no longer run (and our own: a container restarts with the same pid) are removed at start; those of a live writer and other files stay', async (t) => {
     const dir = await mkdtemp(path.join(tmpdir(), 'meridian-temps-'))
     t.after(() => rm(dir, { recursive: true, force: true }))
     // A pid that ran and has exited.
     const child = spawn(process.execPath, ['-e', ''])
     await new Promise((resolve) => child.once('exit', resolve))
     const dead = `.z.yaml.${child.pid}.1796000000000.tmp`
-    const live = `.z.yaml.${process.pid}.1796000000001.tmp`
-    for (const name of [dead, live, 'z.yaml', 'notes.tmp', '.z.yaml.tmp']) await writeFile(path.join(dir, name), 'x')
-    assert.deepEqual(await removeStaleTemps(dir), [dead])
+    const own = `.z.yaml.${process.pid}.1796000000002.tmp`
+    const live = `.z.yaml.${process.ppid}.1796000000001.tmp` // the test runner: running
+    for (const name of [dead, own, live, 'z.yaml', 'notes.tmp', '.z.yaml.tmp']) await writeFile(path.join(dir, name), 'x')
+    assert.deepEqual((await removeStaleTemps(dir)).sort(), [dead, own].sort())
     assert.deepEqual((await readdir(dir)).sort(), [live, '.z.yaml.tmp', 'notes.tmp', 'z.yaml'].sort())
     assert.deepEqual(await removeStaleTemps(path.join(dir, 'missing')), [], 'a missing directory has none')
   })
