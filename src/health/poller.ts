@@ -15,10 +15,9 @@
 import { readFile } from 'node:fs/promises'
 import { MeridianError } from '../errors.js'
 import type { Logger } from '../log.js'
-import { formatAddress } from '../model/address.js'
 import { writeFileAtomic } from '../store/atomic.js'
 import { createCheck as defaultCreateCheck, errorText, HttpAgents, type Check } from './check.js'
-import { resolvedKey, resolveSpec, type CheckSpec, type ResolvedSpec } from './spec.js'
+import { probedOrigin, resolvedKey, resolveSpec, type CheckSpec, type ResolvedSpec } from './spec.js'
 import { MoveLog } from './moves.js'
 import { ewmaMovedSignificantly, initialHealth, next, parseSaved, toSaved, type CheckResult, type HealthState, type SavedHealth, type TargetHealth } from './state.js'
 
@@ -476,7 +475,3 @@ export class HealthPoller {
   }
 }
 
-/** What a check probes, whatever its settings: `http://192.0.2.1:80`, `tcp://192.0.2.1:443`. */
-function probedOrigin(spec: ResolvedSpec): string {
-  return spec.url ? new URL(spec.url).origin : `tcp://${formatAddress(spec.address, spec.port)}`
-}

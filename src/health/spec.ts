@@ -130,9 +130,19 @@ export function checkKey(spec: CheckSpec | ResolvedSpec): string {
   return resolvedKey(resolveSpec(spec as CheckSpec))
 }
 
+/** What a check asks: its URL, or `tcp://ADDRESS:PORT`. */
+export function probeUrl(r: ResolvedSpec): string {
+  return r.url ?? `tcp://${formatAddress(r.address, r.port)}`
+}
+
+/** What a check probes, whatever its path and settings: `http://192.0.2.1` (default port dropped), `tcp://192.0.2.1:443`. */
+export function probedOrigin(r: ResolvedSpec): string {
+  return r.url ? new URL(r.url).origin : probeUrl(r)
+}
+
 /** checkKey of a spec resolveSpec already returned (without resolving it again). */
 export function resolvedKey(r: ResolvedSpec): string {
   const hash = createHash('sha256').update(canonical(r)).digest('hex').slice(0, 8)
-  const where = r.url ?? `tcp://${formatAddress(r.address, r.port)}`
+  const where = probeUrl(r)
   return `${where}#${hash}`
 }

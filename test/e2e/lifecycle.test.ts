@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
+import { createServer, type AddressInfo } from 'node:net'
 import { readFile, writeFile, rename } from 'node:fs/promises'
 import path from 'node:path'
 import { createInterface } from 'node:readline'
@@ -145,43 +146,83 @@ describe('serving and reloading', () => {
     assert.equal(after.answer[0]?.data, '"reloaded"')
   })
 
-  test('signals during start-up: a SIGHUP waits for it to end, a SIGTERM ends it at once with exit 0', async (t) => {
-    // A check that cannot get a state for a long while (an unroutable VIP, a 20 s timeout) holds the
-    // start-up in --health-wait; the admin API is up by then, and says so in the log.
-    const { dir, cleanup } = await tempDir()
-    t.after(cleanup)
-    const zone = `origin: hw.test
+  /** `serve` spawned on `dir` with `args`, its log lines as they come, and its exit. */
+  function spawnServe(dir: string, args: string[]) {
+    const proc = spawn(CLI, ['serve', '--zones', dir, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const exited = new Promise<[number | null, string | null]>((resolve) => proc.once('exit', (code, signal) => resolve([code, signal])))
+    const lines: LogLine[] = []
+    const waiters: { match: (l: LogLine) => boolean; resolve: () => void }[] = []
+    let stderr = ''
+    proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+    createInterface({ input: proc.stdout }).on('line', (line) => {
+      const l = JSON.parse(line) as LogLine
+      lines.push(l)
+      for (const w of [...waiters]) {
+        if (!w.match(l)) continue
+        waiters.splice(waiters.indexOf(w), 1)
+        w.resolve()
+      }
+    })
+    const logged = (match: (l: LogLine) => boolean) =>
+      new Promise<void>((resolve, reject) => {
+        if (lines.some(match)) return resolve()
+        waiters.push({ match, resolve })
+        void exited.then(() => reject(new Error(`exited before the log line; stderr: ${stderr}; last: ${JSON.stringify(lines.slice(-3))}`)))
+      })
+    return { proc, exited, lines, logged, stderr: () => stderr }
+  }
+
+  const holdZone = (check: string) => `origin: hw.test
 soa: { mname: ns1, rname: h, minimum: 10 }
 ns: [ns1]
 records:
   ns1: { A: 192.0.2.53 }
 regions:
-  r1: { location: { country: US }, vips: [192.0.2.1], check: { url: "http://{vip}:9/", interval: 30, timeout: 20 } }
+  r1: { location: { country: US }, vips: [192.0.2.1], check: ${check} }
 services:
   www: { policy: geo }
 `
-    await writeFile(path.join(dir, 'hw.yaml'), zone)
+
+  test('signals during start-up: a SIGTERM ends it at once with exit 0 (and a SIGHUP before it does not kill it)', { timeout: 60_000 }, async (t) => {
+    // A check that cannot get a state for a long while (an unroutable VIP, a 20 s timeout) holds the
+    // start-up in --health-wait; the admin API is up by then, and says so in the log.
+    const { dir, cleanup } = await tempDir()
+    t.after(cleanup)
+    await writeFile(path.join(dir, 'hw.yaml'), holdZone('{ url: "http://{vip}:9/", interval: 30, timeout: 20 }'))
     for (const workers of ['1', '2']) {
-      const proc = spawn(CLI, ['serve', '--zones', dir, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--workers', workers, '--health-wait', '120'], { stdio: ['ignore', 'pipe', 'pipe'] })
-      const exited = new Promise<[number | null, string | null]>((resolve) => proc.once('exit', (code, signal) => resolve([code, signal])))
-      const lines: LogLine[] = []
-      let stderr = ''
-      proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
-      await new Promise<void>((resolve, reject) => {
-        createInterface({ input: proc.stdout }).on('line', (line) => {
-          const l = JSON.parse(line) as LogLine
-          lines.push(l)
-          if (l.msg === 'admin API listening') resolve()
-        })
-        void exited.then(() => reject(new Error(`exited before its admin API listened: ${stderr}`)))
-      })
-      proc.kill('SIGHUP')
-      proc.kill('SIGTERM')
-      assert.deepEqual(await exited, [0, null], `--workers ${workers}: exit 0, not killed by SIGHUP or SIGTERM; stderr: ${stderr}`)
-      assert.ok(lines.some((l) => l.msg === 'stopped during start-up' && l.signal === 'SIGTERM'), `--workers ${workers}: says it stopped during start-up`)
-      assert.ok(!lines.some((l) => String(l.msg).startsWith('meridian serving')), 'it never served')
-      assert.doesNotMatch(stderr, /Error/, 'no stack trace from a worker')
+      const s = spawnServe(dir, ['--workers', workers, '--health-wait', '120'])
+      await s.logged((l) => l.msg === 'admin API listening')
+      s.proc.kill('SIGHUP')
+      s.proc.kill('SIGTERM')
+      assert.deepEqual(await s.exited, [0, null], `--workers ${workers}: exit 0, not killed by SIGHUP or SIGTERM; stderr: ${s.stderr()}`)
+      assert.ok(s.lines.some((l) => l.msg === 'stopped during start-up' && l.signal === 'SIGTERM'), `--workers ${workers}: says it stopped during start-up`)
+      assert.ok(!s.lines.some((l) => String(l.msg).startsWith('meridian serving')), 'it never served')
+      assert.doesNotMatch(s.stderr(), /Error/)
     }
+  })
+
+  test('a SIGHUP during start-up is kept: the zones are reloaded once serving starts', { timeout: 60_000 }, async (t) => {
+    // A tcp check of a port nothing listens on: down at its first round (fall 1), so the wait ends.
+    const { dir, cleanup } = await tempDir()
+    t.after(cleanup)
+    const probe = createServer()
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve))
+    const deadPort = (probe.address() as AddressInfo).port
+    await new Promise((resolve) => probe.close(resolve))
+    await writeFile(path.join(dir, 'hw.yaml'), holdZone(`{ type: tcp, target: 127.0.0.1, port: ${deadPort}, interval: 2, timeout: 0.5, fall: 1 }`))
+    const s = spawnServe(dir, ['--workers', '1', '--health-wait', '30', '--no-watch'])
+    t.after(() => s.proc.kill('SIGKILL'))
+    await s.logged((l) => l.msg === 'admin API listening')
+    // The set is loaded; a record added now is seen only by a reload (--no-watch): the SIGHUP's.
+    await writeFile(path.join(dir, 'hw.yaml'), holdZone(`{ type: tcp, target: 127.0.0.1, port: ${deadPort}, interval: 2, timeout: 0.5, fall: 1 }`).replace('  ns1: { A: 192.0.2.53 }', '  ns1: { A: 192.0.2.53 }\n  late: { A: 192.0.2.77 }'))
+    s.proc.kill('SIGHUP')
+    await s.logged((l) => String(l.msg).startsWith('meridian serving'))
+    await s.logged((l) => l.msg === 'zones loaded' && l.reason === 'SIGHUP')
+    const port = Number(/:(\d+)$/.exec((s.lines.find((l) => String(l.msg).startsWith('meridian serving'))!.listen as string[])[0]!)![1])
+    const r = await dig('127.0.0.1', port, 'late.hw.test', 'A')
+    assert.deepEqual(r.answer.map((a) => a.data), ['192.0.2.77'])
+    s.proc.kill('SIGTERM')
+    assert.deepEqual(await s.exited, [0, null])
   })
 
   test('SIGTERM closes the sockets and exits 0', async () => {
