@@ -2,7 +2,7 @@
  * /metrics with DNS workers: the control process's own registry (health checks, reloads, region
  * gauges, process metrics) plus the workers' registries (the DNS counters), summed with prom-client's
  * AggregatorRegistry. The control process answers no DNS, so its DNS counters stay at zero and
- * nothing is counted twice. Counters of workers that died are kept (as last scraped), so a summed
+ * nothing is counted twice. Counters of workers that died are kept (as last reported), so a summed
  * counter never goes down when a worker is replaced.
  */
 import { AggregatorRegistry } from 'prom-client'

@@ -6,7 +6,7 @@
  * datagram to whichever worker reads first; TCP connections too are accepted by the workers
  * themselves, SCHED_NONE, see start()). What crosses the IPC channel: the zone set (on start and on every store change, acknowledged
  * so an admin API change is answered only once every worker has it), the health view (whole on start,
- * then the records changed since the last update when its generation moves: health-sync.ts), and the workers' metrics (when /metrics is scraped). A worker that
+ * then the records changed since the last update when its generation moves: health-sync.ts), and the workers' metrics (when /metrics is scraped, and every 2 s unasked). A worker that
  * dies is replaced, with a backoff when it keeps dying; the others keep answering meanwhile.
  */
 import cluster, { type Worker } from 'node:cluster'

@@ -368,10 +368,11 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
   return { zone, issues: [], checks }
 }
 
-/** The poller's spec for one VIP's check: `{vip}` (or `target`) expanded, seconds made ms. */
 /** Keys that mean nothing to a check of each type: given, they are a mistake, not to be ignored. */
 const HTTP_ONLY = ['url', 'path', 'host', 'method', 'expect', 'body', 'tlsServername', 'tlsVerify']
 const HTTPS_ONLY = ['tlsServername', 'tlsVerify']
+
+/** The poller's spec for one VIP's check: `{vip}` (or `target`) expanded, seconds made ms; `given`: the keys the zone file wrote. */
 
 function checkSpecFor(c: CheckDef, vip: string, keyPath: (string | number)[], issues: IssueList, given: readonly string[]): CheckSpec | undefined {
   const stray = given.filter((k) => (c.type === 'tcp' ? HTTP_ONLY : c.type === 'http' ? HTTPS_ONLY : []).includes(k))

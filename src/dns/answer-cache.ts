@@ -449,7 +449,7 @@ export class AnswerCache {
   private readonly graceMs: number
   /** The golden-ratio sequence's next index (from 1: the first entry does not get a share of 0). */
   private graceSeq = 1
-  /** When each superseded service latency generation was superseded (ms, `now()`), for the grace; oldest first. */
+  /** When each superseded service latency generation was superseded (ms, `now()`'s clock), for the grace; in the order the cache saw them (a listed move's time may be earlier than one noted before it). */
   private readonly superseded = new Map<number, number>()
   /** Key parts below `idSpace` are locations, from it buckets; LRU keys are `base key + part`. */
   private readonly idSpace: number
@@ -659,7 +659,7 @@ export class AnswerCache {
    * The health generation moved: every service reading a check whose state changed moves its own
    * state generation (when the state generation moved too), and every geo-latency service reading
    * a check that published a new latency (`latencyGen`) moves its latency generation, the old one
-   * superseded from now (for the grace). The checks compared are those the health source says
+   * superseded from when the move was made (listed with its time), else from now (for the grace). The checks compared are those the health source says
    * moved (movedSince), else every check.
    */
   private healthMoved(idx: HealthIndex, g: HealthGenerations): void {
@@ -677,7 +677,8 @@ export class AnswerCache {
     })
     if (!listed) for (let k = 0; k < idx.keys.length; k++) this.compareCheck(idx, k, states, g, now)
     // Generations superseded longer ago than the grace hold no entry that may still be served:
-    // dropped oldest first (the map is in the order they were superseded).
+    // dropped in the order the cache saw them; one noted out of time order may outstay its grace
+    // here a little (inGrace() reads its time, so it serves nothing past it).
     for (const [gen, at] of this.superseded) {
       if (now - at < this.graceMs) break
       this.superseded.delete(gen)

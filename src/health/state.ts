@@ -16,7 +16,7 @@
  *   down     any      otherwise     down      a failure resets S to 0
  *
  * A success resets the failure count and a failure the success count, so only consecutive
- * results count. A record restored from a saved file starts in its saved state with both counts
+ * results count. A record restored (from a saved file, or from the check an edit replaced) starts in its saved state with both counts
  * at 0: it keeps that state until `rise` or `fall` fresh results say otherwise.
  *
  * Response time: `lastLatencyMs` is the duration of the last round, whatever its outcome (a
