@@ -193,6 +193,9 @@ async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logg
   })
   store.onChange(() => metrics.reload(true))
   store.onReloadFailure(() => metrics.reload(false))
+  metrics.targets(function* () {
+    for (const [key, h] of poller.view().targets) yield [key, h.state]
+  })
   // Up means healthy, drained or not: a planned drain is meridian_region_drained, not a region down.
   metrics.regions(() => healthReport(store.current(), poller.view()).regions.map((r) => ({ zone: r.zone, region: r.region, up: r.healthyVips >= r.minHealthy, drained: r.drained })))
   const healthFile = path.join(opts.zones, '.meridian', 'health.json')

@@ -66,6 +66,7 @@ export class Metrics {
   readonly graceTally: Tally
   private cacheSource: () => { entries: number; bytes: number } = () => ({ entries: 0, bytes: 0 })
   private regionSource: () => Iterable<RegionSample> = () => []
+  private targetSource: () => Iterable<[string, 'up' | 'down' | 'unknown']> = () => []
   private workerDeaths: Counter | undefined
 
   /**
@@ -109,6 +110,18 @@ export class Metrics {
       })
     regionGauge('meridian_region_up', '1 while the region has its healthy VIPs, else 0', (r) => r.up)
     regionGauge('meridian_region_drained', '1 while the region is drained by the operator, else 0', (r) => r.drained)
+    // Each check target's state, read from the health view at scrape time (no series while unknown).
+    const targets = () => this.targetSource()
+    new Gauge({
+      name: 'meridian_health_target_up',
+      help: '1 while the check target is up, 0 while down (no series while its state is unknown)',
+      labelNames: ['target'],
+      registers,
+      collect() {
+        this.reset()
+        for (const [target, state] of targets()) if (state !== 'unknown') this.set({ target }, state === 'up' ? 1 : 0)
+      },
+    })
   }
 
   query(zone: string, qtype: number, rcode: number): void {
@@ -181,6 +194,11 @@ export class Metrics {
   /** Where the region gauges read from at scrape time. */
   regions(source: () => Iterable<RegionSample>): void {
     this.regionSource = source
+  }
+
+  /** Where meridian_health_target_up reads each check target's state (the poller's view). */
+  targets(source: () => Iterable<[string, 'up' | 'down' | 'unknown']>): void {
+    this.targetSource = source
   }
 
   /**

@@ -73,6 +73,16 @@ test('health results, state changes, reloads and region gauges are exported', as
   assert.match(text, /meridian_region_drained\{zone="m\.test",region="one"\} 1/)
 })
 
+test('each check target\'s state: 1 up, 0 down, no series while unknown, read at scrape time', async () => {
+  const m = new Metrics({ processMetrics: false })
+  let view: [string, 'up' | 'down' | 'unknown'][] = [['http://a/#1', 'up'], ['http://b/#2', 'down'], ['http://c/#3', 'unknown']]
+  m.targets(() => view)
+  const lines = async () => (await m.render()).split('\n').filter((l) => l.startsWith('meridian_health_target_up{'))
+  assert.deepEqual(await lines(), ['meridian_health_target_up{target="http://a/#1"} 1', 'meridian_health_target_up{target="http://b/#2"} 0'])
+  view = [['http://a/#1', 'down']]
+  assert.deepEqual(await lines(), ['meridian_health_target_up{target="http://a/#1"} 0'], 'a target gone has no series')
+})
+
 test('the series of a check target no longer checked are dropped; the others stay', async () => {
   const m = new Metrics({ processMetrics: false })
   for (const target of ['http://gone/#1', 'http://kept/#2']) {
