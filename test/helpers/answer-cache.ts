@@ -3,7 +3,15 @@
  * answer-cache.test.ts (fixed queries) and hot-path-fuzz.test.ts (random ones) compare a handler
  * with the cache against one without over this zone.
  */
-import type { Metrics } from '../../src/metrics/index.js'
+import assert from 'node:assert/strict'
+import type { GeoLookup } from '../../src/dns/client.js'
+import type { AnswerCacheOptions } from '../../src/dns/answer-cache.js'
+import { DnsHandler } from '../../src/dns/handler.js'
+import type { MoveLog } from '../../src/health/moves.js'
+import { createLogger } from '../../src/log.js'
+import { Metrics } from '../../src/metrics/index.js'
+import type { VipHealth } from '../../src/model/gslb.js'
+import type { ZoneSet } from '../../src/model/types.js'
 
 /** c.test: static records, a CNAME to a service, and GSLB services of every policy over three regions. */
 export const CACHE_ZONE = `origin: c.test
@@ -52,4 +60,37 @@ export function expand(v6: string): string {
     t.push(((q[0]! << 8) | q[1]!).toString(16), ((q[2]! << 8) | q[3]!).toString(16))
   }
   return [...h, ...Array(Math.max(0, 8 - h.length - t.length)).fill('0'), ...t].map((x) => x.padStart(4, '0')).join('')
+}
+
+/** What the handlers answer from; the tests change it between queries as the poller and the store would. */
+export interface World {
+  set: ZoneSet
+  generation: number
+  health: Map<string, VipHealth>
+  /** When set, the checks that moved, by generation (as HealthPoller keeps them); handlers() passes it on as movedSince. */
+  moved?: MoveLog
+  /** The state generation, when it is not `generation` (latency moves move only `generation`). */
+  stateGeneration?: number
+}
+
+/** HealthPoller.movedSince over a world's `moved` log. */
+export function movedSinceOf(world: World): ((generation: number, visit: (key: string, at: number) => void) => boolean) | undefined {
+  const m = world.moved
+  return m && ((generation, visit) => m.since(generation, world.generation, visit))
+}
+
+/**
+ * A handler with the answer cache (default bounds unless given) and one without, over the same
+ * world and GeoIP stand-in `geo`, sharing a fixed `rand`; `cachedGeo` (default `geo`) is the cached
+ * handler's GeoIP, the plain one always uses `geo`.
+ */
+export function handlers(world: World, geo: GeoLookup, answerCache?: AnswerCacheOptions, cachedGeo: GeoLookup = geo): { cached: DnsHandler; plain: DnsHandler; metrics: Metrics } {
+  const gslb = { geo, health: (k: string) => world.health.get(k), rand: () => 0.37, generations: () => ({ generation: world.generation, stateGeneration: world.stateGeneration ?? world.generation }), movedSince: movedSinceOf(world) }
+  const log = createLogger('silent')
+  const metrics = new Metrics({ processMetrics: false })
+  const cached = new DnsHandler(() => world.set, log, answerCache ? { answerCache } : {}, { ...gslb, geo: cachedGeo }, metrics)
+  const plain = new DnsHandler(() => world.set, log, { answerCache: { maxEntries: 0, maxBytes: 0 } }, gslb)
+  assert.ok(cached.cache, 'the cache is on by default')
+  assert.equal(plain.cache, undefined)
+  return { cached, plain, metrics }
 }

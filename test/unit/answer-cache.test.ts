@@ -19,7 +19,7 @@ import { createLogger } from '../../src/log.js'
 import { Metrics } from '../../src/metrics/index.js'
 import type { VipHealth } from '../../src/model/gslb.js'
 import type { ZoneSet } from '../../src/model/types.js'
-import { CACHE_ZONE, counter, expand, SUB_ZONE } from '../helpers/answer-cache.js'
+import { CACHE_ZONE, counter, expand, handlers as sharedHandlers, movedSinceOf, SUB_ZONE, type World } from '../helpers/answer-cache.js'
 import { isSmiCheck, sameMapCheck } from '../helpers/v8.js'
 import { buildQuery, ecsOption, parseReply, TYPE, type QuerySpec, type Reply } from '../helpers/wire.js'
 
@@ -37,36 +37,8 @@ const geo: GeoLookup = (address) => {
   return { country: cc, continent: undefined, lat: p?.lat, lon: p?.lon, source: cc ? 'country' : 'none', networkPrefix: address.includes(':') ? 32 : 8 } satisfies GeoAnswer
 }
 
-interface World {
-  set: ZoneSet
-  generation: number
-  health: Map<string, VipHealth>
-  /** When set, the checks that moved, by generation (as HealthPoller keeps them); handlers() passes it on as movedSince. */
-  moved?: MoveLog
-  /** The state generation, when it is not `generation` (latency moves move only `generation`). */
-  stateGeneration?: number
-}
-
-/** HealthPoller.movedSince over a world's `moved` log. */
-function movedSinceOf(world: World): ((generation: number, visit: (key: string, at: number) => void) => boolean) | undefined {
-  const m = world.moved
-  return m && ((generation, visit) => m.since(generation, world.generation, visit))
-}
-
-/**
- * A handler with the answer cache (default bounds unless given) and one without, over the same
- * world; `cachedGeo` (default `geo`) is the cached handler's GeoIP, the plain one always uses `geo`.
- */
-function handlers(world: World, answerCache?: AnswerCacheOptions, cachedGeo: GeoLookup = geo): { cached: DnsHandler; plain: DnsHandler; metrics: Metrics } {
-  const gslb = { geo, health: (k: string) => world.health.get(k), rand: () => 0.37, generations: () => ({ generation: world.generation, stateGeneration: world.stateGeneration ?? world.generation }), movedSince: movedSinceOf(world) }
-  const log = createLogger('silent')
-  const metrics = new Metrics({ processMetrics: false })
-  const cached = new DnsHandler(() => world.set, log, answerCache ? { answerCache } : {}, { ...gslb, geo: cachedGeo }, metrics)
-  const plain = new DnsHandler(() => world.set, log, { answerCache: { maxEntries: 0, maxBytes: 0 } }, gslb)
-  assert.ok(cached.cache, 'the cache is on by default')
-  assert.equal(plain.cache, undefined)
-  return { cached, plain, metrics }
-}
+/** The shared handlers() with this file's GeoIP stand-in. */
+const handlers = (world: World, answerCache?: AnswerCacheOptions, cachedGeo: GeoLookup = geo) => sharedHandlers(world, geo, answerCache, cachedGeo)
 
 /** `geo`, counting its calls in `calls`. */
 function countingGeo(): { lookup: GeoLookup; calls: number } {

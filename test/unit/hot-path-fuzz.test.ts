@@ -21,12 +21,10 @@ import type { GeoAnswer, GeoLookup } from '../../src/dns/client.js'
 import { type AnswerCacheOptions } from '../../src/dns/answer-cache.js'
 import { DnsHandler, type Transport } from '../../src/dns/handler.js'
 import { countryLocation } from '../../src/geo/index.js'
-import { createLogger } from '../../src/log.js'
-import { Metrics } from '../../src/metrics/index.js'
 import { prng } from '../../src/sim/index.js'
 import type { VipHealth } from '../../src/model/gslb.js'
 import type { ZoneSet } from '../../src/model/types.js'
-import { CACHE_ZONE, counter, expand, SUB_ZONE } from '../helpers/answer-cache.js'
+import { CACHE_ZONE, counter, expand, handlers as sharedHandlers, SUB_ZONE, type World } from '../helpers/answer-cache.js'
 import { encodeName, parseReply, readName, soaData, TYPE, type Reply, type RR } from '../helpers/wire.js'
 
 // ---------------------------------------------------------------------------------------------
@@ -117,23 +115,8 @@ const geo: GeoLookup = (address) => {
   return { country: cc, continent: undefined, lat: p?.lat, lon: p?.lon, source: cc ? 'country' : 'none', networkPrefix } satisfies GeoAnswer
 }
 
-interface World {
-  set: ZoneSet
-  generation: number
-  health: Map<string, VipHealth>
-}
-
-/** A handler with the answer cache (`answerCache`, default bounds when omitted) and one without, over `world`, sharing a fixed `rand`. */
-function handlers(world: World, answerCache?: AnswerCacheOptions): { cached: DnsHandler; plain: DnsHandler; metrics: Metrics } {
-  const gslb = { geo, health: (k: string) => world.health.get(k), rand: () => 0.37, generations: () => ({ generation: world.generation, stateGeneration: world.generation }) }
-  const log = createLogger('silent')
-  const metrics = new Metrics({ processMetrics: false })
-  const cached = new DnsHandler(() => world.set, log, answerCache ? { answerCache } : {}, gslb, metrics)
-  const plain = new DnsHandler(() => world.set, log, { answerCache: { maxEntries: 0, maxBytes: 0 } }, gslb)
-  assert.ok(cached.cache && !plain.cache)
-  return { cached, plain, metrics }
-}
-
+/** The shared handlers() with this file's finer GeoIP stand-in. */
+const handlers = (world: World, answerCache?: AnswerCacheOptions) => sharedHandlers(world, geo, answerCache)
 
 /**
  * A reply as comparable data, for NXDOMAIN whose compression differs: answer-cache.test.ts's
