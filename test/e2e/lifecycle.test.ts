@@ -3,14 +3,12 @@
  * SIGHUP), the last good set serving through a bad edit, serial: auto, and a clean SIGTERM.
  */
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { createServer, type AddressInfo } from 'node:net'
 import { readFile, writeFile, rename } from 'node:fs/promises'
 import path from 'node:path'
-import { createInterface } from 'node:readline'
 import { describe, test } from 'node:test'
 import { DNS_V8_FLAGS } from '../../src/cluster/primary.js'
-import { adminUrl, CLI, DEMO_ZONES, runCli, startServer, tempDir, type LogLine, type RunningServer } from '../helpers/server.js'
+import { adminUrl, DEMO_ZONES, runCli, spawnServer, startServer, tempDir, type LogLine, type RunningServer, type SpawnedServer } from '../helpers/server.js'
 import { dig } from '../helpers/dig.js'
 
 describe('meridian check', () => {
@@ -146,31 +144,10 @@ describe('serving and reloading', () => {
     assert.equal(after.answer[0]?.data, '"reloaded"')
   })
 
-  /** `serve` spawned on `dir` with `args`, its log lines as they come, and its exit. */
-  function spawnServe(dir: string, args: string[]) {
-    const proc = spawn(CLI, ['serve', '--zones', dir, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-    const exited = new Promise<[number | null, string | null]>((resolve) => proc.once('exit', (code, signal) => resolve([code, signal])))
-    const lines: LogLine[] = []
-    const waiters: { match: (l: LogLine) => boolean; resolve: () => void }[] = []
-    let stderr = ''
-    proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
-    createInterface({ input: proc.stdout }).on('line', (line) => {
-      const l = JSON.parse(line) as LogLine
-      lines.push(l)
-      for (const w of [...waiters]) {
-        if (!w.match(l)) continue
-        waiters.splice(waiters.indexOf(w), 1)
-        w.resolve()
-      }
-    })
-    const logged = (match: (l: LogLine) => boolean) =>
-      new Promise<void>((resolve, reject) => {
-        if (lines.some(match)) return resolve()
-        waiters.push({ match, resolve })
-        void exited.then(() => reject(new Error(`exited before the log line; stderr: ${stderr}; last: ${JSON.stringify(lines.slice(-3))}`)))
-      })
-    return { proc, exited, lines, logged, stderr: () => stderr }
-  }
+  /** `serve` spawned on `dir` with `args` (spawnServer: no waiting for the start-up line). */
+  const spawnServe = (dir: string, args: string[]) => spawnServer(['serve', '--zones', dir, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', ...args])
+  /** Waits for a log line of `s` for up to 30 s (a start-up with --health-wait takes a few). */
+  const logged = (s: SpawnedServer, match: (l: LogLine) => boolean) => s.waitForLog(match, 30_000)
 
   const holdZone = (check: string) => `origin: hw.test
 soa: { mname: ns1, rname: h, minimum: 10 }
@@ -191,12 +168,12 @@ services:
     await writeFile(path.join(dir, 'hw.yaml'), holdZone('{ url: "http://{vip}:9/", interval: 30, timeout: 20 }'))
     for (const workers of ['1', '2']) {
       const s = spawnServe(dir, ['--workers', workers, '--health-wait', '120'])
-      await s.logged((l) => l.msg === 'admin API listening')
+      await logged(s, (l) => l.msg === 'admin API listening')
       s.proc.kill('SIGHUP')
       s.proc.kill('SIGTERM')
       assert.deepEqual(await s.exited, [0, null], `--workers ${workers}: exit 0, not killed by SIGHUP or SIGTERM; stderr: ${s.stderr()}`)
-      assert.ok(s.lines.some((l) => l.msg === 'stopped during start-up' && l.signal === 'SIGTERM'), `--workers ${workers}: says it stopped during start-up`)
-      assert.ok(!s.lines.some((l) => String(l.msg).startsWith('meridian serving')), 'it never served')
+      assert.ok(s.logs.some((l) => l.msg === 'stopped during start-up' && l.signal === 'SIGTERM'), `--workers ${workers}: says it stopped during start-up`)
+      assert.ok(!s.logs.some((l) => String(l.msg).startsWith('meridian serving')), 'it never served')
       assert.doesNotMatch(s.stderr(), /Error/)
     }
   })
@@ -212,13 +189,13 @@ services:
     await writeFile(path.join(dir, 'hw.yaml'), holdZone(`{ type: tcp, target: 127.0.0.1, port: ${deadPort}, interval: 2, timeout: 0.5, fall: 1 }`))
     const s = spawnServe(dir, ['--workers', '1', '--health-wait', '30', '--no-watch'])
     t.after(() => s.proc.kill('SIGKILL'))
-    await s.logged((l) => l.msg === 'admin API listening')
+    await logged(s, (l) => l.msg === 'admin API listening')
     // The set is loaded; a record added now is seen only by a reload (--no-watch): the SIGHUP's.
     await writeFile(path.join(dir, 'hw.yaml'), holdZone(`{ type: tcp, target: 127.0.0.1, port: ${deadPort}, interval: 2, timeout: 0.5, fall: 1 }`).replace('  ns1: { A: 192.0.2.53 }', '  ns1: { A: 192.0.2.53 }\n  late: { A: 192.0.2.77 }'))
     s.proc.kill('SIGHUP')
-    await s.logged((l) => String(l.msg).startsWith('meridian serving'))
-    await s.logged((l) => l.msg === 'zones loaded' && l.reason === 'SIGHUP')
-    const port = Number(/:(\d+)$/.exec((s.lines.find((l) => String(l.msg).startsWith('meridian serving'))!.listen as string[])[0]!)![1])
+    await logged(s, (l) => String(l.msg).startsWith('meridian serving'))
+    await logged(s, (l) => l.msg === 'zones loaded' && l.reason === 'SIGHUP')
+    const port = Number(/:(\d+)$/.exec((s.logs.find((l) => String(l.msg).startsWith('meridian serving'))!.listen as string[])[0]!)![1])
     const r = await dig('127.0.0.1', port, 'late.hw.test', 'A')
     assert.deepEqual(r.answer.map((a) => a.data), ['192.0.2.77'])
     s.proc.kill('SIGTERM')

@@ -73,6 +73,40 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   // One process unless the test asks for workers (`--workers` defaults to one per CPU).
   const workers = opts.args?.includes('--workers') ? [] : ['--workers', '1']
   const args = ['serve', '--zones', zonesDir, ...listen.flatMap((l) => ['--listen', l]), ...admin, ...workers, ...(opts.args ?? [])]
+  const { proc, logs, waitForLog, exited, stderr } = spawnServer(args, opts)
+  const started = await waitForLog((l) => Array.isArray(l.listen) && typeof l.msg === 'string' && l.msg.startsWith('meridian serving'))
+  const listenAddrs = started.listen as string[]
+  const port = Number(/:(\d+)$/.exec(listenAddrs[0]!)![1])
+  return {
+    proc,
+    port,
+    listen: listenAddrs,
+    zonesDir,
+    logs,
+    waitForLog,
+    stderr,
+    async stop() {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM')
+      const [code] = await exited
+      await cleanup?.()
+      return code
+    },
+  }
+}
+
+/** A spawned `meridian` (the executable, or `node NODE_ARGS... cli.js`) with `args`: its JSON log lines as they come, and its exit. */
+export interface SpawnedServer {
+  proc: ChildProcessWithoutNullStreams
+  logs: LogLine[]
+  /** Resolves with the first log line (already seen or still to come) that matches; rejects at the timeout or the exit. */
+  waitForLog(match: (l: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>
+  /** Exit code and signal. */
+  exited: Promise<[number | null, NodeJS.Signals | null]>
+  stderr(): string
+}
+
+/** Spawns the CLI with `args` (no waiting: startServer waits for the start-up line). */
+export function spawnServer(args: string[], opts: { nodeArgs?: string[]; cwd?: string } = {}): SpawnedServer {
   const proc = opts.nodeArgs
     ? spawn(process.execPath, [...opts.nodeArgs, CLI, ...args], { stdio: ['pipe', 'pipe', 'pipe'], cwd: opts.cwd })
     : spawn(CLI, args, { stdio: ['pipe', 'pipe', 'pipe'], cwd: opts.cwd })
@@ -95,7 +129,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
       }
     }
   })
-  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)))
+  const exited = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => proc.once('exit', (code, signal) => resolve([code, signal])))
   const waitForLog = (match: (l: LogLine) => boolean, timeoutMs = 10000): Promise<LogLine> => {
     const seen = logs.find(match)
     if (seen) return Promise.resolve(seen)
@@ -109,7 +143,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
         },
       }
       waiters.push(w)
-      exited.then((code) => {
+      void exited.then(([code]) => {
         if (waiters.includes(w)) {
           clearTimeout(timer)
           reject(new Error(`server exited (${code}) before the expected log line; stderr: ${stderr}`))
@@ -117,24 +151,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
       })
     })
   }
-  const started = await waitForLog((l) => Array.isArray(l.listen) && typeof l.msg === 'string' && l.msg.startsWith('meridian serving'))
-  const listenAddrs = started.listen as string[]
-  const port = Number(/:(\d+)$/.exec(listenAddrs[0]!)![1])
-  return {
-    proc,
-    port,
-    listen: listenAddrs,
-    zonesDir,
-    logs,
-    waitForLog,
-    stderr: () => stderr,
-    async stop() {
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM')
-      const code = await exited
-      await cleanup?.()
-      return code
-    },
-  }
+  return { proc, logs, waitForLog, exited, stderr: () => stderr }
 }
 
 /** The admin API's base URL (`http://127.0.0.1:PORT`), from the server's `admin API listening` log line. */
