@@ -236,7 +236,11 @@ export class HealthPoller {
     // edit of a down region's check does not put its VIPs back as `unknown` meanwhile.
     const removed = new Map<string, Entry[]>()
     const added = new Map<string, number>()
-    for (const [key, spec] of wanted) if (!this.entries.has(key)) added.set(probedOrigin(spec), (added.get(probedOrigin(spec)) ?? 0) + 1)
+    for (const [key, spec] of wanted) {
+      if (this.entries.has(key)) continue
+      const origin = probedOrigin(spec)
+      added.set(origin, (added.get(origin) ?? 0) + 1)
+    }
     for (const [key, e] of this.entries) {
       if (wanted.has(key)) continue
       this.stopEntry(e)
