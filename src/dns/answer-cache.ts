@@ -55,7 +55,6 @@
  * on the hot path by `nxdomain()`, for a name the zone set's name index does not hold, and for the
  * full path's answers by `negative()`.
  */
-import { isIP } from 'node:net'
 import dns2 from 'dns2'
 import { LRUCache } from 'lru-cache'
 import type { Zone, ZoneSet } from '../model/types.js'
@@ -560,7 +559,6 @@ export class AnswerCache {
     let client = -1
     if (e?.marker) {
       client = this.client() * REC
-      if (client < 0) return null
       const rec = this.rec
       if (e.next === 'bucket') {
         e = this.valid(this.lru.get(key + rec[client + R_BUCKET]!, GET), set)
@@ -749,7 +747,6 @@ export class AnswerCache {
     } else {
       // client() first: when it empties the cache (an id space ran out), b gets a new key.
       client = this.client() * REC
-      if (client < 0) return null
       if (!b.parts) this.giveKey(b, true)
       const key = b.key
       const rec = this.rec
@@ -1090,15 +1087,11 @@ export class AnswerCache {
     }
   }
 
-  /**
-   * The record of the last parsed message's client (its location and bucket), made on first sight;
-   * -1 for a peer that is not an address (TCP once passed '' for a closed connection), which the
-   * cache then treats as a miss: the full path answers it.
-   */
+  /** The record of the last parsed message's client (its location and bucket), made on first sight. */
   private client(): number {
     if (!this.keyed) this.keyClient()
     const kind = this.clientKind
-    if (kind === CLIENT_TEXT) return this.byText.get(this.clientText) ?? (isIP(this.clientText) ? this.addClient(this.locate()) : -1)
+    if (kind === CLIENT_TEXT) return this.byText.get(this.clientText) ?? this.addClient(this.locate())
     const slots = this.tables[kind]!
     const r = slots[this.slotIn(slots, kind) + SLOT_RECORD[kind]!]!
     return r !== 0 ? r - 1 : this.addClient(this.locate())
