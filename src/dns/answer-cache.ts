@@ -55,6 +55,7 @@
  * on the hot path by `nxdomain()`, for a name the zone set's name index does not hold, and for the
  * full path's answers by `negative()`.
  */
+import { isIP } from 'node:net'
 import dns2 from 'dns2'
 import { LRUCache } from 'lru-cache'
 import type { Zone, ZoneSet } from '../model/types.js'
@@ -559,6 +560,7 @@ export class AnswerCache {
     let client = -1
     if (e?.marker) {
       client = this.client() * REC
+      if (client < 0) return null
       const rec = this.rec
       if (e.next === 'bucket') {
         e = this.valid(this.lru.get(key + rec[client + R_BUCKET]!, GET), set)
@@ -747,6 +749,7 @@ export class AnswerCache {
     } else {
       // client() first: when it empties the cache (an id space ran out), b gets a new key.
       client = this.client() * REC
+      if (client < 0) return null
       if (!b.parts) this.giveKey(b, true)
       const key = b.key
       const rec = this.rec
@@ -1087,11 +1090,15 @@ export class AnswerCache {
     }
   }
 
-  /** The record of the last parsed message's client (its location and bucket), made on first sight. */
+  /**
+   * The record of the last parsed message's client (its location and bucket), made on first sight;
+   * -1 for a peer that is not an address (TCP once passed '' for a closed connection), which the
+   * cache then treats as a miss: the full path answers it.
+   */
   private client(): number {
     if (!this.keyed) this.keyClient()
     const kind = this.clientKind
-    if (kind === CLIENT_TEXT) return this.byText.get(this.clientText) ?? this.addClient(this.locate())
+    if (kind === CLIENT_TEXT) return this.byText.get(this.clientText) ?? this.addTextClient()
     const slots = this.tables[kind]!
     const r = slots[this.slotIn(slots, kind) + SLOT_RECORD[kind]!]!
     return r !== 0 ? r - 1 : this.addClient(this.locate())
@@ -1118,6 +1125,16 @@ export class AnswerCache {
   /** Where the probe for client number `k` starts in a table of pairs (twice that in one of quads). */
   private firstSlot(k: number): number {
     return (Math.imul(k, 0x9e3779b1) >>> this.slotShift) << 1
+  }
+
+  /**
+   * A record for a client of the text kind seen for the first time: an ECS network past /24 (IPv4)
+   * or /56 (IPv6), whose text is the option's octets, or a peer address that is not IPv4. A peer
+   * that is no address at all gets -1 (a miss, so the full path answers it), never a record.
+   */
+  private addTextClient(): number {
+    if (this.ecsOff < 0 && isIP(this.clientText) === 0) return -1
+    return this.addClient(this.locate())
   }
 
   /** Adds a record for the last parsed message's client, located at `c`; returns it. */
