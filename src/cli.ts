@@ -24,7 +24,7 @@ import { DnsListener, parseListen, type ListenAddress } from './dns/server.js'
 import { DEFAULT_EDNS_UDP_SIZE } from './dns/encode.js'
 import { DNS_V8_FLAGS, DnsWorkers, parseWorkers, unsetDnsV8Flags } from './cluster/primary.js'
 import { ConfigError, formatIssue, MeridianError, type ErrorCode } from './errors.js'
-import { countryLocation, DEFAULT_GEODB_FILE, GEODB_DIR, GeoDb, placeLocation } from './geo/index.js'
+import { countryLocation, DEFAULT_GEODB_FILE, GEODB_DIR, GeoDb, GeoSource, placeLocation, type GeoReload } from './geo/index.js'
 import { HealthPoller } from './health/poller.js'
 import { Metrics } from './metrics/index.js'
 import { healthReport } from './admin/health.js'
@@ -173,9 +173,9 @@ async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logg
   process.on('SIGHUP', () => (reload ? reload() : (reloadAsked = true)))
   const listen = opts.listen ?? [parseListen('127.0.0.1:5300')]
   const token = await adminToken(opts, log)
-  let geo: GeoDb
+  let geo: GeoSource
   try {
-    geo = await GeoDb.open(opts.geodb)
+    geo = await GeoSource.open(opts.geodb)
   } catch (err) {
     cannotStart(log, 'E_GEODB', `the GeoIP database cannot be opened: ${(err as Error).message}`, { geodb: opts.geodb })
   }
@@ -228,7 +228,20 @@ async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logg
   // The poller's TargetHealth is a VipHealth: handed over as it is, nothing allocated per query.
   const health = (key: string): VipHealth | undefined => poller.view().targets.get(key)
   const stopExtras = beforeListen ? await beforeListen(store.current(), log) : async () => undefined
-  const geoLookup: GeoLookup = (address, prefix) => geo.locate(address, prefix)
+  const geoLookup: GeoLookup = geo.locate
+  metrics.geodb(() => geo.info.buildEpoch)
+  /** Takes the GeoIP database file again if it was replaced (SIGHUP, the API, the watch); logs and counts what happened. */
+  const reloadGeo = async (why: string): Promise<GeoReload> => {
+    const r = await geo.reload()
+    if (r.error) {
+      metrics.geodbReload(false)
+      log.error({ geodb: r.path, err: r.error, why }, 'the new GeoIP database cannot be opened; the last good one keeps answering')
+    } else if (r.changed) {
+      metrics.geodbReload(true)
+      log.info({ geodb: r.path, buildEpoch: r.buildEpoch, why }, 'GeoIP database reloaded')
+    }
+    return r
+  }
 
   const handlerOptions: Partial<HandlerOptions> = {
     ednsUdpSize: opts.ednsUdpSize,
@@ -259,6 +272,7 @@ async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logg
     readsNeedToken: !isLoopback(opts.admin.host),
     logger: log,
     metrics: () => (workers ? workers.renderMetrics() : metrics.render()),
+    reloadGeo: () => reloadGeo('admin API'),
     ready,
     version: VERSION,
   })
@@ -284,6 +298,9 @@ async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logg
     generations: () => poller.generations(),
     movedSince: (generation, visit) => poller.movedSince(generation, visit),
   }, metrics)
+  // Where each client network is may have changed: cached answers and locations go, in this
+  // process or in every worker (each opens the file again).
+  geo.onChange(() => (workers ? workers.geodbChanged() : handler?.cache?.clear()))
   const listeners = handler ? listen.map((at) => new DnsListener(at, handler, tcpOptions, log.child({ mod: 'dns' }))) : []
   const bound = []
   try {
@@ -293,9 +310,16 @@ async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logg
     cannotStart(log, 'E_LISTEN', `a DNS listen address cannot be bound: ${(err as Error).message}`)
   }
   dnsBound = true
-  if (opts.watch) store.watch()
+  if (opts.watch) {
+    store.watch()
+    geo.watch(
+      () => void reloadGeo('file changed'),
+      (err) => log.error({ err: err.message }, 'GeoIP database watch failed; SIGHUP still reloads it'),
+    )
+  }
   reload = () => {
     store.reload('SIGHUP').catch(() => undefined)
+    void reloadGeo('SIGHUP')
   }
   if (reloadAsked) reload()
   let stopping = false
@@ -304,6 +328,7 @@ async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logg
     stopping = true
     log.info({ signal }, 'shutting down: closing sockets')
     store.close()
+    geo.close()
     clearTimeout(saving)
     Promise.all([...listeners.map((l) => l.close()), workers?.stop(), admin.close(), saveHealth().then(() => poller.close()), stopExtras()]).then(
       () => {

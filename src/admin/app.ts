@@ -64,6 +64,11 @@ export interface AdminDeps {
   /** Prometheus text exposition of the metrics registry. */
   metrics: () => Promise<string>
   ready: () => Readiness
+  /**
+   * Takes the GeoIP database file again when it was replaced (POST /v1/reload); none: only the
+   * zones reload. What it did, as geo/'s GeoReload (admin does not import geo/).
+   */
+  reloadGeo?: () => Promise<{ path: string; changed: boolean; buildEpoch: string; error?: string }>
   /** Largest accepted request body, bytes (default 64 KiB). */
   bodyLimit?: number
   version?: string
@@ -345,11 +350,15 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
   app.post('/v1/reload', async () => {
     const before = store.current().generation
     const set = await store.reload('admin API')
-    return {
+    const body = {
       generation: set.generation,
       changed: set.generation !== before,
       zones: [...set.zones.values()].map((z) => ({ origin: z.origin, serial: z.soa.serial, etag: store.etag(z.origin) ?? null })),
     }
+    if (!deps.reloadGeo) return body
+    const g = await deps.reloadGeo()
+    if (g.error) throw new ApiError('E_GEODB', 409, `the zone files were reloaded (generation ${set.generation}), the GeoIP database was not: ${g.error}; the last good database (built ${g.buildEpoch}) keeps answering`)
+    return { ...body, geodb: { path: g.path, changed: g.changed, buildEpoch: g.buildEpoch } }
   })
 
   // ---- operations -----------------------------------------------------------------------------------

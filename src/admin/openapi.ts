@@ -164,7 +164,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
           responses: { '200': json(any, 'The trace.'), '400': err('A bad parameter.'), '401': readErrors['401'] },
         },
       },
-      '/v1/reload': { post: { operationId: 'reload', summary: 'Re-read the zone files (as the file watcher does).', responses: { '200': json(any, 'The set now serving.'), '400': err('The files have errors; the last good set keeps serving.'), '401': writeErrors['401'] } } },
+      '/v1/reload': { post: { operationId: 'reload', summary: 'Re-read the zone files (as the file watcher does), and the GeoIP database file when it was replaced.', responses: { '200': json(any, 'The set now serving, and what was done with the GeoIP database (`geodb`).'), '400': err('The files have errors; the last good set keeps serving.'), '401': writeErrors['401'], '409': err('The zones were reloaded, but the replaced GeoIP database file cannot be opened (E_GEODB); the last good database keeps answering.') } } },
       '/metrics': { get: { operationId: 'metrics', summary: 'Prometheus metrics.', responses: { '200': { description: 'Prometheus text format 0.0.4.', content: { 'text/plain': { schema: { type: 'string' } } } } } } },
       '/healthz': { get: { operationId: 'healthz', summary: 'The process is alive.', security: [], responses: { '200': json(any, 'Alive.') } } },
       '/readyz': { get: { operationId: 'readyz', summary: 'Zones loaded and DNS sockets bound.', security: [], responses: { '200': json(any, 'Ready.'), '503': json(any, 'Not ready, and why.') } } },

@@ -425,6 +425,11 @@ export class DnsWorkers {
     if (msg !== null) for (const s of this.slots) if (s.phase !== 'forked') this.send(s, msg)
   }
 
+  /** Tells every started worker to open the GeoIP database file again: the control process took a new one. */
+  geodbChanged(): void {
+    for (const s of this.slots) if (s.phase !== 'forked') this.send(s, { type: 'geodb' })
+  }
+
   private sendZones(set: ZoneSet): void {
     const problem = cloneProblem(set)
     if (problem) {

@@ -32,6 +32,8 @@ export type ToWorker =
   | { type: 'health'; health: HealthView }
   | HealthDelta
   | { type: 'metrics'; id: number }
+  /** The control process took a new GeoIP database file: take it too (GeoSource.reload). */
+  | { type: 'geodb' }
   | { type: 'stop' }
 
 export type FromWorker =

@@ -10,7 +10,7 @@ import { DnsHandler } from '../dns/handler.js'
 import type { GslbContext } from '../dns/responder.js'
 import { DnsListener, type BoundAddress } from '../dns/server.js'
 import { formatAddress } from '../model/address.js'
-import { GeoDb } from '../geo/index.js'
+import { GeoSource } from '../geo/index.js'
 import { HealthReplica } from './health-sync.js'
 import { createLogger, type Logger } from '../log.js'
 import { Metrics } from '../metrics/index.js'
@@ -35,19 +35,24 @@ function main(): void {
   let health: HealthReplica | undefined
   let metrics: Metrics | undefined
   const listeners: DnsListener[] = []
+  /** The GeoIP database, once start() opened it. */
+  let geoSource: Promise<GeoSource> | undefined
 
   async function start(init: WorkerInit): Promise<BoundAddress[]> {
-    const geo = await GeoDb.open(init.geodb)
+    geoSource = GeoSource.open(init.geodb)
+    const geo = await geoSource
     // DNS counters only: the control process reports the process metrics and everything else.
     const m = new Metrics({ processMetrics: false })
     const gslb: GslbContext = {
-      geo: (address: string, prefix?: number) => geo.locate(address, prefix),
+      geo: geo.locate,
       health: (key: string): VipHealth | undefined => health!.view.targets.get(key),
       rand: Math.random,
       generations: () => health!.view,
       movedSince: (generation, visit) => health!.movedSince(generation, visit),
     }
     const handler = new DnsHandler(() => zones!, log.child({ mod: 'dns' }), init.handler, gslb, m)
+    // Where each client network is may have changed: every cached answer and location goes.
+    geo.onChange(() => handler.cache?.clear())
     metrics = m
     for (const at of init.listen) listeners.push(new DnsListener(at, handler, init.tcp, log.child({ mod: 'dns' })))
     const bound: BoundAddress[] = []
@@ -123,6 +128,17 @@ function main(): void {
         break
       case 'metrics':
         report(msg.id)
+        break
+      case 'geodb':
+        // Asked before start() opened one: that open reads the file as it is now.
+        void geoSource?.then(
+          (g) =>
+            g.reload().then((r) => {
+              if (r.error) log.error({ geodb: r.path, err: r.error }, 'dns worker: the new GeoIP database cannot be opened; the last good one keeps answering')
+              else if (r.changed) log.info({ geodb: r.path, buildEpoch: r.buildEpoch }, 'dns worker: GeoIP database reloaded')
+            }),
+          () => undefined,
+        )
         break
       case 'stop':
         stop('asked by the control process')

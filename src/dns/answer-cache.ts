@@ -833,6 +833,16 @@ export class AnswerCache {
    * out: rare), base keys too. The base the last parse found (an insert may be under way with it)
    * is kept, with a new key of the same kind. Base ids go on (`built`'s keys hold them).
    */
+  /**
+   * Forgets every answer and every client's location: the GeoIP database changed, so where each
+   * client network is (and so its answers) may have too. Between queries only.
+   */
+  clear(): void {
+    this.base = null
+    this.parsed = false
+    this.flush()
+  }
+
   private flush(): void {
     this.flushCount++
     this.lru.clear()

@@ -14,7 +14,9 @@
  * The record layout (`country_code` or GeoIP2's `country.iso_code`) is detected, and read field by field.
  *
  * Config: `meridian serve --geodb <file or directory>` (a directory means its geo-whois-asn-country.mmdb).
- * Reload: `GeoDb.open(path)` gives a new instance; swap it in, then `close()` the old one.
+ * Reload: `GeoSource` (source.ts) holds the database a server answers from and takes the file again
+ * when it is replaced (SIGHUP, `POST /v1/reload`, a watch of its directory); a file that cannot be
+ * opened leaves the last good database answering.
  *
  * Not located (`source: 'none'`, the caller applies the zone's default location): private, loopback,
  * link-local, CGN, multicast and reserved addresses; documentation addresses unless the database is a
@@ -34,6 +36,7 @@
  */
 export { GeoDb, DEFAULT_CACHE_SIZE, DEFAULT_GEODB_FILE, DEFAULT_GEODB_PATH } from './geodb.js'
 export type { GeoDbInfo, GeoDbLayout, GeoDbOptions } from './geodb.js'
+export { GeoSource, type GeoReload } from './source.js'
 export { allCountries, allPlaces, countryLocation, EARTH_RADIUS_KM, GEODB_DIR, greatCircleKm, placeLocation } from './countries.js'
 export { CONTINENT_CODES } from './types.js'
 export type { ClientLocation, ContinentCode, CountryInfo, GeoPoint, LocationSource, PlaceInfo } from './types.js'

@@ -11,6 +11,8 @@
  *   meridian_region_up{zone,region}                       1 while the region has its healthy VIPs
  *   meridian_region_drained{zone,region}                  1 while drained by the operator
  *   meridian_config_reloads_total{result}                 zone set loads, result ok | error
+ *   meridian_geodb_reloads_total{result}                  GeoIP database files taken (ok) or refused (error)
+ *   meridian_geodb_build_timestamp_seconds                when the GeoIP database answering was built
  *   meridian_dns_cache_hits_total                         queries answered from the answer cache
  *   meridian_dns_cache_misses_total                       hot-path queries the cache did not hold
  *   meridian_dns_cache_nxdomain_total                     NXDOMAIN answered on the hot path (zone name index, SOA template)
@@ -68,6 +70,7 @@ export class Metrics {
   private regionSource: () => Iterable<RegionSample> = () => []
   private targetSource: () => Iterable<[string, 'up' | 'down' | 'unknown']> = () => []
   private workerDeaths: Counter | undefined
+  private geodbReloads: Counter<'result'> | undefined
 
   /**
    * processMetrics: prom-client's default process metrics (default true). gcMetrics: with them, its
@@ -212,6 +215,20 @@ export class Metrics {
 
   workerDeath(): void {
     this.workerDeaths?.inc()
+  }
+
+  /**
+   * The GeoIP database (the server's registry, not a worker's): when the one answering was built,
+   * read at scrape time (an alert on its age catches an update job that stopped), and a counter of
+   * the reloads that found a new file, by result.
+   */
+  geodb(buildEpoch: () => Date): void {
+    new Gauge({ name: 'meridian_geodb_build_timestamp_seconds', help: 'When the GeoIP database answering now was built (its build_epoch), in Unix seconds', registers: [this.registry], collect() { this.set(buildEpoch().getTime() / 1000) } })
+    this.geodbReloads = new Counter({ name: 'meridian_geodb_reloads_total', help: 'GeoIP database files found replaced and taken (ok) or refused (error: the last good database keeps answering)', labelNames: ['result'], registers: [this.registry] })
+  }
+
+  geodbReload(ok: boolean): void {
+    this.geodbReloads?.labels(ok ? 'ok' : 'error').inc()
   }
 
   render(): Promise<string> {

@@ -620,6 +620,24 @@ describe('answer cache', () => {
     })
   }
 
+  test('clear(): after the GeoIP database changes every answer is the new database\'s, where the cache would keep the old one\'s', () => {
+    let db = geo
+    const switchable: GeoLookup = (address, prefix) => db(address, prefix)
+    const h = sharedHandlers({ set: build(ZONE, 1), generation: 1, health: new Map() }, switchable)
+    const names = ['geo.c.test', 'near.c.test', 'lat.c.test', 'wtd.c.test', 'alias.c.test']
+    const asks = names.flatMap((name) => [
+      { what: `${name}, ECS 81.2.69.0/24`, msg: buildQuery({ name, type: TYPE.A, opt: { udpSize: 1232, options: [ecs('81.2.69.0', 24)] } }), peer: '127.0.0.1' },
+      { what: `${name}, resolver 81.9.9.9`, msg: buildQuery({ name, type: TYPE.A }), peer: '81.9.9.9' },
+    ])
+    for (const a of asks) agree(h, a.msg, a.peer, `${a.what}, the first database`)
+    // The new database puts 81/8 (GB) in the US.
+    db = (address, prefix) => geo(address.startsWith('81.') ? `8.${address.slice(3)}` : address, prefix)
+    const stale = asks.filter((a) => h.cached.handle(a.msg, 'udp', a.peer)!.toString('hex') !== h.plain.handle(a.msg, 'udp', a.peer)!.toString('hex'))
+    assert.ok(stale.length >= 4, `without clear() the cache answers from the old locations (${stale.length} of ${asks.length} differ)`)
+    h.cached.cache!.clear()
+    for (let round = 0; round < 2; round++) for (const a of asks) agree(h, a.msg, a.peer, `${a.what}, the new database, round ${round}`)
+  })
+
   test('a resolver address whose number is an ECS network\'s is its own client', () => {
     const h = handlers({ set: build(ZONE, 1), generation: 1, health: new Map() })
     // 24.81.2.3 is 0x18510203, the number of ECS 81.2.3.0/24 (source 24, octets 81.2.3): GeoIP puts

@@ -1,0 +1,131 @@
+/**
+ * The GeoIP database taken again when its file is replaced, end to end: real servers (one process,
+ * and two DNS workers) on a copy of the test database, asked with the real dig. London's /26 is moved
+ * to Ashburn by a new database renamed over the old (as geoipupdate does); SIGHUP, POST /v1/reload and
+ * the file watch each make the answer follow, and a torn file is refused while the last good database
+ * keeps answering.
+ */
+import { after, before, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises'
+import path from 'node:path'
+import { waitFor } from '../../src/sim/index.js'
+import { dig } from '../helpers/dig.js'
+import { buildTestDb, LONDON_IN_ASHBURN, LONDON_ROW, replaceFile } from '../helpers/geodb.js'
+import { addressesOf, ask, subnet, writeZone } from '../helpers/gslb.js'
+import { adminUrl, startServer, tempDir, TEST_GEODB, type RunningServer } from '../helpers/server.js'
+import { TYPE } from '../helpers/wire.js'
+
+const ORIGIN = 'geodb-e2e.test'
+const NAME = `www.${ORIGIN}`
+const VIP = { eu: '127.78.1.1', us: '127.78.2.1' }
+const LONDON = subnet('192.0.2.0/26')
+const TOKEN = 'geodb-reload-test-token'
+
+const ZONE = `origin: ${ORIGIN}
+soa: { mname: ns1, rname: hostmaster.${ORIGIN}., minimum: 60 }
+ns: [ns1]
+records:
+  ns1: { A: 127.0.0.1 }
+regions:
+  eu: { location: { lat: 51.51, lon: -0.13 }, vips: [${VIP.eu}] }
+  us: { location: { lat: 38.95, lon: -77.45 }, vips: [${VIP.us}] }
+services:
+  www: { regions: [eu, us], policy: geo, answers: 1, ttl: 5 }
+`
+
+let work: { dir: string; cleanup: () => Promise<void> }
+/** The test database with London's /26 in Ashburn. */
+let moved: Buffer
+const running: RunningServer[] = []
+
+/** A server on a zone directory and a copy of the test database of its own. */
+async function serverWith(name: string, args: string[]): Promise<{ server: RunningServer; geodb: string }> {
+  const zones = path.join(work.dir, `${name}-zones`)
+  const geodb = path.join(work.dir, `${name}-geodb`, 'test.mmdb')
+  await Promise.all([mkdir(zones), mkdir(path.dirname(geodb))])
+  await writeZone(zones, `${ORIGIN}.yaml`, ZONE)
+  await writeFile(path.join(path.dirname(geodb), 'README'), 'the test database, replaced by the test\n')
+  await copyFile(TEST_GEODB, geodb)
+  const server = await startServer({ zonesDirInPlace: zones, args: ['--geodb', geodb, ...args] })
+  running.push(server)
+  return { server, geodb }
+}
+
+/** What dig gets for London's /26. */
+async function digLondon(server: RunningServer): Promise<string[]> {
+  const r = await dig('127.0.0.1', server.port, NAME, 'A', `+subnet=${LONDON.address}/${LONDON.prefix}`)
+  assert.equal(r.status, 'NOERROR')
+  return r.answer.filter((a) => a.type === 'A').map((a) => a.data)
+}
+
+/** London's answer, ten times in a row (from whichever worker the kernel picks), is `vip`. */
+async function alwaysAnswered(server: RunningServer, vip: string): Promise<boolean> {
+  for (let i = 0; i < 10; i++) if ((await addressesOf(await ask(server.port, NAME, TYPE.A, LONDON)))[0] !== vip) return false
+  return true
+}
+
+before(async () => {
+  work = await tempDir('meridian-geodb-e2e-')
+  moved = await readFile(await buildTestDb(path.join(work.dir, 'moved.mmdb'), [[LONDON_ROW, LONDON_IN_ASHBURN]]))
+})
+
+after(async () => {
+  for (const s of running) await s.stop()
+  await work.cleanup()
+})
+
+test('SIGHUP takes a GeoIP database renamed over the old one: London\'s /26 is answered from us at once (one process, the file not watched)', async () => {
+  const { server, geodb } = await serverWith('sighup', ['--no-watch'])
+  assert.deepEqual(await digLondon(server), [VIP.eu])
+  await replaceFile(geodb, moved)
+  // Not watched: nothing changes until asked (the cached answer stays).
+  assert.deepEqual(await digLondon(server), [VIP.eu])
+  server.proc.kill('SIGHUP')
+  const line = await server.waitForLog((l) => l.msg === 'GeoIP database reloaded')
+  assert.equal(line.why, 'SIGHUP')
+  assert.deepEqual(await digLondon(server), [VIP.us])
+})
+
+test('POST /v1/reload with two DNS workers: every worker answers from the new database; a torn file is a 409, and the last good one keeps answering', async () => {
+  const tokenFile = path.join(work.dir, 'token')
+  await writeFile(tokenFile, `${TOKEN}\n`)
+  const { server, geodb } = await serverWith('workers', ['--no-watch', '--workers', '2', '--admin-token-file', tokenFile])
+  const admin = await adminUrl(server)
+  const reload = () => fetch(`${admin}/v1/reload`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } })
+  assert.ok(await alwaysAnswered(server, VIP.eu))
+  const same = await reload()
+  assert.equal(same.status, 200)
+  assert.deepEqual(((await same.json()) as { geodb: unknown }).geodb, { path: geodb, changed: false, buildEpoch: '2025-01-01T00:00:00.000Z' })
+
+  await replaceFile(geodb, moved)
+  const res = await reload()
+  assert.equal(res.status, 200)
+  assert.equal(((await res.json()) as { geodb: { changed: boolean } }).geodb.changed, true)
+  // Each worker opens the file again when told (after the 200): the answers follow within moments.
+  await waitFor(() => alwaysAnswered(server, VIP.us), { timeoutMs: 5000, what: 'both workers to answer London from us' })
+  assert.deepEqual(await digLondon(server), [VIP.us])
+
+  // A torn copy (an update job that wrote in place and died): refused, and nothing changes.
+  await writeFile(geodb, moved.subarray(0, 1200))
+  const torn = await reload()
+  assert.equal(torn.status, 409)
+  const body = (await torn.json()) as { error: string; message: string }
+  assert.equal(body.error, 'E_GEODB')
+  assert.match(body.message, /^the zone files were reloaded \(generation \d+\), the GeoIP database was not: GeoIP database .* is not a valid MaxMind DB file .*; the last good database \(built 2025-01-01T00:00:00\.000Z\) keeps answering$/)
+  assert.ok(await alwaysAnswered(server, VIP.us))
+  const metrics = await (await fetch(`${admin}/metrics`)).text()
+  assert.match(metrics, /^meridian_geodb_reloads_total\{result="ok"\} 1$/m)
+  assert.match(metrics, /^meridian_geodb_reloads_total\{result="error"\} 1$/m)
+  assert.match(metrics, /^meridian_geodb_build_timestamp_seconds 1735689600$/m)
+})
+
+test('the file watch takes a database renamed into place without a signal, and ignores other files in its directory', async () => {
+  const { server, geodb } = await serverWith('watch', [])
+  assert.deepEqual(await digLondon(server), [VIP.eu])
+  await writeFile(path.join(path.dirname(geodb), 'README'), 'changed\n')
+  await replaceFile(geodb, moved)
+  const line = await server.waitForLog((l) => l.msg === 'GeoIP database reloaded')
+  assert.equal(line.why, 'file changed')
+  assert.deepEqual(await digLondon(server), [VIP.us])
+})

@@ -1,0 +1,99 @@
+/**
+ * GeoSource: the GeoIP database a server answers from, taken again when its file is replaced, on
+ * real files (databases built by the checked-in script).
+ */
+import { after, before, describe, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { copyFile, readFile, rm, writeFile } from 'node:fs/promises'
+import path from 'node:path'
+import { GeoSource } from '../../src/geo/index.js'
+import { buildTestDb, LONDON_IN_ASHBURN, LONDON_ROW, replaceFile } from '../helpers/geodb.js'
+import { tempDir, TEST_GEODB } from '../helpers/server.js'
+
+let dir: string
+let cleanup: () => Promise<void>
+/** The test database with London's /26 in Ashburn. */
+let moved: Buffer
+const LONDON_ADDRESS = '192.0.2.10'
+
+before(async () => {
+  ;({ dir, cleanup } = await tempDir('meridian-geo-source-'))
+  moved = await readFile(await buildTestDb(path.join(dir, 'moved.mmdb'), [[LONDON_ROW, LONDON_IN_ASHBURN]]))
+})
+after(() => cleanup())
+
+/** A fresh copy of the test database in its own directory, opened. */
+async function opened(name: string): Promise<{ file: string; geo: GeoSource }> {
+  const file = path.join(dir, `${name}.mmdb`)
+  await copyFile(TEST_GEODB, file)
+  return { file, geo: await GeoSource.open(file) }
+}
+
+describe('GeoSource', () => {
+  test('a reload with the same file changes nothing; a file renamed over it is taken, once, and the old database closed', async () => {
+    const { file, geo } = await opened('swap')
+    let changes = 0
+    geo.onChange(() => changes++)
+    assert.equal(geo.locate(LONDON_ADDRESS).country, 'GB')
+    const same = await geo.reload()
+    assert.deepEqual(same, { path: file, changed: false, buildEpoch: '2025-01-01T00:00:00.000Z' })
+    assert.equal(changes, 0)
+    const old = geo.current
+    await replaceFile(file, moved)
+    const r = await geo.reload()
+    assert.equal(r.changed, true)
+    assert.equal(r.error, undefined)
+    assert.equal(changes, 1)
+    assert.equal(geo.locate(LONDON_ADDRESS).country, 'US')
+    assert.notEqual(geo.current, old)
+    assert.throws(() => old.locate(LONDON_ADDRESS), /is closed/)
+    assert.equal((await geo.reload()).changed, false, 'taken once')
+    geo.close()
+  })
+
+  test('a file that is not a MaxMind DB, or is gone, is refused with the reason, and the last good database keeps answering; a good file later is taken', async () => {
+    const { file, geo } = await opened('bad')
+    let changes = 0
+    geo.onChange(() => changes++)
+    await replaceFile(file, moved.subarray(0, 1000))
+    const torn = await geo.reload()
+    assert.equal(torn.changed, false)
+    assert.match(torn.error ?? '', new RegExp(`GeoIP database ${file} is not a valid MaxMind DB file`))
+    assert.equal(geo.locate(LONDON_ADDRESS).country, 'GB')
+    await rm(file)
+    const gone = await geo.reload()
+    assert.match(gone.error ?? '', /does not exist/)
+    assert.equal(geo.locate(LONDON_ADDRESS).country, 'GB')
+    assert.equal(changes, 0)
+    await writeFile(file, moved)
+    const good = await geo.reload()
+    assert.deepEqual([good.changed, good.error, geo.locate(LONDON_ADDRESS).country, changes], [true, undefined, 'US', 1])
+    geo.close()
+  })
+
+  test('reloads asked while one runs share it and run once more after it: the file is opened once per replacement', async () => {
+    const { file, geo } = await opened('concurrent')
+    let changes = 0
+    geo.onChange(() => changes++)
+    await replaceFile(file, moved)
+    const results = await Promise.all([geo.reload(), geo.reload(), geo.reload()])
+    assert.deepEqual(results.map((r) => r.changed), [true, true, true])
+    assert.equal(changes, 1)
+    geo.close()
+  })
+
+  test('watch: a file renamed into place is reported (debounced), and the reload it asks for takes it', async () => {
+    const { file, geo } = await opened('watched')
+    const taken = new Promise<void>((resolve) => geo.onChange(() => resolve()))
+    geo.watch(
+      () => void geo.reload(),
+      (err) => assert.fail(err),
+      20,
+    )
+    await writeFile(path.join(path.dirname(file), 'unrelated.txt'), 'x')
+    await replaceFile(file, moved)
+    await taken
+    assert.equal(geo.locate(LONDON_ADDRESS).country, 'US')
+    geo.close()
+  })
+})
