@@ -105,6 +105,18 @@ function serviceKeyFor(name: string, origin: string): string {
 }
 
 const regionJson = (zone: Zone, name: string) => ({ name, ...zone.definition.regions[name] })
+
+/**
+ * A service body without the `fqdn` GET shows: taken when it is the service's own (a GET's body sent
+ * back as it was), a 400 otherwise (it follows from the name, and renaming is not supported).
+ */
+function withoutFqdn(section: Section, body: Record<string, unknown>, name: string, origin: string): Record<string, unknown> {
+  if (section !== 'services' || !('fqdn' in body)) return body
+  const { fqdn, ...rest } = body
+  const own = resolveName(name, origin)
+  if (typeof fqdn !== 'string' || canonical(fqdn) !== own) throw badRequest(`is ${JSON.stringify(fqdn)} but the service is ${own}; fqdn follows from the name and cannot be set`, 'fqdn')
+  return rest
+}
 const serviceJson = (zone: Zone, key: string) => ({ name: key, fqdn: resolveName(key, zone.origin), ...zone.definition.services[key] })
 
 export function buildAdminApp(deps: AdminDeps): FastifyInstance {
@@ -244,7 +256,8 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
 
     app.post(base, async (req: Req, reply) => {
       const zone = zoneFor(req, reply)
-      const { name, rest } = takeName(objectBody(req.body), { required: true })
+      const { name, rest: body } = takeName(objectBody(req.body), { required: true })
+      const rest = withoutFqdn(section, body, name, zone.origin)
       const key = section === 'regions' ? name : serviceKeyFor(name, zone.origin)
       assertEntry(section, key, rest)
       const res = await edit(req, reply, zone, (doc) => {
@@ -264,7 +277,7 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
     app.put(item, async (req: Req, reply) => {
       const zone = zoneFor(req, reply)
       const p = param(req)
-      const { rest } = takeName(objectBody(req.body), { expected: p })
+      const rest = withoutFqdn(section, takeName(objectBody(req.body), { expected: p }).rest, p, zone.origin)
       const res = await edit(req, reply, zone, (doc) => {
         const key = keyIn(doc, zone, p)
         assertEntry(section, key, rest)
@@ -276,7 +289,7 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
     app.patch(item, async (req: Req, reply) => {
       const zone = zoneFor(req, reply)
       const p = param(req)
-      const { rest } = takeName(objectBody(req.body), { expected: p })
+      const rest = withoutFqdn(section, takeName(objectBody(req.body), { expected: p }).rest, p, zone.origin)
       // A location is one of three shapes: a patch replaces it whole rather than merging two of them.
       const whole = Object.fromEntries(Object.entries(rest).filter(([k, v]) => WHOLE[section].includes(k) && v !== null))
       const patch = Object.fromEntries(Object.entries(rest).filter(([k]) => !(k in whole)))

@@ -251,6 +251,7 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
   const regions = new Map<string, Region>()
   for (const [name, r] of Object.entries(def.regions) as [string, RegionDef][]) {
     const base = ['regions', name]
+    if (r.check) dropInapplicable(r.check, givenCheckKeys.get(name) ?? [])
     const location = locate(r.location, [...base, 'location'])
     const seen = new Set<string>()
     const vips: Vip[] = r.vips.map((address, i) => {
@@ -372,12 +373,29 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
 const HTTP_ONLY = ['url', 'path', 'host', 'method', 'expect', 'body', 'tlsServername', 'tlsVerify']
 const HTTPS_ONLY = ['tlsServername', 'tlsVerify']
 
+/**
+ * Takes out of a check's definition the defaults the schema filled in that mean nothing to it (a
+ * tcp check's `path`, an http check's `tlsVerify`, a url check's `path`): the API shows the
+ * definition, and a definition sent back as it was shown must be taken (keys given that do not
+ * apply are errors, checkSpecFor).
+ */
+function dropInapplicable(c: CheckDef, given: readonly string[]): void {
+  const keys = c.type === 'tcp' ? HTTP_ONLY : [...(c.type === 'http' ? HTTPS_ONLY : []), ...(c.url !== undefined ? ['port', 'path'] : [])]
+  for (const k of keys) if (!given.includes(k)) delete (c as unknown as Record<string, unknown>)[k]
+}
+
 /** The poller's spec for one VIP's check: `{vip}` (or `target`) expanded, seconds made ms; `given`: the keys the zone file wrote. */
 
 function checkSpecFor(c: CheckDef, vip: string, keyPath: (string | number)[], issues: IssueList, given: readonly string[]): CheckSpec | undefined {
   const stray = given.filter((k) => (c.type === 'tcp' ? HTTP_ONLY : c.type === 'http' ? HTTPS_ONLY : []).includes(k))
   if (stray.length > 0) {
     for (const k of stray) issues.add('E_ZONE_SEMANTIC', [...keyPath, k], c.type === 'tcp' ? `a tcp check takes port (and target), not ${k}` : `${k} applies to https checks only (this one is http)`)
+    return undefined
+  }
+  // With a url, the URL says the port and the path: a port or path beside it would be ignored.
+  const besideUrl = c.type === 'tcp' || c.url === undefined ? [] : given.filter((k) => k === 'port' || k === 'path')
+  if (besideUrl.length > 0) {
+    for (const k of besideUrl) issues.add('E_ZONE_SEMANTIC', [...keyPath, k], `a check with a url takes its ${k} from the url (${c.url}): put it there, or give port and path without url`)
     return undefined
   }
   if (c.timeout >= c.interval) {

@@ -191,6 +191,7 @@ describe('bad requests: a precise error body, and the zone file unchanged', () =
     ['a service naming an unknown region', 'PATCH', `${Z}/services/www`, { regions: ['eu-west', 'mars'] }, 400, 'E_ZONE_SEMANTIC', [{ path: 'services.www.regions.1', message: 'unknown region "mars" (regions of this zone: eu-west, us-east, ap-northeast)' }]],
     ['a service policy that does not exist', 'PATCH', `${Z}/services/www`, { policy: 'nearest' }, 400, S, [{ path: 'policy', message: 'must be geo-latency, geo, weighted or failover, got "nearest"' }]],
     ['a service TTL of the wrong type', 'PUT', `${Z}/services/api`, { ttl: '30s' }, 400, S, [{ path: 'ttl', message: 'must be an integer number of seconds, 1..300, got "30s"' }]],
+    ['a service fqdn that is not its own', 'PUT', `${Z}/services/api`, { regions: 'all', fqdn: 'other.admin.test' }, 400, 'E_API_BODY', [{ path: 'fqdn', message: 'is "other.admin.test" but the service is api.admin.test; fqdn follows from the name and cannot be set' }]],
     ['renaming through PUT', 'PUT', `${Z}/regions/us-east`, { name: 'us-west', location: { country: 'US' }, vips: ['192.0.2.2'] }, 400, 'E_API_BODY', [{ path: 'name', message: 'is "us-west" but the URL names "us-east"; renaming is not supported (create the new one, then delete the old)' }]],
     ['a body that is a list', 'PATCH', `${Z}/regions/us-east`, [1, 2], 400, 'E_API_BODY', [{ path: '', message: 'the body must be a JSON object, got an array' }]],
     ['a body that is not JSON', 'PATCH', `${Z}/regions/us-east`, '{"weight": 1', 400, 'E_API_BODY', []],
@@ -383,7 +384,8 @@ describe('reads', () => {
       name: 'eu-west',
       location: { lat: 53.35, lon: -6.26 },
       vips: ['192.0.2.1', '2001:db8:2::1'],
-      check: { url: 'http://{vip}:8080/healthz', interval: 2, timeout: 1, type: 'http', path: '/healthz', method: 'GET', expect: [200], tlsVerify: true, rise: 2, fall: 3 },
+      // Defaults filled in, but not those that mean nothing to this check (path beside a url, tlsVerify for http).
+      check: { url: 'http://{vip}:8080/healthz', interval: 2, timeout: 1, type: 'http', method: 'GET', expect: [200], rise: 2, fall: 3 },
       weight: 100,
       drained: false,
       minHealthy: 1,
@@ -645,6 +647,29 @@ describe('changes: written to the file (comments kept), swapped in, answered wit
     assert.ok(!h.store.current().zones.get(ORIGIN)!.regions.has('sa-east'))
     const text = await h.text()
     for (const c of ['# Admin API test zone: comments must survive every edit', '# Dublin', '# equal share', '# by weight', '# a static name, not a service']) assert.ok(text.includes(c), `comment "${c}" kept`)
+  })
+
+  test('a region or service as GET returns it, PUT back unchanged, is taken: for a check of each type, with and without a url', async (t) => {
+    const checks = [
+      '{ url: "http://{vip}:8080/healthz", interval: 2, timeout: 1 }',
+      '{ type: https, url: "https://{vip}/ready", tlsServername: lb.admin.test }',
+      '{ type: http, port: 8080, path: /status, host: lb.admin.test }',
+      '{ type: https, port: 8443 }',
+      '{ type: tcp, port: 8080 }',
+    ]
+    for (const check of checks) {
+      const h = await harness(t, { zone: ZONE.replace('check: { url: "http://{vip}:8080/healthz", interval: 2, timeout: 1 }', `check: ${check}`) })
+      const before = h.store.current().zones.get(ORIGIN)!
+      for (const path of [`${Z}/regions/eu-west`, `${Z}/regions/us-east`, `${Z}/services/www`, `${Z}/services/api`]) {
+        const got = await call(h, 'GET', path, undefined, {})
+        assert.equal(got.statusCode, 200)
+        const put = await call(h, 'PUT', path, got.json())
+        assert.equal(put.statusCode, 200, `check ${check}: PUT ${path} of what GET returned: ${put.body}`)
+        assert.deepEqual(put.json(), got.json(), `check ${check}: ${path} unchanged`)
+      }
+      const after = h.store.current().zones.get(ORIGIN)!
+      assert.deepEqual([...after.regions.get('eu-west')!.vips.map((v) => v.checkKey)], [...before.regions.get('eu-west')!.vips.map((v) => v.checkKey)], `check ${check}: the same check`)
+    }
   })
 
   test('DELETE ?detach=true removes the region from the services that name it; 409 when that would leave one empty', async (t) => {

@@ -148,6 +148,8 @@ services:
 
   const cases: [string, string, RegExp][] = [
     ['a tcp check given a path (it would be ignored)', GSLB.replace('check: { type: tcp, port: 8080 }', 'check: { type: tcp, port: 8080, path: /status }'), /regions\.us-east\.check\.path: a tcp check takes port \(and target\), not path$/],
+    ['a check with a url given a port (the url\'s own is used)', GSLB.replace('check: { url: "http://{vip}:8080/healthz", interval: 1, timeout: 0.5 }', 'check: { url: "http://{vip}:8080/healthz", port: 9090, interval: 1, timeout: 0.5 }'), /regions\.eu-west\.check\.port: a check with a url takes its port from the url \(http:\/\/\{vip\}:8080\/healthz\): put it there, or give port and path without url$/],
+    ['a check with a url given a path', GSLB.replace('check: { url: "http://{vip}:8080/healthz", interval: 1, timeout: 0.5 }', 'check: { url: "http://{vip}:8080/healthz", path: /status, interval: 1, timeout: 0.5 }'), /regions\.eu-west\.check\.path: a check with a url takes its path from the url/],
     ['an http check given a TLS server name', GSLB.replace('interval: 1, timeout: 0.5 }', 'interval: 1, timeout: 0.5, tlsServername: svc.test }'), /regions\.eu-west\.check\.tlsServername: tlsServername applies to https checks only \(this one is http\)$/],
     ['a timeout longer than its interval', GSLB.replace('interval: 1, timeout: 0.5', 'interval: 1, timeout: 2'), /regions\.eu-west\.check\.timeout: timeout \(2 s\) must be below the interval \(1 s\)$/],
     ['an unknown region in a service', GSLB.replace('[eu-west, us-east]', '[eu-west, mars]'), /services\.app\.regions\.1: unknown region "mars" \(regions of this zone: eu-west, us-east\)$/],
