@@ -34,7 +34,7 @@ import type { ZoneSet } from './model/types.js'
 import { startPool, type SimPool } from './sim/index.js'
 import { FileConfigStore } from './store/file-store.js'
 import { SerialBook } from './store/serials.js'
-import { removeStaleTemps } from './store/atomic.js'
+import { removeStaleLinkedTemps, removeStaleTemps } from './store/atomic.js'
 
 /** How zone files resolve `location: { country }` and `{ city }` (geodb/countries.json, places.json). */
 const PLACES: BuildOptions = {
@@ -185,6 +185,7 @@ async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logg
     const removed = await removeStaleTemps(dir)
     if (removed.length > 0) log.info({ dir, removed }, 'removed temporary files left by an interrupted write')
   }
+  for (const { dir, removed } of await removeStaleLinkedTemps(opts.zones)) log.info({ dir, removed }, 'removed temporary files left by an interrupted write (beside a linked zone file)')
   // Health: one poller for every check of the set, its last view kept beside the zones.
   const metrics = new Metrics({ gcMetrics: opts.gcMetrics })
   const poller = new HealthPoller({ log, onResult: (key, r) => metrics.checkResult(key, r.ok, r.latencyMs) })

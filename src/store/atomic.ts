@@ -1,4 +1,4 @@
-import { open, readdir, realpath, rename, unlink } from 'node:fs/promises'
+import { lstat, open, readdir, realpath, rename, unlink } from 'node:fs/promises'
 import path from 'node:path'
 
 /** The temporary files writeFileAtomic makes: `.NAME.PID.MS.tmp`. */
@@ -41,18 +41,36 @@ export async function writeFileAtomic(path_: string, data: string | Buffer): Pro
  * longer run, and this process's own: called at start-up, before it writes any; in a container
  * every start may get the same pid); returns their names. A missing directory has none.
  */
-export async function removeStaleTemps(dir: string): Promise<string[]> {
+export async function removeStaleTemps(dir: string, of?: string): Promise<string[]> {
   const names = await readdir(dir).catch(() => [] as string[])
   const removed: string[] = []
   for (const name of names) {
     const m = TEMP_RE.exec(name)
-    if (!m || running(Number(m[1]))) continue
+    if (!m || running(Number(m[1])) || (of !== undefined && !name.startsWith(`.${of}.`))) continue
     await unlink(path.join(dir, name)).then(
       () => removed.push(name),
       () => undefined,
     )
   }
   return removed
+}
+
+/**
+ * As removeStaleTemps, beside the target of each symbolic link in `dir` (a zone file linked from a
+ * config checkout is written through the link, its temporary file beside the target): only that
+ * target's temporary files, never others of a directory that is not Meridian's.
+ */
+export async function removeStaleLinkedTemps(dir: string): Promise<{ dir: string; removed: string[] }[]> {
+  const out: { dir: string; removed: string[] }[] = []
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    const link = path.join(dir, name)
+    const isLink = await lstat(link).then((s) => s.isSymbolicLink(), () => false)
+    const target = isLink ? await realpath(link).catch(() => undefined) : undefined
+    if (target === undefined) continue
+    const removed = await removeStaleTemps(path.dirname(target), path.basename(target))
+    if (removed.length > 0) out.push({ dir: path.dirname(target), removed })
+  }
+  return out
 }
 
 /** Whether another process with this pid runs (our own pid: no, see removeStaleTemps). */

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { chmod, lstat, mkdtemp, readdir, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises'
+import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { Writable } from 'node:stream'
@@ -15,7 +15,7 @@ import YAML from 'yaml'
 import { ConfigError, MeridianError } from '../../src/errors.js'
 import { createLogger } from '../../src/log.js'
 import type { ZoneSet } from '../../src/model/types.js'
-import { removeStaleTemps } from '../../src/store/atomic.js'
+import { removeStaleLinkedTemps, removeStaleTemps } from '../../src/store/atomic.js'
 import { FileConfigStore, PreconditionError } from '../../src/store/file-store.js'
 import { SerialBook } from '../../src/store/serials.js'
 import { deleteAt, etagOf, ifMatchSatisfied, mergePatch, mergePatchAt, parseZoneText, renderEdited, setAt } from '../../src/store/zone-editor.js'
@@ -253,6 +253,22 @@ describe('FileConfigStore.edit', () => {
     assert.deepEqual((await removeStaleTemps(dir)).sort(), [dead, own].sort())
     assert.deepEqual((await readdir(dir)).sort(), [live, '.z.yaml.tmp', 'notes.tmp', 'z.yaml'].sort())
     assert.deepEqual(await removeStaleTemps(path.join(dir, 'missing')), [], 'a missing directory has none')
+  })
+
+  test('beside the target of a linked zone file, only that file\'s stale temporary files are removed at start', async (t) => {
+    const root = await mkdtemp(path.join(tmpdir(), 'meridian-linked-temps-'))
+    t.after(() => rm(root, { recursive: true, force: true }))
+    const [zones, checkout] = [path.join(root, 'zones'), path.join(root, 'checkout')]
+    await Promise.all([mkdir(zones), mkdir(checkout)])
+    const child = spawn(process.execPath, ['-e', ''])
+    await new Promise((resolve) => child.once('exit', resolve))
+    const mine = `.z.yaml.${child.pid}.1796000000000.tmp`
+    const another = `.other.yaml.${child.pid}.1796000000000.tmp` // not a linked file's: not Meridian's to remove
+    for (const name of ['z.yaml', mine, another]) await writeFile(path.join(checkout, name), 'x')
+    await symlink(path.join(checkout, 'z.yaml'), path.join(zones, 'z.yaml'))
+    await symlink(path.join(checkout, 'gone.yaml'), path.join(zones, 'gone.yaml')) // dangling: skipped
+    assert.deepEqual(await removeStaleLinkedTemps(zones), [{ dir: checkout, removed: [mine] }])
+    assert.deepEqual((await readdir(checkout)).sort(), [another, 'z.yaml'].sort())
   })
 
   test('an edit that changes nothing writes nothing and swaps nothing', async (t) => {
