@@ -64,9 +64,18 @@ function main(): void {
   const stop = (why: string, code = 0) => {
     if (stopping) return
     stopping = true
+    let said = false
+    const stopped = (queries?: number) => {
+      if (said) return
+      said = true
+      log.info({ why, pid: process.pid, queries }, 'dns worker stopped')
+    }
+    // With the control process gone node:cluster exits at once (its own 'disconnect' listener):
+    // said then, without the count.
+    process.once('exit', () => stopped())
     setTimeout(() => process.exit(code), 3000).unref()
     Promise.all(listeners.map((l) => l.close().catch(() => undefined)))
-      .then(async () => log.info({ why, pid: process.pid, queries: await answered() }, 'dns worker stopped'))
+      .then(async () => stopped(await answered()))
       .finally(() => process.exit(code))
   }
   /** Sends this worker's counters: for scrape `id`, or unasked (id 0) every REPORT_MS. */
@@ -91,8 +100,9 @@ function main(): void {
   process.on('SIGINT', () => undefined)
   process.on('SIGHUP', () => undefined)
   process.on('SIGTERM', () => stop('SIGTERM'))
-  // The control process is gone (even killed with SIGKILL): do not linger.
-  process.on('disconnect', () => stop('the control process disconnected'))
+  // The control process is gone (even killed with SIGKILL): do not linger. Before node:cluster's own
+  // listener, which calls process.exit() at once.
+  process.prependOnceListener('disconnect', () => stop('the control process disconnected'))
   process.on('message', (msg: ToWorker) => {
     switch (msg.type) {
       case 'init':

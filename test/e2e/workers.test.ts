@@ -9,6 +9,7 @@
  * The tests of the main describe share the servers and run in order (the kills come last).
  */
 import assert from 'node:assert/strict'
+import { once } from 'node:events'
 import { readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
@@ -307,5 +308,9 @@ describe('a control process killed with SIGKILL', () => {
     const deadline = performance.now() + 5000
     while (pids.some(alive) && performance.now() < deadline) await new Promise((r) => setTimeout(r, 25))
     assert.deepEqual(pids.filter(alive), [], 'no worker outlives the control process')
+    // Each says why it stopped, on the stdout it shared with the control process: read to its end.
+    if (!server.proc.stdout.readableEnded) await once(server.proc.stdout, 'end')
+    const said = server.logs.filter((l) => l.msg === 'dns worker stopped').map((l) => [l.pid, l.why])
+    assert.deepEqual(said.sort(), pids.map((pid) => [pid, 'the control process disconnected']).sort())
   })
 })
