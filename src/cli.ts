@@ -231,13 +231,18 @@ async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logg
   const stopExtras = beforeListen ? await beforeListen(store.current(), log) : async () => undefined
   const geoLookup: GeoLookup = geo.locate
   metrics.geodb(() => geo.info.buildEpoch)
-  /** Takes the GeoIP database file again if it was replaced (SIGHUP, the API, the watch); logs and counts what happened. */
+  /**
+   * Takes the GeoIP database file again if it was replaced (SIGHUP, the API, the watch); logs and
+   * counts what happened (a file refused once is not reported again until it changes). Resolves once
+   * every DNS worker answers from the new database.
+   */
   const reloadGeo = async (why: string): Promise<GeoReload> => {
     const r = await geo.reload()
-    if (r.error) {
+    if (r.error && !r.repeated) {
       metrics.geodbReload(false)
       log.error({ geodb: r.path, err: r.error, why }, 'the new GeoIP database cannot be opened; the last good one keeps answering')
     } else if (r.changed) {
+      await workers?.synced()
       metrics.geodbReload(true)
       log.info({ geodb: r.path, buildEpoch: r.buildEpoch, why }, 'GeoIP database reloaded')
     }
@@ -253,7 +258,7 @@ async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logg
   // --workers N >= 2: N processes answer DNS (src/cluster/); this one keeps the store, the poller and the admin API.
   const workers =
     opts.workers > 1
-      ? new DnsWorkers({ count: opts.workers, listen, tcp: tcpOptions, handler: handlerOptions, geodb: geo.info.path, logLevel: opts.logLevel, log, store, poller, metrics })
+      ? new DnsWorkers({ count: opts.workers, listen, tcp: tcpOptions, handler: handlerOptions, geodb: () => ({ path: geo.info.path, bytes: geo.current.bytes }), logLevel: opts.logLevel, log, store, poller, metrics })
       : undefined
 
   // The admin API opens before the DNS sockets (so /readyz can say why it is not ready yet).
@@ -300,7 +305,7 @@ async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logg
     movedSince: (generation, visit) => poller.movedSince(generation, visit),
   }, metrics)
   // Where each client network is may have changed: cached answers and locations go, in this
-  // process or in every worker (each opens the file again).
+  // process or in every worker (each is sent the database this process opened).
   geo.onChange(() => (workers ? workers.geodbChanged() : handler?.cache?.clear()))
   const listeners = handler ? listen.map((at) => new DnsListener(at, handler, tcpOptions, log.child({ mod: 'dns' }))) : []
   const bound = []
@@ -498,7 +503,7 @@ export function program(): Command {
       .option('--gc-metrics', "export meridian_process_nodejs_gc_duration_seconds, a histogram of this process's garbage-collection pauses (off by default: observing every collection lengthens the DNS thread's own collections)", false)
       .option('--answer-cache <entries>', 'encoded answers kept per DNS process (0 turns the cache off)', intOption(0, 10_000_000), DEFAULT_ANSWER_CACHE.maxEntries)
       .option('--latency-grace <ms>', 'after a latency move of a check, the geo-latency answers of the services reading it may be served this much longer (each its own share of it, so rebuilds spread out); 0 rebuilds at once. Health state changes always apply at once', intOption(0, 60_000), LATENCY_GRACE_MS)
-      .option('--no-watch', 'do not watch --zones for changes (SIGHUP still reloads)')
+      .option('--no-watch', 'do not watch --zones and the --geodb file for changes (SIGHUP and POST /v1/reload still reload)')
       .option('--health-wait <seconds>', 'before answering, wait up to this long for every health check to have a state', intOption(0, 600), 0)
       .addOption(new Option('--workers <n>', 'DNS worker processes sharing the sockets: 1..256, or auto (one per CPU); 1 answers in this process').default(parseWorkers('auto'), 'auto').argParser(parseWorkers))
   const explicit = (c: Command) => c.getOptionValueSource('admin') !== 'default'

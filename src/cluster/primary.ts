@@ -23,7 +23,7 @@ import type { ZoneSet } from '../model/types.js'
 import type { EditableConfigStore } from '../store/file-store.js'
 import { HealthSender, type HealthSource } from './health-sync.js'
 import { foldRetired, lasting, mergeMetrics, type MetricsJson } from './metrics.js'
-import { cloneProblem, type FromWorker, type ToWorker } from './protocol.js'
+import { cloneProblem, type FromWorker, type GeoDbBytes, type ToWorker } from './protocol.js'
 
 /**
  * V8 flags a process that answers DNS runs with unless the operator set them (in node's own
@@ -84,8 +84,8 @@ export interface DnsWorkersOptions {
   listen: ListenAddress[]
   tcp: TcpOptions
   handler: Partial<HandlerOptions>
-  /** The GeoIP database file; each worker opens it itself. */
-  geodb: string
+  /** The GeoIP database answering now (sent whole to each worker that starts, and on a change). */
+  geodb: () => GeoDbBytes
   logLevel: string
   log: Logger
   store: Pick<EditableConfigStore, 'current' | 'onChange'>
@@ -221,7 +221,7 @@ export class DnsWorkers {
     return this.slots.filter((s) => s.phase === 'ready').length
   }
 
-  /** Resolves once every answering worker has the current zone set (or after the sync timeout). */
+  /** Resolves once every answering worker has the current zone set and GeoIP database (or after the sync timeout). */
   synced(): Promise<void> {
     const seq = this.seq
     if (this.slots.every((s) => s.phase !== 'ready' || s.acked >= seq)) return Promise.resolve()
@@ -230,7 +230,7 @@ export class DnsWorkers {
       const timer = setTimeout(() => {
         this.syncWaiters = this.syncWaiters.filter((w) => w !== waiter)
         const behind = this.slots.filter((s) => s.phase === 'ready' && s.acked < seq).map((s) => s.worker?.id)
-        this.log.warn({ seq, behind, timeoutMs }, 'DNS workers did not confirm the new zone set in time')
+        this.log.warn({ seq, behind, timeoutMs }, 'DNS workers did not confirm the new zone set or GeoIP database in time')
         resolve()
       }, timeoutMs)
       const waiter = {
@@ -341,7 +341,7 @@ export class DnsWorkers {
       case 'hello': {
         slot.phase = 'starting'
         const o = this.o
-        this.send(slot, { type: 'init', listen: o.listen, tcp: o.tcp, handler: o.handler, geodb: o.geodb, logLevel: o.logLevel, zones: o.store.current(), seq: this.seq, health: this.health.initial(this.slots.some((s) => s !== slot && s.phase !== 'forked')) })
+        this.send(slot, { type: 'init', listen: o.listen, tcp: o.tcp, handler: o.handler, geodb: o.geodb(), logLevel: o.logLevel, zones: o.store.current(), seq: this.seq, health: this.health.initial(this.slots.some((s) => s !== slot && s.phase !== 'forked')) })
         slot.acked = this.seq
         break
       }
@@ -360,7 +360,7 @@ export class DnsWorkers {
         slot.started?.reject(new MeridianError('E_LISTEN', `DNS worker ${w.id} cannot start: ${msg.message}`))
         slot.started = undefined
         break
-      case 'zones-ack':
+      case 'ack':
         slot.acked = Math.max(slot.acked, msg.seq)
         this.settleSync()
         break
@@ -425,9 +425,14 @@ export class DnsWorkers {
     if (msg !== null) for (const s of this.slots) if (s.phase !== 'forked') this.send(s, msg)
   }
 
-  /** Tells every started worker to open the GeoIP database file again: the control process took a new one. */
+  /**
+   * Sends every started worker the GeoIP database answering now (the control process took a new
+   * one); `synced()` then says when they all answer from it.
+   */
   geodbChanged(): void {
-    for (const s of this.slots) if (s.phase !== 'forked') this.send(s, { type: 'geodb' })
+    const seq = ++this.seq
+    const db = this.o.geodb()
+    for (const s of this.slots) if (s.phase !== 'forked') this.send(s, { type: 'geodb', seq, path: db.path, bytes: db.bytes })
   }
 
   private sendZones(set: ZoneSet): void {

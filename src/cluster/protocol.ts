@@ -11,17 +11,23 @@ import type { HealthView } from '../health/poller.js'
 import type { MetricsJson } from './metrics.js'
 import type { HealthDelta } from './health-sync.js'
 
+/** A GeoIP database as sent to workers: the file's octets, and its path for messages. */
+export interface GeoDbBytes {
+  path: string
+  bytes: Buffer
+}
+
 /** Everything a worker needs to answer DNS, sent once when it starts. */
 export interface WorkerInit {
   type: 'init'
   listen: ListenAddress[]
   tcp: TcpOptions
   handler: Partial<HandlerOptions>
-  /** The GeoIP database file the primary opened; each worker opens it itself. */
-  geodb: string
+  /** The GeoIP database the control process answers from: its octets, not its path (the file on disk may have been replaced by one it refused). */
+  geodb: GeoDbBytes
   logLevel: string
   zones: ZoneSet
-  /** Sequence number of `zones`, acknowledged with a `zones-ack`. */
+  /** Sequence number of what the init carries (zones and GeoIP database), acknowledged with an `ack`. */
   seq: number
   health: HealthView
 }
@@ -32,15 +38,16 @@ export type ToWorker =
   | { type: 'health'; health: HealthView }
   | HealthDelta
   | { type: 'metrics'; id: number }
-  /** The control process took a new GeoIP database file: take it too (GeoSource.reload). */
-  | { type: 'geodb' }
+  /** The control process took a new GeoIP database: answer from it too. */
+  | ({ type: 'geodb'; seq: number } & GeoDbBytes)
   | { type: 'stop' }
 
 export type FromWorker =
   | { type: 'hello' }
   | { type: 'ready'; pid: number; bound: BoundAddress[] }
   | { type: 'fatal'; message: string }
-  | { type: 'zones-ack'; seq: number }
+  /** Every message up to `seq` (zones, GeoIP database) is what this worker answers from. */
+  | { type: 'ack'; seq: number }
   | { type: 'metrics'; id: number; metrics: MetricsJson }
 
 /**

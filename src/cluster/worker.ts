@@ -10,13 +10,13 @@ import { DnsHandler } from '../dns/handler.js'
 import type { GslbContext } from '../dns/responder.js'
 import { DnsListener, type BoundAddress } from '../dns/server.js'
 import { formatAddress } from '../model/address.js'
-import { GeoSource } from '../geo/index.js'
+import { GeoDb } from '../geo/index.js'
 import { HealthReplica } from './health-sync.js'
 import { createLogger, type Logger } from '../log.js'
 import { Metrics } from '../metrics/index.js'
 import type { VipHealth } from '../model/gslb.js'
 import type { ZoneSet } from '../model/types.js'
-import type { FromWorker, ToWorker, WorkerInit } from './protocol.js'
+import type { FromWorker, GeoDbBytes, ToWorker, WorkerInit } from './protocol.js'
 
 function send(msg: FromWorker): void {
   // An error here (EPIPE: the control process just died) is not this worker's to report: its
@@ -35,26 +35,32 @@ function main(): void {
   let health: HealthReplica | undefined
   let metrics: Metrics | undefined
   const listeners: DnsListener[] = []
-  /** The GeoIP database, once start() opened it. */
-  let geoSource: Promise<GeoSource> | undefined
+  /** The GeoIP database the control process sent last, and the handler answering (once init came). */
+  let geo: GeoDb | undefined
+  let handler: DnsHandler | undefined
 
-  async function start(init: WorkerInit): Promise<BoundAddress[]> {
-    geoSource = GeoSource.open(init.geodb)
-    const geo = await geoSource
+  /** Opens a database as sent (a Buffer, whatever the structured clone made of it). */
+  const opened = (db: GeoDbBytes) => GeoDb.fromBuffer(Buffer.isBuffer(db.bytes) ? db.bytes : Buffer.from((db.bytes as Uint8Array).buffer, (db.bytes as Uint8Array).byteOffset, (db.bytes as Uint8Array).byteLength), db.path)
+
+  /** Everything but the sockets, before the next message is read: a 'geodb' one finds what it replaces. */
+  function prepare(init: WorkerInit): void {
+    geo = opened(init.geodb)
     // DNS counters only: the control process reports the process metrics and everything else.
     const m = new Metrics({ processMetrics: false })
     const gslb: GslbContext = {
-      geo: geo.locate,
+      geo: (address: string, prefix?: number) => geo!.locate(address, prefix),
       health: (key: string): VipHealth | undefined => health!.view.targets.get(key),
       rand: Math.random,
       generations: () => health!.view,
       movedSince: (generation, visit) => health!.movedSince(generation, visit),
     }
-    const handler = new DnsHandler(() => zones!, log.child({ mod: 'dns' }), init.handler, gslb, m)
-    // Where each client network is may have changed: every cached answer and location goes.
-    geo.onChange(() => handler.cache?.clear())
+    handler = new DnsHandler(() => zones!, log.child({ mod: 'dns' }), init.handler, gslb, m)
     metrics = m
-    for (const at of init.listen) listeners.push(new DnsListener(at, handler, init.tcp, log.child({ mod: 'dns' })))
+  }
+
+  async function start(init: WorkerInit): Promise<BoundAddress[]> {
+    prepare(init)
+    for (const at of init.listen) listeners.push(new DnsListener(at, handler!, init.tcp, log.child({ mod: 'dns' })))
     const bound: BoundAddress[] = []
     for (const l of listeners) bound.push(...(await l.start()))
     return bound
@@ -123,7 +129,7 @@ function main(): void {
         break
       case 'zones':
         zones = msg.zones
-        send({ type: 'zones-ack', seq: msg.seq })
+        send({ type: 'ack', seq: msg.seq })
         break
       case 'health':
         health?.replace(msg.health)
@@ -139,17 +145,26 @@ function main(): void {
       case 'metrics':
         report(msg.id)
         break
-      case 'geodb':
-        // Asked before start() opened one: that open reads the file as it is now.
-        void geoSource?.then(
-          (g) =>
-            g.reload().then((r) => {
-              if (r.error) log.error({ geodb: r.path, err: r.error }, 'dns worker: the new GeoIP database cannot be opened; the last good one keeps answering')
-              else if (r.changed) log.info({ geodb: r.path, buildEpoch: r.buildEpoch }, 'dns worker: GeoIP database reloaded')
-            }),
-          () => undefined,
-        )
+      case 'geodb': {
+        // The control process opened these octets already: a failure here would be a bug, and the
+        // database before keeps answering.
+        let next: GeoDb
+        try {
+          next = opened(msg)
+        } catch (err) {
+          log.error({ geodb: msg.path, err: (err as Error).message }, 'dns worker: the GeoIP database sent cannot be opened; the one before keeps answering')
+          send({ type: 'ack', seq: msg.seq })
+          break
+        }
+        const old = geo
+        geo = next
+        // Where each client network is may have changed: every cached answer and location goes.
+        handler?.cache?.clear()
+        old?.close()
+        log.debug({ geodb: msg.path, buildEpoch: next.info.buildEpoch }, 'dns worker: GeoIP database replaced')
+        send({ type: 'ack', seq: msg.seq })
         break
+      }
       case 'stop':
         stop('asked by the control process')
         break

@@ -829,11 +829,6 @@ export class AnswerCache {
   }
 
   /**
-   * Empties everything keyed by location and bucket ids, so they can start again (an id space ran
-   * out: rare), base keys too. The base the last parse found (an insert may be under way with it)
-   * is kept, with a new key of the same kind. Base ids go on (`built`'s keys hold them).
-   */
-  /**
    * Forgets every answer and every client's location: the GeoIP database changed, so where each
    * client network is (and so its answers) may have too. Between queries only.
    */
@@ -843,6 +838,11 @@ export class AnswerCache {
     this.flush()
   }
 
+  /**
+   * Empties everything keyed by location and bucket ids, so they can start again (an id space ran
+   * out: rare), base keys too. The base the last parse found (an insert may be under way with it)
+   * is kept, with a new key of the same kind. Base ids go on (`built`'s keys hold them).
+   */
   private flush(): void {
     this.flushCount++
     this.lru.clear()

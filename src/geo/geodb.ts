@@ -78,9 +78,12 @@ export class GeoDb {
   private readonly cache: LRUCache<string, ClientLocation>
   private readonly lookupDocumentation: boolean
   readonly info: GeoDbInfo
+  /** The database file's octets as read (DNS workers are sent these: they open what this process opened). */
+  readonly bytes: Buffer
 
-  private constructor(reader: Reader<GeoRecord>, path: string, options: GeoDbOptions) {
+  private constructor(reader: Reader<GeoRecord>, bytes: Buffer, path: string, options: GeoDbOptions) {
     this.reader = reader
+    this.bytes = bytes
     const max = options.cacheSize ?? DEFAULT_CACHE_SIZE
     if (!Number.isInteger(max) || max < 1) throw new RangeError(`cacheSize must be a positive integer, got ${max}`)
     this.cache = new LRUCache({ max })
@@ -133,7 +136,7 @@ export class GeoDb {
     } catch (err) {
       throw new MeridianError('E_GEODB', `GeoIP database ${path} is not a valid MaxMind DB file (${(err as Error).message})`, 500, { cause: err })
     }
-    return new GeoDb(reader, path, options)
+    return new GeoDb(reader, buffer, path, options)
   }
 
   /**

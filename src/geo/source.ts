@@ -9,7 +9,7 @@
  */
 import { watch, type FSWatcher } from 'node:fs'
 import { stat } from 'node:fs/promises'
-import { basename, dirname } from 'node:path'
+import { dirname } from 'node:path'
 import { GeoDb, type GeoDbInfo, type GeoDbOptions } from './geodb.js'
 import type { ClientLocation } from './types.js'
 
@@ -23,6 +23,8 @@ export interface GeoReload {
   buildEpoch: string
   /** Why the file on disk was not taken (the last good database keeps answering). */
   error?: string
+  /** The error is the one already reported for this same file (not worth logging again). */
+  repeated?: boolean
 }
 
 /** The identity of a file's contents as stat() sees them. */
@@ -34,6 +36,9 @@ export class GeoSource {
   private again = false
   private watcher: FSWatcher | undefined
   private debounce: NodeJS.Timeout | undefined
+  private poll: NodeJS.Timeout | undefined
+  /** The last file refused, and why: the same file is not opened again until it changes. */
+  private refused: { id: string; error: string } | undefined
 
   private constructor(
     private db: GeoDb,
@@ -98,15 +103,18 @@ export class GeoSource {
       return { ...base, buildEpoch: this.epoch(), error: `GeoIP database ${path} ${e.code === 'ENOENT' ? 'does not exist' : `cannot be read (${e.code ?? e.message})`}` }
     }
     if (id === this.id) return { ...base, buildEpoch: this.epoch() }
+    if (id === this.refused?.id) return { ...base, buildEpoch: this.epoch(), error: this.refused.error, repeated: true }
     let next: GeoDb
     try {
       next = await GeoDb.open(path, this.options)
     } catch (err) {
-      return { ...base, buildEpoch: this.epoch(), error: (err as Error).message }
+      this.refused = { id, error: (err as Error).message }
+      return { ...base, buildEpoch: this.epoch(), error: this.refused.error }
     }
     const old = this.db
     this.db = next
     this.id = id
+    this.refused = undefined
     for (const fn of this.listeners) fn(next)
     old.close()
     return { path, changed: true, buildEpoch: this.epoch() }
@@ -117,23 +125,27 @@ export class GeoSource {
   }
 
   /**
-   * Calls `changed` (debounced) when the file may have been replaced or written: watches its
-   * directory, as a rename into place (what geoipupdate does) leaves a watch of the file itself on
-   * the old inode. `changed` is expected to reload().
+   * Calls `changed` when the file may have been replaced or written, which is expected to reload()
+   * (a stat when nothing changed). Two ways, as neither sees every way a file is replaced:
+   * - a watch of its directory, debounced: a rename into place (what geoipupdate does) leaves a watch
+   *   of the file itself on the old inode. Any name counts, as the path may go through a symbolic
+   *   link there that is swapped (a Kubernetes ConfigMap's `..data`);
+   * - every `pollMs`: a link swapped in another directory of the path, or the directory removed and
+   *   made again (the watch then sees nothing more).
    */
-  watch(changed: () => void, onError: (err: Error) => void, debounceMs = 250): void {
-    const path = this.db.info.path
-    const name = basename(path)
-    this.watcher = watch(dirname(path), { persistent: false }, (_event, file) => {
-      if (file && String(file) !== name) return
+  watch(changed: () => void, onError: (err: Error) => void, debounceMs = 250, pollMs = 5000): void {
+    this.watcher = watch(dirname(this.db.info.path), { persistent: false }, () => {
       clearTimeout(this.debounce)
       this.debounce = setTimeout(changed, debounceMs)
     })
     this.watcher.on('error', onError)
+    this.poll = setInterval(changed, pollMs)
+    this.poll.unref()
   }
 
   close(): void {
     clearTimeout(this.debounce)
+    clearInterval(this.poll)
     this.watcher?.close()
     this.db.close()
   }

@@ -87,6 +87,7 @@ export class Metrics {
     this.checkSeconds = new Histogram({ name: 'meridian_health_check_duration_seconds', help: 'Health check round time', labelNames: ['target'], buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers })
     this.changes = new Counter({ name: 'meridian_health_state_changes_total', help: 'Health state transitions, by target and the state entered', labelNames: ['target', 'state'], registers })
     this.reloads = new Counter({ name: 'meridian_config_reloads_total', help: 'Zone set loads, by result', labelNames: ['result'], registers })
+    for (const result of ['ok', 'error']) this.reloads.inc({ result }, 0)
     const hits = new Counter({ name: 'meridian_dns_cache_hits_total', help: 'Queries answered from the answer cache', registers, collect: fold })
     const misses = new Counter({ name: 'meridian_dns_cache_misses_total', help: 'Hot-path queries whose answer the cache did not hold', registers, collect: fold })
     this.hitTally = this.tally('hits', () => hits)
@@ -225,6 +226,8 @@ export class Metrics {
   geodb(buildEpoch: () => Date): void {
     new Gauge({ name: 'meridian_geodb_build_timestamp_seconds', help: 'When the GeoIP database answering now was built (its build_epoch), in Unix seconds', registers: [this.registry], collect() { this.set(buildEpoch().getTime() / 1000) } })
     this.geodbReloads = new Counter({ name: 'meridian_geodb_reloads_total', help: 'GeoIP database files found replaced and taken (ok) or refused (error: the last good database keeps answering)', labelNames: ['result'], registers: [this.registry] })
+    // Both series from the start, so that an increase() alert sees the first error.
+    for (const result of ['ok', 'error']) this.geodbReloads.inc({ result }, 0)
   }
 
   geodbReload(ok: boolean): void {

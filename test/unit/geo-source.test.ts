@@ -4,7 +4,7 @@
  */
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { copyFile, readFile, rm, writeFile } from 'node:fs/promises'
+import { copyFile, mkdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { GeoSource } from '../../src/geo/index.js'
 import { buildTestDb, LONDON_IN_ASHBURN, LONDON_ROW, replaceFile } from '../helpers/geodb.js'
@@ -21,6 +21,20 @@ before(async () => {
   moved = await readFile(await buildTestDb(path.join(dir, 'moved.mmdb'), [[LONDON_ROW, LONDON_IN_ASHBURN]]))
 })
 after(() => cleanup())
+
+/**
+ * Resolves with `p`, failing after `ms`: the watch is not persistent (a server's sockets keep its
+ * process alive), so a test waiting on it needs a timer of its own.
+ */
+async function within<T>(p: Promise<T>, what: string, ms = 5000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms)))
+  try {
+    return await Promise.race([p, late])
+  } finally {
+    clearTimeout(timer)
+  }
+}
 
 /** A fresh copy of the test database in its own directory, opened. */
 async function opened(name: string): Promise<{ file: string; geo: GeoSource }> {
@@ -59,6 +73,8 @@ describe('GeoSource', () => {
     const torn = await geo.reload()
     assert.equal(torn.changed, false)
     assert.match(torn.error ?? '', new RegExp(`GeoIP database ${file} is not a valid MaxMind DB file`))
+    assert.equal(torn.repeated, undefined, 'reported the first time')
+    assert.deepEqual(await geo.reload(), { ...torn, repeated: true }, 'the same file again: the same reason, not worth reporting again')
     assert.equal(geo.locate(LONDON_ADDRESS).country, 'GB')
     await rm(file)
     const gone = await geo.reload()
@@ -82,17 +98,53 @@ describe('GeoSource', () => {
     geo.close()
   })
 
+  test('watch: a symbolic link swapped in the directory (a Kubernetes ConfigMap\'s ..data) is seen by the watch, one swapped elsewhere on the path by the poll', async () => {
+    // <root>/cm/geo.mmdb -> ..data/geo.mmdb, ..data -> ..v1: the ConfigMap layout.
+    const root = path.join(dir, 'links')
+    const cm = path.join(root, 'cm')
+    for (const v of ['..v1', '..v2']) await mkdir(path.join(cm, v), { recursive: true })
+    await copyFile(TEST_GEODB, path.join(cm, '..v1', 'geo.mmdb'))
+    await writeFile(path.join(cm, '..v2', 'geo.mmdb'), moved)
+    await symlink('..v1', path.join(cm, '..data'))
+    await symlink('..data/geo.mmdb', path.join(cm, 'geo.mmdb'))
+    const viaConfigMap = await GeoSource.open(path.join(cm, 'geo.mmdb'))
+    const swapped = new Promise<void>((resolve) => viaConfigMap.onChange(() => resolve()))
+    // A poll far longer than the test: only the watch can see this one.
+    viaConfigMap.watch(() => void viaConfigMap.reload(), (err) => assert.fail(err), 20, 3_600_000)
+    await symlink('..v2', path.join(cm, '..data_tmp'))
+    await rename(path.join(cm, '..data_tmp'), path.join(cm, '..data'))
+    await within(swapped, 'the ..data swap seen by the watch')
+    assert.equal(viaConfigMap.locate(LONDON_ADDRESS).country, 'US')
+    viaConfigMap.close()
+
+    // <root>/current -> releases/a, the database at current/geo.mmdb: the watch is on releases/a.
+    for (const r of ['a', 'b']) await mkdir(path.join(root, 'releases', r), { recursive: true })
+    await copyFile(TEST_GEODB, path.join(root, 'releases', 'a', 'geo.mmdb'))
+    await writeFile(path.join(root, 'releases', 'b', 'geo.mmdb'), moved)
+    await symlink('releases/a', path.join(root, 'current'))
+    const viaRelease = await GeoSource.open(path.join(root, 'current', 'geo.mmdb'))
+    const released = new Promise<void>((resolve) => viaRelease.onChange(() => resolve()))
+    viaRelease.watch(() => void viaRelease.reload(), (err) => assert.fail(err), 20, 50)
+    await symlink('releases/b', path.join(root, 'current_tmp'))
+    await rename(path.join(root, 'current_tmp'), path.join(root, 'current'))
+    await within(released, 'the release swap seen by the poll')
+    assert.equal(viaRelease.locate(LONDON_ADDRESS).country, 'US')
+    viaRelease.close()
+  })
+
   test('watch: a file renamed into place is reported (debounced), and the reload it asks for takes it', async () => {
     const { file, geo } = await opened('watched')
     const taken = new Promise<void>((resolve) => geo.onChange(() => resolve()))
+    // A poll far longer than the test: the watch sees the rename.
     geo.watch(
       () => void geo.reload(),
       (err) => assert.fail(err),
       20,
+      3_600_000,
     )
     await writeFile(path.join(path.dirname(file), 'unrelated.txt'), 'x')
     await replaceFile(file, moved)
-    await taken
+    await within(taken, 'the rename seen by the watch')
     assert.equal(geo.locate(LONDON_ADDRESS).country, 'US')
     geo.close()
   })
