@@ -41,7 +41,7 @@ import { ApiError, badRequest, conflict, notFound, toErrorBody } from './errors.
 import { explain, parseExplainRequest, type Resolver } from './explain.js'
 import { healthReport, type HealthSnapshot } from './health.js'
 import { openApiDocument } from './openapi.js'
-import { assertEntry, objectBody, takeName, type Section } from './validate.js'
+import { assertEntry, objectBody, takeName, withoutUnwrittenDefaults, type Section } from './validate.js'
 
 export interface Readiness {
   ready: boolean
@@ -113,7 +113,7 @@ const regionJson = (zone: Zone, name: string) => ({ name, ...zone.definition.reg
 function withoutFqdn(section: Section, body: Record<string, unknown>, name: string, origin: string): Record<string, unknown> {
   if (section !== 'services' || !('fqdn' in body)) return body
   const { fqdn, ...rest } = body
-  const own = resolveName(name, origin)
+  const own = serviceTarget(name, origin)
   if (typeof fqdn !== 'string' || canonical(fqdn) !== own) throw badRequest(`is ${JSON.stringify(fqdn)} but the service is ${own}; fqdn follows from the name and cannot be set`, 'fqdn')
   return rest
 }
@@ -126,7 +126,13 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
     bodyLimit: deps.bodyLimit ?? DEFAULT_BODY_LIMIT,
     forceCloseConnections: true,
     return503OnClosing: true,
-    routerOptions: { ignoreTrailingSlash: true },
+    // A service's full name may be 253 octets, percent-encoded up to three times that.
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 1024 },
+    // A bad URL (percent-encoding) or an over-long name: the same error body as every other 4xx.
+    frameworkErrors: (err, _req, reply) => {
+      const { status, body } = toErrorBody(err)
+      void (reply as FastifyReply).code(status).type('application/json; charset=utf-8').send(body)
+    },
   })
   const { store } = deps
   /** The file a request edits, so that its rebuild issues are reported without file positions. */
@@ -134,7 +140,10 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
 
   // Only JSON bodies (merge-patch too); anything else is a 415 before a handler runs.
   app.removeAllContentTypeParsers()
-  app.addContentTypeParser(['application/json', 'application/merge-patch+json'], { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'))
+  // An empty body is no body (clients that always send Content-Type: application/json, to drain);
+  // a route that needs one says so (objectBody).
+  const json = app.getDefaultJsonParser('error', 'error')
+  app.addContentTypeParser(['application/json', 'application/merge-patch+json'], { parseAs: 'string' }, (req, text, done) => (text === '' ? done(null, undefined) : json(req, String(text), done)))
 
   app.addHook('onRequest', async (req, reply) => {
     if (OPEN_ROUTES.has(req.routeOptions.url ?? '')) return
@@ -232,6 +241,8 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
     /** The key of the entry `p` names in the document being edited. */
     const keyInDoc = (doc: Document, zone: Zone, p: string) => entryKey(section, keysAt(doc, [section]), zone.origin, p)
     /** As keyInDoc, 404 if absent. */
+    /** Whether a body's `name` names the entry the URL's `p` names (a service by any of its spellings). */
+    const sameName = (zone: Zone, p: string) => (name: string) => section === 'services' && serviceTarget(name, zone.origin) === serviceTarget(p, zone.origin)
     const keyIn = (doc: Document, zone: Zone, p: string): string => {
       const key = keyInDoc(doc, zone, p)
       if (key === undefined) throw missing(kind, p, zone)
@@ -257,7 +268,7 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
     app.post(base, async (req: Req, reply) => {
       const zone = zoneFor(req, reply)
       const { name, rest: body } = takeName(objectBody(req.body), { required: true })
-      const rest = withoutFqdn(section, body, name, zone.origin)
+      const rest = withoutUnwrittenDefaults(section, withoutFqdn(section, body, name, zone.origin), undefined)
       const key = section === 'regions' ? name : serviceKeyFor(name, zone.origin)
       assertEntry(section, key, rest)
       const res = await edit(req, reply, zone, (doc) => {
@@ -277,9 +288,10 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
     app.put(item, async (req: Req, reply) => {
       const zone = zoneFor(req, reply)
       const p = param(req)
-      const rest = withoutFqdn(section, takeName(objectBody(req.body), { expected: p }).rest, p, zone.origin)
+      const body = withoutFqdn(section, takeName(objectBody(req.body), { expected: p, same: sameName(zone, p) }).rest, p, zone.origin)
       const res = await edit(req, reply, zone, (doc) => {
         const key = keyIn(doc, zone, p)
+        const rest = withoutUnwrittenDefaults(section, body, valueAt(doc, [section, key]))
         assertEntry(section, key, rest)
         setAt(doc, [section, key], rest)
       })
@@ -289,13 +301,13 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
     app.patch(item, async (req: Req, reply) => {
       const zone = zoneFor(req, reply)
       const p = param(req)
-      const rest = withoutFqdn(section, takeName(objectBody(req.body), { expected: p }).rest, p, zone.origin)
+      const body = withoutFqdn(section, takeName(objectBody(req.body), { expected: p, same: sameName(zone, p) }).rest, p, zone.origin)
       // A location is one of three shapes: a patch replaces it whole rather than merging two of them.
-      const whole = Object.fromEntries(Object.entries(rest).filter(([k, v]) => WHOLE[section].includes(k) && v !== null))
-      const patch = Object.fromEntries(Object.entries(rest).filter(([k]) => !(k in whole)))
+      const whole = Object.fromEntries(Object.entries(body).filter(([k, v]) => WHOLE[section].includes(k) && v !== null))
       const res = await edit(req, reply, zone, (doc) => {
         const key = keyIn(doc, zone, p)
         const current = valueAt(doc, [section, key])
+        const patch = withoutUnwrittenDefaults(section, Object.fromEntries(Object.entries(body).filter(([k]) => !(k in whole))), current)
         assertEntry(section, key, { ...(mergePatch(isPlainObject(current) ? current : {}, patch) as object), ...whole })
         mergePatchAt(doc, [section, key], patch)
         for (const [k, v] of Object.entries(whole)) setAt(doc, [section, key, k], v)
@@ -339,6 +351,8 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
     app.post(`/v1/zones/:zone/regions/:region/${action}`, async (req: Req, reply) => {
       const zone = zoneFor(req, reply)
       const name = req.params.region!
+      const b = req.body
+      if (b !== undefined && !(isPlainObject(b) && Object.keys(b).length === 0)) throw badRequest(`${action} takes no body (or {}), got ${JSON.stringify(b).slice(0, 80)}`)
       const res = await edit(req, reply, zone, (doc) => {
         if (!keysAt(doc, ['regions']).includes(name)) throw missing('region', name, zone)
         if (action === 'drain') setAt(doc, ['regions', name, 'drained'], true)

@@ -65,6 +65,8 @@ const FASTIFY: Record<string, { status: number; code: ErrorCode; message: string
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: { status: 400, code: 'E_API_BODY', message: 'Content-Length does not match the body' },
   FST_ERR_CTP_EMPTY_JSON_BODY: { status: 400, code: 'E_API_BODY', message: 'Content-Type is application/json but the body is empty' },
   FST_ERR_CTP_INVALID_JSON_BODY: { status: 400, code: 'E_API_BODY', message: 'the body is not valid JSON' },
+  FST_ERR_BAD_URL: { status: 400, code: 'E_API_BODY', message: 'the URL is not valid: a path segment is not valid percent-encoding' },
+  FST_ERR_MAX_PARAM_LENGTH: { status: 414, code: 'E_API_BODY', message: 'a name in the URL is longer than any zone, region or service name can be' },
 }
 
 /** Status and body for any error; `unexpected` is true when it should be logged as a fault. */

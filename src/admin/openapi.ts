@@ -28,23 +28,26 @@ function bodySchemas(): Record<string, Json> {
   const service = stripExtensions(serviceSchema) as unknown as ObjectSchema
   const regionName = { type: 'string', pattern: REGION_NAME_PATTERN, description: 'Region name: lowercase letters, digits and -.' }
   const serviceName = { type: 'string', minLength: 1, description: 'Owner name as in the zone file: relative to the origin (www), @, or absolute with a final dot.' }
+  const fqdn = { type: 'string', description: 'The full name (www.gslb.example.com). In a request body, optional: when given, the service\'s own (what GET returned).' }
   /** A merge patch (RFC 7396): every key optional, null removes an optional key (back to its default). */
-  const patch = (s: ObjectSchema): Json => ({
+  const patch = (s: ObjectSchema, names: Record<string, Json>): Json => ({
     type: 'object',
     additionalProperties: false,
-    properties: Object.fromEntries(
-      Object.entries(s.properties).map(([k, v]) => [k, (s.required ?? []).includes(k) ? withoutDefaults(v) : { anyOf: [withoutDefaults(v), { type: 'null' }] }]),
-    ),
+    properties: {
+      ...names,
+      ...Object.fromEntries(Object.entries(s.properties).map(([k, v]) => [k, (s.required ?? []).includes(k) ? withoutDefaults(v) : { anyOf: [withoutDefaults(v), { type: 'null' }] }])),
+    },
   })
+  const sameName = (n: Record<string, unknown>): Json => ({ ...n, description: 'Optional; when given, it names what the URL names (a GET answer can be sent back as it is).' })
   return {
-    Region: { ...region, description: 'A region as in a zone file (docs/zones.md). Responses carry its name and every default filled in.' } as unknown as Json,
+    Region: { ...region, required: ['name', ...(region.required ?? [])], properties: { name: regionName, ...region.properties }, description: 'A region as in a zone file (docs/zones.md), with its name and the defaults that apply filled in.' } as unknown as Json,
     RegionCreate: { ...region, required: ['name', ...(region.required ?? [])], properties: { name: regionName, ...region.properties } } as unknown as Json,
-    RegionReplace: { ...region, properties: { name: { ...regionName, description: 'Optional; when given, the name in the URL.' }, ...region.properties } } as unknown as Json,
-    RegionPatch: patch(region),
-    Service: { ...service, description: 'A GSLB service as in a zone file (docs/zones.md).' } as unknown as Json,
-    ServiceCreate: { ...service, required: ['name'], properties: { name: serviceName, ...service.properties } } as unknown as Json,
-    ServiceReplace: { ...service, properties: { name: { ...serviceName, description: 'Optional; when given, the name in the URL.' }, ...service.properties } } as unknown as Json,
-    ServicePatch: patch(service),
+    RegionReplace: { ...region, properties: { name: sameName(regionName), ...region.properties } } as unknown as Json,
+    RegionPatch: patch(region, { name: sameName(regionName) }),
+    Service: { ...service, required: ['name', 'fqdn'], properties: { name: serviceName, fqdn, ...service.properties }, description: 'A GSLB service as in a zone file (docs/zones.md), with its names and every default filled in.' } as unknown as Json,
+    ServiceCreate: { ...service, required: ['name'], properties: { name: serviceName, fqdn, ...service.properties } } as unknown as Json,
+    ServiceReplace: { ...service, properties: { name: sameName(serviceName), fqdn, ...service.properties } } as unknown as Json,
+    ServicePatch: patch(service, { name: sameName(serviceName), fqdn }),
     Error: {
       type: 'object',
       required: ['error', 'message', 'details'],
@@ -84,9 +87,14 @@ const writeErrors = {
   '409': err('Conflict: exists already, still referenced.'),
   '412': err('If-Match is not the current ETag.'),
   '413': err('Body larger than 64 KiB.'),
+  '414': err('A name in the URL longer than any name can be.'),
   '415': err('Body not JSON.'),
 }
-const readErrors = { '401': err('Missing or wrong bearer token (non-loopback admin address).'), '404': err('Unknown zone, region or service.') }
+const readErrors = {
+  '304': { description: 'If-None-Match names the current ETag: not modified, no body.', headers: etagHeader },
+  '401': err('Missing or wrong bearer token (non-loopback admin address).'),
+  '404': err('Unknown zone, region or service.'),
+}
 const body = (schema: string, types = ['application/json']) => ({ required: true, content: Object.fromEntries(types.map((t) => [t, { schema: ref(schema) }])) })
 
 export function openApiDocument(version: string): Record<string, unknown> {
@@ -103,7 +111,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
           summary: `Create a ${kind} (the body names it); written to the zone file, then answered.`,
           parameters: [ifMatch],
           requestBody: body(`${Kind}Create`),
-          responses: { '201': withEtag(json(ref(Kind), `The new ${kind}.`)), ...writeErrors },
+          responses: { '201': { ...json(ref(Kind), `The new ${kind}.`), headers: { ...etagHeader, Location: { description: `The new ${kind}'s URL.`, schema: { type: 'string' } } } }, ...writeErrors },
         },
       },
       [`/v1/zones/{zone}/${plural}/{${kind}}`]: {

@@ -3,6 +3,8 @@
  * zone files): a region or service body is placed in a minimal zone document and validated there,
  * and each problem's key path is made relative to the body. One schema, one set of messages.
  */
+import { isDeepStrictEqual } from 'node:util'
+import { checkSchema, regionSchema, serviceSchema } from '../config/schema.js'
 import { validateZoneDocument } from '../config/validate.js'
 import { isPlainObject } from '../store/zone-editor.js'
 import { badRequest, invalid, type ErrorDetail } from './errors.js'
@@ -42,17 +44,43 @@ export function objectBody(body: unknown): Record<string, unknown> {
 
 /**
  * Splits `name` off a body. `required`: it must be there (create); otherwise, when present it must
- * equal `expected` (the name in the URL: a GET answer can be sent back as it is, but not renamed).
+ * name what `expected` (the name in the URL) names, by `same` (default: equal): a GET answer can be
+ * sent back as it is, whichever way the URL writes the name, but not renamed.
  */
-export function takeName(body: Record<string, unknown>, opts: { required: true } | { expected: string }): { name: string; rest: Record<string, unknown> } {
+export function takeName(body: Record<string, unknown>, opts: { required: true } | { expected: string; same?: (name: string) => boolean }): { name: string; rest: Record<string, unknown> } {
   const { name, ...rest } = body
   if ('required' in opts) {
     if (name === undefined) throw invalid([{ path: 'name', message: 'missing required key "name"' }])
     if (typeof name !== 'string' || name.length === 0) throw invalid([{ path: 'name', message: `must be a non-empty string, got ${JSON.stringify(name)}` }])
     return { name, rest }
   }
-  if (name !== undefined && name !== opts.expected) {
+  if (name !== undefined && name !== opts.expected && !(typeof name === 'string' && opts.same?.(name))) {
     throw badRequest(`is ${JSON.stringify(name)} but the URL names ${JSON.stringify(opts.expected)}; renaming is not supported (create the new one, then delete the old)`, 'name')
   }
   return { name: opts.expected, rest }
+}
+
+type Props = { properties: Record<string, { default?: unknown }> }
+const defaultsOf = (schema: Props): Map<string, unknown> => new Map(Object.entries(schema.properties).flatMap(([k, v]) => ('default' in v ? [[k, v.default]] : [])))
+const DEFAULTS: Record<Section, Map<string, unknown>> = { regions: defaultsOf(regionSchema as Props), services: defaultsOf(serviceSchema as Props) }
+const CHECK_DEFAULTS = defaultsOf(checkSchema as Props)
+
+/**
+ * `body` without the keys that hold their default and that `current` (the entry as the file writes
+ * it; undefined for a new one) does not write, in a region's check too. What GET shows (defaults
+ * filled in) sent back then writes nothing the file did not say: the file, its ETag and what later
+ * edits do stay as they were. Keys the file writes are kept, default or not.
+ */
+export function withoutUnwrittenDefaults(section: Section, body: Record<string, unknown>, current: unknown): Record<string, unknown> {
+  return strip(body, DEFAULTS[section], current, section === 'regions')
+}
+
+function strip(body: Record<string, unknown>, defaults: Map<string, unknown>, current: unknown, region: boolean): Record<string, unknown> {
+  const written = isPlainObject(current) ? current : {}
+  const out: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(body)) {
+    if (!(k in written) && defaults.has(k) && isDeepStrictEqual(v, defaults.get(k))) continue
+    out[k] = region && k === 'check' && isPlainObject(v) ? strip(v, CHECK_DEFAULTS, written.check, false) : v
+  }
+  return out
 }

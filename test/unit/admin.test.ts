@@ -575,6 +575,97 @@ describe('reads', () => {
     assert.equal(patch({ weight: 5, check: null }), true, JSON.stringify(patch.errors))
     assert.equal(patch({ weight: 'heavy' }), false)
   })
+
+  test('real responses match the OpenAPI document\'s schemas, and what GET returns is a valid request body of PUT and PATCH', async (t) => {
+    const h = await harness(t, { zone: ZONE.replace('  us-east:\n    location: { country: US }\n', '  us-east:\n    location: { country: US }\n    check: { type: tcp, port: 8080 }\n') })
+    const doc = (await call(h, 'GET', '/openapi.json', undefined, {})).json() as { components: { schemas: Record<string, object> } }
+    const ajv = new Ajv({ strict: false })
+    let addFormats: unknown = ajvFormats
+    while (typeof addFormats !== 'function') addFormats = (addFormats as { default: unknown }).default
+    ;(addFormats as (a: Ajv, f: string[]) => void)(ajv, ['ipv4', 'ipv6'])
+    for (const [name, schema] of Object.entries(doc.components.schemas)) ajv.addSchema(schema, `#/components/schemas/${name}`)
+    const valid = (schema: string, value: unknown, what: string) => {
+      const v = ajv.getSchema(`#/components/schemas/${schema}`)!
+      assert.equal(v(value), true, `${what} is a ${schema}: ${JSON.stringify(v.errors)} in ${JSON.stringify(value)}`)
+    }
+    const created = await call(h, 'POST', `${Z}/regions`, { name: 'sa-east', location: { city: 'GRU' }, vips: ['192.0.2.9'], check: { type: 'https', port: 8443 } })
+    assert.equal(created.statusCode, 201, created.body)
+    valid('Region', created.json(), 'POST 201')
+    for (const r of (await call(h, 'GET', `${Z}/regions`, undefined, {})).json() as { name: string }[]) {
+      valid('Region', r, `GET region ${r.name}`)
+      valid('RegionReplace', r, `region ${r.name} sent back with PUT`)
+      valid('RegionPatch', r, `region ${r.name} sent back with PATCH`)
+    }
+    for (const s of (await call(h, 'GET', `${Z}/services`, undefined, {})).json() as { name: string }[]) {
+      valid('Service', s, `GET service ${s.name}`)
+      valid('ServiceReplace', s, `service ${s.name} sent back with PUT`)
+      valid('ServicePatch', s, `service ${s.name} sent back with PATCH`)
+    }
+    valid('Region', (await call(h, 'POST', `${Z}/regions/eu-west/drain`)).json(), 'drain 200')
+    valid('Service', (await call(h, 'PATCH', `${Z}/services/api`, { ttl: 20 })).json(), 'PATCH 200')
+    for (const [method, url, body] of [['GET', `${Z}/regions/nowhere`, undefined], ['PATCH', `${Z}/regions/eu-west`, { weight: 'x' }], ['GET', `${Z}/services/%zz`, undefined], ['GET', `${Z}/services/${'a'.repeat(1100)}`, undefined]] as const) {
+      const r = await call(h, method, url, body, body === undefined ? {} : JSON_HEADERS)
+      assert.ok(r.statusCode >= 400 && r.statusCode < 500, `${method} ${url.slice(0, 60)}: ${r.statusCode}`)
+      valid('Error', r.json(), `${method} ${url.slice(0, 60)}: ${r.statusCode}`)
+    }
+  })
+})
+
+describe('a GET answer sent back as it is', () => {
+  test('PUT or PATCH of what GET returned changes nothing: the file, its ETag and the zone stay as they were; later edits behave as on an untouched entry', async (t) => {
+    const h = await harness(t, { zone: ZONE.replace('  us-east:\n    location: { country: US }\n', '  us-east:\n    location: { country: US }\n    check: { type: tcp, port: 8080 }\n') })
+    const before = await h.text()
+    for (const path of [`${Z}/regions/eu-west`, `${Z}/regions/us-east`, `${Z}/regions/ap-northeast`, `${Z}/services/www`, `${Z}/services/api`]) {
+      const got = await call(h, 'GET', path, undefined, {})
+      for (const method of ['PUT', 'PATCH'] as const) {
+        const res = await call(h, method, path, got.json())
+        assert.equal(res.statusCode, 200, `${method} ${path}: ${res.body}`)
+        assert.equal(res.headers.etag, got.headers.etag, `${method} ${path}: the ETag is unchanged`)
+      }
+    }
+    assert.equal((await call(h, 'PATCH', `${Z}/regions/ap-northeast`, { weight: 100, drained: false })).statusCode, 200)
+    assert.equal(await h.text(), before, 'the file is as it was: no default written')
+    // The tcp check turned into an http one by a patch, as on an entry never sent back.
+    const toHttp = await call(h, 'PATCH', `${Z}/regions/us-east`, { check: { type: 'http', port: null } })
+    assert.equal(toHttp.statusCode, 200, toHttp.body)
+    const toTcp = await call(h, 'PATCH', `${Z}/regions/us-east`, { check: { type: 'tcp', port: 9000 } })
+    assert.equal(toTcp.statusCode, 200, toTcp.body)
+  })
+
+  test('a service is sent back under any of its names: relative, full, with a final dot, in capitals', async (t) => {
+    const h = await harness(t)
+    const got = (await call(h, 'GET', `${Z}/services/api`, undefined, {})).json() as Record<string, unknown>
+    for (const p of ['api', 'api.admin.test', 'api.admin.test.', 'API']) {
+      const res = await call(h, 'PUT', `${Z}/services/${encodeURIComponent(p)}`, got)
+      assert.equal(res.statusCode, 200, `PUT /services/${p}: ${res.body}`)
+    }
+    const renamed = await call(h, 'PUT', `${Z}/services/api.admin.test`, { ...got, name: 'www', fqdn: undefined })
+    assert.equal(renamed.statusCode, 400, 'another service\'s name is still a rename')
+  })
+
+  test('drain and undrain take an empty body with Content-Type: application/json, or {}; anything else is a 400', async (t) => {
+    const h = await harness(t)
+    assert.equal((await call(h, 'POST', `${Z}/regions/eu-west/drain`, '', JSON_HEADERS)).statusCode, 200)
+    assert.equal((await call(h, 'POST', `${Z}/regions/eu-west/undrain`, {})).statusCode, 200)
+    const odd = await call(h, 'POST', `${Z}/regions/eu-west/drain`, { foo: 1 })
+    assert.equal(odd.statusCode, 400)
+    assert.equal((odd.json() as { message: string }).message, 'drain takes no body (or {}), got {"foo":1}')
+    const create = await call(h, 'POST', `${Z}/regions`, '', JSON_HEADERS)
+    assert.equal(create.statusCode, 400)
+    assert.equal((create.json() as { message: string }).message, 'a JSON object body is required (Content-Type: application/json)')
+  })
+
+  test('a service name of 253 octets is created and reached by its URL', async (t) => {
+    const h = await harness(t)
+    const label = 'a'.repeat(63)
+    const name = `${label}.${label}.${label}.${'b'.repeat(61 - 'admin.test'.length - 1)}`
+    const full = `${name}.admin.test`
+    assert.equal(full.length, 253)
+    const created = await call(h, 'POST', `${Z}/services`, { name, regions: 'all' })
+    assert.equal(created.statusCode, 201, created.body)
+    assert.equal((await call(h, 'GET', `${Z}/services/${full}`, undefined, {})).statusCode, 200)
+    assert.equal((await call(h, 'DELETE', `${Z}/services/${full}`)).statusCode, 204)
+  })
 })
 
 test('docs/api.md has a curl example for every operation of the OpenAPI document, and documents every error code it uses', async (t) => {
