@@ -199,6 +199,14 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
   }
 
   const edit = async (req: Req, reply: FastifyReply, zone: Zone, mutate: (doc: Document) => void): Promise<EditResult> => {
+    // If-None-Match on a change of an existing entry (RFC 9110 §13.1.2): `*`, or the current ETag,
+    // says "only if it is not what I know": refused. A create (POST to a list) does not look.
+    const inm = req.headers['if-none-match']
+    const etag = reply.getHeader('etag')
+    const list = /\/(regions|services)$/.test(req.routeOptions.url ?? '')
+    if (!list && typeof inm === 'string' && typeof etag === 'string' && inm.split(',').some((t) => t.trim() === '*' || t.trim().replace(/^W\//, '') === etag)) {
+      throw new PreconditionError(`If-None-Match ${inm} matches the zone's current ETag (${etag}): the change is made only when it does not`, etag)
+    }
     const ifMatch = req.headers['if-match']
     const res = await store.edit(zone.origin, mutate, { ifMatch: typeof ifMatch === 'string' ? ifMatch : undefined, reason: `admin: ${req.method} ${req.url}` })
     void reply.header('etag', res.etag)
@@ -288,6 +296,8 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
     app.put(item, async (req: Req, reply) => {
       const zone = zoneFor(req, reply)
       const p = param(req)
+      // An entry that is not there is a 404, whatever the preconditions say (RFC 9110 §13.2.2).
+      if (keyOf(zone, p) === undefined) throw missing(kind, p, zone)
       const body = withoutFqdn(section, takeName(objectBody(req.body), { expected: p, same: sameName(zone, p) }).rest, p, zone.origin)
       const res = await edit(req, reply, zone, (doc) => {
         const key = keyIn(doc, zone, p)
@@ -301,6 +311,7 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
     app.patch(item, async (req: Req, reply) => {
       const zone = zoneFor(req, reply)
       const p = param(req)
+      if (keyOf(zone, p) === undefined) throw missing(kind, p, zone)
       const body = withoutFqdn(section, takeName(objectBody(req.body), { expected: p, same: sameName(zone, p) }).rest, p, zone.origin)
       // A location is one of three shapes: a patch replaces it whole rather than merging two of them.
       const whole = Object.fromEntries(Object.entries(body).filter(([k, v]) => WHOLE[section].includes(k) && v !== null))
@@ -318,6 +329,7 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
     app.delete(item, async (req: Req, reply) => {
       const zone = zoneFor(req, reply)
       const p = param(req)
+      if (keyOf(zone, p) === undefined) throw missing(kind, p, zone)
       const d = req.query.detach
       if (d !== undefined && !(d === 'true' || d === 'false' || d === '1' || d === '0' || d === '')) throw badRequest(`must be true or false, got ${JSON.stringify(d)}`, 'detach')
       if (d !== undefined && section === 'services') throw badRequest('applies to regions only', 'detach')
@@ -351,6 +363,7 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
     app.post(`/v1/zones/:zone/regions/:region/${action}`, async (req: Req, reply) => {
       const zone = zoneFor(req, reply)
       const name = req.params.region!
+      if (!Object.hasOwn(zone.definition.regions, name)) throw missing('region', name, zone)
       const b = req.body
       if (b !== undefined && !(isPlainObject(b) && Object.keys(b).length === 0)) throw badRequest(`${action} takes no body (or {}), got ${JSON.stringify(b).slice(0, 80)}`)
       const res = await edit(req, reply, zone, (doc) => {

@@ -265,6 +265,27 @@ describe('bad requests: a precise error body, and the zone file unchanged', () =
     await h.unchanged('412')
   })
 
+  test('If-None-Match on a change: * or the current ETag is a 412, another ETag goes through; a missing entry is a 404 whatever the preconditions (RFC 9110)', async (t) => {
+    const h = await harness(t)
+    const etag = etagOf(ZONE)
+    for (const inm of ['*', etag, `W/${etag}`, `"0000", ${etag}`]) {
+      const res = await call(h, 'PUT', `${Z}/regions/us-east`, { location: { country: 'US' }, vips: ['192.0.2.7'] }, { ...JSON_HEADERS, 'if-none-match': inm })
+      assert.equal(res.statusCode, 412, `If-None-Match: ${inm}`)
+      assert.equal((res.json() as { error: string }).error, 'E_API_PRECONDITION')
+      assert.equal(res.headers.etag, etag)
+    }
+    await h.unchanged('If-None-Match matching')
+    const other = await call(h, 'PATCH', `${Z}/regions/us-east`, { weight: 7 }, { ...JSON_HEADERS, 'if-none-match': '"0000"' })
+    assert.equal(other.statusCode, 200, 'another ETag: the change is made')
+    const created = await call(h, 'POST', `${Z}/regions`, { name: 'sa-east', location: { country: 'BR' }, vips: ['192.0.2.9'] }, { ...JSON_HEADERS, 'if-none-match': '*' })
+    assert.equal(created.statusCode, 201, 'a create does not look at If-None-Match')
+    for (const [method, url] of [['PATCH', `${Z}/regions/nowhere`], ['PUT', `${Z}/services/nothing`], ['DELETE', `${Z}/regions/nowhere`], ['POST', `${Z}/regions/nowhere/drain`], ['POST', `${Z}/regions/constructor/drain`]] as const) {
+      const body = method === 'PATCH' || method === 'PUT' ? { weight: 1 } : undefined
+      const res = await call(h, method, url, body, { ...(body ? JSON_HEADERS : AUTH), 'if-match': '"0000"' })
+      assert.equal(res.statusCode, 404, `${method} ${url} with a stale If-Match`)
+    }
+  })
+
   test('of two writes sent with the same If-Match, the first wins and the second gets 412', async (t) => {
     const h = await harness(t)
     const etag = etagOf(ZONE)
