@@ -274,8 +274,11 @@ function realignComment(line: string, a: string[], match: number[], i: number): 
     const o = a[j]!
     const oat = commentStart(o)
     if (oat <= 0 || o.slice(oat) !== comment || (key !== undefined && !o.startsWith(key))) continue
+    // The comment's column when the code leaves a space before it; past it, the old gap (at most 4).
+    // Not the old line's gap alone: after a shorter value padded to the column that gap is wide, and
+    // a longer value back would push the comment right at every change.
     const gap = oat - o.slice(0, oat).trimEnd().length
-    return code.length + gap <= oat ? code.padEnd(oat) + comment : code + ' '.repeat(gap) + comment
+    return code.length + 1 <= oat ? code.padEnd(oat) + comment : code + ' '.repeat(Math.min(gap, 4)) + comment
   }
   return line
 }

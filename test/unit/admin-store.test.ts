@@ -91,6 +91,20 @@ describe('zone-editor: edits that keep the file as written', () => {
     assert.equal(out, 'r:\n  check: { interval: 2, rise: 3 }      # keep\n', 'the comment stays in its column')
   })
 
+  test('a comment keeps its column when a value changes back and forth between a short and a long one', () => {
+    const text = 'regions:\n  eu:\n    location: { lat: 53.35, lon: -6.26 }       # Dublin\n    vips: [192.0.2.1]\n'
+    let out = text
+    for (let i = 0; i < 3; i++) {
+      out = edited(out, (d) => setAt(d, ['regions', 'eu', 'location'], { country: 'IE' }))
+      assert.match(out, /\n {4}location: \{ country: IE \} {18}# Dublin\n/, `round ${i}: short value, the comment in its column`)
+      out = edited(out, (d) => setAt(d, ['regions', 'eu', 'location'], { lat: 53.35, lon: -6.26 }))
+      assert.equal(out, text, `round ${i}: the long value back, the file as it was`)
+    }
+    const short = edited(text, (d) => setAt(d, ['regions', 'eu', 'location'], { country: 'IE' }))
+    const longer = edited(short, (d) => setAt(d, ['regions', 'eu', 'location'], { lat: 53.349805, lon: -6.26031 }))
+    assert.match(longer, /\n {4}location: \{ lat: 53\.349805, lon: -6\.26031 \} {4}# Dublin\n/, 'past the column: the old gap, at most 4 spaces')
+  })
+
   test('files with block comments on keys, block scalars and other styles still parse to what was meant', async () => {
     for (const f of ['rfc/rfc.test.yaml', 'delegation/gslb.example.test.yaml', 'big/big.test.yaml']) {
       const text = await readFile(path.join(ROOT, 'test', 'fixtures', f), 'utf8')
