@@ -142,8 +142,23 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
   app.removeAllContentTypeParsers()
   // An empty body is no body (clients that always send Content-Type: application/json, to drain);
   // a route that needs one says so (objectBody).
+  // Fastify's parser says only "not valid JSON": the reason (and where) comes from JSON.parse.
   const json = app.getDefaultJsonParser('error', 'error')
-  app.addContentTypeParser(['application/json', 'application/merge-patch+json'], { parseAs: 'string' }, (req, text, done) => (text === '' ? done(null, undefined) : json(req, String(text), done)))
+  app.addContentTypeParser(['application/json', 'application/merge-patch+json'], { parseAs: 'string' }, (req, raw, done) => {
+    const text = String(raw)
+    if (text === '') return done(null, undefined)
+    json(req, text, (err, value) => {
+      if (!err) return done(null, value)
+      let why: string
+      try {
+        JSON.parse(text)
+        why = 'a key named __proto__, or constructor holding prototype, is refused'
+      } catch (e) {
+        why = (e as Error).message
+      }
+      done(new ApiError('E_API_BODY', 400, `the body is not valid JSON: ${why}`), undefined)
+    })
+  })
 
   app.addHook('onRequest', async (req, reply) => {
     if (OPEN_ROUTES.has(req.routeOptions.url ?? '')) return

@@ -402,6 +402,10 @@ function checkSpecFor(c: CheckDef, vip: string, keyPath: (string | number)[], is
     issues.add('E_ZONE_SEMANTIC', [...keyPath, 'timeout'], `timeout (${c.timeout} s) must be below the interval (${c.interval} s)`)
     return undefined
   }
+  if (c.type !== 'tcp' && c.method === 'HEAD' && c.body !== undefined) {
+    issues.add('E_ZONE_SEMANTIC', [...keyPath, 'body'], 'a HEAD check gets no body to look in: use method GET, or drop body')
+    return undefined
+  }
   if (c.type === 'tcp' && c.port === undefined) {
     issues.add('E_ZONE_SEMANTIC', keyPath, 'a tcp check needs a port')
     return undefined

@@ -195,6 +195,7 @@ describe('bad requests: a precise error body, and the zone file unchanged', () =
     ['renaming through PUT', 'PUT', `${Z}/regions/us-east`, { name: 'us-west', location: { country: 'US' }, vips: ['192.0.2.2'] }, 400, 'E_API_BODY', [{ path: 'name', message: 'is "us-west" but the URL names "us-east"; renaming is not supported (create the new one, then delete the old)' }]],
     ['a body that is a list', 'PATCH', `${Z}/regions/us-east`, [1, 2], 400, 'E_API_BODY', [{ path: '', message: 'the body must be a JSON object, got an array' }]],
     ['a body that is not JSON', 'PATCH', `${Z}/regions/us-east`, '{"weight": 1', 400, 'E_API_BODY', []],
+    ['a body with a __proto__ key', 'PATCH', `${Z}/regions/us-east`, '{"__proto__": {"weight": 1}}', 400, 'E_API_BODY', []],
     ['an unknown zone', 'PATCH', '/v1/zones/nope.test/regions/us-east', { weight: 1 }, 404, 'E_API_NOT_FOUND', []],
     ['an unknown region', 'PATCH', `${Z}/regions/mars`, { weight: 1 }, 404, 'E_API_NOT_FOUND', []],
     ['draining an unknown region', 'POST', `${Z}/regions/mars/drain`, undefined, 404, 'E_API_NOT_FOUND', []],
@@ -225,6 +226,14 @@ describe('bad requests: a precise error body, and the zone file unchanged', () =
       assert.equal(h.store.current().generation, before, 'the set serving is the same')
     })
   }
+
+  test('a body that is not JSON: the message says why and where, or that a __proto__ key is refused', async (t) => {
+    const h = await harness(t)
+    const message = async (text: string) => ((await call(h, 'PATCH', `${Z}/regions/us-east`, text)).json() as { message: string }).message
+    assert.match(await message('{"weight": 1'), /^the body is not valid JSON: .*(end of JSON input|position 12)/)
+    assert.match(await message('{"weight": 1,}'), /^the body is not valid JSON: .*position 13/)
+    assert.equal(await message('{"__proto__": {"weight": 1}}'), 'the body is not valid JSON: a key named __proto__, or constructor holding prototype, is refused')
+  })
 
   test('a method a path does not take: 405 with the Allow header listing the ones it does', async (t) => {
     const h = await harness(t)
