@@ -157,6 +157,9 @@ async function adminToken(opts: { admin: ListenAddress; adminTokenFile?: string 
   return token
 }
 
+/** How long a GeoIP database reload waits for every DNS worker to answer from the new database. */
+const GEODB_SYNC_MS = 10_000
+
 async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logger) => Promise<() => Promise<void>>): Promise<void> {
   const log = createLogger(opts.logLevel)
   // Signals from the first moment: during start-up (a --health-wait can last minutes) a stop ends
@@ -231,21 +234,20 @@ async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logg
   const stopExtras = beforeListen ? await beforeListen(store.current(), log) : async () => undefined
   const geoLookup: GeoLookup = geo.locate
   metrics.geodb(() => geo.info.buildEpoch)
+  // Each file taken or refused is logged and counted once, whichever reloads shared the run.
+  geo.onReport((r, why) => {
+    metrics.geodbReload(!r.error)
+    if (r.error) log.error({ geodb: r.path, err: r.error, why }, 'the new GeoIP database cannot be opened; the last good one keeps answering')
+    else log.info({ geodb: r.path, buildEpoch: r.buildEpoch, why }, 'GeoIP database reloaded')
+  })
   /**
-   * Takes the GeoIP database file again if it was replaced (SIGHUP, the API, the watch); logs and
-   * counts what happened (a file refused once is not reported again until it changes). Resolves once
-   * every DNS worker answers from the new database.
+   * Takes the GeoIP database file again if it was replaced (SIGHUP, the API, the watch). Resolves
+   * once every DNS worker answers from a new database (or after GEODB_SYNC_MS, with a warning: a
+   * City database is tens of MB for each worker).
    */
   const reloadGeo = async (why: string): Promise<GeoReload> => {
-    const r = await geo.reload()
-    if (r.error && !r.repeated) {
-      metrics.geodbReload(false)
-      log.error({ geodb: r.path, err: r.error, why }, 'the new GeoIP database cannot be opened; the last good one keeps answering')
-    } else if (r.changed) {
-      await workers?.synced()
-      metrics.geodbReload(true)
-      log.info({ geodb: r.path, buildEpoch: r.buildEpoch, why }, 'GeoIP database reloaded')
-    }
+    const r = await geo.reload(why)
+    if (r.changed) await workers?.synced(GEODB_SYNC_MS)
     return r
   }
 
@@ -318,10 +320,13 @@ async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logg
   dnsBound = true
   if (opts.watch) {
     store.watch()
-    geo.watch(
-      () => void reloadGeo('file changed'),
-      (err) => log.error({ err: err.message }, 'GeoIP database watch failed; SIGHUP still reloads it'),
-    )
+    const watchFailed = (err: Error) => log.error({ err: err.message }, 'GeoIP database watch failed; SIGHUP and POST /v1/reload still reload it')
+    try {
+      geo.watch(() => void reloadGeo('file changed'), watchFailed)
+    } catch (err) {
+      // No inotify watch left (ENOSPC), say: DNS is already served, so said, not fatal.
+      watchFailed(err as Error)
+    }
   }
   reload = () => {
     store.reload('SIGHUP').catch(() => undefined)

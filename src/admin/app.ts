@@ -35,7 +35,7 @@ import type { VipHealth } from '../model/gslb.js'
 import { canonical, isInZone, resolveName } from '../model/name.js'
 import type { Zone } from '../model/types.js'
 import { PreconditionError, type EditableConfigStore, type EditResult } from '../store/file-store.js'
-import { deleteAt, isPlainObject, keysAt, mergePatch, mergePatchAt, setAt, valueAt } from '../store/zone-editor.js'
+import { deleteAt, ifNoneMatchMatches, isPlainObject, keysAt, mergePatch, mergePatchAt, setAt, valueAt } from '../store/zone-editor.js'
 import { bearerMatches } from './auth.js'
 import { ApiError, badRequest, conflict, notFound, toErrorBody } from './errors.js'
 import { explain, parseExplainRequest, type Resolver } from './explain.js'
@@ -207,23 +207,23 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
   const notModified = (req: FastifyRequest, reply: FastifyReply): boolean => {
     const inm = req.headers['if-none-match']
     const etag = reply.getHeader('etag')
-    if (typeof inm !== 'string' || typeof etag !== 'string') return false
-    if (!inm.split(',').some((t) => t.trim().replace(/^W\//, '') === etag || t.trim() === '*')) return false
+    if (typeof inm !== 'string' || typeof etag !== 'string' || !ifNoneMatchMatches(inm, etag)) return false
     void reply.code(304).send()
     return true
   }
 
   const edit = async (req: Req, reply: FastifyReply, zone: Zone, mutate: (doc: Document) => void): Promise<EditResult> => {
     // If-None-Match on a change of an existing entry (RFC 9110 §13.1.2): `*`, or the current ETag,
-    // says "only if it is not what I know": refused. A create (POST to a list) does not look.
+    // says "only if it is not what I know": refused (by the store, in turn with other edits). A
+    // create (POST to a list) does not look.
     const inm = req.headers['if-none-match']
-    const etag = reply.getHeader('etag')
     const list = /\/(regions|services)$/.test(req.routeOptions.url ?? '')
-    if (!list && typeof inm === 'string' && typeof etag === 'string' && inm.split(',').some((t) => t.trim() === '*' || t.trim().replace(/^W\//, '') === etag)) {
-      throw new PreconditionError(`If-None-Match ${inm} matches the zone's current ETag (${etag}): the change is made only when it does not`, etag)
-    }
     const ifMatch = req.headers['if-match']
-    const res = await store.edit(zone.origin, mutate, { ifMatch: typeof ifMatch === 'string' ? ifMatch : undefined, reason: `admin: ${req.method} ${req.url}` })
+    const res = await store.edit(zone.origin, mutate, {
+      ifMatch: typeof ifMatch === 'string' ? ifMatch : undefined,
+      ifNoneMatch: !list && typeof inm === 'string' ? inm : undefined,
+      reason: `admin: ${req.method} ${req.url}`,
+    })
     void reply.header('etag', res.etag)
     return res
   }
@@ -263,9 +263,9 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
     const keyOf = (zone: Zone, p: string) => entryKey(section, Object.keys(zone.definition[section]), zone.origin, p)
     /** The key of the entry `p` names in the document being edited. */
     const keyInDoc = (doc: Document, zone: Zone, p: string) => entryKey(section, keysAt(doc, [section]), zone.origin, p)
-    /** As keyInDoc, 404 if absent. */
     /** Whether a body's `name` names the entry the URL's `p` names (a service by any of its spellings). */
     const sameName = (zone: Zone, p: string) => (name: string) => section === 'services' && serviceTarget(name, zone.origin) === serviceTarget(p, zone.origin)
+    /** As keyInDoc, 404 if absent. */
     const keyIn = (doc: Document, zone: Zone, p: string): string => {
       const key = keyInDoc(doc, zone, p)
       if (key === undefined) throw missing(kind, p, zone)

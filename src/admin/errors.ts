@@ -63,8 +63,6 @@ const FASTIFY: Record<string, { status: number; code: ErrorCode; message: string
   FST_ERR_CTP_BODY_TOO_LARGE: { status: 413, code: 'E_API_TOO_LARGE', message: 'the request body is larger than the limit' },
   FST_ERR_CTP_INVALID_MEDIA_TYPE: { status: 415, code: 'E_API_MEDIA_TYPE', message: 'the body must be JSON (Content-Type: application/json or application/merge-patch+json)' },
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: { status: 400, code: 'E_API_BODY', message: 'Content-Length does not match the body' },
-  FST_ERR_CTP_EMPTY_JSON_BODY: { status: 400, code: 'E_API_BODY', message: 'Content-Type is application/json but the body is empty' },
-  FST_ERR_CTP_INVALID_JSON_BODY: { status: 400, code: 'E_API_BODY', message: 'the body is not valid JSON' },
   FST_ERR_BAD_URL: { status: 400, code: 'E_API_BODY', message: 'the URL is not valid: a path segment is not valid percent-encoding' },
   FST_ERR_MAX_PARAM_LENGTH: { status: 414, code: 'E_API_BODY', message: 'a name in the URL is longer than any zone, region or service name can be' },
 }
@@ -86,11 +84,11 @@ export function toErrorBody(err: unknown, editedFile?: string): { status: number
   const e = err as { code?: string; statusCode?: number; message?: string }
   const known = e.code ? FASTIFY[e.code] : undefined
   if (known) {
-    const message = e.code === 'FST_ERR_CTP_INVALID_JSON_BODY' && e.message ? `the body is not valid JSON: ${e.message.replace(/^Body is not valid JSON but content-type is set to 'application\/json'\s*/i, '').trim() || 'syntax error'}` : known.message
-    return { status: known.status, body: { error: known.code, message, details: [] }, unexpected: false }
+    // (An empty or malformed JSON body never gets here: the API's own JSON parser says why, app.ts.)
+    return { status: known.status, body: { error: known.code, message: known.message, details: [] }, unexpected: false }
   }
   if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
-    // Another client error fastify found (a bad URL encoding, a poisoned __proto__ key...): its message names no internals.
+    // Another client error fastify found: its message names no internals.
     return { status: e.statusCode, body: { error: 'E_API_BODY', message: e.message ?? 'bad request', details: [] }, unexpected: false }
   }
   return { status: 500, body: { error: 'E_API_INTERNAL', message: 'internal error; see the server log', details: [] }, unexpected: true }

@@ -78,6 +78,7 @@ const zoneParam = { name: 'zone', in: 'path', required: true, schema: { type: 's
 const regionParam = { name: 'region', in: 'path', required: true, schema: { type: 'string' } }
 const serviceParam = { name: 'service', in: 'path', required: true, schema: { type: 'string' }, description: 'Owner name as in the file (www) or the full name (www.gslb.example.com).' }
 const ifMatch = { name: 'If-Match', in: 'header', required: false, schema: { type: 'string' }, description: "Refuse the change (412) unless this is the zone's current ETag." }
+const ifNoneMatch = { name: 'If-None-Match', in: 'header', required: false, schema: { type: 'string' }, description: "Refuse the change (412) when this is * or names the zone's current ETag (on a GET: 304)." }
 const detach = { name: 'detach', in: 'query', required: false, schema: { type: 'boolean' }, description: 'Also remove the region from the services that name it (else 409 while one does).' }
 
 const writeErrors = {
@@ -85,7 +86,7 @@ const writeErrors = {
   '401': err('Missing or wrong bearer token.'),
   '404': err('Unknown zone, region or service.'),
   '409': err('Conflict: exists already, still referenced.'),
-  '412': err('If-Match is not the current ETag.'),
+  '412': err('If-Match is not the current ETag, or If-None-Match is * or names it.'),
   '413': err('Body larger than 64 KiB.'),
   '414': err('A name in the URL longer than any name can be.'),
   '415': err('Body not JSON.'),
@@ -117,18 +118,18 @@ export function openApiDocument(version: string): Record<string, unknown> {
       [`/v1/zones/{zone}/${plural}/{${kind}}`]: {
         parameters: [zoneParam, param],
         get: { operationId: `get${Kind}`, summary: `One ${kind}.`, responses: { '200': withEtag(json(ref(Kind), `The ${kind}.`)), ...readErrors } },
-        put: { operationId: `replace${Kind}`, summary: `Replace a ${kind}'s definition.`, parameters: [ifMatch], requestBody: body(`${Kind}Replace`), responses: { '200': withEtag(json(ref(Kind), `The ${kind}.`)), ...writeErrors } },
+        put: { operationId: `replace${Kind}`, summary: `Replace a ${kind}'s definition.`, parameters: [ifMatch, ifNoneMatch], requestBody: body(`${Kind}Replace`), responses: { '200': withEtag(json(ref(Kind), `The ${kind}.`)), ...writeErrors } },
         patch: {
           operationId: `patch${Kind}`,
           summary: `Change some keys of a ${kind} (JSON merge patch, RFC 7396: null removes a key).`,
-          parameters: [ifMatch],
+          parameters: [ifMatch, ifNoneMatch],
           requestBody: body(`${Kind}Patch`, ['application/json', 'application/merge-patch+json']),
           responses: { '200': withEtag(json(ref(Kind), `The ${kind}.`)), ...writeErrors },
         },
         delete: {
           operationId: `delete${Kind}`,
           summary: `Delete a ${kind}.`,
-          parameters: kind === 'region' ? [ifMatch, detach] : [ifMatch],
+          parameters: kind === 'region' ? [ifMatch, ifNoneMatch, detach] : [ifMatch, ifNoneMatch],
           responses: { '204': { description: 'Deleted.', headers: etagHeader }, ...writeErrors },
         },
       },
@@ -139,7 +140,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
     post: {
       operationId: `${what}Region`,
       summary: what === 'drain' ? 'Drain a region: it gets no answers (drained: true in the file).' : 'Undrain a region (drained: false).',
-      parameters: [ifMatch],
+      parameters: [ifMatch, ifNoneMatch],
       responses: { '200': withEtag(json(ref('Region'), 'The region.')), ...writeErrors },
     },
   })

@@ -221,12 +221,11 @@ export class DnsWorkers {
     return this.slots.filter((s) => s.phase === 'ready').length
   }
 
-  /** Resolves once every answering worker has the current zone set and GeoIP database (or after the sync timeout). */
-  synced(): Promise<void> {
+  /** Resolves once every answering worker has the current zone set and GeoIP database (or after the sync timeout, or `timeoutMs`). */
+  synced(timeoutMs = this.o.syncTimeoutMs ?? 1000): Promise<void> {
     const seq = this.seq
     if (this.slots.every((s) => s.phase !== 'ready' || s.acked >= seq)) return Promise.resolve()
     return new Promise((resolve) => {
-      const timeoutMs = this.o.syncTimeoutMs ?? 1000
       const timer = setTimeout(() => {
         this.syncWaiters = this.syncWaiters.filter((w) => w !== waiter)
         const behind = this.slots.filter((s) => s.phase === 'ready' && s.acked < seq).map((s) => s.worker?.id)

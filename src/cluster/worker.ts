@@ -146,14 +146,14 @@ function main(): void {
         report(msg.id)
         break
       case 'geodb': {
-        // The control process opened these octets already: a failure here would be a bug, and the
-        // database before keeps answering.
+        // The control process opened these octets already: a failure here is a bug. Not acknowledged
+        // (this worker would answer from another database than the others): it exits to be replaced.
         let next: GeoDb
         try {
           next = opened(msg)
         } catch (err) {
-          log.error({ geodb: msg.path, err: (err as Error).message }, 'dns worker: the GeoIP database sent cannot be opened; the one before keeps answering')
-          send({ type: 'ack', seq: msg.seq })
+          log.fatal({ geodb: msg.path, err: (err as Error).message }, 'dns worker: the GeoIP database sent cannot be opened; exiting to be replaced')
+          stop('the GeoIP database sent cannot be opened', 1)
           break
         }
         const old = geo

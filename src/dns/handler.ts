@@ -50,7 +50,7 @@ export class DnsHandler {
       try {
         hit = cache.lookup(msg, peer)
       } catch (err) {
-        // A bug, or a peer that is not an address: logged, and the full path (which catches its own) answers.
+        // A bug (a peer that is no address is a miss, not a throw): logged, and the full path (which catches its own) answers.
         this.log.error({ err, peer, transport }, 'answer cache lookup failed')
         hit = null
       }

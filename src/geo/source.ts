@@ -32,6 +32,8 @@ const identity = (s: { dev: number; ino: number; size: number; mtimeMs: number }
 
 export class GeoSource {
   private listeners: ((db: GeoDb) => void)[] = []
+  private reporters: ((r: GeoReload, why: string) => void)[] = []
+  private closed = false
   private running: Promise<GeoReload> | undefined
   private again = false
   private watcher: FSWatcher | undefined
@@ -70,25 +72,39 @@ export class GeoSource {
   }
 
   /**
+   * Called once for each file taken or refused (not again for a file refused before), whichever of
+   * the reloads sharing a run asked, with the `why` of the one that started it: where to log and count.
+   */
+  onReport(fn: (r: GeoReload, why: string) => void): void {
+    this.reporters.push(fn)
+  }
+
+  /**
    * Takes the file on disk when it is not the one open. Never throws: a file that cannot be taken
    * is the result's `error`. Reloads asked while one runs are run once more after it.
    */
-  reload(): Promise<GeoReload> {
+  reload(why = 'asked'): Promise<GeoReload> {
     if (this.running) {
       this.again = true
       return this.running
     }
     const run = async (): Promise<GeoReload> => {
-      let result: GeoReload
-      let changed = false
-      do {
-        this.again = false
-        result = await this.once()
-        changed ||= result.changed
-      } while (this.again)
-      return { ...result, changed }
+      try {
+        let result: GeoReload
+        let changed = false
+        do {
+          this.again = false
+          result = await this.once()
+          changed ||= result.changed
+          if (result.changed || (result.error && !result.repeated)) for (const fn of this.reporters) fn(result, why)
+        } while (this.again)
+        return { ...result, changed }
+      } finally {
+        // In the same turn as the last look at `again`: a reload asked after it starts a run of its own.
+        this.running = undefined
+      }
     }
-    this.running = run().finally(() => (this.running = undefined))
+    this.running = run()
     return this.running
   }
 
@@ -110,6 +126,10 @@ export class GeoSource {
     } catch (err) {
       this.refused = { id, error: (err as Error).message }
       return { ...base, buildEpoch: this.epoch(), error: this.refused.error }
+    }
+    if (this.closed) {
+      next.close()
+      return { ...base, buildEpoch: this.epoch() }
     }
     const old = this.db
     this.db = next
@@ -144,6 +164,7 @@ export class GeoSource {
   }
 
   close(): void {
+    this.closed = true
     clearTimeout(this.debounce)
     clearInterval(this.poll)
     this.watcher?.close()

@@ -118,18 +118,23 @@ export interface ZoneDefinition {
 
 export type LocationDef = { lat: number; lon: number } | { country: string } | { city: string }
 
+/**
+ * A check as the zone file writes it, with the schema's defaults filled in only where they apply
+ * (load.ts dropInapplicable): `path` without a url, `method` and `expect` but for tcp, `tlsVerify`
+ * for https.
+ */
 export interface CheckDef {
   type: 'http' | 'https' | 'tcp'
   url?: string
   port?: number
-  path: string
+  path?: string
   target?: string
   host?: string
-  method: 'GET' | 'HEAD'
-  expect: number[]
+  method?: 'GET' | 'HEAD'
+  expect?: number[]
   body?: string
   tlsServername?: string
-  tlsVerify: boolean
+  tlsVerify?: boolean
   interval: number
   timeout: number
   rise: number

@@ -2,7 +2,7 @@ import { lstat, open, readdir, realpath, rename, unlink } from 'node:fs/promises
 import path from 'node:path'
 
 /** The temporary files writeFileAtomic makes: `.NAME.PID.MS.tmp`. */
-const TEMP_RE = /^\..+\.(\d+)\.\d+\.tmp$/
+const TEMP_RE = /^\.(.+)\.(\d+)\.\d+\.tmp$/
 
 /**
  * Writes a file so that a crash at any moment leaves either the old or the new content, never a
@@ -46,7 +46,7 @@ export async function removeStaleTemps(dir: string, of?: string): Promise<string
   const removed: string[] = []
   for (const name of names) {
     const m = TEMP_RE.exec(name)
-    if (!m || running(Number(m[1])) || (of !== undefined && !name.startsWith(`.${of}.`))) continue
+    if (!m || running(Number(m[2])) || (of !== undefined && m[1] !== of)) continue
     await unlink(path.join(dir, name)).then(
       () => removed.push(name),
       () => undefined,

