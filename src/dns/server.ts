@@ -94,32 +94,64 @@ class TcpListener extends dns2.TCPServer {
     }
     this.sockets.add(sock)
     sock.setNoDelay(true)
-    sock.setTimeout(this.opts.idleTimeoutMs, () => sock.destroy())
+    // Idle means no complete query for idleTimeoutMs (RFC 7766 §6.2.3): a byte now and then does not
+    // keep a connection (socket.setTimeout would restart on it: a slowloris held every slot).
+    const idle = setTimeout(() => sock.destroy(), this.opts.idleTimeoutMs)
     let pending: Buffer = Buffer.alloc(0)
+    // The chunks of a message not yet whole, and how many octets they hold: joined once it is whole
+    // (a message trickling in one octet per segment is not copied again at every segment).
+    let parts: Buffer[] = []
+    let held = 0
+    let waiting = false
     sock.on('data', (chunk: Buffer) => {
-      pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk])
+      if (held > 0) {
+        parts.push(chunk)
+        held += chunk.length
+        const need = held >= 2 ? 2 + (parts[0]!.length >= 2 ? parts[0]!.readUInt16BE(0) : Buffer.concat(parts, 2).readUInt16BE(0)) : Infinity
+        if (held < need) return
+        pending = Buffer.concat(parts, held)
+        parts = []
+        held = 0
+      } else {
+        pending = chunk
+      }
       let off = 0
       while (pending.length - off >= 2) {
         const len = pending.readUInt16BE(off)
         if (pending.length - off - 2 < len) break
         const reply = this.handler.handle(pending.subarray(off + 2, off + 2 + len), 'tcp', peer)
         off += 2 + len
+        idle.refresh()
         if (reply && !sock.destroyed) {
           const frame = Buffer.allocUnsafe(2 + reply.length)
           frame.writeUInt16BE(reply.length, 0)
           reply.copy(frame, 2)
-          // Stop reading while the client does not read its answers (RFC 7766 §6.2.1).
-          if (!sock.write(frame)) {
+          // Stop reading while the client does not read its answers (RFC 7766 §6.2.1); one 'drain'
+          // listener however many writes wait.
+          if (!sock.write(frame) && !waiting) {
+            waiting = true
             sock.pause()
-            sock.once('drain', () => sock.resume())
+            sock.once('drain', () => {
+              waiting = false
+              sock.resume()
+            })
           }
         }
       }
-      pending = off === pending.length ? Buffer.alloc(0) : pending.subarray(off)
+      // What is left is the start of the next message: copied out, so that the chunk it came in
+      // (up to 64 KiB) is not kept alive by it.
+      if (off < pending.length) {
+        parts = [Buffer.from(pending.subarray(off))]
+        held = pending.length - off
+      }
+      pending = Buffer.alloc(0)
     })
     sock.on('end', () => sock.end())
     sock.on('error', () => sock.destroy())
-    sock.on('close', () => this.sockets.delete(sock))
+    sock.on('close', () => {
+      clearTimeout(idle)
+      this.sockets.delete(sock)
+    })
   }
 }
 

@@ -432,6 +432,24 @@ describe('TCP (RFC 7766)', () => {
     assert.equal(c.messages.length, 0)
   })
 
+  test('a connection that trickles a message in (a slowloris: the most a length prefix allows, one octet every 50 ms) is closed after --tcp-idle-timeout all the same', async () => {
+    const c = await TcpClient.open(idle.port)
+    const t0 = Date.now()
+    await c.write(Buffer.from([0xff, 0xff]))
+    // The attack's own pace, not a wait for the server: it ends when the server closes.
+    const trickle = setInterval(() => {
+      if (!c.socket.destroyed) c.socket.write(Buffer.alloc(1))
+    }, 50)
+    try {
+      await within(c.closed, 5000, 'the trickling connection closed by the server')
+    } finally {
+      clearInterval(trickle)
+    }
+    const elapsed = c.closedAt! - t0
+    assert.ok(c.closedByPeer, 'the server closed it')
+    assert.ok(elapsed >= 250 && elapsed < 2000, `closed after ${elapsed} ms, though an octet came every 50 ms`)
+  })
+
   test('closes a connection 300 ms after its last answer, not at once', async () => {
     const c = await TcpClient.open(idle.port)
     const raw = await c.exchange(soaQuery(0x4900))
