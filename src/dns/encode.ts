@@ -35,6 +35,47 @@ function optRecord(edns: Edns, rcode: number, serverUdpSize: number, ecsScope: n
   }
 }
 
+type Writer = InstanceType<typeof Packet.Writer> & { names?: unknown; buffer: number[] }
+
+/**
+ * A dns2 writer whose toBuffer() does nothing: dns2 calls it after every record it encodes (and
+ * throws the result away), each call converting the whole message so far from its array of bits,
+ * so a message of n records cost n² (2 s of CPU for 300 TXT records of 200 octets). `finish()`
+ * converts once, at the end.
+ */
+function lazyWriter(): Writer {
+  const w = new Packet.Writer() as Writer
+  w.toBuffer = () => EMPTY
+  // dns2's write() tests each bit against Math.pow(2, i): the same bits, by shifts.
+  w.write = (d: number, size: number) => {
+    const bits = w.buffer
+    for (let i = size - 1; i >= 0; i--) bits.push((d >>> i) & 1)
+  }
+  return w
+}
+const EMPTY = Buffer.alloc(0)
+
+/** The message a lazyWriter() holds: its bits, eight to an octet (dns2 keeps to octet boundaries). */
+function finish(w: Writer): Buffer {
+  const bits = w.buffer
+  if (bits.length % 8 !== 0) return Packet.Writer.prototype.toBuffer.call(w)
+  const out = Buffer.allocUnsafe(bits.length >> 3)
+  for (let i = 0, j = 0; i < bits.length; i += 8, j++) {
+    let b = 0
+    for (let k = 0; k < 8; k++) b = (b << 1) | bits[i + k]!
+    out[j] = b
+  }
+  return out
+}
+
+/** `p` encoded by dns2, with name compression, through a lazyWriter(). */
+function encodePacket(p: InstanceType<typeof Packet>, names: unknown = new Map()): Buffer {
+  const w = lazyWriter()
+  w.names = names
+  ;(p.toBuffer as unknown as (w: unknown) => Buffer)(w)
+  return finish(w)
+}
+
 function build(head: Head, q: Query | null, out: Outcome, edns: Edns | null, serverUdpSize: number, answer: readonly RR[], authority: readonly RR[], additional: readonly RR[], tc: boolean): Buffer {
   const p = new Packet()
   p.header = new Packet.Header({ id: head.id, qr: 1, opcode: 0, aa: out.aa ? 1 : 0, tc: tc ? 1 : 0, rd: head.rd ? 1 : 0, ra: 0, cd: head.cd ? 1 : 0, rcode: out.rcode & 0x0f } as never)
@@ -43,7 +84,7 @@ function build(head: Head, q: Query | null, out: Outcome, edns: Edns | null, ser
   p.answers = answer as never
   p.authorities = authority as never
   p.additionals = (edns ? [...additional, optRecord(edns, out.rcode, serverUdpSize, out.ecsScope)] : additional) as never
-  if (!splice) return p.toBuffer()
+  if (!splice) return encodePacket(p)
   // A label holding '.' cannot pass through dns2's text names: encode without compression and
   // splice the question's own octets in after the header.
   const body = encodeUncompressed(p)
@@ -57,9 +98,7 @@ function build(head: Head, q: Query | null, out: Outcome, edns: Edns | null, ser
  * so that any part after the header stays valid wherever it is placed.
  */
 export function encodeUncompressed(p: InstanceType<typeof Packet>): Buffer {
-  const writer = new Packet.Writer() as InstanceType<typeof Packet.Writer> & { names: unknown }
-  writer.names = {}
-  return (p.toBuffer as unknown as (w: unknown) => Buffer)(writer)
+  return encodePacket(p, {})
 }
 
 /**
@@ -79,6 +118,11 @@ export function writeOpt(msg: Buffer, off: number, serverUdpSize: number, dnssec
  * Encodes the response to `q` (null when the question could not be read) within `maxSize` octets.
  */
 export function encodeResponse(head: Head, q: Query | null, out: Outcome, edns: Edns | null, maxSize: number, serverUdpSize = DEFAULT_EDNS_UDP_SIZE): Buffer {
+  // dns2 takes time that grows with the square of a message's size (milliseconds for a few KB): an
+  // answer that cannot fit, by the fewest octets its records can take, goes to TC without it.
+  if (12 + (q ? q.questionWire.length : 0) + (edns ? 11 : 0) + leastSize(out.answer) + leastSize(out.authority) > maxSize) {
+    return build(head, q, out, edns, serverUdpSize, [], [], [], true)
+  }
   const full = build(head, q, out, edns, serverUdpSize, out.answer, out.authority, out.additional, false)
   if (full.length <= maxSize) return full
   if (out.additional.length > 0) {
@@ -86,6 +130,45 @@ export function encodeResponse(head: Head, q: Query | null, out: Outcome, edns: 
     if (lean.length <= maxSize) return lean
   }
   return build(head, q, out, edns, serverUdpSize, [], [], [], true)
+}
+
+/**
+ * The fewest octets `rrs` take in a message: every name a 2-octet compression pointer, then type,
+ * class, TTL and RDLENGTH, and the RDATA's fixed part and strings. A lower bound of what dns2 writes.
+ */
+export function leastSize(rrs: readonly RR[]): number {
+  let n = 0
+  for (const rr of rrs) {
+    n += 12
+    switch (rr.type) {
+      case 1: // A
+        n += 4
+        break
+      case 28: // AAAA
+        n += 16
+        break
+      case 16: // TXT: each character-string's length octet and octets
+        for (const s of rr.data ?? []) n += 1 + s.length
+        break
+      case 15: // MX: preference, exchange
+        n += 4
+        break
+      case 33: // SRV: priority, weight, port, target
+        n += 8
+        break
+      case 6: // SOA: two names, five 32-bit numbers
+        n += 24
+        break
+      case 257: // CAA: flags, tag length, tag, value (a UTF-16 length is at most its UTF-8 one)
+        n += 2 + (rr.tag?.length ?? 0) + (rr.value?.length ?? 0)
+        break
+      case 2: // NS
+      case 5: // CNAME
+        n += 2
+        break
+    }
+  }
+  return n
 }
 
 /**
