@@ -68,6 +68,8 @@ export function skipName(buf: Buffer, off: number): number {
     if (len === 0) return off + 1
     if ((len & 0xc0) === 0xc0) {
       if (off + 1 >= buf.length) fail('compression pointer runs past the end of the message')
+      // A pointer names a prior occurrence (RFC 1035 §4.1.4): one to here or further is malformed.
+      if ((((len & 0x3f) << 8) | buf[off + 1]!) >= off) fail('compression pointer does not point back into the message')
       return off + 2
     }
     if (len & 0xc0) fail(`invalid label type 0x${len.toString(16)}`)

@@ -57,6 +57,22 @@ test('a name longer than 255 octets is FORMERR, wherever its odd label is', () =
   assert.match((odd as { reason: string }).reason, /longer than 255 octets/)
 })
 
+test('a record name whose compression pointer does not point back (past the end, to itself, forward) is FORMERR; one that does is read', () => {
+  const q = message(['www', 'example', 'test'])
+  // ARCOUNT 1: an A record after the question, its owner a pointer.
+  const withRecord = (pointer: number) => {
+    const m = Buffer.concat([q, Buffer.from([0xc0 | (pointer >> 8), pointer & 0xff, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 1])])
+    m.writeUInt16BE(1, 10)
+    return m
+  }
+  for (const pointer of [0xff, q.length, q.length + 4]) {
+    const r = parseQuery(withRecord(pointer))
+    assert.equal(r.kind, 'formerr', `pointer to ${pointer}`)
+    assert.match((r as { reason: string }).reason, /compression pointer does not point back/)
+  }
+  assert.notEqual(parseQuery(withRecord(12)).kind, 'formerr', 'a pointer to the question name')
+})
+
 test('the ECS address reads as text from its octets, IPv4 and IPv6, bits past the prefix zero', () => {
   const v4 = parsed(message(['a', 'test'], { family: 1, prefix: 24, bytes: [198, 51, 100] })).edns!.ecs!
   assert.equal(v4.address, '198.51.100.0')
