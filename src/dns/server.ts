@@ -97,23 +97,19 @@ class TcpListener extends dns2.TCPServer {
     // Idle means no complete query for idleTimeoutMs (RFC 7766 §6.2.3): a byte now and then does not
     // keep a connection (socket.setTimeout would restart on it: a slowloris held every slot).
     const idle = setTimeout(() => sock.destroy(), this.opts.idleTimeoutMs)
-    let pending: Buffer = Buffer.alloc(0)
     // The chunks of a message not yet whole, and how many octets they hold: joined once it is whole
     // (a message trickling in one octet per segment is not copied again at every segment).
     let parts: Buffer[] = []
     let held = 0
-    let waiting = false
     sock.on('data', (chunk: Buffer) => {
+      let pending = chunk
       if (held > 0) {
         parts.push(chunk)
         held += chunk.length
-        const need = held >= 2 ? 2 + (parts[0]!.length >= 2 ? parts[0]!.readUInt16BE(0) : Buffer.concat(parts, 2).readUInt16BE(0)) : Infinity
-        if (held < need) return
+        if (held < 2 || held < 2 + Buffer.concat(parts, 2).readUInt16BE(0)) return
         pending = Buffer.concat(parts, held)
         parts = []
         held = 0
-      } else {
-        pending = chunk
       }
       let off = 0
       while (pending.length - off >= 2) {
@@ -127,14 +123,10 @@ class TcpListener extends dns2.TCPServer {
           frame.writeUInt16BE(reply.length, 0)
           reply.copy(frame, 2)
           // Stop reading while the client does not read its answers (RFC 7766 §6.2.1); one 'drain'
-          // listener however many writes wait.
-          if (!sock.write(frame) && !waiting) {
-            waiting = true
+          // listener however many writes wait (paused: one is there).
+          if (!sock.write(frame) && !sock.isPaused()) {
             sock.pause()
-            sock.once('drain', () => {
-              waiting = false
-              sock.resume()
-            })
+            sock.once('drain', () => sock.resume())
           }
         }
       }
@@ -144,7 +136,6 @@ class TcpListener extends dns2.TCPServer {
         parts = [Buffer.from(pending.subarray(off))]
         held = pending.length - off
       }
-      pending = Buffer.alloc(0)
     })
     sock.on('end', () => sock.end())
     sock.on('error', () => sock.destroy())
