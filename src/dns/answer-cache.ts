@@ -66,7 +66,7 @@ import type { Tally } from '../metrics/index.js'
 import { drawStart, scopeOf, type Dependence } from '../select/select.js'
 import { ipv4Number } from '../model/address.js'
 import { locateRaw, type GeoLookup } from './client.js'
-import { encodeResponse, encodeUncompressed, leastSize, writeOpt } from './encode.js'
+import { encodeResponse, encodeUncompressed, leastMessageSize, writeOpt } from './encode.js'
 import type { Outcome } from './responder.js'
 import { ECS_OPTION, ecsProblem, OPT_TYPE, readEcs, skipName, type Query } from './wire.js'
 
@@ -868,10 +868,8 @@ export class AnswerCache {
     const drawn = sel && out.kind === 'answer' ? sel.addresses.length : 0
     const fixed = out.answer.slice(0, out.answer.length - drawn)
     const last = drawn > 0 ? out.answer[out.answer.length - 1]! : undefined
-    // An answer that cannot be cached by the fewest octets it can take is not encoded to find out
-    // (dns2's cost grows with the square of the size; a 64 KiB one would be cut to TC first).
-    const least = 12 + q.questionWire.length + (q.edns ? 11 + MAX_ECS_OPTION : 0) + leastSize(out.answer) + leastSize(out.authority) + leastSize(out.additional)
-    if (least > CACHEABLE_SIZE) return null
+    // An answer that cannot be cached by the fewest octets it can take is not encoded to find out.
+    if (leastMessageSize(q, q.edns ? 11 + MAX_ECS_OPTION : 0, out.answer, out.authority, out.additional) > CACHEABLE_SIZE) return null
     const pool: RR[] = []
     const groups: number[] = []
     if (sel && last) {

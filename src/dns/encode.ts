@@ -118,9 +118,8 @@ export function writeOpt(msg: Buffer, off: number, serverUdpSize: number, dnssec
  * Encodes the response to `q` (null when the question could not be read) within `maxSize` octets.
  */
 export function encodeResponse(head: Head, q: Query | null, out: Outcome, edns: Edns | null, maxSize: number, serverUdpSize = DEFAULT_EDNS_UDP_SIZE): Buffer {
-  // dns2 takes time that grows with the square of a message's size (milliseconds for a few KB): an
-  // answer that cannot fit, by the fewest octets its records can take, goes to TC without it.
-  if (12 + (q ? q.questionWire.length : 0) + (edns ? 11 : 0) + leastSize(out.answer) + leastSize(out.authority) > maxSize) {
+  // An answer that cannot fit, by the fewest octets its records can take, goes to TC unencoded.
+  if (leastMessageSize(q, edns ? 11 : 0, out.answer, out.authority) > maxSize) {
     return build(head, q, out, edns, serverUdpSize, [], [], [], true)
   }
   const full = build(head, q, out, edns, serverUdpSize, out.answer, out.authority, out.additional, false)
@@ -130,6 +129,13 @@ export function encodeResponse(head: Head, q: Query | null, out: Outcome, edns: 
     if (lean.length <= maxSize) return lean
   }
   return build(head, q, out, edns, serverUdpSize, [], [], [], true)
+}
+
+/** The fewest octets a message takes: header, question, an OPT of `optSize` octets (0: none), and `sections`' records. */
+export function leastMessageSize(q: Query | null, optSize: number, ...sections: readonly (readonly RR[])[]): number {
+  let n = 12 + (q ? q.questionWire.length : 0) + optSize
+  for (const rrs of sections) n += leastSize(rrs)
+  return n
 }
 
 /**
