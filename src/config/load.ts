@@ -251,7 +251,7 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
   const regions = new Map<string, Region>()
   for (const [name, r] of Object.entries(def.regions) as [string, RegionDef][]) {
     const base = ['regions', name]
-    if (r.check) dropInapplicable(r.check, givenCheckKeys.get(name) ?? [])
+    const check = r.check && checkHolds(r.check, givenCheckKeys.get(name) ?? [], [...base, 'check'], issues) ? r.check : undefined
     const location = locate(r.location, [...base, 'location'])
     const seen = new Set<string>()
     const vips: Vip[] = r.vips.map((address, i) => {
@@ -259,15 +259,13 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
       if (seen.has(canon)) issues.add('E_ZONE_SEMANTIC', [...base, 'vips', i], `VIP ${address} is listed twice`)
       seen.add(canon)
       let key: string | null = null
-      if (r.check) {
-        const spec = checkSpecFor(r.check, address, [...base, 'check'], issues, givenCheckKeys.get(name) ?? [])
-        if (spec) {
-          try {
-            key = checkKey(spec)
-            checks.set(key, spec)
-          } catch (err) {
-            issues.add('E_ZONE_SCHEMA', [...base, 'check'], (err as Error).message.replace(/^invalid health check: /, ''))
-          }
+      if (check) {
+        const spec = checkSpecFor(check, address)
+        try {
+          key = checkKey(spec)
+          checks.set(key, spec)
+        } catch (err) {
+          issues.add('E_ZONE_SCHEMA', [...base, 'check'], (err as Error).message.replace(/^invalid health check: /, ''))
         }
       }
       return { address, family: isIPv6(address) ? 6 : 4, checkKey: key }
@@ -373,43 +371,52 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
 const HTTP_ONLY = ['url', 'path', 'host', 'method', 'expect', 'body', 'tlsServername', 'tlsVerify']
 const HTTPS_ONLY = ['tlsServername', 'tlsVerify']
 
-/**
- * Takes out of a check's definition the defaults the schema filled in that mean nothing to it (a
- * tcp check's `path`, an http check's `tlsVerify`, a url check's `path`): the API shows the
- * definition, and a definition sent back as it was shown must be taken (keys given that do not
- * apply are errors, checkSpecFor).
- */
-function dropInapplicable(c: CheckDef, given: readonly string[]): void {
-  const keys = c.type === 'tcp' ? HTTP_ONLY : [...(c.type === 'http' ? HTTPS_ONLY : []), ...(c.url !== undefined ? ['port', 'path'] : [])]
-  for (const k of keys) if (!given.includes(k)) delete (c as unknown as Record<string, unknown>)[k]
+/** The keys that mean nothing to check `c`, each with why: given, they are a mistake; filled in as defaults, dropped. */
+function inapplicableKeys(c: CheckDef): [key: string, why: string][] {
+  if (c.type === 'tcp') return HTTP_ONLY.map((k) => [k, `a tcp check takes port (and target), not ${k}`])
+  const out: [string, string][] = c.type === 'http' ? HTTPS_ONLY.map((k) => [k, `${k} applies to https checks only (this one is http)`]) : []
+  // With a url, the URL says the port and the path: a port or path beside it would be ignored.
+  if (c.url !== undefined) for (const k of ['port', 'path']) out.push([k, `a check with a url takes its ${k} from the url (${c.url}): put it there, or give port and path without url`])
+  return out
 }
 
-/** The poller's spec for one VIP's check: `{vip}` (or `target`) expanded, seconds made ms; `given`: the keys the zone file wrote. */
-
-function checkSpecFor(c: CheckDef, vip: string, keyPath: (string | number)[], issues: IssueList, given: readonly string[]): CheckSpec | undefined {
-  const stray = given.filter((k) => (c.type === 'tcp' ? HTTP_ONLY : c.type === 'http' ? HTTPS_ONLY : []).includes(k))
-  if (stray.length > 0) {
-    for (const k of stray) issues.add('E_ZONE_SEMANTIC', [...keyPath, k], c.type === 'tcp' ? `a tcp check takes port (and target), not ${k}` : `${k} applies to https checks only (this one is http)`)
-    return undefined
+/**
+ * Whether a region's check holds, each problem reported once (not once per VIP); `given`: the keys
+ * the zone file wrote. The defaults the schema filled in that mean nothing to it (a tcp check's
+ * `path`, an http check's `tlsVerify`, a url check's `path`) are taken out of the definition: the
+ * API shows it, and what it shows must be taken back.
+ */
+function checkHolds(c: CheckDef, given: readonly string[], keyPath: (string | number)[], issues: IssueList): boolean {
+  let holds = true
+  for (const [k, why] of inapplicableKeys(c)) {
+    if (!given.includes(k)) delete (c as unknown as Record<string, unknown>)[k]
+    else {
+      issues.add('E_ZONE_SEMANTIC', [...keyPath, k], why)
+      holds = false
+    }
   }
-  // With a url, the URL says the port and the path: a port or path beside it would be ignored.
-  const besideUrl = c.type === 'tcp' || c.url === undefined ? [] : given.filter((k) => k === 'port' || k === 'path')
-  if (besideUrl.length > 0) {
-    for (const k of besideUrl) issues.add('E_ZONE_SEMANTIC', [...keyPath, k], `a check with a url takes its ${k} from the url (${c.url}): put it there, or give port and path without url`)
-    return undefined
-  }
+  if (!holds) return false
   if (c.timeout >= c.interval) {
     issues.add('E_ZONE_SEMANTIC', [...keyPath, 'timeout'], `timeout (${c.timeout} s) must be below the interval (${c.interval} s)`)
-    return undefined
+    return false
   }
   if (c.type !== 'tcp' && c.method === 'HEAD' && c.body !== undefined) {
     issues.add('E_ZONE_SEMANTIC', [...keyPath, 'body'], 'a HEAD check gets no body to look in: use method GET, or drop body')
-    return undefined
+    return false
   }
   if (c.type === 'tcp' && c.port === undefined) {
     issues.add('E_ZONE_SEMANTIC', keyPath, 'a tcp check needs a port')
-    return undefined
+    return false
   }
+  if (c.url !== undefined && !c.url.startsWith(`${c.type}://`)) {
+    issues.add('E_ZONE_SEMANTIC', [...keyPath, 'url'], `the url must start with ${c.type}:// to match type: ${c.type}`)
+    return false
+  }
+  return true
+}
+
+/** The poller's spec for one VIP's check (checkHolds said it holds): `{vip}` (or `target`) expanded, seconds made ms. */
+function checkSpecFor(c: CheckDef, vip: string): CheckSpec {
   const target = c.target ?? vip
   const spec: CheckSpec = {
     kind: c.type,
@@ -423,10 +430,6 @@ function checkSpecFor(c: CheckDef, vip: string, keyPath: (string | number)[], is
   if (c.type === 'tcp') return spec
   const host = urlHost(target)
   if (c.url !== undefined) {
-    if (!c.url.startsWith(`${c.type}://`)) {
-      issues.add('E_ZONE_SEMANTIC', [...keyPath, 'url'], `the url must start with ${c.type}:// to match type: ${c.type}`)
-      return undefined
-    }
     spec.url = c.url.replaceAll('{vip}', host)
   } else {
     spec.url = `${c.type}://${host}:${spec.port}${c.path}`
