@@ -191,7 +191,8 @@ async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logg
   for (const { dir, removed } of await removeStaleLinkedTemps(opts.zones)) log.info({ dir, removed }, 'removed temporary files left by an interrupted write (beside a linked zone file)')
   // Health: one poller for every check of the set, its last view kept beside the zones.
   const metrics = new Metrics({ gcMetrics: opts.gcMetrics })
-  const poller = new HealthPoller({ log, onResult: (key, r) => metrics.checkResult(key, r.ok, r.latencyMs) })
+  // A check no longer run takes its series with it (a removed region, the old key of an edited check).
+  const poller = new HealthPoller({ log, onResult: (key, r) => metrics.checkResult(key, r.ok, r.latencyMs), onRemoved: (keys) => metrics.forgetTargets(keys) })
   poller.onChange((_view, changes) => {
     for (const c of changes) metrics.stateChange(c.key, c.to)
   })
@@ -213,13 +214,7 @@ async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logg
     clearTimeout(saving)
     saving = setTimeout(saveHealth, 100)
   })
-  let checked = new Set<string>()
-  store.onChange((set) => {
-    poller.setTargets([...set.checks.values()])
-    const now = new Set(set.checks.keys())
-    metrics.forgetTargets([...checked].filter((k) => !now.has(k)))
-    checked = now
-  })
+  store.onChange((set) => poller.setTargets([...set.checks.values()]))
   try {
     await store.reload('start-up')
   } catch (err) {

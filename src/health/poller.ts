@@ -82,6 +82,8 @@ export interface PollerOptions {
   createCheck?: (spec: ResolvedSpec, agents: HttpAgents) => Check
   /** Told of every round's result (metrics count them); must not throw. */
   onResult?: (key: string, result: CheckResult) => void
+  /** Called by setTargets with the keys it stopped checking (removed, or replaced by an edited check's new key). */
+  onRemoved?: (keys: string[]) => void
 }
 
 const STATE_FILE_VERSION = 1
@@ -179,6 +181,7 @@ export class HealthPoller {
   private readonly timers: Timers
   private readonly makeCheck: (spec: ResolvedSpec, agents: HttpAgents) => Check
   private readonly onResult: ((key: string, result: CheckResult) => void) | undefined
+  private readonly onRemoved: ((keys: string[]) => void) | undefined
   private readonly agents = new HttpAgents()
   private readonly entries = new Map<string, Entry>()
   private readonly listeners = new Set<ChangeListener>()
@@ -207,6 +210,7 @@ export class HealthPoller {
     this.timers = opts.timers ?? realTimers
     this.makeCheck = opts.createCheck ?? defaultCreateCheck
     this.onResult = opts.onResult
+    this.onRemoved = opts.onRemoved
   }
 
   /** Number of schedules running (one per distinct key). */
@@ -241,10 +245,12 @@ export class HealthPoller {
       const origin = probedOrigin(spec)
       added.set(origin, (added.get(origin) ?? 0) + 1)
     }
+    const gone: string[] = []
     for (const [key, e] of this.entries) {
       if (wanted.has(key)) continue
       this.stopEntry(e)
       this.entries.delete(key)
+      gone.push(key)
       membership = true
       const origin = probedOrigin(e.spec)
       if (added.has(origin)) removed.set(origin, [...(removed.get(origin) ?? []), e])
@@ -283,6 +289,7 @@ export class HealthPoller {
       this.bump()
       this.moves.reset(this.gens.generation)
     }
+    if (gone.length > 0) this.onRemoved?.(gone)
     return keys
   }
 

@@ -41,7 +41,7 @@ const OK: CheckResult = { ok: true, latencyMs: 5, status: 200 }
 const FAIL: CheckResult = { ok: false, latencyMs: 1, error: 'ECONNREFUSED' }
 const spec = (port: number, extra: Partial<CheckSpec> = {}): CheckSpec => ({ kind: 'http', address: '127.0.1.1', port, intervalMs: 1000, timeoutMs: 500, ...extra })
 
-function setup(opts: { script?: CheckResult[]; rand?: number; logs?: string[] } = {}) {
+function setup(opts: { script?: CheckResult[]; rand?: number; logs?: string[]; onRemoved?: (keys: string[]) => void } = {}) {
   const timers = new ManualTimers()
   const checks: FakeCheck[] = []
   let clock = 1_000_000
@@ -56,6 +56,7 @@ function setup(opts: { script?: CheckResult[]; rand?: number; logs?: string[] } 
     now: () => (clock += 10),
     rand: () => opts.rand ?? 0,
     timers,
+    ...(opts.onRemoved ? { onRemoved: opts.onRemoved } : {}),
     createCheck: (s) => {
       const c = new FakeCheck(s, opts.script ? [...opts.script] : null)
       checks.push(c)
@@ -64,6 +65,21 @@ function setup(opts: { script?: CheckResult[]; rand?: number; logs?: string[] } 
   })
   return { poller, timers, checks }
 }
+
+test('onRemoved hears every key setTargets stops checking: removed, and replaced by an edited check; not when nothing goes', async () => {
+  const removed: string[][] = []
+  const { poller } = setup({ onRemoved: (keys) => removed.push(keys) })
+  const [a, b] = poller.setTargets([spec(80), spec(81)])
+  poller.setTargets([spec(80), spec(81)])
+  assert.deepEqual(removed, [], 'nothing removed, nothing said')
+  poller.setTargets([spec(80)])
+  assert.deepEqual(removed, [[b]])
+  // The same origin, another interval: a new key that replaces a's (its state carries over).
+  const [edited] = poller.setTargets([spec(80, { intervalMs: 2000 })])
+  assert.notEqual(edited, a)
+  assert.deepEqual(removed, [[b], [a]])
+  await poller.close()
+})
 
 test('a new target starts unknown, its first round at rand() x interval', async () => {
   const { poller, timers, checks } = setup({ rand: 0.25 })
