@@ -265,6 +265,17 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
     const keyInDoc = (doc: Document, zone: Zone, p: string) => entryKey(section, keysAt(doc, [section]), zone.origin, p)
     /** Whether a body's `name` names the entry the URL's `p` names (a service by any of its spellings). */
     const sameName = (zone: Zone, p: string) => (name: string) => section === 'services' && serviceTarget(name, zone.origin) === serviceTarget(p, zone.origin)
+    /**
+     * The zone, the entry's name in the URL (a 404 if it is not there, whatever the preconditions say:
+     * RFC 9110 §13.2.2) and, for PUT and PATCH, the body without the names a GET answer carries.
+     */
+    const existing = (req: Req, reply: FastifyReply) => {
+      const zone = zoneFor(req, reply)
+      const p = param(req)
+      if (keyOf(zone, p) === undefined) throw missing(kind, p, zone)
+      return { zone, p }
+    }
+    const changeBody = (req: Req, zone: Zone, p: string) => withoutFqdn(section, takeName(objectBody(req.body), { expected: p, same: sameName(zone, p) }).rest, p, zone.origin)
     /** As keyInDoc, 404 if absent. */
     const keyIn = (doc: Document, zone: Zone, p: string): string => {
       const key = keyInDoc(doc, zone, p)
@@ -309,11 +320,8 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
     })
 
     app.put(item, async (req: Req, reply) => {
-      const zone = zoneFor(req, reply)
-      const p = param(req)
-      // An entry that is not there is a 404, whatever the preconditions say (RFC 9110 §13.2.2).
-      if (keyOf(zone, p) === undefined) throw missing(kind, p, zone)
-      const body = withoutFqdn(section, takeName(objectBody(req.body), { expected: p, same: sameName(zone, p) }).rest, p, zone.origin)
+      const { zone, p } = existing(req, reply)
+      const body = changeBody(req, zone, p)
       const res = await edit(req, reply, zone, (doc) => {
         const key = keyIn(doc, zone, p)
         const rest = withoutUnwrittenDefaults(section, body, valueAt(doc, [section, key]))
@@ -324,10 +332,8 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
     })
 
     app.patch(item, async (req: Req, reply) => {
-      const zone = zoneFor(req, reply)
-      const p = param(req)
-      if (keyOf(zone, p) === undefined) throw missing(kind, p, zone)
-      const body = withoutFqdn(section, takeName(objectBody(req.body), { expected: p, same: sameName(zone, p) }).rest, p, zone.origin)
+      const { zone, p } = existing(req, reply)
+      const body = changeBody(req, zone, p)
       // A location is one of three shapes: a patch replaces it whole rather than merging two of them.
       const whole = Object.fromEntries(Object.entries(body).filter(([k, v]) => WHOLE[section].includes(k) && v !== null))
       const res = await edit(req, reply, zone, (doc) => {
@@ -342,9 +348,7 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
     })
 
     app.delete(item, async (req: Req, reply) => {
-      const zone = zoneFor(req, reply)
-      const p = param(req)
-      if (keyOf(zone, p) === undefined) throw missing(kind, p, zone)
+      const { zone, p } = existing(req, reply)
       const d = req.query.detach
       if (d !== undefined && !(d === 'true' || d === 'false' || d === '1' || d === '0' || d === '')) throw badRequest(`must be true or false, got ${JSON.stringify(d)}`, 'detach')
       if (d !== undefined && section === 'services') throw badRequest('applies to regions only', 'detach')
