@@ -110,26 +110,25 @@ export class GeoSource {
 
   private async once(): Promise<GeoReload> {
     const path = this.db.info.path
-    const base = { path, changed: false }
     let id: string
     try {
       id = identity(await stat(path))
     } catch (err) {
       const e = err as NodeJS.ErrnoException
-      return { ...base, buildEpoch: this.epoch(), error: `GeoIP database ${path} ${e.code === 'ENOENT' ? 'does not exist' : `cannot be read (${e.code ?? e.message})`}` }
+      return this.result(false, { error: `GeoIP database ${path} ${e.code === 'ENOENT' ? 'does not exist' : `cannot be read (${e.code ?? e.message})`}` })
     }
-    if (id === this.id) return { ...base, buildEpoch: this.epoch() }
-    if (id === this.refused?.id) return { ...base, buildEpoch: this.epoch(), error: this.refused.error, repeated: true }
+    if (id === this.id) return this.result(false)
+    if (id === this.refused?.id) return this.result(false, { error: this.refused.error, repeated: true })
     let next: GeoDb
     try {
       next = await GeoDb.open(path, this.options)
     } catch (err) {
       this.refused = { id, error: (err as Error).message }
-      return { ...base, buildEpoch: this.epoch(), error: this.refused.error }
+      return this.result(false, { error: this.refused.error })
     }
     if (this.closed) {
       next.close()
-      return { ...base, buildEpoch: this.epoch() }
+      return this.result(false)
     }
     const old = this.db
     this.db = next
@@ -137,11 +136,12 @@ export class GeoSource {
     this.refused = undefined
     for (const fn of this.listeners) fn(next)
     old.close()
-    return { path, changed: true, buildEpoch: this.epoch() }
+    return this.result(true)
   }
 
-  private epoch(): string {
-    return this.db.info.buildEpoch.toISOString()
+  /** What a reload did, with the database answering now. */
+  private result(changed: boolean, refused?: Pick<GeoReload, 'error' | 'repeated'>): GeoReload {
+    return { path: this.db.info.path, changed, buildEpoch: this.db.info.buildEpoch.toISOString(), ...refused }
   }
 
   /**
