@@ -45,6 +45,27 @@ async function waitForChanges(count: () => number, n: number): Promise<void> {
   }
 }
 
+/**
+ * Under `dir`: `versions[0]/geo.mmdb` the test database, `versions[1]/geo.mmdb` the moved one, and a
+ * link `link` to the first. Opens `db` (a path through the link) and watches it (a poll every
+ * `pollMs`), swaps the link to the second version as deploy tools do (a new link renamed over), and
+ * expects the database the link now leads to.
+ */
+async function swapLink(dir: string, link: string, versions: [string, string], db: string, pollMs: number, what: string): Promise<void> {
+  for (const v of versions) await mkdir(path.join(dir, v), { recursive: true })
+  await copyFile(TEST_GEODB, path.join(dir, versions[0], 'geo.mmdb'))
+  await writeFile(path.join(dir, versions[1], 'geo.mmdb'), moved)
+  await symlink(versions[0], path.join(dir, link))
+  const geo = await GeoSource.open(path.join(dir, db))
+  const swapped = new Promise<void>((resolve) => geo.onChange(() => resolve()))
+  geo.watch(() => void geo.reload(), (err) => assert.fail(err), 20, pollMs)
+  await symlink(versions[1], path.join(dir, `${link}_tmp`))
+  await rename(path.join(dir, `${link}_tmp`), path.join(dir, link))
+  await within(swapped, what)
+  assert.equal(geo.locate(LONDON_ADDRESS).country, 'US')
+  geo.close()
+}
+
 /** A fresh copy of the test database in its own directory, opened. */
 async function opened(name: string): Promise<{ file: string; geo: GeoSource }> {
   const file = path.join(dir, `${name}.mmdb`)
@@ -134,37 +155,15 @@ describe('GeoSource', () => {
   })
 
   test('watch: a symbolic link swapped in the directory (a Kubernetes ConfigMap\'s ..data) is seen by the watch, one swapped elsewhere on the path by the poll', async () => {
-    // <root>/cm/geo.mmdb -> ..data/geo.mmdb, ..data -> ..v1: the ConfigMap layout.
+    // <root>/cm/geo.mmdb -> ..data/geo.mmdb, ..data -> ..v1: the ConfigMap layout. A poll far
+    // longer than the test: only the watch can see this one.
     const root = path.join(dir, 'links')
     const cm = path.join(root, 'cm')
-    for (const v of ['..v1', '..v2']) await mkdir(path.join(cm, v), { recursive: true })
-    await copyFile(TEST_GEODB, path.join(cm, '..v1', 'geo.mmdb'))
-    await writeFile(path.join(cm, '..v2', 'geo.mmdb'), moved)
-    await symlink('..v1', path.join(cm, '..data'))
+    await mkdir(cm, { recursive: true })
     await symlink('..data/geo.mmdb', path.join(cm, 'geo.mmdb'))
-    const viaConfigMap = await GeoSource.open(path.join(cm, 'geo.mmdb'))
-    const swapped = new Promise<void>((resolve) => viaConfigMap.onChange(() => resolve()))
-    // A poll far longer than the test: only the watch can see this one.
-    viaConfigMap.watch(() => void viaConfigMap.reload(), (err) => assert.fail(err), 20, 3_600_000)
-    await symlink('..v2', path.join(cm, '..data_tmp'))
-    await rename(path.join(cm, '..data_tmp'), path.join(cm, '..data'))
-    await within(swapped, 'the ..data swap seen by the watch')
-    assert.equal(viaConfigMap.locate(LONDON_ADDRESS).country, 'US')
-    viaConfigMap.close()
-
+    await swapLink(cm, '..data', ['..v1', '..v2'], 'geo.mmdb', 3_600_000, 'the ..data swap seen by the watch')
     // <root>/current -> releases/a, the database at current/geo.mmdb: the watch is on releases/a.
-    for (const r of ['a', 'b']) await mkdir(path.join(root, 'releases', r), { recursive: true })
-    await copyFile(TEST_GEODB, path.join(root, 'releases', 'a', 'geo.mmdb'))
-    await writeFile(path.join(root, 'releases', 'b', 'geo.mmdb'), moved)
-    await symlink('releases/a', path.join(root, 'current'))
-    const viaRelease = await GeoSource.open(path.join(root, 'current', 'geo.mmdb'))
-    const released = new Promise<void>((resolve) => viaRelease.onChange(() => resolve()))
-    viaRelease.watch(() => void viaRelease.reload(), (err) => assert.fail(err), 20, 50)
-    await symlink('releases/b', path.join(root, 'current_tmp'))
-    await rename(path.join(root, 'current_tmp'), path.join(root, 'current'))
-    await within(released, 'the release swap seen by the poll')
-    assert.equal(viaRelease.locate(LONDON_ADDRESS).country, 'US')
-    viaRelease.close()
+    await swapLink(root, 'current', ['releases/a', 'releases/b'], 'current/geo.mmdb', 50, 'the release swap seen by the poll')
   })
 
   test('watch: a file renamed into place is reported (debounced), and the reload it asks for takes it', async () => {
