@@ -35,6 +35,23 @@ async function pool(t: TestContext, vip: string, extra: { latencyMs?: number } =
   return p
 }
 
+/** Starts `server` on `host`, an OS-chosen port, and closes it (and its connections) with the test; its port. */
+async function listening(t: TestContext, server: http.Server | https.Server, host: string): Promise<number> {
+  await new Promise<void>((resolve) => server.listen(0, host, resolve))
+  t.after(() => new Promise<void>((resolve) => {
+    server.close(() => resolve())
+    server.closeAllConnections()
+  }))
+  return (server.address() as AddressInfo).port
+}
+
+/** undici agents of the test's own, closed with it. */
+function agentsFor(t: TestContext): HttpAgents {
+  const agents = new HttpAgents()
+  t.after(() => agents.close())
+  return agents
+}
+
 function poller(t: TestContext, logs?: string[]): HealthPoller {
   const sink = new Writable({
     write(chunk: Buffer, _e, cb) {
@@ -136,9 +153,7 @@ test('a pool slower than the timeout is marked down with a timeout error; the ro
   await waitFor(() => p.stats.clientAborts >= FALL, { what: 'the pool to see the aborted requests', timeoutMs: 1000 })
 
   // One round on its own, timed from outside.
-  const agents = new HttpAgents()
-  t.after(() => agents.close())
-  const check = createCheck(resolveSpec(httpSpec(p)), agents)
+  const check = createCheck(resolveSpec(httpSpec(p)), agentsFor(t))
   const s0 = performance.now()
   const r = await check.run(new AbortController().signal)
   const took = performance.now() - s0
@@ -159,13 +174,8 @@ test('every round opens a connection of its own and asks the server to close it:
     res.end('ok')
   })
   server.on('connection', () => connections++)
-  await new Promise<void>((resolve) => server.listen(0, '127.0.6.10', resolve))
-  t.after(() => new Promise<void>((resolve) => server.close(() => resolve())))
-  t.after(() => server.closeAllConnections())
-  const { port } = server.address() as AddressInfo
-  const agents = new HttpAgents()
-  t.after(() => agents.close())
-  const check = createCheck(resolveSpec({ kind: 'http', address: '127.0.6.10', port, intervalMs: 1000, timeoutMs: 500 }), agents)
+  const port = await listening(t, server, '127.0.6.10')
+  const check = createCheck(resolveSpec({ kind: 'http', address: '127.0.6.10', port, intervalMs: 1000, timeoutMs: 500 }), agentsFor(t))
   for (let i = 0; i < 5; i++) assert.equal((await check.run(new AbortController().signal)).ok, true)
   assert.equal(connections, 5, 'one connection per round')
   assert.deepEqual(connectionHeaders, Array<string>(5).fill('close'))
@@ -203,12 +213,8 @@ test('an endless body: a check reads the first 64 KiB, judges it and hangs up, w
     res.on('close', () => hungUp++)
     pump()
   })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.6.9', resolve))
-  t.after(() => new Promise<void>((resolve) => server.close(() => resolve())))
-  t.after(() => server.closeAllConnections())
-  const { port } = server.address() as AddressInfo
-  const agents = new HttpAgents()
-  t.after(() => agents.close())
+  const port = await listening(t, server, '127.0.6.9')
+  const agents = agentsFor(t)
   const spec = (extra: Partial<CheckSpec>) => resolveSpec({ kind: 'http', address: '127.0.6.9', port, intervalMs: 10_000, timeoutMs: 5000, ...extra })
   const cases = [
     { extra: {}, want: { ok: true, status: 200, error: undefined } },
@@ -240,9 +246,7 @@ test('HTTPS: a self-signed certificate passes with verify off and fails with ver
     seen.push({ servername: (req.socket as import('node:tls').TLSSocket).servername, host: req.headers.host })
     res.end('ok')
   })
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
-  t.after(() => new Promise<void>((r) => { server.close(() => r()); server.closeAllConnections() }))
-  const port = (server.address() as AddressInfo).port
+  const port = await listening(t, server, '127.0.0.1')
 
   const hp = poller(t)
   const base: CheckSpec = { kind: 'https', address: '127.0.0.1', port, path: '/', servername: 'health.meridian.test', host: 'www.meridian.test', intervalMs: INTERVAL, timeoutMs: TIMEOUT, rise: 1, fall: 1 }
