@@ -120,7 +120,7 @@ export type LocationDef = { lat: number; lon: number } | { country: string } | {
 
 /**
  * A check as the zone file writes it, with the schema's defaults filled in only where they apply
- * (load.ts dropInapplicable): `path` without a url, `method` and `expect` but for tcp, `tlsVerify`
+ * (load.ts checkHolds): `path` without a url, `method` and `expect` but for tcp, `tlsVerify`
  * for https.
  */
 export interface CheckDef {
