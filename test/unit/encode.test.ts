@@ -1,6 +1,7 @@
 /**
  * encode.ts: leastSize() is a lower bound of what each record takes in a message, so that an answer
- * it says cannot fit goes to TC without being encoded (dns2's cost grows with the square of the size).
+ * it says cannot fit goes to TC without being encoded; and the messages written through its own
+ * writer are dns2's octets.
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -66,16 +67,41 @@ test('an answer whose least size is past the limit is the TC reply (question and
   assert.deepEqual([small.tc, small.answers.length], [false, 5])
 })
 
-test('the messages are dns2\'s own octets, written once at the end instead of after every record', () => {
+test('the messages are dns2\'s own octets (with and without an OPT carrying ECS), written once at the end', () => {
   const { Packet } = dns2
-  const q = question('www.t.test', TYPE.A)
+  const ecs = [
+    { family: 1 as const, sourcePrefix: 24, scopePrefix: 0, address: '198.51.100.0', bytes: Buffer.from([198, 51, 100, 0]) },
+    { family: 2 as const, sourcePrefix: 56, scopePrefix: 0, address: '2001:db8:ab00::', bytes: Buffer.from('20010db8ab0000000000000000000000', 'hex') },
+  ]
   for (let seed = 1; seed <= 100; seed++) {
     const rrs = randomRecords(seed, 1 + (seed % 9))
-    const ours = encodeResponse({ id: 9, rd: true, cd: false }, q, outcome(rrs), null, 65535)
+    const withOpt = seed % 3 !== 0
+    const q = question('www.t.test', TYPE.A, withOpt)
+    const edns = withOpt ? { ...q.edns!, dnssecOk: seed % 2 === 0, ecs: seed % 3 === 1 ? ecs[seed % 2]! : null } : null
+    const ours = encodeResponse({ id: 9, rd: true, cd: false }, q, { ...outcome(rrs), ecsScope: 20 }, edns, 65535)
     const p = new Packet()
     p.header = new Packet.Header({ id: 9, qr: 1, opcode: 0, aa: 1, tc: 0, rd: 1, ra: 0, cd: 0, rcode: 0 } as never)
     p.questions = [{ name: q.qname, type: q.qtype, class: q.qclass }] as never
     p.answers = rrs as never
+    if (edns) {
+      // The OPT as RFC 6891 and RFC 7871 write it: our payload size, DO copied, ECS echoed with its scope.
+      const option = edns.ecs && { ednsCode: 8, family: edns.ecs.family, sourcePrefixLength: edns.ecs.sourcePrefix, scopePrefixLength: Math.min(20, edns.ecs.sourcePrefix), ip: edns.ecs.address }
+      p.additionals = [{ name: '', type: 41, class: 1232, ttl: edns.dnssecOk ? 0x8000 : 0, rdata: option ? [option] : [] }] as never
+    }
     assert.equal(ours.toString('hex'), p.toBuffer().toString('hex'), `seed ${seed}`)
   }
+})
+
+test('a 17 KB answer of 64 TXT strings (far past the writer\'s first 512 octets) is dns2\'s own octets', () => {
+  const { Packet } = dns2
+  const q = question('big.t.test', TYPE.TXT, true)
+  const txt = [{ name: 'big.t.test', type: 16, class: 1 as const, ttl: 30, data: Array.from({ length: 64 }, (_, i) => Buffer.from(`${i}`.padEnd(253, 'x'))) }]
+  const ours = encodeResponse({ id: 3, rd: false, cd: false }, q, outcome(txt), q.edns, 65535)
+  const p = new Packet()
+  p.header = new Packet.Header({ id: 3, qr: 1, opcode: 0, aa: 1, tc: 0, rd: 0, ra: 0, cd: 0, rcode: 0 } as never)
+  p.questions = [{ name: q.qname, type: q.qtype, class: q.qclass }] as never
+  p.answers = txt as never
+  p.additionals = [{ name: '', type: 41, class: 1232, ttl: 0, rdata: [] }] as never
+  assert.ok(ours.length > 16_000)
+  assert.equal(ours.toString('hex'), p.toBuffer().toString('hex'))
 })
