@@ -97,22 +97,19 @@ class TcpListener extends dns2.TCPServer {
     // Idle means no complete query for idleTimeoutMs (RFC 7766 §6.2.3): a byte now and then does not
     // keep a connection (socket.setTimeout would restart on it: a slowloris held every slot).
     const idle = setTimeout(() => sock.destroy(), this.opts.idleTimeoutMs)
-    // The chunks of a message not yet whole, and how many octets they hold: joined once it is whole
-    // (a message trickling in one octet per segment is not copied again at every segment).
+    // The octets read and not yet answered: the chunks of a message not yet whole, or what was left
+    // when the client stopped reading its answers. Joined once whole (a message trickling in one
+    // octet per segment is not copied again at every segment).
     let parts: Buffer[] = []
     let held = 0
-    sock.on('data', (chunk: Buffer) => {
-      let pending = chunk
-      if (held > 0) {
-        parts.push(chunk)
-        held += chunk.length
-        if (held < 2 || held < 2 + Buffer.concat(parts, 2).readUInt16BE(0)) return
-        pending = Buffer.concat(parts, held)
-        parts = []
-        held = 0
-      }
+    // Waiting for 'drain': the client does not read its answers, so none is made until it does.
+    let blocked = false
+    // The client has half-closed: our side ends once the queries it sent are answered.
+    let ended = false
+    /** Answers every whole message of `pending`, until a write has to wait; keeps the rest. */
+    const serve = (pending: Buffer): void => {
       let off = 0
-      while (pending.length - off >= 2) {
+      while (!blocked && pending.length - off >= 2) {
         const len = pending.readUInt16BE(off)
         if (pending.length - off - 2 < len) break
         const reply = this.handler.handle(pending.subarray(off + 2, off + 2 + len), 'tcp', peer)
@@ -122,22 +119,51 @@ class TcpListener extends dns2.TCPServer {
           const frame = Buffer.allocUnsafe(2 + reply.length)
           frame.writeUInt16BE(reply.length, 0)
           reply.copy(frame, 2)
-          // Stop reading while the client does not read its answers (RFC 7766 §6.2.1); one 'drain'
-          // listener however many writes wait (paused: one is there).
-          if (!sock.write(frame) && !sock.isPaused()) {
+          // Stop reading, and answering, while the client does not read its answers (RFC 7766
+          // §6.2.1): the queries already read wait with the rest, so what one connection holds is
+          // one write past the high-water mark, not the answers to a whole read of queries.
+          if (!sock.write(frame)) {
+            blocked = true
             sock.pause()
-            sock.once('drain', () => sock.resume())
+            sock.once('drain', resume)
           }
         }
       }
-      // What is left is the start of the next message: copied out, so that the chunk it came in
-      // (up to 64 KiB) is not kept alive by it.
+      // What is left is copied out, so that the chunk it came in (up to 64 KiB) is not kept alive by it.
       if (off < pending.length) {
         parts = [Buffer.from(pending.subarray(off))]
         held = pending.length - off
       }
+    }
+    const resume = (): void => {
+      blocked = false
+      if (held > 0) {
+        const rest = parts.length === 1 ? parts[0]! : Buffer.concat(parts, held)
+        parts = []
+        held = 0
+        serve(rest)
+      }
+      if (blocked) return
+      if (ended) sock.end()
+      else sock.resume()
+    }
+    sock.on('data', (chunk: Buffer) => {
+      if (held > 0 || blocked) {
+        parts.push(chunk)
+        held += chunk.length
+        if (blocked || held < 2 || held < 2 + Buffer.concat(parts, 2).readUInt16BE(0)) return
+        const pending = Buffer.concat(parts, held)
+        parts = []
+        held = 0
+        serve(pending)
+      } else {
+        serve(chunk)
+      }
     })
-    sock.on('end', () => sock.end())
+    sock.on('end', () => {
+      ended = true
+      if (!blocked) sock.end()
+    })
     sock.on('error', () => sock.destroy())
     sock.on('close', () => {
       clearTimeout(idle)
@@ -156,6 +182,11 @@ export interface BoundAddress {
 export class DnsListener {
   private udp: UdpListener | undefined
   private tcp: TcpListener | undefined
+
+  /** The open TCP connections (for diagnostics and tests). */
+  get tcpConnections(): ReadonlySet<Socket> {
+    return this.tcp?.sockets ?? new Set()
+  }
 
   constructor(
     readonly at: ListenAddress,
