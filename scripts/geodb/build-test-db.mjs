@@ -10,9 +10,12 @@
  *   node scripts/geodb/build-test-db.mjs --out F         write to F instead
  *   node scripts/geodb/build-test-db.mjs --csv F         read networks from F instead
  *   node scripts/geodb/build-test-db.mjs --record-size N force 24-, 28- or 32-bit records (default: the smallest that fits)
+ *   node scripts/geodb/build-test-db.mjs --epoch E       build_epoch E: seconds since 1970, an ISO 8601 date (2025-06-01) or a
+ *                                                        time with its zone (2025-06-01T12:00:00Z); default BUILD_EPOCH, 2025-01-01
  *
- * The output is a pure function of the CSV (and countries.json, used to check continents): build_epoch is fixed,
- * networks are sorted, nothing else varies. After writing, every network is read back with the `maxmind` package.
+ * The output is a pure function of the CSV and the epoch (and countries.json, used to check continents): build_epoch
+ * is fixed unless --epoch gives another (a test can then tell two databases apart by their build time), networks are
+ * sorted, nothing else varies. After writing, every network is read back with the `maxmind` package.
  */
 import { createHash } from 'node:crypto'
 import { readFileSync, writeFileSync } from 'node:fs'
@@ -29,6 +32,28 @@ export const BUILD_EPOCH = 1735689600
 export const DATABASE_TYPE = 'Meridian-Test-City'
 const HEADER = 'network,country_code,continent_code,latitude,longitude,city'
 const CONTINENTS = new Set(['AF', 'AN', 'AS', 'EU', 'NA', 'OC', 'SA'])
+
+/**
+ * `--epoch`: whole seconds since 1970, a date (`2025-06-01`, midnight UTC) or a UTC time with its zone
+ * (`2025-06-01T12:00:00Z`, `...+02:00`); a time without a zone is refused (it would depend on TZ).
+ */
+export function parseEpoch(text) {
+  if (/^\d+$/.test(text)) {
+    const n = Number(text)
+    if (n > 8.64e12) throw new Error(`--epoch ${text}: too large (past JavaScript's last date)`)
+    return n
+  }
+  if (!/^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2}))?$/.test(text)) {
+    throw new Error(`--epoch ${text}: expected seconds since 1970, a date (2025-06-01) or a time with its zone (2025-06-01T12:00:00Z)`)
+  }
+  const [y, m, d] = text.slice(0, 10).split('-').map(Number)
+  const day = new Date(Date.UTC(y, m - 1, d))
+  const ms = Date.parse(text)
+  // Date.parse takes 2025-02-30 for 2025-03-02.
+  if (!Number.isFinite(ms) || day.getUTCMonth() !== m - 1 || day.getUTCDate() !== d) throw new Error(`--epoch ${text}: not a valid date`)
+  if (ms < 0 || ms % 1000 !== 0) throw new Error(`--epoch ${text}: must be a whole second, not before 1970`)
+  return ms / 1000
+}
 
 /** Parses and checks the CSV; returns [{ network, data, line }]. */
 export function readNetworks(csvText, file, countries) {
@@ -76,7 +101,7 @@ export function readNetworks(csvText, file, countries) {
   return out
 }
 
-export function buildTestDb({ csvPath = join(root, 'geodb/test/networks.csv'), recordSize } = {}) {
+export function buildTestDb({ csvPath = join(root, 'geodb/test/networks.csv'), recordSize, buildEpoch = BUILD_EPOCH } = {}) {
   const countries = JSON.parse(readFileSync(join(root, 'geodb/countries.json'), 'utf8'))
   const networks = readNetworks(readFileSync(csvPath, 'utf8'), relative(process.cwd(), csvPath) || csvPath, countries)
   const buffer = writeMmdb({
@@ -84,7 +109,7 @@ export function buildTestDb({ csvPath = join(root, 'geodb/test/networks.csv'), r
     databaseType: DATABASE_TYPE,
     description: { en: 'Meridian test database: documentation networks (RFC 5737, RFC 3849) at fixed places. Not real data.' },
     languages: ['en'],
-    buildEpoch: BUILD_EPOCH,
+    buildEpoch,
     recordSize,
   })
   return { buffer, networks }
@@ -107,11 +132,11 @@ function addressAt(net, offsetFromStart, fromEnd = false) {
 }
 
 /** Reads `buffer` back with the maxmind package and checks every network of `networks` resolves as written. */
-export function verifyTestDb(buffer, networks) {
+export function verifyTestDb(buffer, networks, buildEpoch = BUILD_EPOCH) {
   const reader = new Reader(buffer)
   strictEqual(reader.metadata.databaseType, DATABASE_TYPE)
   strictEqual(reader.metadata.ipVersion, 6)
-  strictEqual(reader.metadata.buildEpoch.getTime(), BUILD_EPOCH * 1000)
+  strictEqual(reader.metadata.buildEpoch.getTime(), buildEpoch * 1000)
   let checked = 0
   for (const { network, data } of networks) {
     const { len, family, prefix: treePrefix } = parseNetwork(network)
@@ -143,8 +168,9 @@ function main(argv) {
   const out = resolve(opt('--out') ?? join(root, 'geodb/test/meridian-test.mmdb'))
   const csvPath = resolve(opt('--csv') ?? join(root, 'geodb/test/networks.csv'))
   const recordSize = opt('--record-size') === undefined ? undefined : Number(opt('--record-size'))
-  const { buffer, networks } = buildTestDb({ csvPath, recordSize })
-  const checked = verifyTestDb(buffer, networks)
+  const buildEpoch = opt('--epoch') === undefined ? BUILD_EPOCH : parseEpoch(opt('--epoch'))
+  const { buffer, networks } = buildTestDb({ csvPath, recordSize, buildEpoch })
+  const checked = verifyTestDb(buffer, networks, buildEpoch)
   const sha = createHash('sha256').update(buffer).digest('hex')
   if (argv.includes('--check')) {
     let current
@@ -161,7 +187,8 @@ function main(argv) {
     return 0
   }
   writeFileSync(out, buffer)
-  process.stdout.write(`wrote ${out}: ${networks.length} networks, ${buffer.length} bytes, sha256 ${sha}; ${checked} addresses read back\n`)
+  const built = new Date(buildEpoch * 1000).toISOString()
+  process.stdout.write(`wrote ${out}: ${networks.length} networks, ${buffer.length} bytes, built ${built}, sha256 ${sha}; ${checked} addresses read back\n`)
   return 0
 }
 

@@ -342,6 +342,33 @@ test('the writer also produces 28- and 32-bit records that read back', (t) => {
   }
 })
 
+test('build-test-db --epoch changes the build time alone; --epoch takes seconds, a date, or a time with its zone', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'meridian-geo-'))
+  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  const script = join(ROOT, 'scripts/geodb/build-test-db.mjs')
+  const out = join(dir, 'later.mmdb')
+  execFileSync(process.execPath, [script, '--epoch', '2025-06-01', '--out', out], { stdio: 'pipe' })
+  const later = readFileSync(out)
+  const committed = readFileSync(TEST_DB)
+  const metadataAt = (b: Buffer) => b.lastIndexOf(Buffer.from('\xab\xcd\xefMaxMind.com', 'latin1'))
+  assert.ok(later.subarray(0, metadataAt(later)).equals(committed.subarray(0, metadataAt(committed))), 'tree and data are the same')
+  const { metadata } = new Reader<Record<string, unknown>>(later)
+  assert.equal(metadata.buildEpoch.toISOString(), '2025-06-01T00:00:00.000Z')
+  assert.deepEqual({ ...metadata, buildEpoch: null }, { ...new Reader<Record<string, unknown>>(committed).metadata, buildEpoch: null })
+
+  const { parseEpoch, BUILD_EPOCH } = (await import(pathToFileURL(script).href)) as { parseEpoch: (s: string) => number; BUILD_EPOCH: number }
+  assert.equal(BUILD_EPOCH, Date.parse('2025-01-01T00:00:00Z') / 1000)
+  assert.equal(parseEpoch('1748736000'), 1748736000)
+  assert.equal(parseEpoch('2025-06-01'), 1748736000)
+  assert.equal(parseEpoch('2025-06-01T12:00:00Z'), 1748736000 + 12 * 3600)
+  assert.equal(parseEpoch('2025-06-01T12:00:00+02:00'), 1748736000 + 10 * 3600)
+  assert.equal(parseEpoch('2024-02-29'), Date.parse('2024-02-29T00:00:00Z') / 1000)
+  // A time without a zone would depend on TZ; 2025-02-30 is not 2025-03-02; the file holds whole seconds.
+  for (const bad of ['2025-06-01T12:00:00', '2025-02-30', '2025-13-01', '2025-06-01T12:00:00.5Z', '-5', 'June 1, 2025', '']) {
+    assert.throws(() => parseEpoch(bad), /--epoch/, bad)
+  }
+})
+
 test('the writer refuses overlapping networks and networks with host bits set', async () => {
   const { writeMmdb } = (await import(pathToFileURL(join(ROOT, 'scripts/geodb/mmdb-writer.mjs')).href)) as {
     writeMmdb: (o: { networks: { network: string; data: unknown }[]; databaseType: string; buildEpoch: number }) => Buffer
