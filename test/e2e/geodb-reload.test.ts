@@ -1,16 +1,16 @@
 /**
  * The GeoIP database taken again when its file is replaced, end to end: real servers (one process,
  * and two DNS workers) on a copy of the test database, asked with the real dig. London's /26 is moved
- * to Ashburn by a new database renamed over the old (as geoipupdate does); SIGHUP, POST /v1/reload and
- * the file watch each make the answer follow, and a torn file is refused while the last good database
- * keeps answering.
+ * to Ashburn by a new database renamed over the old (as geoipupdate does), built at another time;
+ * SIGHUP, POST /v1/reload and the file watch each make the answer and the build time reported
+ * follow, and a torn file is refused while the last good database keeps answering.
  */
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { dig } from '../helpers/dig.js'
-import { buildTestDb, LONDON_IN_ASHBURN, LONDON_ROW, replaceFile } from '../helpers/geodb.js'
+import { buildTestDb, LONDON_IN_ASHBURN, LONDON_ROW, replaceFile, TEST_DB_BUILT } from '../helpers/geodb.js'
 import { addressesOf, ask, subnet, writeZone } from '../helpers/gslb.js'
 import { adminUrl, startServer, tempDir, TEST_GEODB, type RunningServer } from '../helpers/server.js'
 import { TYPE } from '../helpers/wire.js'
@@ -20,6 +20,8 @@ const NAME = `www.${ORIGIN}`
 const VIP = { eu: '127.78.1.1', us: '127.78.2.1' }
 const LONDON = subnet('192.0.2.0/26')
 const TOKEN = 'geodb-reload-test-token'
+/** When the moved database was built (the test database's is TEST_DB_BUILT): what says which one is open. */
+const MOVED_BUILT = '2025-06-01T00:00:00.000Z'
 
 const ZONE = `origin: ${ORIGIN}
 soa: { mname: ns1, rname: hostmaster.${ORIGIN}., minimum: 60 }
@@ -34,7 +36,7 @@ services:
 `
 
 let work: { dir: string; cleanup: () => Promise<void> }
-/** The test database with London's /26 in Ashburn. */
+/** The test database with London's /26 in Ashburn, built at MOVED_BUILT. */
 let moved: Buffer
 const running: RunningServer[] = []
 
@@ -67,6 +69,13 @@ async function digLondon(server: RunningServer): Promise<string[]> {
   return r.answer.filter((a) => a.type === 'A').map((a) => a.data)
 }
 
+/** The build time `/metrics` reports for the database answering (meridian_geodb_build_timestamp_seconds), ISO 8601. */
+async function metricsBuilt(admin: string): Promise<string> {
+  const m = /^meridian_geodb_build_timestamp_seconds (\d+)$/m.exec(await (await fetch(`${admin}/metrics`)).text())
+  assert.ok(m, 'no meridian_geodb_build_timestamp_seconds')
+  return new Date(Number(m[1]) * 1000).toISOString()
+}
+
 /** London's answer, ten times in a row (from whichever worker the kernel picks), is `vip`. */
 async function alwaysAnswered(server: RunningServer, vip: string): Promise<boolean> {
   for (let i = 0; i < 10; i++) if ((await addressesOf(await ask(server.port, NAME, TYPE.A, LONDON)))[0] !== vip) return false
@@ -75,7 +84,7 @@ async function alwaysAnswered(server: RunningServer, vip: string): Promise<boole
 
 before(async () => {
   work = await tempDir('meridian-geodb-e2e-')
-  moved = await readFile(await buildTestDb(path.join(work.dir, 'moved.mmdb'), [[LONDON_ROW, LONDON_IN_ASHBURN]]))
+  moved = await readFile(await buildTestDb(path.join(work.dir, 'moved.mmdb'), [[LONDON_ROW, LONDON_IN_ASHBURN]], { built: MOVED_BUILT }))
 })
 
 after(async () => {
@@ -85,14 +94,19 @@ after(async () => {
 
 test('SIGHUP takes a GeoIP database renamed over the old one: London\'s /26 is answered from us at once (one process, the file not watched)', async () => {
   const { server, geodb } = await serverWith('sighup', ['--no-watch'])
+  const admin = await adminUrl(server)
   assert.deepEqual(await digLondon(server), [VIP.eu])
+  assert.equal(await metricsBuilt(admin), TEST_DB_BUILT)
   await replaceFile(geodb, moved)
   // Not watched: nothing changes until asked (the cached answer stays).
   assert.deepEqual(await digLondon(server), [VIP.eu])
+  assert.equal(await metricsBuilt(admin), TEST_DB_BUILT)
   server.proc.kill('SIGHUP')
   const line = await server.waitForLog((l) => l.msg === 'GeoIP database reloaded')
   assert.equal(line.why, 'SIGHUP')
+  assert.equal(line.buildEpoch, MOVED_BUILT)
   assert.deepEqual(await digLondon(server), [VIP.us])
+  assert.equal(await metricsBuilt(admin), MOVED_BUILT)
 })
 
 test('POST /v1/reload with two DNS workers: every worker answers from the new database; a torn file is a 409, and the last good one keeps answering', async () => {
@@ -101,27 +115,36 @@ test('POST /v1/reload with two DNS workers: every worker answers from the new da
   const { server, geodb } = await serverWith('workers', ['--no-watch', '--workers', '2', '--admin-token-file', tokenFile])
   const admin = await adminUrl(server)
   const reload = () => fetch(`${admin}/v1/reload`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } })
+  /** A torn copy (an update job that wrote in place and died): refused, and the last good database, built at `built`, keeps answering. */
+  const refused = async (built: string, vip: string) => {
+    await writeFile(geodb, moved.subarray(0, 1200))
+    const torn = await reload()
+    assert.equal(torn.status, 409)
+    const body = (await torn.json()) as { error: string; message: string }
+    assert.equal(body.error, 'E_GEODB')
+    const m = /^the zone files were reloaded \(generation \d+\), the GeoIP database was not: GeoIP database .* is not a valid MaxMind DB file .*; the last good database \(built (.*)\) keeps answering$/.exec(body.message)
+    assert.ok(m, body.message)
+    assert.equal(m[1], built)
+    assert.ok(await alwaysAnswered(server, vip))
+    assert.equal(await metricsBuilt(admin), built)
+  }
   assert.ok(await alwaysAnswered(server, VIP.eu))
   const same = await reload()
   assert.equal(same.status, 200)
-  assert.deepEqual(((await same.json()) as { geodb: unknown }).geodb, { path: geodb, changed: false, buildEpoch: '2025-01-01T00:00:00.000Z' })
+  assert.deepEqual(((await same.json()) as { geodb: unknown }).geodb, { path: geodb, changed: false, buildEpoch: TEST_DB_BUILT })
+  assert.equal(await metricsBuilt(admin), TEST_DB_BUILT)
+  await refused(TEST_DB_BUILT, VIP.eu)
 
   await replaceFile(geodb, moved)
   const res = await reload()
   assert.equal(res.status, 200)
-  assert.equal(((await res.json()) as { geodb: { changed: boolean } }).geodb.changed, true)
+  assert.deepEqual(((await res.json()) as { geodb: unknown }).geodb, { path: geodb, changed: true, buildEpoch: MOVED_BUILT })
   // The 200 comes once every worker answers from the new database.
   assert.ok(await alwaysAnswered(server, VIP.us), 'every answer after the 200 is the new database\'s')
   assert.deepEqual(await digLondon(server), [VIP.us])
+  assert.equal(await metricsBuilt(admin), MOVED_BUILT)
 
-  // A torn copy (an update job that wrote in place and died): refused, and nothing changes.
-  await writeFile(geodb, moved.subarray(0, 1200))
-  const torn = await reload()
-  assert.equal(torn.status, 409)
-  const body = (await torn.json()) as { error: string; message: string }
-  assert.equal(body.error, 'E_GEODB')
-  assert.match(body.message, /^the zone files were reloaded \(generation \d+\), the GeoIP database was not: GeoIP database .* is not a valid MaxMind DB file .*; the last good database \(built 2025-01-01T00:00:00\.000Z\) keeps answering$/)
-  assert.ok(await alwaysAnswered(server, VIP.us))
+  await refused(MOVED_BUILT, VIP.us)
   // Workers started while the torn file is on disk answer from the database the control process
   // kept, not from the file: both killed in turn, and replaced.
   for (let round = 0; round < 2; round++) {
@@ -134,8 +157,8 @@ test('POST /v1/reload with two DNS workers: every worker answers from the new da
   assert.ok(await alwaysAnswered(server, VIP.us), 'replacement workers answer from the last good database')
   const metrics = await (await fetch(`${admin}/metrics`)).text()
   assert.match(metrics, /^meridian_geodb_reloads_total\{result="ok"\} 1$/m)
-  assert.match(metrics, /^meridian_geodb_reloads_total\{result="error"\} 1$/m)
-  assert.match(metrics, /^meridian_geodb_build_timestamp_seconds 1735689600$/m)
+  assert.match(metrics, /^meridian_geodb_reloads_total\{result="error"\} 2$/m)
+  assert.match(metrics, /^meridian_geodb_build_timestamp_seconds 1748736000$/m)
 })
 
 test('the file watch takes a database renamed into place without a signal', async () => {
@@ -144,5 +167,7 @@ test('the file watch takes a database renamed into place without a signal', asyn
   await replaceFile(geodb, moved)
   const line = await server.waitForLog((l) => l.msg === 'GeoIP database reloaded')
   assert.equal(line.why, 'file changed')
+  assert.equal(line.buildEpoch, MOVED_BUILT)
   assert.deepEqual(await digLondon(server), [VIP.us])
+  assert.equal(await metricsBuilt(await adminUrl(server)), MOVED_BUILT)
 })

@@ -16,8 +16,16 @@ export const TEST_NETWORKS_CSV = path.join(ROOT, 'geodb', 'test', 'networks.csv'
 export const LONDON_ROW = '192.0.2.0/26,GB,EU,51.5074,-0.1278,London'
 export const LONDON_IN_ASHBURN = '192.0.2.0/26,US,NA,39.0438,-77.4874,Ashburn'
 
+/** The test database's build time (build-test-db.mjs's BUILD_EPOCH, unless `--epoch` gives another). */
+export const TEST_DB_BUILT = '2025-01-01T00:00:00.000Z'
+
+export interface TestDbOptions {
+  /** Its build_epoch (the script's `--epoch`): an ISO 8601 date or time with a zone, or seconds; default TEST_DB_BUILT. */
+  built?: string
+}
+
 /** Builds the test database with `replace` applied to its CSV rows (each `from` must be there) into `out`. */
-export async function buildTestDb(out: string, replace: [from: string, to: string][]): Promise<string> {
+export async function buildTestDb(out: string, replace: [from: string, to: string][], { built }: TestDbOptions = {}): Promise<string> {
   let csv = await readFile(TEST_NETWORKS_CSV, 'utf8')
   for (const [from, to] of replace) {
     if (!csv.includes(from)) throw new Error(`${TEST_NETWORKS_CSV} has no row ${from}`)
@@ -25,7 +33,8 @@ export async function buildTestDb(out: string, replace: [from: string, to: strin
   }
   const csvFile = `${out}.csv`
   await writeFile(csvFile, csv)
-  await run(process.execPath, [path.join(ROOT, 'scripts', 'geodb', 'build-test-db.mjs'), '--csv', csvFile, '--out', out])
+  const epoch = built === undefined ? [] : ['--epoch', built]
+  await run(process.execPath, [path.join(ROOT, 'scripts', 'geodb', 'build-test-db.mjs'), '--csv', csvFile, '--out', out, ...epoch])
   return out
 }
 
