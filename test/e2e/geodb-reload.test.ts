@@ -1,17 +1,18 @@
 /**
  * The GeoIP database taken again when its file is replaced, end to end: real servers (one process,
  * and two DNS workers) on a copy of the test database, asked with the real dig. London's /26 is moved
- * to Ashburn by a new database renamed over the old (as geoipupdate does), built at another time;
- * SIGHUP, POST /v1/reload and the file watch each make the answer and the build time reported
- * follow, and a torn file is refused while the last good database keeps answering.
+ * to Ashburn by a new database renamed over the old (as geoipupdate does), built at another time and
+ * padded to the size of a real City database; SIGHUP, POST /v1/reload and the file watch each make the
+ * answer and the build time reported follow, and a torn file is refused while the last good database
+ * keeps answering.
  */
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { dig } from '../helpers/dig.js'
-import { buildTestDb, LONDON_IN_ASHBURN, LONDON_ROW, replaceFile, TEST_DB_BUILT } from '../helpers/geodb.js'
-import { addressesOf, ask, subnet, writeZone } from '../helpers/gslb.js'
+import { buildTestDb, LONDON_IN_ASHBURN, LONDON_ROW, paddingRows, replaceFile, TEST_DB_BUILT } from '../helpers/geodb.js'
+import { addressesOf, ask, askMany, subnet, writeZone } from '../helpers/gslb.js'
 import { adminUrl, startServer, tempDir, TEST_GEODB, type RunningServer } from '../helpers/server.js'
 import { TYPE } from '../helpers/wire.js'
 
@@ -22,6 +23,14 @@ const LONDON = subnet('192.0.2.0/26')
 const TOKEN = 'geodb-reload-test-token'
 /** When the moved database was built (the test database's is TEST_DB_BUILT): what says which one is open. */
 const MOVED_BUILT = '2025-06-01T00:00:00.000Z'
+/**
+ * The moved database's padding. A DNS worker takes a few hundred ms to be sent 16 MB and open them
+ * (the 3 KB test database alone, well under a ms), so were POST /v1/reload's 200 sent before every
+ * worker had the new database, London's answers right after it would be eu's. Measured on 2 cores
+ * with that wait taken out of src/cli.ts: with 1 or 2 MB, some reloads went unseen (every answer
+ * us); with 8 and 16 MB none did, the workers answering eu for 100-230 and 200-400 ms after the 200.
+ */
+const PADDING_BYTES = 16 * 1024 * 1024
 
 const ZONE = `origin: ${ORIGIN}
 soa: { mname: ns1, rname: hostmaster.${ORIGIN}., minimum: 60 }
@@ -36,7 +45,7 @@ services:
 `
 
 let work: { dir: string; cleanup: () => Promise<void> }
-/** The test database with London's /26 in Ashburn, built at MOVED_BUILT. */
+/** The test database with London's /26 in Ashburn, built at MOVED_BUILT, PADDING_BYTES bigger. */
 let moved: Buffer
 const running: RunningServer[] = []
 
@@ -84,7 +93,8 @@ async function alwaysAnswered(server: RunningServer, vip: string): Promise<boole
 
 before(async () => {
   work = await tempDir('meridian-geodb-e2e-')
-  moved = await readFile(await buildTestDb(path.join(work.dir, 'moved.mmdb'), [[LONDON_ROW, LONDON_IN_ASHBURN]], { built: MOVED_BUILT }))
+  moved = await readFile(await buildTestDb(path.join(work.dir, 'moved.mmdb'), [[LONDON_ROW, LONDON_IN_ASHBURN]], { built: MOVED_BUILT, extraRows: paddingRows(PADDING_BYTES) }))
+  assert.ok(moved.length > PADDING_BYTES)
 })
 
 after(async () => {
@@ -139,8 +149,12 @@ test('POST /v1/reload with two DNS workers: every worker answers from the new da
   const res = await reload()
   assert.equal(res.status, 200)
   assert.deepEqual(((await res.json()) as { geodb: unknown }).geodb, { path: geodb, changed: true, buildEpoch: MOVED_BUILT })
-  // The 200 comes once every worker answers from the new database.
-  assert.ok(await alwaysAnswered(server, VIP.us), 'every answer after the 200 is the new database\'s')
+  // The 200 comes once every worker answers from the new database: London asked at once, 200 times,
+  // 64 in flight (the kernel hands each datagram to whichever worker reads first), each answer from
+  // us. Were the 200 sent before the workers had the 16 MB, the first answers would be eu's.
+  const replies = await askMany(server.port, Array.from({ length: 200 }, () => ({ name: NAME, type: TYPE.A, client: LONDON })))
+  const fromEu = replies.filter((r) => addressesOf(r)[0] !== VIP.us).length
+  assert.equal(fromEu, 0, `${fromEu} of the 200 answers right after the 200 were not the new database's`)
   assert.deepEqual(await digLondon(server), [VIP.us])
   assert.equal(await metricsBuilt(admin), MOVED_BUILT)
 

@@ -22,20 +22,41 @@ export const TEST_DB_BUILT = '2025-01-01T00:00:00.000Z'
 export interface TestDbOptions {
   /** Its build_epoch (the script's `--epoch`): an ISO 8601 date or time with a zone, or seconds; default TEST_DB_BUILT. */
   built?: string
+  /** CSV rows added after the test database's (paddingRows). */
+  extraRows?: string[]
 }
 
-/** Builds the test database with `replace` applied to its CSV rows (each `from` must be there) into `out`. */
-export async function buildTestDb(out: string, replace: [from: string, to: string][], { built }: TestDbOptions = {}): Promise<string> {
+/**
+ * Builds the test database with `replace` applied to its CSV rows (each `from` must be there), and
+ * `extraRows` added, into `out`.
+ */
+export async function buildTestDb(out: string, replace: [from: string, to: string][], { built, extraRows = [] }: TestDbOptions = {}): Promise<string> {
   let csv = await readFile(TEST_NETWORKS_CSV, 'utf8')
   for (const [from, to] of replace) {
     if (!csv.includes(from)) throw new Error(`${TEST_NETWORKS_CSV} has no row ${from}`)
     csv = csv.replace(from, to)
   }
+  if (extraRows.length > 0) csv = `${csv.replace(/\n*$/, '\n')}${extraRows.join('\n')}\n`
   const csvFile = `${out}.csv`
   await writeFile(csvFile, csv)
   const epoch = built === undefined ? [] : ['--epoch', built]
   await run(process.execPath, [path.join(ROOT, 'scripts', 'geodb', 'build-test-db.mjs'), '--csv', csvFile, '--out', out, ...epoch])
   return out
+}
+
+/**
+ * CSV rows that make a test database about `bytes` bigger, towards the size of a real City database
+ * (tens of MB), which takes a DNS worker a noticeable time to be sent and to open: /64s of
+ * 2001:db8:8000::/48 (a range no test asks about) in Antarctica, each with a distinct city name of
+ * about `rowBytes` (records the writer cannot share).
+ */
+export function paddingRows(bytes: number, rowBytes = 16 * 1024): string[] {
+  const count = Math.ceil(bytes / rowBytes)
+  if (count > 0x10000) throw new RangeError(`paddingRows: at most 65536 rows of ${rowBytes} bytes`)
+  return Array.from({ length: count }, (_, i) => {
+    const name = `Padding ${i} `
+    return `2001:db8:8000:${i.toString(16)}::/64,AQ,AN,-90,0,${name}${'x'.repeat(Math.max(0, rowBytes - name.length))}`
+  })
 }
 
 /** Puts `bytes` at `file` as an update job does: a temporary file beside it, renamed over it. */
