@@ -58,8 +58,7 @@ class ByteWriter {
   write(d: number, size: number): void {
     if ((this.at & 7) === 0 && (size & 7) === 0 && size <= 32) {
       this.room(size >> 3)
-      let pos = this.at >> 3
-      for (let shift = size - 8; shift >= 0; shift -= 8) this.buf[pos++] = (d >>> shift) & 0xff
+      this.octets(this.at >> 3, d, size)
       this.at += size
       return
     }
@@ -83,6 +82,7 @@ class ByteWriter {
 
   /** Overwrites `size` bits at `bitOffset` with `value` (dns2 back-fills RDLENGTH with it). */
   patch(bitOffset: number, value: number, size: number): void {
+    if ((bitOffset & 7) === 0 && (size & 7) === 0 && size <= 32) return this.octets(bitOffset >> 3, value, size)
     for (let i = 0; i < size; i++) this.bit(value & Math.pow(2, size - i - 1) ? 1 : 0, bitOffset + i)
   }
 
@@ -94,6 +94,11 @@ class ByteWriter {
   /** The message written: its octets (a last, partial octet padded with zero bits, as dns2 does). */
   finish(): Buffer {
     return this.buf.subarray(0, (this.at + 7) >> 3)
+  }
+
+  /** `value`'s low `size` bits (a multiple of 8, at most 32), high octet first, at octet `pos`. */
+  private octets(pos: number, value: number, size: number): void {
+    for (let shift = size - 8; shift >= 0; shift -= 8) this.buf[pos++] = (value >>> shift) & 0xff
   }
 
   private bit(b: number, at: number): void {
