@@ -3,7 +3,7 @@
  * mapping from every error a route can meet (ours, the store's, fastify's) to a status and that body.
  * No stack trace ever reaches a response; unexpected errors are logged once, here, and answered 500.
  */
-import { ConfigError, MeridianError, type ConfigIssue, type ErrorCode } from '../errors.js'
+import { ConfigError, formatIssue, MeridianError, type ConfigIssue, type ErrorCode } from '../errors.js'
 
 export interface ErrorDetail {
   /** Key path inside the body or the zone (`check.timeout`, `regions.eu-west.vips.0`); empty for the whole body. */
@@ -71,8 +71,8 @@ const FASTIFY: Record<string, { status: number; code: ErrorCode; message: string
 export function toErrorBody(err: unknown, editedFile?: string): { status: number; body: ErrorBody; unexpected: boolean } {
   if (err instanceof ApiError) return { status: err.status, body: { error: err.code, message: err.message, details: err.details }, unexpected: false }
   if (err instanceof ConfigError && err.code === 'E_ZONE_IO') {
-    // The zones directory cannot be read: not the request's fault.
-    return { status: 500, body: { error: err.code, message: err.issues.map((i) => i.message).join('; '), details: [] }, unexpected: true }
+    // The zones directory or a zone file cannot be read: not the request's fault.
+    return { status: 500, body: { error: err.code, message: err.issues.map(formatIssue).join('; '), details: [] }, unexpected: true }
   }
   if (err instanceof ConfigError) {
     const details = issueDetails(err.issues, editedFile)

@@ -4,7 +4,7 @@
  * every file is collected (like `named-checkconf`), each with file, line, column, key path and reason.
  */
 import { createHash } from 'node:crypto'
-import { readFile, readdir } from 'node:fs/promises'
+import { lstat, readFile, readdir, readlink } from 'node:fs/promises'
 import { isIPv4, isIPv6 } from 'node:net'
 import path from 'node:path'
 import YAML, { isMap, isPair, isScalar, LineCounter, type Document, type Node as YamlNode } from 'yaml'
@@ -475,9 +475,29 @@ export async function readZoneSources(dir: string): Promise<ZoneSource[]> {
     throw new ConfigError([{ code: 'E_ZONE_IO', file: dir, line: 0, col: 0, path: '', message: `cannot read the zones directory: ${(err as Error).message}` }])
   }
   const out: ZoneSource[] = []
+  const issues: ConfigIssue[] = []
   for (const n of names) {
     const file = path.join(dir, n)
-    out.push({ file, text: await readFile(file, 'utf8') })
+    try {
+      out.push({ file, text: await readFile(file, 'utf8') })
+    } catch (err) {
+      const why = await unreadable(file, err as NodeJS.ErrnoException)
+      // Removed since the directory was listed (an editor's save, a rename): not part of the set.
+      if (why !== undefined) issues.push({ code: 'E_ZONE_IO', file, line: 0, col: 0, path: '', message: `cannot read the zone file: ${why}` })
+    }
   }
+  if (issues.length > 0) throw new ConfigError(issues)
   return out
+}
+
+/** Why a listed zone file cannot be read, or undefined when it is gone (removed since it was listed). */
+async function unreadable(file: string, err: NodeJS.ErrnoException): Promise<string | undefined> {
+  if (err.code === 'EISDIR') return 'it is a directory'
+  if (err.code === 'ENOENT' || err.code === 'ELOOP') {
+    const target = await readlink(file).catch(() => undefined)
+    if (target === undefined) return (await lstat(file).then(() => true, () => false)) ? err.message : undefined
+    const resolved = path.resolve(path.dirname(file), target)
+    return err.code === 'ELOOP' ? `it is a symbolic link to ${resolved}, which loops` : `it is a symbolic link to ${resolved}, which does not exist`
+  }
+  return err.message
 }
