@@ -141,7 +141,24 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
     }
     return { issues: issues.issues }
   }
-  const raw: unknown = doc.toJS()
+  let raw: unknown
+  try {
+    raw = doc.toJS()
+  } catch (err) {
+    // The parser refuses aliases that expand to a huge document (a "billion laughs"): said at the first alias.
+    let at = 0
+    YAML.visit(doc, {
+      Alias(_key, node) {
+        at = node.range?.[0] ?? 0
+        return YAML.visit.BREAK
+      },
+    })
+    const pos = lc.linePos(at)
+    const excessive = /alias count/i.test((err as Error).message)
+    const message = excessive ? 'aliases expand to too many nodes (a resource exhaustion attack?); write the values out instead' : (err as Error).message
+    issues.issues.push({ code: 'E_ZONE_YAML', file: src.file, line: pos.line, col: pos.col, path: '', message })
+    return { issues: issues.issues }
+  }
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     issues.add('E_ZONE_SCHEMA', [], 'a zone file must be a mapping with origin, soa, ns and records')
     return { issues: issues.issues }

@@ -87,6 +87,18 @@ describe('zone files', () => {
     assert.equal(issuesOf(text).length, 3)
   })
 
+  test('aliases that expand to a huge document (a "billion laughs") are a YAML error at the file, not a crash', () => {
+    const levels = Array.from({ length: 9 }, (_, i) => `x${i + 1}: &a${i + 1} [${Array<string>(9).fill(`*a${i}`).join(', ')}]`)
+    const bomb = `${ZONE}x0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n${levels.join('\n')}\n`
+    const issues = buildZone({ file: 'zones/t.yaml', text: bomb }, serial).issues
+    assert.deepEqual(
+      issues.map((i) => [i.code, formatIssue(i)]),
+      [['E_ZONE_YAML', 'zones/t.yaml:11:10: aliases expand to too many nodes (a resource exhaustion attack?); write the values out instead']],
+    )
+    // A few aliases are fine.
+    assert.deepEqual(issuesOf(ZONE.replace('www: { A', 'www2: &w { A: 192.0.2.9 }\n  www3: *w\n  www: { A')), [])
+  })
+
   test('a set with two files for one origin is rejected as a whole', () => {
     assert.throws(
       () => buildZoneSet([{ file: 'a.yaml', text: ZONE }, { file: 'b.yaml', text: ZONE }], serial, 1),
