@@ -496,7 +496,11 @@ export async function readZoneSources(dir: string): Promise<ZoneSource[]> {
   for (const n of names) {
     const file = path.join(dir, n)
     try {
-      out.push({ file, text: await readFile(file, 'utf8') })
+      const bytes = await readFile(file)
+      const text = bytes.toString('utf8')
+      const bad = notUtf8(bytes, text)
+      if (bad === undefined) out.push({ file, text })
+      else issues.push({ code: 'E_ZONE_YAML', file, line: bad.line, col: bad.col, path: '', message: `the file is not UTF-8 (byte 0x${bytes[bad.offset]!.toString(16).padStart(2, '0')}); save it as UTF-8` })
     } catch (err) {
       const why = await unreadable(file, err as NodeJS.ErrnoException)
       // Removed since the directory was listed (an editor's save, a rename): not part of the set.
@@ -505,6 +509,22 @@ export async function readZoneSources(dir: string): Promise<ZoneSource[]> {
   }
   if (issues.length > 0) throw new ConfigError(issues)
   return out
+}
+
+/**
+ * Where the first byte that is not UTF-8 is (decoding replaced it with U+FFFD, so the text encodes
+ * back to other bytes from there), or undefined when the file is UTF-8.
+ */
+function notUtf8(bytes: Buffer, text: string): { offset: number; line: number; col: number } | undefined {
+  const back = Buffer.from(text, 'utf8')
+  if (back.equals(bytes)) return undefined
+  let offset = 0
+  while (offset < bytes.length && bytes[offset] === back[offset]) offset++
+  // A bad byte that happens to open the replacement character's own bytes (0xef): back to its start.
+  while (offset > 0 && (back[offset]! & 0xc0) === 0x80) offset--
+  const before = bytes.subarray(0, offset).toString('utf8')
+  const lineStart = before.lastIndexOf('\n') + 1
+  return { offset, line: before.split('\n').length, col: before.length - lineStart + 1 }
 }
 
 /** Why a listed zone file cannot be read, or undefined when it is gone (removed since it was listed). */

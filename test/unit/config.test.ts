@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
 import { describe, test } from 'node:test'
-import { buildZone, buildZoneSet, txtStrings } from '../../src/config/load.js'
+import { buildZone, buildZoneSet, readZoneSources, txtStrings } from '../../src/config/load.js'
 import { ConfigError, formatIssue } from '../../src/errors.js'
 import { RRTYPE } from '../../src/model/types.js'
 
@@ -97,6 +100,24 @@ describe('zone files', () => {
     )
     // A few aliases are fine.
     assert.deepEqual(issuesOf(ZONE.replace('www: { A', 'www2: &w { A: 192.0.2.9 }\n  www3: *w\n  www: { A')), [])
+  })
+
+  test('a file that is not UTF-8 (a Latin-1 TXT) is a YAML error at the first bad byte, not served as U+FFFD', async (t) => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'meridian-utf8-'))
+    t.after(() => rm(dir, { recursive: true, force: true }))
+    const file = path.join(dir, 'z.yaml')
+    await writeFile(file, Buffer.concat([Buffer.from(ZONE), Buffer.from('  cafe: { TXT: "caf'), Buffer.from([0xe9]), Buffer.from('" }\n')]))
+    await assert.rejects(readZoneSources(dir), (err: unknown) => {
+      assert.ok(err instanceof ConfigError)
+      assert.deepEqual(err.issues.map((i) => [i.code, formatIssue(i)]), [['E_ZONE_YAML', `${file}:10:20: the file is not UTF-8 (byte 0xe9); save it as UTF-8`]])
+      return true
+    })
+    await writeFile(file, Buffer.concat([Buffer.from(ZONE), Buffer.from('  x: { TXT: "'), Buffer.from([0xef, 0x41]), Buffer.from('" }\n')]))
+    await assert.rejects(readZoneSources(dir), (err: unknown) => err instanceof ConfigError && formatIssue(err.issues[0]!) === `${file}:10:14: the file is not UTF-8 (byte 0xef); save it as UTF-8`)
+    // UTF-8 is read as it is, a byte order mark included (YAML allows one).
+    await writeFile(file, '\ufeff' + ZONE.replace('TXT: hello', 'TXT: café'))
+    const [src] = await readZoneSources(dir)
+    assert.deepEqual(buildZone(src!, serial).issues, [])
   })
 
   test('a set with two files for one origin is rejected as a whole', () => {
