@@ -217,11 +217,26 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
     if (ns) hostTargets.push({ name: ns, keyPath: ['ns', i], what: 'name server' })
   })
 
+  // One name written as two keys (`www` and `WWW`, or `www` and `www.<origin>.`) would merge
+  // unchecked (a CNAME beside an A) or, for services, the second would replace the first.
+  const writtenAs = new Map<string, string>()
+  const writtenOnce = (name: string, key: string, base: (string | number)[], what: string): boolean => {
+    // The issue points at the second key itself (its section's path, and the key).
+    const first = writtenAs.get(`${what}|${name}`)
+    if (first === undefined) {
+      writtenAs.set(`${what}|${name}`, key)
+      return true
+    }
+    issues.add('E_ZONE_SEMANTIC', base.slice(0, -1), `${what} name ${name} is also written as "${first}" (names are case-insensitive, and a name ending in . is the same as the relative one); write each ${what === 'owner' ? 'owner' : 'service'} once`, key)
+    return false
+  }
+
   // Static records.
   for (const [owner, set] of Object.entries(def.records) as [string, RecordSet][]) {
     const base = ['records', owner]
     const name = resolveName(owner, origin)
     if (!checkName(name, base, 'owner name')) continue
+    if (!writtenOnce(name, owner, base, 'owner')) continue
     if (!isInZone(name, origin)) {
       issues.add('E_ZONE_SEMANTIC', base, `owner name ${name} is outside the zone ${origin}`)
       continue
@@ -295,6 +310,7 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
     const base = ['services', owner]
     const name = resolveName(owner, origin)
     if (!checkName(name, base, 'service name')) continue
+    if (!writtenOnce(name, owner, base, 'service')) continue
     if (!isInZone(name, origin) || name === origin) {
       issues.add('E_ZONE_SEMANTIC', base, name === origin ? 'a service cannot stand at the zone apex, which holds the SOA and NS records' : `service name ${name} is outside the zone ${origin}`)
       continue

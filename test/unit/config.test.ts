@@ -76,6 +76,8 @@ describe('zone files', () => {
     ['a wildcard label inside an owner', ZONE.replace('alias:', 'a.*.b:'), /records\.a\.\*\.b: owner name: label "\*": wildcards are not supported/],
     ['an MX exchange that is a CNAME', ZONE.replace('TXT: hello', 'MX: { preference: 10, exchange: alias }'), /^zones\/t\.yaml:8:\d+: records\.a\.b\.c\.MX\.exchange: MX exchange alias\.example\.test is a CNAME; it must name the host itself, not an alias \(RFC 2181 §10\.3\)$/],
     ['an SRV target that is a CNAME', ZONE.replace('TXT: hello', 'SRV: [{ priority: 1, weight: 1, port: 443, target: alias }]'), /records\.a\.b\.c\.SRV\.0\.target: SRV target alias\.example\.test is a CNAME/],
+    ['an owner written twice in another case', ZONE.replace('alias:', 'WWW: { TXT: x }\n  alias:'), /^zones\/t\.yaml:9:3: records\.WWW: owner name www\.example\.test is also written as "www" \(names are case-insensitive, and a name ending in \. is the same as the relative one\); write each owner once$/],
+    ['a CNAME hidden beside an A by writing its owner absolute', ZONE.replace('alias: { CNAME: www }', 'alias: { CNAME: www }\n  alias.example.test.: { A: 192.0.2.7 }'), /^zones\/t\.yaml:10:3: records\.alias\.example\.test\.: owner name alias\.example\.test is also written as "alias"/],
     ['a name server that is a CNAME', ZONE.replace('ns: [ns1, ns2.elsewhere.test.]', 'ns: [ns1, alias]'), /^zones\/t\.yaml:4:\d+: ns\.1: name server alias\.example\.test is a CNAME/],
   ]
   for (const [what, text, expected] of cases) {
@@ -161,6 +163,11 @@ services:
 `
   const countryPoint = (c: string) => (c === 'IE' ? { lat: 53, lon: -8 } : undefined)
   const build = (text: string) => buildZone({ file: 'zones/t.yaml', text }, serial, { countryPoint })
+
+  test('a service written twice (in another case) is an error, not the second one replacing the first', () => {
+    const r = build(GSLB.replace('  app:\n', '  APP:\n    policy: geo\n  app:\n'))
+    assert.deepEqual(r.issues.map(formatIssue), ['zones/t.yaml:23:3: services.app: service name app.example.test is also written as "APP" (names are case-insensitive, and a name ending in . is the same as the relative one); write each service once'])
+  })
 
   test('regions and services build with defaults, and identical checks share one key', () => {
     const r = build(GSLB)
