@@ -2,7 +2,7 @@ import { lstat, open, readdir, realpath, rename, unlink } from 'node:fs/promises
 import path from 'node:path'
 
 /** The temporary files writeFileAtomic makes: `.NAME.PID.MS.tmp`. */
-const TEMP_RE = /^\.(.+)\.(\d+)\.\d+\.tmp$/
+export const TEMP_RE = /^\.(.+)\.(\d+)\.\d+\.tmp$/
 
 /**
  * Writes a file so that a crash at any moment leaves either the old or the new content, never a

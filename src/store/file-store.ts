@@ -8,14 +8,15 @@
  * written (atomically) and the set swapped in. A reload that finds the files as the current set
  * was built from (the watcher seeing the store's own write) changes nothing.
  */
-import { watch, type FSWatcher } from 'node:fs'
+import { lstatSync, readdirSync, realpathSync, watch, type FSWatcher } from 'node:fs'
 import { chmod, stat } from 'node:fs/promises'
+import path from 'node:path'
 import type { Document } from 'yaml'
 import { ConfigError, formatIssue, MeridianError } from '../errors.js'
 import type { Logger } from '../log.js'
 import { buildZone, buildZoneSet, readZoneSources, ZONE_FILE_RE, type BuildOptions, type ZoneSource } from '../config/load.js'
 import type { Zone, ZoneSet } from '../model/types.js'
-import { writeFileAtomic } from './atomic.js'
+import { TEMP_RE, writeFileAtomic } from './atomic.js'
 import { SerialBook } from './serials.js'
 import { etagOf, ifMatchSatisfied, ifNoneMatchMatches, parseZoneText, renderEdited } from './zone-editor.js'
 
@@ -80,6 +81,13 @@ export class FileConfigStore implements EditableConfigStore {
   private listeners: ((set: ZoneSet) => void)[] = []
   private failureListeners: ((err: unknown) => void)[] = []
   private watcher: FSWatcher | undefined
+  /** The zones directory's parent, for the directory itself being replaced. */
+  private parentWatcher: FSWatcher | undefined
+  /** Directories holding the files linked zone files name (outside the zones directory), and those files' names. */
+  private linkWatchers = new Map<string, FSWatcher>()
+  private linkNames = new Map<string, Set<string>>()
+  private watching = false
+  private debounceMs = 150
   private debounce: NodeJS.Timeout | undefined
   private chain: Promise<unknown> = Promise.resolve()
 
@@ -234,20 +242,116 @@ export class FileConfigStore implements EditableConfigStore {
     }
   }
 
-  /** Reload when a zone file is created, changed, renamed or removed. */
+  /**
+   * Reload when a zone file is created, changed, renamed or removed; when anything else in the
+   * directory changes that a zone file may read through (a Kubernetes ConfigMap swaps its `..data`
+   * link); when the file a linked zone file names changes where it is; and when the directory
+   * itself is replaced (renamed over, a link to it flipped), which is then watched anew.
+   */
   watch(debounceMs = 150): void {
-    this.watcher = watch(this.dir, { persistent: false }, (_event, file) => {
-      if (file && !ZONE_FILE_RE.test(String(file))) return
-      clearTimeout(this.debounce)
-      this.debounce = setTimeout(() => {
-        this.reload(`file changed: ${file ?? '?'}`).catch(() => undefined)
-      }, debounceMs)
-    })
+    this.debounceMs = debounceMs
+    this.watching = true
+    this.watchDir()
+    const resolved = path.resolve(this.dir)
+    const base = path.basename(resolved)
+    try {
+      this.parentWatcher = watch(path.dirname(resolved), { persistent: false }, (_event, file) => {
+        if (file !== null && String(file) !== base) return
+        this.watchDir()
+        this.changed('zones directory replaced')
+      })
+      this.parentWatcher.on('error', () => this.parentWatcher?.close())
+    } catch {
+      // A parent that cannot be watched: the directory's own watch still works while it stays.
+    }
+    this.watchLinkTargets()
+  }
+
+  private schedule(reason: string): void {
+    clearTimeout(this.debounce)
+    this.debounce = setTimeout(() => {
+      this.reload(reason)
+        .catch(() => undefined)
+        .finally(() => this.watchLinkTargets())
+    }, this.debounceMs)
+  }
+
+  private changed(reason: string): void {
+    if (this.watching) this.schedule(reason)
+  }
+
+  /** (Re)watches the directory at its path; one that is not there now is watched when it comes back (the parent's watch). */
+  private watchDir(): void {
+    if (!this.watching) return
+    this.watcher?.close()
+    this.watcher = undefined
+    try {
+      this.watcher = watch(this.dir, { persistent: false }, (_event, file) => {
+        const name = file === null ? undefined : String(file)
+        // The store's own temporary files and state directory are not changes of the zones.
+        if (name !== undefined && (TEMP_RE.test(name) || name === '.meridian')) return
+        this.changed(`file changed: ${name ?? '?'}`)
+      })
+    } catch (err) {
+      this.log.error({ err: (err as Error).message }, 'cannot watch the zones directory; it is watched again when it comes back, and SIGHUP still reloads')
+      return
+    }
     this.watcher.on('error', (err) => this.log.error({ err: err.message }, 'zone directory watch failed; SIGHUP still reloads'))
   }
 
+  /**
+   * Watches the directory of each file a linked zone file names, outside the zones directory, for
+   * that file. Synchronous (a readdir and an lstat per file): watching has begun when watch() returns.
+   */
+  private watchLinkTargets(): void {
+    const wanted = new Map<string, Set<string>>()
+    const attempt = <T>(fn: () => T): T | undefined => {
+      try {
+        return fn()
+      } catch {
+        return undefined
+      }
+    }
+    const own = attempt(() => realpathSync(this.dir)) ?? path.resolve(this.dir)
+    for (const name of attempt(() => readdirSync(this.dir)) ?? []) {
+      if (!ZONE_FILE_RE.test(name)) continue
+      const file = path.join(this.dir, name)
+      if (!attempt(() => lstatSync(file).isSymbolicLink())) continue
+      const target = attempt(() => realpathSync(file))
+      if (target === undefined || path.dirname(target) === own) continue
+      const names = wanted.get(path.dirname(target)) ?? new Set<string>()
+      wanted.set(path.dirname(target), names.add(path.basename(target)))
+    }
+    if (!this.watching) return
+    for (const [dir, w] of this.linkWatchers) {
+      if (wanted.has(dir)) continue
+      w.close()
+      this.linkWatchers.delete(dir)
+    }
+    for (const [dir, names] of wanted) {
+      this.linkNames.set(dir, names)
+      if (this.linkWatchers.has(dir)) continue
+      try {
+        const w = watch(dir, { persistent: false }, (_event, file) => {
+          if (file === null || this.linkNames.get(dir)?.has(String(file))) this.changed(`linked file changed: ${path.join(dir, String(file ?? '?'))}`)
+        })
+        w.on('error', () => {
+          w.close()
+          if (this.linkWatchers.get(dir) === w) this.linkWatchers.delete(dir)
+        })
+        this.linkWatchers.set(dir, w)
+      } catch {
+        // Gone already (a directory swapped out): the next reload looks again.
+      }
+    }
+  }
+
   close(): void {
+    this.watching = false
     clearTimeout(this.debounce)
     this.watcher?.close()
+    this.parentWatcher?.close()
+    for (const w of this.linkWatchers.values()) w.close()
+    this.linkWatchers.clear()
   }
 }

@@ -3,7 +3,7 @@
  * replaced by editors and deployment tools, and what the server says and keeps serving meanwhile.
  */
 import assert from 'node:assert/strict'
-import { mkdir, symlink, unlink, writeFile } from 'node:fs/promises'
+import { mkdir, rename, rm, symlink, unlink, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { describe, test, type TestContext } from 'node:test'
 import { adminUrl, runCli, startServer, tempDir, type LogLine } from '../helpers/server.js'
@@ -61,5 +61,68 @@ describe('zone files that cannot be read', () => {
     const c = await runCli(['check', '--zones', dir])
     assert.equal(c.code, 1, c.stderr)
     assert.ok(c.stderr.includes(`${path.join(dir, 'c.test.yaml')}: cannot read the zone file: it is a directory\n`), c.stderr)
+  })
+})
+
+describe('the watch follows how zone files are deployed', () => {
+  const loaded = (server: { logs: LogLine[] }, n: number) => (l: LogLine) => l.msg === 'zones loaded' && server.logs.filter((x) => x.msg === 'zones loaded').length >= n
+  const www = async (port: number, origin = 'a.test') => (await dig('127.0.0.1', port, `www.${origin}`, 'A')).answer[0]?.data
+
+  test('a Kubernetes ConfigMap volume: the ..data link swapped to a new directory is a change', async (t) => {
+    const { dir, cleanup } = await tempDir()
+    t.after(cleanup)
+    // The kubelet's layout: a.test.yaml -> ..data/a.test.yaml, ..data -> ..2026_01; an update writes
+    // ..2026_02, points ..data_tmp at it, renames ..data_tmp over ..data and removes ..2026_01.
+    await mkdir(path.join(dir, '..2026_01'))
+    await writeFile(path.join(dir, '..2026_01', 'a.test.yaml'), zone('a.test'))
+    await symlink('..2026_01', path.join(dir, '..data'))
+    await symlink('..data/a.test.yaml', path.join(dir, 'a.test.yaml'))
+    const { server } = await serve(t, dir)
+    assert.equal(await www(server.port), '192.0.2.10')
+    await mkdir(path.join(dir, '..2026_02'))
+    await writeFile(path.join(dir, '..2026_02', 'a.test.yaml'), zone('a.test', '192.0.2.20'))
+    await symlink('..2026_02', path.join(dir, '..data_tmp'))
+    await rename(path.join(dir, '..data_tmp'), path.join(dir, '..data'))
+    await rm(path.join(dir, '..2026_01'), { recursive: true })
+    await server.waitForLog(loaded(server, 2))
+    assert.equal(await www(server.port), '192.0.2.20')
+  })
+
+  test('a zone file linked from a configuration checkout elsewhere: editing it there is a change', async (t) => {
+    const { dir: root, cleanup } = await tempDir()
+    t.after(cleanup)
+    const [zones, checkout] = [path.join(root, 'zones'), path.join(root, 'checkout')]
+    await Promise.all([mkdir(zones), mkdir(checkout)])
+    await writeFile(path.join(checkout, 'a.test.yaml'), zone('a.test'))
+    await symlink(path.join(checkout, 'a.test.yaml'), path.join(zones, 'a.test.yaml'))
+    const { server } = await serve(t, zones)
+    // As git checks a file out: written beside it, renamed over it.
+    await writeFile(path.join(checkout, 'a.test.yaml.lock'), zone('a.test', '192.0.2.30'))
+    await rename(path.join(checkout, 'a.test.yaml.lock'), path.join(checkout, 'a.test.yaml'))
+    await server.waitForLog(loaded(server, 2))
+    assert.equal(await www(server.port), '192.0.2.30')
+    // And again: the watch follows the file past the rename.
+    await writeFile(path.join(checkout, 'a.test.yaml'), zone('a.test', '192.0.2.31'))
+    await server.waitForLog(loaded(server, 3))
+    assert.equal(await www(server.port), '192.0.2.31')
+  })
+
+  test('the zones directory replaced by another (renamed over it): later edits are still picked up', async (t) => {
+    const { dir: root, cleanup } = await tempDir()
+    t.after(cleanup)
+    const zones = path.join(root, 'zones')
+    await mkdir(zones)
+    await writeFile(path.join(zones, 'a.test.yaml'), zone('a.test'))
+    const { server } = await serve(t, zones)
+    // A deployment: the new tree written beside the old, then renamed into place.
+    await mkdir(path.join(root, 'zones.new'))
+    await writeFile(path.join(root, 'zones.new', 'a.test.yaml'), zone('a.test', '192.0.2.40'))
+    await rename(zones, path.join(root, 'zones.old'))
+    await rename(path.join(root, 'zones.new'), zones)
+    await server.waitForLog(loaded(server, 2))
+    assert.equal(await www(server.port), '192.0.2.40')
+    await writeFile(path.join(zones, 'a.test.yaml'), zone('a.test', '192.0.2.41'))
+    await server.waitForLog(loaded(server, 3))
+    assert.equal(await www(server.port), '192.0.2.41')
   })
 })
