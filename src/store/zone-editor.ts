@@ -232,7 +232,10 @@ export function renderEdited(original: string, doc: Document): string {
   const count = (re: RegExp) => original.match(re)?.length ?? 0
   const mapsPadded = count(/\{ \S/g) >= count(/\{[^\s}]/g)
   const seqsPadded = count(/\[ \S/g) >= count(/\[[^\s\]]/g)
-  const rendered = doc.toString({ lineWidth: 0, flowCollectionPadding: mapsPadded })
+  // A file written with CRLF line ends keeps them: on the lines the change adds or rewrites too.
+  const crlf = original.includes('\r\n') && count(/\r\n/g) >= count(/\n/g) - count(/\r\n/g)
+  const eol = (text: string) => (crlf ? text.replace(/\r?\n/g, '\r\n') : text)
+  const rendered = eol(doc.toString({ lineWidth: 0, flowCollectionPadding: mapsPadded }))
   const a = original.split('\n')
   const b = rendered.split('\n')
   const match = matchLines(a.map(normalise), b.map(normalise))

@@ -113,6 +113,18 @@ describe('zone-editor: edits that keep the file as written', () => {
     }
   })
 
+  test('a file with CRLF line ends keeps them on every line, the changed and added ones too', async () => {
+    const text = (await readFile(DEMO, 'utf8')).replaceAll('\n', '\r\n')
+    const out = edited(text, (d) => {
+      setAt(d, ['soa', 'minimum'], 30)
+      setAt(d, ['regions', 'eu-west', 'drained'], true)
+    })
+    assert.ok(out.includes('  minimum: 30                 # negative answers are cached at most this long\r\n'), out)
+    assert.ok(out.includes('    drained: true\r\n'), out)
+    assert.deepEqual(out.split('\r\n').filter((l) => l.includes('\n')), [], 'no line ends in a bare LF')
+    assert.ok(out.endsWith('\r\n'))
+  })
+
   test('ETags and If-Match', () => {
     const e = etagOf('origin: a.test\n')
     assert.match(e, /^"[0-9a-f]{32}"$/)
