@@ -1,4 +1,4 @@
-import { lstat, open, readdir, realpath, rename, unlink } from 'node:fs/promises'
+import { lstat, open, readdir, realpath, rename, stat, unlink } from 'node:fs/promises'
 import path from 'node:path'
 
 /** The temporary files writeFileAtomic makes: `.NAME.PID.MS.tmp`. */
@@ -9,6 +9,9 @@ export const TEMP_RE = /^\.(.+)\.(\d+)\.\d+\.tmp$/
  * mix: write a temporary file beside it, fsync it, rename it over the target, fsync the directory.
  * A symbolic link is written through: the file it points to gets the new content, and the link
  * stays (zone files linked into a checkout of a configuration repository keep being that).
+ * The new file has the old one's permission bits, and its owner and group where this process may
+ * set them (root), before it takes the old one's place: a crash never leaves it with others.
+ * A file that did not exist is created 0644 (less the umask).
  */
 export async function writeFileAtomic(path_: string, data: string | Buffer): Promise<void> {
   const file = await realpath(path_).catch((err: NodeJS.ErrnoException) => {
@@ -16,9 +19,14 @@ export async function writeFileAtomic(path_: string, data: string | Buffer): Pro
     throw err
   })
   const dir = path.dirname(file)
+  const old = await stat(file).catch(() => undefined)
   const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`)
-  const fh = await open(tmp, 'w', 0o644)
+  const fh = await open(tmp, 'w', old ? 0o600 : 0o644)
   try {
+    if (old) {
+      await fh.chmod(old.mode & 0o7777)
+      if (process.getuid?.() === 0 && (old.uid !== 0 || old.gid !== 0)) await fh.chown(old.uid, old.gid)
+    }
     await fh.writeFile(data)
     await fh.sync()
   } catch (err) {

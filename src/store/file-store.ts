@@ -9,7 +9,6 @@
  * was built from (the watcher seeing the store's own write) changes nothing.
  */
 import { lstatSync, readdirSync, realpathSync, watch, type FSWatcher } from 'node:fs'
-import { chmod, stat } from 'node:fs/promises'
 import path from 'node:path'
 import type { Document } from 'yaml'
 import { ConfigError, formatIssue, MeridianError } from '../errors.js'
@@ -178,10 +177,7 @@ export class FileConfigStore implements EditableConfigStore {
       throw err
     }
     try {
-      const { mode } = await stat(src.file)
       await writeFileAtomic(src.file, text)
-      // The new file is created 0644: give it back the permissions the operator chose.
-      if ((mode & 0o7777) !== 0o644) await chmod(src.file, mode & 0o7777)
     } catch (err) {
       throw new MeridianError('E_ZONE_WRITE', `cannot write ${src.file}: ${(err as Error).message}; nothing was changed`, 500, { cause: err })
     }

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises'
+import { chmod, chown, lstat, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { Writable } from 'node:stream'
@@ -251,6 +251,16 @@ describe('FileConfigStore.edit', () => {
     await chmod(s.file, 0o640)
     await s.store.edit('store.test', (doc) => setAt(doc, ['regions', 'b', 'weight'], 3))
     assert.equal((await stat(s.file)).mode & 0o777, 0o640)
+  })
+
+  test("the rewritten file keeps the original file's owner and group (a zone file of another user, edited by a server running as root)", async (t) => {
+    if (process.getuid?.() !== 0) return t.skip('needs root to give the file another owner')
+    const s = await setup(t)
+    await chown(s.file, 1, 2)
+    await s.store.edit('store.test', (doc) => setAt(doc, ['regions', 'b', 'weight'], 3))
+    const st = await stat(s.file)
+    assert.deepEqual([st.uid, st.gid], [1, 2])
+    assert.match(await readFile(s.file, 'utf8'), /weight: 3/)
   })
 
   test('a zone file that is a symbolic link is written through: the link stays a link, the file it names gets the edit', async (t) => {
