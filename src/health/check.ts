@@ -136,7 +136,8 @@ class HttpRound implements Dispatcher.DispatchHandler {
   private controller: Dispatcher.DispatchController | null = null
   private clearDeadline: () => void = () => undefined
   private status = 0
-  private text = ''
+  /** The body read so far, kept only for a body check: octets, so a character split between two chunks is not mangled. */
+  private readonly chunks: Buffer[] = []
   private bytes = 0
   private settled = false
 
@@ -169,7 +170,7 @@ class HttpRound implements Dispatcher.DispatchHandler {
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.settled) return
     this.bytes += chunk.length
-    if (this.spec.body !== undefined) this.text += chunk.toString('utf8')
+    if (this.spec.body !== undefined) this.chunks.push(chunk)
     // Enough read to judge (a body match is looked for in the first BODY_LIMIT bytes): stop here.
     if (this.bytes >= BODY_LIMIT) {
       this.complete()
@@ -196,7 +197,9 @@ class HttpRound implements Dispatcher.DispatchHandler {
     const status = this.status
     const expect: readonly number[] = s.expect ?? CHECK_DEFAULTS.expect
     if (!expect.includes(status)) return this.finish({ ok: false, latencyMs, status, error: `status ${status}, expected ${expect.join(' or ')}` })
-    if (s.body !== undefined && !this.text.includes(s.body)) return this.finish({ ok: false, latencyMs, status, error: `body does not contain ${JSON.stringify(s.body)}` })
+    // The UTF-8 octets of the substring among the body's octets: decoding chunk by chunk turned a
+    // character cut between two chunks into two U+FFFD, and a body check naming it failed.
+    if (s.body !== undefined && !Buffer.concat(this.chunks, this.bytes).includes(s.body)) return this.finish({ ok: false, latencyMs, status, error: `body does not contain ${JSON.stringify(s.body)}` })
     this.finish({ ok: true, latencyMs, status })
   }
 

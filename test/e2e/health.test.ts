@@ -199,6 +199,26 @@ test('expect codes and a body substring decide success', async (t) => {
   assert.equal(c.h.lastError, null)
 })
 
+test('a body substring is found when a character of it is split between two chunks of the body', async (t) => {
+  // Two HTTP chunks (one corked write each), the cut inside the two octets of "é": undici hands
+  // them to the check one by one, whether or not they arrive in one TCP segment.
+  const page = Buffer.from('status: état OK')
+  const cut = page.indexOf(0xc3) + 1
+  const server = http.createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' })
+    res.cork()
+    res.write(page.subarray(0, cut))
+    res.end(page.subarray(cut))
+  })
+  const port = await listening(t, server, '127.0.6.11')
+  const agents = agentsFor(t)
+  const check = (body: string) => createCheck(resolveSpec({ kind: 'http', address: '127.0.6.11', port, body, intervalMs: 10_000, timeoutMs: 5000 }), agents).run(new AbortController().signal)
+  const found = await check('état OK')
+  assert.deepEqual({ ok: found.ok, error: found.error }, { ok: true, error: undefined })
+  const missing = await check('état KO')
+  assert.deepEqual({ ok: missing.ok, error: missing.error }, { ok: false, error: 'body does not contain "état KO"' })
+})
+
 test('an endless body: a check reads the first 64 KiB, judges it and hangs up, without waiting for the timeout', async (t) => {
   // A real HTTP server whose 200 answer never ends: "status: ok" first, then filler forever.
   let hungUp = 0
