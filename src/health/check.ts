@@ -163,8 +163,16 @@ class HttpRound implements Dispatcher.DispatchHandler {
     if (this.settled) controller.abort(new Error('round over'))
   }
 
-  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number): void {
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number): void {
+    // A 1xx (103 Early Hints) is not the answer: the final response follows.
+    if (this.settled || statusCode < 200) return
     this.status = statusCode
+    // A status outside `expect` decides the round now: waiting for its body (a 503 page that
+    // streams or stalls) reported `timeout` instead of the status, and held the connection as long.
+    if (!(this.spec.expect ?? CHECK_DEFAULTS.expect).includes(statusCode)) {
+      this.complete()
+      controller.abort(new Error('unexpected status'))
+    }
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {

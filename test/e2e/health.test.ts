@@ -251,6 +251,34 @@ test('an endless body: a check reads the first 64 KiB, judges it and hangs up, w
   }
 })
 
+test('a status outside expect fails the round at the headers, with that status, even if the body never ends', async (t) => {
+  // A pool in trouble: its 503 page streams (or stalls) and never ends. The round must say 503,
+  // not `timeout`, and not hold the connection for the whole timeout. 1xx answers decide nothing.
+  let hungUp = 0
+  const server = http.createServer((req, res) => {
+    if (req.url === '/hints') {
+      res.writeEarlyHints({ link: '</style.css>; rel=preload; as=style' })
+      res.end('ok')
+      return
+    }
+    res.writeHead(503, { 'content-type': 'text/plain' })
+    res.write('maintenance\n')
+    res.on('close', () => hungUp++)
+  })
+  const port = await listening(t, server, '127.0.6.12')
+  const agents = agentsFor(t)
+  const run = (extra: Partial<CheckSpec>) => createCheck(resolveSpec({ kind: 'http', address: '127.0.6.12', port, intervalMs: 10_000, timeoutMs: 5000, ...extra }), agents).run(new AbortController().signal)
+  const down = await run({ path: '/down' })
+  t.diagnostic(JSON.stringify(down))
+  assert.deepEqual({ ok: down.ok, status: down.status, error: down.error }, { ok: false, status: 503, error: 'status 503, expected 200' })
+  assert.ok(down.latencyMs < 2500, `judged at the headers, not at the 5000 ms timeout (${down.latencyMs} ms)`)
+  await waitFor(() => hungUp === 1, { what: 'the server to see the check hang up', timeoutMs: 2000 })
+  const hinted = await run({ path: '/hints' })
+  assert.deepEqual({ ok: hinted.ok, status: hinted.status, error: hinted.error }, { ok: true, status: 200, error: undefined })
+  const expected = await run({ path: '/hints', expect: [204] })
+  assert.deepEqual({ ok: expected.ok, status: expected.status, error: expected.error }, { ok: false, status: 200, error: 'status 200, expected 204' })
+})
+
 test('HTTPS: a self-signed certificate passes with verify off and fails with verify on; SNI and Host are sent', async (t) => {
   const dir = await mkdtemp(path.join(tmpdir(), 'meridian-tls-'))
   t.after(() => rm(dir, { recursive: true, force: true }))
