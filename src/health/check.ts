@@ -4,7 +4,10 @@
  *
  * A round never throws: it resolves with `{ ok, latencyMs, error?, status? }`. It ends at the
  * latest `timeoutMs` after it started: the timeout aborts the request for real (the socket is
- * destroyed, the server sees the client go), it is not merely a result ignored later.
+ * destroyed, the server sees the client go), it is not merely a result ignored later. An HTTP(S)
+ * round that times out still connecting (a TLS handshake that never comes) has no request to abort
+ * yet: its socket is closed by the connect timeout, the check's own timeout too (HttpAgents), up to
+ * about a second later (undici's timer resolution).
  */
 import net from 'node:net'
 import { Agent, type Dispatcher } from 'undici'
@@ -18,22 +21,27 @@ export interface Check {
 }
 
 /**
- * The undici dispatchers a poller owns: one Agent for plain HTTP and verified TLS, and a second
- * one, made only if some check turns certificate verification off (undici takes TLS options per
- * Agent, not per request). Every round opens a connection of its own (HttpCheck: `reset`).
+ * The undici dispatchers a poller owns: one Agent per certificate verification (on, or off for
+ * checks that turn it off) and check timeout, made when a check first asks for it. undici takes
+ * TLS options and the connect timeout per Agent, not per request; the connect timeout is the
+ * check's, because a round that times out while still connecting has no request to abort yet:
+ * with undici's default (10 s) the socket of a TLS handshake that never came lived on for 10 s
+ * after its round, and a check with a timeout above 10 s failed at 10 s. Every round opens a
+ * connection of its own (HttpCheck: `reset`).
  */
 export class HttpAgents {
-  private verified: Agent | null = null
-  private insecure: Agent | null = null
+  private readonly agents = new Map<string, Agent>()
 
-  get(verify: boolean): Agent {
-    if (verify) return (this.verified ??= new Agent({ connect: { rejectUnauthorized: true } }))
-    return (this.insecure ??= new Agent({ connect: { rejectUnauthorized: false } }))
+  get(verify: boolean, connectTimeoutMs: number): Agent {
+    const key = `${verify ? 'verify' : 'insecure'}/${connectTimeoutMs}`
+    let agent = this.agents.get(key)
+    if (!agent) this.agents.set(key, (agent = new Agent({ connect: { rejectUnauthorized: verify, timeout: connectTimeoutMs } })))
+    return agent
   }
 
   async close(): Promise<void> {
-    const agents = [this.verified, this.insecure].filter((a): a is Agent => a !== null)
-    this.verified = this.insecure = null
+    const agents = [...this.agents.values()]
+    this.agents.clear()
     // destroy, not close: a close would wait for requests in flight, and we want them gone now.
     await Promise.all(agents.map((a) => a.destroy()))
   }
@@ -122,7 +130,7 @@ export class HttpCheck implements Check {
   }
 
   run(outer: AbortSignal): Promise<CheckResult> {
-    return new Promise((resolve) => new HttpRound(this.spec, outer, resolve).start(this.agents.get(this.spec.verify ?? CHECK_DEFAULTS.verify), this.opts))
+    return new Promise((resolve) => new HttpRound(this.spec, outer, resolve).start(this.agents.get(this.spec.verify ?? CHECK_DEFAULTS.verify, this.spec.timeoutMs), this.opts))
   }
 }
 
@@ -193,7 +201,7 @@ class HttpRound implements Dispatcher.DispatchHandler {
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
     if (this.settled) return
     const code = (err as NodeJS.ErrnoException).code
-    const timeout = code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT'
+    const timeout = code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT'
     this.finish({ ok: false, latencyMs: elapsed(this.t0), error: timeout ? `timeout after ${this.spec.timeoutMs} ms` : errorText(err) })
   }
 

@@ -9,7 +9,7 @@ import { execFile } from 'node:child_process'
 import http from 'node:http'
 import https from 'node:https'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
-import type { AddressInfo } from 'node:net'
+import net, { type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { Writable } from 'node:stream'
@@ -304,6 +304,33 @@ test('HTTPS: a self-signed certificate passes with verify off and fails with ver
   assert.match(down.h.lastError!, /self[- ]signed/i)
   t.diagnostic(`verify on: ${down.h.lastError}`)
   assert.deepEqual(seen[0], { servername: 'health.meridian.test', host: 'www.meridian.test' })
+})
+
+test('a TLS handshake that never comes: the round ends at the timeout and so does its connection', async (t) => {
+  // A TLS terminator that accepts and then says nothing (overloaded, or wedged). undici's own
+  // connect timeout (10 s) must not keep the socket after the round gave up at its timeout.
+  const closed: Promise<number>[] = []
+  const sockets: net.Socket[] = []
+  const raw = net.createServer((c) => {
+    sockets.push(c)
+    c.resume() // reads (and drops) the ClientHello, so it sees the client's FIN when it comes
+    closed.push(new Promise((resolve) => c.on('close', () => resolve(performance.now()))))
+  })
+  await new Promise<void>((resolve) => raw.listen(0, '127.0.6.13', resolve))
+  t.after(() => new Promise<void>((resolve) => {
+    raw.close(() => resolve())
+    for (const c of sockets) c.destroy()
+  }))
+  const port = (raw.address() as AddressInfo).port
+  const timeoutMs = 300
+  const check = createCheck(resolveSpec({ kind: 'https', address: '127.0.6.13', port, verify: false, intervalMs: 10_000, timeoutMs }), agentsFor(t))
+  const r = await check.run(new AbortController().signal)
+  const ended = performance.now()
+  assert.deepEqual({ ok: r.ok, error: r.error }, { ok: false, error: `timeout after ${timeoutMs} ms` })
+  assert.equal(closed.length, 1, 'one connection')
+  const gone = await Promise.race([closed[0]!, new Promise<null>((resolve) => setTimeout(() => resolve(null), 3000).unref())])
+  assert.ok(gone !== null, 'the server saw the connection closed within 3 s of the round (undici alone: 10 s)')
+  t.diagnostic(`connection closed ${(gone - ended).toFixed(0)} ms after the round ended`)
 })
 
 test('TCP: a listening VIP is up, a refused one goes down', async (t) => {
