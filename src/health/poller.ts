@@ -17,7 +17,7 @@ import { MeridianError } from '../errors.js'
 import type { Logger } from '../log.js'
 import { writeFileAtomic } from '../store/atomic.js'
 import { createCheck as defaultCreateCheck, errorText, HttpAgents, type Check } from './check.js'
-import { probedOrigin, resolvedKey, resolveSpec, type CheckSpec, type ResolvedSpec } from './spec.js'
+import { keyOrigin, probedOrigin, resolvedKey, resolveSpec, type CheckSpec, type ResolvedSpec } from './spec.js'
 import { MoveLog } from './moves.js'
 import { ewmaMovedSignificantly, initialHealth, next, parseSaved, toSaved, type CheckResult, type HealthState, type SavedHealth, type TargetHealth } from './state.js'
 
@@ -256,17 +256,28 @@ export class HealthPoller {
       if (added.has(origin)) removed.set(origin, [...(removed.get(origin) ?? []), e])
       else this.log.debug({ key }, 'health check removed')
     }
+    // The same for a check edited while the server was stopped: the saved state of the one it
+    // replaces (a saved key of the same origin that no wanted check has) carries over.
+    const savedElsewhere = new Map<string, string[]>()
+    for (const k of this.saved.keys()) {
+      if (wanted.has(k)) continue
+      const origin = keyOrigin(k)
+      if (added.has(origin)) savedElsewhere.set(origin, [...(savedElsewhere.get(origin) ?? []), k])
+    }
     for (const [key, spec] of wanted) {
       if (this.entries.has(key)) continue
       const origin = probedOrigin(spec)
-      const replaced = added.get(origin) === 1 && removed.get(origin)?.length === 1 ? removed.get(origin)![0]! : undefined
+      const only = added.get(origin) === 1
+      const replaced = only && removed.get(origin)?.length === 1 ? removed.get(origin)![0]! : undefined
+      const savedWas = !replaced && !this.saved.has(key) && only && savedElsewhere.get(origin)?.length === 1 ? savedElsewhere.get(origin)![0]! : undefined
       if (replaced) this.log.info({ key, was: replaced.key, state: replaced.health.state }, 'health check changed; its state carries over until fresh results decide')
+      if (savedWas) this.log.info({ key, was: savedWas, state: this.saved.get(savedWas)!.state }, 'health check changed since its state was saved; the saved state carries over until fresh results decide')
       const e: Entry = {
         key,
         spec,
         check: this.makeCheck(spec, this.agents),
         // Published by the membership bump below.
-        health: initialHealth(spec, this.now(), replaced ? toSaved(replaced.health) : this.saved.get(key), this.gens.generation + 1),
+        health: initialHealth(spec, this.now(), replaced ? toSaved(replaced.health) : this.saved.get(savedWas ?? key), this.gens.generation + 1),
         timer: null,
         inflight: null,
         stopped: false,
@@ -347,7 +358,10 @@ export class HealthPoller {
   /**
    * Reads states saved by saveState. Targets of the next setTargets (or present but not yet
    * checked) start in their saved state instead of `unknown`, and keep it until `rise`/`fall` fresh
-   * results say otherwise; targets added by a later setTargets do not. A missing file is not an error (returns 0); an unreadable or malformed one is
+   * results say otherwise; targets added by a later setTargets do not. In that next setTargets a
+   * check edited since the save (a new key) takes the saved state of the one it replaces, by the
+   * rule an edit while running follows: the only new check of its origin, and the only saved key
+   * of that origin no wanted check has. A missing file is not an error (returns 0); an unreadable or malformed one is
    * (E_STATE_IO). Returns the number of states read.
    */
   async loadState(file: string): Promise<number> {

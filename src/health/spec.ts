@@ -140,6 +140,12 @@ export function probedOrigin(r: ResolvedSpec): string {
   return r.url ? new URL(r.url).origin : probeUrl(r)
 }
 
+/** probedOrigin of the check a key was made for (keys of saved states have no spec beside them). */
+export function keyOrigin(key: string): string {
+  const where = key.slice(0, key.lastIndexOf('#'))
+  return where.startsWith('tcp://') ? where : new URL(where).origin
+}
+
 /** checkKey of a spec resolveSpec already returned (without resolving it again). */
 export function resolvedKey(r: ResolvedSpec): string {
   const hash = createHash('sha256').update(canonical(r)).digest('hex').slice(0, 8)

@@ -413,3 +413,35 @@ test('saved state reloads: after a restart the target starts in its last known s
   assert.equal(down.h.checks, FALL, 'it took fall fresh failures to override the saved state')
   assert.equal(down.h.restored, false)
 })
+
+test('a check edited while the server was stopped keeps its saved state: a down pool stays down after the restart', async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'meridian-health-'))
+  t.after(() => rm(dir, { recursive: true, force: true }))
+  const file = path.join(dir, 'health.json')
+  const p = await pool(t, '127.0.6.14')
+  await p.stop()
+
+  const before = new HealthPoller({ log: createLogger('silent') })
+  const [key] = before.setTargets([httpSpec(p)])
+  const { h: was } = await untilState(before, key!, 'down')
+  await before.saveState(file)
+  await before.close()
+
+  // The operator edits the check (another path, slower rounds) and starts the server again: the
+  // check has a new key, and the saved state of the one it replaces (the same origin) carries over,
+  // as it does for an edit while running. Without it the pool came back `unknown`, which counts as
+  // up by default: traffic sent to a dead region until fall fresh failures.
+  const edited = httpSpec(p, { path: '/ready', intervalMs: 5000, timeoutMs: 1000 })
+  const after = poller(t)
+  assert.equal(await after.loadState(file), 1)
+  const [newKey] = after.setTargets([edited])
+  assert.notEqual(newKey, key)
+  const h = after.view().targets.get(newKey!)!
+  assert.deepEqual({ state: h.state, since: h.since, restored: h.restored }, { state: 'down', since: was.since, restored: true })
+
+  // Not when it is not clear which check an edited one replaces: two new checks of that origin.
+  const ambiguous = poller(t)
+  await ambiguous.loadState(file)
+  const keys = ambiguous.setTargets([edited, httpSpec(p, { path: '/live' })])
+  assert.deepEqual(keys.map((k) => ambiguous.view().targets.get(k)!.state), ['unknown', 'unknown'])
+})
