@@ -3,6 +3,7 @@
  * no trailing dot, the root as ''. Labels holding a '.' or '\' are escaped with '\' so that the
  * text form never confuses two different wire names (such names can never match a zone entry).
  */
+import { domainToASCII } from 'node:url'
 
 /** Lowercase A-Z only: DNS case-insensitivity is ASCII-only (RFC 4343). */
 export function asciiLower(s: string): string {
@@ -62,7 +63,13 @@ export function nameProblem(name: string): string | null {
     if (label.length === 0) return 'name has an empty label (two dots in a row)'
     if (label.length > 63) return `label "${label}" is ${label.length} characters long; at most 63 are allowed`
     if (label.includes('*')) return `label "${label}": wildcards are not supported (docs/dns.md); name each owner`
-    if (!LABEL_RE.test(label)) return `label "${label}" may hold only letters, digits, '-' and '_' and may not start or end with '-'`
+    if (!LABEL_RE.test(label)) {
+      const rule = `label "${label}" may hold only letters, digits, '-' and '_' and may not start or end with '-'`
+      // An internationalized name is written in its ASCII form (RFC 5890), as it is on the wire.
+      // eslint-disable-next-line no-control-regex
+      const ascii = /[^\x00-\x7f]/.test(label) ? domainToASCII(label) : ''
+      return ascii && LABEL_RE.test(ascii) ? `${rule}; an internationalized label is written in its ASCII form: "${ascii}"` : rule
+    }
   }
   return null
 }

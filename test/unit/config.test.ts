@@ -78,6 +78,8 @@ describe('zone files', () => {
     ['an SRV target that is a CNAME', ZONE.replace('TXT: hello', 'SRV: [{ priority: 1, weight: 1, port: 443, target: alias }]'), /records\.a\.b\.c\.SRV\.0\.target: SRV target alias\.example\.test is a CNAME/],
     ['an owner written twice in another case', ZONE.replace('alias:', 'WWW: { TXT: x }\n  alias:'), /^zones\/t\.yaml:9:3: records\.WWW: owner name www\.example\.test is also written as "www" \(names are case-insensitive, and a name ending in \. is the same as the relative one\); write each owner once$/],
     ['a CNAME hidden beside an A by writing its owner absolute', ZONE.replace('alias: { CNAME: www }', 'alias: { CNAME: www }\n  alias.example.test.: { A: 192.0.2.7 }'), /^zones\/t\.yaml:10:3: records\.alias\.example\.test\.: owner name alias\.example\.test is also written as "alias"/],
+    ['an internationalized owner name not in its ASCII form (with the form to write)', ZONE.replace('alias:', 'bücher:'), /^zones\/t\.yaml:9:\d+: records\.bücher: owner name: label "bücher" may hold only letters, digits, '-' and '_' and may not start or end with '-'; an internationalized label is written in its ASCII form: "xn--bcher-kva"$/],
+    ['a label with a character no name may hold (no ASCII form to suggest)', ZONE.replace('alias:', 'a+b:'), /records\.a\+b: owner name: label "a\+b" may hold only letters, digits, '-' and '_' and may not start or end with '-'$/],
     ['a name server that is a CNAME', ZONE.replace('ns: [ns1, ns2.elsewhere.test.]', 'ns: [ns1, alias]'), /^zones\/t\.yaml:4:\d+: ns\.1: name server alias\.example\.test is a CNAME/],
   ]
   for (const [what, text, expected] of cases) {
