@@ -478,6 +478,13 @@ function checkSpecFor(c: CheckDef, vip: string): CheckSpec {
   return spec
 }
 
+/** Where a file's top-level `origin:` value is written (line and column, from 1; 1:1 if not found so). */
+function originAt(text: string): { line: number; col: number } {
+  const m = /^origin[ \t]*:[ \t]*/m.exec(text)
+  if (!m) return { line: 1, col: 1 }
+  return { line: text.slice(0, m.index).split('\n').length, col: m[0].length + 1 }
+}
+
 /** Builds a whole set from sources; rejects the set if any file has a problem. */
 export function buildZoneSet(sources: ZoneSource[], serialOf: SerialSource, generation: number, options: BuildOptions = {}): ZoneSet {
   const issues: ConfigIssue[] = []
@@ -489,7 +496,7 @@ export function buildZoneSet(sources: ZoneSource[], serialOf: SerialSource, gene
     if (!r.zone) continue
     const prior = zones.get(r.zone.origin)
     if (prior) {
-      issues.push({ code: 'E_ZONE_DUPLICATE', file: src.file, line: 1, col: 1, path: 'origin', message: `zone ${r.zone.origin} is already defined in ${prior.file}` })
+      issues.push({ code: 'E_ZONE_DUPLICATE', file: src.file, ...originAt(src.text), path: 'origin', message: `zone ${r.zone.origin} is already defined in ${prior.file}` })
       continue
     }
     zones.set(r.zone.origin, r.zone)

@@ -124,10 +124,10 @@ describe('zone files', () => {
     assert.deepEqual(buildZone(src!, serial).issues, [])
   })
 
-  test('a set with two files for one origin is rejected as a whole', () => {
+  test('a set with two files for one origin is rejected as a whole, at the second file\'s origin line', () => {
     assert.throws(
-      () => buildZoneSet([{ file: 'a.yaml', text: ZONE }, { file: 'b.yaml', text: ZONE }], serial, 1),
-      (err: unknown) => err instanceof ConfigError && /b\.yaml:1:1: origin: zone example\.test is already defined in a\.yaml/.test(err.message),
+      () => buildZoneSet([{ file: 'a.yaml', text: ZONE }, { file: 'b.yaml', text: `# the same zone again\n${ZONE}` }], serial, 1),
+      (err: unknown) => err instanceof ConfigError && /b\.yaml:2:9: origin: zone example\.test is already defined in a\.yaml/.test(err.message),
     )
   })
 
