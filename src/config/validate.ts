@@ -91,6 +91,12 @@ export function validateZoneDocument(doc: unknown): SchemaProblem[] {
     for (const e of inner) if (!kept.includes(e)) dropped.add(e)
     if (kept.length > 0) dropped.add(a)
   }
+  // A name refused by propertyNames is reported by it once, not again by its inner pattern.
+  for (const a of errors) {
+    if (a.keyword !== 'propertyNames') continue
+    const name = (a.params as { propertyName: string }).propertyName
+    for (const e of errors) if (e !== a && e.schemaPath.startsWith(a.schemaPath + '/') && (e as ErrorObject & { propertyName?: string }).propertyName === name) dropped.add(e)
+  }
   const out: SchemaProblem[] = []
   const seen = new Set<string>()
   for (const e of errors) {

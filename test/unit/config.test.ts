@@ -220,6 +220,14 @@ services:
     assert.deepEqual(build(text).issues.map(formatIssue), [])
   })
 
+  test('a region name with capitals is reported once (not again as the pattern behind the rule)', () => {
+    const issues = build(GSLB.replace('  eu-west:\n    location', '  EU:\n    location')).issues.map(formatIssue)
+    assert.deepEqual(
+      issues.filter((i) => i.includes('"EU"')),
+      [`zones/t.yaml:11:3: regions: name "EU" may hold only lowercase letters, digits and '-', starting with a letter or digit`],
+    )
+  })
+
   test('a problem of a region\'s check is reported once, not once per VIP', () => {
     const issues = build(GSLB.replace('interval: 1, timeout: 0.5', 'interval: 1, timeout: 2')).issues.map(formatIssue)
     assert.deepEqual(issues, ['zones/t.yaml:14:70: regions.eu-west.check.timeout: timeout (2 s) must be below the interval (1 s)'])
