@@ -140,6 +140,17 @@ export class FileConfigStore implements EditableConfigStore {
     return this.serialise(() => this.doEdit(origin, mutate, opts))
   }
 
+  /**
+   * A problem the file has on disk before a change (edited by hand since the last good reload) is
+   * not the request's: a 409 saying so, with the file's own positions; null when it has none.
+   */
+  private onDiskConflict(src: ZoneSource): MeridianError | null {
+    const onDisk = buildZone(src, () => 0, this.build).issues
+    if (onDisk.length === 0) return null
+    const listed = onDisk.slice(0, 3).map(formatIssue).join('; ') + (onDisk.length > 3 ? `; and ${onDisk.length - 3} more` : '')
+    return new MeridianError('E_API_CONFLICT', `${src.file} has errors as it is on disk, before this change (${listed}); fix the file, then POST /v1/reload`, 409)
+  }
+
   private async doEdit(origin: string, mutate: ZoneMutation, opts: EditOptions): Promise<EditResult> {
     const started = process.hrtime.bigint()
     const current = this.current()
@@ -157,8 +168,15 @@ export class FileConfigStore implements EditableConfigStore {
     }
     const doc = parseZoneText(src.text)
     if (doc.errors.length > 0) throw new MeridianError('E_API_CONFLICT', `${src.file} is not valid YAML on disk (${doc.errors[0]!.message.split('\n')[0]}); fix it by hand, then POST /v1/reload`, 409)
-    mutate(doc)
-    const text = renderEdited(src.text, doc)
+    let text: string
+    try {
+      mutate(doc)
+      text = renderEdited(src.text, doc)
+    } catch (err) {
+      // The request's own problems are MeridianErrors; anything else came from the file (an alias bomb).
+      if (err instanceof MeridianError) throw err
+      throw this.onDiskConflict(src) ?? err
+    }
     if (text === src.text) return { set: current, zone, etag: before, changed: false }
     const next = sources.map((s) => (s === src ? { file: s.file, text } : s))
     // Serials are committed only once the file is written: a rejected edit leaves the book untouched.
@@ -167,14 +185,7 @@ export class FileConfigStore implements EditableConfigStore {
     try {
       set = buildZoneSet(next, serials.serialOf, current.generation + 1, this.build)
     } catch (err) {
-      // A problem the file had on disk before this change (edited by hand since the last good
-      // reload) is not the request's: said as such, with the file's own positions.
-      const onDisk = err instanceof ConfigError ? buildZone(src, () => 0, this.build).issues : []
-      if (onDisk.length > 0) {
-        const listed = onDisk.slice(0, 3).map(formatIssue).join('; ') + (onDisk.length > 3 ? `; and ${onDisk.length - 3} more` : '')
-        throw new MeridianError('E_API_CONFLICT', `${src.file} has errors as it is on disk, before this change (${listed}); fix the file, then POST /v1/reload`, 409)
-      }
-      throw err
+      throw (err instanceof ConfigError && this.onDiskConflict(src)) || err
     }
     try {
       await writeFileAtomic(src.file, text)

@@ -246,6 +246,20 @@ describe('FileConfigStore.edit', () => {
     await assert.rejects(s.store.edit('store.test', (doc) => setAt(doc, ['regions', 'a', 'check', 'timeout'], 9)), ConfigError)
   })
 
+  test('an edit of a zone whose file holds an alias bomb on disk: 409 naming it, not a 500, and nothing written', async (t) => {
+    const s = await setup(t)
+    const levels = Array.from({ length: 9 }, (_, i) => `x${i + 1}: &a${i + 1} [${Array<string>(9).fill(`*a${i}`).join(', ')}]`)
+    const bomb = `${ZONE}x0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n${levels.join('\n')}\n`
+    await writeFile(s.file, bomb)
+    await assert.rejects(s.store.edit('store.test', (doc) => setAt(doc, ['regions', 'b', 'weight'], 3)), (err: unknown) => {
+      assert.ok(err instanceof MeridianError)
+      assert.deepEqual([err.code, err.status], ['E_API_CONFLICT', 409])
+      assert.match(err.message, /has errors as it is on disk, before this change \(.*aliases expand to too many nodes/)
+      return true
+    })
+    assert.equal(await readFile(s.file, 'utf8'), bomb, 'nothing written')
+  })
+
   test("the rewritten file keeps the original file's permissions", async (t) => {
     const s = await setup(t)
     await chmod(s.file, 0o640)
