@@ -112,12 +112,17 @@ interface Slot {
   pid: number
   /** The last zone set sequence number this worker has. */
   acked: number
+  /** The sequence number of the GeoIP database being sent to this worker (geodbChanged), 0: none. */
+  geodbSending: number
   lastMetrics: MetricsJson | null
   deaths: number[]
   restart: NodeJS.Timeout | undefined
   /** Settles the start of this slot's current worker (initial start only). */
   started?: { resolve: (b: BoundAddress[]) => void; reject: (e: Error) => void }
 }
+
+/** The size of the pieces a GeoIP database is sent to the workers in: ~13 ms of IPC each here. */
+const GEODB_PART = 1 << 20
 
 /** How often the health view's generation is compared with the one last sent to the workers. */
 const HEALTH_POLL_MS = 250
@@ -167,7 +172,7 @@ export class DnsWorkers {
     this.log = o.log.child({ mod: 'workers' })
     this.health = new HealthSender(o.poller)
     o.metrics.workers(() => this.answering)
-    this.slots = Array.from({ length: o.count }, (_, index) => ({ index, worker: null, phase: 'forked' as Phase, pid: 0, acked: 0, lastMetrics: null, deaths: [], restart: undefined }))
+    this.slots = Array.from({ length: o.count }, (_, index) => ({ index, worker: null, phase: 'forked' as Phase, pid: 0, acked: 0, geodbSending: 0, lastMetrics: null, deaths: [], restart: undefined }))
   }
 
   /**
@@ -316,6 +321,7 @@ export class DnsWorkers {
     slot.phase = 'forked'
     slot.pid = w.process.pid ?? 0
     slot.acked = 0
+    slot.geodbSending = 0
     slot.lastMetrics = null
     w.on('error', (err: Error) => this.log.debug({ worker: w.id, err: err.message }, 'IPC error'))
     w.on('message', (msg: FromWorker) => this.message(slot, w, msg))
@@ -431,7 +437,31 @@ export class DnsWorkers {
   geodbChanged(): void {
     const seq = ++this.seq
     const db = this.o.geodb()
-    for (const s of this.slots) if (s.phase !== 'forked') this.send(s, { type: 'geodb', seq, path: db.path, bytes: db.bytes })
+    for (const s of this.slots) {
+      if (s.phase === 'forked' || !s.worker) continue
+      s.geodbSending = seq
+      this.sendGeodbPart(s, s.worker, seq, db, 0)
+    }
+  }
+
+  /**
+   * Sends the piece of `db` at `offset`, and the next one once this one is written to the channel,
+   * until all are sent or a newer database (or a new worker in the slot) supersedes it.
+   */
+  private sendGeodbPart(slot: Slot, w: Worker, seq: number, db: GeoDbBytes, offset: number): void {
+    if (slot.worker !== w || slot.geodbSending !== seq || !w.isConnected()) return
+    const end = Math.min(offset + GEODB_PART, db.bytes.length)
+    const done = end === db.bytes.length
+    try {
+      w.send({ type: 'geodb-part', seq, path: db.path, size: db.bytes.length, offset, bytes: db.bytes.subarray(offset, end) }, (err: Error | null) => {
+        if (err) this.log.debug({ worker: w.id, err: err.message }, 'cannot send the GeoIP database to a DNS worker')
+        else if (!done) this.sendGeodbPart(slot, w, seq, db, end)
+      })
+    } catch (err) {
+      this.log.error({ worker: w.id, type: 'geodb-part', err: (err as Error).message }, 'cannot send to a DNS worker')
+      return
+    }
+    if (done) slot.geodbSending = 0
   }
 
   private sendZones(set: ZoneSet): void {

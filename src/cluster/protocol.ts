@@ -38,8 +38,15 @@ export type ToWorker =
   | { type: 'health'; health: HealthView }
   | HealthDelta
   | { type: 'metrics'; id: number }
-  /** The control process took a new GeoIP database: answer from it too. */
-  | ({ type: 'geodb'; seq: number } & GeoDbBytes)
+  /**
+   * The control process took a new GeoIP database: `bytes` are its octets from `offset` on, of
+   * `size` in all. Sent a piece at a time, each once the last is written to the channel, so that
+   * health and zone messages are not queued behind a whole database (tens of MB: ~1 s for 70 MB).
+   * Once the last piece is in, the worker answers from it and acknowledges `seq`; until then its
+   * acknowledgements of later messages stop short of `seq`. A newer database's first piece
+   * supersedes one still arriving.
+   */
+  | { type: 'geodb-part'; seq: number; path: string; size: number; offset: number; bytes: Buffer }
   | { type: 'stop' }
 
 export type FromWorker =

@@ -41,6 +41,17 @@ function main(): void {
 
   /** Opens a database as sent (the 'advanced' serialization delivers a Buffer as a Buffer). */
   const opened = (db: GeoDbBytes) => GeoDb.fromBuffer(db.bytes, db.path)
+  /** A GeoIP database arriving in pieces ('geodb-part'), and how many of its octets are in. */
+  let incoming: { seq: number; path: string; buf: Buffer; got: number } | null = null
+  /** The sequence number of the oldest database change not answered from yet (0: none). */
+  let holdFrom = 0
+  /** The highest sequence number handled. */
+  let latest = 0
+  /** Acknowledges `seq`, but never a database change this worker does not answer from yet. */
+  const ack = (seq: number) => {
+    latest = Math.max(latest, seq)
+    send({ type: 'ack', seq: holdFrom > 0 ? Math.min(latest, holdFrom - 1) : latest })
+  }
 
   /** Everything but the sockets, before the next message is read: a 'geodb' one finds what it replaces. */
   function prepare(init: WorkerInit): void {
@@ -112,6 +123,7 @@ function main(): void {
   process.on('message', (msg: ToWorker) => {
     switch (msg.type) {
       case 'init':
+        latest = msg.seq
         log = createLogger(msg.logLevel as Parameters<typeof createLogger>[0]).child({ worker: id })
         zones = msg.zones
         health = new HealthReplica(msg.health)
@@ -129,7 +141,7 @@ function main(): void {
         break
       case 'zones':
         zones = msg.zones
-        send({ type: 'ack', seq: msg.seq })
+        ack(msg.seq)
         break
       case 'health':
         health?.replace(msg.health)
@@ -145,14 +157,24 @@ function main(): void {
       case 'metrics':
         report(msg.id)
         break
-      case 'geodb': {
+      case 'geodb-part': {
+        if (incoming?.seq !== msg.seq) {
+          // A new database; one still arriving, if any, is superseded (its acknowledgement comes with this one's).
+          if (holdFrom === 0) holdFrom = msg.seq
+          incoming = { seq: msg.seq, path: msg.path, buf: Buffer.allocUnsafe(msg.size), got: 0 }
+        }
+        msg.bytes.copy(incoming.buf, msg.offset)
+        incoming.got += msg.bytes.length
+        if (incoming.got < incoming.buf.length) break
+        const db = incoming
+        incoming = null
         // The control process opened these octets already: a failure here is a bug. Not acknowledged
         // (this worker would answer from another database than the others): it exits to be replaced.
         let next: GeoDb
         try {
-          next = opened(msg)
+          next = GeoDb.fromBuffer(db.buf, db.path)
         } catch (err) {
-          log.fatal({ geodb: msg.path, err: (err as Error).message }, 'dns worker: the GeoIP database sent cannot be opened; exiting to be replaced')
+          log.fatal({ geodb: db.path, err: (err as Error).message }, 'dns worker: the GeoIP database sent cannot be opened; exiting to be replaced')
           stop('the GeoIP database sent cannot be opened', 1)
           break
         }
@@ -161,8 +183,9 @@ function main(): void {
         // Where each client network is may have changed: every cached answer and location goes.
         handler?.cache?.clear()
         old?.close()
-        log.debug({ geodb: msg.path, buildEpoch: next.info.buildEpoch }, 'dns worker: GeoIP database replaced')
-        send({ type: 'ack', seq: msg.seq })
+        log.debug({ geodb: db.path, buildEpoch: next.info.buildEpoch }, 'dns worker: GeoIP database replaced')
+        holdFrom = 0
+        ack(db.seq)
         break
       }
       case 'stop':

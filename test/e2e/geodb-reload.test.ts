@@ -175,6 +175,30 @@ test('POST /v1/reload with two DNS workers: every worker answers from the new da
   assert.match(metrics, /^meridian_geodb_build_timestamp_seconds 1748736000$/m)
 })
 
+test('with two DNS workers, a zone change made while a new database is still reaching them is acknowledged only once they answer from that database', async () => {
+  // The database goes to each worker in pieces, so that health and zone messages are not queued
+  // behind all of it; a worker's acknowledgement of such a message must then not claim the database
+  // it is still receiving. The admin API's 200 for the change waits for the acknowledgements.
+  const tokenFile = path.join(work.dir, 'token-interleaved')
+  await writeFile(tokenFile, `${TOKEN}\n`)
+  const { server, geodb } = await serverWith('interleaved', ['--no-watch', '--workers', '2', '--admin-token-file', tokenFile])
+  const admin = await adminUrl(server)
+  const auth = { authorization: `Bearer ${TOKEN}` }
+  assert.ok(await alwaysAnswered(server, VIP.eu))
+  await replaceFile(geodb, moved)
+  const reload = fetch(`${admin}/v1/reload`, { method: 'POST', headers: auth })
+  // The control process has the new database (it logs that before the workers have it): the 16 MB
+  // are now on their way, a few hundred ms of it.
+  await server.waitForLog((l) => l.msg === 'GeoIP database reloaded')
+  const patch = await fetch(`${admin}/v1/zones/${ORIGIN}/services/www`, { method: 'PATCH', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ ttl: 6 }) })
+  assert.equal(patch.status, 200, await patch.text())
+  const replies = await askMany(server.port, Array.from({ length: 200 }, () => ({ name: NAME, type: TYPE.A, client: LONDON })))
+  const stale = replies.filter((r) => addressesOf(r)[0] !== VIP.us).length
+  assert.equal(stale, 0, `${stale} of the 200 answers right after the change's 200 were from the old database`)
+  assert.equal((await reload).status, 200)
+  assert.deepEqual(await digLondon(server), [VIP.us])
+})
+
 test('the file watch takes a database renamed into place without a signal', async () => {
   const { server, geodb } = await serverWith('watch', [])
   assert.deepEqual(await digLondon(server), [VIP.eu])
