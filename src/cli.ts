@@ -93,23 +93,29 @@ interface ServeOptions {
 /**
  * `--health-wait`: before the DNS sockets open, wait until every check has a state (up or down,
  * measured or restored from the saved view), or the timeout passes; unknown ones then count as the
- * services say (`unknown: up` by default).
+ * services say (`unknown: up` by default). Counted again at each state change and each new zone set
+ * (a reload during the wait may remove the last check without one; the store's listeners run in
+ * order, so the poller has the new set's checks by then).
  */
-function waitForHealth(poller: HealthPoller, timeoutMs: number, log: Logger): Promise<void> {
+function waitForHealth(poller: HealthPoller, store: Pick<FileConfigStore, 'onChange'>, timeoutMs: number, log: Logger): Promise<void> {
   const unknown = () => [...poller.view().targets.values()].filter((t) => t.state === 'unknown').length
   if (timeoutMs <= 0 || unknown() === 0) return Promise.resolve()
   const started = Date.now()
   return new Promise((resolve) => {
+    let waiting = true
     const done = (why: string) => {
+      waiting = false
       clearTimeout(timer)
       off()
       log.info({ waitedMs: Date.now() - started, unknown: unknown() }, why)
       resolve()
     }
     const timer = setTimeout(() => done('health wait timed out; unknown checks count as their services say'), timeoutMs)
-    const off = poller.onChange(() => {
-      if (unknown() === 0) done('every health check has a state')
-    })
+    const recount = () => {
+      if (waiting && unknown() === 0) done('every health check has a state')
+    }
+    const off = poller.onChange(recount)
+    store.onChange(recount)
   })
 }
 
@@ -292,7 +298,7 @@ async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logg
     log.warn({ admin: at, err: (err as Error).message }, 'admin API not started: its default address cannot be bound; DNS is served without it (pass --admin ADDR:PORT to require it)')
   }
 
-  await waitForHealth(poller, opts.healthWait * 1000, log)
+  await waitForHealth(poller, store, opts.healthWait * 1000, log)
   // With workers this process answers no DNS: no handler (nor answer cache) here.
   const handler = workers ? undefined : new DnsHandler(() => store.current(), log.child({ mod: 'dns' }), handlerOptions, {
     geo: geoLookup,

@@ -52,10 +52,15 @@ export interface StartOptions {
   cwd?: string
 }
 
-/** A fresh temporary directory, removed by the returned cleanup. */
+/**
+ * A fresh temporary directory, removed by the returned cleanup. node:test runs a test's after hooks
+ * in the order they were added, so a cleanup added before a server's stop runs while that server
+ * may still write its state files there: the removal then retries instead of failing with ENOTEMPTY
+ * (a failed hook left the server running and the test file hanging).
+ */
 export async function tempDir(prefix = 'meridian-test-'): Promise<{ dir: string; cleanup: () => Promise<void> }> {
   const dir = await mkdtemp(path.join(tmpdir(), prefix))
-  return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) }
+  return { dir, cleanup: () => rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 20 }) }
 }
 
 export async function startServer(opts: StartOptions = {}): Promise<RunningServer> {
