@@ -112,7 +112,7 @@ interface Slot {
   pid: number
   /** The last zone set sequence number this worker has. */
   acked: number
-  /** The sequence number of the GeoIP database being sent to this worker (geodbChanged), 0: none. */
+  /** The sequence number of the GeoIP database last sent to this slot (geodbChanged): a newer one stops an older one's pieces. */
   geodbSending: number
   lastMetrics: MetricsJson | null
   deaths: number[]
@@ -321,7 +321,6 @@ export class DnsWorkers {
     slot.phase = 'forked'
     slot.pid = w.process.pid ?? 0
     slot.acked = 0
-    slot.geodbSending = 0
     slot.lastMetrics = null
     w.on('error', (err: Error) => this.log.debug({ worker: w.id, err: err.message }, 'IPC error'))
     w.on('message', (msg: FromWorker) => this.message(slot, w, msg))
@@ -449,19 +448,10 @@ export class DnsWorkers {
    * until all are sent or a newer database (or a new worker in the slot) supersedes it.
    */
   private sendGeodbPart(slot: Slot, w: Worker, seq: number, db: GeoDbBytes, offset: number): void {
-    if (slot.worker !== w || slot.geodbSending !== seq || !w.isConnected()) return
+    if (slot.worker !== w || slot.geodbSending !== seq) return
     const end = Math.min(offset + GEODB_PART, db.bytes.length)
-    const done = end === db.bytes.length
-    try {
-      w.send({ type: 'geodb-part', seq, path: db.path, size: db.bytes.length, offset, bytes: db.bytes.subarray(offset, end) }, (err: Error | null) => {
-        if (err) this.log.debug({ worker: w.id, err: err.message }, 'cannot send the GeoIP database to a DNS worker')
-        else if (!done) this.sendGeodbPart(slot, w, seq, db, end)
-      })
-    } catch (err) {
-      this.log.error({ worker: w.id, type: 'geodb-part', err: (err as Error).message }, 'cannot send to a DNS worker')
-      return
-    }
-    if (done) slot.geodbSending = 0
+    const next = end < db.bytes.length ? () => this.sendGeodbPart(slot, w, seq, db, end) : undefined
+    this.send(slot, { type: 'geodb-part', seq, path: db.path, size: db.bytes.length, offset, bytes: db.bytes.subarray(offset, end) }, next)
   }
 
   private sendZones(set: ZoneSet): void {
@@ -484,11 +474,17 @@ export class DnsWorkers {
     this.syncWaiters = keep
   }
 
-  private send(slot: Slot, msg: ToWorker): void {
+  /** Sends `msg` to the slot's worker; `written`, once it is written to the channel (not on an error). */
+  private send(slot: Slot, msg: ToWorker, written?: () => void): void {
     const w = slot.worker
     if (!w || !w.isConnected()) return
     try {
-      w.send(msg)
+      if (!written) w.send(msg)
+      else
+        w.send(msg, (err: Error | null) => {
+          if (err) this.log.debug({ worker: w.id, type: msg.type, err: err.message }, 'cannot send to a DNS worker')
+          else written()
+        })
     } catch (err) {
       this.log.error({ worker: w.id, type: msg.type, err: (err as Error).message }, 'cannot send to a DNS worker')
     }

@@ -16,7 +16,7 @@ import { createLogger, type Logger } from '../log.js'
 import { Metrics } from '../metrics/index.js'
 import type { VipHealth } from '../model/gslb.js'
 import type { ZoneSet } from '../model/types.js'
-import type { FromWorker, GeoDbBytes, ToWorker, WorkerInit } from './protocol.js'
+import type { FromWorker, ToWorker, WorkerInit } from './protocol.js'
 
 function send(msg: FromWorker): void {
   // An error here (EPIPE: the control process just died) is not this worker's to report: its
@@ -39,8 +39,6 @@ function main(): void {
   let geo: GeoDb | undefined
   let handler: DnsHandler | undefined
 
-  /** Opens a database as sent (the 'advanced' serialization delivers a Buffer as a Buffer). */
-  const opened = (db: GeoDbBytes) => GeoDb.fromBuffer(db.bytes, db.path)
   /** A GeoIP database arriving in pieces ('geodb-part'), and how many of its octets are in. */
   let incoming: { seq: number; path: string; buf: Buffer; got: number } | null = null
   /** The sequence number of the oldest database change not answered from yet (0: none). */
@@ -53,9 +51,10 @@ function main(): void {
     send({ type: 'ack', seq: holdFrom > 0 ? Math.min(latest, holdFrom - 1) : latest })
   }
 
-  /** Everything but the sockets, before the next message is read: a 'geodb' one finds what it replaces. */
+  /** Everything but the sockets, before the next message is read: a 'geodb-part' one finds what it replaces. */
   function prepare(init: WorkerInit): void {
-    geo = opened(init.geodb)
+    // The 'advanced' serialization delivers a Buffer as a Buffer.
+    geo = GeoDb.fromBuffer(init.geodb.bytes, init.geodb.path)
     // DNS counters only: the control process reports the process metrics and everything else.
     const m = new Metrics({ processMetrics: false })
     const gslb: GslbContext = {
