@@ -102,20 +102,19 @@ function waitForHealth(poller: HealthPoller, store: Pick<FileConfigStore, 'onCha
   if (timeoutMs <= 0 || unknown() === 0) return Promise.resolve()
   const started = Date.now()
   return new Promise((resolve) => {
-    let waiting = true
     const done = (why: string) => {
-      waiting = false
       clearTimeout(timer)
-      off()
+      offHealth()
+      offZones()
       log.info({ waitedMs: Date.now() - started, unknown: unknown() }, why)
       resolve()
     }
     const timer = setTimeout(() => done('health wait timed out; unknown checks count as their services say'), timeoutMs)
     const recount = () => {
-      if (waiting && unknown() === 0) done('every health check has a state')
+      if (unknown() === 0) done('every health check has a state')
     }
-    const off = poller.onChange(recount)
-    store.onChange(recount)
+    const offHealth = poller.onChange(recount)
+    const offZones = store.onChange(recount)
   })
 }
 

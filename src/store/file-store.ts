@@ -24,8 +24,8 @@ export interface ConfigStore {
   current(): ZoneSet
   /** Loads the whole set; on failure throws ConfigError and keeps the current set. */
   reload(reason: string): Promise<ZoneSet>
-  /** Called with each new set once it is swapped in. */
-  onChange(listener: (set: ZoneSet) => void): void
+  /** Called with each new set once it is swapped in, in the order added; returns the removal. */
+  onChange(listener: (set: ZoneSet) => void): () => void
   close(): void
 }
 
@@ -107,8 +107,11 @@ export class FileConfigStore implements EditableConfigStore {
     this.failureListeners.push(listener)
   }
 
-  onChange(listener: (set: ZoneSet) => void): void {
+  onChange(listener: (set: ZoneSet) => void): () => void {
     this.listeners.push(listener)
+    return () => {
+      this.listeners = this.listeners.filter((l) => l !== listener)
+    }
   }
 
   /** Serialised: a reload waits for the one before it, so sets are swapped in order. */
