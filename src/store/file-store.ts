@@ -277,17 +277,15 @@ export class FileConfigStore implements EditableConfigStore {
     this.watchLinkTargets()
   }
 
-  private schedule(reason: string): void {
+  /** A watched change: reload once no other came for `debounceMs` (not after close()). */
+  private changed(reason: string): void {
+    if (!this.watching) return
     clearTimeout(this.debounce)
     this.debounce = setTimeout(() => {
       this.reload(reason)
         .catch(() => undefined)
         .finally(() => this.watchLinkTargets())
     }, this.debounceMs)
-  }
-
-  private changed(reason: string): void {
-    if (this.watching) this.schedule(reason)
   }
 
   /** (Re)watches the directory at its path; one that is not there now is watched when it comes back (the parent's watch). */
