@@ -135,14 +135,16 @@ class TcpListener extends dns2.TCPServer {
         held = pending.length - off
       }
     }
+    /** The octets held, joined, and held no more. */
+    const take = (): Buffer => {
+      const all = parts.length === 1 ? parts[0]! : Buffer.concat(parts, held)
+      parts = []
+      held = 0
+      return all
+    }
     const resume = (): void => {
       blocked = false
-      if (held > 0) {
-        const rest = parts.length === 1 ? parts[0]! : Buffer.concat(parts, held)
-        parts = []
-        held = 0
-        serve(rest)
-      }
+      if (held > 0) serve(take())
       if (blocked) return
       if (ended) sock.end()
       else sock.resume()
@@ -152,10 +154,7 @@ class TcpListener extends dns2.TCPServer {
         parts.push(chunk)
         held += chunk.length
         if (blocked || held < 2 || held < 2 + Buffer.concat(parts, 2).readUInt16BE(0)) return
-        const pending = Buffer.concat(parts, held)
-        parts = []
-        held = 0
-        serve(pending)
+        serve(take())
       } else {
         serve(chunk)
       }
