@@ -49,8 +49,10 @@
  * they are well inside a geo-latency service's `toleranceMs`, and no check's EWMA is ever further
  * than that band from the value it published.
  *
- * Only answers that fit 512 octets with the largest ECS option are cached, so a cached answer is
- * never truncated for any client, over UDP or TCP. NXDOMAIN is not cached (random names would only
+ * Answers up to what TCP carries are cached, and a hit is served only to a client that takes it
+ * whole: its length with this client's ECS option within the client's limit (TCP: 65,535 octets;
+ * UDP: 512 without EDNS, else its payload size capped by ours), the full path's rule. A client with
+ * a smaller limit misses, and the full path sends it the truncated reply. NXDOMAIN is not cached (random names would only
  * evict useful entries) but assembled from a per-zone SOA template (`nxReply()`, no dns2 encoder):
  * on the hot path by `nxdomain()`, for a name the zone set's name index does not hold, and for the
  * full path's answers by `negative()`.
@@ -66,7 +68,7 @@ import type { Tally } from '../metrics/index.js'
 import { drawStart, scopeOf, type Dependence } from '../select/select.js'
 import { ipv4Number } from '../model/address.js'
 import { locateRaw, type GeoLookup } from './client.js'
-import { encodeResponse, encodeUncompressed, leastMessageSize, writeOpt } from './encode.js'
+import { encodeResponse, encodeUncompressed, leastMessageSize, MAX_TCP_MESSAGE, writeOpt } from './encode.js'
 import type { Outcome } from './responder.js'
 import { ECS_OPTION, ecsProblem, OPT_TYPE, readEcs, skipName, type Query } from './wire.js'
 
@@ -74,7 +76,12 @@ const { Packet } = dns2
 
 /** The largest ECS option: code, length, family, prefixes, 16 address octets. */
 const MAX_ECS_OPTION = 4 + 4 + 16
-const CACHEABLE_SIZE = 512
+/** The largest answer cached (with the largest ECS option): one a TCP client can take whole. */
+const CACHEABLE_SIZE = MAX_TCP_MESSAGE
+/** Octets past which assemble() copies with one TypedArray#set instead of a loop. */
+const LONG_COPY = 256
+/** What the hot path's NXDOMAIN may take: the size any client takes (they are small). */
+const NX_SIZE = 512
 /** The fractional part of the golden ratio: k * GOLDEN mod 1 spreads evenly over [0, 1). */
 const GOLDEN = 0.6180339887498949
 
@@ -467,6 +474,10 @@ export class AnswerCache {
   private nameHash = 0
   private keyLength = 0
   private qEnd = 0
+  /** The largest reply the last parsed message's client takes whole (its transport, its EDNS size, ours). */
+  private limit = 512
+  /** The last lookup found a current entry too long for its client (fits()). */
+  private cut = false
   private ecsOff = -1
   private ecsLen = 0
   /**
@@ -542,9 +553,12 @@ export class AnswerCache {
     return this.flushCount
   }
 
-  /** The cached reply to `msg`, or null (not cached, or not a message this path reads). */
-  lookup(msg: Buffer, peer: string): Buffer | null {
-    if (!this.parse(msg, peer)) return null
+  /**
+   * The cached reply to `msg`, or null (not cached, not a message this path reads, or longer than
+   * this client takes: the full path truncates it). `tcp`: it came over TCP (a 65,535-octet limit).
+   */
+  lookup(msg: Buffer, peer: string, tcp = false): Buffer | null {
+    if (!this.parse(msg, peer, tcp)) return null
     const b = this.base
     if (b === null) {
       // A name never answered before may be one the zone does not have: NXDOMAIN from here.
@@ -569,7 +583,9 @@ export class AnswerCache {
         if (e?.marker) e = this.valid(this.lru.get(key + rec[client + R_BOTH]!, GET), set)
       }
     }
-    if (!e || e.marker) {
+    if (!e || e.marker || !this.fits(e)) {
+      // Cached but longer than this client takes: insert() has nothing to add (the full path truncates).
+      this.cut = e !== undefined && !e.marker
       this.misses.n++
       return null
     }
@@ -577,6 +593,11 @@ export class AnswerCache {
     e.queries.n++
     e.answers.n++
     return this.assemble(e, msg, client)
+  }
+
+  /** Whether `e`'s reply, with the client's ECS option, fits what the client takes whole. */
+  private fits(e: Entry): boolean {
+    return e.length + (this.ecsOff >= 0 ? 4 + this.ecsLen : 0) <= this.limit
   }
 
   /** `e` if it may still be served: built under this zone set, its service's state unchanged since, and (geo-latency) its service's latency generation or grace. */
@@ -711,7 +732,7 @@ export class AnswerCache {
    * drawn from the new entry, or null when the answer is not cacheable (the caller encodes it).
    */
   insert(q: Query, out: Outcome): Buffer | null {
-    if (!this.parsed || (out.kind !== 'answer' && out.kind !== 'nodata') || !out.zone || q.oddName) return null
+    if (!this.parsed || this.cut || (out.kind !== 'answer' && out.kind !== 'nodata') || !out.zone || q.oddName) return null
     const set = this.zones()
     this.generations(set)
     const sel = out.selection
@@ -766,7 +787,8 @@ export class AnswerCache {
         }
       }
     }
-    return this.assemble(entry, this.lastMsg!, client)
+    // Cached for the clients that take it whole; this one gets the full path's truncated reply.
+    return this.fits(entry) ? this.assemble(entry, this.lastMsg!, client) : null
   }
 
   /** A base's marker saying `next` under this zone set (the policy's): one object per kind, shared (markers never change). */
@@ -879,7 +901,9 @@ export class AnswerCache {
       }
     }
     const edns = q.edns ? { ...q.edns, ecs: null } : null
-    const full = encodeResponse({ id: 0, rd: false, cd: false }, q, { ...out, answer: [...fixed, ...pool], ecsScope: 0 }, edns, 65535, this.serverUdpSize)
+    const full = encodeResponse({ id: 0, rd: false, cd: false }, q, { ...out, answer: [...fixed, ...pool], ecsScope: 0 }, edns, CACHEABLE_SIZE, this.serverUdpSize)
+    // Truncated even for TCP: the full path answers it each time.
+    if (full[2]! & 0x02) return null
     // Find the drawn records in dns2's message: after the header, the question and the fixed answers.
     let off = 12 + q.questionWire.length
     for (let i = 0; i < fixed.length; i++) off = skipRecord(full, off)
@@ -942,7 +966,9 @@ export class AnswerCache {
     for (let i = 4; i < 12; i++) out[i] = head[i]!
     for (let i = 12; i < qEnd; i++) out[i] = msg[i]!
     let off = head.length
-    for (let i = qEnd; i < off; i++) out[i] = head[i]!
+    // Past a few hundred octets (large TXT sets), one set() beats the loop.
+    if (off - qEnd > LONG_COPY) out.set(head.subarray(qEnd), qEnd)
+    else for (let i = qEnd; i < off; i++) out[i] = head[i]!
     const g = e.groups
     const bs = e.blockSize
     const blocks = e.blocks
@@ -958,7 +984,8 @@ export class AnswerCache {
       }
     }
     const tail = e.tail
-    for (let i = 0; i < tail.length; i++) out[off + i] = tail[i]!
+    if (tail.length > LONG_COPY) out.set(tail, off)
+    else for (let i = 0; i < tail.length; i++) out[off + i] = tail[i]!
     off += tail.length
     if (ecsExtra > 0) {
       // Byte writes, not writeUInt16BE: measured cheaper cold (docs/benchmarks.md, session 7).
@@ -986,8 +1013,9 @@ export class AnswerCache {
    * '.' or '\', no records but at most one OPT (version 0, options well formed, at most one ECS
    * and that one valid), nothing after. Sets the base key and the client key; false otherwise.
    */
-  private parse(msg: Buffer, peer: string): boolean {
+  private parse(msg: Buffer, peer: string, tcp: boolean): boolean {
     this.parsed = false
+    this.cut = false
     this.lastMsg = msg
     this.lastPeer = peer
     const len = msg.length
@@ -1022,11 +1050,14 @@ export class AnswerCache {
     off += 4
     this.qEnd = off
     this.ecsOff = -1
+    this.limit = tcp ? MAX_TCP_MESSAGE : 512
     let flags = 0
     if (arcount === 1) {
       // OPT: root owner, TYPE 41, CLASS payload size, TTL ext-rcode|version|DO, RDLENGTH, options.
       if (off + 11 > len || msg[off] !== 0 || msg[off + 1] !== OPT_TYPE >> 8 || msg[off + 2] !== (OPT_TYPE & 0xff) || msg[off + 6] !== 0) return false
       flags = msg[off + 7]! & 0x80 ? 2 : 1
+      // The full path's limit (handler.ts maxSize): a payload size below 512 counts as 512 (RFC 6891 6.2.5).
+      if (!tcp) this.limit = Math.min(Math.max(512, (msg[off + 3]! << 8) | msg[off + 4]!), this.serverUdpSize)
       const rdlen = (msg[off + 9]! << 8) | msg[off + 10]!
       off += 11
       const end = off + rdlen
@@ -1233,7 +1264,7 @@ export class AnswerCache {
     const zone = idx.zones[z]!
     const flags = key[this.keyLength - 1]!
     const ecs = this.ecsOff >= 0 ? this.ecsLen : 0
-    const out = this.nxReply((msg[0]! << 8) | msg[1]!, (msg[2]! & 0x01) !== 0, (msg[3]! & 0x10) !== 0, msg, 12, this.qEnd, zone.zone.negativeSoa, flags, ecs, CACHEABLE_SIZE)
+    const out = this.nxReply((msg[0]! << 8) | msg[1]!, (msg[2]! & 0x01) !== 0, (msg[3]! & 0x10) !== 0, msg, 12, this.qEnd, zone.zone.negativeSoa, flags, ecs, NX_SIZE)
     if (out === null) return null
     if (ecs > 0) {
       // The client's option data as sent (parse() checked it), scope 0: the name exists for no one.

@@ -48,7 +48,7 @@ export class DnsHandler {
     if (cache) {
       let hit: Buffer | null
       try {
-        hit = cache.lookup(msg, peer)
+        hit = cache.lookup(msg, peer, transport === 'tcp')
       } catch (err) {
         // A bug (a peer that is no address is a miss, not a throw): logged, and the full path (which catches its own) answers.
         this.log.error({ err, peer, transport }, 'answer cache lookup failed')

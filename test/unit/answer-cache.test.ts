@@ -844,6 +844,47 @@ describe('answer cache', () => {
     assert.deepEqual(r.answers.map((x) => [...x.rdata].join('.')), ['192.0.2.9'])
   })
 
+  test('answers past 512 octets are cached and served from the cache to the clients that take them whole; the others get the full path\'s truncated reply', async () => {
+    // TXT sets of ~0.6, ~1.5 and ~5 KB, and a geo service of 16 AAAA answers under a long name.
+    const MANY = `many-${'v'.repeat(40)}`
+    const txt = (n: number, c: string) => JSON.stringify(Array.from({ length: n }, (_, i) => `${c}${i}`.padEnd(200, c)))
+    const v6 = Array.from({ length: 16 }, (_, i) => `"2001:db8:b::${i + 1}"`).join(', ')
+    const zone = ZONE.replace('  alias: { CNAME: geo }', `  alias: { CNAME: geo }\n  t600: { TXT: ${txt(3, 'a')} }\n  t1500: { TXT: ${txt(7, 'b')} }\n  t5000: { TXT: ${txt(24, 'c')} }`)
+      .replace('  jp: {', `  wide: { location: { country: GB }, vips: [${v6}] }\n  jp: {`)
+      .replace('  none: {', `  ${MANY}: { policy: geo, regions: [wide], answers: 16 }\n  none: {`)
+    const world: World = { set: build(zone, 1), generation: 1, health: new Map() }
+    const h = handlers(world)
+    const names: [string, number][] = [['t600.c.test', TYPE.TXT], ['T1500.c.test', TYPE.TXT], ['t5000.c.test', TYPE.TXT], [`${MANY}.c.test`, TYPE.AAAA]]
+    // Each reply's whole length, from TCP (asked first), per name and client.
+    const whole = new Map<string, number>()
+    for (const transport of ['tcp', 'udp'] as const) {
+      for (const [name, type] of names) {
+        for (const c of CLIENTS) {
+          const before = await counter(h.metrics, 'meridian_dns_cache_hits_total')
+          const limit = transport === 'tcp' ? 65535 : c.opt ? Math.min(Math.max((c.opt as { udpSize?: number }).udpSize ?? 512, 512), 1232) : 512
+          const what = `${transport} ${name} ${c.name}`
+          for (let round = 0; round < 3; round++) {
+            const msg = buildQuery({ id: round * 7919 + name.length, name, type, rd: c.rd, cd: c.cd, opt: c.opt })
+            const a = h.cached.handle(msg, transport, c.peer)!
+            const b = h.plain.handle(msg, transport, c.peer)!
+            assert.equal(a.toString('hex'), b.toString('hex'), `${what}, round ${round}`)
+            if (transport === 'tcp') whole.set(`${name} ${c.name}`, a.length)
+            assert.equal(parseReply(a).tc, whole.get(`${name} ${c.name}`)! > limit, `${what}: TC exactly when the whole reply is past ${limit}`)
+          }
+          const hits = (await counter(h.metrics, 'meridian_dns_cache_hits_total')) - before
+          // Taken whole: rounds 2 and 3 (at least) come from the cache. Cut: none does.
+          if (whole.get(`${name} ${c.name}`)! <= limit) assert.ok(hits >= 2, `${what}: ${hits} hits`)
+          else assert.equal(hits, 0, `${what}: a truncated reply never comes from the cache`)
+        }
+      }
+    }
+    const most = (name: string) => Math.max(...CLIENTS.map((c) => whole.get(`${name} ${c.name}`)!))
+    const least = (name: string) => Math.min(...CLIENTS.map((c) => whole.get(`${name} ${c.name}`)!))
+    // The sizes this test meant: each past 512 for every client, the large TXT sets past 1232 (UDP cuts them for everyone).
+    for (const [name] of names) assert.ok(least(name) > 512, `${name}: ${least(name)}-${most(name)} octets`)
+    assert.ok(least('t600.c.test') < 1232 - 30 && least('T1500.c.test') > 1232 && least('t5000.c.test') > 4096, `${least('t600.c.test')}, ${least('T1500.c.test')}, ${least('t5000.c.test')}`)
+  })
+
   test('messages the hot path does not read go the full way: FORMERR, BADVERS, class CH, TC', () => {
     const world: World = { set: build(ZONE, 1), generation: 1, health: new Map() }
     const h = handlers(world)
