@@ -314,6 +314,27 @@ test('HTTPS: a self-signed certificate passes with verify off and fails with ver
   assert.deepEqual(seen[0], { servername: 'health.meridian.test', host: 'www.meridian.test' })
 })
 
+test('a pool that answers 100 Continue to a GET fails its round with a socket error, as docs/zones.md says (undici refuses it)', async (t) => {
+  // RFC 9110 15.2 asks clients to parse 1xx they did not ask for; undici drops the connection at a
+  // 100. If undici ever accepts it, this fails and docs/zones.md's `expect` row must change.
+  const reply = (status: string) => `${status}HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok`
+  const results: Record<string, unknown> = {}
+  for (const [name, first] of [['100', 'HTTP/1.1 100 Continue\r\n\r\n'], ['103', 'HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n'], ['none', '']]) {
+    const raw = net.createServer((c) => c.once('data', () => c.end(reply(first!))))
+    await new Promise<void>((resolve) => raw.listen(0, '127.0.6.14', resolve))
+    const port = (raw.address() as AddressInfo).port
+    const check = createCheck(resolveSpec({ kind: 'http', address: '127.0.6.14', port, intervalMs: 10_000, timeoutMs: 2000 }), agentsFor(t))
+    const r = await check.run(new AbortController().signal)
+    results[name!] = { ok: r.ok, status: r.status, error: r.error }
+    await new Promise<void>((resolve) => raw.close(() => resolve()))
+  }
+  assert.deepEqual(results, {
+    '100': { ok: false, status: undefined, error: 'UND_ERR_SOCKET: bad response' },
+    '103': { ok: true, status: 200, error: undefined },
+    none: { ok: true, status: 200, error: undefined },
+  })
+})
+
 test('a TLS handshake that never comes: the round ends at the timeout and so does its connection', async (t) => {
   // A TLS terminator that accepts and then says nothing (overloaded, or wedged). undici's own
   // connect timeout (10 s) must not keep the socket after the round gave up at its timeout.
