@@ -529,7 +529,7 @@ export class AnswerCache {
     this.lru = new LRUCache<number, Entry | Marker>({
       max: options.maxEntries,
       maxSize: options.maxBytes,
-      sizeCalculation: (e) => ENTRY_OVERHEAD + (e.marker ? 0 : e.head.length + e.blocks.length + e.tail.length),
+      sizeCalculation: (e) => (e.marker ? ENTRY_OVERHEAD : entrySize(e)),
     })
     this.maxClients = Math.max(1000, Math.min(options.maxEntries, 100_000))
     this.rec = new Int32Array(this.maxClients * REC)
@@ -537,7 +537,13 @@ export class AnswerCache {
     const bits = Math.ceil(Math.log2(this.maxClients * 2))
     this.tables = [new Int32Array(2 << bits), new Int32Array(2 << bits), new Int32Array(4 << bits)]
     this.slotShift = 32 - bits
-    this.built = new LRUCache<string, Entry>({ max: Math.max(1000, Math.min(options.maxEntries, 20_000)) })
+    // Bounded in octets too (a quarter of the cache's): entries of large answers (up to 64 KiB each)
+    // that the LRU above has evicted would otherwise stay here, 20,000 of them.
+    this.built = new LRUCache<string, Entry>({
+      max: Math.max(1000, Math.min(options.maxEntries, 20_000)),
+      maxSize: Math.max(1, Math.floor(options.maxBytes / 4)),
+      sizeCalculation: entrySize,
+    })
   }
 
   get size(): number {
@@ -1358,6 +1364,11 @@ function contentKey(out: Outcome): string {
   k += `|${sel.dependsOn}|${sel.regions[0] ?? ''}|${out.answer.length > 0 ? out.answer[out.answer.length - 1]!.ttl : ''}`
   for (const g of sel.groups) k += `|${g.take}:${g.pool.join(',')}`
   return k
+}
+
+/** What an entry is counted as against the cache's byte bounds: its octets and the objects around them. */
+function entrySize(e: Entry): number {
+  return ENTRY_OVERHEAD + e.head.length + e.blocks.length + e.tail.length
 }
 
 /** FNV-1a over `buf[start, end)`, as a small integer (a V8 Smi): what parse() computes for a name as it reads it (`nameHash`). */

@@ -885,6 +885,28 @@ describe('answer cache', () => {
     assert.ok(least('t600.c.test') < 1232 - 30 && least('T1500.c.test') > 1232 && least('t5000.c.test') > 4096, `${least('t600.c.test')}, ${least('T1500.c.test')}, ${least('t5000.c.test')}`)
   })
 
+  test('large answers stay within the byte bound: the entries the LRU evicted are not kept by the table of built entries either', async () => {
+    // 300 names of a 2 KB TXT set each, over TCP: 600 KB of answers for a 400 KB cache.
+    const records = Array.from({ length: 300 }, (_, i) => `  big${i}: { TXT: ${JSON.stringify(Array.from({ length: 8 }, (_, j) => `${i}-${j}-`.padEnd(250, 'x')))} }`).join('\n')
+    const world: World = { set: build(ZONE.replace('  alias: { CNAME: geo }', `  alias: { CNAME: geo }\n${records}`), 1), generation: 1, health: new Map() }
+    const maxBytes = 400_000
+    const h = handlers(world, { ...DEFAULT_ANSWER_CACHE, maxBytes })
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < 300; i++) {
+        const msg = buildQuery({ id: i, name: `big${i}.c.test`, type: TYPE.TXT })
+        const a = h.cached.handle(msg, 'tcp', '127.0.0.1')!
+        assert.equal(a.toString('hex'), h.plain.handle(msg, 'tcp', '127.0.0.1')!.toString('hex'), `big${i}`)
+        assert.ok(a.length > 2000, `big${i}: ${a.length} octets`)
+      }
+    }
+    type Octets = { head: Buffer; blocks: Buffer; tail: Buffer }
+    const built = [...(h.cached.cache as unknown as { built: { values(): IterableIterator<Octets> } }).built.values()]
+    const builtOctets = built.reduce((n, e) => n + e.head.length + e.blocks.length + e.tail.length, 0)
+    assert.ok(h.cached.cache!.bytes <= maxBytes, `the LRU accounts ${h.cached.cache!.bytes} octets`)
+    assert.ok(h.cached.cache!.size > 100, `the LRU holds ${h.cached.cache!.size} of the 300 answers`)
+    assert.ok(builtOctets <= maxBytes / 4, `the built entries hold ${builtOctets} octets (${built.length} entries)`)
+  })
+
   test('messages the hot path does not read go the full way: FORMERR, BADVERS, class CH, TC', () => {
     const world: World = { set: build(ZONE, 1), generation: 1, health: new Map() }
     const h = handlers(world)
