@@ -57,6 +57,15 @@ const intOption = (min: number, max: number) => (v: string) => {
   if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`must be an integer ${min}..${max}`)
   return n
 }
+/**
+ * `--nsid`: the server's identifier (RFC 5001) as printable ASCII (1-128 characters, e.g. a host
+ * name), or `0x` and 1-128 octets in hex; kept as hex.
+ */
+export function nsidOption(v: string): string {
+  if (/^0x([0-9a-f]{2}){1,128}$/i.test(v)) return v.slice(2).toLowerCase()
+  if (/^[\x21-\x7e]{1,128}$/.test(v) && !v.startsWith('0x')) return Buffer.from(v, 'latin1').toString('hex')
+  throw new InvalidArgumentError('must be 1-128 printable ASCII characters without spaces, or 0x and 1-128 octets in hex (an even number of digits)')
+}
 const listenOption = (v: string, prev: ListenAddress[] | undefined): ListenAddress[] => {
   try {
     return [...(prev ?? []), parseListen(v)]
@@ -88,6 +97,8 @@ interface ServeOptions {
   latencyGrace: number
   /** Export the per-GC pause histogram with the process metrics (off: it costs every scavenge). */
   gcMetrics: boolean
+  /** This server's NSID (RFC 5001), as hex (nsidOption); undefined: none. */
+  nsid?: string
 }
 
 /**
@@ -255,6 +266,7 @@ async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logg
     ednsUdpSize: opts.ednsUdpSize,
     queryLog: opts.queryLog,
     answerCache: { ...DEFAULT_ANSWER_CACHE, maxEntries: opts.answerCache, latencyGraceMs: opts.latencyGrace },
+    nsid: opts.nsid,
   }
   const tcpOptions = { idleTimeoutMs: opts.tcpIdleTimeout, maxConnections: opts.tcpMaxConnections }
   // --workers N >= 2: N processes answer DNS (src/cluster/); this one keeps the store, the poller and the admin API.
@@ -365,6 +377,7 @@ async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logg
       zones: [...set.zones.keys()],
       zonesDir: opts.zones,
       ednsUdpSize: opts.ednsUdpSize,
+      ...(opts.nsid ? { nsid: Buffer.from(opts.nsid, 'hex').toString('latin1') } : {}),
       pid: process.pid,
       workers: opts.workers,
       nodeArgs: process.execArgv,
@@ -505,6 +518,7 @@ export function program(): Command {
       .option('--tcp-idle-timeout <ms>', 'close idle TCP connections after this long', intOption(100, 600000), 10000)
       .option('--tcp-max-connections <n>', 'concurrent TCP connections per listen address, counted by each DNS worker', intOption(1, 100000), 1024)
       .option('--query-log', 'log every query at debug level', false)
+      .option('--nsid <id>', "this server's name server identifier (RFC 5001), sent to queries that ask for it (dig +nsid): text such as a host name, or 0x and hex octets; off by default", nsidOption)
       .option('--gc-metrics', "export meridian_process_nodejs_gc_duration_seconds, a histogram of this process's garbage-collection pauses (off by default: observing every collection lengthens the DNS thread's own collections)", false)
       .option('--answer-cache <entries>', 'encoded answers kept per DNS process (0 turns the cache off)', intOption(0, 10_000_000), DEFAULT_ANSWER_CACHE.maxEntries)
       .option('--latency-grace <ms>', 'after a latency move of a check, the geo-latency answers of the services reading it may be served this much longer (each its own share of it, so rebuilds spread out); 0 rebuilds at once. Health state changes always apply at once', intOption(0, 60_000), LATENCY_GRACE_MS)

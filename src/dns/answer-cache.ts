@@ -70,7 +70,7 @@ import { ipv4Number } from '../model/address.js'
 import { locateRaw, type GeoLookup } from './client.js'
 import { encodeResponse, encodeUncompressed, leastMessageSize, MAX_TCP_MESSAGE, writeOpt } from './encode.js'
 import type { Outcome } from './responder.js'
-import { ECS_OPTION, ecsProblem, OPT_TYPE, readEcs, skipName, type Query } from './wire.js'
+import { ECS_OPTION, ecsProblem, NSID_OPTION, OPT_TYPE, readEcs, skipName, type Query } from './wire.js'
 
 const { Packet } = dns2
 
@@ -1078,6 +1078,9 @@ export class AnswerCache {
           if (this.ecsOff >= 0 || ecsProblem(msg, off, olen) !== null) return false
           this.ecsOff = off
           this.ecsLen = olen
+        } else if (code === NSID_OPTION) {
+          // The server's NSID, when it has one, is the full path's to add (RFC 5001): rare queries.
+          return false
         }
         off += olen
       }
@@ -1289,7 +1292,7 @@ export class AnswerCache {
    * once (uncompressed, so it can follow any question); null when it does not apply or fit.
    */
   negative(q: Query, out: Outcome, maxSize: number): Buffer | null {
-    if (out.kind !== 'nxdomain' || !out.zone || out.answer.length > 0 || out.additional.length > 0 || out.authority.length !== 1 || q.oddName) return null
+    if (out.kind !== 'nxdomain' || !out.zone || out.answer.length > 0 || out.additional.length > 0 || out.authority.length !== 1 || q.oddName || q.edns?.nsid) return null
     const ecs = q.edns?.ecs ?? null
     const ecsData = ecs ? 4 + Math.ceil(ecs.sourcePrefix / 8) : 0
     const edns = q.edns ? (q.edns.dnssecOk ? 2 : 1) : 0

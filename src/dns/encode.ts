@@ -7,7 +7,7 @@
 import dns2 from 'dns2'
 import type { RR } from '../model/types.js'
 import type { Outcome } from './responder.js'
-import { OPT_TYPE, type Edns, type Query } from './wire.js'
+import { NSID_OPTION, OPT_TYPE, type Edns, type Query } from './wire.js'
 
 const { Packet } = dns2
 
@@ -127,7 +127,22 @@ function encodePacket(p: InstanceType<typeof Packet>, names: unknown = new Map()
   return w.finish()
 }
 
-function build(head: Head, q: Query | null, out: Outcome, edns: Edns | null, serverUdpSize: number, answer: readonly RR[], authority: readonly RR[], additional: readonly RR[], tc: boolean): Buffer {
+function build(head: Head, q: Query | null, out: Outcome, edns: Edns | null, serverUdpSize: number, answer: readonly RR[], authority: readonly RR[], additional: readonly RR[], tc: boolean, nsid: Buffer | null = null): Buffer {
+  const msg = buildPacket(head, q, out, edns, serverUdpSize, answer, authority, additional, tc)
+  if (!edns || nsid === null) return msg
+  // dns2 encodes no option but ECS: NSID goes after the OPT's last option (the OPT is the message's
+  // last record, so its RDATA ends the message), and its RDLENGTH grows by the option's octets.
+  const rdlen = edns.ecs ? 8 + Math.ceil(edns.ecs.sourcePrefix / 8) : 0
+  const withId = Buffer.allocUnsafe(msg.length + 4 + nsid.length)
+  msg.copy(withId)
+  withId.writeUInt16BE(rdlen + 4 + nsid.length, msg.length - rdlen - 2)
+  withId.writeUInt16BE(NSID_OPTION, msg.length)
+  withId.writeUInt16BE(nsid.length, msg.length + 2)
+  nsid.copy(withId, msg.length + 4)
+  return withId
+}
+
+function buildPacket(head: Head, q: Query | null, out: Outcome, edns: Edns | null, serverUdpSize: number, answer: readonly RR[], authority: readonly RR[], additional: readonly RR[], tc: boolean): Buffer {
   const p = new Packet()
   p.header = new Packet.Header({ id: head.id, qr: 1, opcode: 0, aa: out.aa ? 1 : 0, tc: tc ? 1 : 0, rd: head.rd ? 1 : 0, ra: 0, cd: head.cd ? 1 : 0, rcode: out.rcode & 0x0f } as never)
   const splice = q !== null && q.oddName
@@ -168,18 +183,20 @@ export function writeOpt(msg: Buffer, off: number, serverUdpSize: number, dnssec
 /**
  * Encodes the response to `q` (null when the question could not be read) within `maxSize` octets.
  */
-export function encodeResponse(head: Head, q: Query | null, out: Outcome, edns: Edns | null, maxSize: number, serverUdpSize = DEFAULT_EDNS_UDP_SIZE): Buffer {
+export function encodeResponse(head: Head, q: Query | null, out: Outcome, edns: Edns | null, maxSize: number, serverUdpSize = DEFAULT_EDNS_UDP_SIZE, nsid: Buffer | null = null): Buffer {
+  // The server's NSID, only to a query that asked for it (RFC 5001 §2.1), in the OPT of every reply form.
+  const id = edns?.nsid ? nsid : null
   // An answer that cannot fit, by the fewest octets its records can take, goes to TC unencoded.
   if (leastMessageSize(q, edns ? 11 : 0, out.answer, out.authority) > maxSize) {
-    return build(head, q, out, edns, serverUdpSize, [], [], [], true)
+    return build(head, q, out, edns, serverUdpSize, [], [], [], true, id)
   }
-  const full = build(head, q, out, edns, serverUdpSize, out.answer, out.authority, out.additional, false)
+  const full = build(head, q, out, edns, serverUdpSize, out.answer, out.authority, out.additional, false, id)
   if (full.length <= maxSize) return full
   if (out.additional.length > 0) {
-    const lean = build(head, q, out, edns, serverUdpSize, out.answer, out.authority, [], false)
+    const lean = build(head, q, out, edns, serverUdpSize, out.answer, out.authority, [], false, id)
     if (lean.length <= maxSize) return lean
   }
-  return build(head, q, out, edns, serverUdpSize, [], [], [], true)
+  return build(head, q, out, edns, serverUdpSize, [], [], [], true, id)
 }
 
 /** The fewest octets a message takes: header, question, an OPT of `optSize` octets (0: none), and `sections`' records. */

@@ -21,12 +21,15 @@ export interface HandlerOptions {
   queryLog: boolean
   /** The answer cache's bounds; maxEntries 0 turns it off. */
   answerCache: AnswerCacheOptions
+  /** This server's NSID (RFC 5001) as hex, sent to the queries that ask for it; undefined: none. */
+  nsid?: string
 }
 
 export class DnsHandler {
   private readonly options: HandlerOptions
   /** Encoded answers by name, type and client key (answer-cache.ts); undefined when turned off. */
   readonly cache: AnswerCache | undefined
+  private readonly nsid: Buffer | null
 
   constructor(
     private zones: () => ZoneSet,
@@ -36,6 +39,7 @@ export class DnsHandler {
     private readonly metrics?: Metrics,
   ) {
     this.options = { ednsUdpSize: options.ednsUdpSize ?? DEFAULT_EDNS_UDP_SIZE, queryLog: options.queryLog ?? false, answerCache: options.answerCache ?? DEFAULT_ANSWER_CACHE }
+    this.nsid = options.nsid ? Buffer.from(options.nsid, 'hex') : null
     if (this.options.answerCache.maxEntries > 0) {
       this.cache = new AnswerCache(zones, gslb?.generations ?? (() => NO_HEALTH), gslb?.geo, gslb?.rand ?? Math.random, metrics, this.options.ednsUdpSize, this.options.answerCache, gslb?.now, gslb?.health, gslb?.movedSince)
       metrics?.cache(() => ({ entries: this.cache!.size, bytes: this.cache!.bytes }))
@@ -115,7 +119,7 @@ export class DnsHandler {
 
   private encode(head: { id: number; rd: boolean; cd: boolean }, q: Parameters<typeof encodeResponse>[1], out: Outcome, edns: Parameters<typeof encodeResponse>[3], transport: Transport): Buffer {
     try {
-      return encodeResponse(head, q, out, edns, this.maxSize(edns, transport), this.options.ednsUdpSize)
+      return encodeResponse(head, q, out, edns, this.maxSize(edns, transport), this.options.ednsUdpSize, this.nsid)
     } catch (err) {
       this.log.error({ err, qname: q?.qname }, 'encoding a response failed')
       return encodeServFail(head, q, edns, this.options.ednsUdpSize)

@@ -10,6 +10,8 @@ import { asciiLower } from '../model/name.js'
 
 export const OPT_TYPE = 41
 export const ECS_OPTION = 8
+/** The name server identifier option (RFC 5001). */
+export const NSID_OPTION = 3
 
 export interface ClientSubnet {
   readonly family: 1 | 2
@@ -27,6 +29,8 @@ export interface Edns {
   version: number
   dnssecOk: boolean
   ecs: ClientSubnet | null
+  /** The query carried an NSID option (RFC 5001): the server's identifier is asked for. */
+  nsid?: boolean
 }
 
 export interface Query {
@@ -149,6 +153,7 @@ function readOptions(buf: Buffer, off: number, rdlen: number, edns: Edns): void 
       if (edns.ecs) fail('more than one ECS option')
       edns.ecs = readEcs(buf, off, len)
     }
+    else if (code === NSID_OPTION) edns.nsid = true
     // Other options (cookies, padding, keepalive...) are ignored, as RFC 6891 §6.1.2 requires.
     off += len
   }
