@@ -32,7 +32,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRepl
 import type { Document } from 'yaml'
 import type { Logger } from '../log.js'
 import type { VipHealth } from '../model/gslb.js'
-import { canonical, isInZone, resolveName } from '../model/name.js'
+import { canonical, isInZone, nameProblem, resolveName } from '../model/name.js'
 import type { Zone } from '../model/types.js'
 import { PreconditionError, type EditableConfigStore, type EditResult } from '../store/file-store.js'
 import { deleteAt, ifNoneMatchMatches, isPlainObject, keysAt, mergePatch, mergePatchAt, setAt, valueAt } from '../store/zone-editor.js'
@@ -194,6 +194,9 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
   /** The zone a URL names (404 if none); its ETag goes on the response, whatever happens next. */
   const zoneFor = (req: Req, reply: FastifyReply): Zone => {
     const origin = canonical(req.params.zone)
+    // `..` would otherwise be looked up as `.` (its final dot dropped) and answered "no zone .".
+    const problem = nameProblem(origin)
+    if (problem) throw badRequest(`${JSON.stringify(req.params.zone)} is not a valid zone name: ${problem}`, 'zone')
     const set = store.current()
     const zone = set.zones.get(origin)
     if (!zone) throw notFound(`no zone ${origin} is served here (zones: ${[...set.zones.keys()].join(', ') || 'none'})`)

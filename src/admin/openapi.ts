@@ -93,6 +93,7 @@ const writeErrors = {
 }
 const readErrors = {
   '304': { description: 'If-None-Match names the current ETag: not modified, no body.', headers: etagHeader },
+  '400': err('The zone name in the URL is not a valid domain name.'),
   '401': err('Missing or wrong bearer token (non-loopback admin address).'),
   '404': err('Unknown zone, region or service.'),
 }

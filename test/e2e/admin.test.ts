@@ -9,6 +9,7 @@
  */
 import assert from 'node:assert/strict'
 import { readdir, readFile, writeFile } from 'node:fs/promises'
+import { request } from 'node:http'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import YAML from 'yaml'
@@ -217,6 +218,24 @@ describe('admin API against a running server', () => {
       error: 'E_ZONE_SEMANTIC',
       message: 'regions.eu-west.check.timeout: timeout (0.5 s) must be below the interval (0.3 s)',
       details: [{ path: 'regions.eu-west.check.timeout', message: 'timeout (0.5 s) must be below the interval (0.3 s)' }],
+    })
+  })
+
+  test('a zone name in the URL that is not a name (%2E%2E, sent as it is) is a 400 that says so, not "no zone ."', async () => {
+    // fetch() resolves %2E%2E as a dot segment before sending: node:http sends the path as written.
+    const { status, body } = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const u = new URL(api.url)
+      const req = request({ host: u.hostname, port: u.port, path: '/v1/zones/%2E%2E', method: 'GET' }, (res) => {
+        let text = ''
+        res.setEncoding('utf8').on('data', (d: string) => (text += d)).on('end', () => resolve({ status: res.statusCode!, body: text }))
+      })
+      req.on('error', reject).end()
+    })
+    assert.equal(status, 400, body)
+    assert.deepEqual(JSON.parse(body), {
+      error: 'E_API_BODY',
+      message: 'zone: ".." is not a valid zone name: name has an empty label (two dots in a row)',
+      details: [{ path: 'zone', message: '".." is not a valid zone name: name has an empty label (two dots in a row)' }],
     })
   })
 

@@ -197,6 +197,7 @@ describe('bad requests: a precise error body, and the zone file unchanged', () =
     ['a body that is not JSON', 'PATCH', `${Z}/regions/us-east`, '{"weight": 1', 400, 'E_API_BODY', []],
     ['a body with a __proto__ key', 'PATCH', `${Z}/regions/us-east`, '{"__proto__": {"weight": 1}}', 400, 'E_API_BODY', []],
     ['an unknown zone', 'PATCH', '/v1/zones/nope.test/regions/us-east', { weight: 1 }, 404, 'E_API_NOT_FOUND', []],
+    ['a change under a zone name that is not a name', 'PATCH', '/v1/zones/admin..test/regions/us-east', { weight: 1 }, 400, 'E_API_BODY', [{ path: 'zone', message: '"admin..test" is not a valid zone name: name has an empty label (two dots in a row)' }]],
     ['an unknown region', 'PATCH', `${Z}/regions/mars`, { weight: 1 }, 404, 'E_API_NOT_FOUND', []],
     ['draining an unknown region', 'POST', `${Z}/regions/mars/drain`, undefined, 404, 'E_API_NOT_FOUND', []],
     ['deleting an unknown service', 'DELETE', `${Z}/services/nope`, undefined, 404, 'E_API_NOT_FOUND', []],
