@@ -80,6 +80,24 @@ const OPEN_ROUTES = new Set(['/healthz', '/readyz'])
 /** Keys a PATCH replaces whole instead of merging (RFC 7396 would merge `{ country }` into `{ lat, lon }`). */
 const WHOLE: Record<Section, string[]> = { regions: ['location'], services: [] }
 
+/**
+ * Deepest body accepted: a region nests 3 levels (`{ check: { expect: [200] } }`). Validation and
+ * merge patching recurse, so a deeper body (2,000 levels fit in 10 KB) would overflow the stack: a 500.
+ */
+const MAX_BODY_DEPTH = 32
+
+/** Whether `value` nests objects or arrays more than `max` levels deep (found without recursion). */
+function nestedDeeper(value: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[value, 1]]
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!
+    if (v === null || typeof v !== 'object') continue
+    if (depth > max) return true
+    for (const child of Object.values(v)) stack.push([child, depth + 1])
+  }
+  return false
+}
+
 type Params = { zone: string; region?: string; service?: string }
 type Req = FastifyRequest<{ Params: Params; Querystring: Record<string, string | string[] | undefined> }>
 
@@ -148,7 +166,7 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
     const text = String(raw)
     if (text === '') return done(null, undefined)
     json(req, text, (err, value) => {
-      if (!err) return done(null, value)
+      if (!err) return nestedDeeper(value, MAX_BODY_DEPTH) ? done(badRequest(`the body is nested more than ${MAX_BODY_DEPTH} levels deep; no region or service is`), undefined) : done(null, value)
       let why: string
       try {
         JSON.parse(text)

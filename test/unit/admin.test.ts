@@ -196,6 +196,8 @@ describe('bad requests: a precise error body, and the zone file unchanged', () =
     ['a body that is a list', 'PATCH', `${Z}/regions/us-east`, [1, 2], 400, 'E_API_BODY', [{ path: '', message: 'the body must be a JSON object, got an array' }]],
     ['a body that is not JSON', 'PATCH', `${Z}/regions/us-east`, '{"weight": 1', 400, 'E_API_BODY', []],
     ['a body with a __proto__ key', 'PATCH', `${Z}/regions/us-east`, '{"__proto__": {"weight": 1}}', 400, 'E_API_BODY', []],
+    ['a body nested 2,000 levels deep (10 KB: under the size limit)', 'PATCH', `${Z}/regions/eu-west`, `{"check":${'{"a":'.repeat(2000)}1${'}'.repeat(2001)}`, 400, 'E_API_BODY', [{ path: '', message: 'the body is nested more than 32 levels deep; no region or service is' }]],
+    ['a new region nested 2,000 levels deep', 'POST', `${Z}/regions`, `{"name":"deep","location":{"country":"US"},"vips":["192.0.2.9"],"check":${'{"a":'.repeat(2000)}1${'}'.repeat(2001)}`, 400, 'E_API_BODY', [{ path: '', message: 'the body is nested more than 32 levels deep; no region or service is' }]],
     ['an unknown zone', 'PATCH', '/v1/zones/nope.test/regions/us-east', { weight: 1 }, 404, 'E_API_NOT_FOUND', []],
     ['a change under a zone name that is not a name', 'PATCH', '/v1/zones/admin..test/regions/us-east', { weight: 1 }, 400, 'E_API_BODY', [{ path: 'zone', message: '"admin..test" is not a valid zone name: name has an empty label (two dots in a row)' }]],
     ['an unknown region', 'PATCH', `${Z}/regions/mars`, { weight: 1 }, 404, 'E_API_NOT_FOUND', []],
