@@ -180,7 +180,11 @@ export class FileConfigStore implements EditableConfigStore {
       if (err instanceof MeridianError) throw err
       throw this.onDiskConflict(src) ?? err
     }
-    if (text === src.text) return { set: current, zone, etag: before, changed: false }
+    // Nothing to write; and when the set was built from these very files, nothing to swap either. Else
+    // (a hand edit the watcher has not reloaded yet, or --no-watch) the set is rebuilt from the files
+    // as a reload would: the answer, its ETag and DNS then show what the file says.
+    const write = text !== src.text
+    if (!write && sameSources(sources, this.sources)) return { set: current, zone, etag: before, changed: false }
     const next = sources.map((s) => (s === src ? { file: s.file, text } : s))
     // Serials are committed only once the file is written: a rejected edit leaves the book untouched.
     const serials = this.serials.plan()
@@ -191,7 +195,7 @@ export class FileConfigStore implements EditableConfigStore {
       throw (err instanceof ConfigError && this.onDiskConflict(src)) || err
     }
     try {
-      await writeFileAtomic(src.file, text)
+      if (write) await writeFileAtomic(src.file, text)
     } catch (err) {
       throw new MeridianError('E_ZONE_WRITE', `cannot write ${src.file}: ${(err as Error).message}; nothing was changed`, 500, { cause: err })
     }

@@ -332,6 +332,20 @@ describe('FileConfigStore.edit', () => {
     assert.equal(s.store.current().generation, 1)
   })
 
+  test('an edit that asks for what a hand edit not yet reloaded already wrote: the set is brought up to the file, and the answer shows it', async (t) => {
+    // --no-watch, or the watcher's debounce: the file says weight 7, the set serving still 100.
+    const s = await setup(t)
+    const byHand = ZONE.replace('vips: [192.0.2.2] }', 'vips: [192.0.2.2], weight: 7 }')
+    await writeFile(s.file, byHand)
+    const res = await s.store.edit('store.test', (doc) => setAt(doc, ['regions', 'b', 'weight'], 7))
+    assert.equal(await readFile(s.file, 'utf8'), byHand, 'the file already said it: nothing to write')
+    assert.equal(res.zone.regions.get('b')!.weight, 7, 'the answer shows the weight asked for')
+    assert.equal(s.store.current().zones.get('store.test')!.regions.get('b')!.weight, 7, 'and DNS answers with it')
+    assert.equal(s.store.current(), res.set)
+    assert.equal(res.etag, etagOf(byHand))
+    assert.equal(s.store.etag('store.test'), res.etag, 'a GET after it carries the ETag the edit answered')
+  })
+
   test("the watcher sees the store's own write and changes nothing: no second swap, no serial bump, no error", async (t) => {
     const s = await setup(t, { watch: true })
     await s.store.edit('store.test', (doc) => setAt(doc, ['regions', 'b', 'weight'], 9))
