@@ -387,6 +387,20 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
               users.map((s) => ({ path: `services.${s}.regions`, message: `names region ${key}` })),
             )
           }
+          // The last region: a service answering from every region (regions: all, the default) would
+          // be left with none, as a list would with ?detach (below): the same 409, not a 400 of the rebuild.
+          if (keysAt(doc, ['regions']).length === 1) {
+            const everyRegion = keysAt(doc, ['services']).filter((s) => {
+              const list = valueAt(doc, ['services', s, 'regions'])
+              return list === undefined || list === 'all'
+            })
+            if (everyRegion.length > 0) {
+              throw conflict(
+                `region ${key} is the last of zone ${zone.origin}, and service(s) ${everyRegion.join(', ')} answer from every region (regions: all); delete them or add another region first`,
+                everyRegion.map((s) => ({ path: `services.${s}.regions`, message: 'all: would be left with no region' })),
+              )
+            }
+          }
           for (const s of users) {
             const list = valueAt(doc, ['services', s, 'regions']) as unknown[]
             if (list.length === 1) throw conflict(`service ${s} answers only from region ${key}; delete the service or give it another region first`, [{ path: `services.${s}.regions`, message: `names only region ${key}` }])

@@ -811,6 +811,22 @@ describe('changes: written to the file (comments kept), swapped in, answered wit
     assert.match(await h.text(), /www: \{ regions: \[us-east\], policy: geo \}/)
   })
 
+  test('DELETE of the last region while a service answers from every region (regions: all): 409 naming the service, as for a list, nothing written', async (t) => {
+    const h = await harness(t, { zone: ZONE.replace('  www: { regions: [eu-west, us-east], policy: geo }\n', '') })
+    for (const r of ['ap-northeast', 'eu-west']) assert.equal((await call(h, 'DELETE', `${Z}/regions/${r}`)).statusCode, 204, `${r}: api simply stops using it`)
+    const before = await h.text()
+    for (const url of [`${Z}/regions/us-east`, `${Z}/regions/us-east?detach=true`]) {
+      const res = await call(h, 'DELETE', url)
+      assert.equal(res.statusCode, 409, res.body)
+      assert.deepEqual(res.json(), {
+        error: 'E_API_CONFLICT',
+        message: 'region us-east is the last of zone admin.test, and service(s) api answer from every region (regions: all); delete them or add another region first',
+        details: [{ path: 'services.api.regions', message: 'all: would be left with no region' }],
+      })
+    }
+    assert.equal(await h.text(), before, 'nothing written')
+  })
+
   test('create, patch, replace and delete a service', async (t) => {
     const h = await harness(t)
     const c = await call(h, 'POST', `${Z}/services`, { name: 'shop.admin.test', regions: ['us-east', 'eu-west'], policy: 'failover', ttl: 10 })
