@@ -35,7 +35,11 @@ export async function writeFileAtomic(path_: string, data: string | Buffer): Pro
     throw err
   }
   await fh.close()
-  await rename(tmp, file)
+  // A file that cannot be replaced (a bind mount: EBUSY) leaves nothing behind beside it either.
+  await rename(tmp, file).catch(async (err: unknown) => {
+    await unlink(tmp).catch(() => undefined)
+    throw err
+  })
   const dh = await open(dir, 'r')
   try {
     await dh.sync()

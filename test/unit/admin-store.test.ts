@@ -15,7 +15,7 @@ import YAML from 'yaml'
 import { ConfigError, MeridianError } from '../../src/errors.js'
 import { createLogger } from '../../src/log.js'
 import type { ZoneSet } from '../../src/model/types.js'
-import { removeStaleLinkedTemps, removeStaleTemps } from '../../src/store/atomic.js'
+import { removeStaleLinkedTemps, removeStaleTemps, writeFileAtomic } from '../../src/store/atomic.js'
 import { FileConfigStore, PreconditionError } from '../../src/store/file-store.js'
 import { SerialBook } from '../../src/store/serials.js'
 import { deleteAt, etagOf, ifMatchSatisfied, mergePatch, mergePatchAt, parseZoneText, renderEdited, setAt } from '../../src/store/zone-editor.js'
@@ -288,6 +288,17 @@ describe('FileConfigStore.edit', () => {
     assert.ok((await lstat(s.file)).isSymbolicLink(), 'still a link')
     assert.equal(await readFile(real, 'utf8'), ZONE.replace('vips: [192.0.2.2] }', 'vips: [192.0.2.2], weight: 3 }'))
     assert.deepEqual((await readdir(elsewhere)).sort(), ['store.test.yaml'], 'no temporary file left beside it')
+  })
+
+  test('a write whose rename fails (a zone file bind-mounted into a container: EBUSY) leaves no temporary file behind', async (t) => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'meridian-rename-'))
+    t.after(() => rm(dir, { recursive: true, force: true }))
+    // rename(2) over a non-empty directory fails after the temporary file is written, as over a mount point.
+    const target = path.join(dir, 'z.yaml')
+    await mkdir(target)
+    await writeFile(path.join(target, 'keep'), 'x')
+    await assert.rejects(writeFileAtomic(target, 'origin: z.test\n'), (err: NodeJS.ErrnoException) => err.syscall === 'rename')
+    assert.deepEqual(await readdir(dir), ['z.yaml'], 'no .z.yaml.*.tmp left in the zones directory')
   })
 
   test('temporary files of writers that no longer run (and our own: a container restarts with the same pid) are removed at start; those of a live writer and other files stay', async (t) => {
