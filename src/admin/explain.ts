@@ -108,6 +108,11 @@ export function parseExplainRequest(req: Partial<ExplainRequest>): ExplainQuesti
   if (typeof req.name !== 'string' || req.name.trim() === '') throw badRequest('is required: the name to explain, e.g. www.gslb.example.com', 'name')
   const name = canonical(req.name)
   if (name.length > 253) throw badRequest(`is ${name.length} characters long; at most 253`, 'name')
+  // No query can carry these: explaining them would explain another name (`..` as `.`).
+  const labels = name === '' ? [] : name.split('.')
+  if (labels.some((l) => l === '')) throw badRequest('has an empty label (two dots in a row)', 'name')
+  const long = labels.find((l) => l.length > 63)
+  if (long !== undefined) throw badRequest(`has a label of ${long.length} characters; at most 63 fit in a DNS name`, 'name')
   const typeText = (req.type ?? 'A').trim().toUpperCase()
   const qtype = /^\d+$/.test(typeText) ? Number(typeText) : (RRTYPE as Record<string, number>)[typeText]
   if (qtype === undefined || qtype < 1 || qtype > 65535) throw badRequest(`must be a record type such as A, AAAA, TXT or ANY, got ${JSON.stringify(req.type)}`, 'type')

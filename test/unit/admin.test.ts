@@ -541,6 +541,21 @@ describe('reads', () => {
     assert.deepEqual([outside.zone, outside.rcode, outside.client], [null, 'REFUSED', null])
   })
 
+  test('explain: a name no DNS query can carry (.., a..b, a label over 63) is a 400 that says why, not a trace of another name', async (t) => {
+    const h = await harness(t)
+    for (const [name, message] of [
+      ['..', 'has an empty label (two dots in a row)'],
+      ['www..admin.test', 'has an empty label (two dots in a row)'],
+      [`${'a'.repeat(64)}.admin.test`, 'has a label of 64 characters; at most 63 fit in a DNS name'],
+    ]) {
+      const res = await call(h, 'GET', `/v1/explain?name=${name}&client=192.0.2.1`, undefined, {})
+      assert.equal(res.statusCode, 400, `${name}: ${res.body}`)
+      assert.deepEqual((res.json() as { details: unknown[] }).details, [{ path: 'name', message }])
+    }
+    const root = await call(h, 'GET', '/v1/explain?name=.&client=192.0.2.1', undefined, {})
+    assert.deepEqual([root.statusCode, (root.json() as ExplainTrace).query.name], [200, ''], 'the root is a name: REFUSED, not ours')
+  })
+
   test('metrics in the Prometheus text format; healthz; readyz 503 with the reasons until ready', async (t) => {
     let ready: Readiness = { ready: false, reasons: ['DNS sockets not bound yet'] }
     const h = await harness(t, { ready: () => ready })
