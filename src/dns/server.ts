@@ -54,6 +54,9 @@ class UdpListener extends dns2.UDPServer {
   }
 
   override handle(data: Buffer, rinfo: RemoteInfo): void {
+    // No reply can go to port 0 (a spoofed source: dgram's send throws on it, synchronously, inside
+    // this socket event, and one such datagram ended the process). Dropped unread, as BIND does.
+    if (rinfo.port === 0) return
     const reply = this.handler.handle(data, 'udp', rinfo.address)
     if (reply) this.send(reply, rinfo.port, rinfo.address)
   }

@@ -1,0 +1,57 @@
+/**
+ * The UDP transport (src/dns/server.ts) in-process, over a real loopback socket: datagrams that
+ * arrive as dgram hands them to the listener, including ones no reply can be sent to.
+ */
+import assert from 'node:assert/strict'
+import type { RemoteInfo, Socket as UdpSocket } from 'node:dgram'
+import { test } from 'node:test'
+import { buildZoneSet } from '../../src/config/load.js'
+import { DnsHandler } from '../../src/dns/handler.js'
+import { DnsListener } from '../../src/dns/server.js'
+import { createLogger } from '../../src/log.js'
+import { buildQuery, parseReply, RCODE, TYPE, udpExchange } from '../helpers/wire.js'
+
+const zoneText = `origin: t.test
+soa: { mname: ns1, rname: h }
+ns: [ns1]
+records:
+  ns1: { A: 192.0.2.53 }
+  www: { A: 192.0.2.80 }
+`
+
+async function withListener(body: (listener: DnsListener, port: number) => Promise<void>): Promise<void> {
+  const set = buildZoneSet([{ file: 't.yaml', text: zoneText }], () => 1, 1)
+  assert.equal(set.zones.size, 1, 'the test zone loads')
+  const handler = new DnsHandler(() => set, createLogger('silent'))
+  const listener = new DnsListener({ host: '127.0.0.1', port: 0 }, handler, { idleTimeoutMs: 10_000, maxConnections: 10 }, createLogger('silent'))
+  const [bound] = await listener.start()
+  try {
+    await body(listener, bound!.port)
+  } finally {
+    await listener.close()
+  }
+}
+
+test('a query from source port 0 (spoofed: no reply can go there) is dropped, and the listener goes on answering', async () => {
+  await withListener(async (listener, port) => {
+    // The listener's dgram socket, handed the datagram the way dgram's onMessage hands it over
+    // (a raw socket would be needed to send from port 0 for real: `emit('message', msg, rinfo)`).
+    const udp = (listener as unknown as { udp: UdpSocket }).udp
+    const query = buildQuery({ id: 7, name: 'www.t.test', type: TYPE.A })
+    const rinfo: RemoteInfo = { address: '127.0.0.1', family: 'IPv4', port: 0, size: query.length }
+    let sent = 0
+    const send = udp.send.bind(udp)
+    udp.send = ((...args: Parameters<typeof send>) => {
+      sent++
+      return send(...args)
+    }) as typeof udp.send
+    assert.doesNotThrow(() => udp.emit('message', query, rinfo), 'a datagram from port 0 must not throw out of the socket event (that ends the process)')
+    assert.equal(sent, 0, 'nothing is sent to port 0')
+    const raw = await udpExchange(port, buildQuery({ id: 8, name: 'www.t.test', type: TYPE.A }))
+    assert.ok(raw, 'the listener still answers')
+    const reply = parseReply(raw)
+    assert.equal(reply.id, 8)
+    assert.equal(reply.rcode, RCODE.NOERROR)
+    assert.equal(reply.answers.length, 1)
+  })
+})
