@@ -6,6 +6,7 @@
  */
 import type { RemoteInfo } from 'node:dgram'
 import { isIP, type Socket } from 'node:net'
+import { networkInterfaces } from 'node:os'
 import dns2 from 'dns2'
 import { MeridianError } from '../errors.js'
 import type { Logger } from '../log.js'
@@ -180,9 +181,34 @@ export interface BoundAddress {
   port: number
 }
 
-/** UDP and TCP on one address and port. */
+/** Whether `host` is its family's wildcard address (0.0.0.0, ::). */
+function isWildcard(host: string): boolean {
+  return host === '0.0.0.0' || (isIP(host) === 6 && /^[0:]+$/.test(host))
+}
+
+/** This host's addresses of `family` (link-local IPv6 ones with their interface), for UDP on a wildcard listen address. */
+export function localAddresses(family: 4 | 6, interfaces: ReturnType<typeof networkInterfaces> = networkInterfaces()): string[] {
+  const out = new Set<string>()
+  for (const [name, addrs] of Object.entries(interfaces)) {
+    for (const a of addrs ?? []) {
+      if (a.family !== (family === 4 ? 'IPv4' : 'IPv6')) continue
+      out.add(a.family === 'IPv6' && a.scopeid ? `${a.address}%${name}` : a.address)
+    }
+  }
+  return [...out]
+}
+
+/**
+ * UDP and TCP on one address and port. On a wildcard address (0.0.0.0, ::) UDP takes one socket per
+ * address of the host, bound when the listener starts: a UDP reply must come from the address the
+ * query went to (RFC 2181 §4.1), and a socket bound to the wildcard cannot tell which that was (Node's
+ * dgram has no IP_PKTINFO): the kernel picks each reply's source by its route back to the client, so a
+ * query to a second address of the host (an anycast address on lo, a secondary IP) was answered from
+ * another, and resolvers drop such replies. BIND binds each address for `listen-on { any; }` too.
+ * TCP, whose replies go on the connection, keeps the wildcard.
+ */
 export class DnsListener {
-  private udp: UdpListener | undefined
+  private udps: UdpListener[] = []
   private tcp: TcpListener | undefined
 
   /** The open TCP connections (for diagnostics and tests). */
@@ -199,41 +225,64 @@ export class DnsListener {
 
   async start(): Promise<BoundAddress[]> {
     const family = isIP(this.at.host) === 6 ? 6 : 4
-    // With port 0 the OS picks the UDP port; TCP then takes the same number, retrying if taken.
+    const local = isWildcard(this.at.host) ? localAddresses(family) : []
+    // A host without an address of the family (IPv6 turned off): the wildcard as given.
+    const udpHosts = local.length > 0 ? local : [this.at.host]
+    // With port 0 the OS picks the UDP port (on the first address); the other addresses and TCP
+    // then take the same number, all of it retried if one is taken.
     for (let attempt = 0; ; attempt++) {
-      const udp = new UdpListener(family, this.handler)
-      udp.on('error', (err) => this.log.error({ err: err.message, at: formatAddress(this.at.host, this.at.port) }, 'UDP socket error'))
-      await bind(udp, (done) => udp.bind(this.at.port, this.at.host, done))
-      const port = udp.address().port
-      const tcp = new TcpListener(this.handler, this.tcpOptions)
+      const udps: UdpListener[] = []
+      let port = this.at.port
       try {
+        for (const host of udpHosts) {
+          const udp = new UdpListener(family, this.handler)
+          udp.on('error', (err) => this.log.error({ err: err.message, at: formatAddress(host, port) }, 'UDP socket error'))
+          try {
+            await bind(udp, (done) => udp.bind(port, host, done))
+          } catch (err) {
+            // An address that cannot be bound (a tentative IPv6 address, one just removed) is left out.
+            if (errCode(err) !== 'EADDRNOTAVAIL' || host === this.at.host) throw err
+            udp.close()
+            this.log.warn({ at: formatAddress(host, port), err: (err as Error).message }, 'a local address cannot be bound for UDP; queries to it are not answered')
+            continue
+          }
+          udps.push(udp)
+          port = udp.address().port
+        }
+        if (udps.length === 0) throw new MeridianError('E_LISTEN', `cannot listen: no address of ${this.at.host} could be bound for UDP`)
+        const tcp = new TcpListener(this.handler, this.tcpOptions)
         await bind(tcp, (done) => tcp.listen({ host: this.at.host, port, ipv6Only: family === 6, backlog: 511 }, done))
+        tcp.on('error', (err) => this.log.error({ err: err.message }, 'TCP server error'))
+        this.udps = udps
+        this.tcp = tcp
+        return [
+          ...udps.map((u): BoundAddress => ({ transport: 'udp', address: u.address().address, port })),
+          { transport: 'tcp', address: this.at.host, port },
+        ]
       } catch (err) {
-        udp.close()
-        const code = ((err as Error).cause as NodeJS.ErrnoException | undefined)?.code
-        if (this.at.port === 0 && code === 'EADDRINUSE' && attempt < 20) continue
+        for (const u of udps) u.close()
+        if (this.at.port === 0 && errCode(err) === 'EADDRINUSE' && attempt < 20) continue
         throw err
       }
-      tcp.on('error', (err) => this.log.error({ err: err.message }, 'TCP server error'))
-      this.udp = udp
-      this.tcp = tcp
-      return [
-        { transport: 'udp', address: this.at.host, port },
-        { transport: 'tcp', address: this.at.host, port },
-      ]
     }
   }
 
   async close(): Promise<void> {
-    const udp = this.udp
+    const udps = this.udps
+    this.udps = []
     const tcp = this.tcp
-    if (udp) await new Promise<void>((resolve) => udp.close(() => resolve()))
+    await Promise.all(udps.map((udp) => new Promise<void>((resolve) => udp.close(() => resolve()))))
     if (tcp) {
       const closed = new Promise<void>((resolve) => tcp.close(() => resolve()))
       for (const s of tcp.sockets) s.destroy()
       await closed
     }
   }
+}
+
+/** The system error code behind a bind() failure (its cause's). */
+function errCode(err: unknown): string | undefined {
+  return ((err as Error).cause as NodeJS.ErrnoException | undefined)?.code
 }
 
 function bind(target: NodeJS.EventEmitter, start: (done: () => void) => void): Promise<void> {

@@ -3,7 +3,9 @@
  * arrive as dgram hands them to the listener, including ones no reply can be sent to.
  */
 import assert from 'node:assert/strict'
-import type { RemoteInfo, Socket as UdpSocket } from 'node:dgram'
+import { createSocket, type RemoteInfo, type Socket as UdpSocket } from 'node:dgram'
+import { once } from 'node:events'
+import { networkInterfaces } from 'node:os'
 import { test } from 'node:test'
 import { buildZoneSet } from '../../src/config/load.js'
 import { DnsHandler } from '../../src/dns/handler.js'
@@ -19,11 +21,11 @@ records:
   www: { A: 192.0.2.80 }
 `
 
-async function withListener(body: (listener: DnsListener, port: number) => Promise<void>): Promise<void> {
+async function withListener(body: (listener: DnsListener, port: number) => Promise<void>, host = '127.0.0.1'): Promise<void> {
   const set = buildZoneSet([{ file: 't.yaml', text: zoneText }], () => 1, 1)
   assert.equal(set.zones.size, 1, 'the test zone loads')
   const handler = new DnsHandler(() => set, createLogger('silent'))
-  const listener = new DnsListener({ host: '127.0.0.1', port: 0 }, handler, { idleTimeoutMs: 10_000, maxConnections: 10 }, createLogger('silent'))
+  const listener = new DnsListener({ host, port: 0 }, handler, { idleTimeoutMs: 10_000, maxConnections: 10 }, createLogger('silent'))
   const [bound] = await listener.start()
   try {
     await body(listener, bound!.port)
@@ -36,7 +38,7 @@ test('a query from source port 0 (spoofed: no reply can go there) is dropped, an
   await withListener(async (listener, port) => {
     // The listener's dgram socket, handed the datagram the way dgram's onMessage hands it over
     // (a raw socket would be needed to send from port 0 for real: `emit('message', msg, rinfo)`).
-    const udp = (listener as unknown as { udp: UdpSocket }).udp
+    const udp = (listener as unknown as { udps: UdpSocket[] }).udps[0]!
     const query = buildQuery({ id: 7, name: 'www.t.test', type: TYPE.A })
     const rinfo: RemoteInfo = { address: '127.0.0.1', family: 'IPv4', port: 0, size: query.length }
     let sent = 0
@@ -55,3 +57,29 @@ test('a query from source port 0 (spoofed: no reply can go there) is dropped, an
     assert.equal(reply.answers.length, 1)
   })
 })
+
+/** An IPv4 address of this host other than loopback, if it has one. */
+const otherAddress = Object.values(networkInterfaces())
+  .flat()
+  .find((a) => a !== undefined && a.family === 'IPv4' && !a.internal)?.address
+
+test(
+  'on a wildcard listen address (0.0.0.0), a UDP reply comes from the address the query was sent to, not the one the kernel would pick (RFC 2181 §4.1)',
+  { skip: otherAddress === undefined && 'this host has no IPv4 address besides loopback' },
+  async () => {
+    await withListener(async (_listener, port) => {
+      // The client is on loopback and asks the host's other address: the kernel's route back to
+      // 127.0.0.1 has source 127.0.0.1, which a wildcard socket would answer from.
+      const client = createSocket('udp4')
+      await new Promise<void>((resolve) => client.bind(0, '127.0.0.1', resolve))
+      try {
+        client.send(buildQuery({ id: 9, name: 'www.t.test', type: TYPE.A }), port, otherAddress)
+        const [msg, rinfo] = (await once(client, 'message')) as [Buffer, RemoteInfo]
+        assert.equal(parseReply(msg).id, 9)
+        assert.equal(`${rinfo.address}:${rinfo.port}`, `${otherAddress}:${port}`, 'the reply comes from the address and port the query went to')
+      } finally {
+        client.close()
+      }
+    }, '0.0.0.0')
+  },
+)
