@@ -63,6 +63,9 @@ export async function tempDir(prefix = 'meridian-test-'): Promise<{ dir: string;
   return { dir, cleanup: () => rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 20 }) }
 }
 
+/** How long startServer waits for the start-up log line. */
+const START_TIMEOUT_MS = 30_000
+
 export async function startServer(opts: StartOptions = {}): Promise<RunningServer> {
   let zonesDir = opts.zonesDirInPlace
   let cleanup: (() => Promise<void>) | undefined
@@ -79,7 +82,22 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   const workers = opts.args?.includes('--workers') ? [] : ['--workers', '1']
   const args = ['serve', '--zones', zonesDir, ...listen.flatMap((l) => ['--listen', l]), ...admin, ...workers, ...(opts.args ?? [])]
   const { proc, logs, waitForLog, exited, stderr } = spawnServer(args, opts)
-  const started = await waitForLog((l) => Array.isArray(l.listen) && typeof l.msg === 'string' && l.msg.startsWith('meridian serving'))
+  let started: LogLine
+  try {
+    // Up to 30 s: workers forked on a loaded 2-CPU machine have taken over 10 s to start.
+    started = await waitForLog((l) => Array.isArray(l.listen) && typeof l.msg === 'string' && l.msg.startsWith('meridian serving'), START_TIMEOUT_MS)
+  } catch (err) {
+    // A server that did not start is stopped here: the test that asked for it gets no handle to
+    // stop it with, and a process left running kept its whole test file from ever ending.
+    if (proc.exitCode === null && proc.signalCode === null) {
+      proc.kill('SIGTERM')
+      const kill = setTimeout(() => proc.kill('SIGKILL'), 5000)
+      await exited
+      clearTimeout(kill)
+    }
+    await cleanup?.()
+    throw err
+  }
   const listenAddrs = started.listen as string[]
   const port = Number(/:(\d+)$/.exec(listenAddrs[0]!)![1])
   return {
