@@ -15,6 +15,7 @@ export const ERROR_CODES = {
   E_ZONE_WRITE: 'a zone file cannot be written (admin API edit)',
   E_ADMIN_TOKEN: 'the admin API token is missing or unreadable where one is required',
   E_API_AUTH: 'an admin API request lacks the bearer token, or carries a wrong one',
+  E_API_HOST: 'an admin API request on a loopback address names a host other than an IP address or localhost (DNS rebinding)',
   E_API_BODY: 'an admin API request body or parameter is malformed (not JSON, not an object, a bad query parameter)',
   E_API_NOT_FOUND: 'an admin API request names a zone, region, service or path that does not exist',
   E_API_METHOD: 'an admin API request uses a method its path does not take',

@@ -28,6 +28,7 @@
  *
  * Metrics: none of its own (GET /metrics serves the injected registry).
  */
+import { isIP } from 'node:net'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import type { Document } from 'yaml'
 import type { Logger } from '../log.js'
@@ -85,6 +86,13 @@ const WHOLE: Record<Section, string[]> = { regions: ['location'], services: [] }
  * merge patching recurse, so a deeper body (2,000 levels fit in 10 KB) would overflow the stack: a 500.
  */
 const MAX_BODY_DEPTH = 32
+
+/** Whether a Host header names this machine by address or as localhost (or is absent: HTTP/1.0; browsers always send it). */
+function loopbackHost(host: string | undefined): boolean {
+  if (host === undefined) return true
+  const name = (host.startsWith('[') ? host.slice(1, host.indexOf(']')) : host.replace(/:\d*$/, '')).toLowerCase().replace(/\.$/, '')
+  return isIP(name) !== 0 || name === 'localhost'
+}
 
 /** Whether `value` nests objects or arrays more than `max` levels deep (found without recursion). */
 function nestedDeeper(value: unknown, max: number): boolean {
@@ -180,6 +188,11 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
 
   app.addHook('onRequest', async (req, reply) => {
     if (OPEN_ROUTES.has(req.routeOptions.url ?? '')) return
+    // On loopback reads are open, so a web page whose name was rebound to 127.0.0.1 could read them
+    // from the operator's browser (DNS rebinding); its requests carry its own name as Host.
+    if (!deps.readsNeedToken && !loopbackHost(req.headers.host)) {
+      throw new ApiError('E_API_HOST', 403, `Host ${JSON.stringify(req.headers.host)} is refused: on a loopback address the API answers requests for an IP address or localhost only (a page whose name points here could read it); use http://127.0.0.1:PORT, or a non-loopback --admin address with a token`)
+    }
     const write = req.method !== 'GET' && req.method !== 'HEAD' && req.method !== 'OPTIONS'
     if (!write && !deps.readsNeedToken) return
     reply.header('www-authenticate', 'Bearer realm="meridian"')

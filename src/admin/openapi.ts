@@ -84,6 +84,7 @@ const detach = { name: 'detach', in: 'query', required: false, schema: { type: '
 const writeErrors = {
   '400': err('The body is wrong (which field and why in details), or the zone set it would make is inconsistent.'),
   '401': err('Missing or wrong bearer token.'),
+  '403': err('Host is a name other than localhost on a loopback admin address (DNS rebinding guard).'),
   '404': err('Unknown zone, region or service.'),
   '409': err('Conflict: exists already, still referenced.'),
   '412': err('If-Match is not the current ETag, or If-None-Match is * or names it.'),
@@ -95,6 +96,7 @@ const readErrors = {
   '304': { description: 'If-None-Match names the current ETag: not modified, no body.', headers: etagHeader },
   '400': err('The zone name in the URL is not a valid domain name.'),
   '401': err('Missing or wrong bearer token (non-loopback admin address).'),
+  '403': err('Host is a name other than localhost on a loopback admin address (DNS rebinding guard).'),
   '404': err('Unknown zone, region or service.'),
 }
 const body = (schema: string, types = ['application/json']) => ({ required: true, content: Object.fromEntries(types.map((t) => [t, { schema: ref(schema) }])) })

@@ -363,6 +363,26 @@ describe('authentication', () => {
     for (const url of ['/healthz', '/readyz']) assert.equal((await call(h, 'GET', url, undefined, {})).statusCode, 200, url)
   })
 
+  test('on a loopback address a request for a host name other than localhost is a 403 (DNS rebinding), reads and writes alike; addresses and localhost pass', async (t) => {
+    const h = await harness(t)
+    for (const host of ['rebind.attacker.example', 'rebind.attacker.example:8053', 'localhost.attacker.example', 'meridian', '127.0.0.1.nip.io:8053']) {
+      for (const [method, url, body] of [['GET', '/v1/zones'], ['GET', '/metrics'], ['PATCH', `${Z}/regions/eu-west`, { weight: 7 }]] as const) {
+        const res = await call(h, method, url, body, { ...(body ? JSON_HEADERS : {}), ...AUTH, host })
+        assert.equal(res.statusCode, 403, `${method} ${url} Host ${host}`)
+        assert.equal(res.json().error, 'E_API_HOST')
+        assert.match(res.json().message, /use http:\/\/127\.0\.0\.1:PORT/)
+      }
+    }
+    await h.unchanged('refused Hosts')
+    for (const host of ['127.0.0.1:8053', '127.0.0.1', 'localhost:8053', 'LOCALHOST', 'localhost.', '[::1]:8053', '[::ffff:127.0.0.1]:8053', '192.0.2.7:8053']) {
+      assert.equal((await call(h, 'GET', '/v1/zones', undefined, { host })).statusCode, 200, `Host ${host}`)
+    }
+    for (const url of ['/healthz', '/readyz']) assert.equal((await call(h, 'GET', url, undefined, { host: 'rebind.attacker.example' })).statusCode, 200, url)
+    // On a non-loopback address every request needs the token, which a rebinding page does not have: names pass.
+    const open = await harness(t, { readsNeedToken: true })
+    assert.equal((await call(open, 'GET', '/v1/zones', undefined, { ...AUTH, host: 'meridian-admin.internal:8053' })).statusCode, 200)
+  })
+
   test('the token is compared whole (hashes, constant time), and the Authorization header never reaches the log', async (t) => {
     assert.equal(bearerMatches(`Bearer ${TOKEN}`, TOKEN), true)
     assert.equal(bearerMatches(`bearer   ${TOKEN} `, TOKEN), true)
