@@ -343,6 +343,13 @@ export class DnsWorkers {
     if (slot.worker !== w) return
     switch (msg.type) {
       case 'hello': {
+        // A 'stop' sent while this worker was still loading found no listener and was lost: stopping
+        // now, it is told again instead of being started (else it would bind, answer, and be killed
+        // only at the end of the grace period).
+        if (this.stopping) {
+          this.send(slot, { type: 'stop' })
+          break
+        }
         slot.phase = 'starting'
         const o = this.o
         this.send(slot, { type: 'init', listen: o.listen, tcp: o.tcp, handler: o.handler, geodb: o.geodb(), logLevel: o.logLevel, zones: o.store.current(), seq: this.seq, health: this.health.initial(this.slots.some((s) => s !== slot && s.phase !== 'forked')) })

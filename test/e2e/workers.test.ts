@@ -314,3 +314,33 @@ describe('a control process killed with SIGKILL', () => {
     assert.deepEqual(said.sort(), pids.map((pid) => [pid, 'the control process disconnected']).sort())
   })
 })
+
+/** The pids of `pid`'s child processes (Linux: /proc/PID/task/PID/children). */
+async function childrenOf(pid: number): Promise<number[]> {
+  const text = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => '')
+  return text.split(' ').filter(Boolean).map(Number)
+}
+
+describe('a SIGTERM while a replacement DNS worker is starting', () => {
+  test('stops the replacement as well, without waiting for the 5 s kill, and exits 0', async () => {
+    const server = await startServer({ args: ['--geodb', TEST_GEODB, '--workers', '2'] })
+    const pids = readyWorkers(server)
+    assert.equal(pids.length, 2)
+    process.kill(pids[0]!, 'SIGKILL')
+    await server.waitForLog((l) => l.pid === pids[0] && /died/.test(l.msg))
+    // The replacement is forked 100 ms after the death: SIGTERM as soon as its process exists,
+    // while it is still loading its modules (a message sent to it then finds no listener).
+    let fresh: number | undefined
+    while (fresh === undefined) {
+      fresh = (await childrenOf(server.proc.pid!)).find((pid) => !pids.includes(pid))
+      if (fresh === undefined) await new Promise((r) => setTimeout(r, 2))
+    }
+    const t0 = performance.now()
+    const code = await server.stop()
+    const ms = performance.now() - t0
+    assert.equal(code, 0, server.stderr())
+    assert.ok(ms < 2500, `stopped in ${ms.toFixed(0)} ms (the control process kills a worker that does not stop after 5 s)`)
+    assert.equal(alive(fresh), false, `the replacement ${fresh} is gone`)
+    assert.equal(server.logs.filter((l) => l.msg === 'dns worker ready' && l.pid === fresh).length, 0, 'the replacement never started answering')
+  })
+})
