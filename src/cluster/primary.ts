@@ -189,11 +189,9 @@ export class DnsWorkers {
     cluster.schedulingPolicy = cluster.SCHED_NONE
     cluster.setupPrimary({ exec: WORKER_ENTRY, args: [], execArgv: workerExecArgv(process.execArgv, process.env.NODE_OPTIONS), serialization: 'advanced' })
     cluster.on('exit', (w, code, signal) => this.exited(w, code, signal))
-    this.o.store.onChange((set) => {
-      this.sendZones(set)
-      // New checks were just added to (or removed from) the poller, which bumps its generation quietly.
-      this.sendHealth()
-    })
+    // New checks were just added to (or removed from) the poller (cli.ts's listener runs first),
+    // which bumps its generation quietly: the set goes with that health update.
+    this.o.store.onChange((set) => this.sendZones(set))
     this.o.poller.onChange(() => {
       if (this.stopping) return
       this.healthDue ??= setTimeout(() => {
@@ -465,10 +463,16 @@ export class DnsWorkers {
     const problem = cloneProblem(set)
     if (problem) {
       this.log.error({ problem }, 'the new zone set cannot be sent to the DNS workers; they keep answering from the previous one')
+      this.sendHealth()
       return
     }
     const seq = ++this.seq
-    for (const s of this.slots) if (s.phase !== 'forked') this.send(s, { type: 'zones', seq, zones: set })
+    // In the same message as the set: a worker that applied one without the other would answer,
+    // in between, from a set naming checks its view does not have (an edited check's new key:
+    // unknown, so up by default, even for a region that is down).
+    const started = this.slots.filter((s) => s.phase !== 'forked')
+    const health = started.length > 0 ? (this.health.update() ?? undefined) : undefined
+    for (const s of started) this.send(s, { type: 'zones', seq, zones: set, health })
   }
 
   private settleSync(): void {

@@ -34,9 +34,14 @@ export interface WorkerInit {
 
 export type ToWorker =
   | WorkerInit
-  | { type: 'zones'; seq: number; zones: ZoneSet }
-  | { type: 'health'; health: HealthView }
-  | HealthDelta
+  /**
+   * A new zone set, with the health update that goes with it (the poller has just added or removed
+   * the set's checks): in one message, so that a worker never answers from a set that names a check
+   * its health view does not have yet (an edited check's new key: unknown, i.e. up by default, even
+   * for a down region) or from a view that lost the checks its set still names.
+   */
+  | { type: 'zones'; seq: number; zones: ZoneSet; health?: HealthUpdate }
+  | HealthUpdate
   | { type: 'metrics'; id: number }
   /**
    * The control process took a new GeoIP database: `bytes` are its octets from `offset` on, of
@@ -48,6 +53,9 @@ export type ToWorker =
    */
   | { type: 'geodb-part'; seq: number; path: string; size: number; offset: number; bytes: Buffer }
   | { type: 'stop' }
+
+/** What brings a worker's health view to the control process's: a whole view, or a delta. */
+export type HealthUpdate = { type: 'health'; health: HealthView } | HealthDelta
 
 export type FromWorker =
   | { type: 'hello' }

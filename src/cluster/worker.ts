@@ -16,7 +16,7 @@ import { createLogger, type Logger } from '../log.js'
 import { Metrics } from '../metrics/index.js'
 import type { VipHealth } from '../model/gslb.js'
 import type { ZoneSet } from '../model/types.js'
-import type { FromWorker, ToWorker, WorkerInit } from './protocol.js'
+import type { FromWorker, HealthUpdate, ToWorker, WorkerInit } from './protocol.js'
 
 function send(msg: FromWorker): void {
   // An error here (EPIPE: the control process just died) is not this worker's to report: its
@@ -74,6 +74,18 @@ function main(): void {
     const bound: BoundAddress[] = []
     for (const l of listeners) bound.push(...(await l.start()))
     return bound
+  }
+
+  /** Brings the health view to the control process's: a whole view, or a delta. */
+  const updateHealth = (msg: HealthUpdate): void => {
+    if (!health) return
+    if (msg.type === 'health') health.replace(msg.health)
+    // Deltas come in order on one channel after the init's whole view: one that does not follow
+    // on means a message was lost, and this worker would answer from a view it cannot trust.
+    else if (!health.apply(msg)) {
+      log.fatal({ from: msg.from, have: health.view.generation }, 'dns worker: a health update does not follow on from its view; exiting to be replaced')
+      stop('a health update out of order', 1)
+    }
   }
 
   let stopping = false
@@ -139,19 +151,14 @@ function main(): void {
         )
         break
       case 'zones':
+        // The set and its checks' health in the same turn: no query is answered from one without the other.
+        if (msg.health) updateHealth(msg.health)
         zones = msg.zones
         ack(msg.seq)
         break
       case 'health':
-        health?.replace(msg.health)
-        break
       case 'health-delta':
-        // Deltas come in order on one channel after the init's whole view: one that does not follow
-        // on means a message was lost, and this worker would answer from a view it cannot trust.
-        if (health && !health.apply(msg)) {
-          log.fatal({ from: msg.from, have: health.view.generation }, 'dns worker: a health update does not follow on from its view; exiting to be replaced')
-          stop('a health update out of order', 1)
-        }
+        updateHealth(msg)
         break
       case 'metrics':
         report(msg.id)

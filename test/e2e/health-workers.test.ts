@@ -7,9 +7,11 @@
  */
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
+import { writeFile } from 'node:fs/promises'
+import path from 'node:path'
 import type { SimPool } from '../../src/sim/index.js'
-import { addressesOf, ask, checkFor, startPools, subnet, writeZone } from '../helpers/gslb.js'
-import { startServer, tempDir, TEST_GEODB, type RunningServer } from '../helpers/server.js'
+import { addressesOf, ask, askMany, checkFor, startPools, subnet, writeZone } from '../helpers/gslb.js'
+import { adminUrl, startServer, tempDir, TEST_GEODB, type RunningServer } from '../helpers/server.js'
 import { TYPE } from '../helpers/wire.js'
 import { waitFor } from '../../src/sim/index.js'
 
@@ -68,4 +70,58 @@ test('two DNS workers follow a region going down and coming back, from the recor
   const counts = server.logs.filter((l) => l.msg === 'dns worker stopped').map((l) => Number(l.queries))
   assert.equal(counts.length, 2)
   assert.ok(counts.every((n) => n > 0), `queries answered by each worker: ${counts.join(', ')}`)
+})
+
+test('a check edited through the admin API keeps its down region out of every worker\'s answers: the new check never counts as unknown (up)', async (t) => {
+  // The edit gives the check a new key, whose record carries the down state over (docs/zones.md).
+  // A worker must get the zone set naming the new key and the health record under it together.
+  const vips = { a: '127.77.3.1', b: '127.77.4.1' }
+  const own = await startPools([
+    { region: 'a', vip: vips.a },
+    { region: 'b', vip: vips.b },
+  ])
+  t.after(() => Promise.all([...own.values()].map((p) => p.close())))
+  await own.get('a')!.stop()
+  const dir = await tempDir()
+  t.after(dir.cleanup)
+  // a: down at its first failure; b: up at its first success, and not down for one slow round on a busy machine.
+  const timing = { a: { interval: 0.5, timeout: 0.25, rise: 2, fall: 1 }, b: { interval: 1, timeout: 0.9, rise: 1, fall: 3 } }
+  const region = (name: 'a' | 'b') => `  ${name}:\n    location: { lat: 51.51, lon: -0.13 }\n    vips: [${vips[name]}]\n    check: ${checkFor(own.get(name)!, timing[name])}`
+  // A zone set of a few hundred services: a message of some size, as in production.
+  const more = Array.from({ length: 300 }, (_, i) => `  s${i}: { regions: [a, b], policy: weighted, answers: 1 }\n`).join('')
+  await writeZone(dir.dir, `${ORIGIN}.yaml`, `origin: ${ORIGIN}\nsoa: { mname: ns1, rname: hostmaster.${ORIGIN}., minimum: 60 }\nns: [ns1]\nrecords:\n  ns1: { A: 127.0.0.1 }\nregions:\n${region('a')}\n${region('b')}\nservices:\n  www: { regions: [a, b], policy: weighted, answers: 1, ttl: 5 }\n${more}`)
+  const tokenFile = path.join(dir.dir, '.admin-token')
+  await writeFile(tokenFile, 'health-workers-token\n')
+  const edited = await startServer({ zonesDirInPlace: dir.dir, args: ['--geodb', TEST_GEODB, '--no-watch', '--health-wait', '5', '--workers', '2', '--admin-token-file', tokenFile] })
+  t.after(() => edited.stop())
+  const admin = await adminUrl(edited)
+  await edited.waitForLog((l) => l.msg.endsWith(' is down') && String(l.key).includes(vips.a))
+  const everyNetwork = Array.from({ length: 256 }, (_, i) => ({ name: NAME, type: TYPE.A, client: NETWORKS[i % NETWORKS.length]! }))
+  assert.deepEqual(new Set((await askMany(edited.port, everyNetwork)).map((r) => addressesOf(r).join())), new Set([vips.b]))
+  let asking = true
+  let answers = 0
+  let fromA = 0
+  /** Called at the end of each round of queries (one from every network). */
+  let roundDone = () => {}
+  const roundEnd = () => new Promise<void>((resolve) => (roundDone = resolve))
+  const asker = (async () => {
+    while (asking) {
+      const replies = await askMany(edited.port, everyNetwork)
+      answers += replies.length
+      fromA += replies.filter((r) => addressesOf(r).includes(vips.a)).length
+      roundDone()
+    }
+  })()
+  for (let i = 0; i < 10; i++) {
+    const res = await fetch(`${admin}/v1/zones/${ORIGIN}/regions/a`, { method: 'PATCH', headers: { authorization: 'Bearer health-workers-token', 'content-type': 'application/json' }, body: JSON.stringify({ check: { interval: i % 2 ? 0.5 : 0.6 } }) })
+    assert.equal(res.status, 200, await res.text())
+    // The round under way, and a whole one after the 200.
+    await roundEnd()
+    await roundEnd()
+  }
+  asking = false
+  await asker
+  t.diagnostic(`${answers} answers during 10 edits of the down region's check`)
+  assert.ok(answers > 1000)
+  assert.equal(fromA, 0, `${fromA} of ${answers} answers were the down region's`)
 })
