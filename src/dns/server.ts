@@ -198,18 +198,34 @@ export function localAddresses(family: 4 | 6, interfaces: ReturnType<typeof netw
   return [...out]
 }
 
+/** How often a wildcard listener looks for addresses added to or removed from the host. */
+export const WILDCARD_RESCAN_MS = 30_000
+
+/** Where a wildcard listener finds the host's addresses (os.networkInterfaces; tests give their own). */
+export type Interfaces = () => ReturnType<typeof networkInterfaces>
+
 /**
  * UDP and TCP on one address and port. On a wildcard address (0.0.0.0, ::) UDP takes one socket per
- * address of the host, bound when the listener starts: a UDP reply must come from the address the
- * query went to (RFC 2181 §4.1), and a socket bound to the wildcard cannot tell which that was (Node's
- * dgram has no IP_PKTINFO): the kernel picks each reply's source by its route back to the client, so a
- * query to a second address of the host (an anycast address on lo, a secondary IP) was answered from
- * another, and resolvers drop such replies. BIND binds each address for `listen-on { any; }` too.
+ * address of the host: a UDP reply must come from the address the query went to (RFC 2181 §4.1),
+ * and a socket bound to the wildcard cannot tell which that was (Node's dgram has no IP_PKTINFO):
+ * the kernel picks each reply's source by its route back to the client, so a query to a second
+ * address of the host (an anycast address on lo, a secondary IP) was answered from another, and
+ * resolvers drop such replies. BIND binds each address for `listen-on { any; }` too. The addresses
+ * are looked at again every `rescanMs` (BIND's interface-interval): an address added later (an
+ * anycast address brought up once the service is healthy) gets a socket, one removed loses its own.
  * TCP, whose replies go on the connection, keeps the wildcard.
  */
 export class DnsListener {
-  private udps: UdpListener[] = []
+  /** UDP sockets by the address they are bound to (one, or one per host address on a wildcard). */
+  private udps = new Map<string, UdpListener>()
   private tcp: TcpListener | undefined
+  private family: 4 | 6 = 4
+  private port = 0
+  private rescanTimer: NodeJS.Timeout | undefined
+  private rescanning: Promise<unknown> | undefined
+  /** Addresses found and not bound (logged once each, retried at every rescan). */
+  private readonly unbindable = new Set<string>()
+  private closed = false
 
   /** The open TCP connections (for diagnostics and tests). */
   get tcpConnections(): ReadonlySet<Socket> {
@@ -221,55 +237,118 @@ export class DnsListener {
     private readonly handler: DnsHandler,
     private readonly tcpOptions: TcpOptions,
     private readonly log: Logger,
+    private readonly interfaces: Interfaces = networkInterfaces,
+    private readonly rescanMs = WILDCARD_RESCAN_MS,
   ) {}
 
   async start(): Promise<BoundAddress[]> {
-    const family = isIP(this.at.host) === 6 ? 6 : 4
-    const local = isWildcard(this.at.host) ? localAddresses(family) : []
+    const family = (this.family = isIP(this.at.host) === 6 ? 6 : 4)
+    const wildcard = isWildcard(this.at.host)
+    const local = wildcard ? localAddresses(family, this.interfaces()) : []
     // A host without an address of the family (IPv6 turned off): the wildcard as given.
     const udpHosts = local.length > 0 ? local : [this.at.host]
     // With port 0 the OS picks the UDP port (on the first address); the other addresses and TCP
     // then take the same number, all of it retried if one is taken.
     for (let attempt = 0; ; attempt++) {
-      const udps: UdpListener[] = []
+      const udps = new Map<string, UdpListener>()
       let port = this.at.port
       try {
         for (const host of udpHosts) {
-          const udp = new UdpListener(family, this.handler)
-          udp.on('error', (err) => this.log.error({ err: err.message, at: formatAddress(host, port) }, 'UDP socket error'))
-          try {
-            await bind(udp, (done) => udp.bind(port, host, done))
-          } catch (err) {
-            // An address that cannot be bound (a tentative IPv6 address, one just removed) is left out.
-            if (errCode(err) !== 'EADDRNOTAVAIL' || host === this.at.host) throw err
-            udp.close()
-            this.log.warn({ at: formatAddress(host, port), err: (err as Error).message }, 'a local address cannot be bound for UDP; queries to it are not answered')
-            continue
-          }
-          udps.push(udp)
+          const udp = await this.bindUdp(host, port, host !== this.at.host)
+          if (!udp) continue
+          udps.set(host, udp)
           port = udp.address().port
         }
-        if (udps.length === 0) throw new MeridianError('E_LISTEN', `cannot listen: no address of ${this.at.host} could be bound for UDP`)
+        if (udps.size === 0) throw new MeridianError('E_LISTEN', `cannot listen: no address of ${this.at.host} could be bound for UDP`)
         const tcp = new TcpListener(this.handler, this.tcpOptions)
         await bind(tcp, (done) => tcp.listen({ host: this.at.host, port, ipv6Only: family === 6, backlog: 511 }, done))
         tcp.on('error', (err) => this.log.error({ err: err.message }, 'TCP server error'))
         this.udps = udps
         this.tcp = tcp
+        this.port = port
+        if (local.length > 0 && this.rescanMs > 0) this.rescanTimer = setInterval(() => this.rescan().catch((err: unknown) => this.log.error({ err }, 'looking at the host\'s addresses failed; the UDP sockets stay as they were')), this.rescanMs).unref()
         return [
-          ...udps.map((u): BoundAddress => ({ transport: 'udp', address: u.address().address, port })),
+          ...[...udps.values()].map((u): BoundAddress => ({ transport: 'udp', address: u.address().address, port })),
           { transport: 'tcp', address: this.at.host, port },
         ]
       } catch (err) {
-        for (const u of udps) u.close()
+        for (const u of udps.values()) u.close()
         if (this.at.port === 0 && errCode(err) === 'EADDRINUSE' && attempt < 20) continue
         throw err
       }
     }
   }
 
+  /**
+   * A UDP socket on `host`:`port`; with `optional`, null (logged once per address) when the address
+   * cannot be bound (a tentative IPv6 address, one just removed), and with `taken` too when another
+   * process holds its port (at start, with port 0, the whole set is tried again on another port).
+   */
+  private async bindUdp(host: string, port: number, optional: boolean, taken = false): Promise<UdpListener | null> {
+    const udp = new UdpListener(this.family, this.handler)
+    udp.on('error', (err) => this.log.error({ err: err.message, at: formatAddress(host, port) }, 'UDP socket error'))
+    try {
+      await bind(udp, (done) => udp.bind(port, host, done))
+    } catch (err) {
+      const code = errCode(err)
+      if (!optional || (code !== 'EADDRNOTAVAIL' && !(taken && code === 'EADDRINUSE'))) throw err
+      udp.close()
+      if (!this.unbindable.has(host)) this.log.warn({ at: formatAddress(host, port), err: (err as Error).message }, 'a local address cannot be bound for UDP; queries to it are not answered (tried again at each look at the addresses)')
+      this.unbindable.add(host)
+      return null
+    }
+    this.unbindable.delete(host)
+    return udp
+  }
+
+  /**
+   * A wildcard listener's look at the host's addresses: a UDP socket for each new one, none for
+   * each one gone. What it bound and closed; nothing when a look is under way or the host shows no
+   * address of the family (kept as is rather than left with none).
+   */
+  async rescan(): Promise<{ added: string[]; removed: string[] }> {
+    const none = { added: [], removed: [] }
+    if (this.closed || this.tcp === undefined || this.rescanning) return none
+    const now = localAddresses(this.family, this.interfaces())
+    if (now.length === 0) return none
+    const work = (async () => {
+      const added: string[] = []
+      const removed: string[] = []
+      for (const host of now) {
+        if (this.udps.has(host)) continue
+        const udp = await this.bindUdp(host, this.port, true, true)
+        if (!udp) continue
+        if (this.closed) {
+          udp.close()
+          break
+        }
+        this.udps.set(host, udp)
+        added.push(host)
+      }
+      for (const [host, udp] of this.udps) {
+        if (now.includes(host) || this.closed) continue
+        this.udps.delete(host)
+        udp.close()
+        removed.push(host)
+      }
+      for (const host of this.unbindable) if (!now.includes(host)) this.unbindable.delete(host)
+      if (added.length > 0 || removed.length > 0) this.log.info({ port: this.port, added, removed, udp: [...this.udps.keys()] }, 'the host\'s addresses changed: UDP sockets follow')
+      return { added, removed }
+    })()
+    this.rescanning = work
+    try {
+      return await work
+    } finally {
+      this.rescanning = undefined
+    }
+  }
+
   async close(): Promise<void> {
-    const udps = this.udps
-    this.udps = []
+    this.closed = true
+    clearInterval(this.rescanTimer)
+    await this.rescanning?.catch(() => undefined)
+    const udps = [...this.udps.values()]
+    this.udps = new Map()
     const tcp = this.tcp
     await Promise.all(udps.map((udp) => new Promise<void>((resolve) => udp.close(() => resolve()))))
     if (tcp) {

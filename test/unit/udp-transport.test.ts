@@ -9,7 +9,7 @@ import { networkInterfaces } from 'node:os'
 import { test } from 'node:test'
 import { buildZoneSet } from '../../src/config/load.js'
 import { DnsHandler } from '../../src/dns/handler.js'
-import { DnsListener } from '../../src/dns/server.js'
+import { DnsListener, type Interfaces } from '../../src/dns/server.js'
 import { createLogger } from '../../src/log.js'
 import { buildQuery, parseReply, RCODE, TYPE, udpExchange } from '../helpers/wire.js'
 
@@ -21,11 +21,12 @@ records:
   www: { A: 192.0.2.80 }
 `
 
-async function withListener(body: (listener: DnsListener, port: number) => Promise<void>, host = '127.0.0.1'): Promise<void> {
+async function withListener(body: (listener: DnsListener, port: number) => Promise<void>, host = '127.0.0.1', interfaces?: Interfaces): Promise<void> {
   const set = buildZoneSet([{ file: 't.yaml', text: zoneText }], () => 1, 1)
   assert.equal(set.zones.size, 1, 'the test zone loads')
   const handler = new DnsHandler(() => set, createLogger('silent'))
-  const listener = new DnsListener({ host, port: 0 }, handler, { idleTimeoutMs: 10_000, maxConnections: 10 }, createLogger('silent'))
+  // With `interfaces`, no timer (rescanMs 0): the test looks at the addresses itself (rescan()).
+  const listener = new DnsListener({ host, port: 0 }, handler, { idleTimeoutMs: 10_000, maxConnections: 10 }, createLogger('silent'), interfaces, interfaces ? 0 : undefined)
   const [bound] = await listener.start()
   try {
     await body(listener, bound!.port)
@@ -38,7 +39,7 @@ test('a query from source port 0 (spoofed: no reply can go there) is dropped, an
   await withListener(async (listener, port) => {
     // The listener's dgram socket, handed the datagram the way dgram's onMessage hands it over
     // (a raw socket would be needed to send from port 0 for real: `emit('message', msg, rinfo)`).
-    const udp = (listener as unknown as { udps: UdpSocket[] }).udps[0]!
+    const udp = [...(listener as unknown as { udps: Map<string, UdpSocket> }).udps.values()][0]!
     const query = buildQuery({ id: 7, name: 'www.t.test', type: TYPE.A })
     const rinfo: RemoteInfo = { address: '127.0.0.1', family: 'IPv4', port: 0, size: query.length }
     let sent = 0
@@ -83,3 +84,51 @@ test(
     }, '0.0.0.0')
   },
 )
+
+/** The address a query to `host`:`port` is answered from, or 'refused' (ICMP port unreachable: no socket there). */
+async function askAt(host: string, port: number, id: number): Promise<string> {
+  const client = createSocket('udp4')
+  await new Promise<void>((resolve) => client.bind(0, '127.0.0.1', resolve))
+  // Connected, so a port unreachable comes back as an 'error' event (once() then rejects), and the
+  // kernel passes only replies from `host`:`port` (one from another source would never come: the
+  // test would time out, as a resolver would).
+  await new Promise<void>((resolve) => client.connect(port, host, resolve))
+  try {
+    client.send(buildQuery({ id, name: 'www.t.test', type: TYPE.A }))
+    const [msg, rinfo] = (await once(client, 'message')) as [Buffer, RemoteInfo]
+    assert.equal(parseReply(msg).id, id)
+    return rinfo.address
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ECONNREFUSED') return 'refused'
+    throw err
+  } finally {
+    client.close()
+  }
+}
+
+test('on a wildcard listen address, an address the host gains later is answered from itself after the next look at the addresses, and one it loses is let go', async () => {
+  // 127.0.0.0/8 is on lo, so any of its addresses can be bound: the host "gains" 127.0.0.3 when the
+  // interface list says so (as an anycast address brought up on lo once the service is healthy).
+  let addresses = ['127.0.0.1']
+  const interfaces: Interfaces = () => ({
+    lo: addresses.map((address) => ({ address, netmask: '255.0.0.0', family: 'IPv4' as const, mac: '00:00:00:00:00:00', internal: true, cidr: `${address}/8` })),
+  })
+  await withListener(
+    async (listener, port) => {
+      assert.equal(await askAt('127.0.0.1', port, 1), '127.0.0.1')
+      assert.equal(await askAt('127.0.0.3', port, 2), 'refused', 'no socket on 127.0.0.3 before the host has it')
+      addresses = ['127.0.0.1', '127.0.0.3']
+      assert.deepEqual(await listener.rescan(), { added: ['127.0.0.3'], removed: [] })
+      assert.equal(await askAt('127.0.0.3', port, 3), '127.0.0.3', 'answered from the address asked')
+      assert.deepEqual(await listener.rescan(), { added: [], removed: [] }, 'nothing new: nothing done')
+      addresses = ['127.0.0.3']
+      assert.deepEqual(await listener.rescan(), { added: [], removed: ['127.0.0.1'] })
+      assert.equal(await askAt('127.0.0.1', port, 4), 'refused', 'the address the host lost has no socket')
+      addresses = []
+      assert.deepEqual(await listener.rescan(), { added: [], removed: [] }, 'a list with no address (an interface flapping) is not taken at its word')
+      assert.equal(await askAt('127.0.0.3', port, 5), '127.0.0.3')
+    },
+    '0.0.0.0',
+    interfaces,
+  )
+})
