@@ -38,6 +38,9 @@ function pathOf(instancePath: string): (string | number)[] {
     .map((s) => (/^\d+$/.test(s) ? Number(s) : s))
 }
 
+/** A value as an error shows it: its JSON, but a number JSON has no text for (`1e400` reads as Infinity) as itself, not "null". */
+const shown = (v: unknown): string => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : JSON.stringify(v))
+
 function describe(e: ErrorObject): { message: string; key?: string } {
   const custom = (e.parentSchema as Record<string, unknown> | undefined)?.['x-message']
   switch (e.keyword) {
@@ -51,8 +54,8 @@ function describe(e: ErrorObject): { message: string; key?: string } {
     case 'required':
       return { message: `missing required key "${(e.params as { missingProperty: string }).missingProperty}"` }
     default:
-      if (typeof custom === 'string') return { message: `${custom}, got ${JSON.stringify(e.data)}` }
-      return { message: `${e.message ?? 'is invalid'}, got ${JSON.stringify(e.data)}` }
+      if (typeof custom === 'string') return { message: `${custom}, got ${shown(e.data)}` }
+      return { message: `${e.message ?? 'is invalid'}, got ${shown(e.data)}` }
   }
 }
 
