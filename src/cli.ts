@@ -22,7 +22,7 @@ import type { Query } from './dns/wire.js'
 import { findZone } from './dns/zone-index.js'
 import { DnsListener, parseListen, type ListenAddress } from './dns/server.js'
 import { DEFAULT_EDNS_UDP_SIZE } from './dns/encode.js'
-import { DNS_V8_FLAGS, DnsWorkers, parseWorkers, unsetDnsV8Flags } from './cluster/primary.js'
+import { DNS_V8_FLAGS, DnsWorkers, parseWorkers, unsetDnsV8Flags, WORKER_HANG_TIMEOUT_MS } from './cluster/primary.js'
 import { ConfigError, formatIssue, MeridianError, type ErrorCode } from './errors.js'
 import { countryLocation, DEFAULT_GEODB_FILE, GEODB_DIR, GeoDb, GeoSource, placeLocation, type GeoReload } from './geo/index.js'
 import { HealthPoller } from './health/poller.js'
@@ -66,6 +66,12 @@ export function nsidOption(v: string): string {
   if (/^[\x21-\x7e]{1,128}$/.test(v) && !v.startsWith('0x')) return Buffer.from(v, 'latin1').toString('hex')
   throw new InvalidArgumentError('must be 1-128 printable ASCII characters without spaces, or 0x and 1-128 octets in hex (an even number of digits)')
 }
+/** `--worker-hang-timeout`: 0 (never), or 5 s to 10 min (a worker reports every 2 s, so less would kill healthy ones). */
+const hangTimeoutOption = (v: string): number => {
+  const n = Number(v)
+  if (!Number.isInteger(n) || (n !== 0 && (n < 5000 || n > 600_000))) throw new InvalidArgumentError('must be 0 (never) or an integer 5000..600000 (ms)')
+  return n
+}
 const listenOption = (v: string, prev: ListenAddress[] | undefined): ListenAddress[] => {
   try {
     return [...(prev ?? []), parseListen(v)]
@@ -99,6 +105,8 @@ interface ServeOptions {
   gcMetrics: boolean
   /** This server's NSID (RFC 5001), as hex (nsidOption); undefined: none. */
   nsid?: string
+  /** How long an answering DNS worker may stay silent before it is killed and replaced (ms; 0: never). */
+  workerHangTimeout: number
 }
 
 /**
@@ -272,7 +280,7 @@ async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logg
   // --workers N >= 2: N processes answer DNS (src/cluster/); this one keeps the store, the poller and the admin API.
   const workers =
     opts.workers > 1
-      ? new DnsWorkers({ count: opts.workers, listen, tcp: tcpOptions, handler: handlerOptions, geodb: () => ({ path: geo.info.path, bytes: geo.current.bytes }), logLevel: opts.logLevel, log, store, poller, metrics })
+      ? new DnsWorkers({ count: opts.workers, listen, tcp: tcpOptions, handler: handlerOptions, geodb: () => ({ path: geo.info.path, bytes: geo.current.bytes }), logLevel: opts.logLevel, log, store, poller, metrics, hangTimeoutMs: opts.workerHangTimeout })
       : undefined
 
   // The admin API opens before the DNS sockets (so /readyz can say why it is not ready yet).
@@ -524,6 +532,7 @@ export function program(): Command {
       .option('--latency-grace <ms>', 'after a latency move of a check, the geo-latency answers of the services reading it may be served this much longer (each its own share of it, so rebuilds spread out); 0 rebuilds at once. Health state changes always apply at once', intOption(0, 60_000), LATENCY_GRACE_MS)
       .option('--no-watch', 'do not watch --zones and the --geodb file for changes (SIGHUP and POST /v1/reload still reload)')
       .option('--health-wait <seconds>', 'before answering, wait up to this long for every health check to have a state', intOption(0, 600), 0)
+      .option('--worker-hang-timeout <ms>', 'with --workers 2 or more: a DNS worker that sends nothing for this long (it reports every 2 s; its event loop is stuck) is killed and replaced; 0 never', hangTimeoutOption, WORKER_HANG_TIMEOUT_MS)
       .addOption(new Option('--workers <n>', 'DNS worker processes sharing the sockets: 1..256, or auto (one per CPU); 1 answers in this process').default(parseWorkers('auto'), 'auto').argParser(parseWorkers))
   const explicit = (c: Command) => c.getOptionValueSource('admin') !== 'default'
   serveOptions(cmd.command('serve').description('answer DNS queries for the zones in --zones')).action(async (o: ServeOptions, c: Command) => serve({ ...o, adminExplicit: explicit(c) }))

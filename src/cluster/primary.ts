@@ -96,7 +96,15 @@ export interface DnsWorkersOptions {
   syncTimeoutMs?: number
   /** How long a /metrics scrape waits for a worker (default 1000 ms); then its last figures are used. */
   scrapeTimeoutMs?: number
+  /**
+   * How long an answering worker may send nothing (it reports its metrics every 2 s unasked) before
+   * it is taken as hung and killed, to be replaced (default WORKER_HANG_TIMEOUT_MS; 0: never).
+   */
+  hangTimeoutMs?: number
 }
+
+/** A worker that has sent nothing for this long (its event loop stuck) is killed and replaced. */
+export const WORKER_HANG_TIMEOUT_MS = 20_000
 
 /** Restart delays: 100 ms after a first death, doubling per death within the last minute, at most 30 s. */
 export function restartDelay(deathsInLastMinute: number): number {
@@ -117,6 +125,10 @@ interface Slot {
   lastMetrics: MetricsJson | null
   deaths: number[]
   restart: NodeJS.Timeout | undefined
+  /** When this slot's worker last sent a message (performance.now()). */
+  heard: number
+  /** Killed by the watchdog (hung): said in its death's log line. */
+  hung: boolean
   /** Settles the start of this slot's current worker (initial start only). */
   started?: { resolve: (b: BoundAddress[]) => void; reject: (e: Error) => void }
 }
@@ -157,6 +169,7 @@ export class DnsWorkers {
   private bound: BoundAddress[] | null = null
   private stopping = false
   private safetyNet: NodeJS.Timeout | undefined
+  private watchdog: NodeJS.Timeout | undefined
   /** A health update due after a state change (HEALTH_COALESCE_MS). */
   private healthDue: NodeJS.Timeout | undefined
   private syncWaiters: { seq: number; resolve: () => void }[] = []
@@ -172,7 +185,7 @@ export class DnsWorkers {
     this.log = o.log.child({ mod: 'workers' })
     this.health = new HealthSender(o.poller)
     o.metrics.workers(() => this.answering)
-    this.slots = Array.from({ length: o.count }, (_, index) => ({ index, worker: null, phase: 'forked' as Phase, pid: 0, acked: 0, geodbSending: 0, lastMetrics: null, deaths: [], restart: undefined }))
+    this.slots = Array.from({ length: o.count }, (_, index) => ({ index, worker: null, phase: 'forked' as Phase, pid: 0, acked: 0, geodbSending: 0, lastMetrics: null, deaths: [], restart: undefined, heard: 0, hung: false }))
   }
 
   /**
@@ -203,6 +216,8 @@ export class DnsWorkers {
     // latency estimate that moved significantly, targets added or restored): polled here.
     this.safetyNet = setInterval(() => this.sendHealth(), HEALTH_POLL_MS)
     this.safetyNet.unref()
+    const hangMs = this.o.hangTimeoutMs ?? WORKER_HANG_TIMEOUT_MS
+    if (hangMs > 0) this.watchdog = setInterval(() => this.killHung(hangMs), Math.min(5000, hangMs / 4)).unref()
     let first: BoundAddress[]
     try {
       first = await this.fork(this.slots[0]!, true)
@@ -293,6 +308,7 @@ export class DnsWorkers {
   async stop(graceMs = 5000): Promise<void> {
     this.stopping = true
     clearInterval(this.safetyNet)
+    clearInterval(this.watchdog)
     clearTimeout(this.healthDue)
     for (const s of this.slots) clearTimeout(s.restart)
     const live = this.slots.filter((s) => s.worker && !s.worker.isDead())
@@ -320,6 +336,8 @@ export class DnsWorkers {
     slot.pid = w.process.pid ?? 0
     slot.acked = 0
     slot.lastMetrics = null
+    slot.heard = performance.now()
+    slot.hung = false
     w.on('error', (err: Error) => this.log.debug({ worker: w.id, err: err.message }, 'IPC error'))
     w.on('message', (msg: FromWorker) => this.message(slot, w, msg))
     return new Promise((resolve, reject) => {
@@ -339,6 +357,7 @@ export class DnsWorkers {
 
   private message(slot: Slot, w: Worker, msg: FromWorker): void {
     if (slot.worker !== w) return
+    slot.heard = performance.now()
     switch (msg.type) {
       case 'hello': {
         // A 'stop' sent while this worker was still loading found no listener and was lost: stopping
@@ -415,11 +434,29 @@ export class DnsWorkers {
     const now = Date.now()
     slot.deaths = [...slot.deaths.filter((t) => now - t < 60000), now]
     const delay = restartDelay(slot.deaths.length)
-    this.log.error({ worker: w.id, pid: w.process.pid, code, signal, restartInMs: delay, deathsInLastMinute: slot.deaths.length }, `DNS worker ${w.id} died (${signal ?? `code ${code}`}); replacing it in ${delay} ms`)
+    const how = slot.hung ? 'was killed: it had stopped responding' : `died (${signal ?? `code ${code}`})`
+    this.log.error({ worker: w.id, pid: w.process.pid, code, signal, hung: slot.hung, restartInMs: delay, deathsInLastMinute: slot.deaths.length }, `DNS worker ${w.id} ${how}; replacing it in ${delay} ms`)
     slot.restart = setTimeout(() => {
       slot.restart = undefined
       if (!this.stopping) void this.fork(slot, false)
     }, delay)
+  }
+
+  /**
+   * Kills each answering worker that has sent nothing for `hangMs` (not even its metrics, every 2 s):
+   * its event loop is stuck (a bug, a stopped process), so it reads none of the datagrams the others
+   * leave it, holds its TCP connections unanswered, and every admin change waits out its sync timeout
+   * for it. The exit then replaces it like any death.
+   */
+  private killHung(hangMs: number): void {
+    const now = performance.now()
+    for (const s of this.slots) {
+      const w = s.worker
+      if (!w || s.phase !== 'ready' || s.hung || now - s.heard < hangMs) continue
+      s.hung = true
+      this.log.error({ worker: w.id, pid: s.pid, silentMs: Math.round(now - s.heard) }, `DNS worker ${w.id} has sent nothing for ${Math.round((now - s.heard) / 1000)} s; killing it to be replaced`)
+      w.process.kill('SIGKILL')
+    }
   }
 
   /**

@@ -344,3 +344,35 @@ describe('a SIGTERM while a replacement DNS worker is starting', () => {
     assert.equal(server.logs.filter((l) => l.msg === 'dns worker ready' && l.pid === fresh).length, 0, 'the replacement never started answering')
   })
 })
+
+describe('a DNS worker that stops responding (--worker-hang-timeout)', () => {
+  test('is killed once silent past the timeout and replaced; the other answers throughout', async (t) => {
+    const server = await startServer({ args: ['--geodb', TEST_GEODB, '--workers', '2', '--worker-hang-timeout', '5000'] })
+    const pids = readyWorkers(server)
+    assert.equal(pids.length, 2)
+    // SIGSTOP: the process lives on but runs nothing, as a worker stuck in a loop would.
+    const victim = pids[0]!
+    t.after(async () => {
+      if (alive(victim)) process.kill(victim, 'SIGCONT')
+      await server.stop()
+    })
+    const stopped = performance.now()
+    process.kill(victim, 'SIGSTOP')
+    const killed = server.waitForLog((l) => l.pid === victim && /has sent nothing for \d+ s; killing it/.test(String(l.msg)), 20_000)
+    const replaced = server.waitForLog((l) => l.msg === 'dns worker ready' && !pids.includes(Number(l.pid)), 25_000)
+    const said = await killed
+    const after = performance.now() - stopped
+    // Silent 5 s at least (its last report may have been up to 2 s before the stop), found within the watchdog's 1.25 s round.
+    assert.ok(Number(said.silentMs) >= 5000 && after < 5000 + 1250 + 1000, `killed after ${after.toFixed(0)} ms, silent ${String(said.silentMs)} ms`)
+    const fresh = await replaced
+    const death = await server.waitForLog((l) => l.pid === victim && l.hung === true && /was killed: it had stopped responding/.test(String(l.msg)))
+    assert.equal(death.signal, 'SIGKILL')
+    assert.equal(alive(victim), false, 'the stopped worker is gone')
+    // Every query is answered: the live worker, then both, read the shared socket.
+    for (let i = 0; i < 50; i++) {
+      const raw = await udpExchange(server.port, buildQuery({ id: i, name: 'www.gslb.example.test', type: TYPE.A }))
+      assert.ok(raw && parseReply(raw).id === i, `query ${i} answered`)
+    }
+    t.diagnostic(`killed ${after.toFixed(0)} ms after SIGSTOP; replacement pid ${String(fresh.pid)}`)
+  })
+})
