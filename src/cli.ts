@@ -22,7 +22,7 @@ import type { Query } from './dns/wire.js'
 import { findZone } from './dns/zone-index.js'
 import { DnsListener, parseListen, type ListenAddress } from './dns/server.js'
 import { DEFAULT_EDNS_UDP_SIZE } from './dns/encode.js'
-import { DNS_V8_FLAGS, DnsWorkers, parseWorkers, unsetDnsV8Flags, WORKER_HANG_TIMEOUT_MS } from './cluster/primary.js'
+import { DNS_V8_FLAGS, DnsWorkers, GEODB_SYNC_MS, parseWorkers, unsetDnsV8Flags, WORKER_HANG_TIMEOUT_MS } from './cluster/primary.js'
 import { ConfigError, formatIssue, MeridianError, type ErrorCode } from './errors.js'
 import { countryLocation, DEFAULT_GEODB_FILE, GEODB_DIR, GeoDb, GeoSource, placeLocation, type GeoReload } from './geo/index.js'
 import { HealthPoller } from './health/poller.js'
@@ -180,9 +180,6 @@ async function adminToken(opts: { admin: ListenAddress; adminTokenFile?: string 
   }
   return token
 }
-
-/** How long a GeoIP database reload waits for every DNS worker to answer from the new database. */
-const GEODB_SYNC_MS = 10_000
 
 async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logger) => Promise<() => Promise<void>>): Promise<void> {
   const log = createLogger(opts.logLevel)
