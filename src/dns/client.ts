@@ -16,6 +16,11 @@ export interface GeoAnswer {
   readonly lat: number | undefined
   readonly lon: number | undefined
   readonly source: 'city' | 'country' | 'none'
+  /**
+   * The family `networkPrefix` counts in (GeoDb.locate: 4 for an IPv4-mapped IPv6 address looked up as
+   * IPv4); the address's own family when absent.
+   */
+  readonly family?: 4 | 6
   readonly networkPrefix: number
 }
 
@@ -52,7 +57,10 @@ export function locateRaw(ecs: ClientSubnet | null, peer: string, geo: GeoLookup
   const bucketPrefix = Math.min(BUCKET_PREFIX[family], limit)
   const bucket = `${maskAddress(address, bucketPrefix)}/${bucketPrefix}`
   const found = ecs && ecs.sourcePrefix === 0 ? undefined : geo?.(address, ecs ? ecs.sourcePrefix : undefined)
-  const net = { address, family, bucket, bucketPrefix, geoPrefix: Math.min(found?.networkPrefix ?? limit, limit) }
+  // An IPv4-mapped address in an IPv6 ECS option is looked up as IPv4: its prefix back in IPv6 terms
+  // (::ffff:0:0/96 plus the IPv4 prefix), or the scope would cover all of ::/26 for a /26.
+  const decided = found === undefined ? limit : found.networkPrefix + (family === 6 && found.family === 4 ? 96 : 0)
+  const net = { address, family, bucket, bucketPrefix, geoPrefix: Math.min(decided, limit) }
   const point = found && found.source !== 'none' && found.lat !== undefined && found.lon !== undefined ? { lat: found.lat, lon: found.lon } : null
   return location(net, point, found?.country ?? null, found?.continent ?? null, point === null ? 'none' : ecs ? 'ecs' : 'resolver')
 }

@@ -61,3 +61,23 @@ test('ECS source prefix 0 means no location from the address', () => {
   assert.equal(c.source, 'none')
   assert.equal(c.bucketPrefix, 0)
 })
+
+test('an IPv4-mapped address in an IPv6 ECS option keeps its GeoIP prefix in IPv6 terms, so the scope never covers other IPv6 clients', async () => {
+  const { GeoDb } = await import('../../src/geo/index.js')
+  const db = await GeoDb.open(new URL('../../../geodb/test/meridian-test.mmdb', import.meta.url).pathname)
+  try {
+    // ::ffff:192.0.2.0/120 is in the test database's London /26 (192.0.2.0/26 = ::ffff:192.0.2.0/122).
+    const mapped = locateClient(query({ family: 2, prefix: 120, bytes: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 0, 2] }), '127.0.0.1', db.locate.bind(db), null)
+    assert.equal(mapped.country, 'GB')
+    assert.equal(mapped.geoPrefix, 120, 'capped by the source prefix /120, not the IPv4 /26 read as an IPv6 /26')
+    // ::ffff:0:0/96 reveals no IPv4 address: nothing located, and the scope is the /96 the client gave, not ::/0.
+    const all = locateClient(query({ family: 2, prefix: 96, bytes: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff] }), '127.0.0.1', db.locate.bind(db), null)
+    assert.equal(all.source, 'none')
+    assert.equal(all.geoPrefix, 96)
+    // 10.0.0.0/8 as ::ffff:10.0.0.0/104: the private block, in IPv6 terms.
+    const priv = locateClient(query({ family: 2, prefix: 128, bytes: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 1, 2, 3] }), '127.0.0.1', db.locate.bind(db), null)
+    assert.equal(priv.geoPrefix, 104)
+  } finally {
+    db.close()
+  }
+})
