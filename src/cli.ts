@@ -253,7 +253,7 @@ async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logg
   // Each file taken or refused is logged and counted once, whichever reloads shared the run.
   geo.onReport((r, why) => {
     metrics.geodbReload(!r.error)
-    if (r.error) log.error({ geodb: r.path, err: r.error, why }, 'the new GeoIP database cannot be opened; the last good one keeps answering')
+    if (r.error) log.error({ code: 'E_GEODB', geodb: r.path, err: r.error, why }, 'the new GeoIP database cannot be opened; the last good one keeps answering')
     else log.info({ geodb: r.path, buildEpoch: r.buildEpoch, why }, 'GeoIP database reloaded')
   })
   /**

@@ -209,3 +209,15 @@ test('the file watch takes a database renamed into place without a signal', asyn
   assert.deepEqual(await digLondon(server), [VIP.us])
   assert.equal(await metricsBuilt(await adminUrl(server)), MOVED_BUILT)
 })
+
+test('a replaced database that cannot be opened is logged with its code, E_GEODB, and London is still answered from the last good one', async () => {
+  const { server, geodb } = await serverWith('refused-log', ['--no-watch'])
+  assert.deepEqual(await digLondon(server), [VIP.eu])
+  await replaceFile(geodb, moved.subarray(0, 1200))
+  server.proc.kill('SIGHUP')
+  const line = await server.waitForLog((l) => l.msg === 'the new GeoIP database cannot be opened; the last good one keeps answering')
+  assert.equal(line.code, 'E_GEODB', 'an alert on the log\'s code field sees it, as it sees E_ZONE_* in "zone reload rejected"')
+  assert.equal(line.geodb, geodb)
+  assert.match(String(line.err), /is not a valid MaxMind DB file/)
+  assert.deepEqual(await digLondon(server), [VIP.eu])
+})
