@@ -64,7 +64,7 @@ import type { Zone, ZoneSet } from '../model/types.js'
 import { RRTYPE, type RR } from '../model/types.js'
 import type { HealthGenerations } from '../health/poller.js'
 import type { ClientLocation, Service, VipHealth } from '../model/gslb.js'
-import type { Tally } from '../metrics/index.js'
+import { countedQtype, type Tally } from '../metrics/index.js'
 import { drawStart, scopeOf, type Dependence } from '../select/select.js'
 import { ipv4Number } from '../model/address.js'
 import { locateRaw, type GeoLookup } from './client.js'
@@ -361,7 +361,7 @@ export class BaseKeys {
  */
 interface NameIndex {
   readonly set: ZoneSet
-  /** The zones, longest origin first, with their origin's octets and their NXDOMAIN tallies by qtype. */
+  /** The zones, longest origin first, with their origin's octets and their NXDOMAIN tallies by qtype (countedQtype). */
   readonly zones: { readonly zone: Zone; readonly origin: Buffer; readonly tallies: Map<number, Tally> }[]
   readonly octets: Buffer
   /** Name n's octets are `octets[offsets[n], offsets[n + 1])`; its zone is `zones[zoneOf[n]]`; `next[n]` is the next name with the same hash (or -1). */
@@ -1281,8 +1281,9 @@ export class AnswerCache {
       for (let i = 0; i < ecs; i++) out[o + i] = msg[this.ecsOff + i]!
       out[o + 3] = 0
     }
-    let t = zone.tallies.get(qtype)
-    if (t === undefined) zone.tallies.set(qtype, (t = this.metrics?.queryTally(zone.zone.origin, qtype, 3) ?? { n: 0 }))
+    const counted = countedQtype(qtype)
+    let t = zone.tallies.get(counted)
+    if (t === undefined) zone.tallies.set(counted, (t = this.metrics?.queryTally(zone.zone.origin, counted, 3) ?? { n: 0 }))
     t.n++
     return out
   }

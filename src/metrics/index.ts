@@ -30,6 +30,15 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 const RCODES: Record<number, string> = { 0: 'NOERROR', 1: 'FORMERR', 2: 'SERVFAIL', 3: 'NXDOMAIN', 4: 'NOTIMP', 5: 'REFUSED', 16: 'BADVERS' }
 const QTYPES: Record<number, string> = { 1: 'A', 2: 'NS', 5: 'CNAME', 6: 'SOA', 15: 'MX', 16: 'TXT', 28: 'AAAA', 33: 'SRV', 41: 'OPT', 251: 'IXFR', 252: 'AXFR', 255: 'ANY', 257: 'CAA' }
 
+/**
+ * The query type a query is counted under: its own when it has a label of its own (QTYPES), else 0
+ * (labelled `other`). Tallies are keyed by it, so that queries of random types (65,536 of them, per
+ * zone and rcode) all add to one tally rather than each leaving one behind.
+ */
+export function countedQtype(qtype: number): number {
+  return QTYPES[qtype] === undefined ? 0 : qtype
+}
+
 export interface RegionSample {
   zone: string
   region: string
@@ -134,7 +143,8 @@ export class Metrics {
 
   /** The tally of queries of one (zone, qtype, rcode): cached answers keep it and add to it directly. */
   queryTally(zone: string, qtype: number, rcode: number): Tally {
-    return this.tally(`q|${zone}|${qtype}|${rcode}`, () => this.queries.labels(zone, QTYPES[qtype] ?? 'other', RCODES[rcode] ?? String(rcode)))
+    const counted = countedQtype(qtype)
+    return this.tally(`q|${zone}|${counted}|${rcode}`, () => this.queries.labels(zone, QTYPES[counted] ?? 'other', RCODES[rcode] ?? String(rcode)))
   }
 
   answer(zone: string, service: string, region: string): void {

@@ -28,7 +28,7 @@ services:
 
 function query(name: string, type: number): Buffer {
   const labels = name.split('.').map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l)]))
-  return Buffer.concat([Buffer.from([0, 7, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0]), ...labels, Buffer.from([0, 0, type, 0, 1])])
+  return Buffer.concat([Buffer.from([0, 7, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0]), ...labels, Buffer.from([0, type >> 8, type & 255, 0, 1])])
 }
 
 test('every metric is named meridian_<subsystem>_<name>_<unit>, counters ending in _total', async () => {
@@ -54,6 +54,19 @@ test('queries are counted by zone, type and rcode, GSLB answers by region, drops
   assert.match(text, /meridian_dns_queries_total\{zone="",qtype="AAAA",rcode="REFUSED"\} 1/)
   assert.match(text, /meridian_dns_answers_total\{zone="m\.test",service="www\.m\.test",region="one"\} 2/)
   assert.match(text, /meridian_dns_dropped_total 1/)
+})
+
+test('queries of types without a label of their own share one tally, so random query types cannot grow the tallies', async () => {
+  const m = new Metrics({ processMetrics: false })
+  const h = new DnsHandler(() => set, pino({ level: 'silent' }), {}, undefined, m)
+  const other = m.queryTally('m.test', 65280, 0)
+  for (const qtype of [65281, 300, 4242, 65535]) assert.equal(m.queryTally('m.test', qtype, 0), other, `qtype ${qtype}`)
+  assert.notEqual(m.queryTally('m.test', 1, 0), other)
+  for (let qtype = 300; qtype < 1300; qtype++) h.handle(query('www.m.test', qtype), 'udp', '192.0.2.9')
+  const tallies = (m as unknown as { tallies: Map<string, unknown> }).tallies
+  assert.ok(tallies.size < 10, `${tallies.size} tallies after 1,000 query types`)
+  const text = await m.render()
+  assert.match(text, /^meridian_dns_queries_total\{zone="m\.test",qtype="other",rcode="NOERROR"\} 1000$/m)
 })
 
 test('health results, state changes, reloads and region gauges are exported', async () => {
