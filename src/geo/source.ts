@@ -114,10 +114,20 @@ export class GeoSource {
     try {
       id = identity(await stat(path))
     } catch (err) {
+      // Gone or unreadable: reported once, like a refused file (the poll asks every 5 s), until
+      // another reason or another file.
       const e = err as NodeJS.ErrnoException
-      return this.result(false, { error: `GeoIP database ${path} ${e.code === 'ENOENT' ? 'does not exist' : `cannot be read (${e.code ?? e.message})`}` })
+      const error = `GeoIP database ${path} ${e.code === 'ENOENT' ? 'does not exist' : `cannot be read (${e.code ?? e.message})`}`
+      const missing = `stat:${e.code ?? e.message}`
+      if (this.refused?.id === missing && this.refused.error === error) return this.result(false, { error, repeated: true })
+      this.refused = { id: missing, error }
+      return this.result(false, { error })
     }
-    if (id === this.id) return this.result(false)
+    if (id === this.id) {
+      // The file open is there again (renamed back): a later failure is news.
+      this.refused = undefined
+      return this.result(false)
+    }
     if (id === this.refused?.id) return this.result(false, { error: this.refused.error, repeated: true })
     let next: GeoDb
     try {

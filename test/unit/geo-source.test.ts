@@ -117,6 +117,27 @@ describe('GeoSource', () => {
     geo.close()
   })
 
+  test('a database file that is gone is reported once, not at every poll, and again only once it is back and changes', async () => {
+    const { file, geo } = await opened('gone')
+    const reports: string[] = []
+    geo.onReport((r, why) => reports.push(`${why}: ${r.changed ? 'taken' : r.error}`))
+    await rm(file)
+    const gone = await geo.reload('poll')
+    assert.match(gone.error ?? '', /does not exist/)
+    assert.equal(gone.repeated, undefined, 'reported the first time')
+    for (let i = 0; i < 3; i++) assert.equal((await geo.reload('poll')).repeated, true, 'still gone: the same reason, not worth reporting again')
+    assert.equal(reports.length, 1, 'one log line and one meridian_geodb_reloads_total{result="error"}, not one every 5 s')
+    await writeFile(file, moved.subarray(0, 1000))
+    assert.match((await geo.reload('file changed')).error ?? '', /not a valid MaxMind DB file/)
+    await rm(file)
+    assert.equal((await geo.reload('poll')).repeated, undefined, 'gone again after another refusal: reported')
+    await writeFile(file, moved)
+    assert.equal((await geo.reload('file changed')).changed, true)
+    assert.deepEqual(reports.map((r) => r.replace(/:.*/, '')), ['poll', 'file changed', 'poll', 'file changed'])
+    assert.equal(geo.locate(LONDON_ADDRESS).country, 'US')
+    geo.close()
+  })
+
   test('reloads asked while one runs share it and run once more after it: the file is opened, and reported, once per replacement', async () => {
     const { file, geo } = await opened('concurrent')
     let changes = 0
