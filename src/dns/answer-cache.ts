@@ -1007,7 +1007,7 @@ export class AnswerCache {
       if (e.dep !== 'none') {
         const c = client >= 0 ? client : this.client() * REC
         const p = this.rec[c + R_PREFIXES]!
-        scope = scopeOf(e.dep, p & 0xff, (p >> 8) & 0xff, p >> 16 === 1 || e.zoneDefault)
+        scope = scopeOf(e.dep, p & 0xff, (p >> 8) & 0xff)
       }
       out[off + 7] = scope
     }

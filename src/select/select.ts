@@ -16,9 +16,10 @@
  *   failover     configured order                           scope 0 (same for every client)
  *   weighted     rendezvous hash of the client network      scope = affinity bucket (/24, /56)
  *   geo          distance, nearest first                    scope = GeoIP network prefix
- *   geo-latency  fibre RTT model + measured check latency;  scope = GeoIP prefix, or the bucket when
- *                regions within toleranceMs of the best       several regions shared by hash
- *                share by rendezvous hash
+ *   geo-latency  fibre RTT model + measured check latency;  scope = GeoIP prefix, or the longer of it
+ *                regions within toleranceMs of the best       and the bucket when several regions
+ *                share by rendezvous hash                     shared by hash
+ * An unlocated client's GeoIP network (the one that said "no location") counts like a located one's.
  * With no client location, geo and geo-latency have no geographic preference and share by weight.
  * When no region is usable the service's fallback applies: as-if-healthy (the same selection with
  * every non-drained region taken as up), all (every non-drained VIP), static (configured addresses),
@@ -85,10 +86,11 @@ export interface AnswerGroup {
 
 /**
  * The ECS scope prefix of an answer that depended on `dep` of a client whose GeoIP network and
- * affinity bucket have these prefixes (both capped by the locator at the source prefix); `located`:
- * the client has a point (its own, or the zone's default), so its GeoIP network counted.
+ * affinity bucket have these prefixes (both capped by the locator at the source prefix). The GeoIP
+ * network counts for a client it did not locate too: that network is what said "no location" (an
+ * empty part of the database's tree, a private block), and the rest of the bucket may be located.
  */
-export function scopeOf(dep: Dependence, geoPrefix: number, bucketPrefix: number, located: boolean): number {
+export function scopeOf(dep: Dependence, geoPrefix: number, bucketPrefix: number): number {
   switch (dep) {
     case 'none':
       return 0
@@ -97,7 +99,7 @@ export function scopeOf(dep: Dependence, geoPrefix: number, bucketPrefix: number
     case 'bucket':
       return bucketPrefix
     case 'both':
-      return Math.max(located ? geoPrefix : 0, bucketPrefix)
+      return Math.max(geoPrefix, bucketPrefix)
   }
 }
 
@@ -171,7 +173,8 @@ function rank(service: Service, pool: Evaluated[], client: ClientLocation): { or
     case 'weighted':
       return { order: byHash(pool), dependsOn: 'bucket', reason: `weighted: rendezvous hash of client network ${client.bucket}` }
     case 'geo':
-      if (noGeo) return { order: byHash(pool), dependsOn: 'bucket', reason: 'geo: client location unknown, shared by weight' }
+      // No location is itself the GeoIP network's answer: the choice depends on it and on the bucket.
+      if (noGeo) return { order: byHash(pool), dependsOn: 'both', reason: 'geo: client location unknown, shared by weight' }
       return {
         order: [...pool].sort((a, b) => a.c.distanceKm! - b.c.distanceKm! || a.region.name.localeCompare(b.region.name)),
         dependsOn: 'location',
@@ -183,11 +186,11 @@ function rank(service: Service, pool: Evaluated[], client: ClientLocation): { or
       const near = pool.filter((e) => e.c.estimateMs! <= best + service.toleranceMs)
       const far = pool.filter((e) => !near.includes(e)).sort((a, b) => a.c.estimateMs! - b.c.estimateMs!)
       if (near.length === 1) {
-        return { order: [...near, ...far], dependsOn: noGeo ? 'bucket' : 'location', reason: `geo-latency: ${near[0]!.region.name} has the lowest latency estimate (${best.toFixed(1)} ms)` }
+        return { order: [...near, ...far], dependsOn: 'location', reason: `geo-latency: ${near[0]!.region.name} has the lowest latency estimate (${best.toFixed(1)} ms)` }
       }
       return {
         order: [...byHash(near), ...far],
-        dependsOn: noGeo ? 'bucket' : 'both',
+        dependsOn: 'both',
         reason: `geo-latency: ${near.length} regions within ${service.toleranceMs} ms of the best (${best.toFixed(1)} ms) share by weight`,
       }
     }
@@ -225,7 +228,7 @@ function pick(service: Service, family: 4 | 6, client: ClientLocation, ctx: Sele
     e.c.chosen = true
   }
   for (const e of evaluated) if (!e.c.chosen && (e.c.status === 'usable' || e.c.status === 'standby')) e.c.why += regions.length ? ', not chosen' : ''
-  const sel = { addresses: draw(groups, ctx.rand), scope: scopeOf(dependsOn, client.geoPrefix, client.bucketPrefix, client.point !== null), dependsOn, groups, regions, candidates: evaluated.map((e) => e.c), reason }
+  const sel = { addresses: draw(groups, ctx.rand), scope: scopeOf(dependsOn, client.geoPrefix, client.bucketPrefix), dependsOn, groups, regions, candidates: evaluated.map((e) => e.c), reason }
   return { sel, empty: false }
 }
 

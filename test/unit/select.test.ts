@@ -89,6 +89,21 @@ describe('geo-latency (default)', () => {
     for (const n of networks(300)) seen.add(select(service(), 4, client(null, n), ctx()).regions[0]!)
     assert.deepEqual([...seen].sort(), ['ap-northeast', 'eu-west', 'us-east'])
   })
+  test('an unlocated client\'s scope covers its GeoIP network, which decided that it has no location', () => {
+    // GeoIP put 81.2.69.128/26 in an empty part of its tree (/26); the rest of the /24 may be located
+    // and answered by distance, so an answer that rests on "no location" is not the whole /24's.
+    const unlocated = client(null, '81.2.69.0', { source: 'none', geoPrefix: 26 })
+    for (const policy of ['geo', 'geo-latency'] as const) {
+      const s = select(service({ policy }), 4, unlocated, ctx())
+      assert.equal(s.scope, 26, `${policy}: shared by hash, scope /${s.scope}`)
+    }
+    const one = { 'http://127.0.1.1/healthz': { state: 'up' as const, ewmaMs: 5 }, 'http://127.0.2.1/healthz': { state: 'up' as const, ewmaMs: 90 }, 'http://127.0.3.1/healthz': { state: 'up' as const, ewmaMs: 90 } }
+    const s = select(service(), 4, unlocated, ctx(REGIONS, one))
+    assert.deepEqual(s.regions, ['us-east'])
+    assert.equal(s.scope, 26, 'the one fastest region, whatever the bucket: the GeoIP network decided')
+    assert.equal(select(service(), 4, { ...unlocated, geoPrefix: 8 }, ctx(REGIONS, one)).scope, 8, 'not the /24 bucket: no hash decided')
+    assert.equal(select(service({ policy: 'weighted' }), 4, unlocated, ctx()).scope, 24, 'weighted never looks at the location')
+  })
   test('fill takes the next best regions up to the answer count', () => {
     const s = select(service({ fill: true, answers: 3 }), 4, client(LONDON), ctx())
     assert.equal(s.addresses[0], '127.0.2.1')
