@@ -21,6 +21,8 @@
  *                share by rendezvous hash                     shared by hash
  * An unlocated client's GeoIP network (the one that said "no location") counts like a located one's.
  * With no client location, geo and geo-latency have no geographic preference and share by weight.
+ * When no region is usable for the family but some region is up (its VIPs of the other family), the
+ * answer is NODATA and no fallback applies: the fallback is for when no region is healthy.
  * When no region is usable the service's fallback applies: as-if-healthy (the same selection with
  * every non-drained region taken as up), all (every non-drained VIP), static (configured addresses),
  * none (NODATA).
@@ -210,11 +212,17 @@ function draw(groups: readonly AnswerGroup[], rand: () => number): string[] {
   return out
 }
 
-function pick(service: Service, family: 4 | 6, client: ClientLocation, ctx: SelectContext, asIfHealthy: boolean): { sel: Omit<Selection, 'fallback' | 'ttl'>; empty: boolean } {
+/** Up as a region (not drained, enough healthy VIPs) though not usable for the family asked: no VIP of it, or none of it healthy. */
+const upForOtherFamily = (e: Evaluated): boolean => (e.c.status === 'no-address-of-family' || e.c.status === 'down') && !e.region.drained && e.c.healthyVips > 0 && e.c.healthyVips >= e.region.minHealthy
+
+function pick(service: Service, family: 4 | 6, client: ClientLocation, ctx: SelectContext, asIfHealthy: boolean): { sel: Omit<Selection, 'fallback' | 'ttl'>; empty: boolean; upForOther: string[] } {
   const evaluated = evaluate(service, family, client, ctx, asIfHealthy)
   const usable = evaluated.filter((e) => e.c.status === 'usable')
   const pool = usable.length > 0 ? usable : evaluated.filter((e) => e.c.status === 'standby')
-  if (pool.length === 0) return { sel: { addresses: [], scope: 0, dependsOn: 'none', groups: [], regions: [], candidates: evaluated.map((e) => e.c), reason: 'no usable region' }, empty: true }
+  if (pool.length === 0) {
+    const upForOther = evaluated.filter(upForOtherFamily).map((e) => e.region.name)
+    return { sel: { addresses: [], scope: 0, dependsOn: 'none', groups: [], regions: [], candidates: evaluated.map((e) => e.c), reason: 'no usable region' }, empty: true, upForOther }
+  }
   const { order, dependsOn, reason } = rank(service, pool, client)
   const groups: AnswerGroup[] = []
   const regions: string[] = []
@@ -229,7 +237,7 @@ function pick(service: Service, family: 4 | 6, client: ClientLocation, ctx: Sele
   }
   for (const e of evaluated) if (!e.c.chosen && (e.c.status === 'usable' || e.c.status === 'standby')) e.c.why += regions.length ? ', not chosen' : ''
   const sel = { addresses: draw(groups, ctx.rand), scope: scopeOf(dependsOn, client.geoPrefix, client.bucketPrefix), dependsOn, groups, regions, candidates: evaluated.map((e) => e.c), reason }
-  return { sel, empty: false }
+  return { sel, empty: false, upForOther: [] }
 }
 
 /**
@@ -246,6 +254,13 @@ export function select(service: Service, family: 4 | 6, client: ClientLocation, 
   if (!first.empty) return selection(first.sel, service.ttl, null)
   const { ttl, fallback } = service
   const candidates = first.sel.candidates
+  if (first.upForOther.length > 0) {
+    // Regions are up, only not for this family: NODATA, so clients use the other family's healthy
+    // VIPs. A fallback here (the static sorry server, a VIP whose check is down) would draw the
+    // clients that prefer IPv6 (Happy Eyeballs) away from healthy pools.
+    const reason = `no region has a healthy IPv${family} VIP, but ${first.upForOther.join(', ')} ${first.upForOther.length > 1 ? 'are' : 'is'} up: NODATA, no fallback`
+    return selection({ addresses: [], groups: [], regions: [], scope: 0, dependsOn: 'none', candidates, reason }, ttl, null)
+  }
   switch (fallback) {
     case 'as-if-healthy': {
       const again = pick(service, family, client, ctx, true)

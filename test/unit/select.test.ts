@@ -144,6 +144,26 @@ describe('health, drain and standby', () => {
     assert.ok(s.addresses.every((a) => a.includes(':')))
     assert.equal(s.candidates.find((c) => c.region === 'ap-northeast')!.status, 'no-address-of-family')
   })
+  test('AAAA is NODATA, not a fallback, when regions are up but none has a healthy IPv6 VIP', () => {
+    // Happy Eyeballs clients prefer AAAA: a fallback there (the sorry server, a dead VIP) would take
+    // them from the healthy IPv4 pools, which the fallback is not for ("when no region is healthy").
+    const v4only = [region('a', LONDON, ['192.0.2.1']), region('b', VIRGINIA, ['192.0.2.3'])]
+    const svc = (fallback: Service['fallback']) => service({ regions: ['a', 'b'], fallback, fallbackAddresses: ['198.51.100.9', '2001:db8::99'] })
+    for (const fallback of ['as-if-healthy', 'all', 'static', 'none'] as const) {
+      const s = select(svc(fallback), 6, client(LONDON), ctx(v4only))
+      assert.deepEqual(s.addresses, [], fallback)
+      assert.equal(s.fallback, null, fallback)
+      assert.equal(s.scope, 0)
+    }
+    const mixed = [region('a', LONDON, ['192.0.2.1', '2001:db8::1']), region('b', VIRGINIA, ['192.0.2.3'])]
+    const s = select(svc('as-if-healthy'), 6, client(LONDON), ctx(mixed, down('2001:db8::1')))
+    assert.deepEqual(s.addresses, [], 'not the IPv6 VIP whose check is down')
+    assert.deepEqual(select(svc('as-if-healthy'), 4, client(LONDON), ctx(mixed, down('2001:db8::1'))).addresses, ['192.0.2.1'])
+    // When the IPv4 side is down too, no region is healthy: the fallback applies to both families.
+    const s2 = select(svc('static'), 6, client(LONDON), ctx(v4only, down('192.0.2.1', '192.0.2.3')))
+    assert.deepEqual(s2.addresses, ['2001:db8::99'])
+    assert.equal(s2.fallback, 'static')
+  })
 })
 
 describe('fallback when no region is healthy', () => {
