@@ -249,6 +249,15 @@ function selection(s: Omit<Selection, 'ttl' | 'fallback'>, ttl: number, fallback
   return { addresses: s.addresses, ttl, scope: s.scope, regions: s.regions, fallback, candidates: s.candidates, reason: s.reason, dependsOn: s.dependsOn, groups: s.groups }
 }
 
+/** The trace of a fallback: the regions it answered are the chosen ones (the health-only candidates had none). */
+function markAnswered(candidates: Candidate[], regions: readonly string[]): void {
+  for (const c of candidates) {
+    if (!regions.includes(c.region)) continue
+    c.chosen = true
+    c.why += ', answered by the fallback'
+  }
+}
+
 export function select(service: Service, family: 4 | 6, client: ClientLocation, ctx: SelectContext): Selection {
   const first = pick(service, family, client, ctx, false)
   if (!first.empty) return selection(first.sel, service.ttl, null)
@@ -264,6 +273,7 @@ export function select(service: Service, family: 4 | 6, client: ClientLocation, 
   switch (fallback) {
     case 'as-if-healthy': {
       const again = pick(service, family, client, ctx, true)
+      markAnswered(candidates, again.sel.regions)
       return selection({ ...again.sel, candidates, reason: `no region is healthy; fallback as-if-healthy: ${again.sel.reason}` }, ttl, fallback)
     }
     case 'all': {
@@ -278,6 +288,7 @@ export function select(service: Service, family: 4 | 6, client: ClientLocation, 
         regions.push(name)
       }
       const groups = [{ pool: addresses, take: addresses.length }]
+      markAnswered(candidates, regions)
       return selection({ addresses: draw(groups, ctx.rand), groups, regions, scope: 0, dependsOn: 'none', candidates, reason: 'no region is healthy; fallback all: every VIP' }, ttl, fallback)
     }
     case 'static': {

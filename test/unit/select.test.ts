@@ -185,6 +185,12 @@ describe('fallback when no region is healthy', () => {
     assert.deepEqual(select(svc, 4, client(LONDON), ctx(REGIONS, allDown)).addresses, ['192.0.2.99'])
     assert.deepEqual(select(svc, 6, client(LONDON), ctx(REGIONS, allDown)).addresses, ['2001:db8::99'])
   })
+  test('the trace of a fallback marks the regions it answered as chosen', () => {
+    const asIf = select(service(), 4, client(LONDON), ctx(REGIONS, allDown))
+    assert.deepEqual(asIf.candidates.filter((c) => c.chosen).map((c) => c.region), ['eu-west'])
+    const all = select(service({ fallback: 'all' }), 4, client(LONDON), ctx(REGIONS, allDown))
+    assert.deepEqual(all.candidates.filter((c) => c.chosen).map((c) => c.region), all.regions)
+  })
   test('none: no address (NODATA)', () => {
     const s = select(service({ fallback: 'none' }), 4, client(LONDON), ctx(REGIONS, allDown))
     assert.deepEqual(s.addresses, [])
