@@ -229,8 +229,12 @@ function pick(service: Service, family: 4 | 6, client: ClientLocation, ctx: Sele
   let taken = 0
   for (const e of order) {
     if (taken >= service.answers || (regions.length > 0 && !service.fill)) break
-    const take = Math.min(e.vips.length, service.answers - taken)
-    groups.push({ pool: e.vips.map((v) => v.address), take })
+    // A VIP two regions share is answered once (RFC 2181 §5). Every group but the last takes its
+    // whole pool, so leaving out the earlier pools' addresses is exact, whatever the draw.
+    const pool = groups.length === 0 ? e.vips.map((v) => v.address) : e.vips.map((v) => v.address).filter((a) => !groups.some((g) => g.pool.includes(a)))
+    if (pool.length === 0) continue
+    const take = Math.min(pool.length, service.answers - taken)
+    groups.push({ pool, take })
     taken += take
     regions.push(e.region.name)
     e.c.chosen = true
@@ -282,7 +286,7 @@ export function select(service: Service, family: 4 | 6, client: ClientLocation, 
       for (const name of service.regions) {
         const r = ctx.regions.get(name)
         if (!r || (r.drained && !service.fallbackIncludesDrained)) continue
-        const vips = r.vips.filter((v) => v.family === family)
+        const vips = r.vips.filter((v) => v.family === family && !addresses.includes(v.address))
         if (vips.length === 0) continue
         addresses.push(...vips.map((v) => v.address))
         regions.push(name)

@@ -110,6 +110,17 @@ describe('geo-latency (default)', () => {
     assert.deepEqual(s.regions, ['eu-west', 'us-east'])
     assert.deepEqual([...s.addresses.slice(1)].sort(), ['127.0.1.1', '127.0.1.2'])
   })
+  test('fill and fallback all never answer an address twice when regions share a VIP', () => {
+    // RFC 2181 §5: no duplicate records in an RRset; and a repeat takes a place another VIP could have.
+    const shared = [region('a', LONDON, ['192.0.2.1', '192.0.2.9']), region('b', VIRGINIA, ['192.0.2.3', '192.0.2.9'])]
+    const rand = prng(3)
+    for (let i = 0; i < 50; i++) {
+      const s = select(service({ regions: ['a', 'b'], answers: 3, fill: true }), 4, client(LONDON), ctx(shared, {}, rand))
+      assert.deepEqual([...s.addresses].sort(), ['192.0.2.1', '192.0.2.3', '192.0.2.9'])
+      const all = select(service({ regions: ['a', 'b'], fallback: 'all' }), 4, client(LONDON), ctx(shared, down('192.0.2.1', '192.0.2.3', '192.0.2.9'), rand))
+      assert.deepEqual([...all.addresses].sort(), ['192.0.2.1', '192.0.2.3', '192.0.2.9'])
+    }
+  })
 })
 
 describe('health, drain and standby', () => {
