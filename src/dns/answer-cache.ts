@@ -171,8 +171,6 @@ class Entry {
   readonly tail: Buffer
   readonly length: number
   readonly dep: Dependence
-  /** The zone has a default location (it stands in for unlocated clients). */
-  readonly zoneDefault: boolean
   readonly queries: Tally
   readonly answers: Tally
 
@@ -190,7 +188,6 @@ class Entry {
     this.tail = f.tail
     this.length = f.length
     this.dep = f.dep
-    this.zoneDefault = f.zoneDefault
     this.queries = f.queries
     this.answers = f.answers
   }
@@ -379,7 +376,7 @@ const NOT_NX_TYPES = new Set([41, 249, 250, 251, 252, 253, 254])
  * Client records: where a client is, as far as cached answers care, REC ints each in one Int32Array
  * (a hit reads one record and one table slot, not a Map entry and an object): the key parts of its
  * location (1 + location id), its bucket, and this location and bucket together, then its GeoIP
- * and bucket prefixes and whether GeoIP located it, packed.
+ * and bucket prefixes, packed.
  */
 const REC = 4
 /** What identifies the client of a parsed message (AnswerCache.clientKind). */
@@ -948,7 +945,6 @@ export class AnswerCache {
       tail,
       length,
       dep: sel?.dependsOn ?? 'none',
-      zoneDefault: zone.defaultLocation !== null,
       queries: this.metrics?.queryTally(zone.origin, q.qtype, out.rcode) ?? NO_TALLY,
       answers: (regions.length > 0 && out.service && this.metrics?.answerTally(zone.origin, out.service, regions[0]!)) || NO_TALLY,
     })
@@ -1191,7 +1187,7 @@ export class AnswerCache {
 
   /** Adds a record for the last parsed message's client, located at `c`; returns it. */
   private addClient(c: ClientLocation): number {
-    // Located by GeoIP; a zone's default location stands in for the others (Entry.zoneDefault).
+    // Located by GeoIP; a zone's default location stands in for the others (the responder applies it).
     const located = c.source === 'ecs' || c.source === 'resolver'
     if (this.nextLocId >= this.idSpace - 1 || this.nextBucketId >= this.idSpace - 2) this.flush()
     if (this.recCount >= this.maxClients) this.clearClients()
@@ -1207,7 +1203,7 @@ export class AnswerCache {
     this.rec[o + R_BUCKET] = this.idSpace + bucketId
     // Unique to this record (so to its location and bucket): a record made again gets a new one.
     this.rec[o + R_BOTH] = this.idSpace + this.nextBucketId++
-    this.rec[o + R_PREFIXES] = c.geoPrefix | (c.bucketPrefix << 8) | (located ? 1 << 16 : 0)
+    this.rec[o + R_PREFIXES] = c.geoPrefix | (c.bucketPrefix << 8)
     this.recLoc[r] = c
     const kind = this.clientKind
     this.tablesUsed |= 1 << kind
