@@ -20,7 +20,9 @@
  *                regions within toleranceMs of the best       and the bucket when several regions
  *                share by rendezvous hash                     shared by hash
  * An unlocated client's GeoIP network (the one that said "no location") counts like a located one's.
- * With no client location, geo and geo-latency have no geographic preference and share by weight.
+ * With no client location, geo has no geographic preference and shares by weight; geo-latency
+ * compares the measured check latencies alone (those within toleranceMs of the best share by weight).
+ * A region without a measurement (no check, or no successful round yet) counts 0 ms of check latency.
  * When no region is usable for the family but some region is up (its VIPs of the other family), the
  * answer is NODATA and no fallback applies: the fallback is for when no region is healthy.
  * When no region is usable the service's fallback applies: as-if-healthy (the same selection with
