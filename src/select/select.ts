@@ -15,7 +15,8 @@
  * Policies rank the usable regions; the first is answered (and the next ones with `fill`):
  *   failover     configured order                           scope 0 (same for every client)
  *   weighted     rendezvous hash of the client network      scope = affinity bucket (/24, /56)
- *   geo          distance, nearest first                    scope = GeoIP network prefix
+ *   geo          distance, nearest first (equally near       scope = GeoIP network prefix, or the longer
+ *                regions, within 1 km, share by hash)         of it and the bucket when shared
  *   geo-latency  fibre RTT model + measured check latency;  scope = GeoIP prefix, or the longer of it
  *                regions within toleranceMs of the best       and the bucket when several regions
  *                share by rendezvous hash                     shared by hash
@@ -164,6 +165,9 @@ function evaluate(service: Service, family: 4 | 6, client: ClientLocation, ctx: 
   return out
 }
 
+/** `geo`: regions whose distances differ by no more than this are equally near (shared by weight). */
+const GEO_TIE_KM = 1
+
 /** Ranks the pool by the service's policy; returns the order and how the choice depends on the client. */
 function rank(service: Service, pool: Evaluated[], client: ClientLocation): { order: Evaluated[]; dependsOn: Dependence; reason: string } {
   const byHash = (list: Evaluated[]) => {
@@ -176,14 +180,26 @@ function rank(service: Service, pool: Evaluated[], client: ClientLocation): { or
       return { order: pool, dependsOn: 'none', reason: 'failover: first usable region in configured order' }
     case 'weighted':
       return { order: byHash(pool), dependsOn: 'bucket', reason: `weighted: rendezvous hash of client network ${client.bucket}` }
-    case 'geo':
+    case 'geo': {
       // No location is itself the GeoIP network's answer: the choice depends on it and on the bucket.
       if (noGeo) return { order: byHash(pool), dependsOn: 'both', reason: 'geo: client location unknown, shared by weight' }
+      const sorted = [...pool].sort((a, b) => a.c.distanceKm! - b.c.distanceKm! || a.region.name.localeCompare(b.region.name))
+      // Regions as near as the nearest (two regions placed by the same country, or one site): shared
+      // by weight, not all to the one whose name sorts first.
+      const tied = sorted.filter((e) => e.c.distanceKm! - sorted[0]!.c.distanceKm! <= GEO_TIE_KM)
+      if (tied.length > 1) {
+        return {
+          order: [...byHash(tied), ...sorted.slice(tied.length)],
+          dependsOn: 'both',
+          reason: `geo: ${tied.length} usable regions equally near share by weight`,
+        }
+      }
       return {
-        order: [...pool].sort((a, b) => a.c.distanceKm! - b.c.distanceKm! || a.region.name.localeCompare(b.region.name)),
+        order: sorted,
         dependsOn: 'location',
         reason: 'geo: nearest usable region',
       }
+    }
     case 'geo-latency': {
       for (const e of pool) e.c.estimateMs = (e.c.distanceKm === null ? 0 : fibreRttMs(e.c.distanceKm)) + (e.c.measuredMs ?? 0)
       const best = Math.min(...pool.map((e) => e.c.estimateMs!))

@@ -250,6 +250,22 @@ describe('weighted, affinity, failover and rotation', () => {
   test('geo: nearest first by distance', () => {
     assert.deepEqual(select(service({ policy: 'geo' }), 4, client(OSAKA), ctx()).regions, ['ap-northeast'])
   })
+  test('geo: regions equally near (placed by the same country) share by weight, with the longer of the GeoIP prefix and the bucket as scope', () => {
+    const twins = [region('us-a', VIRGINIA, ['192.0.2.1']), region('us-b', VIRGINIA, ['192.0.2.2'], { weight: 300 }), region('eu', DUBLIN, ['192.0.2.3'])]
+    const counts: Record<string, number> = {}
+    for (const n of networks(4000)) {
+      const s = select(service({ policy: 'geo', regions: ['us-a', 'us-b', 'eu'] }), 4, client(NEW_YORK, n), ctx(twins))
+      counts[s.regions[0]!] = (counts[s.regions[0]!] ?? 0) + 1
+      assert.equal(s.scope, 24)
+      assert.equal(s.dependsOn, 'both')
+    }
+    // By weight, 100:300; never the farther region.
+    assert.equal(counts.eu, undefined)
+    assert.ok(Math.abs(counts['us-b']! / 4000 - 0.75) < 0.03, JSON.stringify(counts))
+    // A client nearer one of them is not shared.
+    const london = select(service({ policy: 'geo', regions: ['us-a', 'us-b', 'eu'] }), 4, client(LONDON), ctx(twins))
+    assert.deepEqual([london.regions, london.dependsOn, london.scope], [['eu'], 'location', 20])
+  })
   test('record order rotates across queries so clients spread over a region\'s VIPs', () => {
     const rand = prng(7)
     const first: Record<string, number> = {}
