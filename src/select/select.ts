@@ -23,7 +23,8 @@
  * An unlocated client's GeoIP network (the one that said "no location") counts like a located one's.
  * With no client location, geo has no geographic preference and shares by weight; geo-latency
  * compares the measured check latencies alone (those within toleranceMs of the best share by weight).
- * A region without a measurement (no check, or no successful round yet) counts 0 ms of check latency.
+ * A region without a measurement (no check, or no successful round yet) counts at the mean of the
+ * measured regions of the pool (0 when none is measured): neither ahead nor behind by its missing value.
  * When no region is usable for the family but some region is up (its VIPs of the other family), the
  * answer is NODATA and no fallback applies: the fallback is for when no region is healthy.
  * When no region is usable the service's fallback applies: as-if-healthy (the same selection with
@@ -201,7 +202,12 @@ function rank(service: Service, pool: Evaluated[], client: ClientLocation): { or
       }
     }
     case 'geo-latency': {
-      for (const e of pool) e.c.estimateMs = (e.c.distanceKm === null ? 0 : fibreRttMs(e.c.distanceKm)) + (e.c.measuredMs ?? 0)
+      // A region with no measurement (no check, or no successful round yet) counts at the mean of the
+      // measured ones: as 0 it was ahead of every measured region by that region's check latency
+      // (the selector review: a region without a check drew 1,000 of 1,000 unlocated clients).
+      const measured = pool.filter((e) => e.c.measuredMs !== null)
+      const unknownMs = measured.length > 0 ? measured.reduce((sum, e) => sum + e.c.measuredMs!, 0) / measured.length : 0
+      for (const e of pool) e.c.estimateMs = (e.c.distanceKm === null ? 0 : fibreRttMs(e.c.distanceKm)) + (e.c.measuredMs ?? unknownMs)
       const best = Math.min(...pool.map((e) => e.c.estimateMs!))
       const near = pool.filter((e) => e.c.estimateMs! <= best + service.toleranceMs)
       const far = pool.filter((e) => !near.includes(e)).sort((a, b) => a.c.estimateMs! - b.c.estimateMs!)

@@ -270,10 +270,13 @@ describe('answer cache', () => {
     // us's: lat, near and latus; lateu keeps its answers.
     assert.deepEqual(await kept(() => move(us, 3)), ['lateu.c.test', 'wtd.c.test', 'geo.c.test', 'static.c.test'])
     // A generation move in which no check published a new latency (an EWMA within its band) ends nothing.
+    // (Down, 80 -> 75: up to 85 it took eu-west just past the tolerance for unlocated clients of lat,
+    // once jp, which has no check, counts at the mean of the measured regions: a boundary the band
+    // does not guard, and answers the cache keeps until the next published move.)
     assert.deepEqual(
       await kept(() => {
         world.generation++
-        world.health.set(eu, { state: 'up', ewmaMs: 85, latencyGen: world.health.get(eu)!.latencyGen })
+        world.health.set(eu, { state: 'up', ewmaMs: 75, latencyGen: world.health.get(eu)!.latencyGen })
       }),
       PAIR_NAMES,
     )

@@ -80,9 +80,26 @@ describe('geo-latency (default)', () => {
     assert.ok(Math.abs(counts.a! / 2000 - 0.5) < 0.05, JSON.stringify(counts))
   })
   test('measured check latency moves the choice: a slow nearest region loses to a faster one', () => {
-    const health = { 'http://127.0.2.1/healthz': { state: 'up' as const, ewmaMs: 200 }, 'http://2001:db8:2::1/healthz': { state: 'up' as const, ewmaMs: 200 } }
+    const ms = (ewmaMs: number) => ({ state: 'up' as const, ewmaMs })
+    const health = { 'http://127.0.2.1/healthz': ms(200), 'http://2001:db8:2::1/healthz': ms(200), 'http://127.0.1.1/healthz': ms(5), 'http://127.0.1.2/healthz': ms(5), 'http://2001:db8:1::1/healthz': ms(5), 'http://127.0.3.1/healthz': ms(5) }
     const s = select(service(), 4, client(LONDON), ctx(REGIONS, health))
     assert.deepEqual(s.regions, ['us-east'])
+  })
+  test('a region with no latency measurement counts at the mean of the measured ones, not at 0: it neither draws every unlocated client nor the nearest ones of another', () => {
+    // eu-west and us-east measured at 30 ms; ap-northeast has no check at all.
+    const unchecked = REGIONS.map((r) => (r.name === 'ap-northeast' ? { ...r, vips: r.vips.map((v) => ({ ...v, checkKey: null })) } : r))
+    const health = Object.fromEntries(['127.0.1.1', '127.0.1.2', '2001:db8:1::1', '127.0.2.1', '2001:db8:2::1'].map((a) => [`http://${a}/healthz`, { state: 'up' as const, ewmaMs: 30 }]))
+    const counts: Record<string, number> = {}
+    for (const n of networks(3000)) {
+      const r = select(service(), 4, client(null, n), ctx(unchecked, health)).regions[0]!
+      counts[r] = (counts[r] ?? 0) + 1
+    }
+    // All three at 30 ms: shared by weight (equal weights), not 3,000 to the unchecked one.
+    for (const name of ['us-east', 'eu-west', 'ap-northeast']) assert.ok(Math.abs(counts[name]! / 3000 - 1 / 3) < 0.05, JSON.stringify(counts))
+    // A London client stays with eu-west; measured slower than the mean, a region loses to the unchecked one as to any faster one.
+    assert.deepEqual(select(service(), 4, client(LONDON), ctx(unchecked, health)).regions, ['eu-west'])
+    const slowEu = { ...health, 'http://127.0.2.1/healthz': { state: 'up' as const, ewmaMs: 400 }, 'http://2001:db8:2::1/healthz': { state: 'up' as const, ewmaMs: 400 } }
+    assert.notDeepEqual(select(service(), 4, client(LONDON), ctx(unchecked, slowEu)).regions, ['eu-west'])
   })
   test('with no client location every region shares by weight', () => {
     const seen = new Set<string>()
