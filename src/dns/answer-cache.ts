@@ -68,9 +68,9 @@ import { countedQtype, type Tally } from '../metrics/index.js'
 import { drawStart, scopeOf, type Dependence } from '../select/select.js'
 import { ipv4Number } from '../model/address.js'
 import { locateRaw, type GeoLookup } from './client.js'
-import { encodeResponse, encodeUncompressed, leastMessageSize, MAX_TCP_MESSAGE, writeOpt } from './encode.js'
+import { encodeResponse, encodeUncompressed, leastMessageSize, MAX_TCP_MESSAGE, replyLimit, writeOpt } from './encode.js'
 import type { Outcome } from './responder.js'
-import { ECS_OPTION, ecsProblem, NSID_OPTION, OPT_TYPE, readEcs, skipName, type Query } from './wire.js'
+import { ECS_OPTION, ecsDataLength, ecsProblem, NSID_OPTION, OPT_TYPE, readEcs, skipName, type Query } from './wire.js'
 
 const { Packet } = dns2
 
@@ -80,8 +80,6 @@ const MAX_ECS_OPTION = 4 + 4 + 16
 const CACHEABLE_SIZE = MAX_TCP_MESSAGE
 /** Octets past which assemble() copies with one TypedArray#set instead of a loop. */
 const LONG_COPY = 256
-/** What the hot path's NXDOMAIN may take: the size any client takes (they are small). */
-const NX_SIZE = 512
 /** The fractional part of the golden ratio: k * GOLDEN mod 1 spreads evenly over [0, 1). */
 const GOLDEN = 0.6180339887498949
 
@@ -471,7 +469,7 @@ export class AnswerCache {
   private nameHash = 0
   private keyLength = 0
   private qEnd = 0
-  /** The largest reply the last parsed message's client takes whole (its transport, its EDNS size, ours). */
+  /** The largest reply the last parsed message's client takes whole (replyLimit). */
   private limit = 512
   /** The last lookup found a current entry too long for its client (fits()). */
   private cut = false
@@ -600,7 +598,12 @@ export class AnswerCache {
 
   /** Whether `e`'s reply, with the client's ECS option, fits what the client takes whole. */
   private fits(e: Entry): boolean {
-    return e.length + (this.ecsOff >= 0 ? 4 + this.ecsLen : 0) <= this.limit
+    return e.length + this.ecsExtra() <= this.limit
+  }
+
+  /** The octets the client's ECS option adds to a cached reply (option code, length and data), 0 without one. */
+  private ecsExtra(): number {
+    return this.ecsOff >= 0 ? 4 + this.ecsLen : 0
   }
 
   /** `e` if it may still be served: built under this zone set, its service's state unchanged since, and (geo-latency) its service's latency generation or grace. */
@@ -952,7 +955,7 @@ export class AnswerCache {
 
   /** The reply to `msg` from entry `e`: copy, patch, draw, append ECS. `client`: its record's offset in `rec`, or -1 if not looked up. */
   private assemble(e: Entry, msg: Buffer, client: number): Buffer {
-    const ecsExtra = this.ecsOff >= 0 ? 4 + this.ecsLen : 0
+    const ecsExtra = this.ecsExtra()
     const out = Buffer.allocUnsafe(e.length + ecsExtra)
     // Copies by hand, octet by octet: tens of octets, for which a call of TypedArray#set (or of
     // Buffer#copy, with its argument checks) costs about what the octets do (session 10: 0.04 µs
@@ -1052,14 +1055,13 @@ export class AnswerCache {
     off += 4
     this.qEnd = off
     this.ecsOff = -1
-    this.limit = tcp ? MAX_TCP_MESSAGE : 512
     let flags = 0
+    let udpSize: number | null = null
     if (arcount === 1) {
       // OPT: root owner, TYPE 41, CLASS payload size, TTL ext-rcode|version|DO, RDLENGTH, options.
       if (off + 11 > len || msg[off] !== 0 || msg[off + 1] !== OPT_TYPE >> 8 || msg[off + 2] !== (OPT_TYPE & 0xff) || msg[off + 6] !== 0) return false
       flags = msg[off + 7]! & 0x80 ? 2 : 1
-      // The full path's limit (handler.ts maxSize): a payload size below 512 counts as 512 (RFC 6891 6.2.5).
-      if (!tcp) this.limit = Math.min(Math.max(512, (msg[off + 3]! << 8) | msg[off + 4]!), this.serverUdpSize)
+      udpSize = (msg[off + 3]! << 8) | msg[off + 4]!
       const rdlen = (msg[off + 9]! << 8) | msg[off + 10]!
       off += 11
       const end = off + rdlen
@@ -1084,6 +1086,7 @@ export class AnswerCache {
       return false
     }
     key[k++] = flags
+    this.limit = replyLimit(tcp, udpSize, this.serverUdpSize)
     h = Math.imul(h ^ ((msg[this.qEnd - 4]! << 16) | (msg[this.qEnd - 3]! << 8) | flags), 0x01000193)
     // A small integer (a V8 Smi) makes the cheapest Map key.
     h &= 0x3fffffff
@@ -1240,7 +1243,7 @@ export class AnswerCache {
    * The NXDOMAIN for the message the last parse() read, when its name is in a served zone and is
    * no name of it (no node, so no CNAME to follow either), and its type is one the full path answers
    * (responder.ts): the same octets as the full path's `negative()`. Null otherwise (the full path
-   * decides), and when it would not fit 512 octets.
+   * decides), and when it would not fit what the client takes (the full path then truncates).
    */
   private nxdomain(msg: Buffer): Buffer | null {
     const key = this.scratch
@@ -1269,7 +1272,7 @@ export class AnswerCache {
     const zone = idx.zones[z]!
     const flags = key[this.keyLength - 1]!
     const ecs = this.ecsOff >= 0 ? this.ecsLen : 0
-    const out = this.nxReply((msg[0]! << 8) | msg[1]!, (msg[2]! & 0x01) !== 0, (msg[3]! & 0x10) !== 0, msg, 12, this.qEnd, zone.zone.negativeSoa, flags, ecs, NX_SIZE)
+    const out = this.nxReply((msg[0]! << 8) | msg[1]!, (msg[2]! & 0x01) !== 0, (msg[3]! & 0x10) !== 0, msg, 12, this.qEnd, zone.zone.negativeSoa, flags, ecs, this.limit)
     if (out === null) return null
     if (ecs > 0) {
       // The client's option data as sent (parse() checked it), scope 0: the name exists for no one.
@@ -1291,7 +1294,7 @@ export class AnswerCache {
   negative(q: Query, out: Outcome, maxSize: number): Buffer | null {
     if (out.kind !== 'nxdomain' || !out.zone || out.answer.length > 0 || out.additional.length > 0 || out.authority.length !== 1 || q.oddName || q.edns?.nsid) return null
     const ecs = q.edns?.ecs ?? null
-    const ecsData = ecs ? 4 + Math.ceil(ecs.sourcePrefix / 8) : 0
+    const ecsData = ecs ? ecsDataLength(ecs) : 0
     const edns = q.edns ? (q.edns.dnssecOk ? 2 : 1) : 0
     const msg = this.nxReply(q.id, q.rd, q.cd, q.questionWire, 0, q.questionWire.length, out.zone.negativeSoa, edns, ecsData, maxSize)
     if (msg !== null && ecs) {

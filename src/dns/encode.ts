@@ -7,13 +7,22 @@
 import dns2 from 'dns2'
 import type { RR } from '../model/types.js'
 import type { Outcome } from './responder.js'
-import { NSID_OPTION, OPT_TYPE, type Edns, type Query } from './wire.js'
+import { ecsDataLength, NSID_OPTION, OPT_TYPE, type Edns, type Query } from './wire.js'
 
 const { Packet } = dns2
 
 /** The UDP payload size Meridian advertises and answers within (DNS Flag Day 2020). */
 export const DEFAULT_EDNS_UDP_SIZE = 1232
 export const MAX_TCP_MESSAGE = 65535
+
+/**
+ * The largest reply a client takes whole: 65,535 octets over TCP; over UDP 512 without EDNS, else
+ * its payload size (512 at least, RFC 6891 §6.2.5) capped by ours. The full path truncates to it,
+ * and the answer cache serves only what fits it.
+ */
+export function replyLimit(tcp: boolean, udpSize: number | null, serverUdpSize: number): number {
+  return tcp ? MAX_TCP_MESSAGE : udpSize === null ? 512 : Math.min(Math.max(512, udpSize), serverUdpSize)
+}
 
 interface Head {
   id: number
@@ -132,7 +141,7 @@ function build(head: Head, q: Query | null, out: Outcome, edns: Edns | null, ser
   if (!edns || nsid === null) return msg
   // dns2 encodes no option but ECS: NSID goes after the OPT's last option (the OPT is the message's
   // last record, so its RDATA ends the message), and its RDLENGTH grows by the option's octets.
-  const rdlen = edns.ecs ? 8 + Math.ceil(edns.ecs.sourcePrefix / 8) : 0
+  const rdlen = edns.ecs ? 4 + ecsDataLength(edns.ecs) : 0
   const withId = Buffer.allocUnsafe(msg.length + 4 + nsid.length)
   msg.copy(withId)
   withId.writeUInt16BE(rdlen + 4 + nsid.length, msg.length - rdlen - 2)

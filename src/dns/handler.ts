@@ -6,7 +6,7 @@ import type { Logger } from '../log.js'
 import type { Metrics } from '../metrics/index.js'
 import type { ZoneSet } from '../model/types.js'
 import { AnswerCache, DEFAULT_ANSWER_CACHE, type AnswerCacheOptions } from './answer-cache.js'
-import { DEFAULT_EDNS_UDP_SIZE, encodeNotImp, encodeResponse, encodeServFail, MAX_TCP_MESSAGE } from './encode.js'
+import { DEFAULT_EDNS_UDP_SIZE, encodeNotImp, encodeResponse, encodeServFail, replyLimit } from './encode.js'
 import { formerr, respond, type GslbContext, type Outcome } from './responder.js'
 import { parseQuery, type Query } from './wire.js'
 
@@ -114,7 +114,7 @@ export class DnsHandler {
   }
 
   private maxSize(edns: { udpSize: number } | null, transport: Transport): number {
-    return transport === 'tcp' ? MAX_TCP_MESSAGE : edns ? Math.min(edns.udpSize, this.options.ednsUdpSize) : 512
+    return replyLimit(transport === 'tcp', edns ? edns.udpSize : null, this.options.ednsUdpSize)
   }
 
   private encode(head: { id: number; rd: boolean; cd: boolean }, q: Parameters<typeof encodeResponse>[1], out: Outcome, edns: Parameters<typeof encodeResponse>[3], transport: Transport): Buffer {

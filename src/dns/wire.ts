@@ -106,6 +106,11 @@ export function ecsProblem(buf: Buffer, off: number, len: number): string | null
   return null
 }
 
+/** The octets of an ECS option's data as echoed: family, the two prefixes, and the source prefix's address octets. */
+export function ecsDataLength(ecs: ClientSubnet): number {
+  return 4 + Math.ceil(ecs.sourcePrefix / 8)
+}
+
 /** A read ECS option; its address text is made when first asked for (a NXDOMAIN echoes the bytes only). */
 class ReadSubnet implements ClientSubnet {
   private text: string | undefined
@@ -152,8 +157,7 @@ function readOptions(buf: Buffer, off: number, rdlen: number, edns: Edns): void 
     if (code === ECS_OPTION) {
       if (edns.ecs) fail('more than one ECS option')
       edns.ecs = readEcs(buf, off, len)
-    }
-    else if (code === NSID_OPTION) edns.nsid = true
+    } else if (code === NSID_OPTION) edns.nsid = true
     // Other options (cookies, padding, keepalive...) are ignored, as RFC 6891 §6.1.2 requires.
     off += len
   }
