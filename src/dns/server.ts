@@ -254,7 +254,8 @@ export class DnsListener {
       let port = this.at.port
       try {
         for (const host of udpHosts) {
-          const udp = await this.bindUdp(host, port, host !== this.at.host)
+          // A host address that has gone (or is tentative) is left out; the address asked for is not.
+          const udp = await this.bindUdp(host, port, host !== this.at.host ? GONE : [])
           if (!udp) continue
           udps.set(host, udp)
           port = udp.address().port
@@ -280,18 +281,16 @@ export class DnsListener {
   }
 
   /**
-   * A UDP socket on `host`:`port`; with `optional`, null (logged once per address) when the address
-   * cannot be bound (a tentative IPv6 address, one just removed), and with `taken` too when another
-   * process holds its port (at start, with port 0, the whole set is tried again on another port).
+   * A UDP socket on `host`:`port`, or null (logged once per address) when binding fails with one of
+   * the `tolerated` error codes; any other error is thrown.
    */
-  private async bindUdp(host: string, port: number, optional: boolean, taken = false): Promise<UdpListener | null> {
+  private async bindUdp(host: string, port: number, tolerated: readonly string[]): Promise<UdpListener | null> {
     const udp = new UdpListener(this.family, this.handler)
     udp.on('error', (err) => this.log.error({ err: err.message, at: formatAddress(host, port) }, 'UDP socket error'))
     try {
       await bind(udp, (done) => udp.bind(port, host, done))
     } catch (err) {
-      const code = errCode(err)
-      if (!optional || (code !== 'EADDRNOTAVAIL' && !(taken && code === 'EADDRINUSE'))) throw err
+      if (!tolerated.includes(errCode(err) ?? '')) throw err
       udp.close()
       if (!this.unbindable.has(host)) this.log.warn({ at: formatAddress(host, port), err: (err as Error).message }, 'a local address cannot be bound for UDP; queries to it are not answered (tried again at each look at the addresses)')
       this.unbindable.add(host)
@@ -311,36 +310,40 @@ export class DnsListener {
     if (this.closed || this.tcp === undefined || this.rescanning) return none
     const now = localAddresses(this.family, this.interfaces())
     if (now.length === 0) return none
-    const work = (async () => {
-      const added: string[] = []
-      const removed: string[] = []
-      for (const host of now) {
-        if (this.udps.has(host)) continue
-        const udp = await this.bindUdp(host, this.port, true, true)
-        if (!udp) continue
-        if (this.closed) {
-          udp.close()
-          break
-        }
-        this.udps.set(host, udp)
-        added.push(host)
-      }
-      for (const [host, udp] of this.udps) {
-        if (now.includes(host) || this.closed) continue
-        this.udps.delete(host)
-        udp.close()
-        removed.push(host)
-      }
-      for (const host of this.unbindable) if (!now.includes(host)) this.unbindable.delete(host)
-      if (added.length > 0 || removed.length > 0) this.log.info({ port: this.port, added, removed, udp: [...this.udps.keys()] }, 'the host\'s addresses changed: UDP sockets follow')
-      return { added, removed }
-    })()
+    const work = this.follow(now)
     this.rescanning = work
     try {
       return await work
     } finally {
       this.rescanning = undefined
     }
+  }
+
+  /** Binds the addresses of `now` that have no socket, closes the sockets of those it lacks. */
+  private async follow(now: string[]): Promise<{ added: string[]; removed: string[] }> {
+    const added: string[] = []
+    const removed: string[] = []
+    for (const host of now) {
+      if (this.udps.has(host)) continue
+      // Another process may hold the port on an address added since the start: left out too.
+      const udp = await this.bindUdp(host, this.port, [...GONE, 'EADDRINUSE'])
+      if (!udp) continue
+      if (this.closed) {
+        udp.close()
+        break
+      }
+      this.udps.set(host, udp)
+      added.push(host)
+    }
+    for (const [host, udp] of this.udps) {
+      if (now.includes(host) || this.closed) continue
+      this.udps.delete(host)
+      udp.close()
+      removed.push(host)
+    }
+    for (const host of this.unbindable) if (!now.includes(host)) this.unbindable.delete(host)
+    if (added.length > 0 || removed.length > 0) this.log.info({ port: this.port, added, removed, udp: [...this.udps.keys()] }, 'the host\'s addresses changed: UDP sockets follow')
+    return { added, removed }
   }
 
   async close(): Promise<void> {
@@ -358,6 +361,9 @@ export class DnsListener {
     }
   }
 }
+
+/** A bind error of an address the host no longer has, or does not have yet (a tentative IPv6 one). */
+const GONE = ['EADDRNOTAVAIL']
 
 /** The system error code behind a bind() failure (its cause's). */
 function errCode(err: unknown): string | undefined {
