@@ -170,8 +170,6 @@ export class DnsWorkers {
   private readonly log: Logger
   private readonly slots: Slot[]
   private seq = 0
-  /** The sequence number of the last GeoIP database sent (geodbChanged). */
-  private geodbSeq = 0
   /** What the workers were sent of the health view, and what to send them next. */
   private readonly health: HealthSender
   private bound: BoundAddress[] | null = null
@@ -254,7 +252,7 @@ export class DnsWorkers {
     // A change made while a database is still reaching a worker is acknowledged only with it (the
     // worker's acks stop short of it): the wait is then the database's. On a loaded machine a 16 MB
     // database took over the 1 s, and a 200 came while 28 of 200 answers were still the old one's.
-    if (this.slots.some((s) => s.phase === 'ready' && s.acked < this.geodbSeq)) timeoutMs = Math.max(timeoutMs, GEODB_SYNC_MS)
+    if (this.slots.some((s) => s.phase === 'ready' && s.acked < s.geodbSending)) timeoutMs = Math.max(timeoutMs, GEODB_SYNC_MS)
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         this.syncWaiters = this.syncWaiters.filter((w) => w !== waiter)
@@ -488,7 +486,7 @@ export class DnsWorkers {
    * one); `synced()` then says when they all answer from it.
    */
   geodbChanged(): void {
-    const seq = (this.geodbSeq = ++this.seq)
+    const seq = ++this.seq
     const db = this.o.geodb()
     for (const s of this.slots) {
       if (s.phase === 'forked' || !s.worker) continue
