@@ -255,10 +255,10 @@ function pick(service: Service, family: 4 | 6, client: ClientLocation, ctx: Sele
     if (taken >= service.answers || (regions.length > 0 && !service.fill)) break
     // A VIP two regions share is answered once (RFC 2181 §5). Every group but the last takes its
     // whole pool, so leaving out the earlier pools' addresses is exact, whatever the draw.
-    const pool = groups.length === 0 ? e.vips.map((v) => v.address) : e.vips.map((v) => v.address).filter((a) => !groups.some((g) => g.pool.includes(a)))
-    if (pool.length === 0) continue
-    const take = Math.min(pool.length, service.answers - taken)
-    groups.push({ pool, take })
+    const fresh = e.vips.map((v) => v.address).filter((a) => !groups.some((g) => g.pool.includes(a)))
+    if (fresh.length === 0) continue
+    const take = Math.min(fresh.length, service.answers - taken)
+    groups.push({ pool: fresh, take })
     taken += take
     regions.push(e.region.name)
     e.c.chosen = true
