@@ -47,15 +47,17 @@
  * only, each after its own share of the latency grace (`latencyGraceMs`, inGrace()), so the
  * rebuilds of one move spread out instead of all missing at once. Smaller moves keep the entries:
  * they are well inside a geo-latency service's `toleranceMs`, and no check's EWMA is ever further
- * than that band from the value it published.
+ * than that band from the value it published. (A region at the very edge of the tolerance window
+ * can cross it with such a move; the entries then stay until the next published move, an answer
+ * at most one band out of date.)
  *
  * Answers up to what TCP carries are cached, and a hit is served only to a client that takes it
  * whole: its length with this client's ECS option within the client's limit (TCP: 65,535 octets;
  * UDP: 512 without EDNS, else its payload size capped by ours), the full path's rule. A client with
- * a smaller limit misses, and the full path sends it the truncated reply. NXDOMAIN is not cached (random names would only
- * evict useful entries) but assembled from a per-zone SOA template (`nxReply()`, no dns2 encoder):
- * on the hot path by `nxdomain()`, for a name the zone set's name index does not hold, and for the
- * full path's answers by `negative()`.
+ * a smaller limit misses, and the full path sends it the truncated reply (replyLimit(), encode.ts).
+ * NXDOMAIN is not cached (random names would only evict useful entries) but assembled from a
+ * per-zone SOA template (`nxReply()`, no dns2 encoder): on the hot path by `nxdomain()`, for a name
+ * the zone set's name index does not hold, and for the full path's answers by `negative()`.
  */
 import { isIP } from 'node:net'
 import dns2 from 'dns2'
