@@ -9,7 +9,7 @@ import { isIPv4, isIPv6 } from 'node:net'
 import path from 'node:path'
 import YAML, { isMap, isPair, isScalar, LineCounter, type Document, type Node as YamlNode } from 'yaml'
 import { ConfigError, type ConfigIssue, type ErrorCode } from '../errors.js'
-import { canonicalAddress, urlHost } from '../model/address.js'
+import { addressText, canonicalAddress, parseAddress, urlHost } from '../model/address.js'
 import { ancestorsWithin, canonical, isInZone, nameProblem, resolveName } from '../model/name.js'
 import {
   RRTYPE,
@@ -300,7 +300,9 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
           issues.add('E_ZONE_SCHEMA', [...base, 'check'], (err as Error).message.replace(/^invalid health check: /, ''))
         }
       }
-      return { address, family: isIPv6(address) ? 6 : 4, checkKey: key }
+      // RFC 5952 text: what the selector compares to answer an address once when regions share it
+      // (check keys were already in this form: the URL parser writes it).
+      return { address: addressText(parseAddress(address)!.bytes), family: isIPv6(address) ? 6 : 4, checkKey: key }
     })
     if (r.minHealthy > vips.length) issues.add('E_ZONE_SEMANTIC', [...base, 'minHealthy'], `needs ${r.minHealthy} healthy VIPs but the region has only ${vips.length}`)
     if (location) regions.set(name, Object.freeze({ name, location, vips: Object.freeze(vips), weight: r.weight, drained: r.drained, minHealthy: r.minHealthy }))

@@ -188,6 +188,15 @@ services:
     assert.equal(r.zone!.nodes.get('app.example.test')!.rrsets.size, 0, 'a service name is a name of the zone')
   })
 
+  test('a VIP is kept in its RFC 5952 form, so one address written two ways in two regions is one address', () => {
+    const r = build(GSLB.replace('vips: [127.0.2.1, "2001:db8:2::1"]', 'vips: [127.0.2.1, "2001:DB8:0:0::9"]').replace('vips: [127.0.1.1]', 'vips: [127.0.1.1, "2001:db8::9"]'))
+    assert.deepEqual(r.issues.map(formatIssue), [])
+    const [eu, us] = ['eu-west', 'us-east'].map((n) => r.zone!.regions.get(n)!.vips[1]!)
+    // The selector answers an address once across regions (fill, fallback all) by comparing these.
+    assert.deepEqual([eu!.address, us!.address], ['2001:db8::9', '2001:db8::9'])
+    assert.match(eu!.checkKey!, /^http:\/\/\[2001:db8::9\]:8080\/healthz#/)
+  })
+
   const cases: [string, string, RegExp][] = [
     ['a tcp check given a path (it would be ignored)', GSLB.replace('check: { type: tcp, port: 8080 }', 'check: { type: tcp, port: 8080, path: /status }'), /regions\.us-east\.check\.path: a tcp check takes port \(and target\), not path$/],
     ['a check with a url given a port (the url\'s own is used)', GSLB.replace('check: { url: "http://{vip}:8080/healthz", interval: 1, timeout: 0.5 }', 'check: { url: "http://{vip}:8080/healthz", port: 9090, interval: 1, timeout: 0.5 }'), /regions\.eu-west\.check\.port: a check with a url takes its port from the url \(http:\/\/\{vip\}:8080\/healthz\): put it there, or give port and path without url$/],
