@@ -21,6 +21,8 @@ export interface TargetReport {
   lastStatus: number | null
   lastLatencyMs: number | null
   ewmaMs: number | null
+  /** The EWMA the poller last published (moves of more than max(2 ms, 25%)): what geo-latency steers by. */
+  publishedMs: number | null
   lastError: string | null
   lastErrorAt: string | null
   checks: number
@@ -77,6 +79,7 @@ export function healthReport(set: ZoneSet, view: HealthSnapshot): HealthReport {
     lastStatus: t.lastStatus,
     lastLatencyMs: r1(t.lastLatencyMs),
     ewmaMs: r1(t.ewmaMs),
+    publishedMs: r1(t.publishedMs),
     lastError: t.lastError,
     lastErrorAt: iso(t.lastErrorAt),
     checks: t.checks,

@@ -45,11 +45,10 @@
  * `latencyGen`: the cache moves the latency generation of each geo-latency service
  * (the policy that reads latency) that reads a check that moved. That ends those services' entries
  * only, each after its own share of the latency grace (`latencyGraceMs`, inGrace()), so the
- * rebuilds of one move spread out instead of all missing at once. Smaller moves keep the entries:
- * they are well inside a geo-latency service's `toleranceMs`, and no check's EWMA is ever further
- * than that band from the value it published. (A region at the very edge of the tolerance window
- * can cross it with such a move; the entries then stay until the next published move, an answer
- * at most one band out of date.)
+ * rebuilds of one move spread out instead of all missing at once. Smaller moves keep the entries,
+ * and rightly: the selector steers by the EWMA a generation published (`publishedMs`), not by the
+ * last round's, so until a check's `latencyGen` moves every answer built from it is the one the
+ * selector would build now (even for a region at the edge of the tolerance window).
  *
  * Answers up to what TCP carries are cached, and a hit is served only to a client that takes it
  * whole: its length with this client's ECS option within the client's limit (TCP: 65,535 octets;

@@ -106,8 +106,6 @@ interface Entry {
   stopped: boolean
   /** When the next round is due, on the monotonic clock (`monotonic`, default performance.now()). */
   due: number
-  /** `health.ewmaMs` as it was when generation `health.latencyGen` published it. */
-  publishedEwma: number | null
 }
 
 /**
@@ -282,9 +280,7 @@ export class HealthPoller {
         inflight: null,
         stopped: false,
         due: 0,
-        publishedEwma: null,
       }
-      e.publishedEwma = e.health.ewmaMs
       this.entries.set(key, e)
       membership = true
       this.log.debug({ key, state: e.health.state, restored: e.health.restored }, 'health check added')
@@ -394,7 +390,6 @@ export class HealthPoller {
       const s = saved.get(e.key)
       if (s && e.health.checks === 0 && !e.health.restored) {
         e.health = initialHealth(e.spec, this.now(), s, this.gens.generation + 1)
-        e.publishedEwma = e.health.ewmaMs
         applied = true
       }
     }
@@ -460,16 +455,15 @@ export class HealthPoller {
     const after = next(before, result, this.now())
     this.dirty.add(e)
     const changed = after.state !== before.state
-    if (!changed && !ewmaMovedSignificantly(e.publishedEwma, after.ewmaMs)) {
+    if (!changed && !ewmaMovedSignificantly(after.publishedMs, after.ewmaMs)) {
       e.health = after
       return
     }
-    if (!changed) this.log.debug({ key: e.key, publishedMs: e.publishedEwma, ewmaMs: after.ewmaMs, generation: this.gens.generation + 1 }, 'health: EWMA moved significantly')
+    if (!changed) this.log.debug({ key: e.key, publishedMs: after.publishedMs, ewmaMs: after.ewmaMs, generation: this.gens.generation + 1 }, 'health: EWMA moved significantly')
     this.bump(!changed)
     this.moves.add(this.gens.generation, [e.key], this.mono())
-    // Published with this generation: the value this target's next moves are measured from.
-    e.publishedEwma = after.ewmaMs
-    e.health = Object.freeze({ ...after, latencyGen: this.gens.generation })
+    // Published with this generation: the value the selector steers by, and this target's next moves are measured from.
+    e.health = Object.freeze({ ...after, latencyGen: this.gens.generation, publishedMs: after.ewmaMs })
     if (changed) this.announce(e, e.health, result)
   }
 

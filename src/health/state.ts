@@ -83,6 +83,12 @@ export interface TargetHealth {
    * targets' latencies moved. `next()` carries it over; the poller sets it.
    */
   readonly latencyGen: number
+  /**
+   * The `ewmaMs` that generation `latencyGen` published: what the selector steers by. Moves only
+   * with `latencyGen`, so an answer built from it stays right until that generation moves, whatever
+   * `ewmaMs` does within its band (`next()` carries it over; the poller sets both).
+   */
+  readonly publishedMs: number | null
   /** The last failure's text; kept after recovery so a person can see what went wrong last. */
   readonly lastError: string | null
   readonly lastErrorAt: number | null
@@ -126,6 +132,7 @@ export function initialHealth(opts: { rise: number; fall: number }, now: number,
     lastLatencyMs: saved?.lastLatencyMs ?? null,
     ewmaMs: saved?.ewmaMs ?? null,
     latencyGen,
+    publishedMs: saved?.ewmaMs ?? null,
     lastError: saved?.lastError ?? null,
     lastErrorAt: saved?.lastErrorAt ?? null,
     transitions: Object.freeze((saved?.transitions ?? []).slice(-MAX_TRANSITIONS).map((t) => Object.freeze({ ...t }))),
@@ -176,6 +183,7 @@ export function next(h: TargetHealth, r: CheckResult, now: number): TargetHealth
     lastLatencyMs: r.latencyMs,
     ewmaMs,
     latencyGen: h.latencyGen,
+    publishedMs: h.publishedMs,
     lastError: r.ok ? h.lastError : describe(r),
     lastErrorAt: r.ok ? h.lastErrorAt : now,
     transitions,

@@ -63,6 +63,11 @@ export interface VipHealth {
   readonly ewmaMs?: number | null
   /** The health generation that last published `ewmaMs` (the poller's TargetHealth.latencyGen): a cache compares it per check. */
   readonly latencyGen?: number
+  /**
+   * The `ewmaMs` generation `latencyGen` published (the poller's TargetHealth.publishedMs): what the
+   * selector steers by when present, so an answer moves only with `latencyGen`. Absent: `ewmaMs`.
+   */
+  readonly publishedMs?: number | null
 }
 
 export interface Vip {

@@ -25,6 +25,10 @@
  * compares the measured check latencies alone (those within toleranceMs of the best share by weight).
  * A region without a measurement (no check, or no successful round yet) counts at the mean of the
  * measured regions of the pool (0 when none is measured): neither ahead nor behind by its missing value.
+ * A check's latency is the EWMA its health generation published (`publishedMs`), not the one of its
+ * last round: the answer moves only when the poller publishes a move (more than max(2 ms, 25%)), so
+ * a cached answer, a worker's and the one-process server's are the same answer, even for a region at
+ * the edge of the tolerance window, and an EWMA wobbling at that edge does not flap the answer.
  * When no region is usable for the family but some region is up (its VIPs of the other family), the
  * answer is NODATA and no fallback applies: the fallback is for when no region is healthy.
  * When no region is usable the service's fallback applies: as-if-healthy (the same selection with
@@ -50,6 +54,7 @@ export interface Candidate {
   healthyVips: number
   vipsOfFamily: number
   distanceKm: number | null
+  /** The mean published check latency of the region's healthy VIPs (VipHealth.publishedMs). */
   measuredMs: number | null
   estimateMs: number | null
   score: number | null
@@ -138,8 +143,9 @@ function evaluate(service: Service, family: 4 | 6, client: ClientLocation, ctx: 
       const state = asIfHealthy || v.checkKey === null ? 'up' : (h?.state ?? 'unknown')
       if (state === 'down' || (state === 'unknown' && service.unknownAs === 'down')) continue
       healthy++
-      if (h?.ewmaMs != null) {
-        msSum += h.ewmaMs
+      const ms = h === undefined ? null : h.publishedMs !== undefined ? h.publishedMs : h.ewmaMs
+      if (ms != null) {
+        msSum += ms
         msCount++
       }
       if (v.family === family) vips.push(v)

@@ -478,6 +478,7 @@ describe('reads', () => {
       lastStatus: 200,
       lastLatencyMs: 14,
       ewmaMs: 12, // the lowest of the rise (12 ms, 14 ms)
+      publishedMs: null, // a poller publishes; these records come from next() alone
       lastError: null,
       lastErrorAt: null,
       checks: 2,

@@ -263,20 +263,20 @@ describe('answer cache', () => {
     }
     const move = (key: string, ewmaMs: number) => {
       world.generation++
-      world.health.set(key, { state: 'up', ewmaMs, latencyGen: world.generation })
+      world.health.set(key, { state: 'up', ewmaMs, publishedMs: ewmaMs, latencyGen: world.generation })
     }
     // eu's check moves: lat and near (every region) and lateu end; latus (us, jp) does not read it.
     assert.deepEqual(await kept(() => move(eu, 80)), ['latus.c.test', 'wtd.c.test', 'geo.c.test', 'static.c.test'])
     // us's: lat, near and latus; lateu keeps its answers.
     assert.deepEqual(await kept(() => move(us, 3)), ['lateu.c.test', 'wtd.c.test', 'geo.c.test', 'static.c.test'])
-    // A generation move in which no check published a new latency (an EWMA within its band) ends nothing.
-    // (Down, 80 -> 75: up to 85 it took eu-west just past the tolerance for unlocated clients of lat,
-    // once jp, which has no check, counts at the mean of the measured regions: a boundary the band
-    // does not guard, and answers the cache keeps until the next published move.)
+    // A generation move in which no check published a new latency (an EWMA within its band) ends
+    // nothing. 80 -> 85 takes eu-west past the tolerance for unlocated clients of lat by the last
+    // round's EWMA, but the selector steers by the published 80, so the kept answers are still right
+    // (agree() compares every one with the uncached handler's).
     assert.deepEqual(
       await kept(() => {
         world.generation++
-        world.health.set(eu, { state: 'up', ewmaMs: 75, latencyGen: world.health.get(eu)!.latencyGen })
+        world.health.set(eu, { ...world.health.get(eu)!, ewmaMs: 85 })
       }),
       PAIR_NAMES,
     )
@@ -288,7 +288,7 @@ describe('answer cache', () => {
     const world: World = { set: build(PAIRS, 1), generation: 1, stateGeneration: 1, health: new Map(), moved: listed ? new MoveLog(4096, 1) : undefined }
     const h = handlers(world, { ...DEFAULT_ANSWER_CACHE, latencyGraceMs: 0 })
     const keys = [...world.set.checks.keys()]
-    for (const k of keys) world.health.set(k, { state: 'up', ewmaMs: 20, latencyGen: 1 })
+    for (const k of keys) world.health.set(k, { state: 'up', ewmaMs: 20, publishedMs: 20, latencyGen: 1 })
     let seed = 11
     const next = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32
     const all = (label: string) => {
@@ -309,11 +309,22 @@ describe('answer cache', () => {
         const key = keys[Math.floor(next() * keys.length)]!
         const was = world.health.get(key)!
         const flip = next() < 0.25
-        world.health.set(key, { state: flip ? (was.state === 'up' ? 'down' : 'up') : was.state, ewmaMs: 1 + Math.floor(next() * 300), latencyGen: world.generation })
+        const ewmaMs = 1 + Math.floor(next() * 300)
+        world.health.set(key, { state: flip ? (was.state === 'up' ? 'down' : 'up') : was.state, ewmaMs, publishedMs: ewmaMs, latencyGen: world.generation })
         if (flip) world.stateGeneration!++
         world.moved?.add(world.generation, [key])
       }
       all(`step ${step}`)
+      // Then every check's EWMA wobbles within its band, as rounds that publish nothing leave it: no
+      // generation moves, and the answers (cached or not) stay what the published values make them,
+      // even for a region at the edge of a tolerance window (the uncached selector read the last
+      // round's EWMA before, and disagreed with the cache there).
+      for (const key of keys) {
+        const was = world.health.get(key)!
+        const band = Math.max(2, 0.25 * was.publishedMs!)
+        world.health.set(key, { ...was, ewmaMs: was.publishedMs! + (next() * 2 - 1) * band })
+      }
+      all(`step ${step}, EWMAs within their bands`)
       const r = parseReply(h.cached.handle(buildQuery({ name: 'lat.c.test', type: TYPE.A, opt: { udpSize: 1232, options: [ecs('10.1.2.0', 24)] } }), 'udp', '127.0.0.1')!)
       answers.add(r.answers.map((a) => a.rdata.toString('hex')).join())
     }

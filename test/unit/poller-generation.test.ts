@@ -71,14 +71,19 @@ test('a significant EWMA move bumps the generation once, and the new value becom
   assert.equal(v1.targets.get(key!)!.latencyGen, g + 1, 'the move published the target')
   assert.ok(v0.targets.get(key!)!.latencyGen < g + 1)
   assert.equal(v0.targets.get(key!)!.ewmaMs, 10, 'the old snapshot is untouched')
+  assert.equal(v0.targets.get(key!)!.publishedMs, 10)
+  assert.ok(Math.abs(v1.targets.get(key!)!.publishedMs! - 16) < 1e-9, 'the move published the value the selector steers by')
   await round(80, ok(18)) // 16.6: 0.6 ms from the new reference (16), not 6.6 from the old one
   await round(80, ok(18)) // 17.02
   assert.equal(poller.view().generation, g + 1, 'measured from the value published with the bump')
+  assert.ok(poller.view().targets.get(key!)!.ewmaMs! > 17, 'the EWMA follows every round')
+  assert.ok(Math.abs(poller.view().targets.get(key!)!.publishedMs! - 16) < 1e-9, 'what steers stays until the next published move')
   assert.deepEqual(changes, [g], 'listeners hear of state changes only (unknown > up)')
   // A slow creep bumps once it has gone far enough in all, not step by step.
   for (let i = 0; i < 30; i++) await round(80, ok(24))
   assert.equal(poller.view().generation, g + 2, 'one bump when the creep left the band around 16')
   assert.equal(poller.view().targets.get(key!)!.latencyGen, g + 2)
+  assert.ok(poller.view().targets.get(key!)!.publishedMs! > 20, 'published once it left the band')
   await poller.close()
 })
 
