@@ -136,8 +136,11 @@ export class HttpCheck implements Check {
 
 /**
  * One round of an HttpCheck: undici's handler for the request, and the round's timer. It settles
- * exactly once: at the end of the response, at an error, at the timeout or when `outer` aborts,
- * whichever comes first; a request still running then is aborted (its socket destroyed).
+ * exactly once: when the response decides it (its headers without a body check or with a status
+ * outside `expect`; the substring found with one; else its end), at an error, at the timeout or
+ * when `outer` aborts, whichever comes first. A body still coming when the round is decided is read
+ * and dropped until it ends, BODY_LIMIT octets, or the round's deadline, then the request is
+ * aborted (its socket destroyed).
  */
 class HttpRound implements Dispatcher.DispatchHandler {
   private readonly t0 = performance.now()
@@ -148,6 +151,8 @@ class HttpRound implements Dispatcher.DispatchHandler {
   private readonly chunks: Buffer[] = []
   private bytes = 0
   private settled = false
+  /** Judged before the response ended (judge()): the rest of the body is read and dropped. */
+  private draining = false
 
   constructor(
     private readonly spec: ResolvedSpec,
@@ -171,38 +176,58 @@ class HttpRound implements Dispatcher.DispatchHandler {
     if (this.settled) controller.abort(new Error('round over'))
   }
 
-  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number): void {
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number): void {
     // A 1xx (103 Early Hints) is not the answer: the final response follows.
     if (this.settled || statusCode < 200) return
     this.status = statusCode
     // A status outside `expect` decides the round now: waiting for its body (a 503 page that
-    // streams or stalls) reported `timeout` instead of the status, and held the connection as long.
-    if (!(this.spec.expect ?? CHECK_DEFAULTS.expect).includes(statusCode)) {
-      this.complete()
-      controller.abort(new Error('unexpected status'))
-    }
+    // streams or stalls) reported `timeout` instead of the status. So does an expected one when no
+    // body is looked for: the body cannot change the verdict, and waiting for its end failed a
+    // healthy pool whose page streams or trickles (a status page that flushes as it renders) with
+    // `timeout`, and made its latency the body's length.
+    if (this.spec.body === undefined || !(this.spec.expect ?? CHECK_DEFAULTS.expect).includes(statusCode)) this.judge()
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (this.settled) return
+    if (this.settled && !this.draining) return
     this.bytes += chunk.length
-    if (this.spec.body !== undefined) this.chunks.push(chunk)
-    // Enough read to judge (a body match is looked for in the first BODY_LIMIT bytes): stop here.
+    if (this.spec.body !== undefined && !this.settled) {
+      this.chunks.push(chunk)
+      // Judged as soon as the substring is in (a body that goes on after it changes nothing).
+      if (Buffer.concat(this.chunks, this.bytes).includes(this.spec.body)) this.judge()
+    }
+    // Enough read to judge (a body match is looked for in the first BODY_LIMIT bytes), or to
+    // drain: stop here.
     if (this.bytes >= BODY_LIMIT) {
       this.complete()
+      this.clearDeadline()
       controller.abort(new Error('body limit'))
     }
   }
 
   onResponseEnd(): void {
     this.complete()
+    this.clearDeadline()
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    this.clearDeadline()
     if (this.settled) return
     const code = (err as NodeJS.ErrnoException).code
     const timeout = code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT'
     this.finish({ ok: false, latencyMs: elapsed(this.t0), error: timeout ? `timeout after ${this.spec.timeoutMs} ms` : errorText(err) })
+  }
+
+  /**
+   * The round is decided before the response ends: settle it now, and let the rest of the body
+   * drain until it ends, BODY_LIMIT, or the round's deadline (which then aborts the request, not
+   * the round). Not aborted at once: an aborted undici request opens a spare connection to the pool
+   * (closed again ~10 ms later, nodejs/undici#5845), a second connection per round for nothing.
+   */
+  private judge(): void {
+    if (this.settled) return
+    this.draining = true
+    this.complete()
   }
 
   /** The response is in: judge its status and body. */
@@ -219,9 +244,8 @@ class HttpRound implements Dispatcher.DispatchHandler {
     this.finish({ ok: true, latencyMs, status })
   }
 
-  /** Ends the round early (`error` is its result) and aborts the request if it started. */
+  /** Ends the round early (`error` is its result, unless it was judged already) and aborts the request if it started. */
   private stop(error: string): void {
-    if (this.settled) return
     this.finish({ ok: false, latencyMs: elapsed(this.t0), error })
     this.controller?.abort(new Error(error))
   }
@@ -229,7 +253,8 @@ class HttpRound implements Dispatcher.DispatchHandler {
   private finish(r: CheckResult): void {
     if (this.settled) return
     this.settled = true
-    this.clearDeadline()
+    // A round judged early keeps its deadline for the body it drains.
+    if (!this.draining) this.clearDeadline()
     this.resolve(r)
   }
 }

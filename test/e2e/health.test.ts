@@ -259,8 +259,9 @@ test('an endless body: a check reads the first 64 KiB, judges it and hangs up, w
 })
 
 test('a status outside expect fails the round at the headers, with that status, even if the body never ends', async (t) => {
-  // A pool in trouble: its 503 page streams (or stalls) and never ends. The round must say 503,
-  // not `timeout`, and not hold the connection for the whole timeout. 1xx answers decide nothing.
+  // A pool in trouble: its 503 page streams (or stalls) and never ends. The round must say 503 at
+  // the headers, not `timeout`; the stalled body is given up at the round's deadline. 1xx answers
+  // decide nothing.
   let hungUp = 0
   const server = http.createServer((req, res) => {
     if (req.url === '/hints') {
@@ -274,16 +275,66 @@ test('a status outside expect fails the round at the headers, with that status, 
   })
   const port = await listening(t, server, '127.0.6.12')
   const agents = agentsFor(t)
-  const run = (extra: Partial<CheckSpec>) => createCheck(resolveSpec({ kind: 'http', address: '127.0.6.12', port, intervalMs: 10_000, timeoutMs: 5000, ...extra }), agents).run(new AbortController().signal)
+  const run = (extra: Partial<CheckSpec>) => createCheck(resolveSpec({ kind: 'http', address: '127.0.6.12', port, intervalMs: 10_000, timeoutMs: 1500, ...extra }), agents).run(new AbortController().signal)
   const down = await run({ path: '/down' })
   t.diagnostic(JSON.stringify(down))
   assert.deepEqual({ ok: down.ok, status: down.status, error: down.error }, { ok: false, status: 503, error: 'status 503, expected 200' })
-  assert.ok(down.latencyMs < 2500, `judged at the headers, not at the 5000 ms timeout (${down.latencyMs} ms)`)
-  await waitFor(() => hungUp === 1, { what: 'the server to see the check hang up', timeoutMs: 2000 })
+  assert.ok(down.latencyMs < 750, `judged at the headers, not at the 1500 ms timeout (${down.latencyMs} ms)`)
+  await waitFor(() => hungUp === 1, { what: 'the server to see the check hang up at the deadline', timeoutMs: 3000 })
   const hinted = await run({ path: '/hints' })
   assert.deepEqual({ ok: hinted.ok, status: hinted.status, error: hinted.error }, { ok: true, status: 200, error: undefined })
   const expected = await run({ path: '/hints', expect: [204] })
   assert.deepEqual({ ok: expected.ok, status: expected.status, error: expected.error }, { ok: false, status: 200, error: 'status 200, expected 204' })
+})
+
+test('a round decided at its headers opens one connection to the pool, not two (an aborted undici request reconnects)', async (t) => {
+  let connections = 0
+  const server = http.createServer((req, res) => {
+    res.writeHead(req.url === '/down' ? 503 : 200, { 'content-type': 'text/plain' })
+    res.end('maintenance page '.repeat(50))
+  })
+  server.on('connection', () => connections++)
+  const port = await listening(t, server, '127.0.6.15')
+  const agents = agentsFor(t)
+  const run = (extra: Partial<CheckSpec>) => createCheck(resolveSpec({ kind: 'http', address: '127.0.6.15', port, intervalMs: 10_000, timeoutMs: 1500, ...extra }), agents).run(new AbortController().signal)
+  const rounds = [{ path: '/down' }, { path: '/down' }, { expect: [204] }, {}, { body: 'page' }]
+  for (const [i, extra] of rounds.entries()) {
+    const r = await run(extra)
+    assert.equal(r.ok, i >= 3, JSON.stringify(r))
+  }
+  // Closing the agents waits for the rounds' connections; a spare one would have been counted by then.
+  await agents.close()
+  assert.equal(connections, rounds.length, `${connections} connections for ${rounds.length} rounds`)
+})
+
+test('a 200 whose body trickles is up at its headers without a body check, and measured to them; a body check waits for its substring', async (t) => {
+  // A status page that flushes as it renders: the headers at once, then a byte every 100 ms, never done.
+  let hungUp = 0
+  const server = http.createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/plain' })
+    res.write('rendering')
+    const timer = setInterval(() => res.write('.'), 100)
+    res.on('close', () => {
+      clearInterval(timer)
+      hungUp++
+    })
+  })
+  const port = await listening(t, server, '127.0.6.14')
+  const agents = agentsFor(t)
+  const run = (extra: Partial<CheckSpec>) => createCheck(resolveSpec({ kind: 'http', address: '127.0.6.14', port, intervalMs: 10_000, timeoutMs: 1500, ...extra }), agents).run(new AbortController().signal)
+  const plain = await run({})
+  t.diagnostic(JSON.stringify(plain))
+  assert.deepEqual({ ok: plain.ok, status: plain.status, error: plain.error }, { ok: true, status: 200, error: undefined })
+  assert.ok(plain.latencyMs < 750, `judged at the headers, not at the 1500 ms timeout (${plain.latencyMs} ms)`)
+  // The body still coming is read and dropped until the round's deadline, then given up.
+  await waitFor(() => hungUp === 1, { what: 'the server to see the check hang up at the deadline', timeoutMs: 3000 })
+  // A body check reads on: it is judged when the substring is in, or the round times out.
+  const found = await run({ body: 'rendering' })
+  assert.deepEqual({ ok: found.ok, status: found.status }, { ok: true, status: 200 })
+  assert.ok(found.latencyMs < 750, `judged when the substring came, not at the end (${found.latencyMs} ms)`)
+  const never = await run({ body: 'done' })
+  assert.deepEqual({ ok: never.ok, error: never.error }, { ok: false, error: 'timeout after 1500 ms' })
+  assert.ok(never.latencyMs >= 1400, `waited for the body (${never.latencyMs} ms)`)
 })
 
 test('HTTPS: a self-signed certificate passes with verify off and fails with verify on; SNI and Host are sent', async (t) => {
