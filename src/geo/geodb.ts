@@ -7,7 +7,7 @@ import { readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { LRUCache } from 'lru-cache'
 import { Reader } from 'maxmind'
-import { formatBytes, isIPv4Mapped, maskBytes, parseAddress } from '../model/address.js'
+import { embeddedIPv4, formatBytes, maskBytes, parseAddress } from '../model/address.js'
 import { containingBlock, DOCUMENTATION_BLOCKS, SPECIAL_BLOCKS } from './address.js'
 import { countryLocation, GEODB_DIR } from './countries.js'
 import { CONTINENT_CODES, type ClientLocation, type ContinentCode } from './types.js'
@@ -173,11 +173,15 @@ export class GeoDb {
     let bits = family === 4 ? 32 : 128
     let p = prefix ?? bits
     if (!Number.isInteger(p) || p < 0 || p > bits) throw new RangeError(`prefix length ${prefix} out of range 0..${bits} for ${address}`)
-    if (family === 6 && p >= 96 && isIPv4Mapped(bytes)) {
+    // An IPv6 form of an IPv4 address (IPv4-mapped, NAT64, Teredo, 6to4) is looked up as that IPv4
+    // address: a database without MaxMind's aliases has nothing there, and MaxMind's Teredo alias
+    // reads the Teredo server's address, not the client's.
+    const v4 = family === 6 ? embeddedIPv4(bytes, p) : undefined
+    if (v4) {
       family = 4
-      bytes = bytes.subarray(12)
+      bytes = v4.bytes
       bits = 32
-      p -= 96
+      p = v4.prefix
     }
     if (p < bits) bytes = maskBytes(bytes, p)
     if (p === 0) return none(family, 0)

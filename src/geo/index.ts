@@ -12,6 +12,9 @@
  * - any MaxMind GeoIP2/GeoLite2 City or Country database (City gives `source: 'city'` coordinates);
  * - `geodb/test/meridian-test.mmdb`, a tiny deterministic database of documentation networks, for tests.
  * The record layout (`country_code` or GeoIP2's `country.iso_code`) is detected, and read field by field.
+ * IPv6 forms of an IPv4 address (IPv4-mapped, NAT64 64:ff9b::/96, 6to4, Teredo: model/address.ts
+ * embeddedIPv4) are looked up as that IPv4 address, whatever aliases the database has or lacks
+ * (the default database has none; MaxMind's Teredo alias reads the Teredo server, not the client).
  *
  * Config: `meridian serve --geodb <file or directory>` (a directory means its geo-whois-asn-country.mmdb).
  * Reload: `GeoSource` (source.ts) holds the database a server answers from and takes the file again

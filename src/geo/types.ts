@@ -34,7 +34,10 @@ export interface ClientLocation {
   /** English city name, when the database has one. */
   readonly city: string | undefined
   readonly source: LocationSource
-  /** The family `networkPrefix` counts in: 4 for IPv4 and IPv4-mapped IPv6 (`::ffff:a.b.c.d`), else 6. */
+  /**
+   * The family `networkPrefix` counts in: 4 for IPv4 and for the IPv6 forms of an IPv4 address
+   * (IPv4-mapped `::ffff:a.b.c.d`, NAT64 `64:ff9b::a.b.c.d`, Teredo, 6to4: model/address.ts embeddedIPv4), else 6.
+   */
   readonly family: 4 | 6
   /**
    * Prefix length of the network that decided the answer, in `family`'s terms (0..32 or 0..128): the

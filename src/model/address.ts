@@ -71,11 +71,70 @@ export function ipv4Number(text: string): number {
   return dots === 3 && digits > 0 ? (n << 8) | part : -1
 }
 
-/** True for `::ffff:a.b.c.d`. */
-export function isIPv4Mapped(bytes: Uint8Array): boolean {
-  if (bytes.length !== 16 || bytes[10] !== 0xff || bytes[11] !== 0xff) return false
-  for (let i = 0; i < 10; i++) if (bytes[i] !== 0) return false
-  return true
+/** An IPv6 form that carries an IPv4 address (gdnsd's plugin_geoip reads the same ones, bar the deprecated v4compat and SIIT). */
+interface Embedding {
+  readonly kind: EmbeddedIPv4['kind']
+  /** The prefix that marks the form, as octets (its length is a whole number of octets). */
+  readonly marker: readonly number[]
+  /** Where the IPv4 address starts, in bits (a multiple of 8). */
+  readonly offset: number
+  /** Teredo stores the client's address with every bit inverted. */
+  readonly flip: boolean
+}
+
+const EMBEDDINGS: readonly Embedding[] = [
+  { kind: 'mapped', marker: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff], offset: 96, flip: false }, // ::ffff:0:0/96, RFC 4291
+  { kind: 'nat64', marker: [0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0], offset: 96, flip: false }, // 64:ff9b::/96, RFC 6052 (an IPv4 client through SIIT-DC)
+  { kind: 'teredo', marker: [0x20, 0x01, 0, 0], offset: 96, flip: true }, // 2001::/32, RFC 4380: the client's public address, inverted, in the last 32 bits
+  { kind: '6to4', marker: [0x20, 0x02], offset: 16, flip: false }, // 2002::/16, RFC 3056: the site's address in bits 16..47
+]
+
+/** The IPv4 address an IPv6 network stands for (embeddedIPv4). */
+export interface EmbeddedIPv4 {
+  readonly kind: 'mapped' | 'nat64' | 'teredo' | '6to4'
+  /** The IPv4 address, 4 octets, bits past `prefix` cleared. */
+  readonly bytes: Uint8Array
+  /** How much of the IPv4 address the IPv6 prefix reveals, 0..32. */
+  readonly prefix: number
+  /** Where the IPv4 bits start in the IPv6 address: an IPv4 prefix n is the IPv6 prefix `offset + n`. */
+  readonly offset: number
+}
+
+/**
+ * The IPv4 address embedded in the IPv6 network `bytes/prefix` (16 octets): IPv4-mapped, NAT64's
+ * well-known prefix, Teredo or 6to4, when `prefix` reaches the IPv4 bits (a Teredo /56 only says
+ * which Teredo server, not which client: undefined). Undefined for every other network.
+ */
+export function embeddedIPv4(bytes: Uint8Array, prefix: number): EmbeddedIPv4 | undefined {
+  if (bytes.length !== 16) return undefined
+  outer: for (const e of EMBEDDINGS) {
+    if (prefix < e.offset) continue
+    for (let i = 0; i < e.marker.length; i++) if (bytes[i] !== e.marker[i]) continue outer
+    const at = e.offset >> 3
+    const flip = e.flip ? 0xff : 0
+    const v4 = Uint8Array.of(bytes[at]! ^ flip, bytes[at + 1]! ^ flip, bytes[at + 2]! ^ flip, bytes[at + 3]! ^ flip)
+    const p4 = Math.min(prefix - e.offset, 32)
+    return { kind: e.kind, bytes: maskBytes(v4, p4), prefix: p4, offset: e.offset }
+  }
+  return undefined
+}
+
+/**
+ * For an IPv6 address outside the spaces embeddedIPv4 reads: the shortest prefix length at which its
+ * network covers none of them. The IPv4 clients in those spaces are located as IPv4, so a GeoIP
+ * network of plain IPv6 that spans one (an empty ::/1 of a database without aliases) must not be an
+ * ECS scope that covers them (gdnsd keeps these spaces apart in its tree for the same reason).
+ */
+export function apartFromEmbeddings(bytes: Uint8Array): number {
+  let need = 0
+  for (const e of EMBEDDINGS) {
+    // The first bit where the address leaves the space (the marker's length when it is inside).
+    let bit = 0
+    const bits = e.marker.length * 8
+    while (bit < bits && ((bytes[bit >> 3]! ^ e.marker[bit >> 3]!) & (0x80 >> (bit & 7))) === 0) bit++
+    if (bit < bits) need = Math.max(need, bit + 1)
+  }
+  return need
 }
 
 /** A copy of `bytes` with every bit from `prefix` on cleared. */

@@ -10,7 +10,7 @@
 import { after, before, test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { waitFor, type SimPool } from '../../src/sim/index.js'
-import { dig, type DigResult } from '../helpers/dig.js'
+import { dig, digBatch, type DigResult } from '../helpers/dig.js'
 import { startServer, tempDir, TEST_GEODB, type RunningServer } from '../helpers/server.js'
 import { RCODE, TYPE, type Reply } from '../helpers/wire.js'
 import { addressesOf, ask, askMany, canonical, checkFor, pollAnswer, savedHealth, savedStateOf, startPools, subnet, writeZone } from '../helpers/gslb.js'
@@ -383,6 +383,44 @@ test('weights 500/300/200 split 10,000 client networks within 3 points of 50/30/
     const share = (counts.get(name) ?? 0) / N
     assert.ok(Math.abs(share - w.weight / total) <= 0.03, `${name}: ${(share * 100).toFixed(1)}% vs ${((100 * w.weight) / total).toFixed(0)}%`)
   }
+})
+
+test('IPv4-mapped, 6to4 and Teredo ECS networks (dig +subnet) are hashed as the IPv4 /24 they carry: 1,000 networks split like IPv4 /24s', async (t) => {
+  const N = 1000
+  const v4 = Array.from({ length: N }, (_, i) => `10.${200 + (i >> 8)}.${i & 255}`)
+  const plain = await askMany(server.port, v4.map((n) => ({ name: fqdn('split'), type: TYPE.A, client: subnet(`${n}.0/24`) })))
+  const want = plain.map((r) => regionsOfReply(r)[0]!)
+  const hex = (n: string) => n.split('.').map((o) => Number(o).toString(16).padStart(2, '0')).join('')
+  const forms: [string, (n: string) => string, number][] = [
+    // form, the ECS network for IPv4 /24 n, the scope of a weighted answer (where the /24 ends in IPv6 terms)
+    ['IPv4-mapped', (n) => `::ffff:${n}.0/120`, 120],
+    ['6to4 /56', (n) => `2002:${hex(n).slice(0, 4)}:${hex(n).slice(4)}00::/56`, 40],
+  ]
+  for (const [form, ecs, scope] of forms) {
+    const replies = await digBatch('127.0.0.1', server.port, v4.map((n) => [fqdn('split'), 'A', '+norec', `+subnet=${ecs(n)}`]))
+    const counts = new Map<string, number>()
+    replies.forEach((r, i) => {
+      assert.equal(r.status, 'NOERROR')
+      assert.equal(ecsOf(r).scope, scope, `${form} ${ecs(v4[i]!)}: scope`)
+      const region = regionsOfAddresses(digAddresses(r))[0]!
+      assert.equal(region, want[i], `${form} ${ecs(v4[i]!)} draws the region of ${v4[i]}.0/24`)
+      counts.set(region, (counts.get(region) ?? 0) + 1)
+    })
+    t.diagnostic(`${form}: ${[...counts].map(([r, n]) => `${r} ${((100 * n) / N).toFixed(1)}%`).join(', ')}`)
+    for (const [name, w] of Object.entries(WEIGHTED)) assert.ok(Math.abs((counts.get(name) ?? 0) / N - w.weight / 1000) <= 0.05, `${form}: ${name} got ${counts.get(name) ?? 0} of ${N}`)
+  }
+  // Located as the IPv4 client: London's 192.0.2.1 as 6to4 and as Teredo (inverted), Tokyo's 198.51.100.129 as 6to4.
+  const [london6to4, londonTeredo, tokyo6to4] = await digs(
+    [fqdn('geo'), 'A', '+subnet=2002:c000:201::/48'],
+    [fqdn('geo'), 'A', '+subnet=2001:0:4136:e378:8000:63bf:3fff:fdfe/128'],
+    [fqdn('geo'), 'A', '+subnet=2002:c633:6481::/48'],
+  )
+  assert.deepEqual(regionsOfAddresses(digAddresses(london6to4!)), ['eu-west'])
+  assert.equal(ecsOf(london6to4!).scope, 16 + 26, "the London /26 at 6to4's bits 16..47")
+  assert.deepEqual(regionsOfAddresses(digAddresses(londonTeredo!)), ['eu-west'])
+  assert.equal(ecsOf(londonTeredo!).scope, 96 + 26)
+  assert.deepEqual(regionsOfAddresses(digAddresses(tokyo6to4!)), ['ap-northeast'])
+  assert.equal(ecsOf(tokyo6to4!).scope, 16 + 27)
 })
 
 test('failover: a stopped pool leaves the answers within fall x interval + 1 s and returns within rise x interval + 1 s of its start', async (t) => {
