@@ -22,6 +22,8 @@ export const DEFAULT_CACHE_SIZE = 100_000
  * - `geoip2`: MaxMind GeoIP2/GeoLite2 City or Country, DB-IP Lite, the Meridian test database:
  *   `{ country: { iso_code }, continent: { code }, location: { latitude, longitude }, city: { names: { en } } }`;
  * - `flat`: ip-location-db: `{ country_code }`, and in its city databases `latitude`, `longitude`, `city`;
+ *   IPinfo: `{ country: 'US', continent: 'NA' }` (its country database), `{ country_code, continent_code }`
+ *   (IPinfo Lite), `lat`/`lng` (numbers or text);
  * - `unknown`: no probe address had data (records are still read either way, field by field).
  */
 export type GeoDbLayout = 'geoip2' | 'flat' | 'unknown'
@@ -197,33 +199,37 @@ export class GeoDb {
   }
 }
 
-/** Reads a record of either layout into a ClientLocation. */
+/** A two-letter code (a country's, a continent's), as IPinfo and ip-location-db store them. */
+const code2 = (v: unknown): string | undefined => (typeof v === 'string' && /^[A-Za-z]{2}$/.test(v) ? v : undefined)
+/** A coordinate: a number, or a number as text (IPinfo's `lat`/`lng`). */
+const coord = (v: unknown, limit: number): number | undefined => num(typeof v === 'string' && v.trim() !== '' ? Number(v) : v, limit)
+
+/**
+ * The country of a record, in the shapes the common databases store it: GeoIP2/GeoLite2 and DB-IP
+ * `country.iso_code` (where the address is used), ip-location-db and IPinfo Lite `country_code`,
+ * IPinfo's country database `country: "US"`, then GeoIP2's `registered_country.iso_code`.
+ */
+function countryOf(r: GeoRecord): string | undefined {
+  return str(obj(r.country)?.iso_code) ?? code2(r.country_code) ?? code2(r.country) ?? str(obj(r.registered_country)?.iso_code)
+}
+
+/** What a record of no shape Meridian reads is refused with (E_GEODB). */
+const EXPECTED_SHAPE =
+  'expected a country as GeoIP2 `country.iso_code` or `registered_country.iso_code` (MaxMind GeoIP2/GeoLite2, DB-IP), `country_code` (ip-location-db, IPinfo Lite) or `country` as a two-letter code (IPinfo)'
+
+/** Reads a record of any of the shapes countryOf knows into a ClientLocation, field by field. */
 function locationOf(record: GeoRecord | null, family: 4 | 6, networkPrefix: number): ClientLocation {
   if (record === null) return none(family, networkPrefix)
-  let country: string | undefined
-  let continent: string | undefined
-  let lat: number | undefined
-  let lon: number | undefined
-  let city: string | undefined
-  const cc = str(record.country_code)
-  if (cc !== undefined) {
-    // ip-location-db
-    country = cc
-    lat = num(record.latitude, 90)
-    lon = num(record.longitude, 180)
-    city = str(record.city)
-  } else {
-    // GeoIP2: where the address is used, else where it is registered
-    country = str(obj(record.country)?.iso_code) ?? str(obj(record.registered_country)?.iso_code)
-    continent = str(obj(record.continent)?.code)
-    const location = obj(record.location)
-    lat = num(location?.latitude, 90)
-    lon = num(location?.longitude, 180)
-    city = str(obj(obj(record.city)?.names)?.en)
-  }
+  let country = countryOf(record)
+  const continent = str(obj(record.continent)?.code) ?? code2(record.continent_code) ?? code2(record.continent)
+  const location = obj(record.location)
+  let lat = coord(location?.latitude, 90) ?? coord(record.latitude, 90) ?? coord(record.lat, 90)
+  let lon = coord(location?.longitude, 180) ?? coord(record.longitude, 180) ?? coord(record.lng, 180)
+  const city = str(obj(obj(record.city)?.names)?.en) ?? str(record.city)
+  if (lat === undefined || lon === undefined) lat = lon = undefined
   if (country !== undefined) country = country.toUpperCase()
   const known = country === undefined ? undefined : countryLocation(country)
-  const cont = CONTINENT_CODES.includes(continent as ContinentCode) ? (continent as ContinentCode) : known?.continent
+  const cont = CONTINENT_CODES.includes(continent?.toUpperCase() as ContinentCode) ? (continent!.toUpperCase() as ContinentCode) : known?.continent
   let source: ClientLocation['source']
   if (lat !== undefined && lon !== undefined) {
     source = 'city'
@@ -233,21 +239,33 @@ function locationOf(record: GeoRecord | null, family: 4 | 6, networkPrefix: numb
     lon = known.lon
   } else {
     source = 'none'
-    lat = undefined
-    lon = undefined
   }
   if (source === 'none' && country === undefined && cont === undefined) return none(family, networkPrefix)
   return Object.freeze({ country, continent: cont, lat, lon, city: source === 'city' ? city : undefined, source, family, networkPrefix })
 }
 
+/**
+ * The layout of the first probe address's record that has a country; E_GEODB when records are there
+ * but none has a country in a shape countryOf reads (it would locate nobody); `unknown` when no probe
+ * address has data.
+ */
 function detectLayout(reader: Reader<GeoRecord>, path: string): GeoDbLayout {
+  let shapeless: { probe: string; record: unknown } | undefined
   for (const probe of PROBES) {
     if (reader.metadata.ipVersion === 4 && probe.includes(':')) continue
     const r = reader.get(probe)
-    if (r === null || typeof r !== 'object') continue
-    if ('country_code' in r) return 'flat'
-    if ('country' in r || 'registered_country' in r || 'continent' in r || 'location' in r) return 'geoip2'
-    throw new MeridianError('E_GEODB', `GeoIP database ${path} has no country data (a record reads ${JSON.stringify(r).slice(0, 120)})`)
+    if (r === null || typeof r !== 'object') {
+      if (r !== null) shapeless ??= { probe, record: r }
+      continue
+    }
+    if (countryOf(r) === undefined) {
+      shapeless ??= { probe, record: r }
+      continue
+    }
+    return obj(r.country) || obj(r.registered_country) ? 'geoip2' : 'flat'
+  }
+  if (shapeless) {
+    throw new MeridianError('E_GEODB', `GeoIP database ${path} has no country data Meridian can read: ${EXPECTED_SHAPE}; the record for ${shapeless.probe} reads ${JSON.stringify(shapeless.record).slice(0, 120)}`)
   }
   return 'unknown'
 }

@@ -11,7 +11,8 @@
  *   `source: 'country'` at the country's centroid);
  * - any MaxMind GeoIP2/GeoLite2 City or Country database (City gives `source: 'city'` coordinates);
  * - `geodb/test/meridian-test.mmdb`, a tiny deterministic database of documentation networks, for tests.
- * The record layout (`country_code` or GeoIP2's `country.iso_code`) is detected, and read field by field.
+ * The record layout (GeoIP2's `country.iso_code`, `country_code`, IPinfo's `country: "US"`) is detected,
+ * and read field by field; a database with none of them is refused (E_GEODB).
  * IPv6 forms of an IPv4 address (IPv4-mapped, NAT64 64:ff9b::/96, 6to4, Teredo: model/address.ts
  * embeddedIPv4) are looked up as that IPv4 address, whatever aliases the database has or lacks
  * (the default database has none; MaxMind's Teredo alias reads the Teredo server, not the client).

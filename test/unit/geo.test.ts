@@ -387,3 +387,52 @@ test('countries.json and the default database are what their scripts produce', (
     execFileSync(process.execPath, [join(ROOT, 'scripts/geodb', script), '--check'], { stdio: 'pipe' })
   }
 })
+
+test('the common record shapes are read (GeoIP2, registered_country, ip-location-db, IPinfo); a database of no known shape is refused with E_GEODB', async () => {
+  const { writeMmdb } = (await import(pathToFileURL(join(ROOT, 'scripts/geodb/mmdb-writer.mjs')).href)) as {
+    writeMmdb: (o: { networks: { network: string; data: unknown }[]; databaseType: string; buildEpoch: number }) => Buffer
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'meridian-shapes-'))
+  try {
+    /** A real .mmdb file holding `data` for 81.2.69.0/24 (a probe address's network), opened from disk. */
+    const open = async (name: string, data: unknown) => {
+      const file = join(dir, `${name}.mmdb`)
+      writeFileSync(file, writeMmdb({ networks: [{ network: '81.2.69.0/24', data }], databaseType: `${name}-Country`, buildEpoch: 0 }))
+      return GeoDb.open(file)
+    }
+    const cases: [string, unknown, { country: string; continent: string; source: string; layout: string; lat?: number }][] = [
+      ['geoip2', { country: { iso_code: 'GB' }, continent: { code: 'EU' } }, { country: 'GB', continent: 'EU', source: 'country', layout: 'geoip2' }],
+      ['registered', { registered_country: { iso_code: 'GB' } }, { country: 'GB', continent: 'EU', source: 'country', layout: 'geoip2' }],
+      ['ip-location-db', { country_code: 'GB' }, { country: 'GB', continent: 'EU', source: 'country', layout: 'flat' }],
+      ['ipinfo-country', { country: 'GB', country_name: 'United Kingdom', continent: 'EU', continent_name: 'Europe' }, { country: 'GB', continent: 'EU', source: 'country', layout: 'flat' }],
+      ['ipinfo-lite', { country: 'United Kingdom', country_code: 'GB', continent: 'Europe', continent_code: 'EU', asn: 'AS20712' }, { country: 'GB', continent: 'EU', source: 'country', layout: 'flat' }],
+      ['ipinfo-location', { country: 'GB', city: 'London', lat: '51.5085', lng: '-0.1257' }, { country: 'GB', continent: 'EU', source: 'city', layout: 'flat', lat: 51.5085 }],
+    ]
+    for (const [name, data, want] of cases) {
+      const db = await open(name, data)
+      try {
+        const got = db.locate('81.2.69.142')
+        assert.equal(db.info.layout, want.layout, name)
+        assert.equal(got.country, want.country, name)
+        assert.equal(got.continent, want.continent, name)
+        assert.equal(got.source, want.source, name)
+        if (want.lat !== undefined) assert.equal(got.lat, want.lat, name)
+      } finally {
+        db.close()
+      }
+    }
+    for (const [name, data] of [
+      ['country-name', { country: 'United Kingdom' }],
+      ['asn', { autonomous_system_number: 20712, autonomous_system_organization: 'Andrews & Arnold' }],
+    ] as const) {
+      await assert.rejects(open(name, data), (err: Error & { code?: string }) => {
+        assert.equal(err.code, 'E_GEODB', name)
+        assert.match(err.message, /has no country data Meridian can read: expected a country as GeoIP2 `country.iso_code`.*`country_code`.*two-letter code/, name)
+        assert.match(err.message, /the record for 81\.2\.69\.142 reads \{/, name)
+        return true
+      })
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
