@@ -129,9 +129,9 @@ async function main() {
   for (let pass = 1; pass < 12 && (await metric(admin, 'meridian_dns_cache_entries')) < 0.995 * WORKERS * messages.length; pass++) await exchange(port, messages)
   const fillSeconds = (performance.now() - t0) / 1000
   const filled = { rss: rssMb(child.pid), entries: await metric(admin, 'meridian_dns_cache_entries'), bytes: await metric(admin, 'meridian_dns_cache_bytes') }
-  const heapUsedMb = (await metric(admin, 'meridian_process_nodejs_heap_size_used_bytes')) / 1048576
-  const heapTotalMb = (await metric(admin, 'meridian_process_nodejs_heap_size_total_bytes')) / 1048576
-  const externalMb = (await metric(admin, 'meridian_process_nodejs_external_memory_bytes')) / 1048576
+  const heapUsedMb = (await metric(admin, 'meridian_nodejs_heap_size_used_bytes')) / 1048576
+  const heapTotalMb = (await metric(admin, 'meridian_nodejs_heap_size_total_bytes')) / 1048576
+  const externalMb = (await metric(admin, 'meridian_nodejs_external_memory_bytes')) / 1048576
   const hits0 = await metric(admin, 'meridian_dns_cache_hits_total')
   await exchange(port, messages)
   const hits = (await metric(admin, 'meridian_dns_cache_hits_total')) - hits0

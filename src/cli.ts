@@ -524,7 +524,7 @@ export function program(): Command {
       .option('--tcp-max-connections <n>', 'concurrent TCP connections per listen address, counted by each DNS worker', intOption(1, 100000), 1024)
       .option('--query-log', 'log every query at debug level', false)
       .option('--nsid <id>', "this server's name server identifier (RFC 5001), sent to queries that ask for it (dig +nsid): text such as a host name, or 0x and hex octets; off by default", nsidOption)
-      .option('--gc-metrics', "export meridian_process_nodejs_gc_duration_seconds, a histogram of this process's garbage-collection pauses (off by default: observing every collection lengthens the DNS thread's own collections)", false)
+      .option('--gc-metrics', "export meridian_nodejs_gc_duration_seconds, a histogram of this process's garbage-collection pauses (off by default: observing every collection lengthens the DNS thread's own collections)", false)
       .option('--answer-cache <entries>', 'encoded answers kept per DNS process (0 turns the cache off)', intOption(0, 10_000_000), DEFAULT_ANSWER_CACHE.maxEntries)
       .option('--latency-grace <ms>', 'after a latency move of a check, the geo-latency answers of the services reading it may be served this much longer (each its own share of it, so rebuilds spread out); 0 rebuilds at once. Health state changes always apply at once', intOption(0, 60_000), LATENCY_GRACE_MS)
       .option('--no-watch', 'do not watch --zones and the --geodb file for changes (SIGHUP and POST /v1/reload still reload)')

@@ -21,8 +21,10 @@
  * Query-path counts are tallies (`n++`, one Map lookup on the full path, none on a cache hit) folded
  * into their labelled counter children when /metrics is read.
  *
- * Process metrics (`meridian_process_*`): prom-client's defaults, except its per-GC histogram
- * (`nodejs_gc_duration_seconds`) unless asked for (`--gc-metrics`): see processMetrics().
+ * Process metrics (`meridian_process_*`, `meridian_nodejs_*`): prom-client's defaults under the prefix
+ * `meridian_`, except its per-GC histogram (`meridian_nodejs_gc_duration_seconds`) unless asked for
+ * (`--gc-metrics`) and its three gauges named `_total` (DROPPED_PROCESS_METRICS): see processMetrics().
+ * Until 0.1 they were `meridian_process_process_*` and `meridian_process_nodejs_*` (docs/api.md).
  */
 import { createRequire } from 'node:module'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
@@ -250,7 +252,12 @@ export class Metrics {
 }
 
 /** The options collectDefaultMetrics() gives each of its collectors. */
-const PROCESS_METRICS_CONFIG = { prefix: 'meridian_process_', eventLoopMonitoringPrecision: 10 }
+const PROCESS_METRICS_CONFIG = { prefix: 'meridian_', eventLoopMonitoringPrecision: 10 }
+/**
+ * prom-client's gauges named like counters (`_total` is for counters: Prometheus naming
+ * conventions): each is the sum of the gauge of the same name without it (`sum(meridian_nodejs_active_handles)`).
+ */
+export const DROPPED_PROCESS_METRICS = ['meridian_nodejs_active_resources_total', 'meridian_nodejs_active_handles_total', 'meridian_nodejs_active_requests_total']
 const requireCjs = createRequire(import.meta.url)
 
 /**
@@ -275,4 +282,5 @@ function processMetrics(register: Registry, gc: boolean): void {
     const collector = requireCjs(`prom-client/lib/metrics/${name}`) as (r: Registry, c: typeof config) => void
     collector(register, config)
   }
+  for (const name of DROPPED_PROCESS_METRICS) register.removeSingleMetric(name)
 }

@@ -81,11 +81,11 @@ describe('serving and reloading', () => {
     t.after(() => withGc.stop())
     const scrape = async (s: RunningServer) => (await fetch(`${await adminUrl(s)}/metrics`)).text()
     const text = await scrape(plain)
-    assert.match(text, /^meridian_process_process_resident_memory_bytes \d+/m)
-    assert.match(text, /^meridian_process_nodejs_eventloop_lag_p99_seconds /m)
+    assert.match(text, /^meridian_process_resident_memory_bytes \d+/m)
+    assert.match(text, /^meridian_nodejs_eventloop_lag_p99_seconds /m)
     assert.doesNotMatch(text, /gc_duration/)
     // Each scrape allocates in the server: within a few of them it has collected garbage.
-    const counted = /^meridian_process_nodejs_gc_duration_seconds_count\{kind="\w+"\} [1-9]/m
+    const counted = /^meridian_nodejs_gc_duration_seconds_count\{kind="\w+"\} [1-9]/m
     let gcText = await scrape(withGc)
     for (let i = 0; i < 200 && !counted.test(gcText); i++) gcText = await scrape(withGc)
     assert.match(gcText, counted)

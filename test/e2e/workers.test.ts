@@ -8,6 +8,7 @@
  *
  * The tests of the main describe share the servers and run in order (the kills come last).
  */
+import { parseExposition } from '../helpers/metrics.js'
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import { readFile, writeFile } from 'node:fs/promises'
@@ -229,8 +230,12 @@ describe('DNS workers (--workers 2)', () => {
     const text = await metricsOf(admin)
     assert.equal(total(text, 'meridian_dns_queries_total') - before, K)
     assert.ok(total(text, 'meridian_config_reloads_total') >= 1, 'the control process counts reloads')
-    assert.equal(text.split('\n').filter((l) => l.startsWith('meridian_process_process_start_time_seconds ')).length, 1)
+    assert.equal(text.split('\n').filter((l) => l.startsWith('meridian_process_start_time_seconds ')).length, 1)
     for (const help of text.split('\n').filter((l) => l.startsWith('# HELP '))) assert.equal(text.split(`${help}\n`).length, 2, `once: ${help}`)
+    // The merged exposition as a Prometheus server reads it: valid, no doubled prefix, no gauge named _total.
+    const families = parseExposition(text)
+    assert.ok(families.has('meridian_process_resident_memory_bytes') && families.has('meridian_nodejs_eventloop_lag_p99_seconds'))
+    assert.deepEqual([...families.keys()].filter((n) => n.startsWith('meridian_process_process_') || n.startsWith('meridian_process_nodejs_')), [])
     t.diagnostic(`${K} queries; meridian_dns_queries_total rose by ${K}`)
   })
 

@@ -76,7 +76,7 @@ describe('/metrics of a control process and its workers', () => {
     assert.deepEqual(scrape(text, 'meridian_dns_dropped_total '), ['meridian_dns_dropped_total 1'])
     assert.deepEqual(scrape(text, 'meridian_config_reloads_total{'), ['meridian_config_reloads_total{result="ok"} 1', 'meridian_config_reloads_total{result="error"} 0'])
     // prom-client would omit the start time of a cluster; there is one control process: it stays.
-    assert.equal(scrape(text, 'meridian_process_process_start_time_seconds ').length, 1)
+    assert.equal(scrape(text, 'meridian_process_start_time_seconds ').length, 1)
     for (const l of text.split('\n').filter((x) => x.startsWith('# HELP '))) assert.equal(text.split(l + '\n').length, 2, `once: ${l}`)
   })
 

@@ -5,7 +5,8 @@ import { pino } from 'pino'
 import { collectDefaultMetrics, Registry } from 'prom-client'
 import { buildZoneSet } from '../../src/config/load.js'
 import { DnsHandler } from '../../src/dns/handler.js'
-import { Metrics } from '../../src/metrics/index.js'
+import { DROPPED_PROCESS_METRICS, Metrics } from '../../src/metrics/index.js'
+import { parseExposition } from '../helpers/metrics.js'
 
 const set = buildZoneSet(
   [
@@ -131,16 +132,32 @@ function nextCollection(): Promise<void> {
 test("process metrics are prom-client's defaults without the per-GC histogram, which --gc-metrics adds", async () => {
   const names = async (r: Registry) => (await r.getMetricsAsJSON()).map((m) => m.name).sort()
   const defaults = new Registry()
-  collectDefaultMetrics({ register: defaults, prefix: 'meridian_process_' })
-  const all = await names(defaults)
-  const gc = 'meridian_process_nodejs_gc_duration_seconds'
-  assert.ok(all.includes(gc) && all.includes('meridian_process_process_resident_memory_bytes') && all.includes('meridian_process_nodejs_eventloop_lag_p99_seconds'))
+  collectDefaultMetrics({ register: defaults, prefix: 'meridian_' })
+  // Less the gauges prom-client names like counters.
+  const all = (await names(defaults)).filter((n) => !DROPPED_PROCESS_METRICS.includes(n))
+  assert.equal(all.length, (await names(defaults)).length - 3)
+  const gc = 'meridian_nodejs_gc_duration_seconds'
+  assert.ok(all.includes(gc) && all.includes('meridian_process_resident_memory_bytes') && all.includes('meridian_nodejs_eventloop_lag_p99_seconds'))
   const dns = new Set(await names(new Metrics({ processMetrics: false }).registry))
   const processOnly = async (m: Metrics) => (await names(m.registry)).filter((n) => !dns.has(n))
   assert.deepEqual(await processOnly(new Metrics()), all.filter((n) => n !== gc))
   const withGc = new Metrics({ gcMetrics: true })
   assert.deepEqual(await processOnly(withGc), all)
   await nextCollection()
-  assert.match(await withGc.render(), /^meridian_process_nodejs_gc_duration_seconds_count\{kind="\w+"\} [1-9]/m)
+  assert.match(await withGc.render(), /^meridian_nodejs_gc_duration_seconds_count\{kind="\w+"\} [1-9]/m)
 })
 
+
+test('/metrics of one process passes a strict exposition parser: process metrics as meridian_process_* and meridian_nodejs_*, no gauge named _total', async () => {
+  const m = new Metrics({ gcMetrics: true })
+  await nextCollection()
+  const families = parseExposition(await m.render())
+  const names = [...families.keys()]
+  assert.ok(names.includes('meridian_process_resident_memory_bytes'), 'was meridian_process_process_resident_memory_bytes')
+  assert.ok(names.includes('meridian_process_cpu_seconds_total'))
+  assert.ok(names.includes('meridian_nodejs_eventloop_lag_p99_seconds'), 'was meridian_process_nodejs_eventloop_lag_p99_seconds')
+  assert.ok(names.includes('meridian_nodejs_active_handles'))
+  assert.deepEqual(names.filter((n) => n.startsWith('meridian_process_process_') || n.startsWith('meridian_process_nodejs_')), [])
+  for (const n of DROPPED_PROCESS_METRICS) assert.ok(!names.includes(n), n)
+  for (const f of families.values()) assert.match(f.name, /^meridian_(dns|health|region|config|process|nodejs)_[a-z0-9_]+$/, f.name)
+})
