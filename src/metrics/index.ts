@@ -24,7 +24,7 @@
  * Process metrics (`meridian_process_*`, `meridian_nodejs_*`): prom-client's defaults under the prefix
  * `meridian_`, except its per-GC histogram (`meridian_nodejs_gc_duration_seconds`) unless asked for
  * (`--gc-metrics`) and its three gauges named `_total` (DROPPED_PROCESS_METRICS): see processMetrics().
- * Until 0.1 they were `meridian_process_process_*` and `meridian_process_nodejs_*` (docs/api.md).
+ * They were `meridian_process_process_*` and `meridian_process_nodejs_*` before (docs/api.md lists the renames).
  */
 import { createRequire } from 'node:module'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
