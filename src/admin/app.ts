@@ -87,6 +87,19 @@ const WHOLE: Record<Section, string[]> = { regions: ['location'], services: [] }
  */
 const MAX_BODY_DEPTH = 32
 
+/** Headers whose duplicates Node drops (keeping the first), where the one kept decides who may do what. */
+const SINGLE_HEADERS = ['Authorization', 'Host']
+
+/** The first of `names` that `rawHeaders` (name, value, name, value...) holds more than once, and how often. */
+function headerGivenTwice(rawHeaders: readonly string[], names: readonly string[]): { name: string; count: number } | undefined {
+  for (const name of names) {
+    let count = 0
+    for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i]!.toLowerCase() === name.toLowerCase()) count++
+    if (count > 1) return { name, count }
+  }
+  return undefined
+}
+
 /** Whether a Host header names this machine by address or as localhost (or is absent: HTTP/1.0; browsers always send it). */
 function loopbackHost(host: string | undefined): boolean {
   if (host === undefined) return true
@@ -188,6 +201,10 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
 
   app.addHook('onRequest', async (req, reply) => {
     if (OPEN_ROUTES.has(req.routeOptions.url ?? '')) return
+    // Node keeps the first of two Authorization or Host headers: which one the client meant is a
+    // guess, and a guessed credential or origin must not be acted on (RFC 9112 §3.2 for Host).
+    const twice = headerGivenTwice(req.raw.rawHeaders, SINGLE_HEADERS)
+    if (twice) throw badRequest(`is given ${twice.count} times; a request may carry it once`, twice.name)
     // On loopback reads are open, so a web page whose name was rebound to 127.0.0.1 could read them
     // from the operator's browser (DNS rebinding); its requests carry its own name as Host.
     if (!deps.readsNeedToken && !loopbackHost(req.headers.host)) {

@@ -5,7 +5,9 @@
  * leave (comments kept) and the set the DNS layer then reads.
  */
 import assert from 'node:assert/strict'
+import { once } from 'node:events'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { connect, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { Writable } from 'node:stream'
@@ -166,6 +168,26 @@ async function harness(t: TestContext, opts: Partial<AdminDeps> & { zone?: strin
 type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
 const call = (h: Harness, method: Method, url: string, body?: unknown, headers: Record<string, string> = JSON_HEADERS) =>
   h.app.inject({ method, url, headers: body === undefined ? Object.fromEntries(Object.entries(headers).filter(([k]) => k !== 'content-type')) : headers, ...(body === undefined ? {} : { payload: typeof body === 'string' ? body : JSON.stringify(body) }) })
+
+/**
+ * One HTTP/1.1 request written as `lines` on a real socket to the harness's app (listening on an
+ * OS-chosen port), for what fastify.inject() cannot send: a header given twice. The server closes
+ * the connection after its answer (Connection: close).
+ */
+async function rawRequest(h: Harness, lines: string[], body = ''): Promise<{ status: number; headers: Record<string, string>; body: string }> {
+  if (!h.app.server.listening) await h.app.listen({ host: '127.0.0.1', port: 0 })
+  const { port } = h.app.server.address() as AddressInfo
+  const socket = connect(port, '127.0.0.1')
+  // Written, not ended: a half-closed socket is closed by the server before a slow answer is sent.
+  socket.write([...lines, 'Connection: close', ...(body ? [`Content-Length: ${Buffer.byteLength(body)}`] : []), '', body].join('\r\n'))
+  const chunks: Buffer[] = []
+  socket.on('data', (c: Buffer) => chunks.push(c))
+  await once(socket, 'close')
+  const [head = '', text = ''] = Buffer.concat(chunks).toString().split('\r\n\r\n')
+  const [statusLine = '', ...headerLines] = head.split('\r\n')
+  const headers = Object.fromEntries(headerLines.map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]))
+  return { status: Number(statusLine.split(' ')[1]), headers, body: text }
+}
 
 // ---------------------------------------------------------------------------------------------
 
@@ -382,6 +404,29 @@ describe('authentication', () => {
     // On a non-loopback address every request needs the token, which a rebinding page does not have: names pass.
     const open = await harness(t, { readsNeedToken: true })
     assert.equal((await call(open, 'GET', '/v1/zones', undefined, { ...AUTH, host: 'meridian-admin.internal:8053' })).statusCode, 200)
+  })
+
+  test('two Authorization or two Host headers are a 400 naming the header, whichever comes first: never a guess at which was meant; nothing written', async (t) => {
+    const h = await harness(t)
+    const drain = `POST ${Z}/regions/eu-west/drain HTTP/1.1`
+    for (const [what, lines, name] of [
+      ['the good token first', [drain, 'Host: 127.0.0.1', `Authorization: Bearer ${TOKEN}`, 'Authorization: Bearer wrong'], 'Authorization'],
+      ['the good token second', [drain, 'Host: 127.0.0.1', 'Authorization: Bearer wrong', `Authorization: Bearer ${TOKEN}`], 'Authorization'],
+      ['the same token twice', [drain, 'Host: 127.0.0.1', `Authorization: Bearer ${TOKEN}`, `authorization: Bearer ${TOKEN}`], 'Authorization'],
+      ['a loopback Host first, a rebound name second', ['GET /v1/zones HTTP/1.1', 'Host: 127.0.0.1', 'Host: rebind.attacker.example'], 'Host'],
+      ['a rebound name first, a loopback Host second', ['GET /v1/zones HTTP/1.1', 'Host: rebind.attacker.example', 'Host: 127.0.0.1'], 'Host'],
+    ] as const) {
+      const res = await rawRequest(h, [...lines])
+      assert.equal(res.status, 400, `${what}: ${res.body}`)
+      assert.match(res.headers['content-type']!, /^application\/json/)
+      assert.deepEqual(JSON.parse(res.body), { error: 'E_API_BODY', message: `${name}: is given 2 times; a request may carry it once`, details: [{ path: name, message: 'is given 2 times; a request may carry it once' }] }, what)
+    }
+    await h.unchanged('two Authorization headers')
+    // One of each still works, and two If-Match headers are one list (RFC 9110 §5.3): any of them may match.
+    const etag = etagOf(ZONE)
+    assert.equal((await rawRequest(h, [drain, 'Host: 127.0.0.1', `Authorization: Bearer ${TOKEN}`, 'If-Match: "0000"', 'If-Match: "1111"'])).status, 412, 'neither If-Match is current')
+    await h.unchanged('two stale If-Match headers')
+    assert.equal((await rawRequest(h, [drain, 'Host: 127.0.0.1', `Authorization: Bearer ${TOKEN}`, 'If-Match: "0000"', `If-Match: ${etag}`])).status, 200, 'the second If-Match is current')
   })
 
   test('the token is compared whole (hashes, constant time), and the Authorization header never reaches the log', async (t) => {
