@@ -163,11 +163,20 @@ export class FileConfigStore implements EditableConfigStore {
     const src = sources.find((s) => s.file === zone.file)
     if (!src) throw new MeridianError('E_API_CONFLICT', `the file of zone ${origin} (${zone.file}) is no longer in ${this.dir}; reload first`, 409)
     const before = etagOf(src.text)
-    if (opts.ifMatch !== undefined && !ifMatchSatisfied(opts.ifMatch, before)) {
-      throw new PreconditionError(`If-Match ${opts.ifMatch} is not the current ETag of zone ${origin} (${before}): it changed since it was read`, before)
+    // Preconditions compare with the ETag a GET returns: that of the file as the set serving was
+    // built from it. A 412 carrying another ETag than the GET's would have a client loop forever.
+    const served = this.etag(origin)!
+    if (opts.ifMatch !== undefined && !ifMatchSatisfied(opts.ifMatch, served)) {
+      throw new PreconditionError(`If-Match ${opts.ifMatch} is not the current ETag of zone ${origin} (${served}): it changed since it was read`, served)
     }
-    if (opts.ifNoneMatch !== undefined && ifNoneMatchMatches(opts.ifNoneMatch, before)) {
-      throw new PreconditionError(`If-None-Match ${opts.ifNoneMatch} matches the current ETag of zone ${origin} (${before}): the change is made only when it does not`, before)
+    if (opts.ifNoneMatch !== undefined && ifNoneMatchMatches(opts.ifNoneMatch, served)) {
+      throw new PreconditionError(`If-None-Match ${opts.ifNoneMatch} matches the current ETag of zone ${origin} (${served}): the change is made only when it does not`, served)
+    }
+    // The client saw the version serving, but the file was changed on disk since (by hand, not yet
+    // reloaded: --no-watch, or before the watcher's turn). Writing would publish an edit it never
+    // saw: refused until a reload serves the file as it is, and a GET shows it.
+    if (opts.ifMatch !== undefined && opts.ifMatch.trim() !== '*' && before !== served) {
+      throw new MeridianError('E_API_CONFLICT', `${src.file} was changed on disk since it was loaded (its ETag there is ${before}, the one serving ${served}): POST /v1/reload to serve it as it is (the file watcher does so by itself), then read the zone again and retry`, 409)
     }
     const doc = parseZoneText(src.text)
     if (doc.errors.length > 0) throw new MeridianError('E_API_CONFLICT', `${src.file} is not valid YAML on disk (${doc.errors[0]!.message.split('\n')[0]}); fix it by hand, then POST /v1/reload`, 409)

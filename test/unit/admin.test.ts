@@ -321,6 +321,37 @@ describe('bad requests: a precise error body, and the zone file unchanged', () =
     }
   })
 
+  test('after a hand edit not yet reloaded (--no-watch): the 412 carries the ETag a GET returns, and If-Match with that ETag is a 409 that says to reload, not a 412 loop', async (t) => {
+    const h = await harness(t) // no watcher: as with --no-watch
+    const served = etagOf(ZONE)
+    const byHand = ZONE.replace('weight: 100                  # equal share', 'weight: 300                  # equal share')
+    await writeFile(h.file, byHand)
+    const get = await call(h, 'GET', `${Z}/regions/us-east`, undefined, {})
+    assert.equal(get.headers.etag, served, 'a GET describes what it returns: the set serving')
+    assert.equal((get.json() as { weight: number }).weight, 100)
+    const stale = await call(h, 'PATCH', `${Z}/regions/us-east`, { weight: 7 }, { ...JSON_HEADERS, 'if-match': '"0000"' })
+    assert.equal(stale.statusCode, 412)
+    assert.equal(stale.headers.etag, served, 'the 412 carries the ETag a GET returns')
+    const res = await call(h, 'PATCH', `${Z}/regions/us-east`, { weight: 7 }, { ...JSON_HEADERS, 'if-match': get.headers.etag as string })
+    assert.equal(res.statusCode, 409, res.body)
+    assert.deepEqual(res.json(), {
+      error: 'E_API_CONFLICT',
+      message: `${h.file} was changed on disk since it was loaded (its ETag there is ${etagOf(byHand)}, the one serving ${served}): POST /v1/reload to serve it as it is (the file watcher does so by itself), then read the zone again and retry`,
+      details: [],
+    })
+    const onDisk = await call(h, 'PATCH', `${Z}/regions/us-east`, { weight: 7 }, { ...JSON_HEADERS, 'if-match': etagOf(byHand) })
+    assert.equal(onDisk.statusCode, 412, 'the file\'s own ETag, which no GET returned, does not match either')
+    assert.equal(await h.text(), byHand, 'the hand edit is untouched')
+    assert.equal(h.store.current().generation, 1, 'the set serving is the same')
+    // The way out the message names: reload, read, retry.
+    assert.equal((await call(h, 'POST', '/v1/reload', undefined, AUTH)).statusCode, 200)
+    const after = await call(h, 'GET', `${Z}/regions/us-east`, undefined, {})
+    assert.equal(after.headers.etag, etagOf(byHand))
+    const retry = await call(h, 'PATCH', `${Z}/regions/us-east`, { weight: 7 }, { ...JSON_HEADERS, 'if-match': after.headers.etag as string })
+    assert.equal(retry.statusCode, 200, retry.body)
+    assert.equal(retry.headers.etag, etagOf(await h.text()))
+  })
+
   test('of two writes sent with the same If-Match, the first wins and the second gets 412', async (t) => {
     const h = await harness(t)
     const etag = etagOf(ZONE)
