@@ -8,7 +8,8 @@
  * written (atomically) and the set swapped in. A reload that finds the files as the current set
  * was built from (the watcher seeing the store's own write) changes nothing.
  */
-import { lstatSync, readdirSync, realpathSync, watch, type FSWatcher } from 'node:fs'
+import { constants, lstatSync, readdirSync, realpathSync, watch, type FSWatcher } from 'node:fs'
+import { access, stat } from 'node:fs/promises'
 import path from 'node:path'
 import type { Document } from 'yaml'
 import { ConfigError, formatIssue, MeridianError } from '../errors.js'
@@ -69,6 +70,24 @@ export class PreconditionError extends MeridianError {
     super('E_API_PRECONDITION', message, 412)
     this.name = 'PreconditionError'
   }
+}
+
+/**
+ * Why a zone file must not be replaced, or null: it has no write permission bit (chmod a-w, 0444:
+ * its owner said "do not change this", and the atomic rename would replace it all the same, since
+ * only the directory's permissions are asked), or, for a process not running as root, this process
+ * may not write it. Root may write anything, so for it only the bits count. Follows a link.
+ */
+async function readOnlyReason(file: string): Promise<string | null> {
+  const st = await stat(file).catch(() => undefined)
+  if (!st) return null
+  const mode = (st.mode & 0o7777).toString(8).padStart(4, '0')
+  if ((st.mode & 0o222) === 0) return `mode ${mode}`
+  if (process.getuid?.() === 0) return null
+  return access(file, constants.W_OK).then(
+    () => null,
+    () => `mode ${mode}, owner uid ${st.uid}: this process (uid ${process.getuid?.()}) may not write it`,
+  )
 }
 
 const sameSources = (a: readonly ZoneSource[], b: readonly ZoneSource[]): boolean => a.length === b.length && a.every((s, i) => s.file === b[i]!.file && s.text === b[i]!.text)
@@ -202,6 +221,10 @@ export class FileConfigStore implements EditableConfigStore {
       set = buildZoneSet(next, serials.serialOf, current.generation + 1, this.build)
     } catch (err) {
       throw (err instanceof ConfigError && this.onDiskConflict(src)) || err
+    }
+    if (write) {
+      const readOnly = await readOnlyReason(src.file)
+      if (readOnly) throw new MeridianError('E_ZONE_READ_ONLY', `${src.file} is read-only (${readOnly}): Meridian does not replace a zone file made read-only; make it writable (chmod u+w) to change it through the API. Nothing was changed`, 409)
     }
     try {
       if (write) await writeFileAtomic(src.file, text)

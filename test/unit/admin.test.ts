@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { connect, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -956,6 +956,37 @@ describe('changes: written to the file (comments kept), swapped in, answered wit
     assert.equal(h.store.current().zones.get(ORIGIN)!.services.has('shop.admin.test'), false)
     assert.equal((await call(h, 'DELETE', `${Z}/services/www`)).statusCode, 204)
     assert.equal(h.store.current().zones.get(ORIGIN)!.nodes.has('www.admin.test'), false, 'the name is gone: NXDOMAIN')
+  })
+
+  test('a read-only zone file (0444, even to root) is not replaced: every kind of change is a 409 E_ZONE_READ_ONLY, the file, its mode and the set unchanged', async (t) => {
+    const h = await harness(t)
+    await chmod(h.file, 0o444)
+    const gen = h.store.current().generation
+    for (const [method, url, body] of [
+      ['PATCH', `${Z}/regions/us-east`, { weight: 7 }],
+      ['PUT', `${Z}/regions/us-east`, { location: { country: 'US' }, vips: ['192.0.2.7'] }],
+      ['POST', `${Z}/regions`, { name: 'sa-east', location: { country: 'BR' }, vips: ['192.0.2.9'] }],
+      ['DELETE', `${Z}/regions/ap-northeast`, undefined],
+      ['POST', `${Z}/regions/eu-west/drain`, undefined],
+      ['POST', `${Z}/services`, { name: 'new', regions: 'all' }],
+      ['PATCH', `${Z}/services/www`, { ttl: 20 }],
+      ['PUT', `${Z}/services/api`, { regions: 'all', policy: 'geo' }],
+      ['DELETE', `${Z}/services/api`, undefined],
+    ] as const) {
+      const res = await call(h, method, url, body, body === undefined ? AUTH : JSON_HEADERS)
+      assert.equal(res.statusCode, 409, `${method} ${url}: ${res.body}`)
+      assert.deepEqual(res.json(), {
+        error: 'E_ZONE_READ_ONLY',
+        message: `${h.file} is read-only (mode 0444): Meridian does not replace a zone file made read-only; make it writable (chmod u+w) to change it through the API. Nothing was changed`,
+        details: [],
+      }, `${method} ${url}`)
+    }
+    await h.unchanged('read-only file')
+    assert.equal((await stat(h.file)).mode & 0o7777, 0o444)
+    assert.equal(h.store.current().generation, gen, 'the set serving is the same')
+    assert.equal((await call(h, 'POST', `${Z}/regions/eu-west/undrain`, undefined, AUTH)).statusCode, 200, 'a change that writes nothing is answered')
+    await chmod(h.file, 0o644)
+    assert.equal((await call(h, 'PATCH', `${Z}/regions/us-east`, { weight: 7 })).statusCode, 200, 'writable again: changed')
   })
 
   test('concurrent changes are applied one at a time: every one acknowledged is in the file', async (t) => {
