@@ -35,7 +35,7 @@ import type { Logger } from '../log.js'
 import type { VipHealth } from '../model/gslb.js'
 import { canonical, isInZone, nameProblem, resolveName } from '../model/name.js'
 import type { Zone } from '../model/types.js'
-import { PreconditionError, type EditableConfigStore, type EditResult } from '../store/file-store.js'
+import { NotDurableEditError, PreconditionError, type EditableConfigStore, type EditResult } from '../store/file-store.js'
 import { deleteAt, ifNoneMatchMatches, isPlainObject, keysAt, mergePatch, mergePatchAt, setAt, valueAt } from '../store/zone-editor.js'
 import { bearerMatches } from './auth.js'
 import { ApiError, badRequest, conflict, notFound, toErrorBody } from './errors.js'
@@ -225,7 +225,8 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
   app.setErrorHandler((err, req, reply) => {
     const { status, body, unexpected } = toErrorBody(err, editedFile.get(req))
     if (unexpected) req.log.error({ err }, 'admin request failed')
-    if (err instanceof PreconditionError) reply.header('etag', err.etag)
+    // A 412 carries the current ETag, and so does a change made but not durable (what a GET returns now).
+    if (err instanceof PreconditionError || err instanceof NotDurableEditError) reply.header('etag', err.etag)
     void reply.code(status).type('application/json; charset=utf-8').send(body)
   })
   app.setNotFoundHandler(async (req, reply) => {

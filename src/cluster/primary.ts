@@ -20,7 +20,7 @@ import { MeridianError } from '../errors.js'
 import type { Logger } from '../log.js'
 import type { Metrics } from '../metrics/index.js'
 import type { ZoneSet } from '../model/types.js'
-import type { EditableConfigStore } from '../store/file-store.js'
+import { NotDurableEditError, type EditableConfigStore } from '../store/file-store.js'
 import { HealthSender, type HealthSource } from './health-sync.js'
 import { foldRetired, lasting, mergeMetrics, type MetricsJson } from './metrics.js'
 import { cloneProblem, type FromWorker, type GeoDbBytes, type ToWorker } from './protocol.js'
@@ -281,7 +281,14 @@ export class DnsWorkers {
         const v = Reflect.get(target, prop) as unknown
         if ((prop === 'edit' || prop === 'reload') && typeof v === 'function') {
           return async (...args: unknown[]) => {
-            const r = (await (v as (...a: unknown[]) => Promise<unknown>).apply(target, args)) as unknown
+            let r: unknown
+            try {
+              r = (await (v as (...a: unknown[]) => Promise<unknown>).apply(target, args)) as unknown
+            } catch (err) {
+              // Made and served, though not durable: its 500 too comes once the workers answer from it.
+              if (err instanceof NotDurableEditError) await this.synced()
+              throw err
+            }
             await this.synced()
             return r
           }

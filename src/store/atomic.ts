@@ -40,12 +40,39 @@ export async function writeFileAtomic(path_: string, data: string | Buffer): Pro
     await unlink(tmp).catch(() => undefined)
     throw err
   })
-  const dh = await open(dir, 'r')
-  try {
-    await dh.sync()
-  } finally {
-    await dh.close()
+  // From here on the file has its new content: a failure is not "nothing changed".
+  await directory.sync(dir).catch((err: unknown) => {
+    throw new NotDurableError(file, err)
+  })
+}
+
+/**
+ * The rename is done, so the file has its new content, but the directory could not be synced: the
+ * change may not survive a crash or power loss. Its `cause` is the error of the sync.
+ */
+export class NotDurableError extends Error {
+  constructor(
+    readonly file: string,
+    cause: unknown,
+  ) {
+    super(`${file} was replaced, but its directory could not be synced: ${(cause as Error).message}`, { cause })
+    this.name = 'NotDurableError'
   }
+}
+
+/**
+ * The directory fsync of writeFileAtomic, as a method of an object: the seam through which a test
+ * makes it fail (`t.mock.method(directory, 'sync', ...)`), which no real file system does on demand.
+ */
+export const directory = {
+  async sync(dir: string): Promise<void> {
+    const dh = await open(dir, 'r')
+    try {
+      await dh.sync()
+    } finally {
+      await dh.close()
+    }
+  },
 }
 
 /**

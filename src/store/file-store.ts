@@ -16,7 +16,7 @@ import { ConfigError, formatIssue, MeridianError } from '../errors.js'
 import type { Logger } from '../log.js'
 import { buildZone, buildZoneSet, readZoneSources, ZONE_FILE_RE, type BuildOptions, type ZoneSource } from '../config/load.js'
 import type { Zone, ZoneSet } from '../model/types.js'
-import { TEMP_RE, writeFileAtomic } from './atomic.js'
+import { NotDurableError, TEMP_RE, writeFileAtomic } from './atomic.js'
 import { SerialBook } from './serials.js'
 import { etagOf, ifMatchSatisfied, ifNoneMatchMatches, parseZoneText, renderEdited } from './zone-editor.js'
 
@@ -88,6 +88,21 @@ async function readOnlyReason(file: string): Promise<string | null> {
     () => null,
     () => `mode ${mode}, owner uid ${st.uid}: this process (uid ${process.getuid?.()}) may not write it`,
   )
+}
+
+/**
+ * An edit whose file was replaced and whose set is served, but whose directory fsync failed: a 500
+ * E_ZONE_NOT_DURABLE carrying the new ETag (what a GET now returns).
+ */
+export class NotDurableEditError extends MeridianError {
+  constructor(
+    message: string,
+    readonly etag: string,
+    options?: { cause?: unknown },
+  ) {
+    super('E_ZONE_NOT_DURABLE', message, 500, options)
+    this.name = 'NotDurableEditError'
+  }
 }
 
 const sameSources = (a: readonly ZoneSource[], b: readonly ZoneSource[]): boolean => a.length === b.length && a.every((s, i) => s.file === b[i]!.file && s.text === b[i]!.text)
@@ -226,14 +241,21 @@ export class FileConfigStore implements EditableConfigStore {
       const readOnly = await readOnlyReason(src.file)
       if (readOnly) throw new MeridianError('E_ZONE_READ_ONLY', `${src.file} is read-only (${readOnly}): Meridian does not replace a zone file made read-only; make it writable (chmod u+w) to change it through the API. Nothing was changed`, 409)
     }
+    let notDurable: NotDurableError | undefined
     try {
       if (write) await writeFileAtomic(src.file, text)
     } catch (err) {
-      throw new MeridianError('E_ZONE_WRITE', `cannot write ${src.file}: ${(err as Error).message}; nothing was changed`, 500, { cause: err })
+      if (!(err instanceof NotDurableError)) throw new MeridianError('E_ZONE_WRITE', `cannot write ${src.file}: ${(err as Error).message}; nothing was changed`, 500, { cause: err })
+      // The file has the change already: the set serving must say what it says, whatever follows.
+      notDurable = err
     }
     serials.commit()
     await this.saveSerials()
     this.swap(set, next, opts.reason ?? 'edit', started)
+    if (notDurable) {
+      const cause = (notDurable.cause as Error).message
+      throw new NotDurableEditError(`the change is in ${src.file} and served (ETag ${etagOf(text)}), but the directory ${path.dirname(notDurable.file)} could not be synced (${cause}): it may not survive a crash or power loss; check the disk, then run sync or repeat the change`, etagOf(text), { cause: notDurable })
+    }
     return { set, zone: set.zones.get(origin)!, etag: etagOf(text), changed: true }
   }
 

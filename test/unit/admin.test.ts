@@ -28,6 +28,7 @@ import { findZone } from '../../src/dns/zone-index.js'
 import { createLogger } from '../../src/log.js'
 import type { VipHealth } from '../../src/model/gslb.js'
 import type { ZoneSet } from '../../src/model/types.js'
+import { directory } from '../../src/store/atomic.js'
 import { FileConfigStore } from '../../src/store/file-store.js'
 import { SerialBook } from '../../src/store/serials.js'
 import { etagOf } from '../../src/store/zone-editor.js'
@@ -987,6 +988,35 @@ describe('changes: written to the file (comments kept), swapped in, answered wit
     assert.equal((await call(h, 'POST', `${Z}/regions/eu-west/undrain`, undefined, AUTH)).statusCode, 200, 'a change that writes nothing is answered')
     await chmod(h.file, 0o644)
     assert.equal((await call(h, 'PATCH', `${Z}/regions/us-east`, { weight: 7 })).statusCode, 200, 'writable again: changed')
+  })
+
+  test('a directory fsync that fails after the rename: 500 E_ZONE_NOT_DURABLE saying the change is in place, and the set serving, its ETag and the file agree', async (t) => {
+    const h = await harness(t)
+    const gen = h.store.current().generation
+    // The seam (store/atomic.ts): no real file system fails a directory fsync on demand.
+    const sync = t.mock.method(directory, 'sync', async () => {
+      throw Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' })
+    })
+    const res = await call(h, 'PATCH', `${Z}/regions/us-east`, { weight: 7 })
+    assert.ok(sync.mock.callCount() >= 1, 'the zone file write synced its directory (and the serial book, whose failure is only logged)')
+    const text = await h.text()
+    assert.match(text, /\n {4}weight: 7 {20}# equal share\n/, 'the file has the change')
+    assert.equal(res.statusCode, 500, res.body)
+    assert.equal(res.headers.etag, etagOf(text), 'the ETag of the file now in place')
+    assert.deepEqual(res.json(), {
+      error: 'E_ZONE_NOT_DURABLE',
+      message: `the change is in ${h.file} and served (ETag ${etagOf(text)}), but the directory ${h.dir} could not be synced (EIO: i/o error, fsync): it may not survive a crash or power loss; check the disk, then run sync or repeat the change`,
+      details: [],
+    })
+    assert.equal(h.store.current().generation, gen + 1, 'the set was swapped in')
+    assert.equal(h.store.current().zones.get(ORIGIN)!.regions.get('us-east')!.weight, 7, 'DNS answers as the file says')
+    const get = await call(h, 'GET', `${Z}/regions/us-east`, undefined, {})
+    assert.equal(get.headers.etag, etagOf(text), 'a GET agrees with the file')
+    assert.equal((get.json() as { weight: number }).weight, 7)
+    assert.ok(h.logs.some((l) => l.includes('"admin request failed"') && l.includes('E_ZONE_NOT_DURABLE')), 'logged as a fault')
+    sync.mock.restore()
+    const next = await call(h, 'PATCH', `${Z}/regions/us-east`, { weight: 8 }, { ...JSON_HEADERS, 'if-match': get.headers.etag as string })
+    assert.equal(next.statusCode, 200, next.body)
   })
 
   test('concurrent changes are applied one at a time: every one acknowledged is in the file', async (t) => {
