@@ -453,8 +453,10 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
       if (b !== undefined && !(isPlainObject(b) && Object.keys(b).length === 0)) throw badRequest(`${action} takes no body (or {}), got ${JSON.stringify(b).slice(0, 80)}`)
       const res = await edit(req, reply, zone, (doc) => {
         if (!keysAt(doc, ['regions']).includes(name)) throw missing('region', name, zone)
+        // Undrain removes the key (false is its default), so that a drain and an undrain leave the
+        // file as it was: drain added `drained: true` to a region that did not write it.
         if (action === 'drain') setAt(doc, ['regions', name, 'drained'], true)
-        else if (valueAt(doc, ['regions', name, 'drained']) !== undefined) setAt(doc, ['regions', name, 'drained'], false)
+        else deleteAt(doc, ['regions', name, 'drained'])
       })
       return regionJson(res.zone, name)
     })

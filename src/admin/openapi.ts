@@ -142,7 +142,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
     parameters: [zoneParam, regionParam],
     post: {
       operationId: `${what}Region`,
-      summary: what === 'drain' ? 'Drain a region: it gets no answers (drained: true in the file).' : 'Undrain a region (drained: false).',
+      summary: what === 'drain' ? 'Drain a region: it gets no answers (drained: true in the file).' : 'Undrain a region (the drained key is removed from the file: false is its default).',
       parameters: [ifMatch, ifNoneMatch],
       responses: { '200': withEtag(json(ref('Region'), 'The region.')), ...writeErrors },
     },

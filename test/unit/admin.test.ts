@@ -858,7 +858,23 @@ describe('changes: written to the file (comments kept), swapped in, answered wit
     const u = await call(h, 'POST', `${Z}/regions/eu-west/undrain`)
     assert.equal((u.json() as { drained: boolean }).drained, false)
     assert.equal(h.store.current().zones.get(ORIGIN)!.regions.get('eu-west')!.drained, false)
-    assert.match(await h.text(), /\n {4}drained: false\n/)
+    assert.equal(await h.text(), ZONE, 'a drain and an undrain leave the file byte-identical')
+  })
+
+  test('undrain removes the drained key: a drain/undrain round trip leaves any region\'s file byte-identical, and undraining a hand-written drain drops its line', async (t) => {
+    const zone = ZONE.replace('  ap-northeast:\n    location: { lat: 35.68, lon: 139.69 }      # Tokyo\n    vips: [192.0.2.3]\n', '  ap-northeast: { location: { lat: 35.68, lon: 139.69 }, vips: [192.0.2.3] }                    # Tokyo, flow style\n  sa-east:\n    location: { country: BR }\n    vips: [192.0.2.4]\n    drained: true                # maintenance\n')
+    const h = await harness(t, { zone })
+    for (const region of ['eu-west', 'us-east', 'ap-northeast']) {
+      assert.equal((await call(h, 'POST', `${Z}/regions/${region}/drain`)).statusCode, 200)
+      assert.notEqual(await h.text(), zone, `${region} drained`)
+      const u = await call(h, 'POST', `${Z}/regions/${region}/undrain`)
+      assert.equal(u.statusCode, 200, u.body)
+      assert.equal(await h.text(), zone, `${region}: drain then undrain leaves the file byte-identical`)
+      assert.equal(u.headers.etag, etagOf(zone))
+    }
+    const u = await call(h, 'POST', `${Z}/regions/sa-east/undrain`)
+    assert.equal((u.json() as { drained: boolean }).drained, false)
+    assert.equal(await h.text(), zone.replace('    drained: true                # maintenance\n', ''), 'the drained line goes, its comment with it')
   })
 
   test('create, replace, patch (merge patch) and delete a region; comments elsewhere kept', async (t) => {
