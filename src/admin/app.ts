@@ -107,6 +107,13 @@ function loopbackHost(host: string | undefined): boolean {
   return isIP(name) !== 0 || name === 'localhost'
 }
 
+/** Why a name in the URL is none: blank, or with whitespace around it that a lookup would trim away; null if neither. */
+function urlNameProblem(param: string): string | null {
+  if (param.trim() === '') return 'it is blank'
+  if (param !== param.trim()) return 'it has whitespace around it'
+  return null
+}
+
 /** Whether `value` nests objects or arrays more than `max` levels deep (found without recursion). */
 function nestedDeeper(value: unknown, max: number): boolean {
   const stack: [unknown, number][] = [[value, 1]]
@@ -243,8 +250,9 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
   /** The zone a URL names (404 if none); its ETag goes on the response, whatever happens next. */
   const zoneFor = (req: Req, reply: FastifyReply): Zone => {
     const origin = canonical(req.params.zone)
-    // `..` would otherwise be looked up as `.` (its final dot dropped) and answered "no zone .".
-    const problem = nameProblem(origin)
+    // `..` would otherwise be looked up as `.` (its final dot dropped) and answered "no zone .";
+    // ` ` (%20) as the root, answered "no zone  is served".
+    const problem = urlNameProblem(req.params.zone) ?? nameProblem(origin)
     if (problem) throw badRequest(`${JSON.stringify(req.params.zone)} is not a valid zone name: ${problem}`, 'zone')
     const set = store.current()
     const zone = set.zones.get(origin)
@@ -309,7 +317,13 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
 
   for (const section of ['regions', 'services'] as const) {
     const kind = section === 'regions' ? 'region' : 'service'
-    const param = (req: Req) => (section === 'regions' ? req.params.region! : req.params.service!)
+    /** The entry's name in the URL; a 400 when it is no name (blank, whitespace around it; for a service, not a domain name). */
+    const param = (req: Req) => {
+      const p = section === 'regions' ? req.params.region! : req.params.service!
+      const problem = urlNameProblem(p) ?? (section === 'services' ? nameProblem(serviceTarget(p, canonical(req.params.zone))) : null)
+      if (problem) throw badRequest(`${JSON.stringify(p)} is not a valid ${kind} name: ${problem}`, kind)
+      return p
+    }
     const one = (zone: Zone, key: string) => (section === 'regions' ? regionJson(zone, key) : serviceJson(zone, key))
     /** The key of the entry `p` names in the zone as served. */
     const keyOf = (zone: Zone, p: string) => entryKey(section, Object.keys(zone.definition[section]), zone.origin, p)
@@ -448,6 +462,8 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
     app.post(`/v1/zones/:zone/regions/:region/${action}`, async (req: Req, reply) => {
       const zone = zoneFor(req, reply)
       const name = req.params.region!
+      const problem = urlNameProblem(name)
+      if (problem) throw badRequest(`${JSON.stringify(name)} is not a valid region name: ${problem}`, 'region')
       if (!Object.hasOwn(zone.definition.regions, name)) throw missing('region', name, zone)
       const b = req.body
       if (b !== undefined && !(isPlainObject(b) && Object.keys(b).length === 0)) throw badRequest(`${action} takes no body (or {}), got ${JSON.stringify(b).slice(0, 80)}`)
