@@ -81,24 +81,46 @@ const ifMatch = { name: 'If-Match', in: 'header', required: false, schema: { typ
 const ifNoneMatch = { name: 'If-None-Match', in: 'header', required: false, schema: { type: 'string' }, description: "Refuse the change (412) when this is * or names the zone's current ETag (on a GET: 304)." }
 const detach = { name: 'detach', in: 'query', required: false, schema: { type: 'boolean' }, description: 'Also remove the region from the services that name it (else 409 while one does).' }
 
-const writeErrors = {
-  '400': err('The body is wrong (which field and why in details), or the zone set it would make is inconsistent.'),
-  '401': err('Missing or wrong bearer token.'),
+const twice = 'an Authorization or Host header given twice'
+/** What every operation but /healthz and /readyz may answer: the request guard (admin/app.ts onRequest) and an unexpected failure. */
+const guarded = {
+  '400': err(`A malformed request: ${twice}.`),
+  '401': err('Missing or wrong bearer token (reads: only on a non-loopback admin address).'),
   '403': err('Host is a name other than localhost on a loopback admin address (DNS rebinding guard).'),
+  '500': err('E_API_INTERNAL: an unexpected failure (details in the server log).'),
+}
+const writeErrors = {
+  ...guarded,
+  '400': err(`The body is wrong (which field and why in details), the zone set it would make is inconsistent, a name in the URL is not a name, or ${twice}.`),
+  '401': err('Missing or wrong bearer token, or none configured (the API is read-only).'),
   '404': err('Unknown zone, region or service.'),
-  '409': err('Conflict: exists already, still referenced.'),
+  '409': err('E_API_CONFLICT: exists already, still referenced, the file broken on disk or (with If-Match) edited by hand since it was loaded; E_ZONE_READ_ONLY: the zone file is read-only. Nothing was changed.'),
   '412': err('If-Match is not the current ETag, or If-None-Match is * or names it.'),
   '413': err('Body larger than 64 KiB.'),
   '414': err('A name in the URL longer than any name can be.'),
   '415': err('Body not JSON.'),
+  '500': {
+    ...err('E_ZONE_WRITE: the zone file could not be written, nothing was changed; E_ZONE_NOT_DURABLE: the change is in the file and served, but the directory fsync failed, so it may not survive a crash (ETag: the new one); E_API_INTERNAL: an unexpected failure.'),
+    headers: etagHeader,
+  },
 }
 const readErrors = {
+  ...guarded,
   '304': { description: 'If-None-Match names the current ETag: not modified, no body.', headers: etagHeader },
-  '400': err('The zone name in the URL is not a valid domain name.'),
-  '401': err('Missing or wrong bearer token (non-loopback admin address).'),
-  '403': err('Host is a name other than localhost on a loopback admin address (DNS rebinding guard).'),
+  '400': err(`A name in the URL is not a valid name, or ${twice}.`),
   '404': err('Unknown zone, region or service.'),
+  '414': err('A name in the URL longer than any name can be.'),
 }
+/**
+ * A path answers the methods it has no operation for with 405 (admin/app.ts setNotFoundHandler):
+ * said on every path item, since OpenAPI lists responses only under operations.
+ */
+const methodNotAllowed = {
+  description: 'E_API_METHOD: the path does not take this method (a method this path item has no operation for). The token is checked first, so without it this is a 401.',
+  headers: { Allow: { description: 'The methods the path takes (HEAD with GET).', schema: { type: 'string' } } },
+  content: { 'application/json': { schema: ref('Error') } },
+}
+const OTHER_METHODS = 'Methods without an operation here are answered 405 E_API_METHOD with an Allow header (#/components/responses/MethodNotAllowed).'
 const body = (schema: string, types = ['application/json']) => ({ required: true, content: Object.fromEntries(types.map((t) => [t, { schema: ref(schema) }])) })
 
 export function openApiDocument(version: string): Record<string, unknown> {
@@ -152,17 +174,18 @@ export function openApiDocument(version: string): Record<string, unknown> {
     info: { title: 'Meridian admin API', version, description: 'Manage the regions and services of the zones Meridian serves. Every change is validated with the zone schema, written to the zone file atomically, and answered by DNS at once. See docs/api.md.' },
     components: {
       schemas: bodySchemas(),
+      responses: { MethodNotAllowed: methodNotAllowed },
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'MERIDIAN_ADMIN_TOKEN or --admin-token-file. Required for writes; for reads too on a non-loopback address.' } },
     },
     security: [{ bearer: [] }],
-    paths: {
-      '/v1/zones': { get: { operationId: 'listZones', summary: 'Every zone served, with its serial and ETag.', responses: { '200': json({ type: 'array', items: any }, 'The zones.'), '401': readErrors['401'] } } },
+    paths: withOtherMethods({
+      '/v1/zones': { get: { operationId: 'listZones', summary: 'Every zone served, with its serial and ETag.', responses: { '200': json({ type: 'array', items: any }, 'The zones.'), ...guarded } } },
       '/v1/zones/{zone}': { parameters: [zoneParam], get: { operationId: 'getZone', summary: "A zone's full definition (as in its file, defaults filled in).", responses: { '200': withEtag(json(any, 'The zone definition.')), ...readErrors } } },
       ...entity('region'),
       '/v1/zones/{zone}/regions/{region}/drain': action('drain'),
       '/v1/zones/{zone}/regions/{region}/undrain': action('undrain'),
       ...entity('service'),
-      '/v1/health': { get: { operationId: 'health', summary: 'Every check target and region: state, since, response times, last error, transitions.', responses: { '200': json(any, 'The health view.'), '401': readErrors['401'] } } },
+      '/v1/health': { get: { operationId: 'health', summary: 'Every check target and region: state, since, response times, last error, transitions.', responses: { '200': json(any, 'The health view.'), ...guarded } } },
       '/v1/explain': {
         get: {
           operationId: 'explain',
@@ -173,14 +196,19 @@ export function openApiDocument(version: string): Record<string, unknown> {
             { name: 'client', in: 'query', required: true, schema: { type: 'string' }, description: 'The address the query comes from.' },
             { name: 'ecs', in: 'query', required: false, schema: { type: 'string' }, description: 'EDNS Client Subnet, ADDR/PREFIX.' },
           ],
-          responses: { '200': json(any, 'The trace.'), '400': err('A bad parameter.'), '401': readErrors['401'] },
+          responses: { '200': json(any, 'The trace.'), ...guarded, '400': err(`A bad parameter, or ${twice}.`) },
         },
       },
-      '/v1/reload': { post: { operationId: 'reload', summary: 'Re-read the zone files (as the file watcher does), and the GeoIP database file when it was replaced.', responses: { '200': json(any, 'The set now serving, and what was done with the GeoIP database (`geodb`).'), '400': err('The files have errors; the last good set keeps serving.'), '401': writeErrors['401'], '409': err('The zones were reloaded, but the replaced GeoIP database file cannot be opened (E_GEODB); the last good database keeps answering.') } } },
-      '/metrics': { get: { operationId: 'metrics', summary: 'Prometheus metrics.', responses: { '200': { description: 'Prometheus text format 0.0.4.', content: { 'text/plain': { schema: { type: 'string' } } } } } } },
-      '/healthz': { get: { operationId: 'healthz', summary: 'The process is alive.', security: [], responses: { '200': json(any, 'Alive.') } } },
-      '/readyz': { get: { operationId: 'readyz', summary: 'Zones loaded and DNS sockets bound.', security: [], responses: { '200': json(any, 'Ready.'), '503': json(any, 'Not ready, and why.') } } },
-      '/openapi.json': { get: { operationId: 'openapi', summary: 'This document.', responses: { '200': json(any, 'OpenAPI 3.1.') } } },
-    },
+      '/v1/reload': { post: { operationId: 'reload', summary: 'Re-read the zone files (as the file watcher does), and the GeoIP database file when it was replaced.', responses: { '200': json(any, 'The set now serving, and what was done with the GeoIP database (`geodb`).'), ...guarded, '400': err(`The files have errors (the last good set keeps serving), or ${twice}.`), '401': writeErrors['401'], '409': err('The zones were reloaded, but the replaced GeoIP database file cannot be opened (E_GEODB); the last good database keeps answering.'), '500': err('E_ZONE_IO: the zones directory or a zone file cannot be read (the last good set keeps serving); E_API_INTERNAL: an unexpected failure.') } } },
+      '/metrics': { get: { operationId: 'metrics', summary: 'Prometheus metrics.', responses: { '200': { description: 'Prometheus text format 0.0.4.', content: { 'text/plain': { schema: { type: 'string' } } } }, ...guarded } } },
+      '/healthz': { get: { operationId: 'healthz', summary: 'The process is alive.', security: [], responses: { '200': json(any, 'Alive.'), '500': guarded['500'] } } },
+      '/readyz': { get: { operationId: 'readyz', summary: 'Zones loaded and DNS sockets bound.', security: [], responses: { '200': json(any, 'Ready.'), '500': guarded['500'], '503': json(any, 'Not ready, and why.') } } },
+      '/openapi.json': { get: { operationId: 'openapi', summary: 'This document.', responses: { '200': json(any, 'OpenAPI 3.1.'), ...guarded } } },
+    }),
   }
+}
+
+/** Every path item with the description of its 405 (OTHER_METHODS). */
+function withOtherMethods(paths: Record<string, Record<string, unknown>>): Record<string, Record<string, unknown>> {
+  return Object.fromEntries(Object.entries(paths).map(([p, item]) => [p, { description: OTHER_METHODS, ...item }]))
 }

@@ -167,6 +167,8 @@ async function harness(t: TestContext, opts: Partial<AdminDeps> & { zone?: strin
 }
 
 type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
+/** The keys of an OpenAPI path item that are operations. */
+const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace']
 const call = (h: Harness, method: Method, url: string, body?: unknown, headers: Record<string, string> = JSON_HEADERS) =>
   h.app.inject({ method, url, headers: body === undefined ? Object.fromEntries(Object.entries(headers).filter(([k]) => k !== 'content-type')) : headers, ...(body === undefined ? {} : { payload: typeof body === 'string' ? body : JSON.stringify(body) }) })
 
@@ -683,7 +685,7 @@ describe('reads', () => {
     const doc = res.json() as { openapi: string; info: { version: string }; paths: Record<string, Record<string, unknown>>; components: { schemas: Record<string, object> } }
     assert.equal(doc.openapi, '3.1.0')
     assert.equal(doc.info.version, '9.9.9')
-    const ops = Object.entries(doc.paths).flatMap(([p, item]) => Object.keys(item).filter((k) => k !== 'parameters').map((m) => `${m.toUpperCase()} ${p}`))
+    const ops = Object.entries(doc.paths).flatMap(([p, item]) => Object.keys(item).filter((k) => HTTP_METHODS.includes(k)).map((m) => `${m.toUpperCase()} ${p}`))
     for (const op of [
       'GET /v1/zones',
       'GET /v1/zones/{zone}',
@@ -728,6 +730,41 @@ describe('reads', () => {
     const patch = ajv.compile(doc.components.schemas.RegionPatch!)
     assert.equal(patch({ weight: 5, check: null }), true, JSON.stringify(patch.errors))
     assert.equal(patch({ weight: 'heavy' }), false)
+  })
+
+  test('the OpenAPI document lists the 500 of every operation and the 405 of every path, as the server answers them; every $ref resolves', async (t) => {
+    const h = await harness(t)
+    type Response = { description?: string; $ref?: string; headers?: Record<string, unknown> }
+    const doc = (await call(h, 'GET', '/openapi.json', undefined, {})).json() as {
+      paths: Record<string, Record<string, { responses?: Record<string, Response> } | string>>
+      components: { responses: Record<string, Response>; schemas: Record<string, unknown> }
+    }
+    const text = JSON.stringify(doc)
+    for (const [, name] of text.matchAll(/"\$ref":"#\/components\/(?:schemas|responses)\/([A-Za-z]+)"/g)) {
+      assert.ok(name! in doc.components.schemas || name! in doc.components.responses, `$ref ${name} resolves`)
+    }
+    const notAllowed = doc.components.responses.MethodNotAllowed!
+    assert.match(notAllowed.description!, /E_API_METHOD/)
+    assert.ok(notAllowed.headers?.Allow, 'the 405 documents its Allow header')
+    const concrete = (p: string) => p.replace('{zone}', ORIGIN).replace('{region}', 'eu-west').replace('{service}', 'www')
+    for (const [p, item] of Object.entries(doc.paths)) {
+      const ops = Object.keys(item).filter((k) => HTTP_METHODS.includes(k))
+      for (const m of ops) {
+        const responses = (item[m] as { responses: Record<string, Response> }).responses
+        assert.ok(responses['500']?.description, `${m.toUpperCase()} ${p} lists its 500`)
+        for (const [status, r] of Object.entries(responses)) assert.ok(r.description, `${m.toUpperCase()} ${p} ${status} has a description`)
+        if (p !== '/healthz' && p !== '/readyz') for (const status of ['400', '401', '403']) assert.ok(responses[status], `${m.toUpperCase()} ${p} lists its ${status} (the request guard)`)
+      }
+      assert.match(item.description as string, /405 E_API_METHOD.*MethodNotAllowed/, `${p}: its 405 is said`)
+      // What the server answers to the methods the document has no operation for: 405, Allow as documented.
+      const allow = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'].filter((m) => ops.includes(m.toLowerCase()) || (m === 'HEAD' && ops.includes('get')))
+      for (const m of (['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const).filter((x) => !ops.includes(x.toLowerCase()))) {
+        const res = await call(h, m, concrete(p), undefined, AUTH)
+        assert.equal(res.statusCode, 405, `${m} ${p}`)
+        assert.equal(res.headers.allow, allow.join(', '), `${m} ${p}: Allow is the document's operations`)
+      }
+    }
+    await h.unchanged('405s')
   })
 
   test('real responses match the OpenAPI document\'s schemas, and what GET returns is a valid request body of PUT and PATCH', async (t) => {
@@ -828,7 +865,7 @@ test('docs/api.md has a curl example for every operation of the OpenAPI document
   const md = await readFile(path.join(ROOT, 'docs', 'api.md'), 'utf8')
   const curls = md.split('\n').filter((l) => /^curl /.test(l.trim()) || /^\$ meridian/.test(l))
   for (const [p, item] of Object.entries(doc.paths)) {
-    for (const method of Object.keys(item).filter((k) => k !== 'parameters')) {
+    for (const method of Object.keys(item).filter((k) => HTTP_METHODS.includes(k))) {
       const url = new RegExp(`\\$A${p.replace(/\{[a-z]+\}/g, '[^/\\s"?]+').replace(/\./g, '\\.')}(?=[\\s"?]|$)`)
       const found = curls.some((l) => url.test(l) && (method === 'get' ? !/ -X /.test(l) : l.includes(`-X ${method.toUpperCase()} `)))
       assert.ok(found, `docs/api.md: a curl example of ${method.toUpperCase()} ${p}`)
