@@ -1017,7 +1017,8 @@ export class AnswerCache {
   /**
    * Reads `msg` for the hot path: a plain query, class IN, one question of ASCII labels without
    * '.' or '\', no records but at most one OPT (version 0, options well formed, at most one ECS
-   * and that one valid), nothing after. Sets the base key and the client key; false otherwise.
+   * and that one valid, no NSID), nothing after: a TSIG-signed
+   * query (a second record, or a record not an OPT) goes to the full path, which answers BADKEY. Sets the base key and the client key; false otherwise.
    */
   private parse(msg: Buffer, peer: string, tcp: boolean): boolean {
     this.parsed = false

@@ -7,7 +7,7 @@
 import dns2 from 'dns2'
 import type { RR } from '../model/types.js'
 import type { Outcome } from './responder.js'
-import { ecsDataLength, NSID_OPTION, OPT_TYPE, type Edns, type Query } from './wire.js'
+import { ecsDataLength, NSID_OPTION, OPT_TYPE, TSIG_TYPE, type Edns, type Query, type Tsig } from './wire.js'
 
 const { Packet } = dns2
 
@@ -255,15 +255,62 @@ export function leastSize(rrs: readonly RR[]): number {
 }
 
 /**
- * NOTIMP for an opcode we do not implement: only QR set, the opcode kept, no sections (RFC 8906
- * §3.1.4), but an OPT when the request had one (RFC 6891 §6.1.1).
+ * The reply to a message of an opcode other than QUERY (`rcode`: responder.ts otherOpcode): only
+ * QR set, the opcode kept, no sections (RFC 8906 §3.1.4), but an OPT when the request had one
+ * (RFC 6891 §6.1.1; a BADVERS's extended rcode in it), and for NOTAUTH the unsigned TSIG of a
+ * BADKEY error (RFC 8945 §5.3.2).
  */
-export function encodeNotImp(id: number, opcode: number, edns: Edns | null, serverUdpSize = DEFAULT_EDNS_UDP_SIZE): Buffer {
-  const msg = Buffer.alloc(12 + (edns ? 11 : 0))
+export function encodeOtherOpcode(id: number, opcode: number, rcode: number, edns: Edns | null, tsig: Tsig | null, serverUdpSize = DEFAULT_EDNS_UDP_SIZE, nowMs = Date.now()): Buffer {
+  return sectionless(id, 0x80 | ((opcode & 0x0f) << 3), 0, null, rcode, edns, rcode === RCODE_NOTAUTH ? tsig : null, serverUdpSize, nowMs)
+}
+
+/**
+ * NOTAUTH to a TSIG-signed query (Meridian knows no key, RFC 8945 §5.2.1): the question echoed,
+ * RD and CD copied, an OPT when the query had one, and last the TSIG record of the error: the
+ * key's name and algorithm copied, the server's time, fudge 300, no MAC (an error about the key is
+ * never signed, §5.3.2), the original ID copied, error BADKEY (17), no other data.
+ */
+export function encodeTsigError(head: Head, q: Query, edns: Edns | null, tsig: Tsig, serverUdpSize = DEFAULT_EDNS_UDP_SIZE, nowMs = Date.now()): Buffer {
+  return sectionless(head.id, 0x80 | (head.rd ? 1 : 0), head.cd ? 0x10 : 0, q.questionWire, RCODE_NOTAUTH, edns, tsig, serverUdpSize, nowMs)
+}
+
+const RCODE_NOTAUTH = 9
+const TSIG_BADKEY = 17
+/** The fudge of the TSIG records Meridian sends, in seconds (RFC 8945 §10 recommends 300). */
+const TSIG_FUDGE = 300
+
+/** Header (`f1`, `f2` its flag octets, `rcode`'s low 4 bits added), `question` if any, the OPT (extended rcode), the TSIG. */
+function sectionless(id: number, f1: number, f2: number, question: Buffer | null, rcode: number, edns: Edns | null, tsig: Tsig | null, serverUdpSize: number, nowMs: number): Buffer {
+  const qlen = question ? question.length : 0
+  const tsigLen = tsig ? tsig.owner.length + 10 + tsig.algorithm.length + 16 : 0
+  const msg = Buffer.alloc(12 + qlen + (edns ? 11 : 0) + tsigLen)
   msg.writeUInt16BE(id, 0)
-  msg[2] = 0x80 | ((opcode & 0x0f) << 3)
-  msg[3] = 4
-  appendOpt(msg, 12, edns, serverUdpSize)
+  msg[2] = f1
+  msg[3] = f2 | (rcode & 0x0f)
+  msg.writeUInt16BE(question ? 1 : 0, 4)
+  msg.writeUInt16BE((edns ? 1 : 0) + (tsig ? 1 : 0), 10)
+  let off = 12
+  if (question) off += question.copy(msg, off)
+  if (edns) {
+    writeOpt(msg, off, serverUdpSize, edns.dnssecOk, 0)
+    msg[off + 5] = (rcode >> 4) & 0xff
+    off += 11
+  }
+  if (tsig) {
+    off += tsig.owner.copy(msg, off)
+    msg.writeUInt16BE(TSIG_TYPE, off)
+    msg.writeUInt16BE(255, off + 2) // class ANY, TTL 0 (RFC 8945 §4.2)
+    msg.writeUInt16BE(tsig.algorithm.length + 16, off + 8)
+    off += 10
+    off += tsig.algorithm.copy(msg, off)
+    const now = Math.floor(nowMs / 1000)
+    msg.writeUInt16BE(Math.floor(now / 0x100000000), off)
+    msg.writeUInt32BE(now >>> 0, off + 2)
+    msg.writeUInt16BE(TSIG_FUDGE, off + 6)
+    // MAC size 0 (off + 8), original ID, error, other length 0.
+    msg.writeUInt16BE(tsig.originalId, off + 10)
+    msg.writeUInt16BE(TSIG_BADKEY, off + 12)
+  }
   return msg
 }
 

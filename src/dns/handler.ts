@@ -6,8 +6,8 @@ import type { Logger } from '../log.js'
 import type { Metrics } from '../metrics/index.js'
 import type { ZoneSet } from '../model/types.js'
 import { AnswerCache, DEFAULT_ANSWER_CACHE, type AnswerCacheOptions } from './answer-cache.js'
-import { DEFAULT_EDNS_UDP_SIZE, encodeNotImp, encodeResponse, encodeServFail, replyLimit } from './encode.js'
-import { formerr, respond, type GslbContext, type Outcome } from './responder.js'
+import { DEFAULT_EDNS_UDP_SIZE, encodeOtherOpcode, encodeResponse, encodeServFail, encodeTsigError, replyLimit } from './encode.js'
+import { formerr, otherOpcode, respond, type GslbContext, type Outcome } from './responder.js'
 import { parseQuery, type Query } from './wire.js'
 
 export type Transport = 'udp' | 'tcp'
@@ -71,9 +71,12 @@ export class DnsHandler {
         this.metrics?.drop()
         if (this.options.queryLog) this.log.debug({ peer, transport, reason: parsed.reason }, 'dropped')
         return null
-      case 'notimp':
-        this.metrics?.query('', 0, 4)
-        return encodeNotImp(parsed.id, parsed.opcode, parsed.edns, this.options.ednsUdpSize)
+      case 'notimp': {
+        // BADVERS and BADKEY come before NOTIMP, as for a query (responder.ts).
+        const rcode = otherOpcode(parsed.edns, parsed.tsig)
+        this.metrics?.query('', 0, rcode)
+        return encodeOtherOpcode(parsed.id, parsed.opcode, rcode, parsed.edns, parsed.tsig, this.options.ednsUdpSize)
+      }
       case 'formerr':
         out = formerr()
         if (this.options.queryLog) this.log.debug({ peer, transport, reason: parsed.reason }, 'FORMERR')
@@ -88,7 +91,8 @@ export class DnsHandler {
           this.metrics?.query('', q.qtype, 2)
           return encodeServFail(q, q, q.edns, this.options.ednsUdpSize)
         }
-        reply = (cache && this.cached(cache, q, out, transport)) || this.encode(q, q, out, q.edns, transport)
+        if (out.kind === 'notauth') reply = encodeTsigError(q, q, q.edns, q.tsig!, this.options.ednsUdpSize)
+        else reply = (cache && this.cached(cache, q, out, transport)) || this.encode(q, q, out, q.edns, transport)
         if (this.options.queryLog) this.log.debug({ peer, transport, qname: q.qname, qtype: q.qtype, rcode: out.rcode, answers: out.answer.length }, 'query')
         break
       }

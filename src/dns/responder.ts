@@ -9,18 +9,25 @@
  *   Refused    REFUSED   0   -                     -             not in a served zone, not class IN, zone transfer
  *   FormErr    FORMERR   0   -                     -             malformed query, or a meta type asked as data
  *   NotImp     NOTIMP    0   -                     -             opcode other than QUERY, MAILA/MAILB
+ *   BadVers    BADVERS   0   -                     -             EDNS version above 0
+ *   NotAuth    NOTAUTH   0   -                     -             TSIG-signed: Meridian knows no key (TSIG error BADKEY)
+ *
+ * The order of the checks, for every opcode (BIND's ns_client_request): a malformed message is
+ * FORMERR (a TSIG not last included), then an EDNS version above 0 is
+ * BADVERS (the options of a version not spoken are not read, RFC 6891 §6.1.3), then a TSIG is
+ * NOTAUTH/BADKEY (RFC 8945 §5.2.1), then an opcode other than QUERY is NOTIMP.
  */
 import type { HealthGenerations } from '../health/poller.js'
 import type { ClientLocation, VipHealth } from '../model/gslb.js'
 import { RRTYPE, type RR, type Zone, type ZoneSet } from '../model/types.js'
 import { select, type Selection } from '../select/select.js'
 import { locateRaw, withDefault, type GeoLookup } from './client.js'
-import type { Query } from './wire.js'
+import type { Edns, Query, Tsig } from './wire.js'
 import { findZone } from './zone-index.js'
 
-export const RCODE = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5, BADVERS: 16 } as const
+export const RCODE = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5, NOTAUTH: 9, BADVERS: 16 } as const
 
-export type OutcomeKind = 'answer' | 'nodata' | 'nxdomain' | 'refused' | 'formerr' | 'notimp' | 'badvers'
+export type OutcomeKind = 'answer' | 'nodata' | 'nxdomain' | 'refused' | 'formerr' | 'notimp' | 'badvers' | 'notauth'
 
 export interface Outcome {
   kind: OutcomeKind
@@ -114,8 +121,16 @@ function serviceAnswer(zone: Zone, name: string, q: Query, peer: string, gslb: G
   return out
 }
 
+/** The rcode of a readable message of an opcode other than QUERY, in the order respond() checks a query's. */
+export function otherOpcode(edns: Edns | null, tsig: Tsig | null): number {
+  if (edns && edns.version > 0) return RCODE.BADVERS
+  if (tsig) return RCODE.NOTAUTH
+  return RCODE.NOTIMP
+}
+
 export function respond(set: ZoneSet, q: Query, peer = '', gslb: GslbContext = NO_GSLB, known?: KnownClient): Outcome {
   if (q.edns && q.edns.version > 0) return outcome('badvers', RCODE.BADVERS, undefined)
+  if (q.tsig) return outcome('notauth', RCODE.NOTAUTH, undefined)
   const zone = findZone(set, q.qkey)
   if (!zone) return refused()
   if (q.qclass !== 1 && q.qclass !== 255) return refused()

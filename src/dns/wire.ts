@@ -12,6 +12,8 @@ export const OPT_TYPE = 41
 export const ECS_OPTION = 8
 /** The name server identifier option (RFC 5001). */
 export const NSID_OPTION = 3
+/** Transaction signature (RFC 8945). */
+export const TSIG_TYPE = 250
 
 export interface ClientSubnet {
   readonly family: 1 | 2
@@ -49,12 +51,23 @@ export interface Query {
   qtype: number
   qclass: number
   edns: Edns | null
+  /** The query's TSIG record (RFC 8945), when it was signed: Meridian knows no key, so it gets BADKEY. */
+  tsig?: Tsig | null
+}
+
+/** What a reply to a TSIG-signed request needs of its TSIG record (RFC 8945 §4.2). */
+export interface Tsig {
+  /** The key's name: the record's owner, as uncompressed wire octets (case kept). */
+  owner: Buffer
+  /** The algorithm name's wire octets, as sent. */
+  algorithm: Buffer
+  originalId: number
 }
 
 export type ParseResult =
   | { kind: 'query'; query: Query }
   | { kind: 'formerr'; id: number; rd: boolean; cd: boolean; question: Query | null; edns: Edns | null; reason: string }
-  | { kind: 'notimp'; id: number; opcode: number; edns: Edns | null }
+  | { kind: 'notimp'; id: number; opcode: number; edns: Edns | null; tsig: Tsig | null }
   | { kind: 'drop'; reason: string }
 
 class Malformed extends Error {}
@@ -239,6 +252,124 @@ function findOpt(buf: Buffer): Edns | null {
   return null
 }
 
+/** The OPT and TSIG records readRecords found. */
+interface Found {
+  edns: Edns | null
+  tsig: Tsig | null
+}
+
+/**
+ * Reads the records after the question section (from `off`) to the message's end, into `found`:
+ * at most one OPT, in the additional section, with a root owner (RFC 6891 §6.1.1), its options read
+ * for version 0; at most one TSIG, the last record of the additional section, class ANY
+ * (RFC 8945 §5.1), its RDATA whole. Throws Malformed, with `found` holding what was read before.
+ */
+function readRecords(buf: Buffer, off: number, ancount: number, nscount: number, arcount: number, found: Found): void {
+  const total = ancount + nscount + arcount
+  for (let i = 0; i < total; i++) {
+    const nameStart = off
+    off = skipName(buf, off)
+    if (off + 10 > buf.length) fail('resource record header runs past the end of the message')
+    const type = buf.readUInt16BE(off)
+    const klass = buf.readUInt16BE(off + 2)
+    const ttl = buf.readUInt32BE(off + 4)
+    const rdlen = buf.readUInt16BE(off + 8)
+    off += 10
+    if (off + rdlen > buf.length) fail('record data runs past the end of the message')
+    if (type === OPT_TYPE) {
+      if (i < ancount + nscount) fail('OPT record outside the additional section')
+      if (found.edns) fail('more than one OPT record')
+      if (buf[nameStart] !== 0) fail('OPT record owner is not the root')
+      const edns = (found.edns = readOpt(klass, ttl))
+      if (edns.version === 0) readOptions(buf, off, rdlen, edns)
+    } else if (type === TSIG_TYPE) {
+      // Also two TSIGs: the first is not the last record.
+      if (arcount === 0 || i !== total - 1) fail('TSIG record is not the last record of the additional section')
+      if (klass !== 255) fail(`TSIG record of class ${klass}, not ANY`)
+      found.tsig = readTsig(buf, nameStart, off, rdlen)
+    }
+    off += rdlen
+  }
+  if (off !== buf.length) fail(`${buf.length - off} octets of trailing data after the last record`)
+}
+
+/**
+ * The TSIG record whose owner is at `ownerOff` and RDATA at `off` (`rdlen` octets): algorithm name
+ * (uncompressed, as for every name in a TSIG's RDATA), time signed, fudge, MAC, original ID,
+ * error, other data, filling the RDATA exactly. Throws Malformed.
+ */
+function readTsig(buf: Buffer, ownerOff: number, off: number, rdlen: number): Tsig {
+  const end = off + rdlen
+  const algStart = off
+  for (;;) {
+    if (off >= end) fail('TSIG algorithm name runs past its record')
+    const len = buf[off]!
+    if (len === 0) break
+    if (len & 0xc0) fail('TSIG algorithm name is compressed or uses a reserved label type')
+    off += 1 + len
+    if (off - algStart > 254) fail('TSIG algorithm name longer than 255 octets')
+  }
+  off += 1
+  const algEnd = off
+  // Time signed (6), fudge (2), MAC size (2), the MAC, original ID (2), error (2), other length (2), other data.
+  if (off + 10 > end) fail('TSIG record cut short before its MAC')
+  off += 10 + buf.readUInt16BE(off + 8)
+  if (off + 6 > end) fail('TSIG record cut short after its MAC')
+  const originalId = buf.readUInt16BE(off)
+  off += 6 + buf.readUInt16BE(off + 4)
+  if (off !== end) fail('TSIG record data length does not match its fields')
+  return { owner: expandName(buf, ownerOff), algorithm: Buffer.from(buf.subarray(algStart, algEnd)), originalId }
+}
+
+/**
+ * The name at `off` as uncompressed wire octets, its pointers followed (each must point before
+ * itself, so the walk ends; at most 255 octets). Throws Malformed.
+ */
+function expandName(buf: Buffer, off: number): Buffer {
+  const out = Buffer.allocUnsafe(255)
+  let n = 0
+  for (;;) {
+    if (off >= buf.length) fail('name runs past the end of the message')
+    const len = buf[off]!
+    if (len === 0) break
+    if ((len & 0xc0) === 0xc0) {
+      if (off + 1 >= buf.length) fail('compression pointer runs past the end of the message')
+      const target = ((len & 0x3f) << 8) | buf[off + 1]!
+      if (target >= off) fail('compression pointer does not point back into the message')
+      off = target
+      continue
+    }
+    if (len & 0xc0) fail(`invalid label type 0x${len.toString(16)}`)
+    if (off + 1 + len > buf.length) fail('label runs past the end of the message')
+    if (n + 1 + len + 1 > 255) fail('name longer than 255 octets')
+    buf.copy(out, n, off, off + 1 + len)
+    n += 1 + len
+    off += 1 + len
+  }
+  out[n++] = 0
+  return Buffer.from(out.subarray(0, n))
+}
+
+/**
+ * A message of an opcode other than QUERY: read as far as the shared record format allows
+ * (NOTIFY and UPDATE have it), so that its OPT and TSIG get the same checks as a query's
+ * (BADVERS, then BADKEY, before NOTIMP: responder.ts otherOpcode). One that cannot be read gets
+ * NOTIMP, with the OPT when it can still be found: its format is its opcode's, which Meridian
+ * does not implement.
+ */
+function otherOpcode(buf: Buffer, id: number, opcode: number): ParseResult {
+  const found: Found = { edns: null, tsig: null }
+  try {
+    let off = 12
+    for (let i = buf.readUInt16BE(4); i > 0; i--) off = skipName(buf, off) + 4
+    readRecords(buf, off, buf.readUInt16BE(6), buf.readUInt16BE(8), buf.readUInt16BE(10), found)
+  } catch (err) {
+    if (!(err instanceof Malformed)) throw err
+    return { kind: 'notimp', id, opcode, edns: findOpt(buf), tsig: null }
+  }
+  return { kind: 'notimp', id, opcode, edns: found.edns, tsig: found.tsig }
+}
+
 /** Classifies and reads one incoming message. Never throws. */
 export function parseQuery(buf: Buffer): ParseResult {
   if (buf.length < 12) return { kind: 'drop', reason: 'shorter than a DNS header' }
@@ -247,15 +378,12 @@ export function parseQuery(buf: Buffer): ParseResult {
   const f2 = buf[3]!
   if (f1 & 0x80) return { kind: 'drop', reason: 'QR set: a response, not a query' }
   const opcode = (f1 >> 3) & 0x0f
-  if (opcode !== 0) return { kind: 'notimp', id, opcode, edns: findOpt(buf) }
+  if (opcode !== 0) return otherOpcode(buf, id, opcode)
   const rd = (f1 & 0x01) !== 0
   const cd = (f2 & 0x10) !== 0
   const qdcount = buf.readUInt16BE(4)
-  const ancount = buf.readUInt16BE(6)
-  const nscount = buf.readUInt16BE(8)
-  const arcount = buf.readUInt16BE(10)
   let question: Query | null = null
-  let edns: Edns | null = null
+  const found: Found = { edns: null, tsig: null }
   try {
     if (qdcount !== 1) fail(`QDCOUNT is ${qdcount}; a query carries exactly one question`)
     const q = readQname(buf, 12)
@@ -271,35 +399,20 @@ export function parseQuery(buf: Buffer): ParseResult {
       qtype: buf.readUInt16BE(q.end),
       qclass: buf.readUInt16BE(q.end + 2),
       edns: null,
+      tsig: null,
     }
-    let off = q.end + 4
-    for (let i = 0; i < ancount + nscount + arcount; i++) {
-      const nameStart = off
-      off = skipName(buf, off)
-      if (off + 10 > buf.length) fail('resource record header runs past the end of the message')
-      const type = buf.readUInt16BE(off)
-      const klass = buf.readUInt16BE(off + 2)
-      const ttl = buf.readUInt32BE(off + 4)
-      const rdlen = buf.readUInt16BE(off + 8)
-      off += 10
-      if (off + rdlen > buf.length) fail('record data runs past the end of the message')
-      if (type === OPT_TYPE) {
-        if (i < ancount + nscount) fail('OPT record outside the additional section')
-        if (edns) fail('more than one OPT record')
-        if (buf[nameStart] !== 0) fail('OPT record owner is not the root')
-        edns = readOpt(klass, ttl)
-        if (edns.version === 0) readOptions(buf, off, rdlen, edns)
-      }
-      off += rdlen
-    }
-    if (off !== buf.length) fail(`${buf.length - off} octets of trailing data after the last record`)
-    question.edns = edns
+    readRecords(buf, q.end + 4, buf.readUInt16BE(6), buf.readUInt16BE(8), buf.readUInt16BE(10), found)
+    question.edns = found.edns
+    question.tsig = found.tsig
     return { kind: 'query', query: question }
   } catch (err) {
     if (!(err instanceof Malformed)) throw err
     // The reply carries an OPT when the query had one, even if the FORMERR is about the OPT's own
-    // options (an OPT read before the fault) or about what comes before it (found again from the top).
-    // No ECS echoed in a FORMERR (an ECS read before the fault, of a message that is not right).
+    // options (an OPT read before the fault) or
+    // about what comes before it (found again from the top). No ECS echoed in a FORMERR (an ECS
+    // read before the fault, of a message that is not right). No TSIG: a malformed message is not
+    // verified (RFC 8945 §5.1).
+    const edns = found.edns
     return { kind: 'formerr', id, rd, cd, question, edns: edns ? { ...edns, ecs: null } : findOpt(buf), reason: err.message }
   }
 }

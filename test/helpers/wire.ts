@@ -7,8 +7,8 @@
 import { createSocket, type Socket as UdpSocket } from 'node:dgram'
 import { connect, type Socket } from 'node:net'
 
-export const TYPE = { A: 1, NS: 2, CNAME: 5, SOA: 6, MX: 15, TXT: 16, AAAA: 28, SRV: 33, OPT: 41, ANY: 255 } as const
-export const RCODE = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5, BADVERS: 16 } as const
+export const TYPE = { A: 1, NS: 2, CNAME: 5, SOA: 6, MX: 15, TXT: 16, AAAA: 28, SRV: 33, OPT: 41, TSIG: 250, ANY: 255 } as const
+export const RCODE = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5, NOTAUTH: 9, BADVERS: 16 } as const
 export const ECS_OPTION = 8
 
 export interface EdnsOption {
@@ -105,6 +105,45 @@ export function optRecord(spec: OptSpec = {}): Buffer {
   fixed.writeUInt16BE(spec.dnssecOk ? 0x8000 : 0, 6)
   fixed.writeUInt16BE(rdata.length, 8)
   return Buffer.concat([owner, fixed, rdata])
+}
+
+export interface TsigSpec {
+  /** Owner (the key's name): text, or wire octets used as they are (a compression pointer...). */
+  keyName?: string | Buffer
+  algorithm?: string
+  /** Seconds since the epoch; default now. */
+  timeSigned?: number
+  fudge?: number
+  mac?: Buffer
+  originalId?: number
+  error?: number
+  other?: Buffer
+  /** Default ANY (255). */
+  class?: number
+}
+
+/** One TSIG record's octets (RFC 8945 §4.2); its MAC is whatever is given (Meridian knows no key to check it with). */
+export function tsigRecord(spec: TsigSpec = {}): Buffer {
+  const owner = typeof spec.keyName === 'object' ? spec.keyName : encodeName(spec.keyName ?? 'tkey.example')
+  const mac = spec.mac ?? Buffer.alloc(32, 0xab)
+  const other = spec.other ?? Buffer.alloc(0)
+  const alg = encodeName(spec.algorithm ?? 'hmac-sha256')
+  const fixed = Buffer.alloc(10)
+  const time = spec.timeSigned ?? Math.floor(Date.now() / 1000)
+  fixed.writeUInt16BE(Math.floor(time / 0x100000000), 0)
+  fixed.writeUInt32BE(time >>> 0, 2)
+  fixed.writeUInt16BE(spec.fudge ?? 300, 6)
+  fixed.writeUInt16BE(mac.length, 8)
+  const tail = Buffer.alloc(6)
+  tail.writeUInt16BE(spec.originalId ?? 0x1234, 0)
+  tail.writeUInt16BE(spec.error ?? 0, 2)
+  tail.writeUInt16BE(other.length, 4)
+  const rdata = Buffer.concat([alg, fixed, mac, tail, other])
+  const head = Buffer.alloc(10)
+  head.writeUInt16BE(TYPE.TSIG, 0)
+  head.writeUInt16BE(spec.class ?? 255, 2)
+  head.writeUInt16BE(rdata.length, 8)
+  return Buffer.concat([owner, head, rdata])
 }
 
 /** The question section's octets: name, type, class. */
