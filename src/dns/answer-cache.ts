@@ -71,7 +71,7 @@ import { ipv4Number } from '../model/address.js'
 import { locateRaw, type GeoLookup } from './client.js'
 import { encodeResponse, encodeUncompressed, leastMessageSize, MAX_TCP_MESSAGE, replyLimit, writeOpt } from './encode.js'
 import type { Outcome } from './responder.js'
-import { ECS_OPTION, ecsDataLength, ecsProblem, NSID_OPTION, OPT_TYPE, readEcs, skipName, type Query } from './wire.js'
+import { COOKIE_OPTION, cookieProblem, ECS_OPTION, ecsDataLength, ecsProblem, NSID_OPTION, OPT_TYPE, readEcs, skipName, type Query } from './wire.js'
 
 const { Packet } = dns2
 
@@ -1017,7 +1017,7 @@ export class AnswerCache {
   /**
    * Reads `msg` for the hot path: a plain query, class IN, one question of ASCII labels without
    * '.' or '\', no records but at most one OPT (version 0, options well formed, at most one ECS
-   * and that one valid, no NSID), nothing after: a TSIG-signed
+   * and that one valid, no NSID, a COOKIE only of a valid length), nothing after: a TSIG-signed
    * query (a second record, or a record not an OPT) goes to the full path, which answers BADKEY. Sets the base key and the client key; false otherwise.
    */
   private parse(msg: Buffer, peer: string, tcp: boolean): boolean {
@@ -1080,6 +1080,9 @@ export class AnswerCache {
           this.ecsLen = olen
         } else if (code === NSID_OPTION) {
           // The server's NSID, when it has one, is the full path's to add (RFC 5001): rare queries.
+          return false
+        } else if (code === COOKIE_OPTION && cookieProblem(olen) !== null) {
+          // A COOKIE of a bad length is the full path's FORMERR (RFC 7873 §5.2.2); a good one is ignored.
           return false
         }
         off += olen

@@ -13,7 +13,7 @@
  *   NotAuth    NOTAUTH   0   -                     -             TSIG-signed: Meridian knows no key (TSIG error BADKEY)
  *
  * The order of the checks, for every opcode (BIND's ns_client_request): a malformed message is
- * FORMERR (a TSIG not last included), then an EDNS version above 0 is
+ * FORMERR (a TSIG not last, a COOKIE of a bad length included), then an EDNS version above 0 is
  * BADVERS (the options of a version not spoken are not read, RFC 6891 §6.1.3), then a TSIG is
  * NOTAUTH/BADKEY (RFC 8945 §5.2.1), then an opcode other than QUERY is NOTIMP.
  */

@@ -12,6 +12,8 @@ export const OPT_TYPE = 41
 export const ECS_OPTION = 8
 /** The name server identifier option (RFC 5001). */
 export const NSID_OPTION = 3
+/** The DNS COOKIE option (RFC 7873). */
+export const COOKIE_OPTION = 10
 /** Transaction signature (RFC 8945). */
 export const TSIG_TYPE = 250
 
@@ -119,6 +121,16 @@ export function ecsProblem(buf: Buffer, off: number, len: number): string | null
   return null
 }
 
+/**
+ * What is wrong with a COOKIE option of `len` octets, or null when its length is one a client may
+ * send: a client cookie of 8 octets, alone or followed by a server cookie of 8 to 32 (RFC 7873
+ * §4, §5.2.2: any other length is FORMERR). The strict reader and the answer cache's hot path both ask.
+ */
+export function cookieProblem(len: number): string | null {
+  if (len === 8 || (len >= 16 && len <= 40)) return null
+  return `COOKIE option of ${len} octets: a client cookie takes 8, with a server cookie 16 to 40`
+}
+
 /** The octets of an ECS option's data as echoed: family, the two prefixes, and the source prefix's address octets. */
 export function ecsDataLength(ecs: ClientSubnet): number {
   return 4 + Math.ceil(ecs.sourcePrefix / 8)
@@ -171,7 +183,11 @@ function readOptions(buf: Buffer, off: number, rdlen: number, edns: Edns): void 
       if (edns.ecs) fail('more than one ECS option')
       edns.ecs = readEcs(buf, off, len)
     } else if (code === NSID_OPTION) edns.nsid = true
-    // Other options (cookies, padding, keepalive...) are ignored, as RFC 6891 §6.1.2 requires.
+    else if (code === COOKIE_OPTION) {
+      const problem = cookieProblem(len)
+      if (problem) fail(problem)
+    }
+    // Other options (a well-formed cookie, padding, keepalive...) are ignored, as RFC 6891 §6.1.2 requires.
     off += len
   }
 }
@@ -408,7 +424,7 @@ export function parseQuery(buf: Buffer): ParseResult {
   } catch (err) {
     if (!(err instanceof Malformed)) throw err
     // The reply carries an OPT when the query had one, even if the FORMERR is about the OPT's own
-    // options (an OPT read before the fault) or
+    // options (an OPT read before the fault: a bad COOKIE length gets its OPT, RFC 7873 §5.2.2) or
     // about what comes before it (found again from the top). No ECS echoed in a FORMERR (an ECS
     // read before the fault, of a message that is not right). No TSIG: a malformed message is not
     // verified (RFC 8945 §5.1).

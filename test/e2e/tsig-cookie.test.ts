@@ -1,7 +1,8 @@
 /**
- * What a request's TSIG record and EDNS version get, end to end on the real process
+ * What a request's TSIG record, EDNS version and COOKIE option get, end to end on the real process
  * over UDP and TCP, and the order of those checks across opcodes (docs/dns.md, "Order of checks"):
- * a malformed message is FORMERR (a TSIG not last, two TSIGs, a TSIG cut short), then EDNS version > 0 is BADVERS, then a TSIG is NOTAUTH with TSIG error BADKEY
+ * a malformed message is FORMERR (a TSIG not last, two TSIGs, a TSIG cut short, a COOKIE of a bad
+ * length), then EDNS version > 0 is BADVERS, then a TSIG is NOTAUTH with TSIG error BADKEY
  * (Meridian knows no key, RFC 8945 §5.2.1), then an opcode other than QUERY is NOTIMP. Each
  * query case is asked after the same question without the odd part, so that a cached answer would
  * show: the answer cache's hot path must pass these queries on to the full path.
@@ -13,6 +14,7 @@ import { dig } from '../helpers/dig.js'
 import { startServer, type RunningServer } from '../helpers/server.js'
 import {
   buildQuery,
+  ednsOption,
   encodeName,
   optRecord,
   parseReply,
@@ -29,6 +31,7 @@ import {
 } from '../helpers/wire.js'
 
 const APEX = 'gslb.example.test'
+const COOKIE_OPTION = 10
 const BADKEY = 17
 
 let server: RunningServer
@@ -248,6 +251,41 @@ describe('order of checks: BADVERS before BADKEY before NOTIMP, for every opcode
       const { reply } = await exchange(transport, buildQuery({ id: 0x5330, opcode: 5, name: APEX, type: TYPE.SOA, opt: {} }))
       assert.equal(reply.rcode, RCODE.NOTIMP)
       assert.ok(reply.opt)
+    })
+  }
+})
+
+describe('DNS COOKIE (RFC 7873): a bad length is FORMERR, a good one is ignored', () => {
+  const cookie = (len: number) => ({ opt: { options: [ednsOption(COOKIE_OPTION, Buffer.alloc(len, 0x5a))] } })
+  for (const transport of TRANSPORTS) {
+    for (const len of [0, 1, 7, 9, 12, 15, 41, 64]) {
+      test(`a COOKIE of ${len} octets gets FORMERR with the question and a version-0 OPT without options, though the query without it is cached (${transport})`, async () => {
+        const id = 0x5400 + len
+        const { reply } = await askAfterWarm(transport, id, { opt: {} }, cookie(len))
+        assert.equal(reply.id, id)
+        assert.equal(reply.rcode, RCODE.FORMERR)
+        assert.equal(reply.questions[0]!.name, APEX)
+        assert.equal(reply.answers.length, 0)
+        assert.ok(reply.opt, 'the OPT echoed (RFC 7873 §5.2.2)')
+        assert.equal(reply.opt.version, 0)
+        assert.deepEqual(reply.opt.options, [])
+      })
+    }
+
+    for (const len of [8, 16, 24, 40]) {
+      test(`a COOKIE of ${len} octets is ignored: the answer, and no COOKIE in the reply (${transport})`, async () => {
+        const id = 0x5480 + len
+        const { reply } = await askAfterWarm(transport, id, { opt: {} }, cookie(len))
+        assert.equal(reply.rcode, RCODE.NOERROR)
+        assert.equal(reply.answers.length, 1)
+        assert.ok(reply.opt)
+        assert.deepEqual(reply.opt.options, [])
+      })
+    }
+
+    test(`a COOKIE of a bad length in an OPT of version 1 gets BADVERS: its options are not read (${transport})`, async () => {
+      const { reply } = await exchange(transport, buildQuery({ id: 0x54f0, name: APEX, type: TYPE.SOA, opt: { version: 1, options: [ednsOption(COOKIE_OPTION, Buffer.alloc(3))] } }))
+      assert.equal(reply.rcode, RCODE.BADVERS)
     })
   }
 })
