@@ -590,8 +590,17 @@ describe('fuzz', () => {
     if (q[2]! & 0x80) return `a reply to a message with QR set: ${where}`
     const opcode = (q[2]! >> 3) & 0x0f
     if (r.opcode !== opcode) return `opcode ${r.opcode} in the reply to opcode ${opcode}: ${where}`
-    // NOTIMP: no sections, except an OPT when the request had one (RFC 6891 §6.1.1).
-    if (opcode !== 0 && (r.rcode !== RCODE.NOTIMP || r.qdcount + r.ancount + r.nscount + r.additional.length !== 0)) return `not a bare NOTIMP: ${where}`
+    // Another opcode: no sections, except an OPT when the request had one (RFC 6891 §6.1.1); NOTIMP,
+    // or BADVERS (an OPT of version > 0, the OPT then required) or NOTAUTH (a TSIG: its BADKEY TSIG
+    // the one record) before it (docs/dns.md, "Order of checks").
+    if (opcode !== 0) {
+      const records = r.qdcount + r.ancount + r.nscount + r.additional.length
+      const bare =
+        (r.rcode === RCODE.NOTIMP && records === 0) ||
+        (r.rcode === RCODE.BADVERS && records === 0 && r.opt !== null) ||
+        (r.rcode === RCODE.NOTAUTH && records === 1 && r.additional[0]?.type === TYPE.TSIG)
+      if (!bare) return `not a bare NOTIMP, BADVERS or NOTAUTH: ${where}`
+    }
     if (r.qdcount > 1) return `${r.qdcount} questions in ${where}`
     if (r.qdcount === 1 && !r.questions[0]!.wire.equals(q.subarray(12, 12 + r.questions[0]!.wire.length))) return `question not echoed as sent: ${where}`
     if (raw.length > maxSize) return `reply of ${raw.length} octets over the ${maxSize} limit: ${where}`
