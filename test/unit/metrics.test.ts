@@ -7,6 +7,7 @@ import { buildZoneSet } from '../../src/config/load.js'
 import { DnsHandler } from '../../src/dns/handler.js'
 import { DROPPED_PROCESS_METRICS, Metrics } from '../../src/metrics/index.js'
 import { parseExposition } from '../helpers/metrics.js'
+import { buildQuery, tsigRecord } from '../helpers/wire.js'
 
 const set = buildZoneSet(
   [
@@ -55,6 +56,16 @@ test('queries are counted by zone, type and rcode, GSLB answers by region, drops
   assert.match(text, /meridian_dns_queries_total\{zone="",qtype="AAAA",rcode="REFUSED"\} 1/)
   assert.match(text, /meridian_dns_answers_total\{zone="m\.test",service="www\.m\.test",region="one"\} 2/)
   assert.match(text, /meridian_dns_dropped_total 1/)
+})
+
+test('a TSIG-signed query is counted as NOTAUTH, a NOTIFY of EDNS version 1 as BADVERS, by name', async () => {
+  const m = new Metrics({ processMetrics: false })
+  const h = new DnsHandler(() => set, pino({ level: 'silent' }), {}, undefined, m)
+  h.handle(buildQuery({ name: 'www.m.test', type: 1, arcount: 1, trailing: tsigRecord() }), 'udp', '192.0.2.9')
+  h.handle(buildQuery({ opcode: 4, name: 'm.test', type: 6, opt: { version: 1 } }), 'udp', '192.0.2.9')
+  const text = await m.render()
+  assert.match(text, /^meridian_dns_queries_total\{zone="",qtype="A",rcode="NOTAUTH"\} 1$/m)
+  assert.match(text, /^meridian_dns_queries_total\{zone="",qtype="other",rcode="BADVERS"\} 1$/m)
 })
 
 test('queries of types without a label of their own share one tally, so random query types cannot grow the tallies', async () => {
