@@ -79,6 +79,9 @@ class UdpListener extends dns2.UDPServer {
 
 class TcpListener extends dns2.TCPServer {
   readonly sockets = new Set<Socket>()
+  /** Each open connection's shutdown: answer what it has sent, then end it (see shutdown()). */
+  private readonly finishers = new Map<Socket, () => void>()
+  private shuttingDown = false
 
   constructor(
     private readonly handler: DnsHandler,
@@ -110,6 +113,8 @@ class TcpListener extends dns2.TCPServer {
     let blocked = false
     // The client has half-closed: our side ends once the queries it sent are answered.
     let ended = false
+    // Shutting down (finish()): our side ends once what the client had sent is answered.
+    let finishing = false
     /** Answers every whole message of `pending`, until a write has to wait; keeps the rest. */
     const serve = (pending: Buffer): void => {
       let off = 0
@@ -119,7 +124,7 @@ class TcpListener extends dns2.TCPServer {
         const reply = this.handler.handle(pending.subarray(off + 2, off + 2 + len), 'tcp', peer)
         off += 2 + len
         idle.refresh()
-        if (reply && !sock.destroyed) {
+        if (reply && sock.writable) {
           const frame = Buffer.allocUnsafe(2 + reply.length)
           frame.writeUInt16BE(reply.length, 0)
           reply.copy(frame, 2)
@@ -151,9 +156,44 @@ class TcpListener extends dns2.TCPServer {
       if (held > 0) serve(take())
       if (blocked) return
       if (ended) sock.end()
-      else sock.resume()
+      else {
+        sock.resume()
+        if (finishing) {
+          looks = 0
+          lookAgain()
+        }
+      }
     }
+    /**
+     * Shutdown: ends the connection at the second look, a loop turn apart, so that a poll for I/O
+     * since the shutdown began read what the kernel held for it; every query read is answered as
+     * it is read. What the client had sent is answered, and one that keeps sending cannot hold the
+     * connection open. Not while the client does not read its answers (reading resumes on 'drain',
+     * and the looks start again) or a query is half in (its rest starts them again): the
+     * shutdown's grace bounds those.
+     */
+    let looks = 0
+    let looking = false
+    const look = (): void => {
+      looking = false
+      if (!sock.writable || blocked || held > 0) return
+      if (++looks >= 2) sock.end()
+      else lookAgain()
+    }
+    const lookAgain = (): void => {
+      if (looking) return
+      looking = true
+      setImmediate(look)
+    }
+    const finish = (): void => {
+      if (finishing) return
+      finishing = true
+      lookAgain()
+    }
+    this.finishers.set(sock, finish)
+    if (this.shuttingDown) finish()
     sock.on('data', (chunk: Buffer) => {
+      if (!sock.writable) return // our side has ended: nothing more can be answered
       if (held > 0 || blocked) {
         parts.push(chunk)
         held += chunk.length
@@ -161,6 +201,10 @@ class TcpListener extends dns2.TCPServer {
         serve(take())
       } else {
         serve(chunk)
+      }
+      if (finishing && !blocked && held === 0 && !looking) {
+        looks = 0
+        lookAgain()
       }
     })
     sock.on('end', () => {
@@ -171,7 +215,25 @@ class TcpListener extends dns2.TCPServer {
     sock.on('close', () => {
       clearTimeout(idle)
       this.sockets.delete(sock)
+      this.finishers.delete(sock)
     })
+  }
+
+  /**
+   * Stops accepting connections; each open one answers the queries its client had sent and is
+   * then ended (RFC 7766 §6.2.3: a server may close a connection, but what it received is
+   * answered); those still open after `graceMs` (a client that does not read its answers, or
+   * keeps its side open after our FIN) are destroyed. Resolves once every connection is closed.
+   */
+  async shutdown(graceMs: number): Promise<void> {
+    this.shuttingDown = true
+    const closed = new Promise<void>((resolve) => this.close(() => resolve()))
+    for (const finish of this.finishers.values()) finish()
+    const grace = setTimeout(() => {
+      for (const s of this.sockets) s.destroy()
+    }, graceMs)
+    await closed
+    clearTimeout(grace)
   }
 }
 
@@ -346,21 +408,28 @@ export class DnsListener {
     return { added, removed }
   }
 
-  async close(): Promise<void> {
+  /**
+   * Closes the UDP sockets and stops accepting TCP connections; the open ones answer what their
+   * clients had sent before they are ended, for up to `graceMs` (TcpListener.shutdown).
+   */
+  async close(graceMs = TCP_SHUTDOWN_GRACE_MS): Promise<void> {
     this.closed = true
     clearInterval(this.rescanTimer)
     await this.rescanning?.catch(() => undefined)
     const udps = [...this.udps.values()]
     this.udps = new Map()
     const tcp = this.tcp
+    this.tcp = undefined
     await Promise.all(udps.map((udp) => new Promise<void>((resolve) => udp.close(() => resolve()))))
-    if (tcp) {
-      const closed = new Promise<void>((resolve) => tcp.close(() => resolve()))
-      for (const s of tcp.sockets) s.destroy()
-      await closed
-    }
+    await tcp?.shutdown(graceMs)
   }
 }
+
+/**
+ * How long a shutdown waits for open TCP connections to be answered and closed before it drops
+ * them: under a DNS worker's own 3 s exit deadline (src/cluster/worker.ts).
+ */
+export const TCP_SHUTDOWN_GRACE_MS = 2000
 
 /** A bind error of an address the host no longer has, or does not have yet (a tentative IPv6 one). */
 const GONE = ['EADDRNOTAVAIL']

@@ -95,3 +95,47 @@ test('a client that pipelines 2,000 queries and reads nothing: the server stops 
     })
   })
 })
+
+test('a shutdown answers the 2,000 queries a client had sent (most still unread, the client not reading yet), ends the connection with a FIN and takes no new one', async () => {
+  await withListener(async (listener, port) => {
+    const client = connect({ host: '127.0.0.1', port })
+    await once(client, 'connect')
+    client.pause()
+    const n = 2000
+    client.write(Buffer.concat(Array.from({ length: n }, (_, id) => framedQuery(id))))
+    const sock = await serverSide(listener)
+    // The server has stopped reading: most queries wait in the kernel, unread, when the shutdown begins.
+    if (!sock.isPaused()) await once(sock, 'pause')
+    const closing = listener.close(10_000)
+    const refused = connect({ host: '127.0.0.1', port })
+    const [err] = (await once(refused, 'error')) as [NodeJS.ErrnoException]
+    // Refused, or reset when it reached the backlog just before the listening socket closed.
+    assert.ok(err.code === 'ECONNREFUSED' || err.code === 'ECONNRESET', `no new connection is taken: ${err.code}`)
+    const replies = await readAll(client) // up to the server's FIN ('end'), not a reset
+    assert.equal(replies.length, n, 'every query sent before the shutdown is answered')
+    replies.forEach((r, i) => assert.equal(r.readUInt16BE(0), i, `reply ${i} in order`))
+    client.end()
+    await closing
+  })
+})
+
+test('a shutdown ends an idle connection at once, and drops one whose client keeps its side open after the FIN at the grace', async () => {
+  await withListener(async (listener, port) => {
+    const idle = connect({ host: '127.0.0.1', port })
+    await once(idle, 'connect')
+    await serverSide(listener)
+    // allowHalfOpen: this client does not answer the server's FIN with its own.
+    const stubborn = connect({ host: '127.0.0.1', port, allowHalfOpen: true })
+    await once(stubborn, 'connect')
+    while (listener.tcpConnections.size < 2) await turn()
+    const t0 = performance.now()
+    const closing = listener.close(300)
+    const [idleEnd, stubbornEnd] = await Promise.all([once(idle, 'end').then(() => performance.now() - t0), once(stubborn, 'end').then(() => performance.now() - t0)])
+    assert.ok(idleEnd < 250 && stubbornEnd < 250, `FINs ${idleEnd.toFixed(0)} and ${stubbornEnd.toFixed(0)} ms after the shutdown began, not at the grace`)
+    idle.end()
+    stubborn.on('error', () => undefined)
+    await closing
+    const took = performance.now() - t0
+    assert.ok(took >= 290 && took < 2000, `the shutdown took ${took.toFixed(0)} ms: the grace (300 ms) bounds a client that keeps its side open`)
+  })
+})
