@@ -112,6 +112,12 @@ export const GEODB_SYNC_MS = 10_000
 /** A worker that has sent nothing for this long (its event loop stuck) is killed and replaced. */
 export const WORKER_HANG_TIMEOUT_MS = 20_000
 
+/**
+ * How long after a worker's clean exit (code 0, or SIGTERM) the control process decides whether it
+ * was a death: by then a SIGTERM that reached the whole process group has been handled here too.
+ */
+const EXIT_SETTLE_MS = 100
+
 /** Restart delays: 100 ms after a first death, doubling per death within the last minute, at most 30 s. */
 export function restartDelay(deathsInLastMinute: number): number {
   return Math.min(30000, 100 * 2 ** Math.max(0, deathsInLastMinute - 1))
@@ -441,9 +447,26 @@ export class DnsWorkers {
         }
       })
     }
-    if (slot.started) {
-      slot.started.reject(new MeridianError('E_LISTEN', `DNS worker ${w.id} exited (${signal ?? `code ${code}`}) before it was ready`))
-      slot.started = undefined
+    // A worker exits 0 (or by SIGTERM while still loading) when it stopped on a SIGTERM of its own.
+    // One sent to the whole process group (systemd's KillMode=control-group, a Ctrl-C'd `kill`)
+    // reaches this process too, but its handler may run after the workers' exits are seen (a busy
+    // or descheduled control process: then both wait, in no set order). Judged a moment later, when
+    // this process's own SIGTERM has been handled: a shutdown, not a death to replace.
+    if (!this.stopping && (code === 0 || signal === 'SIGTERM')) {
+      setTimeout(() => this.died(slot, w, code, signal), EXIT_SETTLE_MS)
+      return
+    }
+    this.died(slot, w, code, signal)
+  }
+
+  /** A worker exited without being asked: fails a start waiting for it, or is counted, logged and replaced. */
+  private died(slot: Slot, w: Worker, code: number | null, signal: string | null): void {
+    const started = slot.started
+    slot.started = undefined
+    // A replacement stopped with the rest is no failure to start.
+    if (started && this.stopping && this.bound) started.resolve([])
+    else if (started) {
+      started.reject(new MeridianError('E_LISTEN', `DNS worker ${w.id} exited (${signal ?? `code ${code}`}) before it was ready`))
       if (!this.bound) return // the initial start failed: the caller exits
     }
     if (this.stopping) return

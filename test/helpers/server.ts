@@ -50,6 +50,8 @@ export interface StartOptions {
   nodeArgs?: string[]
   /** The server's working directory (default: this process's). */
   cwd?: string
+  /** Start it as the leader of a process group of its own (its pid is the group's id), as a shell job or a service is. */
+  detached?: boolean
 }
 
 /**
@@ -129,10 +131,9 @@ export interface SpawnedServer {
 }
 
 /** Spawns the CLI with `args` (no waiting: startServer waits for the start-up line). */
-export function spawnServer(args: string[], opts: { nodeArgs?: string[]; cwd?: string } = {}): SpawnedServer {
-  const proc = opts.nodeArgs
-    ? spawn(process.execPath, [...opts.nodeArgs, CLI, ...args], { stdio: ['pipe', 'pipe', 'pipe'], cwd: opts.cwd })
-    : spawn(CLI, args, { stdio: ['pipe', 'pipe', 'pipe'], cwd: opts.cwd })
+export function spawnServer(args: string[], opts: { nodeArgs?: string[]; cwd?: string; detached?: boolean } = {}): SpawnedServer {
+  const how = { stdio: ['pipe', 'pipe', 'pipe'] as ['pipe', 'pipe', 'pipe'], cwd: opts.cwd, detached: opts.detached ?? false }
+  const proc = opts.nodeArgs ? spawn(process.execPath, [...opts.nodeArgs, CLI, ...args], how) : spawn(CLI, args, how)
   const logs: LogLine[] = []
   const waiters: { match: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = []
   let stderr = ''
