@@ -141,6 +141,10 @@ interface Slot {
   heard: number
   /** Killed by the watchdog (hung): said in its death's log line. */
   hung: boolean
+  /** When this slot's worker was forked (performance.now()): it must say hello within 3 hang timeouts. */
+  forkedAt: number
+  /** When this slot's worker said hello (performance.now()): it must be ready within the hang timeout. */
+  helloAt: number
   /** Settles the start of this slot's current worker (initial start only). */
   started?: { resolve: (b: BoundAddress[]) => void; reject: (e: Error) => void }
 }
@@ -179,6 +183,12 @@ export class DnsWorkers {
   /** What the workers were sent of the health view, and what to send them next. */
   private readonly health: HealthSender
   private bound: BoundAddress[] | null = null
+  /**
+   * The zone set the workers answer from: the last one that could be sent (a set the structured
+   * clone would refuse stays in the store, not here). A worker that starts gets this one, as the
+   * others have it; the store's would fail to send and leave it waiting for its init for ever.
+   */
+  private zones: ZoneSet | undefined
   private stopping = false
   private safetyNet: NodeJS.Timeout | undefined
   private watchdog: NodeJS.Timeout | undefined
@@ -197,7 +207,7 @@ export class DnsWorkers {
     this.log = o.log.child({ mod: 'workers' })
     this.health = new HealthSender(o.poller)
     o.metrics.workers(() => this.answering)
-    this.slots = Array.from({ length: o.count }, (_, index) => ({ index, worker: null, phase: 'forked' as Phase, pid: 0, acked: 0, geodbSending: 0, lastMetrics: null, deaths: [], restart: undefined, heard: 0, hung: false }))
+    this.slots = Array.from({ length: o.count }, (_, index) => ({ index, worker: null, phase: 'forked' as Phase, pid: 0, acked: 0, geodbSending: 0, lastMetrics: null, deaths: [], restart: undefined, heard: 0, hung: false, forkedAt: 0, helloAt: 0 }))
   }
 
   /**
@@ -208,6 +218,7 @@ export class DnsWorkers {
   async start(): Promise<BoundAddress[]> {
     const problem = cloneProblem(this.o.store.current())
     if (problem) throw new Error(`the zone set cannot be sent to DNS workers: ${problem}`)
+    this.zones = this.o.store.current()
     // TCP: the workers accept on the shared listening socket themselves (not round robin through this
     // process), so DNS over TCP does not go through the control process's event loop, and a worker
     // killed with a connection just handed to it cannot leave that connection hanging here.
@@ -359,7 +370,7 @@ export class DnsWorkers {
     slot.pid = w.process.pid ?? 0
     slot.acked = 0
     slot.lastMetrics = null
-    slot.heard = performance.now()
+    slot.heard = slot.forkedAt = performance.now()
     slot.hung = false
     w.on('error', (err: Error) => this.log.debug({ worker: w.id, err: err.message }, 'IPC error'))
     w.on('message', (msg: FromWorker) => this.message(slot, w, msg))
@@ -391,8 +402,11 @@ export class DnsWorkers {
           break
         }
         slot.phase = 'starting'
+        slot.helloAt = performance.now()
         const o = this.o
-        this.send(slot, { type: 'init', listen: o.listen, tcp: o.tcp, handler: o.handler, geodb: o.geodb(), logLevel: o.logLevel, zones: o.store.current(), seq: this.seq, health: this.health.initial(this.slots.some((s) => s !== slot && s.phase !== 'forked')) })
+        const init = { type: 'init', listen: o.listen, tcp: o.tcp, handler: o.handler, geodb: o.geodb(), logLevel: o.logLevel, zones: this.zones!, seq: this.seq, health: this.health.initial(this.slots.some((s) => s !== slot && s.phase !== 'forked')) } as const
+        // Without its init a worker would wait for ever: killed at once, counted and replaced like any death.
+        if (!this.send(slot, init)) w.process.kill('SIGKILL')
         slot.acked = this.seq
         break
       }
@@ -486,15 +500,25 @@ export class DnsWorkers {
    * Kills each answering worker that has sent nothing for `hangMs` (not even its metrics, every 2 s):
    * its event loop is stuck (a bug, a stopped process), so it reads none of the datagrams the others
    * leave it, holds its TCP connections unanswered, and every admin change waits out its sync timeout
-   * for it. The exit then replaces it like any death.
+   * for it. And each one still not ready `hangMs` after it said hello (its sockets are bound well
+   * within a second of its init), or silent `3 * hangMs` after it was forked: left alone, a worker
+   * stuck starting would never answer nor be replaced. The exit then replaces it like any death.
    */
   private killHung(hangMs: number): void {
     const now = performance.now()
     for (const s of this.slots) {
       const w = s.worker
-      if (!w || s.phase !== 'ready' || s.hung || now - s.heard < hangMs) continue
+      if (!w || s.hung) continue
+      if (s.phase === 'ready' && now - s.heard >= hangMs) {
+        this.log.error({ worker: w.id, pid: s.pid, silentMs: Math.round(now - s.heard) }, `DNS worker ${w.id} has sent nothing for ${Math.round((now - s.heard) / 1000)} s; killing it to be replaced`)
+      } else if (s.phase === 'forked' && now - s.forkedAt >= 3 * hangMs) {
+        // Node and the modules load before a hello: slow on a loaded machine (10 s and more seen), so 3 times the timeout.
+        this.log.error({ worker: w.id, pid: w.process.pid, forkedMs: Math.round(now - s.forkedAt) }, `DNS worker ${w.id} has not said hello ${Math.round((now - s.forkedAt) / 1000)} s after it was forked; killing it to be replaced`)
+      } else if (s.phase === 'starting' && now - s.helloAt >= hangMs) {
+        // Its init was lost, or it cannot bind its sockets nor say why: not answering, never replaced.
+        this.log.error({ worker: w.id, pid: s.pid, startingMs: Math.round(now - s.helloAt) }, `DNS worker ${w.id} is not ready ${Math.round((now - s.helloAt) / 1000)} s after it started; killing it to be replaced`)
+      } else continue
       s.hung = true
-      this.log.error({ worker: w.id, pid: s.pid, silentMs: Math.round(now - s.heard) }, `DNS worker ${w.id} has sent nothing for ${Math.round((now - s.heard) / 1000)} s; killing it to be replaced`)
       w.process.kill('SIGKILL')
     }
   }
@@ -543,6 +567,7 @@ export class DnsWorkers {
       this.sendHealth()
       return
     }
+    this.zones = set
     const seq = ++this.seq
     // In the same message as the set: a worker that applied one without the other would answer,
     // in between, from a set naming checks its view does not have (an edited check's new key:
@@ -562,10 +587,13 @@ export class DnsWorkers {
     this.syncWaiters = keep
   }
 
-  /** Sends `msg` to the slot's worker; `written`, once it is written to the channel (not on an error). */
-  private send(slot: Slot, msg: ToWorker, written?: () => void): void {
+  /**
+   * Sends `msg` to the slot's worker; `written`, once it is written to the channel (not on an
+   * error). False when it could not be sent (logged).
+   */
+  private send(slot: Slot, msg: ToWorker, written?: () => void): boolean {
     const w = slot.worker
-    if (!w || !w.isConnected()) return
+    if (!w || !w.isConnected()) return false
     try {
       if (!written) w.send(msg)
       else
@@ -575,6 +603,8 @@ export class DnsWorkers {
         })
     } catch (err) {
       this.log.error({ worker: w.id, type: msg.type, err: (err as Error).message }, 'cannot send to a DNS worker')
+      return false
     }
+    return true
   }
 }
