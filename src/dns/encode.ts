@@ -258,10 +258,10 @@ export function leastSize(rrs: readonly RR[]): number {
  * The reply to a message of an opcode other than QUERY (`rcode`: responder.ts otherOpcode): only
  * QR set, the opcode kept, no sections (RFC 8906 §3.1.4), but an OPT when the request had one
  * (RFC 6891 §6.1.1; a BADVERS's extended rcode in it), and for NOTAUTH the unsigned TSIG of a
- * BADKEY error (RFC 8945 §5.3.2).
+ * BADKEY error (RFC 8945 §5.3.2). `limit`: the reply's size limit (replyLimit), as encodeTsigError's.
  */
-export function encodeOtherOpcode(id: number, opcode: number, rcode: number, edns: Edns | null, tsig: Tsig | null, serverUdpSize = DEFAULT_EDNS_UDP_SIZE, nowMs = Date.now()): Buffer {
-  return sectionless(id, 0x80 | ((opcode & 0x0f) << 3), 0, null, rcode, edns, rcode === RCODE_NOTAUTH ? tsig : null, serverUdpSize, nowMs)
+export function encodeOtherOpcode(id: number, opcode: number, rcode: number, edns: Edns | null, tsig: Tsig | null, serverUdpSize = DEFAULT_EDNS_UDP_SIZE, nowMs = Date.now(), limit = MAX_TCP_MESSAGE): Buffer {
+  return sectionless(id, 0x80 | ((opcode & 0x0f) << 3), 0, null, rcode, edns, rcode === RCODE_NOTAUTH ? tsig : null, serverUdpSize, nowMs, limit)
 }
 
 /**
@@ -269,9 +269,14 @@ export function encodeOtherOpcode(id: number, opcode: number, rcode: number, edn
  * RD and CD copied, an OPT when the query had one, and last the TSIG record of the error: the
  * key's name and algorithm copied, the server's time, fudge 300, no MAC (an error about the key is
  * never signed, §5.3.2), the original ID copied, error BADKEY (17), no other data.
+ *
+ * The key's name (written out, up to 255 octets, though the request may point it at the question)
+ * and the algorithm's make that TSIG up to 536 octets: a reply that would exceed `limit` (512 over
+ * UDP without EDNS: replyLimit) is sent truncated instead, TC set and no TSIG, so the client asks
+ * again over TCP and gets it whole there.
  */
-export function encodeTsigError(head: Head, q: Query, edns: Edns | null, tsig: Tsig, serverUdpSize = DEFAULT_EDNS_UDP_SIZE, nowMs = Date.now()): Buffer {
-  return sectionless(head.id, 0x80 | (head.rd ? 1 : 0), head.cd ? 0x10 : 0, q.questionWire, RCODE_NOTAUTH, edns, tsig, serverUdpSize, nowMs)
+export function encodeTsigError(head: Head, q: Query, edns: Edns | null, tsig: Tsig, serverUdpSize = DEFAULT_EDNS_UDP_SIZE, nowMs = Date.now(), limit = MAX_TCP_MESSAGE): Buffer {
+  return sectionless(head.id, 0x80 | (head.rd ? 1 : 0), head.cd ? 0x10 : 0, q.questionWire, RCODE_NOTAUTH, edns, tsig, serverUdpSize, nowMs, limit)
 }
 
 const RCODE_NOTAUTH = 9
@@ -279,10 +284,19 @@ const TSIG_BADKEY = 17
 /** The fudge of the TSIG records Meridian sends, in seconds (RFC 8945 §10 recommends 300). */
 const TSIG_FUDGE = 300
 
-/** Header (`f1`, `f2` its flag octets, `rcode`'s low 4 bits added), `question` if any, the OPT (extended rcode), the TSIG. */
-function sectionless(id: number, f1: number, f2: number, question: Buffer | null, rcode: number, edns: Edns | null, tsig: Tsig | null, serverUdpSize: number, nowMs: number): Buffer {
+/**
+ * Header (`f1`, `f2` its flag octets, `rcode`'s low 4 bits added), `question` if any, the OPT
+ * (extended rcode), the TSIG; without the TSIG and with TC set when the whole would exceed `limit`
+ * (the rest is at most 12 + 260 + 11 octets, which 512 holds).
+ */
+function sectionless(id: number, f1: number, f2: number, question: Buffer | null, rcode: number, edns: Edns | null, tsig: Tsig | null, serverUdpSize: number, nowMs: number, limit: number): Buffer {
   const qlen = question ? question.length : 0
-  const tsigLen = tsig ? tsig.owner.length + 10 + tsig.algorithm.length + 16 : 0
+  let tsigLen = tsig ? tsig.owner.length + 10 + tsig.algorithm.length + 16 : 0
+  if (tsig && 12 + qlen + (edns ? 11 : 0) + tsigLen > limit) {
+    tsig = null
+    tsigLen = 0
+    f1 |= 0x02
+  }
   const msg = Buffer.alloc(12 + qlen + (edns ? 11 : 0) + tsigLen)
   msg.writeUInt16BE(id, 0)
   msg[2] = f1

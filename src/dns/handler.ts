@@ -75,7 +75,7 @@ export class DnsHandler {
         // BADVERS and BADKEY come before NOTIMP, as for a query (responder.ts).
         const rcode = otherOpcode(parsed.edns, parsed.tsig)
         this.metrics?.query('', 0, rcode)
-        return encodeOtherOpcode(parsed.id, parsed.opcode, rcode, parsed.edns, parsed.tsig, this.options.ednsUdpSize)
+        return encodeOtherOpcode(parsed.id, parsed.opcode, rcode, parsed.edns, parsed.tsig, this.options.ednsUdpSize, Date.now(), this.maxSize(parsed.edns, transport))
       }
       case 'formerr':
         out = formerr()
@@ -91,7 +91,7 @@ export class DnsHandler {
           this.metrics?.query('', q.qtype, 2)
           return encodeServFail(q, q, q.edns, this.options.ednsUdpSize)
         }
-        if (out.kind === 'notauth') reply = encodeTsigError(q, q, q.edns, q.tsig!, this.options.ednsUdpSize)
+        if (out.kind === 'notauth') reply = encodeTsigError(q, q, q.edns, q.tsig!, this.options.ednsUdpSize, Date.now(), this.maxSize(q.edns, transport))
         else reply = (cache && this.cached(cache, q, out, transport)) || this.encode(q, q, out, q.edns, transport)
         if (this.options.queryLog) this.log.debug({ peer, transport, qname: q.qname, qtype: q.qtype, rcode: out.rcode, answers: out.answer.length }, 'query')
         break

@@ -129,6 +129,31 @@ describe('TSIG-signed requests get NOTAUTH with TSIG error BADKEY (RFC 8945 §5.
     })
   }
 
+  // Key and algorithm names of 254 octets each: the BADKEY TSIG alone is 534 octets, more than a
+  // UDP reply without EDNS may be (512). The query is smaller: the key name may be sent as a pointer.
+  const LONG_KEY = `${'k'.repeat(63)}.${'e'.repeat(63)}.${'y'.repeat(63)}.${'s'.repeat(60)}`
+  const LONG_ALG = `${'h'.repeat(63)}.${'m'.repeat(63)}.${'a'.repeat(63)}.${'c'.repeat(60)}`
+  for (const [what, opcode] of [['a query', 0], ['NOTIFY', 4]] as const) {
+    test(`${what} signed with names too long for a BADKEY reply of 512 octets: over UDP without EDNS, TC and no TSIG; over TCP and with EDNS, the whole BADKEY`, async () => {
+      const t0 = Date.now()
+      const signed = (opt: QuerySpec['opt'] | undefined) =>
+        buildQuery({ id: 0x5104, opcode, name: APEX, type: TYPE.SOA, ...(opt ? { opt } : {}), arcount: opt ? 2 : 1, trailing: tsigRecord({ keyName: LONG_KEY, algorithm: LONG_ALG, originalId: 0x5104 }) })
+      const udp = await exchange('UDP', signed(undefined))
+      assert.ok(udp.raw.length <= 512, `a UDP reply without EDNS is at most 512 octets, got ${udp.raw.length}`)
+      assert.equal(udp.reply.tc, true, 'truncated: ask again over TCP')
+      assert.equal(udp.reply.rcode, RCODE.NOTAUTH)
+      assert.equal(udp.reply.opcode, opcode)
+      assert.equal(udp.reply.arcount, 0, 'no partial TSIG')
+      const key = { name: LONG_KEY, algorithm: LONG_ALG, originalId: 0x5104 }
+      const tcp = await exchange('TCP', signed(undefined))
+      assertBadKey(tcp.reply, tcp.raw, 0x5104, key, t0)
+      assert.equal(tcp.reply.tc, false)
+      const edns = await exchange('UDP', signed({ udpSize: 1232 }))
+      assertBadKey(edns.reply, edns.raw, 0x5104, key, t0)
+      assert.equal(edns.reply.tc, false)
+    })
+  }
+
   test('dig -y reports the BADKEY error, not a parse failure', async () => {
     const r = await dig('127.0.0.1', server.port, APEX, 'SOA', '-y', `hmac-sha256:tkey.example:${Buffer.from('0123456789abcdef').toString('base64')}`)
     assert.equal(r.status, 'NOTAUTH')
