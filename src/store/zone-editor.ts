@@ -15,7 +15,8 @@
  */
 import { createHash } from 'node:crypto'
 import { isDeepStrictEqual } from 'node:util'
-import YAML, { isCollection, isMap, isScalar, isSeq, type Document, type Node as YamlNode, type Scalar, type YAMLMap, type YAMLSeq } from 'yaml'
+import YAML, { isAlias, isCollection, isMap, isScalar, isSeq, type Document, type Node as YamlNode, type Scalar, type YAMLMap, type YAMLSeq } from 'yaml'
+import { MeridianError } from '../errors.js'
 
 export type KeyPath = readonly (string | number)[]
 
@@ -119,7 +120,22 @@ function assignNode(doc: Document, node: YamlNode, value: unknown): YamlNode {
 }
 
 /** Sets the value at `path` (creating the keys on the way), changing the existing nodes in place. */
+/**
+ * Refuses an edit whose path goes through a YAML alias (`eu2: *eu`): the node it reaches is the
+ * anchor's, shared with every other place that uses it, and the yaml library cannot step through
+ * one (a set threw "Expected YAML collection", a 500; a delete found nothing and answered 200 while
+ * the region stayed drained). A 409 that says to write the node out in full.
+ */
+function refuseAliases(doc: Document, path: KeyPath): void {
+  for (let i = 1; i <= path.length; i++) {
+    const node = doc.getIn(path.slice(0, i), true)
+    if (isAlias(node)) throw new MeridianError('E_API_CONFLICT', `${path.slice(0, i).join('.')} is a YAML alias (*${node.source}) in the zone file: the API does not edit through an alias, which would change every place that uses its anchor; write it out in full in the file, then retry`, 409)
+    if (node === undefined) return
+  }
+}
+
 export function setAt(doc: Document, path: KeyPath, value: unknown): void {
+  refuseAliases(doc, path)
   const existing = doc.getIn(path, true) as YamlNode | undefined
   if (existing !== undefined && existing !== null && (isScalar(existing) || isCollection(existing))) {
     const next = assignNode(doc, existing, value)
@@ -134,6 +150,7 @@ export function setAt(doc: Document, path: KeyPath, value: unknown): void {
 
 /** Deletes the key or item at `path`; returns whether it was there. */
 export function deleteAt(doc: Document, path: KeyPath): boolean {
+  refuseAliases(doc, path)
   if (!doc.hasIn(path)) return false
   return doc.deleteIn(path)
 }

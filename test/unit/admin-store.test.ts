@@ -45,6 +45,24 @@ const edited = (text: string, fn: (doc: ReturnType<typeof parseZoneText>) => voi
 }
 
 describe('zone-editor: edits that keep the file as written', () => {
+  test('an edit through a YAML alias (a region written as *anchor) is a 409 naming it, for a set and a delete alike, and changes nothing', () => {
+    const text = 'regions:\n  eu: &r\n    location: { country: GB }\n    vips: [192.0.2.1]\n    drained: true\n  eu2: *r\n'
+    for (const edit of [(d: ReturnType<typeof parseZoneText>) => setAt(d, ['regions', 'eu2', 'drained'], true), (d: ReturnType<typeof parseZoneText>) => deleteAt(d, ['regions', 'eu2', 'drained'])]) {
+      const doc = parseZoneText(text)
+      // Before: the set threw the yaml library's "Expected YAML collection" (a 500), and the delete
+      // (an undrain) found nothing and answered 200 with the region still drained.
+      assert.throws(() => edit(doc), (err: unknown) => {
+        assert.ok(err instanceof MeridianError)
+        assert.deepEqual([err.code, err.status], ['E_API_CONFLICT', 409])
+        assert.match(err.message, /^regions\.eu2 is a YAML alias \(\*r\) in the zone file/)
+        return true
+      })
+      assert.equal(renderEdited(text, doc), text)
+    }
+    // The anchor itself is edited as any node.
+    assert.ok(!edited(text, (d) => deleteAt(d, ['regions', 'eu', 'drained'])).includes('drained'))
+  })
+
   test('changing one value changes one line; every other line keeps its exact text (comment columns, flow spacing, quoting)', async () => {
     const text = await readFile(DEMO, 'utf8')
     const out = edited(text, (d) => setAt(d, ['soa', 'minimum'], 30))
