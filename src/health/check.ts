@@ -147,8 +147,13 @@ class HttpRound implements Dispatcher.DispatchHandler {
   private controller: Dispatcher.DispatchController | null = null
   private clearDeadline: () => void = () => undefined
   private status = 0
-  /** The body read so far, kept only for a body check: octets, so a character split between two chunks is not mangled. */
-  private readonly chunks: Buffer[] = []
+  /**
+   * A body check: whether the substring has come, and the last octets before the next chunk (one
+   * fewer than the substring's), so a substring cut between two chunks is found, as octets (a
+   * character cut between two chunks is not mangled), and each chunk is searched once.
+   */
+  private found = false
+  private tail: Buffer = Buffer.alloc(0)
   private bytes = 0
   private settled = false
   /** Judged before the response ended (judge()): the rest of the body is read and dropped. */
@@ -192,9 +197,15 @@ class HttpRound implements Dispatcher.DispatchHandler {
     if (this.settled && !this.draining) return
     this.bytes += chunk.length
     if (this.spec.body !== undefined && !this.settled) {
-      this.chunks.push(chunk)
+      const window = this.tail.length > 0 ? Buffer.concat([this.tail, chunk]) : chunk
       // Judged as soon as the substring is in (a body that goes on after it changes nothing).
-      if (Buffer.concat(this.chunks, this.bytes).includes(this.spec.body)) this.judge()
+      if (window.includes(this.spec.body)) {
+        this.found = true
+        this.judge()
+      } else {
+        const keep = Buffer.byteLength(this.spec.body) - 1
+        this.tail = Buffer.from(window.subarray(Math.max(0, window.length - keep)))
+      }
     }
     // Enough read to judge (a body match is looked for in the first BODY_LIMIT bytes), or to
     // drain: stop here.
@@ -240,7 +251,7 @@ class HttpRound implements Dispatcher.DispatchHandler {
     if (!expect.includes(status)) return this.finish({ ok: false, latencyMs, status, error: `status ${status}, expected ${expect.join(' or ')}` })
     // The UTF-8 octets of the substring among the body's octets: decoding chunk by chunk turned a
     // character cut between two chunks into two U+FFFD, and a body check naming it failed.
-    if (s.body !== undefined && !Buffer.concat(this.chunks, this.bytes).includes(s.body)) return this.finish({ ok: false, latencyMs, status, error: `body does not contain ${JSON.stringify(s.body)}` })
+    if (s.body !== undefined && !this.found) return this.finish({ ok: false, latencyMs, status, error: `body does not contain ${JSON.stringify(s.body)}` })
     this.finish({ ok: true, latencyMs, status })
   }
 
