@@ -68,17 +68,26 @@ async function serverSide(listener: DnsListener): Promise<Socket> {
   return [...listener.tcpConnections][0]!
 }
 
+/**
+ * A client that sends `n` queries in one write (the server reads most of it at once, up to 64 KiB a
+ * read) and reads nothing yet, half-closed after it when `end`; with the server's side of the
+ * connection once it has stopped reading.
+ */
+async function unreadPipeline(listener: DnsListener, port: number, n: number, end: boolean): Promise<{ client: Socket; sock: Socket }> {
+  const client = connect({ host: '127.0.0.1', port })
+  await once(client, 'connect')
+  client.pause()
+  client.write(Buffer.concat(Array.from({ length: n }, (_, id) => framedQuery(id))))
+  if (end) client.end()
+  const sock = await serverSide(listener)
+  if (!sock.isPaused()) await once(sock, 'pause')
+  return { client, sock }
+}
+
 test('a client that pipelines 2,000 queries and reads nothing: the server stops answering at the high-water mark (not the rest of what it read), then answers all, in order, once it reads; a half-close waits for them', async () => {
   await withListener(async (listener, port) => {
-    const client = connect({ host: '127.0.0.1', port })
-    await once(client, 'connect')
-    client.pause()
     const n = 2000
-    // One write: the server reads most of it at once (up to 64 KiB a read).
-    client.write(Buffer.concat(Array.from({ length: n }, (_, id) => framedQuery(id))))
-    client.end()
-    const sock = await serverSide(listener)
-    if (!sock.isPaused()) await once(sock, 'pause')
+    const { client, sock } = await unreadPipeline(listener, port, n, true)
     // Whatever the server would still do with what it already read happens in that same turn.
     await turn()
     const answer = 2 + 12 + 16 + STRINGS * (12 + 1 + 253)
@@ -98,14 +107,9 @@ test('a client that pipelines 2,000 queries and reads nothing: the server stops 
 
 test('a shutdown answers the 2,000 queries a client had sent (most still unread, the client not reading yet), ends the connection with a FIN and takes no new one', async () => {
   await withListener(async (listener, port) => {
-    const client = connect({ host: '127.0.0.1', port })
-    await once(client, 'connect')
-    client.pause()
     const n = 2000
-    client.write(Buffer.concat(Array.from({ length: n }, (_, id) => framedQuery(id))))
-    const sock = await serverSide(listener)
     // The server has stopped reading: most queries wait in the kernel, unread, when the shutdown begins.
-    if (!sock.isPaused()) await once(sock, 'pause')
+    const { client } = await unreadPipeline(listener, port, n, false)
     const closing = listener.close(10_000)
     const refused = connect({ host: '127.0.0.1', port })
     const [err] = (await once(refused, 'error')) as [NodeJS.ErrnoException]
