@@ -21,6 +21,12 @@
  * Query-path counts are tallies (`n++`, one Map lookup on the full path, none on a cache hit) folded
  * into their labelled counter children when /metrics is read.
  *
+ * A zone removed from the zone set takes its series with it (forgetZones(), called on each swap
+ * with removedZones()): they go stale in Prometheus, and the zone added again counts from 0 (a
+ * counter reset to rate()). Otherwise a server whose zones come and go (one per customer) would
+ * keep a series per zone it ever had. With DNS workers each worker forgets in the same way, and the
+ * control process strips the zone from what workers and dead workers left it (cluster/metrics.ts).
+ *
  * Process metrics (`meridian_process_*`, `meridian_nodejs_*`): prom-client's defaults under the prefix
  * `meridian_`, except its per-GC histogram (`meridian_nodejs_gc_duration_seconds`) unless asked for
  * (`--gc-metrics`) and its three gauges named `_total` (DROPPED_PROCESS_METRICS): see processMetrics().
@@ -28,6 +34,7 @@
  */
 import { createRequire } from 'node:module'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import type { ZoneSet } from '../model/types.js'
 
 const RCODES: Record<number, string> = { 0: 'NOERROR', 1: 'FORMERR', 2: 'SERVFAIL', 3: 'NXDOMAIN', 4: 'NOTIMP', 5: 'REFUSED', 9: 'NOTAUTH', 16: 'BADVERS' }
 const QTYPES: Record<number, string> = { 1: 'A', 2: 'NS', 5: 'CNAME', 6: 'SOA', 15: 'MX', 16: 'TXT', 28: 'AAAA', 33: 'SRV', 41: 'OPT', 251: 'IXFR', 252: 'AXFR', 255: 'ANY', 257: 'CAA' }
@@ -60,6 +67,16 @@ export interface Tally {
 
 interface Folded extends Tally {
   readonly into: Inc
+  /** The zone the series is labelled with (null: none), and how it is removed from its counter. */
+  readonly zone: string | null
+  readonly remove: (() => void) | null
+}
+
+/** The zones (origins) of `before` that `after` no longer has. */
+export function removedZones(before: ZoneSet, after: ZoneSet): string[] {
+  const removed: string[] = []
+  for (const origin of before.zones.keys()) if (!after.zones.has(origin)) removed.push(origin)
+  return removed
 }
 
 export class Metrics {
@@ -146,7 +163,8 @@ export class Metrics {
   /** The tally of queries of one (zone, qtype, rcode): cached answers keep it and add to it directly. */
   queryTally(zone: string, qtype: number, rcode: number): Tally {
     const counted = countedQtype(qtype)
-    return this.tally(`q|${zone}|${counted}|${rcode}`, () => this.queries.labels(zone, QTYPES[counted] ?? 'other', RCODES[rcode] ?? String(rcode)))
+    const key = `q|${zone}|${counted}|${rcode}`
+    return this.tallies.get(key) ?? this.zoneTally(key, zone, this.queries, [zone, QTYPES[counted] ?? 'other', RCODES[rcode] ?? String(rcode)])
   }
 
   answer(zone: string, service: string, region: string): void {
@@ -154,16 +172,40 @@ export class Metrics {
   }
 
   answerTally(zone: string, service: string, region: string): Tally {
-    return this.tally(`a|${zone}|${service}|${region}`, () => this.answers.labels(zone, service, region))
+    const key = `a|${zone}|${service}|${region}`
+    return this.tallies.get(key) ?? this.zoneTally(key, zone, this.answers, [zone, service, region])
   }
 
   private tally(key: string, into: () => Inc): Tally {
     let t = this.tallies.get(key)
     if (!t) {
-      t = { n: 0, into: into() }
+      t = { n: 0, into: into(), zone: null, remove: null }
       this.tallies.set(key, t)
     }
     return t
+  }
+
+  /** A new tally of a per-zone counter's series `labels` (its first label is the zone). */
+  private zoneTally(key: string, zone: string, counter: Counter<string>, labels: string[]): Tally {
+    const t: Folded = { n: 0, into: counter.labels(...labels), zone, remove: () => counter.remove(...labels) }
+    this.tallies.set(key, t)
+    return t
+  }
+
+  /**
+   * Drops every series of these zones (removed from the zone set), with their tallies and what they
+   * held unfolded. Call it when the set without them is swapped in: a tally a cached answer still
+   * holds belongs to the old set, whose entries are never served again (the cache checks the set),
+   * so the zone added again starts from new tallies at 0.
+   */
+  forgetZones(zones: Iterable<string>): void {
+    const gone = new Set(zones)
+    if (gone.size === 0) return
+    for (const [key, t] of this.tallies) {
+      if (t.zone === null || !gone.has(t.zone)) continue
+      this.tallies.delete(key)
+      t.remove?.()
+    }
   }
 
   /** Adds every tally into its counter (at scrape time; cheap when nothing moved). */

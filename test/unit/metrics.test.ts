@@ -5,15 +5,11 @@ import { pino } from 'pino'
 import { collectDefaultMetrics, Registry } from 'prom-client'
 import { buildZoneSet } from '../../src/config/load.js'
 import { DnsHandler } from '../../src/dns/handler.js'
-import { DROPPED_PROCESS_METRICS, Metrics } from '../../src/metrics/index.js'
+import { DROPPED_PROCESS_METRICS, Metrics, removedZones } from '../../src/metrics/index.js'
 import { parseExposition } from '../helpers/metrics.js'
 import { buildQuery, tsigRecord } from '../helpers/wire.js'
 
-const set = buildZoneSet(
-  [
-    {
-      file: 'm.yaml',
-      text: `origin: m.test
+const zoneText = `origin: m.test
 soa: { mname: ns1, rname: h }
 ns: [ns1]
 records: { ns1: { A: 192.0.2.53 } }
@@ -21,12 +17,8 @@ regions:
   one: { location: { lat: 0, lon: 0 }, vips: [192.0.2.1] }
 services:
   www: {}
-`,
-    },
-  ],
-  () => 1,
-  1,
-)
+`
+const set = buildZoneSet([{ file: 'm.yaml', text: zoneText }], () => 1, 1)
 
 function query(name: string, type: number): Buffer {
   const labels = name.split('.').map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l)]))
@@ -119,6 +111,44 @@ test('the series of a check target no longer checked are dropped; the others sta
   const text = await m.render()
   assert.doesNotMatch(text, /gone/)
   assert.equal(text.split('\n').filter((l) => l.includes('target="http://kept/#2"')).length, 3 + 14, 'ok, fail, up, and the histogram (11 buckets, +Inf, sum, count)')
+})
+
+test('a zone removed from the set takes its query and answer series with it; added again, it counts from 0', async () => {
+  const o = { file: 'o.yaml', text: 'origin: o.test\nsoa: { mname: ns1, rname: h }\nns: [ns1]\nrecords: { ns1: { A: 192.0.2.54 } }\n' }
+  const other = buildZoneSet([o], () => 1, 2)
+  const both = buildZoneSet([{ file: 'm.yaml', text: zoneText }, o], () => 1, 3)
+  const m = new Metrics({ processMetrics: false })
+  let current = both
+  const h = new DnsHandler(() => current, pino({ level: 'silent' }), {}, undefined, m)
+  const ask = () => {
+    h.handle(query('www.m.test', 1), 'udp', '192.0.2.9')
+    h.handle(query('nope.m.test', 1), 'udp', '192.0.2.9')
+    h.handle(query('ns1.o.test', 1), 'udp', '192.0.2.9')
+  }
+  // Twice each, the second from the answer cache (its entries hold the tallies).
+  ask()
+  ask()
+  await m.render()
+  ask() // counted, not folded yet: dropped with the zone
+  assert.deepEqual(removedZones(both, other), ['m.test'])
+  assert.deepEqual(removedZones(other, both), [])
+  current = other
+  m.forgetZones(removedZones(both, other))
+  const gone = await m.render()
+  assert.doesNotMatch(gone, /zone="m\.test"/)
+  assert.match(gone, /^meridian_dns_queries_total\{zone="o\.test",qtype="A",rcode="NOERROR"\} 3$/m)
+  // The name is no longer Meridian's: counted under no zone.
+  h.handle(query('www.m.test', 1), 'udp', '192.0.2.9')
+  assert.doesNotMatch(await m.render(), /zone="m\.test"/)
+  // Added again: a new set, as every reload and change builds (the cache's entries of the old one stay invalid).
+  current = buildZoneSet([{ file: 'm.yaml', text: zoneText }, o], () => 1, 4)
+  ask()
+  ask()
+  const back = await m.render()
+  assert.match(back, /^meridian_dns_queries_total\{zone="m\.test",qtype="A",rcode="NOERROR"\} 2$/m)
+  assert.match(back, /^meridian_dns_queries_total\{zone="m\.test",qtype="A",rcode="NXDOMAIN"\} 2$/m)
+  assert.match(back, /^meridian_dns_answers_total\{zone="m\.test",service="www\.m\.test",region="one"\} 2$/m)
+  assert.match(back, /^meridian_dns_queries_total\{zone="o\.test",qtype="A",rcode="NOERROR"\} 5$/m)
 })
 
 /** Resolves after the next garbage collection has been reported to perf_hooks' observers (allocating until there is one). */
