@@ -3,7 +3,8 @@
  * gauges, process metrics) plus the workers' registries (the DNS counters), summed with prom-client's
  * AggregatorRegistry. The control process answers no DNS, so its DNS counters stay at zero and
  * nothing is counted twice. Counters of workers that died are kept (as last reported), so a summed
- * counter never goes down when a worker is replaced.
+ * counter never goes down when a worker is replaced. A zone removed from the set takes its series
+ * out of all of these (withoutZones, ZoneRemovals): what live workers reported, what dead ones left.
  */
 import { AggregatorRegistry } from 'prom-client'
 
@@ -36,4 +37,47 @@ export const lasting = (j: MetricsJson): MetricsJson => j.filter((m) => m.type =
 /** The counters and histograms of `a` and `b` summed: what a dead worker leaves to the total. */
 export async function foldRetired(a: MetricsJson, b: MetricsJson): Promise<MetricsJson> {
   return (await AggregatorRegistry.aggregate([lasting(a), lasting(b)]).getMetricsAsJSON()) as unknown as MetricsJson
+}
+
+/** `json` without the series labelled `zone` with one of `zones` (the others as they are). */
+export function withoutZones(json: MetricsJson, zones: ReadonlySet<string>): MetricsJson {
+  if (zones.size === 0) return json
+  const gone = (v: unknown) => {
+    const zone = (v as { labels?: { zone?: unknown } }).labels?.zone
+    return typeof zone === 'string' && zones.has(zone)
+  }
+  return json.map((m) => (m.values.some(gone) ? { ...m, values: m.values.filter((v) => !gone(v)) } : m))
+}
+
+/**
+ * Zones removed from the set the workers were sent, each with the sequence number of the 'zones'
+ * message that removed it. A worker forgets a zone's series when it applies that message
+ * (Metrics.forgetZones), and tags each report with the sequence number of the set it had then: a
+ * report made before (a worker that has not seen the removal yet) still holds the zone's old
+ * series, which staleIn() names so they are stripped, also when the zone is back by then (its
+ * counts start again from the worker's new tallies, in reports made since). A removal is kept
+ * until every worker has reported from a set at least as new (prune()).
+ */
+export class ZoneRemovals {
+  private readonly at = new Map<string, number>()
+
+  removed(zones: Iterable<string>, seq: number): void {
+    for (const zone of zones) this.at.set(zone, seq)
+  }
+
+  /** The zones whose series a report made under set `seq` must not show. */
+  staleIn(seq: number): Set<string> {
+    const stale = new Set<string>()
+    for (const [zone, at] of this.at) if (seq < at) stale.add(zone)
+    return stale
+  }
+
+  /** Forgets the removals older than `oldest`: no report made before them can still come. */
+  prune(oldest: number): void {
+    for (const [zone, at] of this.at) if (at <= oldest) this.at.delete(zone)
+  }
+
+  get size(): number {
+    return this.at.size
+  }
 }

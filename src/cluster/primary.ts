@@ -18,11 +18,11 @@ import type { BoundAddress, ListenAddress, TcpOptions } from '../dns/server.js'
 import { formatAddress } from '../model/address.js'
 import { MeridianError } from '../errors.js'
 import type { Logger } from '../log.js'
-import type { Metrics } from '../metrics/index.js'
+import { removedZones, type Metrics } from '../metrics/index.js'
 import type { ZoneSet } from '../model/types.js'
 import { NotDurableEditError, type EditableConfigStore } from '../store/file-store.js'
 import { HealthSender, type HealthSource } from './health-sync.js'
-import { foldRetired, lasting, mergeMetrics, type MetricsJson } from './metrics.js'
+import { foldRetired, lasting, mergeMetrics, withoutZones, ZoneRemovals, type MetricsJson } from './metrics.js'
 import { cloneProblem, type FromWorker, type GeoDbBytes, type ToWorker } from './protocol.js'
 
 /**
@@ -135,6 +135,8 @@ interface Slot {
   /** The sequence number of the GeoIP database last sent to this slot (geodbChanged): a newer one stops an older one's pieces. */
   geodbSending: number
   lastMetrics: MetricsJson | null
+  /** The zone set sequence number `lastMetrics` was collected under (or, before its first report, the init's). */
+  reportSeq: number
   deaths: number[]
   restart: NodeJS.Timeout | undefined
   /** When this slot's worker last sent a message (performance.now()). */
@@ -199,15 +201,19 @@ export class DnsWorkers {
   private readonly scrapes = new Map<number, Scrape>()
   private retired: MetricsJson = []
   /** Dead workers' last counters not yet folded into `retired` (summed in the meantime: a total never goes down). */
-  private retiring: MetricsJson[] = []
+  private retiring: { json: MetricsJson }[] = []
   /** Folds run one after another, each on the total the one before left. */
   private folding: Promise<void> = Promise.resolve()
+  /** Zones removed that a worker's report may still hold (made before it applied the removal). */
+  private readonly removals = new ZoneRemovals()
+  /** For the fold under way: the zones removed since it started (stripped from its result). */
+  private readonly removedWhileFolding = new Set<Set<string>>()
 
   constructor(private readonly o: DnsWorkersOptions) {
     this.log = o.log.child({ mod: 'workers' })
     this.health = new HealthSender(o.poller)
     o.metrics.workers(() => this.answering)
-    this.slots = Array.from({ length: o.count }, (_, index) => ({ index, worker: null, phase: 'forked' as Phase, pid: 0, acked: 0, geodbSending: 0, lastMetrics: null, deaths: [], restart: undefined, heard: 0, hung: false, forkedAt: 0, helloAt: 0 }))
+    this.slots = Array.from({ length: o.count }, (_, index) => ({ index, worker: null, phase: 'forked' as Phase, pid: 0, acked: 0, geodbSending: 0, lastMetrics: null, reportSeq: 0, deaths: [], restart: undefined, heard: 0, hung: false, forkedAt: 0, helloAt: 0 }))
   }
 
   /**
@@ -335,7 +341,7 @@ export class DnsWorkers {
     const ownJson = await own
     // Taken after the last await: a worker that died meanwhile is counted once, in retiring or retired.
     const workers = this.slots.map((s) => s.lastMetrics).filter((m): m is MetricsJson => m !== null)
-    return mergeMetrics(ownJson, [...workers, this.retired, ...this.retiring])
+    return mergeMetrics(ownJson, [...workers, this.retired, ...this.retiring.map((r) => r.json)])
   }
 
   /** Stops every worker (asks, then SIGKILL after `graceMs`); no restarts from here on. */
@@ -408,6 +414,7 @@ export class DnsWorkers {
         // Without its init a worker would wait for ever: killed at once, counted and replaced like any death.
         if (!this.send(slot, init)) w.process.kill('SIGKILL')
         slot.acked = this.seq
+        slot.reportSeq = this.seq
         break
       }
       case 'ready': {
@@ -430,7 +437,12 @@ export class DnsWorkers {
         this.settleSync()
         break
       case 'metrics': {
-        slot.lastMetrics = msg.metrics
+        // A report collected before the last one taken (under an older set) is not newer: left out.
+        if (msg.seq >= slot.reportSeq) {
+          slot.reportSeq = msg.seq
+          slot.lastMetrics = withoutZones(msg.metrics, this.removals.staleIn(msg.seq))
+          if (this.removals.size > 0) this.removals.prune(this.oldestReport())
+        }
         const scrape = this.scrapes.get(msg.id)
         if (scrape) answered(scrape, slot)
         break
@@ -449,15 +461,21 @@ export class DnsWorkers {
     if (lastMetrics) {
       slot.lastMetrics = null
       // Its counters only: its gauges (cache entries, bytes) died with it.
-      const kept = lasting(lastMetrics)
+      const kept = { json: lasting(lastMetrics) }
       this.retiring.push(kept)
       this.folding = this.folding.then(async () => {
+        // A zone removed while the fold awaits is stripped from `retired` and `kept` at once
+        // (forgetZones), but not from what this fold sums: stripped from its result.
+        const removed = new Set<string>()
+        this.removedWhileFolding.add(removed)
         try {
-          this.retired = await foldRetired(this.retired, kept)
+          this.retired = withoutZones(await foldRetired(this.retired, kept.json), removed)
           this.retiring = this.retiring.filter((m) => m !== kept)
         } catch (err) {
           // Kept in `retiring`, summed apart from then on.
           this.log.error({ err: (err as Error).message }, 'cannot fold the counters of a dead worker into the total')
+        } finally {
+          this.removedWhileFolding.delete(removed)
         }
       })
     }
@@ -567,14 +585,37 @@ export class DnsWorkers {
       this.sendHealth()
       return
     }
+    const removed = removedZones(this.zones!, set)
     this.zones = set
     const seq = ++this.seq
+    if (removed.length > 0) this.forgetZones(removed, seq)
     // In the same message as the set: a worker that applied one without the other would answer,
     // in between, from a set naming checks its view does not have (an edited check's new key:
     // unknown, so up by default, even for a region that is down).
     const started = this.slots.filter((s) => s.phase !== 'forked')
     const health = started.length > 0 ? (this.health.update() ?? undefined) : undefined
     for (const s of started) this.send(s, { type: 'zones', seq, zones: set, health })
+  }
+
+  /**
+   * Takes the series of zones removed by zone set `seq` out of the totals: every worker's last
+   * report, what dead workers left (and a fold under way), and reports still to come from a worker
+   * that has not applied `seq` yet (ZoneRemovals). Each worker drops its own when it applies it.
+   */
+  private forgetZones(zones: string[], seq: number): void {
+    this.removals.removed(zones, seq)
+    const gone = new Set(zones)
+    for (const s of this.slots) if (s.lastMetrics) s.lastMetrics = withoutZones(s.lastMetrics, gone)
+    this.retired = withoutZones(this.retired, gone)
+    for (const r of this.retiring) r.json = withoutZones(r.json, gone)
+    for (const w of this.removedWhileFolding) for (const z of zones) w.add(z)
+  }
+
+  /** The oldest zone set a report of a started worker may still be made under. */
+  private oldestReport(): number {
+    let oldest = this.seq
+    for (const s of this.slots) if (s.phase !== 'forked') oldest = Math.min(oldest, s.reportSeq)
+    return oldest
   }
 
   private settleSync(): void {

@@ -63,7 +63,8 @@ export type FromWorker =
   | { type: 'fatal'; message: string }
   /** Every message up to `seq` (zones, GeoIP database) is what this worker answers from. */
   | { type: 'ack'; seq: number }
-  | { type: 'metrics'; id: number; metrics: MetricsJson }
+  /** Its counters, collected while it answered from the zone set of sequence number `seq`. */
+  | { type: 'metrics'; id: number; seq: number; metrics: MetricsJson }
 
 /**
  * Where `value` holds something the structured clone would not carry faithfully (a function, a

@@ -13,7 +13,7 @@ import { formatAddress } from '../model/address.js'
 import { GeoDb } from '../geo/index.js'
 import { HealthReplica } from './health-sync.js'
 import { createLogger, type Logger } from '../log.js'
-import { Metrics } from '../metrics/index.js'
+import { Metrics, removedZones } from '../metrics/index.js'
 import type { VipHealth } from '../model/gslb.js'
 import type { ZoneSet } from '../model/types.js'
 import type { FromWorker, HealthUpdate, ToWorker, WorkerInit } from './protocol.js'
@@ -45,6 +45,8 @@ function main(): void {
   let holdFrom = 0
   /** The highest sequence number handled. */
   let latest = 0
+  /** The sequence number of the zone set answering (its reports are tagged with it). */
+  let zonesSeq = 0
   /** Acknowledges `seq`, but never a database change this worker does not answer from yet. */
   const ack = (seq: number) => {
     latest = Math.max(latest, seq)
@@ -108,10 +110,11 @@ function main(): void {
   }
   /** Sends this worker's counters: for scrape `id`, or unasked (id 0) every REPORT_MS. */
   const report = (id: number) => {
-    if (!metrics) send({ type: 'metrics', id, metrics: [] })
+    const seq = zonesSeq
+    if (!metrics) send({ type: 'metrics', id, seq, metrics: [] })
     else
       metrics.registry.getMetricsAsJSON().then(
-        (json) => send({ type: 'metrics', id, metrics: json }),
+        (json) => send({ type: 'metrics', id, seq, metrics: json }),
         (err: Error) => log.error({ err: err.message }, 'cannot collect the metrics'),
       )
   }
@@ -134,7 +137,7 @@ function main(): void {
   process.on('message', (msg: ToWorker) => {
     switch (msg.type) {
       case 'init':
-        latest = msg.seq
+        latest = zonesSeq = msg.seq
         log = createLogger(msg.logLevel as Parameters<typeof createLogger>[0]).child({ worker: id })
         zones = msg.zones
         health = new HealthReplica(msg.health)
@@ -153,7 +156,11 @@ function main(): void {
       case 'zones':
         // The set and its checks' health in the same turn: no query is answered from one without the other.
         if (msg.health) updateHealth(msg.health)
+        // A zone gone from the set takes its series with it, from this report on (the control
+        // process strips it from the reports tagged with an older set: cluster/metrics.ts).
+        if (zones) metrics?.forgetZones(removedZones(zones, msg.zones))
         zones = msg.zones
+        zonesSeq = msg.seq
         ack(msg.seq)
         break
       case 'health':

@@ -3,7 +3,8 @@
  * forked DNS workers on real sockets, with a stub store and poller, so that a test can hand the
  * workers what no zone file produces (a zone set the structured clone refuses) and stop a
  * replacement while it loads. A replacement must start and answer, or be killed and counted: never
- * sit in `starting` for ever.
+ * sit in `starting` for ever. And so that a worker's report can be delivered late, after a zone
+ * removal it predates (as one on its way over the IPC channel is).
  */
 import assert from 'node:assert/strict'
 import cluster, { type Worker } from 'node:cluster'
@@ -11,6 +12,7 @@ import { once } from 'node:events'
 import { readFile } from 'node:fs/promises'
 import { Writable } from 'node:stream'
 import { test } from 'node:test'
+import type { MetricsJson } from '../../src/cluster/metrics.js'
 import { DnsWorkers } from '../../src/cluster/primary.js'
 import type { FromWorker } from '../../src/cluster/protocol.js'
 import { buildZoneSet } from '../../src/config/load.js'
@@ -126,4 +128,39 @@ test('a worker stuck before its hello (stopped while loading) is killed after 3 
   assert.equal(workers.answering, 2)
   assert.equal(await www(port), '192.0.2.1')
   t.diagnostic(`stuck replacement killed ${String(said.forkedMs)} ms after its fork; a new one answering ${ms.toFixed(0)} ms after the first kill`)
+})
+
+test('a report a worker sent before it applied a zone removal, received after it, brings no old counts back: not even when the worker then dies and the zone is added again', async (t) => {
+  const { workers, port, logged, swap } = await startWorkers(20_000)
+  t.after(() => workers.stop())
+  const withB = (generation: number) => buildZoneSet([{ file: 'r.test.yaml', text: zone('192.0.2.1') }, { file: 'b.test.yaml', text: zone('192.0.2.9').replace(/r\.test/g, 'b.test') }], () => 1, generation)
+  const countsOfB = (json: MetricsJson) =>
+    json.filter((m) => m.name === 'meridian_dns_queries_total').flatMap((m) => m.values as { labels: { zone?: string }; value: number }[]).filter((v) => v.labels.zone === 'b.test').reduce((sum, v) => sum + v.value, 0)
+  const askB = async (n: number) => {
+    for (let i = 0; i < n; i++) assert.ok(await udpExchange(port, buildQuery({ id: i + 1, name: 'www.b.test', type: TYPE.A })), 'answered')
+  }
+  // The last report each worker sent, as the control process received it (its own listener ran first).
+  const last = new Map<Worker, Extract<FromWorker, { type: 'metrics' }>>()
+  for (const w of Object.values(cluster.workers!)) w!.on('message', (m: FromWorker) => m.type === 'metrics' && last.set(w!, m))
+  swap(withB(2))
+  await workers.synced()
+  await askB(10)
+  await workers.renderMetrics()
+  const [victim, stale] = [...last].find(([, m]) => countsOfB(m.metrics) > 0)!
+  // B removed; the victim's report from before then arrives late (it was on its way), and the victim dies:
+  // what it reported last is what the total keeps of it.
+  swap(setOf('192.0.2.1', 3))
+  victim.emit('message', stale)
+  victim.process.kill('SIGKILL')
+  await logged((l) => l.pid === victim.process.pid && /died/.test(l.msg))
+  await workers.synced()
+  const gone = await workers.renderMetrics()
+  assert.doesNotMatch(gone, /zone="b\.test"/)
+  // B back: only its new queries count.
+  swap(withB(4))
+  await workers.synced()
+  await askB(2)
+  const back = await workers.renderMetrics()
+  assert.match(back, /^meridian_dns_queries_total\{zone="b\.test",qtype="A",rcode="NOERROR"\} 2$/m)
+  t.diagnostic(`the victim had reported ${countsOfB(stale.metrics)} of the 10 first queries of b.test`)
 })
