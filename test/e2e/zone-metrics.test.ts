@@ -1,0 +1,163 @@
+/**
+ * A zone removed from the set (its file deleted, then POST /v1/reload) takes its per-zone series out
+ * of /metrics, in one process and with --workers 2: out of what the live workers report, out of the
+ * counters kept from dead workers, and out of the report of a worker that had not seen the removal
+ * yet. Added again, the zone counts from 0. Real servers, real zone files, dig.
+ */
+import assert from 'node:assert/strict'
+import { rm, writeFile } from 'node:fs/promises'
+import path from 'node:path'
+import { after, before, describe, test } from 'node:test'
+import { dig } from '../helpers/dig.js'
+import { parseExposition } from '../helpers/metrics.js'
+import { adminUrl, startServer, tempDir, TEST_GEODB, type RunningServer } from '../helpers/server.js'
+
+const TOKEN = 'e2e-zone-metrics-token-41f0'
+const KEEP = 'keep.zm.test'
+const CUSTOMER = 'customer-17.zm.test'
+
+const zoneYaml = (origin: string) => `origin: ${origin}
+soa: { mname: ns1, rname: hostmaster }
+ns: [ns1]
+records:
+  ns1: { A: 127.0.0.1 }
+  www: { A: 192.0.2.10 }
+`
+
+/** The per-zone DNS series of /metrics, as `name{labels} value`, parsed strictly. */
+async function zoneSeries(url: string, zone: string): Promise<Map<string, number>> {
+  const res = await fetch(`${url}/metrics`)
+  assert.equal(res.status, 200)
+  const out = new Map<string, number>()
+  for (const f of parseExposition(await res.text()).values()) {
+    for (const s of f.samples) if (s.labels.zone === zone) out.set(`${s.name}${JSON.stringify(s.labels)}`, s.value)
+  }
+  return out
+}
+
+/** meridian_dns_queries_total{zone, qtype="A", rcode="NOERROR"}, 0 without the series. */
+async function answeredA(url: string, zone: string): Promise<number> {
+  return (await zoneSeries(url, zone)).get(`meridian_dns_queries_total${JSON.stringify({ zone, qtype: 'A', rcode: 'NOERROR' })}`) ?? 0
+}
+
+async function reload(url: string): Promise<void> {
+  const res = await fetch(`${url}/v1/reload`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } })
+  assert.equal(res.status, 200, await res.text())
+}
+
+/** Asks for www.ZONE A `n` times (each a fresh dig: a fresh source port, so either worker may answer). */
+async function ask(port: number, zone: string, n: number, expect = 'NOERROR'): Promise<void> {
+  for (let i = 0; i < n; i++) assert.equal((await dig('127.0.0.1', port, `www.${zone}`, 'A')).status, expect)
+}
+
+/** The pids of the DNS workers that logged they were ready, still alive. */
+function liveWorkers(server: RunningServer): number[] {
+  return server.logs
+    .filter((l) => l.msg === 'dns worker ready')
+    .map((l) => Number(l.pid))
+    .filter((pid) => {
+      try {
+        process.kill(pid, 0)
+        return true
+      } catch {
+        return false
+      }
+    })
+}
+
+/** Kills the worker `pid` with SIGKILL and resolves once its replacement is ready. */
+async function killWorker(server: RunningServer, pid: number): Promise<void> {
+  const before = server.logs.filter((l) => l.msg === 'dns worker ready').length
+  process.kill(pid, 'SIGKILL')
+  await server.waitForLog((l) => l.msg === 'dns worker ready' && server.logs.filter((x) => x.msg === 'dns worker ready').length > before, 30_000)
+}
+
+for (const workers of [1, 2]) {
+  describe(`a removed zone's series with --workers ${workers}`, () => {
+    let server: RunningServer
+    let url: string
+    let dir: Awaited<ReturnType<typeof tempDir>>
+    let file: string
+
+    before(async () => {
+      dir = await tempDir('meridian-zone-metrics-')
+      await writeFile(path.join(dir.dir, `${KEEP}.yaml`), zoneYaml(KEEP))
+      const tokenFile = path.join(dir.dir, '.admin-token')
+      await writeFile(tokenFile, TOKEN + '\n')
+      server = await startServer({ zones: dir.dir, args: ['--geodb', TEST_GEODB, '--workers', String(workers), '--admin-token-file', tokenFile, '--no-watch'] })
+      url = await adminUrl(server)
+      file = path.join(server.zonesDir, `${CUSTOMER}.yaml`)
+    })
+
+    after(async () => {
+      await server?.stop()
+      await dir?.cleanup()
+    })
+
+    test('created, queried, deleted: its series leave /metrics (also after a worker dies); created again, it counts from 0', async () => {
+      await ask(server.port, KEEP, 2)
+      await writeFile(file, zoneYaml(CUSTOMER))
+      await reload(url)
+      await ask(server.port, CUSTOMER, 5)
+      assert.equal(await answeredA(url, CUSTOMER), 5)
+      if (workers > 1) {
+        // The counts of a worker that dies are kept for the total: they too must go with the zone.
+        await killWorker(server, liveWorkers(server)[0]!)
+        assert.equal(await answeredA(url, CUSTOMER), 5, 'a dead worker\'s counts stay in the total')
+      }
+
+      await rm(file)
+      await reload(url)
+      assert.deepEqual([...(await zoneSeries(url, CUSTOMER)).keys()], [], 'no series of the removed zone')
+      await ask(server.port, CUSTOMER, 1, 'REFUSED')
+      assert.deepEqual([...(await zoneSeries(url, CUSTOMER)).keys()], [])
+      if (workers > 1) {
+        await killWorker(server, liveWorkers(server)[0]!)
+        assert.deepEqual([...(await zoneSeries(url, CUSTOMER)).keys()], [], 'not back from the counts of a dead worker')
+      }
+      assert.equal(await answeredA(url, KEEP), 2, 'the other zone keeps its counts')
+
+      await writeFile(file, zoneYaml(CUSTOMER))
+      await reload(url)
+      assert.deepEqual([...(await zoneSeries(url, CUSTOMER)).keys()], [], 'no series before its first query')
+      await ask(server.port, CUSTOMER, 2)
+      assert.equal(await answeredA(url, CUSTOMER), 2, 'counted from 0')
+      await rm(file)
+      await reload(url)
+    })
+
+    if (workers > 1) {
+      test('a worker that has not seen the removal yet (stopped) does not bring the old counts back when the zone is created again', async (t) => {
+        await writeFile(file, zoneYaml(CUSTOMER))
+        await reload(url)
+        await ask(server.port, CUSTOMER, 10)
+        assert.equal(await answeredA(url, CUSTOMER), 10)
+        const [victim] = liveWorkers(server)
+        process.kill(victim!, 'SIGSTOP')
+        t.after(() => {
+          try {
+            process.kill(victim!, 'SIGCONT')
+          } catch {
+            // gone
+          }
+        })
+        // Both changes wait out the stopped worker's sync timeout (1 s), and then answer.
+        await rm(file)
+        await reload(url)
+        assert.deepEqual([...(await zoneSeries(url, CUSTOMER)).keys()], [], 'gone though one worker has not applied the removal')
+        await writeFile(file, zoneYaml(CUSTOMER))
+        await reload(url)
+        await ask(server.port, CUSTOMER, 3)
+        process.kill(victim!, 'SIGCONT')
+        // It applies both zone sets (queued on its channel before the scrape's request) and answers
+        // the scrape from the new one. (A report made before the removal and received after it:
+        // worker-restart.test.ts.)
+        const counts = [await answeredA(url, CUSTOMER), await answeredA(url, CUSTOMER)]
+        t.diagnostic(`after SIGCONT: ${counts.join(', ')}`)
+        assert.deepEqual(counts, [3, 3], 'only the queries since the zone came back')
+        await rm(file)
+        await reload(url)
+      })
+    }
+  })
+}
