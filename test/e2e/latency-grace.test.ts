@@ -15,10 +15,17 @@ const ORIGIN = 'grace-e2e.test'
 const NAME = `lat.${ORIGIN}`
 const VIP = { a: '127.79.1.1', b: '127.79.2.1' }
 const LONDON = subnet('192.0.2.0/26')
-const SLOW_MS = 40
-// A timeout far above SLOW_MS and five failures to go down: a loaded machine must not turn the latency
-// move into a state change (which ends the grace by design).
-const CHECK = { interval: 0.2, timeout: 0.19, rise: 1, fall: 5 }
+/**
+ * b's extra latency before the move, a's after it. The pools answer from this test process: on a
+ * loaded machine (3 busy loops on 2 cores) a 0 ms pool measured 80-90 ms (EWMA) and rounds timed
+ * out at 190 ms, so a 40 ms gap was noise and the choice flipped between explain and the DNS query.
+ * 250 ms stands well above that; rounds of 0.6 s with a 0.55 s timeout leave it room, and three
+ * failures to go down keep a slow round from becoming a state change (which ends the grace by design).
+ */
+const SLOW_MS = 250
+const CHECK = { interval: 0.6, timeout: 0.55, rise: 1, fall: 3 }
+/** A few rounds: how long an answer takes to follow a choice the admin API already shows. */
+const ROUNDS_MS = 5 * CHECK.interval * 1000
 
 let pools: Map<string, SimPool>
 const servers: { server: RunningServer; admin: string; cleanup: () => Promise<void> }[] = []
@@ -99,7 +106,7 @@ test('a latency move: with --latency-grace 0 the answer follows at once (in one 
   const [none, minute, workers] = servers
   // Both servers answer a (b is slow), and cache that answer.
   for (const s of servers) {
-    await waitFor(async () => (await explained(s.admin)) === 'a', { timeoutMs: 5000, what: 'a to be the choice at first' })
+    await waitFor(async () => (await explained(s.admin)) === 'a', { timeoutMs: 5000 + ROUNDS_MS, what: 'a to be the choice at first' })
     assert.deepEqual(await answered(s.server.port), [VIP.a], await healthOf(s.admin))
   }
   // The move: a slows down, b speeds up. Each server's poller sees it in a few rounds.
@@ -112,14 +119,14 @@ test('a latency move: with --latency-grace 0 the answer follows at once (in one 
   // No grace: the DNS answer follows as soon as the generation moves past the entry (the EWMAs
   // keep converging, so it does within a few rounds of the admin API's choice).
   const follow = performance.now()
-  await waitFor(async () => (await answered(none!.server.port))[0] === VIP.b, { timeoutMs: 3000, what: 'no grace: the DNS answer to follow the latency' })
+  await waitFor(async () => (await answered(none!.server.port))[0] === VIP.b, { timeoutMs: ROUNDS_MS, what: 'no grace: the DNS answer to follow the latency' })
   t.diagnostic(`no grace: DNS answered b ${(performance.now() - follow).toFixed(0)} ms after the admin API chose it`)
   // Two workers, each with a cache of its own: b in ten answers in a row, from whichever worker
   // the kernel hands each query to (the latencyGen of the view they got over IPC moved them).
   await waitFor(async () => {
     for (let i = 0; i < 10; i++) if ((await answered(workers!.server.port))[0] !== VIP.b) return false
     return true
-  }, { timeoutMs: 3000, what: 'no grace, two workers: the DNS answer to follow the latency' })
+  }, { timeoutMs: ROUNDS_MS, what: 'no grace, two workers: the DNS answer to follow the latency' })
   // A minute of grace: the answer cached before the move is still served (its share of the grace
   // is tens of seconds), and counted as served in the grace.
   assert.deepEqual(await answered(minute!.server.port), [VIP.a], `in the grace: the answer from before the move; ${await healthOf(minute!.admin)}`)
@@ -129,5 +136,5 @@ test('a latency move: with --latency-grace 0 the answer follows at once (in one 
 
   // A state change is not a latency move: a going down ends the grace at the next query.
   await pools.get('a')!.stop()
-  await waitFor(async () => (await answered(minute!.server.port))[0] === VIP.b, { timeoutMs: 5000, what: 'a down to end the grace' })
+  await waitFor(async () => (await answered(minute!.server.port))[0] === VIP.b, { timeoutMs: CHECK.fall * CHECK.interval * 1000 + 3000, what: 'a down to end the grace' })
 })
