@@ -63,6 +63,13 @@ const CLIENT = {
   tokyo6: '2001:db8:200::/40',
 } as const
 
+/**
+ * `www` (geography, ECS scopes, AAAA, drain and failover) is `geo`, not `geo-latency`: these pools
+ * answer their checks from this test process, so on a loaded machine their measured latency moved
+ * by hundreds of ms, more than the distance between the regions, and geo-latency rightly followed
+ * it (2 to 4 of these tests failed under three busy loops). geo-latency with measured latency is
+ * tested end to end in latency-grace.test.ts, on timing made for it, and in the selector's unit tests.
+ */
 function zoneYaml(pools: Map<string, SimPool>): string {
   const region = (name: Main, lat: number, lon: number) => {
     const v = VIPS[name]
@@ -93,7 +100,7 @@ ${Object.entries(WEIGHTED)
   .map(([name, w]) => `  ${name}: { location: { country: DE }, vips: [${w.vip}], weight: ${w.weight} }`)
   .join('\n')}
 services:
-  www: { regions: [uk-drained, eu-west, us-east, ap-northeast], policy: geo-latency, answers: 2, ttl: 30 }
+  www: { regions: [uk-drained, eu-west, us-east, ap-northeast], policy: geo, answers: 2, ttl: 30 }
   geo: { regions: [uk-drained, eu-west, us-east, ap-northeast], policy: geo }
   short: { regions: [eu-west, us-east, ap-northeast], ttl: 5 }
   fo: { regions: [us-east, eu-west, ap-northeast], policy: failover }
