@@ -26,7 +26,7 @@ import { DNS_V8_FLAGS, DnsWorkers, GEODB_SYNC_MS, parseWorkers, unsetDnsV8Flags,
 import { ConfigError, formatIssue, MeridianError, type ErrorCode } from './errors.js'
 import { countryLocation, DEFAULT_GEODB_FILE, GEODB_DIR, GeoDb, GeoSource, placeLocation, type GeoReload } from './geo/index.js'
 import { HealthPoller } from './health/poller.js'
-import { Metrics, removedZones } from './metrics/index.js'
+import { Metrics, removedSeries } from './metrics/index.js'
 import { healthReport } from './admin/health.js'
 import { createLogger, type Logger } from './log.js'
 import type { VipHealth } from './model/gslb.js'
@@ -218,10 +218,10 @@ async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logg
     for (const c of changes) metrics.stateChange(c.key, c.to)
   })
   store.onChange(() => metrics.reload(true))
-  // A zone no longer in the set takes its DNS series with it (with workers, each worker does so too).
+  // A zone, service or region no longer in the set takes its DNS series with it (with workers, each worker does so too).
   let servedZones: ZoneSet | undefined
   store.onChange((set) => {
-    if (servedZones) metrics.forgetZones(removedZones(servedZones, set))
+    if (servedZones) metrics.forgetSeries(removedSeries(servedZones, set))
     servedZones = set
   })
   store.onReloadFailure(() => metrics.reload(false))

@@ -3,10 +3,12 @@
  * gauges, process metrics) plus the workers' registries (the DNS counters), summed with prom-client's
  * AggregatorRegistry. The control process answers no DNS, so its DNS counters stay at zero and
  * nothing is counted twice. Counters of workers that died are kept (as last reported), so a summed
- * counter never goes down when a worker is replaced. A zone removed from the set takes its series
- * out of all of these (withoutZones, ZoneRemovals): what live workers reported, what dead ones left.
+ * counter never goes down when a worker is replaced. A zone removed from the set, or a service or
+ * region removed from a zone, takes its series out of all of these (withoutSeries, SeriesRemovals):
+ * what live workers reported, what dead ones left.
  */
 import { AggregatorRegistry } from 'prom-client'
+import { removalKey, RemovedSeries, type Removal, type SeriesLabels } from '../metrics/index.js'
 
 /** One metric of a registry's `getMetricsAsJSON()` (prom-client types `type` as an enum; it is the type's name). */
 interface MetricJson {
@@ -39,42 +41,42 @@ export async function foldRetired(a: MetricsJson, b: MetricsJson): Promise<Metri
   return (await AggregatorRegistry.aggregate([lasting(a), lasting(b)]).getMetricsAsJSON()) as unknown as MetricsJson
 }
 
-/** `json` without the series labelled `zone` with one of `zones` (the others as they are). */
-export function withoutZones(json: MetricsJson, zones: ReadonlySet<string>): MetricsJson {
-  if (zones.size === 0) return json
+/** `json` without the series that fall under `removed` (the others as they are). */
+export function withoutSeries(json: MetricsJson, removed: RemovedSeries): MetricsJson {
+  if (removed.size === 0) return json
   const gone = (v: unknown) => {
-    const zone = (v as { labels?: { zone?: unknown } }).labels?.zone
-    return typeof zone === 'string' && zones.has(zone)
+    const labels = (v as { labels?: SeriesLabels }).labels
+    return labels !== undefined && removed.has(labels)
   }
   return json.map((m) => (m.values.some(gone) ? { ...m, values: m.values.filter((v) => !gone(v)) } : m))
 }
 
 /**
- * Zones removed from the set the workers were sent, each with the sequence number of the 'zones'
- * message that removed it. A worker forgets a zone's series when it applies that message
- * (Metrics.forgetZones), and tags each report with the sequence number of the set it had then: a
- * report made before (a worker that has not seen the removal yet) still holds the zone's old
- * series, which staleIn() names so they are stripped, also when the zone is back by then (its
+ * Zones, services and regions removed from the set the workers were sent, each with the sequence
+ * number of the 'zones' message that removed it. A worker forgets their series when it applies
+ * that message (Metrics.forgetSeries), and tags each report with the sequence number of the set it
+ * had then: a report made before (a worker that has not seen the removal yet) still holds the old
+ * series, which staleIn() names so they are stripped, also when the name is back by then (its
  * counts start again from the worker's new tallies, in reports made since). A removal is kept
  * until every worker has reported from a set at least as new (prune()).
  */
-export class ZoneRemovals {
-  private readonly at = new Map<string, number>()
+export class SeriesRemovals {
+  private readonly at = new Map<string, { removal: Removal; seq: number }>()
 
-  removed(zones: Iterable<string>, seq: number): void {
-    for (const zone of zones) this.at.set(zone, seq)
+  removed(removals: Iterable<Removal>, seq: number): void {
+    for (const removal of removals) this.at.set(removalKey(removal), { removal, seq })
   }
 
-  /** The zones whose series a report made under set `seq` must not show. */
-  staleIn(seq: number): Set<string> {
-    const stale = new Set<string>()
-    for (const [zone, at] of this.at) if (seq < at) stale.add(zone)
+  /** What a report made under set `seq` must not show. */
+  staleIn(seq: number): RemovedSeries {
+    const stale = new RemovedSeries()
+    for (const { removal, seq: at } of this.at.values()) if (seq < at) stale.add(removal)
     return stale
   }
 
   /** Forgets the removals older than `oldest`: no report made before them can still come. */
   prune(oldest: number): void {
-    for (const [zone, at] of this.at) if (at <= oldest) this.at.delete(zone)
+    for (const [key, { seq }] of this.at) if (seq <= oldest) this.at.delete(key)
   }
 
   get size(): number {

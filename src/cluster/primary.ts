@@ -18,11 +18,11 @@ import type { BoundAddress, ListenAddress, TcpOptions } from '../dns/server.js'
 import { formatAddress } from '../model/address.js'
 import { MeridianError } from '../errors.js'
 import type { Logger } from '../log.js'
-import { removedZones, type Metrics } from '../metrics/index.js'
+import { RemovedSeries, removedSeries, type Metrics, type Removal } from '../metrics/index.js'
 import type { ZoneSet } from '../model/types.js'
 import { NotDurableEditError, type EditableConfigStore } from '../store/file-store.js'
 import { HealthSender, type HealthSource } from './health-sync.js'
-import { foldRetired, lasting, mergeMetrics, withoutZones, ZoneRemovals, type MetricsJson } from './metrics.js'
+import { foldRetired, lasting, mergeMetrics, SeriesRemovals, withoutSeries, type MetricsJson } from './metrics.js'
 import { cloneProblem, type FromWorker, type GeoDbBytes, type ToWorker } from './protocol.js'
 
 /**
@@ -204,10 +204,10 @@ export class DnsWorkers {
   private retiring: { json: MetricsJson }[] = []
   /** Folds run one after another, each on the total the one before left. */
   private folding: Promise<void> = Promise.resolve()
-  /** Zones removed that a worker's report may still hold (made before it applied the removal). */
-  private readonly removals = new ZoneRemovals()
-  /** For the fold under way: the zones removed since it started (stripped from its result). */
-  private readonly removedWhileFolding = new Set<Set<string>>()
+  /** Zones, services and regions removed that a worker's report may still hold (made before it applied the removal). */
+  private readonly removals = new SeriesRemovals()
+  /** For the fold under way: what was removed since it started (stripped from its result). */
+  private readonly removedWhileFolding = new Set<RemovedSeries>()
 
   constructor(private readonly o: DnsWorkersOptions) {
     this.log = o.log.child({ mod: 'workers' })
@@ -440,7 +440,7 @@ export class DnsWorkers {
         // A report collected before the last one taken (under an older set) is not newer: left out.
         if (msg.seq >= slot.reportSeq) {
           slot.reportSeq = msg.seq
-          slot.lastMetrics = withoutZones(msg.metrics, this.removals.staleIn(msg.seq))
+          slot.lastMetrics = withoutSeries(msg.metrics, this.removals.staleIn(msg.seq))
           if (this.removals.size > 0) this.removals.prune(this.oldestReport())
         }
         const scrape = this.scrapes.get(msg.id)
@@ -464,12 +464,12 @@ export class DnsWorkers {
       const kept = { json: lasting(lastMetrics) }
       this.retiring.push(kept)
       this.folding = this.folding.then(async () => {
-        // A zone removed while the fold awaits is stripped from `retired` and `kept` at once
-        // (forgetZones), but not from what this fold sums: stripped from its result.
-        const removed = new Set<string>()
+        // A series removed while the fold awaits is stripped from `retired` and `kept` at once
+        // (forgetSeries), but not from what this fold sums: stripped from its result.
+        const removed = new RemovedSeries()
         this.removedWhileFolding.add(removed)
         try {
-          this.retired = withoutZones(await foldRetired(this.retired, kept.json), removed)
+          this.retired = withoutSeries(await foldRetired(this.retired, kept.json), removed)
           this.retiring = this.retiring.filter((m) => m !== kept)
         } catch (err) {
           // Kept in `retiring`, summed apart from then on.
@@ -585,10 +585,10 @@ export class DnsWorkers {
       this.sendHealth()
       return
     }
-    const removed = removedZones(this.zones!, set)
+    const removed = removedSeries(this.zones!, set)
     this.zones = set
     const seq = ++this.seq
-    if (removed.length > 0) this.forgetZones(removed, seq)
+    if (removed.length > 0) this.forgetSeries(removed, seq)
     // In the same message as the set: a worker that applied one without the other would answer,
     // in between, from a set naming checks its view does not have (an edited check's new key:
     // unknown, so up by default, even for a region that is down).
@@ -598,17 +598,18 @@ export class DnsWorkers {
   }
 
   /**
-   * Takes the series of zones removed by zone set `seq` out of the totals: every worker's last
-   * report, what dead workers left (and a fold under way), and reports still to come from a worker
-   * that has not applied `seq` yet (ZoneRemovals). Each worker drops its own when it applies it.
+   * Takes the series of the zones, services and regions removed by zone set `seq` out of the
+   * totals: every worker's last report, what dead workers left (and a fold under way), and reports
+   * still to come from a worker that has not applied `seq` yet (SeriesRemovals). Each worker drops
+   * its own when it applies it.
    */
-  private forgetZones(zones: string[], seq: number): void {
-    this.removals.removed(zones, seq)
-    const gone = new Set(zones)
-    for (const s of this.slots) if (s.lastMetrics) s.lastMetrics = withoutZones(s.lastMetrics, gone)
-    this.retired = withoutZones(this.retired, gone)
-    for (const r of this.retiring) r.json = withoutZones(r.json, gone)
-    for (const w of this.removedWhileFolding) for (const z of zones) w.add(z)
+  private forgetSeries(removals: Removal[], seq: number): void {
+    this.removals.removed(removals, seq)
+    const gone = new RemovedSeries(removals)
+    for (const s of this.slots) if (s.lastMetrics) s.lastMetrics = withoutSeries(s.lastMetrics, gone)
+    this.retired = withoutSeries(this.retired, gone)
+    for (const r of this.retiring) r.json = withoutSeries(r.json, gone)
+    for (const w of this.removedWhileFolding) for (const r of removals) w.add(r)
   }
 
   /** The oldest zone set a report of a started worker may still be made under. */

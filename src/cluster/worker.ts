@@ -13,7 +13,7 @@ import { formatAddress } from '../model/address.js'
 import { GeoDb } from '../geo/index.js'
 import { HealthReplica } from './health-sync.js'
 import { createLogger, type Logger } from '../log.js'
-import { Metrics, removedZones } from '../metrics/index.js'
+import { Metrics, removedSeries } from '../metrics/index.js'
 import type { VipHealth } from '../model/gslb.js'
 import type { ZoneSet } from '../model/types.js'
 import type { FromWorker, HealthUpdate, ToWorker, WorkerInit } from './protocol.js'
@@ -156,9 +156,9 @@ function main(): void {
       case 'zones':
         // The set and its checks' health in the same turn: no query is answered from one without the other.
         if (msg.health) updateHealth(msg.health)
-        // A zone gone from the set takes its series with it, from this report on (the control
-        // process strips it from the reports tagged with an older set: cluster/metrics.ts).
-        if (zones) metrics?.forgetZones(removedZones(zones, msg.zones))
+        // A zone, service or region gone from the set takes its series with it, from this report on
+        // (the control process strips them from the reports tagged with an older set: cluster/metrics.ts).
+        if (zones) metrics?.forgetSeries(removedSeries(zones, msg.zones))
         zones = msg.zones
         zonesSeq = msg.seq
         ack(msg.seq)

@@ -21,11 +21,12 @@
  * Query-path counts are tallies (`n++`, one Map lookup on the full path, none on a cache hit) folded
  * into their labelled counter children when /metrics is read.
  *
- * A zone removed from the zone set takes its series with it (forgetZones(), called on each swap
- * with removedZones()): they go stale in Prometheus, and the zone added again counts from 0 (a
- * counter reset to rate()). Otherwise a server whose zones come and go (one per customer) would
- * keep a series per zone it ever had. With DNS workers each worker forgets in the same way, and the
- * control process strips the zone from what workers and dead workers left it (cluster/metrics.ts).
+ * A zone removed from the zone set takes its series with it, and so does a service or a region
+ * removed from a zone that stays (forgetSeries(), called on each swap with removedSeries()): they go
+ * stale in Prometheus, and the zone, service or region added again counts from 0 (a counter reset
+ * to rate()). Otherwise a server whose zones and services come and go (one per customer) would
+ * keep a series per name it ever had. With DNS workers each worker forgets in the same way, and the
+ * control process strips the series from what workers and dead workers left it (cluster/metrics.ts).
  *
  * Process metrics (`meridian_process_*`, `meridian_nodejs_*`): prom-client's defaults under the prefix
  * `meridian_`, except its per-GC histogram (`meridian_nodejs_gc_duration_seconds`) unless asked for
@@ -67,16 +68,76 @@ export interface Tally {
 
 interface Folded extends Tally {
   readonly into: Inc
-  /** The zone the series is labelled with (null: none), and how it is removed from its counter. */
-  readonly zone: string | null
+  /** The zone (and service, region) the series is labelled with (null: none), and how it is removed from its counter. */
+  readonly labels: SeriesLabels | null
   readonly remove: (() => void) | null
 }
 
-/** The zones (origins) of `before` that `after` no longer has. */
-export function removedZones(before: ZoneSet, after: ZoneSet): string[] {
-  const removed: string[] = []
-  for (const origin of before.zones.keys()) if (!after.zones.has(origin)) removed.push(origin)
+/** The labels of a series that name what the zone set holds (a series of a zone has `zone`, some also `service`, `region`). */
+export interface SeriesLabels {
+  readonly zone?: unknown
+  readonly service?: unknown
+  readonly region?: unknown
+}
+
+/**
+ * Something gone from the zone set, whose series go with it: a zone (every series labelled with
+ * it), or a service or a region of a zone that stays (at most one of the two: the series labelled
+ * with the zone and it).
+ */
+export interface Removal {
+  readonly zone: string
+  readonly service?: string
+  readonly region?: string
+}
+
+/** What `before` had that `after` no longer has: its zones gone, and in the zones that stay, the services and regions gone. */
+export function removedSeries(before: ZoneSet, after: ZoneSet): Removal[] {
+  const removed: Removal[] = []
+  for (const [zone, was] of before.zones) {
+    const is = after.zones.get(zone)
+    if (!is) removed.push({ zone })
+    else if (is !== was) {
+      for (const service of was.services.keys()) if (!is.services.has(service)) removed.push({ zone, service })
+      for (const region of was.regions.keys()) if (!is.regions.has(region)) removed.push({ zone, region })
+    }
+  }
   return removed
+}
+
+/** One key per removal (a zone, a zone's service, a zone's region). */
+export const removalKey = (r: Removal): string => JSON.stringify(r.service !== undefined ? [r.zone, 's', r.service] : r.region !== undefined ? [r.zone, 'r', r.region] : [r.zone])
+
+/** A set of removals, and whether a series falls under one of them. */
+export class RemovedSeries implements Iterable<Removal> {
+  private readonly byKey = new Map<string, Removal>()
+
+  constructor(removals: Iterable<Removal> = []) {
+    for (const r of removals) this.add(r)
+  }
+
+  add(r: Removal): void {
+    this.byKey.set(removalKey(r), r)
+  }
+
+  /** Whether the series labelled `labels` goes: its zone removed, or its service or region in it. */
+  has(labels: SeriesLabels): boolean {
+    const { zone, service, region } = labels
+    if (typeof zone !== 'string') return false
+    return (
+      this.byKey.has(removalKey({ zone })) ||
+      (typeof service === 'string' && this.byKey.has(removalKey({ zone, service }))) ||
+      (typeof region === 'string' && this.byKey.has(removalKey({ zone, region })))
+    )
+  }
+
+  get size(): number {
+    return this.byKey.size
+  }
+
+  [Symbol.iterator](): Iterator<Removal> {
+    return this.byKey.values()
+  }
 }
 
 export class Metrics {
@@ -164,7 +225,7 @@ export class Metrics {
   queryTally(zone: string, qtype: number, rcode: number): Tally {
     const counted = countedQtype(qtype)
     const key = `q|${zone}|${counted}|${rcode}`
-    return this.tallies.get(key) ?? this.zoneTally(key, zone, this.queries, [zone, QTYPES[counted] ?? 'other', RCODES[rcode] ?? String(rcode)])
+    return this.tallies.get(key) ?? this.zoneTally(key, { zone }, this.queries, [zone, QTYPES[counted] ?? 'other', RCODES[rcode] ?? String(rcode)])
   }
 
   answer(zone: string, service: string, region: string): void {
@@ -173,36 +234,36 @@ export class Metrics {
 
   answerTally(zone: string, service: string, region: string): Tally {
     const key = `a|${zone}|${service}|${region}`
-    return this.tallies.get(key) ?? this.zoneTally(key, zone, this.answers, [zone, service, region])
+    return this.tallies.get(key) ?? this.zoneTally(key, { zone, service, region }, this.answers, [zone, service, region])
   }
 
   private tally(key: string, into: () => Inc): Tally {
     let t = this.tallies.get(key)
     if (!t) {
-      t = { n: 0, into: into(), zone: null, remove: null }
+      t = { n: 0, into: into(), labels: null, remove: null }
       this.tallies.set(key, t)
     }
     return t
   }
 
-  /** A new tally of a per-zone counter's series `labels` (its first label is the zone). */
-  private zoneTally(key: string, zone: string, counter: Counter<string>, labels: string[]): Tally {
-    const t: Folded = { n: 0, into: counter.labels(...labels), zone, remove: () => counter.remove(...labels) }
+  /** A new tally of a per-zone counter's series `values` (`named`: its zone, service, region labels). */
+  private zoneTally(key: string, named: SeriesLabels, counter: Counter<string>, values: string[]): Tally {
+    const t: Folded = { n: 0, into: counter.labels(...values), labels: named, remove: () => counter.remove(...values) }
     this.tallies.set(key, t)
     return t
   }
 
   /**
-   * Drops every series of these zones (removed from the zone set), with their tallies and what they
-   * held unfolded. Call it when the set without them is swapped in: a tally a cached answer still
-   * holds belongs to the old set, whose entries are never served again (the cache checks the set),
-   * so the zone added again starts from new tallies at 0.
+   * Drops every series of these zones, services and regions (removed from the zone set), with their
+   * tallies and what they held unfolded. Call it when the set without them is swapped in: a tally a
+   * cached answer still holds belongs to the old set, whose entries are never served again (the
+   * cache checks the set), so the name added again starts from new tallies at 0.
    */
-  forgetZones(zones: Iterable<string>): void {
-    const gone = new Set(zones)
+  forgetSeries(removals: Iterable<Removal>): void {
+    const gone = removals instanceof RemovedSeries ? removals : new RemovedSeries(removals)
     if (gone.size === 0) return
     for (const [key, t] of this.tallies) {
-      if (t.zone === null || !gone.has(t.zone)) continue
+      if (t.labels === null || !gone.has(t.labels)) continue
       this.tallies.delete(key)
       t.remove?.()
     }

@@ -9,12 +9,12 @@ import path from 'node:path'
 import { describe, test } from 'node:test'
 import { deserialize, serialize } from 'node:v8'
 import { Counter, Registry } from 'prom-client'
-import { foldRetired, mergeMetrics, withoutZones, ZoneRemovals, type MetricsJson } from '../../src/cluster/metrics.js'
+import { foldRetired, mergeMetrics, SeriesRemovals, withoutSeries, type MetricsJson } from '../../src/cluster/metrics.js'
 import { DNS_V8_FLAGS, restartDelay, unsetDnsV8Flags, workerExecArgv } from '../../src/cluster/primary.js'
 import { cloneProblem } from '../../src/cluster/protocol.js'
 import { buildZoneSet } from '../../src/config/load.js'
 import { countryLocation, placeLocation } from '../../src/geo/index.js'
-import { Metrics } from '../../src/metrics/index.js'
+import { Metrics, RemovedSeries } from '../../src/metrics/index.js'
 import { SerialBook } from '../../src/store/serials.js'
 import { docsYaml } from '../helpers/docs.js'
 import { ROOT } from '../helpers/server.js'
@@ -98,7 +98,7 @@ describe('a removed zone in the totals of the workers', () => {
   const json = async (m: Metrics) => (await m.registry.getMetricsAsJSON()) as unknown as MetricsJson
   const series = async (j: MetricsJson[]) => (await mergeMetrics([], j)).split('\n').filter((l) => /^meridian_dns_(queries|answers)_total\{/.test(l))
 
-  test('withoutZones strips the series of the zones named, of every metric, and leaves the rest as they were', async () => {
+  test('withoutSeries strips the series of the zones named, of every metric, and leaves the rest as they were', async () => {
     const w = new Metrics({ processMetrics: false })
     w.query('gone.test', 1, 0)
     w.query('kept.test', 1, 0)
@@ -106,28 +106,52 @@ describe('a removed zone in the totals of the workers', () => {
     w.answer('gone.test', 'www.gone.test', 'eu')
     w.answer('kept.test', 'www.kept.test', 'eu')
     const j = await json(w)
-    const stripped = withoutZones(j, new Set(['gone.test']))
+    const stripped = withoutSeries(j, new RemovedSeries([{ zone: 'gone.test' }]))
     assert.deepEqual(await series([stripped]), [
       'meridian_dns_queries_total{zone="kept.test",qtype="A",rcode="NOERROR"} 1',
       'meridian_dns_queries_total{zone="",qtype="AAAA",rcode="REFUSED"} 1',
       'meridian_dns_answers_total{zone="kept.test",service="www.kept.test",region="eu"} 1',
     ])
     assert.equal((await series([j])).length, 5, 'the report itself is not changed')
-    assert.equal(withoutZones(j, new Set()), j)
+    assert.equal(withoutSeries(j, new RemovedSeries()), j)
   })
 
   test('a report made before a worker applied the removal is stripped of the zone, also once it is back; later ones are not; a removal every worker reported past is forgotten', async () => {
-    const r = new ZoneRemovals()
-    r.removed(['a.test', 'b.test'], 5)
-    r.removed(['a.test'], 8) // back at 6 or 7, removed again
-    assert.deepEqual([...r.staleIn(4)].sort(), ['a.test', 'b.test'])
-    assert.deepEqual([...r.staleIn(5)], ['a.test'])
+    const r = new SeriesRemovals()
+    r.removed([{ zone: 'a.test' }, { zone: 'b.test' }], 5)
+    r.removed([{ zone: 'a.test' }], 8) // back at 6 or 7, removed again
+    assert.deepEqual([...r.staleIn(4)], [{ zone: 'a.test' }, { zone: 'b.test' }])
+    assert.deepEqual([...r.staleIn(5)], [{ zone: 'a.test' }])
     assert.deepEqual([...r.staleIn(8)], [])
     r.prune(7)
     assert.equal(r.size, 1)
-    assert.deepEqual([...r.staleIn(4)], ['a.test'])
+    assert.deepEqual([...r.staleIn(4)], [{ zone: 'a.test' }])
     r.prune(8)
     assert.equal(r.size, 0)
+  })
+
+  test('withoutSeries strips the series of a service or a region removed from a zone that stays, and only those', async () => {
+    const w = new Metrics({ processMetrics: false })
+    w.query('z.test', 1, 0)
+    w.answer('z.test', 'www.z.test', 'eu')
+    w.answer('z.test', 'www.z.test', 'us')
+    w.answer('z.test', 'api.z.test', 'eu')
+    w.answer('other.test', 'api.other.test', 'us')
+    const j = await json(w)
+    assert.deepEqual(await series([withoutSeries(j, new RemovedSeries([{ zone: 'z.test', service: 'www.z.test' }]))]), [
+      'meridian_dns_queries_total{zone="z.test",qtype="A",rcode="NOERROR"} 1',
+      'meridian_dns_answers_total{zone="z.test",service="api.z.test",region="eu"} 1',
+      'meridian_dns_answers_total{zone="other.test",service="api.other.test",region="us"} 1',
+    ])
+    assert.deepEqual(await series([withoutSeries(j, new RemovedSeries([{ zone: 'z.test', region: 'us' }]))]), [
+      'meridian_dns_queries_total{zone="z.test",qtype="A",rcode="NOERROR"} 1',
+      'meridian_dns_answers_total{zone="z.test",service="www.z.test",region="eu"} 1',
+      'meridian_dns_answers_total{zone="z.test",service="api.z.test",region="eu"} 1',
+      'meridian_dns_answers_total{zone="other.test",service="api.other.test",region="us"} 1',
+    ])
+    const r = new SeriesRemovals()
+    r.removed([{ zone: 'z.test', service: 'www.z.test' }, { zone: 'z.test', region: 'us' }], 3)
+    assert.deepEqual([...r.staleIn(2)], [{ zone: 'z.test', service: 'www.z.test' }, { zone: 'z.test', region: 'us' }], 'a service and a region of one zone are two removals')
   })
 
   test('a dead worker\'s kept counters lose the zone too, and a fold of them with the zone gives nothing back', async () => {
@@ -135,7 +159,7 @@ describe('a removed zone in the totals of the workers', () => {
     for (let i = 0; i < 3; i++) w.query('gone.test', 1, 0)
     w.query('kept.test', 1, 0)
     const retired = await foldRetired([], await json(w))
-    assert.deepEqual(await series([withoutZones(retired, new Set(['gone.test']))]), ['meridian_dns_queries_total{zone="kept.test",qtype="A",rcode="NOERROR"} 1'])
+    assert.deepEqual(await series([withoutSeries(retired, new RemovedSeries([{ zone: 'gone.test' }]))]), ['meridian_dns_queries_total{zone="kept.test",qtype="A",rcode="NOERROR"} 1'])
   })
 })
 

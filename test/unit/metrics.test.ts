@@ -5,7 +5,7 @@ import { pino } from 'pino'
 import { collectDefaultMetrics, Registry } from 'prom-client'
 import { buildZoneSet } from '../../src/config/load.js'
 import { DnsHandler } from '../../src/dns/handler.js'
-import { DROPPED_PROCESS_METRICS, Metrics, removedZones } from '../../src/metrics/index.js'
+import { DROPPED_PROCESS_METRICS, Metrics, removedSeries } from '../../src/metrics/index.js'
 import { parseExposition } from '../helpers/metrics.js'
 import { buildQuery, tsigRecord } from '../helpers/wire.js'
 
@@ -130,10 +130,10 @@ test('a zone removed from the set takes its query and answer series with it; add
   ask()
   await m.render()
   ask() // counted, not folded yet: dropped with the zone
-  assert.deepEqual(removedZones(both, other), ['m.test'])
-  assert.deepEqual(removedZones(other, both), [])
+  assert.deepEqual(removedSeries(both, other), [{ zone: 'm.test' }])
+  assert.deepEqual(removedSeries(other, both), [])
   current = other
-  m.forgetZones(removedZones(both, other))
+  m.forgetSeries(removedSeries(both, other))
   const gone = await m.render()
   assert.doesNotMatch(gone, /zone="m\.test"/)
   assert.match(gone, /^meridian_dns_queries_total\{zone="o\.test",qtype="A",rcode="NOERROR"\} 3$/m)
@@ -149,6 +149,49 @@ test('a zone removed from the set takes its query and answer series with it; add
   assert.match(back, /^meridian_dns_queries_total\{zone="m\.test",qtype="A",rcode="NXDOMAIN"\} 2$/m)
   assert.match(back, /^meridian_dns_answers_total\{zone="m\.test",service="www\.m\.test",region="one"\} 2$/m)
   assert.match(back, /^meridian_dns_queries_total\{zone="o\.test",qtype="A",rcode="NOERROR"\} 5$/m)
+})
+
+test('a service or a region removed from a zone that stays takes its answer series with it; added again, it counts from 0', async () => {
+  const zone = (services: string, regions = 'one: { location: { lat: 0, lon: 0 }, vips: [192.0.2.1] }\n  two: { location: { lat: 0, lon: 90 }, vips: [192.0.2.2] }') =>
+    `origin: s.test\nsoa: { mname: ns1, rname: h }\nns: [ns1]\nrecords: { ns1: { A: 192.0.2.53 } }\nregions:\n  ${regions}\nservices:\n${services}`
+  const www = '  www: { regions: [one] }\n'
+  const api = '  api: { regions: [two] }\n'
+  let gen = 10
+  const build = (text: string) => buildZoneSet([{ file: 's.yaml', text }], () => 1, gen++)
+  const full = build(zone(www + api))
+  const m = new Metrics({ processMetrics: false })
+  let current = full
+  const h = new DnsHandler(() => current, pino({ level: 'silent' }), {}, undefined, m)
+  const ask = (name: string, times: number) => {
+    for (let i = 0; i < times; i++) h.handle(query(`${name}.s.test`, 1), 'udp', '192.0.2.9')
+  }
+  const swap = (next: typeof full) => {
+    const removed = removedSeries(current, next)
+    current = next
+    m.forgetSeries(removed)
+    return removed
+  }
+  const series = async () => (await m.render()).split('\n').filter((l) => l.startsWith('meridian_dns_answers_total{'))
+  // Twice or more each: from the second on, from the answer cache (its entries hold the tallies).
+  ask('www', 3)
+  ask('api', 2)
+  assert.deepEqual(await series(), ['meridian_dns_answers_total{zone="s.test",service="www.s.test",region="one"} 3', 'meridian_dns_answers_total{zone="s.test",service="api.s.test",region="two"} 2'])
+  ask('api', 1) // counted, not folded yet: dropped with the service
+
+  assert.deepEqual(swap(build(zone(www))), [{ zone: 's.test', service: 'api.s.test' }])
+  assert.deepEqual(await series(), ['meridian_dns_answers_total{zone="s.test",service="www.s.test",region="one"} 3'], 'the service gone, the other kept')
+  ask('api', 2) // no longer a service: no answer counted
+  assert.deepEqual(await series(), ['meridian_dns_answers_total{zone="s.test",service="www.s.test",region="one"} 3'])
+  assert.match(await m.render(), /^meridian_dns_queries_total\{zone="s\.test",qtype="A",rcode="NOERROR"\} 6$/m, 'the zone\'s query series are kept')
+
+  assert.deepEqual(swap(build(zone(www + api))), [])
+  ask('api', 2)
+  assert.deepEqual(await series(), ['meridian_dns_answers_total{zone="s.test",service="www.s.test",region="one"} 3', 'meridian_dns_answers_total{zone="s.test",service="api.s.test",region="two"} 2'], 'created again: from 0')
+
+  // Region two removed (api moved to one first, in the same change): the series answered by it go.
+  assert.deepEqual(swap(build(zone(www + '  api: { regions: [one] }\n', 'one: { location: { lat: 0, lon: 0 }, vips: [192.0.2.1] }'))), [{ zone: 's.test', region: 'two' }])
+  ask('api', 1)
+  assert.deepEqual(await series(), ['meridian_dns_answers_total{zone="s.test",service="www.s.test",region="one"} 3', 'meridian_dns_answers_total{zone="s.test",service="api.s.test",region="one"} 1'])
 })
 
 /** Resolves after the next garbage collection has been reported to perf_hooks' observers (allocating until there is one). */
