@@ -2,7 +2,8 @@
  * A zone removed from the set (its file deleted, then POST /v1/reload) takes its per-zone series out
  * of /metrics, in one process and with --workers 2: out of what the live workers report, out of the
  * counters kept from dead workers, and out of the report of a worker that had not seen the removal
- * yet. Added again, the zone counts from 0. Real servers, real zone files, dig.
+ * yet. Added again, the zone counts from 0. The same for a service or a region deleted through the
+ * admin API from a zone that stays. Real servers, real zone files, dig.
  */
 import assert from 'node:assert/strict'
 import { rm, writeFile } from 'node:fs/promises'
@@ -159,5 +160,108 @@ for (const workers of [1, 2]) {
         await reload(url)
       })
     }
+  })
+}
+
+/**
+ * A service or a region removed from a zone that stays (DELETE through the admin API) takes its
+ * meridian_dns_answers_total series with it, in one process and with --workers 2 (also from the
+ * counts a dead worker left); created again, it counts from 0. The zone's other series stay.
+ */
+const GSLB = 'gslb.zm.test'
+const gslbYaml = `origin: ${GSLB}
+soa: { mname: ns1, rname: hostmaster }
+ns: [ns1]
+records:
+  ns1: { A: 127.0.0.1 }
+regions:
+  one: { location: { lat: 0, lon: 0 }, vips: [192.0.2.1] }
+services:
+  www: { regions: [one] }
+`
+
+/** meridian_dns_answers_total of `zone` as `service region` -> count. */
+async function answers(url: string, zone: string): Promise<Map<string, number>> {
+  const out = new Map<string, number>()
+  for (const [key, value] of await zoneSeries(url, zone)) {
+    if (!key.startsWith('meridian_dns_answers_total{')) continue
+    const labels = JSON.parse(key.slice('meridian_dns_answers_total'.length)) as { service: string; region: string }
+    out.set(`${labels.service} ${labels.region}`, value)
+  }
+  return out
+}
+
+async function admin(url: string, method: string, route: string, body?: unknown): Promise<void> {
+  const headers: Record<string, string> = { authorization: `Bearer ${TOKEN}` }
+  if (body !== undefined) headers['content-type'] = 'application/json'
+  const res = await fetch(`${url}/v1/zones/${GSLB}/${route}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) })
+  assert.ok(res.ok, `${method} ${route}: ${res.status} ${await res.text()}`)
+}
+
+for (const workers of [1, 2]) {
+  describe(`a removed service's and region's series with --workers ${workers}`, () => {
+    let server: RunningServer
+    let url: string
+    let dir: Awaited<ReturnType<typeof tempDir>>
+
+    before(async () => {
+      dir = await tempDir('meridian-service-metrics-')
+      await writeFile(path.join(dir.dir, `${GSLB}.yaml`), gslbYaml)
+      const tokenFile = path.join(dir.dir, '.admin-token')
+      await writeFile(tokenFile, TOKEN + '\n')
+      server = await startServer({ zones: dir.dir, args: ['--geodb', TEST_GEODB, '--workers', String(workers), '--admin-token-file', tokenFile, '--no-watch'] })
+      url = await adminUrl(server)
+    })
+
+    after(async () => {
+      await server?.stop()
+      await dir?.cleanup()
+    })
+
+    const ask = async (name: string, n: number, expect = 'NOERROR') => {
+      for (let i = 0; i < n; i++) assert.equal((await dig('127.0.0.1', server.port, `${name}.${GSLB}`, 'A')).status, expect)
+    }
+    const www = `www.${GSLB} one`
+    const api = `api.${GSLB} one`
+
+    test('a service created, queried, deleted: its series leave /metrics (also after a worker dies); created again, it counts from 0', async () => {
+      await ask('www', 2)
+      await admin(url, 'POST', 'services', { name: 'api', regions: ['one'] })
+      await ask('api', 5)
+      assert.deepEqual(await answers(url, GSLB), new Map([[www, 2], [api, 5]]))
+      if (workers > 1) {
+        await killWorker(server, liveWorkers(server)[0]!)
+        assert.deepEqual(await answers(url, GSLB), new Map([[www, 2], [api, 5]]), 'a dead worker\'s counts stay in the total')
+      }
+
+      await admin(url, 'DELETE', 'services/api')
+      assert.deepEqual(await answers(url, GSLB), new Map([[www, 2]]), 'the deleted service has no series; the other keeps its own')
+      await ask('api', 1, 'NXDOMAIN')
+      if (workers > 1) {
+        await killWorker(server, liveWorkers(server)[0]!)
+        assert.deepEqual(await answers(url, GSLB), new Map([[www, 2]]), 'not back from the counts of a dead worker')
+      }
+      assert.equal(await answeredA(url, GSLB), 2 + 5, 'the zone\'s query series are kept')
+
+      await admin(url, 'POST', 'services', { name: 'api', regions: ['one'] })
+      assert.deepEqual(await answers(url, GSLB), new Map([[www, 2]]), 'no series before its first answer')
+      await ask('api', 3)
+      assert.deepEqual(await answers(url, GSLB), new Map([[www, 2], [api, 3]]), 'counted from 0')
+      await admin(url, 'DELETE', 'services/api')
+    })
+
+    test('a region deleted (detached from the service answering from it): the series it answered leave /metrics', async () => {
+      await admin(url, 'POST', 'regions', { name: 'two', location: { lat: 10, lon: 10 }, vips: ['192.0.2.2'] })
+      await admin(url, 'POST', 'services', { name: 'api', regions: ['two', 'one'], policy: 'failover' })
+      await ask('api', 4)
+      assert.equal((await answers(url, GSLB)).get(`api.${GSLB} two`), 4)
+      if (workers > 1) await killWorker(server, liveWorkers(server)[0]!)
+
+      await admin(url, 'DELETE', 'regions/two?detach=true')
+      assert.deepEqual(await answers(url, GSLB), new Map([[www, 2]]), 'no series of the deleted region')
+      await ask('api', 1)
+      assert.deepEqual(await answers(url, GSLB), new Map([[www, 2], [api, 1]]))
+      await admin(url, 'DELETE', 'services/api')
+    })
   })
 }
