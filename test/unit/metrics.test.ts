@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict'
+import { readFile } from 'node:fs/promises'
+import path from 'node:path'
 import { PerformanceObserver } from 'node:perf_hooks'
 import { test } from 'node:test'
 import { pino } from 'pino'
@@ -7,6 +9,7 @@ import { buildZoneSet } from '../../src/config/load.js'
 import { DnsHandler } from '../../src/dns/handler.js'
 import { DROPPED_PROCESS_METRICS, Metrics, removedSeries } from '../../src/metrics/index.js'
 import { parseExposition } from '../helpers/metrics.js'
+import { ROOT } from '../helpers/server.js'
 import { buildQuery, tsigRecord } from '../helpers/wire.js'
 
 const zoneText = `origin: m.test
@@ -32,6 +35,20 @@ test('every metric is named meridian_<subsystem>_<name>_<unit>, counters ending 
     if (String(metric.type) === 'counter') assert.match(metric.name, /_total$/, metric.name)
     if (String(metric.type) === 'histogram') assert.match(metric.name, /_seconds$/, metric.name)
   }
+})
+
+test('docs/api.md names every series Meridian exports besides the process defaults, and names none it does not', async () => {
+  const m = new Metrics({ processMetrics: false })
+  // Every optional family a server registers (workers, GeoIP), so that the registry holds them all.
+  m.workers(() => 2)
+  m.geodb(() => new Date(0))
+  const exported = (await m.registry.getMetricsAsJSON()).map((metric) => metric.name).sort()
+  const md = await readFile(path.join(ROOT, 'docs', 'api.md'), 'utf8')
+  const section = md.slice(md.indexOf('What `/metrics` has'), md.indexOf('**A removed zone'))
+  for (const name of exported) assert.ok(new RegExp(`\\b${name}\\b`).test(section), `docs/api.md names ${name}`)
+  // Named there: the series above, and the process families by their prefixes.
+  const named = new Set(section.match(/\bmeridian_[a-z_]*[a-z]\b/g) ?? [])
+  for (const name of named) assert.ok(exported.includes(name) || /^meridian_(process|nodejs)_/.test(name), `${name} (docs/api.md) is exported`)
 })
 
 test('queries are counted by zone, type and rcode, GSLB answers by region, drops apart', async () => {
