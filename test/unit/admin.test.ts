@@ -875,6 +875,19 @@ test('docs/api.md has a curl example for every operation of the OpenAPI document
   for (const code of md.match(/\bE_[A-Z_]+\b/g) ?? []) assert.ok(code in ERROR_CODES, `${code} (docs/api.md) exists`)
 })
 
+test('the region JSON shown in docs/api.md is what GET answers for the demo zone', async (t) => {
+  const h = await harness(t, { zone: await readFile(path.join(ROOT, 'zones', 'gslb.example.test.yaml'), 'utf8') })
+  const md = await readFile(path.join(ROOT, 'docs', 'api.md'), 'utf8')
+  const section = md.slice(md.indexOf('## Regions'), md.indexOf('Create (201'))
+  // The `# ` lines after the GET of eu-west, joined: the answer as the docs print it.
+  const shown = /regions\/eu-west\n((?:# .*\n)+)/.exec(section)?.[1]
+  assert.ok(shown, 'docs/api.md shows the answer of GET .../regions/eu-west')
+  const documented = JSON.parse(shown.replace(/^# /gm, '')) as unknown
+  const res = await call(h, 'GET', '/v1/zones/gslb.example.test/regions/eu-west', undefined, {})
+  assert.equal(res.statusCode, 200)
+  assert.deepEqual(documented, res.json())
+})
+
 describe('changes: written to the file (comments kept), swapped in, answered with the new ETag', () => {
   test('PATCH a weight: 200, the new ETag is the hash of the new file, one line changed, the set updated', async (t) => {
     const h = await harness(t)
