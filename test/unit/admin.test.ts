@@ -146,6 +146,7 @@ async function harness(t: TestContext, opts: Partial<AdminDeps> & { zone?: strin
     metrics: opts.metrics ?? (async () => '# HELP meridian_test_total a test\n# TYPE meridian_test_total counter\nmeridian_test_total 1\n'),
     ready: opts.ready ?? ((): Readiness => ({ ready: true, reasons: [] })),
     version: '9.9.9',
+    ...(opts.reloadGeo ? { reloadGeo: opts.reloadGeo } : {}),
   })
   await app.ready()
   t.after(async () => {
@@ -886,6 +887,20 @@ test('the region JSON shown in docs/api.md is what GET answers for the demo zone
   const res = await call(h, 'GET', '/v1/zones/gslb.example.test/regions/eu-west', undefined, {})
   assert.equal(res.statusCode, 200)
   assert.deepEqual(documented, res.json())
+})
+
+test('the POST /v1/reload answer shown in docs/api.md has the keys a server answers with', async (t) => {
+  const geodb = { path: '/srv/geodb/GeoLite2-City.mmdb', changed: false, buildEpoch: '2026-12-01T00:00:00.000Z' }
+  const h = await harness(t, { reloadGeo: async () => geodb })
+  const md = await readFile(path.join(ROOT, 'docs', 'api.md'), 'utf8')
+  const shown = /\$A\/v1\/reload\n# (\{.*\})\n/.exec(md)?.[1]
+  assert.ok(shown, 'docs/api.md shows the answer of POST /v1/reload')
+  const documented = JSON.parse(shown) as Record<string, unknown>
+  const res = await call(h, 'POST', '/v1/reload', undefined, AUTH)
+  assert.equal(res.statusCode, 200)
+  const body = res.json() as Record<string, unknown>
+  assert.deepEqual(Object.keys(documented).sort(), Object.keys(body).sort())
+  assert.deepEqual(Object.keys(documented.geodb as object).sort(), Object.keys(geodb).sort())
 })
 
 describe('changes: written to the file (comments kept), swapped in, answered with the new ETag', () => {
