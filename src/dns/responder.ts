@@ -121,16 +121,22 @@ function serviceAnswer(zone: Zone, name: string, q: Query, peer: string, gslb: G
   return out
 }
 
-/** The rcode of a readable message of an opcode other than QUERY, in the order respond() checks a query's. */
-export function otherOpcode(edns: Edns | null, tsig: Tsig | null): number {
+/** BADVERS or NOTAUTH, in that order, when the message's OPT or TSIG decides its answer before its opcode and question do; else 0. */
+function beforeOpcode(edns: Edns | null, tsig: Tsig | null | undefined): number {
   if (edns && edns.version > 0) return RCODE.BADVERS
   if (tsig) return RCODE.NOTAUTH
-  return RCODE.NOTIMP
+  return 0
+}
+
+/** The rcode of a readable message of an opcode other than QUERY, in the order respond() checks a query's. */
+export function otherOpcode(edns: Edns | null, tsig: Tsig | null): number {
+  return beforeOpcode(edns, tsig) || RCODE.NOTIMP
 }
 
 export function respond(set: ZoneSet, q: Query, peer = '', gslb: GslbContext = NO_GSLB, known?: KnownClient): Outcome {
-  if (q.edns && q.edns.version > 0) return outcome('badvers', RCODE.BADVERS, undefined)
-  if (q.tsig) return outcome('notauth', RCODE.NOTAUTH, undefined)
+  const early = beforeOpcode(q.edns, q.tsig)
+  if (early === RCODE.BADVERS) return outcome('badvers', early, undefined)
+  if (early === RCODE.NOTAUTH) return outcome('notauth', early, undefined)
   const zone = findZone(set, q.qkey)
   if (!zone) return refused()
   if (q.qclass !== 1 && q.qclass !== 255) return refused()
