@@ -15,7 +15,6 @@ import { fileURLToPath } from 'node:url'
 import { InvalidArgumentError } from 'commander'
 import type { HandlerOptions } from '../dns/handler.js'
 import type { BoundAddress, ListenAddress, TcpOptions } from '../dns/server.js'
-import { formatAddress } from '../model/address.js'
 import { MeridianError } from '../errors.js'
 import type { Logger } from '../log.js'
 import { RemovedSeries, removedSeries, type Metrics, type Removal } from '../metrics/index.js'
@@ -172,11 +171,12 @@ function answered(scrape: Scrape, slot: Slot): void {
   if (scrape.pending.size === 0) scrape.done()
 }
 
-const key = (b: BoundAddress[]) =>
-  b
-    .map((x) => `${x.transport}://${formatAddress(x.address, x.port)}`)
-    .sort()
-    .join(' ')
+/**
+ * What every worker must have bound alike: each transport's ports. Not the addresses: on a wildcard
+ * listen a worker binds one UDP socket per address of the host, and the host's addresses may change
+ * between two forks (a replacement then bound the same ports, and was reported as bound elsewhere).
+ */
+const key = (b: BoundAddress[]) => [...new Set(b.map((x) => `${x.transport}:${x.port}`))].sort().join(' ')
 
 export class DnsWorkers {
   private readonly log: Logger
