@@ -119,21 +119,22 @@ function assignNode(doc: Document, node: YamlNode, value: unknown): YamlNode {
   return created
 }
 
-/** Sets the value at `path` (creating the keys on the way), changing the existing nodes in place. */
 /**
- * Refuses an edit whose path goes through a YAML alias (`eu2: *eu`): the node it reaches is the
+ * Refuses an edit whose path goes through a YAML alias (`eu2: *eu`): the node beyond it is the
  * anchor's, shared with every other place that uses it, and the yaml library cannot step through
  * one (a set threw "Expected YAML collection", a 500; a delete found nothing and answered 200 while
- * the region stayed drained). A 409 that says to write the node out in full.
+ * the region stayed drained). A 409 that says to write the node out in full. The alias itself (the
+ * path's last key) is replaced or deleted as any value, the anchor untouched.
  */
 function refuseAliases(doc: Document, path: KeyPath): void {
-  for (let i = 1; i <= path.length; i++) {
+  for (let i = 1; i < path.length; i++) {
     const node = doc.getIn(path.slice(0, i), true)
     if (isAlias(node)) throw new MeridianError('E_API_CONFLICT', `${path.slice(0, i).join('.')} is a YAML alias (*${node.source}) in the zone file: the API does not edit through an alias, which would change every place that uses its anchor; write it out in full in the file, then retry`, 409)
     if (node === undefined) return
   }
 }
 
+/** Sets the value at `path` (creating the keys on the way), changing the existing nodes in place. */
 export function setAt(doc: Document, path: KeyPath, value: unknown): void {
   refuseAliases(doc, path)
   const existing = doc.getIn(path, true) as YamlNode | undefined

@@ -59,8 +59,9 @@ describe('zone-editor: edits that keep the file as written', () => {
       })
       assert.equal(renderEdited(text, doc), text)
     }
-    // The anchor itself is edited as any node.
+    // The anchor itself is edited as any node; so is the alias as a whole (the anchor untouched).
     assert.ok(!edited(text, (d) => deleteAt(d, ['regions', 'eu', 'drained'])).includes('drained'))
+    assert.equal(edited(text, (d) => deleteAt(d, ['regions', 'eu2'])), text.replace('  eu2: *r\n', ''))
   })
 
   test('changing one value changes one line; every other line keeps its exact text (comment columns, flow spacing, quoting)', async () => {
