@@ -71,7 +71,7 @@ const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` })
 const json = (schema: Json, description: string) => ({ description, content: { 'application/json': { schema } } })
 const err = (description: string) => json(ref('Error'), description)
 const any = { type: 'object' }
-const etagHeader = { ETag: { description: "The zone's ETag: a hash of its file's text. Send it back as If-Match.", schema: { type: 'string' } } }
+const etagHeader = { ETag: { description: "The zone's ETag: a hash of the file's text the serving set was built from (what a GET returns). Send it back as If-Match.", schema: { type: 'string' } } }
 const withEtag = (r: Record<string, unknown>) => ({ ...r, headers: etagHeader })
 
 const zoneParam = { name: 'zone', in: 'path', required: true, schema: { type: 'string' }, description: 'Zone origin, e.g. gslb.example.com' }
