@@ -61,15 +61,15 @@ const intOption = (min: number, max: number) => (v: string) => {
  * `--nsid`: the server's identifier (RFC 5001) as printable ASCII (1-128 characters, e.g. a host
  * name), or `0x` and 1-128 octets in hex; kept as hex.
  */
-export function nsidOption(v: string): string {
+function nsidOption(v: string): string {
   if (/^0x([0-9a-f]{2}){1,128}$/i.test(v)) return v.slice(2).toLowerCase()
   if (/^[\x21-\x7e]{1,128}$/.test(v) && !v.startsWith('0x')) return Buffer.from(v, 'latin1').toString('hex')
   throw new InvalidArgumentError('must be 1-128 printable ASCII characters without spaces, or 0x and 1-128 octets in hex (an even number of digits)')
 }
 /** `--worker-hang-timeout`: 0 (never), or 5 s to 10 min (a worker reports every 2 s, so less would kill healthy ones). */
 const hangTimeoutOption = (v: string): number => {
-  const n = Number(v)
-  if (!Number.isInteger(n) || (n !== 0 && (n < 5000 || n > 600_000))) throw new InvalidArgumentError('must be 0 (never) or an integer 5000..600000 (ms)')
+  const n = intOption(0, 600_000)(v)
+  if (n !== 0 && n < 5000) throw new InvalidArgumentError('must be 0 (never) or an integer 5000..600000 (ms)')
   return n
 }
 const listenOption = (v: string, prev: ListenAddress[] | undefined): ListenAddress[] => {
@@ -217,12 +217,13 @@ async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logg
   poller.onChange((_view, changes) => {
     for (const c of changes) metrics.stateChange(c.key, c.to)
   })
-  store.onChange(() => metrics.reload(true))
-  // A zone, service or region no longer in the set takes its DNS series with it (with workers, each worker does so too).
+  // A zone, service or region no longer in the set takes its DNS series with it. With workers this
+  // process counts no DNS: each worker forgets its own, and DnsWorkers strips what they reported.
   let servedZones: ZoneSet | undefined
-  store.onChange((set) => {
-    if (servedZones) metrics.forgetSeries(removedSeries(servedZones, set))
-    servedZones = set
+  store.onChange((next) => {
+    metrics.reload(true)
+    if (servedZones && opts.workers <= 1) metrics.forgetSeries(removedSeries(servedZones, next))
+    servedZones = next
   })
   store.onReloadFailure(() => metrics.reload(false))
   metrics.targets(function* () {
@@ -388,7 +389,7 @@ async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logg
       zones: [...set.zones.keys()],
       zonesDir: opts.zones,
       ednsUdpSize: opts.ednsUdpSize,
-      ...(opts.nsid ? { nsid: Buffer.from(opts.nsid, 'hex').toString('latin1') } : {}),
+      ...(opts.nsid ? { nsid: `0x${opts.nsid}` } : {}),
       pid: process.pid,
       workers: opts.workers,
       nodeArgs: process.execArgv,

@@ -249,7 +249,7 @@ function isWildcard(host: string): boolean {
 }
 
 /** This host's addresses of `family` (link-local IPv6 ones with their interface), for UDP on a wildcard listen address. */
-export function localAddresses(family: 4 | 6, interfaces: ReturnType<typeof networkInterfaces> = networkInterfaces()): string[] {
+function localAddresses(family: 4 | 6, interfaces: ReturnType<typeof networkInterfaces>): string[] {
   const out = new Set<string>()
   for (const [name, addrs] of Object.entries(interfaces)) {
     for (const a of addrs ?? []) {
@@ -261,7 +261,7 @@ export function localAddresses(family: 4 | 6, interfaces: ReturnType<typeof netw
 }
 
 /** How often a wildcard listener looks for addresses added to or removed from the host. */
-export const WILDCARD_RESCAN_MS = 30_000
+const WILDCARD_RESCAN_MS = 30_000
 
 /** Where a wildcard listener finds the host's addresses (os.networkInterfaces; tests give their own). */
 export type Interfaces = () => ReturnType<typeof networkInterfaces>
@@ -429,7 +429,7 @@ export class DnsListener {
  * How long a shutdown waits for open TCP connections to be answered and closed before it drops
  * them: under a DNS worker's own 3 s exit deadline (src/cluster/worker.ts).
  */
-export const TCP_SHUTDOWN_GRACE_MS = 2000
+const TCP_SHUTDOWN_GRACE_MS = 2000
 
 /** A bind error of an address the host no longer has, or does not have yet (a tentative IPv6 one). */
 const GONE = ['EADDRNOTAVAIL']
