@@ -6,7 +6,7 @@
  * Teredo, NAT64) has the IPv4 /24's bucket.
  */
 import { isIPv4 } from 'node:net'
-import { addressText, apartFromEmbeddings, embeddedIPv4, maskAddress, parseAddress, type EmbeddedIPv4 } from '../model/address.js'
+import { addressText, apartFromEmbeddings, embeddedIPv4, formatBytes, maskAddress, maskBytes, parseAddress, type EmbeddedIPv4 } from '../model/address.js'
 import type { ClientLocation, GeoPoint } from '../model/gslb.js'
 import type { ClientSubnet, Query } from './wire.js'
 
@@ -17,11 +17,6 @@ export interface GeoAnswer {
   readonly lat: number | undefined
   readonly lon: number | undefined
   readonly source: 'city' | 'country' | 'none'
-  /**
-   * The family `networkPrefix` counts in (GeoDb.locate: 4 for an IPv6 form of an IPv4 address, looked
-   * up as IPv4; locateRaw passes such addresses as IPv4 already); the address's own family when absent.
-   */
-  readonly family?: 4 | 6
   readonly networkPrefix: number
 }
 
@@ -74,7 +69,7 @@ export function locateRaw(ecs: ClientSubnet | null, peer: string, geo: GeoLookup
   // The affinity bucket (and the GeoIP lookup) in IPv4 terms for an embedded IPv4 address, at `offset`.
   const offset = v4 ? v4.offset : 0
   const bucketPrefix = v4 ? offset + Math.min(BUCKET_PREFIX[4], v4.prefix) : Math.min(BUCKET_PREFIX[family], limit)
-  const bucket = v4 ? `${maskAddress(addressText(v4.bytes), bucketPrefix - offset)}/${bucketPrefix - offset}` : `${maskAddress(address, bucketPrefix)}/${bucketPrefix}`
+  const bucket = v4 ? `${formatBytes(maskBytes(v4.bytes, bucketPrefix - offset))}/${bucketPrefix - offset}` : `${maskAddress(address, bucketPrefix)}/${bucketPrefix}`
   const skip = ecs !== null && ecs.sourcePrefix === 0
   const found = skip ? undefined : v4 ? geo?.(addressText(v4.bytes), v4.prefix) : geo?.(address, ecs ? ecs.sourcePrefix : undefined)
   // Back in IPv6 terms: an IPv4 /26 read as an IPv6 /26 would make the scope cover all of ::/26.

@@ -260,7 +260,7 @@ export class Metrics {
    * cache checks the set), so the name added again starts from new tallies at 0.
    */
   forgetSeries(removals: Iterable<Removal>): void {
-    const gone = removals instanceof RemovedSeries ? removals : new RemovedSeries(removals)
+    const gone = new RemovedSeries(removals)
     if (gone.size === 0) return
     for (const [key, t] of this.tallies) {
       if (t.labels === null || !gone.has(t.labels)) continue

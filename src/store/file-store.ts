@@ -252,11 +252,12 @@ export class FileConfigStore implements EditableConfigStore {
     serials.commit()
     await this.saveSerials()
     this.swap(set, next, opts.reason ?? 'edit', started)
+    const etag = etagOf(text)
     if (notDurable) {
       const cause = (notDurable.cause as Error).message
-      throw new NotDurableEditError(`the change is in ${src.file} and served (ETag ${etagOf(text)}), but the directory ${path.dirname(notDurable.file)} could not be synced (${cause}): it may not survive a crash or power loss; check the disk, then run sync or repeat the change`, etagOf(text), { cause: notDurable })
+      throw new NotDurableEditError(`the change is in ${src.file} and served (ETag ${etag}), but the directory ${path.dirname(notDurable.file)} could not be synced (${cause}): it may not survive a crash or power loss; check the disk, then run sync or repeat the change`, etag, { cause: notDurable })
     }
-    return { set, zone: set.zones.get(origin)!, etag: etagOf(text), changed: true }
+    return { set, zone: set.zones.get(origin)!, etag, changed: true }
   }
 
   private saveSerials(): Promise<void> {
