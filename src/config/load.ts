@@ -287,7 +287,11 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
     const location = locate(r.location, [...base, 'location'])
     const seen = new Set<string>()
     const vips: Vip[] = r.vips.map((address, i) => {
-      const canon = canonicalAddress(address)
+      // RFC 5952 text: one text per address, for the twice-listed check here and for the selector,
+      // which compares it to answer an address once when regions share it (check keys were already
+      // in this form: the URL parser writes it).
+      const parsed = parseAddress(address)!
+      const canon = addressText(parsed.bytes)
       if (seen.has(canon)) issues.add('E_ZONE_SEMANTIC', [...base, 'vips', i], `VIP ${address} is listed twice`)
       seen.add(canon)
       let key: string | null = null
@@ -300,9 +304,7 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
           issues.add('E_ZONE_SCHEMA', [...base, 'check'], (err as Error).message.replace(/^invalid health check: /, ''))
         }
       }
-      // RFC 5952 text: what the selector compares to answer an address once when regions share it
-      // (check keys were already in this form: the URL parser writes it).
-      return { address: addressText(parseAddress(address)!.bytes), family: isIPv6(address) ? 6 : 4, checkKey: key }
+      return { address: canon, family: parsed.family, checkKey: key }
     })
     if (r.minHealthy > vips.length) issues.add('E_ZONE_SEMANTIC', [...base, 'minHealthy'], `needs ${r.minHealthy} healthy VIPs but the region has only ${vips.length}`)
     if (location) regions.set(name, Object.freeze({ name, location, vips: Object.freeze(vips), weight: r.weight, drained: r.drained, minHealthy: r.minHealthy }))
