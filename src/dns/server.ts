@@ -78,9 +78,8 @@ class UdpListener extends dns2.UDPServer {
 }
 
 class TcpListener extends dns2.TCPServer {
-  readonly sockets = new Set<Socket>()
-  /** Each open connection's shutdown: answer what it has sent, then end it (see shutdown()). */
-  private readonly finishers = new Map<Socket, () => void>()
+  /** Each open connection, with its shutdown: answer what it has sent, then end it (see shutdown()). */
+  readonly sockets = new Map<Socket, () => void>()
   private shuttingDown = false
 
   constructor(
@@ -99,7 +98,6 @@ class TcpListener extends dns2.TCPServer {
       sock.destroy()
       return
     }
-    this.sockets.add(sock)
     sock.setNoDelay(true)
     // Idle means no complete query for idleTimeoutMs (RFC 7766 §6.2.3): a byte now and then does not
     // keep a connection (socket.setTimeout would restart on it: a slowloris held every slot).
@@ -158,10 +156,7 @@ class TcpListener extends dns2.TCPServer {
       if (ended) sock.end()
       else {
         sock.resume()
-        if (finishing) {
-          looks = 0
-          lookAgain()
-        }
+        if (finishing) relook()
       }
     }
     /**
@@ -185,12 +180,17 @@ class TcpListener extends dns2.TCPServer {
       looking = true
       setImmediate(look)
     }
+    /** Reading went on (resumed, or a query read): the two looks start again. */
+    const relook = (): void => {
+      looks = 0
+      lookAgain()
+    }
     const finish = (): void => {
       if (finishing) return
       finishing = true
       lookAgain()
     }
-    this.finishers.set(sock, finish)
+    this.sockets.set(sock, finish)
     if (this.shuttingDown) finish()
     sock.on('data', (chunk: Buffer) => {
       if (!sock.writable) return // our side has ended: nothing more can be answered
@@ -202,10 +202,7 @@ class TcpListener extends dns2.TCPServer {
       } else {
         serve(chunk)
       }
-      if (finishing && !blocked && held === 0 && !looking) {
-        looks = 0
-        lookAgain()
-      }
+      if (finishing && !blocked && held === 0 && !looking) relook()
     })
     sock.on('end', () => {
       ended = true
@@ -215,7 +212,6 @@ class TcpListener extends dns2.TCPServer {
     sock.on('close', () => {
       clearTimeout(idle)
       this.sockets.delete(sock)
-      this.finishers.delete(sock)
     })
   }
 
@@ -228,9 +224,9 @@ class TcpListener extends dns2.TCPServer {
   async shutdown(graceMs: number): Promise<void> {
     this.shuttingDown = true
     const closed = new Promise<void>((resolve) => this.close(() => resolve()))
-    for (const finish of this.finishers.values()) finish()
+    for (const finish of this.sockets.values()) finish()
     const grace = setTimeout(() => {
-      for (const s of this.sockets) s.destroy()
+      for (const s of this.sockets.keys()) s.destroy()
     }, graceMs)
     await closed
     clearTimeout(grace)
@@ -291,7 +287,7 @@ export class DnsListener {
 
   /** The open TCP connections (for diagnostics and tests). */
   get tcpConnections(): ReadonlySet<Socket> {
-    return this.tcp?.sockets ?? new Set()
+    return new Set(this.tcp?.sockets.keys())
   }
 
   constructor(
