@@ -422,10 +422,9 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
       await edit(req, reply, zone, (doc) => {
         const key = keyIn(doc, zone, p)
         if (section === 'regions') {
-          const users = keysAt(doc, ['services']).filter((s) => {
-            const list = valueAt(doc, ['services', s, 'regions'])
-            return Array.isArray(list) && list.includes(key)
-          })
+          // Each service's `regions:` as written (a list, `all`, or absent: all).
+          const listed = keysAt(doc, ['services']).map((s) => [s, valueAt(doc, ['services', s, 'regions'])] as const)
+          const users = listed.filter(([, list]) => Array.isArray(list) && list.includes(key)).map(([s]) => s)
           if (users.length > 0 && !detach) {
             throw conflict(
               `region ${key} is still named by service(s) ${users.join(', ')}; remove it from them first, or DELETE with ?detach=true`,
@@ -435,10 +434,7 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
           // The last region: a service answering from every region (regions: all, the default) would
           // be left with none, as a list would with ?detach (below): the same 409, not a 400 of the rebuild.
           if (keysAt(doc, ['regions']).length === 1) {
-            const everyRegion = keysAt(doc, ['services']).filter((s) => {
-              const list = valueAt(doc, ['services', s, 'regions'])
-              return list === undefined || list === 'all'
-            })
+            const everyRegion = listed.filter(([, list]) => list === undefined || list === 'all').map(([s]) => s)
             if (everyRegion.length > 0) {
               throw conflict(
                 `region ${key} is the last of zone ${zone.origin}, and service(s) ${everyRegion.join(', ')} answer from every region (regions: all); delete them or add another region first`,
