@@ -315,15 +315,28 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
 
   const missing = (kind: 'region' | 'service', name: string, zone: Zone) => notFound(`no ${kind} ${name} in zone ${zone.origin}`)
 
+  /** The entry's name in the URL; a 400 when it is no name (blank, whitespace around it; for a service, not a domain name). */
+  const entryParam = (section: Section, req: Req) => {
+    const kind = section === 'regions' ? 'region' : 'service'
+    const p = section === 'regions' ? req.params.region! : req.params.service!
+    const problem = urlNameProblem(p) ?? (section === 'services' ? nameProblem(serviceTarget(p, canonical(req.params.zone))) : null)
+    if (problem) throw badRequest(`${JSON.stringify(p)} is not a valid ${kind} name: ${problem}`, kind)
+    return p
+  }
+  /**
+   * The zone and the entry's name in the URL: a 404 if it is not there, whatever the preconditions
+   * say (RFC 9110 §13.2.2).
+   */
+  const existingEntry = (section: Section, req: Req, reply: FastifyReply) => {
+    const zone = zoneFor(req, reply)
+    const p = entryParam(section, req)
+    if (entryKey(section, Object.keys(zone.definition[section]), zone.origin, p) === undefined) throw missing(section === 'regions' ? 'region' : 'service', p, zone)
+    return { zone, p }
+  }
+
   for (const section of ['regions', 'services'] as const) {
     const kind = section === 'regions' ? 'region' : 'service'
-    /** The entry's name in the URL; a 400 when it is no name (blank, whitespace around it; for a service, not a domain name). */
-    const param = (req: Req) => {
-      const p = section === 'regions' ? req.params.region! : req.params.service!
-      const problem = urlNameProblem(p) ?? (section === 'services' ? nameProblem(serviceTarget(p, canonical(req.params.zone))) : null)
-      if (problem) throw badRequest(`${JSON.stringify(p)} is not a valid ${kind} name: ${problem}`, kind)
-      return p
-    }
+    const param = (req: Req) => entryParam(section, req)
     const one = (zone: Zone, key: string) => (section === 'regions' ? regionJson(zone, key) : serviceJson(zone, key))
     /** The key of the entry `p` names in the zone as served. */
     const keyOf = (zone: Zone, p: string) => entryKey(section, Object.keys(zone.definition[section]), zone.origin, p)
@@ -331,16 +344,7 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
     const keyInDoc = (doc: Document, zone: Zone, p: string) => entryKey(section, keysAt(doc, [section]), zone.origin, p)
     /** Whether a body's `name` names the entry the URL's `p` names (a service by any of its spellings). */
     const sameName = (zone: Zone, p: string) => (name: string) => section === 'services' && serviceTarget(name, zone.origin) === serviceTarget(p, zone.origin)
-    /**
-     * The zone, the entry's name in the URL (a 404 if it is not there, whatever the preconditions say:
-     * RFC 9110 §13.2.2) and, for PUT and PATCH, the body without the names a GET answer carries.
-     */
-    const existing = (req: Req, reply: FastifyReply) => {
-      const zone = zoneFor(req, reply)
-      const p = param(req)
-      if (keyOf(zone, p) === undefined) throw missing(kind, p, zone)
-      return { zone, p }
-    }
+    const existing = (req: Req, reply: FastifyReply) => existingEntry(section, req, reply)
     const changeBody = (req: Req, zone: Zone, p: string) => withoutFqdn(section, takeName(objectBody(req.body), { expected: p, same: sameName(zone, p) }).rest, p, zone.origin)
     /** As keyInDoc, 404 if absent. */
     const keyIn = (doc: Document, zone: Zone, p: string): string => {
@@ -456,11 +460,7 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
 
   for (const action of ['drain', 'undrain'] as const) {
     app.post(`/v1/zones/:zone/regions/:region/${action}`, async (req: Req, reply) => {
-      const zone = zoneFor(req, reply)
-      const name = req.params.region!
-      const problem = urlNameProblem(name)
-      if (problem) throw badRequest(`${JSON.stringify(name)} is not a valid region name: ${problem}`, 'region')
-      if (!Object.hasOwn(zone.definition.regions, name)) throw missing('region', name, zone)
+      const { zone, p: name } = existingEntry('regions', req, reply)
       const b = req.body
       if (b !== undefined && !(isPlainObject(b) && Object.keys(b).length === 0)) throw badRequest(`${action} takes no body (or {}), got ${JSON.stringify(b).slice(0, 80)}`)
       const res = await edit(req, reply, zone, (doc) => {
