@@ -118,6 +118,8 @@ interface Evaluated {
   c: Candidate
   region: Region
   vips: Vip[] // healthy VIPs of the family
+  /** Up as a region (not drained, enough healthy VIPs), only not usable for the family asked: no VIP of it, or none of it healthy. */
+  upForOther: boolean
 }
 
 function evaluate(service: Service, family: 4 | 6, client: ClientLocation, ctx: SelectContext, asIfHealthy: boolean): Evaluated[] {
@@ -128,10 +130,11 @@ function evaluate(service: Service, family: 4 | 6, client: ClientLocation, ctx: 
     if (!region) {
       c.status = 'unknown-region'
       c.why = 'not defined in the zone'
-      out.push({ c, region: { name, location: { lat: 0, lon: 0 }, vips: [], weight: 0, drained: true, minHealthy: 1 }, vips: [] })
+      out.push({ c, region: { name, location: { lat: 0, lon: 0 }, vips: [], weight: 0, drained: true, minHealthy: 1 }, vips: [], upForOther: false })
       continue
     }
     let healthy = 0
+    let upForOther = false
     const vips: Vip[] = []
     let msSum = 0
     let msCount = 0
@@ -160,14 +163,16 @@ function evaluate(service: Service, family: 4 | 6, client: ClientLocation, ctx: 
     } else if (c.vipsOfFamily === 0) {
       c.status = 'no-address-of-family'
       c.why = `no IPv${family} VIP`
+      upForOther = healthy > 0 && healthy >= region.minHealthy
     } else if (healthy < region.minHealthy || vips.length === 0) {
+      upForOther = healthy > 0 && healthy >= region.minHealthy
       c.status = 'down'
       c.why = `${healthy} healthy VIP(s), needs ${region.minHealthy}${vips.length === 0 ? ` and one of IPv${family}` : ''}`
     } else {
       c.status = region.weight > 0 ? 'usable' : 'standby'
       c.why = region.weight > 0 ? 'healthy' : 'healthy standby (weight 0)'
     }
-    out.push({ c, region, vips })
+    out.push({ c, region, vips, upForOther })
   }
   return out
 }
@@ -242,15 +247,12 @@ function draw(groups: readonly AnswerGroup[], rand: () => number): string[] {
   return out
 }
 
-/** Up as a region (not drained, enough healthy VIPs) though not usable for the family asked: no VIP of it, or none of it healthy. */
-const upForOtherFamily = (e: Evaluated): boolean => (e.c.status === 'no-address-of-family' || e.c.status === 'down') && !e.region.drained && e.c.healthyVips > 0 && e.c.healthyVips >= e.region.minHealthy
-
 function pick(service: Service, family: 4 | 6, client: ClientLocation, ctx: SelectContext, asIfHealthy: boolean): { sel: Omit<Selection, 'fallback' | 'ttl'>; empty: boolean; upForOther: string[] } {
   const evaluated = evaluate(service, family, client, ctx, asIfHealthy)
   const usable = evaluated.filter((e) => e.c.status === 'usable')
   const pool = usable.length > 0 ? usable : evaluated.filter((e) => e.c.status === 'standby')
   if (pool.length === 0) {
-    const upForOther = evaluated.filter(upForOtherFamily).map((e) => e.region.name)
+    const upForOther = evaluated.filter((e) => e.upForOther).map((e) => e.region.name)
     return { sel: { addresses: [], scope: 0, dependsOn: 'none', groups: [], regions: [], candidates: evaluated.map((e) => e.c), reason: 'no usable region' }, empty: true, upForOther }
   }
   const { order, dependsOn, reason } = rank(service, pool, client)
