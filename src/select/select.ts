@@ -180,6 +180,17 @@ function evaluate(service: Service, family: 4 | 6, client: ClientLocation, ctx: 
 /** `geo`: regions whose distances differ by no more than this are equally near (shared by weight). */
 const GEO_TIE_KM = 1
 
+/**
+ * The regions within `within` of the least `value` (`near`, in the pool's order: geo and
+ * geo-latency share them by hash) and the others, by `value` and then by name (`rest`).
+ */
+function nearest(pool: Evaluated[], value: (e: Evaluated) => number, within: number): { best: number; near: Evaluated[]; rest: Evaluated[] } {
+  const best = Math.min(...pool.map(value))
+  const near = pool.filter((e) => value(e) <= best + within)
+  const rest = pool.filter((e) => !near.includes(e)).sort((a, b) => value(a) - value(b) || a.region.name.localeCompare(b.region.name))
+  return { best, near, rest }
+}
+
 /** Ranks the pool by the service's policy; returns the order and how the choice depends on the client. */
 function rank(service: Service, pool: Evaluated[], client: ClientLocation): { order: Evaluated[]; dependsOn: Dependence; reason: string } {
   const byHash = (list: Evaluated[]) => {
@@ -195,22 +206,11 @@ function rank(service: Service, pool: Evaluated[], client: ClientLocation): { or
     case 'geo': {
       // No location is itself the GeoIP network's answer: the choice depends on it and on the bucket.
       if (noGeo) return { order: byHash(pool), dependsOn: 'both', reason: 'geo: client location unknown, shared by weight' }
-      const sorted = [...pool].sort((a, b) => a.c.distanceKm! - b.c.distanceKm! || a.region.name.localeCompare(b.region.name))
       // Regions as near as the nearest (two regions placed by the same country, or one site): shared
       // by weight, not all to the one whose name sorts first.
-      const tied = sorted.filter((e) => e.c.distanceKm! - sorted[0]!.c.distanceKm! <= GEO_TIE_KM)
-      if (tied.length > 1) {
-        return {
-          order: [...byHash(tied), ...sorted.slice(tied.length)],
-          dependsOn: 'both',
-          reason: `geo: ${tied.length} usable regions equally near share by weight`,
-        }
-      }
-      return {
-        order: sorted,
-        dependsOn: 'location',
-        reason: 'geo: nearest usable region',
-      }
+      const { near, rest } = nearest(pool, (e) => e.c.distanceKm!, GEO_TIE_KM)
+      if (near.length === 1) return { order: [...near, ...rest], dependsOn: 'location', reason: 'geo: nearest usable region' }
+      return { order: [...byHash(near), ...rest], dependsOn: 'both', reason: `geo: ${near.length} usable regions equally near share by weight` }
     }
     case 'geo-latency': {
       // A region with no measurement (no check, or no successful round yet) counts at the mean of the
@@ -219,14 +219,12 @@ function rank(service: Service, pool: Evaluated[], client: ClientLocation): { or
       const measured = pool.filter((e) => e.c.measuredMs !== null)
       const unknownMs = measured.length > 0 ? measured.reduce((sum, e) => sum + e.c.measuredMs!, 0) / measured.length : 0
       for (const e of pool) e.c.estimateMs = (e.c.distanceKm === null ? 0 : fibreRttMs(e.c.distanceKm)) + (e.c.measuredMs ?? unknownMs)
-      const best = Math.min(...pool.map((e) => e.c.estimateMs!))
-      const near = pool.filter((e) => e.c.estimateMs! <= best + service.toleranceMs)
-      const far = pool.filter((e) => !near.includes(e)).sort((a, b) => a.c.estimateMs! - b.c.estimateMs!)
+      const { best, near, rest } = nearest(pool, (e) => e.c.estimateMs!, service.toleranceMs)
       if (near.length === 1) {
-        return { order: [...near, ...far], dependsOn: 'location', reason: `geo-latency: ${near[0]!.region.name} has the lowest latency estimate (${best.toFixed(1)} ms)` }
+        return { order: [...near, ...rest], dependsOn: 'location', reason: `geo-latency: ${near[0]!.region.name} has the lowest latency estimate (${best.toFixed(1)} ms)` }
       }
       return {
-        order: [...byHash(near), ...far],
+        order: [...byHash(near), ...rest],
         dependsOn: 'both',
         reason: `geo-latency: ${near.length} regions within ${service.toleranceMs} ms of the best (${best.toFixed(1)} ms) share by weight`,
       }
