@@ -179,12 +179,12 @@ export class Metrics {
     for (const result of ['ok', 'error']) this.reloads.inc({ result }, 0)
     const hits = new Counter({ name: 'meridian_dns_cache_hits_total', help: 'Queries answered from the answer cache', registers, collect: fold })
     const misses = new Counter({ name: 'meridian_dns_cache_misses_total', help: 'Hot-path queries whose answer the cache did not hold', registers, collect: fold })
-    this.hitTally = this.tally('hits', () => hits)
-    this.missTally = this.tally('misses', () => misses)
+    this.hitTally = this.tally('hits', hits)
+    this.missTally = this.tally('misses', misses)
     const nxdomains = new Counter({ name: 'meridian_dns_cache_nxdomain_total', help: 'NXDOMAIN answered on the hot path, from the zone set\'s name index and the SOA template (neither a hit nor a miss)', registers, collect: fold })
-    this.nxdomainTally = this.tally('nxdomain', () => nxdomains)
+    this.nxdomainTally = this.tally('nxdomain', nxdomains)
     const grace = new Counter({ name: 'meridian_dns_cache_latency_grace_total', help: 'Cache hits served within the latency grace: a geo-latency answer built before the last latency move (--latency-grace); counted in the hits too', registers, collect: fold })
-    this.graceTally = this.tally('grace', () => grace)
+    this.graceTally = this.tally('grace', grace)
     const source = () => this.cacheSource()
     new Gauge({ name: 'meridian_dns_cache_entries', help: 'Entries in the answer cache (answers and markers)', registers, collect() { this.set(source().entries) } })
     new Gauge({ name: 'meridian_dns_cache_bytes', help: 'Octets the answer cache accounts for (buffers plus a fixed overhead per entry)', registers, collect() { this.set(source().bytes) } })
@@ -237,12 +237,10 @@ export class Metrics {
     return this.tallies.get(key) ?? this.zoneTally(key, { zone, service, region }, this.answers, [zone, service, region])
   }
 
-  private tally(key: string, into: () => Inc): Tally {
-    let t = this.tallies.get(key)
-    if (!t) {
-      t = { n: 0, into: into(), labels: null, remove: null }
-      this.tallies.set(key, t)
-    }
+  /** A tally of a counter without labels (the cache's, each made once). */
+  private tally(key: string, into: Inc): Tally {
+    const t: Folded = { n: 0, into, labels: null, remove: null }
+    this.tallies.set(key, t)
     return t
   }
 
