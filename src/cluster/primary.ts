@@ -138,12 +138,10 @@ interface Slot {
   reportSeq: number
   deaths: number[]
   restart: NodeJS.Timeout | undefined
-  /** When this slot's worker last sent a message (performance.now()). */
+  /** When this slot's worker last sent a message, or was forked (performance.now()): it must say hello within 3 hang timeouts. */
   heard: number
   /** Killed by the watchdog (hung): said in its death's log line. */
   hung: boolean
-  /** When this slot's worker was forked (performance.now()): it must say hello within 3 hang timeouts. */
-  forkedAt: number
   /** When this slot's worker said hello (performance.now()): it must be ready within the hang timeout. */
   helloAt: number
   /** Settles the start of this slot's current worker (initial start only). */
@@ -213,7 +211,7 @@ export class DnsWorkers {
     this.log = o.log.child({ mod: 'workers' })
     this.health = new HealthSender(o.poller)
     o.metrics.workers(() => this.answering)
-    this.slots = Array.from({ length: o.count }, (_, index) => ({ index, worker: null, phase: 'forked' as Phase, pid: 0, acked: 0, geodbSending: 0, lastMetrics: null, reportSeq: 0, deaths: [], restart: undefined, heard: 0, hung: false, forkedAt: 0, helloAt: 0 }))
+    this.slots = Array.from({ length: o.count }, (_, index) => ({ index, worker: null, phase: 'forked' as Phase, pid: 0, acked: 0, geodbSending: 0, lastMetrics: null, reportSeq: 0, deaths: [], restart: undefined, heard: 0, hung: false, helloAt: 0 }))
   }
 
   /**
@@ -376,7 +374,7 @@ export class DnsWorkers {
     slot.pid = w.process.pid ?? 0
     slot.acked = 0
     slot.lastMetrics = null
-    slot.heard = slot.forkedAt = performance.now()
+    slot.heard = performance.now()
     slot.hung = false
     w.on('error', (err: Error) => this.log.debug({ worker: w.id, err: err.message }, 'IPC error'))
     w.on('message', (msg: FromWorker) => this.message(slot, w, msg))
@@ -529,9 +527,10 @@ export class DnsWorkers {
       if (!w || s.hung) continue
       if (s.phase === 'ready' && now - s.heard >= hangMs) {
         this.log.error({ worker: w.id, pid: s.pid, silentMs: Math.round(now - s.heard) }, `DNS worker ${w.id} has sent nothing for ${Math.round((now - s.heard) / 1000)} s; killing it to be replaced`)
-      } else if (s.phase === 'forked' && now - s.forkedAt >= 3 * hangMs) {
+      } else if (s.phase === 'forked' && now - s.heard >= 3 * hangMs) {
+        // Nothing heard since the fork (its first message, hello, ends this phase).
         // Node and the modules load before a hello: slow on a loaded machine (10 s and more seen), so 3 times the timeout.
-        this.log.error({ worker: w.id, pid: w.process.pid, forkedMs: Math.round(now - s.forkedAt) }, `DNS worker ${w.id} has not said hello ${Math.round((now - s.forkedAt) / 1000)} s after it was forked; killing it to be replaced`)
+        this.log.error({ worker: w.id, pid: w.process.pid, forkedMs: Math.round(now - s.heard) }, `DNS worker ${w.id} has not said hello ${Math.round((now - s.heard) / 1000)} s after it was forked; killing it to be replaced`)
       } else if (s.phase === 'starting' && now - s.helloAt >= hangMs) {
         // Its init was lost, or it cannot bind its sockets nor say why: not answering, never replaced.
         this.log.error({ worker: w.id, pid: s.pid, startingMs: Math.round(now - s.helloAt) }, `DNS worker ${w.id} is not ready ${Math.round((now - s.helloAt) / 1000)} s after it started; killing it to be replaced`)
