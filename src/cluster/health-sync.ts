@@ -17,6 +17,7 @@
 import type { HealthView } from '../health/poller.js'
 import type { TargetHealth } from '../health/state.js'
 import { MoveLog } from '../health/moves.js'
+import type { HealthUpdate } from './protocol.js'
 
 /** The records that changed after generation `from`, the checks that moved, and the generations they bring the view to. */
 export interface HealthDelta {
@@ -62,7 +63,7 @@ export class HealthSender {
   }
 
   /** What brings every started worker to the poller's current view, or null when its generation has not moved. */
-  update(): HealthDelta | { type: 'health'; health: HealthView } | null {
+  update(): HealthUpdate | null {
     const view = this.source.view()
     if (view.generation === this.sent) return null
     const moved = new Set<string>()
