@@ -22,7 +22,8 @@
  * into their labelled counter children when /metrics is read.
  *
  * A zone removed from the zone set takes its series with it, and so does a service or a region
- * removed from a zone that stays (forgetSeries(), called on each swap with removedSeries()): they go
+ * removed from a zone that stays, and a region a service that stays no longer uses (forgetSeries(),
+ * called on each swap with removedSeries()): they go
  * stale in Prometheus, and the zone, service or region added again counts from 0 (a counter reset
  * to rate()). Otherwise a server whose zones and services come and go (one per customer) would
  * keep a series per name it ever had. With DNS workers each worker forgets in the same way, and the
@@ -82,8 +83,9 @@ export interface SeriesLabels {
 
 /**
  * Something gone from the zone set, whose series go with it: a zone (every series labelled with
- * it), or a service or a region of a zone that stays (at most one of the two: the series labelled
- * with the zone and it).
+ * it), a service or a region of a zone that stays (the series labelled with the zone and it), or
+ * both: a region that a service of a zone that stays no longer uses (the series labelled with all
+ * three), though the zone keeps the region.
  */
 export interface Removal {
   readonly zone: string
@@ -91,22 +93,33 @@ export interface Removal {
   readonly region?: string
 }
 
-/** What `before` had that `after` no longer has: its zones gone, and in the zones that stay, the services and regions gone. */
+/**
+ * What `before` had that `after` no longer has: its zones gone, and in the zones that stay, the
+ * services and regions gone, and the regions a service that stays no longer uses (those the zone
+ * keeps: a region gone from the zone is one removal for all its services).
+ */
 export function removedSeries(before: ZoneSet, after: ZoneSet): Removal[] {
   const removed: Removal[] = []
   for (const [zone, was] of before.zones) {
     const is = after.zones.get(zone)
     if (!is) removed.push({ zone })
     else if (is !== was) {
-      for (const service of was.services.keys()) if (!is.services.has(service)) removed.push({ zone, service })
+      for (const [service, svc] of was.services) {
+        const now = is.services.get(service)
+        if (!now) removed.push({ zone, service })
+        else if (now !== svc) for (const region of svc.regions) if (!now.regions.includes(region) && is.regions.has(region)) removed.push({ zone, service, region })
+      }
       for (const region of was.regions.keys()) if (!is.regions.has(region)) removed.push({ zone, region })
     }
   }
   return removed
 }
 
-/** One key per removal (a zone, a zone's service, a zone's region). */
-export const removalKey = (r: Removal): string => JSON.stringify(r.service !== undefined ? [r.zone, 's', r.service] : r.region !== undefined ? [r.zone, 'r', r.region] : [r.zone])
+/** One key per removal (a zone, a zone's service, a zone's region, a zone's service's region). */
+export const removalKey = (r: Removal): string =>
+  JSON.stringify(
+    r.service !== undefined && r.region !== undefined ? [r.zone, 'sr', r.service, r.region] : r.service !== undefined ? [r.zone, 's', r.service] : r.region !== undefined ? [r.zone, 'r', r.region] : [r.zone],
+  )
 
 /** A set of removals, and whether a series falls under one of them. */
 export class RemovedSeries implements Iterable<Removal> {
@@ -120,14 +133,15 @@ export class RemovedSeries implements Iterable<Removal> {
     this.byKey.set(removalKey(r), r)
   }
 
-  /** Whether the series labelled `labels` goes: its zone removed, or its service or region in it. */
+  /** Whether the series labelled `labels` goes: its zone removed, or its service or region in it, or that region from that service. */
   has(labels: SeriesLabels): boolean {
     const { zone, service, region } = labels
     if (typeof zone !== 'string') return false
     return (
       this.byKey.has(removalKey({ zone })) ||
       (typeof service === 'string' && this.byKey.has(removalKey({ zone, service }))) ||
-      (typeof region === 'string' && this.byKey.has(removalKey({ zone, region })))
+      (typeof region === 'string' && this.byKey.has(removalKey({ zone, region }))) ||
+      (typeof service === 'string' && typeof region === 'string' && this.byKey.has(removalKey({ zone, service, region })))
     )
   }
 

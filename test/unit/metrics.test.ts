@@ -209,6 +209,20 @@ test('a service or a region removed from a zone that stays takes its answer seri
   assert.deepEqual(swap(build(zone(www + '  api: { regions: [one] }\n', 'one: { location: { lat: 0, lon: 0 }, vips: [192.0.2.1] }'))), [{ zone: 's.test', region: 'two' }])
   ask('api', 1)
   assert.deepEqual(await series(), ['meridian_dns_answers_total{zone="s.test",service="www.s.test",region="one"} 3', 'meridian_dns_answers_total{zone="s.test",service="api.s.test",region="one"} 1'])
+
+  // Region two back, and api moved to it: api's series for one goes (the zone keeps region one,
+  // and www's series for it stays).
+  assert.deepEqual(swap(build(zone(www + api))), [{ zone: 's.test', service: 'api.s.test', region: 'one' }])
+  ask('api', 2)
+  assert.deepEqual(await series(), ['meridian_dns_answers_total{zone="s.test",service="www.s.test",region="one"} 3', 'meridian_dns_answers_total{zone="s.test",service="api.s.test",region="two"} 2'])
+  // Moved back to one: from 0 there, and two's series goes.
+  assert.deepEqual(swap(build(zone(www + '  api: { regions: [one] }\n'))), [{ zone: 's.test', service: 'api.s.test', region: 'two' }])
+  ask('api', 1)
+  assert.deepEqual(await series(), ['meridian_dns_answers_total{zone="s.test",service="www.s.test",region="one"} 3', 'meridian_dns_answers_total{zone="s.test",service="api.s.test",region="one"} 1'])
+  // A service edited without dropping a region (another TTL) keeps its series.
+  assert.deepEqual(swap(build(zone(www + '  api: { regions: [one], ttl: 20 }\n'))), [])
+  ask('api', 1)
+  assert.deepEqual(await series(), ['meridian_dns_answers_total{zone="s.test",service="www.s.test",region="one"} 3', 'meridian_dns_answers_total{zone="s.test",service="api.s.test",region="one"} 2'])
 })
 
 /** Resolves after the next garbage collection has been reported to perf_hooks' observers (allocating until there is one). */
