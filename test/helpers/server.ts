@@ -131,9 +131,10 @@ export interface SpawnedServer {
 }
 
 /** Spawns the CLI with `args` (no waiting: startServer waits for the start-up line). */
-export function spawnServer(args: string[], opts: { nodeArgs?: string[]; cwd?: string; detached?: boolean } = {}): SpawnedServer {
+export function spawnServer(args: string[], opts: { nodeArgs?: string[]; cwd?: string; detached?: boolean; wrap?: string[] } = {}): SpawnedServer {
   const how = { stdio: ['pipe', 'pipe', 'pipe'] as ['pipe', 'pipe', 'pipe'], cwd: opts.cwd, detached: opts.detached ?? false }
-  const proc = opts.nodeArgs ? spawn(process.execPath, [...opts.nodeArgs, CLI, ...args], how) : spawn(CLI, args, how)
+  // `wrap`: a command that execs the executable (e.g. setpriv switching to another user).
+  const proc = opts.nodeArgs ? spawn(process.execPath, [...opts.nodeArgs, CLI, ...args], how) : opts.wrap ? spawn(opts.wrap[0]!, [...opts.wrap.slice(1), CLI, ...args], how) : spawn(CLI, args, how)
   const logs: LogLine[] = []
   const waiters: { match: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = []
   let stderr = ''
