@@ -12,7 +12,7 @@ export const ERROR_CODES = {
   E_GEODB: 'the GeoIP database is missing, unreadable or not a MaxMind DB with country data',
   E_CLI_USAGE: 'a command-line option is invalid',
   E_LISTEN: 'a listen address cannot be bound',
-  E_ZONE_WRITE: 'a zone file cannot be written (admin API edit)',
+  E_ZONE_WRITE: 'a zone file cannot be written, or a deleted zone\'s file moved (admin API)',
   E_ZONE_NOT_DURABLE: 'a zone file was replaced and the change is served, but its directory could not be synced (it may not survive a crash)',
   E_ZONE_READ_ONLY: 'a zone file is read-only (no write permission bit), so the admin API does not change it',
   E_ADMIN_TOKEN: 'the admin API token is missing or unreadable where one is required',

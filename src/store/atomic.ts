@@ -1,4 +1,4 @@
-import { lstat, open, readdir, realpath, rename, stat, unlink } from 'node:fs/promises'
+import { link, lstat, open, readdir, realpath, rename, stat, unlink } from 'node:fs/promises'
 import path from 'node:path'
 
 /** The temporary files writeFileAtomic makes: `.NAME.PID.MS.tmp`. */
@@ -44,6 +44,53 @@ export async function writeFileAtomic(path_: string, data: string | Buffer): Pro
   await directory.sync(dir).catch((err: unknown) => {
     throw new NotDurableError(file, err)
   })
+}
+
+/**
+ * Creates a file that must not exist yet, as writeFileAtomic writes one (a temporary file beside it,
+ * fsync, then into place, then a directory fsync), but never over another: the temporary file is
+ * hard-linked to the name, which fails with EEXIST when anything holds it (a file, a dangling link),
+ * even one that appeared since the caller looked; then the temporary name is removed. Created 0644
+ * (less the umask). A failure before the link leaves nothing; a NotDurableError, the file in place.
+ */
+export async function createFileAtomic(file: string, data: string | Buffer): Promise<void> {
+  const dir = path.dirname(file)
+  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`)
+  const fh = await open(tmp, 'wx', 0o644)
+  try {
+    await fh.writeFile(data)
+    await fh.sync()
+  } catch (err) {
+    await fh.close()
+    await unlink(tmp).catch(() => undefined)
+    throw err
+  }
+  await fh.close()
+  try {
+    await link(tmp, file)
+  } finally {
+    await unlink(tmp).catch(() => undefined)
+  }
+  await directory.sync(dir).catch((err: unknown) => {
+    throw new NotDurableError(file, err)
+  })
+}
+
+/**
+ * Moves a file within one file system, as a crash leaves it either here or there: a rename, then
+ * an fsync of the directory it left and of the one it entered (and of that one's parent, which may
+ * have just been made). Refuses (EEXIST) to replace a file at `to`. A NotDurableError after the
+ * rename: the file has moved, the directories may not say so after a crash.
+ */
+export async function moveFileDurably(from: string, to: string): Promise<void> {
+  if (await lstat(to).then(() => true, () => false)) throw Object.assign(new Error(`${to} exists already`), { code: 'EEXIST' })
+  await rename(from, to)
+  const dirs = [...new Set([path.dirname(to), path.dirname(path.dirname(to)), path.dirname(from)])]
+  for (const dir of dirs) {
+    await directory.sync(dir).catch((err: unknown) => {
+      throw new NotDurableError(to, err)
+    })
+  }
 }
 
 /**

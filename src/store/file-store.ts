@@ -9,14 +9,14 @@
  * was built from (the watcher seeing the store's own write) changes nothing.
  */
 import { constants, lstatSync, readdirSync, realpathSync, watch, type FSWatcher } from 'node:fs'
-import { access, stat } from 'node:fs/promises'
+import { access, lstat, mkdir, readlink, stat } from 'node:fs/promises'
 import path from 'node:path'
 import type { Document } from 'yaml'
 import { ConfigError, formatIssue, MeridianError } from '../errors.js'
 import type { Logger } from '../log.js'
 import { buildZone, buildZoneSet, readZoneSources, ZONE_FILE_RE, type BuildOptions, type ZoneSource } from '../config/load.js'
 import type { Zone, ZoneSet } from '../model/types.js'
-import { NotDurableError, TEMP_RE, writeFileAtomic } from './atomic.js'
+import { createFileAtomic, moveFileDurably, NotDurableError, TEMP_RE, writeFileAtomic } from './atomic.js'
 import { SerialBook } from './serials.js'
 import { etagOf, ifMatchSatisfied, ifNoneMatchMatches, parseZoneText, renderEdited } from './zone-editor.js'
 
@@ -54,11 +54,34 @@ export interface EditResult {
   changed: boolean
 }
 
-/** A store whose zones can be edited one file at a time. */
+export interface DeleteResult {
+  /** The set now serving, without the zone. */
+  set: ZoneSet
+  /** Where the zone file was. */
+  file: string
+  /** Where it is now (`<zones>/.meridian/deleted/...`): moving it back serves the zone again. */
+  movedTo: string
+  /** ETag the zone had. */
+  etag: string
+}
+
+/** A store whose zones can be edited one file at a time, created and deleted. */
 export interface EditableConfigStore extends ConfigStore {
   edit(origin: string, mutate: ZoneMutation, opts?: EditOptions): Promise<EditResult>
   /** ETag of the zone's file as the current set was built from it. */
   etag(origin: string): string | undefined
+  /** The file a new zone `origin` (canonical) is written to: `<zones>/<origin>.yaml`. */
+  newZoneFile(origin: string): string
+  /**
+   * Adds a zone: `text` is its file's content. Validated with the whole set as an edit is; refused
+   * (409) when the zone is served or its file exists; the file created atomically, never over another.
+   */
+  createZone(origin: string, text: string, opts?: Pick<EditOptions, 'reason'>): Promise<EditResult>
+  /**
+   * Stops serving a zone and moves its file into `<zones>/.meridian/deleted/` (nothing is lost: it
+   * is served again when moved back). Preconditions as for an edit.
+   */
+  deleteZone(origin: string, opts?: EditOptions): Promise<DeleteResult>
 }
 
 /** A refused precondition carries the current ETag, so the caller can hand it back. */
@@ -97,7 +120,8 @@ async function readOnlyReason(file: string): Promise<string | null> {
 export class NotDurableEditError extends MeridianError {
   constructor(
     message: string,
-    readonly etag: string,
+    /** What a GET now returns; none when the change deleted the zone. */
+    readonly etag: string | undefined,
     options?: { cause?: unknown },
   ) {
     super('E_ZONE_NOT_DURABLE', message, 500, options)
@@ -258,6 +282,131 @@ export class FileConfigStore implements EditableConfigStore {
       throw new NotDurableEditError(`the change is in ${src.file} and served (ETag ${etag}), but the directory ${path.dirname(notDurable.file)} could not be synced (${cause}): it may not survive a crash or power loss; check the disk, then run sync or repeat the change`, etag, { cause: notDurable })
     }
     return { set, zone: set.zones.get(origin)!, etag, changed: true }
+  }
+
+  newZoneFile(origin: string): string {
+    return path.join(this.dir, `${origin}.yaml`)
+  }
+
+  createZone(origin: string, text: string, opts: Pick<EditOptions, 'reason'> = {}): Promise<EditResult> {
+    return this.serialise(() => this.doCreate(origin, text, opts))
+  }
+
+  deleteZone(origin: string, opts: EditOptions = {}): Promise<DeleteResult> {
+    return this.serialise(() => this.doDelete(origin, opts))
+  }
+
+  private async doCreate(origin: string, text: string, opts: Pick<EditOptions, 'reason'>): Promise<EditResult> {
+    const started = process.hrtime.bigint()
+    const current = this.current()
+    const file = this.newZoneFile(origin)
+    const served = current.zones.get(origin)
+    if (served) throw new MeridianError('E_API_CONFLICT', `zone ${origin} is served already (from ${served.file}); change it with the region and service routes, or delete it first`, 409)
+    // Whatever holds the name (a broken file the last reload refused, a dangling link) is someone's:
+    // never replaced.
+    const there = await lstat(file).then((st) => st, () => undefined)
+    if (there) {
+      const what = there.isSymbolicLink() ? `a symbolic link (to ${await readlink(file).catch(() => '?')})` : there.isFile() ? 'a file' : 'something other than a file'
+      throw new MeridianError('E_API_CONFLICT', `${file} exists already (${what}) though zone ${origin} is not served from it: Meridian does not replace it; look at it, move it away or fix it (then POST /v1/reload), and retry. Nothing was changed`, 409)
+    }
+    const sources = await readZoneSources(this.dir)
+    const src = { file, text }
+    const next = [...sources, src].sort((a, b) => (path.basename(a.file) < path.basename(b.file) ? -1 : 1))
+    const serials = this.serials.plan()
+    let set: ZoneSet
+    try {
+      set = buildZoneSet(next, serials.serialOf, current.generation + 1, this.build)
+    } catch (err) {
+      // Another file declares this origin (added by hand, not reloaded yet, or refused): a conflict.
+      const dup = err instanceof ConfigError ? err.issues.find((i) => i.code === 'E_ZONE_DUPLICATE' && (i.file === file || i.message.includes(file))) : undefined
+      if (dup) {
+        const other = dup.file === file ? dup.message.replace(/^.* is already defined in /, '') : dup.file
+        throw new MeridianError('E_API_CONFLICT', `zone ${origin} is declared already by ${other}, which is in ${this.dir} though not served yet: POST /v1/reload to serve it, or move it away, then retry. Nothing was changed`, 409)
+      }
+      throw err
+    }
+    let notDurable: NotDurableError | undefined
+    try {
+      await createFileAtomic(file, text)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new MeridianError('E_API_CONFLICT', `${file} appeared while the zone was being created: Meridian does not replace it. Nothing was changed`, 409)
+      if (!(err instanceof NotDurableError)) throw new MeridianError('E_ZONE_WRITE', `cannot write ${file}: ${(err as Error).message}; nothing was changed`, 500, { cause: err })
+      notDurable = err
+    }
+    serials.commit()
+    await this.saveSerials()
+    this.swap(set, next, opts.reason ?? 'create', started)
+    const etag = etagOf(text)
+    if (notDurable) {
+      const cause = (notDurable.cause as Error).message
+      throw new NotDurableEditError(`zone ${origin} is in ${file} and served (ETag ${etag}), but the directory ${path.dirname(file)} could not be synced (${cause}): it may not survive a crash or power loss; check the disk, then run sync`, etag, { cause: notDurable })
+    }
+    return { set, zone: set.zones.get(origin)!, etag, changed: true }
+  }
+
+  /** Where a deleted zone file goes: `<zones>/.meridian/deleted/<name>.<UTC time>.<ext>`, a name no file holds yet. */
+  private async deletedName(file: string, now: Date): Promise<string> {
+    const dir = path.join(this.dir, '.meridian', 'deleted')
+    const ext = path.extname(file)
+    const stem = path.basename(file, ext)
+    const stamp = now.toISOString().replace(/:/g, '-')
+    for (let n = 1; ; n++) {
+      const tail = `.${stamp}${n === 1 ? '' : `-${n}`}${ext}`
+      // A file name holds at most 255 octets: a long name is cut (the time and extension stay).
+      let head = stem
+      while (Buffer.byteLength(head + tail) > 255) head = head.slice(0, -1)
+      const candidate = path.join(dir, head + tail)
+      if (!(await lstat(candidate).then(() => true, () => false))) return candidate
+    }
+  }
+
+  private async doDelete(origin: string, opts: EditOptions): Promise<DeleteResult> {
+    const started = process.hrtime.bigint()
+    const current = this.current()
+    const zone = current.zones.get(origin)
+    if (!zone) throw new MeridianError('E_API_NOT_FOUND', `no zone ${origin} is served (zones: ${[...current.zones.keys()].join(', ') || 'none'})`, 404)
+    const sources = await readZoneSources(this.dir)
+    const src = sources.find((s) => s.file === zone.file)
+    if (!src) throw new MeridianError('E_API_CONFLICT', `the file of zone ${origin} (${zone.file}) is no longer in ${this.dir}; reload first`, 409)
+    const served = this.etag(origin)!
+    if (opts.ifMatch !== undefined && !ifMatchSatisfied(opts.ifMatch, served)) {
+      throw new PreconditionError(`If-Match ${opts.ifMatch} is not the current ETag of zone ${origin} (${served}): it changed since it was read`, served)
+    }
+    if (opts.ifNoneMatch !== undefined && ifNoneMatchMatches(opts.ifNoneMatch, served)) {
+      throw new PreconditionError(`If-None-Match ${opts.ifNoneMatch} matches the current ETag of zone ${origin} (${served}): the change is made only when it does not`, served)
+    }
+    if (opts.ifMatch !== undefined && opts.ifMatch.trim() !== '*' && etagOf(src.text) !== served) {
+      throw new MeridianError('E_API_CONFLICT', `${src.file} was changed on disk since it was loaded (its ETag there is ${etagOf(src.text)}, the one serving ${served}): POST /v1/reload to serve it as it is (the file watcher does so by itself), then read the zone again and retry`, 409)
+    }
+    // A link (into a configuration checkout, a ConfigMap's ..data) is managed where it points: moved
+    // away it would dangle (a relative target), and the next deploy would put it back anyway.
+    const st = await lstat(src.file)
+    if (st.isSymbolicLink()) {
+      const target = await readlink(src.file).catch(() => '?')
+      throw new MeridianError('E_API_CONFLICT', `${src.file} is a symbolic link (to ${target}): Meridian does not delete a zone whose file is managed elsewhere; remove the link (or its target) where it is managed, and the watcher stops serving the zone. Nothing was changed`, 409)
+    }
+    const readOnly = await readOnlyReason(src.file)
+    if (readOnly) throw new MeridianError('E_ZONE_READ_ONLY', `${src.file} is read-only (${readOnly}): Meridian does not delete a zone file made read-only; make it writable (chmod u+w) to delete it through the API. Nothing was changed`, 409)
+    const next = sources.filter((s) => s !== src)
+    // The rest of the set as it is on disk must stand on its own (another file broken by hand: 400, as for an edit).
+    const set = buildZoneSet(next, this.serials.plan().serialOf, current.generation + 1, this.build)
+    let movedTo: string
+    let notDurable: NotDurableError | undefined
+    try {
+      movedTo = await this.deletedName(src.file, new Date())
+      await mkdir(path.dirname(movedTo), { recursive: true })
+      await moveFileDurably(src.file, movedTo)
+    } catch (err) {
+      if (!(err instanceof NotDurableError)) throw new MeridianError('E_ZONE_WRITE', `cannot move ${src.file} into ${path.join(this.dir, '.meridian', 'deleted')}: ${(err as Error).message}; nothing was changed`, 500, { cause: err })
+      notDurable = err
+      movedTo = err.file
+    }
+    this.swap(set, next, opts.reason ?? 'delete', started)
+    if (notDurable) {
+      const cause = (notDurable.cause as Error).message
+      throw new NotDurableEditError(`zone ${origin} is no longer served and its file was moved to ${movedTo}, but a directory could not be synced (${cause}): the move may not survive a crash or power loss; check the disk, then run sync`, undefined, { cause: notDurable })
+    }
+    return { set, file: src.file, movedTo, etag: served }
   }
 
   private saveSerials(): Promise<void> {

@@ -69,6 +69,23 @@ function createStyled(doc: Document, value: unknown): YamlNode {
 }
 
 /**
+ * The text of a new zone file holding `value` (a zone definition as plain JSON values): a block
+ * mapping at the top, small collections of scalars in flow style as zone files usually write them
+ * (`soa: { mname: ns1, rname: hostmaster }`, `vips: [ 192.0.2.1 ]`). The text is checked to parse
+ * back to exactly `value`; should it not, the value is written as JSON, which is YAML too.
+ */
+export function renderNewZone(value: Record<string, unknown>): string {
+  const doc = new YAML.Document()
+  const node = createStyled(doc, value)
+  if (isMap(node)) node.flow = false
+  doc.contents = node as typeof doc.contents
+  const text = doc.toString({ lineWidth: 0, flowCollectionPadding: true })
+  const back = YAML.parseDocument(text, { uniqueKeys: true })
+  if (back.errors.length === 0 && isDeepStrictEqual(back.toJS(), value)) return text
+  return JSON.stringify(value, null, 2) + '\n'
+}
+
+/**
  * Makes `node` hold `value`, changing it in place where it can so that comments, key order and
  * styles stay: a scalar keeps its node; a mapping loses the keys `value` lacks, keeps the order of
  * the others, and gets new keys at its end; a sequence is updated item by item. Returns the node to
