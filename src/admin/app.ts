@@ -1,7 +1,8 @@
 /**
  * # admin/: the admin REST API (fastify)
  *
- * Owns the HTTP routes operators use to manage regions and services live, read health, explain a
+ * Owns the HTTP routes operators use to create and delete zones and manage their regions and
+ * services live, read health, explain a
  * DNS answer and reload the zones. Every change goes through the config store's edit path
  * (store/file-store.ts): validated with the zone schema, the whole zone set rebuilt and validated,
  * the zone's YAML written atomically with its comments kept, the set swapped in (DNS answers change
@@ -9,7 +10,7 @@
  * in cli.ts.
  *
  * Routes (docs/api.md; OpenAPI at /openapi.json):
- *   GET  /v1/zones                       GET /v1/zones/{zone}
+ *   GET|POST /v1/zones                   GET|DELETE /v1/zones/{zone}
  *   GET|POST /v1/zones/{zone}/regions    GET|PUT|PATCH|DELETE /v1/zones/{zone}/regions/{region}
  *   POST /v1/zones/{zone}/regions/{region}/drain | /undrain
  *   GET|POST /v1/zones/{zone}/services   GET|PUT|PATCH|DELETE /v1/zones/{zone}/services/{service}
@@ -36,13 +37,13 @@ import type { VipHealth } from '../model/gslb.js'
 import { canonical, isInZone, nameProblem, resolveName } from '../model/name.js'
 import type { Zone } from '../model/types.js'
 import { NotDurableEditError, PreconditionError, type EditableConfigStore, type EditResult } from '../store/file-store.js'
-import { deleteAt, ifNoneMatchMatches, isPlainObject, keysAt, mergePatch, mergePatchAt, setAt, valueAt } from '../store/zone-editor.js'
+import { deleteAt, ifNoneMatchMatches, isPlainObject, keysAt, mergePatch, mergePatchAt, renderNewZone, setAt, valueAt } from '../store/zone-editor.js'
 import { bearerMatches } from './auth.js'
-import { ApiError, badRequest, conflict, notFound, toErrorBody } from './errors.js'
+import { ApiError, badRequest, conflict, invalid, notFound, toErrorBody } from './errors.js'
 import { explain, parseExplainRequest, type Resolver } from './explain.js'
 import { healthReport, type HealthSnapshot } from './health.js'
 import { openApiDocument } from './openapi.js'
-import { assertEntry, objectBody, takeName, withoutUnwrittenDefaults, type Section } from './validate.js'
+import { assertEntry, assertZone, objectBody, takeName, withoutUnwrittenDefaults, withoutZoneDefaults, type Section } from './validate.js'
 
 export interface Readiness {
   ready: boolean
@@ -150,6 +151,26 @@ function serviceKeyFor(name: string, origin: string): string {
   return `${target}.`
 }
 
+/** `s` quoted for a POSIX shell when it holds anything but safe characters. */
+const shellQuote = (s: string): string => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replaceAll("'", "'\\''")}'`)
+
+/**
+ * A POST /v1/zones body (a zone definition, as GET /v1/zones/{zone} shows one or a zone file
+ * writes it) checked with the zone schema, and the text of its new file: keys in the schema's
+ * order, and without the keys that hold their default (a GET answer sent back writes only what the
+ * operator would). A 400 for a body the schema refuses, and for an origin that is no name a file
+ * can be named after.
+ */
+function newZoneText(body: Record<string, unknown>): { origin: string; text: string } {
+  assertZone(body)
+  const origin = canonical(body.origin as string)
+  const problem = nameProblem(origin)
+  if (problem) throw invalid([{ path: 'origin', message: problem }], 'E_ZONE_SEMANTIC')
+  if (origin === '') throw badRequest('the root zone cannot be created through the API (its file would have no name); write its file by hand', 'origin')
+  if (Buffer.byteLength(`${origin}.yaml`) > 255) throw badRequest(`${origin} is too long to name its file ${origin}.yaml (at most 255 octets)`, 'origin')
+  return { origin, text: renderNewZone(withoutZoneDefaults(body)) }
+}
+
 const regionJson = (zone: Zone, name: string) => ({ name, ...zone.definition.regions[name] })
 
 /**
@@ -233,7 +254,11 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
     const { status, body, unexpected } = toErrorBody(err, editedFile.get(req))
     if (unexpected) req.log.error({ err }, 'admin request failed')
     // A 412 carries the current ETag, and so does a change made but not durable (what a GET returns now).
-    if (err instanceof PreconditionError || err instanceof NotDurableEditError) reply.header('etag', err.etag)
+    if (err instanceof PreconditionError || err instanceof NotDurableEditError) {
+      // (a zone deleted but not durably has no ETag any more: the one of the zone it was goes too)
+      if (err.etag !== undefined) reply.header('etag', err.etag)
+      else reply.removeHeader('etag')
+    }
     void reply.code(status).type('application/json; charset=utf-8').send(body)
   })
   app.setNotFoundHandler(async (req, reply) => {
@@ -309,6 +334,37 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
     const zone = zoneFor(req, reply)
     if (notModified(req, reply)) return reply
     return zone.definition
+  })
+
+  app.post('/v1/zones', async (req: Req, reply) => {
+    const { origin, text } = newZoneText(objectBody(req.body))
+    // Problems of the new zone are the body's: reported by key path, without positions in a file
+    // that was never written. Problems of other files carry their file and line.
+    editedFile.set(req, store.newZoneFile(origin))
+    const res = await store.createZone(origin, text, { reason: `admin: ${req.method} ${req.url} ${origin}` })
+    return reply.code(201).header('location', `/v1/zones/${encodeURIComponent(origin)}`).header('etag', res.etag).send(res.zone.definition)
+  })
+
+  app.delete('/v1/zones/:zone', async (req: Req, reply) => {
+    const zone = zoneFor(req, reply)
+    const inm = req.headers['if-none-match']
+    const ifMatch = req.headers['if-match']
+    const res = await store.deleteZone(zone.origin, {
+      ifMatch: typeof ifMatch === 'string' ? ifMatch : undefined,
+      ifNoneMatch: typeof inm === 'string' ? inm : undefined,
+      reason: `admin: ${req.method} ${req.url}`,
+    })
+    // The zone is gone: no ETag describes it any more.
+    void reply.removeHeader('etag')
+    return {
+      origin: zone.origin,
+      deleted: true,
+      file: res.file,
+      movedTo: res.movedTo,
+      restore: `mv ${shellQuote(res.movedTo)} ${shellQuote(res.file)}`,
+      message: `zone ${zone.origin} is no longer served (its names are REFUSED); its file was moved to ${res.movedTo}: move it back (restore) and the zone is served again`,
+      zones: [...res.set.zones.keys()],
+    }
   })
 
   // ---- regions and services -----------------------------------------------------------------------

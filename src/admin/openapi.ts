@@ -1,9 +1,9 @@
 /**
  * GET /openapi.json: the admin API as OpenAPI 3.1, its body schemas generated from the zone schema
- * (config/schema.ts regionSchema and serviceSchema, the `x-message` keys stripped), so the document,
+ * (config/schema.ts zoneSchema, regionSchema and serviceSchema, the `x-message` keys stripped), so the document,
  * the zone files and the API's validation cannot disagree.
  */
-import { REGION_NAME_PATTERN, regionSchema, serviceSchema } from '../config/schema.js'
+import { REGION_NAME_PATTERN, regionSchema, serviceSchema, zoneSchema } from '../config/schema.js'
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json }
 
@@ -39,7 +39,23 @@ function bodySchemas(): Record<string, Json> {
     },
   })
   const sameName = (n: Record<string, unknown>): Json => ({ ...n, description: 'Optional; when given, it names what the URL names (a GET answer can be sent back as it is).' })
+  const zone = Object.fromEntries(Object.entries(stripExtensions(zoneSchema) as Record<string, Json>).filter(([k]) => k !== '$id' && k !== 'title'))
   return {
+    Zone: { ...zone, description: 'A zone definition as in a zone file (docs/zones.md). GET shows it with every default filled in; POST takes it as a file writes it (defaults may be left out).' },
+    ZoneDeleted: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['origin', 'deleted', 'file', 'movedTo', 'restore', 'message', 'zones'],
+      properties: {
+        origin: { type: 'string' },
+        deleted: { const: true },
+        file: { type: 'string', description: 'Where the zone file was.' },
+        movedTo: { type: 'string', description: 'Where it is now: <zones>/.meridian/deleted/<name>.<UTC time>.yaml.' },
+        restore: { type: 'string', description: 'The shell command that moves it back; the file watcher (or POST /v1/reload) then serves the zone again.' },
+        message: { type: 'string' },
+        zones: { type: 'array', items: { type: 'string' }, description: 'The zones served now.' },
+      },
+    },
     Region: { ...region, required: ['name', ...(region.required ?? [])], properties: { name: regionName, ...region.properties }, description: 'A region as in a zone file (docs/zones.md), with its name and the defaults that apply filled in.' } as unknown as Json,
     RegionCreate: { ...region, required: ['name', ...(region.required ?? [])], properties: { name: regionName, ...region.properties } } as unknown as Json,
     RegionReplace: { ...region, properties: { name: sameName(regionName), ...region.properties } } as unknown as Json,
@@ -104,6 +120,8 @@ const writeErrors = {
     headers: etagHeader,
   },
 }
+/** A create of a zone names none in its URL (no 404) and takes no precondition (no 412). */
+const createErrors = Object.fromEntries(Object.entries(writeErrors).filter(([status]) => status !== '404' && status !== '412'))
 const readErrors = {
   ...guarded,
   '304': { description: 'If-None-Match names the current ETag: not modified, no body.', headers: etagHeader },
@@ -179,8 +197,33 @@ export function openApiDocument(version: string): Record<string, unknown> {
     },
     security: [{ bearer: [] }],
     paths: withOtherMethods({
-      '/v1/zones': { get: { operationId: 'listZones', summary: 'Every zone served, with its serial and ETag.', responses: { '200': json({ type: 'array', items: any }, 'The zones.'), ...guarded } } },
-      '/v1/zones/{zone}': { parameters: [zoneParam], get: { operationId: 'getZone', summary: "A zone's full definition (as in its file, defaults filled in).", responses: { '200': withEtag(json(any, 'The zone definition.')), ...readErrors } } },
+      '/v1/zones': {
+        get: { operationId: 'listZones', summary: 'Every zone served, with its serial and ETag.', responses: { '200': json({ type: 'array', items: any }, 'The zones.'), ...guarded } },
+        post: {
+          operationId: 'createZone',
+          summary: 'Create a zone: its definition written to <zones>/<origin>.yaml, validated with the whole set, served at once.',
+          requestBody: body('Zone'),
+          responses: {
+            '201': { ...json(ref('Zone'), 'The new zone, as GET shows it.'), headers: { ...etagHeader, Location: { description: "The new zone's URL.", schema: { type: 'string' } } } },
+            ...createErrors,
+            '409': err('E_API_CONFLICT: the zone is served already, another file declares its origin, or <origin>.yaml exists already (even a broken file or a dangling link). Nothing was written.'),
+          },
+        },
+      },
+      '/v1/zones/{zone}': {
+        parameters: [zoneParam],
+        get: { operationId: 'getZone', summary: "A zone's full definition (as in its file, defaults filled in).", responses: { '200': withEtag(json(ref('Zone'), 'The zone definition.')), ...readErrors } },
+        delete: {
+          operationId: 'deleteZone',
+          summary: 'Stop serving a zone (its names are REFUSED at once) and move its file to <zones>/.meridian/deleted/, from where moving it back restores it.',
+          parameters: [ifMatch, ifNoneMatch],
+          responses: {
+            '200': json(ref('ZoneDeleted'), 'Deleted: where the file went, and how to restore it.'),
+            ...writeErrors,
+            '409': err('E_API_CONFLICT: the zone file is a symbolic link (managed elsewhere), is no longer in the zones directory, or (with If-Match) was edited by hand since it was loaded; E_ZONE_READ_ONLY: the zone file is read-only. Nothing was changed.'),
+          },
+        },
+      },
       ...entity('region'),
       '/v1/zones/{zone}/regions/{region}/drain': action('drain'),
       '/v1/zones/{zone}/regions/{region}/undrain': action('undrain'),

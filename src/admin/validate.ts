@@ -4,7 +4,7 @@
  * and each problem's key path is made relative to the body. One schema, one set of messages.
  */
 import { isDeepStrictEqual } from 'node:util'
-import { checkSchema, regionSchema, serviceSchema } from '../config/schema.js'
+import { checkSchema, regionSchema, serviceSchema, zoneSchema } from '../config/schema.js'
 import { validateZoneDocument } from '../config/validate.js'
 import { isPlainObject } from '../store/zone-editor.js'
 import { badRequest, invalid, type ErrorDetail } from './errors.js'
@@ -81,6 +81,41 @@ function strip(body: Record<string, unknown>, defaults: Map<string, unknown>, cu
   for (const [k, v] of Object.entries(body)) {
     if (!(k in written) && defaults.has(k) && isDeepStrictEqual(v, defaults.get(k))) continue
     out[k] = region && k === 'check' && isPlainObject(v) ? strip(v, CHECK_DEFAULTS, written.check, false) : v
+  }
+  return out
+}
+
+/** Throws a 400 (E_ZONE_SCHEMA) naming every problem of a whole zone definition (POST /v1/zones), by key path in the body. */
+export function assertZone(body: Record<string, unknown>): void {
+  const problems = validateZoneDocument(structuredClone(body)).map((p) => {
+    const path = [...p.path, ...(p.key === undefined ? [] : [p.key])]
+    const missing = /^missing required key "(.+)"$/.exec(p.message)
+    if (missing) path.push(missing[1]!)
+    return { path: path.join('.'), message: p.message }
+  })
+  if (problems.length > 0) throw invalid(problems)
+}
+
+const ZONE_DEFAULTS = defaultsOf(zoneSchema as unknown as Props)
+const SOA_DEFAULTS = defaultsOf(zoneSchema.properties.soa as unknown as Props)
+
+/**
+ * A zone definition (the schema holds it) with its keys in the schema's order (origin, ttl, soa, ns,
+ * records, ..., services) and without those that hold their default, in its SOA, regions (their
+ * checks too) and services as well: what an operator would write, so a GET answer sent back as a new
+ * zone makes a file as short as the one it came from could be.
+ */
+export function withoutZoneDefaults(body: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const key of Object.keys(zoneSchema.properties)) {
+    if (!(key in body)) continue
+    let v = body[key]
+    if (key === 'soa' && isPlainObject(v)) v = strip(v, SOA_DEFAULTS, undefined, false)
+    if ((key === 'regions' || key === 'services') && isPlainObject(v)) {
+      v = Object.fromEntries(Object.entries(v).map(([name, entry]) => [name, isPlainObject(entry) ? withoutUnwrittenDefaults(key, entry, undefined) : entry]))
+    }
+    if (ZONE_DEFAULTS.has(key) && isDeepStrictEqual(v, ZONE_DEFAULTS.get(key))) continue
+    out[key] = v
   }
   return out
 }

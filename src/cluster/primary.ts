@@ -293,14 +293,14 @@ export class DnsWorkers {
   }
 
   /**
-   * The store, for the admin API: its edits and reloads resolve only once every worker answers from
+   * The store, for the admin API: its edits, zone creations and deletions and reloads resolve only once every worker answers from
    * the new set, so a 2xx still means "DNS already answers this way", as with one process.
    */
   syncedStore<T extends EditableConfigStore>(store: T): T {
     return new Proxy(store, {
       get: (target, prop) => {
         const v = Reflect.get(target, prop) as unknown
-        if ((prop === 'edit' || prop === 'reload') && typeof v === 'function') {
+        if ((prop === 'edit' || prop === 'reload' || prop === 'createZone' || prop === 'deleteZone') && typeof v === 'function') {
           return async (...args: unknown[]) => {
             let r: unknown
             try {

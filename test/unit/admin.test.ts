@@ -239,7 +239,7 @@ describe('bad requests: a precise error body, and the zone file unchanged', () =
     ['deleting an unknown service', 'DELETE', `${Z}/services/nope`, undefined, 404, 'E_API_NOT_FOUND', []],
     ['an unknown path', 'GET', '/v1/nothing', undefined, 404, 'E_API_NOT_FOUND', []],
     ['a method the path does not take', 'GET', '/v1/reload', undefined, 405, 'E_API_METHOD', []],
-    ['deleting a whole zone (not supported)', 'DELETE', `${Z}`, undefined, 405, 'E_API_METHOD', []],
+    ['replacing a whole zone (not supported: create and delete it)', 'PUT', `${Z}`, { origin: ORIGIN }, 405, 'E_API_METHOD', []],
     ['creating a region that exists', 'POST', `${Z}/regions`, { name: 'us-east', location: { country: 'US' }, vips: ['192.0.2.2'] }, 409, 'E_API_CONFLICT', []],
     ['creating a service that exists (by its full name)', 'POST', `${Z}/services`, { name: 'www.admin.test.', regions: ['eu-west'] }, 409, 'E_API_CONFLICT', []],
     ['a service over a static record set', 'POST', `${Z}/services`, { name: 'static' }, 409, 'E_API_CONFLICT', []],
@@ -689,7 +689,9 @@ describe('reads', () => {
     const ops = Object.entries(doc.paths).flatMap(([p, item]) => Object.keys(item).filter((k) => HTTP_METHODS.includes(k)).map((m) => `${m.toUpperCase()} ${p}`))
     for (const op of [
       'GET /v1/zones',
+      'POST /v1/zones',
       'GET /v1/zones/{zone}',
+      'DELETE /v1/zones/{zone}',
       'GET /v1/zones/{zone}/regions',
       'POST /v1/zones/{zone}/regions',
       'GET /v1/zones/{zone}/regions/{region}',
