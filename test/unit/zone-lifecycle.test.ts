@@ -14,6 +14,7 @@ import { describe, test, type TestContext } from 'node:test'
 import YAML from 'yaml'
 import { buildAdminApp } from '../../src/admin/app.js'
 import { withoutZoneDefaults } from '../../src/admin/validate.js'
+import { DnsWorkers } from '../../src/cluster/primary.js'
 import { countryLocation, placeLocation } from '../../src/geo/index.js'
 import { createLogger } from '../../src/log.js'
 import { createFileAtomic, directory, moveFileDurably } from '../../src/store/atomic.js'
@@ -428,4 +429,29 @@ test('the file watcher sees the created file and the moved one, and changes noth
   assert.equal(sets, 2, 'one new set for the create, one for the delete')
   assert.deepEqual(h.logs().filter((l) => l.level >= 50), [], 'nothing logged as an error')
   assert.equal(h.logs().filter((l) => l.msg === 'zones loaded').length, 3, 'start-up, create, delete')
+})
+
+test('with DNS workers, a zone created or deleted is answered only once every worker serves the new set (the synced store waits, as for an edit)', async (t) => {
+  const h = await harness(t)
+  // DnsWorkers.syncedStore over the real store, its synced() held until the test lets it go.
+  let release: () => void = () => undefined
+  let asked = 0
+  const workers = {
+    synced: () => {
+      asked++
+      return new Promise<void>((r) => (release = r))
+    },
+  }
+  const synced = DnsWorkers.prototype.syncedStore.call(workers as unknown as DnsWorkers, h.store)
+  const text = renderNewZone(NEW_ZONE)
+  for (const op of [() => synced.createZone('new.test', text), () => synced.deleteZone('new.test')]) {
+    let done = false
+    const p = op().then(() => (done = true))
+    await until(() => asked > 0, 5000, 'synced() asked for')
+    assert.equal(done, false, 'not answered while a worker may still serve the old set')
+    release()
+    await p
+    asked = 0
+  }
+  assert.ok(!h.store.current().zones.has('new.test'))
 })
