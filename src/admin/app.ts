@@ -1,9 +1,9 @@
 /**
  * # admin/: the admin REST API (fastify)
  *
- * Owns the HTTP routes operators use to create and delete zones and manage their regions and
- * services live, read health, explain a
- * DNS answer and reload the zones. Every change goes through the config store's edit path
+ * Owns the HTTP routes operators use to create and delete zones, manage their regions and services
+ * live, read health, explain a DNS answer and reload the zones. Every change goes through the config
+ * store's edit path
  * (store/file-store.ts): validated with the zone schema, the whole zone set rebuilt and validated,
  * the zone's YAML written atomically with its comments kept, the set swapped in (DNS answers change
  * at once), and only then answered. Imports no dns/ code: the explain route gets a Resolver built
@@ -361,7 +361,8 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
       deleted: true,
       file: res.file,
       movedTo: res.movedTo,
-      restore: `mv ${shellQuote(res.movedTo)} ${shellQuote(res.file)}`,
+      // -n: a file made at the zone's name since (the zone created anew) is not replaced by the restore.
+      restore: `mv -n ${shellQuote(res.movedTo)} ${shellQuote(res.file)}`,
       message: `zone ${zone.origin} is no longer served (its names are REFUSED); its file was moved to ${res.movedTo}: move it back (restore) and the zone is served again`,
       zones: [...res.set.zones.keys()],
     }

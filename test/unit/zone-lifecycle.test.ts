@@ -331,7 +331,7 @@ describe('DELETE /v1/zones/{zone}', () => {
     assert.equal(body.deleted, true)
     assert.equal(body.file, file)
     assert.match(body.movedTo, new RegExp(`^${h.dir.replace(/[.]/g, '\\.')}/\\.meridian/deleted/new\\.test\\.\\d{4}-\\d\\d-\\d\\dT\\d\\d-\\d\\d-\\d\\d\\.\\d{3}Z\\.yaml$`))
-    assert.equal(body.restore, `mv ${body.movedTo} ${file}`)
+    assert.equal(body.restore, `mv -n ${body.movedTo} ${file}`)
     assert.deepEqual(body.zones, ['admin.test'])
     assert.equal(await readFile(body.movedTo, 'utf8'), bytes, 'the same bytes')
     await assert.rejects(lstat(file))
