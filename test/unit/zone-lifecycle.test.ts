@@ -11,6 +11,8 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { Writable } from 'node:stream'
 import { describe, test, type TestContext } from 'node:test'
+import { Ajv } from 'ajv'
+import * as ajvFormats from 'ajv-formats'
 import YAML from 'yaml'
 import { buildAdminApp } from '../../src/admin/app.js'
 import { withoutZoneDefaults } from '../../src/admin/validate.js'
@@ -454,4 +456,22 @@ test('with DNS workers, a zone created or deleted is answered only once every wo
     asked = 0
   }
   assert.ok(!h.store.current().zones.has('new.test'))
+})
+
+test('the OpenAPI document: a GET of a zone is a Zone, and so is the body that created it; a delete\'s answer is a ZoneDeleted', async (t) => {
+  const h = await harness(t)
+  const doc = (await get(h, '/openapi.json')).json() as { components: { schemas: Record<string, object> } }
+  const ajv = new Ajv({ strict: false })
+  let addFormats: unknown = ajvFormats
+  while (typeof addFormats !== 'function') addFormats = (addFormats as { default: unknown }).default
+  ;(addFormats as (a: Ajv, f: string[]) => void)(ajv, ['ipv4', 'ipv6'])
+  const zone = ajv.compile(doc.components.schemas.Zone!)
+  const deleted = ajv.compile(doc.components.schemas.ZoneDeleted!)
+  assert.equal(zone(NEW_ZONE), true, JSON.stringify(zone.errors))
+  assert.equal(zone({ ...NEW_ZONE, colour: 'red' }), false, 'an unknown key')
+  assert.equal((await post(h, NEW_ZONE)).statusCode, 201)
+  const shown = (await get(h, '/v1/zones/new.test')).json() as unknown
+  assert.equal(zone(shown), true, JSON.stringify(zone.errors))
+  const res = await del(h, 'new.test')
+  assert.equal(deleted(res.json()), true, JSON.stringify(deleted.errors))
 })
