@@ -41,6 +41,9 @@ function literalLookup(address: string, family: number, callback: (err: null, ad
 }
 
 class UdpListener extends dns2.UDPServer {
+  /** Datagrams read so far: a shutdown watches it to tell when the socket has gone quiet (drain()). */
+  private read = 0
+
   constructor(
     family: 4 | 6,
     private readonly handler: DnsHandler,
@@ -55,11 +58,46 @@ class UdpListener extends dns2.UDPServer {
   }
 
   override handle(data: Buffer, rinfo: RemoteInfo): void {
+    this.read++
     // No reply can go to port 0 (a spoofed source: dgram's send throws on it, synchronously, inside
     // this socket event, and one such datagram ended the process). Dropped unread, as BIND does.
     if (rinfo.port === 0) return
     const reply = this.handler.handle(data, 'udp', rinfo.address)
     if (reply) this.send(reply, rinfo.port, rinfo.address)
+  }
+
+  /**
+   * Closes the socket once it has answered what it held: the queries sent before the shutdown
+   * began wait in the kernel's receive queue, and closing at once dropped them unanswered (one
+   * process: 96-239 of 250 answered; two workers, which read one shared socket: 192-250). libuv
+   * reads a socket's queue 32 datagrams per poll for I/O, so reading goes on until a look finds no
+   * datagram read for UDP_QUIET_MS and a poll since (an immediate after the timer: a loop blocked
+   * past the timer is no quiet socket): then the queue is empty, and one sent just before (from
+   * the network) had those milliseconds to come. A socket that never goes quiet (steady traffic)
+   * is closed at `maxMs`. Resolves once closed.
+   */
+  drain(maxMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      let seen = this.read
+      let immediate: NodeJS.Immediate | undefined
+      const done = (): void => {
+        clearTimeout(quiet)
+        clearTimeout(bound)
+        clearImmediate(immediate)
+        try {
+          this.close(() => resolve())
+        } catch {
+          resolve() // already closed (a socket error closed it)
+        }
+      }
+      const check = (): void => {
+        if (this.read === seen) return done()
+        seen = this.read
+        quiet.refresh()
+      }
+      const quiet = setTimeout(() => (immediate = setImmediate(check)), UDP_QUIET_MS)
+      const bound = setTimeout(done, maxMs)
+    })
   }
 
   /**
@@ -405,10 +443,11 @@ export class DnsListener {
   }
 
   /**
-   * Closes the UDP sockets and stops accepting TCP connections; the open ones answer what their
-   * clients had sent before they are ended, for up to `graceMs` (TcpListener.shutdown).
+   * Stops accepting TCP connections, and at the same time: each UDP socket answers the queries it
+   * holds and is closed once quiet (UdpListener.drain, at most `udpMs`), each open connection
+   * answers what its client had sent and is then ended, for up to `graceMs` (TcpListener.shutdown).
    */
-  async close(graceMs = TCP_SHUTDOWN_GRACE_MS): Promise<void> {
+  async close(graceMs = TCP_SHUTDOWN_GRACE_MS, udpMs = UDP_DRAIN_MAX_MS): Promise<void> {
     this.closed = true
     clearInterval(this.rescanTimer)
     await this.rescanning?.catch(() => undefined)
@@ -416,8 +455,7 @@ export class DnsListener {
     this.udps = new Map()
     const tcp = this.tcp
     this.tcp = undefined
-    await Promise.all(udps.map((udp) => new Promise<void>((resolve) => udp.close(() => resolve()))))
-    await tcp?.shutdown(graceMs)
+    await Promise.all([...udps.map((udp) => udp.drain(udpMs)), tcp?.shutdown(graceMs)])
   }
 }
 
@@ -426,6 +464,12 @@ export class DnsListener {
  * them: under a DNS worker's own 3 s exit deadline (src/cluster/worker.ts).
  */
 const TCP_SHUTDOWN_GRACE_MS = 2000
+
+/** A UDP socket being shut down is closed once no datagram has come for this long (UdpListener.drain). */
+const UDP_QUIET_MS = 5
+
+/** ...or at the latest this long after the shutdown began, when its traffic never stops. */
+const UDP_DRAIN_MAX_MS = 500
 
 /** A bind error of an address the host no longer has, or does not have yet (a tentative IPv6 one). */
 const GONE = ['EADDRNOTAVAIL']

@@ -1,6 +1,7 @@
 /**
  * The UDP transport (src/dns/server.ts) in-process, over a real loopback socket: datagrams that
- * arrive as dgram hands them to the listener, including ones no reply can be sent to.
+ * arrive as dgram hands them to the listener, including ones no reply can be sent to, and a
+ * shutdown under steady traffic (the queued queries a shutdown answers: test/e2e/udp-shutdown.test.ts).
  */
 import assert from 'node:assert/strict'
 import { createSocket, type RemoteInfo, type Socket as UdpSocket } from 'node:dgram'
@@ -11,7 +12,7 @@ import { buildZoneSet } from '../../src/config/load.js'
 import { DnsHandler } from '../../src/dns/handler.js'
 import { DnsListener, type Interfaces } from '../../src/dns/server.js'
 import { createLogger } from '../../src/log.js'
-import { buildQuery, parseReply, RCODE, TYPE, udpExchange } from '../helpers/wire.js'
+import { buildQuery, parseReply, RCODE, TYPE, UdpClient, udpExchange } from '../helpers/wire.js'
 
 const zoneText = `origin: t.test
 soa: { mname: ns1, rname: h }
@@ -131,4 +132,36 @@ test('on a wildcard listen address, an address the host gains later is answered 
     '0.0.0.0',
     interfaces,
   )
+})
+
+test('a shutdown under steady UDP traffic answers until its bound (300 ms here), then closes the socket', async () => {
+  await withListener(async (listener, port) => {
+    const client = await UdpClient.open(port)
+    try {
+      // A query as soon as each answer comes: the socket is never quiet.
+      let id = 0
+      let answered = 0
+      let closingAt = Infinity
+      let afterClose = 0
+      const ask = () => void client.send(buildQuery({ id: id++ & 0xffff, name: 'www.t.test', type: TYPE.A }))
+      client.sock.on('message', () => {
+        answered++
+        if (performance.now() >= closingAt) afterClose++
+        ask()
+      })
+      ask()
+      while (answered < 10) await new Promise((r) => setImmediate(r))
+      const t0 = (closingAt = performance.now())
+      await listener.close(2000, 300)
+      const took = performance.now() - t0
+      assert.ok(took >= 290 && took < 1500, `closed ${took.toFixed(0)} ms after the shutdown began: at the bound, not at once nor at the TCP grace`)
+      assert.ok(afterClose > 10, `queries kept being answered while it drained (${afterClose})`)
+      const last = answered
+      ask()
+      assert.equal(await client.waitForId((id - 1) & 0xffff, 300), null, 'no answer once closed')
+      assert.equal(answered, last)
+    } finally {
+      await client.close()
+    }
+  })
 })
