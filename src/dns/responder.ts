@@ -38,6 +38,7 @@ export interface Outcome {
   additional: RR[]
   /** ECS scope prefix to return: how much of the client address the answer depended on. */
   ecsScope: number
+  /** The served zone the question's name falls in (also when it is not answered from it: BADVERS, class CH...); undefined outside every zone. */
   zone: Zone | undefined
   /** The selector's decision, when a GSLB service answered. */
   selection: Selection | undefined
@@ -74,6 +75,17 @@ function outcome(kind: OutcomeKind, rcode: number, zone: Zone | undefined, answe
 
 export const refused = (): Outcome => outcome('refused', RCODE.REFUSED, undefined)
 export const formerr = (): Outcome => outcome('formerr', RCODE.FORMERR, undefined)
+
+/**
+ * An outcome decided without looking the name up (BADVERS, NOTAUTH, a class or type not served):
+ * no AA, but `zone` the one the question falls in, so that the query is counted under it as the
+ * answers are (meridian_dns_queries_total{zone}).
+ */
+function unanswered(kind: OutcomeKind, rcode: number, zone: Zone | undefined): Outcome {
+  const out = outcome(kind, rcode, zone)
+  out.aa = false
+  return out
+}
 
 /** RRsets answered for ANY (RFC 8482 §4.1: one RRset, never the whole node), in this order of preference. */
 const ANY_ORDER = [RRTYPE.A, RRTYPE.AAAA, RRTYPE.MX, RRTYPE.TXT, RRTYPE.SRV, RRTYPE.CAA, RRTYPE.SOA, RRTYPE.NS]
@@ -134,16 +146,16 @@ export function otherOpcode(edns: Edns | null, tsig: Tsig | null): number {
 }
 
 export function respond(set: ZoneSet, q: Query, peer = '', gslb: GslbContext = NO_GSLB, known?: KnownClient): Outcome {
-  const early = beforeOpcode(q.edns, q.tsig)
-  if (early === RCODE.BADVERS) return outcome('badvers', early, undefined)
-  if (early === RCODE.NOTAUTH) return outcome('notauth', early, undefined)
   const zone = findZone(set, q.qkey)
+  const early = beforeOpcode(q.edns, q.tsig)
+  if (early === RCODE.BADVERS) return unanswered('badvers', early, zone)
+  if (early === RCODE.NOTAUTH) return unanswered('notauth', early, zone)
   if (!zone) return refused()
-  if (q.qclass !== 1 && q.qclass !== 255) return refused()
+  if (q.qclass !== 1 && q.qclass !== 255) return unanswered('refused', RCODE.REFUSED, zone)
   const qtype = q.qtype
-  if (qtype === RRTYPE.AXFR || qtype === RRTYPE.IXFR) return refused()
-  if (qtype === RRTYPE.OPT || qtype === 249 || qtype === 250) return formerr()
-  if (qtype === 253 || qtype === 254) return outcome('notimp', RCODE.NOTIMP, undefined)
+  if (qtype === RRTYPE.AXFR || qtype === RRTYPE.IXFR) return unanswered('refused', RCODE.REFUSED, zone)
+  if (qtype === RRTYPE.OPT || qtype === 249 || qtype === 250) return unanswered('formerr', RCODE.FORMERR, zone)
+  if (qtype === 253 || qtype === 254) return unanswered('notimp', RCODE.NOTIMP, zone)
 
   const answer: RR[] = []
   const visited = new Set<string>()

@@ -2,7 +2,7 @@
  * metrics/: the Prometheus registry and every metric Meridian exports (a leaf: anyone may import it).
  * Names follow `meridian_<subsystem>_<name>_<unit>`; counters end in `_total` (test/unit/metrics.test.ts).
  *
- *   meridian_dns_queries_total{zone,qtype,rcode}          every answered query (zone "" when none matched)
+ *   meridian_dns_queries_total{zone,qtype,rcode}          every answered query (its question's zone; "" when none matched)
  *   meridian_dns_dropped_total                            messages dropped unanswered
  *   meridian_dns_answers_total{zone,service,region}       GSLB answers, by the region answered first
  *   meridian_health_checks_total{target,result}           health check rounds, result ok | fail

@@ -160,6 +160,13 @@ for (const workers of [1, 2]) {
         await reload(url)
       })
     }
+
+    test('a query answered BADVERS (EDNS version 1, answered before the name is looked up) is counted under the zone its question falls in', async () => {
+      for (let i = 0; i < 3; i++) assert.equal((await dig('127.0.0.1', server.port, '+edns=1', '+noednsneg', `www.${KEEP}`, 'A')).status, 'BADVERS')
+      const badvers = (zone: string) => `meridian_dns_queries_total${JSON.stringify({ zone, qtype: 'A', rcode: 'BADVERS' })}`
+      assert.equal((await zoneSeries(url, KEEP)).get(badvers(KEEP)), 3)
+      assert.equal((await zoneSeries(url, '')).get(badvers('')), undefined, 'none under zone=""')
+    })
   })
 }
 

@@ -73,8 +73,29 @@ test('a TSIG-signed query is counted as NOTAUTH, a NOTIFY of EDNS version 1 as B
   h.handle(buildQuery({ name: 'www.m.test', type: 1, arcount: 1, trailing: tsigRecord() }), 'udp', '192.0.2.9')
   h.handle(buildQuery({ opcode: 4, name: 'm.test', type: 6, opt: { version: 1 } }), 'udp', '192.0.2.9')
   const text = await m.render()
-  assert.match(text, /^meridian_dns_queries_total\{zone="",qtype="A",rcode="NOTAUTH"\} 1$/m)
+  assert.match(text, /^meridian_dns_queries_total\{zone="m\.test",qtype="A",rcode="NOTAUTH"\} 1$/m)
+  // Another opcode's question is not read (its format is its opcode's): no zone.
   assert.match(text, /^meridian_dns_queries_total\{zone="",qtype="other",rcode="BADVERS"\} 1$/m)
+})
+
+test('a query answered before its name is looked up (BADVERS, NOTAUTH, class CH, AXFR, a meta type) is counted under the zone its question falls in', async () => {
+  const m = new Metrics({ processMetrics: false })
+  const h = new DnsHandler(() => set, pino({ level: 'silent' }), {}, undefined, m)
+  const cases: [Buffer, string][] = [
+    [buildQuery({ name: 'www.m.test', type: 1, opt: { version: 1 } }), 'qtype="A",rcode="BADVERS"'],
+    [buildQuery({ name: 'nope.m.test', type: 28, opt: { version: 1 } }), 'qtype="AAAA",rcode="BADVERS"'],
+    [buildQuery({ name: 'www.m.test', type: 1, arcount: 1, trailing: tsigRecord() }), 'qtype="A",rcode="NOTAUTH"'],
+    [buildQuery({ name: 'www.m.test', type: 16, class: 3 }), 'qtype="TXT",rcode="REFUSED"'],
+    [buildQuery({ name: 'm.test', type: 252 }), 'qtype="AXFR",rcode="REFUSED"'],
+    [buildQuery({ name: 'm.test', type: 41 }), 'qtype="OPT",rcode="FORMERR"'],
+  ]
+  for (const [q] of cases) assert.ok(h.handle(q, 'udp', '192.0.2.9'))
+  // Outside every zone: no zone, as before.
+  h.handle(buildQuery({ name: 'example.com', type: 1, opt: { version: 1 } }), 'udp', '192.0.2.9')
+  const text = await m.render()
+  for (const [, labels] of cases) assert.match(text, new RegExp(`^meridian_dns_queries_total\\{zone="m\\.test",${labels}\\} 1$`, 'm'))
+  assert.match(text, /^meridian_dns_queries_total\{zone="",qtype="A",rcode="BADVERS"\} 1$/m)
+  assert.doesNotMatch(text, /zone="",qtype="(AAAA|TXT|AXFR|OPT)"/)
 })
 
 test('queries of types without a label of their own share one tally, so random query types cannot grow the tallies', async () => {
