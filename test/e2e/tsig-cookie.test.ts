@@ -120,6 +120,12 @@ describe('TSIG-signed requests get NOTAUTH with TSIG error BADKEY (RFC 8945 §5.
       assert.equal(reply.arcount, 1)
     })
 
+    test(`a TSIG whose TTL is not 0 (RFC 8945 §4.2 says 0; BIND and Knot do not check it) gets the same BADKEY, its TSIG of TTL 0 (${transport})`, async () => {
+      const t0 = Date.now()
+      const { reply, raw } = await askAfterWarm(transport, 0x5104, {}, { arcount: 1, trailing: tsigRecord({ ttl: 3600, originalId: 0x5104 }) })
+      assertBadKey(reply, raw, 0x5104, { name: 'tkey.example', algorithm: 'hmac-sha256', originalId: 0x5104 }, t0)
+    })
+
     test(`NOTIFY (opcode 4) signed: NOTAUTH, opcode kept, no question, the BADKEY TSIG (${transport})`, async () => {
       const t0 = Date.now()
       const { reply, raw } = await exchange(transport, buildQuery({ id: 0x5103, opcode: 4, name: APEX, type: TYPE.SOA, arcount: 1, trailing: tsigRecord({ originalId: 0x5103 }) }))

@@ -120,6 +120,8 @@ export interface TsigSpec {
   other?: Buffer
   /** Default ANY (255). */
   class?: number
+  /** Default 0 (RFC 8945 §4.2). */
+  ttl?: number
 }
 
 /** One TSIG record's octets (RFC 8945 §4.2); its MAC is whatever is given (Meridian knows no key to check it with). */
@@ -142,6 +144,7 @@ export function tsigRecord(spec: TsigSpec = {}): Buffer {
   const head = Buffer.alloc(10)
   head.writeUInt16BE(TYPE.TSIG, 0)
   head.writeUInt16BE(spec.class ?? 255, 2)
+  head.writeUInt32BE(spec.ttl ?? 0, 4)
   head.writeUInt16BE(rdata.length, 8)
   return Buffer.concat([owner, head, rdata])
 }
