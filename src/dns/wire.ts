@@ -100,8 +100,10 @@ export function skipName(buf: Buffer, off: number): number {
 
 /**
  * What is wrong with the ECS option data at `off` (`len` octets), or null when it is valid: family 1
- * or 2, prefixes within the family, exactly the source prefix's octets, no bits past the prefix.
- * The strict reader and the answer cache's hot path both ask this.
+ * or 2, a source prefix within the family, a scope prefix of 0 (RFC 7871 §6: "In queries, it MUST
+ * be set to 0"; §7.2.1: a wrongly formatted option is FORMERR, as BIND answers it), exactly the
+ * source prefix's octets, no bits past the prefix. The strict reader and the answer cache's hot
+ * path both ask this.
  */
 export function ecsProblem(buf: Buffer, off: number, len: number): string | null {
   if (len < 4) return 'ECS option shorter than 4 octets'
@@ -111,7 +113,7 @@ export function ecsProblem(buf: Buffer, off: number, len: number): string | null
   const max = family === 1 ? 32 : family === 2 ? 128 : 0
   if (max === 0) return `ECS family ${family} is not IPv4 (1) or IPv6 (2)`
   if (sourcePrefix > max) return `ECS source prefix /${sourcePrefix} is longer than the family allows (/${max})`
-  if (scopePrefix > max) return `ECS scope prefix /${scopePrefix} is longer than the family allows (/${max})`
+  if (scopePrefix !== 0) return `ECS scope prefix /${scopePrefix} in a query; it must be 0`
   const need = Math.ceil(sourcePrefix / 8)
   if (len - 4 !== need) return `ECS address has ${len - 4} octets; a /${sourcePrefix} needs exactly ${need}`
   if (need > 0 && sourcePrefix % 8 !== 0) {

@@ -110,8 +110,8 @@ function assertApexSoa(reply: Reply, raw: Buffer, id: number): void {
 describe('malformed queries get FORMERR with the ID echoed and QR set', () => {
   const apexQ = encodeName(APEX)
   const typeClass = Buffer.from([0, TYPE.SOA, 0, 1])
-  const ecsQuery = (id: number, family: number, source: number, address: number[]) =>
-    buildQuery({ id, name: APEX, type: TYPE.SOA, opt: { options: [ecsOption(family, source, 0, address)] } })
+  const ecsQuery = (id: number, family: number, source: number, address: number[], scope = 0) =>
+    buildQuery({ id, name: APEX, type: TYPE.SOA, opt: { options: [ecsOption(family, source, scope, address)] } })
 
   // Each case: what is wrong, the query. A query that carries an OPT (root owner) gets an OPT back
   // (RFC 6891 §6.1.1), whatever the FORMERR is about; one without gets none.
@@ -147,6 +147,10 @@ describe('malformed queries get FORMERR with the ID echoed and QR set', () => {
     ['an ECS option /24 carrying 2 address octets', (id) => ecsQuery(id, 1, 24, [198, 51])],
     ['an ECS option 2001:db8::/32 carrying 16 address octets', (id) => ecsQuery(id, 2, 32, [0x20, 0x01, 0x0d, 0xb8, ...Array<number>(12).fill(0)])],
     ['an ECS option with family 3', (id) => ecsQuery(id, 3, 0, [])],
+    // RFC 7871 §6: a query's scope prefix MUST be 0; §7.2.1: a wrongly formatted option is FORMERR (BIND's answer too).
+    ['an ECS option 198.51.100.0/24 with scope prefix /16', (id) => ecsQuery(id, 1, 24, [198, 51, 100], 16)],
+    ['an ECS option 2001:db8::/32 with scope prefix /56', (id) => ecsQuery(id, 2, 32, [0x20, 0x01, 0x0d, 0xb8], 56)],
+    ['an ECS option /0 with scope prefix /24', (id) => ecsQuery(id, 1, 0, [], 24)],
     [
       'an ECS option whose length runs past the OPT record',
       (id) => {
@@ -288,6 +292,19 @@ describe('EDNS', () => {
       { family: reply.ecs.family, source: reply.ecs.sourcePrefix, scope: reply.ecs.scopePrefix, address: [...reply.ecs.address] },
       { family: 1, source: 24, scope: 0, address: [198, 51, 100] },
     )
+  })
+
+  test('an ECS option with a nonzero scope prefix gets FORMERR also once the same query with scope 0 has its answer cached', async () => {
+    for (const [id, scope] of [[0x4405, 0], [0x4406, 0], [0x4407, 24]] as const) {
+      const { reply, raw } = await udp(main, soaQuery(id, { opt: { options: [ecsOption(1, 24, scope, [203, 0, 113])] } }))
+      if (scope === 0) {
+        assertApexSoa(reply, raw, id)
+        continue
+      }
+      assert.equal(reply.rcode, RCODE.FORMERR, 'FORMERR, not the cached answer')
+      assert.equal(reply.answers.length, 0)
+      assert.deepEqual([reply.opt?.version, reply.ecs], [0, null], 'a version-0 OPT, no ECS echoed')
+    }
   })
 
   test('echoes ECS 2001:db8:ab00::/40 as family 2, source 40, scope 0 and the same 5 address octets', async () => {
