@@ -442,6 +442,14 @@ const GROUPS: RuleGroup[] = [
           assertTruncated(r, 'big.rfc.test.', 512)
           assert.ok(r.edns, r.raw)
         })
+        test('an EDNS buffer below 512 (100) is taken as 512 (RFC 6891 §6.2.5): an answer of 193 octets comes whole, one above 512 truncated', async () => {
+          const ns = await c.ask('+bufsize=100', 'rfc.test', 'NS')
+          assertAuthoritativeNoError(ns)
+          assert.ok(!ns.flags.includes('tc'), ns.flags.join(' '))
+          assert.deepEqual([ns.answer.length, ns.additional.length], [3, 4], ns.raw)
+          assert.ok(ns.size > 100 && ns.size <= 512, `size ${ns.size}`)
+          assertTruncated(await c.ask('+bufsize=100', '+ignore', 'big.rfc.test', 'TXT'), 'big.rfc.test.', 512)
+        })
         test('dig, told TC, retries over TCP and gets the whole TXT set', async () => {
           const r = await c.askAny('+noedns', 'big.rfc.test', 'TXT')
           assert.equal(r.transport, 'TCP', r.raw)
