@@ -35,7 +35,8 @@ export class HttpAgents {
   get(verify: boolean, connectTimeoutMs: number): Agent {
     const key = `${verify ? 'verify' : 'insecure'}/${connectTimeoutMs}`
     let agent = this.agents.get(key)
-    if (!agent) this.agents.set(key, (agent = new Agent({ connect: { rejectUnauthorized: verify, timeout: connectTimeoutMs } })))
+    // maxCachedSessions 0: no TLS session is resumed, every round makes a full handshake (see HttpCheck).
+    if (!agent) this.agents.set(key, (agent = new Agent({ connect: { rejectUnauthorized: verify, timeout: connectTimeoutMs, maxCachedSessions: 0 } })))
     return agent
   }
 
@@ -122,7 +123,11 @@ export class HttpCheck implements Check {
       // A new connection every round, closed after it (`Connection: close`), as HAProxy's httpchk
       // does: a check tests the path a new client takes. Over a kept-alive connection a pool that
       // no longer accepts connections, or now presents a certificate that does not verify, stayed
-      // up; and the latency measured the handshake in some rounds and not in others.
+      // up; and the latency measured the handshake in some rounds and not in others. Nor is a TLS
+      // session resumed (HttpAgents: maxCachedSessions 0): undici's connector cache resumed one
+      // whenever a connection of the same origin was still open (two checks of one pool whose
+      // rounds overlapped), so some rounds measured a full handshake and others a resumed one,
+      // a round trip shorter in TLS 1.2: a latency that moved with the schedule, not the pool.
       reset: true,
       // `servername` is a dispatch option undici honours (lib/core/request.js) but does not type.
       ...(spec.servername !== undefined ? ({ servername: spec.servername } as object) : {}),

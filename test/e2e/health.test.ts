@@ -365,7 +365,8 @@ test('a 200 whose body trickles is up at its headers without a body check, and m
   assert.ok(never.latencyMs >= 1400, `waited for the body (${never.latencyMs} ms)`)
 })
 
-test('HTTPS: a self-signed certificate passes with verify off and fails with verify on; SNI and Host are sent', async (t) => {
+/** A self-signed certificate for health.meridian.test made by openssl, and its key (PEM), removed with the test. */
+async function selfSigned(t: TestContext): Promise<{ key: Buffer; cert: Buffer }> {
   const dir = await mkdtemp(path.join(tmpdir(), 'meridian-tls-'))
   t.after(() => rm(dir, { recursive: true, force: true }))
   const key = path.join(dir, 'key.pem')
@@ -375,8 +376,12 @@ test('HTTPS: a self-signed certificate passes with verify off and fails with ver
     '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=health.meridian.test',
     '-addext', 'subjectAltName=DNS:health.meridian.test',
   ])
+  return { key: await readFile(key), cert: await readFile(cert) }
+}
+
+test('HTTPS: a self-signed certificate passes with verify off and fails with verify on; SNI and Host are sent', async (t) => {
   const seen: { servername: string | false | null; host: string | undefined }[] = []
-  const server = https.createServer({ key: await readFile(key), cert: await readFile(cert) }, (req, res) => {
+  const server = https.createServer(await selfSigned(t), (req, res) => {
     seen.push({ servername: (req.socket as import('node:tls').TLSSocket).servername, host: req.headers.host })
     res.end('ok')
   })
@@ -391,6 +396,42 @@ test('HTTPS: a self-signed certificate passes with verify off and fails with ver
   assert.match(down.h.lastError!, /self[- ]signed/i)
   t.diagnostic(`verify on: ${down.h.lastError}`)
   assert.deepEqual(seen[0], { servername: 'health.meridian.test', host: 'www.meridian.test' })
+})
+
+test('HTTPS: every round makes a full TLS handshake, never resuming a session, even beside a round of the same origin still open', async (t) => {
+  // Two checks of one origin (two paths of one pool) whose rounds overlap: the first holds its
+  // connection until the second's request has come. undici resumed the first one's TLS session
+  // for the second (its session cache lives as long as a connection to the origin does), so
+  // rounds that overlapped measured a shorter handshake (one round trip less in TLS 1.2) than the
+  // others: a latency that moved with the schedule, not with the pool. TLS 1.2 so that the session
+  // is known to the client when its handshake ends (1.3 sends its tickets after).
+  const resumed: boolean[] = []
+  let release: () => void = () => undefined
+  const second = new Promise<void>((resolve) => (release = resolve))
+  let held = (): void => undefined
+  const holding = new Promise<void>((resolve) => (held = resolve))
+  const server = https.createServer({ ...(await selfSigned(t)), maxVersion: 'TLSv1.2' }, (req, res) => {
+    resumed.push((req.socket as import('node:tls').TLSSocket).isSessionReused())
+    if (req.url === '/hold') {
+      held()
+      void second.then(() => res.end('ok'))
+    } else {
+      release()
+      res.end('ok')
+    }
+  })
+  const port = await listening(t, server, '127.0.6.17')
+  const agents = agentsFor(t)
+  const check = (p: string) => createCheck(resolveSpec({ kind: 'https', address: '127.0.6.17', port, path: p, verify: false, intervalMs: 10_000, timeoutMs: 5000 }), agents)
+  const [hold, quick] = [check('/hold'), check('/quick')]
+  const first = hold.run(new AbortController().signal)
+  await holding
+  const r = await quick.run(new AbortController().signal)
+  assert.equal(r.ok, true, JSON.stringify(r))
+  assert.equal((await first).ok, true)
+  // And in sequence, as a check's own rounds come.
+  for (let i = 0; i < 2; i++) assert.equal((await quick.run(new AbortController().signal)).ok, true)
+  assert.deepEqual(resumed, [false, false, false, false], 'the server saw no resumed session')
 })
 
 test('a pool that answers 100 Continue to a GET fails its round with a socket error, as docs/zones.md says (undici refuses it)', async (t) => {
