@@ -3,14 +3,13 @@
  * HTTP(S) on undici (a connection of its own per round, closed after it) and a plain TCP connect.
  *
  * A round never throws: it resolves with `{ ok, latencyMs, error?, status? }`. It ends at the
- * latest `timeoutMs` after it started: the timeout aborts the request for real (the socket is
- * destroyed, the server sees the client go), it is not merely a result ignored later. An HTTP(S)
- * round that times out still connecting (a TLS handshake that never comes) has no request to abort
- * yet: its socket is closed by the connect timeout, the check's own timeout too (HttpAgents), up to
- * about a second later (undici's timer resolution).
+ * latest `timeoutMs` after it started: the timeout closes the round's connection for real (the
+ * socket is destroyed, the server sees the client go, a TLS handshake still in progress too), it
+ * is not merely a result ignored later; and it opens no other connection to the pool.
  */
 import net from 'node:net'
-import { Agent, type Dispatcher } from 'undici'
+import tls from 'node:tls'
+import { Client, type Dispatcher } from 'undici'
 import type { CheckResult } from './state.js'
 import { CHECK_DEFAULTS, type ResolvedSpec } from './spec.js'
 
@@ -21,30 +20,72 @@ export interface Check {
 }
 
 /**
- * The undici dispatchers a poller owns: one Agent per certificate verification (on, or off for
- * checks that turn it off) and check timeout, made when a check first asks for it. undici takes
- * TLS options and the connect timeout per Agent, not per request; the connect timeout is the
- * check's, because a round that times out while still connecting has no request to abort yet:
- * with undici's default (10 s) the socket of a TLS handshake that never came lived on for 10 s
- * after its round, and a check with a timeout above 10 s failed at 10 s. Every round opens a
- * connection of its own (HttpCheck: `reset`).
+ * What a poller's HTTP(S) rounds share: a connector per certificate verification (on, or off for
+ * checks that turn it off), and the rounds in flight, so that close() ends them.
+ *
+ * Each round has an undici Client of its own (one origin, one connection, one request) whose
+ * connections this connector makes, so that the round holds its socket:
+ * - A round that times out destroys its Client (and a socket still connecting). It used to abort
+ *   its request on a shared Agent, and an aborted undici request is put back in the queue and a
+ *   new connection is opened for it (nodejs/undici#5845): each timed-out round against a pool that
+ *   accepted and never answered cost that pool two connections, and a connection whose TLS
+ *   handshake never came lived on up to a second past its round (undici's connect timer).
+ * - No TLS session is kept between connections: every round makes a full handshake. undici's
+ *   connector resumes sessions (its cache keyed by SNI name or address) whenever a connection of the
+ *   same origin was still open, so two checks of one origin whose rounds overlapped measured one
+ *   round with a full handshake and the next with a resumed one (one round trip less in TLS 1.2).
  */
 export class HttpAgents {
-  private readonly agents = new Map<string, Agent>()
+  private readonly live = new Set<Client>()
+  private closed = false
 
-  get(verify: boolean, connectTimeoutMs: number): Agent {
-    const key = `${verify ? 'verify' : 'insecure'}/${connectTimeoutMs}`
-    let agent = this.agents.get(key)
-    // maxCachedSessions 0: no TLS session is resumed, every round makes a full handshake (see HttpCheck).
-    if (!agent) this.agents.set(key, (agent = new Agent({ connect: { rejectUnauthorized: verify, timeout: connectTimeoutMs, maxCachedSessions: 0 } })))
-    return agent
+  /** A Client for one round to `origin`; `onSocket` is told of the socket as soon as it is made. */
+  client(origin: string, verify: boolean, onSocket: (socket: net.Socket) => void): Client {
+    const client = new Client(origin, { connect: connector(verify, onSocket), pipelining: 1 })
+    if (this.closed) void client.destroy(new Error('closed'))
+    else this.live.add(client)
+    return client
+  }
+
+  /** The round that used `client` is over. */
+  release(client: Client): void {
+    this.live.delete(client)
   }
 
   async close(): Promise<void> {
-    const agents = [...this.agents.values()]
-    this.agents.clear()
+    this.closed = true
+    const clients = [...this.live]
+    this.live.clear()
     // destroy, not close: a close would wait for requests in flight, and we want them gone now.
-    await Promise.all(agents.map((a) => a.destroy()))
+    await Promise.all(clients.map((c) => c.destroy()))
+  }
+}
+
+/**
+ * undici's connector for one round: a TCP (or TLS) connection, told to `onSocket` at once, with no
+ * TLS session offered (a full handshake every time) and no connect timer of its own (the round's
+ * deadline destroys the socket). SNI: the name undici gives (the `servername` option, or the Host
+ * header's name), none for an IP address; the certificate is verified for that name, or for the
+ * address without one.
+ */
+function connector(verify: boolean, onSocket: (socket: net.Socket) => void): (o: { hostname: string; port: string; protocol: string; servername?: string | null }, cb: (...args: [null, net.Socket] | [Error, null]) => void) => void {
+  return (o, cb) => {
+    const host = o.hostname.replace(/^\[(.*)\]$/, '$1')
+    const https = o.protocol === 'https:'
+    const port = Number(o.port) || (https ? 443 : 80)
+    const socket = https
+      ? tls.connect({ host, port, servername: o.servername || undefined, rejectUnauthorized: verify, ALPNProtocols: ['http/1.1'] })
+      : net.connect({ host, port })
+    socket.setNoDelay(true)
+    onSocket(socket)
+    const settle = (err: Error | null): void => {
+      socket.off(https ? 'secureConnect' : 'connect', onConnect).off('error', settle).off('close', onClose)
+      if (err) cb(err, null)
+      else cb(null, socket)
+    }
+    const onConnect = (): void => settle(null)
+    const onClose = (): void => settle(new Error('connection closed before it was made'))
+    socket.once(https ? 'secureConnect' : 'connect', onConnect).once('error', settle).once('close', onClose)
   }
 }
 
@@ -120,14 +161,11 @@ export class HttpCheck implements Check {
       headers,
       headersTimeout: spec.timeoutMs,
       bodyTimeout: spec.timeoutMs,
-      // A new connection every round, closed after it (`Connection: close`), as HAProxy's httpchk
-      // does: a check tests the path a new client takes. Over a kept-alive connection a pool that
-      // no longer accepts connections, or now presents a certificate that does not verify, stayed
-      // up; and the latency measured the handshake in some rounds and not in others. Nor is a TLS
-      // session resumed (HttpAgents: maxCachedSessions 0): undici's connector cache resumed one
-      // whenever a connection of the same origin was still open (two checks of one pool whose
-      // rounds overlapped), so some rounds measured a full handshake and others a resumed one,
-      // a round trip shorter in TLS 1.2: a latency that moved with the schedule, not the pool.
+      // A new connection every round (a Client of its own, HttpAgents), closed after it
+      // (`Connection: close`), as HAProxy's httpchk does: a check tests the path a new client
+      // takes. Over a kept-alive connection a pool that no longer accepts connections, or now
+      // presents a certificate that does not verify, stayed up; and the latency measured the
+      // handshake in some rounds and not in others. Nor is a TLS session resumed (HttpAgents).
       reset: true,
       // `servername` is a dispatch option undici honours (lib/core/request.js) but does not type.
       ...(spec.servername !== undefined ? ({ servername: spec.servername } as object) : {}),
@@ -135,7 +173,7 @@ export class HttpCheck implements Check {
   }
 
   run(outer: AbortSignal): Promise<CheckResult> {
-    return new Promise((resolve) => new HttpRound(this.spec, outer, resolve).start(this.agents.get(this.spec.verify ?? CHECK_DEFAULTS.verify, this.spec.timeoutMs), this.opts))
+    return new Promise((resolve) => new HttpRound(this.spec, outer, resolve).start(this.agents, this.opts))
   }
 }
 
@@ -144,12 +182,16 @@ export class HttpCheck implements Check {
  * exactly once: when the response decides it (its headers without a body check or with a status
  * outside `expect`; the substring found with one; else its end), at an error, at the timeout or
  * when `outer` aborts, whichever comes first. A body still coming when the round is decided is read
- * and dropped until it ends, BODY_LIMIT octets, or the round's deadline, then the request is
- * aborted (its socket destroyed).
+ * and dropped until it ends, BODY_LIMIT octets, or the round's deadline. The round's Client (its
+ * one connection) closes itself once the response has ended, or is destroyed at once when the round
+ * gives up on it (deadline, BODY_LIMIT, `outer`): never an abort of the request, which makes undici
+ * open a spare connection to the pool (nodejs/undici#5845).
  */
 class HttpRound implements Dispatcher.DispatchHandler {
   private readonly t0 = performance.now()
-  private controller: Dispatcher.DispatchController | null = null
+  private client: Client | null = null
+  /** The round's socket from its first moment (a TLS handshake in progress too), to destroy at the deadline. */
+  private socket: net.Socket | null = null
   private clearDeadline: () => void = () => undefined
   private status = 0
   /**
@@ -170,20 +212,25 @@ class HttpRound implements Dispatcher.DispatchHandler {
     private readonly resolve: (r: CheckResult) => void,
   ) {}
 
-  start(dispatcher: Dispatcher, opts: Dispatcher.DispatchOptions): void {
+  start(agents: HttpAgents, opts: Dispatcher.DispatchOptions): void {
     if (this.outer.aborted) return this.finish({ ok: false, latencyMs: elapsed(this.t0), error: 'cancelled' })
     this.clearDeadline = roundDeadline(this.outer, this.spec.timeoutMs, (error) => this.stop(error))
+    const client = (this.client = agents.client(opts.origin as string, this.spec.verify ?? CHECK_DEFAULTS.verify, (s) => (this.socket = s)))
+    const release = (): void => agents.release(client)
     try {
-      dispatcher.dispatch(opts, this)
+      client.dispatch(opts, this)
+      // Closes itself (and its connection) once this request is over; nothing else is queued on it.
+      client.close().then(release, release)
     } catch (err) {
+      release()
+      this.hangUp(err as Error)
       this.finish({ ok: false, latencyMs: elapsed(this.t0), error: errorText(err) })
     }
   }
 
-  onRequestStart(controller: Dispatcher.DispatchController): void {
-    this.controller = controller
+  onRequestStart(): void {
     // The round already ended (timeout or cancelled while connecting): the request is not wanted.
-    if (this.settled) controller.abort(new Error('round over'))
+    if (this.settled && !this.draining) this.hangUp(new Error('round over'))
   }
 
   onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number): void {
@@ -198,7 +245,7 @@ class HttpRound implements Dispatcher.DispatchHandler {
     if (this.spec.body === undefined || !(this.spec.expect ?? CHECK_DEFAULTS.expect).includes(statusCode)) this.judge()
   }
 
-  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.settled && !this.draining) return
     this.bytes += chunk.length
     if (this.spec.body !== undefined && !this.settled) {
@@ -217,7 +264,7 @@ class HttpRound implements Dispatcher.DispatchHandler {
     if (this.bytes >= BODY_LIMIT) {
       this.complete()
       this.clearDeadline()
-      controller.abort(new Error('body limit'))
+      this.hangUp(new Error('body limit'))
     }
   }
 
@@ -236,9 +283,9 @@ class HttpRound implements Dispatcher.DispatchHandler {
 
   /**
    * The round is decided before the response ends: settle it now, and let the rest of the body
-   * drain until it ends, BODY_LIMIT, or the round's deadline (which then aborts the request, not
-   * the round). Not aborted at once: an aborted undici request opens a spare connection to the pool
-   * (closed again ~10 ms later, nodejs/undici#5845), a second connection per round for nothing.
+   * drain until it ends, BODY_LIMIT, or the round's deadline (which then hangs up, without changing
+   * the round's result). Not hung up at once: a socket closed with a response still unread is
+   * reset (RST), and the rest of a page that ends soon costs less than a reset on every round.
    */
   private judge(): void {
     if (this.settled) return
@@ -260,10 +307,20 @@ class HttpRound implements Dispatcher.DispatchHandler {
     this.finish({ ok: true, latencyMs, status })
   }
 
-  /** Ends the round early (`error` is its result, unless it was judged already) and aborts the request if it started. */
+  /** Ends the round early (`error` is its result, unless it was judged already) and closes its connection, made or being made. */
   private stop(error: string): void {
     this.finish({ ok: false, latencyMs: elapsed(this.t0), error })
-    this.controller?.abort(new Error(error))
+    this.hangUp(new Error(error))
+  }
+
+  /**
+   * Destroys the round's Client and socket: the connection closes now, whatever state it is in
+   * (connecting, in the TLS handshake, waiting for headers, reading a body), and, the Client being
+   * destroyed rather than its request aborted, undici opens no other connection for the request.
+   */
+  private hangUp(err: Error): void {
+    void this.client?.destroy(err)
+    this.socket?.destroy()
   }
 
   private finish(r: CheckResult): void {

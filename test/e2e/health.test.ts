@@ -335,6 +335,54 @@ test('a round decided at its headers opens one connection to the pool, not two (
   assert.equal(connections, rounds.length, `${connections} connections for ${rounds.length} rounds`)
 })
 
+test('a round that times out opens one connection to the pool, not two: a pool that accepts and never answers, one that sends headers and stalls', async (t) => {
+  // A pool in trouble: it accepts and then says nothing, or sends its headers and never the rest.
+  // A round that gave up on it used to abort its undici request, and undici opened another
+  // connection for the aborted request (nodejs/undici#5845): two connections per timed-out round.
+  const timeoutMs = 400
+  const cases = [
+    { name: 'silent', reply: (_c: net.Socket) => undefined, result: { ok: false, error: `timeout after ${timeoutMs} ms` } },
+    { name: 'headers, then nothing', reply: (c: net.Socket) => c.write('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npart'), result: { ok: true, error: undefined } },
+    { name: '503 headers, then nothing', reply: (c: net.Socket) => c.write('HTTP/1.1 503 Service Unavailable\r\nContent-Length: 100\r\n\r\npart'), result: { ok: false, error: 'status 503, expected 200' } },
+  ]
+  const rounds = 2
+  for (const c of cases) {
+    let accepted = 0
+    let closed = 0
+    const sockets: net.Socket[] = []
+    const raw = net.createServer((s) => {
+      accepted++
+      sockets.push(s)
+      s.on('close', () => closed++)
+      s.on('error', () => undefined)
+      s.once('data', () => c.reply(s))
+    })
+    await new Promise<void>((resolve) => raw.listen(0, '127.0.6.16', resolve))
+    t.after(() => new Promise<void>((resolve) => {
+      raw.close(() => resolve())
+      for (const s of sockets) s.destroy()
+    }))
+    const port = (raw.address() as AddressInfo).port
+    const check = createCheck(resolveSpec({ kind: 'http', address: '127.0.6.16', port, intervalMs: 10_000, timeoutMs }), agentsFor(t))
+    for (let i = 0; i < rounds; i++) {
+      const r = await check.run(new AbortController().signal)
+      assert.deepEqual({ ok: r.ok, error: r.error }, c.result, `${c.name}: ${JSON.stringify(r)}`)
+      // The round hangs up at its deadline (one judged at its headers drains until then).
+      await waitFor(() => accepted > i && closed === accepted, { what: `${c.name}: the server to see round ${i + 1} hang up`, timeoutMs: 3000 })
+    }
+    // A spare connection is opened as the round's own closes, before the server sees that close;
+    // one more connection made now is accepted after it (the accept queue keeps order), so the
+    // count the server has when this one comes includes any spare.
+    const sentinel = net.connect(port, '127.0.6.16')
+    t.after(() => sentinel.destroy())
+    await new Promise((resolve) => sentinel.once('connect', resolve))
+    const from = sentinel.localPort
+    const total = await waitFor(() => (sockets.some((s) => !s.destroyed && s.remotePort === from) ? accepted : null), { what: `${c.name}: the sentinel connection`, timeoutMs: 3000 })
+    sentinel.destroy()
+    assert.equal(total - 1, rounds, `${c.name}: ${total - 1} connections for ${rounds} timed-out rounds`)
+  }
+})
+
 test('a 200 whose body trickles is up at its headers without a body check, and measured to them; a body check waits for its substring', async (t) => {
   // A status page that flushes as it renders: the headers at once, then a byte every 100 ms, never done.
   let hungUp = 0
