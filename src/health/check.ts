@@ -153,7 +153,12 @@ export class HttpCheck implements Check {
     if (spec.kind === 'tcp' || !spec.url) throw new RangeError(`HttpCheck needs an http(s) spec, got ${spec.kind}`)
     const url = new URL(spec.url)
     const headers: Record<string, string> = { 'user-agent': USER_AGENT }
-    if (spec.host !== undefined) headers.host = spec.host
+    // The Host header: `host`; else the SNI name, with the URL's port, so that a pool that routes
+    // by Host (nginx server_name, an ALB rule) answers for the site whose certificate was asked
+    // for, not for the address; else undici's default, the URL's host. (Without `servername`,
+    // undici takes the SNI name from `host`: the two follow each other either way.)
+    const host = spec.host ?? (spec.servername !== undefined ? spec.servername + (url.port ? `:${url.port}` : '') : undefined)
+    if (host !== undefined) headers.host = host
     this.opts = {
       origin: url.origin,
       path: url.pathname + url.search,

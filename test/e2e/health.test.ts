@@ -427,7 +427,7 @@ async function selfSigned(t: TestContext): Promise<{ key: Buffer; cert: Buffer }
   return { key: await readFile(key), cert: await readFile(cert) }
 }
 
-test('HTTPS: a self-signed certificate passes with verify off and fails with verify on; SNI and Host are sent', async (t) => {
+test('HTTPS: a self-signed certificate passes with verify off and fails with verify on; SNI and Host are sent, each following the other when only one is given', async (t) => {
   const seen: { servername: string | false | null; host: string | undefined }[] = []
   const server = https.createServer(await selfSigned(t), (req, res) => {
     seen.push({ servername: (req.socket as import('node:tls').TLSSocket).servername, host: req.headers.host })
@@ -444,6 +444,20 @@ test('HTTPS: a self-signed certificate passes with verify off and fails with ver
   assert.match(down.h.lastError!, /self[- ]signed/i)
   t.diagnostic(`verify on: ${down.h.lastError}`)
   assert.deepEqual(seen[0], { servername: 'health.meridian.test', host: 'www.meridian.test' })
+
+  // Either one alone sets both: the SNI name is the Host header's name, the Host header the SNI
+  // name with the port (a pool routing by Host answers for the site of the certificate asked for).
+  const one = (extra: Partial<CheckSpec>) => createCheck(resolveSpec({ kind: 'https', address: '127.0.0.1', port, path: '/', verify: false, intervalMs: 10_000, timeoutMs: 5000, ...extra }), agentsFor(t)).run(new AbortController().signal)
+  seen.length = 0
+  assert.equal((await one({ servername: 'health.meridian.test' })).ok, true)
+  assert.equal((await one({ host: 'www.meridian.test' })).ok, true)
+  assert.equal((await one({})).ok, true)
+  assert.deepEqual(seen, [
+    { servername: 'health.meridian.test', host: `health.meridian.test:${port}` },
+    { servername: 'www.meridian.test', host: 'www.meridian.test' },
+    // No SNI for an address (RFC 6066); the certificate is then verified for the address.
+    { servername: false, host: `127.0.0.1:${port}` },
+  ])
 })
 
 test('HTTPS: every round makes a full TLS handshake, never resuming a session, even beside a round of the same origin still open', async (t) => {
