@@ -544,6 +544,42 @@ test('a TLS handshake that never comes: the round ends at the timeout and so doe
   t.diagnostic(`connection closed ${(gone - ended).toFixed(0)} ms after the round ended`)
 })
 
+test('a check whose host is a name connects to what the resolver gives and says that name as Host; one that does not resolve fails with why', async (t) => {
+  const hosts: (string | undefined)[] = []
+  const server = http.createServer((req, res) => {
+    hosts.push(req.headers.host)
+    res.end('ok')
+  })
+  // /etc/hosts names localhost 127.0.0.1 (every Linux); ::1 as well on some.
+  const port = await listening(t, server, '127.0.0.1')
+  const agents = agentsFor(t)
+  const run = (url: string) => createCheck(resolveSpec({ kind: 'http', url, address: '', port: 0, intervalMs: 10_000, timeoutMs: 5000 }), agents).run(new AbortController().signal)
+  const r = await run(`http://localhost:${port}/`)
+  assert.deepEqual({ ok: r.ok, status: r.status }, { ok: true, status: 200 }, JSON.stringify(r))
+  assert.deepEqual(hosts, [`localhost:${port}`])
+  // .invalid never resolves (RFC 6761); without a DNS server the resolver says EAI_AGAIN instead.
+  const bad = await run(`http://meridian-health.invalid:${port}/`)
+  assert.equal(bad.ok, false)
+  assert.match(bad.error!, /getaddrinfo (ENOTFOUND|EAI_AGAIN) meridian-health\.invalid|timeout after 5000 ms/)
+})
+
+test('IPv6: an http check of [::1] connects there and sends the bracketed Host; a tcp check too', async (t) => {
+  const hosts: (string | undefined)[] = []
+  const server = http.createServer((req, res) => {
+    hosts.push(req.headers.host)
+    res.end('ok')
+  })
+  const port = await listening(t, server, '::1')
+  const agents = agentsFor(t)
+  const run = (spec: CheckSpec) => createCheck(resolveSpec(spec), agents).run(new AbortController().signal)
+  const timing = { intervalMs: 10_000, timeoutMs: 5000 }
+  const byAddress = await run({ kind: 'http', address: '::1', port, path: '/', ...timing })
+  const byUrl = await run({ kind: 'http', url: `http://[::1]:${port}/`, address: '', port: 0, ...timing })
+  const tcp = await run({ kind: 'tcp', address: '::1', port, ...timing })
+  assert.deepEqual([byAddress.ok, byUrl.ok, tcp.ok], [true, true, true], JSON.stringify([byAddress, byUrl, tcp]))
+  assert.deepEqual(hosts, [`[::1]:${port}`, `[::1]:${port}`])
+})
+
 test('TCP: a listening VIP is up, a refused one goes down', async (t) => {
   const p = await pool(t, '127.0.6.5')
   const hp = poller(t)
