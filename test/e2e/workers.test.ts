@@ -420,7 +420,9 @@ async function groupSignal(t: { diagnostic(s: string): void }, signal: NodeJS.Si
   const [code] = server.proc.exitCode !== null ? [server.proc.exitCode] : ((await once(server.proc, 'exit')) as [number | null])
   await server.stop()
   assert.equal(code, 0, server.stderr())
-  const loud = server.logs.filter((l) => l.level >= 40).map((l) => l.msg)
+  // The demo zone's checks find no pool here: on a loaded machine a round can end (a region down,
+  // logged as a warning) before the signal. Those are not what this test is about.
+  const loud = server.logs.filter((l) => l.level >= 40 && !/^health: .* is down$/.test(l.msg)).map((l) => l.msg)
   assert.deepEqual(loud, [], 'no warning or error')
   assert.equal(server.logs.filter((l) => l.msg === 'dns worker stopped').length, 2)
   assert.equal(server.logs.filter((l) => /dns worker ready/.test(l.msg) && !pids.includes(Number(l.pid))).length, 0, 'no replacement started')
