@@ -1,7 +1,8 @@
 /**
  * The file-backed config store: `zones/*.yaml` loaded as one set, reloaded when a file changes
  * (fs.watch, debounced) or on SIGHUP (wired in cli.ts). A set with any error is rejected as a whole
- * and the last good set keeps serving. An etcd-backed store will implement the same interface.
+ * and the last good set keeps serving. A zone file some process holds open for writing (written in
+ * place: `cp`, `curl -o`) is not read until it is closed (writers.ts), so half of one is never served. An etcd-backed store will implement the same interface.
  *
  * Edits (the admin API) take the same path, on the same queue as reloads: the whole set is rebuilt
  * from the files on disk with the edited file's new text, validated, and only then is the file
@@ -17,6 +18,7 @@ import type { Logger } from '../log.js'
 import { buildZone, buildZoneSet, readZoneSources, ZONE_FILE_RE, type BuildOptions, type ZoneSource } from '../config/load.js'
 import type { Zone, ZoneSet } from '../model/types.js'
 import { createFileAtomic, moveFileDurably, NotDurableError, TEMP_RE, writeFileAtomic } from './atomic.js'
+import { openForWriting, type Writer } from './writers.js'
 import { SerialBook } from './serials.js'
 import { etagOf, ifMatchSatisfied, ifNoneMatchMatches, parseZoneText, renderEdited } from './zone-editor.js'
 
@@ -129,6 +131,31 @@ export class NotDurableEditError extends MeridianError {
   }
 }
 
+/** How long a reload that is asked for waits for a zone file's writer to close it, and how often it looks. */
+const WRITER_WAIT_MS = 2000
+const WRITER_POLL_MS = 100
+/** A watched file open for writing this long is warned about (once). */
+const WRITER_WARN_MS = 10_000
+
+/** Writers grouped by the file they write. */
+const byFile = (writers: readonly Writer[]): Map<string, Writer[]> => {
+  const out = new Map<string, Writer[]>()
+  for (const w of writers) out.set(w.file, [...(out.get(w.file) ?? []), w])
+  return out
+}
+
+/** `process 4242 (cp)`, `processes 4242 (bash), 4243 (sleep)`. */
+const processes = (ws: readonly Writer[]): string => `process${ws.length > 1 ? 'es' : ''} ${ws.map((w) => `${w.pid} (${w.command})`).join(', ')}`
+
+/** The zone file names of a directory (none when it cannot be read). */
+const zoneFileNames = (dir: string): string[] => {
+  try {
+    return readdirSync(dir).filter((n) => ZONE_FILE_RE.test(n))
+  } catch {
+    return []
+  }
+}
+
 const sameSources = (a: readonly ZoneSource[], b: readonly ZoneSource[]): boolean => a.length === b.length && a.every((s, i) => s.file === b[i]!.file && s.text === b[i]!.text)
 
 export class FileConfigStore implements EditableConfigStore {
@@ -147,6 +174,10 @@ export class FileConfigStore implements EditableConfigStore {
   private debounceMs = 150
   private debounce: NodeJS.Timeout | undefined
   private chain: Promise<unknown> = Promise.resolve()
+  /** The last watched reload found a zone file open for writing, and is to be tried again. */
+  private deferred = false
+  /** Files the watcher is waiting for the writers of: since when, and whether that was warned about. */
+  private writersSeen = new Map<string, { since: number; warned: boolean }>()
 
   constructor(
     readonly dir: string,
@@ -172,9 +203,13 @@ export class FileConfigStore implements EditableConfigStore {
     }
   }
 
-  /** Serialised: a reload waits for the one before it, so sets are swapped in order. */
+  /**
+   * Serialised: a reload waits for the one before it, so sets are swapped in order. A zone file
+   * that a process holds open for writing is waited for (up to WRITER_WAIT_MS; then the reload is
+   * rejected, E_ZONE_IO), not read half-written.
+   */
   reload(reason: string): Promise<ZoneSet> {
-    return this.serialise(() => this.doReload(reason))
+    return this.serialise(() => this.doReload(reason, 'wait'))
   }
 
   /** Runs `fn` after every reload and edit queued before it; a failure does not stop the queue. */
@@ -430,10 +465,72 @@ export class FileConfigStore implements EditableConfigStore {
     }
   }
 
-  private async doReload(reason: string): Promise<ZoneSet> {
+  /**
+   * The zone files as they are once no process holds one open for writing. `wait` (SIGHUP, the API,
+   * start-up): polls for up to WRITER_WAIT_MS, then rejects with E_ZONE_IO naming the writers;
+   * `defer` (the watcher): null at once, and the watcher looks again until the writers are done.
+   * Files as the current set was built from them are taken without looking (nothing would change).
+   */
+  private async readWhole(mode: 'wait' | 'defer'): Promise<ZoneSource[] | null> {
+    const deadline = Date.now() + WRITER_WAIT_MS
+    for (;;) {
+      let sources: ZoneSource[] | undefined
+      let failure: unknown
+      try {
+        sources = await readZoneSources(this.dir)
+        if (this.set && sameSources(sources, this.sources)) return sources
+      } catch (err) {
+        // A file cut mid-write may not even be UTF-8 yet: its writers are looked for all the same.
+        failure = err
+      }
+      const writers = await openForWriting(zoneFileNames(this.dir).map((n) => path.join(this.dir, n)))
+      if (writers.length === 0) {
+        if (failure !== undefined) throw failure
+        // A writer that closed between the read and the look may have written after the read.
+        const again = await readZoneSources(this.dir)
+        if (sameSources(again, sources!)) {
+          this.writersSeen.clear()
+          return sources!
+        }
+        continue
+      }
+      if (mode === 'defer') {
+        this.noteWriters(writers)
+        return null
+      }
+      if (Date.now() >= deadline) {
+        throw new ConfigError(
+          [...byFile(writers)].map(([file, ws]) => ({ code: 'E_ZONE_IO', file, line: 0, col: 0, path: '', message: `cannot read the zone file: it has been open for writing by ${processes(ws)} for more than ${WRITER_WAIT_MS / 1000} s, and a zone file is not read while it is being written (the watcher reloads it when the write ends)` })),
+        )
+      }
+      await new Promise((resolve) => setTimeout(resolve, WRITER_POLL_MS))
+    }
+  }
+
+  /** Says once per file that the watcher waits for its writers, and again (warn) when the wait grows long. */
+  private noteWriters(writers: Writer[]): void {
+    const now = Date.now()
+    for (const [file, ws] of byFile(writers)) {
+      const seen = this.writersSeen.get(file)
+      const fields = { file, writers: processes(ws) }
+      if (seen === undefined) {
+        this.writersSeen.set(file, { since: now, warned: false })
+        this.log.info(fields, 'zone file is being written; it is read once no process holds it open for writing')
+      } else if (!seen.warned && now - seen.since >= WRITER_WARN_MS) {
+        seen.warned = true
+        this.log.warn({ ...fields, seconds: Math.round((now - seen.since) / 1000) }, 'zone file still open for writing; it is not read until no process holds it open for writing (write zone files elsewhere and rename them into place)')
+      }
+    }
+  }
+
+  private async doReload(reason: string, mode: 'wait' | 'defer'): Promise<ZoneSet> {
     const started = process.hrtime.bigint()
     try {
-      const sources = await readZoneSources(this.dir)
+      const sources = await this.readWhole(mode)
+      if (sources === null) {
+        this.deferred = true
+        return this.current()
+      }
       if (this.set && sameSources(sources, this.sources)) {
         // The files are what the current set was built from (e.g. the watcher seeing an edit's own write).
         const level = reason.startsWith('file changed') ? 'debug' : 'info'
@@ -485,14 +582,21 @@ export class FileConfigStore implements EditableConfigStore {
     this.watchLinkTargets()
   }
 
-  /** A watched change: reload once no other came for `debounceMs` (not after close()). */
+  /**
+   * A watched change: reload once no other came for `debounceMs` (not after close()). A reload
+   * deferred for a file still being written looks again after as long, until the writer is done.
+   */
   private changed(reason: string): void {
     if (!this.watching) return
     clearTimeout(this.debounce)
     this.debounce = setTimeout(() => {
-      this.reload(reason)
+      this.deferred = false
+      this.serialise(() => this.doReload(reason, 'defer'))
         .catch(() => undefined)
-        .finally(() => this.watchLinkTargets())
+        .finally(() => {
+          this.watchLinkTargets()
+          if (this.deferred) this.changed(reason)
+        })
     }, this.debounceMs)
   }
 

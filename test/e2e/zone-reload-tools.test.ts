@@ -1,0 +1,86 @@
+/**
+ * Zone files changed the way operators' tools change them, under a running server: what DNS
+ * answers meanwhile, what the log says, and what is served once the tool is done.
+ */
+import assert from 'node:assert/strict'
+import { open, writeFile } from 'node:fs/promises'
+import path from 'node:path'
+import { describe, test, type TestContext } from 'node:test'
+import { adminUrl, startServer, tempDir, type LogLine } from '../helpers/server.js'
+import { dig } from '../helpers/dig.js'
+
+const zone = (origin: string, www = '192.0.2.10') => `origin: ${origin}
+soa: { mname: ns1, rname: hostmaster }
+ns: [ns1]
+records:
+  ns1: { A: 192.0.2.53 }
+  www: { A: ${www} }
+`
+
+/** A server on `dir` (in place) whose admin API takes the bearer token `t0ken`. */
+async function serve(t: TestContext, dir: string, args: string[] = []) {
+  const tok = await tempDir('meridian-token-')
+  t.after(tok.cleanup)
+  await writeFile(path.join(tok.dir, 'token'), 't0ken\n')
+  const server = await startServer({ zonesDirInPlace: dir, args: ['--admin-token-file', path.join(tok.dir, 'token'), ...args] })
+  t.after(() => server.stop())
+  return { server, url: await adminUrl(server) }
+}
+
+const www = async (port: number, origin = 'a.test') => {
+  const r = await dig('127.0.0.1', port, `www.${origin}`, 'A')
+  return r.answer[0]?.data ?? r.status
+}
+const count = (logs: LogLine[], msg: string) => logs.filter((l) => l.msg === msg).length
+
+describe('a zone file written in place is not read until its writer closes it', () => {
+  // What `cp new.yaml zones/a.test.yaml` (or curl -o, scp, cat >) does, with a pause after a part
+  // that is itself a valid zone: one without www.
+  const whole = zone('a.test', '192.0.2.20')
+  const cut = whole.indexOf('  www:')
+
+  test('the watcher waits for the write to end: the part written is never served, the whole file is', async (t) => {
+    const { dir, cleanup } = await tempDir()
+    t.after(cleanup)
+    const file = path.join(dir, 'a.test.yaml')
+    await writeFile(file, zone('a.test'))
+    const { server } = await serve(t, dir)
+    const fh = await open(file, 'w') // truncates, as cp does
+    t.after(() => fh.close().catch(() => undefined))
+    await fh.write(whole.slice(0, cut))
+    // Either the watcher has looked at the file and waits, or (as before) it loaded the part.
+    const seen = await server.waitForLog((l) => l.msg === 'zone file is being written; it is read once no process holds it open for writing' || (l.msg === 'zones loaded' && count(server.logs, 'zones loaded') >= 2))
+    assert.equal(seen.msg, 'zone file is being written; it is read once no process holds it open for writing', 'the half-written file was loaded')
+    assert.equal(seen.file, file)
+    assert.match(String(seen.writers), new RegExp(`^process ${process.pid} \\(`))
+    assert.equal(await www(server.port), '192.0.2.10', 'the last whole file keeps serving')
+    await fh.write(whole.slice(cut))
+    await fh.close()
+    await server.waitForLog((l) => l.msg === 'zones loaded' && count(server.logs, 'zones loaded') >= 2)
+    assert.equal(await www(server.port), '192.0.2.20')
+    assert.equal(count(server.logs, 'zones loaded'), 2, 'one reload: the whole file')
+  })
+
+  test('POST /v1/reload waits for the writer up to 2 s, then is refused with the file and the process; nothing changes', async (t) => {
+    const { dir, cleanup } = await tempDir()
+    t.after(cleanup)
+    const file = path.join(dir, 'a.test.yaml')
+    await writeFile(file, zone('a.test'))
+    const { server, url } = await serve(t, dir, ['--no-watch'])
+    const fh = await open(file, 'w')
+    t.after(() => fh.close().catch(() => undefined))
+    await fh.write(whole.slice(0, cut))
+    const r = await fetch(`${url}/v1/reload`, { method: 'POST', headers: { authorization: 'Bearer t0ken' } })
+    const body = (await r.json()) as { error: string; message: string }
+    assert.equal(r.status, 500, JSON.stringify(body))
+    assert.equal(body.error, 'E_ZONE_IO')
+    assert.equal(body.message, `${file}: cannot read the zone file: it has been open for writing by process ${process.pid} (node) for more than 2 s, and a zone file is not read while it is being written (the watcher reloads it when the write ends)`)
+    assert.equal(await www(server.port), '192.0.2.10')
+    // The write ends while a reload waits: it takes the whole file.
+    const reloading = fetch(`${url}/v1/reload`, { method: 'POST', headers: { authorization: 'Bearer t0ken' } })
+    await fh.write(whole.slice(cut))
+    await fh.close()
+    assert.equal((await reloading).status, 200)
+    assert.equal(await www(server.port), '192.0.2.20')
+  })
+})
