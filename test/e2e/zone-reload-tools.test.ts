@@ -3,7 +3,7 @@
  * answers meanwhile, what the log says, and what is served once the tool is done.
  */
 import assert from 'node:assert/strict'
-import { open, writeFile } from 'node:fs/promises'
+import { open, truncate, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { describe, test, type TestContext } from 'node:test'
 import { adminUrl, startServer, tempDir, type LogLine } from '../helpers/server.js'
@@ -82,5 +82,27 @@ describe('a zone file written in place is not read until its writer closes it', 
     await fh.close()
     assert.equal((await reloading).status, 200)
     assert.equal(await www(server.port), '192.0.2.20')
+  })
+})
+
+describe('files that are not zones', () => {
+  test('a 50 MB file dropped in the directory is refused unread, named with its size; the last good set keeps serving', async (t) => {
+    const { dir, cleanup } = await tempDir()
+    t.after(cleanup)
+    await writeFile(path.join(dir, 'a.test.yaml'), zone('a.test'))
+    const { server, url } = await serve(t, dir)
+    const big = path.join(dir, 'dump.yaml')
+    await writeFile(big, zone('b.test'))
+    await truncate(big, 50_000_000)
+    const rejected = await server.waitForLog((l) => l.msg === 'zone reload rejected; the last good set keeps serving')
+    assert.deepEqual(rejected.errors, [`${big}: the file is 47.7 MiB: a zone file may hold at most 4 MiB (it is not read)`])
+    assert.equal(await www(server.port), '192.0.2.10')
+    const r = await fetch(`${url}/v1/reload`, { method: 'POST', headers: { authorization: 'Bearer t0ken' } })
+    assert.equal(r.status, 400)
+    assert.deepEqual(await r.json(), {
+      error: 'E_ZONE_SCHEMA',
+      message: 'the file is 47.7 MiB: a zone file may hold at most 4 MiB (it is not read)',
+      details: [{ path: '', message: 'the file is 47.7 MiB: a zone file may hold at most 4 MiB (it is not read)', file: big, line: 0, col: 0 }],
+    })
   })
 })

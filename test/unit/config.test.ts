@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, rm, truncate, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { describe, test } from 'node:test'
@@ -140,6 +140,20 @@ describe('zone files', () => {
 
   test('one key written as a number and as a string (1 and "1") is a key twice, not the second replacing the first', () => {
     assert.deepEqual(issuesOf(ZONE.replace('alias:', '1: { A: 192.0.2.7 }\n  "1": { TXT: x }\n  alias:')), ['zones/t.yaml:10:3: key "1" appears twice in the same mapping'])
+  })
+
+  test('a zone file over 4 MiB is not read: an error of the set naming the file and its size', async (t) => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'meridian-big-'))
+    t.after(() => rm(dir, { recursive: true, force: true }))
+    const file = path.join(dir, 'z.yaml')
+    await writeFile(file, ZONE + '#'.repeat(4 * 1024 * 1024 - ZONE.length))
+    assert.equal((await readZoneSources(dir)).length, 1, 'exactly 4 MiB is read')
+    await truncate(file, 50_000_000)
+    await assert.rejects(readZoneSources(dir), (err: unknown) => {
+      assert.ok(err instanceof ConfigError)
+      assert.deepEqual(err.issues.map((i) => [i.code, formatIssue(i)]), [['E_ZONE_SCHEMA', `${file}: the file is 47.7 MiB: a zone file may hold at most 4 MiB (it is not read)`]])
+      return true
+    })
   })
 
   test('a set with two files for one origin is rejected as a whole, at the second file\'s origin line', () => {
