@@ -181,8 +181,9 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
   if (originProblem) issues.add('E_ZONE_SEMANTIC', ['origin'], originProblem)
 
   const nodes = new Map<string, Map<number, RR[]>>()
-  const where = new Map<string, (string | number)[]>() // owner name -> key path, for messages
-  const put = (rr: RR) => {
+  const where = new Map<RR, (string | number)[]>() // record -> key path of its value, for messages
+  const put = (rr: RR, keyPath: (string | number)[]) => {
+    where.set(rr, keyPath)
     let node = nodes.get(rr.name)
     if (!node) nodes.set(rr.name, (node = new Map()))
     const list = node.get(rr.type)
@@ -212,7 +213,7 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
   }
   def.ns.forEach((n, i) => {
     const ns = checkName(resolveName(n, origin), ['ns', i], 'name server')
-    if (ns) put({ name: origin, type: RRTYPE.NS, class: 1, ttl: def.ttl, ns })
+    if (ns) put({ name: origin, type: RRTYPE.NS, class: 1, ttl: def.ttl, ns }, ['ns', i])
     if (ns) hostTargets.push({ name: ns, keyPath: ['ns', i], what: 'name server' })
   })
 
@@ -240,34 +241,36 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
       issues.add('E_ZONE_SEMANTIC', base, `owner name ${name} is outside the zone ${origin}`)
       continue
     }
-    where.set(name, base)
     const ttl = set.ttl ?? def.ttl
     const rr = { name, class: 1 as const, ttl }
-    for (const a of asList(set.A)) put({ ...rr, type: RRTYPE.A, address: a })
-    for (const a of asList(set.AAAA)) put({ ...rr, type: RRTYPE.AAAA, address: a })
+    // The key path of a type's i-th value: `A.1` in a list, `A` alone.
+    const at = (type: keyof RecordSet, i: number) => [...base, type, ...(Array.isArray(set[type]) ? [i] : [])]
+    asList(set.A).forEach((a, i) => put({ ...rr, type: RRTYPE.A, address: a }, at('A', i)))
+    asList(set.AAAA).forEach((a, i) => put({ ...rr, type: RRTYPE.AAAA, address: a }, at('AAAA', i)))
     if (set.CNAME !== undefined) {
       const target = checkName(resolveName(set.CNAME, origin), [...base, 'CNAME'], 'CNAME target')
-      if (target !== undefined) put({ ...rr, type: RRTYPE.CNAME, domain: target })
+      if (target !== undefined) put({ ...rr, type: RRTYPE.CNAME, domain: target }, [...base, 'CNAME'])
       if (name === origin) issues.add('E_ZONE_SEMANTIC', [...base, 'CNAME'], 'a CNAME cannot stand at the zone apex, which holds the SOA and NS records (RFC 1034 §3.6.2)')
       const others = Object.keys(set).filter((k) => k !== 'CNAME' && k !== 'ttl')
       if (others.length > 0) issues.add('E_ZONE_SEMANTIC', [...base, 'CNAME'], `a CNAME cannot share its name with other data (${others.join(', ')}) (RFC 1034 §3.6.2)`)
     }
     if (set.TXT !== undefined) {
-      for (const t of typeof set.TXT === 'string' ? [set.TXT] : set.TXT) put({ ...rr, type: RRTYPE.TXT, data: txtStrings(t) })
+      const values = typeof set.TXT === 'string' ? [set.TXT] : set.TXT
+      values.forEach((t, i) => put({ ...rr, type: RRTYPE.TXT, data: txtStrings(t) }, at('TXT', i)))
     }
     asList<MxData>(set.MX).forEach((m, i) => {
-      const keyPath = [...base, 'MX', ...(Array.isArray(set.MX) ? [i] : []), 'exchange']
+      const keyPath = [...at('MX', i), 'exchange']
       const exchange = checkName(resolveName(m.exchange, origin), keyPath, 'MX exchange')
-      if (exchange !== undefined) put({ ...rr, type: RRTYPE.MX, priority: m.preference, exchange })
+      if (exchange !== undefined) put({ ...rr, type: RRTYPE.MX, priority: m.preference, exchange }, at('MX', i))
       if (exchange !== undefined) hostTargets.push({ name: exchange, keyPath, what: 'MX exchange' })
     })
     asList<SrvData>(set.SRV).forEach((s, i) => {
-      const keyPath = [...base, 'SRV', ...(Array.isArray(set.SRV) ? [i] : []), 'target']
+      const keyPath = [...at('SRV', i), 'target']
       const target = checkName(resolveName(s.target, origin), keyPath, 'SRV target')
-      if (target !== undefined) put({ ...rr, type: RRTYPE.SRV, priority: s.priority, weight: s.weight, port: s.port, target })
+      if (target !== undefined) put({ ...rr, type: RRTYPE.SRV, priority: s.priority, weight: s.weight, port: s.port, target }, at('SRV', i))
       if (target !== undefined) hostTargets.push({ name: target, keyPath, what: 'SRV target' })
     })
-    for (const c of asList<CaaData>(set.CAA)) put({ ...rr, type: RRTYPE.CAA, flags: c.flags ?? 0, tag: c.tag, value: c.value })
+    asList<CaaData>(set.CAA).forEach((c, i) => put({ ...rr, type: RRTYPE.CAA, flags: c.flags ?? 0, tag: c.tag, value: c.value }, at('CAA', i)))
   }
 
   // GSLB: regions and services.
@@ -364,8 +367,9 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
   for (const [name, node] of nodes) {
     for (const [type, list] of node) {
       const keys = list.map((r) => JSON.stringify({ ...r, ttl: 0, address: r.address && (isIPv4(r.address) || isIPv6(r.address)) ? canonicalAddress(r.address) : r.address }))
-      const dup = keys.find((k, i) => keys.indexOf(k) !== i)
-      if (dup) issues.add('E_ZONE_SEMANTIC', type === RRTYPE.NS && name === origin ? ['ns'] : (where.get(name) ?? []), `duplicate record in the ${RRTYPE_NAME[type] ?? String(type)} set of ${name}`)
+      // Said at the second one written (`records.www.A.1`, `ns.1`).
+      const dup = keys.findIndex((k, i) => keys.indexOf(k) !== i)
+      if (dup >= 0) issues.add('E_ZONE_SEMANTIC', where.get(list[dup]!) ?? [], `duplicate record in the ${RRTYPE_NAME[type] ?? String(type)} set of ${name}`)
     }
   }
   if (issues.issues.length > 0) return { issues: issues.issues }
