@@ -86,6 +86,9 @@ class IssueList {
 
 const asList = <T>(v: T | T[] | undefined): T[] => (v === undefined ? [] : Array.isArray(v) ? v : [v])
 
+/** A file's text without its byte order mark, which editors do not show: positions are counted after it. */
+const withoutBom = (text: string): string => (text.startsWith('\ufeff') ? text.slice(1) : text)
+
 /**
  * A TXT value as RFC 1035 character-strings: the UTF-8 octets of a string, split every 255 octets;
  * a list is taken as the character-strings of one record. Buffers go to dns2's encoder as they are.
@@ -115,7 +118,7 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
   const lc = new LineCounter()
   // Keys twice in a mapping are found below, with a set: the parser's own check (uniqueKeys) compares
   // each key with every key before it, and a file of 600,000 records held the server for minutes.
-  const doc = YAML.parseDocument(src.text, { lineCounter: lc, uniqueKeys: false, prettyErrors: false })
+  const doc = YAML.parseDocument(withoutBom(src.text), { lineCounter: lc, uniqueKeys: false, prettyErrors: false })
   const issues = new IssueList(src.file, doc, lc)
   YAML.visit(doc, {
     Map(_key, map) {
@@ -486,7 +489,8 @@ function checkSpecFor(c: CheckDef, vip: string): CheckSpec {
 }
 
 /** Where a file's top-level `origin:` value is written (line and column, from 1; 1:1 if not found so). */
-function originAt(text: string): { line: number; col: number } {
+function originAt(file: string): { line: number; col: number } {
+  const text = withoutBom(file)
   const m = /^origin[ \t]*:[ \t]*/m.exec(text)
   if (!m) return { line: 1, col: 1 }
   return { line: text.slice(0, m.index).split('\n').length, col: m[0].length + 1 }
@@ -579,7 +583,7 @@ function notUtf8(bytes: Buffer, text: string): { offset: number; line: number; c
   while (offset < bytes.length && bytes[offset] === back[offset]) offset++
   // A bad byte that happens to open the replacement character's own bytes (0xef): back to its start.
   while (offset > 0 && (back[offset]! & 0xc0) === 0x80) offset--
-  const before = bytes.subarray(0, offset).toString('utf8')
+  const before = withoutBom(bytes.subarray(0, offset).toString('utf8'))
   const lineStart = before.lastIndexOf('\n') + 1
   return { offset, line: before.split('\n').length, col: before.length - lineStart + 1 }
 }

@@ -157,6 +157,14 @@ describe('zone files', () => {
     })
   })
 
+  test('a byte order mark is not a column: positions on the first line are where an editor shows them', () => {
+    assert.deepEqual(issuesOf('\ufefforigin: a..test\nsoa: { mname: ns1.b.test., rname: h.b.test. }\nns: [ns1.b.test.]\n'), ['zones/t.yaml:1:9: origin: name has an empty label (two dots in a row)'])
+    assert.throws(
+      () => buildZoneSet([{ file: 'a.yaml', text: ZONE }, { file: 'b.yaml', text: `\ufeff${ZONE}` }], serial, 1),
+      (err: unknown) => err instanceof ConfigError && /b\.yaml:1:9: origin: zone example\.test is already defined in a\.yaml/.test(err.message),
+    )
+  })
+
   test('a set with two files for one origin is rejected as a whole, at the second file\'s origin line', () => {
     assert.throws(
       () => buildZoneSet([{ file: 'a.yaml', text: ZONE }, { file: 'b.yaml', text: `# the same zone again\n${ZONE}` }], serial, 1),
