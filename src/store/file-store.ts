@@ -174,6 +174,8 @@ export class FileConfigStore implements EditableConfigStore {
   private debounceMs = 150
   private debounce: NodeJS.Timeout | undefined
   private chain: Promise<unknown> = Promise.resolve()
+  /** The last reload was rejected, and the set serving is not what the files say. */
+  private rejected = false
   /** The last watched reload found a zone file open for writing, and is to be tried again. */
   private deferred = false
   /** Files the watcher is waiting for the writers of: since when, and whether that was warned about. */
@@ -451,6 +453,7 @@ export class FileConfigStore implements EditableConfigStore {
   private swap(set: ZoneSet, sources: ZoneSource[], reason: string, started: bigint): void {
     this.set = set
     this.sources = sources
+    this.rejected = false
     const ms = Number(process.hrtime.bigint() - started) / 1e6
     const fields = { reason, generation: set.generation, zones: [...set.zones.values()].map((z) => ({ origin: z.origin, serial: z.soa.serial, names: z.nodes.size })), ms: Math.round(ms * 10) / 10 }
     // An empty directory is most often a mistyped --zones: said at warn level, though files added later are picked up.
@@ -532,9 +535,11 @@ export class FileConfigStore implements EditableConfigStore {
         return this.current()
       }
       if (this.set && sameSources(sources, this.sources)) {
-        // The files are what the current set was built from (e.g. the watcher seeing an edit's own write).
-        const level = reason.startsWith('file changed') ? 'debug' : 'info'
-        this.log[level]({ reason, generation: this.set.generation }, 'zone files unchanged; nothing to reload')
+        // The files are what the current set was built from (e.g. the watcher seeing an edit's own
+        // write). After a rejection (a bad edit undone), that is said as the end of the error.
+        if (this.rejected) this.log.info({ reason, generation: this.set.generation }, 'zone files are again those of the set serving; the earlier rejection is resolved, nothing to reload')
+        else this.log[reason.startsWith('file changed') ? 'debug' : 'info']({ reason, generation: this.set.generation }, 'zone files unchanged; nothing to reload')
+        this.rejected = false
         return this.set
       }
       if (!this.set) await this.serials.load()
@@ -545,6 +550,7 @@ export class FileConfigStore implements EditableConfigStore {
       this.swap(set, sources, reason, started)
       return set
     } catch (err) {
+      this.rejected = this.set !== undefined
       for (const l of this.failureListeners) l(err)
       if (err instanceof ConfigError) {
         if (this.set) this.log.error({ code: err.code, reason, errors: err.issues.map(formatIssue), kept: this.set.generation }, 'zone reload rejected; the last good set keeps serving')

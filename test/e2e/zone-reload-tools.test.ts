@@ -106,3 +106,20 @@ describe('files that are not zones', () => {
     })
   })
 })
+
+describe('a rejected edit undone', () => {
+  test('putting the file back as it was is logged as the end of the rejection', async (t) => {
+    const { dir, cleanup } = await tempDir()
+    t.after(cleanup)
+    const file = path.join(dir, 'a.test.yaml')
+    await writeFile(file, zone('a.test'))
+    const { server } = await serve(t, dir)
+    await writeFile(file, zone('a.test', '192.0.2.300'))
+    const rejected = await server.waitForLog((l) => l.msg === 'zone reload rejected; the last good set keeps serving')
+    assert.deepEqual(rejected.errors, [`${file}:6:13: records.www.A: must be an IPv4 address such as 192.0.2.1, got "192.0.2.300"`])
+    await writeFile(file, zone('a.test'))
+    const resolved = await server.waitForLog((l) => l.level === 30 && l.msg === 'zone files are again those of the set serving; the earlier rejection is resolved, nothing to reload', 5000)
+    assert.equal(resolved.generation, 1)
+    assert.equal(await www(server.port), '192.0.2.10')
+  })
+})
