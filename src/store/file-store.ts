@@ -254,7 +254,8 @@ export class FileConfigStore implements EditableConfigStore {
     const current = this.current()
     const zone = current.zones.get(origin)
     if (!zone) throw new MeridianError('E_API_NOT_FOUND', `no zone ${origin} is served (zones: ${[...current.zones.keys()].join(', ') || 'none'})`, 404)
-    const sources = await readZoneSources(this.dir)
+    // The other files as whole ones: not one some process is still writing (readWhole).
+    const sources = (await this.readWhole('wait'))!
     const src = sources.find((s) => s.file === zone.file)
     if (!src) throw new MeridianError('E_API_CONFLICT', `the file of zone ${origin} (${zone.file}) is no longer in ${this.dir}; reload first`, 409)
     const before = etagOf(src.text)
@@ -346,7 +347,8 @@ export class FileConfigStore implements EditableConfigStore {
       const what = there.isSymbolicLink() ? `a symbolic link (to ${await readlink(file).catch(() => '?')})` : there.isFile() ? 'a file' : 'something other than a file'
       throw new MeridianError('E_API_CONFLICT', `${file} exists already (${what}) though zone ${origin} is not served from it: Meridian does not replace it; look at it, move it away or fix it (then POST /v1/reload), and retry. Nothing was changed`, 409)
     }
-    const sources = await readZoneSources(this.dir)
+    // The other files as whole ones: not one some process is still writing (readWhole).
+    const sources = (await this.readWhole('wait'))!
     const src = { file, text }
     const next = [...sources, src].sort((a, b) => (path.basename(a.file) < path.basename(b.file) ? -1 : 1))
     const serials = this.serials.plan()
@@ -402,7 +404,8 @@ export class FileConfigStore implements EditableConfigStore {
     const current = this.current()
     const zone = current.zones.get(origin)
     if (!zone) throw new MeridianError('E_API_NOT_FOUND', `no zone ${origin} is served (zones: ${[...current.zones.keys()].join(', ') || 'none'})`, 404)
-    const sources = await readZoneSources(this.dir)
+    // The other files as whole ones: not one some process is still writing (readWhole).
+    const sources = (await this.readWhole('wait'))!
     const src = sources.find((s) => s.file === zone.file)
     if (!src) throw new MeridianError('E_API_CONFLICT', `the file of zone ${origin} (${zone.file}) is no longer in ${this.dir}; reload first`, 409)
     const served = this.etag(origin)!

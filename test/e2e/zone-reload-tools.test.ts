@@ -83,6 +83,37 @@ describe('a zone file written in place is not read until its writer closes it', 
     assert.equal((await reloading).status, 200)
     assert.equal(await www(server.port), '192.0.2.20')
   })
+  test('an admin write waits for the writer of another zone file too: it never publishes the part written', async (t) => {
+    const { dir, cleanup } = await tempDir()
+    t.after(cleanup)
+    const file = path.join(dir, 'a.test.yaml')
+    await writeFile(file, zone('a.test'))
+    const { server, url } = await serve(t, dir, ['--no-watch'])
+    const fh = await open(file, 'w')
+    t.after(() => fh.close().catch(() => undefined))
+    await fh.write(whole.slice(0, cut))
+    // A new zone is made from the files on disk and its own: a.test's part (no www) must not come with it.
+    const create = () =>
+      fetch(`${url}/v1/zones`, {
+        method: 'POST',
+        headers: { authorization: 'Bearer t0ken', 'content-type': 'application/json' },
+        body: JSON.stringify({ origin: 'b.test', soa: { mname: 'ns1', rname: 'hostmaster' }, ns: ['ns1'], records: { ns1: { A: '192.0.2.53' }, www: { A: '192.0.2.30' } } }),
+      })
+    const r = await create()
+    const body = (await r.json()) as { error: string; message: string }
+    assert.equal(r.status, 500, JSON.stringify(body))
+    assert.equal(body.error, 'E_ZONE_IO')
+    assert.match(body.message, /open for writing by process \d+ \(node\)/)
+    assert.equal(await www(server.port), '192.0.2.10', 'a.test as it was')
+    assert.equal(await www(server.port, 'b.test'), 'REFUSED', 'nothing created')
+    // The write ends while the create waits: it is made with the whole file.
+    const creating = create()
+    await fh.write(whole.slice(cut))
+    await fh.close()
+    assert.equal((await creating).status, 201)
+    assert.equal(await www(server.port), '192.0.2.20')
+    assert.equal(await www(server.port, 'b.test'), '192.0.2.30')
+  })
 })
 
 describe('files that are not zones', () => {
