@@ -1,4 +1,4 @@
-import { link, lstat, open, readdir, realpath, rename, stat, unlink } from 'node:fs/promises'
+import { link, lstat, open, readdir, realpath, rename, stat, unlink, type FileHandle } from 'node:fs/promises'
 import path from 'node:path'
 
 /** The temporary files writeFileAtomic makes: `.NAME.PID.MS.tmp`. */
@@ -20,21 +20,12 @@ export async function writeFileAtomic(path_: string, data: string | Buffer): Pro
   })
   const dir = path.dirname(file)
   const old = await stat(file).catch(() => undefined)
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`)
-  const fh = await open(tmp, 'w', old ? 0o600 : 0o644)
-  try {
+  const tmp = await writeTemp(file, data, 'w', old ? 0o600 : 0o644, async (fh) => {
     if (old) {
       await fh.chmod(old.mode & 0o7777)
       if (process.getuid?.() === 0 && (old.uid !== 0 || old.gid !== 0)) await fh.chown(old.uid, old.gid)
     }
-    await fh.writeFile(data)
-    await fh.sync()
-  } catch (err) {
-    await fh.close()
-    await unlink(tmp).catch(() => undefined)
-    throw err
-  }
-  await fh.close()
+  })
   // A file that cannot be replaced (a bind mount: EBUSY) leaves nothing behind beside it either.
   await rename(tmp, file).catch(async (err: unknown) => {
     await unlink(tmp).catch(() => undefined)
@@ -55,17 +46,7 @@ export async function writeFileAtomic(path_: string, data: string | Buffer): Pro
  */
 export async function createFileAtomic(file: string, data: string | Buffer): Promise<void> {
   const dir = path.dirname(file)
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`)
-  const fh = await open(tmp, 'wx', 0o644)
-  try {
-    await fh.writeFile(data)
-    await fh.sync()
-  } catch (err) {
-    await fh.close()
-    await unlink(tmp).catch(() => undefined)
-    throw err
-  }
-  await fh.close()
+  const tmp = await writeTemp(file, data, 'wx', 0o644)
   try {
     await link(tmp, file)
   } finally {
@@ -74,6 +55,27 @@ export async function createFileAtomic(file: string, data: string | Buffer): Pro
   await directory.sync(dir).catch((err: unknown) => {
     throw new NotDurableError(file, err)
   })
+}
+
+/**
+ * Writes `data` to a new temporary file beside `file` (`.NAME.PID.MS.tmp`, TEMP_RE), made with
+ * `flags` and `mode` and set up by `prepare` before the write, and fsyncs it; returns its path.
+ * On a failure it is removed and the error thrown.
+ */
+async function writeTemp(file: string, data: string | Buffer, flags: 'w' | 'wx', mode: number, prepare?: (fh: FileHandle) => Promise<void>): Promise<string> {
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`)
+  const fh = await open(tmp, flags, mode)
+  try {
+    await prepare?.(fh)
+    await fh.writeFile(data)
+    await fh.sync()
+  } catch (err) {
+    await fh.close()
+    await unlink(tmp).catch(() => undefined)
+    throw err
+  }
+  await fh.close()
+  return tmp
 }
 
 /**

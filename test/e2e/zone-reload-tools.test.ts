@@ -5,27 +5,10 @@
 import assert from 'node:assert/strict'
 import { open, truncate, writeFile } from 'node:fs/promises'
 import path from 'node:path'
-import { describe, test, type TestContext } from 'node:test'
-import { adminUrl, startServer, tempDir, type LogLine } from '../helpers/server.js'
+import { describe, test } from 'node:test'
+import { tempDir, type LogLine } from '../helpers/server.js'
 import { dig } from '../helpers/dig.js'
-
-const zone = (origin: string, www = '192.0.2.10') => `origin: ${origin}
-soa: { mname: ns1, rname: hostmaster }
-ns: [ns1]
-records:
-  ns1: { A: 192.0.2.53 }
-  www: { A: ${www} }
-`
-
-/** A server on `dir` (in place) whose admin API takes the bearer token `t0ken`. */
-async function serve(t: TestContext, dir: string, args: string[] = []) {
-  const tok = await tempDir('meridian-token-')
-  t.after(tok.cleanup)
-  await writeFile(path.join(tok.dir, 'token'), 't0ken\n')
-  const server = await startServer({ zonesDirInPlace: dir, args: ['--admin-token-file', path.join(tok.dir, 'token'), ...args] })
-  t.after(() => server.stop())
-  return { server, url: await adminUrl(server) }
-}
+import { serveInPlace as serve, smallZone as zone } from '../helpers/zones.js'
 
 const www = async (port: number, origin = 'a.test') => {
   const r = await dig('127.0.0.1', port, `www.${origin}`, 'A')
