@@ -226,6 +226,7 @@ async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logg
     servedZones = next
   })
   store.onReloadFailure(() => metrics.reload(false))
+  metrics.config(() => store.rejectedNow)
   metrics.targets(function* () {
     for (const [key, h] of poller.view().targets) yield [key, h.state]
   })

@@ -11,6 +11,7 @@
  *   meridian_region_up{zone,region}                       1 while the region has its healthy VIPs
  *   meridian_region_drained{zone,region}                  1 while drained by the operator
  *   meridian_config_reloads_total{result}                 zone set loads, result ok | error
+ *   meridian_config_last_reload_successful                0 while the zone files on disk are rejected, else 1
  *   meridian_geodb_reloads_total{result}                  GeoIP database files taken (ok) or refused (error)
  *   meridian_geodb_build_timestamp_seconds                when the GeoIP database answering was built
  *   meridian_dns_cache_hits_total                         queries answered from the answer cache
@@ -355,6 +356,16 @@ export class Metrics {
     this.geodbReloads = new Counter({ name: 'meridian_geodb_reloads_total', help: 'GeoIP database files found replaced and taken (ok) or refused (error: the last good database keeps answering)', labelNames: ['result'], registers: [this.registry] })
     // Both series from the start, so that an increase() alert sees the first error.
     for (const result of ['ok', 'error']) this.geodbReloads.inc({ result }, 0)
+  }
+
+  /**
+   * The zone files (the server's registry, not a worker's): 1 while the files on disk are those of
+   * the set serving or a set they loaded, 0 while the last reload rejected them (the last good set
+   * keeps serving), read at scrape time: what an alert on a bad file left on disk reads, as
+   * Prometheus's own prometheus_config_last_reload_successful.
+   */
+  config(rejected: () => boolean): void {
+    new Gauge({ name: 'meridian_config_last_reload_successful', help: '1 while the zone files load (the set serving is theirs), 0 while the last reload rejected them and the last good set keeps serving', registers: [this.registry], collect() { this.set(rejected() ? 0 : 1) } })
   }
 
   geodbReload(ok: boolean): void {

@@ -193,6 +193,11 @@ export class FileConfigStore implements EditableConfigStore {
     return this.set
   }
 
+  /** Whether the last reload rejected the files (the set serving is not theirs), until one loads them or finds them the set's again. */
+  get rejectedNow(): boolean {
+    return this.rejected
+  }
+
   /** Called with the error of each rejected reload (the current set stays). */
   onReloadFailure(listener: (err: unknown) => void): void {
     this.failureListeners.push(listener)

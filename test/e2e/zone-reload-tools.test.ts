@@ -122,18 +122,29 @@ describe('files that are not zones', () => {
 })
 
 describe('a rejected edit undone', () => {
-  test('putting the file back as it was is logged as the end of the rejection', async (t) => {
+  test('putting the file back as it was is logged as the end of the rejection, and meridian_config_last_reload_successful says 0 then 1', async (t) => {
     const { dir, cleanup } = await tempDir()
     t.after(cleanup)
     const file = path.join(dir, 'a.test.yaml')
     await writeFile(file, zone('a.test'))
-    const { server } = await serve(t, dir)
+    const { server, url } = await serve(t, dir)
+    const good = async () => Number(/^meridian_config_last_reload_successful (\d+)$/m.exec(await (await fetch(`${url}/metrics`)).text())?.[1])
+    assert.equal(await good(), 1)
     await writeFile(file, zone('a.test', '192.0.2.300'))
     const rejected = await server.waitForLog((l) => l.msg === 'zone reload rejected; the last good set keeps serving')
     assert.deepEqual(rejected.errors, [`${file}:6:13: records.www.A: must be an IPv4 address such as 192.0.2.1, got "192.0.2.300"`])
+    assert.equal(await good(), 0, 'a bad file on disk')
     await writeFile(file, zone('a.test'))
     const resolved = await server.waitForLog((l) => l.level === 30 && l.msg === 'zone files are again those of the set serving; the earlier rejection is resolved, nothing to reload', 5000)
     assert.equal(resolved.generation, 1)
     assert.equal(await www(server.port), '192.0.2.10')
+    assert.equal(await good(), 1, 'the file put back')
+    // Rejected again, then a good change loads.
+    await writeFile(file, zone('a.test', '192.0.2.300'))
+    await server.waitForLog((l) => l.msg === 'zone reload rejected; the last good set keeps serving' && l !== rejected)
+    assert.equal(await good(), 0)
+    await writeFile(file, zone('a.test', '192.0.2.20'))
+    await server.waitForLog((l) => l.msg === 'zones loaded' && l.generation === 2)
+    assert.equal(await good(), 1, 'a good change loaded')
   })
 })

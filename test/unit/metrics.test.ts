@@ -39,9 +39,10 @@ test('every metric is named meridian_<subsystem>_<name>_<unit>, counters ending 
 
 test('docs/api.md names every series Meridian exports besides the process defaults, and names none it does not', async () => {
   const m = new Metrics({ processMetrics: false })
-  // Every optional family a server registers (workers, GeoIP), so that the registry holds them all.
+  // Every optional family a server registers (workers, GeoIP, zone files), so that the registry holds them all.
   m.workers(() => 2)
   m.geodb(() => new Date(0))
+  m.config(() => false)
   const exported = (await m.registry.getMetricsAsJSON()).map((metric) => metric.name).sort()
   const md = await readFile(path.join(ROOT, 'docs', 'api.md'), 'utf8')
   const section = md.slice(md.indexOf('What `/metrics` has'), md.indexOf('**A removed zone'))
