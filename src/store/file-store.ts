@@ -316,14 +316,8 @@ export class FileConfigStore implements EditableConfigStore {
       // The file has the change already: the set serving must say what it says, whatever follows.
       notDurable = err
     }
-    serials.commit()
-    await this.saveSerials()
-    this.swap(set, next, opts.reason ?? 'edit', started)
     const etag = etagOf(text)
-    if (notDurable) {
-      const cause = (notDurable.cause as Error).message
-      throw new NotDurableEditError(`the change is in ${src.file} and served (ETag ${etag}), but the directory ${path.dirname(notDurable.file)} could not be synced (${cause}): it may not survive a crash or power loss; check the disk, then run sync or repeat the change`, etag, { cause: notDurable })
-    }
+    await this.publish(set, next, serials, opts.reason ?? 'edit', started, notDurable && { error: notDurable, etag, what: `the change is in ${src.file}`, redo: ' or repeat the change' })
     return { set, zone: set.zones.get(origin)!, etag, changed: true }
   }
 
@@ -377,14 +371,8 @@ export class FileConfigStore implements EditableConfigStore {
       if (!(err instanceof NotDurableError)) throw new MeridianError('E_ZONE_WRITE', `cannot write ${file}: ${(err as Error).message}; nothing was changed`, 500, { cause: err })
       notDurable = err
     }
-    serials.commit()
-    await this.saveSerials()
-    this.swap(set, next, opts.reason ?? 'create', started)
     const etag = etagOf(text)
-    if (notDurable) {
-      const cause = (notDurable.cause as Error).message
-      throw new NotDurableEditError(`zone ${origin} is in ${file} and served (ETag ${etag}), but the directory ${path.dirname(file)} could not be synced (${cause}): it may not survive a crash or power loss; check the disk, then run sync`, etag, { cause: notDurable })
-    }
+    await this.publish(set, next, serials, opts.reason ?? 'create', started, notDurable && { error: notDurable, etag, what: `zone ${origin} is in ${file}`, redo: '' })
     return { set, zone: set.zones.get(origin)!, etag, changed: true }
   }
 
@@ -452,6 +440,22 @@ export class FileConfigStore implements EditableConfigStore {
       throw new NotDurableEditError(`zone ${origin} is no longer served and its file was moved to ${movedTo}, but a directory could not be synced (${cause}): the move may not survive a crash or power loss; check the disk, then run sync`, undefined, { cause: notDurable })
     }
     return { set, file: src.file, movedTo, etag: served }
+  }
+
+  /**
+   * A written file's set made the one serving: its serials kept, the set swapped in. When the write
+   * was not durable (the directory fsync failed after the rename), then the 500 that says the
+   * change is in place and served (`what`, with its ETag) but may not survive a crash.
+   */
+  private async publish(set: ZoneSet, sources: ZoneSource[], serials: ReturnType<SerialBook['plan']>, reason: string, started: bigint, notDurable: { error: NotDurableError; etag: string; what: string; redo: string } | undefined): Promise<void> {
+    serials.commit()
+    await this.saveSerials()
+    this.swap(set, sources, reason, started)
+    if (notDurable) {
+      const { error, etag, what, redo } = notDurable
+      const cause = (error.cause as Error).message
+      throw new NotDurableEditError(`${what} and served (ETag ${etag}), but the directory ${path.dirname(error.file)} could not be synced (${cause}): it may not survive a crash or power loss; check the disk, then run sync${redo}`, etag, { cause: error })
+    }
   }
 
   private saveSerials(): Promise<void> {
