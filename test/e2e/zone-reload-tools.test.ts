@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict'
 import { open, truncate, writeFile } from 'node:fs/promises'
 import path from 'node:path'
-import { describe, test } from 'node:test'
+import { describe, test, type TestContext } from 'node:test'
 import { tempDir, type LogLine } from '../helpers/server.js'
 import { dig } from '../helpers/dig.js'
 import { serveInPlace as serve, smallZone as zone } from '../helpers/zones.js'
@@ -44,7 +44,8 @@ describe('a zone file written in place is not read until its writer closes it', 
     assert.equal(count(server.logs, 'zones loaded'), 2, 'one reload: the whole file')
   })
 
-  test('POST /v1/reload waits for the writer up to 2 s, then is refused with the file and the process; nothing changes', async (t) => {
+  /** A server (not watching) on a.test, whose file is then opened as `cp` opens it and written up to `cut`. */
+  async function midWrite(t: TestContext) {
     const { dir, cleanup } = await tempDir()
     t.after(cleanup)
     const file = path.join(dir, 'a.test.yaml')
@@ -53,6 +54,11 @@ describe('a zone file written in place is not read until its writer closes it', 
     const fh = await open(file, 'w')
     t.after(() => fh.close().catch(() => undefined))
     await fh.write(whole.slice(0, cut))
+    return { file, server, url, fh }
+  }
+
+  test('POST /v1/reload waits for the writer up to 2 s, then is refused with the file and the process; nothing changes', async (t) => {
+    const { file, server, url, fh } = await midWrite(t)
     const r = await fetch(`${url}/v1/reload`, { method: 'POST', headers: { authorization: 'Bearer t0ken' } })
     const body = (await r.json()) as { error: string; message: string }
     assert.equal(r.status, 500, JSON.stringify(body))
@@ -66,15 +72,9 @@ describe('a zone file written in place is not read until its writer closes it', 
     assert.equal((await reloading).status, 200)
     assert.equal(await www(server.port), '192.0.2.20')
   })
+
   test('an admin write waits for the writer of another zone file too: it never publishes the part written', async (t) => {
-    const { dir, cleanup } = await tempDir()
-    t.after(cleanup)
-    const file = path.join(dir, 'a.test.yaml')
-    await writeFile(file, zone('a.test'))
-    const { server, url } = await serve(t, dir, ['--no-watch'])
-    const fh = await open(file, 'w')
-    t.after(() => fh.close().catch(() => undefined))
-    await fh.write(whole.slice(0, cut))
+    const { server, url, fh } = await midWrite(t)
     // A new zone is made from the files on disk and its own: a.test's part (no www) must not come with it.
     const create = () =>
       fetch(`${url}/v1/zones`, {
