@@ -36,7 +36,13 @@ export class ApiError extends MeridianError {
 
 /** `path: message; path: message` — the one-line summary of some details. */
 function summarise(details: readonly ErrorDetail[]): string {
-  return details.map((d) => (d.path ? `${d.path}: ${d.message}` : d.message)).join('; ')
+  return details
+    .map((d) => {
+      // An issue of a file (not of the request's own body): said where, as the log and `check` say it.
+      const where = d.file === undefined ? '' : `${d.line ? `${d.file}:${d.line}:${d.col}` : d.file}: `
+      return where + (d.path ? `${d.path}: ${d.message}` : d.message)
+    })
+    .join('; ')
 }
 
 export const invalid = (details: ErrorDetail[], code: ErrorCode = 'E_ZONE_SCHEMA'): ApiError => new ApiError(code, 400, summarise(details), details)

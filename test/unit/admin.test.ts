@@ -1137,7 +1137,7 @@ describe('changes: written to the file (comments kept), swapped in, answered wit
     assert.equal(broken.statusCode, 400)
     assert.deepEqual(broken.json(), {
       error: 'E_ZONE_SCHEMA',
-      message: 'regions.us-east.vips.0: must be an IPv4 or IPv6 address, got "192.0.2.256"',
+      message: `${h.file}:16:12: regions.us-east.vips.0: must be an IPv4 or IPv6 address, got "192.0.2.256"`,
       details: [{ path: 'regions.us-east.vips.0', message: 'must be an IPv4 or IPv6 address, got "192.0.2.256"', file: h.file, line: 16, col: 12 }],
     })
     assert.equal(h.store.current().zones.get(ORIGIN)!.services.get('api.admin.test')!.policy, 'failover', 'the last good set keeps serving')
