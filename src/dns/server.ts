@@ -41,9 +41,6 @@ function literalLookup(address: string, family: number, callback: (err: null, ad
 }
 
 class UdpListener extends dns2.UDPServer {
-  /** Datagrams read so far: a shutdown watches it to tell when the socket has gone quiet (drain()). */
-  private read = 0
-
   constructor(
     family: 4 | 6,
     private readonly handler: DnsHandler,
@@ -58,7 +55,6 @@ class UdpListener extends dns2.UDPServer {
   }
 
   override handle(data: Buffer, rinfo: RemoteInfo): void {
-    this.read++
     // No reply can go to port 0 (a spoofed source: dgram's send throws on it, synchronously, inside
     // this socket event, and one such datagram ended the process). Dropped unread, as BIND does.
     if (rinfo.port === 0) return
@@ -74,11 +70,18 @@ class UdpListener extends dns2.UDPServer {
    * datagram read for UDP_QUIET_MS and a poll since (an immediate after the timer: a loop blocked
    * past the timer is no quiet socket): then the queue is empty, and one sent just before (from
    * the network) had those milliseconds to come. A socket that never goes quiet (steady traffic)
-   * is closed at `maxMs`. Resolves once closed.
+   * is closed at `maxMs`. Resolves once closed. The datagrams are counted only from here on (a
+   * counting handle() of this socket's own), not on every query's path.
    */
   drain(maxMs: number): Promise<void> {
+    let read = 0
+    const handle = this.handle
+    this.handle = (data: Buffer, rinfo: RemoteInfo): void => {
+      read++
+      handle.call(this, data, rinfo)
+    }
     return new Promise((resolve) => {
-      let seen = this.read
+      let seen = read
       let immediate: NodeJS.Immediate | undefined
       const done = (): void => {
         clearTimeout(quiet)
@@ -91,8 +94,8 @@ class UdpListener extends dns2.UDPServer {
         }
       }
       const check = (): void => {
-        if (this.read === seen) return done()
-        seen = this.read
+        if (read === seen) return done()
+        seen = read
         quiet.refresh()
       }
       const quiet = setTimeout(() => (immediate = setImmediate(check)), UDP_QUIET_MS)
