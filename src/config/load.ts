@@ -539,18 +539,24 @@ async function readBounded(file: string, max: number): Promise<Buffer | undefine
   }
 }
 
-/** Reads every zone file (`*.yaml`, `*.yml`, not hidden) of a directory, sorted by name. */
-export async function readZoneSources(dir: string): Promise<ZoneSource[]> {
-  let names: string[]
+/** The zone files (`*.yaml`, `*.yml`, not hidden) of a directory, as paths sorted by name; E_ZONE_IO when it cannot be listed. */
+export async function zoneFiles(dir: string): Promise<string[]> {
   try {
-    names = (await readdir(dir)).filter((n) => ZONE_FILE_RE.test(n)).sort()
+    return (await readdir(dir))
+      .filter((n) => ZONE_FILE_RE.test(n))
+      .sort()
+      .map((n) => path.join(dir, n))
   } catch (err) {
     throw new ConfigError([{ code: 'E_ZONE_IO', file: dir, line: 0, col: 0, path: '', message: `cannot read the zones directory: ${(err as Error).message}` }])
   }
+}
+
+/** Reads every zone file (zoneFiles) of a directory, sorted by name. */
+export async function readZoneSources(dir: string): Promise<ZoneSource[]> {
+  const files = await zoneFiles(dir)
   const out: ZoneSource[] = []
   const issues: ConfigIssue[] = []
-  for (const n of names) {
-    const file = path.join(dir, n)
+  for (const file of files) {
     try {
       const bytes = await readBounded(file, MAX_ZONE_FILE_BYTES)
       if (bytes === undefined) {

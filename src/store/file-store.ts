@@ -15,7 +15,7 @@ import path from 'node:path'
 import type { Document } from 'yaml'
 import { ConfigError, formatIssue, MeridianError } from '../errors.js'
 import type { Logger } from '../log.js'
-import { buildZone, buildZoneSet, readZoneSources, ZONE_FILE_RE, type BuildOptions, type ZoneSource } from '../config/load.js'
+import { buildZone, buildZoneSet, readZoneSources, ZONE_FILE_RE, zoneFiles, type BuildOptions, type ZoneSource } from '../config/load.js'
 import type { Zone, ZoneSet } from '../model/types.js'
 import { createFileAtomic, moveFileDurably, NotDurableError, TEMP_RE, writeFileAtomic } from './atomic.js'
 import { openForWriting, type Writer } from './writers.js'
@@ -147,15 +147,6 @@ const byFile = (writers: readonly Writer[]): Map<string, Writer[]> => {
 /** `process 4242 (cp)`, `processes 4242 (bash), 4243 (sleep)`. */
 const processes = (ws: readonly Writer[]): string => `process${ws.length > 1 ? 'es' : ''} ${ws.map((w) => `${w.pid} (${w.command})`).join(', ')}`
 
-/** The zone file names of a directory (none when it cannot be read). */
-const zoneFileNames = (dir: string): string[] => {
-  try {
-    return readdirSync(dir).filter((n) => ZONE_FILE_RE.test(n))
-  } catch {
-    return []
-  }
-}
-
 const sameSources = (a: readonly ZoneSource[], b: readonly ZoneSource[]): boolean => a.length === b.length && a.every((s, i) => s.file === b[i]!.file && s.text === b[i]!.text)
 
 export class FileConfigStore implements EditableConfigStore {
@@ -254,12 +245,15 @@ export class FileConfigStore implements EditableConfigStore {
     return new MeridianError('E_API_CONFLICT', `${src.file} has errors as it is on disk, before this change (${listed}); fix the file, then POST /v1/reload`, 409)
   }
 
-  private async doEdit(origin: string, mutate: ZoneMutation, opts: EditOptions): Promise<EditResult> {
-    const started = process.hrtime.bigint()
+  /**
+   * The served zone `origin` as an edit or a delete starts from it: every zone file as it is on
+   * disk (whole ones: not one some process is still writing, readWhole), this zone's among them, its
+   * ETag there (`before`) and the one serving (`served`), the preconditions checked against it.
+   */
+  private async served(origin: string, opts: EditOptions): Promise<{ current: ZoneSet; zone: Zone; sources: ZoneSource[]; src: ZoneSource; before: string; served: string }> {
     const current = this.current()
     const zone = current.zones.get(origin)
     if (!zone) throw new MeridianError('E_API_NOT_FOUND', `no zone ${origin} is served (zones: ${[...current.zones.keys()].join(', ') || 'none'})`, 404)
-    // The other files as whole ones: not one some process is still writing (readWhole).
     const sources = (await this.readWhole('wait'))!
     const src = sources.find((s) => s.file === zone.file)
     if (!src) throw new MeridianError('E_API_CONFLICT', `the file of zone ${origin} (${zone.file}) is no longer in ${this.dir}; reload first`, 409)
@@ -274,11 +268,17 @@ export class FileConfigStore implements EditableConfigStore {
       throw new PreconditionError(`If-None-Match ${opts.ifNoneMatch} matches the current ETag of zone ${origin} (${served}): the change is made only when it does not`, served)
     }
     // The client saw the version serving, but the file was changed on disk since (by hand, not yet
-    // reloaded: --no-watch, or before the watcher's turn). Writing would publish an edit it never
+    // reloaded: --no-watch, or before the watcher's turn). Writing would publish a change it never
     // saw: refused until a reload serves the file as it is, and a GET shows it.
     if (opts.ifMatch !== undefined && opts.ifMatch.trim() !== '*' && before !== served) {
       throw new MeridianError('E_API_CONFLICT', `${src.file} was changed on disk since it was loaded (its ETag there is ${before}, the one serving ${served}): POST /v1/reload to serve it as it is (the file watcher does so by itself), then read the zone again and retry`, 409)
     }
+    return { current, zone, sources, src, before, served }
+  }
+
+  private async doEdit(origin: string, mutate: ZoneMutation, opts: EditOptions): Promise<EditResult> {
+    const started = process.hrtime.bigint()
+    const { current, zone, sources, src, before } = await this.served(origin, opts)
     const doc = parseZoneText(src.text)
     if (doc.errors.length > 0) throw new MeridianError('E_API_CONFLICT', `${src.file} is not valid YAML on disk (${doc.errors[0]!.message.split('\n')[0]}); fix it by hand, then POST /v1/reload`, 409)
     let text: string
@@ -394,23 +394,7 @@ export class FileConfigStore implements EditableConfigStore {
 
   private async doDelete(origin: string, opts: EditOptions): Promise<DeleteResult> {
     const started = process.hrtime.bigint()
-    const current = this.current()
-    const zone = current.zones.get(origin)
-    if (!zone) throw new MeridianError('E_API_NOT_FOUND', `no zone ${origin} is served (zones: ${[...current.zones.keys()].join(', ') || 'none'})`, 404)
-    // The other files as whole ones: not one some process is still writing (readWhole).
-    const sources = (await this.readWhole('wait'))!
-    const src = sources.find((s) => s.file === zone.file)
-    if (!src) throw new MeridianError('E_API_CONFLICT', `the file of zone ${origin} (${zone.file}) is no longer in ${this.dir}; reload first`, 409)
-    const served = this.etag(origin)!
-    if (opts.ifMatch !== undefined && !ifMatchSatisfied(opts.ifMatch, served)) {
-      throw new PreconditionError(`If-Match ${opts.ifMatch} is not the current ETag of zone ${origin} (${served}): it changed since it was read`, served)
-    }
-    if (opts.ifNoneMatch !== undefined && ifNoneMatchMatches(opts.ifNoneMatch, served)) {
-      throw new PreconditionError(`If-None-Match ${opts.ifNoneMatch} matches the current ETag of zone ${origin} (${served}): the change is made only when it does not`, served)
-    }
-    if (opts.ifMatch !== undefined && opts.ifMatch.trim() !== '*' && etagOf(src.text) !== served) {
-      throw new MeridianError('E_API_CONFLICT', `${src.file} was changed on disk since it was loaded (its ETag there is ${etagOf(src.text)}, the one serving ${served}): POST /v1/reload to serve it as it is (the file watcher does so by itself), then read the zone again and retry`, 409)
-    }
+    const { current, sources, src, served } = await this.served(origin, opts)
     // A link (into a configuration checkout, a ConfigMap's ..data) is managed where it points: moved
     // away it would dangle (a relative target), and the next deploy would put it back anyway.
     const st = await lstat(src.file)
@@ -498,7 +482,7 @@ export class FileConfigStore implements EditableConfigStore {
         // A file cut mid-write may not even be UTF-8 yet: its writers are looked for all the same.
         failure = err
       }
-      const writers = await openForWriting(zoneFileNames(this.dir).map((n) => path.join(this.dir, n)))
+      const writers = await openForWriting(await zoneFiles(this.dir).catch(() => []))
       if (writers.length === 0) {
         if (failure !== undefined) throw failure
         // A writer that closed between the read and the look may have written after the read.
