@@ -22,11 +22,16 @@ function entryProblems(section: Section, name: string, value: unknown): ErrorDet
   const named = problems.some((p) => (p.path[0] !== section || p.path[1] !== name) && p.message.startsWith('name "'))
   return problems.flatMap((p) => {
     if (p.path[0] !== section || p.path[1] !== name) return named && !p.message.startsWith('name "') ? [] : [{ path: 'name', message: p.message }]
-    const path = [...p.path.slice(2), ...(p.key === undefined ? [] : [p.key])]
-    const missing = /^missing required key "(.+)"$/.exec(p.message)
-    if (missing) path.push(missing[1]!)
-    return [{ path: path.join('.'), message: p.message }]
+    return [{ path: bodyPath(p, 2), message: p.message }]
   })
+}
+
+/** A schema problem's key path from depth `from` on, as the body writes it: a missing key is named too. */
+function bodyPath(p: ReturnType<typeof validateZoneDocument>[number], from: number): string {
+  const path = [...p.path.slice(from), ...(p.key === undefined ? [] : [p.key])]
+  const missing = /^missing required key "(.+)"$/.exec(p.message)
+  if (missing) path.push(missing[1]!)
+  return path.join('.')
 }
 
 /** Throws a 400 (E_ZONE_SCHEMA) naming every problem of the entry. */
@@ -87,12 +92,7 @@ function strip(body: Record<string, unknown>, defaults: Map<string, unknown>, cu
 
 /** Throws a 400 (E_ZONE_SCHEMA) naming every problem of a whole zone definition (POST /v1/zones), by key path in the body. */
 export function assertZone(body: Record<string, unknown>): void {
-  const problems = validateZoneDocument(structuredClone(body)).map((p) => {
-    const path = [...p.path, ...(p.key === undefined ? [] : [p.key])]
-    const missing = /^missing required key "(.+)"$/.exec(p.message)
-    if (missing) path.push(missing[1]!)
-    return { path: path.join('.'), message: p.message }
-  })
+  const problems = validateZoneDocument(structuredClone(body)).map((p) => ({ path: bodyPath(p, 0), message: p.message }))
   if (problems.length > 0) throw invalid(problems)
 }
 
