@@ -82,6 +82,20 @@ const errors = (server: RunningServer) => server.logs.filter((l) => l.level >= 5
 /** Whether the watcher has seen `name` change and found nothing to reload (the store's own write), `n` times. */
 const watcherSaw = (server: RunningServer, name: string, n: number) => server.waitForLog(() => server.logs.filter((l) => l.msg === 'zone files unchanged; nothing to reload' && l.reason === `file changed: ${name}`).length >= n)
 
+/** A server on a fresh directory (used in place) holding only zone KEEP, with the admin token TOKEN and the test GeoIP database. */
+async function serveKeep(prefix: string, args: string[]): Promise<{ dir: Awaited<ReturnType<typeof tempDir>>; server: RunningServer; url: string }> {
+  const dir = await tempDir(prefix)
+  const tokenFile = path.join(dir.dir, '.admin-token')
+  await writeFile(tokenFile, TOKEN)
+  await writeFile(path.join(dir.dir, `${KEEP}.yaml`), keepYaml)
+  // A server that does not start is stopped by startServer; its directory is removed here (no after() has it yet).
+  const server = await startServer({ zonesDirInPlace: dir.dir, args: ['--geodb', TEST_GEODB, '--admin-token-file', tokenFile, ...args] }).catch(async (err: unknown) => {
+    await dir.cleanup()
+    throw err
+  })
+  return { dir, server, url: await adminUrl(server) }
+}
+
 describe('zones created and deleted through the admin API (one process)', () => {
   let server: RunningServer
   let url: string
@@ -92,12 +106,7 @@ describe('zones created and deleted through the admin API (one process)', () => 
 
   before(async () => {
     pools = await startPools((['eu-west', 'us-east'] as const).map((region) => ({ region, vip: VIP[region] })), 100)
-    dir = await tempDir('meridian-zone-lifecycle-e2e-')
-    const tokenFile = path.join(dir.dir, '.admin-token')
-    await writeFile(tokenFile, TOKEN)
-    await writeFile(path.join(dir.dir, `${KEEP}.yaml`), keepYaml)
-    server = await startServer({ zonesDirInPlace: dir.dir, args: ['--geodb', TEST_GEODB, '--admin-token-file', tokenFile, '--log-level', 'debug'] })
-    url = await adminUrl(server)
+    ;({ dir, server, url } = await serveKeep('meridian-zone-lifecycle-e2e-', ['--log-level', 'debug']))
   })
 
   after(async () => {
@@ -125,11 +134,14 @@ describe('zones created and deleted through the admin API (one process)', () => 
     const a = await q(server, `static.${NEW}`, 'A')
     assert.ok(a.flags.includes('aa'))
     assert.deepEqual(a.answer.map((r) => r.data).sort(), ['192.0.2.80', '192.0.2.81'])
-    // unknown: down: the service answers from a region once its pool's checks are up.
+    // unknown: down: the service answers from a region once its pool's checks are up. (While both
+    // are unknown, so down, the fallback answers by geography too: the answers alone do not say the
+    // checks came up, so their state is waited for first.)
+    const states = async () => ((await call(url, 'GET', '/v1/health')).body as { regions: { zone: string; region: string; state: string }[] }).regions.filter((r) => r.zone === NEW).map((r) => `${r.region} ${r.state}`).sort()
+    for (const deadline = performance.now() + 5000; performance.now() < deadline && (await states()).join() !== 'eu-west up,us-east up'; ) await new Promise((r) => setTimeout(r, 50))
+    assert.deepEqual(await states(), ['eu-west up', 'us-east up'])
     await pollAnswer(server.port, { name: `www.${NEW}`, type: TYPE.A, client: subnet(LONDON) }, (r) => addressesOf(r).join() === VIP['eu-west'], { timeoutMs: 5000, what: 'London: eu-west' })
     await pollAnswer(server.port, { name: `www.${NEW}`, type: TYPE.A, client: subnet(ASHBURN) }, (r) => addressesOf(r).join() === VIP['us-east'], { timeoutMs: 5000, what: 'Ashburn: us-east' })
-    const health = (await call(url, 'GET', '/v1/health')).body as { regions: { zone: string; region: string; state: string }[] }
-    assert.deepEqual(health.regions.filter((r) => r.zone === NEW).map((r) => `${r.region} ${r.state}`).sort(), ['eu-west up', 'us-east up'])
     const pool = pools.get('eu-west')!
     await Promise.all([0, 1].map((i) => pool.stopBackend(i)))
     await pollAnswer(server.port, { name: `www.${NEW}`, type: TYPE.A, client: subnet(LONDON) }, (r) => addressesOf(r).join() === VIP['us-east'], { timeoutMs: 5000, what: 'London: us-east once eu-west fails' })
@@ -201,12 +213,7 @@ describe('zones created and deleted with --workers 2', () => {
   let dir: Awaited<ReturnType<typeof tempDir>>
 
   before(async () => {
-    dir = await tempDir('meridian-zone-lifecycle-workers-')
-    const tokenFile = path.join(dir.dir, '.admin-token')
-    await writeFile(tokenFile, TOKEN)
-    await writeFile(path.join(dir.dir, `${KEEP}.yaml`), keepYaml)
-    server = await startServer({ zonesDirInPlace: dir.dir, args: ['--geodb', TEST_GEODB, '--admin-token-file', tokenFile, '--workers', '2'] })
-    url = await adminUrl(server)
+    ;({ dir, server, url } = await serveKeep('meridian-zone-lifecycle-workers-', ['--workers', '2']))
   })
 
   after(async () => {
