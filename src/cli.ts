@@ -25,7 +25,7 @@ import { DEFAULT_EDNS_UDP_SIZE } from './dns/encode.js'
 import { DNS_V8_FLAGS, DnsWorkers, GEODB_SYNC_MS, parseWorkers, unsetDnsV8Flags, WORKER_HANG_TIMEOUT_MS } from './cluster/primary.js'
 import { ConfigError, formatIssue, MeridianError, type ErrorCode } from './errors.js'
 import { countryLocation, DEFAULT_GEODB_FILE, GEODB_DIR, GeoDb, GeoSource, placeLocation, type GeoReload } from './geo/index.js'
-import { HealthPoller } from './health/poller.js'
+import { HEALTH_SAVE_EVERY_MS, HEALTH_STATE_MAX_AGE_S, HealthPoller } from './health/poller.js'
 import { Metrics, removedSeries } from './metrics/index.js'
 import { healthReport } from './admin/health.js'
 import { createLogger, type Logger } from './log.js'
@@ -95,6 +95,8 @@ interface ServeOptions {
   queryLog: boolean
   watch: boolean
   healthWait: number
+  /** Saved health states older than this (seconds) start from unknown (--health-state-max-age). */
+  healthStateMaxAge: number
   /** DNS worker processes; 1 answers in this process (no cluster). */
   workers: number
   /** Most answers the answer cache keeps (per DNS process); 0 turns it off. */
@@ -233,7 +235,7 @@ async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logg
   // Up means healthy, drained or not: a planned drain is meridian_region_drained, not a region down.
   metrics.regions(() => healthReport(store.current(), poller.view()).regions.map((r) => ({ zone: r.zone, region: r.region, up: r.healthyVips >= r.minHealthy, drained: r.drained })))
   const healthFile = path.join(opts.zones, '.meridian', 'health.json')
-  await poller.loadState(healthFile).catch((err: Error) => log.warn({ err: err.message }, 'saved health state ignored; checks start from unknown'))
+  await poller.loadState(healthFile, { maxAgeMs: opts.healthStateMaxAge * 1000 }).catch((err: Error) => log.warn({ err: err.message }, 'saved health state ignored; checks start from unknown'))
   let saving: NodeJS.Timeout | undefined
   const saveHealth = () =>
     mkdir(path.dirname(healthFile), { recursive: true })
@@ -243,6 +245,10 @@ async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logg
     clearTimeout(saving)
     saving = setTimeout(saveHealth, 100)
   })
+  // Saved on every change and at a stop; also every HEALTH_SAVE_EVERY_MS, so that after a crash the
+  // file's time says when its states were last known true, which --health-state-max-age reads.
+  const savingAnyway = setInterval(saveHealth, HEALTH_SAVE_EVERY_MS)
+  savingAnyway.unref()
   store.onChange((set) => poller.setTargets([...set.checks.values()]))
   try {
     await store.reload('start-up')
@@ -366,6 +372,7 @@ async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logg
     store.close()
     geo.close()
     clearTimeout(saving)
+    clearInterval(savingAnyway)
     Promise.all([...listeners.map((l) => l.close()), workers?.stop(), admin.close(), saveHealth().then(() => poller.close()), stopExtras()]).then(
       () => {
         log.info('stopped')
@@ -537,6 +544,7 @@ export function program(): Command {
       .option('--latency-grace <ms>', 'after a latency move of a check, the geo-latency answers of the services reading it may be served this much longer (each its own share of it, so rebuilds spread out); 0 rebuilds at once. Health state changes always apply at once', intOption(0, 60_000), LATENCY_GRACE_MS)
       .option('--no-watch', 'do not watch --zones and the --geodb file for changes (SIGHUP and POST /v1/reload still reload)')
       .option('--health-wait <seconds>', 'before answering, wait up to this long for every health check to have a state', intOption(0, 600), 0)
+      .option('--health-state-max-age <seconds>', 'at start-up, trust the health states the last run saved (zones/.meridian/health.json) only if saved at most this long ago; older ones start every check from unknown (0: never trust them)', intOption(0, 31_536_000), HEALTH_STATE_MAX_AGE_S)
       .option('--worker-hang-timeout <ms>', 'with --workers 2 or more: a DNS worker that sends nothing for this long (it reports every 2 s; its event loop is stuck) is killed and replaced; 0 never', hangTimeoutOption, WORKER_HANG_TIMEOUT_MS)
       .addOption(new Option('--workers <n>', 'DNS worker processes sharing the sockets: 1..256, or auto (one per CPU); 1 answers in this process').default(parseWorkers('auto'), 'auto').argParser(parseWorkers))
   const explicit = (c: Command) => c.getOptionValueSource('admin') !== 'default'

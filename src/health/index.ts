@@ -41,4 +41,4 @@ export {
   type TargetHealth,
   type Transition,
 } from './state.js'
-export { HealthPoller, type ChangeListener, type HealthGenerations, type HealthView, type PollerOptions, type StateChange, type Timers } from './poller.js'
+export { HEALTH_SAVE_EVERY_MS, HEALTH_STATE_MAX_AGE_S, HealthPoller, type ChangeListener, type HealthGenerations, type HealthView, type PollerOptions, type StateChange, type Timers } from './poller.js'

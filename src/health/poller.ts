@@ -19,7 +19,7 @@ import { writeFileAtomic } from '../store/atomic.js'
 import { createCheck as defaultCreateCheck, errorText, HttpAgents, type Check } from './check.js'
 import { keyOrigin, probedOrigin, resolvedKey, resolveSpec, type CheckSpec, type ResolvedSpec } from './spec.js'
 import { MoveLog } from './moves.js'
-import { ewmaMovedSignificantly, initialHealth, next, parseSaved, toSaved, type CheckResult, type HealthState, type SavedHealth, type TargetHealth } from './state.js'
+import { ewmaMovedSignificantly, historyOnly, initialHealth, next, parseSaved, toSaved, type CheckResult, type HealthState, type SavedHealth, type TargetHealth } from './state.js'
 
 /**
  * What readers see: a snapshot that never changes once handed out. `generation` goes up whenever
@@ -87,6 +87,14 @@ export interface PollerOptions {
 }
 
 const STATE_FILE_VERSION = 1
+/**
+ * Saved health states older than this start from unknown (`--health-state-max-age`, seconds): a
+ * restart or a reboot takes seconds to minutes; after a longer stop a region may have failed or come
+ * back, and answering from what was true then would send clients to a dead pool until `fall` rounds.
+ */
+export const HEALTH_STATE_MAX_AGE_S = 600
+/** How often the server saves the health states even when none changed, so their age is known after a crash. */
+export const HEALTH_SAVE_EVERY_MS = 60_000
 /** The moves movedSince() keeps (the last 2,048 to 4,096); a reader further behind compares every target (as after a membership change). */
 const MOVED_LOG = 4096
 
@@ -359,8 +367,13 @@ export class HealthPoller {
    * rule an edit while running follows: the only new check of its origin, and the only saved key
    * of that origin no wanted check has. A missing file is not an error (returns 0); an unreadable or malformed one is
    * (E_STATE_IO). Returns the number of states read.
+   *
+   * A file saved more than `maxAgeMs` ago (or that says no time, or a time that far ahead: a clock
+   * moved) is history, not a state: what it says of each target (up, down, latency) was true when
+   * the server stopped, and a region may have failed or come back since. Its targets start
+   * `unknown` with no latency, as new ones do, and keep only their transitions and last error.
    */
-  async loadState(file: string): Promise<number> {
+  async loadState(file: string, opts: { maxAgeMs?: number } = {}): Promise<number> {
     let text: string
     try {
       text = await readFile(file, 'utf8')
@@ -378,10 +391,20 @@ export class HealthPoller {
     if (!f || f.version !== STATE_FILE_VERSION || !f.targets || typeof f.targets !== 'object') {
       throw new MeridianError('E_STATE_IO', `health state ${file} is not a version ${STATE_FILE_VERSION} state file`, 500)
     }
+    const now = this.now()
+    const maxAgeMs = opts.maxAgeMs ?? Infinity
+    const ageMs = typeof f.savedAt === 'number' && Number.isFinite(f.savedAt) ? now - f.savedAt : NaN
+    const stale = maxAgeMs !== Infinity && !(Math.abs(ageMs) <= maxAgeMs)
+    if (stale) {
+      this.log.warn(
+        { file, savedAt: Number.isNaN(ageMs) ? null : new Date(f.savedAt!).toISOString(), ageS: Number.isNaN(ageMs) ? null : Math.round(ageMs / 1000), maxAgeS: maxAgeMs / 1000 },
+        'saved health state is too old to trust: every check starts from unknown (its history is kept)',
+      )
+    }
     const saved = new Map<string, SavedHealth>()
     for (const [k, v] of Object.entries(f.targets)) {
       const s = parseSaved(v)
-      if (s) saved.set(k, s)
+      if (s) saved.set(k, stale ? historyOnly(s, now) : s)
       else this.log.warn({ key: k, file }, 'ignoring a malformed saved health state')
     }
     this.saved = saved
@@ -398,7 +421,7 @@ export class HealthPoller {
       this.bump()
       this.moves.reset(this.gens.generation)
     }
-    this.log.info({ file, targets: saved.size }, 'health state loaded')
+    this.log.info({ file, targets: saved.size, stale }, 'health state loaded')
     return saved.size
   }
 

@@ -120,6 +120,14 @@ export interface SavedHealth {
   transitions: Transition[]
 }
 
+/**
+ * What a saved record too old to trust still tells: its transitions and last error (history), with
+ * the state `unknown` since `now` and no latency, as a new target has.
+ */
+export function historyOnly(saved: SavedHealth, now: number): SavedHealth {
+  return { ...saved, state: 'unknown', since: now, lastLatencyMs: null, ewmaMs: null }
+}
+
 /** A fresh record: `unknown`, or the saved state when one is given. */
 export function initialHealth(opts: { rise: number; fall: number }, now: number, saved?: SavedHealth, latencyGen = 0): TargetHealth {
   return Object.freeze({

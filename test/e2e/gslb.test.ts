@@ -7,13 +7,15 @@
  * One zone (gslb-e2e.test) serves every service; the tests that stop pools start them again and
  * wait for the checks to be up before they end. The restart test has its own zone and server.
  */
+import { readFile, writeFile } from 'node:fs/promises'
+import path from 'node:path'
 import { after, before, test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { waitFor, type SimPool } from '../../src/sim/index.js'
 import { dig, digBatch, type DigResult } from '../helpers/dig.js'
 import { startServer, tempDir, TEST_GEODB, type RunningServer } from '../helpers/server.js'
 import { RCODE, TYPE, type Reply } from '../helpers/wire.js'
-import { addressesOf, ask, askMany, canonical, checkFor, pollAnswer, savedHealth, savedStateOf, startPools, subnet, writeZone } from '../helpers/gslb.js'
+import { addressesOf, ask, askMany, canonical, checkFor, pollAnswer, savedHealth, savedStateOf, startPools, subnet, writeZone, type SavedTarget } from '../helpers/gslb.js'
 
 const GEODB_ARGS = ['--geodb', TEST_GEODB]
 const ORIGIN = 'gslb-e2e.test'
@@ -650,4 +652,22 @@ services:
   assert.deepEqual(addressesOf(first), ['127.78.2.1'], 'the very first www answer after the restart excludes the dead r-a')
   assert.equal(firstLive.rcode, RCODE.NOERROR)
   assert.deepEqual(addressesOf(firstLive), ['127.78.2.1'], 'the live r-b (unknown: down) is answered at once, not after rise fresh checks')
+
+  // The same view saved two hours ago (--health-state-max-age is 600 s by default) is history: r-b's
+  // pool has died meanwhile, and its saved `up` must not be answered. Its check starts unknown, so
+  // live (unknown: down, fallback: none) has no answer, before and after its fresh rounds fail.
+  assert.equal(await srv.stop(), 0)
+  srv = undefined
+  await rp.get('r-b')!.stop()
+  const file = path.join(dir.dir, '.meridian', 'health.json')
+  const view = JSON.parse(await readFile(file, 'utf8')) as { savedAt: number; targets: Record<string, SavedTarget> }
+  assert.equal(savedStateOf(view.targets, rp.get('r-b')!), 'up', 'the file still says r-b is up')
+  view.savedAt -= 2 * 3600_000
+  await writeFile(file, JSON.stringify(view))
+  srv = await startServer({ zonesDirInPlace: dir.dir, args: GEODB_ARGS })
+  const staleLive = await ask(srv.port, live.name, live.type, null)
+  assert.equal(staleLive.rcode, RCODE.NOERROR)
+  assert.deepEqual(addressesOf(staleLive), [], 'the dead r-b is not answered from a two-hour-old view')
+  const warned = await srv.waitForLog((l) => l.msg === 'saved health state is too old to trust: every check starts from unknown (its history is kept)')
+  assert.ok(Math.abs((warned.ageS as number) - 7200) < 60, `ageS ${String(warned.ageS)}`)
 })

@@ -41,10 +41,10 @@ const OK: CheckResult = { ok: true, latencyMs: 5, status: 200 }
 const FAIL: CheckResult = { ok: false, latencyMs: 1, error: 'ECONNREFUSED' }
 const spec = (port: number, extra: Partial<CheckSpec> = {}): CheckSpec => ({ kind: 'http', address: '127.0.1.1', port, intervalMs: 1000, timeoutMs: 500, ...extra })
 
-function setup(opts: { script?: CheckResult[]; rand?: number; logs?: string[]; onRemoved?: (keys: string[]) => void } = {}) {
+function setup(opts: { script?: CheckResult[]; rand?: number; logs?: string[]; onRemoved?: (keys: string[]) => void; clock?: number } = {}) {
   const timers = new ManualTimers()
   const checks: FakeCheck[] = []
-  let clock = 1_000_000
+  let clock = opts.clock ?? 1_000_000
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {
       opts.logs?.push(...chunk.toString().split('\n').filter(Boolean))
@@ -298,6 +298,51 @@ test('saved states come back after a restart and hold until fresh results decide
   assert.ok(loaded.latencyGen > before.latencyGen)
   assert.equal(loaded.latencyGen, third.poller.view().generation)
   await third.poller.close()
+})
+
+test('a saved state older than maxAgeMs is history: its targets start unknown with no latency, their transitions and last error kept', async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'meridian-health-'))
+  t.after(() => rm(dir, { recursive: true, force: true }))
+  const file = path.join(dir, 'health.json')
+  const first = setup({ script: [FAIL, OK, OK] })
+  const [a] = first.poller.setTargets([spec(80)])
+  for (let i = 0; i < 3; i++) await first.timers.tick()
+  const was = first.poller.view().targets.get(a!)!
+  assert.equal(was.state, 'up')
+  await first.poller.saveState(file)
+  await first.poller.close()
+  const savedAt = (JSON.parse(await readFile(file, 'utf8')) as { savedAt: number }).savedAt
+  const maxAgeMs = 600_000
+
+  const restart = async (clock: number, logs: string[] = [], at = file) => {
+    const r = setup({ clock, logs })
+    t.after(() => r.poller.close())
+    assert.equal(await r.poller.loadState(at, { maxAgeMs }), 1)
+    r.poller.setTargets([spec(80)])
+    return r.poller.view().targets.get(a!)!
+  }
+  // Within the age: the saved state, as without a limit.
+  const fresh = await restart(savedAt + maxAgeMs - 1_000)
+  assert.deepEqual([fresh.state, fresh.ewmaMs], ['up', was.ewmaMs])
+  // Older: unknown since the load, no latency; the history stays.
+  const logs: string[] = []
+  const old = await restart(savedAt + maxAgeMs + 1_000, logs)
+  assert.equal(old.state, 'unknown')
+  assert.ok(old.since > savedAt + maxAgeMs, 'unknown since the load, not since the saved up')
+  assert.deepEqual([old.ewmaMs, old.lastLatencyMs, old.publishedMs], [null, null, null])
+  assert.deepEqual(old.transitions, was.transitions)
+  assert.equal(old.lastError, was.lastError)
+  assert.ok(old.lastError, 'the first round failed: a last error to keep')
+  const warn = logs.map((l) => JSON.parse(l) as { level: number; msg: string; ageS: number; maxAgeS: number }).find((l) => l.msg.includes('too old'))
+  assert.deepEqual([warn?.level, warn?.ageS, warn?.maxAgeS], [40, 601, 600])
+  // A clock that moved back by more than the age is as untrustworthy as one that moved on.
+  assert.equal((await restart(savedAt - maxAgeMs - 1_000)).state, 'unknown')
+  // A file that says no time cannot be aged: history only.
+  const timeless = path.join(dir, 'timeless.json')
+  const parsed = JSON.parse(await readFile(file, 'utf8')) as { savedAt?: number }
+  delete parsed.savedAt
+  await writeFile(timeless, JSON.stringify(parsed))
+  assert.equal((await restart(savedAt, [], timeless)).state, 'unknown')
 })
 
 test('loadState: a missing file is no state; a malformed one is E_STATE_IO', async (t) => {
