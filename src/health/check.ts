@@ -35,7 +35,7 @@ export interface Check {
  *   same origin was still open, so two checks of one origin whose rounds overlapped measured one
  *   round with a full handshake and the next with a resumed one (one round trip less in TLS 1.2).
  */
-export class HttpAgents {
+export class RoundClients {
   private readonly live = new Set<Client>()
   private closed = false
 
@@ -148,7 +148,7 @@ export class HttpCheck implements Check {
 
   constructor(
     readonly spec: ResolvedSpec,
-    private readonly agents: HttpAgents,
+    private readonly clients: RoundClients,
   ) {
     if (spec.kind === 'tcp' || !spec.url) throw new RangeError(`HttpCheck needs an http(s) spec, got ${spec.kind}`)
     const url = new URL(spec.url)
@@ -166,11 +166,11 @@ export class HttpCheck implements Check {
       headers,
       headersTimeout: spec.timeoutMs,
       bodyTimeout: spec.timeoutMs,
-      // A new connection every round (a Client of its own, HttpAgents), closed after it
+      // A new connection every round (a Client of its own, RoundClients), closed after it
       // (`Connection: close`), as HAProxy's httpchk does: a check tests the path a new client
       // takes. Over a kept-alive connection a pool that no longer accepts connections, or now
       // presents a certificate that does not verify, stayed up; and the latency measured the
-      // handshake in some rounds and not in others. Nor is a TLS session resumed (HttpAgents).
+      // handshake in some rounds and not in others. Nor is a TLS session resumed (RoundClients).
       reset: true,
       // `servername` is a dispatch option undici honours (lib/core/request.js) but does not type.
       ...(spec.servername !== undefined ? ({ servername: spec.servername } as object) : {}),
@@ -178,7 +178,7 @@ export class HttpCheck implements Check {
   }
 
   run(outer: AbortSignal): Promise<CheckResult> {
-    return new Promise((resolve) => new HttpRound(this.spec, outer, resolve).start(this.agents, this.opts))
+    return new Promise((resolve) => new HttpRound(this.spec, outer, resolve).start(this.clients, this.opts))
   }
 }
 
@@ -217,11 +217,11 @@ class HttpRound implements Dispatcher.DispatchHandler {
     private readonly resolve: (r: CheckResult) => void,
   ) {}
 
-  start(agents: HttpAgents, opts: Dispatcher.DispatchOptions): void {
+  start(clients: RoundClients, opts: Dispatcher.DispatchOptions): void {
     if (this.outer.aborted) return this.finish({ ok: false, latencyMs: elapsed(this.t0), error: 'cancelled' })
     this.clearDeadline = roundDeadline(this.outer, this.spec.timeoutMs, (error) => this.stop(error))
-    const client = (this.client = agents.client(opts.origin as string, this.spec.verify ?? CHECK_DEFAULTS.verify, (s) => (this.socket = s)))
-    const release = (): void => agents.release(client)
+    const client = (this.client = clients.client(opts.origin as string, this.spec.verify ?? CHECK_DEFAULTS.verify, (s) => (this.socket = s)))
+    const release = (): void => clients.release(client)
     try {
       client.dispatch(opts, this)
       // Closes itself (and its connection) once this request is over; nothing else is queued on it.
@@ -362,6 +362,6 @@ export class TcpCheck implements Check {
 }
 
 /** The check for a spec. */
-export function createCheck(spec: ResolvedSpec, agents: HttpAgents): Check {
-  return spec.kind === 'tcp' ? new TcpCheck(spec) : new HttpCheck(spec, agents)
+export function createCheck(spec: ResolvedSpec, clients: RoundClients): Check {
+  return spec.kind === 'tcp' ? new TcpCheck(spec) : new HttpCheck(spec, clients)
 }

@@ -27,7 +27,7 @@
  * Logs: `health: <key> is up|down` (info/warn) with from, to, reason. Metrics: through onResult (cli.ts).
  */
 export { checkKey, resolveSpec, CHECK_DEFAULTS, type CheckKind, type CheckSpec, type ResolvedSpec } from './spec.js'
-export { createCheck, errorText, HttpAgents, HttpCheck, TcpCheck, type Check } from './check.js'
+export { createCheck, errorText, RoundClients, HttpCheck, TcpCheck, type Check } from './check.js'
 export {
   EWMA_ALPHA,
   MAX_TRANSITIONS,

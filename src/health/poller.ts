@@ -16,7 +16,7 @@ import { readFile } from 'node:fs/promises'
 import { MeridianError } from '../errors.js'
 import type { Logger } from '../log.js'
 import { writeFileAtomic } from '../store/atomic.js'
-import { createCheck as defaultCreateCheck, errorText, HttpAgents, type Check } from './check.js'
+import { createCheck as defaultCreateCheck, errorText, RoundClients, type Check } from './check.js'
 import { keyOrigin, probedOrigin, resolvedKey, resolveSpec, type CheckSpec, type ResolvedSpec } from './spec.js'
 import { MoveLog } from './moves.js'
 import { ewmaMovedSignificantly, historyOnly, initialHealth, next, parseSaved, toSaved, type CheckResult, type HealthState, type SavedHealth, type TargetHealth } from './state.js'
@@ -79,7 +79,7 @@ export interface PollerOptions {
   rand?: () => number
   timers?: Timers
   /** Builds the check for a spec; tests put fakes here. */
-  createCheck?: (spec: ResolvedSpec, agents: HttpAgents) => Check
+  createCheck?: (spec: ResolvedSpec, clients: RoundClients) => Check
   /** Told of every round's result (metrics count them); must not throw. */
   onResult?: (key: string, result: CheckResult) => void
   /** Called by setTargets with the keys it stopped checking (removed, or replaced by an edited check's new key). */
@@ -185,10 +185,10 @@ export class HealthPoller {
   private readonly mono: () => number
   private readonly rand: () => number
   private readonly timers: Timers
-  private readonly makeCheck: (spec: ResolvedSpec, agents: HttpAgents) => Check
+  private readonly makeCheck: (spec: ResolvedSpec, clients: RoundClients) => Check
   private readonly onResult: ((key: string, result: CheckResult) => void) | undefined
   private readonly onRemoved: ((keys: string[]) => void) | undefined
-  private readonly agents = new HttpAgents()
+  private readonly clients = new RoundClients()
   private readonly entries = new Map<string, Entry>()
   private readonly listeners = new Set<ChangeListener>()
   private saved = new Map<string, SavedHealth>()
@@ -281,7 +281,7 @@ export class HealthPoller {
       const e: Entry = {
         key,
         spec,
-        check: this.makeCheck(spec, this.agents),
+        check: this.makeCheck(spec, this.clients),
         // Published by the membership bump below.
         health: initialHealth(spec, this.now(), replaced ? toSaved(replaced.health) : this.saved.get(savedWas ?? key), this.gens.generation + 1),
         timer: null,
@@ -425,13 +425,13 @@ export class HealthPoller {
     return saved.size
   }
 
-  /** Stops every schedule, aborts rounds in flight and closes the HTTP agents. */
+  /** Stops every schedule, aborts rounds in flight and closes the HTTP clients. */
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
     for (const e of this.entries.values()) this.stopEntry(e)
     this.listeners.clear()
-    await this.agents.close()
+    await this.clients.close()
   }
 
   private stopEntry(e: Entry): void {

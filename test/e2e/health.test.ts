@@ -16,7 +16,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { Writable } from 'node:stream'
 import { promisify } from 'node:util'
 import { createLogger } from '../../src/log.js'
-import { HealthPoller, HttpAgents, createCheck, resolveSpec, type CheckSpec, type HealthState, type TargetHealth } from '../../src/health/index.js'
+import { HealthPoller, RoundClients, createCheck, resolveSpec, type CheckSpec, type HealthState, type TargetHealth } from '../../src/health/index.js'
 import { startPool, waitFor, type SimPool } from '../../src/sim/index.js'
 
 const INTERVAL = 100
@@ -72,11 +72,11 @@ async function listening(t: TestContext, server: http.Server | https.Server, hos
   return (server.address() as AddressInfo).port
 }
 
-/** undici agents of the test's own, closed with it. */
-function agentsFor(t: TestContext): HttpAgents {
-  const agents = new HttpAgents()
-  t.after(() => agents.close())
-  return agents
+/** undici clients of the test's own, closed with it. */
+function clientsFor(t: TestContext): RoundClients {
+  const clients = new RoundClients()
+  t.after(() => clients.close())
+  return clients
 }
 
 function poller(t: TestContext, logs?: string[]): HealthPoller {
@@ -187,7 +187,7 @@ test('a pool slower than the timeout is marked down with a timeout error; the ro
   await waitFor(() => p.stats.clientAborts >= FALL, { what: 'the pool to see the aborted requests', timeoutMs: 1000 })
 
   // One round on its own, timed from outside.
-  const check = createCheck(resolveSpec(httpSpec(p)), agentsFor(t))
+  const check = createCheck(resolveSpec(httpSpec(p)), clientsFor(t))
   const s0 = performance.now()
   const r = await check.run(new AbortController().signal)
   const took = performance.now() - s0
@@ -209,7 +209,7 @@ test('every round opens a connection of its own and asks the server to close it:
   })
   server.on('connection', () => connections++)
   const port = await listening(t, server, '127.0.6.10')
-  const check = createCheck(resolveSpec({ kind: 'http', address: '127.0.6.10', port, intervalMs: 1000, timeoutMs: 500 }), agentsFor(t))
+  const check = createCheck(resolveSpec({ kind: 'http', address: '127.0.6.10', port, intervalMs: 1000, timeoutMs: 500 }), clientsFor(t))
   for (let i = 0; i < 5; i++) assert.equal((await check.run(new AbortController().signal)).ok, true)
   assert.equal(connections, 5, 'one connection per round')
   assert.deepEqual(connectionHeaders, Array<string>(5).fill('close'))
@@ -246,8 +246,8 @@ test('a body substring is found when a character of it is split between two chun
     res.end(page.subarray(cut))
   })
   const port = await listening(t, server, '127.0.6.11')
-  const agents = agentsFor(t)
-  const check = (body: string) => createCheck(resolveSpec({ kind: 'http', address: '127.0.6.11', port, body, intervalMs: 10_000, timeoutMs: 5000 }), agents).run(new AbortController().signal)
+  const clients = clientsFor(t)
+  const check = (body: string) => createCheck(resolveSpec({ kind: 'http', address: '127.0.6.11', port, body, intervalMs: 10_000, timeoutMs: 5000 }), clients).run(new AbortController().signal)
   const found = await check('état OK')
   assert.deepEqual({ ok: found.ok, error: found.error }, { ok: true, error: undefined })
   const missing = await check('état KO')
@@ -269,7 +269,7 @@ test('an endless body: a check reads the first 64 KiB, judges it and hangs up, w
     pump()
   })
   const port = await listening(t, server, '127.0.6.9')
-  const agents = agentsFor(t)
+  const clients = clientsFor(t)
   const spec = (extra: Partial<CheckSpec>) => resolveSpec({ kind: 'http', address: '127.0.6.9', port, intervalMs: 10_000, timeoutMs: 5000, ...extra })
   const cases = [
     { extra: {}, want: { ok: true, status: 200, error: undefined } },
@@ -277,7 +277,7 @@ test('an endless body: a check reads the first 64 KiB, judges it and hangs up, w
     { extra: { body: 'status: down' }, want: { ok: false, status: 200, error: 'body does not contain "status: down"' } },
   ]
   for (const [i, c] of cases.entries()) {
-    const r = await createCheck(spec(c.extra), agents).run(new AbortController().signal)
+    const r = await createCheck(spec(c.extra), clients).run(new AbortController().signal)
     t.diagnostic(`${JSON.stringify(c.extra)}: ${JSON.stringify(r)}`)
     assert.deepEqual({ ok: r.ok, status: r.status, error: r.error }, c.want)
     assert.ok(r.latencyMs < 2500, `the round ended at the body limit, not at the 5000 ms timeout (${r.latencyMs} ms)`)
@@ -302,8 +302,8 @@ test('a status outside expect fails the round at the headers, with that status, 
     res.on('close', () => hungUp++)
   })
   const port = await listening(t, server, '127.0.6.12')
-  const agents = agentsFor(t)
-  const run = (extra: Partial<CheckSpec>) => createCheck(resolveSpec({ kind: 'http', address: '127.0.6.12', port, intervalMs: 10_000, timeoutMs: 1500, ...extra }), agents).run(new AbortController().signal)
+  const clients = clientsFor(t)
+  const run = (extra: Partial<CheckSpec>) => createCheck(resolveSpec({ kind: 'http', address: '127.0.6.12', port, intervalMs: 10_000, timeoutMs: 1500, ...extra }), clients).run(new AbortController().signal)
   const down = await run({ path: '/down' })
   t.diagnostic(JSON.stringify(down))
   assert.deepEqual({ ok: down.ok, status: down.status, error: down.error }, { ok: false, status: 503, error: 'status 503, expected 200' })
@@ -323,15 +323,15 @@ test('a round decided at its headers opens one connection to the pool, not two (
   })
   server.on('connection', () => connections++)
   const port = await listening(t, server, '127.0.6.15')
-  const agents = agentsFor(t)
-  const run = (extra: Partial<CheckSpec>) => createCheck(resolveSpec({ kind: 'http', address: '127.0.6.15', port, intervalMs: 10_000, timeoutMs: 1500, ...extra }), agents).run(new AbortController().signal)
+  const clients = clientsFor(t)
+  const run = (extra: Partial<CheckSpec>) => createCheck(resolveSpec({ kind: 'http', address: '127.0.6.15', port, intervalMs: 10_000, timeoutMs: 1500, ...extra }), clients).run(new AbortController().signal)
   const rounds = [{ path: '/down' }, { path: '/down' }, { expect: [204] }, {}, { body: 'page' }]
   for (const [i, extra] of rounds.entries()) {
     const r = await run(extra)
     assert.equal(r.ok, i >= 3, JSON.stringify(r))
   }
-  // Closing the agents waits for the rounds' connections; a spare one would have been counted by then.
-  await agents.close()
+  // Closing the clients waits for the rounds' connections; a spare one would have been counted by then.
+  await clients.close()
   assert.equal(connections, rounds.length, `${connections} connections for ${rounds.length} rounds`)
 })
 
@@ -363,7 +363,7 @@ test('a round that times out opens one connection to the pool, not two: a pool t
       for (const s of sockets) s.destroy()
     }))
     const port = (raw.address() as AddressInfo).port
-    const check = createCheck(resolveSpec({ kind: 'http', address: '127.0.6.16', port, intervalMs: 10_000, timeoutMs }), agentsFor(t))
+    const check = createCheck(resolveSpec({ kind: 'http', address: '127.0.6.16', port, intervalMs: 10_000, timeoutMs }), clientsFor(t))
     for (let i = 0; i < rounds; i++) {
       const r = await check.run(new AbortController().signal)
       assert.deepEqual({ ok: r.ok, error: r.error }, c.result, `${c.name}: ${JSON.stringify(r)}`)
@@ -396,8 +396,8 @@ test('a 200 whose body trickles is up at its headers without a body check, and m
     })
   })
   const port = await listening(t, server, '127.0.6.14')
-  const agents = agentsFor(t)
-  const run = (extra: Partial<CheckSpec>) => createCheck(resolveSpec({ kind: 'http', address: '127.0.6.14', port, intervalMs: 10_000, timeoutMs: 1500, ...extra }), agents).run(new AbortController().signal)
+  const clients = clientsFor(t)
+  const run = (extra: Partial<CheckSpec>) => createCheck(resolveSpec({ kind: 'http', address: '127.0.6.14', port, intervalMs: 10_000, timeoutMs: 1500, ...extra }), clients).run(new AbortController().signal)
   const plain = await run({})
   t.diagnostic(JSON.stringify(plain))
   assert.deepEqual({ ok: plain.ok, status: plain.status, error: plain.error }, { ok: true, status: 200, error: undefined })
@@ -447,7 +447,7 @@ test('HTTPS: a self-signed certificate passes with verify off and fails with ver
 
   // Either one alone sets both: the SNI name is the Host header's name, the Host header the SNI
   // name with the port (a pool routing by Host answers for the site of the certificate asked for).
-  const one = (extra: Partial<CheckSpec>) => createCheck(resolveSpec({ kind: 'https', address: '127.0.0.1', port, path: '/', verify: false, intervalMs: 10_000, timeoutMs: 5000, ...extra }), agentsFor(t)).run(new AbortController().signal)
+  const one = (extra: Partial<CheckSpec>) => createCheck(resolveSpec({ kind: 'https', address: '127.0.0.1', port, path: '/', verify: false, intervalMs: 10_000, timeoutMs: 5000, ...extra }), clientsFor(t)).run(new AbortController().signal)
   seen.length = 0
   assert.equal((await one({ servername: 'health.meridian.test' })).ok, true)
   assert.equal((await one({ host: 'www.meridian.test' })).ok, true)
@@ -483,8 +483,8 @@ test('HTTPS: every round makes a full TLS handshake, never resuming a session, e
     }
   })
   const port = await listening(t, server, '127.0.6.17')
-  const agents = agentsFor(t)
-  const check = (p: string) => createCheck(resolveSpec({ kind: 'https', address: '127.0.6.17', port, path: p, verify: false, intervalMs: 10_000, timeoutMs: 5000 }), agents)
+  const clients = clientsFor(t)
+  const check = (p: string) => createCheck(resolveSpec({ kind: 'https', address: '127.0.6.17', port, path: p, verify: false, intervalMs: 10_000, timeoutMs: 5000 }), clients)
   const [hold, quick] = [check('/hold'), check('/quick')]
   const first = hold.run(new AbortController().signal)
   await holding
@@ -505,7 +505,7 @@ test('a pool that answers 100 Continue to a GET fails its round with a socket er
     const raw = net.createServer((c) => c.once('data', () => c.end(reply(first!))))
     await new Promise<void>((resolve) => raw.listen(0, '127.0.6.14', resolve))
     const port = (raw.address() as AddressInfo).port
-    const check = createCheck(resolveSpec({ kind: 'http', address: '127.0.6.14', port, intervalMs: 10_000, timeoutMs: 2000 }), agentsFor(t))
+    const check = createCheck(resolveSpec({ kind: 'http', address: '127.0.6.14', port, intervalMs: 10_000, timeoutMs: 2000 }), clientsFor(t))
     const r = await check.run(new AbortController().signal)
     results[name!] = { ok: r.ok, status: r.status, error: r.error }
     await new Promise<void>((resolve) => raw.close(() => resolve()))
@@ -534,7 +534,7 @@ test('a TLS handshake that never comes: the round ends at the timeout and so doe
   }))
   const port = (raw.address() as AddressInfo).port
   const timeoutMs = 300
-  const check = createCheck(resolveSpec({ kind: 'https', address: '127.0.6.13', port, verify: false, intervalMs: 10_000, timeoutMs }), agentsFor(t))
+  const check = createCheck(resolveSpec({ kind: 'https', address: '127.0.6.13', port, verify: false, intervalMs: 10_000, timeoutMs }), clientsFor(t))
   const r = await check.run(new AbortController().signal)
   const ended = performance.now()
   assert.deepEqual({ ok: r.ok, error: r.error }, { ok: false, error: `timeout after ${timeoutMs} ms` })
@@ -552,8 +552,8 @@ test('a check whose host is a name connects to what the resolver gives and says 
   })
   // /etc/hosts names localhost 127.0.0.1 (every Linux); ::1 as well on some.
   const port = await listening(t, server, '127.0.0.1')
-  const agents = agentsFor(t)
-  const run = (url: string) => createCheck(resolveSpec({ kind: 'http', url, address: '', port: 0, intervalMs: 10_000, timeoutMs: 5000 }), agents).run(new AbortController().signal)
+  const clients = clientsFor(t)
+  const run = (url: string) => createCheck(resolveSpec({ kind: 'http', url, address: '', port: 0, intervalMs: 10_000, timeoutMs: 5000 }), clients).run(new AbortController().signal)
   const r = await run(`http://localhost:${port}/`)
   assert.deepEqual({ ok: r.ok, status: r.status }, { ok: true, status: 200 }, JSON.stringify(r))
   assert.deepEqual(hosts, [`localhost:${port}`])
@@ -570,8 +570,8 @@ test('IPv6: an http check of [::1] connects there and sends the bracketed Host; 
     res.end('ok')
   })
   const port = await listening(t, server, '::1')
-  const agents = agentsFor(t)
-  const run = (spec: CheckSpec) => createCheck(resolveSpec(spec), agents).run(new AbortController().signal)
+  const clients = clientsFor(t)
+  const run = (spec: CheckSpec) => createCheck(resolveSpec(spec), clients).run(new AbortController().signal)
   const timing = { intervalMs: 10_000, timeoutMs: 5000 }
   const byAddress = await run({ kind: 'http', address: '::1', port, path: '/', ...timing })
   const byUrl = await run({ kind: 'http', url: `http://[::1]:${port}/`, address: '', port: 0, ...timing })
