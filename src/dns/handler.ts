@@ -7,8 +7,9 @@ import type { Metrics } from '../metrics/index.js'
 import type { ZoneSet } from '../model/types.js'
 import { AnswerCache, DEFAULT_ANSWER_CACHE, type AnswerCacheOptions } from './answer-cache.js'
 import { DEFAULT_EDNS_UDP_SIZE, encodeOtherOpcode, encodeResponse, encodeServFail, encodeTsigError, replyLimit } from './encode.js'
-import { formerr, otherOpcode, respond, type GslbContext, type Outcome } from './responder.js'
+import { formerr, otherOpcode, RCODE, respond, type GslbContext, type Outcome } from './responder.js'
 import { parseQuery, type Query } from './wire.js'
+import { findZone } from './zone-index.js'
 
 export type Transport = 'udp' | 'tcp'
 
@@ -65,7 +66,7 @@ export class DnsHandler {
     }
     const parsed = parseQuery(msg)
     let out: Outcome
-    let reply: Buffer
+    let reply: Buffer | null
     switch (parsed.kind) {
       case 'drop':
         this.metrics?.drop()
@@ -81,6 +82,10 @@ export class DnsHandler {
         out = formerr()
         if (this.options.queryLog) this.log.debug({ peer, transport, reason: parsed.reason }, 'FORMERR')
         reply = this.encode(parsed, parsed.question, out, parsed.edns, transport)
+        if (!reply) {
+          out = { ...out, rcode: RCODE.SERVFAIL }
+          reply = encodeServFail(parsed, parsed.question, parsed.edns, this.options.ednsUdpSize)
+        }
         break
       case 'query': {
         const q = parsed.query
@@ -88,11 +93,17 @@ export class DnsHandler {
           out = respond(this.zones(), q, peer, this.gslb, cache?.locateLast)
         } catch (err) {
           this.log.error({ err, qname: q.qname, qtype: q.qtype }, 'responder failed')
-          this.metrics?.query('', q.qtype, 2)
+          // Counted under the zone the question falls in, as every other answer to it is.
+          this.metrics?.query(findZone(this.zones(), q.qkey)?.origin ?? '', q.qtype, RCODE.SERVFAIL)
           return encodeServFail(q, q, q.edns, this.options.ednsUdpSize)
         }
         if (out.kind === 'notauth') reply = encodeTsigError(q, q, q.edns, q.tsig!, this.options.ednsUdpSize, Date.now(), this.maxSize(q.edns, transport))
         else reply = (cache && this.cached(cache, q, out, transport)) || this.encode(q, q, out, q.edns, transport)
+        if (!reply) {
+          // Logged by encode(): a SERVFAIL went out, counted as one under the zone, no region answered.
+          out = { ...out, rcode: RCODE.SERVFAIL, selection: undefined }
+          reply = encodeServFail(q, q, q.edns, this.options.ednsUdpSize)
+        }
         if (this.options.queryLog) this.log.debug({ peer, transport, qname: q.qname, qtype: q.qtype, rcode: out.rcode, answers: out.answer.length }, 'query')
         break
       }
@@ -121,12 +132,13 @@ export class DnsHandler {
     return replyLimit(transport === 'tcp', edns ? edns.udpSize : null, this.options.ednsUdpSize)
   }
 
-  private encode(head: { id: number; rd: boolean; cd: boolean }, q: Parameters<typeof encodeResponse>[1], out: Outcome, edns: Parameters<typeof encodeResponse>[3], transport: Transport): Buffer {
+  /** The reply to `out`, or null (logged) if it cannot be encoded: the caller answers SERVFAIL and counts one. */
+  private encode(head: { id: number; rd: boolean; cd: boolean }, q: Parameters<typeof encodeResponse>[1], out: Outcome, edns: Parameters<typeof encodeResponse>[3], transport: Transport): Buffer | null {
     try {
       return encodeResponse(head, q, out, edns, this.maxSize(edns, transport), this.options.ednsUdpSize, this.nsid)
     } catch (err) {
       this.log.error({ err, qname: q?.qname }, 'encoding a response failed')
-      return encodeServFail(head, q, edns, this.options.ednsUdpSize)
+      return null
     }
   }
 }

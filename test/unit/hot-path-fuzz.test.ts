@@ -561,6 +561,22 @@ describe('hot path fuzz: what it found', () => {
     assert.equal(h.cached.cache!.lookup(msg, ''), null)
   })
 
+  test('a SERVFAIL is counted as one under the zone of its question: the responder failing, and an answer that cannot be encoded (logged)', async () => {
+    const world: World = { set: build(1), generation: 1, health: new Map() }
+    const h = handlers(world)
+    const servfails = async () => [...(await h.metrics.render()).matchAll(/^meridian_dns_queries_total\{([^}]*rcode="SERVFAIL"[^}]*)\} (\d+)$/gm)].map((m) => `${m[1]} ${m[2]}`)
+    // geo.c.test A from a peer that is no address: the responder throws.
+    const failed = parseReply(h.cached.handle(Buffer.from('123400000001000000000000' + '0367656f016304746573740000010001', 'hex'), 'tcp', '')!)
+    assert.equal(failed.rcode, 2)
+    // static.c.test TXT whose record (a bug put there) cannot be encoded: it was counted as NOERROR.
+    const node = world.set.zones.get('c.test')!.nodes.get('static.c.test')!
+    ;(node.rrsets as Map<number, unknown[]>).set(16, [{ name: 'static.c.test', type: 16, class: 1, ttl: 60, data: [null] }])
+    const txt = parseReply(h.cached.handle(Buffer.from('123500000001000000000000' + '0673746174696301630474657374000010' + '0001', 'hex'), 'udp', '81.1.2.3')!)
+    assert.equal(txt.rcode, 2, 'SERVFAIL: the answer could not be encoded')
+    assert.deepEqual(await servfails(), ['zone="c.test",qtype="A",rcode="SERVFAIL" 1', 'zone="c.test",qtype="TXT",rcode="SERVFAIL" 1'])
+    assert.doesNotMatch(await h.metrics.render(), /qtype="TXT",rcode="NOERROR"/)
+  })
+
   test('a SERVFAIL to a query with an OPT carries an OPT (RFC 6891 §7), from both handlers', () => {
     const world: World = { set: build(1), generation: 1, health: new Map() }
     const h = handlers(world)
