@@ -32,8 +32,9 @@
  * When no region is usable for the family but some region is up (its VIPs of the other family), the
  * answer is NODATA and no fallback applies: the fallback is for when no region is healthy.
  * When no region is usable the service's fallback applies: as-if-healthy (the same selection with
- * every non-drained region taken as up), all (every non-drained VIP), static (configured addresses),
- * none (NODATA).
+ * every non-drained region taken as up; a region answers its VIPs that are healthy all the same, as
+ * one below its minHealthy has, else all of them), all (every non-drained VIP), static (configured
+ * addresses), none (NODATA).
  */
 import type { ClientLocation, Region, Service, Vip, VipHealth } from '../model/gslb.js'
 import { fibreRttMs, greatCircleKm } from './distance.js'
@@ -139,12 +140,23 @@ function evaluate(service: Service, family: 4 | 6, client: ClientLocation, ctx: 
     let msSum = 0
     let msCount = 0
     let ofFamily = 0
+    // As if healthy, the region's VIPs of the family that are healthy all the same (a region below
+    // its minHealthy), else all of them: a VIP known down is answered only with no better one.
+    const reallyUp: Vip[] = []
     for (const v of region.vips) {
       if (v.family === family) ofFamily++
       // Healthy: checked up, or unknown where the service counts unknown as up, or not checked at all.
-      const h = asIfHealthy || v.checkKey === null ? undefined : ctx.health(v.checkKey)
-      const state = asIfHealthy || v.checkKey === null ? 'up' : (h?.state ?? 'unknown')
-      if (state === 'down' || (state === 'unknown' && service.unknownAs === 'down')) continue
+      const h = v.checkKey === null ? undefined : ctx.health(v.checkKey)
+      const state = v.checkKey === null ? 'up' : (h?.state ?? 'unknown')
+      const up = state === 'up' || (state === 'unknown' && service.unknownAs === 'up')
+      if (asIfHealthy) {
+        healthy++
+        if (v.family !== family) continue
+        vips.push(v)
+        if (up) reallyUp.push(v)
+        continue
+      }
+      if (!up) continue
       healthy++
       const ms = h === undefined ? null : h.publishedMs !== undefined ? h.publishedMs : h.ewmaMs
       if (ms != null) {
@@ -153,6 +165,7 @@ function evaluate(service: Service, family: 4 | 6, client: ClientLocation, ctx: 
       }
       if (v.family === family) vips.push(v)
     }
+    if (reallyUp.length > 0 && reallyUp.length < vips.length) vips.splice(0, vips.length, ...reallyUp)
     c.healthyVips = healthy
     c.vipsOfFamily = ofFamily
     c.measuredMs = msCount > 0 ? msSum / msCount : null

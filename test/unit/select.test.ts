@@ -201,6 +201,22 @@ describe('fallback when no region is healthy', () => {
     assert.deepEqual(s.regions, ['eu-west'])
     assert.equal(s.fallback, 'as-if-healthy')
   })
+  test('as-if-healthy answers a region\'s VIPs that are up, when it has any: a region down by minHealthy does not hand out its dead VIPs', () => {
+    // us-east needs 2 healthy VIPs; 127.0.1.2 is up, 127.0.1.1 and the IPv6 one down. The others are down.
+    const strict = REGIONS.map((r) => (r.name === 'us-east' ? { ...r, minHealthy: 2 } : r))
+    const health = down('127.0.1.1', '2001:db8:1::1', '127.0.2.1', '2001:db8:2::1', '127.0.3.1')
+    const svc = service({ answers: 2 })
+    for (const seed of [1, 2, 3, 4]) {
+      const s = select(svc, 4, client(NEW_YORK), ctx(strict, health, prng(seed)))
+      assert.equal(s.fallback, 'as-if-healthy')
+      assert.deepEqual([s.regions, s.addresses], [['us-east'], ['127.0.1.2']], `seed ${seed}: only the VIP that is up`)
+    }
+    // With none of the family up (IPv6), all of them, as before.
+    assert.deepEqual(select(svc, 6, client(NEW_YORK), ctx(strict, health)).addresses, ['2001:db8:1::1'])
+    // And with every VIP of the region down, every one of them (checks may all be wrong at once).
+    const allOfUs = select(svc, 4, client(NEW_YORK), ctx(strict, { ...health, ...down('127.0.1.2') }))
+    assert.deepEqual([...allOfUs.addresses].sort(), ['127.0.1.1', '127.0.1.2'])
+  })
   test('all: every non-drained VIP', () => {
     const drained = REGIONS.map((r) => (r.name === 'ap-northeast' ? { ...r, drained: true } : r))
     const s = select(service({ fallback: 'all' }), 4, client(LONDON), ctx(drained, allDown))
