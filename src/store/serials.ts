@@ -7,10 +7,12 @@ import { mkdir, readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { writeFileAtomic } from './atomic.js'
 
-interface Entry {
+/** A zone's last content hash and the serial it was given. */
+export interface SerialEntry {
   hash: string
   serial: number
 }
+type Entry = SerialEntry
 
 export class SerialBook {
   private entries = new Map<string, Entry>()
@@ -23,6 +25,26 @@ export class SerialBook {
 
   static forZonesDir(dir: string): SerialBook {
     return new SerialBook(path.join(dir, '.meridian', 'serials.json'))
+  }
+
+  /** A book of these entries, kept nowhere: what a zone-set build thread plans serials with. */
+  static of(entries: Iterable<[string, SerialEntry]>, now: () => number): SerialBook {
+    const book = new SerialBook(undefined, now)
+    for (const [origin, e] of entries) book.entries.set(origin, { hash: e.hash, serial: e.serial })
+    return book
+  }
+
+  /** The entries now, for a build elsewhere (SerialBook.of), with this book's clock. */
+  snapshot(): { entries: [string, SerialEntry][]; now: number } {
+    return { entries: [...this.entries], now: this.now() }
+  }
+
+  /** Takes serials a plan elsewhere gave (its given()), as that plan's commit() would. */
+  adopt(given: Iterable<[string, SerialEntry]>): void {
+    for (const [origin, e] of given) {
+      this.entries.set(origin, e)
+      this.dirty = true
+    }
   }
 
   async load(): Promise<void> {
@@ -41,7 +63,7 @@ export class SerialBook {
    * Serials for one build of the zone set, kept aside until `commit()`: a set that is rejected (or
    * an edit that fails to write) leaves the book as it was.
    */
-  plan(): { serialOf: (origin: string, hash: string) => number; commit(): void } {
+  plan(): { serialOf: (origin: string, hash: string) => number; commit(): void; given(): [string, SerialEntry][] } {
     const pending = new Map<string, Entry>()
     return {
       serialOf: (origin, hash) => {
@@ -55,6 +77,7 @@ export class SerialBook {
         for (const [origin, e] of pending) this.entries.set(origin, e)
         if (pending.size > 0) this.dirty = true
       },
+      given: () => [...pending],
     }
   }
 

@@ -1,0 +1,127 @@
+/**
+ * Builds a zone set off the event loop, in a worker thread.
+ *
+ * Parsing YAML is the cost of a reload: a zone of 1,000 services (130 KB) takes 150-250 ms to
+ * build and one of 5,000 about a second, nearly all of it in the yaml library's parser. On the
+ * event loop that is a pause of DNS in a one-process server (`--workers 1`, and `auto` on one CPU)
+ * and, with workers, of the control process: no health round measured, no admin request answered,
+ * for every reload and every admin write. Here a worker thread parses and builds, and the set comes
+ * back as `v8.serialize` bytes (the form DNS workers already receive it in, Buffers kept), which
+ * take 6-10 ms per 1,000 services to read.
+ *
+ * The thread is started on the first build and ended after IDLE_MS without one, so a server that
+ * is not being changed holds no second V8 isolate. Builds go one at a time (the store's queue
+ * already orders them). `serial: auto` is decided in the thread from a copy of the serial book's
+ * entries and the clock; the serials it handed out come back to be committed (SerialBook.adopt)
+ * only if the set is taken.
+ */
+import v8 from 'node:v8'
+import { Worker } from 'node:worker_threads'
+import { ConfigError, type ConfigIssue } from '../errors.js'
+import type { ZoneSet } from '../model/types.js'
+import type { SerialEntry } from '../store/serials.js'
+import type { ZoneSource } from './load.js'
+
+/** What the thread is asked: one set's build. */
+export interface BuildRequest {
+  id: number
+  sources: ZoneSource[]
+  generation: number
+  /** The serial book's entries when the build was asked for, and its clock (Unix seconds). */
+  serials: [string, SerialEntry][]
+  now: number
+}
+
+/** What it answers: the set as v8.serialize bytes and the serials it gave, or the issues, or an error. */
+export type BuildReply =
+  | { id: number; ok: true; bytes: ArrayBuffer; serials: [string, SerialEntry][] }
+  | { id: number; ok: false; issues: ConfigIssue[] }
+  | { id: number; ok: false; error: string }
+
+/** A thread unused this long is ended (the next build starts another, about 0.2 s). */
+export const IDLE_MS = 30_000
+
+export interface ThreadedBuild {
+  set: ZoneSet
+  /** The serials given to zones whose content changed, for SerialBook.adopt once the set is taken. */
+  serials: [string, SerialEntry][]
+}
+
+export class ZoneSetBuilder {
+  private worker: Worker | undefined
+  private idle: NodeJS.Timeout | undefined
+  private nextId = 1
+  private pending = new Map<number, { worker: Worker; resolve: (b: ThreadedBuild) => void; reject: (err: Error) => void }>()
+
+  constructor(private readonly idleMs = IDLE_MS) {}
+
+  /** Builds the set of `sources` in the thread; rejects with the ConfigError buildZoneSet would throw. */
+  build(sources: ZoneSource[], generation: number, serials: Iterable<[string, SerialEntry]>, now: number): Promise<ThreadedBuild> {
+    const worker = this.thread()
+    clearTimeout(this.idle)
+    const id = this.nextId++
+    const request: BuildRequest = { id, sources, generation, serials: [...serials], now }
+    return new Promise<ThreadedBuild>((resolve, reject) => {
+      this.pending.set(id, { worker, resolve, reject })
+      worker.ref()
+      worker.postMessage(request)
+    })
+  }
+
+  /** Ends the thread (builds in flight are rejected). */
+  async close(): Promise<void> {
+    clearTimeout(this.idle)
+    const worker = this.worker
+    this.worker = undefined
+    if (worker) await worker.terminate()
+  }
+
+  /** Whether a thread is running now (tests). */
+  get running(): boolean {
+    return this.worker !== undefined
+  }
+
+  private thread(): Worker {
+    if (this.worker) return this.worker
+    // No node options of this process's (`--input-type`, `--cpu-prof`...): V8's flags hold for every thread anyway.
+    const worker = new Worker(new URL('./build-worker.js', import.meta.url), { execArgv: [] })
+    this.worker = worker
+    worker.on('message', (reply: BuildReply) => {
+      const p = this.pending.get(reply.id)
+      if (!p) return
+      this.pending.delete(reply.id)
+      this.settled(worker)
+      if (reply.ok) {
+        try {
+          p.resolve({ set: v8.deserialize(Buffer.from(reply.bytes)) as ZoneSet, serials: reply.serials })
+        } catch (err) {
+          p.reject(err as Error)
+        }
+      } else if ('issues' in reply) p.reject(new ConfigError(reply.issues))
+      else p.reject(new Error(`building the zone set failed: ${reply.error}`))
+    })
+    // Its builds in flight fail with it (an idle thread ended by close() has none; a newer thread's are its own).
+    const fail = (err: Error): void => {
+      if (this.worker === worker) this.worker = undefined
+      for (const [id, p] of this.pending) {
+        if (p.worker !== worker) continue
+        this.pending.delete(id)
+        p.reject(new Error(`the zone set's build thread stopped: ${err.message}`))
+      }
+    }
+    worker.on('error', fail)
+    worker.on('exit', (code) => fail(new Error(`exit code ${code}`)))
+    return worker
+  }
+
+  /** A build is over: with none left, the thread no longer holds the process open, and ends when idle. */
+  private settled(worker: Worker): void {
+    if ([...this.pending.values()].some((p) => p.worker === worker)) return
+    worker.unref()
+    clearTimeout(this.idle)
+    this.idle = setTimeout(() => {
+      if (this.worker === worker) void this.close()
+    }, this.idleMs)
+    this.idle.unref()
+  }
+}

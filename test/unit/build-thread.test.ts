@@ -1,0 +1,138 @@
+/**
+ * ZoneSetBuilder: a zone set built in a worker thread is the set buildZoneSet makes on the event
+ * loop (every zone, record, region, service and check; Buffers as Buffers), its issues the same
+ * ConfigError, its serials planned from the book and adopted only when asked; the event loop keeps
+ * turning while a big zone is parsed, and an idle thread ends and never holds the process open.
+ */
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import { test } from 'node:test'
+import { promisify } from 'node:util'
+import { ZoneSetBuilder } from '../../src/config/build-thread.js'
+import { buildZoneSet, readZoneSources, type ZoneSource } from '../../src/config/load.js'
+import { PLACES } from '../../src/config/places.js'
+import { ConfigError } from '../../src/errors.js'
+import { SerialBook } from '../../src/store/serials.js'
+import { smallZone } from '../helpers/zones.js'
+
+const run = promisify(execFile)
+
+/** A zone of `n` geo-latency services over 5 regions with checks: about 130 bytes a service. */
+function bigZone(n: number): ZoneSource {
+  const regions = ['us-east', 'eu-west', 'ap-northeast', 'sa-east', 'ap-southeast']
+  const lines = ['origin: big.test', 'soa: { mname: ns1, rname: h, serial: auto }', 'ns: [ns1]', 'records:', '  ns1: { A: 192.0.2.53 }', 'regions:']
+  regions.forEach((r, i) => lines.push(`  ${r}: { location: { lat: ${i * 10}, lon: ${i * 20} }, vips: [192.0.2.${i + 1}, "2001:db8:${i + 1}::1"], check: { url: "http://{vip}:80/healthz" } }`))
+  lines.push('services:')
+  for (let s = 0; s < n; s++) lines.push(`  svc${s}: { policy: geo-latency, regions: [${regions.join(', ')}], answers: 2, ttl: 30 }`)
+  return { file: 'big.test.yaml', text: lines.join('\n') + '\n' }
+}
+
+test('a set built in the thread is the set built on the event loop: zones, records (TXT as Buffers), regions, services, checks', async (t) => {
+  const builder = new ZoneSetBuilder()
+  t.after(() => builder.close())
+  const sources = [...(await readZoneSources('zones')), ...(await readZoneSources('test/fixtures/rfc')), bigZone(50)]
+  const book = new SerialBook(undefined, () => 1_700_000_000)
+  const { entries, now } = book.snapshot()
+  const threaded = await builder.build(sources, 7, entries, now)
+  const local = buildZoneSet(sources, SerialBook.of(entries, () => now).plan().serialOf, 7, PLACES)
+  assert.deepStrictEqual(threaded.set, local)
+  assert.equal(threaded.set.zones.size, 4)
+  // TXT strings stay Buffers (dns2 encodes them as they are).
+  const txt = [...threaded.set.zones.values()].flatMap((z) => [...z.nodes.values()]).flatMap((n) => n.rrsets.get(16) ?? [])
+  assert.ok(txt.length > 0 && txt.every((rr) => (rr.data as unknown[]).every((d) => Buffer.isBuffer(d))), 'TXT data as Buffers')
+  assert.ok(threaded.set.checks.size >= 5)
+})
+
+test('a bad file is the same ConfigError (file, line, column, reason) as on the event loop, and the thread keeps building', async (t) => {
+  const builder = new ZoneSetBuilder()
+  t.after(() => builder.close())
+  const bad: ZoneSource[] = [{ file: 'a.test.yaml', text: smallZone('a.test') }, { file: 'b.test.yaml', text: smallZone('b.test').replace('www: { A: 192.0.2.10 }', 'www: { A: 192.0.2.300 }') }]
+  const local = (() => {
+    try {
+      buildZoneSet(bad, () => 1, 1, PLACES)
+    } catch (err) {
+      return err as ConfigError
+    }
+    assert.fail('the event loop build accepts it')
+  })()
+  await assert.rejects(builder.build(bad, 1, [], 0), (err: unknown) => {
+    assert.ok(err instanceof ConfigError)
+    assert.deepEqual(err.issues, local.issues)
+    assert.equal(err.message, local.message)
+    assert.match(err.message, /b\.test\.yaml:6:/)
+    return true
+  })
+  const good = await builder.build([bad[0]!], 2, [], 0)
+  assert.deepEqual([...good.set.zones.keys()], ['a.test'])
+})
+
+test('serial: auto is planned from the book given and adopted only when asked', async (t) => {
+  const builder = new ZoneSetBuilder()
+  t.after(() => builder.close())
+  const src = bigZone(3)
+  const book = new SerialBook(undefined, () => 1_000)
+  const first = await builder.build([src], 1, book.snapshot().entries, book.snapshot().now)
+  const serialOf = (b: { set: { zones: ReadonlyMap<string, { soa: { serial?: number } }> } }) => b.set.zones.get('big.test')!.soa.serial
+  const serial = serialOf(first)
+  assert.equal(serial, 1_000, 'a new zone: the clock')
+  assert.deepEqual(first.serials.map(([o, e]) => [o, e.serial]), [['big.test', 1_000]])
+  assert.deepEqual(book.snapshot().entries, [], 'nothing taken before adopt()')
+  book.adopt(first.serials)
+  // The same content again: the same serial, nothing new given.
+  const again = await builder.build([src], 2, book.snapshot().entries, book.snapshot().now)
+  assert.equal(serialOf(again), 1_000)
+  assert.deepEqual(again.serials, [])
+  // Changed content: the serial rises past the last one, even with the clock behind it.
+  const changed = await builder.build([{ ...src, text: src.text.replace('answers: 2', 'answers: 1') }], 3, book.snapshot().entries, 5)
+  assert.equal(serialOf(changed), 1_001)
+})
+
+test('the event loop keeps turning while the thread parses a big zone (it stops for the whole build on the loop)', async (t) => {
+  const builder = new ZoneSetBuilder()
+  t.after(() => builder.close())
+  const src = [bigZone(3000)]
+  await builder.build([bigZone(1)], 1, [], 0) // the thread started and warm
+  const gaps = async (work: () => Promise<unknown>): Promise<number> => {
+    let last = performance.now()
+    let max = 0
+    const tick = setInterval(() => {
+      const now = performance.now()
+      max = Math.max(max, now - last)
+      last = now
+    }, 2)
+    await new Promise((r) => setImmediate(r))
+    await work()
+    clearInterval(tick)
+    return Math.max(max, performance.now() - last)
+  }
+  const onLoop = await gaps(async () => buildZoneSet(src, () => 1, 1, PLACES))
+  const inThread = await gaps(() => builder.build(src, 1, [], 0))
+  t.diagnostic(`longest pause of a 2 ms timer: ${onLoop.toFixed(0)} ms building on the loop, ${inThread.toFixed(0)} ms with the thread`)
+  assert.ok(onLoop > 100, `the loop build of 3,000 services paused the loop ${onLoop.toFixed(0)} ms`)
+  assert.ok(inThread < onLoop / 3, `with the thread the loop paused at most ${inThread.toFixed(0)} ms (on the loop: ${onLoop.toFixed(0)} ms)`)
+})
+
+test('an idle thread ends, and starts again for the next build', async (t) => {
+  const builder = new ZoneSetBuilder(20)
+  t.after(() => builder.close())
+  await builder.build([bigZone(1)], 1, [], 0)
+  assert.equal(builder.running, true)
+  const deadline = Date.now() + 5000
+  while (builder.running && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10))
+  assert.equal(builder.running, false, 'ended after 20 ms idle')
+  const next = await builder.build([bigZone(2)], 2, [], 0)
+  assert.equal(next.set.zones.get('big.test')!.services.size, 2)
+})
+
+test('a process that built a set exits by itself: the idle thread does not hold it open', async () => {
+  const script = `
+    import { ZoneSetBuilder } from ${JSON.stringify(new URL('../../src/config/build-thread.js', import.meta.url).href)}
+    const b = new ZoneSetBuilder()
+    const r = await b.build([{ file: 'a.test.yaml', text: ${JSON.stringify(smallZone('a.test'))} }], 1, [], 0)
+    console.log([...r.set.zones.keys()].join())
+  `
+  const t0 = performance.now()
+  const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], { timeout: 20_000 })
+  assert.equal(stdout.trim(), 'a.test')
+  assert.ok(performance.now() - t0 < 15_000, 'exited well before the 30 s idle end')
+})
