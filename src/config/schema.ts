@@ -14,6 +14,8 @@ const oneOrMany = (item: object, what: string) => ({
   'x-message': `must be ${what} or a non-empty list of them`,
 })
 
+const bool = (def: boolean) => ({ type: 'boolean', default: def, 'x-message': 'must be true or false' })
+
 const ipv4 = { type: 'string', format: 'ipv4', 'x-message': 'must be an IPv4 address such as 192.0.2.1' }
 const ipv6 = { type: 'string', format: 'ipv6', 'x-message': 'must be an IPv6 address such as 2001:db8::1' }
 const txtString = { type: 'string', maxLength: 65000 }
@@ -73,8 +75,8 @@ const location = {
       required: ['lat', 'lon'],
       properties: { lat: { type: 'number', minimum: -90, maximum: 90 }, lon: { type: 'number', minimum: -180, maximum: 180 } },
     },
-    { type: 'object', additionalProperties: false, required: ['country'], properties: { country: { type: 'string', pattern: '^[A-Za-z]{2}$' } } },
-    { type: 'object', additionalProperties: false, required: ['city'], properties: { city: { type: 'string', pattern: '^[A-Za-z]{3}$' } } },
+    { type: 'object', additionalProperties: false, required: ['country'], properties: { country: { type: 'string', pattern: '^[A-Za-z]{2}$', 'x-message': 'must be a two-letter ISO 3166 country code such as IE or US' } } },
+    { type: 'object', additionalProperties: false, required: ['city'], properties: { city: { type: 'string', pattern: '^[A-Za-z]{3}$', 'x-message': 'must be a three-letter IATA metro code such as DUB or IAD (geodb/places.json)' } } },
   ],
   'x-message': 'must be { lat, lon } (degrees), { country: XX } (ISO 3166 code) or { city: XXX } (IATA metro code)',
 }
@@ -86,16 +88,22 @@ export const checkSchema = {
   additionalProperties: false,
   properties: {
     type: { enum: ['http', 'https', 'tcp'], default: 'http', 'x-message': 'must be http, https or tcp' },
-    url: { type: 'string', pattern: '^https?://', description: 'URL template; {vip} is replaced by each VIP (in brackets for IPv6). Default: TYPE://{vip}:PORT/PATH.' },
-    port: { type: 'integer', minimum: 1, maximum: 65535, description: 'Port of the check (default 80 for http, 443 for https; required for tcp).' },
-    path: { type: 'string', pattern: '^/', default: '/healthz' },
+    url: { type: 'string', pattern: '^https?://', 'x-message': 'must be an http:// or https:// URL such as http://{vip}:8080/healthz (a tcp check takes port, not url)', description: 'URL template; {vip} is replaced by each VIP (in brackets for IPv6). Default: TYPE://{vip}:PORT/PATH.' },
+    port: { type: 'integer', minimum: 1, maximum: 65535, 'x-message': 'must be a port number 1..65535', description: 'Port of the check (default 80 for http, 443 for https; required for tcp).' },
+    path: { type: 'string', pattern: '^/', default: '/healthz', 'x-message': 'must be a URL path starting with /, such as /healthz' },
     target: { type: 'string', minLength: 1, description: 'Check this address or host instead of each VIP (a status page behind the pool).' },
     host: { type: 'string', minLength: 1, description: 'Host header.' },
     method: { enum: ['GET', 'HEAD'], default: 'GET' },
-    expect: { type: 'array', minItems: 1, items: { type: 'integer', minimum: 100, maximum: 599 }, default: [200] },
+    expect: {
+      type: 'array',
+      minItems: 1,
+      items: { type: 'integer', minimum: 100, maximum: 599, 'x-message': 'must be an HTTP status code 100..599 (each code listed: no ranges)' },
+      default: [200],
+      'x-message': 'must be a non-empty list of HTTP status codes, such as [200] or [200, 204]',
+    },
     body: { type: 'string', minLength: 1, description: 'A substring the response body must contain.' },
     tlsServername: { type: 'string', minLength: 1 },
-    tlsVerify: { type: 'boolean', default: true },
+    tlsVerify: bool(true),
     interval: seconds(5, 0.01, 3600),
     timeout: seconds(2, 0.005, 3600),
     rise: { type: 'integer', minimum: 1, maximum: 100, default: 2 },
@@ -114,7 +122,7 @@ export const regionSchema = {
     location,
     vips: { type: 'array', minItems: 1, items: { anyOf: [ipv4, ipv6], 'x-message': 'must be an IPv4 or IPv6 address' }, 'x-message': 'must be a non-empty list of VIP addresses' },
     weight: { type: 'integer', minimum: 0, maximum: 1000, default: 100, 'x-message': 'must be an integer 0..1000 (0 = standby)' },
-    drained: { type: 'boolean', default: false },
+    drained: bool(false),
     minHealthy: { type: 'integer', minimum: 1, maximum: 1000, default: 1 },
     check: checkSchema,
   },
@@ -134,9 +142,9 @@ export const serviceSchema = {
     ttl: { type: 'integer', minimum: 1, maximum: 300, default: 30, 'x-message': 'must be an integer number of seconds, 1..300' },
     fallback: { enum: FALLBACKS, default: 'as-if-healthy', 'x-message': 'must be as-if-healthy, all, static or none' },
     fallbackAddresses: { type: 'array', items: { anyOf: [ipv4, ipv6], 'x-message': 'must be an IPv4 or IPv6 address' }, default: [] },
-    fallbackIncludesDrained: { type: 'boolean', default: false },
+    fallbackIncludesDrained: bool(false),
     toleranceMs: { type: 'number', minimum: 0, maximum: 10000, default: 20 },
-    fill: { type: 'boolean', default: false },
+    fill: bool(false),
     unknown: { enum: ['up', 'down'], default: 'up', 'x-message': 'must be up or down: how a VIP whose check has no result yet counts' },
   },
 }
@@ -174,9 +182,10 @@ export const zoneSchema = {
       type: 'object',
       default: {},
       additionalProperties: recordSetSchema,
+      'x-message': 'must be a mapping of owner names to record sets (www: { A: 192.0.2.1 }); leave the key out when there are none',
     },
     defaultLocation: { ...location, description: 'Where clients with a private or unknown address are taken to be; without it they get no geographic preference.' },
-    regions: { type: 'object', default: {}, propertyNames: { pattern: REGION_NAME_PATTERN }, additionalProperties: regionSchema },
-    services: { type: 'object', default: {}, additionalProperties: serviceSchema },
+    regions: { type: 'object', default: {}, propertyNames: { pattern: REGION_NAME_PATTERN }, additionalProperties: regionSchema, 'x-message': 'must be a mapping of region names to regions (eu-west: { location, vips }); leave the key out when there are none' },
+    services: { type: 'object', default: {}, additionalProperties: serviceSchema, 'x-message': 'must be a mapping of service names to services (www: { policy: geo }); leave the key out when there are none' },
   },
 } as const

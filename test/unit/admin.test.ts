@@ -202,7 +202,7 @@ describe('bad requests: a precise error body, and the zone file unchanged', () =
     ['a weight of the wrong type', 'PATCH', `${Z}/regions/eu-west`, { weight: 'heavy' }, 400, S, [{ path: 'weight', message: 'must be an integer 0..1000 (0 = standby), got "heavy"' }]],
     ['a weight out of range', 'PATCH', `${Z}/regions/eu-west`, { weight: 5000 }, 400, S, [{ path: 'weight', message: 'must be an integer 0..1000 (0 = standby), got 5000' }]],
     ['a weight JSON reads as Infinity (1e400), shown as itself, not "null"', 'PATCH', `${Z}/regions/eu-west`, '{"weight": 1e400}', 400, S, [{ path: 'weight', message: 'must be an integer 0..1000 (0 = standby), got Infinity' }]],
-    ['drained as a string', 'PATCH', `${Z}/regions/us-east`, { drained: 'yes' }, 400, S, [{ path: 'drained', message: 'must be boolean, got "yes"' }]],
+    ['drained as a string', 'PATCH', `${Z}/regions/us-east`, { drained: 'yes' }, 400, S, [{ path: 'drained', message: 'must be true or false, got "yes"' }]],
     ['a bad VIP', 'PATCH', `${Z}/regions/us-east`, { vips: ['192.0.2.300'] }, 400, S, [{ path: 'vips.0', message: 'must be an IPv4 or IPv6 address, got "192.0.2.300"' }]],
     ['an unknown key in a patch', 'PATCH', `${Z}/regions/us-east`, { wieght: 5 }, 400, S, [{ path: 'wieght', message: 'unknown key "wieght" (allowed: location, vips, weight, drained, minHealthy, check)' }]],
     ['an unknown key inside check', 'PATCH', `${Z}/regions/eu-west`, { check: { intervall: 3 } }, 400, S, [{ path: 'check.intervall', message: 'unknown key "intervall" (allowed: type, url, port, path, target, host, method, expect, body, tlsServername, tlsVerify, interval, timeout, rise, fall)' }]],
