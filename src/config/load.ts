@@ -455,6 +455,12 @@ function checkHolds(c: CheckDef, given: readonly string[], keyPath: (string | nu
     issues.add('E_ZONE_SEMANTIC', [...keyPath, 'url'], `the url must start with ${c.type}:// to match type: ${c.type}`)
     return false
   }
+  // `{ip}` or `{VIP}` would stay in the URL as a host name that never resolves: every round fails.
+  const placeholder = c.url?.match(/\{[^{}/]*\}/g)?.find((p) => p !== '{vip}')
+  if (placeholder !== undefined) {
+    issues.add('E_ZONE_SEMANTIC', [...keyPath, 'url'], `unknown placeholder ${placeholder} in the url: the only one is {vip}, in lowercase (each VIP's address)`)
+    return false
+  }
   return true
 }
 

@@ -261,6 +261,8 @@ services:
     ['a services key left empty (its entries not indented under it)', GSLB.replace('services:\n  app:\n', 'services:\napp:\n'), /^zones\/t\.yaml:20:10: services: must be a mapping of service names to services \(www: \{ policy: geo \}\); leave the key out when there are none, got null$/],
     ['a TTL above 300', GSLB.replace('policy: failover', 'policy: failover\n    ttl: 600'), /services\.app\.ttl: must be an integer number of seconds, 1\.\.300, got 600$/],
     ['an unknown policy', GSLB.replace('policy: failover', 'policy: random'), /services\.app\.policy: must be geo-latency, geo, weighted or failover, got "random"$/],
+    ['a url placeholder other than {vip} (its host would never resolve)', GSLB.replace('http://{vip}:8080/healthz', 'http://{ip}:8080/healthz'), /^zones\/t\.yaml:14:\d+: regions\.eu-west\.check\.url: unknown placeholder \{ip\} in the url: the only one is \{vip\}, in lowercase \(each VIP's address\)$/],
+    ['a url placeholder in capitals', GSLB.replace('http://{vip}:8080/healthz', 'http://{VIP}:8080/healthz'), /regions\.eu-west\.check\.url: unknown placeholder \{VIP\} in the url/],
     ['a tcp check without port', GSLB.replace('{ type: tcp, port: 8080 }', '{ type: tcp }'), /regions\.us-east\.check: a tcp check needs a port$/],
     ['a service on a name with records', GSLB.replace('  app:\n', '  www:\n'), /services\.www: www\.example\.test is both a static record set/],
     ['static fallback without addresses', GSLB.replace('policy: failover', 'policy: failover\n    fallback: static'), /services\.app\.fallbackAddresses: fallback: static needs at least one address here$/],
