@@ -234,6 +234,13 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
     return false
   }
 
+  // `www.` is the top-level name www, not www.<origin>: the final dot, kept from a BIND habit or a
+  // typo, is worth naming when the relative name is what was meant.
+  const absoluteHint = (written: string): string => {
+    const relative = written.trim().slice(0, -1)
+    return written.trim().endsWith('.') && relative !== '' && !relative.includes('.') ? ` (a name ending in . is absolute: write "${relative}" for ${resolveName(relative, origin)})` : ''
+  }
+
   // Static records.
   for (const [owner, set] of Object.entries(def.records) as [string, RecordSet][]) {
     const base = ['records', owner]
@@ -241,7 +248,7 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
     if (!checkName(name, base, 'owner name')) continue
     if (!writtenOnce(name, owner, base, 'owner')) continue
     if (!isInZone(name, origin)) {
-      issues.add('E_ZONE_SEMANTIC', base, `owner name ${name} is outside the zone ${origin}`)
+      issues.add('E_ZONE_SEMANTIC', base, `owner name ${name} is outside the zone ${origin}${absoluteHint(owner)}`)
       continue
     }
     const ttl = set.ttl ?? def.ttl
@@ -321,7 +328,7 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
     if (!checkName(name, base, 'service name')) continue
     if (!writtenOnce(name, owner, base, 'service')) continue
     if (!isInZone(name, origin) || name === origin) {
-      issues.add('E_ZONE_SEMANTIC', base, name === origin ? 'a service cannot stand at the zone apex, which holds the SOA and NS records' : `service name ${name} is outside the zone ${origin}`)
+      issues.add('E_ZONE_SEMANTIC', base, name === origin ? 'a service cannot stand at the zone apex, which holds the SOA and NS records' : `service name ${name} is outside the zone ${origin}${absoluteHint(owner)}`)
       continue
     }
     if (nodes.has(name)) issues.add('E_ZONE_SEMANTIC', base, `${name} is both a static record set (under records:) and a service; a name is one or the other`)
