@@ -208,7 +208,7 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
   const soaTtl = def.soa.ttl ?? def.ttl
   const soaFields = {
     primary: checkName(resolveName(def.soa.mname, origin), ['soa', 'mname'], 'mname') ?? '',
-    admin: checkName(resolveName(def.soa.rname, origin), ['soa', 'rname'], 'rname') ?? '',
+    admin: rnameProblem(def.soa.rname, issues) ?? checkName(resolveName(def.soa.rname, origin), ['soa', 'rname'], 'rname') ?? '',
     refresh: def.soa.refresh,
     retry: def.soa.retry,
     expiration: def.soa.expire,
@@ -367,7 +367,10 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
     const node = nodes.get(ns)
     if (node?.has(RRTYPE.CNAME)) return // reported below: an alias
     if (!node || (!node.has(RRTYPE.A) && !node.has(RRTYPE.AAAA))) {
-      issues.add('E_ZONE_SEMANTIC', ['ns', i], `name server ${ns} is inside the zone but has no A or AAAA record under records: (glue is required)`)
+      // `ns1.example.net` without its final dot is ns1.example.net.<origin>: name the dot it lacks.
+      const written = n.trim()
+      const hint = written.includes('.') && !written.endsWith('.') ? ` (written "${written}" without a final dot, so under the origin; a name server outside the zone is written "${written}.")` : ''
+      issues.add('E_ZONE_SEMANTIC', ['ns', i], `name server ${ns} is inside the zone but has no A or AAAA record under records: (glue is required)${hint}`)
     }
   })
   for (const t of hostTargets) {
@@ -415,6 +418,17 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
     defaultLocation,
   })
   return { zone, issues: [], checks }
+}
+
+/**
+ * An SOA rname written as a mail address (`hostmaster@example.com`): reported with the form to write
+ * (its @ a dot, absolute), and '' returned; undefined when it has no @.
+ */
+function rnameProblem(rname: string, issues: IssueList): string | undefined {
+  if (!rname.includes('@')) return undefined
+  const written = rname.trim().replace('@', '.')
+  issues.add('E_ZONE_SEMANTIC', ['soa', 'rname'], `rname: the mailbox's @ is written as a dot (RFC 1035 §8): "${written.endsWith('.') ? written : `${written}.`}", not "${rname}"`)
+  return ''
 }
 
 /** Keys that mean nothing to a check of each type: given, they are a mistake, not to be ignored. */
