@@ -489,6 +489,9 @@ async function explainCommand(name: string, type: string | undefined, o: Explain
       return fail(1, `cannot reach the admin API at ${base}: ${((err as Error).cause as Error | undefined)?.message ?? (err as Error).message}`)
     }
     const body = (await res.json().catch(() => null)) as (ExplainTrace & { error?: string; message?: string }) | null
+    // A server that is not Meridian's admin API (another service on that port, a proxy) answers
+    // without Meridian's error body: say so, not "404:  Not Found".
+    if (!res.ok && typeof body?.error !== 'string') return fail(1, `${base} answered GET /v1/explain with ${res.status} ${res.statusText}, not as Meridian's admin API does: is --admin its address? (the log line "admin API listening" gives it, e.g. http://127.0.0.1:8053)`)
     if (!res.ok || !body) return fail(res.status === 400 ? 2 : 1, `${res.status}: ${body?.error ?? ''} ${body?.message ?? res.statusText}`)
     trace = body
   } else {
