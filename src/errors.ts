@@ -8,6 +8,7 @@ export const ERROR_CODES = {
   E_ZONE_SEMANTIC: 'a zone file is well-formed but inconsistent (CNAME beside other data, missing glue, name outside the zone)',
   E_ZONE_DUPLICATE: 'two zone files declare the same origin',
   E_ZONE_IO: 'a zone file or the zones directory cannot be read',
+  E_ZONE_BUSY: 'a zone file has been held open for writing by another process for longer than a reload or an admin write waits (retry)',
   E_STATE_IO: 'a state file beside the zones cannot be read or written',
   E_GEODB: 'the GeoIP database is missing, unreadable or not a MaxMind DB with country data',
   E_CLI_USAGE: 'a command-line option is invalid',

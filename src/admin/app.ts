@@ -251,8 +251,12 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
   })
 
   app.setErrorHandler((err, req, reply) => {
-    const { status, body, unexpected } = toErrorBody(err, editedFile.get(req))
+    const { status, body, unexpected, retryAfter } = toErrorBody(err, editedFile.get(req))
     if (unexpected) req.log.error({ err }, 'admin request failed')
+    if (retryAfter !== undefined) {
+      req.log.warn({ code: body.error, err: body.message }, 'admin request refused for now; it may be retried')
+      reply.header('retry-after', String(retryAfter))
+    }
     // A 412 carries the current ETag, and so does a change made but not durable (what a GET returns now).
     if (err instanceof PreconditionError || err instanceof NotDurableEditError) {
       // (a zone deleted but not durably has no ETag any more: the one of the zone it was goes too)

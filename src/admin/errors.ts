@@ -73,9 +73,23 @@ const FASTIFY: Record<string, { status: number; code: ErrorCode; message: string
   FST_ERR_MAX_PARAM_LENGTH: { status: 414, code: 'E_API_BODY', message: 'a name in the URL is longer than any zone, region or service name can be' },
 }
 
-/** Status and body for any error; `unexpected` is true when it should be logged as a fault. */
-export function toErrorBody(err: unknown, editedFile?: string): { status: number; body: ErrorBody; unexpected: boolean } {
+/**
+ * The Retry-After (seconds) of a 503 E_ZONE_BUSY: the request has already waited 2 s for the
+ * writer, and the retry waits as long again, so it may come soon.
+ */
+export const BUSY_RETRY_AFTER_S = 1
+
+/**
+ * Status and body for any error; `unexpected` is true when it should be logged as a fault;
+ * `retryAfter` (seconds), when the request may simply be sent again later (a 503).
+ */
+export function toErrorBody(err: unknown, editedFile?: string): { status: number; body: ErrorBody; unexpected: boolean; retryAfter?: number } {
   if (err instanceof ApiError) return { status: err.status, body: { error: err.code, message: err.message, details: err.details }, unexpected: false }
+  if (err instanceof ConfigError && err.code === 'E_ZONE_BUSY') {
+    // Another process is still writing a zone file: the server is not broken, and the same request
+    // succeeds once the writer closes it. Nothing was changed.
+    return { status: 503, body: { error: err.code, message: err.issues.map(formatIssue).join('; '), details: [] }, unexpected: false, retryAfter: BUSY_RETRY_AFTER_S }
+  }
   if (err instanceof ConfigError && err.code === 'E_ZONE_IO') {
     // The zones directory or a zone file cannot be read: not the request's fault.
     return { status: 500, body: { error: err.code, message: err.issues.map(formatIssue).join('; '), details: [] }, unexpected: true }

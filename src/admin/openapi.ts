@@ -105,6 +105,11 @@ const guarded = {
   '403': err('Host is a name other than localhost on a loopback admin address (DNS rebinding guard).'),
   '500': err('E_API_INTERNAL: an unexpected failure (details in the server log).'),
 }
+/** A zone file still open for writing by another process after the 2 s a reload or a change waits for it. */
+const busy = {
+  ...err('E_ZONE_BUSY: a zone file has been open for writing by another process (named in the message) for the 2 s the request waited; nothing was changed. Retry after Retry-After seconds.'),
+  headers: { 'Retry-After': { description: 'Seconds after which the request may be sent again.', schema: { type: 'integer' } } },
+}
 const writeErrors = {
   ...guarded,
   '400': err(`The body is wrong (which field and why in details), the zone set it would make is inconsistent, a name in the URL is not a name, or ${twice}.`),
@@ -115,6 +120,7 @@ const writeErrors = {
   '413': err('Body larger than 64 KiB.'),
   '414': err('A name in the URL longer than any name can be.'),
   '415': err('Body not JSON.'),
+  '503': busy,
   '500': {
     ...err('E_ZONE_WRITE: the zone file could not be written, nothing was changed; E_ZONE_NOT_DURABLE: the change is in the file and served, but the directory fsync failed, so it may not survive a crash (ETag: the new one); E_API_INTERNAL: an unexpected failure.'),
     headers: etagHeader,
@@ -242,7 +248,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
           responses: { '200': json(any, 'The trace.'), ...guarded, '400': err(`A bad parameter, or ${twice}.`) },
         },
       },
-      '/v1/reload': { post: { operationId: 'reload', summary: 'Re-read the zone files (as the file watcher does), and the GeoIP database file when it was replaced.', responses: { '200': json(any, 'The set now serving, and what was done with the GeoIP database (`geodb`).'), ...guarded, '400': err(`The files have errors (the last good set keeps serving), or ${twice}.`), '401': writeErrors['401'], '409': err('The zones were reloaded, but the replaced GeoIP database file cannot be opened (E_GEODB); the last good database keeps answering.'), '500': err('E_ZONE_IO: the zones directory or a zone file cannot be read (the last good set keeps serving); E_API_INTERNAL: an unexpected failure.') } } },
+      '/v1/reload': { post: { operationId: 'reload', summary: 'Re-read the zone files (as the file watcher does), and the GeoIP database file when it was replaced.', responses: { '200': json(any, 'The set now serving, and what was done with the GeoIP database (`geodb`).'), ...guarded, '400': err(`The files have errors (the last good set keeps serving), or ${twice}.`), '401': writeErrors['401'], '409': err('The zones were reloaded, but the replaced GeoIP database file cannot be opened (E_GEODB); the last good database keeps answering.'), '500': err('E_ZONE_IO: the zones directory or a zone file cannot be read (the last good set keeps serving); E_API_INTERNAL: an unexpected failure.'), '503': busy } } },
       '/metrics': { get: { operationId: 'metrics', summary: 'Prometheus metrics.', responses: { '200': { description: 'Prometheus text format 0.0.4.', content: { 'text/plain': { schema: { type: 'string' } } } }, ...guarded } } },
       '/healthz': { get: { operationId: 'healthz', summary: 'The process is alive.', security: [], responses: { '200': json(any, 'Alive.'), '500': guarded['500'] } } },
       '/readyz': { get: { operationId: 'readyz', summary: 'Zones loaded and DNS sockets bound.', security: [], responses: { '200': json(any, 'Ready.'), '500': guarded['500'], '503': json(any, 'Not ready, and why.') } } },

@@ -204,7 +204,7 @@ export class FileConfigStore implements EditableConfigStore {
   /**
    * Serialised: a reload waits for the one before it, so sets are swapped in order. A zone file
    * that a process holds open for writing is waited for (up to WRITER_WAIT_MS; then the reload is
-   * rejected, E_ZONE_IO), not read half-written.
+   * rejected, E_ZONE_BUSY), not read half-written.
    */
   reload(reason: string): Promise<ZoneSet> {
     return this.serialise(() => this.doReload(reason, 'wait'))
@@ -466,7 +466,7 @@ export class FileConfigStore implements EditableConfigStore {
 
   /**
    * The zone files as they are once no process holds one open for writing. `wait` (SIGHUP, the API,
-   * start-up): polls for up to WRITER_WAIT_MS, then rejects with E_ZONE_IO naming the writers;
+   * start-up): polls for up to WRITER_WAIT_MS, then rejects with E_ZONE_BUSY naming the writers;
    * `defer` (the watcher): null at once, and the watcher looks again until the writers are done.
    * Files as the current set was built from them are taken without looking (nothing would change).
    */
@@ -499,7 +499,7 @@ export class FileConfigStore implements EditableConfigStore {
       }
       if (Date.now() >= deadline) {
         throw new ConfigError(
-          [...byFile(writers)].map(([file, ws]) => ({ code: 'E_ZONE_IO', file, line: 0, col: 0, path: '', message: `cannot read the zone file: it has been open for writing by ${processes(ws)} for more than ${WRITER_WAIT_MS / 1000} s, and a zone file is not read while it is being written (the watcher reloads it when the write ends)` })),
+          [...byFile(writers)].map(([file, ws]) => ({ code: 'E_ZONE_BUSY', file, line: 0, col: 0, path: '', message: `cannot read the zone file: it has been open for writing by ${processes(ws)} for more than ${WRITER_WAIT_MS / 1000} s, and a zone file is not read while it is being written (the watcher reloads it when the write ends)` })),
         )
       }
       await new Promise((resolve) => setTimeout(resolve, WRITER_POLL_MS))

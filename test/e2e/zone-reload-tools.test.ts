@@ -3,7 +3,9 @@
  * answers meanwhile, what the log says, and what is served once the tool is done.
  */
 import assert from 'node:assert/strict'
-import { open, truncate, writeFile } from 'node:fs/promises'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { appendFile, open, truncate, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { describe, test, type TestContext } from 'node:test'
 import { tempDir, type LogLine } from '../helpers/server.js'
@@ -44,7 +46,12 @@ describe('a zone file written in place is not read until its writer closes it', 
     assert.equal(count(server.logs, 'zones loaded'), 2, 'one reload: the whole file')
   })
 
-  /** A server (not watching) on a.test, whose file is then opened as `cp` opens it and written up to `cut`. */
+  /**
+   * A server (not watching) on a.test, whose file is then opened as `cp` opens it and written up to
+   * `cut` by this process, then held open for writing by another one (a `sleep` given the descriptor
+   * as its stdout) while this one closes it: the writer is that process alone. `finish()` writes the
+   * rest (opening the file for appending, as a last write of the same copy would) and ends the holder.
+   */
   async function midWrite(t: TestContext) {
     const { dir, cleanup } = await tempDir()
     t.after(cleanup)
@@ -52,29 +59,44 @@ describe('a zone file written in place is not read until its writer closes it', 
     await writeFile(file, zone('a.test'))
     const { server, url } = await serve(t, dir, ['--no-watch'])
     const fh = await open(file, 'w')
-    t.after(() => fh.close().catch(() => undefined))
     await fh.write(whole.slice(0, cut))
-    return { file, server, url, fh }
+    const holder = spawn('sleep', ['600'], { stdio: ['ignore', fh.fd, 'ignore'] })
+    const exited = once(holder, 'exit')
+    t.after(() => holder.kill('SIGKILL'))
+    await once(holder, 'spawn')
+    await fh.close()
+    const finish = async () => {
+      await appendFile(file, whole.slice(cut))
+      holder.kill('SIGKILL')
+      await exited
+    }
+    return { file, server, url, holder, finish }
   }
 
-  test('POST /v1/reload waits for the writer up to 2 s, then is refused with the file and the process; nothing changes', async (t) => {
-    const { file, server, url, fh } = await midWrite(t)
+  test('POST /v1/reload waits for the writer up to 2 s, then is a 503 E_ZONE_BUSY with Retry-After, naming the file and the process; nothing changes', async (t) => {
+    const { file, server, url, holder, finish } = await midWrite(t)
     const r = await fetch(`${url}/v1/reload`, { method: 'POST', headers: { authorization: 'Bearer t0ken' } })
     const body = (await r.json()) as { error: string; message: string }
-    assert.equal(r.status, 500, JSON.stringify(body))
-    assert.equal(body.error, 'E_ZONE_IO')
-    assert.equal(body.message, `${file}: cannot read the zone file: it has been open for writing by process ${process.pid} (node) for more than 2 s, and a zone file is not read while it is being written (the watcher reloads it when the write ends)`)
+    assert.equal(r.status, 503, JSON.stringify(body))
+    assert.equal(r.headers.get('retry-after'), '1')
+    assert.equal(body.error, 'E_ZONE_BUSY')
+    assert.equal(body.message, `${file}: cannot read the zone file: it has been open for writing by process ${holder.pid} (sleep) for more than 2 s, and a zone file is not read while it is being written (the watcher reloads it when the write ends)`)
     assert.equal(await www(server.port), '192.0.2.10')
-    // The write ends while a reload waits: it takes the whole file.
+    // SIGHUP waits as long and logs the same refusal (a signal has no one to answer).
+    server.proc.kill('SIGHUP')
+    const logged = await server.waitForLog((l) => l.msg === 'zone reload rejected; the last good set keeps serving' && l.reason === 'SIGHUP')
+    assert.equal(logged.code, 'E_ZONE_BUSY')
+    assert.deepEqual(logged.errors, [body.message])
+    assert.equal(await www(server.port), '192.0.2.10')
+    // The write ends while a reload waits (as a client retrying after Retry-After would): it takes the whole file.
     const reloading = fetch(`${url}/v1/reload`, { method: 'POST', headers: { authorization: 'Bearer t0ken' } })
-    await fh.write(whole.slice(cut))
-    await fh.close()
+    await finish()
     assert.equal((await reloading).status, 200)
     assert.equal(await www(server.port), '192.0.2.20')
   })
 
-  test('an admin write waits for the writer of another zone file too: it never publishes the part written', async (t) => {
-    const { server, url, fh } = await midWrite(t)
+  test('an admin write waits for the writer of another zone file too: a 503 E_ZONE_BUSY with Retry-After, and it never publishes the part written', async (t) => {
+    const { server, url, holder, finish } = await midWrite(t)
     // A new zone is made from the files on disk and its own: a.test's part (no www) must not come with it.
     const create = () =>
       fetch(`${url}/v1/zones`, {
@@ -84,15 +106,20 @@ describe('a zone file written in place is not read until its writer closes it', 
       })
     const r = await create()
     const body = (await r.json()) as { error: string; message: string }
-    assert.equal(r.status, 500, JSON.stringify(body))
-    assert.equal(body.error, 'E_ZONE_IO')
-    assert.match(body.message, /open for writing by process \d+ \(node\)/)
+    assert.equal(r.status, 503, JSON.stringify(body))
+    assert.equal(r.headers.get('retry-after'), '1')
+    assert.equal(body.error, 'E_ZONE_BUSY')
+    assert.match(body.message, new RegExp(`open for writing by process ${holder.pid} \\(sleep\\)`))
     assert.equal(await www(server.port), '192.0.2.10', 'a.test as it was')
     assert.equal(await www(server.port, 'b.test'), 'REFUSED', 'nothing created')
+    // An edit of the zone being written is refused the same way.
+    const del = await fetch(`${url}/v1/zones/a.test`, { method: 'DELETE', headers: { authorization: 'Bearer t0ken' } })
+    assert.equal(del.status, 503)
+    assert.equal(((await del.json()) as { error: string }).error, 'E_ZONE_BUSY')
+    assert.equal(await www(server.port), '192.0.2.10', 'a.test still served')
     // The write ends while the create waits: it is made with the whole file.
     const creating = create()
-    await fh.write(whole.slice(cut))
-    await fh.close()
+    await finish()
     assert.equal((await creating).status, 201)
     assert.equal(await www(server.port), '192.0.2.20')
     assert.equal(await www(server.port, 'b.test'), '192.0.2.30')
