@@ -254,7 +254,7 @@ export class FileConfigStore implements EditableConfigStore {
     const current = this.current()
     const zone = current.zones.get(origin)
     if (!zone) throw new MeridianError('E_API_NOT_FOUND', `no zone ${origin} is served (zones: ${[...current.zones.keys()].join(', ') || 'none'})`, 404)
-    const sources = (await this.readWhole('wait'))!
+    const sources = await this.readWhole('wait')
     const src = sources.find((s) => s.file === zone.file)
     if (!src) throw new MeridianError('E_API_CONFLICT', `the file of zone ${origin} (${zone.file}) is no longer in ${this.dir}; reload first`, 409)
     const before = etagOf(src.text)
@@ -347,7 +347,7 @@ export class FileConfigStore implements EditableConfigStore {
       throw new MeridianError('E_API_CONFLICT', `${file} exists already (${what}) though zone ${origin} is not served from it: Meridian does not replace it; look at it, move it away or fix it (then POST /v1/reload), and retry. Nothing was changed`, 409)
     }
     // The other files as whole ones: not one some process is still writing (readWhole).
-    const sources = (await this.readWhole('wait'))!
+    const sources = await this.readWhole('wait')
     const src = { file, text }
     const next = [...sources, src].sort((a, b) => (path.basename(a.file) < path.basename(b.file) ? -1 : 1))
     const serials = this.serials.plan()
@@ -469,7 +469,10 @@ export class FileConfigStore implements EditableConfigStore {
    * start-up): polls for up to WRITER_WAIT_MS, then rejects with E_ZONE_BUSY naming the writers;
    * `defer` (the watcher): null at once, and the watcher looks again until the writers are done.
    * Files as the current set was built from them are taken without looking (nothing would change).
+   * A `wait` read never gives null (it returns the files or throws), and its overload says so.
    */
+  private readWhole(mode: 'wait'): Promise<ZoneSource[]>
+  private readWhole(mode: 'wait' | 'defer'): Promise<ZoneSource[] | null>
   private async readWhole(mode: 'wait' | 'defer'): Promise<ZoneSource[] | null> {
     const deadline = Date.now() + WRITER_WAIT_MS
     for (;;) {
