@@ -7,6 +7,9 @@ const wanted = [
   { bin: 'dig', pkg: 'bind9-dnsutils' },
   // a real recursive resolver for the delegation test; started by the test itself, never as a service
   { bin: 'unbound', pkg: 'unbound' },
+  // an exFAT file system (no hard links) for the zone-create test; it skips where it cannot mount one
+  { bin: 'mkfs.exfat', pkg: 'exfatprogs' },
+  { bin: 'mount.exfat-fuse', pkg: 'exfat-fuse' },
 ]
 const has = (bin) => spawnSync('sh', ['-c', `command -v ${bin} || test -x /usr/sbin/${bin}`], { stdio: 'ignore' }).status === 0
 const missing = wanted.filter((w) => !has(w.bin))

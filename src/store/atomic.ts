@@ -38,19 +38,44 @@ export async function writeFileAtomic(path_: string, data: string | Buffer): Pro
 }
 
 /**
+ * The errors of link(2) that say the file system has no hard links (exFAT, FAT, some FUSE and
+ * network file systems), not that this link failed: EPERM (FAT, exFAT, FUSE), EMLINK (a new file
+ * cannot have too many links unless none are allowed), ENOTSUP/EOPNOTSUPP, ENOSYS.
+ */
+const NO_HARD_LINKS = new Set(['EPERM', 'EMLINK', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS'])
+
+/**
  * Creates a file that must not exist yet, as writeFileAtomic writes one (a temporary file beside it,
  * fsync, then into place, then a directory fsync), but never over another: the temporary file is
  * hard-linked to the name, which fails with EEXIST when anything holds it (a file, a dangling link),
  * even one that appeared since the caller looked; then the temporary name is removed. Created 0644
  * (less the umask). A failure before the link leaves nothing; a NotDurableError, the file in place.
+ *
+ * On a file system without hard links (link(2) fails with one of NO_HARD_LINKS), `onNoHardLinks` is
+ * called with that error and the temporary file is renamed to the name once an lstat finds nothing
+ * there (EEXIST otherwise). The content stays atomic (a rename: a crash leaves no file or the whole
+ * one, never an empty or a partial one, which would stop the next start-up); the price is the
+ * window between the lstat and the rename, in which a file made at that name by another process
+ * would be replaced. Within Meridian creates are serialised, so only an outside writer of that very
+ * name, in those microseconds, could lose it (moveFileDurably takes the same window). Reserving
+ * the name first (open 'wx', then renaming over the reservation) would close the window for others
+ * but leave an empty zone file at the name on a crash, and still replace a file renamed over the
+ * reservation meanwhile.
  */
-export async function createFileAtomic(file: string, data: string | Buffer): Promise<void> {
+export async function createFileAtomic(file: string, data: string | Buffer, onNoHardLinks?: (err: NodeJS.ErrnoException) => void): Promise<void> {
   const dir = path.dirname(file)
   const tmp = await writeTemp(file, data, 'wx', 0o644)
+  let placed = false
   try {
-    await link(tmp, file)
+    await link(tmp, file).catch(async (err: NodeJS.ErrnoException) => {
+      if (!NO_HARD_LINKS.has(err.code ?? '')) throw err
+      onNoHardLinks?.(err)
+      if (await lstat(file).then(() => true, () => false)) throw Object.assign(new Error(`EEXIST: file already exists, ${file}`), { code: 'EEXIST' })
+      await rename(tmp, file)
+      placed = true
+    })
   } finally {
-    await unlink(tmp).catch(() => undefined)
+    if (!placed) await unlink(tmp).catch(() => undefined)
   }
   await directory.sync(dir).catch((err: unknown) => {
     throw new NotDurableError(file, err)

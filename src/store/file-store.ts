@@ -171,6 +171,8 @@ export class FileConfigStore implements EditableConfigStore {
   private deferred = false
   /** Files the watcher is waiting for the writers of: since when, and whether that was warned about. */
   private writersSeen = new Map<string, { since: number; warned: boolean }>()
+  /** The warning that the zones directory has no hard links was logged. */
+  private saidNoHardLinks = false
 
   constructor(
     readonly dir: string,
@@ -365,7 +367,7 @@ export class FileConfigStore implements EditableConfigStore {
     }
     let notDurable: NotDurableError | undefined
     try {
-      await createFileAtomic(file, text)
+      await createFileAtomic(file, text, (err) => this.noHardLinks(err))
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new MeridianError('E_API_CONFLICT', `${file} appeared while the zone was being created: Meridian does not replace it. Nothing was changed`, 409)
       if (!(err instanceof NotDurableError)) throw new MeridianError('E_ZONE_WRITE', `cannot write ${file}: ${(err as Error).message}; nothing was changed`, 500, { cause: err })
@@ -374,6 +376,13 @@ export class FileConfigStore implements EditableConfigStore {
     const etag = etagOf(text)
     await this.publish(set, next, serials, opts.reason ?? 'create', started, notDurable && { error: notDurable, etag, what: `zone ${origin} is in ${file}`, redo: '' })
     return { set, zone: set.zones.get(origin)!, etag, changed: true }
+  }
+
+  /** Says once (warn) that the zones directory's file system has no hard links, so creates rename (createFileAtomic). */
+  private noHardLinks(err: NodeJS.ErrnoException): void {
+    if (this.saidNoHardLinks) return
+    this.saidNoHardLinks = true
+    this.log.warn({ dir: this.dir, err: err.message }, 'the file system of the zones directory has no hard links: a new zone file is renamed into place after a check that the name is free, which cannot exclude a file made at that name by another process in between')
   }
 
   /** Where a deleted zone file goes: `<zones>/.meridian/deleted/<name>.<UTC time>.<ext>`, a name no file holds yet. */
