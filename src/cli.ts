@@ -12,7 +12,7 @@ import { Command, InvalidArgumentError, Option } from 'commander'
 import { buildAdminApp, type Readiness } from './admin/app.js'
 import { isLoopback, loadAdminToken } from './admin/auth.js'
 import { explain, formatTrace, parseExplainRequest, type ExplainTrace, type Resolver } from './admin/explain.js'
-import { buildZoneSet, readZoneSources, type BuildOptions } from './config/load.js'
+import { buildZoneSet, formatBytes, MAX_ZONE_FILE_BYTES, parseMaxZoneFileBytes, readZoneSources, type BuildOptions } from './config/load.js'
 import { locateClient, type GeoLookup } from './dns/client.js'
 import { formatAddress, maskAddress } from './model/address.js'
 import { DnsHandler, type HandlerOptions } from './dns/handler.js'
@@ -51,6 +51,18 @@ const errorLine = (err: unknown): string => `meridian: ${err instanceof Meridian
 function printIssues(err: ConfigError): void {
   for (const i of err.issues) process.stderr.write(formatIssue(i) + '\n')
 }
+
+/** `--max-zone-file-bytes`, as the offline commands take it too. */
+const maxZoneFileBytesOption = () =>
+  new Option('--max-zone-file-bytes <size>', 'the largest zone file read, in bytes or with KiB or MiB (16MiB); a larger one is refused unread (a guard against a log or a dump written there by mistake)')
+    .default(MAX_ZONE_FILE_BYTES, formatBytes(MAX_ZONE_FILE_BYTES))
+    .argParser((v) => {
+      try {
+        return parseMaxZoneFileBytes(v)
+      } catch (err) {
+        throw new InvalidArgumentError((err as Error).message)
+      }
+    })
 
 const intOption = (min: number, max: number) => (v: string) => {
   const n = Number(v)
@@ -109,6 +121,8 @@ interface ServeOptions {
   nsid?: string
   /** How long an answering DNS worker may stay silent before it is killed and replaced (ms; 0: never). */
   workerHangTimeout: number
+  /** The largest zone file read (bytes); larger ones are refused unread. */
+  maxZoneFileBytes: number
 }
 
 /**
@@ -205,7 +219,7 @@ async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logg
   } catch (err) {
     cannotStart(log, 'E_GEODB', `the GeoIP database cannot be opened: ${(err as Error).message}`, { geodb: opts.geodb })
   }
-  const store = new FileConfigStore(opts.zones, log.child({ mod: 'config' }), undefined, PLACES)
+  const store = new FileConfigStore(opts.zones, log.child({ mod: 'config' }), undefined, PLACES, { maxFileBytes: opts.maxZoneFileBytes })
   // Temporary files of writes a crash interrupted (the files themselves are whole: old or new).
   for (const dir of [opts.zones, path.join(opts.zones, '.meridian')]) {
     const removed = await removeStaleTemps(dir)
@@ -426,13 +440,13 @@ async function startDemoPools(set: ZoneSet, log: Logger): Promise<() => Promise<
 }
 
 /** The zone set of a directory, for the offline commands (check, explain): serials from a throwaway book. */
-async function readZoneSet(dir: string): Promise<ZoneSet> {
-  return buildZoneSet(await readZoneSources(dir), new SerialBook(undefined).plan().serialOf, 1, PLACES)
+async function readZoneSet(dir: string, maxFileBytes: number): Promise<ZoneSet> {
+  return buildZoneSet(await readZoneSources(dir, { maxFileBytes }), new SerialBook(undefined).plan().serialOf, 1, PLACES)
 }
 
-async function check(opts: { zones: string }): Promise<number> {
+async function check(opts: { zones: string; maxZoneFileBytes: number }): Promise<number> {
   try {
-    const set = await readZoneSet(opts.zones)
+    const set = await readZoneSet(opts.zones, opts.maxZoneFileBytes)
     for (const z of set.zones.values()) {
       process.stdout.write(`${z.file}: zone ${z.origin} OK (${z.nodes.size} names)\n`)
     }
@@ -456,6 +470,8 @@ interface ExplainOptions {
   client: string
   ecs?: string
   zones: string
+  /** The largest zone file read offline (bytes). */
+  maxZoneFileBytes: number
   geodb: string
   admin?: string
   adminTokenFile?: string
@@ -503,7 +519,7 @@ async function explainCommand(name: string, type: string | undefined, o: Explain
     }
     let set: ZoneSet
     try {
-      set = await readZoneSet(o.zones)
+      set = await readZoneSet(o.zones, o.maxZoneFileBytes)
     } catch (err) {
       if (err instanceof ConfigError) {
         printIssues(err)
@@ -549,6 +565,7 @@ export function program(): Command {
       .option('--health-wait <seconds>', 'before answering, wait up to this long for every health check to have a state', intOption(0, 600), 0)
       .option('--health-state-max-age <seconds>', 'at start-up, trust the health states the last run saved (zones/.meridian/health.json) only if saved at most this long ago; older ones start every check from unknown (0: never trust them)', intOption(0, 31_536_000), HEALTH_STATE_MAX_AGE_S)
       .option('--worker-hang-timeout <ms>', 'with --workers 2 or more: a DNS worker that sends nothing for this long (it reports every 2 s; its event loop is stuck) is killed and replaced; 0 never', hangTimeoutOption, WORKER_HANG_TIMEOUT_MS)
+      .addOption(maxZoneFileBytesOption())
       .addOption(new Option('--workers <n>', 'DNS worker processes sharing the sockets: 1..256, or auto (one per CPU); 1 answers in this process').default(parseWorkers('auto'), 'auto').argParser(parseWorkers))
   const explicit = (c: Command) => c.getOptionValueSource('admin') !== 'default'
   serveOptions(cmd.command('serve').description('answer DNS queries for the zones in --zones')).action(async (o: ServeOptions, c: Command) => serve({ ...o, adminExplicit: explicit(c) }))
@@ -559,7 +576,8 @@ export function program(): Command {
     .command('check')
     .description('validate the zone files; print every error as file:line:col and exit non-zero on any')
     .option('--zones <dir>', 'directory of zone files (*.yaml)', 'zones')
-    .action(async (o: { zones: string }) => {
+    .addOption(maxZoneFileBytesOption())
+    .action(async (o: { zones: string; maxZoneFileBytes: number }) => {
       process.exitCode = await check(o)
     })
   cmd
@@ -570,6 +588,7 @@ export function program(): Command {
     .requiredOption('--client <ip>', 'the address the query comes from (a resolver, or the client itself)')
     .option('--ecs <cidr>', 'EDNS Client Subnet sent with the query, e.g. 81.2.69.0/24')
     .option('--zones <dir>', 'directory of zone files (*.yaml), when not asking a server', 'zones')
+    .addOption(maxZoneFileBytesOption())
     .addOption(new Option('--geodb <path>', 'GeoIP database, when not asking a server').default(GEODB_DIR, "Meridian's own geodb/"))
     .option('--admin <url>', 'ask the running server at this admin API address (http://127.0.0.1:8053) for its live view')
     .option('--admin-token-file <file>', 'file holding the admin API token (else MERIDIAN_ADMIN_TOKEN); needed for a non-loopback --admin')

@@ -43,6 +43,12 @@ export interface BuildOptions {
   cityPoint?: CountryPoint
 }
 
+/** How zone files are read (readZoneSources). */
+export interface ReadOptions {
+  /** The largest zone file read, in bytes (`--max-zone-file-bytes`); default MAX_ZONE_FILE_BYTES. */
+  maxFileBytes?: number
+}
+
 /** A zone file read from disk, before it is built. */
 export interface ZoneSource {
   file: string
@@ -552,6 +558,31 @@ const MIB = 1024 * 1024
  * machine, so 50 MB would take minutes and gigabytes.
  */
 export const MAX_ZONE_FILE_BYTES = 4 * MIB
+/**
+ * The highest `--max-zone-file-bytes`: a file is read into one string, and V8's strings hold at
+ * most 2^29 - 24 characters (512 MiB); long before that a parse takes the better part of an hour.
+ */
+export const MAX_ZONE_FILE_BYTES_LIMIT = 256 * MIB
+
+/** `4 MiB`, `512 KiB`, `1000 bytes`: a size limit as set, exact. */
+export function formatBytes(n: number): string {
+  if (n % MIB === 0) return `${n / MIB} MiB`
+  if (n % 1024 === 0) return `${n / 1024} KiB`
+  return `${n} byte${n === 1 ? '' : 's'}`
+}
+
+/**
+ * `--max-zone-file-bytes`: bytes as an integer, or with a `KiB` or `MiB` suffix (`16MiB`),
+ * 1 byte .. MAX_ZONE_FILE_BYTES_LIMIT. Throws an Error saying what is accepted.
+ */
+export function parseMaxZoneFileBytes(v: string): number {
+  const m = /^\s*(\d+)\s*(KiB|MiB)?\s*$/i.exec(v)
+  const n = m ? Number(m[1]) * (m[2] === undefined ? 1 : m[2].toLowerCase() === 'kib' ? 1024 : MIB) : NaN
+  if (!Number.isSafeInteger(n) || n < 1 || n > MAX_ZONE_FILE_BYTES_LIMIT) {
+    throw new Error(`must be a size from 1 byte to ${formatBytes(MAX_ZONE_FILE_BYTES_LIMIT)}: a whole number of bytes, or of KiB or MiB with the unit after it (16MiB)`)
+  }
+  return n
+}
 
 /** A file's bytes, or undefined when it holds more than `max` (then not read). */
 async function readBounded(file: string, max: number): Promise<Buffer | undefined> {
@@ -578,17 +609,18 @@ export async function zoneFiles(dir: string): Promise<string[]> {
   }
 }
 
-/** Reads every zone file (zoneFiles) of a directory, sorted by name. */
-export async function readZoneSources(dir: string): Promise<ZoneSource[]> {
+/** Reads every zone file (zoneFiles) of a directory, sorted by name; one over `maxFileBytes` is an issue, not read. */
+export async function readZoneSources(dir: string, options: ReadOptions = {}): Promise<ZoneSource[]> {
+  const max = options.maxFileBytes ?? MAX_ZONE_FILE_BYTES
   const files = await zoneFiles(dir)
   const out: ZoneSource[] = []
   const issues: ConfigIssue[] = []
   for (const file of files) {
     try {
-      const bytes = await readBounded(file, MAX_ZONE_FILE_BYTES)
+      const bytes = await readBounded(file, max)
       if (bytes === undefined) {
-        const size = await stat(file).then((st) => `${(st.size / MIB).toFixed(1)} MiB`, () => 'larger than that')
-        issues.push({ code: 'E_ZONE_SCHEMA', file, line: 0, col: 0, path: '', message: `the file is ${size}: a zone file may hold at most ${MAX_ZONE_FILE_BYTES / MIB} MiB (it is not read)` })
+        const size = await stat(file).then((st) => (st.size < MIB ? `${st.size} bytes` : `${(st.size / MIB).toFixed(1)} MiB`), () => 'larger than that')
+        issues.push({ code: 'E_ZONE_SCHEMA', file, line: 0, col: 0, path: '', message: `the file is ${size}: a zone file may hold at most ${formatBytes(max)} (it is not read; --max-zone-file-bytes sets the limit)` })
         continue
       }
       const text = bytes.toString('utf8')

@@ -15,7 +15,7 @@ import path from 'node:path'
 import type { Document } from 'yaml'
 import { ConfigError, formatIssue, MeridianError } from '../errors.js'
 import type { Logger } from '../log.js'
-import { buildZone, buildZoneSet, readZoneSources, ZONE_FILE_RE, zoneFiles, type BuildOptions, type ZoneSource } from '../config/load.js'
+import { buildZone, buildZoneSet, readZoneSources, ZONE_FILE_RE, zoneFiles, type BuildOptions, type ReadOptions, type ZoneSource } from '../config/load.js'
 import type { Zone, ZoneSet } from '../model/types.js'
 import { createFileAtomic, moveFileDurably, NotDurableError, TEMP_RE, writeFileAtomic } from './atomic.js'
 import { openForWriting, type Writer } from './writers.js'
@@ -179,6 +179,7 @@ export class FileConfigStore implements EditableConfigStore {
     private readonly log: Logger,
     private readonly serials: SerialBook = SerialBook.forZonesDir(dir),
     private readonly build: BuildOptions = {},
+    private readonly read: ReadOptions = {},
   ) {}
 
   current(): ZoneSet {
@@ -488,7 +489,7 @@ export class FileConfigStore implements EditableConfigStore {
       let sources: ZoneSource[] | undefined
       let failure: unknown
       try {
-        sources = await readZoneSources(this.dir)
+        sources = await readZoneSources(this.dir, this.read)
         if (this.set && sameSources(sources, this.sources)) return sources
       } catch (err) {
         // A file cut mid-write may not even be UTF-8 yet: its writers are looked for all the same.
@@ -498,7 +499,7 @@ export class FileConfigStore implements EditableConfigStore {
       if (writers.length === 0) {
         if (failure !== undefined) throw failure
         // A writer that closed between the read and the look may have written after the read.
-        const again = await readZoneSources(this.dir)
+        const again = await readZoneSources(this.dir, this.read)
         if (sameSources(again, sources!)) {
           this.writersSeen.clear()
           return sources!

@@ -136,14 +136,14 @@ describe('files that are not zones', () => {
     await writeFile(big, zone('b.test'))
     await truncate(big, 50_000_000)
     const rejected = await server.waitForLog((l) => l.msg === 'zone reload rejected; the last good set keeps serving')
-    assert.deepEqual(rejected.errors, [`${big}: the file is 47.7 MiB: a zone file may hold at most 4 MiB (it is not read)`])
+    assert.deepEqual(rejected.errors, [`${big}: the file is 47.7 MiB: a zone file may hold at most 4 MiB (it is not read; --max-zone-file-bytes sets the limit)`])
     assert.equal(await www(server.port), '192.0.2.10')
     const r = await fetch(`${url}/v1/reload`, { method: 'POST', headers: { authorization: 'Bearer t0ken' } })
     assert.equal(r.status, 400)
     assert.deepEqual(await r.json(), {
       error: 'E_ZONE_SCHEMA',
-      message: `${big}: the file is 47.7 MiB: a zone file may hold at most 4 MiB (it is not read)`,
-      details: [{ path: '', message: 'the file is 47.7 MiB: a zone file may hold at most 4 MiB (it is not read)', file: big, line: 0, col: 0 }],
+      message: `${big}: the file is 47.7 MiB: a zone file may hold at most 4 MiB (it is not read; --max-zone-file-bytes sets the limit)`,
+      details: [{ path: '', message: 'the file is 47.7 MiB: a zone file may hold at most 4 MiB (it is not read; --max-zone-file-bytes sets the limit)', file: big, line: 0, col: 0 }],
     })
   })
 })

@@ -3,7 +3,7 @@ import { mkdtemp, rm, truncate, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { describe, test } from 'node:test'
-import { buildZone, buildZoneSet, readZoneSources, txtStrings } from '../../src/config/load.js'
+import { buildZone, buildZoneSet, parseMaxZoneFileBytes, readZoneSources, txtStrings } from '../../src/config/load.js'
 import { ConfigError, formatIssue } from '../../src/errors.js'
 import { RRTYPE } from '../../src/model/types.js'
 
@@ -155,9 +155,30 @@ describe('zone files', () => {
     await truncate(file, 50_000_000)
     await assert.rejects(readZoneSources(dir), (err: unknown) => {
       assert.ok(err instanceof ConfigError)
-      assert.deepEqual(err.issues.map((i) => [i.code, formatIssue(i)]), [['E_ZONE_SCHEMA', `${file}: the file is 47.7 MiB: a zone file may hold at most 4 MiB (it is not read)`]])
+      assert.deepEqual(err.issues.map((i) => [i.code, formatIssue(i)]), [['E_ZONE_SCHEMA', `${file}: the file is 47.7 MiB: a zone file may hold at most 4 MiB (it is not read; --max-zone-file-bytes sets the limit)`]])
       return true
     })
+  })
+
+  test('the cap is an option: a file over it is refused with the limit as set, one within it is read', async (t) => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'meridian-big-'))
+    t.after(() => rm(dir, { recursive: true, force: true }))
+    const file = path.join(dir, 'z.yaml')
+    await writeFile(file, ZONE + '#'.repeat(5 * 1024 * 1024 - ZONE.length))
+    assert.equal((await readZoneSources(dir, { maxFileBytes: 8 * 1024 * 1024 })).length, 1)
+    await assert.rejects(readZoneSources(dir, { maxFileBytes: 1000 }), (err: unknown) => {
+      assert.ok(err instanceof ConfigError)
+      assert.deepEqual(err.issues.map(formatIssue), [`${file}: the file is 5.0 MiB: a zone file may hold at most 1000 bytes (it is not read; --max-zone-file-bytes sets the limit)`])
+      return true
+    })
+  })
+
+  test('--max-zone-file-bytes takes bytes, KiB or MiB, from 1 byte to 256 MiB', () => {
+    const ok: [string, number][] = [['1', 1], ['4194304', 4 * 1024 * 1024], ['512KiB', 512 * 1024], ['16MiB', 16 * 1024 * 1024], ['16 mib', 16 * 1024 * 1024], ['256MiB', 256 * 1024 * 1024]]
+    for (const [v, n] of ok) assert.equal(parseMaxZoneFileBytes(v), n, v)
+    for (const v of ['0', '-1', '-4MiB', 'abc', '', '1.5', '1e6', '4 MB', '0x100', '257MiB', '268435457', '99999999999999999999']) {
+      assert.throws(() => parseMaxZoneFileBytes(v), { message: 'must be a size from 1 byte to 256 MiB: a whole number of bytes, or of KiB or MiB with the unit after it (16MiB)' }, v)
+    }
   })
 
   test('a byte order mark is not a column: positions on the first line are where an editor shows them', () => {
