@@ -10,6 +10,8 @@ const wanted = [
   // an exFAT file system (no hard links) for the zone-create test; it skips where it cannot mount one
   { bin: 'mkfs.exfat', pkg: 'exfatprogs' },
   { bin: 'mount.exfat-fuse', pkg: 'exfat-fuse' },
+  // find's clock moved on 31 days, to run the documented prune of .meridian/deleted/ (skipped without)
+  { bin: 'faketime', pkg: 'faketime' },
 ]
 const has = (bin) => spawnSync('sh', ['-c', `command -v ${bin} || test -x /usr/sbin/${bin}`], { stdio: 'ignore' }).status === 0
 const missing = wanted.filter((w) => !has(w.bin))
