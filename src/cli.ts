@@ -12,7 +12,9 @@ import { Command, InvalidArgumentError, Option } from 'commander'
 import { buildAdminApp, type Readiness } from './admin/app.js'
 import { isLoopback, loadAdminToken } from './admin/auth.js'
 import { explain, formatTrace, parseExplainRequest, type ExplainTrace, type Resolver } from './admin/explain.js'
-import { buildZoneSet, formatBytes, MAX_ZONE_FILE_BYTES, parseMaxZoneFileBytes, readZoneSources, type BuildOptions } from './config/load.js'
+import { buildZoneSet, formatBytes, MAX_ZONE_FILE_BYTES, parseMaxZoneFileBytes, readZoneSources } from './config/load.js'
+import { ZoneSetBuilder } from './config/build-thread.js'
+import { PLACES } from './config/places.js'
 import { locateClient, type GeoLookup } from './dns/client.js'
 import { formatAddress, maskAddress } from './model/address.js'
 import { DnsHandler, type HandlerOptions } from './dns/handler.js'
@@ -24,7 +26,7 @@ import { DnsListener, parseListen, type ListenAddress } from './dns/server.js'
 import { DEFAULT_EDNS_UDP_SIZE } from './dns/encode.js'
 import { DNS_V8_FLAGS, DnsWorkers, GEODB_SYNC_MS, parseWorkers, unsetDnsV8Flags, WORKER_HANG_TIMEOUT_MS } from './cluster/primary.js'
 import { ConfigError, formatIssue, MeridianError, type ErrorCode } from './errors.js'
-import { countryLocation, DEFAULT_GEODB_FILE, GEODB_DIR, GeoDb, GeoSource, placeLocation, type GeoReload } from './geo/index.js'
+import { DEFAULT_GEODB_FILE, GEODB_DIR, GeoDb, GeoSource, type GeoReload } from './geo/index.js'
 import { HEALTH_SAVE_EVERY_MS, HEALTH_STATE_MAX_AGE_S, HealthPoller } from './health/poller.js'
 import { Metrics, removedSeries } from './metrics/index.js'
 import { healthReport } from './admin/health.js'
@@ -37,10 +39,6 @@ import { SerialBook } from './store/serials.js'
 import { removeStaleLinkedTemps, removeStaleTemps } from './store/atomic.js'
 
 /** How zone files resolve `location: { country }` and `{ city }` (geodb/countries.json, places.json). */
-const PLACES: BuildOptions = {
-  countryPoint: (code) => countryLocation(code),
-  cityPoint: (code) => placeLocation(code),
-}
 
 const VERSION: string = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version
 
@@ -219,7 +217,8 @@ async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logg
   } catch (err) {
     cannotStart(log, 'E_GEODB', `the GeoIP database cannot be opened: ${(err as Error).message}`, { geodb: opts.geodb })
   }
-  const store = new FileConfigStore(opts.zones, log.child({ mod: 'config' }), undefined, PLACES, { maxFileBytes: opts.maxZoneFileBytes })
+  // Sets after the first are built off the event loop (src/config/build-thread.ts), with the same PLACES.
+  const store = new FileConfigStore(opts.zones, log.child({ mod: 'config' }), undefined, PLACES, { maxFileBytes: opts.maxZoneFileBytes }, new ZoneSetBuilder())
   // Temporary files of writes a crash interrupted (the files themselves are whole: old or new).
   for (const dir of [opts.zones, path.join(opts.zones, '.meridian')]) {
     const removed = await removeStaleTemps(dir)

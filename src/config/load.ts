@@ -553,9 +553,9 @@ export function buildZoneSet(sources: ZoneSource[], serialOf: SerialSource, gene
 const MIB = 1024 * 1024
 /**
  * The largest zone file read: a guard against a file written by mistake (a log, a dump), not a
- * zone's size (1,000 services take about 45 KB). Parsing holds the control process's thread (and,
- * with --workers 1, DNS's): 3.3 MiB of 128,000 records took 22 s and 680 MB on a loaded 2-CPU
- * machine, so 50 MB would take minutes and gigabytes.
+ * zone's size (1,000 services take about 45-130 KB). Reloads parse in a worker thread
+ * (build-thread.ts), the first load on the main thread: 3.3 MiB of 128,000 records took 22 s and
+ * 680 MB on a loaded 2-CPU machine, so 50 MB would take minutes and gigabytes.
  */
 export const MAX_ZONE_FILE_BYTES = 4 * MIB
 /**

@@ -19,7 +19,8 @@ import { buildAdminApp, type AdminDeps, type Readiness } from '../../src/admin/a
 import { bearerMatches, isLoopback, loadAdminToken } from '../../src/admin/auth.js'
 import { formatTrace, type ExplainTrace, type Resolver } from '../../src/admin/explain.js'
 import type { HealthSnapshot } from '../../src/admin/health.js'
-import { countryLocation, GeoDb, placeLocation } from '../../src/geo/index.js'
+import { GeoDb } from '../../src/geo/index.js'
+import { PLACES } from '../../src/config/places.js'
 import { initialHealth, next, type TargetHealth } from '../../src/health/state.js'
 import { locateClient } from '../../src/dns/client.js'
 import { respond } from '../../src/dns/responder.js'
@@ -68,7 +69,6 @@ services:
     policy: weighted             # by weight
 `
 
-const PLACES = { countryPoint: (c: string) => countryLocation(c), cityPoint: (c: string) => placeLocation(c) }
 
 interface Harness {
   app: ReturnType<typeof buildAdminApp>

@@ -6,12 +6,17 @@
  */
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
 import { test } from 'node:test'
 import { promisify } from 'node:util'
 import { ZoneSetBuilder } from '../../src/config/build-thread.js'
 import { buildZoneSet, readZoneSources, type ZoneSource } from '../../src/config/load.js'
 import { PLACES } from '../../src/config/places.js'
 import { ConfigError } from '../../src/errors.js'
+import { createLogger } from '../../src/log.js'
+import { FileConfigStore } from '../../src/store/file-store.js'
 import { SerialBook } from '../../src/store/serials.js'
 import { smallZone } from '../helpers/zones.js'
 
@@ -135,4 +140,39 @@ test('a process that built a set exits by itself: the idle thread does not hold 
   const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], { timeout: 20_000 })
   assert.equal(stdout.trim(), 'a.test')
   assert.ok(performance.now() - t0 < 15_000, 'exited well before the 30 s idle end')
+})
+
+test('the store builds its first set on the event loop and every later one (reload, edit, create, delete) in the thread, serials and all', async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'meridian-thread-store-'))
+  t.after(() => rm(dir, { recursive: true, force: true }))
+  const builder = new ZoneSetBuilder()
+  const store = new FileConfigStore(dir, createLogger('silent'), SerialBook.forZonesDir(dir), PLACES, {}, builder)
+  t.after(() => store.close())
+  await writeFile(path.join(dir, 'big.test.yaml'), bigZone(20).text)
+  const first = await store.reload('start-up')
+  assert.equal(builder.running, false, 'the first set is built here: nothing is served yet')
+  const serial0 = first.zones.get('big.test')!.soa.serial!
+
+  await writeFile(path.join(dir, 'big.test.yaml'), bigZone(21).text)
+  const second = await store.reload('test')
+  assert.equal(builder.running, true, 'a later one in the thread')
+  assert.equal(second.zones.get('big.test')!.services.size, 21)
+  assert.ok(Object.isFrozen(second))
+  const serial1 = second.zones.get('big.test')!.soa.serial!
+  assert.ok(serial1 > serial0, `serial ${serial0} -> ${serial1}`)
+  // The serial the thread gave is the book's now: saved, and kept by the next build of the same content.
+  const book = JSON.parse(await readFile(path.join(dir, '.meridian', 'serials.json'), 'utf8')) as Record<string, { serial: number }>
+  assert.equal(book['big.test']!.serial, serial1)
+  // An admin edit, a create and a delete take the same road.
+  const edited = await store.edit('big.test', (doc) => doc.setIn(['services', 'svc0', 'ttl'], 31))
+  assert.equal(edited.zone.services.get('svc0.big.test')!.ttl, 31)
+  assert.ok(edited.zone.soa.serial! > serial1)
+  const created = await store.createZone('small.test', smallZone('small.test'))
+  assert.deepEqual([...created.set.zones.keys()].sort(), ['big.test', 'small.test'])
+  const deleted = await store.deleteZone('small.test')
+  assert.deepEqual([...deleted.set.zones.keys()], ['big.test'])
+  // A bad file: the same rejection as on the loop, the last good set kept.
+  await writeFile(path.join(dir, 'big.test.yaml'), bigZone(21).text.replace('answers: 2', 'answers: 0'))
+  await assert.rejects(store.reload('test'), (err: unknown) => err instanceof ConfigError && /big\.test\.yaml:\d+:\d+/.test(err.message))
+  assert.equal(store.current().zones.get('big.test')!.services.get('svc0.big.test')!.ttl, 31)
 })

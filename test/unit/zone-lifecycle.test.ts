@@ -17,7 +17,7 @@ import YAML from 'yaml'
 import { buildAdminApp } from '../../src/admin/app.js'
 import { withoutZoneDefaults } from '../../src/admin/validate.js'
 import { DnsWorkers } from '../../src/cluster/primary.js'
-import { countryLocation, placeLocation } from '../../src/geo/index.js'
+import { PLACES } from '../../src/config/places.js'
 import { createLogger } from '../../src/log.js'
 import { createFileAtomic, directory, moveFileDurably } from '../../src/store/atomic.js'
 import { FileConfigStore } from '../../src/store/file-store.js'
@@ -26,7 +26,6 @@ import { etagOf, renderNewZone } from '../../src/store/zone-editor.js'
 
 const TOKEN = 'zone-lifecycle-token'
 const AUTH = { authorization: `Bearer ${TOKEN}` }
-const PLACES = { countryPoint: (c: string) => countryLocation(c), cityPoint: (c: string) => placeLocation(c) }
 
 const EXISTING = `# a zone served from the start
 origin: admin.test
