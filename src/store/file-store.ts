@@ -175,6 +175,8 @@ export class FileConfigStore implements EditableConfigStore {
   private deferred = false
   /** Files the watcher is waiting for the writers of: since when, and whether that was warned about. */
   private writersSeen = new Map<string, { since: number; warned: boolean }>()
+  /** close() was called. */
+  private closed = false
   /** The warning that the zones directory has no hard links was logged. */
   private saidNoHardLinks = false
 
@@ -202,7 +204,8 @@ export class FileConfigStore implements EditableConfigStore {
         const built = await this.threaded.build(sources, generation, entries, now)
         return { set: Object.freeze(built.set), serials: { commit: () => this.serials.adopt(built.serials) } }
       } catch (err) {
-        if (err instanceof ConfigError) throw err
+        // A stop ends the thread: no build on the loop then, which would hold up the exit.
+        if (err instanceof ConfigError || this.closed) throw err
         this.log.warn({ err: (err as Error).message }, 'the zone set build thread failed; building on the event loop instead')
       }
     }
@@ -709,6 +712,7 @@ export class FileConfigStore implements EditableConfigStore {
   }
 
   close(): void {
+    this.closed = true
     void this.threaded?.close()
     this.watching = false
     clearTimeout(this.debounce)

@@ -9,6 +9,7 @@ import { execFile } from 'node:child_process'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
+import { Writable } from 'node:stream'
 import { test } from 'node:test'
 import { promisify } from 'node:util'
 import { ZoneSetBuilder } from '../../src/config/build-thread.js'
@@ -175,4 +176,30 @@ test('the store builds its first set on the event loop and every later one (relo
   await writeFile(path.join(dir, 'big.test.yaml'), bigZone(21).text.replace('answers: 2', 'answers: 0'))
   await assert.rejects(store.reload('test'), (err: unknown) => err instanceof ConfigError && /big\.test\.yaml:\d+:\d+/.test(err.message))
   assert.equal(store.current().zones.get('big.test')!.services.get('svc0.big.test')!.ttl, 31)
+})
+
+test('a store closed while its thread builds rejects that reload and does not build it on the event loop instead (a stop is not held up)', async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'meridian-thread-close-'))
+  t.after(() => rm(dir, { recursive: true, force: true }))
+  const lines: string[] = []
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      lines.push(...chunk.toString().split('\n').filter(Boolean))
+      cb()
+    },
+  })
+  const builder = new ZoneSetBuilder()
+  const store = new FileConfigStore(dir, createLogger('debug', sink), SerialBook.forZonesDir(dir), PLACES, {}, builder)
+  await writeFile(path.join(dir, 'big.test.yaml'), bigZone(10).text)
+  await store.reload('start-up')
+  await writeFile(path.join(dir, 'big.test.yaml'), bigZone(3000).text)
+  const reload = store.reload('test')
+  // Closed once the build is under way in the thread (reading the files comes first; the first set did not start it).
+  const deadline = Date.now() + 10_000
+  while (!builder.running && Date.now() < deadline) await new Promise((r) => setImmediate(r))
+  assert.ok(builder.running, 'the thread took the build')
+  store.close()
+  await assert.rejects(reload, /build thread stopped/)
+  assert.equal(store.current().zones.get('big.test')!.services.size, 10, 'the last set kept')
+  assert.deepEqual(lines.filter((l) => l.includes('building on the event loop instead')), [])
 })
