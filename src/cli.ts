@@ -107,6 +107,8 @@ interface ServeOptions {
   healthWait: number
   /** Saved health states older than this (seconds) start from unknown (--health-state-max-age). */
   healthStateMaxAge: number
+  /** Where health.json and serials.json are kept (--state-dir); undefined: <zones>/.meridian. */
+  stateDir?: string
   /** DNS worker processes; 1 answers in this process (no cluster). */
   workers: number
   /** Most answers the answer cache keeps (per DNS process); 0 turns it off. */
@@ -218,9 +220,11 @@ async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logg
     cannotStart(log, 'E_GEODB', `the GeoIP database cannot be opened: ${(err as Error).message}`, { geodb: opts.geodb })
   }
   // Sets after the first are built off the event loop (src/config/build-thread.ts), with the same PLACES.
-  const store = new FileConfigStore(opts.zones, log.child({ mod: 'config' }), undefined, PLACES, { maxFileBytes: opts.maxZoneFileBytes }, new ZoneSetBuilder())
+  // Meridian's own state (health.json, serials.json): beside the zones unless --state-dir says where.
+  const stateDir = opts.stateDir ?? path.join(opts.zones, '.meridian')
+  const store = new FileConfigStore(opts.zones, log.child({ mod: 'config' }), new SerialBook(path.join(stateDir, 'serials.json')), PLACES, { maxFileBytes: opts.maxZoneFileBytes }, new ZoneSetBuilder())
   // Temporary files of writes a crash interrupted (the files themselves are whole: old or new).
-  for (const dir of [opts.zones, path.join(opts.zones, '.meridian')]) {
+  for (const dir of new Set([opts.zones, path.join(opts.zones, '.meridian'), stateDir])) {
     const removed = await removeStaleTemps(dir)
     if (removed.length > 0) log.info({ dir, removed }, 'removed temporary files left by an interrupted write')
   }
@@ -247,13 +251,24 @@ async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logg
   })
   // Up means healthy, drained or not: a planned drain is meridian_region_drained, not a region down.
   metrics.regions(() => healthReport(store.current(), poller.view()).regions.map((r) => ({ zone: r.zone, region: r.region, up: r.healthyVips >= r.minHealthy, drained: r.drained })))
-  const healthFile = path.join(opts.zones, '.meridian', 'health.json')
+  const healthFile = path.join(stateDir, 'health.json')
   await poller.loadState(healthFile, { maxAgeMs: opts.healthStateMaxAge * 1000 }).catch((err: Error) => log.warn({ err: err.message }, 'saved health state ignored; checks start from unknown'))
   let saving: NodeJS.Timeout | undefined
+  // A state directory that cannot be written (a read-only volume) is said once, and its recovery once.
+  let saveFailing = false
   const saveHealth = () =>
     mkdir(path.dirname(healthFile), { recursive: true })
       .then(() => poller.saveState(healthFile))
-      .catch((err: Error) => log.warn({ err: err.message }, 'cannot save the health state'))
+      .then(
+        () => {
+          if (saveFailing) log.info({ file: healthFile }, 'the health state is saved again')
+          saveFailing = false
+        },
+        (err: Error) => {
+          if (!saveFailing) log.warn({ err: err.message, file: healthFile }, 'cannot save the health state (said once until it can; a restart then starts every check from unknown): give --state-dir a writable directory')
+          saveFailing = true
+        },
+      )
   poller.onChange(() => {
     clearTimeout(saving)
     saving = setTimeout(saveHealth, 100)
@@ -562,6 +577,7 @@ export function program(): Command {
       .option('--latency-grace <ms>', 'after a latency move of a check, the geo-latency answers of the services reading it may be served this much longer (each its own share of it, so rebuilds spread out); 0 rebuilds at once. Health state changes always apply at once', intOption(0, 60_000), LATENCY_GRACE_MS)
       .option('--no-watch', 'do not watch --zones and the --geodb file for changes (SIGHUP and POST /v1/reload still reload)')
       .option('--health-wait <seconds>', 'before answering, wait up to this long for every health check to have a state', intOption(0, 600), 0)
+      .option('--state-dir <dir>', "where Meridian keeps its state: health.json (the checks' last states) and serials.json (serial: auto); default <zones>/.meridian. Zones deleted through the API are kept in <zones>/.meridian/deleted/ whatever this says")
       .option('--health-state-max-age <seconds>', 'at start-up, trust the health states the last run saved (zones/.meridian/health.json) only if saved at most this long ago; older ones start every check from unknown (0: never trust them)', intOption(0, 31_536_000), HEALTH_STATE_MAX_AGE_S)
       .option('--worker-hang-timeout <ms>', 'with --workers 2 or more: a DNS worker that sends nothing for this long (it reports every 2 s; its event loop is stuck) is killed and replaced; 0 never', hangTimeoutOption, WORKER_HANG_TIMEOUT_MS)
       .addOption(maxZoneFileBytesOption())
