@@ -38,7 +38,7 @@ import { canonical, isInZone, nameProblem, resolveName } from '../model/name.js'
 import type { Zone } from '../model/types.js'
 import { NotDurableEditError, PreconditionError, type EditableConfigStore, type EditResult } from '../store/file-store.js'
 import { deleteAt, ifNoneMatchMatches, isPlainObject, keysAt, mergePatch, mergePatchAt, renderNewZone, setAt, valueAt } from '../store/zone-editor.js'
-import { bearerMatches } from './auth.js'
+import { bearerMessage, bearerProblem } from './auth.js'
 import { ApiError, badRequest, conflict, invalid, notFound, toErrorBody } from './errors.js'
 import { explain, parseExplainRequest, type Resolver } from './explain.js'
 import { healthReport, type HealthSnapshot } from './health.js'
@@ -244,9 +244,8 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
     if (deps.token === undefined) {
       throw new ApiError('E_API_AUTH', 401, 'no admin token is configured, so the API is read-only: start Meridian with MERIDIAN_ADMIN_TOKEN or --admin-token-file to allow changes')
     }
-    if (!bearerMatches(req.headers.authorization, deps.token)) {
-      throw new ApiError('E_API_AUTH', 401, req.headers.authorization === undefined ? `${write ? 'a change' : 'this API (not on a loopback address)'} needs Authorization: Bearer TOKEN` : 'wrong bearer token')
-    }
+    const problem = bearerProblem(req.headers.authorization, deps.token)
+    if (problem) throw new ApiError('E_API_AUTH', 401, bearerMessage(problem, write ? 'a change' : 'this API (not on a loopback address)'))
     reply.removeHeader('www-authenticate')
   })
 

@@ -23,13 +23,53 @@ export function isLoopback(host: string): boolean {
 
 const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest()
 
-/** True when the Authorization header carries `Bearer <token>`. */
-export function bearerMatches(header: string | undefined, token: string): boolean {
+/** Why an Authorization header is refused: absent, not `Bearer <one word>`, or a wrong token. */
+export type BearerProblem = 'missing' | 'empty' | 'no-scheme' | 'other-scheme' | 'no-token' | 'not-one-word' | 'wrong'
+
+/**
+ * What is wrong with an Authorization header for `token`, or null when it carries `Bearer <token>`.
+ * The token is compared (in constant time) whatever the header's shape, so that every header takes
+ * the same path through the comparison; the shape itself is the client's own (nothing of the token).
+ */
+export function bearerProblem(header: string | undefined, token: string): BearerProblem | null {
   const m = header === undefined ? null : /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header)
   const given = m ? m[1]! : ''
   // Compare even when nothing was given, so that a missing header takes the same path.
   const same = timingSafeEqual(digest(given), digest(token))
-  return m !== null && same
+  if (m !== null) return same ? null : 'wrong'
+  if (header === undefined) return 'missing'
+  const h = header.trim()
+  if (h === '') return 'empty'
+  if (/^Bearer$/i.test(h)) return 'no-token'
+  if (/^Bearer[ \t]/i.test(h)) return 'not-one-word'
+  // One word: a token (or anything) sent without its scheme. Several: another scheme (Basic...).
+  return /[ \t]/.test(h) ? 'other-scheme' : 'no-scheme'
+}
+
+/** True when the Authorization header carries `Bearer <token>`. */
+export const bearerMatches = (header: string | undefined, token: string): boolean => bearerProblem(header, token) === null
+
+/**
+ * What a 401 says about a header's problem; nothing of the header is repeated (a token sent without
+ * its scheme would be echoed, into the client's logs). `what`: what needs the token.
+ */
+export function bearerMessage(problem: BearerProblem, what: string): string {
+  switch (problem) {
+    case 'missing':
+      return `${what} needs Authorization: Bearer TOKEN`
+    case 'no-scheme':
+      return 'the Authorization header must be "Bearer TOKEN": the Bearer scheme is missing'
+    case 'empty':
+      return 'the Authorization header is empty; it must be "Bearer TOKEN"'
+    case 'other-scheme':
+      return 'the Authorization header must be "Bearer TOKEN": only the Bearer scheme is accepted'
+    case 'no-token':
+      return 'the Authorization header must be "Bearer TOKEN": the token after Bearer is missing'
+    case 'not-one-word':
+      return 'the Authorization header must be "Bearer TOKEN": the token is one word, with nothing after it'
+    case 'wrong':
+      return 'wrong bearer token'
+  }
 }
 
 /**

@@ -404,6 +404,30 @@ describe('authentication', () => {
     await h.unchanged('401')
   })
 
+  test('an Authorization header that is not "Bearer TOKEN" is told what shape it must have, and nothing about the token', async (t) => {
+    const h = await harness(t)
+    const must = 'the Authorization header must be "Bearer TOKEN"'
+    // [header, message]: the token sent bare (with the real token, and a wrong one) is a missing scheme, not a wrong token.
+    const cases: [string, string][] = [
+      [TOKEN, `${must}: the Bearer scheme is missing`],
+      ['tok123abc', `${must}: the Bearer scheme is missing`],
+      [`Basic ${Buffer.from(`x:${TOKEN}`).toString('base64')}`, `${must}: only the Bearer scheme is accepted`],
+      [`Token ${TOKEN}`, `${must}: only the Bearer scheme is accepted`],
+      ['Bearer', `${must}: the token after Bearer is missing`],
+      [`Bearer ${TOKEN} ${TOKEN}`, `${must}: the token is one word, with nothing after it`],
+      ['', 'the Authorization header is empty; it must be "Bearer TOKEN"'],
+      [`Bearer ${TOKEN}x`, 'wrong bearer token'],
+    ]
+    for (const [authorization, message] of cases) {
+      const res = await call(h, 'PATCH', `${Z}/regions/us-east`, { weight: 1 }, { 'content-type': 'application/json', authorization })
+      assert.equal(res.statusCode, 401, authorization)
+      assert.equal(res.headers['www-authenticate'], 'Bearer realm="meridian"')
+      assert.deepEqual(res.json(), { error: 'E_API_AUTH', message, details: [] }, authorization)
+      assert.ok(!res.body.includes('tok123abc') && !res.body.includes(TOKEN.slice(0, 8)), 'nothing of what was sent comes back')
+    }
+    await h.unchanged('malformed Authorization headers')
+  })
+
   test('without a configured token the API is read-only', async (t) => {
     const h = await harness(t, { token: undefined })
     const res = await call(h, 'POST', `${Z}/regions/us-east/drain`, undefined, AUTH)
