@@ -32,6 +32,7 @@
 import { isIP } from 'node:net'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import type { Document } from 'yaml'
+import { REGION_NAME_PATTERN } from '../config/schema.js'
 import type { Logger } from '../log.js'
 import type { VipHealth } from '../model/gslb.js'
 import { canonical, isInZone, nameProblem, resolveName } from '../model/name.js'
@@ -114,6 +115,18 @@ function urlNameProblem(param: string): string | null {
   if (param !== param.trim()) return 'it has whitespace around it'
   return null
 }
+
+/** At most this many names are listed in a 404 (the zones served, a zone's regions or services). */
+const LISTED_NAMES = 20
+
+/** `names` for a 404's message: `a, b, c`, the first LISTED_NAMES and how many more, or `none`. */
+function listed(names: readonly string[]): string {
+  if (names.length === 0) return 'none'
+  const shown = names.slice(0, LISTED_NAMES).join(', ')
+  return names.length > LISTED_NAMES ? `${shown} and ${names.length - LISTED_NAMES} more` : shown
+}
+
+const REGION_NAME = new RegExp(REGION_NAME_PATTERN)
 
 /** Whether `value` nests objects or arrays more than `max` levels deep (found without recursion). */
 function nestedDeeper(value: unknown, max: number): boolean {
@@ -284,7 +297,7 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
     if (problem) throw badRequest(`${JSON.stringify(req.params.zone)} is not a valid zone name: ${problem}`, 'zone')
     const set = store.current()
     const zone = set.zones.get(origin)
-    if (!zone) throw notFound(`no zone ${origin} is served here (zones: ${[...set.zones.keys()].join(', ') || 'none'})`)
+    if (!zone) throw notFound(`no zone ${origin} is served here (zones: ${listed([...set.zones.keys()])})`)
     const etag = store.etag(origin)
     if (etag) void reply.header('etag', etag)
     editedFile.set(req, zone.file)
@@ -373,13 +386,25 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
 
   // ---- regions and services -----------------------------------------------------------------------
 
-  const missing = (kind: 'region' | 'service', name: string, zone: Zone) => notFound(`no ${kind} ${name} in zone ${zone.origin}`)
+  /** The 404 of an entry, with the zone's entries of its kind (as its file writes their names: what a URL takes). */
+  const missing = (kind: 'region' | 'service', name: string, zone: Zone) =>
+    notFound(`no ${kind} ${name} in zone ${zone.origin} (${kind === 'region' ? 'regions' : 'services'}: ${listed(Object.keys(zone.definition[kind === 'region' ? 'regions' : 'services']))})`)
 
-  /** The entry's name in the URL; a 400 when it is no name (blank, whitespace around it; for a service, not a domain name). */
+  /**
+   * The entry's name in the URL; a 400 when it is no name (blank, whitespace around it; for a region,
+   * not what a zone file may name one; for a service, not a domain name): no zone holds it, whatever
+   * its spelling, so a 404 would only say it is not there.
+   */
   const entryParam = (section: Section, req: Req) => {
     const kind = section === 'regions' ? 'region' : 'service'
     const p = section === 'regions' ? req.params.region! : req.params.service!
-    const problem = urlNameProblem(p) ?? (section === 'services' ? nameProblem(serviceTarget(p, canonical(req.params.zone))) : null)
+    const problem =
+      urlNameProblem(p) ??
+      (section === 'services'
+        ? nameProblem(serviceTarget(p, canonical(req.params.zone)))
+        : REGION_NAME.test(p)
+          ? null
+          : "a region name holds only lowercase letters, digits and '-', starts with a letter or digit and is at most 63 characters long")
     if (problem) throw badRequest(`${JSON.stringify(p)} is not a valid ${kind} name: ${problem}`, kind)
     return p
   }

@@ -234,6 +234,10 @@ describe('bad requests: a precise error body, and the zone file unchanged', () =
     ['draining a region named by a space', 'POST', `${Z}/regions/%20/drain`, undefined, 400, 'E_API_BODY', [{ path: 'region', message: '" " is not a valid region name: it is blank' }]],
     ['a service name that is a space (not the apex)', 'DELETE', `${Z}/services/%20`, undefined, 400, 'E_API_BODY', [{ path: 'service', message: '" " is not a valid service name: it is blank' }]],
     ['a service name that is not a name', 'PUT', `${Z}/services/a..b`, { regions: 'all' }, 400, 'E_API_BODY', [{ path: 'service', message: '"a..b" is not a valid service name: name has an empty label (two dots in a row)' }]],
+    ['a region name in the URL that no zone file can hold (uppercase, _)', 'PATCH', `${Z}/regions/EU_West`, { weight: 1 }, 400, 'E_API_BODY', [{ path: 'region', message: `"EU_West" is not a valid region name: ${"a region name holds only lowercase letters, digits and '-', starts with a letter or digit and is at most 63 characters long"}` }]],
+    ['reading a region by a name with uppercase', 'GET', `${Z}/regions/EU-West`, undefined, 400, 'E_API_BODY', [{ path: 'region', message: `"EU-West" is not a valid region name: ${"a region name holds only lowercase letters, digits and '-', starts with a letter or digit and is at most 63 characters long"}` }]],
+    ['draining a region by a name starting with -', 'POST', `${Z}/regions/-eu/drain`, undefined, 400, 'E_API_BODY', [{ path: 'region', message: `"-eu" is not a valid region name: ${"a region name holds only lowercase letters, digits and '-', starts with a letter or digit and is at most 63 characters long"}` }]],
+    ['deleting a region by a name of 64 characters', 'DELETE', `${Z}/regions/${'a'.repeat(64)}`, undefined, 400, 'E_API_BODY', [{ path: 'region', message: `"${'a'.repeat(64)}" is not a valid region name: ${"a region name holds only lowercase letters, digits and '-', starts with a letter or digit and is at most 63 characters long"}` }]],
     ['an unknown region', 'PATCH', `${Z}/regions/mars`, { weight: 1 }, 404, 'E_API_NOT_FOUND', []],
     ['draining an unknown region', 'POST', `${Z}/regions/mars/drain`, undefined, 404, 'E_API_NOT_FOUND', []],
     ['deleting an unknown service', 'DELETE', `${Z}/services/nope`, undefined, 404, 'E_API_NOT_FOUND', []],
@@ -379,7 +383,44 @@ describe('bad requests: a precise error body, and the zone file unchanged', () =
     const res = await call(h, 'GET', `${Z}/regions/mars`)
     assert.equal(res.statusCode, 404)
     assert.equal(res.headers.etag, etagOf(ZONE))
-    assert.deepEqual(res.json(), { error: 'E_API_NOT_FOUND', message: 'no region mars in zone admin.test', details: [] })
+    assert.deepEqual(res.json(), { error: 'E_API_NOT_FOUND', message: 'no region mars in zone admin.test (regions: eu-west, us-east, ap-northeast)', details: [] })
+  })
+
+  test('a 404 for a region or service lists those of the zone (as a URL names them), at most 20', async (t) => {
+    const h = await harness(t)
+    const notFound = async (method: Method, url: string, body?: unknown) => {
+      const res = await call(h, method, url, body)
+      assert.equal(res.statusCode, 404, res.body)
+      return (res.json() as { message: string }).message
+    }
+    assert.equal(await notFound('PATCH', `${Z}/regions/eu-wst`, { weight: 1 }), 'no region eu-wst in zone admin.test (regions: eu-west, us-east, ap-northeast)')
+    assert.equal(await notFound('POST', `${Z}/regions/eu-wst/drain`), 'no region eu-wst in zone admin.test (regions: eu-west, us-east, ap-northeast)')
+    assert.equal(await notFound('GET', `${Z}/services/wwww`), 'no service wwww in zone admin.test (services: www, api)')
+    // A service name may hold uppercase and _ (a name is case-insensitive; _ is a label's letter): a 404, not a 400.
+    assert.equal(await notFound('DELETE', `${Z}/services/WWW_2`), 'no service WWW_2 in zone admin.test (services: www, api)')
+    await h.unchanged('404s')
+
+    const many = Array.from({ length: 25 }, (_, i) => `r${String(i).padStart(2, '0')}`)
+    const big = await harness(t, {
+      zone: `origin: ${ORIGIN}\nsoa: { mname: ns1, rname: hostmaster }\nns: [ns1]\nrecords:\n  ns1: { A: 192.0.2.53 }\nregions:\n${many.map((r, i) => `  ${r}: { location: { country: US }, vips: [192.0.2.${i + 1}] }`).join('\n')}\n`,
+    })
+    const res = await call(big, 'GET', `${Z}/regions/r99`)
+    assert.equal(res.statusCode, 404)
+    assert.equal((res.json() as { message: string }).message, `no region r99 in zone admin.test (regions: ${many.slice(0, 20).join(', ')} and 5 more)`)
+    const none = await call(big, 'GET', `${Z}/services/www`)
+    assert.equal((none.json() as { message: string }).message, 'no service www in zone admin.test (services: none)')
+  })
+
+  test('a 404 for a zone lists the zones served, at most 20', async (t) => {
+    const h = await harness(t)
+    const zones = Array.from({ length: 24 }, (_, i) => `z${String(i).padStart(2, '0')}.test`)
+    for (const z of zones) await writeFile(path.join(h.dir, `${z}.yaml`), `origin: ${z}\nsoa: { mname: ns1, rname: hostmaster }\nns: [ns1]\nrecords:\n  ns1: { A: 192.0.2.53 }\n`)
+    await h.store.reload('test')
+    const served = [...h.store.current().zones.keys()]
+    assert.equal(served.length, 25)
+    const res = await call(h, 'GET', '/v1/zones/nope.test')
+    assert.equal(res.statusCode, 404)
+    assert.equal((res.json() as { message: string }).message, `no zone nope.test is served here (zones: ${served.slice(0, 20).join(', ')} and 5 more)`)
   })
 })
 
