@@ -394,7 +394,7 @@ export class HealthPoller {
     const now = this.now()
     const maxAgeMs = opts.maxAgeMs ?? Infinity
     const ageMs = typeof f.savedAt === 'number' && Number.isFinite(f.savedAt) ? now - f.savedAt : NaN
-    const stale = maxAgeMs !== Infinity && !(Math.abs(ageMs) <= maxAgeMs)
+    const stale = maxAgeMs !== Infinity && (maxAgeMs <= 0 || !(Math.abs(ageMs) <= maxAgeMs))
     if (stale) {
       this.log.warn(
         { file, savedAt: Number.isNaN(ageMs) ? null : new Date(f.savedAt!).toISOString(), ageS: Number.isNaN(ageMs) ? null : Math.round(ageMs / 1000), maxAgeS: maxAgeMs / 1000 },

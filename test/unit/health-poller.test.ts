@@ -337,6 +337,12 @@ test('a saved state older than maxAgeMs is history: its targets start unknown wi
   assert.deepEqual([warn?.level, warn?.ageS, warn?.maxAgeS], [40, 601, 600])
   // A clock that moved back by more than the age is as untrustworthy as one that moved on.
   assert.equal((await restart(savedAt - maxAgeMs - 1_000)).state, 'unknown')
+  // --health-state-max-age 0 trusts no saved state, even one saved this very millisecond.
+  const never = setup({ clock: savedAt - 10 })
+  t.after(() => never.poller.close())
+  await never.poller.loadState(file, { maxAgeMs: 0 })
+  never.poller.setTargets([spec(80)])
+  assert.equal(never.poller.view().targets.get(a!)!.state, 'unknown')
   // A file that says no time cannot be aged: history only.
   const timeless = path.join(dir, 'timeless.json')
   const parsed = JSON.parse(await readFile(file, 'utf8')) as { savedAt?: number }
