@@ -31,16 +31,16 @@
  */
 import { isIP } from 'node:net'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
-import type { Document } from 'yaml'
 import { REGION_NAME_PATTERN } from '../config/schema.js'
 import type { Logger } from '../log.js'
 import type { VipHealth } from '../model/gslb.js'
-import { canonical, isInZone, nameProblem, resolveName } from '../model/name.js'
+import { canonical, nameProblem, resolveName } from '../model/name.js'
 import type { Zone } from '../model/types.js'
 import { NotDurableEditError, PreconditionError, type EditableConfigStore, type EditResult } from '../store/file-store.js'
-import { deleteAt, ifNoneMatchMatches, isPlainObject, keysAt, mergePatch, mergePatchAt, renderNewZone, setAt, valueAt } from '../store/zone-editor.js'
+import { ifNoneMatchMatches, isPlainObject, renderNewZone } from '../store/zone-editor.js'
 import { bearerMessage, bearerProblem } from './auth.js'
-import { ApiError, badRequest, conflict, invalid, notFound, toErrorBody } from './errors.js'
+import { editZone, entryKey, listed, missing as missingIn, serviceTarget, type EditOp } from './edits.js'
+import { ApiError, badRequest, invalid, notFound, toErrorBody } from './errors.js'
 import { explain, parseExplainRequest, type Resolver } from './explain.js'
 import { healthReport, type HealthSnapshot } from './health.js'
 import { openApiDocument } from './openapi.js'
@@ -80,8 +80,6 @@ export interface AdminDeps {
 export const DEFAULT_BODY_LIMIT = 64 * 1024
 const METRICS_TYPE = 'text/plain; version=0.0.4; charset=utf-8'
 const OPEN_ROUTES = new Set(['/healthz', '/readyz'])
-/** Keys a PATCH replaces whole instead of merging (RFC 7396 would merge `{ country }` into `{ lat, lon }`). */
-const WHOLE: Record<Section, string[]> = { regions: ['location'], services: [] }
 
 /**
  * Deepest body accepted: a region nests 3 levels (`{ check: { expect: [200] } }`). Validation and
@@ -116,15 +114,6 @@ function urlNameProblem(param: string): string | null {
   return null
 }
 
-/** At most this many names are listed in a 404 (the zones served, a zone's regions or services). */
-const LISTED_NAMES = 20
-
-/** `names` for a 404's message: `a, b, c`, the first LISTED_NAMES and how many more, or `none`. */
-function listed(names: readonly string[]): string {
-  if (names.length === 0) return 'none'
-  const shown = names.slice(0, LISTED_NAMES).join(', ')
-  return names.length > LISTED_NAMES ? `${shown} and ${names.length - LISTED_NAMES} more` : shown
-}
 
 const REGION_NAME = new RegExp(REGION_NAME_PATTERN)
 
@@ -143,18 +132,6 @@ function nestedDeeper(value: unknown, max: number): boolean {
 type Params = { zone: string; region?: string; service?: string }
 type Req = FastifyRequest<{ Params: Params; Querystring: Record<string, string | string[] | undefined> }>
 
-/** The name a URL gives a service: a full name inside the zone, or a name relative to the origin. */
-function serviceTarget(param: string, origin: string): string {
-  const c = canonical(param)
-  return param.trim().endsWith('.') || isInZone(c, origin) ? c : resolveName(param, origin)
-}
-
-/** The key of `keys` (owner names as a zone file writes them) that names `target` (canonical). */
-const ownerKey = (keys: readonly string[], origin: string, target: string): string | undefined => keys.find((k) => resolveName(k, origin) === target)
-
-/** The key among `keys` (a zone's regions or services) of the entry a URL names. */
-const entryKey = (section: Section, keys: readonly string[], origin: string, param: string): string | undefined =>
-  section === 'regions' ? (keys.includes(param) ? param : undefined) : ownerKey(keys, origin, serviceTarget(param, origin))
 
 /** The key a new service is stored under: relative to the origin when inside it (`api`, `@`), as zone files write them. */
 function serviceKeyFor(name: string, origin: string): string {
@@ -313,7 +290,7 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
     return true
   }
 
-  const edit = async (req: Req, reply: FastifyReply, zone: Zone, mutate: (doc: Document) => void): Promise<EditResult> => {
+  const edit = async (req: Req, reply: FastifyReply, zone: Zone, mutate: EditOp): Promise<EditResult> => {
     // If-None-Match on a change of an existing entry (RFC 9110 §13.1.2): `*`, or the current ETag,
     // says "only if it is not what I know": refused (by the store, in turn with other edits). A
     // create (POST to a list) does not look.
@@ -387,8 +364,7 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
   // ---- regions and services -----------------------------------------------------------------------
 
   /** The 404 of an entry, with the zone's entries of its kind (as its file writes their names: what a URL takes). */
-  const missing = (kind: 'region' | 'service', name: string, zone: Zone) =>
-    notFound(`no ${kind} ${name} in zone ${zone.origin} (${kind === 'region' ? 'regions' : 'services'}: ${listed(Object.keys(zone.definition[kind === 'region' ? 'regions' : 'services']))})`)
+  const missing = (kind: 'region' | 'service', name: string, zone: Zone) => missingIn(kind, name, editZone(zone))
 
   /**
    * The entry's name in the URL; a 400 when it is no name (blank, whitespace around it; for a region,
@@ -426,17 +402,10 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
     /** The key of the entry `p` names in the zone as served. */
     const keyOf = (zone: Zone, p: string) => entryKey(section, Object.keys(zone.definition[section]), zone.origin, p)
     /** The key of the entry `p` names in the document being edited. */
-    const keyInDoc = (doc: Document, zone: Zone, p: string) => entryKey(section, keysAt(doc, [section]), zone.origin, p)
     /** Whether a body's `name` names the entry the URL's `p` names (a service by any of its spellings). */
     const sameName = (zone: Zone, p: string) => (name: string) => section === 'services' && serviceTarget(name, zone.origin) === serviceTarget(p, zone.origin)
     const existing = (req: Req, reply: FastifyReply) => existingEntry(section, req, reply)
     const changeBody = (req: Req, zone: Zone, p: string) => withoutFqdn(section, takeName(objectBody(req.body), { expected: p, same: sameName(zone, p) }).rest, p, zone.origin)
-    /** As keyInDoc, 404 if absent. */
-    const keyIn = (doc: Document, zone: Zone, p: string): string => {
-      const key = keyInDoc(doc, zone, p)
-      if (key === undefined) throw missing(kind, p, zone)
-      return key
-    }
     const base = `/v1/zones/:zone/${section}`
     const item = `${base}/:${kind}`
 
@@ -460,45 +429,21 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
       const rest = withoutUnwrittenDefaults(section, withoutFqdn(section, body, name, zone.origin), undefined)
       const key = section === 'regions' ? name : serviceKeyFor(name, zone.origin)
       assertEntry(section, key, rest)
-      const res = await edit(req, reply, zone, (doc) => {
-        if (keyInDoc(doc, zone, key) !== undefined) {
-          throw conflict(`${kind} ${name} exists already in zone ${zone.origin}; change it with PUT or PATCH`)
-        }
-        if (section === 'services') {
-          const target = resolveName(key, zone.origin)
-          const record = ownerKey(keysAt(doc, ['records']), zone.origin, target)
-          if (record !== undefined) throw conflict(`${target} holds static records (records.${record}); a name is either a record set or a service`)
-        }
-        setAt(doc, [section, key], rest)
-      })
+      const res = await edit(req, reply, zone, { op: 'create', section, name, key, rest })
       return reply.code(201).header('location', `/v1/zones/${zone.origin}/${section}/${encodeURIComponent(key)}`).send(one(res.zone, key))
     })
 
     app.put(item, async (req: Req, reply) => {
       const { zone, p } = existing(req, reply)
       const body = changeBody(req, zone, p)
-      const res = await edit(req, reply, zone, (doc) => {
-        const key = keyIn(doc, zone, p)
-        const rest = withoutUnwrittenDefaults(section, body, valueAt(doc, [section, key]))
-        assertEntry(section, key, rest)
-        setAt(doc, [section, key], rest)
-      })
+      const res = await edit(req, reply, zone, { op: 'replace', section, p, body })
       return one(res.zone, keyOf(res.zone, p)!)
     })
 
     app.patch(item, async (req: Req, reply) => {
       const { zone, p } = existing(req, reply)
       const body = changeBody(req, zone, p)
-      // A location is one of three shapes: a patch replaces it whole rather than merging two of them.
-      const whole = Object.fromEntries(Object.entries(body).filter(([k, v]) => WHOLE[section].includes(k) && v !== null))
-      const res = await edit(req, reply, zone, (doc) => {
-        const key = keyIn(doc, zone, p)
-        const current = valueAt(doc, [section, key])
-        const patch = withoutUnwrittenDefaults(section, Object.fromEntries(Object.entries(body).filter(([k]) => !(k in whole))), current)
-        assertEntry(section, key, { ...(mergePatch(isPlainObject(current) ? current : {}, patch) as object), ...whole })
-        mergePatchAt(doc, [section, key], patch)
-        for (const [k, v] of Object.entries(whole)) setAt(doc, [section, key, k], v)
-      })
+      const res = await edit(req, reply, zone, { op: 'patch', section, p, body })
       return one(res.zone, keyOf(res.zone, p)!)
     })
 
@@ -508,37 +453,7 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
       if (d !== undefined && !(d === 'true' || d === 'false' || d === '1' || d === '0' || d === '')) throw badRequest(`must be true or false, got ${JSON.stringify(d)}`, 'detach')
       if (d !== undefined && section === 'services') throw badRequest('applies to regions only', 'detach')
       const detach = d === 'true' || d === '1' || d === ''
-      await edit(req, reply, zone, (doc) => {
-        const key = keyIn(doc, zone, p)
-        if (section === 'regions') {
-          // Each service's `regions:` as written (a list, `all`, or absent: all).
-          const listed = keysAt(doc, ['services']).map((s) => [s, valueAt(doc, ['services', s, 'regions'])] as const)
-          const users = listed.filter(([, list]) => Array.isArray(list) && list.includes(key)).map(([s]) => s)
-          if (users.length > 0 && !detach) {
-            throw conflict(
-              `region ${key} is still named by service(s) ${users.join(', ')}; remove it from them first, or DELETE with ?detach=true`,
-              users.map((s) => ({ path: `services.${s}.regions`, message: `names region ${key}` })),
-            )
-          }
-          // The last region: a service answering from every region (regions: all, the default) would
-          // be left with none, as a list would with ?detach (below): the same 409, not a 400 of the rebuild.
-          if (keysAt(doc, ['regions']).length === 1) {
-            const everyRegion = listed.filter(([, list]) => list === undefined || list === 'all').map(([s]) => s)
-            if (everyRegion.length > 0) {
-              throw conflict(
-                `region ${key} is the last of zone ${zone.origin}, and service(s) ${everyRegion.join(', ')} answer from every region (regions: all); delete them or add another region first`,
-                everyRegion.map((s) => ({ path: `services.${s}.regions`, message: 'all: would be left with no region' })),
-              )
-            }
-          }
-          for (const s of users) {
-            const list = valueAt(doc, ['services', s, 'regions']) as unknown[]
-            if (list.length === 1) throw conflict(`service ${s} answers only from region ${key}; delete the service or give it another region first`, [{ path: `services.${s}.regions`, message: `names only region ${key}` }])
-            deleteAt(doc, ['services', s, 'regions', list.indexOf(key)])
-          }
-        }
-        deleteAt(doc, [section, key])
-      })
+      await edit(req, reply, zone, { op: 'delete', section, p, detach })
       return reply.code(204).send()
     })
   }
@@ -548,13 +463,7 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
       const { zone, p: name } = existingEntry('regions', req, reply)
       const b = req.body
       if (b !== undefined && !(isPlainObject(b) && Object.keys(b).length === 0)) throw badRequest(`${action} takes no body (or {}), got ${JSON.stringify(b).slice(0, 80)}`)
-      const res = await edit(req, reply, zone, (doc) => {
-        if (!keysAt(doc, ['regions']).includes(name)) throw missing('region', name, zone)
-        // Undrain removes the key (false is its default), so that a drain and an undrain leave the
-        // file as it was: drain added `drained: true` to a region that did not write it.
-        if (action === 'drain') setAt(doc, ['regions', name, 'drained'], true)
-        else deleteAt(doc, ['regions', name, 'drained'])
-      })
+      const res = await edit(req, reply, zone, { op: action, region: name })
       return regionJson(res.zone, name)
     })
   }

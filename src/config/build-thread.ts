@@ -17,7 +17,9 @@
  */
 import v8 from 'node:v8'
 import { Worker } from 'node:worker_threads'
-import { ConfigError, type ConfigIssue } from '../errors.js'
+import type { EditOp, EditZone } from '../admin/edits.js'
+import { ApiError, type ErrorDetail } from '../admin/errors.js'
+import { ConfigError, type ConfigIssue, type ErrorCode } from '../errors.js'
 import type { ZoneSet } from '../model/types.js'
 import type { SerialEntry } from '../store/serials.js'
 import type { ZoneSource } from './load.js'
@@ -30,13 +32,19 @@ export interface BuildRequest {
   /** The serial book's entries when the build was asked for, and its clock (Unix seconds). */
   serials: [string, SerialEntry][]
   now: number
+  /** An admin API change of one of `sources` (by file name), made in the thread before the build. */
+  edit?: { file: string; op: EditOp; zone: EditZone }
 }
 
 /** What it answers: the set as v8.serialize bytes and the serials it gave, or the issues, or an error. */
 export type BuildReply =
-  | { id: number; ok: true; bytes: ArrayBuffer; serials: [string, SerialEntry][] }
+  | { id: number; ok: true; bytes: ArrayBuffer; serials: [string, SerialEntry][]; text?: string }
   | { id: number; ok: false; issues: ConfigIssue[] }
   | { id: number; ok: false; error: string }
+  /** The edit refused (a 404, a 409, a 400 of the API): as the route would have thrown it. */
+  | { id: number; ok: false; refused: { code: ErrorCode; status: number; message: string; details: ErrorDetail[] } }
+  /** The edited file's problem, not the request's: not YAML on disk, or a failure making the change (an alias bomb). */
+  | { id: number; ok: false; onDisk: string; yaml: boolean }
 
 /** A thread unused this long is ended (the next build starts another, about 0.2 s). */
 export const IDLE_MS = 30_000
@@ -45,6 +53,20 @@ export interface ThreadedBuild {
   set: ZoneSet
   /** The serials given to zones whose content changed, for SerialBook.adopt once the set is taken. */
   serials: [string, SerialEntry][]
+  /** With an edit: the edited file's new text (the set is built with it). */
+  text?: string
+}
+
+/** An edit the thread could not make because of the file as it is on disk (see BuildReply's onDisk). */
+export class OnDiskError extends Error {
+  constructor(
+    message: string,
+    /** The file is not YAML (else the change failed on its content). */
+    readonly yaml: boolean,
+  ) {
+    super(message)
+    this.name = 'OnDiskError'
+  }
 }
 
 export class ZoneSetBuilder {
@@ -56,11 +78,11 @@ export class ZoneSetBuilder {
   constructor(private readonly idleMs = IDLE_MS) {}
 
   /** Builds the set of `sources` in the thread; rejects with the ConfigError buildZoneSet would throw. */
-  build(sources: ZoneSource[], generation: number, serials: Iterable<[string, SerialEntry]>, now: number): Promise<ThreadedBuild> {
+  build(sources: ZoneSource[], generation: number, serials: Iterable<[string, SerialEntry]>, now: number, edit?: BuildRequest['edit']): Promise<ThreadedBuild> {
     const worker = this.thread()
     clearTimeout(this.idle)
     const id = this.nextId++
-    const request: BuildRequest = { id, sources, generation, serials: [...serials], now }
+    const request: BuildRequest = { id, sources, generation, serials: [...serials], now, ...(edit ? { edit } : {}) }
     return new Promise<ThreadedBuild>((resolve, reject) => {
       this.pending.set(id, { worker, resolve, reject })
       worker.ref()
@@ -93,11 +115,13 @@ export class ZoneSetBuilder {
       this.settled(worker)
       if (reply.ok) {
         try {
-          p.resolve({ set: v8.deserialize(Buffer.from(reply.bytes)) as ZoneSet, serials: reply.serials })
+          p.resolve({ set: v8.deserialize(Buffer.from(reply.bytes)) as ZoneSet, serials: reply.serials, ...(reply.text !== undefined ? { text: reply.text } : {}) })
         } catch (err) {
           p.reject(err as Error)
         }
       } else if ('issues' in reply) p.reject(new ConfigError(reply.issues))
+      else if ('refused' in reply) p.reject(new ApiError(reply.refused.code, reply.refused.status, reply.refused.message, reply.refused.details))
+      else if ('onDisk' in reply) p.reject(new OnDiskError(reply.onDisk, reply.yaml))
       else p.reject(new Error(`building the zone set failed: ${reply.error}`))
     })
     // Its builds in flight fail with it (an idle thread ended by close() has none; a newer thread's are its own).

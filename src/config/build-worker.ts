@@ -5,7 +5,9 @@
  */
 import v8 from 'node:v8'
 import { parentPort } from 'node:worker_threads'
-import { ConfigError } from '../errors.js'
+import { applyEdit } from '../admin/edits.js'
+import { ConfigError, MeridianError } from '../errors.js'
+import { parseZoneText, renderEdited } from '../store/zone-editor.js'
 import { SerialBook } from '../store/serials.js'
 import type { BuildReply, BuildRequest } from './build-thread.js'
 import { buildZoneSet } from './load.js'
@@ -19,11 +21,19 @@ port.on('message', (req: BuildRequest) => {
   try {
     const book = SerialBook.of(req.serials, () => req.now)
     const plan = book.plan()
-    const set = buildZoneSet(req.sources, plan.serialOf, req.generation, PLACES)
+    let sources = req.sources
+    let text: string | undefined
+    if (req.edit) {
+      const edited = editIn(req)
+      if ('id' in edited) return port.postMessage(edited)
+      text = edited.text
+      sources = sources.map((s) => (s.file === req.edit!.file ? { file: s.file, text: edited.text } : s))
+    }
+    const set = buildZoneSet(sources, plan.serialOf, req.generation, PLACES)
     const bytes = v8.serialize(set)
     // The bytes' own ArrayBuffer is handed over; a view into a larger one is copied first.
     const owned = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes.buffer : bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)
-    reply = { id: req.id, ok: true, bytes: owned as ArrayBuffer, serials: plan.given() }
+    reply = { id: req.id, ok: true, bytes: owned as ArrayBuffer, serials: plan.given(), ...(text !== undefined ? { text } : {}) }
     port.postMessage(reply, [owned as ArrayBuffer])
     return
   } catch (err) {
@@ -31,3 +41,25 @@ port.on('message', (req: BuildRequest) => {
   }
   port.postMessage(reply)
 })
+
+/**
+ * The edited file's new text, as FileConfigStore's doEdit makes it on the event loop: parsed with
+ * its comments, changed, rendered back keeping its untouched lines; or the reply that refuses it.
+ */
+function editIn(req: BuildRequest): { text: string } | BuildReply {
+  const { file, op, zone } = req.edit!
+  const src = req.sources.find((s) => s.file === file)
+  if (!src) return { id: req.id, ok: false, error: `the edited file ${file} is not among the sources` }
+  const doc = parseZoneText(src.text)
+  if (doc.errors.length > 0) return { id: req.id, ok: false, onDisk: doc.errors[0]!.message.split('\n')[0]!, yaml: true }
+  try {
+    applyEdit(doc, op, zone)
+    return { text: renderEdited(src.text, doc) }
+  } catch (err) {
+    if (err instanceof MeridianError) {
+      const details = (err as { details?: unknown }).details
+      return { id: req.id, ok: false, refused: { code: err.code, status: err.status, message: err.message, details: Array.isArray(details) ? details : [] } }
+    }
+    return { id: req.id, ok: false, onDisk: err instanceof Error ? err.message : String(err), yaml: false }
+  }
+}

@@ -6,16 +6,17 @@
  */
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { Writable } from 'node:stream'
 import { test } from 'node:test'
 import { promisify } from 'node:util'
+import type { EditOp } from '../../src/admin/edits.js'
 import { ZoneSetBuilder } from '../../src/config/build-thread.js'
 import { buildZoneSet, readZoneSources, type ZoneSource } from '../../src/config/load.js'
 import { PLACES } from '../../src/config/places.js'
-import { ConfigError } from '../../src/errors.js'
+import { ConfigError, type MeridianError } from '../../src/errors.js'
 import { createLogger } from '../../src/log.js'
 import { FileConfigStore } from '../../src/store/file-store.js'
 import { SerialBook } from '../../src/store/serials.js'
@@ -202,4 +203,71 @@ test('a store closed while its thread builds rejects that reload and does not bu
   await assert.rejects(reload, /build thread stopped/)
   assert.equal(store.current().zones.get('big.test')!.services.size, 10, 'the last set kept')
   assert.deepEqual(lines.filter((l) => l.includes('building on the event loop instead')), [])
+})
+
+test('an admin change as data is made in the thread as on the event loop: the same file text, the same refusals, and the loop keeps turning', async (t) => {
+  const base = await mkdtemp(path.join(tmpdir(), 'meridian-thread-edit-'))
+  t.after(() => rm(base, { recursive: true, force: true }))
+  const big = bigZone(600)
+  const open = async (name: string, builder?: ZoneSetBuilder) => {
+    const dir = path.join(base, name)
+    await mkdir(dir)
+    await writeFile(path.join(dir, 'big.test.yaml'), big.text)
+    const store = new FileConfigStore(dir, createLogger('silent'), SerialBook.forZonesDir(dir), PLACES, {}, builder)
+    t.after(() => store.close())
+    await store.reload('start-up')
+    return { dir, store }
+  }
+  const threaded = await open('threaded', new ZoneSetBuilder())
+  const onLoop = await open('loop')
+  const longestPause = async (work: () => Promise<unknown>): Promise<number> => {
+    let last = performance.now()
+    let max = 0
+    const tick = setInterval(() => {
+      const now = performance.now()
+      max = Math.max(max, now - last)
+      last = now
+    }, 2)
+    await new Promise((r) => setImmediate(r))
+    await work()
+    clearInterval(tick)
+    return Math.max(max, performance.now() - last)
+  }
+  const ops: EditOp[] = [
+    { op: 'drain', region: 'eu-west' },
+    { op: 'patch', section: 'services', p: 'svc7', body: { ttl: 45, answers: null } },
+    { op: 'create', section: 'services', name: 'new', key: 'new', rest: { policy: 'geo', regions: ['us-east'] } },
+    { op: 'delete', section: 'regions', p: 'sa-east', detach: true },
+  ]
+  // The thread started (its first build starts it, as the first change after a start does) and warm.
+  for (const op of [{ op: 'drain', region: 'us-east' }, { op: 'undrain', region: 'us-east' }] as const) for (const { store } of [threaded, onLoop]) await store.edit('big.test', op)
+  const pauses: [number, number][] = []
+  for (const op of ops) {
+    const a = await longestPause(() => threaded.store.edit('big.test', op))
+    const b = await longestPause(() => onLoop.store.edit('big.test', op))
+    pauses.push([a, b])
+    assert.equal(await readFile(path.join(threaded.dir, 'big.test.yaml'), 'utf8'), await readFile(path.join(onLoop.dir, 'big.test.yaml'), 'utf8'), `${op.op}: the same file`)
+    assert.deepEqual(threaded.store.current().zones.get('big.test')!.definition, onLoop.store.current().zones.get('big.test')!.definition)
+  }
+  t.diagnostic(`longest pause of a 2 ms timer per edit (thread / loop): ${pauses.map(([a, b]) => `${a.toFixed(0)}/${b.toFixed(0)} ms`).join(', ')}`)
+  const worstThread = Math.max(...pauses.map(([a]) => a))
+  const loopMedian = pauses.map(([, b]) => b).sort((x, y) => x - y)[1]!
+  assert.ok(worstThread < loopMedian / 3, `in the thread the loop paused at most ${worstThread.toFixed(0)} ms; on the loop ${loopMedian.toFixed(0)} ms`)
+  // Refusals: the same status, code, message and details from both.
+  const refusals: EditOp[] = [
+    { op: 'drain', region: 'nowhere' },
+    { op: 'create', section: 'services', name: 'svc1', key: 'svc1', rest: { policy: 'geo' } },
+    { op: 'delete', section: 'regions', p: 'us-east', detach: false },
+    { op: 'patch', section: 'services', p: 'svc2', body: { ttl: 0 } },
+  ]
+  for (const op of refusals) {
+    const got = await Promise.all([threaded, onLoop].map(({ store }) => store.edit('big.test', op).then(() => assert.fail(`${op.op} accepted`), (err: MeridianError & { details?: unknown }) => ({ name: err.constructor.name, code: err.code, status: err.status, message: err.message, details: err.details }))))
+    assert.deepEqual(got[0], got[1], `${op.op}: the same refusal`)
+    assert.ok(got[0]!.status >= 400 && got[0]!.status < 500, JSON.stringify(got[0]))
+  }
+  // A file that is no longer YAML on disk: the same 409 from both.
+  for (const { dir } of [threaded, onLoop]) await writeFile(path.join(dir, 'big.test.yaml'), big.text + 'regions: [\n')
+  const broken = await Promise.all([threaded, onLoop].map(({ store, dir }) => store.edit('big.test', { op: 'drain', region: 'eu-west' }).then(() => assert.fail('accepted'), (err: MeridianError) => `${err.status} ${err.message.replace(dir, 'DIR')}`)))
+  assert.equal(broken[0], broken[1])
+  assert.match(broken[0]!, /^409 /)
 })
