@@ -34,6 +34,21 @@ function bigZone(n: number): ZoneSource {
   return { file: 'big.test.yaml', text: lines.join('\n') + '\n' }
 }
 
+/** The longest the event loop went without running a 2 ms timer while `work` ran. */
+async function longestPause(work: () => Promise<unknown>): Promise<number> {
+  let last = performance.now()
+  let max = 0
+  const tick = setInterval(() => {
+    const now = performance.now()
+    max = Math.max(max, now - last)
+    last = now
+  }, 2)
+  await new Promise((r) => setImmediate(r))
+  await work()
+  clearInterval(tick)
+  return Math.max(max, performance.now() - last)
+}
+
 test('a set built in the thread is the set built on the event loop: zones, records (TXT as Buffers), regions, services, checks', async (t) => {
   const builder = new ZoneSetBuilder()
   t.after(() => builder.close())
@@ -99,21 +114,8 @@ test('the event loop keeps turning while the thread parses a big zone (it stops 
   t.after(() => builder.close())
   const src = [bigZone(3000)]
   await builder.build([bigZone(1)], 1, [], 0) // the thread started and warm
-  const gaps = async (work: () => Promise<unknown>): Promise<number> => {
-    let last = performance.now()
-    let max = 0
-    const tick = setInterval(() => {
-      const now = performance.now()
-      max = Math.max(max, now - last)
-      last = now
-    }, 2)
-    await new Promise((r) => setImmediate(r))
-    await work()
-    clearInterval(tick)
-    return Math.max(max, performance.now() - last)
-  }
-  const onLoop = await gaps(async () => buildZoneSet(src, () => 1, 1, PLACES))
-  const inThread = await gaps(() => builder.build(src, 1, [], 0))
+  const onLoop = await longestPause(async () => buildZoneSet(src, () => 1, 1, PLACES))
+  const inThread = await longestPause(() => builder.build(src, 1, [], 0))
   t.diagnostic(`longest pause of a 2 ms timer: ${onLoop.toFixed(0)} ms building on the loop, ${inThread.toFixed(0)} ms with the thread`)
   assert.ok(onLoop > 100, `the loop build of 3,000 services paused the loop ${onLoop.toFixed(0)} ms`)
   assert.ok(inThread < onLoop / 3, `with the thread the loop paused at most ${inThread.toFixed(0)} ms (on the loop: ${onLoop.toFixed(0)} ms)`)
@@ -220,19 +222,6 @@ test('an admin change as data is made in the thread as on the event loop: the sa
   }
   const threaded = await open('threaded', new ZoneSetBuilder())
   const onLoop = await open('loop')
-  const longestPause = async (work: () => Promise<unknown>): Promise<number> => {
-    let last = performance.now()
-    let max = 0
-    const tick = setInterval(() => {
-      const now = performance.now()
-      max = Math.max(max, now - last)
-      last = now
-    }, 2)
-    await new Promise((r) => setImmediate(r))
-    await work()
-    clearInterval(tick)
-    return Math.max(max, performance.now() - last)
-  }
   const ops: EditOp[] = [
     { op: 'drain', region: 'eu-west' },
     { op: 'patch', section: 'services', p: 'svc7', body: { ttl: 45, answers: null } },
