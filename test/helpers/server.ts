@@ -55,14 +55,34 @@ export interface StartOptions {
 }
 
 /**
- * A fresh temporary directory, removed by the returned cleanup. node:test runs a test's after hooks
- * in the order they were added, so a cleanup added before a server's stop runs while that server
- * may still write its state files there: the removal then retries instead of failing with ENOTEMPTY
- * (a failed hook left the server running and the test file hanging).
+ * Servers spawned and not yet exited, with the directories they write into (`--zones`: its
+ * `.meridian/` state; the working directory), so that a directory is never removed under one.
+ */
+const live = new Set<{ dirs: string[]; stop: () => Promise<unknown> }>()
+
+/** Whether `inner` is `outer` or lies inside it. */
+const within = (inner: string, outer: string): boolean => {
+  const rel = path.relative(outer, inner)
+  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel))
+}
+
+/**
+ * A fresh temporary directory, removed by the returned cleanup. The cleanup first stops (SIGTERM,
+ * and waits for the exit) every server still running in it: node:test runs a test's after hooks in
+ * the order they were added, so a cleanup added before a server's stop would otherwise remove the
+ * directory while the server runs, and the stopping server then wrote `.meridian/health.json` into
+ * it again, re-creating it (hundreds of /tmp/meridian-test-* were left). Retries a removal that
+ * races with anything else writing there instead of failing with ENOTEMPTY.
  */
 export async function tempDir(prefix = 'meridian-test-'): Promise<{ dir: string; cleanup: () => Promise<void> }> {
   const dir = await mkdtemp(path.join(tmpdir(), prefix))
-  return { dir, cleanup: () => rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 20 }) }
+  return {
+    dir,
+    cleanup: async () => {
+      await Promise.all([...live].filter((s) => s.dirs.some((d) => within(d, dir))).map((s) => s.stop()))
+      await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 20 })
+    },
+  }
 }
 
 /** How long startServer waits for the start-up log line. */
@@ -155,6 +175,19 @@ export function spawnServer(args: string[], opts: { nodeArgs?: string[]; cwd?: s
     }
   })
   const exited = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => proc.once('exit', (code, signal) => resolve([code, signal])))
+  // Known to tempDir's cleanup until it exits: stopped by it, as by its own test, if still running.
+  const zones = args.indexOf('--zones')
+  const entry = {
+    dirs: [...(zones >= 0 && args[zones + 1] ? [path.resolve(args[zones + 1]!)] : []), ...(opts.cwd ? [path.resolve(opts.cwd)] : [])],
+    stop: async () => {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM')
+      const kill = setTimeout(() => proc.kill('SIGKILL'), 10_000)
+      await exited
+      clearTimeout(kill)
+    },
+  }
+  live.add(entry)
+  void exited.then(() => live.delete(entry))
   const waitForLog = (match: (l: LogLine) => boolean, timeoutMs = 10000): Promise<LogLine> => {
     const seen = logs.find(match)
     if (seen) return Promise.resolve(seen)
