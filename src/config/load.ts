@@ -115,12 +115,18 @@ function freezeNode(rrsets: Map<number, RR[]>): ZoneNode {
 
 /** Parses and builds one zone file. Returns the zone, or the issues that stop it. */
 export function buildZone(src: ZoneSource, serialOf: SerialSource, options: BuildOptions = {}): { zone?: Zone; issues: ConfigIssue[]; checks?: Map<string, CheckSpec> } {
-  const r = buildZoneUnsorted(src, serialOf, options)
-  r.issues.sort((a, b) => a.line - b.line || a.col - b.col)
+  const { dangling, ...r } = buildZoneUnsorted(src, serialOf, options)
+  // Alone, a file's targets that name nothing in it are its errors (no other zone can hold them).
+  if (dangling && dangling.length > 0) return { issues: sortedIssues(dangling.map((d) => d.issue)) }
+  sortedIssues(r.issues)
   return r
 }
 
-function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: BuildOptions): { zone?: Zone; issues: ConfigIssue[]; checks?: Map<string, CheckSpec> } {
+const sortedIssues = (issues: ConfigIssue[]): ConfigIssue[] => issues.sort((a, b) => a.line - b.line || a.col - b.col)
+
+type Built = { zone?: Zone; issues: ConfigIssue[]; checks?: Map<string, CheckSpec>; dangling?: DanglingTarget[] }
+
+function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: BuildOptions): Built {
   const lc = new LineCounter()
   // Keys twice in a mapping are found below, with a set: the parser's own check (uniqueKeys) compares
   // each key with every key before it, and a file of 600,000 records held the server for minutes.
@@ -200,7 +206,9 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
     else node.set(rr.type, [rr])
   }
   // Names that RFC 2181 §10.3 says must not be aliases (NS, MX exchange, SRV target), checked once every CNAME is known.
-  const hostTargets: { name: string; keyPath: (string | number)[]; what: string }[] = []
+  const hostTargets: { name: string; keyPath: (string | number)[]; what: string; written?: string }[] = []
+  // CNAME targets, checked once every name of the zone is known (one naming nothing is an error).
+  const aliasTargets: { name: string; keyPath: (string | number)[]; written: string }[] = []
   const checkName = (name: string, keyPath: (string | number)[], what: string): string | undefined => {
     const problem = nameProblem(name)
     if (problem) {
@@ -266,6 +274,7 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
     if (set.CNAME !== undefined) {
       const target = checkName(resolveName(set.CNAME, origin), [...base, 'CNAME'], 'CNAME target')
       if (target !== undefined) put({ ...rr, type: RRTYPE.CNAME, domain: target }, [...base, 'CNAME'])
+      if (target !== undefined) aliasTargets.push({ name: target, keyPath: [...base, 'CNAME'], written: set.CNAME })
       if (name === origin) issues.add('E_ZONE_SEMANTIC', [...base, 'CNAME'], 'a CNAME cannot stand at the zone apex, which holds the SOA and NS records (RFC 1034 §3.6.2)')
       const others = Object.keys(set).filter((k) => k !== 'CNAME' && k !== 'ttl')
       if (others.length > 0) issues.add('E_ZONE_SEMANTIC', [...base, 'CNAME'], `a CNAME cannot share its name with other data (${others.join(', ')}) (RFC 1034 §3.6.2)`)
@@ -278,13 +287,13 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
       const keyPath = [...at('MX', i), 'exchange']
       const exchange = checkName(resolveName(m.exchange, origin), keyPath, 'MX exchange')
       if (exchange !== undefined) put({ ...rr, type: RRTYPE.MX, priority: m.preference, exchange }, at('MX', i))
-      if (exchange !== undefined) hostTargets.push({ name: exchange, keyPath, what: 'MX exchange' })
+      if (exchange !== undefined) hostTargets.push({ name: exchange, keyPath, what: 'MX exchange', written: m.exchange })
     })
     asList<SrvData>(set.SRV).forEach((s, i) => {
       const keyPath = [...at('SRV', i), 'target']
       const target = checkName(resolveName(s.target, origin), keyPath, 'SRV target')
       if (target !== undefined) put({ ...rr, type: RRTYPE.SRV, priority: s.priority, weight: s.weight, port: s.port, target }, at('SRV', i))
-      if (target !== undefined) hostTargets.push({ name: target, keyPath, what: 'SRV target' })
+      if (target !== undefined) hostTargets.push({ name: target, keyPath, what: 'SRV target', written: s.target })
     })
     asList<CaaData>(set.CAA).forEach((c, i) => put({ ...rr, type: RRTYPE.CAA, flags: c.flags ?? 0, tag: c.tag, value: c.value }, at('CAA', i)))
   }
@@ -373,10 +382,7 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
     const node = nodes.get(ns)
     if (node?.has(RRTYPE.CNAME)) return // reported below: an alias
     if (!node || (!node.has(RRTYPE.A) && !node.has(RRTYPE.AAAA))) {
-      // `ns1.example.net` without its final dot is ns1.example.net.<origin>: name the dot it lacks.
-      const written = n.trim()
-      const hint = written.includes('.') && !written.endsWith('.') ? ` (written "${written}" without a final dot, so under the origin; a name server outside the zone is written "${written}.")` : ''
-      issues.add('E_ZONE_SEMANTIC', ['ns', i], `name server ${ns} is inside the zone but has no A or AAAA record under records: (glue is required)${hint}`)
+      issues.add('E_ZONE_SEMANTIC', ['ns', i], `name server ${ns} is inside the zone but has no A or AAAA record under records: (glue is required)${finalDotHint(n, 'a name server outside the zone')}`)
     }
   })
   for (const t of hostTargets) {
@@ -398,6 +404,32 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
   // Empty non-terminals: every name between an owner and the apex exists (RFC 8020 / 4592 §2.2.2).
   for (const name of [...nodes.keys()]) {
     for (const anc of ancestorsWithin(name, origin)) if (!nodes.has(anc)) nodes.set(anc, new Map())
+  }
+  // Targets inside the zone that name nothing in it. An MX exchange or SRV target must name a host
+  // with address records (RFC 5321 §5.1, RFC 2782; named-checkzone warns): one without is an error,
+  // a service being such a host. A CNAME may point at a name that does not exist (RFC 1034 §3.6.2,
+  // RFC 6604: NXDOMAIN with the CNAME; named-checkzone says nothing), so only a target written with
+  // a dot but no final one is an error: `www.example.org` is www.example.org.<origin>, never what
+  // was meant. This file is the zone's only source, so such a target stays missing; one under
+  // another zone the set serves is judged there (buildZoneSet).
+  const dangling = new IssueList(src.file, doc, lc)
+  const targets: DanglingTarget[] = []
+  const danglingAt = (target: string, needs: DanglingTarget['needs'], keyPath: (string | number)[], message: string) => {
+    const before = dangling.issues.length
+    dangling.add('E_ZONE_SEMANTIC', keyPath, message)
+    if (dangling.issues.length > before) targets.push({ issue: dangling.issues[before]!, origin, target, needs })
+  }
+  for (const t of aliasTargets) {
+    const hint = finalDotHint(t.written, 'a target outside the zone')
+    if (hint === '' || !isInZone(t.name, origin) || nodes.has(t.name)) continue
+    danglingAt(t.name, 'name', t.keyPath, `CNAME target ${t.name} names nothing in the zone${hint}`)
+  }
+  for (const t of hostTargets) {
+    if (t.written === undefined || !isInZone(t.name, origin) || services.has(t.name)) continue
+    const node = nodes.get(t.name)
+    if (node?.has(RRTYPE.CNAME) || node?.has(RRTYPE.A) || node?.has(RRTYPE.AAAA)) continue
+    const what = node ? 'has no A or AAAA record and is no service' : 'names nothing in the zone'
+    danglingAt(t.name, 'address', t.keyPath, `${t.what} ${t.name} ${what}: it must name a host with addresses (${t.what === 'SRV target' ? 'RFC 2782' : 'RFC 5321 §5.1'})${node ? '' : finalDotHint(t.written, 'a host outside the zone')}`)
   }
   const contentHash = createHash('sha256')
     .update(JSON.stringify({ ...def, soa: { ...def.soa, serial: undefined } }))
@@ -423,7 +455,38 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
     services,
     defaultLocation,
   })
-  return { zone, issues: [], checks }
+  return { zone, issues: [], checks, dangling: targets }
+}
+
+/**
+ * A target inside a zone that names nothing in it (`needs: 'name'`, a CNAME's), or no host with
+ * addresses (`'address'`, an MX exchange's or SRV target's): its issue, unless a zone below the
+ * origin that the set serves holds it.
+ */
+interface DanglingTarget {
+  issue: ConfigIssue
+  /** The zone whose file names the target. */
+  origin: string
+  target: string
+  needs: 'name' | 'address'
+}
+
+/** Whether `zone` holds `target` as `needs` asks: any name, or an address (a service answers with its VIPs). */
+function holds(zone: Zone, target: string, needs: DanglingTarget['needs']): boolean {
+  const node = zone.nodes.get(target)
+  if (!node) return false
+  if (needs === 'name' || zone.services.has(target)) return true
+  return node.rrsets.has(RRTYPE.A) || node.rrsets.has(RRTYPE.AAAA) || node.rrsets.has(RRTYPE.CNAME)
+}
+
+/**
+ * ` (written "ns1.example.net" without a final dot, ...)`: the hint for a name written with a dot
+ * but no final one, which is taken as relative to the origin (`ns1.example.net.<origin>`), as zone
+ * files have it; '' otherwise. `outside`: what a name outside the zone is, for the sentence.
+ */
+function finalDotHint(written: string, outside: string): string {
+  const w = written.trim()
+  return w.includes('.') && !w.endsWith('.') ? ` (written "${w}" without a final dot, so under the origin; ${outside} is written "${w}.")` : ''
 }
 
 /**
@@ -534,9 +597,10 @@ export function buildZoneSet(sources: ZoneSource[], serialOf: SerialSource, gene
   const issues: ConfigIssue[] = []
   const zones = new Map<string, Zone>()
   const checks = new Map<string, CheckSpec>()
+  const dangling: DanglingTarget[] = []
   for (const src of sources) {
-    const r = buildZone(src, serialOf, options)
-    issues.push(...r.issues)
+    const r = buildZoneUnsorted(src, serialOf, options)
+    issues.push(...sortedIssues(r.issues))
     if (!r.zone) continue
     const prior = zones.get(r.zone.origin)
     if (prior) {
@@ -545,6 +609,13 @@ export function buildZoneSet(sources: ZoneSource[], serialOf: SerialSource, gene
     }
     zones.set(r.zone.origin, r.zone)
     for (const [k, v] of r.checks ?? []) checks.set(k, v)
+    dangling.push(...(r.dangling ?? []))
+  }
+  // A target under a zone of the set nested in the file's (gslb.example.com served beside
+  // example.com) is answered from that zone: it decides.
+  for (const d of dangling) {
+    const inner = [d.target, ...ancestorsWithin(d.target, d.origin)].map((n) => zones.get(n)).find((z) => z !== undefined)
+    if (!inner || inner.origin === d.origin || !holds(inner, d.target, d.needs)) issues.push(d.issue)
   }
   if (issues.length > 0) throw new ConfigError(issues)
   return Object.freeze({ zones, generation, checks })

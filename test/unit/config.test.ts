@@ -71,6 +71,11 @@ describe('zone files', () => {
     ['an owner written with a final dot (absolute: the top-level name)', ZONE.replace('alias:', 'alias.:'), /^zones\/t\.yaml:9:\d+: records\.alias\.: owner name alias is outside the zone example\.test \(a name ending in \. is absolute: write "alias" for alias\.example\.test\)$/],
     ['an rname written as a mail address', ZONE.replace('rname: hostmaster', 'rname: hostmaster@example.test'), /^zones\/t\.yaml:3:\d+: soa\.rname: rname: the mailbox's @ is written as a dot \(RFC 1035 §8\): "hostmaster\.example\.test\.", not "hostmaster@example\.test"$/],
     ['an out-of-zone name server written without its final dot', ZONE.replace('ns2.elsewhere.test.]', 'ns2.elsewhere.test]'), /^zones\/t\.yaml:4:\d+: ns\.1: name server ns2\.elsewhere\.test\.example\.test is inside the zone but has no A or AAAA record under records: \(glue is required\) \(written "ns2\.elsewhere\.test" without a final dot, so under the origin; a name server outside the zone is written "ns2\.elsewhere\.test\."\)$/],
+    ['a CNAME target of another zone written without its final dot (it names nothing in this one)', ZONE.replace('CNAME: www', 'CNAME: www.example.org'), /^zones\/t\.yaml:9:\d+: records\.alias\.CNAME: CNAME target www\.example\.org\.example\.test names nothing in the zone \(written "www\.example\.org" without a final dot, so under the origin; a target outside the zone is written "www\.example\.org\."\)$/],
+    ['an MX exchange that names nothing in the zone', ZONE.replace('TXT: hello', 'MX: { preference: 10, exchange: mail }'), /^zones\/t\.yaml:8:\d+: records\.a\.b\.c\.MX\.exchange: MX exchange mail\.example\.test names nothing in the zone: it must name a host with addresses \(RFC 5321 §5\.1\)$/],
+    ['an MX exchange of another zone written without its final dot', ZONE.replace('TXT: hello', 'MX: [{ preference: 10, exchange: mx.example.net }]'), /records\.a\.b\.c\.MX\.0\.exchange: MX exchange mx\.example\.net\.example\.test names nothing in the zone: it must name a host with addresses \(RFC 5321 §5\.1\) \(written "mx\.example\.net" without a final dot, so under the origin; a host outside the zone is written "mx\.example\.net\."\)$/],
+    ['an SRV target with records but no address', ZONE.replace('alias: { CNAME: www }', '_x._tcp: { SRV: { priority: 0, weight: 0, port: 443, target: a.b.c } }'), /^zones\/t\.yaml:9:\d+: records\._x\._tcp\.SRV\.target: SRV target a\.b\.c\.example\.test has no A or AAAA record and is no service: it must name a host with addresses \(RFC 2782\)$/],
+    ['an SRV target that is an empty non-terminal', ZONE.replace('alias: { CNAME: www }', '_x._tcp: { SRV: { priority: 0, weight: 0, port: 443, target: b.c } }'), /records\._x\._tcp\.SRV\.target: SRV target b\.c\.example\.test has no A or AAAA record and is no service/],
     ['a label too long', ZONE.replace('alias:', `${'x'.repeat(64)}:`), /label "x{64}" is 64 characters long; at most 63 are allowed/],
     ['a duplicate record (said at the second one)', ZONE.replace('192.0.2.2', '192.0.2.1'), /^zones\/t\.yaml:7:25: records\.www\.A\.1: duplicate record in the A set of www\.example\.test$/],
     ['a duplicate record in a block list', ZONE.replace('alias: { CNAME: www }', 'mx:\n    TXT:\n      - one\n      - two\n      - one'), /^zones\/t\.yaml:13:9: records\.mx\.TXT\.2: duplicate record in the TXT set of mx\.example\.test$/],
@@ -92,6 +97,41 @@ describe('zone files', () => {
       assert.ok(issues.some((i) => expected.test(i)), `expected ${expected}, got:\n${issues.join('\n')}`)
     })
   }
+
+  test('in-zone targets that name something load: a CNAME to an empty non-terminal, or to a name that does not exist written without dots; an MX to a name with an address', () => {
+    // A CNAME to a missing name is allowed (RFC 1034 §3.6.2; answered NXDOMAIN with the CNAME, RFC 6604; named-checkzone is silent):
+    // only one written with a dot but no final dot (another zone's name, taken as under the origin) is an error.
+    const text = ZONE.replace('alias: { CNAME: www }', 'alias: { CNAME: www }\n  ent: { CNAME: b.c }\n  typo: { CNAME: wwww }\n  absent: { CNAME: nothere.example.test. }\n  out: { CNAME: www.example.org. }\n  "@": { MX: [{ preference: 10, exchange: www }, { preference: 20, exchange: mx.example.net. }] }\n  _s._tcp: { SRV: { priority: 0, weight: 0, port: 1, target: ns1 } }')
+    assert.deepEqual(issuesOf(text), [])
+  })
+
+  test('an MX exchange or SRV target that is a service is a host (answered with its VIPs); in a set, a target under a nested zone is judged by that zone', () => {
+    const parent = `origin: example.test
+soa: { mname: ns1, rname: hostmaster }
+ns: [ns1]
+records:
+  ns1: { A: 192.0.2.53 }
+  "@": { MX: { preference: 10, exchange: app } }
+  _h._tcp: { SRV: { priority: 0, weight: 0, port: 443, target: app } }
+  www: { CNAME: www.gslb }
+regions:
+  r1: { location: { lat: 0, lon: 0 }, vips: [192.0.2.1] }
+services:
+  app: { policy: geo }
+`
+    // Alone, www.gslb.example.test names nothing in example.test.
+    assert.deepEqual(issuesOf(parent), [
+      'zones/t.yaml:8:17: records.www.CNAME: CNAME target www.gslb.example.test names nothing in the zone (written "www.gslb" without a final dot, so under the origin; a target outside the zone is written "www.gslb.")',
+    ])
+    const child = (www: string) => ({ file: 'zones/gslb.yaml', text: `origin: gslb.example.test\nsoa: { mname: ns1, rname: hostmaster }\nns: [ns1]\nrecords:\n  ns1: { A: 192.0.2.53 }\n  ${www}: { A: 192.0.2.80 }\n` })
+    const set = buildZoneSet([{ file: 'zones/t.yaml', text: parent }, child('www')], serial, 1)
+    assert.deepEqual([...set.zones.keys()].sort(), ['example.test', 'gslb.example.test'])
+    // The nested zone without that name: the parent's error stands.
+    assert.throws(
+      () => buildZoneSet([{ file: 'zones/t.yaml', text: parent }, child('web')], serial, 1),
+      (err: ConfigError) => err.issues.map(formatIssue).join('\n') === 'zones/t.yaml:8:17: records.www.CNAME: CNAME target www.gslb.example.test names nothing in the zone (written "www.gslb" without a final dot, so under the origin; a target outside the zone is written "www.gslb.")',
+    )
+  })
 
   test('every problem of a file is reported, not only the first', () => {
     const text = ZONE.replace('192.0.2.2', 'nope').replace('ttl: 60', 'ttl: -1').replace('TXT: hello', 'TXT: 5')
