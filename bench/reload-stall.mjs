@@ -1,0 +1,110 @@
+#!/usr/bin/env node
+/**
+ * How long DNS waits while the zones change: the real server (one process, `--workers 1`, as `auto`
+ * is on one CPU) on a zone of N geo-latency services over 5 regions with checks, a UDP query every
+ * millisecond, and two changes during the run: two reloads of the file (a TTL edited on disk, which
+ * the watcher takes), or with `--api` two admin API changes (a drain, then an undrain). Prints the
+ * longest wait for an answer, how many answers came more than 20 ms after their query, and how long
+ * each change took (the server's `ms`). Needs `npm run build`.
+ *
+ *   node bench/reload-stall.mjs [--services 1000] [--api] [--runs 2]
+ *
+ * docs/zones.md and docs/benchmarks.md (session 21) quote its figures: with 1,000 services the
+ * longest wait through a reload was 280-358 ms with the set built on the event loop, 15-21 ms with
+ * the build thread; through an admin drain or undrain 641-666 ms, then 25-31 ms.
+ */
+import { spawn } from 'node:child_process'
+import dgram from 'node:dgram'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { option, ROOT } from './common.mjs'
+
+const SERVICES = Number(option('--services', 1000))
+const RUNS = Number(option('--runs', 2))
+const API = process.argv.includes('--api')
+const REGIONS = ['us-east', 'eu-west', 'ap-northeast', 'sa-east', 'ap-southeast']
+
+function zone(n) {
+  const lines = ['origin: stall.test', 'soa: { mname: ns1, rname: h }', 'ns: [ns1]', 'records:', '  ns1: { A: 127.0.0.1 }', 'regions:']
+  REGIONS.forEach((r, i) => lines.push(`  ${r}: { location: { lat: ${i * 10}, lon: ${i * 20} }, vips: [127.91.${i + 1}.1, 127.91.${i + 1}.2, "2001:db8:91:${i + 1}::1"], check: { url: "http://{vip}:80/healthz" } }`))
+  lines.push('services:')
+  for (let s = 0; s < n; s++) lines.push(`  svc${s}:\n    policy: geo-latency\n    regions: [${REGIONS.join(', ')}]\n    answers: 2\n    ttl: 30`)
+  return lines.join('\n') + '\n'
+}
+
+/** `svc1.stall.test A` with ID 0. */
+const QUERY = Buffer.concat([Buffer.from('000001000001000000000000', 'hex'), ...['svc1', 'stall', 'test'].map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l)])), Buffer.from('0000010001', 'hex')])
+
+async function run() {
+  const dir = mkdtempSync(path.join(tmpdir(), 'meridian-stall-'))
+  const zones = path.join(dir, 'zones')
+  const file = path.join(zones, 'stall.test.yaml')
+  const token = path.join(dir, 'token')
+  writeFileSync(token, 'stall-token\n')
+  await import('node:fs/promises').then((fs) => fs.mkdir(zones))
+  writeFileSync(file, zone(SERVICES))
+  const server = spawn(path.join(ROOT, 'dist/src/cli.js'), ['serve', '--zones', zones, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--admin-token-file', token, '--workers', '1', '--geodb', path.join(ROOT, 'geodb/geo-whois-asn-country.mmdb')], { stdio: ['ignore', 'pipe', 'inherit'] })
+  let port
+  let admin
+  const changes = []
+  let buf = ''
+  server.stdout.on('data', (d) => {
+    buf += d
+    for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+      const line = buf.slice(0, i)
+      buf = buf.slice(i + 1)
+      let l
+      try {
+        l = JSON.parse(line)
+      } catch {
+        continue
+      }
+      if (l.msg === 'admin API listening') admin = l.url
+      if (Array.isArray(l.listen) && String(l.msg).startsWith('meridian serving')) port = Number(/:(\d+)$/.exec(l.listen[0])[1])
+      if (l.msg === 'zones loaded' && l.reason !== 'start-up') changes.push(Math.round(l.ms))
+    }
+  })
+  const deadline = Date.now() + 60_000
+  while ((port === undefined || admin === undefined) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+  if (port === undefined) throw new Error('the server did not start')
+  const sock = dgram.createSocket('udp4')
+  const sent = new Map()
+  let id = 0
+  let longest = 0
+  let late = 0
+  let answered = 0
+  sock.on('message', (m) => {
+    const t = sent.get(m.readUInt16BE(0))
+    if (t === undefined) return
+    sent.delete(m.readUInt16BE(0))
+    const wait = performance.now() - t
+    answered++
+    if (wait > 20) late++
+    longest = Math.max(longest, wait)
+  })
+  const tick = setInterval(() => {
+    id = (id + 1) & 0xffff
+    QUERY.writeUInt16BE(id, 0)
+    sent.set(id, performance.now())
+    sock.send(QUERY, port, '127.0.0.1')
+  }, 1)
+  const t0 = performance.now()
+  for (const [n, at] of [[1, 1500], [2, 3500]]) {
+    await new Promise((r) => setTimeout(r, Math.max(0, at - (performance.now() - t0))))
+    if (API) {
+      const r = await fetch(`${admin}/v1/zones/stall.test/regions/eu-west/${n === 1 ? 'drain' : 'undrain'}`, { method: 'POST', headers: { authorization: 'Bearer stall-token' } })
+      if (r.status !== 200) throw new Error(`the admin change answered ${r.status}: ${await r.text()}`)
+    } else writeFileSync(file, readFileSync(file, 'utf8').replace(/ttl: \d+/, `ttl: ${30 + n}`))
+  }
+  await new Promise((r) => setTimeout(r, 2000))
+  clearInterval(tick)
+  sock.close()
+  server.kill('SIGTERM')
+  await new Promise((r) => server.once('exit', r))
+  rmSync(dir, { recursive: true, force: true })
+  return { longestMs: Math.round(longest), lateOver20ms: late, answered, changesMs: changes }
+}
+
+console.log(`reload stall: ${SERVICES} services x ${REGIONS.length} regions, one process, a query every ms, two ${API ? 'admin API changes (drain, undrain)' : 'file reloads'}`)
+for (let i = 0; i < RUNS; i++) console.log(JSON.stringify(await run()))
