@@ -15,8 +15,9 @@
  */
 import { spawn } from 'node:child_process'
 import dgram from 'node:dgram'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
+import { performance } from 'node:perf_hooks'
 import path from 'node:path'
 import { option, ROOT } from './common.mjs'
 
@@ -42,7 +43,7 @@ async function run() {
   const file = path.join(zones, 'stall.test.yaml')
   const token = path.join(dir, 'token')
   writeFileSync(token, 'stall-token\n')
-  await import('node:fs/promises').then((fs) => fs.mkdir(zones))
+  mkdirSync(zones)
   writeFileSync(file, zone(SERVICES))
   const server = spawn(path.join(ROOT, 'dist/src/cli.js'), ['serve', '--zones', zones, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--admin-token-file', token, '--workers', '1', '--geodb', path.join(ROOT, 'geodb/geo-whois-asn-country.mmdb')], { stdio: ['ignore', 'pipe', 'inherit'] })
   let port
@@ -93,7 +94,7 @@ async function run() {
   for (const [n, at] of [[1, 1500], [2, 3500]]) {
     await new Promise((r) => setTimeout(r, Math.max(0, at - (performance.now() - t0))))
     if (API) {
-      const r = await fetch(`${admin}/v1/zones/stall.test/regions/eu-west/${n === 1 ? 'drain' : 'undrain'}`, { method: 'POST', headers: { authorization: 'Bearer stall-token' } })
+      const r = await globalThis.fetch(`${admin}/v1/zones/stall.test/regions/eu-west/${n === 1 ? 'drain' : 'undrain'}`, { method: 'POST', headers: { authorization: 'Bearer stall-token' } })
       if (r.status !== 200) throw new Error(`the admin change answered ${r.status}: ${await r.text()}`)
     } else writeFileSync(file, readFileSync(file, 'utf8').replace(/ttl: \d+/, `ttl: ${30 + n}`))
   }
