@@ -66,8 +66,22 @@ async function run() {
       if (l.msg === 'zones loaded' && l.reason !== 'start-up') changes.push(Math.round(l.ms))
     }
   })
+  try {
+    return await measure(server, file, () => ({ port, admin, changes }))
+  } finally {
+    // Stopped whatever happened, so that no server outlives the script.
+    if (server.exitCode === null && server.signalCode === null) {
+      server.kill('SIGTERM')
+      await new Promise((r) => server.once('exit', r))
+    }
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+async function measure(server, file, seen) {
   const deadline = Date.now() + 60_000
-  while ((port === undefined || admin === undefined) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+  while ((seen().port === undefined || seen().admin === undefined) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+  const { port, admin, changes } = seen()
   if (port === undefined) throw new Error('the server did not start')
   const sock = dgram.createSocket('udp4')
   const sent = new Map()
@@ -101,9 +115,6 @@ async function run() {
   await new Promise((r) => setTimeout(r, 2000))
   clearInterval(tick)
   sock.close()
-  server.kill('SIGTERM')
-  await new Promise((r) => server.once('exit', r))
-  rmSync(dir, { recursive: true, force: true })
   return { longestMs: Math.round(longest), lateOver20ms: late, answered, changesMs: changes }
 }
 
