@@ -92,3 +92,16 @@ export function latencyStats(values) {
   const sum = a.reduce((s, v) => s + v, 0)
   return { samples: a.length, avgMs: a.length ? us(sum / a.length) : null, p50Ms: rank(0.5), p90Ms: rank(0.9), p99Ms: rank(0.99), p999Ms: rank(0.999), maxMs: a.length ? us(a[a.length - 1]) : null }
 }
+
+/** Calls `onLine` with each JSON line of `stream` (a server's log on its stdout); other lines are skipped. */
+export function onJsonLines(stream, onLine) {
+  createInterface({ input: stream }).on('line', (line) => {
+    let l
+    try {
+      l = JSON.parse(line)
+    } catch {
+      return
+    }
+    onLine(l)
+  })
+}

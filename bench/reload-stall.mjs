@@ -19,7 +19,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os'
 import { performance } from 'node:perf_hooks'
 import path from 'node:path'
-import { option, ROOT } from './common.mjs'
+import { onJsonLines, option, ROOT } from './common.mjs'
 
 const SERVICES = Number(option('--services', 1000))
 const RUNS = Number(option('--runs', 2))
@@ -49,22 +49,10 @@ async function run() {
   let port
   let admin
   const changes = []
-  let buf = ''
-  server.stdout.on('data', (d) => {
-    buf += d
-    for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
-      const line = buf.slice(0, i)
-      buf = buf.slice(i + 1)
-      let l
-      try {
-        l = JSON.parse(line)
-      } catch {
-        continue
-      }
-      if (l.msg === 'admin API listening') admin = l.url
-      if (Array.isArray(l.listen) && String(l.msg).startsWith('meridian serving')) port = Number(/:(\d+)$/.exec(l.listen[0])[1])
-      if (l.msg === 'zones loaded' && l.reason !== 'start-up') changes.push(Math.round(l.ms))
-    }
+  onJsonLines(server.stdout, (l) => {
+    if (l.msg === 'admin API listening') admin = l.url
+    if (Array.isArray(l.listen) && String(l.msg).startsWith('meridian serving')) port = Number(/:(\d+)$/.exec(l.listen[0])[1])
+    if (l.msg === 'zones loaded' && l.reason !== 'start-up') changes.push(Math.round(l.ms))
   })
   try {
     return await measure(server, file, () => ({ port, admin, changes }))
