@@ -57,6 +57,17 @@ export interface ThreadedBuild {
   text?: string
 }
 
+/**
+ * The thread died during a build (out of memory on a huge zone, or killed). Not retried on the
+ * event loop: what killed the thread would take the server down with it there.
+ */
+export class BuildThreadStopped extends Error {
+  constructor(message: string) {
+    super(message)
+    this.name = 'BuildThreadStopped'
+  }
+}
+
 /** An edit the thread could not make because of the file as it is on disk (see BuildReply's onDisk). */
 export class OnDiskError extends Error {
   constructor(
@@ -75,7 +86,11 @@ export class ZoneSetBuilder {
   private nextId = 1
   private pending = new Map<number, { worker: Worker; resolve: (b: ThreadedBuild) => void; reject: (err: Error) => void }>()
 
-  constructor(private readonly idleMs = IDLE_MS) {}
+  constructor(
+    private readonly idleMs = IDLE_MS,
+    /** The thread's V8 heap limits (tests make one small enough to run out); default: V8's own. */
+    private readonly resourceLimits?: { maxOldGenerationSizeMb?: number; maxYoungGenerationSizeMb?: number },
+  ) {}
 
   /** Builds the set of `sources` in the thread; rejects with the ConfigError buildZoneSet would throw. */
   build(sources: ZoneSource[], generation: number, serials: Iterable<[string, SerialEntry]>, now: number, edit?: BuildRequest['edit']): Promise<ThreadedBuild> {
@@ -106,7 +121,7 @@ export class ZoneSetBuilder {
   private thread(): Worker {
     if (this.worker) return this.worker
     // No node options of this process's (`--input-type`, `--cpu-prof`...): V8's flags hold for every thread anyway.
-    const worker = new Worker(new URL('./build-worker.js', import.meta.url), { execArgv: [] })
+    const worker = new Worker(new URL('./build-worker.js', import.meta.url), { execArgv: [], ...(this.resourceLimits ? { resourceLimits: this.resourceLimits } : {}) })
     this.worker = worker
     worker.on('message', (reply: BuildReply) => {
       const p = this.pending.get(reply.id)
@@ -130,7 +145,7 @@ export class ZoneSetBuilder {
       for (const [id, p] of this.pending) {
         if (p.worker !== worker) continue
         this.pending.delete(id)
-        p.reject(new Error(`the zone set's build thread stopped: ${err.message}`))
+        p.reject(new BuildThreadStopped(`the zone set's build thread stopped: ${err.message}`))
       }
     }
     worker.on('error', fail)

@@ -16,7 +16,7 @@ import type { Document } from 'yaml'
 import { ConfigError, formatIssue, MeridianError } from '../errors.js'
 import type { Logger } from '../log.js'
 import { buildZone, buildZoneSet, readZoneSources, ZONE_FILE_RE, zoneFiles, type BuildOptions, type ReadOptions, type ZoneSource } from '../config/load.js'
-import { OnDiskError, type ThreadedBuild, type ZoneSetBuilder } from '../config/build-thread.js'
+import { BuildThreadStopped, OnDiskError, type ThreadedBuild, type ZoneSetBuilder } from '../config/build-thread.js'
 import { applyEdit, editZone, type EditOp } from '../admin/edits.js'
 import type { Zone, ZoneSet } from '../model/types.js'
 import { createFileAtomic, moveFileDurably, NotDurableError, TEMP_RE, writeFileAtomic } from './atomic.js'
@@ -209,8 +209,9 @@ export class FileConfigStore implements EditableConfigStore {
         const built = await this.threaded.build(sources, generation, entries, now)
         return { set: Object.freeze(built.set), serials: { commit: () => this.serials.adopt(built.serials) } }
       } catch (err) {
-        // A stop ends the thread: no build on the loop then, which would hold up the exit.
-        if (err instanceof ConfigError || this.closed) throw err
+        // A stop ends the thread: no build on the loop then, which would hold up the exit. Nor after
+        // the thread died building (out of memory): the same build here would take the server down.
+        if (err instanceof ConfigError || err instanceof BuildThreadStopped || this.closed) throw err
         this.log.warn({ err: (err as Error).message }, 'the zone set build thread failed; building on the event loop instead')
       }
     }
@@ -368,7 +369,7 @@ export class FileConfigStore implements EditableConfigStore {
       if (err instanceof OnDiskError) throw err.yaml ? this.notYaml(src, err.message) : (this.onDiskConflict(src) ?? err)
       if (err instanceof ConfigError) throw this.onDiskConflict(src) ?? err
       // The thread failed, not the change: made here instead (unless a stop ended the thread).
-      if (err instanceof MeridianError || this.closed) throw err
+      if (err instanceof MeridianError || err instanceof BuildThreadStopped || this.closed) throw err
       this.log.warn({ err: (err as Error).message }, 'the zone set build thread failed; making the change on the event loop instead')
       return this.editOnLoop(origin, op, opts, started, at)
     }

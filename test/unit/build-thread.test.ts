@@ -34,6 +34,18 @@ function bigZone(n: number): ZoneSource {
   return { file: 'big.test.yaml', text: lines.join('\n') + '\n' }
 }
 
+/** A debug logger whose lines are kept. */
+function capturedLog() {
+  const lines: string[] = []
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      lines.push(...chunk.toString().split('\n').filter(Boolean))
+      cb()
+    },
+  })
+  return { lines, log: createLogger('debug', sink) }
+}
+
 /** The longest the event loop went without running a 2 ms timer while `work` ran. */
 async function longestPause(work: () => Promise<unknown>): Promise<number> {
   let last = performance.now()
@@ -184,15 +196,9 @@ test('the store builds its first set on the event loop and every later one (relo
 test('a store closed while its thread builds rejects that reload and does not build it on the event loop instead (a stop is not held up)', async (t) => {
   const dir = await mkdtemp(path.join(tmpdir(), 'meridian-thread-close-'))
   t.after(() => rm(dir, { recursive: true, force: true }))
-  const lines: string[] = []
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      lines.push(...chunk.toString().split('\n').filter(Boolean))
-      cb()
-    },
-  })
+  const { lines, log } = capturedLog()
   const builder = new ZoneSetBuilder()
-  const store = new FileConfigStore(dir, createLogger('debug', sink), SerialBook.forZonesDir(dir), PLACES, {}, builder)
+  const store = new FileConfigStore(dir, log, SerialBook.forZonesDir(dir), PLACES, {}, builder)
   await writeFile(path.join(dir, 'big.test.yaml'), bigZone(10).text)
   await store.reload('start-up')
   await writeFile(path.join(dir, 'big.test.yaml'), bigZone(3000).text)
@@ -259,4 +265,20 @@ test('an admin change as data is made in the thread as on the event loop: the sa
   const broken = await Promise.all([threaded, onLoop].map(({ store, dir }) => store.edit('big.test', { op: 'drain', region: 'eu-west' }).then(() => assert.fail('accepted'), (err: MeridianError) => `${err.status} ${err.message.replace(dir, 'DIR')}`)))
   assert.equal(broken[0], broken[1])
   assert.match(broken[0]!, /^409 /)
+})
+
+test('a thread that runs out of memory on a huge zone fails that reload, and the store does not build it again on the event loop (it would take the server down)', async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'meridian-thread-oom-'))
+  t.after(() => rm(dir, { recursive: true, force: true }))
+  const { lines, log } = capturedLog()
+  // A thread whose old generation holds 8 MB: a 5,000-service zone's document does not fit.
+  const store = new FileConfigStore(dir, log, SerialBook.forZonesDir(dir), PLACES, {}, new ZoneSetBuilder(undefined, { maxOldGenerationSizeMb: 8, maxYoungGenerationSizeMb: 4 }))
+  t.after(() => store.close())
+  await writeFile(path.join(dir, 'big.test.yaml'), bigZone(10).text)
+  await store.reload('start-up')
+  await writeFile(path.join(dir, 'big.test.yaml'), bigZone(5000).text)
+  await assert.rejects(store.reload('test'), (err: Error) => err.name === 'BuildThreadStopped' && /ERR_WORKER_OUT_OF_MEMORY|out of memory|exit code/i.test(err.message))
+  assert.equal(store.current().zones.get('big.test')!.services.size, 10, 'the last good set keeps serving')
+  assert.deepEqual(lines.filter((l) => l.includes('building on the event loop instead')), [])
+  assert.ok(lines.some((l) => l.includes('zone reload failed; the last good set keeps serving')))
 })
