@@ -118,8 +118,10 @@ test('setLatency delays every response, /healthz included', async (t) => {
   const h = await get(`${pool!.url}/healthz`)
   const p = await get(`${pool!.url}/`)
   t.diagnostic(`latency 120 ms: /healthz took ${h.ms.toFixed(1)} ms, / took ${p.ms.toFixed(1)} ms`)
-  assert.ok(h.ms >= 120, `/healthz took ${h.ms}`)
-  assert.ok(p.ms >= 120, `/ took ${p.ms}`)
+  // A Node timer may fire up to a millisecond before its time as performance.now() counts it (the
+  // loop's cached clock): 119.7 ms was seen. Without the latency these take ~1-5 ms.
+  assert.ok(h.ms >= 115, `/healthz took ${h.ms}`)
+  assert.ok(p.ms >= 115, `/ took ${p.ms}`)
   pool!.setLatency(0)
   const fast = await get(`${pool!.url}/healthz`)
   assert.ok(fast.ms < 100, `without latency /healthz took ${fast.ms}`)
