@@ -22,6 +22,7 @@ import { ApiError, type ErrorDetail } from '../admin/errors.js'
 import { ConfigError, type ConfigIssue, type ErrorCode } from '../errors.js'
 import type { ZoneSet } from '../model/types.js'
 import type { SerialEntry } from '../store/serials.js'
+import { OnDiskError } from '../store/zone-editor.js'
 import type { ZoneSource } from './load.js'
 
 /** What the thread is asked: one set's build. */
@@ -65,18 +66,6 @@ export class BuildThreadStopped extends Error {
   constructor(message: string) {
     super(message)
     this.name = 'BuildThreadStopped'
-  }
-}
-
-/** An edit the thread could not make because of the file as it is on disk (see BuildReply's onDisk). */
-export class OnDiskError extends Error {
-  constructor(
-    message: string,
-    /** The file is not YAML (else the change failed on its content). */
-    readonly yaml: boolean,
-  ) {
-    super(message)
-    this.name = 'OnDiskError'
   }
 }
 

@@ -7,7 +7,7 @@ import v8 from 'node:v8'
 import { parentPort } from 'node:worker_threads'
 import { applyEdit } from '../admin/edits.js'
 import { ConfigError, MeridianError } from '../errors.js'
-import { parseZoneText, renderEdited } from '../store/zone-editor.js'
+import { editText, OnDiskError } from '../store/zone-editor.js'
 import { SerialBook } from '../store/serials.js'
 import type { BuildReply, BuildRequest } from './build-thread.js'
 import { buildZoneSet } from './load.js'
@@ -42,24 +42,17 @@ port.on('message', (req: BuildRequest) => {
   port.postMessage(reply)
 })
 
-/**
- * The edited file's new text, as FileConfigStore's doEdit makes it on the event loop: parsed with
- * its comments, changed, rendered back keeping its untouched lines; or the reply that refuses it.
- */
+/** The edited file's new text, made as the store makes it on the event loop (editText); or the reply that refuses it. */
 function editIn(req: BuildRequest): { text: string } | BuildReply {
   const { file, op, zone } = req.edit!
   const src = req.sources.find((s) => s.file === file)
   if (!src) return { id: req.id, ok: false, error: `the edited file ${file} is not among the sources` }
-  const doc = parseZoneText(src.text)
-  if (doc.errors.length > 0) return { id: req.id, ok: false, onDisk: doc.errors[0]!.message.split('\n')[0]!, yaml: true }
   try {
-    applyEdit(doc, op, zone)
-    return { text: renderEdited(src.text, doc) }
+    return { text: editText(src.text, (doc) => applyEdit(doc, op, zone)) }
   } catch (err) {
-    if (err instanceof MeridianError) {
-      const details = (err as { details?: unknown }).details
-      return { id: req.id, ok: false, refused: { code: err.code, status: err.status, message: err.message, details: Array.isArray(details) ? details : [] } }
-    }
-    return { id: req.id, ok: false, onDisk: err instanceof Error ? err.message : String(err), yaml: false }
+    if (err instanceof OnDiskError) return { id: req.id, ok: false, onDisk: err.message, yaml: err.yaml }
+    if (!(err instanceof MeridianError)) throw err
+    const details = (err as { details?: unknown }).details
+    return { id: req.id, ok: false, refused: { code: err.code, status: err.status, message: err.message, details: Array.isArray(details) ? details : [] } }
   }
 }

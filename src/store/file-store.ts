@@ -16,13 +16,13 @@ import type { Document } from 'yaml'
 import { ConfigError, formatIssue, MeridianError } from '../errors.js'
 import type { Logger } from '../log.js'
 import { buildZone, buildZoneSet, readZoneSources, ZONE_FILE_RE, zoneFiles, type BuildOptions, type ReadOptions, type ZoneSource } from '../config/load.js'
-import { BuildThreadStopped, OnDiskError, type ThreadedBuild, type ZoneSetBuilder } from '../config/build-thread.js'
+import { BuildThreadStopped, type ThreadedBuild, type ZoneSetBuilder } from '../config/build-thread.js'
 import { applyEdit, editZone, type EditOp } from '../admin/edits.js'
 import type { Zone, ZoneSet } from '../model/types.js'
 import { createFileAtomic, moveFileDurably, NotDurableError, TEMP_RE, writeFileAtomic } from './atomic.js'
 import { openForWriting, type Writer } from './writers.js'
 import { SerialBook } from './serials.js'
-import { etagOf, ifMatchSatisfied, ifNoneMatchMatches, parseZoneText, renderEdited } from './zone-editor.js'
+import { etagOf, ifMatchSatisfied, ifNoneMatchMatches, editText, OnDiskError } from './zone-editor.js'
 
 export interface ConfigStore {
   /** The current set (after a successful `load`). */
@@ -156,6 +156,9 @@ type Served = { current: ZoneSet; zone: Zone; sources: ZoneSource[]; src: ZoneSo
 /** Serials planned for a set, kept once it is taken. */
 type Planned = { commit(): void }
 
+/** A set built for a reload or a change, and its serials. */
+type Built = { set: ZoneSet; serials: Planned }
+
 const sameSources = (a: readonly ZoneSource[], b: readonly ZoneSource[]): boolean => a.length === b.length && a.every((s, i) => s.file === b[i]!.file && s.text === b[i]!.text)
 
 export class FileConfigStore implements EditableConfigStore {
@@ -202,21 +205,39 @@ export class FileConfigStore implements EditableConfigStore {
    * process): the event loop only reads the set back (~8 ms per 1,000). The first load, before
    * anything is served, is built here; so is a set whose thread failed for a reason not the files'.
    */
-  private async buildSet(sources: ZoneSource[], generation: number): Promise<{ set: ZoneSet; serials: Planned }> {
+  private async buildSet(sources: ZoneSource[], generation: number): Promise<Built> {
     if (this.threaded && this.set) {
-      const { entries, now } = this.serials.snapshot()
       try {
-        const built = await this.threaded.build(sources, generation, entries, now)
-        return { set: Object.freeze(built.set), serials: { commit: () => this.serials.adopt(built.serials) } }
+        return this.taken(await this.inThread(sources, generation))
       } catch (err) {
-        // A stop ends the thread: no build on the loop then, which would hold up the exit. Nor after
-        // the thread died building (out of memory): the same build here would take the server down.
-        if (err instanceof ConfigError || err instanceof BuildThreadStopped || this.closed) throw err
-        this.log.warn({ err: (err as Error).message }, 'the zone set build thread failed; building on the event loop instead')
+        if (!this.retryHere(err)) throw err
       }
     }
     const serials = this.serials.plan()
     return { set: buildZoneSet(sources, serials.serialOf, generation, this.build), serials }
+  }
+
+  /** A build in the thread, the serial book's entries and clock with it (and an edit to make first). */
+  private inThread(sources: ZoneSource[], generation: number, edit?: Parameters<ZoneSetBuilder['build']>[4]): Promise<ThreadedBuild> {
+    const { entries, now } = this.serials.snapshot()
+    return this.threaded!.build(sources, generation, entries, now, edit)
+  }
+
+  /** A set the thread built, as buildSet returns one: frozen, its serials adopted once it is taken. */
+  private taken(b: ThreadedBuild): Built {
+    return { set: Object.freeze(b.set), serials: { commit: () => this.serials.adopt(b.serials) } }
+  }
+
+  /**
+   * Whether what the thread did not do is done here instead: only when the thread itself failed
+   * (logged). Not for a refusal of the files or the change; not during a stop (it would hold up the
+   * exit); not after the thread died during the build (out of memory: the same build here would take
+   * the server down).
+   */
+  private retryHere(err: unknown): boolean {
+    if (err instanceof MeridianError || err instanceof OnDiskError || err instanceof BuildThreadStopped || this.closed) return false
+    this.log.warn({ err: (err as Error).message }, 'the zone set build thread failed; building on the event loop instead')
+    return true
   }
 
   current(): ZoneSet {
@@ -318,74 +339,23 @@ export class FileConfigStore implements EditableConfigStore {
 
   private async doEdit(origin: string, change: ZoneMutation | EditOp, opts: EditOptions): Promise<EditResult> {
     const started = process.hrtime.bigint()
-    const { current, zone, sources, src, before } = await this.served(origin, opts)
-    const at = { current, zone, sources, src, before }
-    // A change as data, with a build thread: parsed, changed, rendered and built there (edits.ts).
-    if (typeof change !== 'function' && this.threaded && !this.closed) return this.editInThread(origin, change, opts, started, at)
-    return this.editOnLoop(origin, change, opts, started, at)
-  }
-
-  private async editOnLoop(origin: string, change: ZoneMutation | EditOp, opts: EditOptions, started: bigint, at: Served): Promise<EditResult> {
+    const at = await this.served(origin, opts)
     const { current, zone, sources, src, before } = at
-    const doc = parseZoneText(src.text)
-    if (doc.errors.length > 0) throw this.notYaml(src, doc.errors[0]!.message)
-    let text: string
+    let edited: { text: string; built?: Built }
     try {
-      if (typeof change === 'function') change(doc)
-      else applyEdit(doc, change, editZone(zone))
-      text = renderEdited(src.text, doc)
+      edited = await this.edited(at, change)
     } catch (err) {
-      // The request's own problems are MeridianErrors; anything else came from the file (an alias bomb).
-      if (err instanceof MeridianError) throw err
-      throw this.onDiskConflict(src) ?? err
+      // The file's problems on disk (not YAML, broken since its last load) are 409s naming them.
+      if (err instanceof OnDiskError) throw err.yaml ? this.notYaml(src, err.message) : (this.onDiskConflict(src) ?? err)
+      throw (err instanceof ConfigError && this.onDiskConflict(src)) || err
     }
+    const { text, built } = edited
     // Nothing to write; and when the set was built from these very files, nothing to swap either. Else
     // (a hand edit the watcher has not reloaded yet, or --no-watch) the set is rebuilt from the files
     // as a reload would: the answer, its ETag and DNS then show what the file says.
-    if (text === src.text && sameSources(sources, this.sources)) return { set: current, zone, etag: before, changed: false }
-    const next = sources.map((s) => (s === src ? { file: s.file, text } : s))
-    // Serials are committed only once the file is written: a rejected edit leaves the book untouched.
-    let built: { set: ZoneSet; serials: Planned }
-    try {
-      built = await this.buildSet(next, current.generation + 1)
-    } catch (err) {
-      throw (err instanceof ConfigError && this.onDiskConflict(src)) || err
-    }
-    return this.writeEdit(origin, src, text, next, built, opts, started)
-  }
-
-  /**
-   * doEdit with the change made in the build thread: the file parsed, changed, rendered and the set
-   * built there, so the event loop holds none of it (a zone of 1,000 services: ~0.3 s). The same
-   * outcomes, refusals and conflicts as on the loop.
-   */
-  private async editInThread(origin: string, op: EditOp, opts: EditOptions, started: bigint, at: Served): Promise<EditResult> {
-    const { current, zone, sources, src, before } = at
-    const { entries, now } = this.serials.snapshot()
-    let built: ThreadedBuild
-    try {
-      built = await this.threaded!.build(sources, current.generation + 1, entries, now, { file: src.file, op, zone: editZone(zone) })
-    } catch (err) {
-      if (err instanceof OnDiskError) throw err.yaml ? this.notYaml(src, err.message) : (this.onDiskConflict(src) ?? err)
-      if (err instanceof ConfigError) throw this.onDiskConflict(src) ?? err
-      // The thread failed, not the change: made here instead (unless a stop ended the thread).
-      if (err instanceof MeridianError || err instanceof BuildThreadStopped || this.closed) throw err
-      this.log.warn({ err: (err as Error).message }, 'the zone set build thread failed; making the change on the event loop instead')
-      return this.editOnLoop(origin, op, opts, started, at)
-    }
-    const text = built.text!
-    if (text === src.text && sameSources(sources, this.sources)) return { set: current, zone, etag: before, changed: false }
-    const next = sources.map((s) => (s === src ? { file: s.file, text } : s))
-    return this.writeEdit(origin, src, text, next, { set: Object.freeze(built.set), serials: { commit: () => this.serials.adopt(built.serials) } }, opts, started)
-  }
-
-  private notYaml(src: ZoneSource, message: string): MeridianError {
-    return new MeridianError('E_API_CONFLICT', `${src.file} is not valid YAML on disk (${message.split('\n')[0]}); fix it by hand, then POST /v1/reload`, 409)
-  }
-
-  /** The end of an edit whose set is built: the file written (if its text changed), the set swapped in. */
-  private async writeEdit(origin: string, src: ZoneSource, text: string, next: ZoneSource[], built: { set: ZoneSet; serials: Planned }, opts: EditOptions, started: bigint): Promise<EditResult> {
+    if (!built || (text === src.text && sameSources(sources, this.sources))) return { set: current, zone, etag: before, changed: false }
     const { set, serials } = built
+    const next = sources.map((s) => (s === src ? { file: s.file, text } : s))
     const write = text !== src.text
     if (write) {
       const readOnly = await readOnlyReason(src.file)
@@ -403,6 +373,33 @@ export class FileConfigStore implements EditableConfigStore {
     await this.publish(set, next, serials, opts.reason ?? 'edit', started, notDurable && { error: notDurable, etag, what: `the change is in ${src.file}`, redo: ' or repeat the change' })
     return { set, zone: set.zones.get(origin)!, etag, changed: true }
   }
+
+  /**
+   * The edited file's text (editText) and the set built with it; no set when nothing changes in the
+   * files the set serving was built from. A change given as data is made in the build thread with
+   * the build (applyEdit there: the event loop parses, renders and builds nothing); a change given as
+   * a function, and one the thread failed to make, here. Serials are committed only once the file is
+   * written: a rejected edit leaves the book untouched.
+   */
+  private async edited(at: Served, change: ZoneMutation | EditOp): Promise<{ text: string; built?: Built }> {
+    const { current, zone, sources, src } = at
+    if (typeof change !== 'function' && this.threaded && !this.closed) {
+      try {
+        const b = await this.inThread(sources, current.generation + 1, { file: src.file, op: change, zone: editZone(zone) })
+        return { text: b.text!, built: this.taken(b) }
+      } catch (err) {
+        if (!this.retryHere(err)) throw err
+      }
+    }
+    const text = editText(src.text, typeof change === 'function' ? change : (doc) => applyEdit(doc, change, editZone(zone)))
+    if (text === src.text && sameSources(sources, this.sources)) return { text }
+    return { text, built: await this.buildSet(sources.map((s) => (s === src ? { file: s.file, text } : s)), current.generation + 1) }
+  }
+
+  private notYaml(src: ZoneSource, message: string): MeridianError {
+    return new MeridianError('E_API_CONFLICT', `${src.file} is not valid YAML on disk (${message.split('\n')[0]}); fix it by hand, then POST /v1/reload`, 409)
+  }
+
 
   newZoneFile(origin: string): string {
     return path.join(this.dir, `${origin}.yaml`)

@@ -51,6 +51,34 @@ export function parseZoneText(text: string): Document {
   return YAML.parseDocument(text, { uniqueKeys: true, prettyErrors: false })
 }
 
+/** A change the zone file as it is on disk prevents: not YAML (`yaml`), or content that made the change fail (an alias bomb). */
+export class OnDiskError extends Error {
+  constructor(
+    message: string,
+    readonly yaml: boolean,
+  ) {
+    super(message)
+    this.name = 'OnDiskError'
+  }
+}
+
+/**
+ * `text` with `change` made on its document, rendered back with its comments and untouched lines
+ * (renderEdited). The change's own refusals (MeridianErrors: a 404, a 409) pass through; the file's
+ * problems are OnDiskErrors. The store makes edits with it, on the event loop or in the build thread.
+ */
+export function editText(text: string, change: (doc: Document) => void): string {
+  const doc = parseZoneText(text)
+  if (doc.errors.length > 0) throw new OnDiskError(doc.errors[0]!.message.split('\n')[0]!, true)
+  try {
+    change(doc)
+    return renderEdited(text, doc)
+  } catch (err) {
+    if (err instanceof MeridianError) throw err
+    throw new OnDiskError(err instanceof Error ? err.message : String(err), false)
+  }
+}
+
 export const isPlainObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v)
 const isScalarValue = (v: unknown): boolean => v === null || (typeof v !== 'object' && typeof v !== 'function')
 
