@@ -544,14 +544,19 @@ test('a TLS handshake that never comes: the round ends at the timeout and so doe
   t.diagnostic(`connection closed ${(gone - ended).toFixed(0)} ms after the round ended`)
 })
 
-test('a check whose host is a name connects to what the resolver gives and says that name as Host; one that does not resolve fails with why', async (t) => {
+/** An HTTP server on `address` answering ok, and the Host header of each request it saw. */
+async function hostsSeen(t: TestContext, address: string): Promise<{ hosts: (string | undefined)[]; port: number }> {
   const hosts: (string | undefined)[] = []
   const server = http.createServer((req, res) => {
     hosts.push(req.headers.host)
     res.end('ok')
   })
+  return { hosts, port: await listening(t, server, address) }
+}
+
+test('a check whose host is a name connects to what the resolver gives and says that name as Host; one that does not resolve fails with why', async (t) => {
   // /etc/hosts names localhost 127.0.0.1 (every Linux); ::1 as well on some.
-  const port = await listening(t, server, '127.0.0.1')
+  const { hosts, port } = await hostsSeen(t, '127.0.0.1')
   const clients = clientsFor(t)
   const run = (url: string) => createCheck(resolveSpec({ kind: 'http', url, address: '', port: 0, intervalMs: 10_000, timeoutMs: 5000 }), clients).run(new AbortController().signal)
   const r = await run(`http://localhost:${port}/`)
@@ -564,12 +569,7 @@ test('a check whose host is a name connects to what the resolver gives and says 
 })
 
 test('IPv6: an http check of [::1] connects there and sends the bracketed Host; a tcp check too', async (t) => {
-  const hosts: (string | undefined)[] = []
-  const server = http.createServer((req, res) => {
-    hosts.push(req.headers.host)
-    res.end('ok')
-  })
-  const port = await listening(t, server, '::1')
+  const { hosts, port } = await hostsSeen(t, '::1')
   const clients = clientsFor(t)
   const run = (spec: CheckSpec) => createCheck(resolveSpec(spec), clients).run(new AbortController().signal)
   const timing = { intervalMs: 10_000, timeoutMs: 5000 }
