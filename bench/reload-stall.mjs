@@ -1,13 +1,13 @@
 #!/usr/bin/env node
 /**
  * How long DNS waits while the zones change: the real server (one process, `--workers 1`, as `auto`
- * is on one CPU) on a zone of N geo-latency services over 5 regions with checks, a UDP query every
+ * is on one CPU; or `--workers N` DNS workers, which each take the new set on their own loop) on a zone of N geo-latency services over 5 regions with checks, a UDP query every
  * millisecond, and two changes during the run: two reloads of the file (a TTL edited on disk, which
  * the watcher takes), or with `--api` two admin API changes (a drain, then an undrain). Prints the
  * longest wait for an answer, how many answers came more than 20 ms after their query, and how long
  * each change took (the server's `ms`). Needs `npm run build`.
  *
- *   node bench/reload-stall.mjs [--services 1000] [--api] [--runs 2]
+ *   node bench/reload-stall.mjs [--services 1000] [--api] [--runs 2] [--workers 1]
  *
  * docs/zones.md and docs/benchmarks.md (session 21) quote its figures: with 1,000 services the
  * longest wait through a reload was 280-358 ms with the set built on the event loop, 15-21 ms with
@@ -24,6 +24,7 @@ import { onJsonLines, option, ROOT } from './common.mjs'
 const SERVICES = Number(option('--services', 1000))
 const RUNS = Number(option('--runs', 2))
 const API = process.argv.includes('--api')
+const WORKERS = Number(option('--workers', 1))
 const REGIONS = ['us-east', 'eu-west', 'ap-northeast', 'sa-east', 'ap-southeast']
 
 function zone(n) {
@@ -45,7 +46,7 @@ async function run() {
   writeFileSync(token, 'stall-token\n')
   mkdirSync(zones)
   writeFileSync(file, zone(SERVICES))
-  const server = spawn(path.join(ROOT, 'dist/src/cli.js'), ['serve', '--zones', zones, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--admin-token-file', token, '--workers', '1', '--geodb', path.join(ROOT, 'geodb/geo-whois-asn-country.mmdb')], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const server = spawn(path.join(ROOT, 'dist/src/cli.js'), ['serve', '--zones', zones, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--admin-token-file', token, '--workers', String(WORKERS), '--geodb', path.join(ROOT, 'geodb/geo-whois-asn-country.mmdb')], { stdio: ['ignore', 'pipe', 'inherit'] })
   let port
   let admin
   const changes = []
@@ -106,5 +107,5 @@ async function measure(server, file, seen) {
   return { longestMs: Math.round(longest), lateOver20ms: late, answered, changesMs: changes }
 }
 
-console.log(`reload stall: ${SERVICES} services x ${REGIONS.length} regions, one process, a query every ms, two ${API ? 'admin API changes (drain, undrain)' : 'file reloads'}`)
+console.log(`reload stall: ${SERVICES} services x ${REGIONS.length} regions, ${WORKERS === 1 ? 'one process' : `${WORKERS} DNS workers`}, a query every ms, two ${API ? 'admin API changes (drain, undrain)' : 'file reloads'}`)
 for (let i = 0; i < RUNS; i++) console.log(JSON.stringify(await run()))

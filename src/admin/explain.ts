@@ -8,7 +8,7 @@ import { isIP } from 'node:net'
 import type { ClientLocation, VipHealth } from '../model/gslb.js'
 import { canonicalAddress, maskAddress } from '../model/address.js'
 import { canonical } from '../model/name.js'
-import { RRTYPE, RRTYPE_NAME, type RR, type Zone } from '../model/types.js'
+import { RRTYPE, RRTYPE_NAME, type RR, type ServedZone } from '../model/types.js'
 import type { Selection } from '../select/select.js'
 import { badRequest } from './errors.js'
 
@@ -32,7 +32,7 @@ export interface ExplainQuestion {
 /** What the DNS path made of one question. */
 export interface Resolution {
   rcode: number
-  zone: Zone | undefined
+  zone: ServedZone | undefined
   answer: readonly RR[]
   ecsScope: number
   selection: Selection | undefined

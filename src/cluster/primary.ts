@@ -18,7 +18,7 @@ import type { BoundAddress, ListenAddress, TcpOptions } from '../dns/server.js'
 import { MeridianError } from '../errors.js'
 import type { Logger } from '../log.js'
 import { RemovedSeries, removedSeries, type Metrics, type Removal } from '../metrics/index.js'
-import type { ZoneSet } from '../model/types.js'
+import { servedOnly, type ServedZoneSet, type ZoneSet } from '../model/types.js'
 import { NotDurableEditError, type EditableConfigStore } from '../store/file-store.js'
 import { HealthSender, type HealthSource } from './health-sync.js'
 import { foldRetired, lasting, mergeMetrics, SeriesRemovals, withoutSeries, type MetricsJson } from './metrics.js'
@@ -187,8 +187,9 @@ export class DnsWorkers {
    * The zone set the workers answer from: the last one that could be sent (a set the structured
    * clone would refuse stays in the store, not here). A worker that starts gets this one, as the
    * others have it; the store's would fail to send and leave it waiting for its init for ever.
+   * Without the zones' definitions (servedOnly): the workers answer DNS and never read them.
    */
-  private zones: ZoneSet | undefined
+  private zones: ServedZoneSet | undefined
   private stopping = false
   private safetyNet: NodeJS.Timeout | undefined
   private watchdog: NodeJS.Timeout | undefined
@@ -220,9 +221,10 @@ export class DnsWorkers {
    * to the others), then the rest. Rejects when a worker cannot start.
    */
   async start(): Promise<BoundAddress[]> {
-    const problem = cloneProblem(this.o.store.current())
+    const served = servedOnly(this.o.store.current())
+    const problem = cloneProblem(served)
     if (problem) throw new Error(`the zone set cannot be sent to DNS workers: ${problem}`)
-    this.zones = this.o.store.current()
+    this.zones = served
     // TCP: the workers accept on the shared listening socket themselves (not round robin through this
     // process), so DNS over TCP does not go through the control process's event loop, and a worker
     // killed with a connection just handed to it cannot leave that connection hanging here.
@@ -577,7 +579,8 @@ export class DnsWorkers {
     this.send(slot, { type: 'geodb-part', seq, path: db.path, size: db.bytes.length, offset, bytes: db.bytes.subarray(offset, end) }, next)
   }
 
-  private sendZones(set: ZoneSet): void {
+  private sendZones(full: ZoneSet): void {
+    const set = servedOnly(full)
     const problem = cloneProblem(set)
     if (problem) {
       this.log.error({ problem }, 'the new zone set cannot be sent to the DNS workers; they keep answering from the previous one')

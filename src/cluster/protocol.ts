@@ -6,7 +6,7 @@
  */
 import type { HandlerOptions } from '../dns/handler.js'
 import type { BoundAddress, ListenAddress, TcpOptions } from '../dns/server.js'
-import type { ZoneSet } from '../model/types.js'
+import type { ServedZoneSet } from '../model/types.js'
 import type { HealthView } from '../health/poller.js'
 import type { MetricsJson } from './metrics.js'
 import type { HealthDelta } from './health-sync.js'
@@ -26,7 +26,7 @@ export interface WorkerInit {
   /** The GeoIP database the control process answers from: its octets, not its path (the file on disk may have been replaced by one it refused). */
   geodb: GeoDbBytes
   logLevel: string
-  zones: ZoneSet
+  zones: ServedZoneSet
   /** Sequence number of what the init carries (zones and GeoIP database), acknowledged with an `ack`. */
   seq: number
   health: HealthView
@@ -40,7 +40,7 @@ export type ToWorker =
    * its health view does not have yet (an edited check's new key: unknown, i.e. up by default, even
    * for a down region) or from a view that lost the checks its set still names.
    */
-  | { type: 'zones'; seq: number; zones: ZoneSet; health?: HealthUpdate }
+  | { type: 'zones'; seq: number; zones: ServedZoneSet; health?: HealthUpdate }
   | HealthUpdate
   | { type: 'metrics'; id: number }
   /**

@@ -15,7 +15,7 @@ import { HealthReplica } from './health-sync.js'
 import { createLogger, type Logger } from '../log.js'
 import { Metrics, removedSeries } from '../metrics/index.js'
 import type { VipHealth } from '../model/gslb.js'
-import type { ZoneSet } from '../model/types.js'
+import type { ServedZoneSet } from '../model/types.js'
 import type { FromWorker, HealthUpdate, ToWorker, WorkerInit } from './protocol.js'
 
 function send(msg: FromWorker): void {
@@ -31,7 +31,7 @@ function main(): void {
   const id = cluster.worker?.id ?? 0
   let log: Logger = createLogger('info').child({ worker: id })
   // The last zone set and health view received: what every answer is computed from.
-  let zones: ZoneSet | undefined
+  let zones: ServedZoneSet | undefined
   let health: HealthReplica | undefined
   let metrics: Metrics | undefined
   const listeners: DnsListener[] = []

@@ -61,7 +61,7 @@
 import { isIP } from 'node:net'
 import dns2 from 'dns2'
 import { LRUCache } from 'lru-cache'
-import type { Zone, ZoneSet } from '../model/types.js'
+import type { ServedZone, ServedZoneSet } from '../model/types.js'
 import { RRTYPE, type RR } from '../model/types.js'
 import type { HealthGenerations } from '../health/poller.js'
 import type { ClientLocation, Service, VipHealth } from '../model/gslb.js'
@@ -141,7 +141,7 @@ const NO_TALLY: Tally = { n: 0 }
  */
 class Entry {
   readonly marker = false as const
-  readonly set: ZoneSet
+  readonly set: ServedZoneSet
   /** The service's own latency generation when built (HealthIndex.lgens[svc]); 0 when svc is -1. */
   readonly lgen: number
   /** The service's own state generation when built (HealthIndex.gens[svc]); 0 when svc is -1. */
@@ -208,7 +208,7 @@ class Marker {
   readonly marker = true as const
   readonly latency = false as const
   constructor(
-    readonly set: ZoneSet,
+    readonly set: ServedZoneSet,
     readonly svc: number,
     readonly sgen: number,
     readonly next: 'bucket' | 'location',
@@ -220,7 +220,7 @@ class Marker {
  * change ends only the answers of the services it touches.
  */
 interface HealthIndex {
-  readonly set: ZoneSet
+  readonly set: ServedZoneSet
   /** Service indexes (the set's services are its own objects). */
   readonly services: Map<Service, number>
   /** Check indexes by key. */
@@ -356,9 +356,9 @@ export class BaseKeys {
  * it parses can name them. Built once per zone set, on its first NXDOMAIN candidate.
  */
 interface NameIndex {
-  readonly set: ZoneSet
+  readonly set: ServedZoneSet
   /** The zones, longest origin first, with their origin's octets and their NXDOMAIN tallies by qtype (countedQtype). */
-  readonly zones: { readonly zone: Zone; readonly origin: Buffer; readonly tallies: Map<number, Tally> }[]
+  readonly zones: { readonly zone: ServedZone; readonly origin: Buffer; readonly tallies: Map<number, Tally> }[]
   readonly octets: Buffer
   /** Name n's octets are `octets[offsets[n], offsets[n + 1])`; its zone is `zones[zoneOf[n]]`; `next[n]` is the next name with the same hash (or -1). */
   readonly offsets: Int32Array
@@ -499,7 +499,7 @@ export class AnswerCache {
   readonly locateLast = (): ClientLocation | undefined => (this.parsed ? this.recLoc[this.client()] : undefined)
 
   constructor(
-    private readonly zones: () => ZoneSet,
+    private readonly zones: () => ServedZoneSet,
     private readonly health: () => HealthGenerations,
     private readonly geo: GeoLookup | undefined,
     private readonly rand: () => number,
@@ -608,7 +608,7 @@ export class AnswerCache {
   }
 
   /** `e` if it may still be served: built under this zone set, its service's state unchanged since, and (geo-latency) its service's latency generation or grace. */
-  private valid(e: Entry | Marker | undefined, set: ZoneSet): Entry | Marker | undefined {
+  private valid(e: Entry | Marker | undefined, set: ServedZoneSet): Entry | Marker | undefined {
     return e !== undefined && e.set === set && (e.svc < 0 || e.sgen === this.svcGens[e.svc]) && (!e.latency || e.lgen === this.svcLgens[e.svc] || this.inGrace(e)) ? e : undefined
   }
 
@@ -629,7 +629,7 @@ export class AnswerCache {
    * health generation moved. Read by lookup() and by insert(): the first lookup of a new name
    * returns before it reads them, and the entry insert() builds must be made under current ones.
    */
-  private generations(set: ZoneSet): void {
+  private generations(set: ServedZoneSet): void {
     const g = this.health()
     const idx = this.hidx
     if (idx === undefined || idx.set !== set) this.indexHealth(set, g)
@@ -637,7 +637,7 @@ export class AnswerCache {
   }
 
   /** Builds the HealthIndex of a new zone set: its services, the checks they read, their states and latency generations now. */
-  private indexHealth(set: ZoneSet, g: HealthGenerations): void {
+  private indexHealth(set: ServedZoneSet, g: HealthGenerations): void {
     const services = new Map<Service, number>()
     const keyIndex = new Map<string, number>()
     const keys: string[] = []
@@ -801,7 +801,7 @@ export class AnswerCache {
   }
 
   /** A base's marker saying `next` under this zone set (the policy's): one object per kind, shared (markers never change). */
-  private marker(set: ZoneSet, next: Marker['next']): Marker {
+  private marker(set: ServedZoneSet, next: Marker['next']): Marker {
     let m = this.markers
     if (m === undefined || m.bucket.set !== set) {
       m = this.markers = { bucket: new Marker(set, -1, 0, 'bucket'), location: new Marker(set, -1, 0, 'location') }
@@ -810,7 +810,7 @@ export class AnswerCache {
   }
 
   /** A location's marker saying "split by bucket" for service `svc` (its selection tied): valid while the service's state is. */
-  private splitMarker(set: ZoneSet, svc: number): Marker {
+  private splitMarker(set: ServedZoneSet, svc: number): Marker {
     const idx = this.hidx!
     const gen = idx.gens[svc]!
     let m = idx.markers[svc]
@@ -894,7 +894,7 @@ export class AnswerCache {
   }
 
   /** Builds an entry from the full path's outcome, with dns2 as the encoder. */
-  private build(q: Query, out: Outcome, set: ZoneSet, lgen: number, svc: number, sgen: number, latency: boolean): Entry | null {
+  private build(q: Query, out: Outcome, set: ServedZoneSet, lgen: number, svc: number, sgen: number, latency: boolean): Entry | null {
     const sel = out.selection
     const drawn = sel && out.kind === 'answer' ? sel.addresses.length : 0
     const fixed = out.answer.slice(0, out.answer.length - drawn)
@@ -1412,7 +1412,7 @@ function nameOctets(name: string): Buffer | null {
   return out.subarray(0, k)
 }
 
-function buildNameIndex(set: ZoneSet): NameIndex {
+function buildNameIndex(set: ServedZoneSet): NameIndex {
   const zones = [...set.zones.values()].map((zone) => ({ zone, origin: nameOctets(zone.origin), tallies: new Map<number, Tally>() }))
   const usable = zones.filter((z): z is typeof z & { origin: Buffer } => z.origin !== null).sort((a, b) => b.origin.length - a.origin.length)
   const parts: Buffer[] = []

@@ -4,7 +4,7 @@
  */
 import type { Logger } from '../log.js'
 import type { Metrics } from '../metrics/index.js'
-import type { ZoneSet } from '../model/types.js'
+import type { ServedZoneSet } from '../model/types.js'
 import { AnswerCache, DEFAULT_ANSWER_CACHE, type AnswerCacheOptions } from './answer-cache.js'
 import { DEFAULT_EDNS_UDP_SIZE, encodeOtherOpcode, encodeResponse, encodeServFail, encodeTsigError, replyLimit } from './encode.js'
 import { formerr, otherOpcode, RCODE, respond, type GslbContext, type Outcome } from './responder.js'
@@ -33,7 +33,7 @@ export class DnsHandler {
   private readonly nsid: Buffer | null
 
   constructor(
-    private zones: () => ZoneSet,
+    private zones: () => ServedZoneSet,
     private readonly log: Logger,
     options: Partial<HandlerOptions> = {},
     private readonly gslb?: GslbContext,

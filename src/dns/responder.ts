@@ -19,7 +19,7 @@
  */
 import type { HealthGenerations } from '../health/poller.js'
 import type { ClientLocation, VipHealth } from '../model/gslb.js'
-import { RRTYPE, type RR, type Zone, type ZoneSet } from '../model/types.js'
+import { RRTYPE, type RR, type ServedZone, type ServedZoneSet } from '../model/types.js'
 import { select, type Selection } from '../select/select.js'
 import { locateRaw, withDefault, type GeoLookup } from './client.js'
 import type { Edns, Query, Tsig } from './wire.js'
@@ -39,7 +39,7 @@ export interface Outcome {
   /** ECS scope prefix to return: how much of the client address the answer depended on. */
   ecsScope: number
   /** The served zone the question's name falls in (also when it is not answered from it: BADVERS, class CH...); undefined outside every zone. */
-  zone: Zone | undefined
+  zone: ServedZone | undefined
   /** The selector's decision, when a GSLB service answered. */
   selection: Selection | undefined
   /** Where the client was taken to be, when a GSLB service answered. */
@@ -69,7 +69,7 @@ const NO_GSLB: GslbContext = { geo: undefined, health: () => undefined, rand: Ma
 
 const EMPTY: RR[] = []
 
-function outcome(kind: OutcomeKind, rcode: number, zone: Zone | undefined, answer = EMPTY, authority = EMPTY, additional = EMPTY): Outcome {
+function outcome(kind: OutcomeKind, rcode: number, zone: ServedZone | undefined, answer = EMPTY, authority = EMPTY, additional = EMPTY): Outcome {
   return { kind, rcode, aa: zone !== undefined, answer, authority, additional, ecsScope: 0, zone, selection: undefined, client: undefined }
 }
 
@@ -81,7 +81,7 @@ export const formerr = (): Outcome => outcome('formerr', RCODE.FORMERR, undefine
  * no AA, but `zone` the one the question falls in, so that the query is counted under it as the
  * answers are (meridian_dns_queries_total{zone}).
  */
-function unanswered(kind: OutcomeKind, rcode: number, zone: Zone | undefined): Outcome {
+function unanswered(kind: OutcomeKind, rcode: number, zone: ServedZone | undefined): Outcome {
   const out = outcome(kind, rcode, zone)
   out.aa = false
   return out
@@ -92,7 +92,7 @@ const ANY_ORDER = [RRTYPE.A, RRTYPE.AAAA, RRTYPE.MX, RRTYPE.TXT, RRTYPE.SRV, RRT
 const MAX_CNAME_CHAIN = 16
 
 /** Addresses of in-zone targets (NS, MX, SRV) for the additional section. */
-function additionalFor(zone: Zone, rrs: readonly RR[]): RR[] {
+function additionalFor(zone: ServedZone, rrs: readonly RR[]): RR[] {
   const out: RR[] = []
   const seen = new Set<string>()
   for (const rr of rrs) {
@@ -116,7 +116,7 @@ function additionalFor(zone: Zone, rrs: readonly RR[]): RR[] {
 export type KnownClient = () => ClientLocation | undefined
 
 /** A GSLB service's answer: the selector's addresses as A or AAAA records, or NODATA. */
-function serviceAnswer(zone: Zone, name: string, q: Query, peer: string, gslb: GslbContext, answer: RR[], known: KnownClient | undefined): Outcome {
+function serviceAnswer(zone: ServedZone, name: string, q: Query, peer: string, gslb: GslbContext, answer: RR[], known: KnownClient | undefined): Outcome {
   const service = zone.services.get(name)!
   const qtype = q.qtype === RRTYPE.ANY ? RRTYPE.A : q.qtype
   if (qtype !== RRTYPE.A && qtype !== RRTYPE.AAAA) return outcome('nodata', RCODE.NOERROR, zone, answer, [zone.negativeSoa])
@@ -145,7 +145,7 @@ export function otherOpcode(edns: Edns | null, tsig: Tsig | null): number {
   return beforeOpcode(edns, tsig) || RCODE.NOTIMP
 }
 
-export function respond(set: ZoneSet, q: Query, peer = '', gslb: GslbContext = NO_GSLB, known?: KnownClient): Outcome {
+export function respond(set: ServedZoneSet, q: Query, peer = '', gslb: GslbContext = NO_GSLB, known?: KnownClient): Outcome {
   const zone = findZone(set, q.qkey)
   const early = beforeOpcode(q.edns, q.tsig)
   if (early === RCODE.BADVERS) return unanswered('badvers', early, zone)

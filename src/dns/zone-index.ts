@@ -1,4 +1,4 @@
-import type { Zone, ZoneSet } from '../model/types.js'
+import type { ServedZone, ServedZoneSet } from '../model/types.js'
 
 /** Index just past the first label of `name`, skipping dots escaped as `\.` (labels that hold a dot). */
 function firstLabelEnd(name: string): number {
@@ -11,7 +11,7 @@ function firstLabelEnd(name: string): number {
 }
 
 /** The zone that holds `qkey`: the longest origin that is a suffix of it, or undefined. */
-export function findZone(set: ZoneSet, qkey: string): Zone | undefined {
+export function findZone(set: ServedZoneSet, qkey: string): ServedZone | undefined {
   let name = qkey
   for (;;) {
     const z = set.zones.get(name)

@@ -37,7 +37,7 @@
  */
 import { createRequire } from 'node:module'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
-import type { ZoneSet } from '../model/types.js'
+import type { ServedZoneSet } from '../model/types.js'
 
 const RCODES: Record<number, string> = { 0: 'NOERROR', 1: 'FORMERR', 2: 'SERVFAIL', 3: 'NXDOMAIN', 4: 'NOTIMP', 5: 'REFUSED', 9: 'NOTAUTH', 16: 'BADVERS' }
 const QTYPES: Record<number, string> = { 1: 'A', 2: 'NS', 5: 'CNAME', 6: 'SOA', 15: 'MX', 16: 'TXT', 28: 'AAAA', 33: 'SRV', 41: 'OPT', 251: 'IXFR', 252: 'AXFR', 255: 'ANY', 257: 'CAA' }
@@ -99,7 +99,7 @@ export interface Removal {
  * services and regions gone, and the regions a service that stays no longer uses (those the zone
  * keeps: a region gone from the zone is one removal for all its services).
  */
-export function removedSeries(before: ZoneSet, after: ZoneSet): Removal[] {
+export function removedSeries(before: ServedZoneSet, after: ServedZoneSet): Removal[] {
   const removed: Removal[] = []
   for (const [zone, was] of before.zones) {
     const is = after.zones.get(zone)
@@ -190,7 +190,7 @@ export class Metrics {
     this.checks = new Counter({ name: 'meridian_health_checks_total', help: 'Health check rounds, by target and result', labelNames: ['target', 'result'], registers })
     this.checkSeconds = new Histogram({ name: 'meridian_health_check_duration_seconds', help: 'Health check round time', labelNames: ['target'], buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers })
     this.changes = new Counter({ name: 'meridian_health_state_changes_total', help: 'Health state transitions, by target and the state entered', labelNames: ['target', 'state'], registers })
-    this.reloads = new Counter({ name: 'meridian_config_reloads_total', help: 'Zone set loads, by result', labelNames: ['result'], registers })
+    this.reloads = new Counter({ name: 'meridian_config_reloads_total', help: 'ServedZone set loads, by result', labelNames: ['result'], registers })
     for (const result of ['ok', 'error']) this.reloads.inc({ result }, 0)
     const hits = new Counter({ name: 'meridian_dns_cache_hits_total', help: 'Queries answered from the answer cache', registers, collect: fold })
     const misses = new Counter({ name: 'meridian_dns_cache_misses_total', help: 'Hot-path queries whose answer the cache did not hold', registers, collect: fold })

@@ -15,6 +15,7 @@ import { cloneProblem } from '../../src/cluster/protocol.js'
 import { buildZoneSet } from '../../src/config/load.js'
 import { countryLocation, placeLocation } from '../../src/geo/index.js'
 import { Metrics, RemovedSeries } from '../../src/metrics/index.js'
+import { servedOnly } from '../../src/model/types.js'
 import { SerialBook } from '../../src/store/serials.js'
 import { docsYaml } from '../helpers/docs.js'
 import { ROOT } from '../helpers/server.js'
@@ -40,6 +41,25 @@ describe('the zone set over IPC', () => {
     const txt = back.zones.get('shop.example.com')!.nodes.get('shop.example.com')!.rrsets.get(16)!
     assert.ok(txt.length === 2 && txt.every((rr) => rr.data!.every((b) => Buffer.isBuffer(b))))
     assert.ok(back.zones.get('gslb.example.test')!.services.size > 0 && back.checks.size > 0)
+  })
+
+  test('DNS workers get each zone without its definition (the admin API reads it, DNS never does): the rest the same values, far fewer octets', async () => {
+    const set = await zoneSet()
+    const served = servedOnly(set)
+    assert.equal(cloneProblem(served), null)
+    assert.equal(served.generation, set.generation)
+    assert.equal(served.checks, set.checks)
+    assert.deepEqual([...served.zones.keys()], [...set.zones.keys()])
+    for (const [origin, zone] of set.zones) {
+      const s = served.zones.get(origin)!
+      assert.equal('definition' in s, false)
+      assert.deepEqual(Object.keys(s), Object.keys(zone).filter((k) => k !== 'definition'))
+      for (const k of Object.keys(s) as (keyof typeof s)[]) assert.equal(s[k], zone[k], k)
+    }
+    // The store's set is left as it was.
+    assert.ok([...set.zones.values()].every((z) => z.definition.origin === z.origin))
+    const octets = serialize(served).length
+    assert.ok(octets < 0.75 * serialize(set).length, `${octets} of ${serialize(set).length} octets`)
   })
 
   test('what the structured clone would change or refuse is named with its path', () => {
