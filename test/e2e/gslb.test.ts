@@ -15,7 +15,7 @@ import { waitFor, type SimPool } from '../../src/sim/index.js'
 import { dig, digBatch, type DigResult } from '../helpers/dig.js'
 import { startServer, tempDir, TEST_GEODB, type RunningServer } from '../helpers/server.js'
 import { RCODE, TYPE, type Reply } from '../helpers/wire.js'
-import { addressesOf, ask, askMany, canonical, checkFor, pollAnswer, savedHealth, savedStateOf, startPools, subnet, writeZone, type SavedTarget } from '../helpers/gslb.js'
+import { addressesOf, ask, askMany, canonical, checkFor, pollAnswer, savedHealth, savedStateOf, startPools, STEADY, subnet, writeZone, type SavedTarget } from '../helpers/gslb.js'
 
 const GEODB_ARGS = ['--geodb', TEST_GEODB]
 const ORIGIN = 'gslb-e2e.test'
@@ -24,9 +24,12 @@ const fqdn = (label: string) => `${label}.${ORIGIN}`
 /**
  * Check timing of every region (seconds, as in the zone file). The pools answer from this test
  * process: a timeout of 0.1 s gave spurious downs when the machine was loaded (two busy cores, or
- * a burst of dig spawns), so 0.25 s, and three failures to go down.
+ * a burst of dig spawns), and so did 0.25 s with three failures to go down (a US client answered
+ * eu-west in "geo steering" under three busy loops, 1 run of 3), so STEADY: a 1 s timeout, and
+ * pools probing their backends with a 1 s timeout (startPools). A stopped pool refuses at once, so
+ * it still leaves within fall x interval.
  */
-const CHECK = { interval: 0.3, timeout: 0.25, rise: 2, fall: 3 }
+const CHECK = STEADY
 const DOWN_WITHIN_MS = CHECK.fall * CHECK.interval * 1000 + 1000
 const UP_WITHIN_MS = CHECK.rise * CHECK.interval * 1000 + 1000
 
@@ -118,8 +121,8 @@ let server: RunningServer
 let pools: Map<string, SimPool>
 let cleanupDir: (() => Promise<void>) | undefined
 
-/** Waits until the server's saved health view has every main region's check up. */
-async function allChecksUp(timeoutMs = 5000): Promise<void> {
+/** Waits until the server's saved health view has every main region's check up (rise x interval, and room for a loaded host). */
+async function allChecksUp(timeoutMs = 20_000): Promise<void> {
   await waitFor(
     async () => {
       const targets = await savedHealth(server.zonesDir)
@@ -138,7 +141,7 @@ async function restoreAll(): Promise<void> {
 }
 
 before(async () => {
-  pools = await startPools(MAIN.map((region) => ({ region, vip: VIPS[region].v4[0]! })), 100)
+  pools = await startPools(MAIN.map((region) => ({ region, vip: VIPS[region].v4[0]! })))
   const t = await tempDir('meridian-gslb-')
   cleanupDir = t.cleanup
   await writeZone(t.dir, `${ORIGIN}.yaml`, zoneYaml(pools))
@@ -585,17 +588,14 @@ test('all regions down: as-if-healthy keeps geography, all answers every non-dra
 })
 
 test('a restart keeps the last health view: the first query after it already excludes the dead region, and a live one answers at once', async (t: TestContext) => {
-  // Its own zone, pools and server. A longer interval (0.5 s, fall 2, rise 2) means fresh checks
-  // after the restart cannot decide anything for at least 0.5 s: the first answers come from the
-  // saved view.
-  const timing = { interval: 0.5, timeout: 0.4, rise: 2, fall: 2 }
-  const rp = await startPools(
-    [
-      { region: 'r-a', vip: '127.78.1.1' },
-      { region: 'r-b', vip: '127.78.2.1' },
-    ],
-    100,
-  )
+  // Its own zone, pools and server. STEADY's interval (1.2 s, fall 2, rise 2) means fresh checks
+  // after the restart cannot decide anything for at least 1.2 s: the first answers come from the
+  // saved view; its 1 s timeout keeps r-a and r-b from going down on a loaded host before the save.
+  const timing = STEADY
+  const rp = await startPools([
+    { region: 'r-a', vip: '127.78.1.1' },
+    { region: 'r-b', vip: '127.78.2.1' },
+  ])
   const dir = await tempDir('meridian-gslb-restart-')
   let srv: RunningServer | undefined
   t.after(async () => {
@@ -624,7 +624,7 @@ services:
   const live = { name: `live.${origin}`, type: TYPE.A, client: null }
   srv = await startServer({ zonesDirInPlace: dir.dir, args: GEODB_ARGS })
   const port1 = srv.port
-  await pollAnswer(port1, live, (r) => addressesOf(r).join() === '127.78.2.1', { timeoutMs: 5000, what: 'r-b up (live answered)' })
+  await pollAnswer(port1, live, (r) => addressesOf(r).join() === '127.78.2.1', { timeoutMs: 20_000, what: 'r-b up (live answered)' })
   assert.deepEqual(addressesOf(await ask(port1, www.name, www.type, null)), ['127.78.1.1'], 'www on r-a first')
 
   const t0 = performance.now()

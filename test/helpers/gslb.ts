@@ -193,14 +193,29 @@ export interface PoolSpec {
   vip: string
 }
 
-/** Starts one simulated pool per spec on its VIP, port chosen by the OS. */
-export async function startPools(specs: PoolSpec[], healthIntervalMs = 100): Promise<Map<string, SimPool>> {
+/**
+ * Starts one simulated pool per spec on its VIP, port chosen by the OS. A pool probes its backends
+ * every `healthIntervalMs` with a timeout of the same (at most 1 s), and one probe that times out
+ * takes a backend out: with 100 ms, a loaded host (this process stalled for 100 ms, the timer run
+ * before the reply is read) turned a pool's /healthz 503 with every backend running, and the
+ * region went down under tests about geography. So 1 s, unless a test is about the pool's probes;
+ * a test that stops backends calls `pool.probeNow()` rather than waiting for a probe round.
+ */
+export async function startPools(specs: PoolSpec[], healthIntervalMs = 1000): Promise<Map<string, SimPool>> {
   const pools = await Promise.all(specs.map((s) => startPool({ region: s.region, vip: s.vip, port: 0, backends: 2, healthIntervalMs })))
   return new Map(pools.map((p) => [p.region, p]))
 }
 
+/**
+ * Check timings (seconds, as in a zone file) for tests that need a region to stay up while they
+ * run, not about how fast a check reacts: a 1 s timeout (a loaded 2-CPU host has stalled the pool's
+ * process, or the server's, for hundreds of ms) and two failures in a row to go down. A stopped
+ * pool refuses connections at once, so it still goes down within fall x interval.
+ */
+export const STEADY = { interval: 1.2, timeout: 1, rise: 2, fall: 2 }
+
 /** The `check:` of a region whose status page is the pool's own /healthz, shared by all its VIPs. */
-export function checkFor(pool: SimPool, timing = { interval: 0.2, timeout: 0.1, rise: 2, fall: 2 }): string {
+export function checkFor(pool: SimPool, timing = STEADY): string {
   return `{ url: "http://${pool.vip}:${pool.port}/healthz", interval: ${timing.interval}, timeout: ${timing.timeout}, rise: ${timing.rise}, fall: ${timing.fall} }`
 }
 
