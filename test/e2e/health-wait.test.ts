@@ -7,7 +7,12 @@ import { startPool } from '../../src/sim/index.js'
 import { dig } from '../helpers/dig.js'
 import { spawnServer, startServer, tempDir, type RunningServer, type SpawnedServer } from '../helpers/server.js'
 
-function zone(port: number, deadPort: number, interval = 0.2): string {
+/**
+ * Checks of 1 s timeouts: the live pool answers from this test process, and with 0.1 s a loaded
+ * host could take it down (the answer then goes to the dead region, as all are down). The dead
+ * region's port refuses at once: its timeout does not matter.
+ */
+function zone(port: number, deadPort: number, interval = 1.2): string {
   return `origin: wait.test
 soa: { mname: ns1, rname: h }
 ns: [ns1]
@@ -16,11 +21,11 @@ regions:
   live:
     location: { lat: 51.5, lon: 0 }
     vips: [127.0.0.1]
-    check: { url: "http://{vip}:${port}/healthz", interval: ${interval}, timeout: 0.1, rise: 2, fall: 2 }
+    check: { url: "http://{vip}:${port}/healthz", interval: ${interval}, timeout: 1, rise: 2, fall: 2 }
   dead:
     location: { lat: 51.5, lon: 0 }
     vips: [127.0.0.2]
-    check: { type: tcp, port: ${deadPort}, interval: ${interval}, timeout: 0.1, rise: 2, fall: 2 }
+    check: { type: tcp, port: ${deadPort}, interval: ${interval}, timeout: 1, rise: 2, fall: 2 }
 services:
   app: { policy: failover, regions: [dead, live] }
 `
@@ -38,7 +43,8 @@ async function stopThenRemove(server: RunningServer | undefined, cleanup: () => 
 }
 
 test('with --health-wait the first answer already reflects measured health', async (t) => {
-  const pool = await startPool({ region: 'live', vip: '127.0.0.1', healthIntervalMs: 50 })
+  // Probing its backends with a 1 s timeout (startPools in helpers/gslb.ts says why).
+  const pool = await startPool({ region: 'live', vip: '127.0.0.1', healthIntervalMs: 1000 })
   t.after(() => pool.close())
   const { dir, cleanup } = await tempDir()
   const started: { server?: RunningServer } = {}
@@ -48,7 +54,7 @@ test('with --health-wait the first answer already reflects measured health', asy
   const deadPort = gone.port
   await gone.close()
   await writeFile(path.join(dir, 'wait.test.yaml'), zone(pool.port, deadPort))
-  const server = (started.server = await startServer({ zonesDirInPlace: dir, args: ['--health-wait', '10'] }))
+  const server = (started.server = await startServer({ zonesDirInPlace: dir, args: ['--health-wait', '25'] }))
   const waited = server.logs.find((l) => l.msg === 'every health check has a state')
   assert.ok(waited, 'the wait ended on states, not on the timeout')
   assert.ok(server.logs.indexOf(waited) < server.logs.findIndex((l) => String(l.msg).startsWith('meridian serving')), 'sockets opened after the wait')
@@ -68,7 +74,7 @@ test('without --health-wait the same zone answers at once, unknown counting as u
 })
 
 test('a reload during --health-wait that removes the last check without a state ends the wait at once', async (t) => {
-  const pool = await startPool({ region: 'live', vip: '127.0.0.1', healthIntervalMs: 50 })
+  const pool = await startPool({ region: 'live', vip: '127.0.0.1', healthIntervalMs: 1000 })
   t.after(() => pool.close())
   const { dir, cleanup } = await tempDir()
   const spawned: { server?: SpawnedServer } = {}
@@ -81,7 +87,7 @@ test('a reload during --health-wait that removes the last check without a state 
   const deadPort = gone.port
   await gone.close()
   // The dead region's check every 60 s: it cannot have a state (two rounds) within the wait.
-  const slow = zone(pool.port, deadPort).replace(`check: { type: tcp, port: ${deadPort}, interval: 0.2,`, `check: { type: tcp, port: ${deadPort}, interval: 60,`)
+  const slow = zone(pool.port, deadPort).replace(`check: { type: tcp, port: ${deadPort}, interval: 1.2,`, `check: { type: tcp, port: ${deadPort}, interval: 60,`)
   assert.notEqual(slow, zone(pool.port, deadPort))
   const file = path.join(dir, 'wait.test.yaml')
   await writeFile(file, slow)
@@ -90,7 +96,7 @@ test('a reload during --health-wait that removes the last check without a state 
   t.after(() => rm(tokenFile, { force: true }))
   const server = (spawned.server = spawnServer(['serve', '--zones', dir, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--admin-token-file', tokenFile, '--workers', '1', '--health-wait', '60']))
   // The live check has its state: the wait is now on the dead region's alone.
-  await server.waitForLog((l) => typeof l.msg === 'string' && l.msg.includes('is up'))
+  await server.waitForLog((l) => typeof l.msg === 'string' && l.msg.includes('is up'), 30_000)
   assert.ok(!server.logs.some((l) => l.msg === 'every health check has a state'))
   // The operator takes the dead region out and reloads (the admin API is up during the wait; SIGHUP
   // and the file watch take effect once serving).
@@ -98,7 +104,7 @@ test('a reload during --health-wait that removes the last check without a state 
   const admin = String((await server.waitForLog((l) => l.msg === 'admin API listening')).url)
   const reload = await fetch(`${admin}/v1/reload`, { method: 'POST', headers: { authorization: 'Bearer health-wait-test-token' } })
   assert.equal(reload.status, 200, await reload.text())
-  const waited = await server.waitForLog((l) => l.msg === 'every health check has a state' || l.msg === 'health wait timed out; unknown checks count as their services say', 5000)
+  const waited = await server.waitForLog((l) => l.msg === 'every health check has a state' || l.msg === 'health wait timed out; unknown checks count as their services say', 20_000)
   assert.equal(waited.msg, 'every health check has a state')
   const serving = await server.waitForLog((l) => typeof l.msg === 'string' && l.msg.startsWith('meridian serving'))
   const port = Number(/:(\d+)$/.exec((serving.listen as string[])[0]!)![1])

@@ -15,7 +15,7 @@ import { after, before, describe, test } from 'node:test'
 import { promisify } from 'node:util'
 import type { SimPool } from '../../src/sim/index.js'
 import { dig } from '../helpers/dig.js'
-import { addressesOf, askMany, pollAnswer, startPools, subnet } from '../helpers/gslb.js'
+import { addressesOf, askMany, pollAnswer, startPools, STEADY, subnet } from '../helpers/gslb.js'
 import { parseExposition } from '../helpers/metrics.js'
 import { adminUrl, ROOT, startServer, tempDir, TEST_GEODB, type RunningServer } from '../helpers/server.js'
 import { RCODE, TYPE } from '../helpers/wire.js'
@@ -38,7 +38,8 @@ records:
 
 /** The new zone as an operator sends it: static records, and a service over the two pools. */
 function newZone(pools: Map<string, SimPool>, origin = NEW): Record<string, unknown> {
-  const check = (region: 'eu-west' | 'us-east') => ({ url: `http://${VIP[region]}:${pools.get(region)!.port}/healthz`, interval: 0.2, timeout: 0.1, rise: 2, fall: 2 })
+  // STEADY: a 0.1 s timeout let a loaded host take a region down while the test asserted it up.
+  const check = (region: 'eu-west' | 'us-east') => ({ url: `http://${VIP[region]}:${pools.get(region)!.port}/healthz`, ...STEADY })
   return {
     origin,
     soa: { mname: 'ns1', rname: `hostmaster.${origin}.` },
@@ -105,7 +106,7 @@ describe('zones created and deleted through the admin API (one process)', () => 
   let created: string
 
   before(async () => {
-    pools = await startPools((['eu-west', 'us-east'] as const).map((region) => ({ region, vip: VIP[region] })), 100)
+    pools = await startPools((['eu-west', 'us-east'] as const).map((region) => ({ region, vip: VIP[region] })))
     ;({ dir, server, url } = await serveKeep('meridian-zone-lifecycle-e2e-', ['--log-level', 'debug']))
   })
 
@@ -138,13 +139,14 @@ describe('zones created and deleted through the admin API (one process)', () => 
     // are unknown, so down, the fallback answers by geography too: the answers alone do not say the
     // checks came up, so their state is waited for first.)
     const states = async () => ((await call(url, 'GET', '/v1/health')).body as { regions: { zone: string; region: string; state: string }[] }).regions.filter((r) => r.zone === NEW).map((r) => `${r.region} ${r.state}`).sort()
-    for (const deadline = performance.now() + 5000; performance.now() < deadline && (await states()).join() !== 'eu-west up,us-east up'; ) await new Promise((r) => setTimeout(r, 50))
+    for (const deadline = performance.now() + 20_000; performance.now() < deadline && (await states()).join() !== 'eu-west up,us-east up'; ) await new Promise((r) => setTimeout(r, 50))
     assert.deepEqual(await states(), ['eu-west up', 'us-east up'])
-    await pollAnswer(server.port, { name: `www.${NEW}`, type: TYPE.A, client: subnet(LONDON) }, (r) => addressesOf(r).join() === VIP['eu-west'], { timeoutMs: 5000, what: 'London: eu-west' })
-    await pollAnswer(server.port, { name: `www.${NEW}`, type: TYPE.A, client: subnet(ASHBURN) }, (r) => addressesOf(r).join() === VIP['us-east'], { timeoutMs: 5000, what: 'Ashburn: us-east' })
+    await pollAnswer(server.port, { name: `www.${NEW}`, type: TYPE.A, client: subnet(LONDON) }, (r) => addressesOf(r).join() === VIP['eu-west'], { timeoutMs: 20_000, what: 'London: eu-west' })
+    await pollAnswer(server.port, { name: `www.${NEW}`, type: TYPE.A, client: subnet(ASHBURN) }, (r) => addressesOf(r).join() === VIP['us-east'], { timeoutMs: 20_000, what: 'Ashburn: us-east' })
     const pool = pools.get('eu-west')!
     await Promise.all([0, 1].map((i) => pool.stopBackend(i)))
-    await pollAnswer(server.port, { name: `www.${NEW}`, type: TYPE.A, client: subnet(LONDON) }, (r) => addressesOf(r).join() === VIP['us-east'], { timeoutMs: 5000, what: 'London: us-east once eu-west fails' })
+    await pool.probeNow() // the pool sees its backends gone now, not at its next round (1 s)
+    await pollAnswer(server.port, { name: `www.${NEW}`, type: TYPE.A, client: subnet(LONDON) }, (r) => addressesOf(r).join() === VIP['us-east'], { timeoutMs: 20_000, what: 'London: us-east once eu-west fails' })
     await Promise.all([0, 1].map((i) => pool.startBackend(i)))
     // The watcher saw the file the API wrote, found the set built from it, and changed nothing.
     await watcherSaw(server, `${NEW}.yaml`, 1)
