@@ -1,7 +1,7 @@
 /**
  * The admin API end to end: a real Meridian process (OS-chosen DNS and admin ports, the test GeoIP
  * database) in front of real simulated pools, changed over real HTTP and checked with dig and raw
- * ECS queries. Each change must reach the DNS answers within 1 s of its 2xx, survive a restart with
+ * ECS queries. Each change must be in the DNS answers from its 2xx on, survive a restart with
  * the file's comments kept, and survive a SIGKILL in the middle of a burst of writes.
  *
  * The tests of the first describe share one server and run in order (drain, weights, a new region,
@@ -15,14 +15,15 @@ import { after, before, describe, test } from 'node:test'
 import YAML from 'yaml'
 import type { SimPool } from '../../src/sim/index.js'
 import { dig } from '../helpers/dig.js'
-import { askMany, checkFor, pollAnswer, startPools, subnet, writeZone, addressesOf } from '../helpers/gslb.js'
+import { askMany, checkFor, pollAnswer, startPools, STEADY, subnet, writeZone, addressesOf } from '../helpers/gslb.js'
 import { adminUrl, DEMO_ZONES, runCli, startServer, tempDir, TEST_GEODB, type RunningServer } from '../helpers/server.js'
 import { TYPE } from '../helpers/wire.js'
 
 const TOKEN = 'e2e-admin-token-5f2a9c'
 const ORIGIN = 'admin-e2e.test'
 const fqdn = (l: string) => `${l}.${ORIGIN}`
-const CHECK = { interval: 0.3, timeout: 0.25, rise: 2, fall: 3 }
+/** Regions that stay up while the tests run (a 1 s timeout: a loaded host stalls the pools, which answer from this process). */
+const CHECK = STEADY
 const VIP = { 'eu-west': '127.79.1.1', 'us-east': '127.79.2.1', 'ap-northeast': '127.79.3.1', 'w-a': '127.79.11.1', 'w-b': '127.79.12.1' } as const
 const REGION_OF = new Map<string, string>(Object.entries(VIP).map(([r, v]) => [v, r]))
 /** Client networks of the test GeoIP database. */
@@ -86,12 +87,12 @@ async function adminOf(server: RunningServer): Promise<Api> {
 const q = (server: RunningServer, name: string, ...args: string[]) => dig('127.0.0.1', server.port, '+norec', name, ...args)
 const digRegions = async (server: RunningServer, name: string, client: string) => (await q(server, name, 'A', `+subnet=${client}`)).answer.filter((a) => a.type === 'A').map((a) => REGION_OF.get(a.data) ?? a.data)
 
-/** dig until `done` holds; the time from `t0` (the 2xx) to the first dig answer that shows it, and how many digs that took. */
-async function digUntil(server: RunningServer, name: string, client: string, done: (regions: string[]) => boolean, t0: number, what: string): Promise<{ ms: number; digs: number }> {
+/** dig until `done` holds (for at most `limitMs`); the time from `t0` (the 2xx) to the first dig answer that shows it, and how many digs that took. */
+async function digUntil(server: RunningServer, name: string, client: string, done: (regions: string[]) => boolean, t0: number, what: string, limitMs = 5000): Promise<{ ms: number; digs: number }> {
   for (let i = 1; ; i++) {
     const regions = await digRegions(server, name, client)
     if (done(regions)) return { ms: performance.now() - t0, digs: i }
-    if (performance.now() - t0 > 5000) throw new Error(`${what}: dig still answers ${regions.join(',')} ${(performance.now() - t0).toFixed(0)} ms after the 2xx`)
+    if (performance.now() - t0 > limitMs) throw new Error(`${what}: dig still answers ${regions.join(',')} ${(performance.now() - t0).toFixed(0)} ms after the 2xx`)
   }
 }
 
@@ -103,10 +104,7 @@ describe('admin API against a running server', () => {
   let tokenFile: string
 
   before(async () => {
-    pools = await startPools(
-      (['eu-west', 'us-east', 'ap-northeast'] as const).map((region) => ({ region, vip: VIP[region] })),
-      100,
-    )
+    pools = await startPools((['eu-west', 'us-east', 'ap-northeast'] as const).map((region) => ({ region, vip: VIP[region] })))
     dir = await tempDir('meridian-admin-e2e-')
     tokenFile = path.join(dir.dir, '.admin-token')
     await writeFile(tokenFile, TOKEN + '\n')
@@ -114,7 +112,7 @@ describe('admin API against a running server', () => {
     server = await startServer({ zonesDirInPlace: dir.dir, args: ['--geodb', TEST_GEODB, '--admin', '127.0.0.1:0', '--admin-token-file', tokenFile] })
     api = await adminOf(server)
     // Both checked regions up before the tests start.
-    await pollAnswer(server.port, { name: fqdn('www'), type: TYPE.A, client: subnet(LONDON) }, (r) => addressesOf(r).join() === VIP['eu-west'], { timeoutMs: 5000, what: 'eu-west up' })
+    await pollAnswer(server.port, { name: fqdn('www'), type: TYPE.A, client: subnet(LONDON) }, (r) => addressesOf(r).join() === VIP['eu-west'], { timeoutMs: 20_000, what: 'eu-west up' })
   })
 
   after(async () => {
@@ -144,13 +142,15 @@ describe('admin API against a running server', () => {
     assert.deepEqual(await digRegions(server, fqdn('www'), LONDON), ['eu-west'])
   })
 
-  test('drain a region: dig stops returning it within 1 s of the 2xx; undrain: it is back within 1 s', async (t) => {
+  test('drain a region: the first dig after the 2xx no longer returns it; undrain: the first dig after that 2xx returns it again', async (t) => {
     assert.deepEqual(await digRegions(server, fqdn('www'), LONDON), ['eu-west'], 'London on eu-west first')
     const drained = await api.call('POST', `/v1/zones/${ORIGIN}/regions/eu-west/drain`)
     assert.equal(drained.status, 200, JSON.stringify(drained.body))
     const out = await digUntil(server, fqdn('www'), LONDON, (r) => r.join() === 'us-east', drained.at, 'drain')
     t.diagnostic(`drain: dig answers us-east ${out.ms.toFixed(0)} ms after the 2xx (dig number ${out.digs})`)
-    assert.ok(out.ms < 1000, `${out.ms} ms`)
+    // The change is in the answers before the API answers (README): the first dig shows it. (Was: within
+    // 1 s of the 2xx, which one dig spawned on a loaded host can take by itself.)
+    assert.equal(out.digs, 1, `dig number ${out.digs}, ${out.ms.toFixed(0)} ms after the 2xx`)
     const explain = await runCli(['explain', fqdn('www'), '--client', '10.0.0.1', '--ecs', LONDON, '--admin', api.url])
     assert.equal(explain.code, 0, explain.stderr)
     assert.match(explain.stdout, /\n {2}- eu-west +drained .*drained by the operator\n/, explain.stdout)
@@ -164,7 +164,7 @@ describe('admin API against a running server', () => {
     assert.equal(undrained.status, 200)
     const back = await digUntil(server, fqdn('www'), LONDON, (r) => r.join() === 'eu-west', undrained.at, 'undrain')
     t.diagnostic(`undrain: dig answers eu-west ${back.ms.toFixed(0)} ms after the 2xx (dig number ${back.digs})`)
-    assert.ok(back.ms < 1000, `${back.ms} ms`)
+    assert.equal(back.digs, 1, `dig number ${back.digs}, ${back.ms.toFixed(0)} ms after the 2xx`)
   })
 
   test('change a weight: the shares of 2,000 client networks move from 50/50 to about 17/83', async (t) => {
@@ -194,10 +194,10 @@ describe('admin API against a running server', () => {
       check: { url: `http://${pool.vip}:${pool.port}/healthz`, ...CHECK },
     })
     assert.equal(res.status, 201, JSON.stringify(res.body))
-    // `near` counts unknown as down: the new region waits for its check (rise 2 x 0.3 s).
+    // `near` counts unknown as down: the new region waits for its check (rise 2 x 1.2 s).
     const first = await digRegions(server, fqdn('near'), TOKYO)
     assert.notDeepEqual(first, ['ap-northeast'], 'not answered before its check has passed')
-    const { ms } = await digUntil(server, fqdn('near'), TOKYO, (r) => r.join() === 'ap-northeast', res.at, 'new region')
+    const { ms } = await digUntil(server, fqdn('near'), TOKYO, (r) => r.join() === 'ap-northeast', res.at, 'new region', 20_000)
     t.diagnostic(`new region answered ${ms.toFixed(0)} ms after the 201 (check: rise ${CHECK.rise} x ${CHECK.interval} s)`)
     const health = (await api.call('GET', '/v1/health', undefined, null)).body as { regions: { region: string; state: string }[]; targets: { key: string; state: string; usedBy: { region: string }[] }[] }
     assert.equal(health.regions.find((r) => r.region === 'ap-northeast')?.state, 'up')
@@ -212,12 +212,12 @@ describe('admin API against a running server', () => {
   })
 
   test('a bad body is a precise 400 and the running set is unchanged', async () => {
-    const res = await api.call('PATCH', `/v1/zones/${ORIGIN}/regions/eu-west`, { check: { timeout: 0.5 } })
+    const res = await api.call('PATCH', `/v1/zones/${ORIGIN}/regions/eu-west`, { check: { timeout: 1.5 } })
     assert.equal(res.status, 400)
     assert.deepEqual(res.body, {
       error: 'E_ZONE_SEMANTIC',
-      message: 'regions.eu-west.check.timeout: timeout (0.5 s) must be below the interval (0.3 s)',
-      details: [{ path: 'regions.eu-west.check.timeout', message: 'timeout (0.5 s) must be below the interval (0.3 s)' }],
+      message: 'regions.eu-west.check.timeout: timeout (1.5 s) must be below the interval (1.2 s)',
+      details: [{ path: 'regions.eu-west.check.timeout', message: 'timeout (1.5 s) must be below the interval (1.2 s)' }],
     })
   })
 
@@ -265,7 +265,7 @@ describe('admin API against a running server', () => {
       ],
     )
     assert.equal((await q(server, fqdn('gone'), 'A')).status, 'NXDOMAIN')
-    await pollAnswer(server.port, { name: fqdn('near'), type: TYPE.A, client: subnet(TOKYO) }, (r) => addressesOf(r).join() === VIP['ap-northeast'], { timeoutMs: 5000, what: 'ap-northeast after the restart' })
+    await pollAnswer(server.port, { name: fqdn('near'), type: TYPE.A, client: subnet(TOKYO) }, (r) => addressesOf(r).join() === VIP['ap-northeast'], { timeoutMs: 20_000, what: 'ap-northeast after the restart' })
     assert.deepEqual(await digRegions(server, fqdn('www'), LONDON), ['eu-west'])
   })
 })
