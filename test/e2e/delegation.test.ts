@@ -339,7 +339,7 @@ describe('a resolver follows the delegation of gslb.example.test to Meridian', {
 
   /** Meridian's query-log lines for www.gslb.example.test A (one per query that reached it). */
   const wwwAtChild = () => child!.server.logs.filter((l: LogLine) => l.msg === 'query' && String(l.qname).toLowerCase() === `www.${CHILD_ZONE}` && l.qtype === TYPE.A).length
-  const untilWwwAtChild = (n: number) => child!.server.waitForLog(() => wwwAtChild() >= n, 3000)
+  const untilWwwAtChild = (n: number) => child!.server.waitForLog(() => wwwAtChild() >= n, 10_000)
   /** Queries the parent saw for names in the delegated zone. */
   const referralsAsked = () => parent!.queries.filter((q) => q.qname === CHILD_ZONE || q.qname.endsWith(`.${CHILD_ZONE}`))
   const viaResolver = (...args: string[]) => dig('127.0.0.1', unbound!.port, `www.${CHILD_ZONE}`, 'A', ...args)

@@ -18,19 +18,21 @@ describe('zone files that cannot be read', () => {
     t.after(cleanup)
     await writeFile(path.join(dir, 'a.test.yaml'), zone('a.test'))
     const { server, url } = await serve(t, dir)
-    const rejected = (n: number) => (l: LogLine) => l.msg === 'zone reload rejected; the last good set keeps serving' && server.logs.filter((x) => x.msg === l.msg).length >= n
+    const rejected = (l: LogLine) => l.msg === 'zone reload rejected; the last good set keeps serving'
 
     const link = path.join(dir, 'b.test.yaml')
     await symlink(path.join(dir, 'checkout', 'b.test.yaml'), link)
-    const first = await server.waitForLog(rejected(1))
+    const first = await server.waitForLog(rejected)
     assert.equal(first.code, 'E_ZONE_IO')
     assert.deepEqual(first.errors, [`${link}: cannot read the zone file: it is a symbolic link to ${path.join(dir, 'checkout', 'b.test.yaml')}, which does not exist`])
     assert.equal(await reloadErrors(url), 1)
     assert.equal((await dig('127.0.0.1', server.port, 'www.a.test', 'A')).answer[0]?.data, '192.0.2.10')
 
+    // Counted from here: a second rejection of the dangling link (the watcher reloading twice) is not this one.
+    const from = server.logs.length
     await unlink(link)
     await mkdir(path.join(dir, 'c.test.yaml'))
-    const second = await server.waitForLog(rejected(2))
+    const second = await server.waitForLog(rejected, undefined, from)
     assert.deepEqual(second.errors, [`${path.join(dir, 'c.test.yaml')}: cannot read the zone file: it is a directory`])
     assert.equal((await dig('127.0.0.1', server.port, 'www.a.test', 'A')).answer[0]?.data, '192.0.2.10')
 

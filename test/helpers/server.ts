@@ -32,8 +32,12 @@ export interface RunningServer {
   zonesDir: string
   /** Every JSON log line so far. */
   logs: LogLine[]
-  /** Resolves with the first log line (already seen or still to come) that matches. */
-  waitForLog(match: (l: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>
+  /**
+   * Resolves with the first log line (already seen or still to come) that matches. After an action,
+   * pass `from` (`logs.length` read before the action): only lines from that index on are matched,
+   * so a like line logged before the action (a check that flapped, an earlier reload) cannot answer.
+   */
+  waitForLog(match: (l: LogLine) => boolean, timeoutMs?: number, from?: number): Promise<LogLine>
   /** Stops the process (SIGTERM) and waits for it to exit; returns its exit code. */
   stop(): Promise<number | null>
   stderr(): string
@@ -143,8 +147,8 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
 export interface SpawnedServer {
   proc: ChildProcessWithoutNullStreams
   logs: LogLine[]
-  /** Resolves with the first log line (already seen or still to come) that matches; rejects at the timeout or the exit. */
-  waitForLog(match: (l: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>
+  /** Resolves with the first log line (already seen or still to come, at index `from` or later) that matches; rejects at the timeout or the exit. */
+  waitForLog(match: (l: LogLine) => boolean, timeoutMs?: number, from?: number): Promise<LogLine>
   /** Exit code and signal. */
   exited: Promise<[number | null, NodeJS.Signals | null]>
   stderr(): string
@@ -188,8 +192,8 @@ export function spawnServer(args: string[], opts: { nodeArgs?: string[]; cwd?: s
   }
   live.add(entry)
   void exited.then(() => live.delete(entry))
-  const waitForLog = (match: (l: LogLine) => boolean, timeoutMs = 10000): Promise<LogLine> => {
-    const seen = logs.find(match)
+  const waitForLog = (match: (l: LogLine) => boolean, timeoutMs = 10000, from = 0): Promise<LogLine> => {
+    const seen = logs.slice(from).find(match)
     if (seen) return Promise.resolve(seen)
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no matching log line within ${timeoutMs} ms; stderr: ${stderr}; logs: ${JSON.stringify(logs.slice(-5))}`)), timeoutMs)
