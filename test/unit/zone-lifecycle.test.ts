@@ -422,11 +422,13 @@ test('the file watcher sees the created file and the moved one, and changes noth
   h.store.watch(20)
   let sets = 0
   h.store.onChange(() => sets++)
-  const unchanged = (name: string) => h.logs().some((l) => l.msg === 'zone files unchanged; nothing to reload' && l.reason === `file changed: ${name}`)
+  const unchanged = (name: string) => h.logs().filter((l) => l.msg === 'zone files unchanged; nothing to reload' && l.reason === `file changed: ${name}`).length
   assert.equal((await post(h, NEW_ZONE)).statusCode, 201)
-  await until(() => unchanged('new.test.yaml'), 5000, 'the watcher saw new.test.yaml')
+  await until(() => unchanged('new.test.yaml') > 0, 5000, 'the watcher saw new.test.yaml')
+  // Counted from here: a second look at the created file (its rename seen twice) is not the delete's.
+  const before = unchanged('new.test.yaml')
   assert.equal((await del(h, 'new.test')).statusCode, 200)
-  await until(() => h.logs().filter((l) => l.msg === 'zone files unchanged; nothing to reload' && l.reason === 'file changed: new.test.yaml').length >= 2, 5000, 'the watcher saw new.test.yaml leave')
+  await until(() => unchanged('new.test.yaml') > before, 5000, 'the watcher saw new.test.yaml leave')
   assert.equal(sets, 2, 'one new set for the create, one for the delete')
   assert.deepEqual(h.logs().filter((l) => l.level >= 50), [], 'nothing logged as an error')
   assert.equal(h.logs().filter((l) => l.msg === 'zones loaded').length, 3, 'start-up, create, delete')
