@@ -115,16 +115,40 @@ function freezeNode(rrsets: Map<number, RR[]>): ZoneNode {
 
 /** Parses and builds one zone file. Returns the zone, or the issues that stop it. */
 export function buildZone(src: ZoneSource, serialOf: SerialSource, options: BuildOptions = {}): { zone?: Zone; issues: ConfigIssue[]; checks?: Map<string, CheckSpec> } {
-  const { dangling, ...r } = buildZoneUnsorted(src, serialOf, options)
+  const { zone, issues, checks, dangling } = buildZoneUnsorted(src, serialOf, options)
   // Alone, a file's targets that name nothing in it are its errors (no other zone can hold them).
-  if (dangling && dangling.length > 0) return { issues: sortedIssues(dangling.map((d) => d.issue)) }
-  sortedIssues(r.issues)
-  return r
+  if (dangling && dangling.length > 0) return { issues: sortedIssues([...issues, ...dangling.map((d) => d.issue)]) }
+  return zone ? { zone, issues, checks } : { issues: sortedIssues(issues) }
 }
 
 const sortedIssues = (issues: ConfigIssue[]): ConfigIssue[] => issues.sort((a, b) => a.line - b.line || a.col - b.col)
 
-type Built = { zone?: Zone; issues: ConfigIssue[]; checks?: Map<string, CheckSpec>; dangling?: DanglingTarget[] }
+/**
+ * A file built: its zone when it has no issue; `origin`, the zone it declares when that could be
+ * read; `dangling`, its targets that name nothing in it, judged against the whole set.
+ */
+type Built = { zone?: Zone; issues: ConfigIssue[]; checks?: Map<string, CheckSpec>; origin?: string; dangling?: DanglingTarget[] }
+
+/**
+ * The values of a document the schema refused (key paths), and what that leaves to check: a value
+ * `whole` passed with everything in it; one `walkable` is there with the type the schema asks
+ * (a mapping or a list), though something in it may have been refused.
+ */
+class Refused {
+  constructor(private readonly paths: readonly (string | number)[][]) {}
+
+  private static startsWith(p: readonly (string | number)[], prefix: readonly (string | number)[]): boolean {
+    return prefix.length <= p.length && prefix.every((k, i) => k === p[i])
+  }
+
+  whole(p: readonly (string | number)[]): boolean {
+    return !this.paths.some((r) => Refused.startsWith(p, r) || Refused.startsWith(r, p))
+  }
+
+  walkable(p: readonly (string | number)[]): boolean {
+    return !this.paths.some((r) => Refused.startsWith(p, r))
+  }
+}
 
 function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: BuildOptions): Built {
   const lc = new LineCounter()
@@ -187,12 +211,17 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
       if (check && typeof check === 'object' && !Array.isArray(check)) givenCheckKeys.set(name, Object.keys(check))
     }
   }
-  for (const p of validateZoneDocument(raw)) issues.add('E_ZONE_SCHEMA', p.path, p.message, p.key)
-  if (issues.issues.length > 0) return { issues: issues.issues }
+  const problems = validateZoneDocument(raw)
+  for (const p of problems) issues.add('E_ZONE_SCHEMA', p.path, p.message, p.key)
+  // The checks below run beside the schema's errors on what the schema took (every problem of the
+  // file in one go); what depends on a refused value is not judged: a name whose records were
+  // refused exists, its content unknown; a region whose check was refused can still be named.
+  const refused = new Refused(problems.map((p) => p.refused))
 
   const def = raw as ZoneDefinition
-  const origin = canonical(def.origin)
-  const originProblem = nameProblem(origin)
+  // Without an origin no name can be placed: only the regions and the services' regions are checked.
+  const origin = refused.whole(['origin']) ? canonical(def.origin) : undefined
+  const originProblem = origin === undefined ? undefined : nameProblem(origin)
   if (originProblem) issues.add('E_ZONE_SEMANTIC', ['origin'], originProblem)
 
   const nodes = new Map<string, Map<number, RR[]>>()
@@ -205,6 +234,17 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
     if (list) list.push(rr)
     else node.set(rr.type, [rr])
   }
+  // Owners whose records are not all known (part of them refused by the schema, or the owner
+  // written twice): they exist, but what they hold is not judged (an NS naming one may have its glue).
+  const unknownContent = new Set<string>()
+  // Every owner and service name written, whatever its content: a target naming one names something.
+  const ownerNames = new Set<string>()
+  const serviceNames = new Set<string>()
+  // `records:` or `services:` refused as a whole: any name may have been meant there.
+  const recordsKnown = refused.walkable(['records'])
+  const servicesKnown = refused.walkable(['services'])
+  const regionsKnown = refused.walkable(['regions'])
+  const contentKnown = (name: string) => recordsKnown && !unknownContent.has(name)
   // Names that RFC 2181 §10.3 says must not be aliases (NS, MX exchange, SRV target), checked once every CNAME is known.
   const hostTargets: { name: string; keyPath: (string | number)[]; what: string; written?: string }[] = []
   // CNAME targets, checked once every name of the zone is known (one naming nothing is an error).
@@ -219,20 +259,30 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
   }
 
   // Apex: SOA and NS.
-  const soaTtl = def.soa.ttl ?? def.ttl
-  const soaFields = {
-    primary: checkName(resolveName(def.soa.mname, origin), ['soa', 'mname'], 'mname') ?? '',
-    admin: rnameProblem(def.soa.rname, issues) ?? checkName(resolveName(def.soa.rname, origin), ['soa', 'rname'], 'rname') ?? '',
-    refresh: def.soa.refresh,
-    retry: def.soa.retry,
-    expiration: def.soa.expire,
-    minimum: def.soa.minimum,
+  const soaTtl = def.soa?.ttl ?? def.ttl
+  const soaField = (key: 'mname' | 'rname'): string => {
+    if (origin === undefined || !refused.whole(['soa', key])) return ''
+    const written = def.soa[key]
+    const rnameAt = key === 'rname' ? rnameProblem(written, issues) : undefined
+    return rnameAt ?? checkName(resolveName(written, origin), ['soa', key], key) ?? ''
   }
-  def.ns.forEach((n, i) => {
-    const ns = checkName(resolveName(n, origin), ['ns', i], 'name server')
-    if (ns) put({ name: origin, type: RRTYPE.NS, class: 1, ttl: def.ttl, ns }, ['ns', i])
-    if (ns) hostTargets.push({ name: ns, keyPath: ['ns', i], what: 'name server' })
-  })
+  const soaFields = {
+    primary: soaField('mname'),
+    admin: soaField('rname'),
+    refresh: def.soa?.refresh,
+    retry: def.soa?.retry,
+    expiration: def.soa?.expire,
+    minimum: def.soa?.minimum,
+  }
+  const nsKnown = origin !== undefined && refused.walkable(['ns'])
+  if (nsKnown) {
+    def.ns.forEach((n, i) => {
+      if (!refused.whole(['ns', i])) return
+      const ns = checkName(resolveName(n, origin), ['ns', i], 'name server')
+      if (ns) put({ name: origin, type: RRTYPE.NS, class: 1, ttl: def.ttl, ns }, ['ns', i])
+      if (ns) hostTargets.push({ name: ns, keyPath: ['ns', i], what: 'name server' })
+    })
+  }
 
   // One name written as two keys (`www` and `WWW`, or `www` and `www.<origin>.`) would merge
   // unchecked (a CNAME beside an A) or, for services, the second would replace the first.
@@ -252,50 +302,62 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
   // typo, is worth naming when the relative name is what was meant.
   const absoluteHint = (written: string): string => {
     const relative = written.trim().slice(0, -1)
-    return written.trim().endsWith('.') && relative !== '' && !relative.includes('.') ? ` (a name ending in . is absolute: write "${relative}" for ${resolveName(relative, origin)})` : ''
+    return written.trim().endsWith('.') && relative !== '' && !relative.includes('.') ? ` (a name ending in . is absolute: write "${relative}" for ${resolveName(relative, origin!)})` : ''
   }
 
   // Static records.
-  for (const [owner, set] of Object.entries(def.records) as [string, RecordSet][]) {
+  for (const [owner, set] of origin !== undefined && recordsKnown ? (Object.entries(def.records) as [string, RecordSet][]) : []) {
     const base = ['records', owner]
-    const name = resolveName(owner, origin)
+    const name = resolveName(owner, origin!)
+    ownerNames.add(name)
     if (!checkName(name, base, 'owner name')) continue
-    if (!writtenOnce(name, owner, base, 'owner')) continue
-    if (!isInZone(name, origin)) {
+    if (!writtenOnce(name, owner, base, 'owner')) {
+      unknownContent.add(name)
+      continue
+    }
+    if (!isInZone(name, origin!)) {
       issues.add('E_ZONE_SEMANTIC', base, `owner name ${name} is outside the zone ${origin}${absoluteHint(owner)}`)
       continue
     }
+    // A record set that is not a mapping holds nothing to check; one with a type refused, only the others.
+    if (!refused.whole(base)) unknownContent.add(name)
+    if (!refused.walkable(base)) continue
     const ttl = set.ttl ?? def.ttl
     const rr = { name, class: 1 as const, ttl }
     // The key path of a type's i-th value: `A.1` in a list, `A` alone.
     const at = (type: keyof RecordSet, i: number) => [...base, type, ...(Array.isArray(set[type]) ? [i] : [])]
-    asList(set.A).forEach((a, i) => put({ ...rr, type: RRTYPE.A, address: a }, at('A', i)))
-    asList(set.AAAA).forEach((a, i) => put({ ...rr, type: RRTYPE.AAAA, address: a }, at('AAAA', i)))
-    if (set.CNAME !== undefined) {
-      const target = checkName(resolveName(set.CNAME, origin), [...base, 'CNAME'], 'CNAME target')
+    const taken = (type: keyof RecordSet) => set[type] !== undefined && refused.whole([...base, type])
+    if (taken('A')) asList(set.A).forEach((a, i) => put({ ...rr, type: RRTYPE.A, address: a }, at('A', i)))
+    if (taken('AAAA')) asList(set.AAAA).forEach((a, i) => put({ ...rr, type: RRTYPE.AAAA, address: a }, at('AAAA', i)))
+    if (taken('CNAME')) {
+      const target = checkName(resolveName(set.CNAME!, origin!), [...base, 'CNAME'], 'CNAME target')
       if (target !== undefined) put({ ...rr, type: RRTYPE.CNAME, domain: target }, [...base, 'CNAME'])
-      if (target !== undefined) aliasTargets.push({ name: target, keyPath: [...base, 'CNAME'], written: set.CNAME })
+      if (target !== undefined) aliasTargets.push({ name: target, keyPath: [...base, 'CNAME'], written: set.CNAME! })
       if (name === origin) issues.add('E_ZONE_SEMANTIC', [...base, 'CNAME'], 'a CNAME cannot stand at the zone apex, which holds the SOA and NS records (RFC 1034 §3.6.2)')
       const others = Object.keys(set).filter((k) => k !== 'CNAME' && k !== 'ttl')
       if (others.length > 0) issues.add('E_ZONE_SEMANTIC', [...base, 'CNAME'], `a CNAME cannot share its name with other data (${others.join(', ')}) (RFC 1034 §3.6.2)`)
     }
-    if (set.TXT !== undefined) {
-      const values = typeof set.TXT === 'string' ? [set.TXT] : set.TXT
+    if (taken('TXT')) {
+      const values = typeof set.TXT === 'string' ? [set.TXT] : set.TXT!
       values.forEach((t, i) => put({ ...rr, type: RRTYPE.TXT, data: txtStrings(t) }, at('TXT', i)))
     }
-    asList<MxData>(set.MX).forEach((m, i) => {
-      const keyPath = [...at('MX', i), 'exchange']
-      const exchange = checkName(resolveName(m.exchange, origin), keyPath, 'MX exchange')
-      if (exchange !== undefined) put({ ...rr, type: RRTYPE.MX, priority: m.preference, exchange }, at('MX', i))
-      if (exchange !== undefined) hostTargets.push({ name: exchange, keyPath, what: 'MX exchange', written: m.exchange })
-    })
-    asList<SrvData>(set.SRV).forEach((s, i) => {
-      const keyPath = [...at('SRV', i), 'target']
-      const target = checkName(resolveName(s.target, origin), keyPath, 'SRV target')
-      if (target !== undefined) put({ ...rr, type: RRTYPE.SRV, priority: s.priority, weight: s.weight, port: s.port, target }, at('SRV', i))
-      if (target !== undefined) hostTargets.push({ name: target, keyPath, what: 'SRV target', written: s.target })
-    })
-    asList<CaaData>(set.CAA).forEach((c, i) => put({ ...rr, type: RRTYPE.CAA, flags: c.flags ?? 0, tag: c.tag, value: c.value }, at('CAA', i)))
+    if (taken('MX')) {
+      asList<MxData>(set.MX).forEach((m, i) => {
+        const keyPath = [...at('MX', i), 'exchange']
+        const exchange = checkName(resolveName(m.exchange, origin!), keyPath, 'MX exchange')
+        if (exchange !== undefined) put({ ...rr, type: RRTYPE.MX, priority: m.preference, exchange }, at('MX', i))
+        if (exchange !== undefined) hostTargets.push({ name: exchange, keyPath, what: 'MX exchange', written: m.exchange })
+      })
+    }
+    if (taken('SRV')) {
+      asList<SrvData>(set.SRV).forEach((s, i) => {
+        const keyPath = [...at('SRV', i), 'target']
+        const target = checkName(resolveName(s.target, origin!), keyPath, 'SRV target')
+        if (target !== undefined) put({ ...rr, type: RRTYPE.SRV, priority: s.priority, weight: s.weight, port: s.port, target }, at('SRV', i))
+        if (target !== undefined) hostTargets.push({ name: target, keyPath, what: 'SRV target', written: s.target })
+      })
+    }
+    if (taken('CAA')) asList<CaaData>(set.CAA).forEach((c, i) => put({ ...rr, type: RRTYPE.CAA, flags: c.flags ?? 0, tag: c.tag, value: c.value }, at('CAA', i)))
   }
 
   // GSLB: regions and services.
@@ -308,10 +370,15 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
   }
   const checks = new Map<string, CheckSpec>()
   const regions = new Map<string, Region>()
-  for (const [name, r] of Object.entries(def.regions) as [string, RegionDef][]) {
+  for (const [name, r] of regionsKnown ? (Object.entries(def.regions) as [string, RegionDef][]) : []) {
     const base = ['regions', name]
-    const check = r.check && checkHolds(r.check, givenCheckKeys.get(name) ?? [], [...base, 'check'], issues) ? r.check : undefined
-    const location = locate(r.location, [...base, 'location'])
+    // A region the schema refused in part is still a region a service may name; its parts that
+    // passed are checked.
+    if (!refused.walkable(base)) continue
+    const whole = (key: string) => refused.whole([...base, key])
+    const check = r.check && whole('check') && checkHolds(r.check, givenCheckKeys.get(name) ?? [], [...base, 'check'], issues) ? r.check : undefined
+    const location = whole('location') ? locate(r.location, [...base, 'location']) : null
+    if (!whole('vips')) continue
     const seen = new Set<string>()
     const vips: Vip[] = r.vips.map((address, i) => {
       // RFC 5952 text: one text per address, for the twice-listed check here and for the selector,
@@ -333,34 +400,43 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
       }
       return { address: canon, family: parsed.family, checkKey: key }
     })
-    if (r.minHealthy > vips.length) issues.add('E_ZONE_SEMANTIC', [...base, 'minHealthy'], `needs ${r.minHealthy} healthy VIPs but the region has only ${vips.length}`)
-    if (location) regions.set(name, Object.freeze({ name, location, vips: Object.freeze(vips), weight: r.weight, drained: r.drained, minHealthy: r.minHealthy }))
+    if (whole('minHealthy') && r.minHealthy > vips.length) issues.add('E_ZONE_SEMANTIC', [...base, 'minHealthy'], `needs ${r.minHealthy} healthy VIPs but the region has only ${vips.length}`)
+    if (location && refused.whole(base)) regions.set(name, Object.freeze({ name, location, vips: Object.freeze(vips), weight: r.weight, drained: r.drained, minHealthy: r.minHealthy }))
   }
   const services = new Map<string, Service>()
-  for (const [owner, svc] of Object.entries(def.services) as [string, ServiceDef][]) {
+  for (const [owner, svc] of servicesKnown ? (Object.entries(def.services) as [string, ServiceDef][]) : []) {
     const base = ['services', owner]
-    const name = resolveName(owner, origin)
-    if (!checkName(name, base, 'service name')) continue
-    if (!writtenOnce(name, owner, base, 'service')) continue
-    if (!isInZone(name, origin) || name === origin) {
-      issues.add('E_ZONE_SEMANTIC', base, name === origin ? 'a service cannot stand at the zone apex, which holds the SOA and NS records' : `service name ${name} is outside the zone ${origin}${absoluteHint(owner)}`)
-      continue
+    // Its name is placed in the zone when there is an origin; the regions it names are checked anyway.
+    const name = origin === undefined ? undefined : resolveName(owner, origin)
+    if (name !== undefined) {
+      serviceNames.add(name)
+      if (!checkName(name, base, 'service name')) continue
+      if (!writtenOnce(name, owner, base, 'service')) continue
+      if (!isInZone(name, origin!) || name === origin) {
+        issues.add('E_ZONE_SEMANTIC', base, name === origin ? 'a service cannot stand at the zone apex, which holds the SOA and NS records' : `service name ${name} is outside the zone ${origin}${absoluteHint(owner)}`)
+        continue
+      }
+      if (nodes.has(name) || ownerNames.has(name)) issues.add('E_ZONE_SEMANTIC', base, `${name} is both a static record set (under records:) and a service; a name is one or the other`)
     }
-    if (nodes.has(name)) issues.add('E_ZONE_SEMANTIC', base, `${name} is both a static record set (under records:) and a service; a name is one or the other`)
-    const names = svc.regions === 'all' ? Object.keys(def.regions) : svc.regions
-    if (names.length === 0) issues.add('E_ZONE_SEMANTIC', [...base, 'regions'], 'the zone defines no regions for this service to answer from')
-    if (svc.regions !== 'all') {
-      svc.regions.forEach((n, i) => {
-        if (!(n in def.regions)) issues.add('E_ZONE_SEMANTIC', [...base, 'regions', i], `unknown region "${n}" (regions of this zone: ${Object.keys(def.regions).join(', ') || 'none'})`)
-        else if (svc.regions.indexOf(n) !== i) issues.add('E_ZONE_SEMANTIC', [...base, 'regions', i], `region "${n}" is listed twice`)
-      })
+    if (!refused.walkable(base)) continue
+    const whole = (key: string) => refused.whole([...base, key])
+    if (regionsKnown && whole('regions')) {
+      const names = svc.regions === 'all' ? Object.keys(def.regions) : svc.regions
+      if (names.length === 0) issues.add('E_ZONE_SEMANTIC', [...base, 'regions'], 'the zone defines no regions for this service to answer from')
+      if (svc.regions !== 'all') {
+        svc.regions.forEach((n, i) => {
+          if (!(n in def.regions)) issues.add('E_ZONE_SEMANTIC', [...base, 'regions', i], `unknown region "${n}" (regions of this zone: ${Object.keys(def.regions).join(', ') || 'none'})`)
+          else if (svc.regions.indexOf(n) !== i) issues.add('E_ZONE_SEMANTIC', [...base, 'regions', i], `region "${n}" is listed twice`)
+        })
+      }
     }
-    if (svc.fallback === 'static' && svc.fallbackAddresses.length === 0) issues.add('E_ZONE_SEMANTIC', [...base, 'fallbackAddresses'], 'fallback: static needs at least one address here')
+    if (whole('fallback') && whole('fallbackAddresses') && svc.fallback === 'static' && svc.fallbackAddresses.length === 0) issues.add('E_ZONE_SEMANTIC', [...base, 'fallbackAddresses'], 'fallback: static needs at least one address here')
+    if (name === undefined || !refused.whole(base) || !regionsKnown) continue
     services.set(
       name,
       Object.freeze({
         name,
-        regions: Object.freeze([...names]),
+        regions: Object.freeze([...(svc.regions === 'all' ? Object.keys(def.regions) : svc.regions)]),
         policy: svc.policy,
         answers: svc.answers,
         ttl: svc.ttl,
@@ -373,18 +449,23 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
       }),
     )
   }
-  const defaultLocation = def.defaultLocation ? locate(def.defaultLocation, ['defaultLocation']) : null
+  const defaultLocation = def.defaultLocation && refused.whole(['defaultLocation']) ? locate(def.defaultLocation, ['defaultLocation']) : null
+  // The rest places names in the zone: without an origin there is nothing more to check.
+  if (origin === undefined) return { issues: issues.issues }
 
   // Every in-zone name server needs an address to be reachable (glue for the parent, RFC 1034 §4.2.2).
-  def.ns.forEach((n, i) => {
-    const ns = resolveName(n, origin)
-    if (!isInZone(ns, origin)) return
-    const node = nodes.get(ns)
-    if (node?.has(RRTYPE.CNAME)) return // reported below: an alias
-    if (!node || (!node.has(RRTYPE.A) && !node.has(RRTYPE.AAAA))) {
-      issues.add('E_ZONE_SEMANTIC', ['ns', i], `name server ${ns} is inside the zone but has no A or AAAA record under records: (glue is required)${finalDotHint(n, 'a name server outside the zone')}`)
-    }
-  })
+  if (nsKnown) {
+    def.ns.forEach((n, i) => {
+      if (!refused.whole(['ns', i])) return
+      const ns = resolveName(n, origin)
+      if (!isInZone(ns, origin) || !contentKnown(ns)) return
+      const node = nodes.get(ns)
+      if (node?.has(RRTYPE.CNAME)) return // reported below: an alias
+      if (!node || (!node.has(RRTYPE.A) && !node.has(RRTYPE.AAAA))) {
+        issues.add('E_ZONE_SEMANTIC', ['ns', i], `name server ${ns} is inside the zone but has no A or AAAA record under records: (glue is required)${finalDotHint(n, 'a name server outside the zone')}`)
+      }
+    })
+  }
   for (const t of hostTargets) {
     if (nodes.get(t.name)?.has(RRTYPE.CNAME)) issues.add('E_ZONE_SEMANTIC', t.keyPath, `${t.what} ${t.name} is a CNAME; it must name the host itself, not an alias (RFC 2181 §10.3)`)
   }
@@ -397,12 +478,13 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
       if (dup >= 0) issues.add('E_ZONE_SEMANTIC', where.get(list[dup]!) ?? [], `duplicate record in the ${RRTYPE_NAME[type] ?? String(type)} set of ${name}`)
     }
   }
-  if (issues.issues.length > 0) return { issues: issues.issues }
 
-  // Service names are names of the zone (their answers come from the selector).
-  for (const name of services.keys()) nodes.set(name, new Map())
+  // Service names are names of the zone (their answers come from the selector), and so are owners
+  // whose records were refused.
+  for (const name of [...serviceNames, ...unknownContent]) if (!nodes.has(name)) nodes.set(name, new Map())
   // Empty non-terminals: every name between an owner and the apex exists (RFC 8020 / 4592 §2.2.2).
   for (const name of [...nodes.keys()]) {
+    if (!isInZone(name, origin)) continue
     for (const anc of ancestorsWithin(name, origin)) if (!nodes.has(anc)) nodes.set(anc, new Map())
   }
   // Targets inside the zone that name nothing in it. An MX exchange or SRV target must name a host
@@ -411,7 +493,9 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
   // RFC 6604: NXDOMAIN with the CNAME; named-checkzone says nothing), so only a target written with
   // a dot but no final one is an error: `www.example.org` is www.example.org.<origin>, never what
   // was meant. This file is the zone's only source, so such a target stays missing; one under
-  // another zone the set serves is judged there (buildZoneSet).
+  // another zone the set serves is judged there (buildZoneSet). They are judged beside the file's
+  // other errors, except where those leave it unknown what a name holds (records or services the
+  // schema refused as a whole, an owner refused in part).
   const dangling = new IssueList(src.file, doc, lc)
   const targets: DanglingTarget[] = []
   const danglingAt = (target: string, needs: DanglingTarget['needs'], keyPath: (string | number)[], message: string) => {
@@ -419,18 +503,20 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
     dangling.add('E_ZONE_SEMANTIC', keyPath, message)
     if (dangling.issues.length > before) targets.push({ issue: dangling.issues[before]!, origin, target, needs })
   }
-  for (const t of aliasTargets) {
+  for (const t of recordsKnown && servicesKnown ? aliasTargets : []) {
     const hint = finalDotHint(t.written, 'a target outside the zone')
     if (hint === '' || !isInZone(t.name, origin) || nodes.has(t.name)) continue
     danglingAt(t.name, 'name', t.keyPath, `CNAME target ${t.name} names nothing in the zone${hint}`)
   }
-  for (const t of hostTargets) {
-    if (t.written === undefined || !isInZone(t.name, origin) || services.has(t.name)) continue
+  for (const t of recordsKnown && servicesKnown ? hostTargets : []) {
+    if (t.written === undefined || !isInZone(t.name, origin) || serviceNames.has(t.name) || !contentKnown(t.name)) continue
     const node = nodes.get(t.name)
     if (node?.has(RRTYPE.CNAME) || node?.has(RRTYPE.A) || node?.has(RRTYPE.AAAA)) continue
     const what = node ? 'has no A or AAAA record and is no service' : 'names nothing in the zone'
     danglingAt(t.name, 'address', t.keyPath, `${t.what} ${t.name} ${what}: it must name a host with addresses (${t.what === 'SRV target' ? 'RFC 2782' : 'RFC 5321 §5.1'})${node ? '' : finalDotHint(t.written, 'a host outside the zone')}`)
   }
+  if (issues.issues.length > 0) return { issues: issues.issues, origin, dangling: targets }
+
   const contentHash = createHash('sha256')
     .update(JSON.stringify({ ...def, soa: { ...def.soa, serial: undefined } }))
     .digest('hex')
@@ -455,7 +541,7 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
     services,
     defaultLocation,
   })
-  return { zone, issues: [], checks, dangling: targets }
+  return { zone, issues: [], checks, origin, dangling: targets }
 }
 
 /**
@@ -592,16 +678,36 @@ function originAt(file: string): { line: number; col: number } {
   return { line: text.slice(0, m.index).split('\n').length, col: m[0].length + 1 }
 }
 
+/**
+ * The origin a file declares, read from its text (`origin: a.test` at the top level) when the file
+ * could not be parsed: enough to know which zone a broken file is meant to be.
+ */
+function declaredOrigin(text: string): string | undefined {
+  const m = /^origin[ \t]*:[ \t]*(["']?)([A-Za-z0-9_.-]+)\1[ \t]*(?:#.*)?$/m.exec(withoutBom(text))
+  if (!m) return undefined
+  const origin = canonical(m[2]!)
+  return nameProblem(origin) ? undefined : origin
+}
+
 /** Builds a whole set from sources; rejects the set if any file has a problem. */
 export function buildZoneSet(sources: ZoneSource[], serialOf: SerialSource, generation: number, options: BuildOptions = {}): ZoneSet {
-  const issues: ConfigIssue[] = []
   const zones = new Map<string, Zone>()
   const checks = new Map<string, CheckSpec>()
-  const dangling: DanglingTarget[] = []
+  // Each file's issues, in the files' order; its dangling targets join them once judged.
+  const perFile: ConfigIssue[][] = []
+  const dangling: { d: DanglingTarget; into: ConfigIssue[] }[] = []
+  // Origins declared by a file that has errors (its zone unknown): targets under them are not judged.
+  const broken = new Set<string>()
   for (const src of sources) {
     const r = buildZoneUnsorted(src, serialOf, options)
-    issues.push(...sortedIssues(r.issues))
-    if (!r.zone) continue
+    const issues = [...r.issues]
+    perFile.push(issues)
+    if (!r.zone) {
+      const origin = r.origin ?? declaredOrigin(src.text)
+      if (origin !== undefined) broken.add(origin)
+      for (const d of r.dangling ?? []) dangling.push({ d, into: issues })
+      continue
+    }
     const prior = zones.get(r.zone.origin)
     if (prior) {
       issues.push({ code: 'E_ZONE_DUPLICATE', file: src.file, ...originAt(src.text), path: 'origin', message: `zone ${r.zone.origin} is already defined in ${prior.file}` })
@@ -609,14 +715,17 @@ export function buildZoneSet(sources: ZoneSource[], serialOf: SerialSource, gene
     }
     zones.set(r.zone.origin, r.zone)
     for (const [k, v] of r.checks ?? []) checks.set(k, v)
-    dangling.push(...(r.dangling ?? []))
+    for (const d of r.dangling ?? []) dangling.push({ d, into: issues })
   }
   // A target under a zone of the set nested in the file's (gslb.example.com served beside
-  // example.com) is answered from that zone: it decides.
-  for (const d of dangling) {
-    const inner = [d.target, ...ancestorsWithin(d.target, d.origin)].map((n) => zones.get(n)).find((z) => z !== undefined)
-    if (!inner || inner.origin === d.origin || !holds(inner, d.target, d.needs)) issues.push(d.issue)
+  // example.com) is answered from that zone: it decides. When that zone's file has errors of its
+  // own, what it will hold is unknown: the target is judged once it is fixed.
+  for (const { d, into } of dangling) {
+    const inner = [d.target, ...ancestorsWithin(d.target, d.origin)].find((n) => n !== d.origin && (zones.has(n) || broken.has(n)))
+    if (inner === undefined) into.push(d.issue)
+    else if (zones.has(inner) && !holds(zones.get(inner)!, d.target, d.needs)) into.push(d.issue)
   }
+  const issues = perFile.flatMap(sortedIssues)
   if (issues.length > 0) throw new ConfigError(issues)
   return Object.freeze({ zones, generation, checks })
 }

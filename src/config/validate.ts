@@ -15,6 +15,11 @@ export interface SchemaProblem {
   /** For an unknown key: the key itself, so the position can point at it. */
   key?: string
   message: string
+  /**
+   * The value the schema refused, as a key path: `path` itself, or the key inside it that is
+   * unknown, missing or a bad name (`['regions', 'EU']`). The semantic checks skip what depends on it.
+   */
+  refused: (string | number)[]
 }
 
 let compiled: ValidateFunction | undefined
@@ -41,18 +46,23 @@ function pathOf(instancePath: string): (string | number)[] {
 /** A value as an error shows it: its JSON, but a number JSON has no text for (`1e400` reads as Infinity) as itself, not "null". */
 const shown = (v: unknown): string => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : JSON.stringify(v))
 
-function describe(e: ErrorObject): { message: string; key?: string } {
+/** The message of an error; `key`, where the position points at a key; `inside`, the key of the value refused inside the path. */
+function describe(e: ErrorObject): { message: string; key?: string; inside?: string } {
   const custom = (e.parentSchema as Record<string, unknown> | undefined)?.['x-message']
   switch (e.keyword) {
     case 'additionalProperties': {
       const key = String((e.params as { additionalProperty: string }).additionalProperty)
       const allowed = Object.keys(((e.parentSchema as { properties?: object })?.properties) ?? {})
-      return { key, message: `unknown key "${key}"${allowed.length ? ` (allowed: ${allowed.join(', ')})` : ''}` }
+      return { key, inside: key, message: `unknown key "${key}"${allowed.length ? ` (allowed: ${allowed.join(', ')})` : ''}` }
     }
-    case 'propertyNames':
-      return { message: `name "${String((e.params as { propertyName: string }).propertyName)}" may hold only lowercase letters, digits and '-', starting with a letter or digit` }
-    case 'required':
-      return { message: `missing required key "${(e.params as { missingProperty: string }).missingProperty}"` }
+    case 'propertyNames': {
+      const name = String((e.params as { propertyName: string }).propertyName)
+      return { inside: name, message: `name "${name}" may hold only lowercase letters, digits and '-', starting with a letter or digit` }
+    }
+    case 'required': {
+      const missing = (e.params as { missingProperty: string }).missingProperty
+      return { inside: missing, message: `missing required key "${missing}"` }
+    }
     default:
       if (typeof custom === 'string') return { message: `${custom}, got ${shown(e.data)}` }
       return { message: `${e.message ?? 'is invalid'}, got ${shown(e.data)}` }
@@ -104,12 +114,13 @@ export function validateZoneDocument(doc: unknown): SchemaProblem[] {
   const seen = new Set<string>()
   for (const e of errors) {
     if (dropped.has(e)) continue
-    const { message, key } = describe(e)
+    const { message, key, inside } = describe(e)
     const path = pathOf(e.instancePath)
     const id = path.join('.') + '|' + message
     if (seen.has(id)) continue
     seen.add(id)
-    out.push(key === undefined ? { path, message } : { path, key, message })
+    const refused = inside === undefined ? path : [...path, inside]
+    out.push(key === undefined ? { path, message, refused } : { path, key, message, refused })
   }
   return out
 }
