@@ -139,6 +139,14 @@ const WRITER_WAIT_MS = 2000
 const WRITER_POLL_MS = 100
 /** A watched file open for writing this long is warned about (once). */
 const WRITER_WARN_MS = 10_000
+/**
+ * The longest a watched change waits for the changes after it to stop. Each change puts the reload
+ * off by the debounce (150 ms) to take a burst of writes as one; changes that never pause that long
+ * (a tool writing a file in many small writes, an edit loop) would put it off for ever, so the
+ * reload comes at the latest this long after the first change of the burst, and again as long after
+ * while they go on. A file some process holds open for writing is still not read (writers.ts).
+ */
+export const DEBOUNCE_MAX_MS = 2000
 
 /** Writers grouped by the file they write. */
 const byFile = (writers: readonly Writer[]): Map<string, Writer[]> => {
@@ -176,6 +184,8 @@ export class FileConfigStore implements EditableConfigStore {
   private watching = false
   private debounceMs = 150
   private debounce: NodeJS.Timeout | undefined
+  /** When the first change the pending reload waits for came (performance.now()), DEBOUNCE_MAX_MS counted from it. */
+  private burstSince: number | undefined
   private chain: Promise<unknown> = Promise.resolve()
   /** The last reload was rejected, and the set serving is not what the files say. */
   private rejected = false
@@ -674,13 +684,18 @@ export class FileConfigStore implements EditableConfigStore {
   }
 
   /**
-   * A watched change: reload once no other came for `debounceMs` (not after close()). A reload
-   * deferred for a file still being written looks again after as long, until the writer is done.
+   * A watched change: reload once no other came for `debounceMs`, or DEBOUNCE_MAX_MS after the
+   * first change of the burst, whichever comes first (not after close()). A reload deferred for a
+   * file still being written looks again after as long, until the writer is done.
    */
   private changed(reason: string): void {
     if (!this.watching) return
+    const now = performance.now()
+    this.burstSince ??= now
     clearTimeout(this.debounce)
     this.debounce = setTimeout(() => {
+      this.debounce = undefined
+      this.burstSince = undefined
       this.deferred = false
       this.serialise(() => this.doReload(reason, 'defer'))
         .catch(() => undefined)
@@ -688,7 +703,7 @@ export class FileConfigStore implements EditableConfigStore {
           this.watchLinkTargets()
           if (this.deferred) this.changed(reason)
         })
-    }, this.debounceMs)
+    }, Math.max(0, Math.min(this.debounceMs, this.burstSince + DEBOUNCE_MAX_MS - now)))
   }
 
   /** (Re)watches the directory at its path; one that is not there now is watched when it comes back (the parent's watch). */
