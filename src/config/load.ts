@@ -117,7 +117,8 @@ function freezeNode(rrsets: Map<number, RR[]>): ZoneNode {
 export function buildZone(src: ZoneSource, serialOf: SerialSource, options: BuildOptions = {}): { zone?: Zone; issues: ConfigIssue[]; checks?: Map<string, CheckSpec> } {
   const { zone, issues, checks, dangling } = buildZoneUnsorted(src, serialOf, options)
   // Alone, a file's targets that name nothing in it are its errors (no other zone can hold them).
-  if (dangling && dangling.length > 0) return { issues: sortedIssues([...issues, ...dangling.map((d) => d.issue)]) }
+  const missing = (dangling ?? []).filter((d) => d.here.length === 0)
+  if (missing.length > 0) return { issues: sortedIssues([...issues, ...missing.map((d) => d.issue)]) }
   return zone ? { zone, issues, checks } : { issues: sortedIssues(issues) }
 }
 
@@ -150,7 +151,11 @@ class Refused {
   }
 }
 
-function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: BuildOptions): Built {
+/**
+ * One file built; `origins`: the origins the set's files declare (declaredOrigin), so that a target
+ * this file holds is kept for judging only when a zone nested in this one may answer for it.
+ */
+function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: BuildOptions, origins: ReadonlySet<string> = new Set()): Built {
   const lc = new LineCounter()
   // Keys twice in a mapping are found below, with a set: the parser's own check (uniqueKeys) compares
   // each key with every key before it, and a file of 600,000 records held the server for minutes.
@@ -453,7 +458,19 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
   // The rest places names in the zone: without an origin there is nothing more to check.
   if (origin === undefined) return { issues: issues.issues }
 
-  // Every in-zone name server needs an address to be reachable (glue for the parent, RFC 1034 §4.2.2).
+  // Targets judged once the whole set is known (buildZoneSet): one inside the zone that this file
+  // does not hold as it must is an error unless a zone nested in this one that the set serves holds
+  // it; and one under such a nested zone is judged there alone, since that zone answers for the name
+  // (this file's data there is never served: RFC 1034 §4.2.1, data below a cut is not the zone's).
+  const dangling = new IssueList(src.file, doc, lc)
+  const targets: DanglingTarget[] = []
+  const danglingAt = (target: string, needs: DanglingTarget['needs'], heldHere: string[] | boolean, keyPath: (string | number)[], message: string) => {
+    const before = dangling.issues.length
+    dangling.add('E_ZONE_SEMANTIC', keyPath, message)
+    if (dangling.issues.length > before) targets.push({ issue: dangling.issues[before]!, origin, target, needs, here: heldHere === true ? HELD : heldHere === false ? [] : heldHere })
+  }
+  // Every in-zone name server needs an address to be reachable (RFC 1034 §4.2.2; the parent's glue
+  // is a copy of it): in the zone that answers for its name.
   if (nsKnown) {
     def.ns.forEach((n, i) => {
       if (!refused.whole(['ns', i])) return
@@ -461,9 +478,8 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
       if (!isInZone(ns, origin) || !contentKnown(ns)) return
       const node = nodes.get(ns)
       if (node?.has(RRTYPE.CNAME)) return // reported below: an alias
-      if (!node || (!node.has(RRTYPE.A) && !node.has(RRTYPE.AAAA))) {
-        issues.add('E_ZONE_SEMANTIC', ['ns', i], `name server ${ns} is inside the zone but has no A or AAAA record under records: (glue is required)${finalDotHint(n, 'a name server outside the zone')}`)
-      }
+      const here = addressesOf(node)
+      danglingAt(ns, 'glue', here, ['ns', i], `name server ${ns} is inside the zone but has no A or AAAA record under records: (glue is required)${finalDotHint(n, 'a name server outside the zone')}`)
     })
   }
   for (const t of hostTargets) {
@@ -496,24 +512,20 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
   // another zone the set serves is judged there (buildZoneSet). They are judged beside the file's
   // other errors, except where those leave it unknown what a name holds (records or services the
   // schema refused as a whole, an owner refused in part).
-  const dangling = new IssueList(src.file, doc, lc)
-  const targets: DanglingTarget[] = []
-  const danglingAt = (target: string, needs: DanglingTarget['needs'], keyPath: (string | number)[], message: string) => {
-    const before = dangling.issues.length
-    dangling.add('E_ZONE_SEMANTIC', keyPath, message)
-    if (dangling.issues.length > before) targets.push({ issue: dangling.issues[before]!, origin, target, needs })
-  }
+  // A target the file holds is judged again only under a nested zone (a few; a zone may have thousands).
+  const underNested = (name: string) => [name, ...ancestorsWithin(name, origin)].some((n) => n !== origin && origins.has(n))
   for (const t of recordsKnown && servicesKnown ? aliasTargets : []) {
     const hint = finalDotHint(t.written, 'a target outside the zone')
-    if (hint === '' || !isInZone(t.name, origin) || nodes.has(t.name)) continue
-    danglingAt(t.name, 'name', t.keyPath, `CNAME target ${t.name} names nothing in the zone${hint}`)
+    if (hint === '' || !isInZone(t.name, origin) || (nodes.has(t.name) && !underNested(t.name))) continue
+    danglingAt(t.name, 'name', nodes.has(t.name), t.keyPath, `CNAME target ${t.name} names nothing in the zone${hint}`)
   }
   for (const t of recordsKnown && servicesKnown ? hostTargets : []) {
-    if (t.written === undefined || !isInZone(t.name, origin) || serviceNames.has(t.name) || !contentKnown(t.name)) continue
+    if (t.written === undefined || !isInZone(t.name, origin) || !contentKnown(t.name)) continue
     const node = nodes.get(t.name)
-    if (node?.has(RRTYPE.CNAME) || node?.has(RRTYPE.A) || node?.has(RRTYPE.AAAA)) continue
+    const held = serviceNames.has(t.name) || node?.has(RRTYPE.CNAME) === true || node?.has(RRTYPE.A) === true || node?.has(RRTYPE.AAAA) === true
+    if (held && !underNested(t.name)) continue
     const what = node ? 'has no A or AAAA record and is no service' : 'names nothing in the zone'
-    danglingAt(t.name, 'address', t.keyPath, `${t.what} ${t.name} ${what}: it must name a host with addresses (${t.what === 'SRV target' ? 'RFC 2782' : 'RFC 5321 §5.1'})${node ? '' : finalDotHint(t.written, 'a host outside the zone')}`)
+    danglingAt(t.name, 'address', held, t.keyPath, `${t.what} ${t.name} ${what}: it must name a host with addresses (${t.what === 'SRV target' ? 'RFC 2782' : 'RFC 5321 §5.1'})${node ? '' : finalDotHint(t.written, 'a host outside the zone')}`)
   }
   if (issues.issues.length > 0) return { issues: issues.issues, origin, dangling: targets }
 
@@ -545,24 +557,53 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
 }
 
 /**
- * A target inside a zone that names nothing in it (`needs: 'name'`, a CNAME's), or no host with
- * addresses (`'address'`, an MX exchange's or SRV target's): its issue, unless a zone below the
- * origin that the set serves holds it.
+ * A target inside a zone, judged once the set is known: a CNAME's (`needs: 'name'`: any name), an
+ * MX exchange's or SRV target's (`'address'`: a host with addresses, a service being one), an
+ * in-zone name server's (`'glue'`: A or AAAA records). Under a zone nested in the file's that the
+ * set serves, it is judged in that zone alone, which answers for it; else in the file's own.
  */
 interface DanglingTarget {
+  /** The issue when the target is not held where it is judged (its position, for the other messages too). */
   issue: ConfigIssue
   /** The zone whose file names the target. */
   origin: string
   target: string
-  needs: 'name' | 'address'
+  needs: 'name' | 'address' | 'glue'
+  /** What the file itself holds at the target: its addresses (sorted, RFC 5952) for 'glue'; [] none; HELD otherwise. */
+  here: readonly string[]
+}
+
+/** A target the file holds as it needs (a 'name' or 'address' target; a name server's addresses are listed instead). */
+const HELD: readonly string[] = Object.freeze(['(held)'])
+
+/** The A and AAAA addresses of a node, as RFC 5952 text, sorted. */
+function addressesOf(node: ReadonlyMap<number, readonly RR[]> | undefined): string[] {
+  const out = [...(node?.get(RRTYPE.A) ?? []), ...(node?.get(RRTYPE.AAAA) ?? [])].map((r) => canonicalAddress(r.address!))
+  return [...new Set(out)].sort()
 }
 
 /** Whether `zone` holds `target` as `needs` asks: any name, or an address (a service answers with its VIPs). */
 function holds(zone: Zone, target: string, needs: DanglingTarget['needs']): boolean {
   const node = zone.nodes.get(target)
   if (!node) return false
+  if (needs === 'glue') return addressesOf(node.rrsets).length > 0
   if (needs === 'name' || zone.services.has(target)) return true
   return node.rrsets.has(RRTYPE.A) || node.rrsets.has(RRTYPE.AAAA) || node.rrsets.has(RRTYPE.CNAME)
+}
+
+/**
+ * The issue of target `d` in a set where `inner`, a zone nested in d's, answers for it; undefined
+ * when it holds it (a name server: with the addresses d's file gives it, if it gives any).
+ */
+function nestedIssue(d: DanglingTarget, inner: Zone): ConfigIssue | undefined {
+  if (d.needs !== 'glue') return holds(inner, d.target, d.needs) ? undefined : d.issue
+  const there = addressesOf(inner.nodes.get(d.target)?.rrsets)
+  const where = `zone ${inner.origin} (${inner.file}), which answers for the name`
+  if (there.length === 0) return { ...d.issue, message: `name server ${d.target} is in ${where}, and has no A or AAAA record there (glue is required)` }
+  if (d.here.length > 0 && d.here.join() !== there.join()) {
+    return { ...d.issue, message: `name server ${d.target} has addresses in this file (${d.here.join(', ')}) other than those of ${where} (${there.join(', ')}); this zone's NS answers would hand out these: write the same ones here, or none` }
+  }
+  return undefined
 }
 
 /**
@@ -698,8 +739,9 @@ export function buildZoneSet(sources: ZoneSource[], serialOf: SerialSource, gene
   const dangling: { d: DanglingTarget; into: ConfigIssue[] }[] = []
   // Origins declared by a file that has errors (its zone unknown): targets under them are not judged.
   const broken = new Set<string>()
+  const origins = new Set(sources.map((s) => declaredOrigin(s.text)).filter((o) => o !== undefined))
   for (const src of sources) {
-    const r = buildZoneUnsorted(src, serialOf, options)
+    const r = buildZoneUnsorted(src, serialOf, options, origins)
     const issues = [...r.issues]
     perFile.push(issues)
     if (!r.zone) {
@@ -718,12 +760,13 @@ export function buildZoneSet(sources: ZoneSource[], serialOf: SerialSource, gene
     for (const d of r.dangling ?? []) dangling.push({ d, into: issues })
   }
   // A target under a zone of the set nested in the file's (gslb.example.com served beside
-  // example.com) is answered from that zone: it decides. When that zone's file has errors of its
-  // own, what it will hold is unknown: the target is judged once it is fixed.
+  // example.com) is answered from that zone: it decides, whatever the file holds there (never
+  // served). When that zone's file has errors of its own, what it will hold is unknown: the target
+  // is judged once it is fixed.
   for (const { d, into } of dangling) {
     const inner = [d.target, ...ancestorsWithin(d.target, d.origin)].find((n) => n !== d.origin && (zones.has(n) || broken.has(n)))
-    if (inner === undefined) into.push(d.issue)
-    else if (zones.has(inner) && !holds(zones.get(inner)!, d.target, d.needs)) into.push(d.issue)
+    const issue = inner === undefined ? (d.here.length === 0 ? d.issue : undefined) : zones.has(inner) ? nestedIssue(d, zones.get(inner)!) : undefined
+    if (issue) into.push(issue)
   }
   const issues = perFile.flatMap(sortedIssues)
   if (issues.length > 0) throw new ConfigError(issues)
