@@ -14,6 +14,7 @@ import { ancestorsWithin, canonical, isInZone, nameProblem, resolveName } from '
 import {
   RRTYPE,
   RRTYPE_NAME,
+  STATIC_TYPES,
   type CaaData,
   type MxData,
   type RR,
@@ -339,7 +340,7 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
       if (target !== undefined) put({ ...rr, type: RRTYPE.CNAME, domain: target }, [...base, 'CNAME'])
       if (target !== undefined) aliasTargets.push({ name: target, keyPath: [...base, 'CNAME'], written: set.CNAME! })
       if (name === origin) issues.add('E_ZONE_SEMANTIC', [...base, 'CNAME'], 'a CNAME cannot stand at the zone apex, which holds the SOA and NS records (RFC 1034 §3.6.2)')
-      const others = Object.keys(set).filter((k) => k !== 'CNAME' && k !== 'ttl')
+      const others = Object.keys(set).filter((k) => k !== 'CNAME' && (STATIC_TYPES as readonly string[]).includes(k))
       if (others.length > 0) issues.add('E_ZONE_SEMANTIC', [...base, 'CNAME'], `a CNAME cannot share its name with other data (${others.join(', ')}) (RFC 1034 §3.6.2)`)
     }
     if (taken('TXT')) {

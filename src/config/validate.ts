@@ -69,6 +69,9 @@ function describe(e: ErrorObject): { message: string; key?: string; inside?: str
   }
 }
 
+/** Whether error `e` is about the value of error `a` or a value inside it. */
+const within = (e: ErrorObject, a: ErrorObject): boolean => e.instancePath === a.instancePath || e.instancePath.startsWith(a.instancePath + '/')
+
 /**
  * Validates (and fills defaults into) a parsed zone document. Returns every problem, with the
  * noise of anyOf branches folded into the anyOf's own message.
@@ -86,7 +89,9 @@ export function validateZoneDocument(doc: unknown): SchemaProblem[] {
     const base = a.schemaPath + '/'
     const branches = a.schema as { type?: string }[]
     const kind = Array.isArray(a.data) ? 'array' : a.data === null ? 'null' : typeof a.data === 'number' ? (Number.isInteger(a.data) ? 'integer' : 'number') : typeof a.data
-    const inner = errors.filter((e) => e !== a && e.schemaPath.startsWith(base))
+    // Its branches' errors: under its schema path AND at or under its value (one schema checks
+    // every record set, so another owner's error has the same schema path).
+    const inner = errors.filter((e) => e !== a && e.schemaPath.startsWith(base) && within(e, a))
     // Among branches of the data's type, the one with the fewest errors is the one meant.
     let keep = -1
     let fewest = Infinity
@@ -108,7 +113,7 @@ export function validateZoneDocument(doc: unknown): SchemaProblem[] {
   for (const a of errors) {
     if (a.keyword !== 'propertyNames') continue
     const name = (a.params as { propertyName: string }).propertyName
-    for (const e of errors) if (e !== a && e.schemaPath.startsWith(a.schemaPath + '/') && (e as ErrorObject & { propertyName?: string }).propertyName === name) dropped.add(e)
+    for (const e of errors) if (e !== a && e.schemaPath.startsWith(a.schemaPath + '/') && within(e, a) && (e as ErrorObject & { propertyName?: string }).propertyName === name) dropped.add(e)
   }
   const out: SchemaProblem[] = []
   const seen = new Set<string>()
