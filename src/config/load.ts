@@ -602,7 +602,7 @@ function nestedIssue(d: DanglingTarget, inner: Zone): ConfigIssue | undefined {
   const where = `zone ${inner.origin} (${inner.file}), which answers for the name`
   if (there.length === 0) return { ...d.issue, message: `name server ${d.target} is in ${where}, and has no A or AAAA record there (glue is required)` }
   if (d.here.length > 0 && d.here.join() !== there.join()) {
-    return { ...d.issue, message: `name server ${d.target} has addresses in this file (${d.here.join(', ')}) other than those of ${where} (${there.join(', ')}); this zone's NS answers would hand out these: write the same ones here, or none` }
+    return { ...d.issue, message: `name server ${d.target} has addresses in this file (${d.here.join(', ')}) other than those of ${where} (${there.join(', ')}); these are never served (a query for the name, and the additional section of this zone's NS answers, give that zone's), so they only mislead: write the same ones here, or none` }
   }
   return undefined
 }

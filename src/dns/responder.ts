@@ -19,6 +19,7 @@
  */
 import type { HealthGenerations } from '../health/poller.js'
 import type { ClientLocation, VipHealth } from '../model/gslb.js'
+import { isInZone } from '../model/name.js'
 import { RRTYPE, type RR, type ServedZone, type ServedZoneSet } from '../model/types.js'
 import { select, type Selection } from '../select/select.js'
 import { locateRaw, withDefault, type GeoLookup } from './client.js'
@@ -91,15 +92,20 @@ function unanswered(kind: OutcomeKind, rcode: number, zone: ServedZone | undefin
 const ANY_ORDER = [RRTYPE.A, RRTYPE.AAAA, RRTYPE.MX, RRTYPE.TXT, RRTYPE.SRV, RRTYPE.CAA, RRTYPE.SOA, RRTYPE.NS]
 const MAX_CNAME_CHAIN = 16
 
-/** Addresses of in-zone targets (NS, MX, SRV) for the additional section. */
-function additionalFor(zone: ServedZone, rrs: readonly RR[]): RR[] {
+/**
+ * Addresses of in-zone targets (NS, MX, SRV) for the additional section, each from the zone that
+ * answers for it: a zone of the set nested in this one where there is one (config/load.ts judges a
+ * name server there too, and a copy in this zone's file must hold the same addresses), so that the
+ * additional section says what a query for the name itself would.
+ */
+function additionalFor(set: ServedZoneSet, zone: ServedZone, rrs: readonly RR[]): RR[] {
   const out: RR[] = []
   const seen = new Set<string>()
   for (const rr of rrs) {
     const target = rr.type === RRTYPE.NS ? rr.ns : rr.type === RRTYPE.MX ? rr.exchange : rr.type === RRTYPE.SRV ? rr.target : undefined
-    if (target === undefined || seen.has(target)) continue
+    if (target === undefined || seen.has(target) || !isInZone(target, zone.origin)) continue
     seen.add(target)
-    const node = zone.nodes.get(target)
+    const node = (findZone(set, target) ?? zone).nodes.get(target)
     if (!node) continue
     for (const t of [RRTYPE.A, RRTYPE.AAAA]) {
       const set = node.rrsets.get(t)
@@ -189,7 +195,7 @@ export function respond(set: ServedZoneSet, q: Query, peer = '', gslb: GslbConte
     }
     if (!rrs) return outcome('nodata', RCODE.NOERROR, zone, answer, [zone.negativeSoa])
     answer.push(...rrs)
-    return outcome('answer', RCODE.NOERROR, zone, answer, EMPTY, additionalFor(zone, rrs))
+    return outcome('answer', RCODE.NOERROR, zone, answer, EMPTY, additionalFor(set, zone, rrs))
   }
   return outcome('answer', RCODE.NOERROR, zone, answer)
 }

@@ -6,7 +6,10 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { buildZoneSet } from '../../src/config/load.js'
+import { respond } from '../../src/dns/responder.js'
+import { parseQuery, type Query } from '../../src/dns/wire.js'
 import { ConfigError, formatIssue } from '../../src/errors.js'
+import { RRTYPE } from '../../src/model/types.js'
 
 const serial = () => 1
 
@@ -35,7 +38,7 @@ test('a name server in a nested zone of the set needs its address there, not in 
 
 test('a name server\'s addresses in the parent file must be those of the nested zone, whose NS answers would hand them out otherwise', () => {
   assert.deepEqual(issues(a('  ns.sub: { A: 192.0.2.77 }\n'), sub('  ns: { A: 192.0.2.88 }\n')), [
-    'a.yaml:3:11: ns.1: name server ns.sub.a.test has addresses in this file (192.0.2.77) other than those of zone sub.a.test (sub.yaml), which answers for the name (192.0.2.88); this zone\'s NS answers would hand out these: write the same ones here, or none',
+    'a.yaml:3:11: ns.1: name server ns.sub.a.test has addresses in this file (192.0.2.77) other than those of zone sub.a.test (sub.yaml), which answers for the name (192.0.2.88); these are never served (a query for the name, and the additional section of this zone\'s NS answers, give that zone\'s), so they only mislead: write the same ones here, or none',
   ])
   // The same ones, written otherwise (RFC 5952, in another order): a copy, no error.
   assert.deepEqual(issues(a('  ns.sub: { A: 192.0.2.88, AAAA: "2001:DB8:0::53" }\n'), sub('  ns: { AAAA: 2001:db8::53, A: 192.0.2.88 }\n')), [])
@@ -57,4 +60,14 @@ test('alone, without a nested zone, an in-zone name server still needs its addre
     'a.yaml:3:11: ns.1: name server ns.sub.b.test is inside the zone but has no A or AAAA record under records: (glue is required) (written "ns.sub" without a final dot, so under the origin; a name server outside the zone is written "ns.sub.")',
   ])
   assert.deepEqual(issues(`${own}  ns.sub: { A: 192.0.2.77 }\n`, sub('')), [])
+})
+
+test('the NS answer of the parent carries the name server\'s address from the nested zone, which answers for it (none was given before)', () => {
+  const set = buildZoneSet([{ file: 'a.yaml', text: a() }, { file: 'sub.yaml', text: sub('  ns: { A: 192.0.2.88 }\n') }], serial, 1)
+  const wire = Buffer.concat([Buffer.from([0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 97, 4, 116, 101, 115, 116, 0, 0, RRTYPE.NS, 0, 1])])
+  const parsed = parseQuery(wire)
+  assert.equal(parsed.kind, 'query')
+  const out = respond(set, (parsed as { query: Query }).query)
+  assert.deepEqual(out.answer.map((r) => r.ns), ['ns1.a.test', 'ns.sub.a.test'])
+  assert.deepEqual(out.additional.map((r) => `${r.name} ${r.address}`), ['ns1.a.test 192.0.2.53', 'ns.sub.a.test 192.0.2.88'])
 })
