@@ -596,7 +596,7 @@ export class DnsWorkers {
     // unknown, so up by default, even for a region that is down).
     const started = this.slots.filter((s) => s.phase !== 'forked')
     const health = started.length > 0 ? (this.health.update() ?? undefined) : undefined
-    for (const s of started) this.send(s, { type: 'zones', seq, zones: set, health })
+    for (const s of started) this.send(s, { type: 'zones', seq, zones: set, removed, health })
   }
 
   /**

@@ -8,6 +8,7 @@ import type { HandlerOptions } from '../dns/handler.js'
 import type { BoundAddress, ListenAddress, TcpOptions } from '../dns/server.js'
 import type { ServedZoneSet } from '../model/types.js'
 import type { HealthView } from '../health/poller.js'
+import type { Removal } from '../metrics/index.js'
 import type { MetricsJson } from './metrics.js'
 import type { HealthDelta } from './health-sync.js'
 
@@ -38,9 +39,11 @@ export type ToWorker =
    * A new zone set, with the health update that goes with it (the poller has just added or removed
    * the set's checks): in one message, so that a worker never answers from a set that names a check
    * its health view does not have yet (an edited check's new key: unknown, i.e. up by default, even
-   * for a down region) or from a view that lost the checks its set still names.
+   * for a down region) or from a view that lost the checks its set still names. `removed`: the
+   * series the set takes away from the one before (the worker's last, as every set reaches every
+   * worker in order): found once here rather than by every worker on the loop that answers DNS.
    */
-  | { type: 'zones'; seq: number; zones: ServedZoneSet; health?: HealthUpdate }
+  | { type: 'zones'; seq: number; zones: ServedZoneSet; removed: Removal[]; health?: HealthUpdate }
   | HealthUpdate
   | { type: 'metrics'; id: number }
   /**

@@ -13,7 +13,7 @@ import { formatAddress } from '../model/address.js'
 import { GeoDb } from '../geo/index.js'
 import { HealthReplica } from './health-sync.js'
 import { createLogger, type Logger } from '../log.js'
-import { Metrics, removedSeries } from '../metrics/index.js'
+import { Metrics } from '../metrics/index.js'
 import type { VipHealth } from '../model/gslb.js'
 import type { ServedZoneSet } from '../model/types.js'
 import type { FromWorker, HealthUpdate, ToWorker, WorkerInit } from './protocol.js'
@@ -158,7 +158,7 @@ function main(): void {
         if (msg.health) updateHealth(msg.health)
         // A zone, service or region gone from the set takes its series with it, from this report on
         // (the control process strips them from the reports tagged with an older set: cluster/metrics.ts).
-        if (zones) metrics?.forgetSeries(removedSeries(zones, msg.zones))
+        if (msg.removed.length > 0) metrics?.forgetSeries(msg.removed)
         zones = msg.zones
         zonesSeq = msg.seq
         ack(msg.seq)
