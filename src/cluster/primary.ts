@@ -603,7 +603,7 @@ export class DnsWorkers {
    * Takes the series of the zones, services and regions removed by zone set `seq` out of the
    * totals: every worker's last report, what dead workers left (and a fold under way), and reports
    * still to come from a worker that has not applied `seq` yet (SeriesRemovals). Each worker drops
-   * its own when it applies it.
+   * its own when it applies it (the list goes with the set: the 'zones' message's `removed`).
    */
   private forgetSeries(removals: Removal[], seq: number): void {
     this.removals.removed(removals, seq)
