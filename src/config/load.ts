@@ -450,7 +450,7 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
       if (names.length === 0) issues.add('E_ZONE_SEMANTIC', [...base, 'regions'], 'the zone defines no regions for this service to answer from')
       if (svc.regions !== 'all') {
         svc.regions.forEach((n, i) => {
-          if (!(n in def.regions)) issues.add('E_ZONE_SEMANTIC', [...base, 'regions', i], `unknown region "${n}" (regions of this zone: ${Object.keys(def.regions).join(', ') || 'none'})`)
+          if (!Object.hasOwn(def.regions, n)) issues.add('E_ZONE_SEMANTIC', [...base, 'regions', i], `unknown region "${n}" (regions of this zone: ${Object.keys(def.regions).join(', ') || 'none'})`)
           else if (svc.regions.indexOf(n) !== i) issues.add('E_ZONE_SEMANTIC', [...base, 'regions', i], `region "${n}" is listed twice`)
         })
       }

@@ -34,13 +34,23 @@ function validator(): ValidateFunction {
   return compiled
 }
 
-function pathOf(instancePath: string): (string | number)[] {
+/**
+ * An error's instance path as key path segments: an index into a list is a number, a key of a
+ * mapping a string even when it is digits (a region `1`, an owner `123`), as the checks beyond the
+ * schema (Object.entries) and the document write it; else a refused value there would pass for taken.
+ */
+function pathOf(instancePath: string, doc: unknown): (string | number)[] {
   if (!instancePath) return []
+  let at: unknown = doc
   return instancePath
     .slice(1)
     .split('/')
     .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
-    .map((s) => (/^\d+$/.test(s) ? Number(s) : s))
+    .map((s) => {
+      const seg = Array.isArray(at) && /^\d+$/.test(s) ? Number(s) : s
+      at = at !== null && typeof at === 'object' ? (at as Record<string | number, unknown>)[seg] : undefined
+      return seg
+    })
 }
 
 /** A value as an error shows it: its JSON, but a number JSON has no text for (`1e400` reads as Infinity) as itself, not "null". */
@@ -120,7 +130,7 @@ export function validateZoneDocument(doc: unknown): SchemaProblem[] {
   for (const e of errors) {
     if (dropped.has(e)) continue
     const { message, key, inside } = describe(e)
-    const path = pathOf(e.instancePath)
+    const path = pathOf(e.instancePath, doc)
     const id = path.join('.') + '|' + message
     if (seen.has(id)) continue
     seen.add(id)

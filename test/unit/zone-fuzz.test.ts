@@ -17,18 +17,33 @@ import { docsYaml } from '../helpers/docs.js'
 import { ROOT } from '../helpers/server.js'
 
 const serial = () => 1
-const JUNK: unknown[] = [null, 0, -1, 1.5, 'x', '', 'a.b.', [], [1, 'y'], {}, { a: 1 }, true, '999.1.1.1', 'http://{vip}/', { country: 'ZZ' }, ['eu-west', 'nope'], 'all', 70000]
+const JUNK: unknown[] = [
+  null, 0, -1, 1.5, 'x', '', 'a.b.', [], [1, 'y'], {}, { a: 1 }, true, '999.1.1.1', 'http://{vip}/', { country: 'ZZ' }, ['eu-west', 'nope'], 'all', 70000,
+  // strings where numbers are expected, huge and negative numbers, NaN-like strings
+  '300', 'NaN', '-1', '1e400', Infinity, -Infinity, -1e9, 2 ** 53 + 1, 0.000001,
+  // names an object has without being given them, and deep nesting
+  'toString', ['toString', '__proto__', 'constructor'], { constructor: 1 }, [[[[[[[[[['x']]]]]]]]]], { a: { b: { c: { d: { e: {} } } } } },
+]
+/** Keys a map may be given instead of its own: digits (a list index to a key path), names an object has already, case and dots. */
+const KEYS = ['1', '123', '0', '__proto__', 'constructor', 'toString', 'hasOwnProperty', 'WWW', 'a.b', 'Eu-West', 'null', '']
 
-/** `doc` with about one value in eight replaced, removed or given an unknown sibling, at every depth. */
+const pick = <T>(list: readonly T[], rnd: () => number): T => list[Math.floor(rnd() * list.length)]!
+
+/** `doc` with about one value in eight replaced, removed, renamed or given an unknown sibling, at every depth. */
 function damage(doc: unknown, rnd: () => number): unknown {
   if (doc === null || typeof doc !== 'object') return doc
   const o = doc as Record<string, unknown>
   for (const k of Object.keys(o)) {
     const r = rnd()
-    if (r < 0.08) o[k] = JUNK[Math.floor(rnd() * JUNK.length)]
+    if (r < 0.08) o[k] = pick(JUNK, rnd)
     else if (r < 0.11) delete o[k]
-    else if (r < 0.13) o[`${k}x`] = JUNK[Math.floor(rnd() * JUNK.length)]
-    else damage(o[k], rnd)
+    else if (r < 0.13) o[`${k}x`] = pick(JUNK, rnd)
+    else if (r < 0.15 && !Array.isArray(o)) {
+      // Renamed (its content damaged too): defineProperty, since `o['__proto__'] = v` sets the prototype.
+      const v = o[k]
+      delete o[k]
+      Object.defineProperty(o, pick(KEYS, rnd), { value: damage(v, rnd), enumerable: true, configurable: true, writable: true })
+    } else damage(o[k], rnd)
   }
   return doc
 }
@@ -45,6 +60,21 @@ describe('damaged zone files', () => {
   test('an unknown key beside a CNAME is an unknown key, not other data beside the alias', () => {
     const issues = buildZone({ file: 'z.yaml', text: 'origin: a.test\nsoa: { mname: ns1, rname: h }\nns: [ns1]\nrecords:\n  ns1: { A: 192.0.2.1 }\n  www: { CNAME: ns1, CNAMEx: 1 }\n' }, serial).issues
     assert.deepEqual(issues.map((i) => i.message), ['unknown key "CNAMEx" (allowed: ttl, A, AAAA, CNAME, TXT, MX, SRV, CAA)'])
+  })
+
+  const head = 'origin: a.test\nsoa: { mname: ns1, rname: h }\nns: [ns1]\nrecords:\n  ns1: { A: 192.0.2.1 }\n'
+  const messages = (text: string) => buildZone({ file: 'z.yaml', text }, serial).issues.map((i) => `${i.path} ${i.message}`)
+
+  test('a value refused under a key of digits (owner 123, region 1) is refused, not walked as taken (the key path took "1" for a list index)', () => {
+    assert.deepEqual(messages(`${head}  123: { MX: { preference: 1 } }\n`), ['records.123.MX missing required key "exchange"'])
+    assert.deepEqual(messages(`${head}regions:\n  1: { location: { lat: 1, lon: 1 }, vips: [bad] }\n`), ['regions.1.vips.0 must be an IPv4 or IPv6 address, got "bad"'])
+    // The refused port alone, not also the health check's own complaint about it.
+    assert.deepEqual(messages(`${head}regions:\n  1: { location: { lat: 1, lon: 1 }, vips: [192.0.2.9], check: { type: tcp, port: x } }\n`), ['regions.1.check.port must be a port number 1..65535, got "x"'])
+  })
+
+  test('a service naming a region an object has without being given it (toString, __proto__, constructor) names an unknown region', () => {
+    const text = `${head}regions:\n  eu: { location: { lat: 1, lon: 1 }, vips: [192.0.2.9] }\nservices:\n  www: { regions: [toString, __proto__, constructor] }\n`
+    assert.deepEqual(messages(text), ['toString', '__proto__', 'constructor'].map((n, i) => `services.www.regions.${i} unknown region "${n}" (regions of this zone: eu)`))
   })
 
   for (const [what, read] of [
