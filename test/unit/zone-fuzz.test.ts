@@ -77,6 +77,16 @@ describe('damaged zone files', () => {
     assert.deepEqual(messages(text), ['toString', '__proto__', 'constructor'].map((n, i) => `services.www.regions.${i} unknown region "${n}" (regions of this zone: eu)`))
   })
 
+  test('a key is the name as written: null, 1e3, 1.50 and 0x10 are owners null, 1e3, 1.50 and 0x10, not the apex, 1000, 1.5 and 16', () => {
+    const text = `${head}  null: { A: 192.0.2.2 }\n  1e3: { A: 192.0.2.3 }\n  1.50: { A: 192.0.2.4 }\n  0x10: { A: 192.0.2.5 }\n  "007": { A: 192.0.2.6 }\n`
+    const { zone, issues } = buildZone({ file: 'z.yaml', text }, serial)
+    assert.deepEqual(issues, [])
+    const holders = (address: string) => [...zone!.nodes].filter(([, n]) => n.rrsets.get(1)?.some((rr) => rr.address === address)).map(([name]) => name)
+    assert.deepEqual(['192.0.2.2', '192.0.2.3', '192.0.2.4', '192.0.2.5', '192.0.2.6'].map(holders), [['null.a.test'], ['1e3.a.test'], ['1.50.a.test'], ['0x10.a.test'], ['007.a.test']])
+    // Written twice as the same name is still a duplicate key.
+    assert.deepEqual(messages(`${head}  12: { A: 192.0.2.2 }\n  "12": { A: 192.0.2.3 }\n`), [' key "12" appears twice in the same mapping'])
+  })
+
   for (const [what, read] of [
     ['the demo zone', () => readFile(path.join(ROOT, 'zones', 'gslb.example.test.yaml'), 'utf8')],
     ['the docs complete example', () => docsYaml('zones.md', 'Complete example')],
