@@ -53,7 +53,8 @@ export function ancestorsWithin(name: string, origin: string): string[] {
   return out
 }
 
-const LABEL_RE = /^(?!-)[a-z0-9_-]{1,63}(?<!-)$|^_?[a-z0-9-]{1,63}$/
+/** A label: letters (lowercase, as names are stored), digits, `-` and `_`, not starting or ending with `-` (RFC 952/1123 host names; `_` for service labels such as `_dmarc`, RFC 8552). */
+const LABEL_RE = /^(?!-)[a-z0-9_-]{1,63}(?<!-)$/
 
 /** Checks a canonical name's syntax; returns the reason it is bad, or null. */
 export function nameProblem(name: string): string | null {

@@ -89,6 +89,8 @@ describe('zone files', () => {
     ['a CNAME hidden beside an A by writing its owner absolute', ZONE.replace('alias: { CNAME: www }', 'alias: { CNAME: www }\n  alias.example.test.: { A: 192.0.2.7 }'), /^zones\/t\.yaml:10:3: records\.alias\.example\.test\.: owner name alias\.example\.test is also written as "alias"/],
     ['an internationalized owner name not in its ASCII form (with the form to write)', ZONE.replace('alias:', 'bücher:'), /^zones\/t\.yaml:9:\d+: records\.bücher: owner name: label "bücher" may hold only letters, digits, '-' and '_' and may not start or end with '-'; an internationalized label is written in its ASCII form: "xn--bcher-kva"$/],
     ['a label with a character no name may hold (no ASCII form to suggest)', ZONE.replace('alias:', 'a+b:'), /records\.a\+b: owner name: label "a\+b" may hold only letters, digits, '-' and '_' and may not start or end with '-'$/],
+    ['a label ending in -', ZONE.replace('alias:', 'www-:'), /records\.www-: owner name: label "www-" may hold only letters, digits, '-' and '_' and may not start or end with '-'$/],
+    ['a label starting with - under _ (the old second pattern let it by)', ZONE.replace('alias:', '-x._tcp:'), /records\.-x\._tcp: owner name: label "-x" may hold only/],
     ['a name server that is a CNAME', ZONE.replace('ns: [ns1, ns2.elsewhere.test.]', 'ns: [ns1, alias]'), /^zones\/t\.yaml:4:\d+: ns\.1: name server alias\.example\.test is a CNAME/],
   ]
   for (const [what, text, expected] of cases) {
