@@ -29,6 +29,7 @@ import { checkKey } from '../health/spec.js'
 import type { CheckSpec, GeoPoint, Region, Service, Vip } from '../model/gslb.js'
 import type { CheckDef, LocationDef, RegionDef, ServiceDef } from '../model/types.js'
 import { validateZoneDocument } from './validate.js'
+import { keyAsWritten } from './yaml-keys.js'
 
 export const ZONE_FILE_RE = /^[^.].*\.ya?ml$/
 
@@ -184,9 +185,7 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
       const seen = new Set<string>()
       for (const pair of map.items) {
         if (!isScalar(pair.key)) continue
-        // A key is a name as written: `123`, `1e3`, `1.50`, `0x10`, `null` or `~` read as YAML
-        // scalars would be the owner 123, 1000, 1.5 (two labels), 16, or '' (the apex).
-        if (typeof pair.key.value !== 'string' && typeof pair.key.source === 'string') pair.key.value = pair.key.source
+        keyAsWritten(pair)
         const k = String(pair.key.value)
         // Reported at the second key (the parser would say the mapping).
         if (seen.has(k) && pair.key.range) {

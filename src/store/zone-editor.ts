@@ -16,6 +16,7 @@
 import { createHash } from 'node:crypto'
 import { isDeepStrictEqual } from 'node:util'
 import YAML, { isAlias, isCollection, isMap, isScalar, isSeq, type Document, type Node as YamlNode, type Scalar, type YAMLMap, type YAMLSeq } from 'yaml'
+import { keyAsWritten } from '../config/yaml-keys.js'
 import { MeridianError } from '../errors.js'
 
 export type KeyPath = readonly (string | number)[]
@@ -46,9 +47,11 @@ export function ifNoneMatchMatches(header: string, etag: string): boolean {
   return header.split(',').some((t) => t.trim() === '*' || t.trim().replace(/^W\//, '') === etag)
 }
 
-/** Parses a zone file's text as the loader does, keeping comments. Check `doc.errors` before editing. */
+/** Parses a zone file's text as the loader does (keys as written), keeping comments. Check `doc.errors` before editing. */
 export function parseZoneText(text: string): Document {
-  return YAML.parseDocument(text, { uniqueKeys: true, prettyErrors: false })
+  const doc = YAML.parseDocument(text, { uniqueKeys: true, prettyErrors: false })
+  YAML.visit(doc, { Pair: (_, pair) => void keyAsWritten(pair) })
+  return doc
 }
 
 /** A change the zone file as it is on disk prevents: not YAML (`yaml`), or content that made the change fail (an alias bomb). */
