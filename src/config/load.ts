@@ -141,6 +141,9 @@ export function buildZone(src: ZoneSource, serialOf: SerialSource, options: Buil
   return zone ? { zone, issues, checks } : { issues: sortedIssues(issues) }
 }
 
+/** A YAML reader's message as an operator reads it: its stack overflow on a value nested thousands deep said as such. */
+const yamlMessage = (m: string): string => (/maximum call stack size exceeded/i.test(m) ? 'values nested too deeply to read (the YAML reader ran out of stack here); a zone file needs a few levels' : m)
+
 const sortedIssues = (issues: ConfigIssue[]): ConfigIssue[] => issues.sort((a, b) => a.line - b.line || a.col - b.col)
 
 /**
@@ -200,7 +203,7 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
     for (const e of doc.errors) {
       // With prettyErrors off the parser leaves linePos unset: the position comes from its offset.
       const pos = e.linePos?.[0] ?? lc.linePos(e.pos[0])
-      issues.issues.push({ code: 'E_ZONE_YAML', file: src.file, line: pos.line, col: pos.col, path: '', message: e.message.split('\n')[0] ?? e.message })
+      issues.issues.push({ code: 'E_ZONE_YAML', file: src.file, line: pos.line, col: pos.col, path: '', message: yamlMessage(e.message.split('\n')[0] ?? e.message) })
     }
     return { issues: issues.issues }
   }
@@ -218,7 +221,7 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
     })
     const pos = lc.linePos(at)
     const excessive = /alias count/i.test((err as Error).message)
-    const message = excessive ? 'aliases expand to too many nodes (a resource exhaustion attack?); write the values out instead' : (err as Error).message
+    const message = excessive ? 'aliases expand to too many nodes (a resource exhaustion attack?); write the values out instead' : yamlMessage((err as Error).message)
     issues.issues.push({ code: 'E_ZONE_YAML', file: src.file, line: pos.line, col: pos.col, path: '', message })
     return { issues: issues.issues }
   }

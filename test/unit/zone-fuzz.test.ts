@@ -49,6 +49,16 @@ function damage(doc: unknown, rnd: () => number): unknown {
 }
 
 describe('damaged zone files', () => {
+  test('a value nested thousands deep is one error that says so, not the YAML reader\'s stack overflow', () => {
+    for (const deep of [`[${'['.repeat(20_000)}${']'.repeat(20_000)}]`, `\n${Array.from({ length: 1200 }, (_, i) => `${'  '.repeat(i + 2)}a:`).join('\n')} 1`]) {
+      const issues = buildZone({ file: 'd.yaml', text: `origin: d.test\nsoa: { mname: ns1, rname: h }\nns: [ns1]\nrecords:\n  ns1: { A: 192.0.2.1 }\n  x: ${deep}\n` }, serial).issues
+      assert.deepEqual(
+        issues.map((i) => `${i.code} ${i.message}`),
+        ['E_ZONE_YAML values nested too deeply to read (the YAML reader ran out of stack here); a zone file needs a few levels'],
+      )
+    }
+  })
+
   test('two record sets refused by the same schema are both reported (one anyOf no longer takes the other owner\'s error as its branch\'s)', () => {
     const problems = validateZoneDocument({ origin: 'a.test', soa: { mname: 'ns1', rname: 'h' }, ns: ['ns1'], records: { ns1: { A: '192.0.2.1', AAAA: 'all' }, web: { AAAA: {} } } })
     assert.deepEqual(
