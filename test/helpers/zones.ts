@@ -25,3 +25,33 @@ export async function serveInPlace(t: TestContext, dir: string, args: string[] =
   t.after(() => server.stop())
   return { server, url: await adminUrl(server) }
 }
+
+/**
+ * A zone file (`a.test`) with errors of the schema and errors beyond it, shared by the unit test of
+ * the loader and the e2e test of `meridian check`, the reload log and POST /v1/reload.
+ */
+export const BROKEN_ZONE = `origin: a.test
+soa: { mname: ns1, rname: hostmaster }
+ns: [ns1, ns2]
+records:
+  ns1: { A: 192.0.2.53 }
+  "@": { MX: { preference: 10, exchange: mail } }
+  ns3: { A: 192.0.2.999 }
+regions:
+  eu-west:
+    location: { country: IE }
+    vips: [192.0.2.10]
+    check: { type: http, port: 99999 }
+services:
+  www: { regions: [eu-west, us-east] }
+`
+
+/** BROKEN_ZONE's problems in the order of the file: code, and `line:col: path: message`. */
+export const BROKEN_ZONE_PROBLEMS: readonly (readonly [string, string])[] = [
+  ['E_ZONE_SEMANTIC', '3:11: ns.1: name server ns2.a.test is inside the zone but has no A or AAAA record under records: (glue is required)'],
+  ['E_ZONE_SEMANTIC', '6:42: records.@.MX.exchange: MX exchange mail.a.test names nothing in the zone: it must name a host with addresses (RFC 5321 §5.1)'],
+  ['E_ZONE_SCHEMA', '7:13: records.ns3.A: must be an IPv4 address such as 192.0.2.1, got "192.0.2.999"'],
+  ['E_ZONE_SCHEMA', '12:32: regions.eu-west.check.port: must be a port number 1..65535, got 99999'],
+  // eu-west, whose check the schema refused, is a region all the same: only us-east is unknown.
+  ['E_ZONE_SEMANTIC', '14:29: services.www.regions.1: unknown region "us-east" (regions of this zone: eu-west)'],
+]
