@@ -621,7 +621,7 @@ function holds(zone: Zone, target: string, needs: DanglingTarget['needs']): bool
  * when it holds it (a name server: with the addresses d's file gives it, if it gives any).
  */
 function nestedIssue(d: DanglingTarget, inner: Zone): ConfigIssue | undefined {
-  if (d.needs !== 'glue') return holds(inner, d.target, d.needs) ? undefined : d.issue
+  if (d.needs !== 'glue') return holds(inner, d.target, d.needs) ? undefined : { ...d.issue, message: `${d.issue.message}; it was looked for in zone ${inner.origin} (${inner.file}), which answers for the name` }
   const there = addressesOf(inner.nodes.get(d.target)?.rrsets)
   const where = `zone ${inner.origin} (${inner.file}), which answers for the name`
   if (there.length === 0) return { ...d.issue, message: `name server ${d.target} is in ${where}, and has no A or AAAA record there (glue is required)` }
