@@ -6,18 +6,14 @@ import assert from 'node:assert/strict'
 import { rename, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { test } from 'node:test'
-import { runCli, tempDir } from '../helpers/server.js'
-import { BROKEN_ZONE, BROKEN_ZONE_PROBLEMS, serveInPlace, smallZone } from '../helpers/zones.js'
+import { BROKEN_ZONE, BROKEN_ZONE_PROBLEMS, checkZoneText, serveInPlace, smallZone } from '../helpers/zones.js'
 
 /** The problems of BROKEN_ZONE in `file`, as `check` and the log print them. */
 const expected = (file: string) => BROKEN_ZONE_PROBLEMS.map(([, p]) => `${file}:${p}`)
 
 test('meridian check lists a file\'s schema errors and the errors beyond the schema together, each at its line; the reload log and POST /v1/reload list the same', async (t) => {
-  const { dir, cleanup } = await tempDir()
-  t.after(cleanup)
-  const file = path.join(dir, 'a.test.yaml')
-  await writeFile(file, BROKEN_ZONE)
-  const c = await runCli(['check', '--zones', dir])
+  const c = await checkZoneText(t, BROKEN_ZONE)
+  const { dir, file } = c
   assert.equal(c.code, 1, c.stderr)
   assert.equal(c.stderr, [...expected(file), '5 error(s); nothing would be served from these files', ''].join('\n'))
 

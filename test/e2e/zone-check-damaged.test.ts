@@ -4,10 +4,8 @@
  * trace (the checks beyond the schema used to walk such a refused value as taken: a TypeError).
  */
 import assert from 'node:assert/strict'
-import { writeFile } from 'node:fs/promises'
-import path from 'node:path'
 import { test } from 'node:test'
-import { runCli, tempDir } from '../helpers/server.js'
+import { checkZoneText } from '../helpers/zones.js'
 
 const DAMAGED = `origin: a.test
 soa: { mname: ns1, rname: hostmaster }
@@ -22,11 +20,8 @@ services:
 `
 
 test('meridian check prints the errors of a file refused under keys of digits, and exits 1 without a stack trace', async (t) => {
-  const { dir, cleanup } = await tempDir()
-  t.after(cleanup)
-  const file = path.join(dir, 'a.test.yaml')
-  await writeFile(file, DAMAGED)
-  const r = await runCli(['check', '--zones', dir])
+  const r = await checkZoneText(t, DAMAGED)
+  const file = r.file
   assert.equal(r.code, 1, r.stderr)
   assert.doesNotMatch(r.stderr, /TypeError|\n\s+at /)
   assert.deepEqual(r.stderr.trim().split('\n'), [

@@ -5,7 +5,7 @@
 import { writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import type { TestContext } from 'node:test'
-import { adminUrl, startServer, tempDir } from './server.js'
+import { adminUrl, runCli, startServer, tempDir } from './server.js'
 
 /** The text of a zone `origin` with its name server and `www` (A `www`). */
 export const smallZone = (origin: string, www = '192.0.2.10') => `origin: ${origin}
@@ -24,6 +24,15 @@ export async function serveInPlace(t: TestContext, dir: string, args: string[] =
   const server = await startServer({ zonesDirInPlace: dir, args: ['--admin-token-file', path.join(tok.dir, 'token'), ...args] })
   t.after(() => server.stop())
   return { server, url: await adminUrl(server) }
+}
+
+/** `meridian check` on a fresh directory holding `text` as a.test.yaml (removed after the test). */
+export async function checkZoneText(t: TestContext, text: string) {
+  const { dir, cleanup } = await tempDir()
+  t.after(cleanup)
+  const file = path.join(dir, 'a.test.yaml')
+  await writeFile(file, text)
+  return { dir, file, ...(await runCli(['check', '--zones', dir])) }
 }
 
 /**
