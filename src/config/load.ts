@@ -450,8 +450,10 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
     }
     if (!refused.walkable(base)) continue
     const whole = (key: string) => refused.whole([...base, key])
-    if (regionsKnown && whole('regions')) {
-      const names = svc.regions === 'all' ? Object.keys(def.regions) : svc.regions
+    // The regions it answers from, when the schema took them (a service is built only then).
+    const regionsTaken = regionsKnown && whole('regions')
+    const names = regionsTaken ? (svc.regions === 'all' ? Object.keys(def.regions) : svc.regions) : []
+    if (regionsTaken) {
       if (names.length === 0) issues.add('E_ZONE_SEMANTIC', [...base, 'regions'], 'the zone defines no regions for this service to answer from')
       if (svc.regions !== 'all') {
         svc.regions.forEach((n, i) => {
@@ -466,7 +468,7 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
       name,
       Object.freeze({
         name,
-        regions: sharedList(svc.regions === 'all' ? Object.keys(def.regions) : svc.regions, lists),
+        regions: sharedList(names, lists),
         policy: svc.policy,
         answers: svc.answers,
         ttl: svc.ttl,
@@ -547,7 +549,7 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
   for (const t of recordsKnown && servicesKnown ? hostTargets : []) {
     if (t.written === undefined || !isInZone(t.name, origin) || !contentKnown(t.name)) continue
     const node = nodes.get(t.name)
-    const held = serviceNames.has(t.name) || node?.has(RRTYPE.CNAME) === true || node?.has(RRTYPE.A) === true || node?.has(RRTYPE.AAAA) === true
+    const held = isHost(node, serviceNames.has(t.name))
     if (held && !underNested(t.name)) continue
     const what = node ? 'has no A or AAAA record and is no service' : 'names nothing in the zone'
     danglingAt(t.name, 'address', held, t.keyPath, `${t.what} ${t.name} ${what}: it must name a host with addresses (${t.what === 'SRV target' ? 'RFC 2782' : 'RFC 5321 §5.1'})${node ? '' : finalDotHint(t.written, 'a host outside the zone')}`)
@@ -607,13 +609,20 @@ function addressesOf(node: ReadonlyMap<number, readonly RR[]> | undefined): stri
   return [...new Set(out)].sort()
 }
 
-/** Whether `zone` holds `target` as `needs` asks: any name, or an address (a service answers with its VIPs). */
+/**
+ * Whether a name is a host an MX exchange or SRV target may name: a service (answered with its
+ * VIPs) or a node with A or AAAA records (or a CNAME, which is reported on its own).
+ */
+function isHost(rrsets: ReadonlyMap<number, unknown> | undefined, service: boolean): boolean {
+  return service || rrsets?.has(RRTYPE.A) === true || rrsets?.has(RRTYPE.AAAA) === true || rrsets?.has(RRTYPE.CNAME) === true
+}
+
+/** Whether `zone` holds `target` as `needs` asks: any name, an address (isHost), or glue. */
 function holds(zone: Zone, target: string, needs: DanglingTarget['needs']): boolean {
   const node = zone.nodes.get(target)
   if (!node) return false
   if (needs === 'glue') return addressesOf(node.rrsets).length > 0
-  if (needs === 'name' || zone.services.has(target)) return true
-  return node.rrsets.has(RRTYPE.A) || node.rrsets.has(RRTYPE.AAAA) || node.rrsets.has(RRTYPE.CNAME)
+  return needs === 'name' || isHost(node.rrsets, zone.services.has(target))
 }
 
 /**
