@@ -67,10 +67,16 @@ class IssueList {
 
   /** Adds an issue, once: a region's check is built per VIP, and its problems are the same for each. */
   add(code: ErrorCode, keyPath: (string | number)[], message: string, key?: string): void {
+    const issue = this.at(code, keyPath, message, key)
+    if (this.issues.some((i) => i.code === code && i.path === issue.path && i.message === message)) return
+    this.issues.push(issue)
+  }
+
+  /** The issue at keyPath (or `key` inside it), positioned, without adding it. */
+  at(code: ErrorCode, keyPath: (string | number)[], message: string, key?: string): ConfigIssue {
     const path = [...keyPath, ...(key === undefined ? [] : [key])].join('.')
-    if (this.issues.some((i) => i.code === code && i.path === path && i.message === message)) return
     const { line, col } = this.position(keyPath, key)
-    this.issues.push({ code, file: this.file, line, col, path, message })
+    return { code, file: this.file, line, col, path, message }
   }
 
   /** Line and column of the node at keyPath (or of `key` inside it), else of its nearest ancestor. */
@@ -148,9 +154,10 @@ const sortedIssues = (issues: ConfigIssue[]): ConfigIssue[] => issues.sort((a, b
 
 /**
  * A file built: its zone when it has no issue; `origin`, the zone it declares when that could be
- * read; `dangling`, its targets that name nothing in it, judged against the whole set.
+ * read; `dangling`, its targets that name nothing in it, and `belowCut`, its names under a zone nested
+ * in it, judged against the whole set.
  */
-type Built = { zone?: Zone; issues: ConfigIssue[]; checks?: Map<string, CheckSpec>; origin?: string; dangling?: DanglingTarget[] }
+type Built = { zone?: Zone; issues: ConfigIssue[]; checks?: Map<string, CheckSpec>; origin?: string; dangling?: DanglingTarget[]; belowCut?: BelowCut[] }
 
 /**
  * The values of a document the schema refused (key paths), and what that leaves to check: a value
@@ -303,10 +310,17 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
     minimum: def.soa?.minimum,
   }
   const nsKnown = origin !== undefined && refused.walkable(['ns'])
+  // This zone's name servers, for the addresses this file may give below a nested zone's origin
+  // (glue); undefined when one of them is unknown (refused).
+  let ownNs: Set<string> | undefined = nsKnown ? new Set() : undefined
   if (nsKnown) {
     def.ns.forEach((n, i) => {
-      if (!refused.whole(['ns', i])) return
+      if (!refused.whole(['ns', i])) {
+        ownNs = undefined
+        return
+      }
       const ns = checkName(resolveName(n, origin), ['ns', i], 'name server')
+      ownNs?.add(ns ?? '')
       if (ns) put({ name: origin, type: RRTYPE.NS, class: 1, ttl: def.ttl, ns }, ['ns', i])
       if (ns) hostTargets.push({ name: ns, keyPath: ['ns', i], what: 'name server' })
     })
@@ -333,6 +347,14 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
     return written.trim().endsWith('.') && relative !== '' && !relative.includes('.') ? ` (a name ending in . is absolute: write "${relative}" for ${resolveName(relative, origin!)})` : ''
   }
 
+  // Names at or below the origin of a zone nested in this one that the set declares too (a few; a
+  // zone may have thousands of names): the nested zone answers for them (findZone), not this file.
+  const underNested = (name: string) => origin !== undefined && [name, ...ancestorsWithin(name, origin)].some((n) => n !== origin && origins.has(n))
+  // Owners and services written there, judged once the set is known (buildZoneSet: judgeBelowCut).
+  const belowCut: BelowCut[] = []
+  const cutIssues = new IssueList(src.file, doc, lc)
+  const cutAt = (section: string, key: string) => (message: string, type?: string) => cutIssues.at('E_ZONE_SEMANTIC', type === undefined ? [section] : [section, key], message, type ?? key)
+
   // Static records.
   for (const [owner, set] of origin !== undefined && recordsKnown ? (Object.entries(def.records) as [string, RecordSet][]) : []) {
     const base = ['records', owner]
@@ -346,6 +368,19 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
     if (!isInZone(name, origin!)) {
       issues.add('E_ZONE_SEMANTIC', base, `owner name ${name} is outside the zone ${origin}${absoluteHint(owner)}`)
       continue
+    }
+    if (underNested(name)) {
+      const walkable = refused.walkable(base)
+      const addressesKnown = walkable && (['A', 'AAAA'] as const).every((k) => set[k] === undefined || refused.whole([...base, k]))
+      belowCut.push({
+        name,
+        origin: origin!,
+        service: false,
+        ownNs: ownNs?.has(name),
+        types: walkable ? Object.keys(set).filter((k) => k !== 'A' && k !== 'AAAA' && (STATIC_TYPES as readonly string[]).includes(k)) : undefined,
+        addresses: addressesKnown ? addressSet([...asList(set.A), ...asList(set.AAAA)]) : undefined,
+        at: cutAt('records', owner),
+      })
     }
     // A record set that is not a mapping holds nothing to check; one with a type refused, only the others.
     if (!refused.whole(base)) unknownContent.add(name)
@@ -447,6 +482,7 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
         continue
       }
       if (nodes.has(name) || ownerNames.has(name)) issues.add('E_ZONE_SEMANTIC', base, `${name} is both a static record set (under records:) and a service; a name is one or the other`)
+      if (underNested(name)) belowCut.push({ name, origin: origin!, service: true, ownNs: false, types: undefined, addresses: undefined, at: cutAt('services', owner) })
     }
     if (!refused.walkable(base)) continue
     const whole = (key: string) => refused.whole([...base, key])
@@ -484,6 +520,7 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
   const defaultLocation = def.defaultLocation && refused.whole(['defaultLocation']) ? locate(def.defaultLocation, ['defaultLocation']) : null
   // The rest places names in the zone: without an origin there is nothing more to check.
   if (origin === undefined) return { issues: issues.issues }
+  const cut = belowCut.length > 0 ? belowCut : undefined
 
   // Targets judged once the whole set is known (buildZoneSet): one inside the zone that this file
   // does not hold as it must is an error unless a zone nested in this one that the set serves holds
@@ -491,10 +528,10 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
   // (this file's data there is never served: RFC 1034 §4.2.1, data below a cut is not the zone's).
   const dangling = new IssueList(src.file, doc, lc)
   const targets: DanglingTarget[] = []
-  const danglingAt = (target: string, needs: DanglingTarget['needs'], heldHere: string[] | boolean, keyPath: (string | number)[], message: string) => {
+  const danglingAt = (target: string, needs: DanglingTarget['needs'], heldHere: string[] | boolean, keyPath: (string | number)[], message: string, verdict?: Verdict) => {
     const before = dangling.issues.length
     dangling.add('E_ZONE_SEMANTIC', keyPath, message)
-    if (dangling.issues.length > before) targets.push({ issue: dangling.issues[before]!, origin, target, needs, here: heldHere === true ? HELD : heldHere === false ? [] : heldHere })
+    if (dangling.issues.length > before) targets.push({ issue: dangling.issues[before]!, origin, target, needs, here: heldHere === true ? HELD : heldHere === false ? [] : heldHere, verdict })
   }
   // Every in-zone name server needs an address to be reachable (RFC 1034 §4.2.2; the parent's glue
   // is a copy of it): in the zone that answers for its name.
@@ -540,21 +577,21 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
   // other errors, except where those leave it unknown what a name holds (records or services the
   // schema refused as a whole, an owner refused in part).
   // A target the file holds is judged again only under a nested zone (a few; a zone may have thousands).
-  const underNested = (name: string) => [name, ...ancestorsWithin(name, origin)].some((n) => n !== origin && origins.has(n))
   for (const t of recordsKnown && servicesKnown ? aliasTargets : []) {
     const hint = finalDotHint(t.written, 'a target outside the zone')
     if (hint === '' || !isInZone(t.name, origin) || (nodes.has(t.name) && !underNested(t.name))) continue
-    danglingAt(t.name, 'name', nodes.has(t.name), t.keyPath, `CNAME target ${t.name} names nothing in the zone${hint}`)
+    const verdict: Verdict = { subject: `CNAME target ${t.name}`, rule: '', hint }
+    danglingAt(t.name, 'name', nodes.has(t.name), t.keyPath, verdictText(verdict, false), verdict)
   }
   for (const t of recordsKnown && servicesKnown ? hostTargets : []) {
     if (t.written === undefined || !isInZone(t.name, origin) || !contentKnown(t.name)) continue
     const node = nodes.get(t.name)
     const held = isHost(node, serviceNames.has(t.name))
     if (held && !underNested(t.name)) continue
-    const what = node ? 'has no A or AAAA record and is no service' : 'names nothing in the zone'
-    danglingAt(t.name, 'address', held, t.keyPath, `${t.what} ${t.name} ${what}: it must name a host with addresses (${t.what === 'SRV target' ? 'RFC 2782' : 'RFC 5321 §5.1'})${node ? '' : finalDotHint(t.written, 'a host outside the zone')}`)
+    const verdict: Verdict = { subject: `${t.what} ${t.name}`, rule: `: it must name a host with addresses (${t.what === 'SRV target' ? 'RFC 2782' : 'RFC 5321 §5.1'})`, hint: finalDotHint(t.written, 'a host outside the zone') }
+    danglingAt(t.name, 'address', held, t.keyPath, verdictText(verdict, node !== undefined), verdict)
   }
-  if (issues.issues.length > 0) return { issues: issues.issues, origin, dangling: targets }
+  if (issues.issues.length > 0) return { issues: issues.issues, origin, dangling: targets, belowCut: cut }
 
   const contentHash = createHash('sha256')
     .update(JSON.stringify({ ...def, soa: { ...def.soa, serial: undefined } }))
@@ -580,7 +617,7 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
     services,
     defaultLocation,
   })
-  return { zone, issues: [], checks, origin, dangling: targets }
+  return { zone, issues: [], checks, origin, dangling: targets, belowCut: cut }
 }
 
 /**
@@ -598,15 +635,85 @@ interface DanglingTarget {
   needs: 'name' | 'address' | 'glue'
   /** What the file itself holds at the target: its addresses (sorted, RFC 5952) for 'glue'; [] none; HELD otherwise. */
   here: readonly string[]
+  /** The parts of the message of a 'name' or 'address' target, said again of the zone it is judged in (verdictText). */
+  verdict?: Verdict
+}
+
+/** A CNAME, MX or SRV target's message in parts: `CNAME target x.a.test`, the rule it breaks, the final-dot hint. */
+interface Verdict {
+  subject: string
+  rule: string
+  hint: string
+}
+
+/**
+ * `MX exchange mail.a.test names nothing in the zone: it must ...`: the verdict on a target, where
+ * the name exists (`named`: it does, without addresses) or not, in the file's own zone; or, with
+ * `zone`, in that nested zone, which answers for the name and is said from the start.
+ */
+function verdictText(v: Verdict, named: boolean, zone?: Zone): string {
+  const where = zone === undefined ? 'the zone' : `zone ${zone.origin} (${zone.file}), which answers for the name`
+  const what = named ? `has no A or AAAA record and is no service${zone === undefined ? '' : ` in ${where}`}` : `names nothing in ${where}`
+  return `${v.subject} ${what}${v.rule}${named ? '' : v.hint}`
+}
+
+/**
+ * An owner (or a service) a file writes at or below the origin of another zone of the set nested
+ * in its own: judged once the set is known (judgeBelowCut).
+ */
+interface BelowCut {
+  name: string
+  /** The zone of the file that writes it. */
+  origin: string
+  service: boolean
+  /** Whether it is a name server of the file's own zone (undefined: the `ns` list was refused in part). */
+  ownNs: boolean | undefined
+  /** An owner's record types other than A and AAAA, as written (undefined: a service, or a record set refused as a whole). */
+  types: string[] | undefined
+  /** An owner's addresses, sorted RFC 5952 text (undefined: a service, or some refused). */
+  addresses: string[] | undefined
+  /** The issue at its key (with `type`: at that type's key), in the file that writes it. */
+  at: (message: string, type?: string) => ConfigIssue
+}
+
+/**
+ * The issues of `b`, a name written in a file at or below the origin of `cut`, the outermost zone
+ * of the set nested in the file's, where `home`, the innermost (findZone's), answers for it.
+ * Only the delegation's data has a place there (RFC 1034 §4.2.1, RFC 2181 §6): the addresses of a
+ * name server of the nested zone, or of the file's own zone (glue), the same as those `home` gives
+ * (the parent's NS set at the cut is not written in a zone file: the nested zone's `ns` is it).
+ * Anything else there is never answered from the file (a query goes to the deepest zone served), so
+ * it is an error naming the zone to move it to.
+ */
+function judgeBelowCut(b: BelowCut, cut: Zone, home: Zone): ConfigIssue[] {
+  const there = `zone ${home.origin} (${home.file}), which this server also serves`
+  if (b.service) return [b.at(`service ${b.name} lies in ${there}: it would never be answered from this file; move it there (with the regions it names)`)]
+  const cutNs = cut.nodes.get(cut.origin)?.rrsets.get(RRTYPE.NS)?.some((r) => r.ns === b.name) === true
+  // Addresses may be the glue of a name server of this zone when those are not all known.
+  if (!cutNs && b.ownNs === undefined && b.addresses?.length !== 0) return []
+  if (!cutNs && !b.ownNs) {
+    if (b.name === home.origin) return [b.at(`${b.name} is the origin of ${there}: records here would never be answered from this file; move them there (under "@")`)]
+    return [b.at(`${b.name} lies in ${there}: it would never be answered from this file; move it there`)]
+  }
+  const whose = b.ownNs ? 'this zone' : `zone ${cut.origin} (${cut.file})`
+  const out = (b.types ?? []).map((type) => b.at(`${b.name} is a name server of ${whose}, so this file may give its addresses (glue), but not its ${type}: the name lies in ${there}, and its ${type} would never be answered from this file; move it there`, type))
+  // The addresses of this zone's own name server are judged with its `ns` entry (nestedIssue).
+  const served = addressesOf(home.nodes.get(b.name)?.rrsets)
+  if (!b.ownNs && b.addresses !== undefined && b.addresses.length > 0 && served.length > 0 && b.addresses.join() !== served.join()) {
+    out.push(b.at(`${b.name} is a name server of ${whose}, so this file may give its addresses (glue), but these (${b.addresses.join(', ')}) are not those of zone ${home.origin} (${home.file}), which answers for the name (${served.join(', ')}): they are never served, so they only mislead; write the same ones here, or none`))
+  }
+  return out
 }
 
 /** A target the file holds as it needs (a 'name' or 'address' target; a name server's addresses are listed instead). */
 const HELD: readonly string[] = Object.freeze(['(held)'])
 
+/** Addresses as RFC 5952 text (`2001:db8::2`, however written), each once, sorted. */
+const addressSet = (addresses: readonly string[]): string[] => [...new Set(addresses.map((a) => addressText(parseAddress(a)!.bytes)))].sort()
+
 /** The A and AAAA addresses of a node, as RFC 5952 text, sorted. */
 function addressesOf(node: ReadonlyMap<number, readonly RR[]> | undefined): string[] {
-  const out = [...(node?.get(RRTYPE.A) ?? []), ...(node?.get(RRTYPE.AAAA) ?? [])].map((r) => canonicalAddress(r.address!))
-  return [...new Set(out)].sort()
+  return addressSet([...(node?.get(RRTYPE.A) ?? []), ...(node?.get(RRTYPE.AAAA) ?? [])].map((r) => r.address!))
 }
 
 /**
@@ -630,7 +737,7 @@ function holds(zone: Zone, target: string, needs: DanglingTarget['needs']): bool
  * when it holds it (a name server: with the addresses d's file gives it, if it gives any).
  */
 function nestedIssue(d: DanglingTarget, inner: Zone): ConfigIssue | undefined {
-  if (d.needs !== 'glue') return holds(inner, d.target, d.needs) ? undefined : { ...d.issue, message: `${d.issue.message}; it was looked for in zone ${inner.origin} (${inner.file}), which answers for the name` }
+  if (d.needs !== 'glue') return holds(inner, d.target, d.needs) ? undefined : { ...d.issue, message: verdictText(d.verdict!, inner.nodes.has(d.target), inner) }
   const there = addressesOf(inner.nodes.get(d.target)?.rrsets)
   const where = `zone ${inner.origin} (${inner.file}), which answers for the name`
   if (there.length === 0) return { ...d.issue, message: `name server ${d.target} is in ${where}, and has no A or AAAA record there (glue is required)` }
@@ -771,6 +878,7 @@ export function buildZoneSet(sources: ZoneSource[], serialOf: SerialSource, gene
   // Each file's issues, in the files' order; its dangling targets join them once judged.
   const perFile: ConfigIssue[][] = []
   const dangling: { d: DanglingTarget; into: ConfigIssue[] }[] = []
+  const belowCut: { b: BelowCut; into: ConfigIssue[] }[] = []
   // Origins declared by a file that has errors (its zone unknown): targets under them are not judged.
   const broken = new Set<string>()
   const origins = new Set(sources.map((s) => declaredOrigin(s.text)).filter((o) => o !== undefined))
@@ -782,6 +890,7 @@ export function buildZoneSet(sources: ZoneSource[], serialOf: SerialSource, gene
       const origin = r.origin ?? declaredOrigin(src.text)
       if (origin !== undefined) broken.add(origin)
       for (const d of r.dangling ?? []) dangling.push({ d, into: issues })
+      for (const b of r.belowCut ?? []) belowCut.push({ b, into: issues })
       continue
     }
     const prior = zones.get(r.zone.origin)
@@ -792,6 +901,7 @@ export function buildZoneSet(sources: ZoneSource[], serialOf: SerialSource, gene
     zones.set(r.zone.origin, r.zone)
     for (const [k, v] of r.checks ?? []) checks.set(k, v)
     for (const d of r.dangling ?? []) dangling.push({ d, into: issues })
+    for (const b of r.belowCut ?? []) belowCut.push({ b, into: issues })
   }
   // A target under a zone of the set nested in the file's (gslb.example.com served beside
   // example.com) is answered from that zone: it decides, whatever the file holds there (never
@@ -801,6 +911,14 @@ export function buildZoneSet(sources: ZoneSource[], serialOf: SerialSource, gene
     const inner = [d.target, ...ancestorsWithin(d.target, d.origin)].find((n) => n !== d.origin && (zones.has(n) || broken.has(n)))
     const issue = inner === undefined ? (d.here.length === 0 ? d.issue : undefined) : zones.has(inner) ? nestedIssue(d, zones.get(inner)!) : undefined
     if (issue) into.push(issue)
+  }
+  // A name a file writes under a zone of the set nested in its own (www.sub beside sub.example.test)
+  // is answered from that zone; only the delegation's glue has a place there. Under a zone whose
+  // file has errors, what is glue is unknown: judged once it is fixed.
+  for (const { b, into } of belowCut) {
+    const nested = [b.name, ...ancestorsWithin(b.name, b.origin)].filter((n) => n !== b.origin && (zones.has(n) || broken.has(n)))
+    if (nested.length === 0 || nested.some((n) => !zones.has(n))) continue
+    into.push(...judgeBelowCut(b, zones.get(nested[nested.length - 1]!)!, zones.get(nested[0]!)!))
   }
   const issues = perFile.flatMap(sortedIssues)
   if (issues.length > 0) throw new ConfigError(issues)

@@ -128,12 +128,12 @@ services:
     const child = (www: string) => ({ file: 'zones/gslb.yaml', text: `origin: gslb.example.test\nsoa: { mname: ns1, rname: hostmaster }\nns: [ns1]\nrecords:\n  ns1: { A: 192.0.2.53 }\n  ${www}: { A: 192.0.2.80 }\n` })
     const set = buildZoneSet([{ file: 'zones/t.yaml', text: parent }, child('www')], serial, 1)
     assert.deepEqual([...set.zones.keys()].sort(), ['example.test', 'gslb.example.test'])
-    // The nested zone without that name: the parent's error stands, saying where the name was looked for.
+    // The nested zone without that name: the parent's error stands, saying from the start which zone was searched.
     assert.throws(
       () => buildZoneSet([{ file: 'zones/t.yaml', text: parent }, child('web')], serial, 1),
       (err: ConfigError) =>
         err.issues.map(formatIssue).join('\n') ===
-        'zones/t.yaml:8:17: records.www.CNAME: CNAME target www.gslb.example.test names nothing in the zone (written "www.gslb" without a final dot, so under the origin; a target outside the zone is written "www.gslb."); it was looked for in zone gslb.example.test (zones/gslb.yaml), which answers for the name',
+        'zones/t.yaml:8:17: records.www.CNAME: CNAME target www.gslb.example.test names nothing in zone gslb.example.test (zones/gslb.yaml), which answers for the name (written "www.gslb" without a final dot, so under the origin; a target outside the zone is written "www.gslb.")',
     )
   })
 
