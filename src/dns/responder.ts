@@ -179,8 +179,10 @@ export function respond(set: ServedZoneSet, q: Query, peer = '', gslb: GslbConte
     if (cname) {
       answer.push(...cname)
       const target = cname[0]!.domain!
-      // Chase inside this zone only; a resolver follows the rest. A loop ends the chase.
-      if (visited.has(target) || !(target === zone.origin || target.endsWith('.' + zone.origin))) {
+      // Chase inside this zone only, not into a zone of the set nested in it (which answers for the
+      // name: the parent's data there is not its own, RFC 1034 §4.2.1); a resolver follows the
+      // rest. A loop ends the chase.
+      if (visited.has(target) || findZone(set, target) !== zone) {
         return outcome('answer', RCODE.NOERROR, zone, answer)
       }
       name = target
