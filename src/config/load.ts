@@ -893,6 +893,11 @@ export function buildZoneSet(sources: ZoneSource[], serialOf: SerialSource, gene
       for (const b of r.belowCut ?? []) belowCut.push({ b, into: issues })
       continue
     }
+    // A second file of one origin is refused; its targets and names are judged all the same (as
+    // its own zone's, which they are), so that the file kept (a zone moved to a new file, the old
+    // one then removed) shows no new error once the other goes.
+    for (const d of r.dangling ?? []) dangling.push({ d, into: issues })
+    for (const b of r.belowCut ?? []) belowCut.push({ b, into: issues })
     const prior = zones.get(r.zone.origin)
     if (prior) {
       issues.push({ code: 'E_ZONE_DUPLICATE', file: src.file, ...originAt(src.text), path: 'origin', message: `zone ${r.zone.origin} is already defined in ${prior.file}` })
@@ -900,8 +905,6 @@ export function buildZoneSet(sources: ZoneSource[], serialOf: SerialSource, gene
     }
     zones.set(r.zone.origin, r.zone)
     for (const [k, v] of r.checks ?? []) checks.set(k, v)
-    for (const d of r.dangling ?? []) dangling.push({ d, into: issues })
-    for (const b of r.belowCut ?? []) belowCut.push({ b, into: issues })
   }
   // A target under a zone of the set nested in the file's (gslb.example.com served beside
   // example.com) is answered from that zone: it decides, whatever the file holds there (never

@@ -107,3 +107,22 @@ describe('a parent file\'s names under a nested zone the set serves', () => {
     ])
   })
 })
+
+describe('a second file of one origin (refused as a duplicate) is judged all the same', () => {
+  // A zone moved to a new file in two steps (new file first): both are there until the old one goes.
+  const moved = (extra: string) => `origin: a.test\nsoa: { mname: ns1, rname: hostmaster }\nns: [ns1, ns.sub]\nrecords:\n  ns1: { A: 192.0.2.53 }\n${extra}`
+
+  test('its targets and its names under a nested zone are reported beside the duplicate, not once the other file goes', () => {
+    const extra = '  "@": { MX: [{ preference: 1, exchange: nope }, { preference: 2, exchange: mail.sub }] }\n  www.sub: { A: 192.0.2.1 }\n'
+    const b = ['b.yaml', moved(extra)] as [string, string]
+    const expected = [
+      'b.yaml:1:9: origin: zone a.test is already defined in a.yaml',
+      'b.yaml:6:42: records.@.MX.0.exchange: MX exchange nope.a.test names nothing in the zone: it must name a host with addresses (RFC 5321 §5.1)',
+      'b.yaml:6:77: records.@.MX.1.exchange: MX exchange mail.sub.a.test names nothing in zone sub.a.test (sub.yaml), which answers for the name: it must name a host with addresses (RFC 5321 §5.1) (written "mail.sub" without a final dot, so under the origin; a host outside the zone is written "mail.sub.")',
+      `b.yaml:7:3: records.www.sub: www.sub.a.test lies in ${there}: it would never be answered from this file; move it there`,
+    ]
+    // Before, only the first line: the rest came once a.yaml was removed.
+    assert.deepEqual(issues(['a.yaml', moved('')], b, child()), expected)
+    assert.deepEqual(issues(b, child()), expected.slice(1))
+  })
+})
