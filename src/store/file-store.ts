@@ -15,7 +15,7 @@ import path from 'node:path'
 import type { Document } from 'yaml'
 import { ConfigError, formatIssue, MeridianError } from '../errors.js'
 import type { Logger } from '../log.js'
-import { buildZone, buildZoneSet, readZoneSources, ZONE_FILE_RE, zoneFiles, type BuildOptions, type ReadOptions, type ZoneSource } from '../config/load.js'
+import { buildZoneSet, readZoneSources, ZONE_FILE_RE, zoneFiles, type BuildOptions, type ReadOptions, type ZoneSource } from '../config/load.js'
 import { BuildThreadStopped, type ThreadedBuild, type ZoneSetBuilder } from '../config/build-thread.js'
 import { applyEdit, editZone, type EditOp } from '../admin/edits.js'
 import type { Zone, ZoneSet } from '../model/types.js'
@@ -307,10 +307,15 @@ export class FileConfigStore implements EditableConfigStore {
 
   /**
    * A problem the file has on disk before a change (edited by hand since the last good reload) is
-   * not the request's: a 409 saying so, with the file's own positions; null when it has none.
+   * not the request's: a 409 saying so, with the file's own positions; null when it has none. The
+   * file is judged in the set on disk (`sources`), as a reload judges it: alone, a target that only a
+   * zone nested in it holds was an error, and every refused edit of such a parent a 409.
    */
-  private onDiskConflict(src: ZoneSource): MeridianError | null {
-    const onDisk = buildZone(src, () => 0, this.build).issues
+  private async onDiskConflict(src: ZoneSource, sources: ZoneSource[]): Promise<MeridianError | null> {
+    const onDisk = await this.buildSet(sources, this.current().generation + 1).then(
+      () => [],
+      (err: unknown) => (err instanceof ConfigError ? err.issues.filter((i) => i.file === src.file) : []),
+    )
     if (onDisk.length === 0) return null
     const listed = onDisk.slice(0, 3).map(formatIssue).join('; ') + (onDisk.length > 3 ? `; and ${onDisk.length - 3} more` : '')
     return new MeridianError('E_API_CONFLICT', `${src.file} has errors as it is on disk, before this change (${listed}); fix the file, then POST /v1/reload`, 409)
@@ -356,8 +361,8 @@ export class FileConfigStore implements EditableConfigStore {
       edited = await this.edited(at, change)
     } catch (err) {
       // The file's problems on disk (not YAML, broken since its last load) are 409s naming them.
-      if (err instanceof OnDiskError) throw err.yaml ? this.notYaml(src, err.message) : (this.onDiskConflict(src) ?? err)
-      throw (err instanceof ConfigError && this.onDiskConflict(src)) || err
+      if (err instanceof OnDiskError) throw err.yaml ? this.notYaml(src, err.message) : ((await this.onDiskConflict(src, sources)) ?? err)
+      throw (err instanceof ConfigError && (await this.onDiskConflict(src, sources))) || err
     }
     const { text, built } = edited
     // Nothing to write; and when the set was built from these very files, nothing to swap either. Else
