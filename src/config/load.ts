@@ -349,7 +349,8 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
 
   // Names at or below the origin of a zone nested in this one that the set declares too (a few; a
   // zone may have thousands of names): the nested zone answers for them (findZone), not this file.
-  const underNested = (name: string) => origin !== undefined && [name, ...ancestorsWithin(name, origin)].some((n) => n !== origin && origins.has(n))
+  const nestedOrigins = origin === undefined ? [] : [...origins].filter((o) => o !== origin && isInZone(o, origin))
+  const underNested = (name: string) => nestedOrigins.length > 0 && nestedOrigins.some((o) => isInZone(name, o))
   // Owners and services written there, judged once the set is known (buildZoneSet: judgeBelowCut).
   const belowCut: BelowCut[] = []
   const cutIssues = new IssueList(src.file, doc, lc)
