@@ -124,6 +124,33 @@ export function restartDelay(deathsInLastMinute: number): number {
 
 type Phase = 'forked' | 'starting' | 'ready'
 
+/** A message for a worker, and what to do once it is written to the channel. */
+interface Outgoing {
+  msg: ToWorker
+  written?: () => void
+}
+
+/**
+ * A zone set on its way to the answering workers in two halves (sendZones): the first half was
+ * sent it, the others are held until every worker of `waiting` answers from set `seq` (or is gone),
+ * or until STAGGER_MAX_MS after the hold began.
+ */
+interface Stagger {
+  /** The newest zone set the first half was sent. */
+  seq: number
+  /** The first half's workers that do not answer from `seq` yet. */
+  waiting: Set<Slot>
+  /** When the hold began (performance.now()). */
+  since: number
+  timer: NodeJS.Timeout
+}
+
+/**
+ * The longest a staggered zone set's second half waits for the first half (from the hold's start,
+ * whatever sets come meanwhile): a worker that is hung, or reads slowly, holds the others no longer.
+ */
+export const STAGGER_MAX_MS = 1000
+
 interface Slot {
   readonly index: number
   worker: Worker | null
@@ -131,6 +158,13 @@ interface Slot {
   pid: number
   /** The last zone set sequence number this worker has. */
   acked: number
+  /** The zone set this worker answers from (an ack's `zones`: not held back by a GeoIP database still arriving). */
+  applied: number
+  /**
+   * While this slot is held (the second half of a staggered zone set, see sendZones): everything
+   * sent to it meanwhile, in order, the held set first; sent on release. Null: not held.
+   */
+  held: Outgoing[] | null
   /** The sequence number of the GeoIP database last sent to this slot (geodbChanged): a newer one stops an older one's pieces. */
   geodbSending: number
   lastMetrics: MetricsJson | null
@@ -196,6 +230,8 @@ export class DnsWorkers {
   /** A health update due after a state change (HEALTH_COALESCE_MS). */
   private healthDue: NodeJS.Timeout | undefined
   private syncWaiters: { seq: number; resolve: () => void }[] = []
+  /** The zone set whose second half is held, if any (sendZones). */
+  private stagger: Stagger | null = null
   private scrapeId = 0
   private readonly scrapes = new Map<number, Scrape>()
   private retired: MetricsJson = []
@@ -212,7 +248,7 @@ export class DnsWorkers {
     this.log = o.log.child({ mod: 'workers' })
     this.health = new HealthSender(o.poller)
     o.metrics.workers(() => this.answering)
-    this.slots = Array.from({ length: o.count }, (_, index) => ({ index, worker: null, phase: 'forked' as Phase, pid: 0, acked: 0, geodbSending: 0, lastMetrics: null, reportSeq: 0, deaths: [], restart: undefined, heard: 0, hung: false, helloAt: 0 }))
+    this.slots = Array.from({ length: o.count }, (_, index) => ({ index, worker: null, phase: 'forked' as Phase, pid: 0, acked: 0, applied: 0, held: null, geodbSending: 0, lastMetrics: null, reportSeq: 0, deaths: [], restart: undefined, heard: 0, hung: false, helloAt: 0 }))
   }
 
   /**
@@ -276,6 +312,9 @@ export class DnsWorkers {
     // worker's acks stop short of it): the wait is then the database's. On a loaded machine a 16 MB
     // database took over the 1 s, and a 200 came while 28 of 200 answers were still the old one's.
     if (this.slots.some((s) => s.phase === 'ready' && s.acked < s.geodbSending)) timeoutMs = Math.max(timeoutMs, GEODB_SYNC_MS)
+    // The second half of a staggered set is sent it only once the first half has it: it gets its
+    // own sync timeout after the hold (itself at most STAGGER_MAX_MS).
+    else if (this.stagger) timeoutMs += STAGGER_MAX_MS
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         this.syncWaiters = this.syncWaiters.filter((w) => w !== waiter)
@@ -351,6 +390,10 @@ export class DnsWorkers {
     clearInterval(this.watchdog)
     clearTimeout(this.healthDue)
     for (const s of this.slots) clearTimeout(s.restart)
+    // What a held worker was sent goes out first, in order, then 'stop': it answers its last
+    // queries (those its sockets still hold) from the newest set, as the others do, for the cost of
+    // reading one set (~0.1 s with 5,000 services) of its 5 s grace.
+    this.release()
     const live = this.slots.filter((s) => s.worker && !s.worker.isDead())
     await Promise.all(
       live.map(
@@ -375,6 +418,8 @@ export class DnsWorkers {
     slot.phase = 'forked'
     slot.pid = w.process.pid ?? 0
     slot.acked = 0
+    slot.applied = 0
+    slot.held = null
     slot.lastMetrics = null
     slot.heard = performance.now()
     slot.hung = false
@@ -413,7 +458,7 @@ export class DnsWorkers {
         const init = { type: 'init', listen: o.listen, tcp: o.tcp, handler: o.handler, geodb: o.geodb(), logLevel: o.logLevel, zones: this.zones!, seq: this.seq, health: this.health.initial(this.slots.some((s) => s !== slot && s.phase !== 'forked')) } as const
         // Without its init a worker would wait for ever: killed at once, counted and replaced like any death.
         if (!this.send(slot, init)) w.process.kill('SIGKILL')
-        slot.acked = this.seq
+        slot.acked = slot.applied = this.seq
         slot.reportSeq = this.seq
         break
       }
@@ -434,7 +479,9 @@ export class DnsWorkers {
         break
       case 'ack':
         slot.acked = Math.max(slot.acked, msg.seq)
+        slot.applied = Math.max(slot.applied, msg.zones)
         this.settleSync()
+        if (this.stagger?.waiting.has(slot) && slot.applied >= this.stagger.seq) this.firstHalfDone(slot)
         break
       case 'metrics': {
         // A report collected before the last one taken (under an older set) is not newer: left out.
@@ -456,6 +503,9 @@ export class DnsWorkers {
     const lastMetrics = slot.lastMetrics
     slot.worker = null
     slot.phase = 'forked'
+    // What it was held from goes with it: a replacement gets the current set and view in its init.
+    slot.held = null
+    if (this.stagger?.waiting.has(slot)) this.firstHalfDone(slot)
     for (const scrape of this.scrapes.values()) answered(scrape, slot)
     this.settleSync()
     if (lastMetrics) {
@@ -596,7 +646,59 @@ export class DnsWorkers {
     // unknown, so up by default, even for a region that is down).
     const started = this.slots.filter((s) => s.phase !== 'forked')
     const health = started.length > 0 ? (this.health.update() ?? undefined) : undefined
-    for (const s of started) this.send(s, { type: 'zones', seq, zones: set, removed, health })
+    const msg: ToWorker = { type: 'zones', seq, zones: set, removed, health }
+    // A worker reads a set on the loop that answers DNS (~120 ms with 5,000 services): sent to all
+    // at once, no worker would read the shared socket meanwhile. Staggered instead: half of the
+    // answering workers get it now, the others (held: everything sent to them queues behind it, in
+    // order) once the first half answers from it; workers still starting answer nothing yet and get
+    // it at once. A set that comes while a half is held goes to the first half at once and behind
+    // the held one to the others, whose release then waits for the first half to have the newest.
+    const ready = started.filter((s) => s.phase === 'ready')
+    if (this.stagger) {
+      this.stagger.seq = seq
+      this.stagger.waiting = new Set(ready.filter((s) => !s.held))
+    } else if (ready.length >= 2) {
+      const first = ready.slice(0, Math.floor(ready.length / 2))
+      for (const s of ready.slice(first.length)) s.held = []
+      this.stagger = { seq, waiting: new Set(first), since: performance.now(), timer: setTimeout(() => this.staggerTimedOut(), STAGGER_MAX_MS) }
+    }
+    if (this.stagger) {
+      const ids = (f: (s: Slot) => boolean) => this.slots.filter((s) => s.worker && f(s)).map((s) => s.worker!.id)
+      this.log.debug({ seq, first: ids((s) => this.stagger!.waiting.has(s)), held: ids((s) => s.held !== null) }, 'zone set sent to the first half of the DNS workers; the others get it once these answer from it')
+    }
+    for (const s of started) this.send(s, msg)
+    if (this.stagger?.waiting.size === 0) this.release()
+  }
+
+  /** `slot` of the first half answers from the staggered set, or is gone: the others get it once no such worker is left. */
+  private firstHalfDone(slot: Slot): void {
+    this.stagger!.waiting.delete(slot)
+    if (this.stagger!.waiting.size === 0) this.release()
+  }
+
+  private staggerTimedOut(): void {
+    const st = this.stagger
+    if (!st) return
+    const late = [...st.waiting].map((s) => s.worker?.id)
+    this.log.warn({ seq: st.seq, workers: late, waitedMs: Math.round(performance.now() - st.since) }, `DNS worker${late.length > 1 ? 's' : ''} ${late.join(', ')} did not take zone set ${st.seq} within ${STAGGER_MAX_MS} ms; the other DNS workers get it now`)
+    this.release()
+  }
+
+  /** Ends a hold: every held worker is sent, in order, what was queued for it. */
+  private release(): void {
+    const st = this.stagger
+    if (!st) return
+    clearTimeout(st.timer)
+    this.stagger = null
+    const held = this.slots.filter((s) => s.held !== null)
+    // Said before anything is written to them: no line of theirs about the set can come before it.
+    const workers = held.flatMap((s) => (s.worker ? [s.worker.id] : []))
+    if (workers.length > 0) this.log.debug({ seq: st.seq, workers, heldMs: Math.round(performance.now() - st.since) }, 'zone set sent to the other half of the DNS workers')
+    for (const s of held) {
+      const queue = s.held!
+      s.held = null
+      for (const o of queue) this.write(s, o.msg, o.written)
+    }
   }
 
   /**
@@ -632,10 +734,21 @@ export class DnsWorkers {
   }
 
   /**
-   * Sends `msg` to the slot's worker; `written`, once it is written to the channel (not on an
-   * error). False when it could not be sent (logged).
+   * Sends `msg` to the slot's worker, or queues it while the slot is held (sendZones): a held worker
+   * gets everything in the order it was sent. `written`, once it is written to the channel (not on
+   * an error). False when it could not be sent (logged).
    */
   private send(slot: Slot, msg: ToWorker, written?: () => void): boolean {
+    if (slot.held) {
+      if (!slot.worker?.isConnected()) return false
+      slot.held.push({ msg, written })
+      return true
+    }
+    return this.write(slot, msg, written)
+  }
+
+  /** Writes `msg` to the slot's worker's channel at once. */
+  private write(slot: Slot, msg: ToWorker, written?: () => void): boolean {
     const w = slot.worker
     if (!w || !w.isConnected()) return false
     try {

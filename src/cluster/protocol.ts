@@ -64,8 +64,12 @@ export type FromWorker =
   | { type: 'hello' }
   | { type: 'ready'; pid: number; bound: BoundAddress[] }
   | { type: 'fatal'; message: string }
-  /** Every message up to `seq` (zones, GeoIP database) is what this worker answers from. */
-  | { type: 'ack'; seq: number }
+  /**
+   * Every message up to `seq` (zones, GeoIP database) is what this worker answers from; `zones`:
+   * the zone set it answers from, even while a GeoIP database still arriving holds `seq` back (the
+   * control process sends a staggered set's second half once the first half has it).
+   */
+  | { type: 'ack'; seq: number; zones: number }
   /** Its counters, collected while it answered from the zone set of sequence number `seq`. */
   | { type: 'metrics'; id: number; seq: number; metrics: MetricsJson }
 

@@ -50,7 +50,7 @@ function main(): void {
   /** Acknowledges `seq`, but never a database change this worker does not answer from yet. */
   const ack = (seq: number) => {
     latest = Math.max(latest, seq)
-    send({ type: 'ack', seq: holdFrom > 0 ? Math.min(latest, holdFrom - 1) : latest })
+    send({ type: 'ack', seq: holdFrom > 0 ? Math.min(latest, holdFrom - 1) : latest, zones: zonesSeq })
   }
 
   /** Everything but the sockets, before the next message is read: a 'geodb-part' one finds what it replaces. */
@@ -161,6 +161,9 @@ function main(): void {
         if (msg.removed.length > 0) metrics?.forgetSeries(msg.removed)
         zones = msg.zones
         zonesSeq = msg.seq
+        // Said before the ack: on the stdout the workers share with the control process, this line
+        // comes before anything the control process does on the ack (a staggered set's release).
+        log.debug({ seq: msg.seq }, 'dns worker: zone set applied')
         ack(msg.seq)
         break
       case 'health':
