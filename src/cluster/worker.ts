@@ -72,6 +72,8 @@ function main(): void {
 
   async function start(init: WorkerInit): Promise<BoundAddress[]> {
     prepare(init)
+    // Before the sockets: the first queries find the answer cache's index of the set built.
+    handler!.prepare()
     for (const at of init.listen) listeners.push(new DnsListener(at, handler!, init.tcp, log.child({ mod: 'dns' })))
     const bound: BoundAddress[] = []
     for (const l of listeners) bound.push(...(await l.start()))
@@ -161,6 +163,9 @@ function main(): void {
         if (msg.removed.length > 0) metrics?.forgetSeries(msg.removed)
         zones = msg.zones
         zonesSeq = msg.seq
+        // Before the ack: the control process sends a staggered set's second half once this one
+        // answers from it at full speed, its answer cache's index of the set built.
+        handler?.prepare()
         // Said before the ack: on the stdout the workers share with the control process, this line
         // comes before anything the control process does on the ack (a staggered set's release).
         log.debug({ seq: msg.seq }, 'dns worker: zone set applied')

@@ -550,6 +550,18 @@ export class AnswerCache {
     return this.lru.calculatedSize
   }
 
+  /**
+   * Builds what the cache reads of the current zone set (the services' health index, the names for
+   * NXDOMAIN) now rather than at the first query after it came: a DNS worker does it before it
+   * acknowledges a new set, so the first half of a staggered set answers at full speed before the
+   * second half stops to read it (the index of 5,000 services took its first query 33-84 ms).
+   */
+  prepare(): void {
+    const set = this.zones()
+    this.generations(set)
+    if (this.names === undefined || this.names.set !== set) this.names = buildNameIndex(set)
+  }
+
   /** Times the cache was emptied because an id space ran out. */
   get flushes(): number {
     return this.flushCount

@@ -47,6 +47,15 @@ export class DnsHandler {
     }
   }
 
+  /** The answer cache's work for the current zone set, done now rather than at the next query (AnswerCache.prepare); never throws. */
+  prepare(): void {
+    try {
+      this.cache?.prepare()
+    } catch (err) {
+      this.log.error({ err }, 'preparing the answer cache for the zone set failed; the first query does it')
+    }
+  }
+
   /** Never throws: a listener calls it from a socket's event, where a throw would end the process. */
   handle(msg: Buffer, transport: Transport, peer: string): Buffer | null {
     const cache = this.cache

@@ -209,6 +209,32 @@ describe('answer cache', () => {
     same(h, 'eu back')
   })
 
+  test('prepare() builds what the cache reads of the current set (health index, names) before any query, and answers stay those without the cache', () => {
+    const world: World = { set: build(ZONE, 1), generation: 1, health: new Map() }
+    const h = handlers(world)
+    const gb = buildQuery({ name: 'geo.c.test', type: TYPE.A, opt: { udpSize: 1232, options: [ecs('81.2.69.0', 24)] } })
+    const nx = buildQuery({ name: 'nothere.c.test', type: TYPE.A })
+    const built = () => {
+      const c = h.cached.cache as unknown as { hidx?: { set: unknown }; names?: { set: unknown } }
+      return { index: c.hidx?.set === world.set, names: c.names?.set === world.set }
+    }
+    for (const gen of [1, 2]) {
+      if (gen === 2) {
+        world.set = build(ZONE.replace('answers: 2 }', 'answers: 1 }'), 2)
+        euDown(world.health, world.set)
+        world.generation++
+      }
+      assert.deepEqual(built(), { index: false, names: false }, `set ${gen}: nothing built before`)
+      h.cached.prepare()
+      assert.deepEqual(built(), { index: true, names: true }, `set ${gen}: built by prepare()`)
+      assert.deepEqual(h.cached.handle(gb, 'udp', '127.0.0.1'), h.plain.handle(gb, 'udp', '127.0.0.1'))
+      // NXDOMAIN is assembled from a template: the same records, compressed otherwise (shape()).
+      assert.deepEqual(shape(parseReply(h.cached.handle(nx, 'udp', '127.0.0.1')!)), shape(parseReply(h.plain.handle(nx, 'udp', '127.0.0.1')!)))
+    }
+    // A cache turned off has nothing to prepare.
+    assert.doesNotThrow(() => h.plain.prepare())
+  })
+
   test('checks going up, down and unknown at random: every answer is the uncached one after every change', () => {
     const world: World = { set: build(ZONE, 1), generation: 1, health: new Map() }
     const h = handlers(world)
