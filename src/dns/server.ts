@@ -12,7 +12,6 @@ import { MeridianError } from '../errors.js'
 import type { Logger } from '../log.js'
 import { formatAddress } from '../model/address.js'
 import type { DnsHandler } from './handler.js'
-import { UdpReplySender } from './udp-send.js'
 
 export interface ListenAddress {
   host: string
@@ -42,8 +41,6 @@ function literalLookup(address: string, family: number, callback: (err: null, ad
 }
 
 class UdpListener extends dns2.UDPServer {
-  private readonly replies = new UdpReplySender(this)
-
   constructor(
     family: 4 | 6,
     private readonly handler: DnsHandler,
@@ -62,7 +59,7 @@ class UdpListener extends dns2.UDPServer {
     // this socket event, and one such datagram ended the process). Dropped unread, as BIND does.
     if (rinfo.port === 0) return
     const reply = this.handler.handle(data, 'udp', rinfo.address)
-    if (reply) this.replies.send(reply, rinfo.port, rinfo.address)
+    if (reply) this.send(reply, rinfo.port, rinfo.address)
   }
 
   /**
