@@ -10,7 +10,7 @@ import assert from 'node:assert/strict'
 import { writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import type { SimPool } from '../../src/sim/index.js'
-import { addressesOf, ask, askMany, checkFor, startPools, subnet, writeZone } from '../helpers/gslb.js'
+import { addressesOf, ask, askMany, checkFor, SPREAD_NETWORKS, startPools, twoRegionZone, writeZone } from '../helpers/gslb.js'
 import { adminUrl, startServer, tempDir, TEST_GEODB, type RunningServer } from '../helpers/server.js'
 import { TYPE } from '../helpers/wire.js'
 import { waitFor } from '../../src/sim/index.js'
@@ -18,26 +18,18 @@ import { waitFor } from '../../src/sim/index.js'
 const ORIGIN = 'health-workers-e2e.test'
 const NAME = `www.${ORIGIN}`
 const VIP = { a: '127.77.1.1', b: '127.77.2.1' }
-/** Client networks in 16 different /24s: weighted answers hash the /24, which spreads them over a and b. */
-const NETWORKS = Array.from({ length: 16 }, (_, i) => subnet(`81.2.${i}.0/24`))
+const NETWORKS = SPREAD_NETWORKS
 
 let pools: Map<string, SimPool>
 let server: RunningServer
 let cleanup: () => Promise<void>
 
 before(async () => {
-  pools = await startPools([
-    { region: 'a', vip: VIP.a },
-    { region: 'b', vip: VIP.b },
-  ])
-  const region = (name: 'a' | 'b') => `  ${name}:\n    location: { lat: 51.51, lon: -0.13 }\n    vips: [${VIP[name]}]\n    check: ${checkFor(pools.get(name)!)}`
+  const zone = await twoRegionZone(ORIGIN, VIP)
+  pools = zone.pools
   const dir = await tempDir()
   cleanup = dir.cleanup
-  await writeZone(
-    dir.dir,
-    `${ORIGIN}.yaml`,
-    `origin: ${ORIGIN}\nsoa: { mname: ns1, rname: hostmaster.${ORIGIN}., minimum: 60 }\nns: [ns1]\nrecords:\n  ns1: { A: 127.0.0.1 }\nregions:\n${region('a')}\n${region('b')}\nservices:\n  www: { regions: [a, b], policy: weighted, answers: 1, ttl: 5 }\n`,
-  )
+  await writeZone(dir.dir, `${ORIGIN}.yaml`, zone.text)
   server = await startServer({ zonesDirInPlace: dir.dir, args: ['--geodb', TEST_GEODB, '--no-watch', '--health-wait', '5', '--workers', '2'] })
 })
 

@@ -18,7 +18,7 @@ import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { STAGGER_MAX_MS } from '../../src/cluster/primary.js'
 import type { SimPool } from '../../src/sim/index.js'
-import { addressesOf, askMany, checkFor, startPools, subnet, writeZone } from '../helpers/gslb.js'
+import { addressesOf, askMany, SPREAD_NETWORKS, twoRegionZone, writeZone } from '../helpers/gslb.js'
 import { adminUrl, startServer, tempDir, TEST_GEODB, type LogLine, type RunningServer } from '../helpers/server.js'
 import { buildQuery, TYPE } from '../helpers/wire.js'
 
@@ -122,23 +122,19 @@ describe('a held half of the DNS workers', () => {
   const ORIGIN = 'stagger.test'
   const NAME = `www.${ORIGIN}`
   const VIP = { a: '127.93.1.1', b: '127.93.2.1' }
-  /** Client networks in 16 different /24s: weighted answers hash the /24, which spreads them over a and b. */
-  const NETWORKS = Array.from({ length: 16 }, (_, i) => subnet(`81.2.${i}.0/24`))
+  const NETWORKS = SPREAD_NETWORKS
   let pools: Map<string, SimPool>
   let server: RunningServer
   let admin: string
   let cleanup: () => Promise<void>
 
   before(async () => {
-    pools = await startPools([
-      { region: 'a', vip: VIP.a },
-      { region: 'b', vip: VIP.b },
-    ])
-    const region = (name: 'a' | 'b') => `  ${name}:\n    location: { lat: 51.51, lon: -0.13 }\n    vips: [${VIP[name]}]\n    check: ${checkFor(pools.get(name)!)}`
+    const more = Array.from({ length: 300 }, (_, i) => `  s${i}: { regions: [a, b], policy: weighted, answers: 1 }\n`).join('')
+    const zone = await twoRegionZone(ORIGIN, VIP, more)
+    pools = zone.pools
     const dir = await tempDir('meridian-stagger-')
     cleanup = dir.cleanup
-    const more = Array.from({ length: 300 }, (_, i) => `  s${i}: { regions: [a, b], policy: weighted, answers: 1 }\n`).join('')
-    await writeZone(dir.dir, `${ORIGIN}.yaml`, `origin: ${ORIGIN}\nsoa: { mname: ns1, rname: hostmaster.${ORIGIN}., minimum: 60 }\nns: [ns1]\nrecords:\n  ns1: { A: 127.0.0.1 }\nregions:\n${region('a')}\n${region('b')}\nservices:\n  www: { regions: [a, b], policy: weighted, answers: 1, ttl: 5 }\n${more}`)
+    await writeZone(dir.dir, `${ORIGIN}.yaml`, zone.text)
     await writeFile(path.join(dir.dir, '.admin-token'), TOKEN + '\n')
     server = await startServer({ zonesDirInPlace: dir.dir, args: ['--geodb', TEST_GEODB, '--no-watch', '--health-wait', '5', '--workers', '2', '--log-level', 'debug', '--admin-token-file', path.join(dir.dir, '.admin-token')] })
     admin = await adminUrl(server)

@@ -219,6 +219,24 @@ export function checkFor(pool: SimPool, timing = STEADY): string {
   return `{ url: "http://${pool.vip}:${pool.port}/healthz", interval: ${timing.interval}, timeout: ${timing.timeout}, rise: ${timing.rise}, fall: ${timing.fall} }`
 }
 
+/** Client networks in 16 different /24s: weighted answers hash the /24, which spreads them over two regions. */
+export const SPREAD_NETWORKS: Subnet[] = Array.from({ length: 16 }, (_, i) => subnet(`81.2.${i}.0/24`))
+
+/**
+ * Two simulated pools, regions `a` and `b` (London, one VIP each, checked with STEADY timings at
+ * the pool's /healthz), and the text of a zone file of `origin` serving `www` over both (weighted,
+ * one answer, TTL 5), with `moreServices` (lines under `services:`) after it.
+ */
+export async function twoRegionZone(origin: string, vips: { a: string; b: string }, moreServices = ''): Promise<{ pools: Map<string, SimPool>; text: string }> {
+  const pools = await startPools([
+    { region: 'a', vip: vips.a },
+    { region: 'b', vip: vips.b },
+  ])
+  const region = (name: 'a' | 'b') => `  ${name}:\n    location: { lat: 51.51, lon: -0.13 }\n    vips: [${vips[name]}]\n    check: ${checkFor(pools.get(name)!)}`
+  const text = `origin: ${origin}\nsoa: { mname: ns1, rname: hostmaster.${origin}., minimum: 60 }\nns: [ns1]\nrecords:\n  ns1: { A: 127.0.0.1 }\nregions:\n${region('a')}\n${region('b')}\nservices:\n  www: { regions: [a, b], policy: weighted, answers: 1, ttl: 5 }\n${moreServices}`
+  return { pools, text }
+}
+
 export async function writeZone(dir: string, file: string, yaml: string): Promise<string> {
   const p = path.join(dir, file)
   await writeFile(p, yaml)
