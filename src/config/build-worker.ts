@@ -7,10 +7,10 @@ import v8 from 'node:v8'
 import { parentPort } from 'node:worker_threads'
 import { applyEdit } from '../admin/edits.js'
 import { ConfigError, MeridianError } from '../errors.js'
-import { editText, OnDiskError } from '../store/zone-editor.js'
+import { editTextParsed, OnDiskError } from '../store/zone-editor.js'
 import { SerialBook } from '../store/serials.js'
 import type { BuildReply, BuildRequest } from './build-thread.js'
-import { buildZoneSet } from './load.js'
+import { buildZoneSet, type ParsedZoneText } from './load.js'
 import { PLACES } from './places.js'
 
 const port = parentPort
@@ -23,13 +23,16 @@ port.on('message', (req: BuildRequest) => {
     const plan = book.plan()
     let sources = req.sources
     let text: string | undefined
+    // The edited file as its rendering's check parsed it: built without parsing it again.
+    let parsed: Map<string, ParsedZoneText> | undefined
     if (req.edit) {
       const edited = editIn(req)
       if ('id' in edited) return port.postMessage(edited)
       text = edited.text
+      if (edited.parsed) parsed = new Map([[req.edit.file, edited.parsed]])
       sources = sources.map((s) => (s.file === req.edit!.file ? { file: s.file, text: edited.text } : s))
     }
-    const set = buildZoneSet(sources, plan.serialOf, req.generation, PLACES)
+    const set = buildZoneSet(sources, plan.serialOf, req.generation, PLACES, parsed)
     const bytes = v8.serialize(set)
     // The bytes' own ArrayBuffer is handed over; a view into a larger one is copied first.
     const owned = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes.buffer : bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)
@@ -42,13 +45,13 @@ port.on('message', (req: BuildRequest) => {
   port.postMessage(reply)
 })
 
-/** The edited file's new text, made as the store makes it on the event loop (editText); or the reply that refuses it. */
-function editIn(req: BuildRequest): { text: string } | BuildReply {
+/** The edited file's new text, made as the store makes it on the event loop (editText), and its parse when the build can take it; or the reply that refuses it. */
+function editIn(req: BuildRequest): { text: string; parsed?: ParsedZoneText } | BuildReply {
   const { file, op, zone } = req.edit!
   const src = req.sources.find((s) => s.file === file)
   if (!src) return { id: req.id, ok: false, error: `the edited file ${file} is not among the sources` }
   try {
-    return { text: editText(src.text, (doc) => applyEdit(doc, op, zone)) }
+    return editTextParsed(src.text, (doc) => applyEdit(doc, op, zone))
   } catch (err) {
     if (err instanceof OnDiskError) return { id: req.id, ok: false, onDisk: err.message, yaml: err.yaml }
     if (!(err instanceof MeridianError)) throw err

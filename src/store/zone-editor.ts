@@ -16,6 +16,7 @@
 import { createHash } from 'node:crypto'
 import { isDeepStrictEqual } from 'node:util'
 import YAML, { isAlias, isCollection, isMap, isScalar, isSeq, type Document, type Node as YamlNode, type Scalar, type YAMLMap, type YAMLSeq } from 'yaml'
+import { parseForBuild, type ParsedZoneText } from '../config/load.js'
 import { keyAsWritten } from '../config/yaml-keys.js'
 import { MeridianError } from '../errors.js'
 
@@ -64,22 +65,7 @@ export function parseZoneText(text: string): Document {
  */
 export function parseUniqueKeys(text: string, options: { prettyErrors?: boolean } = {}): Document {
   const doc = YAML.parseDocument(text, { ...options, uniqueKeys: false })
-  let twice = false
-  YAML.visit(doc, {
-    Map(_key, map) {
-      const seen = new Set<unknown>()
-      for (const pair of map.items) {
-        if (!isScalar(pair.key)) continue
-        if (seen.has(pair.key.value)) {
-          twice = true
-          return YAML.visit.BREAK
-        }
-        seen.add(pair.key.value)
-      }
-      return undefined
-    },
-  })
-  return twice ? YAML.parseDocument(text, { ...options, uniqueKeys: true }) : doc
+  return hasKeyTwice(doc) ? YAML.parseDocument(text, { ...options, uniqueKeys: true }) : doc
 }
 
 /** A change the zone file as it is on disk prevents: not YAML (`yaml`), or content that made the change fail (an alias bomb). */
@@ -99,11 +85,19 @@ export class OnDiskError extends Error {
  * problems are OnDiskErrors. The store makes edits with it, on the event loop or in the build thread.
  */
 export function editText(text: string, change: (doc: Document) => void): string {
+  return editTextParsed(text, change).text
+}
+
+/**
+ * editText, and the new text parsed as the build parses it when checking the rendering did so
+ * (renderEditedParsed), for buildZoneSet's `parsed`.
+ */
+export function editTextParsed(text: string, change: (doc: Document) => void): { text: string; parsed?: ParsedZoneText } {
   const doc = parseZoneText(text)
   if (doc.errors.length > 0) throw new OnDiskError(doc.errors[0]!.message.split('\n')[0]!, true)
   try {
     change(doc)
-    return renderEdited(text, doc)
+    return renderEditedParsed(text, doc)
   } catch (err) {
     if (err instanceof MeridianError) throw err
     throw new OnDiskError(err instanceof Error ? err.message : String(err), false)
@@ -322,6 +316,37 @@ function matchLines(a: string[], b: string[]): number[] {
  * rendering is returned.
  */
 export function renderEdited(original: string, doc: Document): string {
+  return renderEditedParsed(original, doc).text
+}
+
+/**
+ * Whether two keys of a mapping of `doc` may be one: the parser's uniqueKeys check would have
+ * refused them (it compares scalar keys' values with ===; a Set takes NaN for NaN, which === does not).
+ */
+function hasKeyTwice(doc: Document): boolean {
+  let twice = false
+  YAML.visit(doc, {
+    Map(_key, map) {
+      const seen = new Set<unknown>()
+      for (const pair of map.items) {
+        if (!isScalar(pair.key)) continue
+        if (seen.has(pair.key.value)) {
+          twice = true
+          return YAML.visit.BREAK
+        }
+        seen.add(pair.key.value)
+      }
+      return undefined
+    },
+  })
+  return twice
+}
+
+/**
+ * renderEdited, and the merged text as parsed for its check when that parse is the build's
+ * (parseForBuild: no byte order mark, no key twice), so that the build does not parse it again.
+ */
+function renderEditedParsed(original: string, doc: Document): { text: string; parsed?: ParsedZoneText } {
   // The file's own flow style: `{ a: 1 }` or `{a: 1}`, `[ a ]` or `[a]` (the yaml default, padded, when it has none).
   const count = (re: RegExp) => original.match(re)?.length ?? 0
   const mapsPadded = count(/\{ \S/g) >= count(/\{[^\s}]/g)
@@ -339,10 +364,20 @@ export function renderEdited(original: string, doc: Document): string {
       return realignComment(seqsPadded === mapsPadded ? line : padSeqs(line, seqsPadded), a, match, i)
     })
     .join('\n')
-  if (merged === rendered) return rendered
-  const check = parseUniqueKeys(merged)
-  if (check.errors.length === 0 && isDeepStrictEqual(check.toJS(), doc.toJS())) return merged
-  return rendered
+  if (merged === rendered) return { text: rendered }
+  // The check parses `merged` as the build will (without the parser's uniqueKeys check, quadratic
+  // in a mapping's keys) and hands the parse on; a text that may have a key twice, or a byte order
+  // mark, is checked with the parser's own check, as it always was, and not handed on.
+  if (!merged.startsWith('\ufeff')) {
+    const parsed = parseForBuild(merged)
+    if (!hasKeyTwice(parsed.doc)) {
+      if (parsed.doc.errors.length === 0 && isDeepStrictEqual(parsed.doc.toJS(), doc.toJS())) return { text: merged, parsed }
+      return { text: rendered }
+    }
+  }
+  const check = YAML.parseDocument(merged, { uniqueKeys: true })
+  if (check.errors.length === 0 && isDeepStrictEqual(check.toJS(), doc.toJS())) return { text: merged }
+  return { text: rendered }
 }
 
 /** Index of the `#` that starts a line's comment (outside quoted scalars), or -1. */

@@ -2,11 +2,16 @@
  * parseUniqueKeys (store/zone-editor.ts) stands for YAML.parseDocument with the parser's own
  * uniqueKeys check, which is quadratic in a mapping's keys: the same document, the same errors, for
  * files with keys twice (block and flow mappings, nested, keys that YAML reads as one value or not).
+ * And an edit's check of its rendering parses the new text as the build does and hands that parse
+ * to the build (build-worker.ts), which then does not parse the file again.
  */
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import YAML from 'yaml'
-import { parseUniqueKeys, parseZoneText } from '../../src/store/zone-editor.js'
+import { applyEdit, type EditZone } from '../../src/admin/edits.js'
+import { buildZoneSet, parseForBuild } from '../../src/config/load.js'
+import { SerialBook } from '../../src/store/serials.js'
+import { editTextParsed, parseUniqueKeys, parseZoneText } from '../../src/store/zone-editor.js'
 
 const TEXTS = [
   'origin: a.test\nregions:\n  eu: { vips: [192.0.2.1] }\n  us: { vips: [192.0.2.2] }\n',
@@ -41,4 +46,38 @@ test('a zone file with a key twice is still refused by parseZoneText, at the sec
   assert.equal(doc.errors.length, 1)
   assert.equal(doc.errors[0]!.code, 'DUPLICATE_KEY')
   assert.deepEqual(doc.errors[0]!.pos, [35, 36])
+})
+
+const ZONE = `origin: p.test
+soa: { mname: ns1, rname: hostmaster }
+ns: [ns1]
+records:
+  ns1: { A: 192.0.2.53 } # the name server
+regions:
+  eu: { location: { lat: 3, lon: 4 }, vips: [192.0.2.20] }
+  us: { location: { lat: 5, lon: 6 }, vips: [192.0.2.30] }
+services:
+  www: { policy: geo-latency, regions: [eu, us], ttl: 30 }
+`
+
+test('an edit hands on its check parse, and the set built from it is the one built from the text', () => {
+  const file = '/zones/p.test.yaml'
+  const zone: EditZone = { origin: 'p.test', regions: ['eu', 'us'], services: ['www'] }
+  const edited = editTextParsed(ZONE, (doc) => applyEdit(doc, { op: 'drain', region: 'eu' }, zone))
+  assert.match(edited.text, /eu: \{ location: \{ lat: 3, lon: 4 \}, vips: \[192\.0\.2\.20\], drained: true \}/)
+  assert.ok(edited.parsed, 'the rendering was checked with the build parse, and handed on')
+  assert.equal(edited.parsed.text, edited.text)
+  const serials = () => SerialBook.of([], () => 1_700_000_000).plan().serialOf
+  const fresh = buildZoneSet([{ file, text: edited.text }], serials(), 2)
+  const handed = buildZoneSet([{ file, text: edited.text }], serials(), 2, {}, new Map([[file, edited.parsed]]))
+  assert.deepEqual(handed, fresh)
+  assert.equal(handed.zones.get('p.test')!.definition.regions.eu!.drained, true)
+})
+
+test('a parse handed on for another text is not taken: the source is parsed', () => {
+  const file = '/zones/p.test.yaml'
+  const serials = () => SerialBook.of([], () => 1_700_000_000).plan().serialOf
+  const stale = parseForBuild(ZONE.replace('ttl: 30', 'ttl: 31'))
+  const set = buildZoneSet([{ file, text: ZONE }], serials(), 2, {}, new Map([[file, stale]]))
+  assert.equal(set.zones.get('p.test')!.definition.services.www!.ttl, 30)
 })
