@@ -13,7 +13,7 @@ import { request } from 'node:http'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import YAML from 'yaml'
-import type { SimPool } from '../../src/sim/index.js'
+import { waitFor, type SimPool } from '../../src/sim/index.js'
 import { dig } from '../helpers/dig.js'
 import { askMany, checkFor, pollAnswer, startPools, STEADY, subnet, writeZone, addressesOf } from '../helpers/gslb.js'
 import { adminUrl, DEMO_ZONES, runCli, startServer, tempDir, TEST_GEODB, type RunningServer } from '../helpers/server.js'
@@ -113,6 +113,14 @@ describe('admin API against a running server', () => {
     api = await adminOf(server)
     // Both checked regions up before the tests start.
     await pollAnswer(server.port, { name: fqdn('www'), type: TYPE.A, client: subnet(LONDON) }, (r) => addressesOf(r).join() === VIP['eu-west'], { timeoutMs: 20_000, what: 'eu-west up' })
+    // And up as the poller judges them (rise 2), not only answered while still unknown (as up): the
+    // drain test reads region_up, which counts only checks that are up. Before, the tests ahead of it
+    // took long enough for the second check; a faster admin change read it after the first.
+    const up = (region: string, m: string) => new RegExp(`^meridian_region_up\\{zone="${ORIGIN}",region="${region}"\\} 1$`, 'm').test(m)
+    await waitFor(async () => {
+      const m = await (await fetch(`${api.url}/metrics`)).text()
+      return up('eu-west', m) && up('us-east', m)
+    }, { timeoutMs: 20_000, everyMs: 50, what: 'eu-west and us-east up by their checks' })
   })
 
   after(async () => {
