@@ -368,6 +368,9 @@ async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logg
   // Where each client network is may have changed: cached answers and locations go, in this
   // process or in every worker (each is sent the database this process opened).
   geo.onChange(() => (workers ? workers.geodbChanged() : handler?.cache?.clear()))
+  // The answer cache's index of the set built before the sockets, as a worker does: the first
+  // queries do not wait for it.
+  handler?.prepare()
   const listeners = handler ? listen.map((at) => new DnsListener(at, handler, tcpOptions, log.child({ mod: 'dns' }))) : []
   const bound = []
   try {
