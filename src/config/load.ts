@@ -368,7 +368,7 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
   // Names at or below the origin of a zone nested in this one that the set declares too (a few; a
   // zone may have thousands of names): the nested zone answers for them (findZone), not this file.
   const nestedOrigins = origin === undefined ? [] : [...origins].filter((o) => o !== origin && isInZone(o, origin))
-  const underNested = (name: string) => nestedOrigins.length > 0 && nestedOrigins.some((o) => isInZone(name, o))
+  const underNested = (name: string) => nestedOrigins.some((o) => isInZone(name, o))
   // Owners and services written there, judged once the set is known (buildZoneSet: judgeBelowCut).
   const belowCut: BelowCut[] = []
   const cutIssues = new IssueList(src.file, doc, lc)
@@ -908,18 +908,16 @@ export function buildZoneSet(sources: ZoneSource[], serialOf: SerialSource, gene
     const r = buildZoneUnsorted(src, serialOf, options, origins, parsed?.get(src.file))
     const issues = [...r.issues]
     perFile.push(issues)
+    // Judged once the set is known, whatever else the file holds: a file with errors, and a second
+    // file of one origin (refused, its names its own zone's all the same, so that the file kept when
+    // a zone moves to a new file and the old one is then removed shows no new error once it goes).
+    for (const d of r.dangling ?? []) dangling.push({ d, into: issues })
+    for (const b of r.belowCut ?? []) belowCut.push({ b, into: issues })
     if (!r.zone) {
       const origin = r.origin ?? declaredOrigin(src.text)
       if (origin !== undefined) broken.add(origin)
-      for (const d of r.dangling ?? []) dangling.push({ d, into: issues })
-      for (const b of r.belowCut ?? []) belowCut.push({ b, into: issues })
       continue
     }
-    // A second file of one origin is refused; its targets and names are judged all the same (as
-    // its own zone's, which they are), so that the file kept (a zone moved to a new file, the old
-    // one then removed) shows no new error once the other goes.
-    for (const d of r.dangling ?? []) dangling.push({ d, into: issues })
-    for (const b of r.belowCut ?? []) belowCut.push({ b, into: issues })
     const prior = zones.get(r.zone.origin)
     if (prior) {
       issues.push({ code: 'E_ZONE_DUPLICATE', file: src.file, ...originAt(src.text), path: 'origin', message: `zone ${r.zone.origin} is already defined in ${prior.file}` })
@@ -928,12 +926,15 @@ export function buildZoneSet(sources: ZoneSource[], serialOf: SerialSource, gene
     zones.set(r.zone.origin, r.zone)
     for (const [k, v] of r.checks ?? []) checks.set(k, v)
   }
+  // The origins of the set's zones nested in `origin` (served, or declared by a file with errors)
+  // that hold `name`, innermost first.
+  const nestedHolding = (name: string, origin: string) => [name, ...ancestorsWithin(name, origin)].filter((n) => n !== origin && (zones.has(n) || broken.has(n)))
   // A target under a zone of the set nested in the file's (gslb.example.com served beside
   // example.com) is answered from that zone: it decides, whatever the file holds there (never
   // served). When that zone's file has errors of its own, what it will hold is unknown: the target
   // is judged once it is fixed.
   for (const { d, into } of dangling) {
-    const inner = [d.target, ...ancestorsWithin(d.target, d.origin)].find((n) => n !== d.origin && (zones.has(n) || broken.has(n)))
+    const inner = nestedHolding(d.target, d.origin)[0]
     const issue = inner === undefined ? (d.here.length === 0 ? d.issue : undefined) : zones.has(inner) ? nestedIssue(d, zones.get(inner)!) : undefined
     if (issue) into.push(issue)
   }
@@ -941,7 +942,7 @@ export function buildZoneSet(sources: ZoneSource[], serialOf: SerialSource, gene
   // is answered from that zone; only the delegation's glue has a place there. Under a zone whose
   // file has errors, what is glue is unknown: judged once it is fixed.
   for (const { b, into } of belowCut) {
-    const nested = [b.name, ...ancestorsWithin(b.name, b.origin)].filter((n) => n !== b.origin && (zones.has(n) || broken.has(n)))
+    const nested = nestedHolding(b.name, b.origin)
     if (nested.length === 0 || nested.some((n) => !zones.has(n))) continue
     into.push(...judgeBelowCut(b, zones.get(nested[nested.length - 1]!)!, zones.get(nested[0]!)!))
   }
