@@ -105,11 +105,12 @@ function additionalFor(set: ServedZoneSet, zone: ServedZone, rrs: readonly RR[])
     const target = rr.type === RRTYPE.NS ? rr.ns : rr.type === RRTYPE.MX ? rr.exchange : rr.type === RRTYPE.SRV ? rr.target : undefined
     if (target === undefined || seen.has(target) || !isInZone(target, zone.origin)) continue
     seen.add(target)
-    const node = (findZone(set, target) ?? zone).nodes.get(target)
+    // In this zone (isInZone above), so findZone finds this zone or one nested in it.
+    const node = findZone(set, target)!.nodes.get(target)
     if (!node) continue
     for (const t of [RRTYPE.A, RRTYPE.AAAA]) {
-      const set = node.rrsets.get(t)
-      if (set) out.push(...set)
+      const addresses = node.rrsets.get(t)
+      if (addresses) out.push(...addresses)
     }
   }
   return out
