@@ -367,17 +367,12 @@ function renderEditedParsed(original: string, doc: Document): { text: string; pa
   if (merged === rendered) return { text: rendered }
   // The check parses `merged` as the build will (without the parser's uniqueKeys check, quadratic
   // in a mapping's keys) and hands the parse on; a text that may have a key twice, or a byte order
-  // mark, is checked with the parser's own check, as it always was, and not handed on.
-  if (!merged.startsWith('\ufeff')) {
-    const parsed = parseForBuild(merged)
-    if (!hasKeyTwice(parsed.doc)) {
-      if (parsed.doc.errors.length === 0 && isDeepStrictEqual(parsed.doc.toJS(), doc.toJS())) return { text: merged, parsed }
-      return { text: rendered }
-    }
-  }
-  const check = YAML.parseDocument(merged, { uniqueKeys: true })
-  if (check.errors.length === 0 && isDeepStrictEqual(check.toJS(), doc.toJS())) return { text: merged }
-  return { text: rendered }
+  // mark (which the build's parse drops), is checked with the parser's own check, as it always
+  // was, and not handed on.
+  const parsed = merged.startsWith('\ufeff') ? undefined : parseForBuild(merged)
+  const check = parsed !== undefined && !hasKeyTwice(parsed.doc) ? parsed.doc : YAML.parseDocument(merged, { uniqueKeys: true })
+  if (check.errors.length > 0 || !isDeepStrictEqual(check.toJS(), doc.toJS())) return { text: rendered }
+  return check === parsed?.doc ? { text: merged, parsed } : { text: merged }
 }
 
 /** Index of the `#` that starts a line's comment (outside quoted scalars), or -1. */
