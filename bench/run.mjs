@@ -349,6 +349,29 @@ function treeCpuSeconds(pid) {
   return out
 }
 
+/** User and system CPU seconds of the whole tree under `pid` (where a server's time goes: its own code, or the kernel's). */
+function treeUserSys(pid) {
+  let user = 0
+  let sys = 0
+  for (const p of descendants(pid)) {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8')
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      user += Number(f[11]) / 100
+      sys += Number(f[12]) / 100
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return { user, sys }
+}
+
+/** µs of user and of system CPU per answered query between two treeUserSys() readings (0.1 µs). */
+function splitPerQuery(a, b, completed) {
+  const us = (s) => (completed ? Math.round((s / completed) * 1e7) / 10 : null)
+  return { user: us(b.user - a.user), sys: us(b.sys - a.sys) }
+}
+
 /** Server CPU µs per answered query of a max run (0.1 µs), or null without the CPU time. */
 const usPerQuery = (run) => (run.serverCpuSeconds !== null && run.completed ? Math.round((run.serverCpuSeconds / run.completed) * 1e7) / 10 : null)
 
@@ -688,6 +711,7 @@ async function meridianMax({ o, trafficFile }, m) {
   let max
   const cpu0 = cpuTimes()
   const tree0 = treeCpuSeconds(mer.pid)
+  const split0 = treeUserSys(mer.pid)
   try {
     max = await maxLoad({ port: mer.port, file: trafficFile, seconds: o.seconds, cpus: plan.client, threads, o })
   } finally {
@@ -695,6 +719,7 @@ async function meridianMax({ o, trafficFile }, m) {
   }
   max.cpuBusy = cpuBusy(cpu0, cpuTimes())
   const tree1 = treeCpuSeconds(mer.pid)
+  max.serverCpuSplit = splitPerQuery(split0, treeUserSys(mer.pid), max.completed)
   const round = (x) => Math.round(x * 100) / 100
   // Each process of the server during the run: the control process and every worker.
   max.processes = [...tree1].map(([pid, s]) => ({ pid, role: pid === mer.pid ? (workers > 1 ? 'control' : 'server') : 'worker', cpuSeconds: round(s - (tree0.get(pid) ?? 0)) }))
@@ -705,7 +730,7 @@ async function meridianMax({ o, trafficFile }, m) {
   const rss = rssOf(mer.pid)
   const cache = cacheRatio(cacheBefore, await cacheCounters(mer.admin))
   const perProcess = max.processes.map((p) => `${p.role} ${p.pid} ${((100 * p.cpuSeconds) / max.runSeconds).toFixed(0)}%`).join(', ')
-  log(`${name}: ${Math.round(max.qps)} q/s, ${max.lost} lost; ${max.serverCpuUsPerQuery ?? 'n/a'} µs server CPU per query; RSS ${rss.mb.toFixed(1)} MB; CPU per process: ${perProcess}`)
+  log(`${name}: ${Math.round(max.qps)} q/s, ${max.lost} lost; ${max.serverCpuUsPerQuery ?? 'n/a'} µs server CPU per query (user ${max.serverCpuSplit.user}, system ${max.serverCpuSplit.sys}); RSS ${rss.mb.toFixed(1)} MB; CPU per process: ${perProcess}`)
   return { max, rss, peak, cache }
 }
 
@@ -741,13 +766,15 @@ async function referenceMax({ o, trafficFile }, ref, plan) {
   log(`reference: max throughput, ${o.seconds} s`)
   const rcpu0 = cpuTimes()
   const rproc0 = processCpuSeconds(ref.entry.child.pid)
+  const split0 = treeUserSys(ref.entry.child.pid)
   const refMax = await maxLoad({ port: ref.port, file: trafficFile, seconds: o.seconds, cpus: plan.client, threads: plan.clientCount ?? 1, o, idOnly: true })
   refMax.cpuBusy = cpuBusy(rcpu0, cpuTimes())
   const rproc1 = processCpuSeconds(ref.entry.child.pid)
+  refMax.serverCpuSplit = splitPerQuery(split0, treeUserSys(ref.entry.child.pid), refMax.completed)
   refMax.serverCpuSeconds = rproc0 !== null && rproc1 !== null ? Math.round((rproc1 - rproc0) * 100) / 100 : null
   refMax.serverCpuUsPerQuery = usPerQuery(refMax)
   interference('reference', refMax, plan.server)
-  log(`reference: ${Math.round(refMax.qps)} q/s, ${refMax.lost} lost; ${refMax.serverCpuUsPerQuery ?? 'n/a'} µs server CPU per query`)
+  log(`reference: ${Math.round(refMax.qps)} q/s, ${refMax.lost} lost; ${refMax.serverCpuUsPerQuery ?? 'n/a'} µs server CPU per query (user ${refMax.serverCpuSplit.user}, system ${refMax.serverCpuSplit.sys})`)
   return refMax
 }
 
@@ -987,6 +1014,8 @@ function printSummary(r) {
   const n = (x) => Math.round(x).toLocaleString('en-US')
   const f = (x) => (x === null ? 'n/a' : `${x.toFixed(3)} ms`)
   const share = (x) => (x.serverCpuSeconds === null ? 'n/a' : `${((100 * x.serverCpuSeconds) / x.runSeconds).toFixed(0)}%`)
+  // The split says whose time it is: user (the server's code, Node's included) or system (the kernel's sockets).
+  const perQuery = (x) => (x.serverCpuUsPerQuery === undefined || x.serverCpuUsPerQuery === null ? 'n/a' : `${x.serverCpuUsPerQuery} µs` + (x.serverCpuSplit ? ` (${x.serverCpuSplit.user} + ${x.serverCpuSplit.sys})` : ''))
   const busy = (x) => Object.entries(x.cpuBusy).map(([c, v]) => `cpu${c} ${(v * 100).toFixed(0)}%`).join(' ')
   const rows = [
     ['', 'Meridian', 'raw dgram reference'],
@@ -996,7 +1025,7 @@ function printSummary(r) {
       ? ['blast p50 / p99 latency (max run)', `${f(m.max.p50Ms)} / ${f(m.max.p99Ms)}`, `${f(r.reference.max.p50Ms)} / ${f(r.reference.max.p99Ms)}`]
       : ['dnsperf avg latency (max run)', f(m.max.avgMs), f(r.reference.max.avgMs)],
     ['server CPU s / run s (max run)', share(m.max), share(r.reference.max)],
-    ['server CPU µs per query (max run)', m.max.serverCpuUsPerQuery === undefined || m.max.serverCpuUsPerQuery === null ? 'n/a' : `${m.max.serverCpuUsPerQuery} µs`, ''],
+    ['server CPU µs per query: user + system (max run)', perQuery(m.max), perQuery(r.reference.max)],
     ['CPU busy (max run)', busy(m.max), busy(r.reference.max)],
   ]
   const w0 = Math.max(...rows.map((x) => x[0].length)) + 2
