@@ -15,6 +15,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { createInterface } from 'node:readline'
 import { descendants, dnsperfLatencies, gitInfo, has, latencyStats, machineInfo, ROOT, serverNodeArgs } from './common.mjs'
+import { isolate } from './isolate.mjs'
 import { renderDocs, saveResults } from './report.mjs'
 import { buildQuery, buildTraffic, clientNetworks, DEFAULT_GEODB } from './traffic.mjs'
 import { ORIGIN, REGIONS, SERVICES, zoneYaml } from './zone.mjs'
@@ -57,6 +58,9 @@ const HELP = `usage: node bench/run.mjs [options]      (npm run bench -- [option
   --node-arg ARG     pass ARG to Meridian's node (repeatable), e.g. --node-arg --cpu-prof
                      --node-arg --cpu-prof-dir=/tmp/prof (a profile of the server under load)
   --keep             keep the temporary directory (zone, traffic, logs) and print its path
+  --no-isolate       leave the kernel's movable threads (kdamond, ...) free to run on the server's
+                     CPU; by default they are moved to dnsperf's CPU for the run when the server has
+                     a CPU of its own, and put back after (bench/isolate.mjs)
   --help`
 
 function parseArgs(argv) {
@@ -72,6 +76,7 @@ function parseArgs(argv) {
     queries: 200000,
     networks: 10000,
     seed: 1,
+    isolate: true,
     geodb: DEFAULT_GEODB,
     save: undefined,
     keep: false,
@@ -90,6 +95,7 @@ function parseArgs(argv) {
     else if (a === '--save') o.save = true
     else if (a === '--no-save') o.save = false
     else if (a === '--keep') o.keep = true
+    else if (a === '--no-isolate') o.isolate = false
     else if (a === '--compare-workers') o.compareWorkers = true
     else if (a === '--geodb') o.geodb = path.resolve(argv[++i] ?? '')
     else if (a === '--node-arg') o.nodeArgs.push(argv[++i] ?? fail('--node-arg needs a value'))
@@ -174,7 +180,11 @@ const removeTmp = () => {
   if (tmpDir && !keepTmp) rmSync(tmpDir, { recursive: true, force: true })
 }
 
+/** Puts the kernel threads isolate() moved back where they were (a no-op until then). */
+let restoreIsolation = () => {}
+
 process.on('exit', () => {
+  restoreIsolation()
   // Last resort (an exception escaped, or process.exit was called): nothing we started survives us.
   for (const e of children) {
     try {
@@ -814,6 +824,17 @@ async function main() {
   log(`pinning: ${describePlan(plan, o.workers, o.generator)}${o.compareWorkers ? `; first ${describePlan(cpuPlan(1, ncpu), 1, o.generator)}` : ''}; the reference on CPU ${refPlan.server ?? 'any'}`)
   // Keep this harness (idle during the runs, but it parses and polls) with dnsperf, off the server's other cores.
   if (plan.client !== null) spawnSync('taskset', ['-a', '-p', '-c', plan.client, String(process.pid)], { stdio: 'ignore' })
+  // And the kernel's movable threads too, while the server has a CPU of its own (bench/isolate.mjs).
+  let isolation = null
+  if (!o.isolate) isolation = { off: '--no-isolate' }
+  else if (plan.shared || plan.client === null) isolation = { off: 'the server has no CPU of its own' }
+  else {
+    const moved = isolate(plan.client, `0-${ncpu - 1}`)
+    restoreIsolation = moved.restore
+    isolation = { kernelThreadsTo: plan.client, kernelThreads: moved.kernelThreads }
+    const names = [...new Set(moved.kernelThreads.map((n) => n.replace(/[/:].*$/, '')))]
+    log(`isolation: ${moved.kernelThreads.length} kernel threads that may run anywhere moved to CPU ${plan.client} for the run (${names.join(', ')}); back afterwards`)
+  }
 
   // Is anything else busy? Other work on these CPUs makes every figure below lower and noisier.
   const idle0 = cpuTimes()
@@ -931,6 +952,7 @@ async function main() {
         // without this field measured a reference that paid one (docs/benchmarks.md, session 8).
         referenceLookup: 'literal',
         backgroundCpuBusy: background,
+        isolation,
         geodb: path.relative(ROOT, o.geodb),
         zone: { origin: ORIGIN, services: SERVICES.length, regions: REGIONS.length, checkIntervalSeconds: 1, healthUpAtStart: mer.healthUp },
         meridianInstances: `one per round (started cold, sanity-checked, warmed up, one max run, one latency run at 50% of that max, stopped); the reference runs throughout, idle while Meridian is measured`,
@@ -978,6 +1000,7 @@ async function main() {
     }
     ok = true
   } finally {
+    restoreIsolation()
     await stopAll()
     if (!ok) keepTmp = true
     if (keepTmp) log(`${ok ? 'kept' : 'left for a look'}: ${tmp} (zone, traffic, logs)`)
