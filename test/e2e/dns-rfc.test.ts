@@ -6,24 +6,10 @@
  * as a failing "fixture is shaped" test rather than as rules that silently stop being exercised.
  */
 import assert from 'node:assert/strict'
-import { readFileSync } from 'node:fs'
-import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import YAML from 'yaml'
 import { dig, type DigRecord, type DigResult } from '../helpers/dig.js'
-import { ROOT, startServer, type RunningServer } from '../helpers/server.js'
-
-const FIXTURES = path.join(ROOT, 'test', 'fixtures', 'rfc')
-
-interface FixtureZone {
-  origin: string
-  ttl: number
-  soa: { mname: string; rname: string; serial: number; refresh: number; retry: number; expire: number; minimum: number; ttl?: number }
-  ns: string[]
-  records: Record<string, Record<string, unknown> & { ttl?: number }>
-}
-
-const readZone = (file: string): FixtureZone => YAML.parse(readFileSync(path.join(FIXTURES, file), 'utf8')) as FixtureZone
+import { absName as abs, ipv6Port, readFixtureZone as readZone, RFC_FIXTURES as FIXTURES, soaData } from '../helpers/rfc-fixture.js'
+import { startServer, type RunningServer } from '../helpers/server.js'
 
 const RFC = readZone('rfc.test.yaml')
 const OTHER = readZone('other.test.yaml')
@@ -32,8 +18,7 @@ const SOA_TTL = RFC.soa.ttl ?? RFC.ttl
 /** RFC 2308 §3: a negative answer's SOA carries min(SOA TTL, SOA MINIMUM). */
 const NEG_TTL = Math.min(SOA_TTL, RFC.soa.minimum)
 const OTHER_NEG_TTL = Math.min(OTHER.soa.ttl ?? OTHER.ttl, OTHER.soa.minimum)
-const abs = (name: string, origin: string): string => (name === '@' ? `${origin}.` : name.endsWith('.') ? name : `${name}.${origin}.`)
-const SOA_DATA = `${abs(RFC.soa.mname, RFC.origin)} ${RFC.soa.rname} ${RFC.soa.serial} ${RFC.soa.refresh} ${RFC.soa.retry} ${RFC.soa.expire} ${RFC.soa.minimum}`
+const SOA_DATA = soaData(RFC)
 const NS_NAMES = RFC.ns.map((n) => abs(n, RFC.origin))
 const BIG = RFC.records.big!.TXT as string[]
 const HUGE = RFC.records.huge!.TXT as string[]
@@ -552,9 +537,7 @@ describe('Meridian answers as an RFC-conforming authoritative server', () => {
 
   before(async () => {
     server = await startServer({ zones: FIXTURES, listen: ['127.0.0.1:0', '[::1]:0'] })
-    const v6 = server.listen.find((l) => l.startsWith('udp://[::1]:'))
-    assert.ok(v6, `an IPv6 listener: ${server.listen.join(' ')}`)
-    v6Port = Number(/:(\d+)$/.exec(v6)![1])
+    v6Port = ipv6Port(server)
   })
   after(async () => {
     await server?.stop()

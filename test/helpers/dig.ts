@@ -22,6 +22,8 @@ export interface DigResult {
   additional: DigRecord[]
   /** `EDNS: version: 0, flags:; udp: 1232` parsed, or null when the reply had no OPT. */
   edns: { version: number; udp: number; flags: string[] } | null
+  /** The names of the reply's EDNS options as dig prints them (`CLIENT-SUBNET`, `NSID`, `COOKIE`, `OPT=100`...), in order. */
+  ednsOptions: string[]
   /** `CLIENT-SUBNET: 198.51.100.0/24/0`, or null. */
   clientSubnet: string | null
   /** `;; SERVER: ... (UDP)` transport, and the message size. */
@@ -33,6 +35,12 @@ export interface DigResult {
 function parseRecord(line: string): DigRecord {
   const [name = '', ttl = '0', klass = '', type = '', ...rest] = line.split(/\s+/)
   return { name, ttl: Number(ttl), class: klass, type, data: rest.join(' ') }
+}
+
+/** The lines under `; EDNS: ...` in the OPT pseudosection, one per option: each one's name (the text before its colon). */
+function ednsOptions(raw: string): string[] {
+  const block = /^;; OPT PSEUDOSECTION:\n; EDNS:[^\n]*\n((?:; [^\n]*\n)*)/m.exec(raw)
+  return block ? block[1]!.split('\n').filter(Boolean).map((l) => l.slice(2).split(':')[0]!.trim()) : []
 }
 
 export function parseDig(raw: string): DigResult {
@@ -69,6 +77,7 @@ export function parseDig(raw: string): DigResult {
     authority: (sections.AUTHORITY ?? []).map(parseRecord),
     additional: (sections.ADDITIONAL ?? []).map(parseRecord),
     edns: ednsLine ? { version: Number(ednsLine[1]), flags: ednsLine[2]!.trim().split(/\s+/).filter(Boolean), udp: Number(ednsLine[3]) } : null,
+    ednsOptions: ednsOptions(raw),
     clientSubnet: /CLIENT-SUBNET: (\S+)/.exec(raw)?.[1] ?? null,
     transport: server?.[1] ?? '',
     size: size ? Number(size[1]) : 0,
