@@ -4,7 +4,7 @@
  * The common query (a name, type and client whose answer was built before, under the same zone set
  * and its service's health generations) is answered without dns2 Packet objects: `lookup()` reads the header, the
  * question and the OPT/ECS option straight from the buffer, finds the encoded answer, copies it,
- * patches the ID, the RD/CD bits, the question's octets (its case), draws the GSLB records from
+ * patches the ID, the RD bit, the question's octets (its case), draws the GSLB records from
  * their pools (rotation), appends the ECS option with this client's scope, and returns it.
  * Anything it is not sure of returns null, and the full path (parseQuery, respond, dns2) decides.
  *
@@ -922,7 +922,7 @@ export class AnswerCache {
       }
     }
     const edns = q.edns ? { ...q.edns, ecs: null } : null
-    const full = encodeResponse({ id: 0, rd: false, cd: false }, q, { ...out, answer: [...fixed, ...pool], ecsScope: 0 }, edns, CACHEABLE_SIZE, this.serverUdpSize)
+    const full = encodeResponse({ id: 0, rd: false }, q, { ...out, answer: [...fixed, ...pool], ecsScope: 0 }, edns, CACHEABLE_SIZE, this.serverUdpSize)
     // Truncated even for TCP: the full path answers it each time.
     if (full[2]! & 0x02) return null
     // Find the drawn records in dns2's message: after the header, the question and the fixed answers.
@@ -975,14 +975,14 @@ export class AnswerCache {
     // Copies by hand, octet by octet: tens of octets, for which a call of TypedArray#set (or of
     // Buffer#copy, with its argument checks) costs about what the octets do (session 10: 0.04 µs
     // less per query in-process, the same in the server's profile).
-    // The ID, RD and CD come from the query, the question's octets (its case) too; the rest of the
-    // head (counts, fixed answers) from the entry.
+    // The ID and RD come from the query, the question's octets (its case) too; the rest of the
+    // head (counts, fixed answers; CD clear, encode.ts's Head) from the entry.
     const head = e.head
     const qEnd = this.qEnd
     out[0] = msg[0]!
     out[1] = msg[1]!
     out[2] = (head[2]! & 0xfe) | (msg[2]! & 0x01)
-    out[3] = (head[3]! & 0xef) | (msg[3]! & 0x10)
+    out[3] = head[3]!
     for (let i = 4; i < 12; i++) out[i] = head[i]!
     for (let i = 12; i < qEnd; i++) out[i] = msg[i]!
     let off = head.length
@@ -1291,7 +1291,7 @@ export class AnswerCache {
     const zone = idx.zones[z]!
     const flags = key[this.keyLength - 1]!
     const ecs = this.ecsOff >= 0 ? this.ecsLen : 0
-    const out = this.nxReply((msg[0]! << 8) | msg[1]!, (msg[2]! & 0x01) !== 0, (msg[3]! & 0x10) !== 0, msg, 12, this.qEnd, zone.zone.negativeSoa, flags, ecs, this.limit)
+    const out = this.nxReply((msg[0]! << 8) | msg[1]!, (msg[2]! & 0x01) !== 0, msg, 12, this.qEnd, zone.zone.negativeSoa, flags, ecs, this.limit)
     if (out === null) return null
     if (ecs > 0) {
       // The client's option data as sent (parse() checked it), scope 0: the name exists for no one.
@@ -1315,7 +1315,7 @@ export class AnswerCache {
     const ecs = q.edns?.ecs ?? null
     const ecsData = ecs ? ecsDataLength(ecs) : 0
     const edns = q.edns ? (q.edns.dnssecOk ? 2 : 1) : 0
-    const msg = this.nxReply(q.id, q.rd, q.cd, q.questionWire, 0, q.questionWire.length, out.zone.negativeSoa, edns, ecsData, maxSize)
+    const msg = this.nxReply(q.id, q.rd, q.questionWire, 0, q.questionWire.length, out.zone.negativeSoa, edns, ecsData, maxSize)
     if (msg !== null && ecs) {
       const o = msg.length - ecsData
       msg.writeUInt16BE(ecs.family, o)
@@ -1327,13 +1327,13 @@ export class AnswerCache {
   }
 
   /**
-   * A NXDOMAIN (AA, rcode 3, RD and CD as asked) for the question `question[qStart, qEnd)`, the
+   * A NXDOMAIN (AA, rcode 3, RD as asked, CD clear) for the question `question[qStart, qEnd)`, the
    * zone's SOA (`negativeSoa`, encoded once) in the authority section, and for an EDNS query
    * (`edns` 1, or 2 with DO) an OPT whose ECS option has `ecsData` octets of data, left for the
    * caller to write at the end of the message; null when longer than `maxSize`. Both negative()
    * and the hot path's nxdomain() write through here, so their octets cannot drift apart.
    */
-  private nxReply(id: number, rd: boolean, cd: boolean, question: Uint8Array, qStart: number, qEnd: number, negativeSoa: RR, edns: number, ecsData: number, maxSize: number): Buffer | null {
+  private nxReply(id: number, rd: boolean, question: Uint8Array, qStart: number, qEnd: number, negativeSoa: RR, edns: number, ecsData: number, maxSize: number): Buffer | null {
     const soa = this.soaTemplate(negativeSoa)
     const length = 12 + qEnd - qStart + soa.length + (edns > 0 ? 11 + (ecsData > 0 ? 4 + ecsData : 0) : 0)
     if (length > maxSize) return null
@@ -1341,7 +1341,7 @@ export class AnswerCache {
     out[0] = id >> 8
     out[1] = id & 0xff
     out[2] = 0x84 | (rd ? 1 : 0)
-    out[3] = (cd ? 0x10 : 0) | 3
+    out[3] = 3
     out[4] = 0
     out[5] = 1
     out[6] = out[7] = out[8] = 0

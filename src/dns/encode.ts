@@ -24,10 +24,14 @@ export function replyLimit(tcp: boolean, udpSize: number | null, serverUdpSize: 
   return tcp ? MAX_TCP_MESSAGE : udpSize === null ? 512 : Math.min(Math.max(512, udpSize), serverUdpSize)
 }
 
+/**
+ * What a reply takes from its query's header: the ID and RD. Not CD: Meridian does not implement
+ * DNSSEC, and a server without it leaves CD clear (RFC 8906 §8.1.3.1; RFC 4035 §3.1.6 has a
+ * security-aware server copy it). AD, RA and Z are clear too.
+ */
 interface Head {
   id: number
   rd: boolean
-  cd: boolean
 }
 
 function optRecord(edns: Edns, rcode: number, serverUdpSize: number, ecsScope: number): object {
@@ -153,7 +157,7 @@ function build(head: Head, q: Query | null, out: Outcome, edns: Edns | null, ser
 
 function buildPacket(head: Head, q: Query | null, out: Outcome, edns: Edns | null, serverUdpSize: number, answer: readonly RR[], authority: readonly RR[], additional: readonly RR[], tc: boolean): Buffer {
   const p = new Packet()
-  p.header = new Packet.Header({ id: head.id, qr: 1, opcode: 0, aa: out.aa ? 1 : 0, tc: tc ? 1 : 0, rd: head.rd ? 1 : 0, ra: 0, cd: head.cd ? 1 : 0, rcode: out.rcode & 0x0f } as never)
+  p.header = new Packet.Header({ id: head.id, qr: 1, opcode: 0, aa: out.aa ? 1 : 0, tc: tc ? 1 : 0, rd: head.rd ? 1 : 0, ra: 0, cd: 0, rcode: out.rcode & 0x0f } as never)
   const splice = q !== null && q.oddName
   if (q && !splice) p.questions = [{ name: q.qname, type: q.qtype, class: q.qclass }] as never
   p.answers = answer as never
@@ -266,7 +270,7 @@ export function encodeOtherOpcode(id: number, opcode: number, rcode: number, edn
 
 /**
  * NOTAUTH to a TSIG-signed query (Meridian knows no key, RFC 8945 §5.2.1): the question echoed,
- * RD and CD copied, an OPT when the query had one, and last the TSIG record of the error: the
+ * RD copied, an OPT when the query had one, and last the TSIG record of the error: the
  * key's name and algorithm copied, the server's time, fudge 300, no MAC (an error about the key is
  * never signed, §5.3.2), the original ID copied, error BADKEY (17), no other data.
  *
@@ -276,7 +280,7 @@ export function encodeOtherOpcode(id: number, opcode: number, rcode: number, edn
  * again over TCP and gets it whole there.
  */
 export function encodeTsigError(head: Head, q: Query, edns: Edns | null, tsig: Tsig, serverUdpSize = DEFAULT_EDNS_UDP_SIZE, nowMs = Date.now(), limit = MAX_TCP_MESSAGE): Buffer {
-  return sectionless(head.id, 0x80 | (head.rd ? 1 : 0), head.cd ? 0x10 : 0, q.questionWire, RCODE_NOTAUTH, edns, tsig, serverUdpSize, nowMs, limit)
+  return sectionless(head.id, 0x80 | (head.rd ? 1 : 0), 0, q.questionWire, RCODE_NOTAUTH, edns, tsig, serverUdpSize, nowMs, limit)
 }
 
 const RCODE_NOTAUTH = 9
@@ -344,7 +348,7 @@ export function encodeServFail(head: Head, q: Query | null, edns: Edns | null, s
   const msg = Buffer.alloc(12 + question.length + (edns ? 11 : 0))
   msg.writeUInt16BE(head.id, 0)
   msg[2] = 0x80 | (head.rd ? 1 : 0)
-  msg[3] = 2 | (head.cd ? 0x10 : 0)
+  msg[3] = 2
   msg.writeUInt16BE(q ? 1 : 0, 4)
   question.copy(msg, 12)
   appendOpt(msg, 12 + question.length, edns, serverUdpSize)

@@ -142,7 +142,7 @@ export class DnsHandler {
   }
 
   /** The reply to `out`, or null (logged) if it cannot be encoded: the caller answers SERVFAIL and counts one. */
-  private encode(head: { id: number; rd: boolean; cd: boolean }, q: Parameters<typeof encodeResponse>[1], out: Outcome, edns: Parameters<typeof encodeResponse>[3], transport: Transport): Buffer | null {
+  private encode(head: { id: number; rd: boolean }, q: Parameters<typeof encodeResponse>[1], out: Outcome, edns: Parameters<typeof encodeResponse>[3], transport: Transport): Buffer | null {
     try {
       return encodeResponse(head, q, out, edns, this.maxSize(edns, transport), this.options.ednsUdpSize, this.nsid)
     } catch (err) {

@@ -48,7 +48,7 @@ test('leastSize() is never more than the octets dns2 writes for the records, for
   const q = question('www.t.test', TYPE.A)
   for (let seed = 1; seed <= 300; seed++) {
     const rrs = randomRecords(seed, 1 + (seed % 7))
-    const full = encodeResponse({ id: 1, rd: false, cd: false }, q, outcome(rrs), null, 65535)
+    const full = encodeResponse({ id: 1, rd: false }, q, outcome(rrs), null, 65535)
     const written = full.length - 12 - q.questionWire.length
     assert.ok(leastSize(rrs) <= written, `seed ${seed}: leastSize ${leastSize(rrs)} > ${written} octets written for types ${rrs.map((r) => r.type).join(',')}`)
   }
@@ -57,13 +57,13 @@ test('leastSize() is never more than the octets dns2 writes for the records, for
 test('an answer whose least size is past the limit is the TC reply (question and OPT only), as when it was encoded to find out', () => {
   const q = question('www.t.test', TYPE.TXT, true)
   const big = Array.from({ length: 300 }, (_, i) => ({ name: 'www.t.test', type: 16, class: 1 as const, ttl: 30, data: [Buffer.from(`record ${i} `.padEnd(200, '.'))] }))
-  const tc = parseReply(encodeResponse({ id: 7, rd: true, cd: false }, q, outcome(big), q.edns, 1232))
+  const tc = parseReply(encodeResponse({ id: 7, rd: true }, q, outcome(big), q.edns, 1232))
   assert.deepEqual([tc.tc, tc.answers.length, tc.authority.length, tc.questions.length, Boolean(tc.opt)], [true, 0, 0, 1, true])
   // Over TCP, the same answer in full (61 KB).
-  const full = parseReply(encodeResponse({ id: 7, rd: true, cd: false }, q, outcome(big), q.edns, 65535))
+  const full = parseReply(encodeResponse({ id: 7, rd: true }, q, outcome(big), q.edns, 65535))
   assert.deepEqual([full.tc, full.answers.length], [false, 300])
   // An answer that fits is not cut by the bound.
-  const small = parseReply(encodeResponse({ id: 7, rd: true, cd: false }, q, outcome(big.slice(0, 5)), q.edns, 1232))
+  const small = parseReply(encodeResponse({ id: 7, rd: true }, q, outcome(big.slice(0, 5)), q.edns, 1232))
   assert.deepEqual([small.tc, small.answers.length], [false, 5])
 })
 
@@ -78,7 +78,7 @@ test('the messages are dns2\'s own octets (with and without an OPT carrying ECS)
     const withOpt = seed % 3 !== 0
     const q = question('www.t.test', TYPE.A, withOpt)
     const edns = withOpt ? { ...q.edns!, dnssecOk: seed % 2 === 0, ecs: seed % 3 === 1 ? ecs[seed % 2]! : null } : null
-    const ours = encodeResponse({ id: 9, rd: true, cd: false }, q, { ...outcome(rrs), ecsScope: 20 }, edns, 65535)
+    const ours = encodeResponse({ id: 9, rd: true }, q, { ...outcome(rrs), ecsScope: 20 }, edns, 65535)
     const p = new Packet()
     p.header = new Packet.Header({ id: 9, qr: 1, opcode: 0, aa: 1, tc: 0, rd: 1, ra: 0, cd: 0, rcode: 0 } as never)
     p.questions = [{ name: q.qname, type: q.qtype, class: q.qclass }] as never
@@ -96,7 +96,7 @@ test('a 17 KB answer of 64 TXT strings (far past the writer\'s first 512 octets)
   const { Packet } = dns2
   const q = question('big.t.test', TYPE.TXT, true)
   const txt = [{ name: 'big.t.test', type: 16, class: 1 as const, ttl: 30, data: Array.from({ length: 64 }, (_, i) => Buffer.from(`${i}`.padEnd(253, 'x'))) }]
-  const ours = encodeResponse({ id: 3, rd: false, cd: false }, q, outcome(txt), q.edns, 65535)
+  const ours = encodeResponse({ id: 3, rd: false }, q, outcome(txt), q.edns, 65535)
   const p = new Packet()
   p.header = new Packet.Header({ id: 3, qr: 1, opcode: 0, aa: 1, tc: 0, rd: 0, ra: 0, cd: 0, rcode: 0 } as never)
   p.questions = [{ name: q.qname, type: q.qtype, class: q.qclass }] as never
