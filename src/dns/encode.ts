@@ -26,8 +26,9 @@ export function replyLimit(tcp: boolean, udpSize: number | null, serverUdpSize: 
 
 /**
  * What a reply takes from its query's header: the ID and RD. Not CD: Meridian does not implement
- * DNSSEC, and a server without it leaves CD clear (RFC 8906 §8.1.3.1; RFC 4035 §3.1.6 has a
- * security-aware server copy it). AD, RA and Z are clear too.
+ * DNSSEC, and a server without it leaves CD clear (RFC 8906's testing text for CD=1 queries, as
+ * its draft -08 words it; gdnsd does the same; RFC 4035 §3.1.6 has a security-aware server copy
+ * it). AD, RA and Z are clear too.
  */
 interface Head {
   id: number

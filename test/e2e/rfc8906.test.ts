@@ -140,8 +140,10 @@ describe('RFC 8906 §8 (Testing): each of its tests, against Meridian', () => {
       test('§8.1.3.1 Testing CD=1 Queries', async () => {
         // expect: status: NOERROR; the SOA record in the answer section; flag: aa to be present;
         // flag: rd and ad to NOT be present; the OPT record to NOT be present.
-        // The RFC's prose: "If the server supports DNSSEC, CD should be set in the response
-        // [RFC4035]; otherwise, CD should be clear [RFC1034]". Meridian does not implement
+        // The text of the test in draft-ietf-dnsop-no-response-issue-08 (the published RFC's
+        // wording of this sentence was not at hand): "If the server supports DNSSEC, CD should be
+        // set in the response [RFC4035]; otherwise, CD should be clear [RFC1034]". gdnsd, an
+        // authoritative GSLB without DNSSEC, clears it as well. Meridian does not implement
         // DNSSEC, so CD is not copied (before, it was).
         await runAndCheck(['+noedns', '+noad', '+norec', '+cd', 'soa', ZONE], { status: 'NOERROR', answer: 'soa', flags: ['qr', 'aa'], ednsFlags: null })
       })
