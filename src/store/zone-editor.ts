@@ -17,7 +17,7 @@ import { createHash } from 'node:crypto'
 import { isDeepStrictEqual } from 'node:util'
 import YAML, { isAlias, isCollection, isMap, isScalar, isSeq, type Document, type Node as YamlNode, type Scalar, type YAMLMap, type YAMLSeq } from 'yaml'
 import { parseForBuild, type ParsedZoneText } from '../config/load.js'
-import { keyAsWritten } from '../config/yaml-keys.js'
+import { mapKeysAsWritten } from '../config/yaml-keys.js'
 import { MeridianError } from '../errors.js'
 
 export type KeyPath = readonly (string | number)[]
@@ -48,10 +48,10 @@ export function ifNoneMatchMatches(header: string, etag: string): boolean {
   return header.split(',').some((t) => t.trim() === '*' || t.trim().replace(/^W\//, '') === etag)
 }
 
-/** Parses a zone file's text as the loader does (keys as written), keeping comments. Check `doc.errors` before editing. */
+/** Parses a zone file's text as the loader does (mappings' keys as written), keeping comments. Check `doc.errors` before editing. */
 export function parseZoneText(text: string): Document {
   const doc = parseUniqueKeys(text, { prettyErrors: false })
-  YAML.visit(doc, { Pair: (_, pair) => void keyAsWritten(pair) })
+  mapKeysAsWritten(doc)
   return doc
 }
 
@@ -344,7 +344,8 @@ function hasKeyTwice(doc: Document): boolean {
 
 /**
  * renderEdited, and the merged text as parsed for its check when that parse is the build's
- * (parseForBuild: no byte order mark, no key twice), so that the build does not parse it again.
+ * (parseForBuild: no byte order mark, no key twice), with its toJS, so that the build does not
+ * parse it again nor take its toJS again.
  */
 function renderEditedParsed(original: string, doc: Document): { text: string; parsed?: ParsedZoneText } {
   // The file's own flow style: `{ a: 1 }` or `{a: 1}`, `[ a ]` or `[a]` (the yaml default, padded, when it has none).
@@ -364,15 +365,22 @@ function renderEditedParsed(original: string, doc: Document): { text: string; pa
       return realignComment(seqsPadded === mapsPadded ? line : padSeqs(line, seqsPadded), a, match, i)
     })
     .join('\n')
-  if (merged === rendered) return { text: rendered }
   // The check parses `merged` as the build will (without the parser's uniqueKeys check, quadratic
-  // in a mapping's keys) and hands the parse on; a text that may have a key twice, or a byte order
-  // mark (which the build's parse drops), is checked with the parser's own check, as it always
-  // was, and not handed on.
+  // in a mapping's keys), reads its keys as the build does, and hands the parse and its toJS on; a
+  // text that may have a key twice, or a byte order mark (which the build's parse drops), is
+  // checked with the parser's own check, as it always was, and not handed on. The stringifier's
+  // own text (merged === rendered: a file written in its style, as the API writes new zones) is
+  // taken whatever its check says, as it always was: it is checked for the parse to hand on.
   const parsed = merged.startsWith('\ufeff') ? undefined : parseForBuild(merged)
-  const check = parsed !== undefined && !hasKeyTwice(parsed.doc) ? parsed.doc : YAML.parseDocument(merged, { uniqueKeys: true })
-  if (check.errors.length > 0 || !isDeepStrictEqual(check.toJS(), doc.toJS())) return { text: rendered }
-  return check === parsed?.doc ? { text: merged, parsed } : { text: merged }
+  const handable = parsed !== undefined && !hasKeyTwice(parsed.doc)
+  if (merged === rendered && !handable) return { text: rendered }
+  const check = handable ? parsed.doc : YAML.parseDocument(merged, { uniqueKeys: true })
+  if (check.errors.length === 0) {
+    mapKeysAsWritten(check)
+    const js = check.toJS()
+    if (isDeepStrictEqual(js, doc.toJS())) return handable ? { text: merged, parsed: { ...parsed, js } } : { text: merged }
+  }
+  return { text: rendered }
 }
 
 /** Index of the `#` that starts a line's comment (outside quoted scalars), or -1. */

@@ -3,7 +3,8 @@
  * uniqueKeys check, which is quadratic in a mapping's keys: the same document, the same errors, for
  * files with keys twice (block and flow mappings, nested, keys that YAML reads as one value or not).
  * And an edit's check of its rendering parses the new text as the build does and hands that parse
- * to the build (build-worker.ts), which then does not parse the file again.
+ * and its toJS to the build (build-worker.ts), which then does not parse the file again nor take its
+ * toJS, also when the file is written in the stringifier's own style.
  */
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
@@ -11,7 +12,7 @@ import YAML from 'yaml'
 import { applyEdit, type EditZone } from '../../src/admin/edits.js'
 import { buildZoneSet, parseForBuild } from '../../src/config/load.js'
 import { SerialBook } from '../../src/store/serials.js'
-import { editTextParsed, parseUniqueKeys, parseZoneText } from '../../src/store/zone-editor.js'
+import { editText, editTextParsed, parseUniqueKeys, parseZoneText, renderNewZone } from '../../src/store/zone-editor.js'
 
 const TEXTS = [
   'origin: a.test\nregions:\n  eu: { vips: [192.0.2.1] }\n  us: { vips: [192.0.2.2] }\n',
@@ -80,4 +81,26 @@ test('a parse handed on for another text is not taken: the source is parsed', ()
   const stale = parseForBuild(ZONE.replace('ttl: 30', 'ttl: 31'))
   const set = buildZoneSet([{ file, text: ZONE }], serials(), 2, {}, new Map([[file, stale]]))
   assert.equal(set.zones.get('p.test')!.definition.services.www!.ttl, 30)
+})
+
+test("a file in the stringifier's own style (as the API writes a new zone) hands its edit's parse and toJS on too, and the set built from them is the one built from the text", () => {
+  const file = '/zones/n.test.yaml'
+  const text = renderNewZone({
+    origin: 'n.test',
+    soa: { mname: 'ns1', rname: 'hostmaster' },
+    ns: ['ns1'],
+    records: { ns1: { A: '192.0.2.53' } },
+    regions: { eu: { location: { lat: 3, lon: 4 }, vips: ['192.0.2.20'] }, us: { location: { lat: 5, lon: 6 }, vips: ['192.0.2.30'] } },
+    services: { www: { policy: 'geo', regions: ['eu', 'us'] } },
+  })
+  const zone: EditZone = { origin: 'n.test', regions: ['eu', 'us'], services: ['www'] }
+  const edited = editTextParsed(text, (doc) => applyEdit(doc, { op: 'drain', region: 'eu' }, zone))
+  assert.equal(edited.text, editText(text, (doc) => applyEdit(doc, { op: 'drain', region: 'eu' }, zone)))
+  assert.ok(edited.parsed, 'handed on')
+  assert.equal(edited.parsed.text, edited.text)
+  assert.ok('js' in edited.parsed)
+  const serials = () => SerialBook.of([], () => 1_700_000_000).plan().serialOf
+  const handed = buildZoneSet([{ file, text: edited.text }], serials(), 2, {}, new Map([[file, edited.parsed]]))
+  assert.deepEqual(handed, buildZoneSet([{ file, text: edited.text }], serials(), 2))
+  assert.equal(handed.zones.get('n.test')!.definition.regions.eu!.drained, true)
 })
