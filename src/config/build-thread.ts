@@ -39,7 +39,7 @@ export interface BuildRequest {
 
 /** What it answers: the set as v8.serialize bytes and the serials it gave, or the issues, or an error. */
 export type BuildReply =
-  | { id: number; ok: true; bytes: ArrayBuffer; serials: [string, SerialEntry][]; text?: string }
+  | { id: number; ok: true; bytes: ArrayBuffer; serials: [string, SerialEntry][]; text?: string; reused?: boolean }
   | { id: number; ok: false; issues: ConfigIssue[] }
   | { id: number; ok: false; error: string }
   /** The edit refused (a 404, a 409, a 400 of the API): as the route would have thrown it. */
@@ -56,6 +56,8 @@ export interface ThreadedBuild {
   serials: [string, SerialEntry][]
   /** With an edit: the edited file's new text (the set is built with it). */
   text?: string
+  /** With an edit: whether it was made on the thread's kept parse of the file's text (build-worker.ts), not a new parse. */
+  reused?: boolean
 }
 
 /**
@@ -119,7 +121,7 @@ export class ZoneSetBuilder {
       this.settled(worker)
       if (reply.ok) {
         try {
-          p.resolve({ set: v8.deserialize(Buffer.from(reply.bytes)) as ZoneSet, serials: reply.serials, ...(reply.text !== undefined ? { text: reply.text } : {}) })
+          p.resolve({ set: v8.deserialize(Buffer.from(reply.bytes)) as ZoneSet, serials: reply.serials, ...(reply.text !== undefined ? { text: reply.text, reused: reply.reused === true } : {}) })
         } catch (err) {
           p.reject(err as Error)
         }

@@ -4,7 +4,8 @@
  * files with keys twice (block and flow mappings, nested, keys that YAML reads as one value or not).
  * And an edit's check of its rendering parses the new text as the build does and hands that parse
  * and its toJS to the build (build-worker.ts), which then does not parse the file again nor take its
- * toJS, also when the file is written in the stringifier's own style.
+ * toJS, also when the file is written in the stringifier's own style. An edit given such a parse
+ * (the build thread keeps the last one) starts from it only when it is the parse of its very text.
  */
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
@@ -81,6 +82,22 @@ test('a parse handed on for another text is not taken: the source is parsed', ()
   const stale = parseForBuild(ZONE.replace('ttl: 30', 'ttl: 31'))
   const set = buildZoneSet([{ file, text: ZONE }], serials(), 2, {}, new Map([[file, stale]]))
   assert.equal(set.zones.get('p.test')!.definition.services.www!.ttl, 30)
+})
+
+test('an edit starts from a parse handed to it only when that parse is of its very text', () => {
+  const zone: EditZone = { origin: 'p.test', regions: ['eu', 'us'], services: ['www'] }
+  const drain = (doc: Parameters<typeof applyEdit>[0]) => applyEdit(doc, { op: 'drain', region: 'eu' }, zone)
+  const undrain = (doc: Parameters<typeof applyEdit>[0]) => applyEdit(doc, { op: 'undrain', region: 'eu' }, zone)
+  const drained = editTextParsed(ZONE, drain)
+  assert.ok(drained.parsed)
+  // Of another text (one character changed): parsed anew, the change made to what that text says.
+  const byHand = drained.text.replace('ttl: 30', 'ttl: 31')
+  const other = editTextParsed(byHand, undrain, drained.parsed)
+  assert.equal(other.text, editText(byHand, undrain))
+  assert.match(other.text, /ttl: 31/)
+  // Of this text: taken, and the same text as a parse gives.
+  const taken = editTextParsed(drained.text, undrain, editTextParsed(ZONE, drain).parsed)
+  assert.equal(taken.text, editText(drained.text, undrain))
 })
 
 test("a file in the stringifier's own style (as the API writes a new zone) hands its edit's parse and toJS on too, and the set built from them is the one built from the text", () => {
