@@ -361,16 +361,34 @@ function renderEditedParsed(original: string, doc: Document): { text: string; pa
   // A file written with CRLF line ends keeps them: on the lines the change adds or rewrites too.
   const crlf = original.includes('\r\n') && count(/\r\n/g) >= count(/\n/g) - count(/\r\n/g)
   const eol = (text: string) => (crlf ? text.replace(/\r?\n/g, '\r\n') : text)
-  const rendered = eol(doc.toString({ lineWidth: 0, flowCollectionPadding: mapsPadded }))
+  const rendered = eol(doc.toString({ lineWidth: 0, flowCollectionPadding: mapsPadded, ...indentOf(original) }))
   const a = original.split('\n')
-  const b = rendered.split('\n')
-  const match = matchLines(a.map(normalise), b.map(normalise))
-  const merged = b
-    .map((line, i) => {
-      if (match[i]! >= 0) return a[match[i]!]!
-      return realignComment(seqsPadded === mapsPadded ? line : padSeqs(line, seqsPadded), a, match, i)
-    })
-    .join('\n')
+  const na = a.map(normalise)
+  const b = joinKeyComments(rendered.split('\n'), new Set(na))
+  const match = matchLines(na, b.map(normalise))
+  const out: string[] = []
+  let prev = -1 // the line of `a` the last matched line of `b` is
+  let blanks = 0 // blank lines written since it
+  b.forEach((line, i) => {
+    const j = match[i]!
+    if (j < 0) {
+      const next = realignComment(seqsPadded === mapsPadded ? line : padSeqs(line, seqsPadded), a, match, i)
+      blanks = isBlank(next) ? blanks + 1 : 0
+      out.push(next)
+      return
+    }
+    // A run of blank lines the stringifier wrote as one (or none) before this kept line: the
+    // original's run, as long as it was.
+    let run = 0
+    while (j - run - 1 > prev && isBlank(a[j - run - 1]!)) run++
+    for (let k = j - run + blanks; k < j; k++) out.push(a[k]!)
+    out.push(a[j]!)
+    prev = j
+    blanks = 0
+  })
+  let merged = out.join('\n')
+  // A file without a final newline keeps it so (the stringifier ends every document with one).
+  if (!/\n$/.test(original) && /\n$/.test(merged)) merged = merged.replace(/\r?\n$/, '')
   // The check parses `merged` as the build will (without the parser's uniqueKeys check, quadratic
   // in a mapping's keys), reads its keys as the build does, and hands the parse and its toJS on; a
   // text that may have a key twice, or a byte order mark (which the build's parse drops), is
@@ -403,11 +421,28 @@ function commentStart(line: string): number {
   return -1
 }
 
+/** The most spaces a changed line's comment keeps from its code when it is not in a column. */
+const GAP_CAP = 4
+
+/** Index of the `#` of a comment after code on `line` (a trailing comment), or -1. */
+function trailingComment(line: string | undefined): number {
+  if (line === undefined) return -1
+  const at = commentStart(line)
+  return at > 0 && line.slice(0, at).trim() !== '' ? at : -1
+}
+
 /**
- * A changed line whose comment the stringifier moved (`weight: 250 # equal share`): when the
- * original, between the same unchanged neighbours, has a line with the same key and comment, the
- * comment goes back to its column (`weight: 250                  # equal share`), or, when the
- * line has grown past it, keeps its distance from the code.
+ * A changed line whose comment the stringifier moved (`weight: 250 # equal share`): the original,
+ * between the same unchanged neighbours, has a line with the same key and comment, whose comment
+ * was either in a column or at a distance from its code. In a column (the comment of the line above
+ * or below starts at the same place, or it was padded further than GAP_CAP spaces) it goes back to
+ * that column when the code leaves a space before it (`weight: 250                  # equal share`);
+ * otherwise, and when the code has grown past the column, it keeps its distance from the code (at
+ * most GAP_CAP spaces). So a change and its reverse give the line back: a one-line flow region
+ * drained (`, drained: true` added) and undrained keeps `}   # London` as written, where padding it
+ * to the column of the longer line pushed the comment right. A comment at exactly GAP_CAP spaces
+ * may have left a column of comments beside it when its code grew: when its code is short enough
+ * again it goes back to that column (left of where it is), which the comments above or below show.
  */
 function realignComment(line: string, a: string[], match: number[], i: number): string {
   const at = commentStart(line)
@@ -419,17 +454,77 @@ function realignComment(line: string, a: string[], match: number[], i: number): 
   const code = line.slice(0, at).trimEnd()
   const comment = line.slice(at)
   const key = /^\s*(?:- )?[^:]*:/.exec(code)?.[0]
+  const fits = (column: number) => code.length + 1 <= column
   for (let j = lo + 1; j < hi; j++) {
     const o = a[j]!
     const oat = commentStart(o)
     if (oat <= 0 || o.slice(oat) !== comment || (key !== undefined && !o.startsWith(key))) continue
-    // The comment's column when the code leaves a space before it; past it, the old gap (at most 4).
-    // Not the old line's gap alone: after a shorter value padded to the column that gap is wide, and
-    // a longer value back would push the comment right at every change.
     const gap = oat - o.slice(0, oat).trimEnd().length
-    return code.length + 1 <= oat ? code.padEnd(oat) + comment : code + ' '.repeat(Math.min(gap, 4)) + comment
+    const beside = [trailingComment(a[j - 1]), trailingComment(a[j + 1])].filter((c) => c > 0)
+    if ((beside.includes(oat) || gap > GAP_CAP) && fits(oat)) return code.padEnd(oat) + comment
+    if (gap === GAP_CAP) for (const c of beside) if (c < oat && fits(c)) return code.padEnd(c) + comment
+    // Not the old line's gap when it was wider than the cap: after a shorter value padded to the
+    // column that gap is wide, and a longer value back would push the comment right at every change.
+    return code + ' '.repeat(Math.min(gap, GAP_CAP)) + comment
   }
   return line
+}
+
+const isBlank = (line: string) => /^\s*$/.test(line)
+
+/**
+ * The file's indentation for the stringifier: the step most of its nested block lines take under
+ * a key (2 when there is none), and whether its block lists are indented under their key
+ * (`ns:\n  - a`) or not (`ns:\n- a`), so that an edit of a file indented by 4 does not rewrite it.
+ */
+function indentOf(text: string): { indent: number; indentSeq: boolean } {
+  const steps = new Map<number, number>()
+  let seqIn = 0
+  let seqOut = 0
+  let prev: { depth: number; opens: boolean; item: boolean } | undefined
+  for (const raw of text.split('\n')) {
+    const line = raw.replace(/\r$/, '')
+    if (isBlank(line) || /^\s*#/.test(line)) continue
+    const depth = /^ */.exec(line)![0].length
+    const item = /^ *- /.test(line) || /^ *-$/.test(line)
+    if (prev?.opens && !prev.item) {
+      if (item) {
+        if (depth > prev.depth) seqIn++
+        else if (depth === prev.depth) seqOut++
+      }
+      if (!item && depth > prev.depth) steps.set(depth - prev.depth, (steps.get(depth - prev.depth) ?? 0) + 1)
+    }
+    const at = commentStart(line)
+    prev = { depth, opens: /:$/.test((at >= 0 ? line.slice(0, at) : line).trimEnd()), item }
+  }
+  let indent = 2
+  let most = 0
+  for (const [step, n] of steps) if (n > most || (n === most && step < indent)) [indent, most] = [step, n]
+  return { indent, indentSeq: seqOut <= seqIn }
+}
+
+/**
+ * The stringifier writes the comment of a key whose value is a block collection (`eu-west:   # London`)
+ * on a line of its own under the key (`eu-west:` then `    # London`): the two lines are joined
+ * back when the original has that line (so that it is matched and kept as written).
+ */
+function joinKeyComments(b: string[], original: Set<string>): string[] {
+  const out: string[] = []
+  for (let i = 0; i < b.length; i++) {
+    const line = b[i]!
+    const next = b[i + 1]
+    if (next !== undefined && /:\r?$/.test(line) && trailingComment(line) < 0 && /^\s*#/.test(next)) {
+      const cr = line.endsWith('\r') ? '\r' : ''
+      const joined = `${line.slice(0, line.length - cr.length)} ${next.trim()}${cr}`
+      if (original.has(normalise(joined))) {
+        out.push(joined)
+        i++
+        continue
+      }
+    }
+    out.push(line)
+  }
+  return out
 }
 
 /** `[ a, b ]` <-> `[a, b]` outside quoted scalars and comments, for a file whose lists are written the other way than its mappings. */
