@@ -877,22 +877,21 @@ function checkSpecFor(c: CheckDef, vip: string): CheckSpec {
   return spec
 }
 
-/** Where a file's top-level `origin:` value is written (line and column, from 1; 1:1 if not found so). */
-function originAt(file: string): { line: number; col: number } {
-  const text = withoutBom(file)
-  const m = /^origin[ \t]*:[ \t]*/m.exec(text)
-  if (!m) return { line: 1, col: 1 }
-  return { line: text.slice(0, m.index).split('\n').length, col: m[0].length + 1 }
-}
-
 /**
- * The origin a file declares, read from its text (`origin: a.test` at the top level) when the file
- * could not be parsed: enough to know which zone a broken file is meant to be.
+ * The origin a file declares: read from its document when it parses (any style: block, flow, quoted,
+ * tagged), else from its text (`origin: a.test` on a line of its own at the top level), enough to
+ * know which zone a file that cannot be parsed is meant to be. Undefined when none, or not a name.
  */
-function declaredOrigin(text: string): string | undefined {
-  const m = /^origin[ \t]*:[ \t]*(["']?)([A-Za-z0-9_.-]+)\1[ \t]*(?:#.*)?$/m.exec(withoutBom(text))
-  if (!m) return undefined
-  const origin = canonical(m[2]!)
+function declaredOrigin(p: ParsedZoneText): string | undefined {
+  let written: unknown
+  if (p.doc.errors.length === 0) {
+    const node: unknown = isMap(p.doc.contents) ? p.doc.contents.get('origin', true) : undefined
+    written = isScalar(node) ? node.value : undefined
+  } else {
+    written = /^origin[ \t]*:[ \t]*(["']?)([A-Za-z0-9_.-]+)\1[ \t]*(?:#.*)?$/m.exec(withoutBom(p.text))?.[2]
+  }
+  if (typeof written !== 'string') return undefined
+  const origin = canonical(written)
   return nameProblem(origin) ? undefined : origin
 }
 
@@ -909,9 +908,19 @@ export function buildZoneSet(sources: ZoneSource[], serialOf: SerialSource, gene
   const belowCut: { b: BelowCut; into: ConfigIssue[] }[] = []
   // Origins declared by a file that has errors (its zone unknown): targets under them are not judged.
   const broken = new Set<string>()
-  const origins = new Set(sources.map((s) => declaredOrigin(s.text)).filter((o) => o !== undefined))
-  for (const src of sources) {
-    const r = buildZoneUnsorted(src, serialOf, options, origins, parsed?.get(src.file))
+  // Each file parsed once, here (or taken parsed), for the origins the whole set declares, which a
+  // file's build asks (a zone nested in its own); its document is then built and let go.
+  const files: { src: ZoneSource; parsed: ParsedZoneText | undefined; declared: string | undefined }[] = sources.map((src) => {
+    const given = parsed?.get(src.file)
+    const p = given !== undefined && given.text === src.text ? given : parseForBuild(src.text)
+    return { src, parsed: p, declared: declaredOrigin(p) }
+  })
+  const origins = new Set(files.map((f) => f.declared).filter((o) => o !== undefined))
+  for (const f of files) {
+    const { src } = f
+    const p = f.parsed!
+    f.parsed = undefined
+    const r = buildZoneUnsorted(src, serialOf, options, origins, p)
     const issues = [...r.issues]
     perFile.push(issues)
     // Judged once the set is known, whatever else the file holds: a file with errors, and a second
@@ -920,13 +929,13 @@ export function buildZoneSet(sources: ZoneSource[], serialOf: SerialSource, gene
     for (const d of r.dangling ?? []) dangling.push({ d, into: issues })
     for (const b of r.belowCut ?? []) belowCut.push({ b, into: issues })
     if (!r.zone) {
-      const origin = r.origin ?? declaredOrigin(src.text)
+      const origin = r.origin ?? f.declared
       if (origin !== undefined) broken.add(origin)
       continue
     }
     const prior = zones.get(r.zone.origin)
     if (prior) {
-      issues.push({ code: 'E_ZONE_DUPLICATE', file: src.file, ...originAt(src.text), path: 'origin', message: `zone ${r.zone.origin} is already defined in ${prior.file}` })
+      issues.push(new IssueList(src.file, p.doc, p.lc).at('E_ZONE_DUPLICATE', ['origin'], `zone ${r.zone.origin} is already defined in ${prior.file}`))
       continue
     }
     zones.set(r.zone.origin, r.zone)
