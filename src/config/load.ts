@@ -916,6 +916,8 @@ export function buildZoneSet(sources: ZoneSource[], serialOf: SerialSource, gene
     return { src, parsed: p, declared: declaredOrigin(p) }
   })
   const origins = new Set(files.map((f) => f.declared).filter((o) => o !== undefined))
+  // The first file (in the set's order) of each origin, whether it has errors or not (its document read).
+  const firstOf = new Map<string, string>()
   for (const f of files) {
     const { src } = f
     const p = f.parsed!
@@ -928,14 +930,17 @@ export function buildZoneSet(sources: ZoneSource[], serialOf: SerialSource, gene
     // a zone moves to a new file and the old one is then removed shows no new error once it goes).
     for (const d of r.dangling ?? []) dangling.push({ d, into: issues })
     for (const b of r.belowCut ?? []) belowCut.push({ b, into: issues })
+    // A second file of an origin is said at once, beside its other errors (and whatever the first
+    // one's state): fixing those would not make it served.
+    const first = r.origin === undefined ? undefined : firstOf.get(r.origin)
+    if (first !== undefined) {
+      issues.push(new IssueList(src.file, p.doc, p.lc).at('E_ZONE_DUPLICATE', ['origin'], `zone ${r.origin} is already defined in ${first}`))
+      continue
+    }
+    if (r.origin !== undefined) firstOf.set(r.origin, src.file)
     if (!r.zone) {
       const origin = r.origin ?? f.declared
       if (origin !== undefined) broken.add(origin)
-      continue
-    }
-    const prior = zones.get(r.zone.origin)
-    if (prior) {
-      issues.push(new IssueList(src.file, p.doc, p.lc).at('E_ZONE_DUPLICATE', ['origin'], `zone ${r.zone.origin} is already defined in ${prior.file}`))
       continue
     }
     zones.set(r.zone.origin, r.zone)
