@@ -711,7 +711,7 @@ interface BelowCut {
  * it is an error naming the zone to move it to.
  */
 function judgeBelowCut(b: BelowCut, cut: Zone, home: Zone): ConfigIssue[] {
-  const there = `zone ${home.origin} (${home.file}), which this server also serves`
+  const there = `zone ${home.origin} (${home.file}), which answers for the name in this set of zones`
   if (b.service) return [b.at(`service ${b.name} lies in ${there}: it would never be answered from this file; move it there (with the regions it names)`)]
   const cutNs = cut.nodes.get(cut.origin)?.rrsets.get(RRTYPE.NS)?.some((r) => r.ns === b.name) === true
   // Addresses may be the glue of a name server of this zone when those are not all known.
@@ -721,7 +721,7 @@ function judgeBelowCut(b: BelowCut, cut: Zone, home: Zone): ConfigIssue[] {
     return [b.at(`${b.name} lies in ${there}: it would never be answered from this file; move it there`)]
   }
   const whose = b.ownNs ? 'this zone' : `zone ${cut.origin} (${cut.file})`
-  const out = (b.types ?? []).map((type) => b.at(`${b.name} is a name server of ${whose}, so this file may give its addresses (glue), but not its ${type}: the name lies in ${there}, and its ${type} would never be answered from this file; move it there`, type))
+  const out = (b.types ?? []).map((type) => b.at(`${b.name} is a name server of ${whose}, so this file may give its addresses (glue), but not its ${type}: it lies in ${there}, and its ${type} would never be answered from this file; move it there`, type))
   // The addresses of this zone's own name server are judged with its `ns` entry (nestedIssue).
   const served = addressesOf(home.nodes.get(b.name)?.rrsets)
   if (!b.ownNs && b.addresses !== undefined && b.addresses.length > 0 && served.length > 0 && b.addresses.join() !== served.join()) {

@@ -70,7 +70,7 @@ test('the parent file\'s records under a nested zone added later: check, the wat
   await writeFile(path.join(dir, PARENT), parent(COPY))
   const parentFile = path.join(dir, PARENT)
   const childFile = path.join(dir, CHILD)
-  const expected = `${parentFile}:7:3: records.www.sub: www.sub.example.test lies in zone sub.example.test (${childFile}), which this server also serves: it would never be answered from this file; move it there`
+  const expected = `${parentFile}:7:3: records.www.sub: www.sub.example.test lies in zone sub.example.test (${childFile}), which answers for the name in this set of zones: it would never be answered from this file; move it there`
   // Alone, the parent's www.sub is its own, and answered.
   const { server, url } = await serveInPlace(t, dir)
   const answered = async () => (await dig('127.0.0.1', server.port, 'www.sub.example.test', 'A', '+norec')).answer.map((r) => r.data)
@@ -106,4 +106,23 @@ test('the parent file\'s records under a nested zone added later: check, the wat
   await put(dir, PARENT, parent())
   await server.waitForLog((l) => l.msg === 'zones loaded', 20_000, fixed)
   assert.deepEqual(await answered(), ['192.0.2.99'])
+})
+
+test('POST /v1/zones of a parent whose records lie under a nested zone served already: 400 naming that zone as the one that answers, nothing written', { timeout: 60_000 }, async (t) => {
+  const { dir, cleanup } = await tempDir()
+  t.after(cleanup)
+  await writeFile(path.join(dir, CHILD), childYaml)
+  const { server, url } = await serveInPlace(t, dir)
+  const childFile = path.join(dir, CHILD)
+  const body = { origin: 'example.test', soa: { mname: 'ns1', rname: 'hostmaster' }, ns: ['ns1'], records: { ns1: { A: '192.0.2.53' }, 'www.sub': { A: '192.0.2.1' } } }
+  const created = await post(url, '/v1/zones', body)
+  assert.equal(created.status, 400)
+  assert.equal(created.body.error, 'E_ZONE_SEMANTIC')
+  const message = `www.sub.example.test lies in zone sub.example.test (${childFile}), which answers for the name in this set of zones: it would never be answered from this file; move it there`
+  // The new zone's own problems are said at their key in the body (no file: none is written).
+  assert.deepEqual(created.body.details, [{ path: 'records.www.sub', message }])
+  assert.equal(created.body.message, `records.www.sub: ${message}`)
+  assert.deepEqual((await readdir(dir)).filter((n) => !n.startsWith('.')), [CHILD])
+  const www = await dig('127.0.0.1', server.port, 'www.sub.example.test', 'A', '+norec')
+  assert.deepEqual(www.answer.map((r) => r.data), ['192.0.2.99'])
 })

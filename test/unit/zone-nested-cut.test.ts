@@ -34,7 +34,7 @@ function issues(...files: [string, string][]): string[] {
 const parent = (rest = '') => ['a.yaml', `origin: a.test\nsoa: { mname: ns1, rname: hostmaster }\nns: [ns1, ns.sub]\nrecords:\n  ns1: { A: 192.0.2.53 }\n${rest}`] as [string, string]
 /** sub.a.test, served beside a.test: name servers ns1.a.test and its own ns2 (and a.test's ns.sub). */
 const child = (rest = '') => ['sub.yaml', `origin: sub.a.test\nsoa: { mname: ns2, rname: hostmaster.a.test. }\nns: [ns1.a.test., ns2]\nrecords:\n  ns: { A: 192.0.2.88 }\n  ns2: { A: 192.0.2.2, AAAA: "2001:db8::2" }\n  www: { A: 192.0.2.99 }\n${rest}`] as [string, string]
-const there = 'zone sub.a.test (sub.yaml), which this server also serves'
+const there = 'zone sub.a.test (sub.yaml), which answers for the name in this set of zones'
 
 describe('a parent file\'s names under a nested zone the set serves', () => {
   // Each case: the parent's records (line 6 on), and the issues of the set.
@@ -59,8 +59,8 @@ describe('a parent file\'s names under a nested zone the set serves', () => {
       'a name server\'s name holds only its addresses here: any other type is an error at its key',
       '  ns2.sub: { A: 192.0.2.2, AAAA: "2001:db8::2", TXT: x }\n  ns.sub: { A: 192.0.2.88, MX: { preference: 1, exchange: ns1 } }\n',
       [
-        `a.yaml:6:49: records.ns2.sub.TXT: ns2.sub.a.test is a name server of zone sub.a.test (sub.yaml), so this file may give its addresses (glue), but not its TXT: the name lies in ${there}, and its TXT would never be answered from this file; move it there`,
-        `a.yaml:7:28: records.ns.sub.MX: ns.sub.a.test is a name server of this zone, so this file may give its addresses (glue), but not its MX: the name lies in ${there}, and its MX would never be answered from this file; move it there`,
+        `a.yaml:6:49: records.ns2.sub.TXT: ns2.sub.a.test is a name server of zone sub.a.test (sub.yaml), so this file may give its addresses (glue), but not its TXT: it lies in ${there}, and its TXT would never be answered from this file; move it there`,
+        `a.yaml:7:28: records.ns.sub.MX: ns.sub.a.test is a name server of this zone, so this file may give its addresses (glue), but not its MX: it lies in ${there}, and its MX would never be answered from this file; move it there`,
       ],
     ],
     ['names above the nested origin, and pointers into it, are the parent\'s own', '  www: { CNAME: www.sub }\n  "@": { MX: { preference: 1, exchange: ns2.sub.a.test. } }\n  subway: { A: 192.0.2.4 }\n', []],
@@ -88,9 +88,9 @@ describe('a parent file\'s names under a nested zone the set serves', () => {
   test('the zone that answers is named: the deepest of several nested ones; glue is the outermost\'s (the cut below the parent)', () => {
     const deep = ['deep.yaml', 'origin: deep.sub.a.test\nsoa: { mname: ns1.a.test., rname: hostmaster.a.test. }\nns: [ns1.a.test.]\nrecords:\n  www: { A: 192.0.2.7 }\n  ns3: { A: 192.0.2.3 }\n'] as [string, string]
     assert.deepEqual(issues(parent('  www.deep.sub: { A: 192.0.2.1 }\n  ns3.deep.sub: { A: 192.0.2.3 }\n  ns2.sub: { A: 192.0.2.2, AAAA: 2001:db8::2 }\n'), child(), deep), [
-      'a.yaml:6:3: records.www.deep.sub: www.deep.sub.a.test lies in zone deep.sub.a.test (deep.yaml), which this server also serves: it would never be answered from this file; move it there',
+      'a.yaml:6:3: records.www.deep.sub: www.deep.sub.a.test lies in zone deep.sub.a.test (deep.yaml), which answers for the name in this set of zones: it would never be answered from this file; move it there',
       // ns3 serves deep.sub.a.test, not sub.a.test: its glue is sub.a.test's business, not a.test's.
-      'a.yaml:7:3: records.ns3.deep.sub: ns3.deep.sub.a.test lies in zone deep.sub.a.test (deep.yaml), which this server also serves: it would never be answered from this file; move it there',
+      'a.yaml:7:3: records.ns3.deep.sub: ns3.deep.sub.a.test lies in zone deep.sub.a.test (deep.yaml), which answers for the name in this set of zones: it would never be answered from this file; move it there',
     ])
   })
 

@@ -67,7 +67,7 @@ test('a parent broken on disk since its last load is still a 409 naming its prob
   await assert.rejects(store.edit('a.test', (doc) => setAt(doc, ['regions', 'r', 'weight'], 3)), (err: unknown) => {
     assert.ok(err instanceof MeridianError)
     assert.deepEqual([err.code, err.status], ['E_API_CONFLICT', 409])
-    assert.equal(err.message, `${file} has errors as it is on disk, before this change (${file}:6:3: records.www.sub: www.sub.a.test lies in zone sub.a.test (${path.join(dir, 'sub.a.test.yaml')}), which this server also serves: it would never be answered from this file; move it there); fix the file, then POST /v1/reload`)
+    assert.equal(err.message, `${file} has errors as it is on disk, before this change (${file}:6:3: records.www.sub: www.sub.a.test lies in zone sub.a.test (${path.join(dir, 'sub.a.test.yaml')}), which answers for the name in this set of zones: it would never be answered from this file; move it there); fix the file, then POST /v1/reload`)
     return true
   })
   assert.equal(await readFile(file, 'utf8'), broken, 'nothing written')

@@ -54,7 +54,7 @@ test('an MX exchange held only in the parent file, under a nested zone, is judge
   // parent's copy, then where it was looked for); the copy itself is an error (zone-nested-cut.test.ts).
   assert.deepEqual(issues(a(`${mx}  mail.sub: { A: 192.0.2.25 }\n`), sub('  ns: { A: 192.0.2.88 }\n')), [
     'a.yaml:6:42: records.@.MX.exchange: MX exchange mail.sub.a.test names nothing in zone sub.a.test (sub.yaml), which answers for the name: it must name a host with addresses (RFC 5321 §5.1) (written "mail.sub" without a final dot, so under the origin; a host outside the zone is written "mail.sub.")',
-    'a.yaml:7:3: records.mail.sub: mail.sub.a.test lies in zone sub.a.test (sub.yaml), which this server also serves: it would never be answered from this file; move it there',
+    'a.yaml:7:3: records.mail.sub: mail.sub.a.test lies in zone sub.a.test (sub.yaml), which answers for the name in this set of zones: it would never be answered from this file; move it there',
   ])
   assert.deepEqual(issues(a(mx), sub('  ns: { A: 192.0.2.88 }\n  mail: { A: 192.0.2.25 }\n')), [])
 })

@@ -59,8 +59,8 @@ const flow = (text: string) => YAML.stringify(YAML.parse(text), { collectionStyl
 const BLOCK_PAIR = [
   'a.yaml:3:11: ns.1: name server ns.sub.a.test has addresses in this file (192.0.2.77) other than those of zone sub.a.test (sub.yaml), which answers for the name (192.0.2.88); these are never served (a query for the name, and the additional section of this zone\'s NS answers, give that zone\'s), so they only mislead: write the same ones here, or none',
   'a.yaml:6:41: records.@.MX.exchange: MX exchange mail.sub.a.test names nothing in zone sub.a.test (sub.yaml), which answers for the name: it must name a host with addresses (RFC 5321 §5.1) (written "mail.sub" without a final dot, so under the origin; a host outside the zone is written "mail.sub.")',
-  'a.yaml:7:3: records.www.sub: www.sub.a.test lies in zone sub.a.test (sub.yaml), which this server also serves: it would never be answered from this file; move it there',
-  'a.yaml:8:3: records.mail.sub: mail.sub.a.test lies in zone sub.a.test (sub.yaml), which this server also serves: it would never be answered from this file; move it there',
+  'a.yaml:7:3: records.www.sub: www.sub.a.test lies in zone sub.a.test (sub.yaml), which answers for the name in this set of zones: it would never be answered from this file; move it there',
+  'a.yaml:8:3: records.mail.sub: mail.sub.a.test lies in zone sub.a.test (sub.yaml), which answers for the name in this set of zones: it would never be answered from this file; move it there',
 ]
 
 describe('a zone nested in another is known from its document, however its origin is written', () => {
