@@ -371,8 +371,6 @@ async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logg
   // The answer cache's index of the set built before the sockets, as a worker does: the first
   // queries do not wait for it.
   handler?.prepare()
-  // And of each later set the build thread makes, in a turn of its own before the swap (one process).
-  if (handler) store.onPrepare((set) => handler.prepareNext(set))
   const listeners = handler ? listen.map((at) => new DnsListener(at, handler, tcpOptions, log.child({ mod: 'dns' }))) : []
   const bound = []
   try {

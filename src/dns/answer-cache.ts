@@ -437,9 +437,6 @@ export class AnswerCache {
   private readonly soaTemplates = new WeakMap<RR, Buffer>()
   /** The current zone set's HealthIndex (healthIndex()), and its per-service generations. */
   private hidx: HealthIndex | undefined
-  /** A set's health index and name index built ahead by prepareNext(), taken when that set is current. */
-  private pendingHealth: HealthIndex | undefined
-  private pendingNames: NameIndex | undefined
   private svcGens: Int32Array = new Int32Array(0)
   private svcLgens: Int32Array = new Int32Array(0)
   /** The last service generation given (any index): each one is given once. */
@@ -562,29 +559,7 @@ export class AnswerCache {
   prepare(): void {
     const set = this.zones()
     this.generations(set)
-    this.names = this.nameIndex(set)
-  }
-
-  /**
-   * Builds the same for `next`, a set about to be swapped in (one process: FileConfigStore's
-   * onPrepare, in a turn of the event loop of its own between the set's arrival from the build
-   * thread and its swap), and keeps it until `next` is current: the turn that swaps it in, and the
-   * first query after, then build nothing (with 5,000 services the three had been one stall of
-   * 78-98 ms). Health that moves in between is compared when the index is taken, as for any other
-   * move. A later call replaces what an earlier one kept; `next` already current is prepare().
-   */
-  prepareNext(next: ServedZoneSet): void {
-    if (next === this.zones()) return this.prepare()
-    this.pendingHealth = this.healthIndex(next, this.health())
-    this.pendingNames = buildNameIndex(next)
-  }
-
-  /** The NXDOMAIN name index of `set` (the current one): the one built, the one prepareNext() kept, or a new one. */
-  private nameIndex(set: ServedZoneSet): NameIndex {
-    if (this.names !== undefined && this.names.set === set) return this.names
-    const kept = this.pendingNames
-    this.pendingNames = undefined
-    return kept !== undefined && kept.set === set ? kept : buildNameIndex(set)
+    if (this.names === undefined || this.names.set !== set) this.names = buildNameIndex(set)
   }
 
   /** Times the cache was emptied because an id space ran out. */
@@ -668,21 +643,13 @@ export class AnswerCache {
    */
   private generations(set: ServedZoneSet): void {
     const g = this.health()
-    let idx = this.hidx
-    if (idx === undefined || idx.set !== set) {
-      const kept = this.pendingHealth
-      this.pendingHealth = undefined
-      idx = kept !== undefined && kept.set === set ? kept : this.healthIndex(set, g)
-      this.hidx = idx
-      this.svcGens = idx.gens
-      this.svcLgens = idx.lgens
-    }
-    // Also for an index prepareNext() built before health moved.
-    if (idx.seenHgen !== g.generation) this.healthMoved(idx, g)
+    const idx = this.hidx
+    if (idx === undefined || idx.set !== set) this.indexHealth(set, g)
+    else if (idx.seenHgen !== g.generation) this.healthMoved(idx, g)
   }
 
-  /** The HealthIndex of a zone set: its services, the checks they read, their states and latency generations now. */
-  private healthIndex(set: ServedZoneSet, g: HealthGenerations): HealthIndex {
+  /** Builds the HealthIndex of a new zone set: its services, the checks they read, their states and latency generations now. */
+  private indexHealth(set: ServedZoneSet, g: HealthGenerations): void {
     const services = new Map<Service, number>()
     const keyIndex = new Map<string, number>()
     const keys: string[] = []
@@ -727,7 +694,9 @@ export class AnswerCache {
     const gens = new Int32Array(n).fill(++this.svcGenSeq)
     const lgens = new Int32Array(n)
     for (let i = 0; i < n; i++) lgens[i] = ++this.svcGenSeq
-    return { set, services, keyIndex, keys, readers, latencyReaders, states, lats, gens, lgens, markers: new Array<Marker | undefined>(n).fill(undefined), seenHgen: g.generation, seenSgen: g.stateGeneration }
+    this.hidx = { set, services, keyIndex, keys, readers, latencyReaders, states, lats, gens, lgens, markers: new Array<Marker | undefined>(n).fill(undefined), seenHgen: g.generation, seenSgen: g.stateGeneration }
+    this.svcGens = gens
+    this.svcLgens = lgens
   }
 
   /**
@@ -1302,7 +1271,7 @@ export class AnswerCache {
     if (NOT_NX_TYPES.has(qtype)) return null
     const set = this.zones()
     let idx = this.names
-    if (idx === undefined || idx.set !== set) idx = this.names = this.nameIndex(set)
+    if (idx === undefined || idx.set !== set) idx = this.names = buildNameIndex(set)
     // The zone: the longest origin that ends the name at a label boundary (findZone's rule).
     let z = -1
     for (let i = 0; i <= nameEnd && z < 0; i += 1 + key[i]!) {

@@ -56,15 +56,6 @@ export class DnsHandler {
     }
   }
 
-  /** The same for `next`, a set about to be swapped in (AnswerCache.prepareNext); never throws. */
-  prepareNext(next: ServedZoneSet): void {
-    try {
-      this.cache?.prepareNext(next)
-    } catch (err) {
-      this.log.error({ err }, 'preparing the answer cache for the next zone set failed; the first query after the swap does it')
-    }
-  }
-
   /** Never throws: a listener calls it from a socket's event, where a throw would end the process. */
   handle(msg: Buffer, transport: Transport, peer: string): Buffer | null {
     const cache = this.cache

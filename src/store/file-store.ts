@@ -174,7 +174,6 @@ export class FileConfigStore implements EditableConfigStore {
   /** The files the current set was built from. */
   private sources: ZoneSource[] = []
   private listeners: ((set: ZoneSet) => void)[] = []
-  private preparers: ((set: ZoneSet) => void)[] = []
   private failureListeners: ((err: unknown) => void)[] = []
   private watcher: FSWatcher | undefined
   /** The zones directory's parent, for the directory itself being replaced. */
@@ -219,7 +218,7 @@ export class FileConfigStore implements EditableConfigStore {
   private async buildSet(sources: ZoneSource[], generation: number): Promise<Built> {
     if (this.threaded && this.set) {
       try {
-        return await this.taken(await this.inThread(sources, generation))
+        return this.taken(await this.inThread(sources, generation))
       } catch (err) {
         if (!this.retryHere(err)) throw err
       }
@@ -234,25 +233,9 @@ export class FileConfigStore implements EditableConfigStore {
     return this.threaded!.build(sources, generation, entries, now, edit)
   }
 
-  /**
-   * A set the thread built, as buildSet returns one: frozen, its serials adopted once it is taken.
-   * Its preparers (onPrepare) run first, in a turn of the event loop of their own: the turn that
-   * read the set off the thread (tens of ms with thousands of services) has answered the DNS
-   * queries that waited before they build their indexes, and the swap comes in another.
-   */
-  private async taken(b: ThreadedBuild): Promise<Built> {
-    const set = Object.freeze(b.set)
-    if (this.preparers.length > 0) {
-      await new Promise<void>((resolve) => setImmediate(resolve))
-      for (const p of this.preparers) {
-        try {
-          p(set)
-        } catch (err) {
-          this.log.error({ err: (err as Error).message }, 'a zone set preparer threw')
-        }
-      }
-    }
-    return { set, serials: { commit: () => this.serials.adopt(b.serials) } }
+  /** A set the thread built, as buildSet returns one: frozen, its serials adopted once it is taken. */
+  private taken(b: ThreadedBuild): Built {
+    return { set: Object.freeze(b.set), serials: { commit: () => this.serials.adopt(b.serials) } }
   }
 
   /**
@@ -286,19 +269,6 @@ export class FileConfigStore implements EditableConfigStore {
     this.listeners.push(listener)
     return () => {
       this.listeners = this.listeners.filter((l) => l !== listener)
-    }
-  }
-
-  /**
-   * Called with a set the build thread built, before it is served (it may never be: the write fails,
-   * or it was built only to judge a file), in a turn of the event loop between its arrival and its
-   * swap; returns the removal. For work a new set needs that need not hold up the swap's turn
-   * (DnsHandler.prepareNext).
-   */
-  onPrepare(preparer: (set: ZoneSet) => void): () => void {
-    this.preparers.push(preparer)
-    return () => {
-      this.preparers = this.preparers.filter((p) => p !== preparer)
     }
   }
 
@@ -431,7 +401,7 @@ export class FileConfigStore implements EditableConfigStore {
     if (typeof change !== 'function' && this.threaded && !this.closed) {
       try {
         const b = await this.inThread(sources, current.generation + 1, { file: src.file, op: change, zone: editZone(zone) })
-        return { text: b.text!, built: await this.taken(b) }
+        return { text: b.text!, built: this.taken(b) }
       } catch (err) {
         if (!this.retryHere(err)) throw err
       }

@@ -235,45 +235,6 @@ describe('answer cache', () => {
     assert.doesNotThrow(() => h.plain.prepare())
   })
 
-  test('prepareNext() builds the indexes of a set before it is current, leaves the current set\'s alone, and they are taken at the swap with health that moved meanwhile honoured', () => {
-    const world: World = { set: build(ZONE, 1), generation: 1, health: new Map() }
-    const h = handlers(world)
-    const gb = buildQuery({ name: 'geo.c.test', type: TYPE.A, opt: { udpSize: 1232, options: [ecs('81.2.69.0', 24)] } })
-    const nx = buildQuery({ name: 'nothere.c.test', type: TYPE.A })
-    type Index = { set: unknown }
-    const c = h.cached.cache as unknown as { hidx?: Index; names?: Index; pendingHealth?: Index; pendingNames?: Index }
-    h.cached.prepare()
-    agree(h, gb, '127.0.0.1', 'the first set')
-    const current = { health: c.hidx, names: c.names }
-    const next = build(ZONE.replace('answers: 2 }', 'answers: 1 }'), 2)
-    h.cached.prepareNext(next)
-    assert.equal(c.pendingHealth?.set, next, 'the next set\'s health index is built')
-    assert.equal(c.pendingNames?.set, next, 'and its name index')
-    assert.deepEqual({ health: c.hidx, names: c.names }, current, 'the current set\'s indexes are left as they were')
-    agree(h, gb, '127.0.0.1', 'the first set, after prepareNext')
-    const kept = { health: c.pendingHealth, names: c.pendingNames }
-    // A check goes down between the preparation and the swap: the index built before must see it.
-    euDown(world.health, next)
-    world.generation++
-    world.set = next
-    agree(h, gb, '127.0.0.1', 'the next set, eu down since it was prepared')
-    agree(h, gb, '127.0.0.1', 'the next set, eu down since it was prepared (cached)')
-    // eu back up: the answer cached while it was down must end. It would not if the index taken at
-    // the swap still held eu as up (as when it was built): the state compared then is unchanged.
-    world.health.clear()
-    world.generation++
-    agree(h, gb, '127.0.0.1', 'the next set, eu back up')
-    h.cached.handle(nx, 'udp', '127.0.0.1')
-    assert.equal(c.hidx, kept.health, 'the health index prepareNext built is the one taken, not a new one')
-    assert.equal(c.names, kept.names, 'and the name index')
-    assert.equal(c.pendingHealth, undefined)
-    assert.equal(c.pendingNames, undefined)
-    // The current set again: prepare() itself, nothing kept for later.
-    h.cached.prepareNext(next)
-    assert.equal(c.pendingHealth, undefined)
-    assert.equal(c.hidx, kept.health)
-  })
-
   test('checks going up, down and unknown at random: every answer is the uncached one after every change', () => {
     const world: World = { set: build(ZONE, 1), generation: 1, health: new Map() }
     const h = handlers(world)
