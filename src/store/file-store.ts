@@ -454,7 +454,10 @@ export class FileConfigStore implements EditableConfigStore {
       const dup = err instanceof ConfigError ? err.issues.find((i) => i.code === 'E_ZONE_DUPLICATE' && (i.file === file || i.message.includes(file))) : undefined
       if (dup) {
         const other = dup.file === file ? dup.message.replace(/^.* is already defined in /, '') : dup.file
-        throw new MeridianError('E_API_CONFLICT', `zone ${origin} is declared already by ${other}, which is in ${this.dir} though not served yet: POST /v1/reload to serve it, or move it away, then retry. Nothing was changed`, 409)
+        // A file with errors of its own is not served by a reload: it has to be fixed first.
+        const broken = (err as ConfigError).issues.filter((i) => i.file === other && i.code !== 'E_ZONE_DUPLICATE').length
+        const todo = broken > 0 ? `it has ${broken} error${broken === 1 ? '' : 's'} of its own (meridian check lists them): fix it and POST /v1/reload to serve it` : 'POST /v1/reload to serve it'
+        throw new MeridianError('E_API_CONFLICT', `zone ${origin} is declared already by ${other}, which is in ${this.dir} though not served yet: ${todo}, or move it away, then retry. Nothing was changed`, 409)
       }
       throw err
     }

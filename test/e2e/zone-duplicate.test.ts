@@ -70,6 +70,6 @@ test('POST /v1/zones of an origin a file with errors declares: 409, naming that 
   const answer = (await res.json()) as { error: string; message: string }
   // Before: 400 with z.yaml's address error, as if the new zone were what is wrong.
   assert.deepEqual([res.status, answer.error], [409, 'E_API_CONFLICT'])
-  assert.equal(answer.message, `zone c.test is declared already by ${path.join(dir, 'z.yaml')}, which is in ${dir} though not served yet: POST /v1/reload to serve it, or move it away, then retry. Nothing was changed`)
+  assert.equal(answer.message, `zone c.test is declared already by ${path.join(dir, 'z.yaml')}, which is in ${dir} though not served yet: it has 1 error of its own (meridian check lists them): fix it and POST /v1/reload to serve it, or move it away, then retry. Nothing was changed`)
   assert.deepEqual((await readdir(dir)).filter((n) => !n.startsWith('.')).sort(), ['a.test.yaml', 'z.yaml'])
 })
