@@ -5,7 +5,29 @@
 import { writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import type { TestContext } from 'node:test'
+import { buildZoneSet, type BuildOptions } from '../../src/config/load.js'
+import { ConfigError, formatIssue } from '../../src/errors.js'
 import { adminUrl, runCli, startServer, tempDir } from './server.js'
+
+/**
+ * The issues of a set of zone files (`[file, text]`, built as one set, serial 1, generation 1), each
+ * `file:line:col: message` (`withCode`: the code first, `E_... file:line:col: message`), or [] when
+ * the set builds.
+ */
+export function setIssues(files: readonly (readonly [string, string])[], options: { build?: BuildOptions; withCode?: boolean } = {}): string[] {
+  try {
+    buildZoneSet(
+      files.map(([file, text]) => ({ file, text })),
+      () => 1,
+      1,
+      options.build,
+    )
+    return []
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err
+    return err.issues.map((i) => (options.withCode ? `${i.code} ${formatIssue(i)}` : formatIssue(i)))
+  }
+}
 
 /** The text of a zone `origin` with its name server and `www` (A `www`). */
 export const smallZone = (origin: string, www = '192.0.2.10') => `origin: ${origin}

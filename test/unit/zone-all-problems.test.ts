@@ -6,25 +6,16 @@
  */
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { buildZone, buildZoneSet, type ZoneSource } from '../../src/config/load.js'
-import { ConfigError, formatIssue } from '../../src/errors.js'
-import { BROKEN_ZONE, BROKEN_ZONE_PROBLEMS } from '../helpers/zones.js'
+import { buildZone } from '../../src/config/load.js'
+import { formatIssue } from '../../src/errors.js'
+import { BROKEN_ZONE, BROKEN_ZONE_PROBLEMS, setIssues as setIssuesOf } from '../helpers/zones.js'
 
 const serial = () => 1
 const countryPoint = (c: string) => (c === 'IE' ? { lat: 53.4, lon: -8.2 } : undefined)
 const issuesOf = (text: string): string[] => buildZone({ file: 'z.yaml', text }, serial, { countryPoint }).issues.map((i) => `${i.code} ${formatIssue(i)}`)
 
 /** The issues of a set of files (each `[file, text]`), or [] when it builds. */
-function setIssues(files: [string, string][]): string[] {
-  const sources: ZoneSource[] = files.map(([file, text]) => ({ file, text }))
-  try {
-    buildZoneSet(sources, serial, 1, { countryPoint })
-    return []
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err
-    return err.issues.map(formatIssue)
-  }
-}
+const setIssues = (files: [string, string][]): string[] => setIssuesOf(files, { build: { countryPoint } })
 
 const HEAD = 'origin: a.test\nsoa: { mname: ns1, rname: hostmaster }\n'
 

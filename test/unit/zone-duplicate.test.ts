@@ -6,25 +6,10 @@
  */
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { buildZoneSet } from '../../src/config/load.js'
-import { ConfigError, formatIssue } from '../../src/errors.js'
-
-const serial = () => 1
+import { setIssues } from '../helpers/zones.js'
 
 /** The issues of a set of files (`[file, text]`), each `code file:line:col: ...`, or [] when it builds. */
-function issues(...files: [string, string][]): string[] {
-  try {
-    buildZoneSet(
-      files.map(([file, text]) => ({ file, text })),
-      serial,
-      1,
-    )
-    return []
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err
-    return err.issues.map((i) => `${i.code} ${formatIssue(i)}`)
-  }
-}
+const issues = (...files: [string, string][]): string[] => setIssues(files, { withCode: true })
 
 /** a.test; `ns1` its name server's address. */
 const zone = (ns1 = '192.0.2.53') => `origin: a.test\nsoa: { mname: ns1, rname: hostmaster }\nns: [ns1]\nrecords:\n  ns1: { A: ${ns1} }\n`

@@ -8,27 +8,12 @@
  */
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { buildZoneSet } from '../../src/config/load.js'
-import { ConfigError, formatIssue } from '../../src/errors.js'
+import { setIssues } from '../helpers/zones.js'
 
-const serial = () => 1
 const countryPoint = () => ({ lat: 0, lon: 0 })
 
 /** The issues of a set of files (`[file, text]`), or [] when it builds. */
-function issues(...files: [string, string][]): string[] {
-  try {
-    buildZoneSet(
-      files.map(([file, text]) => ({ file, text })),
-      serial,
-      1,
-      { countryPoint },
-    )
-    return []
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err
-    return err.issues.map(formatIssue)
-  }
-}
+const issues = (...files: [string, string][]): string[] => setIssues(files, { build: { countryPoint } })
 
 /** a.test, whose second name server is ns.sub.a.test (under the nested zone); `rest` appended (its records, then more). */
 const parent = (rest = '') => ['a.yaml', `origin: a.test\nsoa: { mname: ns1, rname: hostmaster }\nns: [ns1, ns.sub]\nrecords:\n  ns1: { A: 192.0.2.53 }\n${rest}`] as [string, string]

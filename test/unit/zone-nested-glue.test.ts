@@ -8,21 +8,13 @@ import { test } from 'node:test'
 import { buildZoneSet } from '../../src/config/load.js'
 import { respond } from '../../src/dns/responder.js'
 import { parseQuery, type Query } from '../../src/dns/wire.js'
-import { ConfigError, formatIssue } from '../../src/errors.js'
 import { RRTYPE } from '../../src/model/types.js'
+import { setIssues } from '../helpers/zones.js'
 
 const serial = () => 1
 
 /** The issues of a.yaml (`a.test`) and sub.yaml (`sub.a.test`), or [] when the set builds. */
-function issues(a: string, sub: string): string[] {
-  try {
-    buildZoneSet([{ file: 'a.yaml', text: a }, { file: 'sub.yaml', text: sub }], serial, 1)
-    return []
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err
-    return err.issues.map(formatIssue)
-  }
-}
+const issues = (a: string, sub: string): string[] => setIssues([['a.yaml', a], ['sub.yaml', sub]])
 
 /** a.test, whose second name server is ns.sub.a.test; `records` added under its own ns1. */
 const a = (records = '') => `origin: a.test\nsoa: { mname: ns1, rname: hostmaster }\nns: [ns1, ns.sub]\nrecords:\n  ns1: { A: 192.0.2.53 }\n${records}`

@@ -9,25 +9,10 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import YAML from 'yaml'
-import { buildZoneSet } from '../../src/config/load.js'
-import { ConfigError, formatIssue } from '../../src/errors.js'
-
-const serial = () => 1
+import { setIssues } from '../helpers/zones.js'
 
 /** The issues of a set of files (`[file, text]`), or [] when it builds. */
-function issues(...files: [string, string][]): string[] {
-  try {
-    buildZoneSet(
-      files.map(([file, text]) => ({ file, text })),
-      serial,
-      1,
-    )
-    return []
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err
-    return err.issues.map(formatIssue)
-  }
-}
+const issues = (...files: [string, string][]): string[] => setIssues(files)
 
 /** An issue without its line and column (a flow-style file has its values elsewhere). */
 const unplaced = (issue: string) => issue.replace(/^([^:]+):\d+:\d+: /, '$1: ')
