@@ -162,7 +162,7 @@ function makeResolver(zones: () => ZoneSet, geo: GeoLookup | undefined, health: 
     const ecs = q.ecs
       ? { family: q.ecs.family === 4 ? (1 as const) : (2 as const), sourcePrefix: q.ecs.prefix, scopePrefix: 0, address: maskAddress(q.ecs.address, q.ecs.prefix), bytes: Buffer.alloc(0) }
       : null
-    const query: Query = { id: 0, rd: false, cd: false, qname: q.name, qkey: q.name, oddName: false, questionWire: Buffer.alloc(0), qtype: q.qtype, qclass: 1, edns: ecs ? { udpSize: 1232, version: 0, dnssecOk: false, ecs } : null }
+    const query: Query = { id: 0, rd: false, qname: q.name, qkey: q.name, oddName: false, questionWire: Buffer.alloc(0), qtype: q.qtype, qclass: 1, edns: ecs ? { udpSize: 1232, version: 0, dnssecOk: false, ecs } : null }
     const set = zones()
     const out = respond(set, query, q.client, { geo, health, rand: () => 0 })
     // A service answer says where it took the client to be; for other names, locate it for the trace.

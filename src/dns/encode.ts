@@ -266,7 +266,7 @@ export function leastSize(rrs: readonly RR[]): number {
  * BADKEY error (RFC 8945 §5.3.2). `limit`: the reply's size limit (replyLimit), as encodeTsigError's.
  */
 export function encodeOtherOpcode(id: number, opcode: number, rcode: number, edns: Edns | null, tsig: Tsig | null, serverUdpSize = DEFAULT_EDNS_UDP_SIZE, nowMs = Date.now(), limit = MAX_TCP_MESSAGE): Buffer {
-  return sectionless(id, 0x80 | ((opcode & 0x0f) << 3), 0, null, rcode, edns, rcode === RCODE_NOTAUTH ? tsig : null, serverUdpSize, nowMs, limit)
+  return sectionless(id, 0x80 | ((opcode & 0x0f) << 3), null, rcode, edns, rcode === RCODE_NOTAUTH ? tsig : null, serverUdpSize, nowMs, limit)
 }
 
 /**
@@ -281,7 +281,7 @@ export function encodeOtherOpcode(id: number, opcode: number, rcode: number, edn
  * again over TCP and gets it whole there.
  */
 export function encodeTsigError(head: Head, q: Query, edns: Edns | null, tsig: Tsig, serverUdpSize = DEFAULT_EDNS_UDP_SIZE, nowMs = Date.now(), limit = MAX_TCP_MESSAGE): Buffer {
-  return sectionless(head.id, 0x80 | (head.rd ? 1 : 0), 0, q.questionWire, RCODE_NOTAUTH, edns, tsig, serverUdpSize, nowMs, limit)
+  return sectionless(head.id, 0x80 | (head.rd ? 1 : 0), q.questionWire, RCODE_NOTAUTH, edns, tsig, serverUdpSize, nowMs, limit)
 }
 
 const RCODE_NOTAUTH = 9
@@ -290,11 +290,11 @@ const TSIG_BADKEY = 17
 const TSIG_FUDGE = 300
 
 /**
- * Header (`f1`, `f2` its flag octets, `rcode`'s low 4 bits added), `question` if any, the OPT
+ * Header (`f1` its first flag octet; the second holds only `rcode`'s low 4 bits: no AD, RA, Z or CD), `question` if any, the OPT
  * (extended rcode), the TSIG; without the TSIG and with TC set when the whole would exceed `limit`
  * (the rest is at most 12 + 260 + 11 octets, which 512 holds).
  */
-function sectionless(id: number, f1: number, f2: number, question: Buffer | null, rcode: number, edns: Edns | null, tsig: Tsig | null, serverUdpSize: number, nowMs: number, limit: number): Buffer {
+function sectionless(id: number, f1: number, question: Buffer | null, rcode: number, edns: Edns | null, tsig: Tsig | null, serverUdpSize: number, nowMs: number, limit: number): Buffer {
   const qlen = question ? question.length : 0
   let tsigLen = tsig ? tsig.owner.length + 10 + tsig.algorithm.length + 16 : 0
   if (tsig && 12 + qlen + (edns ? 11 : 0) + tsigLen > limit) {
@@ -305,7 +305,7 @@ function sectionless(id: number, f1: number, f2: number, question: Buffer | null
   const msg = Buffer.alloc(12 + qlen + (edns ? 11 : 0) + tsigLen)
   msg.writeUInt16BE(id, 0)
   msg[2] = f1
-  msg[3] = f2 | (rcode & 0x0f)
+  msg[3] = rcode & 0x0f
   msg.writeUInt16BE(question ? 1 : 0, 4)
   msg.writeUInt16BE((edns ? 1 : 0) + (tsig ? 1 : 0), 10)
   let off = 12

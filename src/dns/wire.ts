@@ -39,9 +39,8 @@ export interface Edns {
 
 export interface Query {
   id: number
-  /** Header flag bits of the query (byte 2 and 3 of the header). */
+  /** The query's RD bit, which a reply copies (CD is not read: encode.ts's Head says why). */
   rd: boolean
-  cd: boolean
   /** Question name as sent, case kept, one latin1 char per octet. */
   qname: string
   /** Question name for matching: ASCII lowercased; a label holding '.' or '\' is escaped. */
@@ -68,7 +67,7 @@ export interface Tsig {
 
 export type ParseResult =
   | { kind: 'query'; query: Query }
-  | { kind: 'formerr'; id: number; rd: boolean; cd: boolean; question: Query | null; edns: Edns | null; reason: string }
+  | { kind: 'formerr'; id: number; rd: boolean; question: Query | null; edns: Edns | null; reason: string }
   | { kind: 'notimp'; id: number; opcode: number; edns: Edns | null; tsig: Tsig | null }
   | { kind: 'drop'; reason: string }
 
@@ -393,12 +392,10 @@ export function parseQuery(buf: Buffer): ParseResult {
   if (buf.length < 12) return { kind: 'drop', reason: 'shorter than a DNS header' }
   const id = buf.readUInt16BE(0)
   const f1 = buf[2]!
-  const f2 = buf[3]!
   if (f1 & 0x80) return { kind: 'drop', reason: 'QR set: a response, not a query' }
   const opcode = (f1 >> 3) & 0x0f
   if (opcode !== 0) return otherOpcode(buf, id, opcode)
   const rd = (f1 & 0x01) !== 0
-  const cd = (f2 & 0x10) !== 0
   const qdcount = buf.readUInt16BE(4)
   let question: Query | null = null
   const found: Found = { edns: null, tsig: null }
@@ -409,7 +406,6 @@ export function parseQuery(buf: Buffer): ParseResult {
     question = {
       id,
       rd,
-      cd,
       qname: q.qname,
       qkey: q.qkey,
       oddName: q.odd,
@@ -431,6 +427,6 @@ export function parseQuery(buf: Buffer): ParseResult {
     // read before the fault, of a message that is not right). No TSIG: a malformed message is not
     // verified (RFC 8945 §5.1).
     const edns = found.edns
-    return { kind: 'formerr', id, rd, cd, question, edns: edns ? { ...edns, ecs: null } : findOpt(buf), reason: err.message }
+    return { kind: 'formerr', id, rd, question, edns: edns ? { ...edns, ecs: null } : findOpt(buf), reason: err.message }
   }
 }

@@ -102,7 +102,7 @@ function fakeHealth(): HealthSnapshot {
 function resolverFor(set: () => ZoneSet, geo: GeoDb, health: (key: string) => VipHealth | undefined): Resolver {
   return (q) => {
     const ecs = q.ecs ? { family: q.ecs.family === 4 ? (1 as const) : (2 as const), sourcePrefix: q.ecs.prefix, scopePrefix: 0, address: q.ecs.address, bytes: Buffer.alloc(0) } : null
-    const query: Query = { id: 0, rd: false, cd: false, qname: q.name, qkey: q.name, oddName: false, questionWire: Buffer.alloc(0), qtype: q.qtype, qclass: 1, edns: ecs ? { udpSize: 1232, version: 0, dnssecOk: false, ecs } : null }
+    const query: Query = { id: 0, rd: false, qname: q.name, qkey: q.name, oddName: false, questionWire: Buffer.alloc(0), qtype: q.qtype, qclass: 1, edns: ecs ? { udpSize: 1232, version: 0, dnssecOk: false, ecs } : null }
     const out = respond(set(), query, q.client, { geo: (a, p) => geo.locate(a, p), health, rand: () => 0 })
     const zone = out.zone ?? findZone(set(), q.name)
     return { rcode: out.rcode, zone: out.zone, answer: out.answer, ecsScope: out.ecsScope, selection: out.selection, client: zone ? locateClient(query, q.client, (a, p) => geo.locate(a, p), zone.defaultLocation) : null }
