@@ -344,14 +344,17 @@ function cpuBusy(a, b) {
   return out
 }
 
-/** CPU seconds (user + system) of each process of the tree under `pid`: Map pid -> seconds. */
-function treeCpuSeconds(pid) {
+/**
+ * User and system CPU seconds of each process of the tree under `pid` (where a server's time goes:
+ * its own code, or the kernel's): Map pid -> { user, sys }.
+ */
+function treeTimes(pid) {
   const out = new Map()
   for (const p of descendants(pid)) {
     try {
       const stat = readFileSync(`/proc/${p}/stat`, 'utf8')
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-      out.set(p, (Number(f[11]) + Number(f[12])) / 100) // utime, stime in USER_HZ (100 on Linux)
+      out.set(p, { user: Number(f[11]) / 100, sys: Number(f[12]) / 100 }) // utime, stime in USER_HZ (100 on Linux)
     } catch {
       // exited meanwhile
     }
@@ -359,25 +362,21 @@ function treeCpuSeconds(pid) {
   return out
 }
 
-/** User and system CPU seconds of the whole tree under `pid` (where a server's time goes: its own code, or the kernel's). */
-function treeUserSys(pid) {
+/** A treeTimes() reading summed over the tree: { user, sys } seconds. */
+function summed(tree) {
   let user = 0
   let sys = 0
-  for (const p of descendants(pid)) {
-    try {
-      const stat = readFileSync(`/proc/${p}/stat`, 'utf8')
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-      user += Number(f[11]) / 100
-      sys += Number(f[12]) / 100
-    } catch {
-      // exited meanwhile
-    }
+  for (const t of tree.values()) {
+    user += t.user
+    sys += t.sys
   }
   return { user, sys }
 }
 
-/** µs of user and of system CPU per answered query between two treeUserSys() readings (0.1 µs). */
-function splitPerQuery(a, b, completed) {
+/** µs of user and of system CPU per answered query between two treeTimes() readings (0.1 µs). */
+function splitPerQuery(tree0, tree1, completed) {
+  const a = summed(tree0)
+  const b = summed(tree1)
   const us = (s) => (completed ? Math.round((s / completed) * 1e7) / 10 : null)
   return { user: us(b.user - a.user), sys: us(b.sys - a.sys) }
 }
@@ -385,10 +384,11 @@ function splitPerQuery(a, b, completed) {
 /** Server CPU µs per answered query of a max run (0.1 µs), or null without the CPU time. */
 const usPerQuery = (run) => (run.serverCpuSeconds !== null && run.completed ? Math.round((run.serverCpuSeconds / run.completed) * 1e7) / 10 : null)
 
-/** CPU seconds (user + system) used by a process and its descendants (the server's workers); null when none could be read. */
-function processCpuSeconds(pid) {
-  const tree = treeCpuSeconds(pid)
-  return tree.size === 0 ? null : [...tree.values()].reduce((sum, s) => sum + s, 0)
+/** CPU seconds (user + system) of a treeTimes() reading (the server's workers included); null when none could be read. */
+function treeCpuSeconds(tree) {
+  if (tree.size === 0) return null
+  const { user, sys } = summed(tree)
+  return user + sys
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -720,19 +720,19 @@ async function meridianMax({ o, trafficFile }, m) {
   }, 500)
   let max
   const cpu0 = cpuTimes()
-  const tree0 = treeCpuSeconds(mer.pid)
-  const split0 = treeUserSys(mer.pid)
+  const tree0 = treeTimes(mer.pid)
   try {
     max = await maxLoad({ port: mer.port, file: trafficFile, seconds: o.seconds, cpus: plan.client, threads, o })
   } finally {
     clearInterval(poll)
   }
   max.cpuBusy = cpuBusy(cpu0, cpuTimes())
-  const tree1 = treeCpuSeconds(mer.pid)
-  max.serverCpuSplit = splitPerQuery(split0, treeUserSys(mer.pid), max.completed)
+  const tree1 = treeTimes(mer.pid)
+  max.serverCpuSplit = splitPerQuery(tree0, tree1, max.completed)
   const round = (x) => Math.round(x * 100) / 100
   // Each process of the server during the run: the control process and every worker.
-  max.processes = [...tree1].map(([pid, s]) => ({ pid, role: pid === mer.pid ? (workers > 1 ? 'control' : 'server') : 'worker', cpuSeconds: round(s - (tree0.get(pid) ?? 0)) }))
+  const seconds = (t) => (t === undefined ? 0 : t.user + t.sys)
+  max.processes = [...tree1].map(([pid, t]) => ({ pid, role: pid === mer.pid ? (workers > 1 ? 'control' : 'server') : 'worker', cpuSeconds: round(seconds(t) - seconds(tree0.get(pid))) }))
   max.serverCpuSeconds = tree0.size > 0 && tree1.size > 0 ? round(max.processes.reduce((sum, p) => sum + p.cpuSeconds, 0)) : null
   // Server CPU per answered query: compares runs whose throughput the load generator capped.
   max.serverCpuUsPerQuery = usPerQuery(max)
@@ -775,12 +775,13 @@ async function measureMeridian(ctx, workers, plan) {
 async function referenceMax({ o, trafficFile }, ref, plan) {
   log(`reference: max throughput, ${o.seconds} s`)
   const rcpu0 = cpuTimes()
-  const rproc0 = processCpuSeconds(ref.entry.child.pid)
-  const split0 = treeUserSys(ref.entry.child.pid)
+  const rtree0 = treeTimes(ref.entry.child.pid)
   const refMax = await maxLoad({ port: ref.port, file: trafficFile, seconds: o.seconds, cpus: plan.client, threads: plan.clientCount ?? 1, o, idOnly: true })
   refMax.cpuBusy = cpuBusy(rcpu0, cpuTimes())
-  const rproc1 = processCpuSeconds(ref.entry.child.pid)
-  refMax.serverCpuSplit = splitPerQuery(split0, treeUserSys(ref.entry.child.pid), refMax.completed)
+  const rtree1 = treeTimes(ref.entry.child.pid)
+  refMax.serverCpuSplit = splitPerQuery(rtree0, rtree1, refMax.completed)
+  const rproc0 = treeCpuSeconds(rtree0)
+  const rproc1 = treeCpuSeconds(rtree1)
   refMax.serverCpuSeconds = rproc0 !== null && rproc1 !== null ? Math.round((rproc1 - rproc0) * 100) / 100 : null
   refMax.serverCpuUsPerQuery = usPerQuery(refMax)
   interference('reference', refMax, plan.server)
