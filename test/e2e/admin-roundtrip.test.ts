@@ -11,19 +11,10 @@ import path from 'node:path'
 import { test } from 'node:test'
 import { dig } from '../helpers/dig.js'
 import { tempDir } from '../helpers/server.js'
-import { serveInPlace } from '../helpers/zones.js'
+import { serveInPlace, zoneWithRegions } from '../helpers/zones.js'
 
 /** A zone `origin` whose regions eu-west (192.0.2.1) and us-east (192.0.2.2) are written as `regions` says; www fails over from eu-west to us-east. */
-const zone = (origin: string, regions: string) => `origin: ${origin}
-soa: { mname: ns1, rname: hostmaster }
-ns: [ns1]
-records:
-  ns1: { A: 192.0.2.53 }
-regions:
-${regions}
-services:
-  www: { policy: failover, regions: [eu-west, us-east] }
-`
+const zone = (origin: string, regions: string) => zoneWithRegions(origin, regions, '  www: { policy: failover, regions: [eu-west, us-east] }\n')
 
 const FILES: Record<string, string> = {
   'flow.test': zone('flow.test', '  eu-west: { location: { country: GB }, vips: [192.0.2.1] }   # London pool\n  us-east: { location: { country: US }, vips: [192.0.2.2] }  # Virginia\n'),

@@ -29,6 +29,20 @@ export function setIssues(files: readonly (readonly [string, string])[], options
   }
 }
 
+/**
+ * A zone `origin` with its name server, the `regions:` section `regions` and the `services:` section
+ * `services` (each its lines, each ending in a newline): the shapes the zone editor must give back.
+ */
+export const zoneWithRegions = (origin: string, regions: string, services: string) => `origin: ${origin}
+soa: { mname: ns1, rname: hostmaster }
+ns: [ns1]
+records:
+  ns1: { A: 192.0.2.53 }
+regions:
+${regions}
+services:
+${services}`
+
 /** The text of a zone `origin` with its name server and `www` (A `www`). */
 export const smallZone = (origin: string, www = '192.0.2.10') => `origin: ${origin}
 soa: { mname: ns1, rname: hostmaster }

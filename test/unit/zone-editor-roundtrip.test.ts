@@ -12,21 +12,13 @@ import { describe, test } from 'node:test'
 import YAML from 'yaml'
 import { applyEdit, type EditOp, type EditZone } from '../../src/admin/edits.js'
 import { editText, setAt } from '../../src/store/zone-editor.js'
+import { zoneWithRegions } from '../helpers/zones.js'
 
 const ZONE: EditZone = { origin: 'rt.test', regions: [], services: [] }
 const edit = (text: string, op: EditOp['op'] & ('drain' | 'undrain'), region = 'eu-west') => editText(text, (d) => applyEdit(d, { op, region }, ZONE))
 
 /** A zone file whose `regions:` section is `regions` (its lines, each ending in a newline). */
-const zone = (regions: string) => `origin: rt.test
-soa: { mname: ns1, rname: hostmaster }
-ns: [ns1]
-records:
-  ns1: { A: 192.0.2.53 }
-regions:
-${regions}
-services:
-  www: { regions: all }
-`
+const zone = (regions: string) => zoneWithRegions('rt.test', regions, '  www: { regions: all }\n')
 
 const FLOW_EU = '  eu-west: { location: { country: GB }, vips: [192.0.2.1], check: { url: "http://192.0.2.1/h" } }'
 const FLOW_US = '  us-east: { location: { country: US }, vips: [192.0.2.2] }'
