@@ -24,7 +24,7 @@ import { RRTYPE, type RR, type ServedZone, type ServedZoneSet } from '../model/t
 import { select, type Selection } from '../select/select.js'
 import { locateRaw, withDefault, type GeoLookup } from './client.js'
 import type { Edns, Query, Tsig } from './wire.js'
-import { findZone } from './zone-index.js'
+import { enclosingZone, findZone } from './zone-index.js'
 
 export const RCODE = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5, NOTAUTH: 9, BADVERS: 16 } as const
 
@@ -163,6 +163,15 @@ export function respond(set: ServedZoneSet, q: Query, peer = '', gslb: GslbConte
   if (qtype === RRTYPE.AXFR || qtype === RRTYPE.IXFR) return unanswered('refused', RCODE.REFUSED, zone)
   if (qtype === RRTYPE.OPT || qtype === 249 || qtype === 250) return unanswered('formerr', RCODE.FORMERR, zone)
   if (qtype === 253 || qtype === 254) return unanswered('notimp', RCODE.NOTIMP, zone)
+
+  // DS lives on the parent side of a zone cut (RFC 4035 §3.1.4.1, RFC 4034 §5): at the apex of a
+  // zone nested in another this set serves, the parent answers, and it holds no DS (Meridian does
+  // not sign): an authoritative NODATA under the parent's SOA. With no parent served, the child
+  // answers as for any type it lacks (as BIND and Knot do).
+  if (qtype === RRTYPE.DS && q.qkey === zone.origin) {
+    const parent = enclosingZone(set, zone)
+    if (parent) return outcome('nodata', RCODE.NOERROR, parent, EMPTY, [parent.negativeSoa])
+  }
 
   const answer: RR[] = []
   const visited = new Set<string>()

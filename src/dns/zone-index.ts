@@ -21,3 +21,13 @@ export function findZone(set: ServedZoneSet, qkey: string): ServedZone | undefin
     name = dot < 0 ? '' : name.slice(dot + 1)
   }
 }
+
+/**
+ * The zone of the set that `zone` is nested in (the parent side of its cut), or undefined when the
+ * set serves none above it: the zone that holds the name just above `zone`'s origin.
+ */
+export function enclosingZone(set: ServedZoneSet, zone: ServedZone): ServedZone | undefined {
+  if (zone.origin === '') return undefined
+  const dot = firstLabelEnd(zone.origin)
+  return findZone(set, dot < 0 ? '' : zone.origin.slice(dot + 1))
+}

@@ -16,6 +16,7 @@ export const RRTYPE = {
   AAAA: 28,
   SRV: 33,
   OPT: 41,
+  DS: 43,
   IXFR: 251,
   AXFR: 252,
   ANY: 255,

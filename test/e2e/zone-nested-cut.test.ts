@@ -64,6 +64,27 @@ test('a CNAME in the parent to a name of the nested zone is answered as the CNAM
   assert.deepEqual([www.status, ...www.answer.map((r) => r.data)], ['NOERROR', '192.0.2.99'])
 })
 
+test('DS at the nested zone\'s apex is answered from the parent side of the cut (RFC 4035 §3.1.4.1): NODATA under example.test\'s SOA, from the cache too and over TCP; other types there are the nested zone\'s', { timeout: 60_000 }, async (t) => {
+  const { dir, cleanup } = await tempDir()
+  t.after(cleanup)
+  await writeFile(path.join(dir, PARENT), parent())
+  await writeFile(path.join(dir, CHILD), childYaml)
+  const { server } = await serveInPlace(t, dir)
+  // Twice over UDP (the second from the answer cache), once over TCP.
+  for (const extra of ['+norec', '+norec', '+tcp']) {
+    const ds = await dig('127.0.0.1', server.port, 'sub.example.test', 'DS', extra)
+    assert.equal(ds.status, 'NOERROR', extra)
+    assert.ok(ds.flags.includes('aa'), extra)
+    assert.deepEqual(ds.answer, [], extra)
+    // Before: sub.example.test's SOA (the child answering for the parent's side).
+    assert.deepEqual(ds.authority.map((r) => `${r.name} ${r.type}`), ['example.test. SOA'], extra)
+  }
+  const soa = await dig('127.0.0.1', server.port, 'sub.example.test', 'SOA', '+norec')
+  assert.deepEqual(soa.answer.map((r) => `${r.name} ${r.type}`), ['sub.example.test. SOA'])
+  const below = await dig('127.0.0.1', server.port, 'www.sub.example.test', 'DS', '+norec')
+  assert.deepEqual([below.status, ...below.authority.map((r) => `${r.name} ${r.type}`)], ['NOERROR', 'sub.example.test. SOA'])
+})
+
 test('the parent file\'s records under a nested zone added later: check, the watcher, POST /v1/reload and POST /v1/zones refuse the set naming both files; the last good set serves', { timeout: 90_000 }, async (t) => {
   const { dir, cleanup } = await tempDir()
   t.after(cleanup)

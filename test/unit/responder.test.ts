@@ -61,6 +61,12 @@ const cases: { qname: string; qtype: number; rcode: number; aa?: boolean; answer
   { qname: 'loop1.z.test', qtype: RRTYPE.A, rcode: 0, answer: ['loop1.z.test CNAME', 'loop2.z.test CNAME'] },
   { qname: 'www.z.test', qtype: RRTYPE.ANY, rcode: 0, answer: ['www.z.test A'] },
   { qname: 'a.sub.z.test', qtype: RRTYPE.A, rcode: 0, answer: ['a.sub.z.test A'] },
+  // DS at a cut is the parent's (RFC 4035 §3.1.4.1): NODATA under the parent's SOA, not the child's.
+  { qname: 'sub.z.test', qtype: RRTYPE.DS, rcode: 0, answer: [], authority: ['z.test SOA'] },
+  { qname: 'SUB.Z.test', qtype: RRTYPE.DS, rcode: 0, answer: [], authority: ['z.test SOA'] },
+  { qname: 'a.sub.z.test', qtype: RRTYPE.DS, rcode: 0, answer: [], authority: ['sub.z.test SOA'] },
+  { qname: 'z.test', qtype: RRTYPE.DS, rcode: 0, answer: [], authority: ['z.test SOA'] },
+  { qname: 'sub.z.test', qtype: RRTYPE.NS, rcode: 0, answer: ['sub.z.test NS'] },
   { qname: 'example.com', qtype: RRTYPE.A, rcode: 5, aa: false, answer: [] },
   { qname: 'z.test', qtype: RRTYPE.AXFR, rcode: 5, aa: false },
   { qname: 'z.test', qtype: RRTYPE.OPT, rcode: 1, aa: false },
@@ -81,6 +87,11 @@ describe('responder', () => {
   test('negative answers carry the SOA with TTL min(SOA TTL, minimum)', () => {
     const out = respond(set, query('nope.z.test', RRTYPE.A))
     assert.equal(out.authority[0]!.ttl, 10)
+  })
+
+  test('a DS query at a cut is answered, and counted, under the parent zone', () => {
+    assert.equal(respond(set, query('sub.z.test', RRTYPE.DS)).zone?.origin, 'z.test')
+    assert.equal(respond(set, query('sub.z.test', RRTYPE.SOA)).zone?.origin, 'sub.z.test')
   })
 
   test('a query of class CHAOS for a served name is refused', () => {
