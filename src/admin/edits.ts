@@ -94,7 +94,9 @@ export function applyEdit(doc: Document, op: EditOp, zone: EditZone): void {
       const whole = Object.fromEntries(Object.entries(body).filter(([k, v]) => WHOLE[section].includes(k) && v !== null))
       const key = keyIn(doc, zone, section, op.p)
       const current = valueAt(doc, [section, key])
-      const patch = withoutUnwrittenDefaults(section, Object.fromEntries(Object.entries(body).filter(([k]) => !(k in whole))), current)
+      // Object.hasOwn, not `in`: `in` finds Object.prototype's members, and a patch's `toString` or
+      // `constructor` was dropped here unchecked (200, nothing changed) instead of being an unknown key.
+      const patch = withoutUnwrittenDefaults(section, Object.fromEntries(Object.entries(body).filter(([k]) => !Object.hasOwn(whole, k))), current)
       assertEntry(section, key, { ...(mergePatch(isPlainObject(current) ? current : {}, patch) as object), ...whole })
       mergePatchAt(doc, [section, key], patch)
       for (const [k, v] of Object.entries(whole)) setAt(doc, [section, key, k], v)

@@ -1,0 +1,91 @@
+/**
+ * The admin API against requests a careless client or an attacker sends: bodies that look like a
+ * change but are not the one they seem (a key named like a member of Object.prototype, a key given
+ * twice, a body in a content coding the server does not decode). Over real HTTP to a real server
+ * on a zone directory of its own: each must be a 4xx that says why, and the file on disk must stay
+ * byte for byte as it was.
+ */
+import assert from 'node:assert/strict'
+import { readFile, writeFile } from 'node:fs/promises'
+import { request } from 'node:http'
+import path from 'node:path'
+import { after, before, describe, test } from 'node:test'
+import { adminUrl, startServer, tempDir, type RunningServer } from '../helpers/server.js'
+
+const ORIGIN = 'adversary.test'
+const ZONE = `origin: ${ORIGIN}
+soa: { mname: ns1, rname: hostmaster }
+ns: [ns1]
+records:
+  ns1: { A: 127.0.0.1 }
+regions:
+  eu: { location: { lat: 53.35, lon: -6.26 }, vips: [192.0.2.20] }    # Dublin
+  us: { location: { lat: 38.95, lon: -77.45 }, vips: [192.0.2.30] }
+services:
+  www: { policy: geo, regions: [eu, us], answers: 1 }
+`
+
+interface Reply {
+  status: number
+  body: { error?: string; message?: string; details?: { path: string; message: string }[] } & Record<string, unknown>
+}
+
+/** One request as node:http sends it (the body's bytes and headers exactly as given). */
+function send(url: string, method: string, p: string, headers: Record<string, string>, body?: string | Buffer): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const u = new URL(url)
+    const req = request({ host: u.hostname, port: u.port, path: p, method, headers: { authorization: 'Bearer t0ken', ...headers } }, (res) => {
+      let text = ''
+      res.setEncoding('utf8')
+      res.on('data', (d: string) => (text += d))
+      res.on('end', () => resolve({ status: res.statusCode!, body: text ? (JSON.parse(text) as Reply['body']) : {} }))
+    })
+    req.on('error', reject)
+    req.end(body)
+  })
+}
+
+describe('admin API bodies that are not the change they look like', () => {
+  let url: string
+  let file: string
+  const region = `/v1/zones/${ORIGIN}/regions/eu`
+  const json = { 'content-type': 'application/json' }
+
+  let server: RunningServer
+  let dir: Awaited<ReturnType<typeof tempDir>>
+
+  before(async () => {
+    dir = await tempDir('meridian-adversary-')
+    file = path.join(dir.dir, `${ORIGIN}.yaml`)
+    await writeFile(file, ZONE)
+    await writeFile(path.join(dir.dir, '.token'), 't0ken\n')
+    server = await startServer({ zonesDirInPlace: dir.dir, args: ['--admin-token-file', path.join(dir.dir, '.token')] })
+    url = await adminUrl(server)
+  })
+
+  after(async () => {
+    await server?.stop()
+    await dir?.cleanup()
+  })
+
+  /** `reply` is a 4xx with `code`, and the zone file is still ZONE. */
+  const refused = async (reply: Reply, status: number, code: string) => {
+    assert.equal(reply.status, status, JSON.stringify(reply.body))
+    assert.equal(reply.body.error, code, JSON.stringify(reply.body))
+    assert.equal(await readFile(file, 'utf8'), ZONE, 'the zone file is as it was')
+  }
+
+  test('a PATCH, PUT or POST key named like a member of Object.prototype (toString, constructor, valueOf) is an unknown key, a 400, not silently dropped', async () => {
+    for (const key of ['toString', 'constructor', 'valueOf', 'hasOwnProperty']) {
+      const r = await send(url, 'PATCH', region, json, JSON.stringify({ [key]: 1 }))
+      await refused(r, 400, 'E_ZONE_SCHEMA')
+      assert.deepEqual(r.body.details?.map((d) => d.path), [key])
+      assert.match(r.body.message!, new RegExp(`unknown key "${key}"`))
+    }
+    const put = await send(url, 'PUT', region, json, JSON.stringify({ location: { country: 'IE' }, vips: ['192.0.2.20'], toString: 1 }))
+    await refused(put, 400, 'E_ZONE_SCHEMA')
+    const service = await send(url, 'PATCH', `/v1/zones/${ORIGIN}/services/www`, json, JSON.stringify({ valueOf: 2 }))
+    await refused(service, 400, 'E_ZONE_SCHEMA')
+    assert.match(service.body.message!, /unknown key "valueOf"/)
+  })
+})
