@@ -239,6 +239,19 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
     reply.removeHeader('www-authenticate')
   })
 
+  // A body in a content coding (Content-Encoding: gzip) is not decoded: its bytes would be taken as
+  // JSON they are not (a 400 quoting binary), or, sent plain though labelled gzip, applied as what the
+  // client says they are not. A 415 naming the coding, with the codings taken (RFC 9110 §15.5.16).
+  // After the token check (onRequest), before the body is read.
+  app.addHook('preParsing', async (req, reply) => {
+    const coding = req.headers['content-encoding']?.trim()
+    if (coding === undefined || coding === '' || coding.toLowerCase() === 'identity') return
+    // No body (a GET, an empty drain): there is nothing to decode.
+    if (req.headers['transfer-encoding'] === undefined && Number(req.headers['content-length'] ?? 0) === 0) return
+    void reply.header('accept-encoding', 'identity')
+    throw new ApiError('E_API_MEDIA_TYPE', 415, `the body is sent with Content-Encoding ${coding}, which the API does not decode: send it uncompressed (no Content-Encoding)`)
+  })
+
   app.setErrorHandler((err, req, reply) => {
     const { status, body, unexpected, retryAfter } = toErrorBody(err, editedFile.get(req))
     if (unexpected) req.log.error({ err }, 'admin request failed')

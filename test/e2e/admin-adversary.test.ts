@@ -9,6 +9,7 @@ import assert from 'node:assert/strict'
 import { readFile, writeFile } from 'node:fs/promises'
 import { request } from 'node:http'
 import path from 'node:path'
+import { gzipSync } from 'node:zlib'
 import { after, before, describe, test } from 'node:test'
 import { adminUrl, startServer, tempDir, type RunningServer } from '../helpers/server.js'
 
@@ -27,6 +28,7 @@ services:
 
 interface Reply {
   status: number
+  headers: Record<string, string | string[] | undefined>
   body: { error?: string; message?: string; details?: { path: string; message: string }[] } & Record<string, unknown>
 }
 
@@ -38,7 +40,7 @@ function send(url: string, method: string, p: string, headers: Record<string, st
       let text = ''
       res.setEncoding('utf8')
       res.on('data', (d: string) => (text += d))
-      res.on('end', () => resolve({ status: res.statusCode!, body: text ? (JSON.parse(text) as Reply['body']) : {} }))
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: text ? (JSON.parse(text) as Reply['body']) : {} }))
     })
     req.on('error', reject)
     req.end(body)
@@ -87,5 +89,26 @@ describe('admin API bodies that are not the change they look like', () => {
     const service = await send(url, 'PATCH', `/v1/zones/${ORIGIN}/services/www`, json, JSON.stringify({ valueOf: 2 }))
     await refused(service, 400, 'E_ZONE_SCHEMA')
     assert.match(service.body.message!, /unknown key "valueOf"/)
+  })
+
+  test('a body in a content coding (Content-Encoding: gzip) is a 415 that says to send it uncompressed, whether its bytes are gzip or plain JSON', async () => {
+    const patch = JSON.stringify({ weight: 7 })
+    for (const [coding, bytes] of [
+      ['gzip', gzipSync(patch)],
+      // Labelled gzip but sent plain: applying it would take bytes as what the client says they are not.
+      ['gzip', Buffer.from(patch)],
+      ['deflate, gzip', Buffer.from(patch)],
+      ['br', Buffer.from(patch)],
+    ] as const) {
+      const r = await send(url, 'PATCH', region, { ...json, 'content-encoding': coding }, bytes)
+      await refused(r, 415, 'E_API_MEDIA_TYPE')
+      assert.match(r.body.message!, new RegExp(`Content-Encoding ${coding}`))
+      assert.equal(r.headers['accept-encoding'], 'identity', 'RFC 9110 §15.5.16: the codings that would have been accepted')
+    }
+    // `identity` is no coding at all: taken (and the change undone after).
+    const ok = await send(url, 'PATCH', region, { ...json, 'content-encoding': 'identity' }, patch)
+    assert.equal(ok.status, 200, JSON.stringify(ok.body))
+    assert.equal((await send(url, 'PATCH', region, json, JSON.stringify({ weight: null }))).status, 200)
+    assert.equal(await readFile(file, 'utf8'), ZONE)
   })
 })
