@@ -129,6 +129,42 @@ function nestedDeeper(value: unknown, max: number): boolean {
   return false
 }
 
+/**
+ * The first key `text` (valid JSON) gives twice in one object, with the path of that object's key
+ * (`check.interval`); undefined when none. JSON.parse keeps the last of two, so `{"weight": 5,
+ * "weight": 700}` would be taken as 700: which the client meant is a guess (RFC 8259 §4 calls the
+ * result unpredictable), and a zone file with a key twice is refused too. Names are compared as
+ * JSON.parse reads them (`"w\u0065ight"` is `weight`). One pass, no recursion.
+ */
+export function keyGivenTwice(text: string): { key: string; path: string } | undefined {
+  /** Per open object, its keys so far (a list: null) and the key or index now being read. */
+  const stack: { keys: Set<string> | null; at: string | number; expectKey: boolean }[] = []
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]
+    const top = stack[stack.length - 1]
+    if (c === '"') {
+      let j = i + 1
+      while (text[j] !== '"') j += text[j] === '\\' ? 2 : 1
+      if (top?.keys && top.expectKey) {
+        const key = JSON.parse(text.slice(i, j + 1)) as string
+        const path = [...stack.slice(0, -1).map((f) => f.at), key].join('.')
+        if (top.keys.has(key)) return { key, path }
+        top.keys.add(key)
+        top.at = key
+        top.expectKey = false
+      }
+      i = j
+    } else if (c === '{') stack.push({ keys: new Set(), at: '', expectKey: true })
+    else if (c === '[') stack.push({ keys: null, at: 0, expectKey: false })
+    else if (c === '}' || c === ']') stack.pop()
+    else if (c === ',' && top) {
+      if (top.keys) top.expectKey = true
+      else top.at = (top.at as number) + 1
+    }
+  }
+  return undefined
+}
+
 type Params = { zone: string; region?: string; service?: string }
 type Req = FastifyRequest<{ Params: Params; Querystring: Record<string, string | string[] | undefined> }>
 
@@ -205,7 +241,12 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
     const text = String(raw)
     if (text === '') return done(null, undefined)
     json(req, text, (err, value) => {
-      if (!err) return nestedDeeper(value, MAX_BODY_DEPTH) ? done(badRequest(`the body is nested more than ${MAX_BODY_DEPTH} levels deep; no region or service is`), undefined) : done(null, value)
+      if (!err) {
+        if (nestedDeeper(value, MAX_BODY_DEPTH)) return done(badRequest(`the body is nested more than ${MAX_BODY_DEPTH} levels deep; no region or service is`), undefined)
+        const twice = keyGivenTwice(text)
+        if (twice) return done(badRequest(`the body gives the key ${JSON.stringify(twice.key)} twice in one object; which one is meant is a guess, so neither is taken (as a zone file with a key twice is refused)`, twice.path), undefined)
+        return done(null, value)
+      }
       let why: string
       try {
         JSON.parse(text)

@@ -111,4 +111,32 @@ describe('admin API bodies that are not the change they look like', () => {
     assert.equal((await send(url, 'PATCH', region, json, JSON.stringify({ weight: null }))).status, 200)
     assert.equal(await readFile(file, 'utf8'), ZONE)
   })
+
+  test('a body with a key given twice in one object is a 400 naming the key and where, as a zone file with a key twice is refused, not the last one taken', async () => {
+    for (const [text, where] of [
+      ['{"weight": 5, "weight": 700}', 'weight'],
+      // The same name however it is escaped: JSON compares names after unescaping.
+      ['{"weight": 5, "w\\u0065ight": 700}', 'weight'],
+      ['{"check": {"interval": 5, "timeout": 1, "interval": 1}}', 'check.interval'],
+      ['{"vips": ["192.0.2.20"], "location": {"lat": 1, "lon": 2, "lat": 3}}', 'location.lat'],
+    ] as const) {
+      const r = await send(url, 'PATCH', region, json, text)
+      await refused(r, 400, 'E_API_BODY')
+      assert.deepEqual(r.body.details?.map((d) => d.path), [where], text)
+      assert.match(r.body.message!, /twice/, text)
+    }
+    // The same key in two objects (each region's location and vips, each record's A) is no key twice.
+    const zone = {
+      origin: 'twice.test',
+      soa: { mname: 'ns1', rname: 'hostmaster' },
+      ns: ['ns1', 'ns2'],
+      records: { ns1: { A: '192.0.2.53' }, ns2: { A: '192.0.2.54' } },
+      regions: { a: { location: { lat: 1, lon: 2 }, vips: ['192.0.2.1'] }, b: { location: { lat: 3, lon: 4 }, vips: ['192.0.2.2'] } },
+      services: { www: { regions: ['a', 'b'] } },
+    }
+    const ok = await send(url, 'POST', '/v1/zones', json, JSON.stringify(zone))
+    assert.equal(ok.status, 201, JSON.stringify(ok.body))
+    assert.equal((await send(url, 'DELETE', '/v1/zones/twice.test', {})).status, 200)
+    assert.equal(await readFile(file, 'utf8'), ZONE)
+  })
 })
