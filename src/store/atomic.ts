@@ -1,8 +1,31 @@
 import { link, lstat, open, readdir, realpath, rename, stat, unlink, type FileHandle } from 'node:fs/promises'
 import path from 'node:path'
 
-/** The temporary files writeFileAtomic makes: `.NAME.PID.MS.tmp`. */
+/** The temporary files writeFileAtomic makes: `.NAME.PID.MS.tmp` (NAME cut short when the whole would be too long: tempName). */
 export const TEMP_RE = /^\.(.+)\.(\d+)\.\d+\.tmp$/
+
+/** The most octets a file name may have (NAME_MAX of Linux file systems). */
+const NAME_MAX = 255
+
+/**
+ * The temporary file's name for `base` (a file's name) written by process `pid` at `ms`:
+ * `.BASE.PID.MS.tmp`, BASE cut from its end until the whole fits in NAME_MAX octets. A zone of a
+ * long origin has a file name of up to 255 octets, and its temporary file (25-30 octets more) could
+ * not be made: every create or change of it was a 500 ENAMETOOLONG.
+ */
+export function tempName(base: string, pid: number, ms: number): string {
+  const tail = `.${pid}.${ms}.tmp`
+  let head = base
+  while (Buffer.byteLength(`.${head}${tail}`) > NAME_MAX) head = head.slice(0, -1)
+  return `.${head}${tail}`
+}
+
+/**
+ * Whether the NAME of a temporary file (TEMP_RE's first group) is that of file `base`: the whole
+ * name, or its start when the temporary file's name was cut to fit (tempName: then within a few
+ * octets of NAME_MAX, as a surrogate pair or a multi-octet character may leave it short).
+ */
+const tempOf = (tempFile: string, name: string, base: string): boolean => name === base || (Buffer.byteLength(tempFile) > NAME_MAX - 4 && base.startsWith(name))
 
 /**
  * Writes a file so that a crash at any moment leaves either the old or the new content, never a
@@ -88,7 +111,7 @@ export async function createFileAtomic(file: string, data: string | Buffer, onNo
  * On a failure it is removed and the error thrown.
  */
 async function writeTemp(file: string, data: string | Buffer, flags: 'w' | 'wx', mode: number, prepare?: (fh: FileHandle) => Promise<void>): Promise<string> {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`)
+  const tmp = path.join(path.dirname(file), tempName(path.basename(file), process.pid, Date.now()))
   const fh = await open(tmp, flags, mode)
   try {
     await prepare?.(fh)
@@ -159,7 +182,7 @@ export async function removeStaleTemps(dir: string, of?: string): Promise<string
   const removed: string[] = []
   for (const name of names) {
     const m = TEMP_RE.exec(name)
-    if (!m || running(Number(m[2])) || (of !== undefined && m[1] !== of)) continue
+    if (!m || running(Number(m[2])) || (of !== undefined && !tempOf(name, m[1]!, of))) continue
     await unlink(path.join(dir, name)).then(
       () => removed.push(name),
       () => undefined,

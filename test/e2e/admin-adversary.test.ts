@@ -6,7 +6,7 @@
  * byte for byte as it was.
  */
 import assert from 'node:assert/strict'
-import { readFile, writeFile } from 'node:fs/promises'
+import { readdir, readFile, writeFile } from 'node:fs/promises'
 import { request } from 'node:http'
 import path from 'node:path'
 import { gzipSync } from 'node:zlib'
@@ -138,5 +138,26 @@ describe('admin API bodies that are not the change they look like', () => {
     assert.equal(ok.status, 201, JSON.stringify(ok.body))
     assert.equal((await send(url, 'DELETE', '/v1/zones/twice.test', {})).status, 200)
     assert.equal(await readFile(file, 'utf8'), ZONE)
+  })
+
+  test('a zone whose origin is as long as a file name allows is created, changed and deleted, not a 500 of its temporary file\'s name (ENAMETOOLONG)', async () => {
+    // 247 characters: its file name, origin + .yaml, is 252 octets; the temporary file beside it
+    // (.NAME.PID.MS.tmp) was 25-30 more, past the 255 a file name may have.
+    const l63 = 'a'.repeat(63)
+    const origin = `${l63}.${l63}.${l63}.${'b'.repeat(55)}`
+    assert.equal(origin.length, 247)
+    const zone = { origin, soa: { mname: 'ns1.example.net.', rname: 'hostmaster.example.net.' }, ns: ['ns1.example.net.'] }
+    const created = await send(url, 'POST', '/v1/zones', json, JSON.stringify(zone))
+    assert.equal(created.status, 201, JSON.stringify(created.body))
+    const zoneFile = path.join(path.dirname(file), `${origin}.yaml`)
+    assert.match(await readFile(zoneFile, 'utf8'), new RegExp(`^origin: ${origin}$`, 'm'))
+    const region = await send(url, 'POST', `/v1/zones/${origin}/regions`, json, JSON.stringify({ name: 'eu', location: { country: 'IE' }, vips: ['192.0.2.1'] }))
+    assert.equal(region.status, 201, JSON.stringify(region.body))
+    assert.match(await readFile(zoneFile, 'utf8'), /^regions:\n {2}eu:\n {4}location: \{ country: IE \}\n {4}vips: \[ 192\.0\.2\.1 \]\n$/m)
+    const drained = await send(url, 'POST', `/v1/zones/${origin}/regions/eu/drain`, {})
+    assert.equal(drained.status, 200, JSON.stringify(drained.body))
+    const deleted = await send(url, 'DELETE', `/v1/zones/${origin}`, {})
+    assert.equal(deleted.status, 200, JSON.stringify(deleted.body))
+    assert.deepEqual((await readdir(path.dirname(file))).filter((f) => !f.startsWith('.')), [`${ORIGIN}.yaml`], 'no temporary file left, the zone moved away')
   })
 })

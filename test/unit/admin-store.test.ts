@@ -15,7 +15,7 @@ import YAML from 'yaml'
 import { ConfigError, MeridianError } from '../../src/errors.js'
 import { createLogger } from '../../src/log.js'
 import type { ZoneSet } from '../../src/model/types.js'
-import { removeStaleLinkedTemps, removeStaleTemps, writeFileAtomic } from '../../src/store/atomic.js'
+import { removeStaleLinkedTemps, removeStaleTemps, TEMP_RE, tempName, writeFileAtomic } from '../../src/store/atomic.js'
 import { FileConfigStore, PreconditionError } from '../../src/store/file-store.js'
 import { SerialBook } from '../../src/store/serials.js'
 import { deleteAt, etagOf, ifMatchSatisfied, mergePatch, mergePatchAt, parseZoneText, renderEdited, setAt } from '../../src/store/zone-editor.js'
@@ -352,6 +352,31 @@ describe('FileConfigStore.edit', () => {
     await symlink(path.join(checkout, 'gone.yaml'), path.join(zones, 'gone.yaml')) // dangling: skipped
     assert.deepEqual(await removeStaleLinkedTemps(zones), [{ dir: checkout, removed: [mine] }])
     assert.deepEqual((await readdir(checkout)).sort(), [another, backup, 'z.yaml'].sort())
+  })
+
+  test('a file whose name is near 255 octets gets a temporary file whose name is cut to fit; beside a linked one, its stale temporary file is still its own at start', async (t) => {
+    const root = await mkdtemp(path.join(tmpdir(), 'meridian-long-temps-'))
+    t.after(() => rm(root, { recursive: true, force: true }))
+    const [zones, checkout] = [path.join(root, 'zones'), path.join(root, 'checkout')]
+    await Promise.all([mkdir(zones), mkdir(checkout)])
+    const long = `${'a'.repeat(246)}.yaml` // 251 octets: .NAME.PID.MS.tmp would be ~278
+    const cut = tempName(long, 4194304, 1796000000000)
+    assert.equal(Buffer.byteLength(cut), 255)
+    assert.match(cut, TEMP_RE)
+    assert.equal(tempName('z.yaml', 42, 1796000000000), '.z.yaml.42.1796000000000.tmp', 'a short name is not cut')
+    await writeFile(path.join(checkout, long), 'origin: a.test\n')
+    await writeFileAtomic(path.join(checkout, long), 'origin: b.test\n')
+    assert.equal(await readFile(path.join(checkout, long), 'utf8'), 'origin: b.test\n')
+    assert.deepEqual(await readdir(checkout), [long], 'written, its temporary file renamed into place')
+
+    const child = spawn(process.execPath, ['-e', ''])
+    await new Promise((resolve) => child.once('exit', resolve))
+    const stale = tempName(long, child.pid!, 1796000000000)
+    const other = tempName(`${'a'.repeat(10)}.yaml`, child.pid!, 1796000000000) // another file's, whose name starts the same
+    for (const name of [stale, other]) await writeFile(path.join(checkout, name), 'x')
+    await symlink(path.join(checkout, long), path.join(zones, 'long.yaml'))
+    assert.deepEqual(await removeStaleLinkedTemps(zones), [{ dir: checkout, removed: [stale] }])
+    assert.deepEqual((await readdir(checkout)).sort(), [long, other].sort())
   })
 
   test('an edit that changes nothing writes nothing and swaps nothing', async (t) => {
