@@ -475,6 +475,8 @@ function buildZoneUnsorted(src: ZoneSource, serialOf: SerialSource, options: Bui
       const parsed = parseAddress(address)!
       const canon = addressText(parsed.bytes)
       if (seen.has(canon)) issues.add('E_ZONE_SEMANTIC', [...base, 'vips', i], `VIP ${address} is listed twice`)
+      const unusable = unusableVip(parsed.bytes)
+      if (unusable) issues.add('E_ZONE_SEMANTIC', [...base, 'vips', i], `VIP ${address} is ${unusable}: no client can connect to it, so answering with it sends clients nowhere`)
       seen.add(canon)
       let key: string | null = null
       if (check) {
@@ -728,6 +730,25 @@ function judgeBelowCut(b: BelowCut, cut: Zone, home: Zone): ConfigIssue[] {
     out.push(b.at(`${b.name} is a name server of ${whose}, so this file may give its addresses (glue), but these (${b.addresses.join(', ')}) are not those of zone ${home.origin} (${home.file}), which answers for the name (${served.join(', ')}): they are never served, so they only mislead; write the same ones here, or none`))
   }
   return out
+}
+
+/**
+ * Why an address can be no VIP (a destination clients connect to), or null: the unspecified
+ * address and "this network" (0.0.0.0/8, RFC 1122 §3.2.1.3; `::`), multicast (224.0.0.0/4,
+ * ff00::/8), the reserved 240.0.0.0/4 and the limited broadcast 255.255.255.255. Loopback and
+ * private ranges are usable (a pool on the same host, an internal service).
+ */
+export function unusableVip(bytes: Uint8Array): string | null {
+  if (bytes.length === 4) {
+    if (bytes[0] === 0) return 'in 0.0.0.0/8 ("this network", RFC 1122), never a destination'
+    if (bytes[0]! >= 224 && bytes[0]! <= 239) return 'a multicast address (224.0.0.0/4)'
+    if (bytes.every((b) => b === 255)) return 'the limited broadcast address'
+    if (bytes[0]! >= 240) return 'in the reserved 240.0.0.0/4'
+    return null
+  }
+  if (bytes.every((b) => b === 0)) return 'the unspecified address (::)'
+  if (bytes[0] === 0xff) return 'a multicast address (ff00::/8)'
+  return null
 }
 
 /** A target the file holds as it needs (a 'name' or 'address' target; a name server's addresses are listed instead). */

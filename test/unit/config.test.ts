@@ -358,6 +358,29 @@ services:
     )
   })
 
+  test('a VIP no client can connect to (unspecified, "this network", multicast, broadcast, reserved) is an error naming it; loopback and private VIPs load', () => {
+    const cases: [string, RegExp][] = [
+      ['0.0.0.0', /VIP 0\.0\.0\.0 is in 0\.0\.0\.0\/8 \("this network", RFC 1122\), never a destination: no client can connect to it/],
+      ['0.1.2.3', /VIP 0\.1\.2\.3 is in 0\.0\.0\.0\/8/],
+      ['224.0.0.1', /VIP 224\.0\.0\.1 is a multicast address \(224\.0\.0\.0\/4\)/],
+      ['239.255.255.250', /VIP 239\.255\.255\.250 is a multicast address/],
+      ['255.255.255.255', /VIP 255\.255\.255\.255 is the limited broadcast address/],
+      ['240.0.0.1', /VIP 240\.0\.0\.1 is in the reserved 240\.0\.0\.0\/4/],
+      ['"::"', /VIP :: is the unspecified address \(::\)/],
+      ['"0:0::0"', /VIP 0:0::0 is the unspecified address/],
+      ['"ff02::1"', /VIP ff02::1 is a multicast address \(ff00::\/8\)/],
+    ]
+    for (const [vip, expected] of cases) {
+      const issues = build(GSLB.replace('vips: [127.0.1.1]', `vips: [127.0.1.1, ${vip}]`)).issues.map(formatIssue)
+      assert.equal(issues.length, 1, `${vip}: ${issues.join('; ')}`)
+      assert.match(issues[0]!, /^zones\/t\.yaml:17:\d+: regions\.us-east\.vips\.1: /, vip)
+      assert.match(issues[0]!, expected, vip)
+    }
+    for (const vip of ['10.0.0.1', '192.168.1.1', '100.64.0.1', '"::1"', '"fd00::1"', '"fe80::1"', '223.255.255.255', '1.0.0.0']) {
+      assert.deepEqual(build(GSLB.replace('vips: [127.0.1.1]', `vips: [127.0.1.1, ${vip}]`)).issues.map(formatIssue), [], vip)
+    }
+  })
+
   test('a problem of a region\'s check is reported once, not once per VIP', () => {
     const issues = build(GSLB.replace('interval: 1, timeout: 0.5', 'interval: 1, timeout: 2')).issues.map(formatIssue)
     assert.deepEqual(issues, ['zones/t.yaml:14:70: regions.eu-west.check.timeout: timeout (2 s) must be below the interval (1 s)'])
