@@ -20,6 +20,18 @@ export function tempName(base: string, pid: number, ms: number): string {
   return `.${head}${tail}`
 }
 
+let lastStamp = 0
+/**
+ * The number in a temporary file's name: the time in ms, made larger than the last one this process
+ * used. Two writes of one file in the same millisecond (two saves of the health state, one a state
+ * change's and one a SIGTERM's) opened the same temporary file: the second rename failed (ENOENT)
+ * and the file could hold the two writes mixed.
+ */
+function tempStamp(): number {
+  lastStamp = Math.max(lastStamp + 1, Date.now())
+  return lastStamp
+}
+
 /**
  * Whether the NAME of a temporary file (TEMP_RE's first group) is that of file `base`: the whole
  * name, or its start when the temporary file's name was cut to fit (tempName: then within a few
@@ -111,7 +123,7 @@ export async function createFileAtomic(file: string, data: string | Buffer, onNo
  * On a failure it is removed and the error thrown.
  */
 async function writeTemp(file: string, data: string | Buffer, flags: 'w' | 'wx', mode: number, prepare?: (fh: FileHandle) => Promise<void>): Promise<string> {
-  const tmp = path.join(path.dirname(file), tempName(path.basename(file), process.pid, Date.now()))
+  const tmp = path.join(path.dirname(file), tempName(path.basename(file), process.pid, tempStamp()))
   const fh = await open(tmp, flags, mode)
   try {
     await prepare?.(fh)

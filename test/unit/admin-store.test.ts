@@ -379,6 +379,20 @@ describe('FileConfigStore.edit', () => {
     assert.deepEqual((await readdir(checkout)).sort(), [long, other].sort())
   })
 
+  test('writes of one file started in the same turn each get a temporary file of their own: every one succeeds and the file is one of them whole', async (t) => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'meridian-same-ms-'))
+    t.after(() => rm(dir, { recursive: true, force: true }))
+    const file = path.join(dir, 'health.json')
+    // Contents of different lengths, so a mix of two would show.
+    const texts = Array.from({ length: 20 }, (_, i) => `${JSON.stringify({ write: i, pad: 'x'.repeat(200 + 37 * i) })}\n`)
+    // Started together (within a millisecond or two): with the time alone in the name, they shared
+    // temporary files, and renames failed with ENOENT.
+    const results = await Promise.allSettled(texts.map((text) => writeFileAtomic(file, text)))
+    assert.deepEqual(results.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason)), [])
+    assert.ok(texts.includes(await readFile(file, 'utf8')), 'the file is one write whole')
+    assert.deepEqual(await readdir(dir), ['health.json'], 'no temporary file left')
+  })
+
   test('an edit that changes nothing writes nothing and swaps nothing', async (t) => {
     const s = await setup(t)
     const { mtimeMs } = await stat(s.file)
