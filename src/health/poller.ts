@@ -207,6 +207,8 @@ export class HealthPoller {
    */
   private readonly moves = new MoveLog(MOVED_LOG)
   private closed = false
+  /** The last saveState (settled or not), which the next one waits for. */
+  private saving: Promise<void> = Promise.resolve()
 
   constructor(opts: PollerOptions) {
     this.log = opts.log.child({ mod: 'health' })
@@ -348,8 +350,20 @@ export class HealthPoller {
     return () => this.listeners.delete(listener)
   }
 
-  /** Writes every target's state to `file` atomically (temp file, fsync, rename). */
-  async saveState(file: string): Promise<void> {
+  /**
+   * Writes every target's state to `file` atomically (temp file, fsync, rename), one save at a
+   * time: a save asked while another runs (the stop's, while the one a state change asked for is
+   * under way) starts when it ends, and writes the states of then. Two at once in the same
+   * millisecond wrote writeFileAtomic's same temporary file: the second rename failed (ENOENT,
+   * "cannot save the health state" at a SIGTERM) and the file could hold a mix of both.
+   */
+  saveState(file: string): Promise<void> {
+    const save = this.saving.then(() => this.writeState(file))
+    this.saving = save.catch(() => undefined)
+    return save
+  }
+
+  private async writeState(file: string): Promise<void> {
     const data: SavedFile = { version: STATE_FILE_VERSION, savedAt: this.now(), targets: {} }
     for (const [k, e] of this.entries) data.targets[k] = toSaved(e.health)
     try {

@@ -367,6 +367,24 @@ test('loadState: a missing file is no state; a malformed one is E_STATE_IO', asy
   await assert.rejects(poller.saveState(path.join(dir, 'no', 'such', 'dir.json')), (err: MeridianError) => err.code === 'E_STATE_IO')
 })
 
+test('saves asked at once are made one after the other: each resolves, and the file is the last one asked, whole', async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'meridian-health-'))
+  t.after(() => rm(dir, { recursive: true, force: true }))
+  const file = path.join(dir, 'health.json')
+  const { poller } = setup()
+  t.after(() => poller.close())
+  // As at a SIGTERM while a change's save is under way: two saves in the same turn, with a change
+  // of the targets between them (a file of another length). Twenty times: two at once collided in
+  // most tries (the same temporary file: ENOENT at the second rename, or the two writes mixed).
+  for (let i = 0; i < 20; i++) {
+    const first = poller.saveState(file)
+    const keys = poller.setTargets(i % 2 ? [spec(80)] : [spec(80), spec(81, { path: `/round-${i}` })])
+    await Promise.all([first, poller.saveState(file)])
+    const onDisk = JSON.parse(await readFile(file, 'utf8')) as { targets: Record<string, unknown> }
+    assert.deepEqual(Object.keys(onDisk.targets).sort(), [...keys].sort(), `round ${i}`)
+  }
+})
+
 test('close() clears every timer and aborts rounds in flight', async () => {
   const { poller, timers, checks } = setup()
   poller.setTargets([spec(80), spec(81)])
