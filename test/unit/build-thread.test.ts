@@ -46,19 +46,33 @@ function capturedLog() {
   return { lines, log: createLogger('debug', sink) }
 }
 
-/** The longest the event loop went without running a 2 ms timer while `work` ran. */
-async function longestPause(work: () => Promise<unknown>): Promise<number> {
+/**
+ * How the event loop turned while `work` ran: the 2 ms timers it ran (`turns`), the longest it went
+ * without one, and how long `work` took. A build on the loop runs no timer at all, whatever the
+ * load; a build in the thread lets the loop run them throughout. Counted, not compared across two
+ * runs: a 2-CPU host shared with other tests can stall this process for hundreds of ms in one run
+ * and not the next, which made a thread run's pause over a third of a loop run's (567 ms against
+ * a median of 1,810 ms seen; the limit was 603).
+ */
+async function loopTurns(work: () => Promise<unknown>): Promise<{ turns: number; longest: number; took: number }> {
   let last = performance.now()
   let max = 0
+  let turns = 0
   const tick = setInterval(() => {
     const now = performance.now()
     max = Math.max(max, now - last)
     last = now
+    turns++
   }, 2)
   await new Promise((r) => setImmediate(r))
+  const t0 = performance.now()
+  const before = turns
+  last = t0
+  max = 0
   await work()
+  const t1 = performance.now()
   clearInterval(tick)
-  return Math.max(max, performance.now() - last)
+  return { turns: turns - before, longest: Math.max(max, t1 - last), took: t1 - t0 }
 }
 
 test('a set built in the thread is the set built on the event loop: zones, records (TXT as Buffers), regions, services, checks', async (t) => {
@@ -126,11 +140,14 @@ test('the event loop keeps turning while the thread parses a big zone (it stops 
   t.after(() => builder.close())
   const src = [bigZone(3000)]
   await builder.build([bigZone(1)], 1, [], 0) // the thread started and warm
-  const onLoop = await longestPause(async () => buildZoneSet(src, () => 1, 1, PLACES))
-  const inThread = await longestPause(() => builder.build(src, 1, [], 0))
-  t.diagnostic(`longest pause of a 2 ms timer: ${onLoop.toFixed(0)} ms building on the loop, ${inThread.toFixed(0)} ms with the thread`)
-  assert.ok(onLoop > 100, `the loop build of 3,000 services paused the loop ${onLoop.toFixed(0)} ms`)
-  assert.ok(inThread < onLoop / 3, `with the thread the loop paused at most ${inThread.toFixed(0)} ms (on the loop: ${onLoop.toFixed(0)} ms)`)
+  const onLoop = await loopTurns(async () => buildZoneSet(src, () => 1, 1, PLACES))
+  const inThread = await loopTurns(() => builder.build(src, 1, [], 0))
+  t.diagnostic(`building on the loop: ${onLoop.took.toFixed(0)} ms, ${onLoop.turns} turns of a 2 ms timer; in the thread: ${inThread.took.toFixed(0)} ms, ${inThread.turns} turns, the longest pause ${inThread.longest.toFixed(0)} ms`)
+  assert.ok(onLoop.took > 100, `the loop build of 3,000 services took ${onLoop.took.toFixed(0)} ms`)
+  assert.equal(onLoop.turns, 0, 'on the loop, the loop does not turn at all while it builds')
+  // In the thread, it turns throughout: many times, and never held for half the build.
+  assert.ok(inThread.turns >= 20, `in the thread the loop turned ${inThread.turns} times in ${inThread.took.toFixed(0)} ms`)
+  assert.ok(inThread.longest < inThread.took / 2, `in the thread the loop paused ${inThread.longest.toFixed(0)} ms of the build's ${inThread.took.toFixed(0)} ms`)
 })
 
 test('an idle thread ends, and starts again for the next build', async (t) => {
@@ -146,16 +163,17 @@ test('an idle thread ends, and starts again for the next build', async (t) => {
 })
 
 test('a process that built a set exits by itself: the idle thread does not hold it open', async () => {
+  // A thread kept an hour when idle: a process it held open would still be there at the 2 minute
+  // kill below. Whether it exits is the test, not how fast: starting node and the thread has taken
+  // over 15 s on a loaded 2-CPU host.
   const script = `
     import { ZoneSetBuilder } from ${JSON.stringify(new URL('../../src/config/build-thread.js', import.meta.url).href)}
-    const b = new ZoneSetBuilder()
+    const b = new ZoneSetBuilder(3_600_000)
     const r = await b.build([{ file: 'a.test.yaml', text: ${JSON.stringify(smallZone('a.test'))} }], 1, [], 0)
     console.log([...r.set.zones.keys()].join())
   `
-  const t0 = performance.now()
-  const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], { timeout: 20_000 })
+  const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], { timeout: 120_000 })
   assert.equal(stdout.trim(), 'a.test')
-  assert.ok(performance.now() - t0 < 15_000, 'exited well before the 30 s idle end')
 })
 
 test('the store builds its first set on the event loop and every later one (reload, edit, create, delete) in the thread, serials and all', async (t) => {
@@ -236,18 +254,22 @@ test('an admin change as data is made in the thread as on the event loop: the sa
   ]
   // The thread started (its first build starts it, as the first change after a start does) and warm.
   for (const op of [{ op: 'drain', region: 'us-east' }, { op: 'undrain', region: 'us-east' }] as const) for (const { store } of [threaded, onLoop]) await store.edit('big.test', op)
-  const pauses: [number, number][] = []
+  const runs: { op: string; thread: Awaited<ReturnType<typeof loopTurns>>; loop: Awaited<ReturnType<typeof loopTurns>> }[] = []
   for (const op of ops) {
-    const a = await longestPause(() => threaded.store.edit('big.test', op))
-    const b = await longestPause(() => onLoop.store.edit('big.test', op))
-    pauses.push([a, b])
+    const thread = await loopTurns(() => threaded.store.edit('big.test', op))
+    const loop = await loopTurns(() => onLoop.store.edit('big.test', op))
+    runs.push({ op: op.op, thread, loop })
     assert.equal(await readFile(path.join(threaded.dir, 'big.test.yaml'), 'utf8'), await readFile(path.join(onLoop.dir, 'big.test.yaml'), 'utf8'), `${op.op}: the same file`)
-    assert.deepEqual(threaded.store.current().zones.get('big.test')!.definition, onLoop.store.current().zones.get('big.test')!.definition)
+    assert.deepStrictEqual(threaded.store.current().zones.get('big.test')!.definition, onLoop.store.current().zones.get('big.test')!.definition)
   }
-  t.diagnostic(`longest pause of a 2 ms timer per edit (thread / loop): ${pauses.map(([a, b]) => `${a.toFixed(0)}/${b.toFixed(0)} ms`).join(', ')}`)
-  const worstThread = Math.max(...pauses.map(([a]) => a))
-  const loopMedian = pauses.map(([, b]) => b).sort((x, y) => x - y)[1]!
-  assert.ok(worstThread < loopMedian / 3, `in the thread the loop paused at most ${worstThread.toFixed(0)} ms; on the loop ${loopMedian.toFixed(0)} ms`)
+  const line = (r: Awaited<ReturnType<typeof loopTurns>>) => `${r.took.toFixed(0)} ms, ${r.turns} turns, longest pause ${r.longest.toFixed(0)} ms`
+  for (const r of runs) t.diagnostic(`${r.op}: in the thread ${line(r.thread)}; on the loop ${line(r.loop)}`)
+  // In the thread the loop turns all through each change; on the loop it stops for the most of it.
+  // Summed over the changes, so that one stall of this process on a loaded host does not decide it.
+  for (const { op, thread } of runs) assert.ok(thread.turns >= 5, `${op} in the thread: the loop turned ${thread.turns} times in ${thread.took.toFixed(0)} ms`)
+  const share = (side: 'thread' | 'loop') => runs.reduce((a, r) => a + r[side].longest, 0) / runs.reduce((a, r) => a + r[side].took, 0)
+  assert.ok(share('thread') < 0.5, `in the thread the longest pauses were ${(share('thread') * 100).toFixed(0)}% of the changes' time`)
+  assert.ok(share('loop') > 0.5, `on the loop the longest pauses were ${(share('loop') * 100).toFixed(0)}% of the changes' time`)
   // Refusals: the same status, code, message and details from both.
   const refusals: EditOp[] = [
     { op: 'drain', region: 'nowhere' },
