@@ -131,10 +131,14 @@ describe('DNS workers (--workers 2)', () => {
     await writeFile(path.join(dir.dir, `${ORIGIN}.yaml`), GSLB_ZONE)
     const tokenFile = path.join(dir.dir, '.admin-token')
     await writeFile(tokenFile, TOKEN + '\n')
-    ;[single, multi] = await Promise.all([
+    // Both kept even when the other did not start, so that after() stops it: each runs in a copy
+    // of the zones, not under dir, and one left running kept this file from ever ending.
+    const started = await Promise.allSettled([
       startServer({ zones: dir.dir, args: ['--geodb', TEST_GEODB] }),
       startServer({ zones: dir.dir, args: ['--geodb', TEST_GEODB, '--workers', '2', '--admin-token-file', tokenFile] }),
     ])
+    ;[single, multi] = started.map((s) => (s.status === 'fulfilled' ? s.value : undefined)) as [RunningServer, RunningServer]
+    for (const s of started) if (s.status === 'rejected') throw s.reason
     admin = await adminUrl(multi)
   })
 
