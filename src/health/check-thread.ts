@@ -7,9 +7,8 @@
  * bench's loopback pools (1-3 ms) measured 7-15 ms and more, their EWMAs moved by more than
  * max(2 ms, 25%) again and again, and each move ended every geo-latency answer built on it
  * (docs/benchmarks.md, sessions 8 and 25). geo-latency steered by the server's own load, not by the
- * regions'. On a thread whose loop runs only checks, a round is timed as the pool answered it; the
- * thread runs at a higher priority than the DNS thread (CHECK_THREAD_NICE) where it may, so on a
- * saturated CPU its wake-ups do not wait for the DNS thread's scheduler slice either.
+ * regions'. On a thread whose loop runs only checks, a round is timed as the pool answered it
+ * (the thread still shares the CPU: its wake-up is the scheduler's, not the queue's).
  *
  * The poller keeps its schedule, states and EWMAs on the main thread; only `Check.run` crosses
  * (a message out, a message back). A cancelled round is cancelled in the thread (its connection
@@ -24,17 +23,10 @@ import type { ResolvedSpec } from './spec.js'
 import type { CheckResult } from './state.js'
 
 export type CheckRequest = { t: 'run'; id: number; spec: ResolvedSpec } | { t: 'cancel'; id: number } | { t: 'exit'; code: number }
-export type CheckReply = { t: 'done'; id: number; result: CheckResult } | { t: 'ready'; niceRaised: boolean }
-
-/**
- * The check thread's nice value (on Linux a thread's own): ahead of the DNS thread for the CPU. On a
- * saturated CPU a thread of the same priority waited up to a scheduler slice at each wake-up of a
- * round (connect, response): loopback pools of ~2 ms measured 5-8 ms under full load, and moved
- * the EWMAs still (docs/benchmarks.md, session 25). It runs a few rounds a second and gives the
- * CPU back at once. Lowering nice needs CAP_SYS_NICE (root); without it the thread keeps the
- * process's priority (logged once).
- */
-export const CHECK_THREAD_NICE = -10
+export interface CheckReply {
+  id: number
+  result: CheckResult
+}
 
 interface Pending {
   readonly worker: Worker
@@ -56,8 +48,6 @@ export class CheckThread {
   /** Given up on the thread (it died twice within DEATH_WINDOW_MS): rounds run on the event loop. */
   private onLoop = false
   private closed = false
-  /** Whether the thread's priority was logged (once, at its first start). */
-  private told = false
 
   constructor(private readonly log: Logger) {}
 
@@ -106,11 +96,6 @@ export class CheckThread {
     const worker = new Worker(new URL('./check-worker.js', import.meta.url), { execArgv: [] })
     this.worker = worker
     worker.on('message', (r: CheckReply) => {
-      if (r.t === 'ready') {
-        if (!this.told) this.log.info({ nice: r.niceRaised ? CHECK_THREAD_NICE : 'unchanged' }, r.niceRaised ? 'health checks are timed on a thread of their own, ahead of DNS for the CPU' : 'health checks are timed on a thread of their own, at the process\'s priority (raising it needs CAP_SYS_NICE): under full load a round may wait for the CPU')
-        this.told = true
-        return
-      }
       const p = this.pending.get(r.id)
       if (!p) return
       this.pending.delete(r.id)

@@ -4,28 +4,16 @@
  * Its event loop does nothing else, so a round's latency is the pool's and the network's, not the
  * time the result waited behind the DNS queries of a busy server's loop.
  */
-import { setPriority } from 'node:os'
 import { parentPort } from 'node:worker_threads'
 import { createCheck, RoundClients } from './check.js'
-import { CHECK_THREAD_NICE, type CheckReply, type CheckRequest } from './check-thread.js'
+import type { CheckReply, CheckRequest } from './check-thread.js'
 
 const port = parentPort
 if (!port) throw new Error('check-worker.js runs as a worker thread of CheckThread')
 
-// This thread ahead of the DNS thread for the CPU (CHECK_THREAD_NICE, check-thread.ts); without
-// the right to (CAP_SYS_NICE) it keeps the process's priority, and says so.
-let niceRaised = true
-try {
-  setPriority(CHECK_THREAD_NICE)
-} catch {
-  niceRaised = false
-}
-
 const clients = new RoundClients()
 /** The rounds in flight, by id: cancelled from the main thread when the poller aborts one. */
 const inflight = new Map<number, AbortController>()
-
-port.postMessage({ t: 'ready', niceRaised } satisfies CheckReply)
 
 port.on('message', (req: CheckRequest) => {
   if (req.t === 'cancel') {
@@ -48,6 +36,6 @@ port.on('message', (req: CheckRequest) => {
     .finally(() => inflight.delete(req.id))
 })
 
-function reply(r: Omit<Extract<CheckReply, { t: 'done' }>, 't'>): void {
-  port!.postMessage({ t: 'done', ...r } satisfies CheckReply)
+function reply(r: CheckReply): void {
+  port!.postMessage(r)
 }

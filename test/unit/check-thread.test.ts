@@ -8,12 +8,11 @@
 import assert from 'node:assert/strict'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { readdir, readFile } from 'node:fs/promises'
 import http from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 import { Writable } from 'node:stream'
 import { test, type TestContext } from 'node:test'
-import { CHECK_THREAD_NICE, CheckThread } from '../../src/health/check-thread.js'
+import { CheckThread } from '../../src/health/check-thread.js'
 import { createCheck, RoundClients } from '../../src/health/check.js'
 import { resolveSpec } from '../../src/health/spec.js'
 import { HealthPoller } from '../../src/health/poller.js'
@@ -86,35 +85,6 @@ test('a round on the thread is timed as the pool answered it, not with the wait 
   assert.equal(looped.ok, true)
   assert.ok(looped.latencyMs >= 300, `the loop's round waited with the loop: ${looped.latencyMs} ms`)
   assert.ok(threaded.latencyMs < 150, `the thread's round is the pool's time, not the loop's 300 ms: ${threaded.latencyMs} ms`)
-})
-
-test('the thread runs ahead of the DNS thread for the CPU (nice -10) where it may, and says which, once', async (t) => {
-  const port = await childServer(t)
-  const { log, lines } = capture()
-  const thread = new CheckThread(log)
-  t.after(() => thread.close())
-  const clients = new RoundClients()
-  t.after(() => clients.close())
-  const niceOf = async () => {
-    const out: number[] = []
-    for (const tid of await readdir('/proc/self/task')) {
-      // Field 19 of stat is the nice value; the fields after the command's closing parenthesis start at 3.
-      const stat = await readFile(`/proc/self/task/${tid}/stat`, 'utf8')
-      out.push(Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]))
-    }
-    return out
-  }
-  assert.ok(!(await niceOf()).includes(CHECK_THREAD_NICE), 'no thread at nice -10 before')
-  assert.equal((await thread.createCheck(specFor(port), clients).run(new AbortController().signal)).ok, true)
-  assert.equal((await thread.createCheck(specFor(port), clients).run(new AbortController().signal)).ok, true)
-  const said = lines.filter((l) => l.includes('timed on a thread of their own'))
-  assert.equal(said.length, 1, said.join('\n'))
-  if (process.getuid?.() === 0) {
-    assert.ok((await niceOf()).includes(CHECK_THREAD_NICE), 'the check thread runs at nice -10')
-    assert.match(said[0]!, /ahead of DNS for the CPU/)
-  } else {
-    assert.match(said[0]!, /CAP_SYS_NICE/)
-  }
 })
 
 test('a round cancelled by the poller ends as cancelled and closes its connection in the thread', async (t) => {
