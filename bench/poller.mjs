@@ -15,7 +15,7 @@
  * % of the interval), the poller process's CPU (process.cpuUsage() over the run / wall time), RSS,
  * event-loop delay, check results. A table on stdout and JSON in bench/results/poller-<time>.json.
  *
- *   node bench/poller.mjs [--targets 5000] [--interval 5] [--seconds 20] [--servers 4] [--reader-hz 1000] [--thread] [--no-pin] [--no-save]
+ *   node bench/poller.mjs [--targets 5000] [--interval 5] [--seconds 20] [--servers 4] [--reader-hz 1000] [--no-pin] [--no-save]
  */
 import { spawn, spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
@@ -45,14 +45,12 @@ const HELP = `usage: node bench/poller.mjs [options]      (npm run bench:poller 
                    drops each connection before the target's next round and every round connects)
   --reader-hz N    view() reads per second, as the DNS path makes them, each followed by a lookup
                    of one target (default 1000; 0 for none)
-  --thread         run the rounds on the health-check thread (CheckThread), as a server with
-                   --workers 1 does; by default on the poller's event loop, as a control process does
   --no-pin         do not pin (the poller to CPU 0, the servers to CPU 1)
   --no-save        print only; do not write bench/results/poller-<time>.json
   --help`
 
 function parseArgs(argv) {
-  const o = { targets: 5000, interval: 5, seconds: undefined, servers: 4, keepalive: 65, readerHz: 1000, pin: true, save: true, thread: false }
+  const o = { targets: 5000, interval: 5, seconds: undefined, servers: 4, keepalive: 65, readerHz: 1000, pin: true, save: true }
   const nums = { '--targets': 'targets', '--interval': 'interval', '--seconds': 'seconds', '--servers': 'servers', '--keepalive': 'keepalive', '--reader-hz': 'readerHz' }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
@@ -60,7 +58,6 @@ function parseArgs(argv) {
       console.log(HELP)
       process.exit(0)
     } else if (a === '--no-pin') o.pin = false
-    else if (a === '--thread') o.thread = true
     else if (a === '--no-save') o.save = false
     else if (nums[a]) {
       const v = Number(argv[++i])
@@ -134,8 +131,7 @@ function startServers(count, keepaliveS, pinCpu) {
 
 async function main(o) {
   const { HealthPoller } = await import(path.join(ROOT, 'dist/src/health/poller.js'))
-  const { createCheck: loopCheck } = await import(path.join(ROOT, 'dist/src/health/check.js'))
-  const { CheckThread } = await import(path.join(ROOT, 'dist/src/health/check-thread.js'))
+  const { createCheck } = await import(path.join(ROOT, 'dist/src/health/check.js'))
   const { createLogger } = await import(path.join(ROOT, 'dist/src/log.js'))
 
   const ncpu = os.cpus().length
@@ -147,8 +143,6 @@ async function main(o) {
   // Distinct URLs: target i is /t/<i> on server i mod servers, so each is its own check key.
   const specs = Array.from({ length: o.targets }, (_, i) => ({ kind: 'http', url: `http://${HOST}:${ports[i % ports.length]}/t/${i}`, intervalMs, timeoutMs }))
 
-  const thread = o.thread ? new CheckThread(createLogger('warn')) : null
-  const createCheck = thread ? thread.createCheck : loopCheck
   const starts = new Map() // url -> check start times (performance.now())
   const results = { ok: 0, failed: 0, errors: new Map(), latencies: [] }
   const poller = new HealthPoller({
@@ -220,7 +214,6 @@ async function main(o) {
   const mem = process.memoryUsage()
   const maxRssKb = process.resourceUsage().maxRSS
   await poller.close()
-  await thread?.close()
   child.disconnect()
   child.kill()
 
@@ -239,7 +232,7 @@ async function main(o) {
     timestamp: new Date().toISOString(),
     git: gitInfo(),
     machine: machineInfo(),
-    options: { targets: o.targets, intervalMs, timeoutMs, seconds: o.seconds, servers: o.servers, serverKeepAliveS: o.keepalive, readerHz: o.readerHz, thread: o.thread, pinned: pinned ? 'poller CPU 0, servers CPU 1' : 'no' },
+    options: { targets: o.targets, intervalMs, timeoutMs, seconds: o.seconds, servers: o.servers, serverKeepAliveS: o.keepalive, readerHz: o.readerHz, pinned: pinned ? 'poller CPU 0, servers CPU 1' : 'no' },
     setupMs: round2(setupMs),
     checks: { started: [...starts.values()].reduce((n, t) => n + t.length, 0), ok: results.ok, failed: results.failed, errors: Object.fromEntries(results.errors), latencyMs: { p50: round2(quantile(lat, 0.5)), p99: round2(quantile(lat, 0.99)), max: round2(lat[lat.length - 1] ?? NaN) } },
     gaps: {
