@@ -27,7 +27,6 @@ import { DEFAULT_EDNS_UDP_SIZE } from './dns/encode.js'
 import { DNS_V8_FLAGS, DnsWorkers, GEODB_SYNC_MS, parseWorkers, unsetDnsV8Flags, WORKER_HANG_TIMEOUT_MS } from './cluster/primary.js'
 import { ConfigError, formatIssue, MeridianError, type ErrorCode } from './errors.js'
 import { DEFAULT_GEODB_FILE, GEODB_DIR, GeoDb, GeoSource, type GeoReload } from './geo/index.js'
-import { CheckThread } from './health/check-thread.js'
 import { HEALTH_SAVE_EVERY_MS, HEALTH_STATE_MAX_AGE_S, HealthPoller } from './health/poller.js'
 import { Metrics, removedSeries } from './metrics/index.js'
 import { healthReport } from './admin/health.js'
@@ -233,11 +232,7 @@ async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logg
   // Health: one poller for every check of the set, its last view kept beside the zones.
   const metrics = new Metrics({ gcMetrics: opts.gcMetrics })
   // A check no longer run takes its series with it (a removed region, the old key of an edited check).
-  // One process answers DNS on this event loop: its checks are timed on a thread of their own, so
-  // a round's latency is not its wait behind the queries (check-thread.ts). A control process
-  // (--workers 2+) answers no DNS: its loop times them as they come.
-  const checkThread = opts.workers > 1 ? undefined : new CheckThread(log.child({ mod: 'health' }))
-  const poller = new HealthPoller({ log, createCheck: checkThread?.createCheck, onResult: (key, r) => metrics.checkResult(key, r.ok, r.latencyMs), onRemoved: (keys) => metrics.forgetTargets(keys) })
+  const poller = new HealthPoller({ log, onResult: (key, r) => metrics.checkResult(key, r.ok, r.latencyMs), onRemoved: (keys) => metrics.forgetTargets(keys) })
   poller.onChange((_view, changes) => {
     for (const c of changes) metrics.stateChange(c.key, c.to)
   })
@@ -409,7 +404,7 @@ async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logg
     geo.close()
     clearTimeout(saving)
     clearInterval(savingAnyway)
-    Promise.all([...listeners.map((l) => l.close()), workers?.stop(), admin.close(), saveHealth().then(() => poller.close()).then(() => checkThread?.close()), stopExtras()]).then(
+    Promise.all([...listeners.map((l) => l.close()), workers?.stop(), admin.close(), saveHealth().then(() => poller.close()), stopExtras()]).then(
       () => {
         log.info('stopped')
         process.exit(0)
