@@ -23,7 +23,9 @@
  * timeout shows how long it took to give up). `ewmaMs` is an exponentially weighted moving
  * average over successful rounds only (failures would skew it toward the timeout):
  *   ewma = alpha * sample + (1 - alpha) * ewma, alpha = 0.3, while the target is up;
- * about 90% of its weight lies on the last 6 samples. While it is not up, the successes that count
+ * about 90% of its weight lies on the last 6 samples. `sample` is the median of the round's
+ * latency and the two successes before it (while up, or of the rise that brought it up;
+ * medianOfRecent): one slow round moves nothing, a latency that stays counts from its second round. While it is not up, the successes that count
  * toward its rise set it instead: the first success of a rise to its latency, the next ones to the
  * lowest latency so far. The first round to a target usually pays for connecting (TCP, TLS) and for
  * cold code, which later rounds do not: seeded by it, a 1 ms region started at ~15 ms here and
@@ -93,6 +95,12 @@ export interface TargetHealth {
    * `ewmaMs` does within its band (`next()` carries it over; the poller sets both).
    */
   readonly publishedMs: number | null
+  /**
+   * The latencies of the last two successful rounds (oldest first), while up and through the rise
+   * that brought it up: with the new one, the three whose median the EWMA takes (a one-round spike
+   * does not move it). Emptied when it leaves up, and at a failure during a rise.
+   */
+  readonly recentMs: readonly number[]
   /** The last failure's text; kept after recovery so a person can see what went wrong last. */
   readonly lastError: string | null
   readonly lastErrorAt: number | null
@@ -128,6 +136,23 @@ export function historyOnly(saved: SavedHealth, now: number): SavedHealth {
   return { ...saved, state: 'unknown', since: now, lastLatencyMs: null, ewmaMs: null }
 }
 
+const NONE: readonly number[] = Object.freeze([])
+
+/**
+ * What a successful round adds to the EWMA: the median of its latency and the two successes
+ * before it (while up, or of the rise that brought it up), or its own latency while there are
+ * fewer (a rise of 1). One slow round (a SYN retried, a collection or a
+ * stall of the checker, a pool's hiccup) moves nothing; a latency that stays is taken at its second
+ * round. Without it, one 20 ms round of a 2 ms pool moved the EWMA past max(2 ms, 25%) and back in
+ * the next rounds: two or three latency moves, each ending the geo-latency answers built on it
+ * (docs/benchmarks.md, session 25).
+ */
+function medianOfRecent(recent: readonly number[], ms: number): number {
+  if (recent.length < 2) return ms
+  const [a, b] = recent as [number, number]
+  return Math.max(Math.min(a, b), Math.min(Math.max(a, b), ms))
+}
+
 /** A fresh record: `unknown`, or the saved state when one is given. */
 export function initialHealth(opts: { rise: number; fall: number }, now: number, saved?: SavedHealth, latencyGen = 0): TargetHealth {
   return Object.freeze({
@@ -147,6 +172,7 @@ export function initialHealth(opts: { rise: number; fall: number }, now: number,
     publishedMs: saved?.ewmaMs ?? null,
     lastError: saved?.lastError ?? null,
     lastErrorAt: saved?.lastErrorAt ?? null,
+    recentMs: NONE,
     transitions: Object.freeze((saved?.transitions ?? []).slice(-MAX_TRANSITIONS).map((t) => Object.freeze({ ...t }))),
     restored: saved !== undefined,
   })
@@ -177,10 +203,13 @@ export function next(h: TargetHealth, r: CheckResult, now: number): TargetHealth
     transitions = Object.freeze([...h.transitions, Object.freeze({ from: h.state, to, at: now, reason })].slice(-MAX_TRANSITIONS))
   }
   let ewmaMs = h.ewmaMs
+  // The last two successes, kept while up and through a rise (a failure restarts a rise, and so its
+  // rounds); they are the rounds the rise counted when the target comes up.
+  const recentMs = r.ok ? Object.freeze([...(h.state === 'up' || successes > 1 ? h.recentMs.slice(-1) : NONE), r.latencyMs]) : to === 'up' ? h.recentMs : NONE
   if (r.ok) {
     if (h.state !== 'up') ewmaMs = successes === 1 || ewmaMs === null ? r.latencyMs : Math.min(ewmaMs, r.latencyMs)
     else if (h.restored && h.checks < h.rise && ewmaMs !== null) ewmaMs = Math.min(ewmaMs, r.latencyMs)
-    else ewmaMs = ewmaMs === null ? r.latencyMs : EWMA_ALPHA * r.latencyMs + (1 - EWMA_ALPHA) * ewmaMs
+    else ewmaMs = ewmaMs === null ? r.latencyMs : EWMA_ALPHA * medianOfRecent(h.recentMs, r.latencyMs) + (1 - EWMA_ALPHA) * ewmaMs
   }
   return Object.freeze({
     state: to,
@@ -199,6 +228,7 @@ export function next(h: TargetHealth, r: CheckResult, now: number): TargetHealth
     publishedMs: h.publishedMs,
     lastError: r.ok ? h.lastError : describe(r),
     lastErrorAt: r.ok ? h.lastErrorAt : now,
+    recentMs,
     transitions,
     restored: h.restored && !changed,
   })

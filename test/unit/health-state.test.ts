@@ -100,12 +100,19 @@ const ewmaCases: { name: string; results: CheckResult[]; ewma: number | null }[]
   { name: 'the first success seeds it', results: [ok(10)], ewma: 10 },
   { name: 'a rise takes its lowest latency (the first round pays for connecting)', results: [ok(15), ok(1)], ewma: 1 },
   { name: 'a rise never takes a higher one', results: [ok(10), ok(20)], ewma: 10 },
-  { name: 'once up, alpha 0.3 toward each sample', results: [ok(10), ok(10), ok(20)], ewma: 13 },
-  { name: 'failures do not move it', results: [ok(10), ok(10), { ok: false, latencyMs: 500 }, ok(20)], ewma: 13 },
-  { name: 'three samples once up', results: [ok(100), ok(100), ok(0), ok(0)], ewma: 49 },
+  { name: 'once up, alpha 0.3 toward each sample', results: [ok(10), ok(10), ok(20), ok(20)], ewma: 13 },
+  { name: 'failures do not move it', results: [ok(10), ok(10), { ok: false, latencyMs: 500 }, ok(20), ok(20)], ewma: 13 },
+  { name: 'three samples once up', results: [ok(100), ok(100), ok(0), ok(0), ok(0)], ewma: 49 },
   // up (2 ok), down (3 failures), then a new rise: it starts afresh from its own successes.
   { name: 'a rise after an outage starts afresh', results: [ok(5), ok(5), FAIL, FAIL, FAIL, ok(40), ok(30)], ewma: 30 },
   { name: 'a failure in a rise restarts it: its next success seeds again', results: [ok(5), FAIL, ok(8)], ewma: 8 },
+  // Up after two; from the third round while up the median of the last three goes in.
+  { name: 'one slow round while up moves nothing (the median of three)', results: [ok(2), ok(2), ok(2), ok(2), ok(20), ok(2)], ewma: 2 },
+  { name: 'a latency that stays counts from its second round', results: [ok(10), ok(10), ok(10), ok(10), ok(30), ok(30)], ewma: 16 },
+  { name: 'a failure between does not break the three', results: [ok(2), ok(2), ok(2), ok(2), FAIL, ok(20), ok(2)], ewma: 2 },
+  { name: 'the rounds of the rise count among the three', results: [ok(10), ok(10), ok(20)], ewma: 10 },
+  { name: 'a failure in a rise restarts the three with it', results: [ok(2), FAIL, ok(10), ok(10), ok(20)], ewma: 10 },
+  { name: 'after an outage the three start afresh', results: [ok(2), ok(2), ok(2), ok(2), FAIL, FAIL, FAIL, ok(30), ok(30), ok(2)], ewma: 30 },
 ]
 
 test('ewma: a record restored up keeps its saved average through its first rise rounds, which only lower it, then averages', () => {
@@ -118,7 +125,7 @@ test('ewma: a record restored up keeps its saved average through its first rise 
   assert.equal(after([46, 6]), 6, 'a lower one lowers it')
   assert.ok(Math.abs(after([46, 9, 18])! - (0.3 * 18 + 0.7 * 8)) < 1e-9, 'then the average goes on')
   // Not for a record that rose here: its rise set the average already.
-  const rose = [ok(10), ok(10), ok(20)].reduce((h, r, i) => next(h, r, i), initialHealth({ rise: 2, fall: 3 }, 0))
+  const rose = [ok(10), ok(10), ok(20), ok(20)].reduce((h, r, i) => next(h, r, i), initialHealth({ rise: 2, fall: 3 }, 0))
   assert.ok(Math.abs(rose.ewmaMs! - 13) < 1e-9)
 })
 

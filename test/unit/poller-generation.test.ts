@@ -63,27 +63,31 @@ test('a significant EWMA move bumps the generation once, and the new value becom
   await round(80, ok(10))
   const g = poller.view().generation
   const v0 = poller.view()
-  await round(80, ok(30)) // ewma 0.3 x 30 + 0.7 x 10 = 16: 6 ms > max(2, 2.5)
+  // One slow round moves nothing: the EWMA takes the median of the last three rounds (10, 10, 20).
+  await round(80, ok(20))
+  assert.equal(poller.view().generation, g, 'one slow round: no bump')
+  assert.equal(poller.view().targets.get(key!)!.ewmaMs, 10)
+  await round(80, ok(20)) // it stays: median 20, ewma 0.3 x 20 + 0.7 x 10 = 13: 3 ms > max(2, 2.5)
   const v1 = poller.view()
   assert.equal(v1.generation, g + 1, 'bumped once')
   assert.notEqual(v1, v0, 'a new snapshot is published')
-  assert.ok(Math.abs(v1.targets.get(key!)!.ewmaMs! - 16) < 1e-9)
+  assert.ok(Math.abs(v1.targets.get(key!)!.ewmaMs! - 13) < 1e-9)
   assert.equal(v1.targets.get(key!)!.latencyGen, g + 1, 'the move published the target')
   assert.ok(v0.targets.get(key!)!.latencyGen < g + 1)
   assert.equal(v0.targets.get(key!)!.ewmaMs, 10, 'the old snapshot is untouched')
   assert.equal(v0.targets.get(key!)!.publishedMs, 10)
-  assert.ok(Math.abs(v1.targets.get(key!)!.publishedMs! - 16) < 1e-9, 'the move published the value the selector steers by')
-  await round(80, ok(18)) // 16.6: 0.6 ms from the new reference (16), not 6.6 from the old one
-  await round(80, ok(18)) // 17.02
+  assert.ok(Math.abs(v1.targets.get(key!)!.publishedMs! - 13) < 1e-9, 'the move published the value the selector steers by')
+  await round(80, ok(14)) // median 20: 15.1, 2.1 ms from the new reference (13), within max(2, 3.25); 5.1 from the old one
+  await round(80, ok(14)) // median 14: 14.77
   assert.equal(poller.view().generation, g + 1, 'measured from the value published with the bump')
-  assert.ok(poller.view().targets.get(key!)!.ewmaMs! > 17, 'the EWMA follows every round')
-  assert.ok(Math.abs(poller.view().targets.get(key!)!.publishedMs! - 16) < 1e-9, 'what steers stays until the next published move')
+  assert.ok(poller.view().targets.get(key!)!.ewmaMs! > 14, 'the EWMA follows every round')
+  assert.ok(Math.abs(poller.view().targets.get(key!)!.publishedMs! - 13) < 1e-9, 'what steers stays until the next published move')
   assert.deepEqual(changes, [g], 'listeners hear of state changes only (unknown > up)')
   // A slow creep bumps once it has gone far enough in all, not step by step.
-  for (let i = 0; i < 30; i++) await round(80, ok(24))
-  assert.equal(poller.view().generation, g + 2, 'one bump when the creep left the band around 16')
+  for (let i = 0; i < 30; i++) await round(80, ok(20))
+  assert.equal(poller.view().generation, g + 2, 'one bump when the creep left the band around 13')
   assert.equal(poller.view().targets.get(key!)!.latencyGen, g + 2)
-  assert.ok(poller.view().targets.get(key!)!.publishedMs! > 20, 'published once it left the band')
+  assert.ok(poller.view().targets.get(key!)!.publishedMs! > 16.25, 'published once it left the band')
   await poller.close()
 })
 
