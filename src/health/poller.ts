@@ -353,9 +353,9 @@ export class HealthPoller {
   /**
    * Writes every target's state to `file` atomically (temp file, fsync, rename), one save at a
    * time: a save asked while another runs (the stop's, while the one a state change asked for is
-   * under way) starts when it ends, and writes the states of then. Two at once in the same
-   * millisecond wrote writeFileAtomic's same temporary file: the second rename failed (ENOENT,
-   * "cannot save the health state" at a SIGTERM) and the file could hold a mix of both.
+   * under way) starts when it ends, and writes the states of then. Two at once could rename in
+   * either order, the older states last; and they shared a temporary file before writeFileAtomic
+   * gave each write its own (a rename failed: "cannot save the health state" at a SIGTERM).
    */
   saveState(file: string): Promise<void> {
     const save = this.saving.then(() => this.writeState(file))

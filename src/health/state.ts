@@ -25,9 +25,9 @@
  *   ewma = alpha * sample + (1 - alpha) * ewma, alpha = 0.3, while the target is up;
  * about 90% of its weight lies on the last 6 samples. `sample` is the median of the round's
  * latency and the two successes before it (while up, or of the rise that brought it up;
- * medianOfRecent): one slow round moves nothing, a latency that stays counts from its second round. While it is not up, the successes that count
- * toward its rise set it instead: the first success of a rise to its latency, the next ones to the
- * lowest latency so far. The first round to a target usually pays for connecting (TCP, TLS) and for
+ * medianOfRecent): one slow round moves nothing, a latency that stays counts from its second
+ * round. While it is not up, the successes that count toward its rise set it instead: the first
+ * success of a rise to its latency, the next ones to the lowest latency so far. The first round to a target usually pays for connecting (TCP, TLS) and for
  * cold code, which later rounds do not: seeded by it, a 1 ms region started at ~15 ms here and
  * took 5-10 rounds to come down, steering geo-latency answers away from it and moving the health
  * generation on nearly every round. A rise after an outage starts afresh (the path may have changed).
@@ -141,9 +141,8 @@ const NONE: readonly number[] = Object.freeze([])
 /**
  * What a successful round adds to the EWMA: the median of its latency and the two successes
  * before it (while up, or of the rise that brought it up), or its own latency while there are
- * fewer (a rise of 1). One slow round (a SYN retried, a collection or a
- * stall of the checker, a pool's hiccup) moves nothing; a latency that stays is taken at its second
- * round. Without it, one 20 ms round of a 2 ms pool moved the EWMA past max(2 ms, 25%) and back in
+ * fewer (a rise of 1). One slow round (a SYN retried, a collection or a stall of the checker, a
+ * pool's hiccup) moves nothing; a latency that stays is taken at its second round. Without it, one 20 ms round of a 2 ms pool moved the EWMA past max(2 ms, 25%) and back in
  * the next rounds: two or three latency moves, each ending the geo-latency answers built on it
  * (docs/benchmarks.md, session 25).
  */

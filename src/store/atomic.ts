@@ -1,20 +1,20 @@
 import { link, lstat, open, readdir, realpath, rename, stat, unlink, type FileHandle } from 'node:fs/promises'
 import path from 'node:path'
 
-/** The temporary files writeFileAtomic makes: `.NAME.PID.MS.tmp` (NAME cut short when the whole would be too long: tempName). */
+/** The temporary files writeFileAtomic makes: `.NAME.PID.STAMP.tmp` (NAME cut short when the whole would be too long: tempName). */
 export const TEMP_RE = /^\.(.+)\.(\d+)\.\d+\.tmp$/
 
 /** The most octets a file name may have (NAME_MAX of Linux file systems). */
 const NAME_MAX = 255
 
 /**
- * The temporary file's name for `base` (a file's name) written by process `pid` at `ms`:
- * `.BASE.PID.MS.tmp`, BASE cut from its end until the whole fits in NAME_MAX octets. A zone of a
- * long origin has a file name of up to 255 octets, and its temporary file (25-30 octets more) could
- * not be made: every create or change of it was a 500 ENAMETOOLONG.
+ * The temporary file's name for `base` (a file's name) written by process `pid` with `stamp`
+ * (tempStamp): `.BASE.PID.STAMP.tmp`, BASE cut from its end until the whole fits in NAME_MAX
+ * octets. A zone of a long origin has a file name of up to 255 octets, and its temporary file
+ * (25-30 octets more) could not be made: every create or change of it was a 500 ENAMETOOLONG.
  */
-export function tempName(base: string, pid: number, ms: number): string {
-  const tail = `.${pid}.${ms}.tmp`
+export function tempName(base: string, pid: number, stamp: number): string {
+  const tail = `.${pid}.${stamp}.tmp`
   let head = base
   while (Buffer.byteLength(`.${head}${tail}`) > NAME_MAX) head = head.slice(0, -1)
   return `.${head}${tail}`
@@ -22,10 +22,10 @@ export function tempName(base: string, pid: number, ms: number): string {
 
 let lastStamp = 0
 /**
- * The number in a temporary file's name: the time in ms, made larger than the last one this process
- * used. Two writes of one file in the same millisecond (two saves of the health state, one a state
- * change's and one a SIGTERM's) opened the same temporary file: the second rename failed (ENOENT)
- * and the file could hold the two writes mixed.
+ * The number in a temporary file's name: the time in ms, or one more than the last one this process
+ * used, so no two writes share a temporary file. With the time alone, two writes of one file in
+ * the same millisecond (two saves of the health state, a state change's and a SIGTERM's) opened the
+ * same one: the second rename failed (ENOENT) and the file could hold the two writes mixed.
  */
 function tempStamp(): number {
   lastStamp = Math.max(lastStamp + 1, Date.now())
