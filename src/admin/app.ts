@@ -147,8 +147,7 @@ export function keyGivenTwice(text: string): { key: string; path: string } | und
       while (text[j] !== '"') j += text[j] === '\\' ? 2 : 1
       if (top?.keys && top.expectKey) {
         const key = JSON.parse(text.slice(i, j + 1)) as string
-        const path = [...stack.slice(0, -1).map((f) => f.at), key].join('.')
-        if (top.keys.has(key)) return { key, path }
+        if (top.keys.has(key)) return { key, path: [...stack.slice(0, -1).map((f) => f.at), key].join('.') }
         top.keys.add(key)
         top.at = key
         top.expectKey = false

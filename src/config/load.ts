@@ -738,7 +738,7 @@ function judgeBelowCut(b: BelowCut, cut: Zone, home: Zone): ConfigIssue[] {
  * ff00::/8), the reserved 240.0.0.0/4 and the limited broadcast 255.255.255.255. Loopback and
  * private ranges are usable (a pool on the same host, an internal service).
  */
-export function unusableVip(bytes: Uint8Array): string | null {
+function unusableVip(bytes: Uint8Array): string | null {
   if (bytes.length === 4) {
     if (bytes[0] === 0) return 'in 0.0.0.0/8 ("this network", RFC 1122), never a destination'
     if (bytes[0]! >= 224 && bytes[0]! <= 239) return 'a multicast address (224.0.0.0/4)'

@@ -12,19 +12,17 @@ import path from 'node:path'
 import { gzipSync } from 'node:zlib'
 import { after, before, describe, test } from 'node:test'
 import { adminUrl, startServer, tempDir, type RunningServer } from '../helpers/server.js'
+import { zoneWithRegions } from '../helpers/zones.js'
 
 const ORIGIN = 'adversary.test'
-const ZONE = `origin: ${ORIGIN}
-soa: { mname: ns1, rname: hostmaster }
-ns: [ns1]
-records:
-  ns1: { A: 127.0.0.1 }
-regions:
-  eu: { location: { lat: 53.35, lon: -6.26 }, vips: [192.0.2.20] }    # Dublin
+const ZONE = zoneWithRegions(
+  ORIGIN,
+  `  eu: { location: { lat: 53.35, lon: -6.26 }, vips: [192.0.2.20] }    # Dublin
   us: { location: { lat: 38.95, lon: -77.45 }, vips: [192.0.2.30] }
-services:
-  www: { policy: geo, regions: [eu, us], answers: 1 }
-`
+`,
+  `  www: { policy: geo, regions: [eu, us], answers: 1 }
+`,
+)
 
 interface Reply {
   status: number
