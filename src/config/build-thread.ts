@@ -7,7 +7,8 @@
  * and, with workers, of the control process: no health round measured, no admin request answered,
  * for every reload and every admin write. Here a worker thread parses and builds, and the set comes
  * back as `v8.serialize` bytes (the form DNS workers already receive it in, Buffers kept), which
- * take 6-10 ms per 1,000 services to read.
+ * take 6-10 ms per 1,000 services to read: in parts of at most 500 entries, read one per turn of
+ * the event loop (set-parts.ts), so a big set does not hold DNS for the whole read.
  *
  * The thread is started on the first build and ended after IDLE_MS without one, so a server that
  * is not being changed holds no second V8 isolate. Builds go one at a time (the store's queue
@@ -15,7 +16,6 @@
  * entries and the clock; the serials it handed out come back to be committed (SerialBook.adopt)
  * only if the set is taken.
  */
-import v8 from 'node:v8'
 import { Worker } from 'node:worker_threads'
 import type { EditOp, EditZone } from '../admin/edits.js'
 import { ApiError, type ErrorDetail } from '../admin/errors.js'
@@ -24,6 +24,7 @@ import type { ZoneSet } from '../model/types.js'
 import type { SerialEntry } from '../store/serials.js'
 import { OnDiskError } from '../store/zone-editor.js'
 import type { ZoneSource } from './load.js'
+import { readInParts } from './set-parts.js'
 
 /** What the thread is asked: one set's build. */
 export interface BuildRequest {
@@ -37,9 +38,9 @@ export interface BuildRequest {
   edit?: { file: string; op: EditOp; zone: EditZone }
 }
 
-/** What it answers: the set as v8.serialize bytes and the serials it gave, or the issues, or an error. */
+/** What it answers: the set as v8.serialize parts (set-parts.ts) and the serials it gave, or the issues, or an error. */
 export type BuildReply =
-  | { id: number; ok: true; bytes: ArrayBuffer; serials: [string, SerialEntry][]; text?: string; reused?: boolean }
+  | { id: number; ok: true; parts: ArrayBuffer[]; serials: [string, SerialEntry][]; text?: string; reused?: boolean }
   | { id: number; ok: false; issues: ConfigIssue[] }
   | { id: number; ok: false; error: string }
   /** The edit refused (a 404, a 409, a 400 of the API): as the route would have thrown it. */
@@ -120,11 +121,8 @@ export class ZoneSetBuilder {
       this.pending.delete(reply.id)
       this.settled(worker)
       if (reply.ok) {
-        try {
-          p.resolve({ set: v8.deserialize(Buffer.from(reply.bytes)) as ZoneSet, serials: reply.serials, ...(reply.text !== undefined ? { text: reply.text, reused: reply.reused === true } : {}) })
-        } catch (err) {
-          p.reject(err as Error)
-        }
+        const rest = reply.text !== undefined ? { text: reply.text, reused: reply.reused === true } : {}
+        readInParts(reply.parts.map((b) => new Uint8Array(b))).then((set) => p.resolve({ set, serials: reply.serials, ...rest }), p.reject)
       } else if ('issues' in reply) p.reject(new ConfigError(reply.issues))
       else if ('refused' in reply) p.reject(new ApiError(reply.refused.code, reply.refused.status, reply.refused.message, reply.refused.details))
       else if ('onDisk' in reply) p.reject(new OnDiskError(reply.onDisk, reply.yaml))

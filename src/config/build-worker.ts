@@ -1,7 +1,7 @@
 /**
  * The worker thread of ZoneSetBuilder (build-thread.ts): builds each set it is sent with
  * buildZoneSet, as the store would on the event loop, and answers with the set as v8.serialize
- * bytes (transferred, not copied), or the zone files' issues.
+ * parts (set-parts.ts; transferred, not copied), or the zone files' issues.
  *
  * An admin change is made here on the file's text before the build (editIn). The new text's parse
  * (the check of its rendering, which the build takes) is kept once the set is built: the next
@@ -9,7 +9,6 @@
  * drain, a series of changes), not parsing it again (~0.5 s of the ~1 s of a change of 5,000
  * services). A file changed by hand, or any other text, is parsed.
  */
-import v8 from 'node:v8'
 import { parentPort } from 'node:worker_threads'
 import { applyEdit } from '../admin/edits.js'
 import { ConfigError, MeridianError } from '../errors.js'
@@ -18,6 +17,7 @@ import { SerialBook } from '../store/serials.js'
 import type { BuildReply, BuildRequest } from './build-thread.js'
 import { buildZoneSet, type ParsedZoneText } from './load.js'
 import { PLACES } from './places.js'
+import { serializeInParts } from './set-parts.js'
 
 const port = parentPort
 if (!port) throw new Error('build-worker.js runs as a worker thread of ZoneSetBuilder')
@@ -54,11 +54,11 @@ port.on('message', (req: BuildRequest) => {
     // the schema's defaults).
     const built = req.edit && parsed?.get(req.edit.file)
     if (built) kept = { file: req.edit!.file, parsed: { text: built.text, doc: built.doc, lc: built.lc } }
-    const bytes = v8.serialize(set)
-    // The bytes' own ArrayBuffer is handed over; a view into a larger one is copied first.
-    const owned = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes.buffer : bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)
-    reply = { id: req.id, ok: true, bytes: owned as ArrayBuffer, serials: plan.given(), ...(text !== undefined ? { text, reused } : {}) }
-    port.postMessage(reply, [owned as ArrayBuffer])
+    // In parts, read one per turn of the event loop (set-parts.ts); each part's own ArrayBuffer is
+    // handed over, a view into a larger one copied first.
+    const parts = serializeInParts(set).map((b) => (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? b.buffer : b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength)) as ArrayBuffer)
+    reply = { id: req.id, ok: true, parts, serials: plan.given(), ...(text !== undefined ? { text, reused } : {}) }
+    port.postMessage(reply, parts)
     return
   } catch (err) {
     reply = err instanceof ConfigError ? { id: req.id, ok: false, issues: err.issues } : { id: req.id, ok: false, error: err instanceof Error ? (err.stack ?? err.message) : String(err) }
