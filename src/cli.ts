@@ -222,7 +222,8 @@ async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logg
   // Sets after the first are built off the event loop (src/config/build-thread.ts), with the same PLACES.
   // Meridian's own state (health.json, serials.json): beside the zones unless --state-dir says where.
   const stateDir = opts.stateDir ?? path.join(opts.zones, '.meridian')
-  const store = new FileConfigStore(opts.zones, log.child({ mod: 'config' }), new SerialBook(path.join(stateDir, 'serials.json')), PLACES, { maxFileBytes: opts.maxZoneFileBytes }, new ZoneSetBuilder())
+  const builder = new ZoneSetBuilder()
+  const store = new FileConfigStore(opts.zones, log.child({ mod: 'config' }), new SerialBook(path.join(stateDir, 'serials.json')), PLACES, { maxFileBytes: opts.maxZoneFileBytes }, builder)
   // Temporary files of writes a crash interrupted (the files themselves are whole: old or new).
   for (const dir of new Set([opts.zones, path.join(opts.zones, '.meridian'), stateDir])) {
     const removed = await removeStaleTemps(dir)
@@ -371,6 +372,8 @@ async function serve(opts: ServeOptions, beforeListen?: (set: ZoneSet, log: Logg
   // The answer cache's index of the set built before the sockets, as a worker does: the first
   // queries do not wait for it.
   handler?.prepare()
+  // And of each later set, as the build thread's sets are read back, in steps between queries.
+  if (handler) builder.prepareWith((set) => handler.prepareNext(set))
   const listeners = handler ? listen.map((at) => new DnsListener(at, handler, tcpOptions, log.child({ mod: 'dns' }))) : []
   const bound = []
   try {

@@ -77,12 +77,22 @@ export class ZoneSetBuilder {
   private idle: NodeJS.Timeout | undefined
   private nextId = 1
   private pending = new Map<number, { worker: Worker; resolve: (b: ThreadedBuild) => void; reject: (err: Error) => void }>()
+  private preparer: ((set: ZoneSet) => Promise<void>) | undefined
 
   constructor(
     private readonly idleMs = IDLE_MS,
     /** The thread's V8 heap limits (tests make one small enough to run out); default: V8's own. */
     private readonly resourceLimits?: { maxOldGenerationSizeMb?: number; maxYoungGenerationSizeMb?: number },
   ) {}
+
+  /**
+   * Work to do on every set read back from the thread before build() hands it over: in a one-process
+   * server, the answer cache's indexes of it, made in steps between which DNS is answered
+   * (DnsHandler.prepareNext). It must not throw (a set it failed to prepare is still the set).
+   */
+  prepareWith(preparer: (set: ZoneSet) => Promise<void>): void {
+    this.preparer = preparer
+  }
 
   /** Builds the set of `sources` in the thread; rejects with the ConfigError buildZoneSet would throw. */
   build(sources: ZoneSource[], generation: number, serials: Iterable<[string, SerialEntry]>, now: number, edit?: BuildRequest['edit']): Promise<ThreadedBuild> {
@@ -122,7 +132,13 @@ export class ZoneSetBuilder {
       this.settled(worker)
       if (reply.ok) {
         const rest = reply.text !== undefined ? { text: reply.text, reused: reply.reused === true } : {}
-        readInParts(reply.parts.map((b) => new Uint8Array(b))).then((set) => p.resolve({ set, serials: reply.serials, ...rest }), p.reject)
+        const prepare = this.preparer
+        readInParts(reply.parts.map((b) => new Uint8Array(b)))
+          .then(async (set) => {
+            if (prepare) await prepare(set)
+            return set
+          })
+          .then((set) => p.resolve({ set, serials: reply.serials, ...rest }), p.reject)
       } else if ('issues' in reply) p.reject(new ConfigError(reply.issues))
       else if ('refused' in reply) p.reject(new ApiError(reply.refused.code, reply.refused.status, reply.refused.message, reply.refused.details))
       else if ('onDisk' in reply) p.reject(new OnDiskError(reply.onDisk, reply.yaml))

@@ -449,6 +449,9 @@ export class AnswerCache {
   private readonly nxdomains: Tally
   private readonly graceHits: Tally
   private names: NameIndex | undefined
+  /** The indexes of a set not yet served, made ahead by prepareNext(); taken when it is. */
+  private nextReaders: Readers | undefined
+  private nextNames: NameIndex | undefined
   /** The latency grace in ms (0: none). */
   private readonly graceMs: number
   /** The golden-ratio sequence's next index (from 1: the first entry does not get a share of 0). */
@@ -559,7 +562,37 @@ export class AnswerCache {
   prepare(): void {
     const set = this.zones()
     this.generations(set)
-    if (this.names === undefined || this.names.set !== set) this.names = buildNameIndex(set)
+    if (this.names === undefined || this.names.set !== set) this.names = this.nameIndex(set)
+  }
+
+  /**
+   * Makes ahead the indexes a zone set not yet served will need (the checks its services read, its
+   * names for NXDOMAIN), in steps of about a millisecond with `turn()` awaited between them (a
+   * turn of the event loop: DNS is answered meanwhile), so its first queries do not make them in
+   * one long turn (tens of ms with thousands of services). Kept for that set only: the next
+   * prepareNext() replaces them, and a set served without them makes its own at once.
+   */
+  async prepareNext(set: ServedZoneSet, turn: () => Promise<void>): Promise<void> {
+    this.nextReaders = undefined
+    this.nextNames = undefined
+    const readers = readersSteps(set)
+    let r = readers.next()
+    for (; !r.done; r = readers.next()) await turn()
+    const names = nameIndexSteps(set)
+    let n = names.next()
+    for (; !n.done; n = names.next()) await turn()
+    this.nextReaders = r.value
+    this.nextNames = n.value
+  }
+
+  /** The NameIndex of `set`: the one made ahead for it, or made now. */
+  private nameIndex(set: ServedZoneSet): NameIndex {
+    const ahead = this.nextNames
+    if (ahead?.set === set) {
+      this.nextNames = undefined
+      return ahead
+    }
+    return runSteps(nameIndexSteps(set))
   }
 
   /** Times the cache was emptied because an id space ran out. */
@@ -648,36 +681,11 @@ export class AnswerCache {
     else if (idx.seenHgen !== g.generation) this.healthMoved(idx, g)
   }
 
-  /** Builds the HealthIndex of a new zone set: its services, the checks they read, their states and latency generations now. */
+  /** Builds the HealthIndex of a new zone set: its services, the checks they read (made ahead by prepareNext() when it could), their states and latency generations now. */
   private indexHealth(set: ServedZoneSet, g: HealthGenerations): void {
-    const services = new Map<Service, number>()
-    const keyIndex = new Map<string, number>()
-    const keys: string[] = []
-    const readers: number[][] = []
-    const latencyReaders: number[][] = []
-    for (const zone of set.zones.values()) {
-      for (const service of zone.services.values()) {
-        const svc = services.size
-        services.set(service, svc)
-        for (const r of service.regions) {
-          for (const v of zone.regions.get(r)?.vips ?? []) {
-            if (v.checkKey === null) continue
-            let k = keyIndex.get(v.checkKey)
-            if (k === undefined) {
-              keyIndex.set(v.checkKey, (k = keys.length))
-              keys.push(v.checkKey)
-              readers.push([])
-              latencyReaders.push([])
-            }
-            // Services are indexed in order, so one already reading this check is the last listed
-            // (two of its VIPs share a check): includes() here made 5,000 services ~130 ms a set.
-            if (readers[k]!.at(-1) === svc) continue
-            readers[k]!.push(svc)
-            if (service.policy === 'geo-latency') latencyReaders[k]!.push(svc)
-          }
-        }
-      }
-    }
+    const ahead = this.nextReaders
+    this.nextReaders = undefined
+    const { services, keyIndex, keys, readers, latencyReaders } = ahead?.set === set ? ahead : runSteps(readersSteps(set))
     const states = new Int8Array(keys.length)
     const lats = new Float64Array(keys.length)
     for (let k = 0; k < keys.length; k++) {
@@ -1271,7 +1279,7 @@ export class AnswerCache {
     if (NOT_NX_TYPES.has(qtype)) return null
     const set = this.zones()
     let idx = this.names
-    if (idx === undefined || idx.set !== set) idx = this.names = buildNameIndex(set)
+    if (idx === undefined || idx.set !== set) idx = this.names = this.nameIndex(set)
     // The zone: the longest origin that ends the name at a label boundary (findZone's rule).
     let z = -1
     for (let i = 0; i <= nameEnd && z < 0; i += 1 + key[i]!) {
@@ -1408,46 +1416,130 @@ function sameAt(a: Uint8Array, aOff: number, b: Uint8Array, bOff: number, n: num
 
 /** A name (`Zone.nodes`' form: lowercase, dots between labels) as the hot path's labels, or null if the hot path never reads it. */
 function nameOctets(name: string): Buffer | null {
-  if (name === '') return Buffer.alloc(0)
-  const labels = name.split('.')
   const out = Buffer.allocUnsafe(name.length + 1)
-  let k = 0
-  for (const l of labels) {
-    if (l.length === 0 || l.length > 63) return null
-    out[k++] = l.length
-    for (let i = 0; i < l.length; i++) {
-      const c = l.charCodeAt(i)
-      if (c >= 0x80 || c === 0x5c || (c >= 0x41 && c <= 0x5a)) return null
-      out[k++] = c
-    }
-  }
-  return out.subarray(0, k)
+  const end = writeNameOctets(name, out, 0)
+  return end < 0 ? null : out.subarray(0, end)
 }
 
-function buildNameIndex(set: ServedZoneSet): NameIndex {
+/**
+ * Writes `name` as the hot path's labels (length octet, then the label's octets) into `out` at
+ * `off` (room for its length + 1 octets); returns the offset past them, or -1 if the hot path never
+ * reads the name (an empty or over-long label, an octet over 0x7f, a backslash, an uppercase
+ * letter). The root ('') is no octets.
+ */
+function writeNameOctets(name: string, out: Uint8Array, off: number): number {
+  if (name === '') return off
+  let len = off
+  let k = off + 1
+  for (let i = 0; i <= name.length; i++) {
+    const c = i < name.length ? name.charCodeAt(i) : 0x2e
+    if (c === 0x2e) {
+      const l = k - len - 1
+      if (l === 0 || l > 63) return -1
+      out[len] = l
+      len = k++
+      continue
+    }
+    if (c >= 0x80 || c === 0x5c || (c >= 0x41 && c <= 0x5a)) return -1
+    out[k++] = c
+  }
+  return len
+}
+
+/** What a zone set's HealthIndex is built on: its services and the checks each reads (AnswerCache.indexHealth). */
+interface Readers {
+  readonly set: ServedZoneSet
+  readonly services: Map<Service, number>
+  readonly keyIndex: Map<string, number>
+  readonly keys: string[]
+  readonly readers: number[][]
+  readonly latencyReaders: number[][]
+}
+
+/** Services between two steps of readersSteps(), names between two of nameIndexSteps(): ~1 ms of work each. */
+const SERVICES_PER_STEP = 250
+const NAMES_PER_STEP = 2000
+
+/** The Readers of `set`, made in steps (a yield every SERVICES_PER_STEP services): runSteps() makes them at once. */
+function* readersSteps(set: ServedZoneSet): Generator<void, Readers> {
+  const services = new Map<Service, number>()
+  const keyIndex = new Map<string, number>()
+  const keys: string[] = []
+  const readers: number[][] = []
+  const latencyReaders: number[][] = []
+  for (const zone of set.zones.values()) {
+    for (const service of zone.services.values()) {
+      const svc = services.size
+      if (svc > 0 && svc % SERVICES_PER_STEP === 0) yield
+      services.set(service, svc)
+      for (const r of service.regions) {
+        for (const v of zone.regions.get(r)?.vips ?? []) {
+          if (v.checkKey === null) continue
+          let k = keyIndex.get(v.checkKey)
+          if (k === undefined) {
+            keyIndex.set(v.checkKey, (k = keys.length))
+            keys.push(v.checkKey)
+            readers.push([])
+            latencyReaders.push([])
+          }
+          // Services are indexed in order, so one already reading this check is the last listed
+          // (two of its VIPs share a check): includes() here made 5,000 services ~130 ms a set.
+          if (readers[k]!.at(-1) === svc) continue
+          readers[k]!.push(svc)
+          if (service.policy === 'geo-latency') latencyReaders[k]!.push(svc)
+        }
+      }
+    }
+  }
+  return { set, services, keyIndex, keys, readers, latencyReaders }
+}
+
+/** Runs `steps` to its end at once; its result. */
+function runSteps<T>(steps: Generator<void, T>): T {
+  for (;;) {
+    const r = steps.next()
+    if (r.done) return r.value
+  }
+}
+
+/**
+ * The NameIndex of `set`, made in steps (a yield every NAMES_PER_STEP names): runSteps() makes it
+ * at once. Each name's octets are written straight into one buffer, sized by the names' lengths
+ * (a name's octets are its text's length + 1), not made one Buffer each and joined: 5,000 names
+ * were 10,000 objects and a copy.
+ */
+function* nameIndexSteps(set: ServedZoneSet): Generator<void, NameIndex> {
   const zones = [...set.zones.values()].map((zone) => ({ zone, origin: nameOctets(zone.origin), tallies: new Map<number, Tally>() }))
   const usable = zones.filter((z): z is typeof z & { origin: Buffer } => z.origin !== null).sort((a, b) => b.origin.length - a.origin.length)
-  const parts: Buffer[] = []
-  const offsets = [0]
-  const zoneOf: number[] = []
-  usable.forEach((z, j) => {
-    for (const name of z.zone.nodes.keys()) {
-      const o = nameOctets(name)
-      if (o === null) continue
-      parts.push(o)
-      offsets.push(offsets.at(-1)! + o.length)
-      zoneOf.push(j)
-    }
-  })
-  const octets = Buffer.concat(parts)
-  const next = new Int32Array(parts.length).fill(-1)
-  const byHash = new Map<number, number>()
-  for (let n = 0; n < parts.length; n++) {
-    const h = fnv(octets, offsets[n]!, offsets[n + 1]!)
-    next[n] = byHash.get(h) ?? -1
-    byHash.set(h, n)
+  let count = 0
+  let room = 0
+  for (const z of usable) {
+    count += z.zone.nodes.size
+    for (const name of z.zone.nodes.keys()) room += name.length + 1
   }
-  return { set, zones: usable, octets, offsets: Int32Array.from(offsets), zoneOf: Int32Array.from(zoneOf), next, byHash }
+  const octets = Buffer.allocUnsafe(room)
+  const offsets = new Int32Array(count + 1)
+  const zoneOf = new Int32Array(count)
+  let n = 0
+  let seen = 0
+  for (let j = 0; j < usable.length; j++) {
+    for (const name of usable[j]!.zone.nodes.keys()) {
+      if (++seen % NAMES_PER_STEP === 0) yield
+      const end = writeNameOctets(name, octets, offsets[n]!)
+      if (end < 0) continue
+      zoneOf[n] = j
+      offsets[++n] = end
+    }
+  }
+  const next = new Int32Array(n).fill(-1)
+  const byHash = new Map<number, number>()
+  for (let i = 0; i < n; i++) {
+    if (i > 0 && i % NAMES_PER_STEP === 0) yield
+    const h = fnv(octets, offsets[i]!, offsets[i + 1]!)
+    next[i] = byHash.get(h) ?? -1
+    byHash.set(h, i)
+  }
+  return { set, zones: usable, octets: octets.subarray(0, offsets[n]!), offsets: offsets.slice(0, n + 1), zoneOf: zoneOf.slice(0, n), next, byHash }
 }
 
 function sameOctets(a: Buffer, b: Buffer, n: number): boolean {

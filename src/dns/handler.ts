@@ -15,6 +15,9 @@ export type Transport = 'udp' | 'tcp'
 
 const NO_HEALTH = { generation: 0, stateGeneration: 0 }
 
+/** A turn of the event loop: setImmediate, which runs after the loop has polled for I/O (the DNS sockets). */
+const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
+
 export interface HandlerOptions {
   /** UDP payload size advertised in OPT and the cap on UDP answers to EDNS clients. */
   ednsUdpSize: number
@@ -53,6 +56,19 @@ export class DnsHandler {
       this.cache?.prepare()
     } catch (err) {
       this.log.error({ err }, 'preparing the answer cache for the zone set failed; the first query does it')
+    }
+  }
+
+  /**
+   * The answer cache's indexes of a zone set about to be served, made ahead in steps with a turn of
+   * the event loop between them (AnswerCache.prepareNext): a one-process server's first query under
+   * a big new set does not make them in one long turn. Never rejects.
+   */
+  async prepareNext(set: ServedZoneSet): Promise<void> {
+    try {
+      await this.cache?.prepareNext(set, turn)
+    } catch (err) {
+      this.log.error({ err }, 'preparing the answer cache for a new zone set failed; its first query does it')
     }
   }
 

@@ -235,6 +235,41 @@ describe('answer cache', () => {
     assert.doesNotThrow(() => h.plain.prepare())
   })
 
+  test('prepareNext() makes a coming set\'s indexes in steps, a turn between them; served, the set takes them, and answers stay those without the cache', async () => {
+    const world: World = { set: build(ZONE, 1), generation: 1, health: new Map() }
+    const h = handlers(world)
+    const c = h.cached.cache as unknown as { hidx?: { set: unknown; services: unknown }; names?: { set: unknown }; nextReaders?: { set: unknown; services: unknown }; nextNames?: { set: unknown } }
+    same(h, 'first set')
+    // A set with 3,000 more names (steps of 2,000) and a service more: prepared while the first serves.
+    const hosts = Array.from({ length: 3000 }, (_, i) => `  host${i}: { A: 192.0.2.${i % 250} }`).join('\n')
+    const next = build(ZONE.replace('records:\n', `records:\n${hosts}\n`).replace('services:\n', 'services:\n  extra: { policy: weighted, answers: 1 }\n'), 2)
+    let turns = 0
+    await h.cached.cache!.prepareNext(next, async () => {
+      turns++
+      // Queries are answered between the steps, from the set still served.
+      same(h, `first set, turn ${turns}`)
+    })
+    assert.ok(turns >= 2, `${turns} turns`)
+    assert.equal(c.nextReaders?.set, next)
+    assert.equal(c.nextNames?.set, next)
+    assert.notEqual(c.hidx?.set, next, 'not taken before it is served')
+    const ahead = c.nextReaders!.services
+    world.set = next
+    world.generation++
+    same(h, 'second set')
+    assert.equal(c.hidx?.set, next)
+    assert.equal(c.hidx?.services, ahead, 'the index made ahead was taken')
+    assert.equal(c.names?.set, next)
+    assert.equal(c.nextReaders, undefined)
+    assert.equal(c.nextNames, undefined)
+    // A set prepared and never served: the one served makes its own, and answers as it should.
+    await h.cached.prepareNext(build(ZONE, 3))
+    world.set = build(ZONE.replace('answers: 2 }', 'answers: 1 }'), 4)
+    world.generation++
+    same(h, 'a set not the prepared one')
+    assert.equal(c.hidx?.set, world.set)
+  })
+
   test('checks going up, down and unknown at random: every answer is the uncached one after every change', () => {
     const world: World = { set: build(ZONE, 1), generation: 1, health: new Map() }
     const h = handlers(world)
