@@ -108,12 +108,19 @@ export function removedSeries(before: ServedZoneSet, after: ServedZoneSet): Remo
       for (const [service, svc] of was.services) {
         const now = is.services.get(service)
         if (!now) removed.push({ zone, service })
-        else if (now !== svc) for (const region of svc.regions) if (!now.regions.includes(region) && is.regions.has(region)) removed.push({ zone, service, region })
+        else if (now !== svc && !sameList(now.regions, svc.regions)) for (const region of svc.regions) if (!now.regions.includes(region) && is.regions.has(region)) removed.push({ zone, service, region })
       }
       for (const region of was.regions.keys()) if (!is.regions.has(region)) removed.push({ zone, region })
     }
   }
   return removed
+}
+
+/** Whether two lists hold the same items in the same order: a service whose regions did not change (nearly every one at a swap) is passed over at once. */
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
 }
 
 /** One key per removal (a zone, a zone's service, a zone's region, a zone's service's region). */
