@@ -52,6 +52,12 @@ export interface ConfigIssue {
   /** Key path inside the file, dotted (`records.www.A.0`); empty for the whole document. */
   path: string
   message: string
+  /**
+   * E_ZONE_IO only: the file cannot be read for what it is on disk (a symbolic link that dangles,
+   * loops or names a directory), the operator's to fix as a YAML error is; absent for a failure to
+   * read (EACCES, EIO).
+   */
+  content?: true
 }
 
 export function formatIssue(i: ConfigIssue): string {

@@ -90,9 +90,11 @@ export function toErrorBody(err: unknown, editedFile?: string): { status: number
     // succeeds once the writer closes it. Nothing was changed.
     return { status: 503, body: { error: err.code, message: err.issues.map(formatIssue).join('; '), details: [] }, unexpected: false, retryAfter: BUSY_RETRY_AFTER_S }
   }
-  if (err instanceof ConfigError && err.code === 'E_ZONE_IO') {
-    // The zones directory or a zone file cannot be read: not the request's fault.
-    return { status: 500, body: { error: err.code, message: err.issues.map(formatIssue).join('; '), details: [] }, unexpected: true }
+  if (err instanceof ConfigError && err.issues.some((i) => i.code === 'E_ZONE_IO' && !i.content)) {
+    // The zones directory or a zone file cannot be read (EACCES, EIO): not the request's fault, nor
+    // the files' as written. (A link that dangles or loops is the operator's to fix, as a YAML error
+    // is: a 400 naming it, below.)
+    return { status: 500, body: { error: 'E_ZONE_IO', message: err.issues.map(formatIssue).join('; '), details: [] }, unexpected: true }
   }
   if (err instanceof ConfigError) {
     const details = issueDetails(err.issues, editedFile)

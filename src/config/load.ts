@@ -1039,16 +1039,29 @@ async function readBounded(file: string, max: number): Promise<Buffer | undefine
   }
 }
 
-/** The zone files (`*.yaml`, `*.yml`, not hidden) of a directory, as paths sorted by name; E_ZONE_IO when it cannot be listed. */
-export async function zoneFiles(dir: string): Promise<string[]> {
+/**
+ * The zone files (`*.yaml`, `*.yml`, not hidden) of a directory, as paths sorted by name, and the
+ * directories named like one (`x.yaml/`), which are no zone files: skipped, as hidden files are (the
+ * store warns about them at each reload). A symbolic link is a zone file whatever it names: the
+ * operator made it to be read. E_ZONE_IO when the directory cannot be listed.
+ */
+export async function listZoneDir(dir: string): Promise<{ files: string[]; directories: string[] }> {
+  let entries
   try {
-    return (await readdir(dir))
-      .filter((n) => ZONE_FILE_RE.test(n))
-      .sort()
-      .map((n) => path.join(dir, n))
+    entries = await readdir(dir, { withFileTypes: true })
   } catch (err) {
     throw new ConfigError([{ code: 'E_ZONE_IO', file: dir, line: 0, col: 0, path: '', message: `cannot read the zones directory: ${(err as Error).message}` }])
   }
+  const named = entries.filter((e) => ZONE_FILE_RE.test(e.name)).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+  return {
+    files: named.filter((e) => !e.isDirectory()).map((e) => path.join(dir, e.name)),
+    directories: named.filter((e) => e.isDirectory()).map((e) => path.join(dir, e.name)),
+  }
+}
+
+/** The zone files of a directory (listZoneDir: not hidden, no directory), as paths sorted by name; E_ZONE_IO when it cannot be listed. */
+export async function zoneFiles(dir: string): Promise<string[]> {
+  return (await listZoneDir(dir)).files
 }
 
 /** Reads every zone file (zoneFiles) of a directory, sorted by name; one over `maxFileBytes` is an issue, not read. */
@@ -1072,7 +1085,7 @@ export async function readZoneSources(dir: string, options: ReadOptions = {}): P
     } catch (err) {
       const why = await unreadable(file, err as NodeJS.ErrnoException)
       // Removed since the directory was listed (an editor's save, a rename): not part of the set.
-      if (why !== undefined) issues.push({ code: 'E_ZONE_IO', file, line: 0, col: 0, path: '', message: `cannot read the zone file: ${why}` })
+      if (why !== undefined) issues.push({ code: 'E_ZONE_IO', file, line: 0, col: 0, path: '', message: `cannot read the zone file: ${why.message}`, ...(why.content ? { content: true } : {}) })
     }
   }
   if (issues.length > 0) throw new ConfigError(issues)
@@ -1095,14 +1108,19 @@ function notUtf8(bytes: Buffer, text: string): { offset: number; line: number; c
   return { offset, line: before.split('\n').length, col: before.length - lineStart + 1 }
 }
 
-/** Why a listed zone file cannot be read, or undefined when it is gone (removed since it was listed). */
-async function unreadable(file: string, err: NodeJS.ErrnoException): Promise<string | undefined> {
-  if (err.code === 'EISDIR') return 'it is a directory'
+/**
+ * Why a listed zone file cannot be read, or undefined when it is gone (removed since it was listed).
+ * `content`: for what it is on disk (a symbolic link that dangles, loops or names a directory, or a
+ * directory made at its name since it was listed), the operator's to fix as a YAML error is; else
+ * a failure to read it (EACCES, EIO).
+ */
+async function unreadable(file: string, err: NodeJS.ErrnoException): Promise<{ message: string; content: boolean } | undefined> {
+  const target = await readlink(file).catch(() => undefined)
+  const resolved = target === undefined ? undefined : path.resolve(path.dirname(file), target)
+  if (err.code === 'EISDIR') return { message: resolved === undefined ? 'it is a directory' : `it is a symbolic link to ${resolved}, which is a directory`, content: true }
   if (err.code === 'ENOENT' || err.code === 'ELOOP') {
-    const target = await readlink(file).catch(() => undefined)
-    if (target === undefined) return (await lstat(file).then(() => true, () => false)) ? err.message : undefined
-    const resolved = path.resolve(path.dirname(file), target)
-    return err.code === 'ELOOP' ? `it is a symbolic link to ${resolved}, which loops` : `it is a symbolic link to ${resolved}, which does not exist`
+    if (resolved === undefined) return (await lstat(file).then(() => true, () => false)) ? { message: err.message, content: false } : undefined
+    return { message: err.code === 'ELOOP' ? `it is a symbolic link to ${resolved}, which loops` : `it is a symbolic link to ${resolved}, which does not exist`, content: true }
   }
-  return err.message
+  return { message: err.message, content: false }
 }

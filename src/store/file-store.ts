@@ -15,7 +15,7 @@ import path from 'node:path'
 import type { Document } from 'yaml'
 import { ConfigError, formatIssue, MeridianError } from '../errors.js'
 import type { Logger } from '../log.js'
-import { buildZoneSet, readZoneSources, ZONE_FILE_RE, zoneFiles, type BuildOptions, type ReadOptions, type ZoneSource } from '../config/load.js'
+import { buildZoneSet, listZoneDir, readZoneSources, ZONE_FILE_RE, zoneFiles, type BuildOptions, type ReadOptions, type ZoneSource } from '../config/load.js'
 import { BuildThreadStopped, type ThreadedBuild, type ZoneSetBuilder } from '../config/build-thread.js'
 import { applyEdit, editZone, type EditOp } from '../admin/edits.js'
 import type { Zone, ZoneSet } from '../model/types.js'
@@ -330,7 +330,9 @@ export class FileConfigStore implements EditableConfigStore {
     const current = this.current()
     const zone = current.zones.get(origin)
     if (!zone) throw new MeridianError('E_API_NOT_FOUND', `no zone ${origin} is served (zones: ${[...current.zones.keys()].join(', ') || 'none'})`, 404)
-    const sources = await this.readWhole('wait')
+    const sources = await this.readWhole('wait').catch((err: unknown) => {
+      throw this.ownFileUnreadable(err, zone.file) ?? err
+    })
     const src = sources.find((s) => s.file === zone.file)
     if (!src) throw new MeridianError('E_API_CONFLICT', `the file of zone ${origin} (${zone.file}) is no longer in ${this.dir}; reload first`, 409)
     const before = etagOf(src.text)
@@ -409,6 +411,18 @@ export class FileConfigStore implements EditableConfigStore {
     const text = editText(src.text, typeof change === 'function' ? change : (doc) => applyEdit(doc, change, editZone(zone)))
     if (text === src.text && sameSources(sources, this.sources)) return { text }
     return { text, built: await this.buildSet(sources.map((s) => (s === src ? { file: s.file, text } : s)), current.generation + 1) }
+  }
+
+  /**
+   * The zone's own file cannot be read for what it is on disk (replaced by a link that dangles or
+   * loops since the set serving was loaded): a 409 naming it, as its own file broken by hand is;
+   * null for anything else (another file's problem names that file; a failure to read is a 500).
+   */
+  private ownFileUnreadable(err: unknown, file: string): MeridianError | null {
+    if (!(err instanceof ConfigError)) return null
+    const own = err.issues.filter((i) => i.file === file && i.content)
+    if (own.length === 0 || err.issues.some((i) => i.code === 'E_ZONE_IO' && !i.content)) return null
+    return new MeridianError('E_API_CONFLICT', `${own.map(formatIssue).join('; ')}: the zone's file cannot be read as it is on disk (the set serving was loaded before); fix it, or put the file back, then POST /v1/reload. Nothing was changed`, 409)
   }
 
   private notYaml(src: ZoneSource, message: string): MeridianError {
@@ -632,12 +646,16 @@ export class FileConfigStore implements EditableConfigStore {
 
   private async doReload(reason: string, mode: 'wait' | 'defer'): Promise<ZoneSet> {
     const started = process.hrtime.bigint()
+    /** The directories named like zone files were warned about (once a reload). */
+    let said = false
     try {
       const sources = await this.readWhole(mode)
       if (sources === null) {
         this.deferred = true
         return this.current()
       }
+      said = true
+      await this.sayDirectories(reason)
       if (this.set && sameSources(sources, this.sources)) {
         // The files are what the current set was built from (e.g. the watcher seeing an edit's own
         // write). After a rejection (a bad edit undone), that is said as the end of the error.
@@ -653,6 +671,7 @@ export class FileConfigStore implements EditableConfigStore {
       this.swap(set, sources, reason, started)
       return set
     } catch (err) {
+      if (!said) await this.sayDirectories(reason)
       this.rejected = this.set !== undefined
       for (const l of this.failureListeners) l(err)
       if (err instanceof ConfigError) {
@@ -664,6 +683,15 @@ export class FileConfigStore implements EditableConfigStore {
       }
       throw err
     }
+  }
+
+  /**
+   * Warns (once per reload) about directories in the zones directory named like zone files
+   * (`x.yaml/`): they are not read (listZoneDir), which an operator who made one may not expect.
+   */
+  private async sayDirectories(reason: string): Promise<void> {
+    const directories = (await listZoneDir(this.dir).catch(() => undefined))?.directories ?? []
+    if (directories.length > 0) this.log.warn({ reason, directories }, 'directories named like zone files (*.yaml, *.yml) are not zone files: not read')
   }
 
   /**

@@ -13,7 +13,7 @@ import { serveInPlace as serve, smallZone as zone } from '../helpers/zones.js'
 const reloadErrors = async (url: string) => Number(/meridian_config_reloads_total\{result="error"\} (\d+)/.exec(await (await fetch(`${url}/metrics`)).text())?.[1])
 
 describe('zone files that cannot be read', () => {
-  test('a dangling symbolic link or a directory named like a zone file: the reload is rejected with the file and why, logged and counted; the last good set keeps serving', async (t) => {
+  test('a dangling or looping symbolic link named like a zone file: the reload is rejected with the file and why, logged and counted; the last good set keeps serving', async (t) => {
     const { dir, cleanup } = await tempDir()
     t.after(cleanup)
     await writeFile(path.join(dir, 'a.test.yaml'), zone('a.test'))
@@ -31,21 +31,39 @@ describe('zone files that cannot be read', () => {
     // Counted from here: a second rejection of the dangling link (the watcher reloading twice) is not this one.
     const from = server.logs.length
     await unlink(link)
-    await mkdir(path.join(dir, 'c.test.yaml'))
+    const loop = path.join(dir, 'c.test.yaml')
+    await symlink('c.test.yaml', loop)
     const second = await server.waitForLog(rejected, undefined, from)
-    assert.deepEqual(second.errors, [`${path.join(dir, 'c.test.yaml')}: cannot read the zone file: it is a directory`])
+    assert.deepEqual(second.errors, [`${loop}: cannot read the zone file: it is a symbolic link to ${loop}, which loops`])
     assert.equal((await dig('127.0.0.1', server.port, 'www.a.test', 'A')).answer[0]?.data, '192.0.2.10')
 
-    // POST /v1/reload says the same, not an internal error.
+    // POST /v1/reload says the same, not an internal error: the operator's file to fix, a 400 naming it.
     const r = await fetch(`${url}/v1/reload`, { method: 'POST', headers: { authorization: 'Bearer t0ken' } })
     const body = (await r.json()) as { error: string; message: string }
+    assert.equal(r.status, 400, JSON.stringify(body))
     assert.equal(body.error, 'E_ZONE_IO', JSON.stringify(body))
-    assert.match(body.message, /c\.test\.yaml: cannot read the zone file: it is a directory/)
+    assert.match(body.message, /c\.test\.yaml: cannot read the zone file: it is a symbolic link to .*c\.test\.yaml, which loops/)
 
     // meridian check lists the file and exits 1 (not 2, an unexpected failure).
     const c = await runCli(['check', '--zones', dir])
     assert.equal(c.code, 1, c.stderr)
-    assert.ok(c.stderr.includes(`${path.join(dir, 'c.test.yaml')}: cannot read the zone file: it is a directory\n`), c.stderr)
+    assert.ok(c.stderr.includes(`${loop}: cannot read the zone file: it is a symbolic link to ${loop}, which loops\n`), c.stderr)
+  })
+
+  test('a directory named like a zone file is no zone file: skipped, with a warning naming it at each reload (admin-unreadable.test.ts for the API)', async (t) => {
+    const { dir, cleanup } = await tempDir()
+    t.after(cleanup)
+    await writeFile(path.join(dir, 'a.test.yaml'), zone('a.test'))
+    const { server } = await serve(t, dir)
+    const from = server.logs.length
+    await mkdir(path.join(dir, 'c.test.yaml'))
+    const warned = await server.waitForLog((l) => l.msg.startsWith('directories named like zone files'), undefined, from)
+    assert.deepEqual(warned.directories, [path.join(dir, 'c.test.yaml')])
+    assert.equal(server.logs.slice(from).filter((l) => l.msg === 'zone reload rejected; the last good set keeps serving').length, 0)
+    assert.equal((await dig('127.0.0.1', server.port, 'www.a.test', 'A')).answer[0]?.data, '192.0.2.10')
+    // meridian check reads the other files, and finds them valid.
+    const c = await runCli(['check', '--zones', dir])
+    assert.equal(c.code, 0, c.stderr)
   })
 })
 
