@@ -117,6 +117,27 @@ function urlNameProblem(param: string): string | null {
 
 const REGION_NAME = new RegExp(REGION_NAME_PATTERN)
 
+/** The media types whose bodies the API reads (as JSON). */
+const JSON_TYPES = new Set(['application/json', 'application/merge-patch+json'])
+
+/**
+ * The first `charset` parameter of a JSON Content-Type that is not UTF-8 (`latin1`, `"ISO-8859-1"`:
+ * its value as sent, unquoted), or undefined: none, `utf-8` or `utf8` in any case, or not a JSON type
+ * (refused anyway, as not JSON). Parameters as RFC 9110 §8.3.1 writes them: `; name=token` or
+ * `; name="quoted string"`, the name in any case.
+ */
+export function notUtf8Charset(contentType: string): string | undefined {
+  const semi = contentType.indexOf(';')
+  if (!JSON_TYPES.has((semi < 0 ? contentType : contentType.slice(0, semi)).trim().toLowerCase())) return undefined
+  for (const m of contentType.slice(semi < 0 ? contentType.length : semi).matchAll(/;\s*([^\s;=]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)/g)) {
+    if (m[1]!.toLowerCase() !== 'charset') continue
+    const raw = m[2]!
+    const value = raw.startsWith('"') ? raw.slice(1, -1).replace(/\\(.)/g, '$1') : raw.trim()
+    if (!/^utf-?8$/i.test(value)) return value
+  }
+  return undefined
+}
+
 /** Whether `value` nests objects or arrays more than `max` levels deep (found without recursion). */
 function nestedDeeper(value: unknown, max: number): boolean {
   const stack: [unknown, number][] = [[value, 1]]
@@ -283,13 +304,22 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
   // JSON they are not (a 400 quoting binary), or, sent plain though labelled gzip, applied as what the
   // client says they are not. A 415 naming the coding, with the codings taken (RFC 9110 §15.5.16).
   // After the token check (onRequest), before the body is read.
+  // A JSON body labelled with another charset than UTF-8 (`charset=latin1`) would be read as UTF-8
+  // all the same: its é taken as something else than was sent. JSON exchanged between systems is
+  // UTF-8 (RFC 8259 §8.1): a 415 naming the charset, as for a content coding.
   app.addHook('preParsing', async (req, reply) => {
-    const coding = req.headers['content-encoding']?.trim()
-    if (coding === undefined || coding === '' || coding.toLowerCase() === 'identity') return
     // No body (a GET, an empty drain): there is nothing to decode.
     if (req.headers['transfer-encoding'] === undefined && Number(req.headers['content-length'] ?? 0) === 0) return
-    void reply.header('accept-encoding', 'identity')
-    throw new ApiError('E_API_MEDIA_TYPE', 415, `the body is sent with Content-Encoding ${coding}, which the API does not decode: send it uncompressed (no Content-Encoding)`)
+    const coding = req.headers['content-encoding']?.trim()
+    if (coding !== undefined && coding !== '' && coding.toLowerCase() !== 'identity') {
+      void reply.header('accept-encoding', 'identity')
+      throw new ApiError('E_API_MEDIA_TYPE', 415, `the body is sent with Content-Encoding ${coding}, which the API does not decode: send it uncompressed (no Content-Encoding)`)
+    }
+    const type = req.headers['content-type']
+    const charset = type === undefined ? undefined : notUtf8Charset(type)
+    if (charset !== undefined) {
+      throw new ApiError('E_API_MEDIA_TYPE', 415, `the body is sent as charset ${JSON.stringify(charset)} (Content-Type: ${type}): JSON is UTF-8 (RFC 8259 §8.1) and the API reads it as nothing else; send it as UTF-8, with charset=utf-8 or no charset`)
+    }
   })
 
   app.setErrorHandler((err, req, reply) => {

@@ -119,7 +119,7 @@ const writeErrors = {
   '412': err('If-Match is not the current ETag, or If-None-Match is * or names it.'),
   '413': err('Body larger than 64 KiB.'),
   '414': err('A name in the URL longer than any name can be.'),
-  '415': err('Body not JSON, or sent in a content coding (Content-Encoding: gzip), which the API does not decode.'),
+  '415': err('Body not JSON, labelled with a charset other than UTF-8 (charset=latin1), or sent in a content coding (Content-Encoding: gzip), which the API does not decode.'),
   '503': busy,
   '500': {
     ...err('E_ZONE_WRITE: the zone file could not be written, nothing was changed; E_ZONE_NOT_DURABLE: the change is in the file and served, but the directory fsync failed, so it may not survive a crash (ETag: the new one); E_API_INTERNAL: an unexpected failure.'),

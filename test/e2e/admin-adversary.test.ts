@@ -110,6 +110,29 @@ describe('admin API bodies that are not the change they look like', () => {
     assert.equal(await readFile(file, 'utf8'), ZONE)
   })
 
+  test('a JSON body labelled with a charset other than UTF-8 (latin1, quoted or not, any case) is a 415 naming it, not read as UTF-8; utf-8, utf8 and none are taken', async () => {
+    // (Bytes that are the same in either charset, so that the old code took the change.)
+    const latin1 = Buffer.from('{"weight": 7}', 'latin1')
+    for (const [type, charset] of [
+      ['application/json; charset=latin1', 'latin1'],
+      ['application/json;charset="ISO-8859-1"', 'ISO-8859-1'],
+      ['Application/JSON; Charset=Windows-1252', 'Windows-1252'],
+      ['application/merge-patch+json; charset=utf-16', 'utf-16'],
+      ['application/json; charset=utf-8; charset=latin1', 'latin1'],
+    ] as const) {
+      const r = await send(url, 'PATCH', region, { 'content-type': type }, type.includes('latin1') ? latin1 : Buffer.from(JSON.stringify({ weight: 7 })))
+      await refused(r, 415, 'E_API_MEDIA_TYPE')
+      assert.match(r.body.message!, new RegExp(`charset "${charset}"`), type)
+      assert.match(r.body.message!, /UTF-8/)
+    }
+    for (const type of ['application/json; charset=utf-8', 'application/json; charset=UTF8', 'application/json; charset="utf-8"', 'application/merge-patch+json', 'application/json']) {
+      const ok = await send(url, 'PATCH', region, { 'content-type': type }, JSON.stringify({ weight: 7 }))
+      assert.equal(ok.status, 200, `${type}: ${JSON.stringify(ok.body)}`)
+      assert.equal((await send(url, 'PATCH', region, json, JSON.stringify({ weight: null }))).status, 200)
+    }
+    assert.equal(await readFile(file, 'utf8'), ZONE)
+  })
+
   test('a body with a key given twice in one object is a 400 naming the key and where, as a zone file with a key twice is refused, not the last one taken', async () => {
     for (const [text, where] of [
       ['{"weight": 5, "weight": 700}', 'weight'],
