@@ -463,7 +463,7 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
         ? nameProblem(serviceTarget(p, canonical(req.params.zone)))
         : REGION_NAME.test(p)
           ? null
-          : "a region name holds only lowercase letters, digits and '-', starts with a letter or digit and is at most 63 characters long")
+          : "a region name holds only lowercase letters, digits and '-', starts and ends with a letter or digit and is at most 63 characters long")
     if (problem) throw badRequest(`${JSON.stringify(p)} is not a valid ${kind} name: ${problem}`, kind)
     return p
   }

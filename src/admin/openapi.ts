@@ -26,7 +26,7 @@ type ObjectSchema = { type: 'object'; properties: Record<string, Json>; required
 function bodySchemas(): Record<string, Json> {
   const region = stripExtensions(regionSchema) as unknown as ObjectSchema
   const service = stripExtensions(serviceSchema) as unknown as ObjectSchema
-  const regionName = { type: 'string', pattern: REGION_NAME_PATTERN, description: 'Region name: lowercase letters, digits and -.' }
+  const regionName = { type: 'string', pattern: REGION_NAME_PATTERN, description: 'Region name: lowercase letters, digits and -, starting and ending with a letter or digit, at most 63 characters (a DNS label).' }
   const serviceName = { type: 'string', minLength: 1, description: 'Owner name as in the zone file: relative to the origin (www), @, or absolute with a final dot.' }
   const fqdn = { type: 'string', description: 'The full name (www.gslb.example.com). In a request body, optional: when given, the service\'s own (what GET returned).' }
   /** A merge patch (RFC 7396): every key optional, null removes an optional key (back to its default). */

@@ -111,8 +111,12 @@ export const checkSchema = {
   },
 }
 
-/** A region's name: the zone schema's `regions` keys, the admin API's `name` of a new region. */
-export const REGION_NAME_PATTERN = '^[a-z0-9][a-z0-9-]{0,62}$'
+/**
+ * A region's name: the zone schema's `regions` keys, the admin API's `name` of a new region. A DNS
+ * label as a host name's (LDH, RFC 1123 §2.1, as service names are), in lowercase: 1 to 63 letters,
+ * digits and '-', not starting or ending with '-'.
+ */
+export const REGION_NAME_PATTERN = '^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$'
 
 export const regionSchema = {
   type: 'object',

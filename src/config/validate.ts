@@ -67,7 +67,7 @@ function describe(e: ErrorObject): { message: string; key?: string; inside?: str
     }
     case 'propertyNames': {
       const name = String((e.params as { propertyName: string }).propertyName)
-      return { inside: name, message: `name "${name}" may hold only lowercase letters, digits and '-', starting with a letter or digit` }
+      return { inside: name, message: `name "${name}" may hold only lowercase letters, digits and '-', starting and ending with a letter or digit (at most 63 characters)` }
     }
     case 'required': {
       const missing = (e.params as { missingProperty: string }).missingProperty

@@ -350,11 +350,20 @@ services:
     assert.deepEqual(build(text).issues.map(formatIssue), [])
   })
 
+  test('a region name is a DNS label (LDH, as a service name): one ending or starting in -, or over 63 characters, is rejected at its line; a-b, a, 0 and 63 characters load', () => {
+    const named = (name: string) => build(GSLB.replace('  eu-west:\n    location', `  ${name}:\n    location`).replace('[eu-west, us-east]', `["${name}", us-east]`)).issues.map(formatIssue)
+    const rule = "may hold only lowercase letters, digits and '-', starting and ending with a letter or digit (at most 63 characters)"
+    for (const bad of ['eu-', '-eu', 'eu-west-', '-', 'a'.repeat(64)]) {
+      assert.deepEqual(named(bad).filter((i) => i.includes('regions:')), [`zones/t.yaml:11:3: regions: name "${bad}" ${rule}`], bad)
+    }
+    for (const good of ['eu-west', 'a', '0', 'a--b', 'a'.repeat(63)]) assert.deepEqual(named(good), [], good)
+  })
+
   test('a region name with capitals is reported once (not again as the pattern behind the rule)', () => {
     const issues = build(GSLB.replace('  eu-west:\n    location', '  EU:\n    location')).issues.map(formatIssue)
     assert.deepEqual(
       issues.filter((i) => i.includes('"EU"')),
-      [`zones/t.yaml:11:3: regions: name "EU" may hold only lowercase letters, digits and '-', starting with a letter or digit`],
+      [`zones/t.yaml:11:3: regions: name "EU" may hold only lowercase letters, digits and '-', starting and ending with a letter or digit (at most 63 characters)`],
     )
   })
 

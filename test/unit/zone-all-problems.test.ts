@@ -87,7 +87,7 @@ services:
     [
       'a region whose name the schema refused is still the region a service names',
       `${HEAD}ns: [ns1]\nrecords:\n  ns1: { A: 192.0.2.1 }\nregions:\n  EU: { location: { country: IE }, vips: [192.0.2.2] }\nservices:\n  www: { regions: [EU] }\n`,
-      ['z.yaml:7:3: regions: name "EU" may hold only lowercase letters, digits and \'-\', starting with a letter or digit'],
+      ['z.yaml:7:3: regions: name "EU" may hold only lowercase letters, digits and \'-\', starting and ending with a letter or digit (at most 63 characters)'],
     ],
     [
       'a region without vips is not judged for minHealthy',
