@@ -34,7 +34,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRepl
 import { REGION_NAME_PATTERN } from '../config/schema.js'
 import type { Logger } from '../log.js'
 import type { VipHealth } from '../model/gslb.js'
-import { canonical, nameProblem, resolveName } from '../model/name.js'
+import { canonical, isInZone, nameProblem, resolveName } from '../model/name.js'
 import type { Zone } from '../model/types.js'
 import { NotDurableEditError, PreconditionError, type EditableConfigStore, type EditResult } from '../store/file-store.js'
 import { ifNoneMatchMatches, isPlainObject, renderNewZone } from '../store/zone-editor.js'
@@ -183,6 +183,22 @@ export function keyGivenTwice(text: string): { key: string; path: string } | und
     }
   }
   return undefined
+}
+
+/**
+ * Why a service name in the URL (decoded) names no service `origin` can hold, or null: not a domain
+ * name (`a..b`), outside the zone (`www.`, `www%2e`: a final dot makes it absolute, the top-level
+ * `www`; `.`, the root), or the apex, as a zone file's service key is refused for each.
+ */
+function serviceNameProblem(p: string, origin: string): string | null {
+  const target = serviceTarget(p, origin)
+  const problem = nameProblem(target)
+  if (problem) return problem
+  if (target === origin) return 'a service cannot stand at the zone apex, which holds the SOA and NS records'
+  if (isInZone(target, origin)) return null
+  const relative = p.trim().slice(0, -1)
+  const hint = p.trim().endsWith('.') && relative !== '' && !relative.includes('.') ? ` (a name ending in . is absolute: write "${relative}" for ${resolveName(relative, origin)})` : ''
+  return `it names ${target === '' ? 'the root' : target}, outside the zone ${origin}${hint}`
 }
 
 type Params = { zone: string; region?: string; service?: string }
@@ -460,7 +476,7 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
     const problem =
       urlNameProblem(p) ??
       (section === 'services'
-        ? nameProblem(serviceTarget(p, canonical(req.params.zone)))
+        ? serviceNameProblem(p, canonical(req.params.zone))
         : REGION_NAME.test(p)
           ? null
           : "a region name holds only lowercase letters, digits and '-', starts and ends with a letter or digit and is at most 63 characters long")

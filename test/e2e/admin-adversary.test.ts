@@ -133,6 +133,32 @@ describe('admin API bodies that are not the change they look like', () => {
     assert.equal(await readFile(file, 'utf8'), ZONE)
   })
 
+  test('a service name in the URL that names no service of the zone once decoded (www%2e, %2E, ., %2e%2e, the apex) is a 400 saying why, not a 404; the full name with its final dot still finds it', async () => {
+    const svc = `/v1/zones/${ORIGIN}/services/`
+    const outside = `outside the zone ${ORIGIN} (a name ending in . is absolute: write "www" for www.${ORIGIN})`
+    for (const [name, method, why] of [
+      ['www%2e', 'GET', `"www." is not a valid service name: it names www, ${outside}`],
+      ['www%2E', 'PATCH', `"www." is not a valid service name: it names www, ${outside}`],
+      ['www.', 'DELETE', `"www." is not a valid service name: it names www, ${outside}`],
+      ['%2e', 'GET', `"." is not a valid service name: it names the root, outside the zone ${ORIGIN}`],
+      ['.', 'PUT', `"." is not a valid service name: it names the root, outside the zone ${ORIGIN}`],
+      ['%2e%2e', 'GET', '".." is not a valid service name: name has an empty label (two dots in a row)'],
+      ['www.example.org.', 'PATCH', `"www.example.org." is not a valid service name: it names www.example.org, outside the zone ${ORIGIN}`],
+      ['@', 'DELETE', '"@" is not a valid service name: a service cannot stand at the zone apex, which holds the SOA and NS records'],
+      [`${ORIGIN}%2e`, 'GET', `"${ORIGIN}." is not a valid service name: a service cannot stand at the zone apex, which holds the SOA and NS records`],
+    ] as const) {
+      const r = await send(url, method, svc + name, method === 'PATCH' || method === 'PUT' ? json : {}, method === 'PATCH' || method === 'PUT' ? JSON.stringify({ answers: 2 }) : undefined)
+      await refused(r, 400, 'E_API_BODY')
+      assert.deepEqual(r.body.details, [{ path: 'service', message: why }], name)
+    }
+    for (const name of ['www', `www.${ORIGIN}.`, `www.${ORIGIN}%2e`, `WWW.${ORIGIN.toUpperCase()}%2E`]) {
+      const r = await send(url, 'GET', svc + name, {})
+      assert.equal(r.status, 200, `${name}: ${JSON.stringify(r.body)}`)
+      assert.equal(r.body.fqdn, `www.${ORIGIN}`)
+    }
+    assert.equal((await send(url, 'GET', `${svc}nope`, {})).status, 404, 'a name the zone could hold but does not: 404')
+  })
+
   test('a body with a key given twice in one object is a 400 naming the key and where, as a zone file with a key twice is refused, not the last one taken', async () => {
     for (const [text, where] of [
       ['{"weight": 5, "weight": 700}', 'weight'],
