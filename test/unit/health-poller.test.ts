@@ -45,6 +45,10 @@ function setup(opts: { script?: CheckResult[]; rand?: number; logs?: string[]; o
   const timers = new ManualTimers()
   const checks: FakeCheck[] = []
   let clock = opts.clock ?? 1_000_000
+  // The monotonic clock too (when a round is due, how long one took): a millisecond per read, not
+  // performance.now(), whose milliseconds a loaded host stretches (a next round 827 ms away, not
+  // 900-1000, once the host stalled this process 173 ms between a round's start and its end).
+  let mono = 0
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {
       opts.logs?.push(...chunk.toString().split('\n').filter(Boolean))
@@ -54,6 +58,7 @@ function setup(opts: { script?: CheckResult[]; rand?: number; logs?: string[]; o
   const poller = new HealthPoller({
     log: createLogger(opts.logs ? 'debug' : 'silent', sink),
     now: () => (clock += 10),
+    monotonic: () => ++mono,
     rand: () => opts.rand ?? 0,
     timers,
     ...(opts.onRemoved ? { onRemoved: opts.onRemoved } : {}),
