@@ -233,8 +233,14 @@ export class FileConfigStore implements EditableConfigStore {
     return this.threaded!.build(sources, generation, entries, now, edit)
   }
 
-  /** A set the thread built, as buildSet returns one: frozen, its serials adopted once it is taken. */
+  /**
+   * A set the thread built, as buildSet returns one: frozen, its serials adopted once it is taken.
+   * A store closed while the set was read back (in parts, over turns of the event loop: tens of ms
+   * with thousands of services) takes it no further: a stop does not swap in a set, nor write a
+   * change, after close().
+   */
   private taken(b: ThreadedBuild): Built {
+    if (this.closed) throw new BuildThreadStopped('the store was closed while the set was read back from the build thread')
     return { set: Object.freeze(b.set), serials: { commit: () => this.serials.adopt(b.serials) } }
   }
 

@@ -304,3 +304,35 @@ test('a thread that runs out of memory on a huge zone fails that reload, and the
   assert.deepEqual(lines.filter((l) => l.includes('building on the event loop instead')), [])
   assert.ok(lines.some((l) => l.includes('zone reload failed; the last good set keeps serving')))
 })
+
+test('a store closed while the thread\'s set is read back (in parts, over turns) does not swap it in or write a change', async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'meridian-thread-read-close-'))
+  t.after(() => rm(dir, { recursive: true, force: true }))
+  const { log } = capturedLog()
+  const builder = new ZoneSetBuilder()
+  const store = new FileConfigStore(dir, log, SerialBook.forZonesDir(dir), PLACES, {}, builder)
+  const file = path.join(dir, 'big.test.yaml')
+  await writeFile(file, bigZone(10).text)
+  await store.reload('start-up')
+  const swapped: number[] = []
+  store.onChange((set) => swapped.push(set.generation))
+  // The store is closed once the set has come back from the thread and been read, before it is taken.
+  let closeNext = false
+  builder.prepareWith(async () => {
+    if (closeNext) store.close()
+  })
+  await writeFile(file, bigZone(600).text)
+  closeNext = true
+  await assert.rejects(store.reload('test'), /closed while the set was read back/)
+  assert.equal(store.current().zones.get('big.test')!.services.size, 10, 'the last set kept')
+  assert.deepEqual(swapped, [], 'no set swapped in after close()')
+  // An admin change in flight the same way writes nothing.
+  const builder2 = new ZoneSetBuilder()
+  t.after(() => builder2.close())
+  const store2 = new FileConfigStore(dir, log, SerialBook.forZonesDir(dir), PLACES, {}, builder2)
+  await store2.reload('start-up')
+  const before = await readFile(file, 'utf8')
+  builder2.prepareWith(async () => store2.close())
+  await assert.rejects(store2.edit('big.test', { op: 'drain', region: 'us-east' }), /closed while the set was read back/)
+  assert.equal(await readFile(file, 'utf8'), before, 'the file unchanged')
+})
