@@ -12,7 +12,7 @@ import { Command, InvalidArgumentError, Option } from 'commander'
 import { buildAdminApp, type Readiness } from './admin/app.js'
 import { isLoopback, loadAdminToken } from './admin/auth.js'
 import { explain, formatTrace, parseExplainRequest, type ExplainTrace, type Resolver } from './admin/explain.js'
-import { buildZoneSet, formatBytes, MAX_ZONE_FILE_BYTES, parseMaxZoneFileBytes, readZoneSources } from './config/load.js'
+import { buildZoneSet, formatBytes, listZoneDir, MAX_ZONE_FILE_BYTES, parseMaxZoneFileBytes, readZoneSources } from './config/load.js'
 import { ZoneSetBuilder } from './config/build-thread.js'
 import { PLACES } from './config/places.js'
 import { locateClient, type GeoLookup } from './dns/client.js'
@@ -466,6 +466,9 @@ async function readZoneSet(dir: string, maxFileBytes: number): Promise<ZoneSet> 
 
 async function check(opts: { zones: string; maxZoneFileBytes: number }): Promise<number> {
   try {
+    // Directories named like zone files are not read (as the server skips them, with a warning).
+    const { directories } = await listZoneDir(opts.zones).catch(() => ({ directories: [] as string[] }))
+    for (const d of directories) process.stderr.write(`${d}: a directory, not a zone file: not read\n`)
     const set = await readZoneSet(opts.zones, opts.maxZoneFileBytes)
     for (const z of set.zones.values()) {
       process.stdout.write(`${z.file}: zone ${z.origin} OK (${z.nodes.size} names)\n`)

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict'
 import { createServer, type AddressInfo } from 'node:net'
-import { readFile, writeFile, rename } from 'node:fs/promises'
+import { mkdir, readFile, writeFile, rename } from 'node:fs/promises'
 import path from 'node:path'
 import { describe, test } from 'node:test'
 import { DNS_V8_FLAGS } from '../../src/cluster/primary.js'
@@ -38,6 +38,17 @@ describe('meridian check', () => {
     const r = await runCli(['check', '--zones', dir])
     assert.equal(r.code, 1)
     assert.equal(r.stderr, `${dir}: no zone files (*.yaml, *.yml); a server on this directory would refuse every query\n`)
+  })
+
+  test('a directory named like a zone file is said not to be read, as the server skips it; the zones beside it pass', async (t) => {
+    const { dir, cleanup } = await tempDir()
+    t.after(cleanup)
+    await mkdir(path.join(dir, 'old.yaml'))
+    await writeFile(path.join(dir, 'demo.yaml'), await readFile(path.join(DEMO_ZONES, 'gslb.example.test.yaml')))
+    const r = await runCli(['check', '--zones', dir])
+    assert.equal(r.code, 0, r.stderr)
+    assert.equal(r.stderr, `${path.join(dir, 'old.yaml')}: a directory, not a zone file: not read\n`)
+    assert.match(r.stdout, /demo\.yaml: zone gslb\.example\.test OK/)
   })
 })
 
