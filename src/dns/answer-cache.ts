@@ -1427,7 +1427,7 @@ function nameOctets(name: string): Buffer | null {
  * reads the name (an empty or over-long label, an octet over 0x7f, a backslash, an uppercase
  * letter). The root ('') is no octets.
  */
-function writeNameOctets(name: string, out: Uint8Array, off: number): number {
+export function writeNameOctets(name: string, out: Uint8Array, off: number): number {
   if (name === '') return off
   let len = off
   let k = off + 1
