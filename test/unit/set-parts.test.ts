@@ -94,3 +94,43 @@ test('a part naming no zone or no collection of the set is an error', async () =
   assert.throws(() => new SetReader(parts[0]!).add(v8.serialize({ zone: 0, map: 'definition', entries: [] })), /names no collection of zone wide\.test/)
   await assert.rejects(readInParts([parts[0]!, v8.serialize({ zone: 0, entries: 'x' })]), /names no zone/)
 })
+
+/** A zone of `records` records and `services` services whose names, and its regions', are the awkward ones (`__proto__`, `constructor`, integer-like). */
+function oddZone(origin: string, records: number, services: number): ZoneSource {
+  const lines = [`origin: ${origin}`, 'soa: { mname: ns1, rname: h, serial: 1 }', 'ns: [ns1]', 'records:', '  ns1: { A: 192.0.2.53 }', '  toString: { TXT: ["a", "b\\\\000c"] }', '  "0": { A: 192.0.2.9 }']
+  for (let i = 0; i < records; i++) lines.push(`  h${i}: { A: 192.0.2.${i % 250}, TXT: "h${i}" }`)
+  lines.push('regions:')
+  for (const r of ['123', 'constructor', 'r0']) lines.push(`  "${r}": { location: { lat: 1, lon: 2 }, vips: [198.51.100.${r.length}], check: { url: "http://{vip}:80/healthz", expect: [200, 204] } }`)
+  if (services > 0) lines.push('services:', '  __proto__: { regions: all }', '  constructor: { regions: ["123"] }', '  "123": { regions: [constructor, r0], policy: failover }', '  valueOf: { regions: [r0] }')
+  for (let s = 0; s < services; s++) lines.push(`  s${s}: { policy: weighted, regions: [r0], answers: 1 }`)
+  return { file: `${origin}.yaml`, text: lines.join('\n') + '\n' }
+}
+
+test('every shape a set can have reads back from parts as from one deserialize: no zones, 50,000 records and no service, service and region names __proto__, constructor and 123, TXT octets, nested zones', () => {
+  const shapes: [string, ZoneSource[]][] = [
+    ['no zones', []],
+    ['50,000 records, no service', [oddZone('big.test', 50_000, 0)]],
+    ['odd names', [oddZone('odd.test', 10, 700)]],
+    ['nested', [oddZone('a.test', 1200, 600), oddZone('sub.a.test', 900, 10)]],
+  ]
+  for (const [what, src] of shapes) {
+    const set = build(src)
+    const whole = v8.deserialize(v8.serialize(set)) as ZoneSet
+    for (const n of what.startsWith('50,000') ? [PART_ENTRIES] : [1, PART_ENTRIES]) {
+      const back = read(serializeInParts(set, n))
+      assert.deepStrictEqual(back, whole, `${what}, parts of ${n}`)
+      assert.deepStrictEqual(keyOrder(back), keyOrder(whole), `${what}, parts of ${n}: the same order`)
+      for (const zone of back.zones.values()) {
+        for (const key of ['services', 'records', 'regions'] as const) assert.equal(Object.getPrototypeOf(zone.definition[key]), Object.prototype, `${what}: ${zone.origin} definition.${key}`)
+        // The SOA held twice is the same record, if no longer the same object.
+        assert.deepStrictEqual(zone.nodes.get(zone.origin)!.rrsets.get(6)![0], zone.soa)
+        const txt = zone.nodes.get(`tostring.${zone.origin}`)?.rrsets.get(16)?.[0]?.data
+        assert.ok(txt !== undefined && txt.every((b) => Buffer.isBuffer(b)), `${what}: TXT data are Buffers`)
+      }
+    }
+  }
+  const odd = read(serializeInParts(build([oddZone('odd.test', 10, 700)]), 100)).zones.get('odd.test')!
+  assert.deepStrictEqual(Object.keys(odd.definition.services).slice(0, 5), ['123', '__proto__', 'constructor', 'valueOf', 's0'])
+  assert.deepStrictEqual(odd.services.get('__proto__.odd.test')!.regions, ['123', 'constructor', 'r0'])
+  assert.deepStrictEqual([...odd.regions.keys()], ['123', 'constructor', 'r0'])
+})
