@@ -270,6 +270,52 @@ describe('answer cache', () => {
     assert.equal(c.hidx?.set, world.set)
   })
 
+  test('prepareNext() with the cache cleared (a GeoIP change) between its steps, and two sets prepared at once: whichever is served answers as without the cache', async () => {
+    const world: World = { set: build(ZONE, 1), generation: 1, health: new Map() }
+    const h = handlers(world)
+    const c = h.cached.cache as unknown as { nextReaders?: { set: unknown }; nextNames?: { set: unknown } }
+    same(h, 'first set')
+    const hosts = (n: number, at: number) => Array.from({ length: n }, (_, i) => `  host${i}: { A: 192.0.2.${(i + at) % 250} }`).join('\n')
+    const one = build(ZONE.replace('records:\n', `records:\n${hosts(3000, 0)}\n`).replace('services:\n', 'services:\n  extra: { policy: weighted, answers: 1 }\n'), 2)
+    const two = build(ZONE.replace('records:\n', `records:\n${hosts(2500, 7)}\n  only2: { A: 192.0.2.77 }\n`).replace('  wtd: { policy: weighted, answers: 1 }\n', ''), 3)
+    // Some checks down, so that a service read with another set's checks would answer otherwise.
+    for (const key of [...one.checks.keys()].filter((_, i) => i % 2 === 0)) world.health.set(key, { state: 'down' })
+    let turns = 0
+    const turn = async () => {
+      turns++
+      h.cached.cache!.clear()
+      same(h, `first set, turn ${turns}, cleared`)
+      await new Promise<void>((resolve) => setImmediate(resolve))
+    }
+    await Promise.all([h.cached.cache!.prepareNext(one, turn), h.cached.cache!.prepareNext(two, turn)])
+    assert.ok(turns >= 4, `${turns} turns`)
+    // One of the two holds the slot; each set served answers right, with it or without: the other
+    // first (the slot's indexes are not its), then the slot's, then the other again.
+    const held = c.nextNames?.set
+    assert.ok(held === one || held === two)
+    assert.equal(c.nextReaders?.set, held)
+    const other = held === one ? two : one
+    // Names only one of the two sets holds, and names of neither, beside those same() asks.
+    const names = ['host2600.c.test', 'only2.c.test', 'host2499.c.test', 'host10.c.test', 'wtd.c.test', 'extra.c.test', 'nope.c.test', 'x.host10.c.test']
+    const alike = (label: string) => {
+      same(h, label)
+      for (const name of names) {
+        for (let round = 0; round < 2; round++) {
+          const msg = buildQuery({ id: 7, name, type: TYPE.A })
+          const [a, b] = [h.cached.handle(msg, 'udp', '81.1.2.3'), h.plain.handle(msg, 'udp', '81.1.2.3')]
+          assert.deepEqual(shape(parseReply(a!)), shape(parseReply(b!)), `${label}: ${name}, round ${round}`)
+        }
+      }
+    }
+    for (const [set, label] of [[other, 'the set not holding the slot'], [held, 'the set holding it'], [other, 'the other again']] as const) {
+      world.set = set as ZoneSet
+      world.generation++
+      alike(label)
+      h.cached.cache!.clear()
+      alike(`${label}, cleared`)
+    }
+  })
+
   test('checks going up, down and unknown at random: every answer is the uncached one after every change', () => {
     const world: World = { set: build(ZONE, 1), generation: 1, health: new Map() }
     const h = handlers(world)
