@@ -588,11 +588,18 @@ export class AnswerCache {
   /** The NameIndex of `set`: the one made ahead for it, or made now. */
   private nameIndex(set: ServedZoneSet): NameIndex {
     const ahead = this.nextNames
-    if (ahead?.set === set) {
-      this.nextNames = undefined
-      return ahead
-    }
-    return runSteps(nameIndexSteps(set))
+    if (this.passed(ahead, set)) this.nextNames = undefined
+    return ahead?.set === set ? ahead : runSteps(nameIndexSteps(set))
+  }
+
+  /**
+   * Whether indexes made ahead for `ahead.set` are done with once `set` is indexed: taken by it, or
+   * made for a set no newer, which will never be served (sets are swapped in generation order; one
+   * built and then refused, a write that failed, left its indexes behind). Those of a newer set, the
+   * one coming while an older set is indexed for the first time, are kept for it.
+   */
+  private passed(ahead: { set: ServedZoneSet } | undefined, set: ServedZoneSet): boolean {
+    return ahead !== undefined && (ahead.set === set || ahead.set.generation <= set.generation)
   }
 
   /** Times the cache was emptied because an id space ran out. */
@@ -684,7 +691,9 @@ export class AnswerCache {
   /** Builds the HealthIndex of a new zone set: its services, the checks they read (made ahead by prepareNext() when it could), their states and latency generations now. */
   private indexHealth(set: ServedZoneSet, g: HealthGenerations): void {
     const ahead = this.nextReaders
-    this.nextReaders = undefined
+    if (this.passed(ahead, set)) this.nextReaders = undefined
+    // The next set's names too, once it is served or will never be (their memory, ~12 MB for 5,000 names and services, not held).
+    if (this.nextNames?.set !== set && this.passed(this.nextNames, set)) this.nextNames = undefined
     const { services, keyIndex, keys, readers, latencyReaders } = ahead?.set === set ? ahead : runSteps(readersSteps(set))
     const states = new Int8Array(keys.length)
     const lats = new Float64Array(keys.length)

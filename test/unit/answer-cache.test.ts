@@ -268,6 +268,25 @@ describe('answer cache', () => {
     world.generation++
     same(h, 'a set not the prepared one')
     assert.equal(c.hidx?.set, world.set)
+    assert.equal(c.nextReaders, undefined, 'the unserved set\'s indexes are not held past a newer set served')
+    assert.equal(c.nextNames, undefined)
+    // A set prepared while the one serving has not been indexed yet (no query since its swap): the
+    // serving set's first query indexes it without dropping what was made for the coming one.
+    world.set = build(ZONE, 5)
+    world.generation++
+    const coming = build(ZONE.replace('answers: 2 }', 'answers: 1 }'), 6)
+    await h.cached.prepareNext(coming)
+    // Read through a function: the assertions above narrowed the fields to undefined.
+    const prepared = () => ({ readers: c.nextReaders, names: c.nextNames })
+    const made = prepared().readers!.services
+    same(h, 'the set serving, indexed after the next was prepared')
+    assert.equal(c.hidx?.set, world.set)
+    assert.equal(prepared().readers?.set, coming, 'kept for the coming set')
+    assert.equal(prepared().names?.set, coming)
+    world.set = coming
+    world.generation++
+    same(h, 'the coming set')
+    assert.equal(c.hidx?.services, made, 'taken by it')
   })
 
   test('prepareNext() with the cache cleared (a GeoIP change) between its steps, and two sets prepared at once: whichever is served answers as without the cache', async () => {
