@@ -10,7 +10,12 @@
  * wait for what it builds on its first query (the answer cache's indexes of the set, 50-100 ms with
  * 5,000 services and two workers), which is no zone change's doing; `warmUpMs` is their longest wait.
  *
- *   node bench/reload-stall.mjs [--services 1000] [--api] [--runs 2] [--workers 1]
+ *   node bench/reload-stall.mjs [--services 1000] [--api] [--runs 2] [--workers 1] [--node-arg ARG ...]
+ *
+ * --node-arg ARG (repeatable) runs the server as `node ARG... dist/src/cli.js` instead of the
+ * executable: with the executable's V8 flags written out, a CPU profile or a GC trace of the server
+ * through the changes (`--node-arg --max-semi-space-size=1 --node-arg --heap-growing-percent=50
+ * --node-arg --cpu-prof --node-arg --cpu-prof-dir=/tmp/prof`; the profile is written when it stops).
  *
  * docs/zones.md and docs/benchmarks.md (session 21) quote its figures: with 1,000 services the
  * longest wait through a reload was 280-358 ms with the set built on the event loop, 15-21 ms with
@@ -28,6 +33,7 @@ const SERVICES = Number(option('--services', 1000))
 const RUNS = Number(option('--runs', 2))
 const API = process.argv.includes('--api')
 const WORKERS = Number(option('--workers', 1))
+const NODE_ARGS = process.argv.flatMap((a, i) => (process.argv[i - 1] === '--node-arg' ? [a] : []))
 const REGIONS = ['us-east', 'eu-west', 'ap-northeast', 'sa-east', 'ap-southeast']
 /** Queries sent this long after the first are measured; the first change comes at 1500 ms. */
 const WARM_UP_MS = 1000
@@ -51,7 +57,7 @@ async function run() {
   writeFileSync(token, 'stall-token\n')
   mkdirSync(zones)
   writeFileSync(file, zone(SERVICES))
-  const server = spawn(path.join(ROOT, 'dist/src/cli.js'), ['serve', '--zones', zones, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--admin-token-file', token, '--workers', String(WORKERS), '--geodb', path.join(ROOT, 'geodb/geo-whois-asn-country.mmdb')], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const server = spawn(NODE_ARGS.length > 0 ? process.execPath : path.join(ROOT, 'dist/src/cli.js'), [...(NODE_ARGS.length > 0 ? [...NODE_ARGS, path.join(ROOT, 'dist/src/cli.js')] : []), 'serve', '--zones', zones, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--admin-token-file', token, '--workers', String(WORKERS), '--geodb', path.join(ROOT, 'geodb/geo-whois-asn-country.mmdb')], { stdio: ['ignore', 'pipe', 'inherit'] })
   let port
   let admin
   const changes = []

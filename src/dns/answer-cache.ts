@@ -216,22 +216,27 @@ class Marker {
 }
 
 /**
- * Per zone set: the checks its GSLB services read, and which services read each, so that a state
- * change ends only the answers of the services it touches.
+ * What a zone set's HealthIndex is built on (readersSteps(), or prepareNext() ahead): its services
+ * and the checks each reads.
  */
-interface HealthIndex {
+interface Readers {
   readonly set: ServedZoneSet
   /** Service indexes (the set's services are its own objects). */
   readonly services: Map<Service, number>
   /** Check indexes by key. */
   readonly keyIndex: Map<string, number>
-  /**
-   * The check keys read, each one's readers (service indexes) and geo-latency readers, its state
-   * and its `latencyGen` (-1: none) when last compared.
-   */
+  /** The check keys read, each one's readers (service indexes) and geo-latency readers. */
   readonly keys: string[]
   readonly readers: number[][]
   readonly latencyReaders: number[][]
+}
+
+/**
+ * Per zone set: the checks its GSLB services read, and which services read each, so that a state
+ * change ends only the answers of the services it touches; each check's state and its
+ * `latencyGen` (-1: none) when last compared.
+ */
+interface HealthIndex extends Readers {
   readonly states: Int8Array
   readonly lats: Float64Array
   /** Per service: its own state generation, moved when a check it reads changes state. */
@@ -1453,16 +1458,6 @@ export function writeNameOctets(name: string, out: Uint8Array, off: number): num
     out[k++] = c
   }
   return len
-}
-
-/** What a zone set's HealthIndex is built on: its services and the checks each reads (AnswerCache.indexHealth). */
-interface Readers {
-  readonly set: ServedZoneSet
-  readonly services: Map<Service, number>
-  readonly keyIndex: Map<string, number>
-  readonly keys: string[]
-  readonly readers: number[][]
-  readonly latencyReaders: number[][]
 }
 
 /** Services between two steps of readersSteps(), names between two of nameIndexSteps(): ~1 ms of work each. */

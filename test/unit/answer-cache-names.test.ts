@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { writeNameOctets } from '../../src/dns/answer-cache.js'
+import { prng } from '../../src/sim/prng.js'
 
 /** The reference: answer-cache.ts's nameOctets at 03fb4de. */
 function referenceOctets(name: string): Buffer | null {
@@ -25,18 +26,6 @@ function referenceOctets(name: string): Buffer | null {
     }
   }
   return out.subarray(0, k)
-}
-
-/** A small seeded PRNG (mulberry32), so a failure can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
 }
 
 const LOWER = 'abcdefghijklmnopqrstuvwxyz0123456789-_*'
