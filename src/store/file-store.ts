@@ -683,6 +683,9 @@ export class FileConfigStore implements EditableConfigStore {
       if (err instanceof ConfigError) {
         if (this.set) this.log.error({ code: err.code, reason, errors: err.issues.map(formatIssue), kept: this.set.generation }, 'zone reload rejected; the last good set keeps serving')
         else this.log.error({ code: err.code, reason, errors: err.issues.map(formatIssue) }, 'zone files rejected; no set was loaded before, so none is served')
+      } else if (this.closed && err instanceof BuildThreadStopped) {
+        // A stop (SIGTERM) during the build: nothing failed, the reload was given up with the server.
+        this.log.info({ reason }, 'zone reload given up: the server is stopping')
       } else if (this.set) {
         // Not a problem of the files (a fault): said all the same, or a watched change would fail unseen.
         this.log.error({ reason, err: (err as Error).message, kept: this.set.generation }, 'zone reload failed; the last good set keeps serving')

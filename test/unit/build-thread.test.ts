@@ -229,6 +229,9 @@ test('a store closed while its thread builds rejects that reload and does not bu
   await assert.rejects(reload, /build thread stopped/)
   assert.equal(store.current().zones.get('big.test')!.services.size, 10, 'the last set kept')
   assert.deepEqual(lines.filter((l) => l.includes('building on the event loop instead')), [])
+  // A stop is no failure: said at info level, no error line.
+  assert.deepEqual(lines.filter((l) => JSON.parse(l).level >= 50).map((l) => JSON.parse(l).msg), [])
+  assert.ok(lines.some((l) => JSON.parse(l).msg === 'zone reload given up: the server is stopping'), lines.join('\n'))
 })
 
 test('an admin change as data is made in the thread as on the event loop: the same file text, the same refusals, and the loop keeps turning', async (t) => {
