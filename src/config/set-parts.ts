@@ -14,6 +14,7 @@
  * (the SOA record a zone holds as `soa` and in its apex's records; a check's `expect` array in a
  * region's definition and in `checks`). Nothing compares them by identity.
  */
+import { setImmediate } from 'node:timers/promises'
 import v8 from 'node:v8'
 import type { Zone, ZoneSet } from '../model/types.js'
 
@@ -106,7 +107,7 @@ export async function readInParts(parts: readonly Uint8Array[]): Promise<ZoneSet
   const reader = new SetReader(parts[0]!)
   for (let i = 1; i < parts.length; i++) {
     // setImmediate, not a microtask: the loop polls for I/O (the DNS sockets) between two parts.
-    await new Promise<void>((resolve) => setImmediate(resolve))
+    await setImmediate()
     reader.add(parts[i]!)
   }
   return reader.done()

@@ -454,9 +454,8 @@ export class AnswerCache {
   private readonly nxdomains: Tally
   private readonly graceHits: Tally
   private names: NameIndex | undefined
-  /** The indexes of a set not yet served, made ahead by prepareNext(); taken when it is. */
-  private nextReaders: Readers | undefined
-  private nextNames: NameIndex | undefined
+  /** The indexes prepareNext() made for a set not yet served, each taken when that set first needs it (madeAhead()). */
+  private ahead: Ahead | undefined
   /** The latency grace in ms (0: none). */
   private readonly graceMs: number
   /** The golden-ratio sequence's next index (from 1: the first entry does not get a share of 0). */
@@ -577,34 +576,35 @@ export class AnswerCache {
    * one long turn (tens of ms with thousands of services). Kept for that set only: the next
    * prepareNext() replaces them, and a set served without them makes its own at once.
    */
-  async prepareNext(set: ServedZoneSet, turn: () => Promise<void>): Promise<void> {
-    this.nextReaders = undefined
-    this.nextNames = undefined
-    const readers = readersSteps(set)
-    let r = readers.next()
-    for (; !r.done; r = readers.next()) await turn()
-    const names = nameIndexSteps(set)
-    let n = names.next()
-    for (; !n.done; n = names.next()) await turn()
-    this.nextReaders = r.value
-    this.nextNames = n.value
+  async prepareNext(set: ServedZoneSet, turn: () => Promise<unknown>): Promise<void> {
+    this.ahead = undefined
+    const readers = await stepThrough(readersSteps(set), turn)
+    const names = await stepThrough(nameIndexSteps(set), turn)
+    this.ahead = { set, readers, names }
+  }
+
+  /**
+   * What prepareNext() made for `set`, taken (undefined: nothing; the caller makes it now). What it
+   * made for another set is kept if that set is newer (it comes while an older one is indexed for
+   * the first time), else dropped: sets are swapped in generation order, so one no newer will never
+   * be served (built and then refused, a write that failed).
+   */
+  private madeAhead<K extends 'readers' | 'names'>(set: ServedZoneSet, part: K): Ahead[K] {
+    const a = this.ahead
+    if (a === undefined) return undefined
+    if (a.set !== set) {
+      if (a.set.generation <= set.generation) this.ahead = undefined
+      return undefined
+    }
+    const made = a[part]
+    a[part] = undefined
+    if (a.readers === undefined && a.names === undefined) this.ahead = undefined
+    return made
   }
 
   /** The NameIndex of `set`: the one made ahead for it, or made now. */
   private nameIndex(set: ServedZoneSet): NameIndex {
-    const ahead = this.nextNames
-    if (this.passed(ahead, set)) this.nextNames = undefined
-    return ahead?.set === set ? ahead : runSteps(nameIndexSteps(set))
-  }
-
-  /**
-   * Whether indexes made ahead for `ahead.set` are done with once `set` is indexed: taken by it, or
-   * made for a set no newer, which will never be served (sets are swapped in generation order; one
-   * built and then refused, a write that failed, left its indexes behind). Those of a newer set, the
-   * one coming while an older set is indexed for the first time, are kept for it.
-   */
-  private passed(ahead: { set: ServedZoneSet } | undefined, set: ServedZoneSet): boolean {
-    return ahead !== undefined && (ahead.set === set || ahead.set.generation <= set.generation)
+    return this.madeAhead(set, 'names') ?? runSteps(nameIndexSteps(set))
   }
 
   /** Times the cache was emptied because an id space ran out. */
@@ -695,11 +695,7 @@ export class AnswerCache {
 
   /** Builds the HealthIndex of a new zone set: its services, the checks they read (made ahead by prepareNext() when it could), their states and latency generations now. */
   private indexHealth(set: ServedZoneSet, g: HealthGenerations): void {
-    const ahead = this.nextReaders
-    if (this.passed(ahead, set)) this.nextReaders = undefined
-    // The next set's names too, once it is served or will never be (their memory, ~12 MB for 5,000 names and services, not held).
-    if (this.nextNames?.set !== set && this.passed(this.nextNames, set)) this.nextNames = undefined
-    const { services, keyIndex, keys, readers, latencyReaders } = ahead?.set === set ? ahead : runSteps(readersSteps(set))
+    const { services, keyIndex, keys, readers, latencyReaders } = this.madeAhead(set, 'readers') ?? runSteps(readersSteps(set))
     const states = new Int8Array(keys.length)
     const lats = new Float64Array(keys.length)
     for (let k = 0; k < keys.length; k++) {
@@ -1460,6 +1456,13 @@ export function writeNameOctets(name: string, out: Uint8Array, off: number): num
   return len
 }
 
+/** Indexes made ahead for a set (AnswerCache.prepareNext), each until it is taken. */
+interface Ahead {
+  readonly set: ServedZoneSet
+  readers: Readers | undefined
+  names: NameIndex | undefined
+}
+
 /** Services between two steps of readersSteps(), names between two of nameIndexSteps(): ~1 ms of work each. */
 const SERVICES_PER_STEP = 250
 const NAMES_PER_STEP = 2000
@@ -1503,6 +1506,15 @@ function runSteps<T>(steps: Generator<void, T>): T {
   for (;;) {
     const r = steps.next()
     if (r.done) return r.value
+  }
+}
+
+/** Runs `steps` to its end with `turn()` awaited between two steps; its result. */
+async function stepThrough<T>(steps: Generator<void, T>, turn: () => Promise<unknown>): Promise<T> {
+  for (;;) {
+    const r = steps.next()
+    if (r.done) return r.value
+    await turn()
   }
 }
 

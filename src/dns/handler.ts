@@ -2,6 +2,7 @@
  * One message in, at most one message out, whatever the transport (gdnsd's process_dns_query):
  * parse, respond, encode within the transport's size limit. Returns null to drop.
  */
+import { setImmediate } from 'node:timers/promises'
 import type { Logger } from '../log.js'
 import type { Metrics } from '../metrics/index.js'
 import type { ServedZoneSet } from '../model/types.js'
@@ -15,8 +16,6 @@ export type Transport = 'udp' | 'tcp'
 
 const NO_HEALTH = { generation: 0, stateGeneration: 0 }
 
-/** A turn of the event loop: setImmediate, which runs after the loop has polled for I/O (the DNS sockets). */
-const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
 
 export interface HandlerOptions {
   /** UDP payload size advertised in OPT and the cap on UDP answers to EDNS clients. */
@@ -66,7 +65,8 @@ export class DnsHandler {
    */
   async prepareNext(set: ServedZoneSet): Promise<void> {
     try {
-      await this.cache?.prepareNext(set, turn)
+      // setImmediate: a turn of the event loop, which polls for I/O (the DNS sockets) before it.
+      await this.cache?.prepareNext(set, setImmediate)
     } catch (err) {
       this.log.error({ err }, 'preparing the answer cache for a new zone set failed; its first query does it')
     }

@@ -238,7 +238,7 @@ describe('answer cache', () => {
   test('prepareNext() makes a coming set\'s indexes in steps, a turn between them; served, the set takes them, and answers stay those without the cache', async () => {
     const world: World = { set: build(ZONE, 1), generation: 1, health: new Map() }
     const h = handlers(world)
-    const c = h.cached.cache as unknown as { hidx?: { set: unknown; services: unknown }; names?: { set: unknown }; nextReaders?: { set: unknown; services: unknown }; nextNames?: { set: unknown } }
+    const c = h.cached.cache as unknown as { hidx?: { set: unknown; services: unknown }; names?: { set: unknown }; ahead?: { readers?: { set: unknown; services: unknown }; names?: { set: unknown } } }
     same(h, 'first set')
     // A set with 3,000 more names (steps of 2,000) and a service more: prepared while the first serves.
     const hosts = Array.from({ length: 3000 }, (_, i) => `  host${i}: { A: 192.0.2.${i % 250} }`).join('\n')
@@ -250,26 +250,26 @@ describe('answer cache', () => {
       same(h, `first set, turn ${turns}`)
     })
     assert.ok(turns >= 2, `${turns} turns`)
-    assert.equal(c.nextReaders?.set, next)
-    assert.equal(c.nextNames?.set, next)
+    assert.equal(c.ahead?.readers?.set, next)
+    assert.equal(c.ahead?.names?.set, next)
     assert.notEqual(c.hidx?.set, next, 'not taken before it is served')
-    const ahead = c.nextReaders!.services
+    const ahead = c.ahead!.readers!.services
     world.set = next
     world.generation++
     same(h, 'second set')
     assert.equal(c.hidx?.set, next)
     assert.equal(c.hidx?.services, ahead, 'the index made ahead was taken')
     assert.equal(c.names?.set, next)
-    assert.equal(c.nextReaders, undefined)
-    assert.equal(c.nextNames, undefined)
+    assert.equal(c.ahead?.readers, undefined)
+    assert.equal(c.ahead?.names, undefined)
     // A set prepared and never served: the one served makes its own, and answers as it should.
     await h.cached.prepareNext(build(ZONE, 3))
     world.set = build(ZONE.replace('answers: 2 }', 'answers: 1 }'), 4)
     world.generation++
     same(h, 'a set not the prepared one')
     assert.equal(c.hidx?.set, world.set)
-    assert.equal(c.nextReaders, undefined, 'the unserved set\'s indexes are not held past a newer set served')
-    assert.equal(c.nextNames, undefined)
+    assert.equal(c.ahead?.readers, undefined, 'the unserved set\'s indexes are not held past a newer set served')
+    assert.equal(c.ahead?.names, undefined)
     // A set prepared while the one serving has not been indexed yet (no query since its swap): the
     // serving set's first query indexes it without dropping what was made for the coming one.
     world.set = build(ZONE, 5)
@@ -277,7 +277,7 @@ describe('answer cache', () => {
     const coming = build(ZONE.replace('answers: 2 }', 'answers: 1 }'), 6)
     await h.cached.prepareNext(coming)
     // Read through a function: the assertions above narrowed the fields to undefined.
-    const prepared = () => ({ readers: c.nextReaders, names: c.nextNames })
+    const prepared = () => ({ readers: c.ahead?.readers, names: c.ahead?.names })
     const made = prepared().readers!.services
     same(h, 'the set serving, indexed after the next was prepared')
     assert.equal(c.hidx?.set, world.set)
@@ -292,7 +292,7 @@ describe('answer cache', () => {
   test('prepareNext() with the cache cleared (a GeoIP change) between its steps, and two sets prepared at once: whichever is served answers as without the cache', async () => {
     const world: World = { set: build(ZONE, 1), generation: 1, health: new Map() }
     const h = handlers(world)
-    const c = h.cached.cache as unknown as { nextReaders?: { set: unknown }; nextNames?: { set: unknown } }
+    const c = h.cached.cache as unknown as { ahead?: { readers?: { set: unknown }; names?: { set: unknown } } }
     same(h, 'first set')
     const hosts = (n: number, at: number) => Array.from({ length: n }, (_, i) => `  host${i}: { A: 192.0.2.${(i + at) % 250} }`).join('\n')
     const one = build(ZONE.replace('records:\n', `records:\n${hosts(3000, 0)}\n`).replace('services:\n', 'services:\n  extra: { policy: weighted, answers: 1 }\n'), 2)
@@ -310,9 +310,9 @@ describe('answer cache', () => {
     assert.ok(turns >= 4, `${turns} turns`)
     // One of the two holds the slot; each set served answers right, with it or without: the other
     // first (the slot's indexes are not its), then the slot's, then the other again.
-    const held = c.nextNames?.set
+    const held = c.ahead?.names?.set
     assert.ok(held === one || held === two)
-    assert.equal(c.nextReaders?.set, held)
+    assert.equal(c.ahead?.readers?.set, held)
     const other = held === one ? two : one
     // Names only one of the two sets holds, and names of neither, beside those same() asks.
     const names = ['host2600.c.test', 'only2.c.test', 'host2499.c.test', 'host10.c.test', 'wtd.c.test', 'extra.c.test', 'nope.c.test', 'x.host10.c.test']
