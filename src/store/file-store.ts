@@ -652,16 +652,23 @@ export class FileConfigStore implements EditableConfigStore {
 
   private async doReload(reason: string, mode: 'wait' | 'defer'): Promise<ZoneSet> {
     const started = process.hrtime.bigint()
-    /** The directories named like zone files were warned about (once a reload). */
-    let said = false
     try {
-      const sources = await this.readWhole(mode)
+      // Directories named like zone files are warned about once a reload, read or not (a deferred
+      // read says nothing: the read the watcher makes once the writers are done will).
+      const sources = await this.readWhole(mode).then(
+        async (read) => {
+          if (read !== null) await this.sayDirectories(reason)
+          return read
+        },
+        async (err: unknown) => {
+          await this.sayDirectories(reason)
+          throw err
+        },
+      )
       if (sources === null) {
         this.deferred = true
         return this.current()
       }
-      said = true
-      await this.sayDirectories(reason)
       if (this.set && sameSources(sources, this.sources)) {
         // The files are what the current set was built from (e.g. the watcher seeing an edit's own
         // write). After a rejection (a bad edit undone), that is said as the end of the error.
@@ -677,7 +684,6 @@ export class FileConfigStore implements EditableConfigStore {
       this.swap(set, sources, reason, started)
       return set
     } catch (err) {
-      if (!said) await this.sayDirectories(reason)
       this.rejected = this.set !== undefined
       for (const l of this.failureListeners) l(err)
       if (err instanceof ConfigError) {
